@@ -1,0 +1,307 @@
+"""Loading plans: YAML files into one Document of plain values plus source marks.
+
+Only the safe YAML subset is accepted (no language-specific tags), duplicate keys are errors,
+alias expansion is bounded, and numbers with a fraction become Decimal from their source text.
+Dates stay strings here; their meaning is checked later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from compiler.diagnostics import Diagnostic, Mark, json_path
+
+PathKey = tuple[str | int, ...]
+
+# A plan has a few hundred values; a million constructed nodes can only be an alias bomb.
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+PLAN_SUFFIXES = (".yaml", ".yml")
+
+_TAG = "tag:yaml.org,2002:"
+_INT_CONSTRUCTOR = SafeConstructor()
+
+
+@dataclass
+class Document:
+    """A whole plan: merged values and where each value and key was written."""
+
+    root: dict[str, Any]
+    base_dir: Path
+    files: list[Path] = field(default_factory=list)
+    marks: dict[PathKey, Mark] = field(default_factory=dict)
+    key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+
+    def mark(self, path: PathKey) -> Mark:
+        """Where a value was written, or the nearest enclosing value that has a mark."""
+        for end in range(len(path), -1, -1):
+            found = self.marks.get(path[:end])
+            if found is not None:
+                return found
+        return Mark(str(self.files[0]) if self.files else str(self.base_dir), 1, 1)
+
+    def key_mark(self, path: PathKey) -> Mark:
+        """Where a mapping key was written (for errors about the key itself)."""
+        return self.key_marks.get(path) or self.mark(path)
+
+    def diagnostic(self, path: PathKey, message: str, *, at_key: bool = False) -> Diagnostic:
+        mark = self.key_mark(path) if at_key else self.mark(path)
+        return Diagnostic(mark, json_path(path), message)
+
+
+class LoadError(Exception):
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(map(str, diagnostics)))
+
+
+class _Composer(yaml.SafeLoader):
+    """SafeLoader used only to parse and compose nodes; construction is ours."""
+
+
+def _mark(file: str, node: Node) -> Mark:
+    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed node graph into plain values, recording marks and refusing bad input."""
+
+    def __init__(self, file: str, marks: dict[PathKey, Mark], key_marks: dict[PathKey, Mark]):
+        self.file = file
+        self.marks = marks
+        self.key_marks = key_marks
+        self.nodes = 0
+        self.errors: list[Diagnostic] = []
+
+    def error(self, node: Node, path: PathKey, message: str) -> None:
+        self.errors.append(Diagnostic(_mark(self.file, node), json_path(path), message))
+
+    def build(self, node: Node, path: PathKey) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Bomb(path)
+        if len(path) > MAX_DEPTH:
+            raise _Bomb(path)
+        self.marks[path] = _mark(self.file, node)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            if node.tag != _TAG + "seq":
+                self.error(node, path, _tag_message(node.tag))
+                return None
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: MappingNode, path: PathKey) -> dict[str, Any] | None:
+        if node.tag != _TAG + "map":
+            self.error(node, path, _tag_message(node.tag))
+            return None
+        out: dict[str, Any] = {}
+        first_seen: dict[str, Mark] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.error(key_node, path, "mapping keys must be plain text")
+                continue
+            key = str(key_node.value)
+            key_path = (*path, key)
+            key_mark = _mark(self.file, key_node)
+            if key == "<<" and key_node.tag == _TAG + "merge":
+                self.error(
+                    key_node,
+                    path,
+                    "YAML merge keys (<<) are not supported; share settings with a template "
+                    "and `use:` instead",
+                )
+                continue
+            if key in first_seen:
+                self.error(
+                    key_node,
+                    key_path,
+                    f"duplicate key {key!r}: already defined at {first_seen[key]}; "
+                    "remove one of them",
+                )
+                continue
+            first_seen[key] = key_mark
+            self.key_marks[key_path] = key_mark
+            out[key] = self.build(value_node, key_path)
+        return out
+
+    def _scalar(self, node: ScalarNode, path: PathKey) -> Any:
+        tag = node.tag
+        text = node.value
+        if tag == _TAG + "str":
+            return text
+        if tag == _TAG + "null":
+            return None
+        if tag == _TAG + "bool":
+            return text.lower() in ("yes", "true", "on", "y")
+        if tag == _TAG + "int":
+            return _INT_CONSTRUCTOR.construct_yaml_int(node)
+        if tag == _TAG + "float":
+            # Money must never pass through a binary float: read the digits as written.
+            try:
+                value = Decimal(text.replace("_", ""))
+            except InvalidOperation:
+                value = None
+            if value is None or not value.is_finite():
+                self.error(node, path, f"{text!r} is not a finite number")
+                return None
+            return value
+        if tag == _TAG + "timestamp":
+            return text  # checked as a real calendar date by the meaning layer
+        self.error(node, path, _tag_message(tag))
+        return None
+
+
+def _tag_message(tag: str) -> str:
+    shown = "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag
+    return f"YAML tag {shown} is not allowed in a plan; write plain YAML values only"
+
+
+class _Bomb(Exception):
+    def __init__(self, path: PathKey) -> None:
+        self.path = path
+
+
+def load_file(path: Path, marks: dict[PathKey, Mark], key_marks: dict[PathKey, Mark]) -> Any:
+    """Parse one YAML file; raises LoadError with every problem found in it."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"cannot read file: {exc}")]) from exc
+    try:
+        node = _Composer(text).get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        where = exc.problem_mark or exc.context_mark
+        mark = Mark(file, where.line + 1, where.column + 1) if where else Mark(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        message = f"YAML syntax error: {problem}"
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
+        raise LoadError([Diagnostic(mark, "$", message)]) from exc
+    except yaml.YAMLError as exc:
+        raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"YAML error: {exc}")]) from exc
+    if node is None:
+        return None
+    builder = _Builder(file, marks, key_marks)
+    try:
+        value = builder.build(node, ())
+    except _Bomb as bomb:
+        raise LoadError(
+            [
+                Diagnostic(
+                    marks.get(bomb.path[:1], Mark(file, 1, 1)),
+                    json_path(bomb.path[:1]),
+                    f"YAML aliases expand to more than {MAX_NODES} values or nest deeper than "
+                    f"{MAX_DEPTH} levels; a plan never needs that (alias bomb?)",
+                )
+            ]
+        ) from None
+    if builder.errors:
+        raise LoadError(builder.errors)
+    return value
+
+
+def plan_files(target: Path) -> list[Path]:
+    if target.is_dir():
+        return sorted(p for p in target.iterdir() if p.suffix in PLAN_SUFFIXES and p.is_file())
+    return [target]
+
+
+def load(target: Path) -> Document:
+    """Load a plan directory (every *.yaml / *.yml directly inside) or a single file.
+
+    Fragments merge by top-level section; the same entry defined twice is an error naming
+    both places. Raises LoadError with every problem in every file.
+    """
+    if not target.exists():
+        raise LoadError([Diagnostic(Mark(str(target), 1, 1), "$", "no such file or directory")])
+    files = plan_files(target)
+    if not files:
+        raise LoadError(
+            [Diagnostic(Mark(str(target), 1, 1), "$", "no *.yaml or *.yml files in this directory")]
+        )
+    base_dir = target if target.is_dir() else target.parent
+    doc = Document(root={}, base_dir=base_dir, files=files)
+    errors: list[Diagnostic] = []
+    for path in files:
+        marks: dict[PathKey, Mark] = {}
+        key_marks: dict[PathKey, Mark] = {}
+        try:
+            fragment = load_file(path, marks, key_marks)
+        except LoadError as exc:
+            errors.extend(exc.diagnostics)
+            continue
+        if fragment is None:
+            continue
+        if not isinstance(fragment, dict):
+            errors.append(
+                Diagnostic(marks[()], "$", "a plan file must be a mapping of sections at the top")
+            )
+            continue
+        errors.extend(_merge(doc, fragment, marks, key_marks))
+    if errors:
+        raise LoadError(errors)
+    if len(files) == 1:
+        doc.marks.setdefault((), Mark(str(files[0]), 1, 1))
+    return doc
+
+
+def _merge(
+    doc: Document,
+    fragment: dict[str, Any],
+    marks: dict[PathKey, Mark],
+    key_marks: dict[PathKey, Mark],
+) -> list[Diagnostic]:
+    """Merge one file's sections into the document, two levels deep."""
+    errors: list[Diagnostic] = []
+    doc.marks.setdefault((), marks[()])
+
+    def adopt(prefix: PathKey) -> None:
+        for source in (marks, doc.marks), (key_marks, doc.key_marks):
+            src, dst = source
+            for path, mark in src.items():
+                if path[: len(prefix)] == prefix:
+                    dst[path] = mark
+
+    for section, value in fragment.items():
+        if section not in doc.root:
+            doc.root[section] = value
+            adopt((section,))
+            continue
+        existing = doc.root[section]
+        if isinstance(existing, dict) and isinstance(value, dict):
+            doc.marks.setdefault((section,), marks[(section,)])
+            for key, entry in value.items():
+                if key in existing:
+                    errors.append(
+                        Diagnostic(
+                            key_marks[(section, key)],
+                            json_path((section, key)),
+                            f"{section}.{key} is defined twice: already at "
+                            f"{doc.key_mark((section, key))}; keep one definition",
+                        )
+                    )
+                    continue
+                existing[key] = entry
+                adopt((section, key))
+        elif existing == value and not isinstance(value, dict | list):
+            continue  # e.g. `version: 1` repeated at the top of every fragment
+        else:
+            errors.append(
+                Diagnostic(
+                    key_marks[(section,)],
+                    json_path((section,)),
+                    f"{section} is defined twice: already at {doc.key_mark((section,))}; "
+                    "keep one definition",
+                )
+            )
+    return errors

@@ -1,0 +1,99 @@
+"""Money: exact decimal amounts, ISO 4217 exponents, rounding once at the line, allocation.
+
+Every computed amount is carried as an exact Fraction and rounded exactly once, to the
+currency's minor unit, with the plan's rounding mode. Nothing here ever touches a binary float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal
+
+Rounding = Literal["half_up", "half_even"]
+ROUNDING_MODES: tuple[Rounding, ...] = ("half_up", "half_even")
+
+# ISO 4217 minor-unit exponents that differ from the usual 2.
+_ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE = "BHD IQD JOD KWD LYD OMR TND"
+_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(_ZERO.split(), 0),
+    **dict.fromkeys(_THREE.split(), 3),
+}
+
+
+def exponent(currency: str) -> int:
+    """Number of decimals the currency's minor unit allows (JPY 0, USD 2, KWD 3)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def decimals(value: Decimal) -> int:
+    """How many decimals a written amount carries: 1234.50 -> 2, 15000 -> 0."""
+    exp = value.as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
+
+
+def round_money(value: Fraction | Decimal | int, currency: str, rounding: Rounding) -> Decimal:
+    """Round an exact value to the currency's minor unit, half away from zero or half to even."""
+    exp = exponent(currency)
+    scaled = Fraction(value) * 10**exp
+    negative = scaled < 0
+    magnitude = -scaled if negative else scaled
+    whole, remainder = divmod(magnitude.numerator, magnitude.denominator)
+    twice = 2 * remainder
+    if twice > magnitude.denominator or (
+        twice == magnitude.denominator and (rounding == "half_up" or whole % 2 == 1)
+    ):
+        whole += 1
+    units = -whole if negative else whole
+    return from_minor_units(units, currency)
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    exp = exponent(currency)
+    return Decimal(units).scaleb(-exp).quantize(Decimal(1).scaleb(-exp))
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """Exact conversion to integer minor units; refuses an amount finer than the currency."""
+    scaled = amount.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more decimals than {currency} allows")
+    return int(scaled)
+
+
+def allocate(total: Decimal, fractions: list[Fraction], currency: str) -> list[Decimal]:
+    """Split total by fractions that sum to 1, exactly.
+
+    Each part gets its share rounded toward zero to the minor unit; the minor units left over
+    go one each to the parts with the largest remainders, ties to the part declared first.
+    """
+    if sum(fractions, Fraction(0)) != 1:
+        raise ValueError("allocation fractions must sum to exactly 1")
+    units = to_minor_units(total, currency)
+    sign = -1 if units < 0 else 1
+    magnitude = abs(units)
+    floors: list[int] = []
+    remainders: list[Fraction] = []
+    for fraction in fractions:
+        exact = magnitude * fraction
+        floor = exact.numerator // exact.denominator
+        floors.append(floor)
+        remainders.append(exact - floor)
+    leftover = magnitude - sum(floors)
+    by_remainder = sorted(range(len(fractions)), key=lambda i: (-remainders[i], i))
+    for i in by_remainder[:leftover]:
+        floors[i] += 1
+    return [from_minor_units(sign * part, currency) for part in floors]
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """The amount with exactly the currency's decimals: '1600.00', '1200', '12.345'."""
+    exp = exponent(currency)
+    return str(amount.quantize(Decimal(1).scaleb(-exp)))
+
+
+def format_grouped(amount: Decimal, currency: str) -> str:
+    """For people: thousands separators and the currency's decimals, '15,000.00'."""
+    exp = exponent(currency)
+    return f"{amount.quantize(Decimal(1).scaleb(-exp)):,.{exp}f}"

@@ -1,0 +1,1 @@
+"""Views of Items and Plans for people (tables) and machines (JSON, CSV)."""

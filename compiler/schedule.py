@@ -1,0 +1,237 @@
+"""Periods, labels, billing dates and calendar arithmetic for recurring charges.
+
+Pure functions over dates; no money here (amounts are decided in expand.py).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from dateutil.relativedelta import relativedelta
+
+
+@dataclass(frozen=True)
+class Period:
+    """One service period of a recurring charge, possibly a stub cut from a whole period."""
+
+    start: date  # first day of service in this period
+    end: date  # last day of service, inclusive
+    full_start: date  # the whole period this one was cut from
+    full_end: date
+    label: str
+    index: int  # from 1
+    count: int | None  # how many periods the charge has; None when open-ended
+
+    @property
+    def is_stub(self) -> bool:
+        return self.start != self.full_start or self.end != self.full_end
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def full_days(self) -> int:
+        return (self.full_end - self.full_start).days + 1
+
+
+Unit = Literal["week", "month", "quarter", "year"]
+Align = Literal["calendar", "start"]
+Bill = Literal["in_advance", "in_arrears"]
+DayRule = int | Literal["last", "first_business_day", "last_business_day"]
+
+UNITS: tuple[Unit, ...] = ("week", "month", "quarter", "year")
+_MONTHS_PER: dict[Unit, int] = {"week": 0, "month": 1, "quarter": 3, "year": 12}
+_UNIT_WORDS: dict[str, Unit] = {unit: unit for unit in UNITS}
+# Only weeks and months take a count: "N quarters" is written "3N months" in a plan.
+_COUNTED_UNITS: dict[str, Unit] = {"weeks": "week", "months": "month"}
+_EVERY_FORMS = "week, N weeks, month, N months, quarter or year"
+_DURATIONS: dict[str, relativedelta] = {
+    "day": relativedelta(days=1),
+    "week": relativedelta(weeks=1),
+    "month": relativedelta(months=1),
+    "quarter": relativedelta(months=3),
+    "year": relativedelta(years=1),
+}
+_DURATION_FORMS = "N days, N weeks, N months, N quarters or N years (or day, week, month, ...)"
+_DIGITS = re.compile(r"[0-9]+")
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Every:
+    """How often a recurring charge repeats: `n` units, where a quarter is 3 months."""
+
+    unit: Unit
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown unit {self.unit!r}: expected one of {', '.join(UNITS)}")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
+            raise ValueError(f"a charge repeats every 1 or more {self.unit}s, not {self.n!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Every:
+        """Read `every:` as written in a plan: week, N weeks, month, N months, quarter, year."""
+        words = text.split()
+        if len(words) == 1 and words[0] in _UNIT_WORDS:
+            return cls(_UNIT_WORDS[words[0]])
+        if len(words) == 2 and _DIGITS.fullmatch(words[0]) and int(words[0]) >= 1:
+            n, word = int(words[0]), words[1]
+            unit = _COUNTED_UNITS.get(word) or (_COUNTED_UNITS.get(f"{word}s") if n == 1 else None)
+            if unit is not None:
+                return cls(unit, n)
+        raise ValueError(f"every: expected {_EVERY_FORMS}, got {text!r}")
+
+    @property
+    def month_based(self) -> bool:
+        return self.unit != "week"
+
+    def add(self, start: date, k: int) -> date:
+        """start + k intervals, in one step from start, the day clamped to the month's end."""
+        if self.unit == "week":
+            # Plain day arithmetic: no clamping to worry about, and fast for long weekly runs.
+            return start + timedelta(weeks=self.n * k)
+        # One relativedelta from start (not k additions) so Jan 31 never drifts to the 28th.
+        return start + relativedelta(months=_MONTHS_PER[self.unit] * self.n * k)
+
+
+def parse_duration(text: str) -> relativedelta:
+    """Read a horizon such as `12 months`, `1 year`, `6 weeks`, `90 days` or `month`."""
+    words = text.split()
+    if len(words) == 1 and words[0] in _DURATIONS:
+        words = ["1", *words]
+    if len(words) == 2 and _DIGITS.fullmatch(words[0]):
+        n, word = int(words[0]), words[1]
+        unit = word[:-1] if word.endswith("s") else word if n == 1 else None
+        if unit in _DURATIONS:
+            return _DURATIONS[unit] * n
+    raise ValueError(f"horizon: expected {_DURATION_FORMS}, got {text!r}")
+
+
+def periods(
+    every: Every,
+    align: Align,
+    start: date,
+    *,
+    end: date | None = None,
+    count: int | None = None,
+    until: date | None = None,
+) -> list[Period]:
+    """The service periods of a charge, from `start` to `end`, `count` periods, or `until`.
+
+    With `until` (an open-ended charge), every period whose first day is on or before `until`,
+    each with count None.
+    """
+    if sum(limit is not None for limit in (end, count, until)) != 1:
+        raise ValueError("a schedule needs exactly one of end, count or until")
+    if end is not None and end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    if count is not None and count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if align not in ("calendar", "start"):
+        raise ValueError(f"align: expected calendar or start, got {align!r}")
+
+    # Every boundary is computed from one anchor, so calendar and anniversary schedules share
+    # the loop: the anchor is the calendar period containing start, or start itself.
+    anchor = start if align == "start" else _calendar_floor(every, start)
+    spans: list[tuple[date, date, date, date]] = []  # (start, end, full_start, full_end)
+    full_start = anchor
+    while count is None or len(spans) < count:
+        first_day = max(start, full_start)
+        if (end is not None and first_day > end) or (until is not None and first_day > until):
+            break
+        next_boundary = every.add(anchor, len(spans) + 1)
+        full_end = next_boundary - _ONE_DAY
+        last_day = full_end if end is None else min(end, full_end)
+        spans.append((first_day, last_day, full_start, full_end))
+        full_start = next_boundary
+
+    total = None if until is not None else len(spans)
+    return [
+        Period(s, e, fs, fe, _label(every, align, s, fs), index, total)
+        for index, (s, e, fs, fe) in enumerate(spans, start=1)
+    ]
+
+
+def bill_date(period: Period, bill: Bill) -> date:
+    """The date a period is billed on: its first day in advance, its last day in arrears.
+
+    A first stub's last day is the end of the calendar period it was cut from; a final stub's
+    is the charge's end.
+    """
+    if bill == "in_advance":
+        return period.start
+    if bill == "in_arrears":
+        return period.end
+    raise ValueError(f"bill: expected in_advance or in_arrears, got {bill!r}")
+
+
+def move_to_day(d: date, day: DayRule, holidays: AbstractSet[date] = frozenset()) -> date:
+    """Move a billing date within its own month to the plan's `day` rule."""
+    last = calendar.monthrange(d.year, d.month)[1]
+    if isinstance(day, int) and not isinstance(day, bool):
+        if not 1 <= day <= 31:
+            raise ValueError(f"day: expected 1..31, got {day}")
+        return d.replace(day=min(day, last))
+    if day == "last":
+        return d.replace(day=last)
+    if day in ("first_business_day", "last_business_day"):
+        days = range(1, last + 1) if day == "first_business_day" else range(last, 0, -1)
+        for n in days:
+            candidate = d.replace(day=n)
+            if candidate.weekday() < 5 and candidate not in holidays:
+                return candidate
+        raise ValueError(
+            f"{d:%Y-%m} has no business day: every weekday of the month is a holiday;"
+            " remove some holidays or use a numeric day"
+        )
+    raise ValueError(
+        f"day: expected 1..31, last, first_business_day or last_business_day, got {day!r}"
+    )
+
+
+def count_increases(first: date, every: Every, on_or_before: date) -> int:
+    """How many of first, first + every, first + 2 x every, ... fall on or before a date."""
+    if on_or_before < first:
+        return 0
+    if every.unit == "week":
+        return (on_or_before - first).days // (7 * every.n) + 1
+    # Boundary k lies in month first + k*step, so only the boundary that shares on_or_before's
+    # month can overshoot it (by its day); everything before it is in an earlier month.
+    step = _MONTHS_PER[every.unit] * every.n
+    months = (on_or_before.year - first.year) * 12 + on_or_before.month - first.month
+    k = months // step
+    if every.add(first, k) > on_or_before:
+        k -= 1
+    return k + 1
+
+
+def _calendar_floor(every: Every, d: date) -> date:
+    """First day of the calendar period (ISO week, month, quarter, year) that contains d."""
+    if every.unit == "week":
+        return d - timedelta(days=d.weekday())
+    if every.unit == "month":
+        return d.replace(day=1)
+    if every.unit == "quarter":
+        return date(d.year, (d.month - 1) // 3 * 3 + 1, 1)
+    return date(d.year, 1, 1)
+
+
+def _label(every: Every, align: Align, first_day: date, full_start: date) -> str:
+    if align == "start":
+        return full_start.isoformat()
+    if every.unit == "week":
+        iso = first_day.isocalendar()  # ISO year: 2027-01-01 is in 2026-W53
+        return f"{iso.year:04d}-W{iso.week:02d}"
+    if every.unit == "month":
+        return f"{first_day.year:04d}-{first_day.month:02d}"
+    if every.unit == "quarter":
+        return f"{first_day.year:04d}-Q{(first_day.month - 1) // 3 + 1}"
+    return f"{first_day.year:04d}"

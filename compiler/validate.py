@@ -1,0 +1,220 @@
+"""Validation in three layers (YAML syntax, JSON Schema, meaning), reported together.
+
+Schema errors are translated into messages a plan author can act on: unknown keys with a
+suggestion, the expected form of a pattern in words, and the most relevant error per place.
+Meaning is checked by expanding the plan, so validate and render can never disagree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from compiler.diagnostics import Diagnostic, sorted_diagnostics
+from compiler.expand import expand
+from compiler.load import Document, LoadError, PathKey, load
+from compiler.model import Item, Kind
+
+SCHEMA_NAME = "billing-plan.schema.json"
+_DEF_FOR_KIND: dict[Kind, str] = {
+    "recurring": "recurringCharge",
+    "milestone": "milestone",
+    "product": "product",
+}
+
+
+def schema_text() -> str:
+    """The plan schema as shipped: inside the wheel, or in the source tree's schemas/."""
+    packaged = resources.files("compiler") / "_schemas" / SCHEMA_NAME
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_NAME).read_text("utf-8")
+
+
+@lru_cache(maxsize=1)
+def plan_schema() -> dict[str, Any]:
+    return json.loads(schema_text())
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(plan_schema())
+
+
+@lru_cache(maxsize=4)
+def _kind_validator(kind: Kind) -> Draft202012Validator:
+    schema = {**plan_schema(), "$ref": f"#/$defs/{_DEF_FOR_KIND[kind]}"}
+    for key in ("properties", "required", "additionalProperties", "unevaluatedProperties"):
+        schema.pop(key, None)
+    return Draft202012Validator(schema)
+
+
+# Errors about a key itself point at the key, not at its value.
+_KEY_ERRORS = frozenset(
+    {"additionalProperties", "unevaluatedProperties", "propertyNames", "required"}
+)
+
+
+@dataclass
+class Checked:
+    """The outcome of checking a plan: its document and items when it got that far."""
+
+    document: Document | None
+    items: list[Item] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+
+def check(target: Path, as_of: date) -> Checked:
+    """Load, schema-check and expand a plan; every problem found is in .diagnostics."""
+    try:
+        doc = load(target)
+    except LoadError as exc:
+        return Checked(None, diagnostics=sorted_diagnostics(exc.diagnostics))
+    located = list(_schema_problems(doc))
+    problems = [diagnostic for _, diagnostic in located]
+    broken = [path for path, _ in located]
+
+    def skip(path: PathKey) -> bool:
+        n = len(path)
+        return any(b[:n] == path for b in broken)
+
+    expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge)
+    diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
+    return Checked(doc, items=expansion.items if not diagnostics else [], diagnostics=diagnostics)
+
+
+def revalidate_charge(kind: Kind, merged: dict[str, Any]) -> list[tuple[PathKey, str]]:
+    """Check a charge merged with its template against the schema for its kind."""
+    out: list[tuple[PathKey, str]] = []
+    for error in _kind_validator(kind).iter_errors(merged):
+        for rel, message in _describe(error):
+            out.append((rel, message))
+    return out
+
+
+def _schema_problems(doc: Document) -> Iterator[tuple[PathKey, Diagnostic]]:
+    seen: set[tuple[PathKey, str]] = set()
+    for error in _validator().iter_errors(doc.root):
+        for rel, message in _describe(error):
+            if (rel, message) in seen:
+                continue
+            seen.add((rel, message))
+            at_key = error.validator in _KEY_ERRORS
+            yield rel, doc.diagnostic(rel, message, at_key=at_key)
+
+
+def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
+    """One or more (path, message) pairs for a schema error, in a plan author's words."""
+    hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
+    if error.validator in ("anyOf", "oneOf") and hint:
+        return [(tuple(error.absolute_path), f"{_show(error.instance)} is not {hint}")]
+    if error.context:
+        error = best_match([error])
+    path: PathKey = tuple(error.absolute_path)
+    validator = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = sorted(_known_keys(schema))
+        out = []
+        for key in _unexpected(error):
+            message = f"unknown key {key!r}"
+            close = difflib.get_close_matches(key, allowed, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+            elif allowed:
+                message += f"; allowed here: {', '.join(allowed)}"
+            out.append(((*path, key), message))
+        return out
+    if validator == "required":
+        missing = re.match(r"'(.*)' is a required property", error.message)
+        name = missing.group(1) if missing else error.message
+        return [(path, f"{name!r} is required here")]
+    if validator == "pattern":
+        hint = schema.get("x-hint") or f"in the form {error.validator_value}"
+        return [(path, f"{_show(error.instance)} is not {hint}")]
+    if validator == "propertyNames":
+        return [((*path, str(error.instance)), _key_message(error))]
+    if validator == "type":
+        expected = error.validator_value
+        names = expected if isinstance(expected, list) else [expected]
+        return [
+            (
+                path,
+                f"expected {' or '.join(names)}, got {_type_name(error.instance)}"
+                f" {_show(error.instance)}",
+            )
+        ]
+    if validator == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return [(path, f"{_show(error.instance)} is not one of: {options}")]
+    if validator == "const":
+        return [(path, f"must be {error.validator_value!r}")]
+    return [(path, error.message)]
+
+
+def _key_message(error: ValidationError) -> str:
+    sub = error.context[0] if error.context else error
+    hint = sub.schema.get("x-hint") if isinstance(sub.schema, dict) else None
+    return f"key {error.instance!r} is not allowed: keys must be {hint or sub.message}"
+
+
+def _unexpected(error: ValidationError) -> list[str]:
+    inside = re.search(r"\((.*) (?:was|were) unexpected\)", error.message)
+    if not inside:
+        return []
+    return re.findall(r"'((?:[^'\\]|\\.)*)'", inside.group(1))
+
+
+def _known_keys(schema: dict[str, Any], depth: int = 0) -> set[str]:
+    """Property names a (possibly composed) object schema accepts, following local $refs."""
+    if depth > 8 or not isinstance(schema, dict):
+        return set()
+    keys = set(schema.get("properties", {}))
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = plan_schema()
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        keys |= _known_keys(target, depth + 1)
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(combinator, []):
+            keys |= _known_keys(sub, depth + 1)
+    for branch in ("then", "else"):
+        keys |= _known_keys(schema.get(branch, {}), depth + 1)
+    return keys
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "a number"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return _type_name(value)
+    text = repr(str(value)) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
