@@ -15,13 +15,20 @@ from pathlib import Path
 
 from rich.console import Console
 
-from compiler import __version__
+from compiler import __version__, jsonio, planfile
+from compiler.apply import Applied, actionable, apply_plan
 from compiler.diagnostics import Diagnostic
+from compiler.diff import Plan
+from compiler.providers import ProviderError
 from compiler.render import items as render_items
+from compiler.render import plan as render_plan
+from compiler.state import State, StateError
 from compiler.validate import check, schema_text
+from compiler.workspace import Workspace, WorkspaceError, open_workspace
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_CHANGES = 2
 
 
 def _as_of(text: str | None) -> date:
@@ -36,16 +43,20 @@ def _as_of(text: str | None) -> date:
         ) from None
 
 
-def _stdout() -> Console:
-    console = Console(highlight=False)
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped or captured output (CI logs, files) is read wide; 80 columns folds addresses.
-        console = Console(highlight=False, width=160)
+        console = Console(stderr=stderr, highlight=False, width=160)
     return console
 
 
+def _stdout() -> Console:
+    return _console()
+
+
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _console(stderr=True)
 
 
 def report(diagnostics: Sequence[Diagnostic]) -> None:
@@ -93,6 +104,261 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sandbox(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "sandbox", False)) or os.environ.get("BILLPLAN_SANDBOX") == "1"
+
+
+def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
+    workspace = open_workspace(Path(path or args.path), _as_of(args.as_of), sandbox=_sandbox(args))
+    for note in workspace.notes:
+        _stderr().print(f"[cyan]{note}[/cyan]")
+    return workspace
+
+
+def _fail(message: str) -> int:
+    _stderr().print(f"[bold red]Error:[/bold red] {message}", highlight=False)
+    return EXIT_ERROR
+
+
+def _errors_of(exc: Exception) -> int:
+    """Report a failure that stopped a command, with every located problem it carries."""
+    if isinstance(exc, WorkspaceError) and exc.diagnostics:
+        report(exc.diagnostics)
+        return EXIT_ERROR
+    return _fail(str(exc))
+
+
+def _write_plan_outputs(args: argparse.Namespace, workspace: Workspace, plan: Plan) -> None:
+    sandbox = workspace.sandbox is not None
+    if args.out:
+        text = planfile.dumps(
+            plan, plan_path=str(workspace.path), as_of=workspace.as_of, sandbox=sandbox
+        )
+        Path(args.out).write_text(text, encoding="utf-8")
+    if args.format == "json":
+        sys.stdout.write(
+            planfile.dumps(
+                plan, plan_path=str(workspace.path), as_of=workspace.as_of, sandbox=sandbox
+            )
+        )
+    elif args.format == "markdown":
+        sys.stdout.write(render_plan.to_markdown(plan))
+    else:
+        render_plan.print_text(plan, _stdout(), show_unchanged=args.show_unchanged)
+        if args.out:
+            _stdout().print(f"Saved the plan to {args.out}; apply exactly it with "
+                            f"`billplan apply {args.out}`.")  # fmt: skip
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    try:
+        with _open(args) as workspace:
+            state = workspace.backend.read()
+            observed = workspace.refresh(state)
+            plan = workspace.plan(state, observed)
+            _write_plan_outputs(args, workspace, plan)
+    except (WorkspaceError, StateError, ProviderError) as exc:
+        return _errors_of(exc)
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
+    if args.auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        _fail("apply needs confirmation: run it in a terminal, or pass --auto-approve")
+        return False
+    answer = input(f"{plan.summary()}\nApply these changes? Only 'yes' will be accepted: ")
+    return answer.strip() == "yes"
+
+
+def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
+    from rich.progress import Progress
+
+    todo = actionable(plan)
+    with Progress(console=_stderr(), transient=True) as progress:
+        task = progress.add_task("Applying", total=len(todo))
+        return apply_plan(
+            plan,
+            workspace.providers,
+            workspace.backend,
+            state,
+            progress=lambda change: progress.advance(task),
+        )
+
+
+def _report_applied(applied: Applied) -> int:
+    counts: dict[str, int] = {}
+    for change in applied.done:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    words = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
+             "adopt": "adopted", "forget": "forgotten"}  # fmt: skip
+    done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a)) or "nothing"
+    console = _stdout()
+    if applied.failures:
+        err = _stderr()
+        for failure in applied.failures:
+            err.print(f"[red]{failure.address}[/red]: {failure.message}", highlight=False)
+        console.print(f"Apply incomplete: {done}; {len(applied.failures)} failed.")
+        return EXIT_ERROR
+    console.print(f"[bold green]Apply complete:[/bold green] {done}.")
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    target = Path(args.path)
+    if target.is_file() and target.suffix == ".json":
+        return _apply_saved(args, target)
+    try:
+        with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):
+            state = workspace.backend.read()
+            plan = workspace.plan(state, workspace.refresh(state))
+            render_plan.print_text(plan, _stdout())
+            if not plan.has_changes:
+                return EXIT_OK
+            if not _confirm(args, plan):
+                _stdout().print("Apply cancelled; nothing was changed.")
+                return EXIT_ERROR
+            return _report_applied(_run_apply(workspace, plan, state))
+    except (WorkspaceError, StateError, ProviderError) as exc:
+        return _errors_of(exc)
+
+
+def _apply_saved(args: argparse.Namespace, path: Path) -> int:
+    try:
+        saved = planfile.load(path)
+    except planfile.PlanFileError as exc:
+        return _fail(str(exc))
+    if _sandbox(args) and not saved.sandbox:
+        return _fail(f"{path} was planned against the real vendors, not the sandbox")
+    args.sandbox = saved.sandbox
+    args.as_of = saved.as_of.isoformat()
+    try:
+        with (
+            _open(args, saved.plan_path) as workspace,
+            workspace.backend.lock("apply", args.lock_timeout),
+        ):
+            state = workspace.backend.read()
+            problems = planfile.staleness(saved.plan, state, workspace.refresh(state))
+            if problems:
+                for line in problems:
+                    _stderr().print(f"  {line}", highlight=False)
+                return _fail(
+                    f"{path} is stale: {len(problems)} object(s) changed since it was made. "
+                    "Nothing was applied; run `billplan plan` again."
+                )
+            render_plan.print_text(saved.plan, _stdout())
+            if not saved.plan.has_changes:
+                return EXIT_OK
+            if not _confirm(args, saved.plan):
+                _stdout().print("Apply cancelled; nothing was changed.")
+                return EXIT_ERROR
+            return _report_applied(_run_apply(workspace, saved.plan, state))
+    except (WorkspaceError, StateError, ProviderError) as exc:
+        return _errors_of(exc)
+
+
+def _backend_only(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from compiler.load import LoadError, load
+    from compiler.workspace import state_backend
+
+    try:
+        document = load(Path(args.path))
+    except LoadError as exc:
+        report(exc.diagnostics)
+        raise SystemExit(EXIT_ERROR) from None
+    return state_backend(document, sandbox=_sandbox(args))
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    try:
+        backend = _backend_only(args)
+        if args.state_command == "list":
+            state = backend.read()
+            for address in sorted(state.entries):
+                entry = state.entries[address]
+                remote = entry.remote_id or "(pending: create sent, response lost)"
+                print(f"{address}\t{entry.type}\t{remote}")
+            return EXIT_OK
+        if args.state_command == "show":
+            entry = backend.read().entries.get(args.address)
+            if entry is None:
+                return _fail(f"{args.address} is not in the state at {backend.describe()}")
+            sys.stdout.write(jsonio.dumps(entry.to_json(), indent=2) + "\n")
+            return EXIT_OK
+        with backend.lock("state rm", args.lock_timeout):
+            state = backend.read()
+            missing = [a for a in args.addresses if a not in state.entries]
+            if missing:
+                return _fail(f"not in state: {', '.join(missing)}; nothing was removed")
+            for address in args.addresses:
+                del state.entries[address]
+            backend.write(state)
+        print(f"Removed {len(args.addresses)} address(es) from state; the remote objects stay "
+              "as they are and are now unmanaged.")  # fmt: skip
+        return EXIT_OK
+    except StateError as exc:
+        return _fail(str(exc))
+
+
+def cmd_force_unlock(args: argparse.Namespace) -> int:
+    try:
+        _backend_only(args).force_unlock(args.lock_id)
+    except StateError as exc:
+        return _fail(str(exc))
+    print(f"Removed lock {args.lock_id}.")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from compiler.importer import adopt
+
+    try:
+        with _open(args) as workspace, workspace.backend.lock("import", args.lock_timeout):
+            message = adopt(workspace, args.address, args.remote_id)
+    except (WorkspaceError, StateError, ProviderError) as exc:
+        return _errors_of(exc)
+    print(message)
+    return EXIT_OK
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from compiler.sandbox import EMULATORS, base_url, build_sandbox
+
+    db = Path(args.db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    sandbox = build_sandbox(db)
+    root = f"http://{args.host}:{args.port}"
+    print(f"billplan sandbox on {root} (data in {db}); token: sandbox")
+    for emulator in EMULATORS:
+        print(f"  {emulator.name}: base_url {base_url(emulator.name, root)}")
+    try:
+        uvicorn.run(sandbox.app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        sandbox.close()
+    return EXIT_OK
+
+
+def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
+    from compiler.sandbox.bootstrap import mark_invoiced
+
+    args.sandbox = True
+    try:
+        backend = _backend_only(args)
+        entry = backend.read().entries.get(args.address)
+        if entry is None or entry.remote_id is None:
+            return _fail(f"{args.address} is not in the sandbox state; apply it first")
+        mark_invoiced(Path(args.path), entry.type, entry.remote_id)
+    except (StateError, RuntimeError) as exc:
+        return _fail(str(exc))
+    print(f"Marked {args.address} ({entry.remote_id}) invoiced in the sandbox.")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="billplan",
@@ -119,6 +385,85 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the plan's JSON Schema")
     schema.set_defaults(run=cmd_schema)
+
+    sandbox_help = "use the built-in vendor emulators instead of the real APIs (no account)"
+    lock_help = "seconds to wait for another run's state lock (default: 0, fail at once)"
+
+    plan = commands.add_parser(
+        "plan", help="show what apply would change at the vendors, without changing anything"
+    )
+    plan.add_argument("path", metavar="PATH", help="plan directory or file")
+    plan.add_argument("--sandbox", action="store_true", help=sandbox_help)
+    plan.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    plan.add_argument("-o", "--out", metavar="FILE", help="save the plan for `apply FILE`")
+    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    plan.add_argument("--show-unchanged", action="store_true", help="list no-op objects too")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 1 on error, 2 when there are changes",
+    )
+    plan.set_defaults(run=cmd_plan)
+
+    apply = commands.add_parser(
+        "apply", help="make the vendors match the plan (PATH), or apply a saved plan (FILE)"
+    )
+    apply.add_argument("path", metavar="PATH|FILE", help="plan directory/file, or a saved plan")
+    apply.add_argument("--sandbox", action="store_true", help=sandbox_help)
+    apply.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                       help=lock_help)  # fmt: skip
+    apply.set_defaults(run=cmd_apply)
+
+    state = commands.add_parser("state", help="inspect or edit what billplan remembers")
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    state_list = state_commands.add_parser("list", help="every address and its remote id")
+    state_show = state_commands.add_parser("show", help="one address in full")
+    state_show.add_argument("address")
+    state_rm = state_commands.add_parser(
+        "rm", help="forget addresses (the remote objects stay, unmanaged)"
+    )
+    state_rm.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    state_rm.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                          help=lock_help)  # fmt: skip
+    for sub in (state_list, state_show, state_rm):
+        sub.add_argument("path", metavar="PATH", help="plan directory or file")
+        sub.add_argument("--sandbox", action="store_true", help="the sandbox's state")
+    state.set_defaults(run=cmd_state)
+
+    unlock = commands.add_parser("force-unlock", help="remove a state lock left by a run that died")
+    unlock.add_argument("lock_id", metavar="LOCK_ID")
+    unlock.add_argument("path", metavar="PATH", help="plan directory or file")
+    unlock.add_argument("--sandbox", action="store_true", help="the sandbox's state")
+    unlock.set_defaults(run=cmd_force_unlock)
+
+    importer = commands.add_parser(
+        "import", help="adopt an existing remote object as an address of the plan"
+    )
+    importer.add_argument("address", metavar="ADDRESS")
+    importer.add_argument("remote_id", metavar="REMOTE_ID")
+    importer.add_argument("path", metavar="PATH", help="plan directory or file")
+    importer.add_argument("--sandbox", action="store_true", help=sandbox_help)
+    importer.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    importer.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                          help=lock_help)  # fmt: skip
+    importer.set_defaults(run=cmd_import)
+
+    sandbox = commands.add_parser("sandbox", help="the built-in vendor emulators")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True,
+                                              metavar="ACTION")  # fmt: skip
+    serve = sandbox_commands.add_parser("serve", help="run the emulators as an HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--db", default=".billplan/sandbox.sqlite", help="SQLite file")
+    serve.set_defaults(run=cmd_sandbox_serve)
+    invoice = sandbox_commands.add_parser(
+        "invoice", help="mark an applied object invoiced in the sandbox (it becomes locked)"
+    )
+    invoice.add_argument("address", metavar="ADDRESS")
+    invoice.add_argument("path", metavar="PATH", help="plan directory or file")
+    invoice.set_defaults(run=cmd_sandbox_invoice)
     return parser
 
 

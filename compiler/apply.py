@@ -1,0 +1,162 @@
+"""Executing a Plan: provider calls in a safe order, state written after every call.
+
+Order: state-only changes (adopt, forget), then deletes, then updates, then creates in
+batches. A create is first recorded as pending, so that a crash or a lost response leaves a
+trace the next plan resolves by reading back (adopt), never by creating twice. A failure is
+reported with its address and the run goes on with the changes that do not depend on it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from compiler.diff import Change, Plan, field_changes
+from compiler.providers.base import Observed, OutcomeUnknown, Provider, ProviderError
+from compiler.state import Backend, Entry, EntryStatus, State
+
+Progress = Callable[[Change], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    address: str
+    message: str
+    unknown: bool = False  # the write may have happened
+
+
+@dataclass
+class Applied:
+    done: list[Change] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+_ORDER = {"forget": 0, "adopt": 1, "delete": 2, "update": 3, "drift": 3, "create": 4}
+
+
+def actionable(plan: Plan) -> list[Change]:
+    return sorted(
+        (c for c in plan.changes if c.action in _ORDER),
+        key=lambda c: (_ORDER[c.action], c.address),
+    )
+
+
+def apply_plan(
+    plan: Plan,
+    providers: Mapping[str, Provider],
+    backend: Backend,
+    state: State,
+    progress: Progress = lambda change: None,
+) -> Applied:
+    result = Applied()
+    changes = actionable(plan)
+    creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    for change in changes:
+        if change.action == "create":
+            creates[(change.provider, change.type)].append(change)
+            continue
+        try:
+            _apply_one(change, providers[change.provider], state)
+        except ProviderError as exc:
+            result.failures.append(
+                Failure(change.address, str(exc), isinstance(exc, OutcomeUnknown))
+            )
+        else:
+            result.done.append(change)
+        backend.write(state)
+        progress(change)
+    for (provider_name, _type), batch in creates.items():
+        provider = providers[provider_name]
+        size = max(1, provider.batch_size)
+        for start in range(0, len(batch), size):
+            chunk = batch[start : start + size]
+            _create_batch(chunk, provider, backend, state, result)
+            for change in chunk:
+                progress(change)
+    return result
+
+
+def _apply_one(change: Change, provider: Provider, state: State) -> None:
+    if change.action == "forget":
+        state.entries.pop(change.address, None)
+    elif change.action == "adopt":
+        assert change.remote_id is not None and change.before is not None
+        state.entries[change.address] = _entry(change, change.remote_id, change.before)
+    elif change.action == "delete":
+        assert change.remote_id is not None
+        provider.delete(change.type, change.remote_id)
+        state.entries.pop(change.address, None)
+    else:  # update, drift
+        assert change.remote_id is not None and change.after is not None
+        observed = provider.update(change.type, change.remote_id, change.after)
+        _check_echo(change, observed)
+        if change.moved_from:
+            state.entries.pop(change.moved_from, None)
+        state.entries[change.address] = _entry(change, observed.remote_id, observed.attributes)
+
+
+def _create_batch(
+    chunk: Sequence[Change], provider: Provider, backend: Backend, state: State, result: Applied
+) -> None:
+    for change in chunk:
+        state.entries[change.address] = _entry(change, None, change.after or {}, "pending")
+    backend.write(state)  # a crash from here on leaves a trace the next plan resolves
+    try:
+        made = provider.create(chunk[0].type, [dict(c.after or {}) for c in chunk])
+    except OutcomeUnknown as exc:
+        for change in chunk:
+            result.failures.append(Failure(change.address, str(exc), unknown=True))
+        return
+    except ProviderError as exc:
+        for change in chunk:
+            state.entries.pop(change.address, None)  # refused: nothing was created
+            result.failures.append(Failure(change.address, str(exc)))
+        backend.write(state)
+        return
+    for change, observed in zip(chunk, made, strict=True):
+        state.entries[change.address] = _entry(change, observed.remote_id, observed.attributes)
+        result.done.append(change)
+        try:
+            _check_echo(change, observed)
+        except ProviderError as exc:
+            result.failures.append(Failure(change.address, str(exc)))
+    backend.write(state)
+
+
+def _check_echo(change: Change, observed: Observed) -> None:
+    """The vendor must hold what we sent; anything else is a bug worth stopping for."""
+    differences = field_changes(observed.attributes, change.after)
+    if differences:
+        names = ", ".join(f.field for f in differences)
+        raise ProviderError(
+            f"the vendor stored different values than billplan sent ({names}); "
+            "the next plan will show it as drift"
+        )
+
+
+def _entry(
+    change: Change,
+    remote_id: str | None,
+    attributes: Mapping[str, object],
+    status: EntryStatus = "managed",
+) -> Entry:
+    side = change.after_side or change.before_side
+    return Entry(
+        address=change.address,
+        provider=change.provider,
+        type=change.type,
+        project=change.project,
+        project_id=change.project_id,
+        remote_id=remote_id,
+        attributes=dict(attributes),
+        currency=side.currency if side else "",
+        date=side.date if side else None,
+        amount=side.amount if side else Decimal(0),
+        status=status,
+    )

@@ -1,0 +1,459 @@
+"""The diff: desired Resources, State and Observed remote objects become a Plan of Changes.
+
+Actions: create, update, delete, no-op, locked (a wanted change to an invoiced object: never
+written), adopt (an unmanaged remote object exactly equal to what a create would make),
+drift (a managed object edited behind billplan's back: restored), forget (a managed object
+already deleted remotely and no longer planned: dropped from state).
+Within one charge, leftover deletes and creates pair up in date order into updates, so a
+shifted schedule reads as date changes, not replacements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from deepdiff import DeepDiff
+
+from compiler.providers.base import Observed, Resource
+from compiler.state import Entry, State
+
+Action = Literal["create", "update", "delete", "no-op", "locked", "adopt", "drift", "forget"]
+WRITES: frozenset[str] = frozenset({"create", "update", "delete", "drift"})
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a change, enough for the billing impact: when and how much."""
+
+    date: date | None
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Change:
+    address: str
+    action: Action
+    provider: str
+    type: str
+    project: str
+    project_id: str | int
+    remote_id: str | None
+    before: Mapping[str, Any] | None  # what the vendor holds now
+    after: Mapping[str, Any] | None  # what billplan will hold it to
+    fields: tuple[FieldChange, ...] = ()
+    reason: str = ""
+    moved_from: str | None = None  # paired occurrence: the address it replaces
+    before_side: Side | None = None
+    after_side: Side | None = None
+    before_locked: bool = False
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A remote object in a managed project that billplan did not create: never touched."""
+
+    provider: str
+    type: str
+    project: str
+    project_id: str | int
+    remote_id: str
+    attributes: Mapping[str, Any]
+    locked: bool
+    side: Side
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action in WRITES or c.action in ("adopt", "forget") for c in self.changes)
+
+    def summary(self) -> str:
+        create = self.count("create")
+        update = self.count("update") + self.count("drift")
+        delete = self.count("delete")
+        text = f"Plan: {create} to create, {update} to update, {delete} to delete"
+        extras = [
+            f"{self.count(action)} {label}"
+            for action, label in (("adopt", "to adopt"), ("forget", "to forget"))
+            if self.count(action)
+        ]
+        locked = self.count("locked")
+        extras.append(f"{locked} locked")
+        return text + ", " + ", ".join(extras) + "."
+
+    def impact(self) -> Impact:
+        return billing_impact(self.changes)
+
+
+@dataclass(frozen=True)
+class Impact:
+    before: dict[str, Decimal]  # currency -> total scheduled now
+    after: dict[str, Decimal]  # currency -> total scheduled after apply
+    by_month: dict[tuple[str, str], Decimal]  # (YYYY-MM, currency) -> net change
+
+
+def billing_impact(changes: Iterable[Change]) -> Impact:
+    before: dict[str, Decimal] = defaultdict(Decimal)
+    after: dict[str, Decimal] = defaultdict(Decimal)
+    by_month: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for change in changes:
+        old = change.before_side
+        new = change.after_side
+        if change.action in ("locked", "forget"):
+            new = old  # a locked object stays as it is; a forgotten one is already gone
+        if change.action == "delete":
+            new = None
+        for side, totals, sign in ((old, before, -1), (new, after, 1)):
+            if side is None:
+                continue
+            totals[side.currency] += side.amount
+            month = side.date.strftime("%Y-%m") if side.date else "on completion"
+            by_month[(month, side.currency)] += sign * side.amount
+    return Impact(
+        before=dict(before),
+        after=dict(after),
+        by_month={key: value for key, value in sorted(by_month.items()) if value != 0},
+    )
+
+
+def field_changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> tuple[FieldChange, ...]:
+    """Field-level differences; 15000 and 15000.0 are equal (numbers compare by value), and
+    a field set to null is the same as a field left out."""
+    old = {k: v for k, v in (before or {}).items() if v is not None}
+    new = {k: v for k, v in (after or {}).items() if v is not None}
+    found = DeepDiff(old, new, ignore_numeric_type_changes=True, verbose_level=2)
+    keys: set[str] = set()
+    for bucket in _DEEPDIFF_BUCKETS:
+        for path in found.get(bucket, {}):
+            keys.add(_top_key(path))
+    return tuple(FieldChange(k, old.get(k), new.get(k)) for k in sorted(keys))
+
+
+_DEEPDIFF_BUCKETS = (
+    "values_changed",
+    "type_changes",
+    "dictionary_item_added",
+    "dictionary_item_removed",
+    "iterable_item_added",
+    "iterable_item_removed",
+)
+
+
+def _top_key(deepdiff_path: str) -> str:
+    # "root['fee']" or "root['lineItems'][0]['amount']" -> the top-level field name
+    inner = deepdiff_path.removeprefix("root")
+    if inner.startswith("['"):
+        return inner[2 : inner.index("']")]
+    return inner or "(value)"
+
+
+def same(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    return not field_changes(a, b)
+
+
+def diff(
+    desired: Iterable[Resource],
+    state: State,
+    observed: Iterable[Observed],
+    project_keys: Mapping[tuple[str, str], str],
+) -> Plan:
+    """Compare what the plan wants with what state owns and what the vendors hold.
+
+    project_keys maps (provider, str(project_id)) to the plan's project key, for naming
+    unmanaged objects and orphans.
+    """
+    remote: dict[tuple[str, str], Observed] = {}
+    provider_of_type: dict[str, str] = {}
+    wanted = {r.address: r for r in desired}
+    for resource in wanted.values():
+        provider_of_type[resource.type] = resource.provider
+    for entry in state.entries.values():
+        provider_of_type.setdefault(entry.type, entry.provider)
+    for obs in observed:
+        remote[(obs.type, obs.remote_id)] = obs
+    claimed: set[tuple[str, str]] = {
+        (e.type, e.remote_id) for e in state.entries.values() if e.remote_id
+    }
+    changes: list[Change] = []
+
+    for address, resource in sorted(wanted.items()):
+        entry = state.entries.get(address)
+        if entry is not None and entry.remote_id is not None:
+            obs = remote.get((entry.type, entry.remote_id))
+            if obs is not None and entry.type == resource.type:
+                changes.append(_compare(resource, entry, obs))
+                continue
+            if obs is not None:
+                # The item moved to another kind of object: remove the old, create the new.
+                changes.append(_delete(entry, obs, reason="replaced by a different object type"))
+                changes.append(_create(resource, "its kind changed"))
+                continue
+            changes.append(
+                _create(
+                    resource,
+                    f"{entry.remote_id} was deleted outside billplan; it will be created again",
+                )
+            )
+            continue
+        match = _find_adoptable(resource, remote.values(), claimed)
+        if match is not None:
+            claimed.add((match.type, match.remote_id))
+            reason = (
+                "the create's response was lost; found it remotely"
+                if entry is not None and entry.status == "pending"
+                else "exactly what billplan would create; adopting it instead of a duplicate"
+            )
+            changes.append(
+                Change(
+                    address=address,
+                    action="adopt",
+                    provider=resource.provider,
+                    type=resource.type,
+                    project=resource.project,
+                    project_id=resource.project_id,
+                    remote_id=match.remote_id,
+                    before=match.attributes,
+                    after=resource.attributes,
+                    reason=reason,
+                    before_side=_side_of_observed(match, resource.currency),
+                    after_side=_side_of(resource),
+                    before_locked=match.locked,
+                )
+            )
+            continue
+        reason = "a create whose response was lost was not found remotely" if entry else ""
+        changes.append(_create(resource, reason))
+
+    for address, entry in sorted(state.entries.items()):
+        if address in wanted:
+            continue
+        obs = remote.get((entry.type, entry.remote_id)) if entry.remote_id else None
+        if obs is None:
+            changes.append(_forget(entry))
+        elif obs.locked:
+            changes.append(
+                Change(
+                    address=address,
+                    action="locked",
+                    provider=entry.provider,
+                    type=entry.type,
+                    project=entry.project,
+                    project_id=entry.project_id,
+                    remote_id=entry.remote_id,
+                    before=obs.attributes,
+                    after=None,
+                    reason="removed from the plan but already invoiced; it will not be deleted",
+                    before_side=_side_of_observed(obs, entry.currency),
+                    before_locked=True,
+                )
+            )
+        else:
+            changes.append(_delete(entry, obs, reason="no longer in the plan"))
+
+    changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
+    unmanaged = [
+        Unmanaged(
+            provider=provider_of_type.get(obs.type, ""),
+            type=obs.type,
+            project=project_keys.get((provider_of_type.get(obs.type, ""), str(obs.project_id)), ""),
+            project_id=obs.project_id,
+            remote_id=obs.remote_id,
+            attributes=obs.attributes,
+            locked=obs.locked,
+            side=Side(obs.date, obs.amount, ""),
+        )
+        for key, obs in sorted(remote.items())
+        if key not in claimed
+    ]
+    return Plan(changes=sorted(changes, key=_order), unmanaged=unmanaged)
+
+
+def _order(change: Change) -> tuple[str, str]:
+    return (change.address, change.action)
+
+
+def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
+    base = Change(
+        address=resource.address,
+        action="no-op",
+        provider=resource.provider,
+        type=resource.type,
+        project=resource.project,
+        project_id=resource.project_id,
+        remote_id=obs.remote_id,
+        before=obs.attributes,
+        after=resource.attributes,
+        before_side=_side_of_observed(obs, resource.currency),
+        after_side=_side_of(resource),
+        before_locked=obs.locked,
+    )
+    fields = field_changes(obs.attributes, resource.attributes)
+    if not fields:
+        return replace(base, reason="invoiced" if obs.locked else "")
+    if obs.locked:
+        return replace(
+            base,
+            action="locked",
+            fields=fields,
+            reason="already invoiced: billplan will not change it; bill the difference "
+            "with a new charge or credit",
+        )
+    drifted = field_changes(entry.attributes, obs.attributes)
+    if drifted:
+        names = ", ".join(f.field for f in drifted)
+        return replace(
+            base,
+            action="drift",
+            fields=fields,
+            reason=f"changed outside billplan ({names}); restoring the planned values",
+        )
+    return replace(base, action="update", fields=fields)
+
+
+def _create(resource: Resource, reason: str) -> Change:
+    return Change(
+        address=resource.address,
+        action="create",
+        provider=resource.provider,
+        type=resource.type,
+        project=resource.project,
+        project_id=resource.project_id,
+        remote_id=None,
+        before=None,
+        after=resource.attributes,
+        fields=field_changes(None, resource.attributes),
+        reason=reason,
+        after_side=_side_of(resource),
+    )
+
+
+def _delete(entry: Entry, obs: Observed, reason: str) -> Change:
+    return Change(
+        address=entry.address,
+        action="delete",
+        provider=entry.provider,
+        type=entry.type,
+        project=entry.project,
+        project_id=entry.project_id,
+        remote_id=obs.remote_id,
+        before=obs.attributes,
+        after=None,
+        fields=field_changes(obs.attributes, None),
+        reason=reason,
+        before_side=_side_of_observed(obs, entry.currency),
+    )
+
+
+def _forget(entry: Entry) -> Change:
+    why = (
+        "its create never reached the vendor"
+        if entry.status == "pending"
+        else "already deleted outside billplan"
+    )
+    return Change(
+        address=entry.address,
+        action="forget",
+        provider=entry.provider,
+        type=entry.type,
+        project=entry.project,
+        project_id=entry.project_id,
+        remote_id=entry.remote_id,
+        before=None,
+        after=None,
+        reason=f"{why}; dropping it from state",
+    )
+
+
+def _find_adoptable(
+    resource: Resource, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
+) -> Observed | None:
+    matches = [
+        obs
+        for obs in candidates
+        if obs.type == resource.type
+        and (obs.type, obs.remote_id) not in claimed
+        and str(obs.project_id) == str(resource.project_id)
+        and same(obs.attributes, resource.attributes)
+    ]
+    return min(matches, key=lambda obs: obs.remote_id) if matches else None
+
+
+def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> list[Change]:
+    """Within a charge, pair leftover deletes with creates in date order into updates.
+
+    Only brand-new addresses (not in state) pair, and only with deletes of addresses the plan
+    dropped; a recreate or a replacement keeps its own meaning.
+    """
+    creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    deletes: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    for change in changes:
+        key = (_charge_of(change.address), change.type)
+        if change.action == "create" and change.address not in owned:
+            creates[key].append(change)
+        elif change.action == "delete" and change.address not in wanted:
+            deletes[key].append(change)
+    paired: dict[str, Change] = {}
+    dropped: set[str] = set()
+    for key, new in creates.items():
+        old = deletes.get(key, [])
+        if not old:
+            continue
+        new_sorted = sorted(new, key=lambda c: (c.after_side.date or date.max, c.address))
+        old_sorted = sorted(old, key=lambda c: (c.before_side.date or date.max, c.address))
+        for create, delete in zip(new_sorted, old_sorted, strict=False):
+            fields = field_changes(delete.before, create.after)
+            paired[create.address] = replace(
+                create,
+                action="update",
+                remote_id=delete.remote_id,
+                before=delete.before,
+                fields=fields,
+                moved_from=delete.address,
+                reason=f"takes over {delete.address} (the schedule moved)",
+                before_side=delete.before_side,
+            )
+            dropped.add(delete.address)
+    out = []
+    for change in changes:
+        if change.action == "delete" and change.address in dropped:
+            continue
+        if change.action == "create" and change.address in paired:
+            out.append(paired[change.address])
+            continue
+        out.append(change)
+    return out
+
+
+def _charge_of(address: str) -> str:
+    # PROJECT/recurring/CHARGE/LABEL -> PROJECT/recurring/CHARGE ; split parts likewise
+    return "/".join(address.split("/")[:3])
+
+
+def _side_of(resource: Resource) -> Side:
+    return Side(resource.date, resource.amount, resource.currency)
+
+
+def _side_of_observed(obs: Observed, currency: str) -> Side:
+    return Side(obs.date, obs.amount, currency)

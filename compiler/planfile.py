@@ -1,0 +1,196 @@
+"""Saved plans: the documented JSON form of a Plan, and the check that it is still true.
+
+`plan -o FILE` writes it; `apply FILE` applies exactly those changes, after checking that
+every object they touch still looks as it did when planned (by content, not by a serial).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from compiler import __version__, jsonio
+from compiler.diff import WRITES, Change, FieldChange, Plan, Side, Unmanaged, same
+from compiler.providers.base import Observed
+from compiler.state import State
+
+PLAN_FORMAT_VERSION = "1"
+
+
+class PlanFileError(Exception):
+    pass
+
+
+def to_json(plan: Plan, *, plan_path: str, as_of: date, sandbox: bool) -> dict[str, Any]:
+    impact = plan.impact()
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "billplan_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plan_path": plan_path,
+        "as_of": as_of.isoformat(),
+        "sandbox": sandbox,
+        "summary": {
+            "create": plan.count("create"),
+            "update": plan.count("update") + plan.count("drift"),
+            "delete": plan.count("delete"),
+            "locked": plan.count("locked"),
+            "adopt": plan.count("adopt"),
+            "forget": plan.count("forget"),
+            "no-op": plan.count("no-op"),
+            "text": plan.summary(),
+        },
+        "impact": {
+            "before": impact.before,
+            "after": impact.after,
+            "by_month": [
+                {"month": month, "currency": currency, "net": net}
+                for (month, currency), net in impact.by_month.items()
+            ],
+        },
+        "changes": [_change_json(c) for c in plan.changes],
+        "unmanaged": [_unmanaged_json(u) for u in plan.unmanaged],
+    }
+
+
+def dumps(plan: Plan, *, plan_path: str, as_of: date, sandbox: bool) -> str:
+    document = to_json(plan, plan_path=plan_path, as_of=as_of, sandbox=sandbox)
+    return jsonio.dumps(document, indent=2) + "\n"
+
+
+def _side_json(side: Side | None) -> dict[str, Any] | None:
+    if side is None:
+        return None
+    return {
+        "date": None if side.date is None else side.date.isoformat(),
+        "amount": side.amount,
+        "currency": side.currency,
+    }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "action": change.action,
+        "provider": change.provider,
+        "type": change.type,
+        "project": change.project,
+        "project_id": change.project_id,
+        "remote_id": change.remote_id,
+        "moved_from": change.moved_from,
+        "reason": change.reason,
+        "before": None if change.before is None else dict(change.before),
+        "after": None if change.after is None else dict(change.after),
+        "before_locked": change.before_locked,
+        "fields": [{"field": f.field, "before": f.before, "after": f.after} for f in change.fields],
+        "before_side": _side_json(change.before_side),
+        "after_side": _side_json(change.after_side),
+    }
+
+
+def _unmanaged_json(item: Unmanaged) -> dict[str, Any]:
+    return {
+        "provider": item.provider,
+        "type": item.type,
+        "project": item.project,
+        "project_id": item.project_id,
+        "remote_id": item.remote_id,
+        "locked": item.locked,
+        "attributes": dict(item.attributes),
+        "side": _side_json(item.side),
+    }
+
+
+def _side(raw: Mapping[str, Any] | None) -> Side | None:
+    if raw is None:
+        return None
+    when = raw.get("date")
+    return Side(
+        date=date.fromisoformat(when) if when else None,
+        amount=Decimal(raw["amount"]),
+        currency=raw.get("currency", ""),
+    )
+
+
+class Saved:
+    """A plan read back from a file."""
+
+    def __init__(self, raw: Mapping[str, Any], source: Path) -> None:
+        version = raw.get("format_version")
+        if version != PLAN_FORMAT_VERSION:
+            raise PlanFileError(
+                f"{source}: plan format_version {version!r} is not {PLAN_FORMAT_VERSION!r}; "
+                "make the plan again with this billplan"
+            )
+        self.plan_path = Path(raw["plan_path"])
+        self.as_of = date.fromisoformat(raw["as_of"])
+        self.sandbox = bool(raw.get("sandbox"))
+        self.plan = Plan(
+            changes=[
+                Change(
+                    address=c["address"],
+                    action=c["action"],
+                    provider=c["provider"],
+                    type=c["type"],
+                    project=c["project"],
+                    project_id=c["project_id"],
+                    remote_id=c.get("remote_id"),
+                    before=c.get("before"),
+                    after=c.get("after"),
+                    fields=tuple(
+                        FieldChange(f["field"], f.get("before"), f.get("after"))
+                        for f in c.get("fields", [])
+                    ),
+                    reason=c.get("reason", ""),
+                    moved_from=c.get("moved_from"),
+                    before_side=_side(c.get("before_side")),
+                    after_side=_side(c.get("after_side")),
+                    before_locked=bool(c.get("before_locked")),
+                )
+                for c in raw.get("changes", [])
+            ]
+        )
+
+
+def load(path: Path) -> Saved:
+    try:
+        raw = jsonio.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such saved plan") from None
+    except ValueError as exc:
+        raise PlanFileError(f"{path}: not a billplan saved plan ({exc})") from None
+    if not isinstance(raw, dict) or "changes" not in raw:
+        raise PlanFileError(f"{path}: not a billplan saved plan")
+    try:
+        return Saved(raw, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanFileError(f"{path}: damaged saved plan ({exc})") from None
+
+
+def staleness(plan: Plan, state: State, observed: Iterable[Observed]) -> list[str]:
+    """What moved since the plan was made, one line per object; empty if it still holds."""
+    remote = {(o.type, o.remote_id): o for o in observed}
+    problems: list[str] = []
+    for change in plan.changes:
+        if change.action not in WRITES and change.action != "adopt":
+            continue
+        entry = state.entries.get(change.address)
+        if change.action == "create":
+            if entry is not None and entry.remote_id is not None:
+                problems.append(f"{change.address}: was created since the plan was made")
+            continue
+        if change.remote_id is None:
+            continue
+        now = remote.get((change.type, change.remote_id))
+        if now is None:
+            problems.append(f"{change.address}: {change.remote_id} no longer exists remotely")
+        elif now.locked and not change.before_locked:
+            problems.append(f"{change.address}: was invoiced since the plan was made")
+        elif not same(now.attributes, change.before):
+            problems.append(f"{change.address}: changed remotely since the plan was made")
+        elif change.action == "adopt" and entry is not None and entry.remote_id is not None:
+            problems.append(f"{change.address}: was adopted since the plan was made")
+    return problems

@@ -1,0 +1,254 @@
+"""The provider framework: what every vendor client shares.
+
+A vendor subclass states its differences as data (base URL, auth, paths, page style, batch
+size, which field locks an object) and overrides a method only where the vendor is truly odd.
+The base does the HTTP, retries with backoff, pagination and error translation.
+
+Retry rules, because no vendor offers idempotency keys: reads, updates and deletes are
+retried on 429, 5xx and transport errors; a create is retried only on 429 (refused before
+it ran). A create that fails any other way may have happened: OutcomeUnknown, and the next
+plan recovers it by reading back, never by sending it again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from compiler import jsonio
+from compiler.model import Item
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What billplan wants to exist remotely: the exact create body, at an address."""
+
+    address: str
+    provider: str  # the plan's connection name
+    type: str  # e.g. ruddr_invoice_milestone
+    project: str  # the plan's project key
+    project_id: str | int
+    attributes: Mapping[str, Any]  # the wire body of the create request
+    date: date | None
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the vendor holds, normalised into the same shape as Resource.attributes."""
+
+    remote_id: str
+    type: str
+    project_id: str | int
+    attributes: Mapping[str, Any]
+    locked: bool
+    date: date | None
+    amount: Decimal
+
+
+class ProviderError(Exception):
+    """A vendor refused or failed a call. The message is written for the person running it."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class OutcomeUnknown(ProviderError):
+    """A write whose result we could not see: it may or may not have happened."""
+
+
+class ConfigurationError(Exception):
+    """A provider cannot be used as configured (a missing token, say)."""
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One kind of remote object: where it lives and how it is listed."""
+
+    name: str
+    path: str  # collection path below the base URL
+
+
+@dataclass
+class CallLog:
+    """Counts of the calls a provider made, for plan output and tests."""
+
+    requests: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+    def count(self, method: str) -> None:
+        self.requests += 1
+        self.by_method[method] = self.by_method.get(method, 0) + 1
+
+
+class Provider:
+    # -- vendor data: every subclass sets these ----------------------------------------------
+    vendor: ClassVar[str]
+    title: ClassVar[str]  # the vendor's name for messages: "Ruddr"
+    default_base_url: ClassVar[str]
+    default_token_env: ClassVar[str]
+    types: ClassVar[Mapping[str, ResourceType]]
+    page_size: ClassVar[int] = 100
+    batch_size: ClassVar[int] = 1  # objects per create request
+    max_attempts: ClassVar[int] = 8
+    backoff_base: ClassVar[float] = 0.25  # seconds; doubles per attempt, with jitter
+    backoff_cap: ClassVar[float] = 8.0
+
+    def __init__(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        base_url: str | None = None,
+        token: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.base_url = (base_url or config.get("base_url") or self.default_base_url).rstrip("/")
+        token_env = config.get("token_env") or self.default_token_env
+        self.token = token if token is not None else os.environ.get(token_env)
+        if not self.token:
+            raise ConfigurationError(
+                f"provider {name!r} ({self.title}) needs an API token in ${token_env}; "
+                "set it, or run with --sandbox to use the built-in emulators"
+            )
+        self.sleep = sleep
+        self.calls = CallLog()
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            headers=self.headers(),
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- what a vendor must say -------------------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+
+    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
+        """Items to Resources; problems are (item, message) pairs for the plan's author."""
+        raise NotImplementedError
+
+    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
+        """Everything of the types billplan manages in these projects, via list endpoints."""
+        raise NotImplementedError
+
+    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
+        """Create up to batch_size objects in one request; results in the order sent."""
+        raise NotImplementedError
+
+    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
+        raise NotImplementedError
+
+    def delete(self, type_name: str, remote_id: str) -> None:
+        raise NotImplementedError
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The vendor's own words for a failed call."""
+        return response.text[:500] or response.reason_phrase
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        value = response.headers.get("Retry-After")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        retry_on_failure: bool = True,
+        what: str = "",
+    ) -> httpx.Response:
+        """One logical call, retried by the rules in the module docstring."""
+        content = None if body is None else jsonio.dumps(body)
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls.count(method)
+            try:
+                response = self.client.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if retry_on_failure and attempt < self.max_attempts:
+                    self._backoff(attempt, None)
+                    continue
+                raise (OutcomeUnknown if not retry_on_failure else ProviderError)(
+                    f"{self.title} {method} {path}: no response ({type(exc).__name__}: {exc})"
+                    + (
+                        "; the write may have happened: the next plan will look for it"
+                        if not retry_on_failure
+                        else ""
+                    )
+                ) from exc
+            status = response.status_code
+            if status == 429 and attempt < self.max_attempts:
+                self._backoff(attempt, self.retry_after(response))
+                continue
+            if status >= 500 and attempt < self.max_attempts and retry_on_failure:
+                self._backoff(attempt, self.retry_after(response))
+                continue
+            if status >= 400:
+                message = f"{self.title} {status}: {self.error_message(response)}"
+                if what:
+                    message = f"{what}: {message}"
+                if status >= 500 and not retry_on_failure:
+                    raise OutcomeUnknown(
+                        message + "; the write may have happened: the next plan will look for it",
+                        status=status,
+                    )
+                raise ProviderError(message, status=status)
+            return response
+
+    def _backoff(self, attempt: int, hint: float | None) -> None:
+        if hint is not None:
+            delay = hint
+        else:
+            ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+            delay = random.uniform(ceiling / 2, ceiling)
+        self.sleep(delay)
+
+    def json(self, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return jsonio.loads(response.content)
+        except ValueError as exc:
+            raise ProviderError(
+                f"{self.title} answered {response.request.method} {response.request.url.path} "
+                f"with something that is not JSON: {response.text[:200]!r}"
+            ) from exc
+
+    def pages(self, fetch: Callable[[Any], tuple[list[Any], Any]]) -> Iterator[Any]:
+        """Walk pages: fetch(cursor) returns (objects, next cursor or None)."""
+        cursor: Any = None
+        while True:
+            objects, cursor = fetch(cursor)
+            yield from objects
+            if cursor is None:
+                return

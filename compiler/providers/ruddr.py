@@ -1,0 +1,184 @@
+"""Ruddr: recurring occurrences and milestones become project invoice milestones (typeId
+recurring / custom); products become project product items. Cursor pagination, bearer auth,
+money as decimal numbers in major units, `invoiced` objects are read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from compiler.model import Item
+from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+
+MILESTONE = "ruddr_invoice_milestone"
+PRODUCT_ITEM = "ruddr_product_item"
+NAME_LIMIT = 255
+
+
+class Ruddr(Provider):
+    vendor = "ruddr"
+    title = "Ruddr"
+    default_base_url = "https://www.ruddr.io/api/workspace"
+    default_token_env = "RUDDR_API_TOKEN"
+    types: ClassVar[Mapping[str, ResourceType]] = {
+        MILESTONE: ResourceType(MILESTONE, "/project-invoice-milestones"),
+        PRODUCT_ITEM: ResourceType(PRODUCT_ITEM, "/project-product-items"),
+    }
+    page_size = 100  # the documented maximum `limit`
+    # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
+    text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}
+
+    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
+        resources: list[Resource] = []
+        problems: list[tuple[Item, str]] = []
+        for item in items:
+            invoice_item = item.options.get("invoice_item")
+            if not invoice_item:
+                problems.append(
+                    (
+                        item,
+                        "Ruddr needs an invoice item: set `ruddr: {invoice_item: <uuid>}` under "
+                        "defaults, on the project or on the charge",
+                    )
+                )
+                continue
+            if item.date is None:
+                problems.append((item, "Ruddr milestones need a date"))
+                continue
+            type_name = PRODUCT_ITEM if item.kind == "product" else MILESTONE
+            text_key = self.text_field[type_name]
+            if type_name == MILESTONE and len(item.description) > NAME_LIMIT:
+                problems.append(
+                    (
+                        item,
+                        f"Ruddr milestone names are at most {NAME_LIMIT} characters; "
+                        f"this description has {len(item.description)}",
+                    )
+                )
+                continue
+            body: dict[str, Any] = {
+                "projectId": str(item.project_id),
+                "invoiceItemId": str(invoice_item),
+                "date": item.date.isoformat(),
+                text_key: item.description,
+            }
+            if type_name == MILESTONE:
+                body["typeId"] = "recurring" if item.kind == "recurring" else "custom"
+            # Ruddr computes fee = quantity x rate itself; send the pair only when that is
+            # exactly the amount billplan rounded, otherwise the fee alone.
+            if (
+                item.quantity is not None
+                and item.rate is not None
+                and item.quantity * item.rate == item.amount
+            ):
+                body["quantity"] = item.quantity
+                body["rate"] = item.rate
+            body["fee"] = item.amount
+            resources.append(
+                Resource(
+                    address=item.address,
+                    provider=item.provider,
+                    type=type_name,
+                    project=item.project,
+                    project_id=item.project_id,
+                    attributes=body,
+                    date=item.date,
+                    amount=item.amount,
+                    currency=item.currency,
+                )
+            )
+        return resources, problems
+
+    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
+        found: list[Observed] = []
+        for project_id in project_ids:
+            for type_name, resource_type in self.types.items():
+
+                def fetch(
+                    cursor: str | None,
+                    _path: str = resource_type.path,
+                    _project: str = str(project_id),
+                ) -> tuple[list[Any], str | None]:
+                    params = {"projectId": _project, "limit": self.page_size}
+                    if cursor:
+                        params["startingAfter"] = cursor
+                    page = self.json(self.request("GET", _path, params=params))
+                    results = page.get("results", [])
+                    more = bool(page.get("hasMore")) and bool(results)
+                    return results, results[-1]["id"] if more else None
+
+                found.extend(self.observe(type_name, obj) for obj in self.pages(fetch))
+        return found
+
+    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
+        (body,) = bodies  # Ruddr creates one object per request
+        response = self.request(
+            "POST", self.types[type_name].path, body=dict(body), retry_on_failure=False
+        )
+        return [self.observe(type_name, self.json(response))]
+
+    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
+        body = {key: value for key, value in attributes.items() if key != "projectId"}
+        if "quantity" not in body:
+            # Moving to a fee-only line: clear a pair Ruddr would otherwise keep.
+            body["quantity"] = None
+            body["rate"] = None
+        response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
+        return self.observe(type_name, self.json(response))
+
+    def delete(self, type_name: str, remote_id: str) -> None:
+        try:
+            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
+        except ProviderError as exc:
+            if exc.status != 404:  # already gone is what we wanted
+                raise
+
+    def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
+        text_key = self.text_field[type_name]
+        project = obj.get("project") or {}
+        invoice_item = obj.get("invoiceItem") or {}
+        attributes: dict[str, Any] = {
+            "projectId": str(project.get("id", obj.get("projectId", ""))),
+            "invoiceItemId": str(invoice_item.get("id", obj.get("invoiceItemId", ""))),
+            "date": obj.get("date"),
+            text_key: obj.get(text_key),
+        }
+        if type_name == MILESTONE:
+            attributes["typeId"] = obj.get("typeId", "custom")
+        quantity, rate, fee = obj.get("quantity"), obj.get("rate"), obj.get("fee")
+        if quantity is not None and rate is not None:
+            attributes["quantity"] = _decimal(quantity)
+            attributes["rate"] = _decimal(rate)
+        attributes["fee"] = _decimal(fee)
+        when = obj.get("date")
+        return Observed(
+            remote_id=str(obj["id"]),
+            type=type_name,
+            project_id=attributes["projectId"],
+            attributes=attributes,
+            locked=bool(obj.get("invoiced")),
+            date=date.fromisoformat(when) if when else None,
+            amount=_decimal(fee) if fee is not None else Decimal(0),
+        )
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            payload = self.json(response)
+        except ProviderError:
+            return response.text[:300] or response.reason_phrase
+        if not isinstance(payload, dict):
+            return response.reason_phrase
+        message = str(payload.get("message") or response.reason_phrase)
+        details = payload.get("errors") or []
+        if details:
+            message += ": " + "; ".join(str(d) for d in details)
+        return message
+
+
+def _decimal(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))

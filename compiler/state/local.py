@@ -1,0 +1,133 @@
+"""Local state: a JSON file written atomically (temp file, fsync, rename) and a lock file
+created exclusively, holding the lock's id, owner, pid and time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from compiler import jsonio
+from compiler.state import LockInfo, State, StateError, StateLocked
+
+
+class LocalBackend:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def read(self) -> State:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State()
+        except OSError as exc:
+            raise StateError(f"cannot read state {self.path}: {exc}") from exc
+        try:
+            return State.from_json(jsonio.loads(text))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"state file {self.path} is damaged ({exc}); restore it from backup "
+                f"({self.path}.backup holds the previous version)"
+            ) from exc
+
+    def write(self, state: State) -> None:
+        state.serial += 1
+        text = jsonio.dumps(state.to_json(), indent=2) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            # Keep the previous version: a damaged write can always be rolled back by hand.
+            _atomic_write(self.path.with_name(self.path.name + ".backup"), self.path.read_bytes())
+        _atomic_write(self.path, text.encode("utf-8"))
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
+        info = LockInfo(
+            id=str(uuid.uuid4()),
+            operation=operation,
+            who=f"{_user()}@{socket.gethostname()}",
+            pid=os.getpid(),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                holder = self.current_lock()
+                if time.monotonic() >= deadline:
+                    if holder is None:
+                        continue  # released between our attempt and our read: try again
+                    raise StateLocked(holder, str(self.path)) from None
+                time.sleep(0.1)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(info), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            yield info
+        finally:
+            held = self.current_lock()
+            if held is not None and held.id == info.id:
+                self.lock_path.unlink(missing_ok=True)
+
+    def current_lock(self) -> LockInfo | None:
+        try:
+            raw = json.loads(self.lock_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            # Half-written by a crashed run: still a lock, described as best we can.
+            return LockInfo(id="unknown", operation="?", who="?", pid=0, created="?")
+        return LockInfo(**raw)
+
+    def force_unlock(self, lock_id: str) -> None:
+        held = self.current_lock()
+        if held is None:
+            raise StateError(f"the state at {self.path} is not locked")
+        if held.id != lock_id:
+            raise StateError(
+                f"the state at {self.path} is held by a different lock: {held.describe()}; "
+                "nothing was removed"
+            )
+        self.lock_path.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,202 @@
+"""A plan opened for planning or applying: its items, resources, providers and state backend.
+
+This is where the stages meet: check (load, validate, expand), compile per provider, connect
+to the vendors (or to the sandbox), refresh what they hold, and diff.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from compiler.diagnostics import Diagnostic, Mark
+from compiler.diff import Plan, diff
+from compiler.load import Document
+from compiler.model import Item
+from compiler.providers import PROVIDERS, ConfigurationError, Observed, Provider, Resource
+from compiler.state import Backend, State, StateError
+from compiler.state.local import LocalBackend
+from compiler.validate import check
+
+STATE_DIR = ".billplan"
+
+
+class WorkspaceError(Exception):
+    """The plan cannot be planned or applied; carries diagnostics when they have a place."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:
+        self.diagnostics = diagnostics or []
+        super().__init__(message)
+
+
+@dataclass
+class Workspace:
+    path: Path
+    document: Document
+    items: list[Item]
+    as_of: date
+    backend: Backend
+    providers: dict[str, Provider]
+    resources: list[Resource]
+    project_keys: dict[tuple[str, str], str]  # (provider, project id) -> plan's project key
+    sandbox: Any = None  # compiler.sandbox.Sandbox when --sandbox
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def refresh(self, state: State) -> list[Observed]:
+        """What the vendors hold in every project the plan or the state touches."""
+        projects: dict[str, set[str]] = defaultdict(set)
+        for resource in self.resources:
+            projects[resource.provider].add(str(resource.project_id))
+        for entry in state.entries.values():
+            projects[entry.provider].add(str(entry.project_id))
+        observed: list[Observed] = []
+        for name, ids in sorted(projects.items()):
+            provider = self.providers.get(name)
+            if provider is None:
+                raise WorkspaceError(
+                    f"the state holds objects of provider {name!r}, which the plan no longer "
+                    "defines; put the provider back to let billplan delete them, or remove "
+                    "them from state with `billplan state rm`"
+                )
+            observed.extend(provider.list(sorted(ids)))
+        return observed
+
+    def plan(self, state: State, observed: Iterable[Observed]) -> Plan:
+        return diff(self.resources, state, observed, self.project_keys)
+
+
+def state_backend(document: Document, *, sandbox: bool) -> Backend:
+    config = document.root.get("state") or {}
+    backend = config.get("backend", "local")
+    if backend != "local":
+        raise WorkspaceError(
+            f"state backend {backend!r} is not available in this version of billplan; "
+            "use `backend: local`"
+        )
+    if sandbox:
+        # Sandbox ids must never mix with real ones: the sandbox has its own state file.
+        return LocalBackend(document.base_dir / STATE_DIR / "sandbox-state.json")
+    path = Path(config.get("path") or Path(STATE_DIR) / "state.json")
+    return LocalBackend(path if path.is_absolute() else document.base_dir / path)
+
+
+def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
+    checked = check(path, as_of)
+    if checked.diagnostics or checked.document is None:
+        raise WorkspaceError("the plan has errors", checked.diagnostics)
+    document = checked.document
+    backend = state_backend(document, sandbox=sandbox)
+    sandbox_app = None
+    notes: list[str] = []
+    configs: dict[str, dict[str, Any]] = document.root.get("providers") or {}
+    try:
+        if sandbox:
+            from compiler.sandbox import build_sandbox
+            from compiler.sandbox.bootstrap import prepare
+
+            (document.base_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
+            sandbox_app = build_sandbox(document.base_dir / STATE_DIR / "sandbox.sqlite")
+            notes.extend(prepare(sandbox_app, checked.items, configs))
+        providers = _connect(configs, checked.items, backend, sandbox_app)
+    except ConfigurationError as exc:
+        if sandbox_app is not None:
+            sandbox_app.close()
+        raise WorkspaceError(str(exc)) from None
+    resources, problems = _compile(providers, checked.items)
+    if problems:
+        for provider in providers.values():
+            provider.close()
+        if sandbox_app is not None:
+            sandbox_app.close()
+        raise WorkspaceError("the plan cannot be compiled for its providers", problems)
+    project_keys = {(item.provider, str(item.project_id)): item.project for item in checked.items}
+    return Workspace(
+        path=path,
+        document=document,
+        items=checked.items,
+        as_of=as_of,
+        backend=backend,
+        providers=providers,
+        resources=resources,
+        project_keys=project_keys,
+        sandbox=sandbox_app,
+        notes=notes,
+    )
+
+
+def _connect(
+    configs: dict[str, dict[str, Any]],
+    items: list[Item],
+    backend: Backend,
+    sandbox: Any,
+) -> dict[str, Provider]:
+    try:
+        owned = {entry.provider for entry in backend.read().entries.values()}
+    except StateError:
+        owned = set()
+    needed = {item.provider for item in items} | (owned & set(configs))
+    providers: dict[str, Provider] = {}
+    for name in sorted(needed):
+        config = configs[name]
+        vendor = config["type"]
+        cls = PROVIDERS.get(vendor)
+        if cls is None:
+            supported = ", ".join(sorted(PROVIDERS))
+            raise ConfigurationError(
+                f"provider {name!r}: billplan cannot plan or apply {vendor} yet "
+                f"(supported: {supported}); `validate` and `render` still work"
+            )
+        if sandbox is not None:
+            from compiler.sandbox import SANDBOX_TOKEN, base_url
+
+            providers[name] = cls(
+                name,
+                config,
+                transport=sandbox.transport,
+                base_url=base_url(vendor),
+                token=SANDBOX_TOKEN,
+                sleep=_short_sleep,
+            )
+        else:
+            providers[name] = cls(name, config)
+    return providers
+
+
+def _short_sleep(seconds: float) -> None:
+    # The in-process sandbox enforces the vendors' real rate limits; wait as a client must.
+    import time
+
+    time.sleep(min(seconds, 2.0))
+
+
+def _compile(
+    providers: dict[str, Provider], items: list[Item]
+) -> tuple[list[Resource], list[Diagnostic]]:
+    by_provider: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        by_provider[item.provider].append(item)
+    resources: list[Resource] = []
+    problems: list[Diagnostic] = []
+    for name, group in by_provider.items():
+        compiled, issues = providers[name].compile(group)
+        resources.extend(compiled)
+        for item, message in issues:
+            mark = item.mark or Mark("?", 1, 1)
+            problems.append(Diagnostic(mark, item.address, message))
+    return resources, problems
