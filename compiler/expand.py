@@ -138,6 +138,8 @@ class _Expander:
     def _project_header_broken(self, path: PathKey, project: Any) -> bool:
         if not isinstance(project, dict):
             return True
+        if "provider" not in project or "project_id" not in project:
+            return True  # the schema already said which one is missing
         # An error on the project mapping itself (an unknown key) leaves its charges checkable;
         # a broken header value (provider, currency, ...) does not.
         return any(self.skip((*path, key)) for key in project if key not in _KINDS_BY_SECTION)
@@ -259,8 +261,9 @@ class _Expander:
             over = positive - cap
             self.error(
                 (*path, "cap"),
-                f"cap {_fmt(cap, currency)} {currency} exceeded by {_fmt(over, currency)}: "
-                f"positive charges total {_fmt(positive, currency)}",
+                f"cap {_fmt(cap, currency)} {currency} exceeded by {_fmt(over, currency)} "
+                f"{currency}: positive charges total {_fmt(positive, currency)} {currency}; "
+                "raise the cap or reduce the charges",
             )
 
     # -- charges ----------------------------------------------------------------------------
@@ -446,7 +449,12 @@ class _Expander:
             def where(*keys: str, _part: str = part_key) -> PathKey:
                 return src.where("split", "parts", _part, *keys)
 
-            when, task = self._when(charge, part, where)
+            own = "date" in part or "on_completion" in part
+            if own or not ("date" in src.values or "on_completion" in src.values):
+                when, task = self._when(charge, part, where, noun="a split part")
+            else:
+                # A part without its own date takes the milestone's, as it takes its description.
+                when, task = self._when(charge, src.values, src.where)
             self._emit(
                 charge,
                 part_key,
@@ -496,15 +504,20 @@ class _Expander:
         return [v / whole for v in values]
 
     def _when(
-        self, charge: _Charge, spec: Mapping[str, Any], where: Callable[..., PathKey]
+        self,
+        charge: _Charge,
+        spec: Mapping[str, Any],
+        where: Callable[..., PathKey],
+        *,
+        noun: str = "a milestone",
     ) -> tuple[date | None, str | int | None]:
         has_date = "date" in spec
         has_task = "on_completion" in spec
         if has_date == has_task:
             raise Invalid(
                 where(),
-                "a milestone needs exactly one of `date` or `on_completion`"
-                + (" (both given)" if has_date else ""),
+                f"{noun} needs exactly one of `date` or `on_completion`"
+                + (" (both given)" if has_date else " (neither given)"),
             )
         if has_date:
             return _date(spec["date"], where("date")), None
@@ -512,7 +525,8 @@ class _Expander:
             raise Invalid(
                 where("on_completion"),
                 f"`on_completion` needs a provider that bills when a task completes (kantata); "
-                f"project {charge.ctx.key!r} uses {charge.ctx.provider!r} ({charge.ctx.vendor})",
+                f"project {charge.ctx.key!r} uses {charge.ctx.provider!r} ({charge.ctx.vendor}); "
+                "give a `date` instead",
             )
         return None, spec["on_completion"]["task"]
 
@@ -524,14 +538,20 @@ class _Expander:
         src = charge.source
         start = _date(src.get("start"), src.where("start"))
         if "day" in src.values and not every.month_based:
-            raise Invalid(src.where("day"), "`day` applies only to month-based periods, not weeks")
+            raise Invalid(
+                src.where("day"),
+                f"`day` applies only to month-based periods, not every {src.get('every')!r}; "
+                "remove `day` (weekly charges are dated on the period's first or last day)",
+            )
         if "end" in src.values and "count" in src.values:
             raise Invalid(src.where("count"), "give either `end` or `count`, not both")
         if "end" in src.values:
             end = _date(src.get("end"), src.where("end"))
             if end < start:
                 raise Invalid(
-                    src.where("end"), f"end {end.isoformat()} is before start {start.isoformat()}"
+                    src.where("end"),
+                    f"end {end.isoformat()} is before start {start.isoformat()}; `end` is the "
+                    "last day of service and must be on or after `start`",
                 )
             return start, end, None, None
         if "count" in src.values:
@@ -553,7 +573,7 @@ class _Expander:
             raise Invalid(
                 src.path,
                 "a recurring charge needs exactly one of `amount` or `amounts`"
-                + (" (both given)" if has_amount else ""),
+                + (" (both given)" if has_amount else " (neither given)"),
             )
         if has_amount:
             return [(start, _money(src.get("amount"), src.where("amount"), currency))]
@@ -709,7 +729,11 @@ def _money(value: Any, path: PathKey, currency: str | None) -> Decimal:
         raise Invalid(
             path,
             f"{value} has {decimals(amount)} decimals but {currency} allows {allowed}; "
-            f"write it with at most {allowed} decimal{'' if allowed == 1 else 's'}",
+            + (
+                "write it as a whole number"
+                if allowed == 0
+                else f"write it with at most {allowed} decimal{'' if allowed == 1 else 's'}"
+            ),
         )
     return amount
 

@@ -7,6 +7,7 @@ Dates stay strings here; their meaning is checked later.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,6 +25,7 @@ PathKey = tuple[str | int, ...]
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 PLAN_SUFFIXES = (".yaml", ".yml")
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 
 _TAG = "tag:yaml.org,2002:"
 _INT_CONSTRUCTOR = SafeConstructor()
@@ -143,7 +145,11 @@ class _Builder:
         if tag == _TAG + "bool":
             return text.lower() in ("yes", "true", "on", "y")
         if tag == _TAG + "int":
-            return _INT_CONSTRUCTOR.construct_yaml_int(node)
+            if _DECIMAL_INT.fullmatch(text):
+                return _INT_CONSTRUCTOR.construct_yaml_int(node)
+            # YAML 1.1 reads 0100 as octal 64, 0x1F as hex and 1:30 as base 60 (90). Nobody
+            # writes an amount or an id that way on purpose: keep the text exactly as written.
+            return text
         if tag == _TAG + "float":
             # Money must never pass through a binary float: read the digits as written.
             try:
@@ -158,6 +164,45 @@ class _Builder:
             return text  # checked as a real calendar date by the meaning layer
         self.error(node, path, _tag_message(tag))
         return None
+
+
+# PyYAML's words for common mistakes, and what a plan author should do about each.
+_SYNTAX_HINTS: tuple[tuple[str, str], ...] = (
+    ("'\\t'", "indent with spaces, not tabs"),
+    (
+        "<block end>",
+        "check the indentation: this line does not line up with the keys above it",
+    ),
+    (
+        "mapping values are not allowed here",
+        'quote a value that contains ": ", e.g. description: "Phase: one", '
+        "or check the indentation",
+    ),
+    ("expected ',' or", "close the [ ... ] or { ... } that was opened, or add the missing comma"),
+    ("while scanning a quoted scalar", "close the quote"),
+    ("undefined alias", "define the anchor (&name) before using it (*name)"),
+    ("cannot start any token", "put the value in quotes"),
+)
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or exc.context or "invalid YAML"
+    message = f"YAML syntax error: {problem}"
+    if exc.context and exc.problem:
+        started = exc.context_mark
+        if (
+            started is not None
+            and exc.problem_mark is not None
+            and (started.line != exc.problem_mark.line)
+        ):
+            message += f" ({exc.context} that starts at line {started.line + 1})"
+        else:
+            message += f" ({exc.context})"
+    text = f"{exc.problem} {exc.context}"
+    for clue, hint in _SYNTAX_HINTS:
+        if clue in text:
+            return f"{message}; {hint}"
+    return message
 
 
 def _tag_message(tag: str) -> str:
@@ -182,11 +227,7 @@ def load_file(path: Path, marks: dict[PathKey, Mark], key_marks: dict[PathKey, M
     except yaml.MarkedYAMLError as exc:
         where = exc.problem_mark or exc.context_mark
         mark = Mark(file, where.line + 1, where.column + 1) if where else Mark(file, 1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        message = f"YAML syntax error: {problem}"
-        if exc.context and exc.problem:
-            message += f" ({exc.context})"
-        raise LoadError([Diagnostic(mark, "$", message)]) from exc
+        raise LoadError([Diagnostic(mark, "$", _syntax_message(exc))]) from exc
     except yaml.YAMLError as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"YAML error: {exc}")]) from exc
     if node is None:
@@ -244,7 +285,12 @@ def load(target: Path) -> Document:
             continue
         if not isinstance(fragment, dict):
             errors.append(
-                Diagnostic(marks[()], "$", "a plan file must be a mapping of sections at the top")
+                Diagnostic(
+                    marks[()],
+                    "$",
+                    "a plan file must be a mapping of sections at the top (version:, "
+                    f"providers:, projects:, ...), not {_kind_of(fragment)}",
+                )
             )
             continue
         errors.extend(_merge(doc, fragment, marks, key_marks))
@@ -253,6 +299,14 @@ def load(target: Path) -> Document:
     if len(files) == 1:
         doc.marks.setdefault((), Mark(str(files[0]), 1, 1))
     return doc
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    return "a single value"
 
 
 def _merge(

@@ -2,7 +2,7 @@
 
 Plans arrive through pull requests and are applied from CI, so a template must never reach
 Python internals, environment variables or files: an immutable sandbox with strict undefined,
-no globals, and only the filters listed in the plan language.
+no globals, Jinja's built-in filters (safe inside the sandbox) and the plan language's own.
 """
 
 from __future__ import annotations
@@ -11,19 +11,42 @@ import calendar
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, pass_context
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 from compiler.money import format_grouped
 
 
 class TemplateProblem(Exception):
     """A description template that cannot be rendered; the message says why."""
+
+
+PLAN_FILTERS = ("month_name", "month_abbr", "quarter", "date(fmt)", "money")
+
+
+class _MissingValue(UndefinedError):
+    """An undefined name, remembering what it was looked up on so the message can say so."""
+
+    def __init__(self, message: str, owner: Any, name: Any) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.name = name
+
+
+class _PlanUndefined(StrictUndefined):
+    __slots__ = ()
+
+    def __init__(
+        self, hint: str | None = None, obj: Any = missing, name: str | None = None, exc: Any = None
+    ) -> None:
+        # Every failing operation raises self._undefined_exception(message): remember the owner.
+        super().__init__(hint, obj, name, partial(_MissingValue, owner=obj, name=name))
 
 
 def _month_name(value: date) -> str:
@@ -50,7 +73,7 @@ def _money(context: Context, value: Decimal | int, currency: str | None = None) 
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = ImmutableSandboxedEnvironment(undefined=_PlanUndefined, autoescape=False)
     env.globals.clear()  # no range(), lipsum(), dict(), cycler(), namespace()
     env.filters.update(
         month_name=_month_name,
@@ -68,6 +91,10 @@ def compile_template(source: str) -> Template:
         return environment().from_string(source)
     except TemplateSyntaxError as exc:
         message = (exc.message or "invalid syntax").rstrip(".")
+        if message.startswith("No filter named"):
+            message = f"{message[:1].lower()}{message[1:]}; billplan's filters are " + ", ".join(
+                PLAN_FILTERS
+            )
         raise TemplateProblem(
             f"template syntax error: {message} (template line {exc.lineno})"
         ) from None
@@ -85,10 +112,32 @@ def render(source: str, context: Mapping[str, Any]) -> str:
             f"template refused: {str(exc).rstrip('.')}; "
             "templates may only use the documented context and filters"
         ) from None
+    except _MissingValue as exc:
+        raise TemplateProblem(f"undefined in template: {_missing(exc, context)}") from None
     except UndefinedError as exc:
         names = ", ".join(sorted(context))
         raise TemplateProblem(f"undefined in template: {exc.message}; available: {names}") from None
     except TemplateError as exc:
         raise TemplateProblem(f"template error: {exc}") from None
+    except ZeroDivisionError:
+        raise TemplateProblem("template error: division by zero") from None
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise TemplateProblem(f"template error: {exc}") from None
+
+
+def _missing(exc: _MissingValue, context: Mapping[str, Any]) -> str:
+    """Name the missing value the way the plan author wrote it: vars.owner, period.start."""
+    if exc.owner is missing:
+        return f"`{exc.name}` is not defined; available: {', '.join(sorted(context))}"
+    owner = next((key for key, value in context.items() if value is exc.owner), None)
+    if owner is None:
+        return str(exc.message)
+    written = f"{owner}.{exc.name}"
+    if exc.owner is None:
+        why = " (milestones and one-off products have no period)" if owner == "period" else ""
+        return f"`{written}`: `{owner}` is empty for this item{why}"
+    if isinstance(exc.owner, Mapping):
+        has = ", ".join(sorted(map(str, exc.owner))) or "nothing"
+        todo = f"; add `{exc.name}` under `vars:`" if owner == "vars" else ""
+        return f"`{written}` is not defined ({owner} has: {has}){todo}"
+    return f"`{written}`: {owner} has no {exc.name!r}"

@@ -114,8 +114,13 @@ def _schema_problems(doc: Document) -> Iterator[tuple[PathKey, Diagnostic]]:
             if (rel, message) in seen:
                 continue
             seen.add((rel, message))
-            at_key = error.validator in _KEY_ERRORS
+            at_key = error.validator in _KEY_ERRORS or _about_key_name(error)
             yield rel, doc.diagnostic(rel, message, at_key=at_key)
+
+
+def _about_key_name(error: ValidationError) -> bool:
+    """jsonschema reports a bad key (propertyNames) as an error on its parent mapping."""
+    return "propertyNames" in error.absolute_schema_path
 
 
 def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
@@ -128,6 +133,11 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
     path: PathKey = tuple(error.absolute_path)
     validator = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
+    if _about_key_name(error) and isinstance(error.instance, str):
+        # Point at the key itself: $.projects.Cloud Infra, not $.projects.
+        path = (*path, error.instance)
+        hint = schema.get("x-hint") or f"in the form {error.validator_value}"
+        return [(path, f"the name {error.instance!r} is not allowed: use {hint}")]
     if validator in ("additionalProperties", "unevaluatedProperties"):
         allowed = sorted(_known_keys(schema))
         out = []
@@ -143,22 +153,34 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
     if validator == "required":
         missing = re.match(r"'(.*)' is a required property", error.message)
         name = missing.group(1) if missing else error.message
-        return [(path, f"{name!r} is required here")]
+        return [(path, f"`{name}` is required here but missing; add it")]
     if validator == "pattern":
         hint = schema.get("x-hint") or f"in the form {error.validator_value}"
         return [(path, f"{_show(error.instance)} is not {hint}")]
     if validator == "propertyNames":
         return [((*path, str(error.instance)), _key_message(error))]
     if validator == "type":
+        got = _type_name(error.instance)
+        if not isinstance(error.instance, dict | list | type(None)):
+            got += f" {_show(error.instance)}"
+        if schema.get("x-hint"):
+            return [(path, f"expected {schema['x-hint']}, got {got}")]
         expected = error.validator_value
         names = expected if isinstance(expected, list) else [expected]
-        return [
-            (
-                path,
-                f"expected {' or '.join(names)}, got {_type_name(error.instance)}"
-                f" {_show(error.instance)}",
-            )
-        ]
+        wanted = " or ".join(_JSON_TYPE_WORDS.get(name, name) for name in names)
+        return [(path, f"expected {wanted}, got {got}")]
+    if validator in ("minimum", "exclusiveMinimum"):
+        return [(path, f"must be at least {error.validator_value}, got {_show(error.instance)}")]
+    if validator in ("maximum", "exclusiveMaximum"):
+        return [(path, f"must be at most {error.validator_value}, got {_show(error.instance)}")]
+    if validator == "minLength":
+        return [(path, "must not be empty")]
+    if validator == "minProperties":
+        return [(path, "needs at least one entry")]
+    if validator == "minItems":
+        return [(path, "needs at least one item")]
+    if validator == "uniqueItems":
+        return [(path, "lists the same value more than once; remove the repeats")]
     if validator == "enum":
         options = ", ".join(str(v) for v in error.validator_value)
         return [(path, f"{_show(error.instance)} is not one of: {options}")]
@@ -197,6 +219,18 @@ def _known_keys(schema: dict[str, Any], depth: int = 0) -> set[str]:
     for branch in ("then", "else"):
         keys |= _known_keys(schema.get(branch, {}), depth + 1)
     return keys
+
+
+# JSON Schema's type names in a plan author's words.
+_JSON_TYPE_WORDS = {
+    "object": "a mapping (key: value lines)",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
 
 
 def _type_name(value: Any) -> str:

@@ -105,8 +105,9 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
     locked = plan.count("locked")
     if locked:
         console.print(
-            f"[bold red]Warning: {locked} invoiced object{'s differ' if locked != 1 else ' differs'}"
-            " from the plan and will not be changed.[/bold red]"
+            f"[bold red]Warning: {locked} invoiced "
+            f"{'objects differ' if locked != 1 else 'object differs'} "
+            "from the plan and will not be changed.[/bold red]"
         )
     console.print(f"[bold]{plan.summary()}[/bold]")
 
