@@ -62,8 +62,9 @@ class Ruddr(Provider):
                 )
                 continue
             body: dict[str, Any] = {
-                "projectId": str(item.project_id),
-                "invoiceItemId": str(invoice_item),
+                # Ruddr ids are UUIDs, which Ruddr returns in lowercase canonical form.
+                "projectId": str(item.project_id).lower(),
+                "invoiceItemId": str(invoice_item).lower(),
                 "date": item.date.isoformat(),
                 text_key: item.description,
             }

@@ -1,0 +1,113 @@
+"""The sandbox: billplan's vendor emulators as one ASGI app, each vendor mounted under its own
+prefix (`/ruddr/...`), with storage in memory or in a SQLite file (`.billplan/sandbox.sqlite`).
+
+    sandbox = build_sandbox()
+    client = httpx.Client(
+        transport=sandbox.transport,
+        base_url=base_url("ruddr"),
+        headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"},
+    )
+
+Each emulator also has an admin surface at `/<vendor>/_sandbox/` (see base.py and the vendor's
+module). Objects persist in the SQLite file; settings, armed faults and the request log belong to
+the running process and start from the vendor's defaults. Emulators share no code with
+billplan's providers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from .base import SANDBOX_TOKEN, Clock, Emulator, JSONBody, Store, WallClock, utc_now
+from .ruddr import RuddrEmulator
+from .transport import InProcessTransport
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "EMULATORS",
+    "SANDBOX_TOKEN",
+    "InProcessTransport",
+    "Sandbox",
+    "base_url",
+    "build_sandbox",
+]
+
+# One line per vendor: the emulator is mounted at /<its name>.
+EMULATORS: tuple[type[Emulator], ...] = (RuddrEmulator,)
+
+DEFAULT_ROOT = "http://sandbox.invalid"
+
+
+def _emulator_class(vendor: str) -> type[Emulator]:
+    for emulator in EMULATORS:
+        if emulator.name == vendor:
+            return emulator
+    known = ", ".join(emulator.name for emulator in EMULATORS)
+    raise KeyError(f"the sandbox has no emulator for {vendor!r}; it has: {known}")
+
+
+def base_url(vendor: str, root: str = DEFAULT_ROOT) -> str:
+    """Where a vendor's API lives in a sandbox served at `root`, e.g.
+    base_url("ruddr", root="http://127.0.0.1:8765") -> "http://127.0.0.1:8765/ruddr/api/workspace"."""
+    emulator = _emulator_class(vendor)
+    return f"{root.rstrip('/')}/{emulator.name}{emulator.api_root}"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The root ASGI app, its emulators by vendor name, the storage they share, and an
+    in-process transport to the app that every client of this sandbox may share."""
+
+    app: Starlette
+    emulators: Mapping[str, Emulator]
+    store: Store
+    transport: InProcessTransport
+
+    def close(self) -> None:
+        self.transport.close()
+        self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def build_sandbox(
+    path: Path | None = None,
+    *,
+    clock: Clock = time.monotonic,
+    wall_clock: WallClock = utc_now,
+) -> Sandbox:
+    """Every emulator over one store: in memory when `path` is None, else a SQLite file that
+    keeps its objects across runs. `clock` drives rate limits, `wall_clock` creation times."""
+    store = Store(path)
+    emulators = {
+        emulator.name: emulator(store, clock=clock, wall_clock=wall_clock) for emulator in EMULATORS
+    }
+
+    async def index(request: Request) -> Response:
+        return JSONBody(
+            {
+                name: {"api": f"/{name}{emulator.api_root}", "admin": f"/{name}/_sandbox"}
+                for name, emulator in emulators.items()
+            }
+        )
+
+    routes = [Route("/", index), *(Mount(f"/{name}", app=e) for name, e in emulators.items())]
+    app = Starlette(routes=routes)
+    return Sandbox(app=app, emulators=emulators, store=store, transport=InProcessTransport(app))

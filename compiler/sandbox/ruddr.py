@@ -1,0 +1,863 @@
+"""The Ruddr emulator: Ruddr's workspace API under `/api/workspace`, written from api/VENDORS.md,
+the seeds and Ruddr's public reference. It owns project invoice milestones and project product
+items (create, list, read, update, delete), read-only projects and invoice items, and the admin
+routes that seed them or change them behind the client's back.
+
+Documented and reproduced: bearer auth; UUID ids; money as JSON numbers in major units; the
+validation rules for create and update; milestones only on `fixed` / `fixed_recurring` projects
+and product items only on billable ones; fee = quantity x rate; `projectId` is not patchable;
+cursor pagination (`limit` 1..100 default 10, `startingAfter` / `endingBefore` exclusive,
+`{"results", "hasMore"}`, newest first, `hasMore` in the direction walked); errors as
+`{"status", "message", "errors"?}`; 401, 404, 405, 409, 423 (API access disabled), 429
+`{"status": 429, "message": "Too many requests"}` with no Retry-After; 20 requests/second shared
+by every key of the workspace, with some bursting.
+
+Assumed (not documented publicly; chosen here and nowhere else):
+- Bursting allows 25 requests at once; the bucket refills at 20 per second. Requests refused
+  with 401 are not counted (they name no workspace). The sandbox is one workspace per vendor.
+- DELETE answers 204 with no body. Editing or deleting an invoiced object answers 409
+  "the resource is read-only", checked before the body is validated.
+- A fee-only object (no quantity and rate) reads back with `quantity` and `rate` null.
+- fee = quantity x rate is exact, with no rounding; a fee sent alongside them must be equal in
+  value (15000 and 15000.00 agree). Numbers are returned in their shortest form, as a JavaScript
+  server would send them: 1600.00 reads back as 1600, 1600.50 as 1600.5.
+- On update, changing quantity or rate without sending fee recomputes the fee; sending fee
+  alone on an object that has quantity and rate must agree with them; `null` for both quantity
+  and rate makes the object fee-only and keeps its fee.
+- `null` on create means the field was not sent. Numbers sent as strings are refused. Fields the
+  endpoint does not know are refused ("'x' is not a valid field"). Any `projectId` in an update is
+  refused with "projectId cannot be changed", even the current one.
+- A product item's description has no length limit; empty or blank text counts as missing.
+- An unknown or malformed cursor answers 400; a well-formed projectId filter that matches no
+  project gives an empty list. Unknown query parameters are ignored.
+- Exact wording of messages other than "'name' is required", "Too many requests" and "the
+  resource is read-only". The body's Content-Type is not checked.
+- Within one millisecond, list order falls back to the id (descending, like createdAt).
+- A trailing slash is a different path (404), not a redirect.
+- Projects carry the subset of Ruddr's project fields that billing needs; clients are embedded in
+  projects, and seeding two projects with the same client name gives them the same client.
+- 403 (a feature not enabled for the workspace) happens only when a fault injects it.
+- Milestone and product item ids in paths and bodies are matched case-insensitively (as UUIDs).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Context, Decimal
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from .base import (
+    AdminError,
+    ApiError,
+    Emulator,
+    Json,
+    JSONBody,
+    Settings,
+    Table,
+    admin_json,
+    admin_object,
+    is_number,
+    loads,
+    plain_number,
+    refuse_unknown,
+    routes_from,
+)
+
+API_ROOT = "/api/workspace"
+BILLING_TYPES = ("tm", "fixed", "fixed_recurring", "non_billable")
+VALIDATION_MESSAGE = "There was a problem processing your request. See errors for more details."
+STATUS_MESSAGES = {
+    400: "Bad request",
+    401: "The API key is missing or invalid.",
+    403: "The requested feature is not enabled for this workspace.",
+    404: "The resource or endpoint does not exist.",
+    405: "The endpoint does not support this method.",
+    409: "the resource is read-only",
+    423: "API access is disabled for this workspace.",
+    429: "Too many requests",
+    500: "Something went wrong.",
+}
+DEFAULT_SETTINGS = Settings(rate_limit_per_second=20, burst=25)
+PAGE_LIMITS = range(1, 101)
+DEFAULT_PAGE_LIMIT = 10
+
+DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
+TIMESTAMP_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+EXACT = Context(prec=1000)
+
+PROJECTS = Table("ruddr_projects")
+INVOICE_ITEMS = Table("ruddr_invoice_items", indexed=("name",))
+PROJECT_SHAPE = (
+    "id",
+    "key",
+    "name",
+    "statusId",
+    "start",
+    "end",
+    "billingTypeId",
+    "isBillable",
+    "currency",
+    "recordStatusId",
+    "createdAt",
+    "client",
+)
+INVOICE_ITEM_SHAPE = ("id", "name", "isActive", "typeId", "readOnly", "createdAt")
+
+
+@dataclass(frozen=True)
+class ChargeKind:
+    """One of Ruddr's dated project charges, as the wire sees it."""
+
+    path: str
+    noun: str
+    table: Table
+    label: str
+    label_limit: int | None
+    type_ids: tuple[str, ...]
+    eligible: Callable[[Mapping[str, Json]], bool]
+    ineligible: str
+    shape: tuple[str, ...]
+
+    @property
+    def writable(self) -> frozenset[str]:
+        """The fields an update may send."""
+        fields = {"date", "quantity", "rate", "fee", "invoiceItemId", self.label}
+        return frozenset(fields | ({"typeId"} if self.type_ids else set()))
+
+    @property
+    def creatable(self) -> frozenset[str]:
+        return self.writable | {"projectId"}
+
+
+MILESTONES = ChargeKind(
+    path="project-invoice-milestones",
+    noun="project invoice milestone",
+    table=Table("ruddr_project_invoice_milestones", indexed=("projectId",)),
+    label="name",
+    label_limit=255,
+    type_ids=("custom", "recurring"),
+    eligible=lambda project: project["billingTypeId"] in ("fixed", "fixed_recurring"),
+    ineligible=(
+        "Invoice milestones are only available for projects with a billing type of 'fixed' or "
+        "'fixed_recurring'; project '{name}' has billing type '{billingTypeId}'."
+    ),
+    shape=(
+        "id",
+        "typeId",
+        "date",
+        "quantity",
+        "rate",
+        "fee",
+        "name",
+        "createdAt",
+        "invoiceItem",
+        "project",
+        "invoiced",
+    ),
+)
+
+PRODUCT_ITEMS = ChargeKind(
+    path="project-product-items",
+    noun="project product item",
+    table=Table("ruddr_project_product_items", indexed=("projectId",)),
+    label="description",
+    label_limit=None,
+    type_ids=(),
+    eligible=lambda project: bool(project["isBillable"]),
+    ineligible="Product items are only available for billable projects; project '{name}' is not.",
+    shape=(
+        "id",
+        "date",
+        "quantity",
+        "rate",
+        "fee",
+        "description",
+        "createdAt",
+        "project",
+        "invoiceItem",
+        "invoiced",
+    ),
+)
+
+CHARGE_KINDS = (MILESTONES, PRODUCT_ITEMS)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading request bodies
+
+
+def canonical_uuid(value: Json) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def is_date(value: Json) -> bool:
+    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class Form:
+    """A request body read field by field. Problems are collected, then raised together."""
+
+    body: Mapping[str, Json]
+    problems: list[str] = field(default_factory=list)
+
+    def refuse_unknown(self, known: frozenset[str]) -> None:
+        self.problems.extend(
+            f"'{name}' is not a valid field" for name in self.body if name not in known
+        )
+
+    def text(self, name: str, *, limit: int | None) -> str | None:
+        value = self.body.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.problems.append(f"'{name}' is required")
+        elif not isinstance(value, str):
+            self.problems.append(f"'{name}' must be a string")
+        elif limit is not None and len(value) > limit:
+            self.problems.append(f"'{name}' must be at most {limit} characters")
+        else:
+            return value
+        return None
+
+    def date(self, name: str) -> str | None:
+        value = self.body.get(name)
+        if value is None:
+            self.problems.append(f"'{name}' is required")
+        elif not is_date(value):
+            self.problems.append(f"'{name}' must be a valid date in the form YYYY-MM-DD")
+        else:
+            return value
+        return None
+
+    def number(self, name: str, *, nullable: bool = True) -> Decimal | None:
+        value = self.body.get(name)
+        if value is None and nullable:
+            return None
+        if not is_number(value):
+            self.problems.append(f"'{name}' must be a number")
+            return None
+        return Decimal(value)
+
+    def choice(self, name: str, options: tuple[str, ...]) -> str | None:
+        value = self.body.get(name)
+        if value is None:
+            return options[0]
+        if value not in options:
+            self.problems.append(f"'{name}' must be one of: {', '.join(options)}")
+            return None
+        return value
+
+    def reference(
+        self, db: sqlite3.Connection, name: str, table: Table, noun: str
+    ) -> dict[str, Json] | None:
+        value = self.body.get(name)
+        key = canonical_uuid(value)
+        if value is None:
+            self.problems.append(f"'{name}' is required")
+        elif key is None:
+            self.problems.append(f"'{name}' must be a valid UUID")
+        elif (found := table.get(db, key)) is None:
+            self.problems.append(f"'{name}' does not refer to an existing {noun}")
+        else:
+            return found
+        return None
+
+    def amounts(
+        self, read: Callable[[], tuple[Decimal | None, Decimal | None, Decimal | None]]
+    ) -> Amounts | None:
+        """Quantity, rate and fee as `read` finds them, held to the money rule; the rule is not
+        applied to numbers that could not be read."""
+        before = len(self.problems)
+        quantity, rate, fee = read()
+        if len(self.problems) > before:
+            return None
+        settled = settle(quantity, rate, fee)
+        if isinstance(settled, str):
+            self.problems.append(settled)
+            return None
+        return settled
+
+    def check(self) -> None:
+        if self.problems:
+            raise ApiError(400, VALIDATION_MESSAGE, self.problems)
+
+
+def body_object(raw: bytes) -> dict[str, Json]:
+    try:
+        body = loads(raw)
+    except ValueError:
+        raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+@dataclass(frozen=True)
+class Amounts:
+    quantity: Decimal | None
+    rate: Decimal | None
+    fee: Decimal
+
+
+def settle(quantity: Decimal | None, rate: Decimal | None, fee: Decimal | None) -> Amounts | str:
+    """Ruddr's money rule: quantity and rate come together and make the fee; without them the
+    fee is required. Returns the amounts, or what is wrong with them."""
+    if quantity is not None and rate is None:
+        return "'rate' is required when 'quantity' is provided"
+    if rate is not None and quantity is None:
+        return "'quantity' is required when 'rate' is provided"
+    if quantity is None or rate is None:
+        if fee is None:
+            return "'fee' is required when 'quantity' and 'rate' are not provided"
+        return Amounts(None, None, fee)
+    product = EXACT.multiply(quantity, rate)
+    if fee is not None and fee != product:
+        return (
+            f"'fee' must equal 'quantity' x 'rate' ({quantity} x {rate} = "
+            f"{plain_number(product)}), not {fee}"
+        )
+    return Amounts(quantity, rate, product)
+
+
+def _stored_number(value: Json) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _wire(value: Decimal | None) -> int | Decimal | None:
+    return None if value is None else plain_number(value)
+
+
+def timestamp(moment: datetime) -> str:
+    """Ruddr's createdAt: UTC with milliseconds and a Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------------------------
+# Shaping stored documents into wire objects
+
+
+def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
+    return {name: doc.get(name) for name in shape}
+
+
+def project_ref(project: Mapping[str, Json] | None) -> dict[str, Json] | None:
+    if project is None:
+        return None
+    return {"id": project["id"], "name": project["name"], "client": project["client"]}
+
+
+def invoice_item_ref(item: Mapping[str, Json] | None) -> dict[str, Json] | None:
+    return None if item is None else {"id": item["id"], "name": item["name"]}
+
+
+def render_charge(
+    db: sqlite3.Connection, doc: Mapping[str, Json], *, kind: ChargeKind
+) -> dict[str, Json]:
+    joined = {
+        **doc,
+        "project": project_ref(PROJECTS.get(db, str(doc["projectId"]))),
+        "invoiceItem": invoice_item_ref(INVOICE_ITEMS.get(db, str(doc["invoiceItemId"]))),
+    }
+    return shaped(joined, kind.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# The emulator
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int
+    after: str | None
+    before: str | None
+
+
+def page_request(request: Request) -> PageRequest:
+    query = request.query_params
+    raw_limit = query.get("limit")
+    limit = DEFAULT_PAGE_LIMIT
+    if raw_limit is not None:
+        if not (raw_limit.isdigit() and int(raw_limit) in PAGE_LIMITS):
+            raise ApiError(400, "Parameter 'limit' must be a whole number from 1 to 100.")
+        limit = int(raw_limit)
+    after = query_uuid(request, "startingAfter")
+    before = query_uuid(request, "endingBefore")
+    if after is not None and before is not None:
+        raise ApiError(
+            400, "Parameters 'startingAfter' and 'endingBefore' cannot be used together."
+        )
+    return PageRequest(limit=limit, after=after, before=before)
+
+
+def query_uuid(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    key = canonical_uuid(raw)
+    if key is None:
+        raise ApiError(400, f"Parameter '{name}' is not a valid UUID.")
+    return key
+
+
+def path_uuid(request: Request) -> str:
+    key = canonical_uuid(request.path_params["id"])
+    if key is None:
+        raise ApiError(400, "Parameter 'id' is not a valid UUID.")
+    return key
+
+
+class RuddrEmulator(Emulator):
+    name: ClassVar[str] = "ruddr"
+    api_root: ClassVar[str] = API_ROOT
+    tables: ClassVar[tuple[Table, ...]] = (
+        PROJECTS,
+        INVOICE_ITEMS,
+        *(kind.table for kind in CHARGE_KINDS),
+    )
+    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
+    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
+
+    def error_response(
+        self,
+        status: int,
+        message: str | None = None,
+        errors: tuple[str, ...] | list[str] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        body: dict[str, Json] = {"status": status, "message": message or self.message_for(status)}
+        if errors:
+            body["errors"] = list(errors)
+        return JSONBody(body, status_code=status, headers=dict(headers or {}))
+
+    def vendor_routes(self) -> list[BaseRoute]:
+        table: list[tuple[str, str, Any]] = [
+            ("GET", "/projects", self.list_projects),
+            ("GET", "/projects/{id}", self.get_project),
+            ("GET", "/invoice-items", self.list_invoice_items),
+            ("GET", "/invoice-items/{id}", self.get_invoice_item),
+        ]
+        for kind in CHARGE_KINDS:
+            collection, member = f"/{kind.path}", f"/{kind.path}/{{id}}"
+            table += [
+                ("GET", collection, functools.partial(self.list_charges, kind)),
+                ("POST", collection, functools.partial(self.create_charge, kind)),
+                ("GET", member, functools.partial(self.get_charge, kind)),
+                ("PATCH", member, functools.partial(self.update_charge, kind)),
+                ("DELETE", member, functools.partial(self.delete_charge, kind)),
+            ]
+        return routes_from(table)
+
+    # ---- projects and invoice items (read-only) -----------------------------------------
+
+    async def list_projects(self, request: Request) -> Response:
+        return self._list(request, PROJECTS, {}, lambda db, doc: shaped(doc, PROJECT_SHAPE))
+
+    async def get_project(self, request: Request) -> Response:
+        return self._get(request, PROJECTS, "Project", lambda db, doc: shaped(doc, PROJECT_SHAPE))
+
+    async def list_invoice_items(self, request: Request) -> Response:
+        name = request.query_params.get("name")
+        where = {} if name is None else {"name": name}
+        return self._list(
+            request, INVOICE_ITEMS, where, lambda db, doc: shaped(doc, INVOICE_ITEM_SHAPE)
+        )
+
+    async def get_invoice_item(self, request: Request) -> Response:
+        return self._get(
+            request,
+            INVOICE_ITEMS,
+            "Invoice item",
+            lambda db, doc: shaped(doc, INVOICE_ITEM_SHAPE),
+        )
+
+    # ---- milestones and product items ---------------------------------------------------
+
+    async def list_charges(self, kind: ChargeKind, request: Request) -> Response:
+        project = query_uuid(request, "projectId")
+        where = {} if project is None else {"projectId": project}
+        return self._list(request, kind.table, where, functools.partial(render_charge, kind=kind))
+
+    async def get_charge(self, kind: ChargeKind, request: Request) -> Response:
+        return self._get(
+            request, kind.table, kind.noun.capitalize(), functools.partial(render_charge, kind=kind)
+        )
+
+    async def create_charge(self, kind: ChargeKind, request: Request) -> Response:
+        form = Form(body_object(await request.body()))
+        form.refuse_unknown(kind.creatable)
+        with self.store.transaction() as db:
+            project = form.reference(db, "projectId", PROJECTS, "project")
+            item = form.reference(db, "invoiceItemId", INVOICE_ITEMS, "invoice item")
+            day = form.date("date")
+            label = form.text(kind.label, limit=kind.label_limit)
+            type_id = form.choice("typeId", kind.type_ids) if kind.type_ids else None
+            amounts = form.amounts(
+                lambda: (form.number("quantity"), form.number("rate"), form.number("fee"))
+            )
+            if project is not None and not kind.eligible(project):
+                form.problems.append(kind.ineligible.format(**project))
+            form.check()
+            assert project is not None and item is not None and isinstance(amounts, Amounts)
+            doc: dict[str, Json] = {
+                "id": str(uuid.uuid4()),
+                "date": day,
+                "quantity": _wire(amounts.quantity),
+                "rate": _wire(amounts.rate),
+                "fee": _wire(amounts.fee),
+                kind.label: label,
+                "createdAt": timestamp(self.wall_clock()),
+                "projectId": project["id"],
+                "invoiceItemId": item["id"],
+                "invoiced": False,
+            }
+            if kind.type_ids:
+                doc["typeId"] = type_id
+            kind.table.insert(db, doc)
+            return JSONBody(render_charge(db, doc, kind=kind))
+
+    async def update_charge(self, kind: ChargeKind, request: Request) -> Response:
+        key = path_uuid(request)
+        raw = await request.body()
+        with self.store.transaction() as db:
+            doc = self._writable(db, kind, key)
+            form = Form(body_object(raw))
+            if "projectId" in form.body:
+                form.problems.append("projectId cannot be changed")
+            form.refuse_unknown(kind.writable | {"projectId"})
+            changes = self._read_changes(db, kind, form)
+            amounts = form.amounts(lambda: self._merged_amounts(doc, form))
+            form.check()
+            assert isinstance(amounts, Amounts)
+            updated = {
+                **doc,
+                **changes,
+                "quantity": _wire(amounts.quantity),
+                "rate": _wire(amounts.rate),
+                "fee": _wire(amounts.fee),
+            }
+            kind.table.replace(db, updated)
+            return JSONBody(render_charge(db, updated, kind=kind))
+
+    async def delete_charge(self, kind: ChargeKind, request: Request) -> Response:
+        key = path_uuid(request)
+        with self.store.transaction() as db:
+            self._writable(db, kind, key)
+            kind.table.delete(db, key)
+        return Response(status_code=204)
+
+    def _writable(self, db: sqlite3.Connection, kind: ChargeKind, key: str) -> dict[str, Json]:
+        doc = kind.table.get(db, key)
+        if doc is None:
+            raise ApiError(404, f"{kind.noun.capitalize()} not found.")
+        if doc.get("invoiced"):
+            raise ApiError(409, STATUS_MESSAGES[409])
+        return doc
+
+    @staticmethod
+    def _read_changes(db: sqlite3.Connection, kind: ChargeKind, form: Form) -> dict[str, Json]:
+        """The non-money fields an update sends, validated as on create."""
+        changes: dict[str, Json] = {}
+        if "invoiceItemId" in form.body:
+            item = form.reference(db, "invoiceItemId", INVOICE_ITEMS, "invoice item")
+            changes["invoiceItemId"] = None if item is None else item["id"]
+        if "date" in form.body:
+            changes["date"] = form.date("date")
+        if kind.label in form.body:
+            changes[kind.label] = form.text(kind.label, limit=kind.label_limit)
+        if kind.type_ids and "typeId" in form.body:
+            changes["typeId"] = form.choice("typeId", kind.type_ids)
+        return changes
+
+    @staticmethod
+    def _merged_amounts(
+        doc: Mapping[str, Json], form: Form
+    ) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        """Quantity, rate and fee after the update, before the money rule is checked. A new
+        quantity or rate without a fee means 'recompute the fee'."""
+        body = form.body
+        quantity = (
+            form.number("quantity") if "quantity" in body else _stored_number(doc["quantity"])
+        )
+        rate = form.number("rate") if "rate" in body else _stored_number(doc["rate"])
+        if "fee" in body:
+            return quantity, rate, form.number("fee", nullable=False)
+        priced = quantity is not None and rate is not None
+        if priced and ("quantity" in body or "rate" in body):
+            return quantity, rate, None
+        return quantity, rate, _stored_number(doc["fee"])
+
+    # ---- shared read paths ----------------------------------------------------------------
+
+    def _list(
+        self,
+        request: Request,
+        table: Table,
+        where: Mapping[str, str],
+        render: Callable[[sqlite3.Connection, dict[str, Json]], dict[str, Json]],
+    ) -> Response:
+        wanted = page_request(request)
+        with self.store.transaction() as db:
+            after = self._cursor(db, table, "startingAfter", wanted.after)
+            before = self._cursor(db, table, "endingBefore", wanted.before)
+            page = table.page(db, where=where, limit=wanted.limit, after=after, before=before)
+            results = [render(db, doc) for doc in page.results]
+        return JSONBody({"results": results, "hasMore": page.has_more})
+
+    @staticmethod
+    def _cursor(
+        db: sqlite3.Connection, table: Table, name: str, key: str | None
+    ) -> tuple[str, str] | None:
+        if key is None:
+            return None
+        position = table.sort_key(db, key)
+        if position is None:
+            raise ApiError(400, f"Parameter '{name}' does not refer to an existing object.")
+        return position
+
+    def _get(
+        self,
+        request: Request,
+        table: Table,
+        noun: str,
+        render: Callable[[sqlite3.Connection, dict[str, Json]], dict[str, Json]],
+    ) -> Response:
+        key = path_uuid(request)
+        with self.store.transaction() as db:
+            doc = table.get(db, key)
+            if doc is None:
+                raise ApiError(404, f"{noun} not found.")
+            return JSONBody(render(db, doc))
+
+    # ---- admin: seeding and changes behind the client's back ------------------------------
+
+    def admin_routes(self) -> list[BaseRoute]:
+        table: list[tuple[str, str, Any]] = [
+            ("GET", "/projects", self.admin_list_projects),
+            ("POST", "/projects", self.admin_add_project),
+            ("GET", "/invoice-items", self.admin_list_invoice_items),
+            ("POST", "/invoice-items", self.admin_add_invoice_item),
+        ]
+        for kind in CHARGE_KINDS:
+            collection, member = f"/{kind.path}", f"/{kind.path}/{{id}}"
+            table += [
+                ("GET", collection, functools.partial(self.admin_list_charges, kind)),
+                ("POST", collection, functools.partial(self.admin_add_charge, kind)),
+                ("PATCH", member, functools.partial(self.admin_edit_charge, kind)),
+                ("DELETE", member, functools.partial(self.admin_delete_charge, kind)),
+                ("POST", f"{member}/invoice", functools.partial(self.admin_invoice_charge, kind)),
+            ]
+        return routes_from(table)
+
+    async def admin_list_projects(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in PROJECTS.all(db)])
+
+    async def admin_add_project(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(
+            body, {"id", "name", "billingTypeId", "isBillable", "client", "currency", "statusId"}
+        )
+        name = _admin_text(body, "name")
+        billing_type = body.get("billingTypeId")
+        if billing_type not in BILLING_TYPES:
+            raise AdminError(400, f"billingTypeId must be one of {', '.join(BILLING_TYPES)}")
+        billable = body.get("isBillable", billing_type != "non_billable")
+        if not isinstance(billable, bool):
+            raise AdminError(400, "isBillable must be true or false")
+        with self.store.transaction() as db:
+            key = _new_admin_id(db, PROJECTS, body.get("id"))
+            doc = {
+                "id": key,
+                "key": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or key,
+                "name": name,
+                "statusId": _admin_text(body, "statusId", "in_progress"),
+                "start": None,
+                "end": None,
+                "billingTypeId": billing_type,
+                "isBillable": billable,
+                "currency": _admin_text(body, "currency", "USD"),
+                "recordStatusId": "active",
+                "createdAt": timestamp(self.wall_clock()),
+                "client": _client(db, body.get("client")),
+            }
+            PROJECTS.insert(db, doc)
+        return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
+
+    async def admin_list_invoice_items(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            return JSONBody([shaped(doc, INVOICE_ITEM_SHAPE) for doc in INVOICE_ITEMS.all(db)])
+
+    async def admin_add_invoice_item(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"id", "name", "typeId", "isActive"})
+        type_id = body.get("typeId", "income")
+        if type_id not in ("income", "expense"):
+            raise AdminError(400, "typeId must be income or expense")
+        active = body.get("isActive", True)
+        if not isinstance(active, bool):
+            raise AdminError(400, "isActive must be true or false")
+        with self.store.transaction() as db:
+            doc = {
+                "id": _new_admin_id(db, INVOICE_ITEMS, body.get("id")),
+                "name": _admin_text(body, "name"),
+                "isActive": active,
+                "typeId": type_id,
+                "readOnly": False,
+                "createdAt": timestamp(self.wall_clock()),
+            }
+            INVOICE_ITEMS.insert(db, doc)
+        return JSONBody(shaped(doc, INVOICE_ITEM_SHAPE), status_code=201)
+
+    async def admin_list_charges(self, kind: ChargeKind, request: Request) -> Response:
+        with self.store.transaction() as db:
+            docs = kind.table.all(db, newest_first=True)
+            return JSONBody([render_charge(db, doc, kind=kind) for doc in docs])
+
+    async def admin_add_charge(self, kind: ChargeKind, request: Request) -> Response:
+        """An object as a person would make it in Ruddr's UI: none of the API's rules apply,
+        only the references must exist so that the object can be shown."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, _admin_charge_fields(kind) | {"id"})
+        with self.store.transaction() as db:
+            doc: dict[str, Json] = {
+                "id": _new_admin_id(db, kind.table, body.get("id")),
+                "date": None,
+                "quantity": None,
+                "rate": None,
+                "fee": None,
+                kind.label: None,
+                "createdAt": timestamp(self.wall_clock()),
+                "invoiced": False,
+                **({"typeId": kind.type_ids[0]} if kind.type_ids else {}),
+                **_admin_charge_changes(db, kind, body),
+            }
+            if doc["fee"] is None and doc["quantity"] is not None and doc["rate"] is not None:
+                product = EXACT.multiply(Decimal(doc["quantity"]), Decimal(doc["rate"]))
+                doc["fee"] = plain_number(product)
+            for required in ("projectId", "invoiceItemId"):
+                if required not in doc:
+                    raise AdminError(400, f"{required} is required")
+            kind.table.insert(db, doc)
+            return JSONBody(render_charge(db, doc, kind=kind), status_code=201)
+
+    async def admin_edit_charge(self, kind: ChargeKind, request: Request) -> Response:
+        """Change any field, invoiced or not, as someone editing in Ruddr would."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, _admin_charge_fields(kind))
+        with self.store.transaction() as db:
+            doc = _admin_charge(db, kind, request)
+            updated = {**doc, **_admin_charge_changes(db, kind, body)}
+            kind.table.replace(db, updated)
+            return JSONBody(render_charge(db, updated, kind=kind))
+
+    async def admin_delete_charge(self, kind: ChargeKind, request: Request) -> Response:
+        with self.store.transaction() as db:
+            doc = _admin_charge(db, kind, request)
+            kind.table.delete(db, doc["id"])
+        return Response(status_code=204)
+
+    async def admin_invoice_charge(self, kind: ChargeKind, request: Request) -> Response:
+        with self.store.transaction() as db:
+            doc = {**_admin_charge(db, kind, request), "invoiced": True}
+            kind.table.replace(db, doc)
+            return JSONBody(render_charge(db, doc, kind=kind))
+
+
+# --------------------------------------------------------------------------------------------
+# Admin helpers
+
+
+def _admin_text(body: Mapping[str, Json], name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not (isinstance(value, str) and value.strip()):
+        raise AdminError(400, f"{name} is required and must be a non-empty string")
+    return value
+
+
+def _new_admin_id(db: sqlite3.Connection, table: Table, wanted: Json) -> str:
+    if wanted is None:
+        return str(uuid.uuid4())
+    key = canonical_uuid(wanted)
+    if key is None:
+        raise AdminError(400, f"id must be a UUID, as Ruddr's ids are (got {wanted!r})")
+    if table.get(db, key) is not None:
+        raise AdminError(409, f"an object with id {key} already exists")
+    return key
+
+
+def _client(db: sqlite3.Connection, wanted: Json) -> dict[str, Json]:
+    """The project's client: the one named, reusing the id of a client already seen by name."""
+    client = admin_object({"name": "Sandbox client"} if wanted is None else wanted)
+    refuse_unknown(client, {"id", "name"})
+    name = _admin_text(client, "name")
+    if client.get("id") is not None:
+        key = canonical_uuid(client["id"])
+        if key is None:
+            raise AdminError(400, "client.id must be a UUID")
+        return {"id": key, "name": name}
+    for project in PROJECTS.all(db):
+        if project["client"]["name"] == name:
+            return dict(project["client"])
+    return {"id": str(uuid.uuid4()), "name": name}
+
+
+def _admin_charge_fields(kind: ChargeKind) -> frozenset[str]:
+    return kind.creatable | {"createdAt", "invoiced"}
+
+
+def _admin_charge(db: sqlite3.Connection, kind: ChargeKind, request: Request) -> dict[str, Json]:
+    key = canonical_uuid(request.path_params["id"])
+    doc = None if key is None else kind.table.get(db, key)
+    if doc is None:
+        raise AdminError(404, f"no {kind.noun} with id {request.path_params['id']}")
+    return doc
+
+
+def _admin_charge_changes(
+    db: sqlite3.Connection, kind: ChargeKind, body: Mapping[str, Json]
+) -> dict[str, Json]:
+    """Fields as sent, checked only for type, so the stored object can still be shown."""
+    changes: dict[str, Json] = {}
+    for name, value in body.items():
+        if name == "id":
+            continue
+        if name in ("projectId", "invoiceItemId"):
+            table = PROJECTS if name == "projectId" else INVOICE_ITEMS
+            key = canonical_uuid(value)
+            if key is None or table.get(db, key) is None:
+                raise AdminError(400, f"{name} must be the id of a seeded object")
+            value = key
+        elif name in ("quantity", "rate", "fee"):
+            if value is not None and not is_number(value):
+                raise AdminError(400, f"{name} must be a number or null")
+            value = None if value is None else plain_number(value)
+        elif name == "invoiced":
+            if not isinstance(value, bool):
+                raise AdminError(400, "invoiced must be true or false")
+        elif name == "createdAt":
+            if not (isinstance(value, str) and TIMESTAMP_FORMAT.fullmatch(value)):
+                raise AdminError(400, "createdAt must look like 2026-03-03T09:15:00.000Z")
+        elif value is not None and not isinstance(value, str):
+            raise AdminError(400, f"{name} must be a string or null")
+        changes[name] = value
+    return changes
