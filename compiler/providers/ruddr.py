@@ -86,7 +86,7 @@ class Ruddr(Provider):
                     provider=item.provider,
                     type=type_name,
                     project=item.project,
-                    project_id=item.project_id,
+                    project_id=body["projectId"],
                     attributes=body,
                     date=item.date,
                     amount=item.amount,
