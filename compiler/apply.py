@@ -79,6 +79,7 @@ def apply_plan(
             _create_batch(chunk, provider, backend, state, result)
             for change in chunk:
                 progress(change)
+    backend.write(state)  # the outcome of the last create batch
     return result
 
 
@@ -106,7 +107,9 @@ def _create_batch(
 ) -> None:
     for change in chunk:
         state.entries[change.address] = _entry(change, None, change.after or {}, "pending")
-    backend.write(state)  # a crash from here on leaves a trace the next plan resolves
+    # One write records both the previous batch's outcome and this batch as pending: a crash
+    # from here on leaves a trace the next plan resolves.
+    backend.write(state)
     try:
         made = provider.create(chunk[0].type, [dict(c.after or {}) for c in chunk])
     except OutcomeUnknown as exc:
@@ -126,7 +129,6 @@ def _create_batch(
             _check_echo(change, observed)
         except ProviderError as exc:
             result.failures.append(Failure(change.address, str(exc)))
-    backend.write(state)
 
 
 def _check_echo(change: Change, observed: Observed) -> None:

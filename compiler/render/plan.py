@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from compiler.diff import Change, Impact, Plan, Unmanaged
-from compiler.money import format_grouped
+from compiler.money import format_amount, format_grouped
 
 MARKDOWN_LIMIT = 65_000
 
@@ -40,12 +40,19 @@ def _signed(amount: Decimal, currency: str) -> str:
     return f"{sign}{_money(abs(amount), currency)}"
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, currency: str = "") -> str:
     if value is None:
         return "(none)"
     if isinstance(value, str):
         return f'"{value}"'
+    if isinstance(value, Decimal) and currency:
+        return format_amount(value, currency)  # 18500 and 18500.00 read alike
     return str(value)
+
+
+def _currency(change: Change) -> str:
+    side = change.after_side or change.before_side
+    return side.currency if side is not None else ""
 
 
 def _headline(change: Change) -> str:
@@ -89,10 +96,11 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             if change.reason and not change.moved_from:
                 console.print(f"      [dim]{escape(change.reason)}[/dim]")
             if change.action in ("update", "drift", "locked"):
+                code = _currency(change)
                 for delta in change.fields:
                     console.print(
-                        f"      {escape(delta.field)}: {escape(_value(delta.before))} "
-                        f"-> {escape(_value(delta.after))}"
+                        f"      {escape(delta.field)}: {escape(_value(delta.before, code))} "
+                        f"-> {escape(_value(delta.after, code))}"
                     )
         console.print()
     if plan.unmanaged:
@@ -177,10 +185,10 @@ def to_markdown(plan: Plan, *, title: str = "billplan") -> str:
             if change.reason:
                 lines.append(f"#   {change.reason}")
             if change.action in ("update", "drift", "locked"):
+                code = _currency(change)
                 for delta in change.fields:
-                    lines.append(
-                        f"#   {delta.field}: {_value(delta.before)} -> {_value(delta.after)}"
-                    )
+                    before, after = _value(delta.before, code), _value(delta.after, code)
+                    lines.append(f"#   {delta.field}: {before} -> {after}")
         lines += ["```", "", "</details>", ""]
         blocks.append("\n".join(lines))
     if plan.unmanaged:

@@ -18,13 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler import jsonio
-from compiler.state import LockInfo, State, StateError, StateLocked
+from compiler.state import Entry, LockInfo, State, StateError, StateLocked
 
 
 class LocalBackend:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self.backup_path = path.with_name(path.name + ".backup")
+        # apply writes state after every call: re-encode only the entries that changed.
+        self._encoded: dict[str, tuple[Entry, str]] = {}
 
     def describe(self) -> str:
         return str(self.path)
@@ -40,18 +43,30 @@ class LocalBackend:
             return State.from_json(jsonio.loads(text))
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(
-                f"state file {self.path} is damaged ({exc}); restore it from backup "
-                f"({self.path}.backup holds the previous version)"
+                f"state file {self.path} is damaged ({exc}); restore it from "
+                f"{self.backup_path}, which holds the state as it was before the last run"
             ) from exc
 
     def write(self, state: State) -> None:
         state.serial += 1
-        text = jsonio.dumps(state.to_json(), indent=2) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            # Keep the previous version: a damaged write can always be rolled back by hand.
-            _atomic_write(self.path.with_name(self.path.name + ".backup"), self.path.read_bytes())
-        _atomic_write(self.path, text.encode("utf-8"))
+        _atomic_write(self.path, self._render(state).encode("utf-8"))
+
+    def _render(self, state: State) -> str:
+        """One entry per line: readable, diffable, and cheap to rewrite after every call."""
+        lines = []
+        for address in sorted(state.entries):
+            entry = state.entries[address]
+            cached = self._encoded.get(address)
+            if cached is None or cached[0] is not entry:
+                cached = (entry, jsonio.dumps(entry.to_json()))
+                self._encoded[address] = cached
+            lines.append(cached[1])
+        header = state.to_json()
+        header.pop("entries")
+        body = ",\n    ".join(lines)
+        head = jsonio.dumps(header)[:-1]
+        return f'{head}, "entries": [\n    {body}\n]}}\n' if lines else f'{head}, "entries": []}}\n'
 
     @contextlib.contextmanager
     def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
@@ -79,6 +94,9 @@ class LocalBackend:
             json.dump(asdict(info), handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if self.path.exists():
+            # The state as it was before this run: a way back that needs no tooling.
+            _atomic_write(self.backup_path, self.path.read_bytes())
         try:
             yield info
         finally:
