@@ -353,8 +353,8 @@ class _Expander:
         if has_date == ("every" in src.values):
             raise Invalid(
                 src.path,
-                "a product needs either `date` (one-off) or `every` and `start` (repeating), "
-                "not both",
+                "a product needs either `date` (one-off) or `every` and `start` (repeating)"
+                + (", not both" if has_date else "; neither is given"),
             )
         if has_date:
             for key in ("start", "end", "count", "align", "bill", "day", "horizon"):
@@ -497,7 +497,8 @@ class _Expander:
             weight = _decimal(weights[key], src.where("split", "parts", key, "weight"))
             if weight <= 0:
                 raise Invalid(
-                    src.where("split", "parts", key, "weight"), "a weight must be positive"
+                    src.where("split", "parts", key, "weight"),
+                    f"a weight must be more than 0, got {weight}; remove the part to bill nothing",
                 )
             values.append(Fraction(weight))
         whole = sum(values, Fraction(0))
@@ -573,7 +574,11 @@ class _Expander:
             raise Invalid(
                 src.path,
                 "a recurring charge needs exactly one of `amount` or `amounts`"
-                + (" (both given)" if has_amount else " (neither given)"),
+                + (
+                    " (both given); keep `amount` for one price or `amounts` for price steps"
+                    if has_amount
+                    else " (neither given)"
+                ),
             )
         if has_amount:
             return [(start, _money(src.get("amount"), src.where("amount"), currency))]
@@ -584,7 +589,8 @@ class _Expander:
             if steps and when <= steps[-1][0]:
                 raise Invalid(
                     src.where("amounts", i, "from"),
-                    "`amounts` steps must be in date order, each `from` after the previous one",
+                    f"`amounts` steps must be in date order: {when.isoformat()} is not after the "
+                    f"previous step's {steps[-1][0].isoformat()}; reorder the steps",
                 )
             steps.append((when, value))
         if steps[0][0] > start:
@@ -735,6 +741,9 @@ def _money(value: Any, path: PathKey, currency: str | None) -> Decimal:
                 else f"write it with at most {allowed} decimal{'' if allowed == 1 else 's'}"
             ),
         )
+    if currency is not None:
+        # 10000 is written, 10000.00 is billed: every amount carries the currency's decimals.
+        amount = amount.quantize(Decimal(1).scaleb(-exponent(currency)))
     return amount
 
 

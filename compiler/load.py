@@ -268,7 +268,14 @@ def load(target: Path) -> Document:
     files = plan_files(target)
     if not files:
         raise LoadError(
-            [Diagnostic(Mark(str(target), 1, 1), "$", "no *.yaml or *.yml files in this directory")]
+            [
+                Diagnostic(
+                    Mark(str(target), 1, 1),
+                    "$",
+                    "no *.yaml or *.yml files in this directory; point billplan at the "
+                    "directory that holds the plan's files",
+                )
+            ]
         )
     base_dir = target if target.is_dir() else target.parent
     doc = Document(root={}, base_dir=base_dir, files=files)

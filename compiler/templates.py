@@ -43,10 +43,17 @@ class _PlanUndefined(StrictUndefined):
     __slots__ = ()
 
     def __init__(
-        self, hint: str | None = None, obj: Any = missing, name: str | None = None, exc: Any = None
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[Exception] = UndefinedError,
     ) -> None:
         # Every failing operation raises self._undefined_exception(message): remember the owner.
-        super().__init__(hint, obj, name, partial(_MissingValue, owner=obj, name=name))
+        # The sandbox passes SecurityError for unsafe attributes; that one must stay as it is.
+        if exc is UndefinedError:
+            exc = partial(_MissingValue, owner=obj, name=name)  # type: ignore[assignment]
+        super().__init__(hint, obj, name, exc)
 
 
 def _month_name(value: date) -> str:

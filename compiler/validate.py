@@ -169,10 +169,9 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
         names = expected if isinstance(expected, list) else [expected]
         wanted = " or ".join(_JSON_TYPE_WORDS.get(name, name) for name in names)
         return [(path, f"expected {wanted}, got {got}")]
-    if validator in ("minimum", "exclusiveMinimum"):
-        return [(path, f"must be at least {error.validator_value}, got {_show(error.instance)}")]
-    if validator in ("maximum", "exclusiveMaximum"):
-        return [(path, f"must be at most {error.validator_value}, got {_show(error.instance)}")]
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = _BOUND_WORDS[validator]
+        return [(path, f"must be {bound} {error.validator_value}, got {_show(error.instance)}")]
     if validator == "minLength":
         return [(path, "must not be empty")]
     if validator == "minProperties":
@@ -220,6 +219,13 @@ def _known_keys(schema: dict[str, Any], depth: int = 0) -> set[str]:
         keys |= _known_keys(schema.get(branch, {}), depth + 1)
     return keys
 
+
+_BOUND_WORDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "more than",
+    "exclusiveMaximum": "less than",
+}
 
 # JSON Schema's type names in a plan author's words.
 _JSON_TYPE_WORDS = {

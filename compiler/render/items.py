@@ -116,7 +116,10 @@ def print_table(items: list[Item], console: Console) -> None:
             )
         table.add_section()
         for code, amount in sorted(sums[project].items()):
-            table.add_row("", f"[bold]Total ({len(rows)} items)[/bold]", "",
+            # Each currency's total counts its own items: 3 USD lines and 1 EUR line, not 4 each.
+            n = sum(1 for item in rows if item.currency == code)
+            label = f"Total ({n} item{'' if n == 1 else 's'})"
+            table.add_row("", f"[bold]{label}[/bold]", "",
                           f"[bold]{format_grouped(amount, code)}[/bold]", code)  # fmt: skip
         console.print(table)
         console.print()
