@@ -80,8 +80,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             failed = True
             continue
         projects = len({item.project for item in checked.items})
-        print(f"{target}: valid ({projects} projects, {len(checked.items)} items as of {as_of})")
+        print(
+            f"{target}: valid ({_count(projects, 'project')}, "
+            f"{_count(len(checked.items), 'item')} as of {as_of})"
+        )
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -606,6 +606,8 @@ class _Expander:
         spec = src.get("escalate")
         if spec is None:
             return lambda day: Fraction(1)
+        if "by" not in spec:
+            raise Invalid(src.where("escalate"), "`escalate` needs `by`, e.g. {by: 3%}")
         factor = 1 + _percent(spec["by"])
         step = Every.parse(spec.get("every", "year"))
         if "from" in spec:
@@ -660,6 +662,7 @@ class _Expander:
             "quantity": quantity,
             "rate": rate,
             "currency": currency,
+            "rounding": charge.settings.rounding,  # read by the `money` filter
         }
         try:
             rendered = render(str(text), context)

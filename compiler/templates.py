@@ -8,10 +8,10 @@ no globals, Jinja's built-in filters (safe inside the sandbox) and the plan lang
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache, partial
+from functools import lru_cache, partial, wraps
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, pass_context
@@ -20,7 +20,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
-from compiler.money import format_grouped
+from compiler.money import format_grouped, round_money
 
 
 class TemplateProblem(Exception):
@@ -74,14 +74,53 @@ def _date(value: date, fmt: str = "%Y-%m-%d") -> str:
 
 @pass_context
 def _money(context: Context, value: Decimal | int, currency: str | None = None) -> str:
-    code = currency or context.get("currency") or "USD"
-    return format_grouped(Decimal(value), str(code))
+    code = str(currency or context.get("currency") or "USD")
+    rounding = context.get("rounding") or "half_up"
+    return format_grouped(round_money(Decimal(value), code, rounding), code)
+
+
+# A description is a line of text. Numbers beyond this in a repetition, a power or a filter
+# argument can only be an attempt to exhaust memory on the machine that runs billplan (CI).
+SIZE_LIMIT = 10_000
+
+
+class _PlanSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _too_big(right, 64):
+            raise SecurityError(f"the exponent {right} is too large for a description")
+        if operator == "*" and (
+            (isinstance(left, str | list | tuple) and _too_big(right, SIZE_LIMIT))
+            or (isinstance(right, str | list | tuple) and _too_big(left, SIZE_LIMIT))
+        ):
+            raise SecurityError("repeating text that many times is not allowed in a description")
+        return super().call_binop(context, operator, left, right)
+
+
+def _too_big(value: Any, limit: int) -> bool:
+    return isinstance(value, int | Decimal) and not isinstance(value, bool) and abs(value) > limit
+
+
+def _bounded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that refuses huge numeric arguments (center(10**9), indent(10**9), ...)."""
+
+    @wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if any(_too_big(a, SIZE_LIMIT) for a in (*args[1:], *kwargs.values())):
+            raise SecurityError(
+                f"the `{name}` filter was given a number too large for a description"
+            )
+        return func(*args, **kwargs)
+
+    return guarded
 
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=_PlanUndefined, autoescape=False)
+    env = _PlanSandbox(undefined=_PlanUndefined, autoescape=False)
     env.globals.clear()  # no range(), lipsum(), dict(), cycler(), namespace()
+    env.filters = {name: _bounded(name, func) for name, func in env.filters.items()}
     env.filters.update(
         month_name=_month_name,
         month_abbr=_month_abbr,

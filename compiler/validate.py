@@ -85,7 +85,7 @@ def check(target: Path, as_of: date) -> Checked:
         doc = load(target)
     except LoadError as exc:
         return Checked(None, diagnostics=sorted_diagnostics(exc.diagnostics))
-    located = list(_schema_problems(doc))
+    located = list(_schema_problems(doc)) + list(_missing_sections(doc))
     problems = [diagnostic for _, diagnostic in located]
     broken = [path for path, _ in located]
 
@@ -96,6 +96,19 @@ def check(target: Path, as_of: date) -> Checked:
     expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge)
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     return Checked(doc, items=expansion.items if not diagnostics else [], diagnostics=diagnostics)
+
+
+# Required once the fragments are merged; the schema leaves them optional so that an editor
+# accepts a fragment that holds, say, only projects.
+REQUIRED_SECTIONS = ("version", "providers", "projects")
+
+
+def _missing_sections(doc: Document) -> Iterator[tuple[PathKey, Diagnostic]]:
+    for section in REQUIRED_SECTIONS:
+        if section not in doc.root:
+            where = "the plan" if len(doc.files) == 1 else "one file of the plan directory"
+            message = f"`{section}` is required here but missing; add it at the top of {where}"
+            yield (), doc.diagnostic((), message)
 
 
 def revalidate_charge(kind: Kind, merged: dict[str, Any]) -> list[tuple[PathKey, str]]:

@@ -491,7 +491,10 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
     (
         "unknown_top_level_key.yaml",
         [
-            ("unknown_top_level_key.yaml:2:1: $: `projects` is required here but missing; add it"),
+            (
+                "unknown_top_level_key.yaml:2:1: $: `projects` is required here but missing; "
+                "add it at the top of the plan"
+            ),
             (
                 "unknown_top_level_key.yaml:6:1: $.project: unknown key 'project'; did you "
                 "mean 'projects'?"

@@ -326,7 +326,7 @@ def test_validate_reports_the_as_of_it_used(
     monkeypatch.setenv("BILLPLAN_AS_OF", "2026-03-10")
     code, out, _ = run("validate", str(write_plan(OPEN_ENDED)))
     assert code == 0
-    assert out.endswith("valid (1 projects, 4 items as of 2026-03-10)\n")
+    assert out.endswith("valid (1 project, 4 items as of 2026-03-10)\n")
 
 
 def test_an_as_of_that_is_not_a_date_stops_with_a_message(write_plan: WritePlan, run: Run) -> None:

@@ -1487,5 +1487,44 @@ def test_a_description_has_no_globals_to_call(plan_errors: PlanErrors, name: str
     assert errors == [
         f"13:30: $.projects.acme.milestones.kickoff.description: undefined in template: `{name}` "
         "is not defined; available: amount, charge, currency, date, period, project, quantity, "
-        "rate, vars"
+        "rate, rounding, vars"
     ]
+
+
+def test_a_template_can_give_escalate_by_while_the_charge_sets_its_from(
+    expand_plan: ExpandPlan,
+) -> None:
+    items = expand_plan(
+        """
+        templates:
+          escalating:
+            every: month
+            description: Retainer
+            escalate: {by: 10%}
+        projects:
+          acme:
+            provider: ruddr
+            project_id: d077258e-2158-4f34-aabd-97e971d0c18d
+            recurring:
+              fee: {use: escalating, amount: 1000, start: 2026-01-01, end: 2026-03-31,
+                    escalate: {from: 2026-03-01}}
+        """
+    )
+    assert [str(item.amount) for item in items] == ["1000.00", "1000.00", "1100.00"]
+
+
+def test_escalate_without_by_anywhere_is_an_error_naming_the_block(
+    check_plan: CheckPlan,
+) -> None:
+    checked = check_plan(
+        """
+        projects:
+          acme:
+            provider: ruddr
+            project_id: d077258e-2158-4f34-aabd-97e971d0c18d
+            recurring:
+              fee: {description: Fee, every: month, amount: 1000, start: 2026-01-01, count: 2,
+                    escalate: {every: year}}
+        """
+    )
+    assert [d.message for d in checked.diagnostics] == ["`escalate` needs `by`, e.g. {by: 3%}"]

@@ -124,3 +124,24 @@ def test_rendering_never_changes_the_context() -> None:
     before = repr(CONTEXT)
     render("{% set pm = 'Lee' %}{{ pm }}", CONTEXT)
     assert repr(CONTEXT) == before
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'x' * 10**9 }}",
+        "{{ [0] * 100000 }}",
+        "{{ 'x' | center(10**9) }}",
+        "{{ 'x' | indent(99999) }}",
+        "{{ 2 ** 100000 }}",
+    ],
+)
+def test_a_template_cannot_allocate_enough_to_exhaust_ci_memory(source: str) -> None:
+    with pytest.raises(TemplateProblem, match=r"too large|that many times"):
+        render(source, {})
+
+
+def test_the_money_filter_rounds_with_the_plans_rounding_mode() -> None:
+    value = {"amount": Decimal("112.865"), "currency": "USD"}
+    assert render("{{ amount | money }}", {**value, "rounding": "half_up"}) == "112.87"
+    assert render("{{ amount | money }}", {**value, "rounding": "half_even"}) == "112.86"
