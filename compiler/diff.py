@@ -217,7 +217,22 @@ def diff(
                 )
             )
             continue
-        match = _find_adoptable(resource, remote.values(), claimed)
+        sent = _find_sent(entry, remote.values(), claimed) if entry is not None else None
+        if entry is not None and sent is not None:
+            claimed.add((sent.type, sent.remote_id))
+            if sent.type != resource.type:
+                # Sent as another kind of object than the plan now wants: replace it.
+                changes.append(_delete(entry, sent, reason="replaced by a different object type"))
+                changes.append(_create(resource, "its kind changed"))
+                continue
+            found = _compare(resource, entry, sent)
+            if found.action == "update":
+                # The lost create landed and the plan has changed since: update what landed,
+                # never a second create beside it.
+                reason = "the create's response was lost; found it remotely, as sent"
+                changes.append(replace(found, reason=reason))
+                continue
+        match = sent or _find_adoptable(resource, remote.values(), claimed)
         if match is not None:
             claimed.add((match.type, match.remote_id))
             reason = (
@@ -251,6 +266,11 @@ def diff(
             continue
         obs = remote.get((entry.type, entry.remote_id)) if entry.remote_id else None
         if obs is None:
+            # A lost create of a charge since removed may still have landed: delete it too.
+            obs = _find_sent(entry, remote.values(), claimed)
+            if obs is not None:
+                claimed.add((obs.type, obs.remote_id))
+        if obs is None:
             changes.append(_forget(entry))
         elif obs.locked:
             changes.append(
@@ -273,11 +293,19 @@ def diff(
             changes.append(_delete(entry, obs, reason="no longer in the plan"))
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
+    # A type the plan does not use in a project (a hand-made product item beside planned
+    # milestones) is still named by its project.
+    provider_of_project = {str(project_id): name for name, project_id in project_keys}
+
+    def provider_of(obs: Observed) -> str:
+        found = provider_of_type.get(obs.type)
+        return found if found is not None else provider_of_project.get(str(obs.project_id), "")
+
     unmanaged = [
         Unmanaged(
-            provider=provider_of_type.get(obs.type, ""),
+            provider=provider_of(obs),
             type=obs.type,
-            project=project_keys.get((provider_of_type.get(obs.type, ""), str(obs.project_id)), ""),
+            project=project_keys.get((provider_of(obs), str(obs.project_id)), ""),
             project_id=obs.project_id,
             remote_id=obs.remote_id,
             attributes=obs.attributes,
@@ -396,6 +424,24 @@ def _find_adoptable(
         and (obs.type, obs.remote_id) not in claimed
         and str(obs.project_id) == str(resource.project_id)
         and same(obs.attributes, resource.attributes)
+    ]
+    return min(matches, key=lambda obs: obs.remote_id) if matches else None
+
+
+def _find_sent(
+    entry: Entry, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
+) -> Observed | None:
+    """For a pending create (sent, response lost): the unclaimed remote object equal to what
+    was sent, if it landed."""
+    if entry.status != "pending" or entry.remote_id is not None:
+        return None
+    matches = [
+        obs
+        for obs in candidates
+        if obs.type == entry.type
+        and (obs.type, obs.remote_id) not in claimed
+        and str(obs.project_id) == str(entry.project_id)
+        and same(obs.attributes, entry.attributes)
     ]
     return min(matches, key=lambda obs: obs.remote_id) if matches else None
 

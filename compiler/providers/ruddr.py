@@ -177,7 +177,8 @@ class Ruddr(Provider):
         message = str(payload.get("message") or response.reason_phrase)
         details = payload.get("errors") or []
         if details:
-            message += ": " + "; ".join(str(d) for d in details)
+            # "... See errors for more details." + ": 'name' is required" reads as ".:"
+            message = message.rstrip(".") + ": " + "; ".join(str(d) for d in details)
         return message
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from compiler.diff import Change, Impact, Plan, Unmanaged
+from compiler.diff import Change, Impact, Plan, Side, Unmanaged
 from compiler.money import format_amount, format_grouped
 
 MARKDOWN_LIMIT = 65_000
@@ -55,8 +55,15 @@ def _currency(change: Change) -> str:
     return side.currency if side is not None else ""
 
 
+def _shown_side(change: Change) -> Side | None:
+    # A locked object keeps what the vendor holds; show that, not the plan's wish.
+    if change.action == "locked":
+        return change.before_side or change.after_side
+    return change.after_side or change.before_side
+
+
 def _headline(change: Change) -> str:
-    side = change.after_side or change.before_side
+    side = _shown_side(change)
     parts = [change.address]
     if side is not None:
         when = side.date.isoformat() if side.date else "on completion"
@@ -73,7 +80,7 @@ def _by_project(changes: Iterable[Change]) -> dict[str, list[Change]]:
 
 
 def _date_order(change: Change) -> tuple[str, str]:
-    side = change.after_side or change.before_side
+    side = _shown_side(change)
     when = side.date.isoformat() if side is not None and side.date else "9999"
     return (when, change.address)
 

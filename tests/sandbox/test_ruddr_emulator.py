@@ -178,9 +178,8 @@ def test_a_vendor_without_an_emulator_has_no_base_url() -> None:
 
 def test_the_sandbox_root_lists_its_emulators(sandbox: Sandbox) -> None:
     with httpx.Client(transport=sandbox.transport, base_url=ROOT) as client:
-        assert client.get("/").json() == {
-            "ruddr": {"api": "/ruddr/api/workspace", "admin": "/ruddr/_sandbox"}
-        }
+        listing = client.get("/").json()
+    assert listing["ruddr"] == {"api": "/ruddr/api/workspace", "admin": "/ruddr/_sandbox"}
 
 
 # ---- authentication, access and routing ---------------------------------------------------------

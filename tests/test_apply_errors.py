@@ -1,0 +1,422 @@
+"""Every error Ruddr can answer, as `billplan plan` / `apply` report it: a clear message with
+the vendor's own words, the address for a write, exit code 1, and state that still matches
+what the vendor holds. The Ruddr emulator serves over loopback; its admin surface refuses
+requests on cue (faults, settings) or the plan itself breaks Ruddr's rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import (
+    AS_OF,
+    DESIGN,
+    KICKOFF,
+    KICKOFF_LINE,
+    LICENSES,
+    MILESTONE,
+    PLAN,
+    PRODUCT_ITEM,
+    Remote,
+    Run,
+    assert_state_consistent,
+    billplan,
+    plan_sandbox,
+    remote,
+    remote_ids,
+    state_json,
+    step,
+    variant,
+    write_plan,
+)
+
+from compiler.apply import apply_plan
+from compiler.providers.ruddr import Ruddr
+from compiler.workspace import open_workspace
+
+KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
+
+
+@pytest.fixture
+def ruddr() -> Iterator[Remote]:
+    with remote() as served:
+        yield served
+
+
+@pytest.fixture
+def applied(ruddr: Remote, tmp_path: Path) -> Path:
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+    run = ruddr.billplan("apply", directory)
+    assert run.code == 0, run.text
+    return directory
+
+
+def test_milestones_on_a_time_and_materials_project_fail_with_ruddrs_validation_message(
+    tmp_path: Path,
+) -> None:
+    with remote(seed=False) as tm:
+        tm.admin.add_project(billing="tm")
+        tm.admin.add_invoice_item()
+        directory = write_plan(tmp_path / "billing", head=tm.head)
+
+        run = tm.billplan("apply", directory)
+
+        assert run.code == 1
+        assert f"{DESIGN}: Ruddr 400: There was a problem processing your request" in run.errors
+        assert "Invoice milestones are only available for projects with a billing type of" in (
+            run.errors
+        )
+        assert "Apply incomplete: 1 created; 6 failed." in run.out  # the product item is fine
+        assert sorted(remote_ids(directory, sandbox=False)) == [LICENSES]
+        assert_state_consistent(directory, tm.admin)
+
+
+def test_a_missing_invoice_item_fails_each_create_with_ruddrs_message(tmp_path: Path) -> None:
+    with remote(seed=False) as bare:
+        bare.admin.add_project()
+        directory = write_plan(tmp_path / "billing", head=bare.head)
+
+        run = bare.billplan("apply", directory)
+
+        assert run.code == 1
+        assert f"{LICENSES}: Ruddr 400:" in run.errors
+        assert "'invoiceItemId' does not refer to an existing invoice item" in run.errors
+        assert "Apply incomplete: nothing; 7 failed." in run.out
+        assert state_json(directory, sandbox=False)["entries"] == []
+
+
+def test_a_token_ruddr_does_not_accept_fails_the_plan_with_401(
+    ruddr: Remote, tmp_path: Path
+) -> None:
+    ruddr.admin.settings(tokens=["rotated-token"])
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+
+    run = ruddr.billplan("plan", directory)
+
+    assert run.code == 1
+    assert "Ruddr 401: The API key is missing or invalid." in run.errors
+
+
+def test_a_feature_not_enabled_fails_the_write_with_403(ruddr: Remote, tmp_path: Path) -> None:
+    ruddr.admin.fault("POST", "/project-product-items", status=403)
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+
+    run = ruddr.billplan("apply", directory)
+
+    assert run.code == 1
+    assert (
+        f"{LICENSES}: Ruddr 403: The requested feature is not enabled for this workspace."
+        in run.errors
+    )
+    assert LICENSES not in remote_ids(directory, sandbox=False)
+    assert_state_consistent(directory, ruddr.admin)
+
+
+def test_an_update_answered_404_names_the_address(ruddr: Remote, applied: Path) -> None:
+    ruddr.admin.fault("PATCH", "/project-invoice-milestones", status=404)
+    write_plan(applied, KICKOFF_12000, head=ruddr.head)
+
+    run = ruddr.billplan("apply", applied)
+
+    assert run.code == 1
+    assert f"{KICKOFF}: Ruddr 404: The resource or endpoint does not exist." in run.errors
+    entry = next(
+        e for e in state_json(applied, sandbox=False)["entries"] if e["address"] == KICKOFF
+    )
+    assert entry["attributes"]["fee"] == 10000  # state still says what Ruddr holds
+    assert_state_consistent(applied, ruddr.admin)
+
+
+def test_a_delete_answered_405_names_the_address_and_keeps_the_object_owned(
+    ruddr: Remote, applied: Path
+) -> None:
+    ruddr.admin.fault("DELETE", "/project-invoice-milestones", status=405)
+    write_plan(applied, variant((KICKOFF_LINE, "")), head=ruddr.head)
+
+    run = ruddr.billplan("apply", applied)
+
+    assert run.code == 1
+    assert f"{KICKOFF}: Ruddr 405: The endpoint does not support this method." in run.errors
+    assert KICKOFF in remote_ids(applied, sandbox=False)  # not deleted, so still owned
+    assert_state_consistent(applied, ruddr.admin)
+
+
+def test_a_delete_whose_response_is_lost_is_retried_and_ends_deleted(
+    ruddr: Remote, applied: Path
+) -> None:
+    kickoff_id = remote_ids(applied, sandbox=False)[KICKOFF]
+    ruddr.admin.fault("DELETE", "/project-invoice-milestones", lose_response=True)
+    write_plan(applied, variant((KICKOFF_LINE, "")), head=ruddr.head)
+
+    run = ruddr.billplan("apply", applied)
+
+    assert run.code == 0, run.text
+    deletes = [(r["status"], r["lost"]) for r in ruddr.admin.requests("DELETE")]
+    assert deletes == [(204, True), (404, False)]  # done, answer lost; retried: already gone
+    assert kickoff_id not in {m["id"] for m in ruddr.admin.objects(MILESTONE)}
+    assert KICKOFF not in remote_ids(applied, sandbox=False)
+
+
+def test_an_update_answered_409_read_only_names_the_address(ruddr: Remote, applied: Path) -> None:
+    ruddr.admin.fault("PATCH", "/project-invoice-milestones", status=409)
+    write_plan(applied, KICKOFF_12000, head=ruddr.head)
+
+    run = ruddr.billplan("apply", applied)
+
+    assert run.code == 1
+    assert f"{KICKOFF}: Ruddr 409: the resource is read-only" in run.errors
+    assert ruddr.admin.get(MILESTONE, remote_ids(applied, sandbox=False)[KICKOFF])["fee"] == 10000
+    assert_state_consistent(applied, ruddr.admin)
+
+
+def test_an_object_invoiced_between_plan_and_apply_is_refused_by_ruddr_with_409(
+    ruddr: Remote, applied: Path
+) -> None:
+    write_plan(applied, KICKOFF_12000, head=ruddr.head)
+    kickoff_id = remote_ids(applied, sandbox=False)[KICKOFF]
+    with open_workspace(applied, AS_OF, sandbox=False) as workspace:
+        state = workspace.backend.read()
+        plan = workspace.plan(state, workspace.refresh(state))
+        assert plan.count("update") == 1
+        ruddr.admin.invoice(MILESTONE, kickoff_id)  # someone invoices it meanwhile
+
+        applied_run = apply_plan(plan, workspace.providers, workspace.backend, state)
+
+    (failure,) = applied_run.failures
+    assert (failure.address, failure.unknown) == (KICKOFF, False)
+    assert "Ruddr 409: the resource is read-only" in failure.message
+    again = ruddr.billplan("plan", applied)
+    assert "! LOCKED" in again.out and "1 locked." in again.out
+
+
+def test_api_access_disabled_fails_the_plan_with_423(ruddr: Remote, tmp_path: Path) -> None:
+    ruddr.admin.settings(api_access_enabled=False)
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+
+    run = ruddr.billplan("plan", directory)
+
+    assert run.code == 1
+    assert "Ruddr 423: API access is disabled for this workspace." in run.errors
+
+
+def test_a_create_still_refused_after_every_429_retry_is_reported_and_not_recorded(
+    ruddr: Remote, tmp_path: Path
+) -> None:
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+    ruddr.admin.fault("POST", "/project-product-items", status=429, times=Ruddr.max_attempts)
+    slept: list[float] = []
+    with open_workspace(directory, AS_OF, sandbox=False) as workspace:
+        # The same provider, told to record its backoff instead of sleeping through it.
+        patient = Ruddr("ruddr", workspace.document.root["providers"]["ruddr"], sleep=slept.append)
+        state = workspace.backend.read()
+        plan = workspace.plan(state, workspace.refresh(state))
+        result = apply_plan(plan, {"ruddr": patient}, workspace.backend, state)
+        patient.close()
+
+    (failure,) = result.failures
+    assert failure.address == LICENSES
+    assert "Ruddr 429: Too many requests" in failure.message
+    assert not failure.unknown  # a 429 is refused before it runs
+    attempts = [r for r in ruddr.admin.requests("POST") if "product" in r["path"]]
+    assert [r["status"] for r in attempts] == [429] * Ruddr.max_attempts
+    assert len(slept) == Ruddr.max_attempts - 1
+    assert slept[-1] > slept[0]  # exponential backoff
+    assert LICENSES not in remote_ids(directory, sandbox=False)
+    assert ruddr.admin.objects(PRODUCT_ITEM) == []
+    retry = ruddr.billplan("apply", directory)
+    assert "Apply complete: 1 created." in retry.out
+
+
+def test_a_500_on_a_create_says_the_write_may_have_happened(ruddr: Remote, tmp_path: Path) -> None:
+    ruddr.admin.fault("POST", "/project-product-items", status=500)
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+
+    run = ruddr.billplan("apply", directory)
+
+    assert run.code == 1
+    assert f"{LICENSES}: Ruddr 500: Something went wrong." in run.errors
+    assert "the write may have happened" in run.errors
+    assert remote_ids(directory, sandbox=False)[LICENSES] is None  # pending: look for it next
+    assert len(ruddr.admin.requests("POST")) == 7  # a create is never retried blindly
+
+
+def test_after_a_500_on_a_create_the_next_apply_creates_it_once(
+    ruddr: Remote, tmp_path: Path
+) -> None:
+    ruddr.admin.fault("POST", "/project-product-items", status=500)
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+    assert ruddr.billplan("apply", directory).code == 1
+
+    run = ruddr.billplan("apply", directory)
+
+    assert run.code == 0, run.text
+    assert "a create whose response was lost was not found remotely" in run.out
+    assert len(ruddr.admin.objects(PRODUCT_ITEM)) == 1
+    assert_state_consistent(directory, ruddr.admin)
+
+
+def test_a_500_on_a_read_is_retried_and_the_plan_succeeds(ruddr: Remote, applied: Path) -> None:
+    ruddr.admin.fault("GET", "/project-invoice-milestones", status=500)
+
+    run = ruddr.billplan("plan", applied, "--detailed-exitcode")
+
+    assert run.code == 0, run.text
+    statuses = [r["status"] for r in ruddr.admin.requests("GET") if "milestones" in r["path"]]
+    assert statuses[-2:] == [500, 200]
+
+
+def test_a_missing_token_without_sandbox_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUDDR_API_TOKEN", raising=False)
+    directory = write_plan(tmp_path / "billing")
+
+    run = billplan("plan", directory, "--as-of", AS_OF.isoformat())
+
+    assert run.code == 1
+    assert "provider 'ruddr' (Ruddr) needs an API token in $RUDDR_API_TOKEN" in run.errors
+    assert "--sandbox" in run.errors
+
+
+# ---- a create whose response is lost -------------------------------------------------------
+
+
+@pytest.fixture
+def lost(ruddr: Remote, tmp_path: Path) -> tuple[Path, Run]:
+    """An apply during which Ruddr created the product item but its answer never arrived."""
+    ruddr.admin.fault("POST", "/project-product-items", lose_response=True)
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+    return directory, ruddr.billplan("apply", directory)
+
+
+def test_a_create_whose_response_is_lost_is_reported_as_possibly_written(
+    lost: tuple[Path, Run],
+) -> None:
+    _, run = lost
+
+    assert run.code == 1
+    assert f"{LICENSES}: Ruddr POST /project-product-items: no response" in run.errors
+    assert "the write may have happened: the next plan will look for it" in run.errors
+    assert "Apply incomplete: 6 created; 1 failed." in run.out
+
+
+def test_a_create_whose_response_is_lost_stays_in_state_as_pending(
+    ruddr: Remote, lost: tuple[Path, Run]
+) -> None:
+    directory, _ = lost
+
+    (entry,) = [
+        e for e in state_json(directory, sandbox=False)["entries"] if e["status"] != "managed"
+    ]
+
+    assert (entry["address"], entry["status"], entry["remote_id"]) == (LICENSES, "pending", None)
+    assert len(ruddr.admin.objects(PRODUCT_ITEM)) == 1  # it was created all the same
+
+
+def test_the_plan_after_a_lost_response_adopts_the_object_instead_of_creating_it(
+    ruddr: Remote, lost: tuple[Path, Run]
+) -> None:
+    directory, _ = lost
+
+    run = ruddr.billplan("plan", directory)
+
+    assert f"= adopt   {LICENSES}" in run.out
+    assert "the create's response was lost; found it remotely" in run.out
+    assert "Plan: 0 to create, 0 to update, 0 to delete, 1 to adopt, 0 locked." in run.out
+
+
+def test_applying_after_a_lost_response_leaves_one_object_per_address(
+    ruddr: Remote, lost: tuple[Path, Run]
+) -> None:
+    directory, _ = lost
+    ruddr.admin.clear_requests()
+
+    run = ruddr.billplan("apply", directory)
+
+    assert run.code == 0, run.text
+    assert ruddr.admin.requests("POST") == []
+    (item,) = ruddr.admin.objects(PRODUCT_ITEM)
+    assert remote_ids(directory, sandbox=False)[LICENSES] == item["id"]
+    assert len(ruddr.admin.objects(MILESTONE)) == 6
+    assert ruddr.billplan("plan", directory, "--detailed-exitcode").code == 0
+
+
+def test_a_lost_response_in_process_is_recovered_without_a_duplicate(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing")
+    first = step(
+        directory,
+        apply=True,
+        arrange=lambda admin: admin.fault(
+            "POST", "/project-invoice-milestones", lose_response=True
+        ),
+    )
+    (failure,) = first.applied.failures
+    assert failure.unknown and failure.address == DESIGN
+
+    second = step(directory, apply=True)
+
+    assert second.change(DESIGN).action == "adopt"
+    assert second.writes("POST") == []
+    with plan_sandbox(directory) as admin:
+        assert [m["name"] for m in admin.objects(MILESTONE)].count("Design sign-off") == 1
+    assert not step(directory).plan.has_changes
+
+
+def _lose_product_item_create(directory: Path) -> None:
+    first = step(
+        directory,
+        apply=True,
+        arrange=lambda admin: admin.fault("POST", "/project-product-items", lose_response=True),
+    )
+    (failure,) = first.applied.failures
+    assert (failure.address, failure.unknown) == (LICENSES, True)
+
+
+def test_a_lost_create_whose_charge_changed_since_is_updated_not_created_twice(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing")
+    _lose_product_item_create(directory)
+    write_plan(directory, variant(("rate: 150", "rate: 160")))
+
+    second = step(directory, apply=True)
+
+    change = second.change(LICENSES)
+    assert change.action == "update"
+    assert "the create's response was lost; found it remotely" in change.reason
+    assert second.writes("POST") == []
+    with plan_sandbox(directory) as admin:
+        (item,) = admin.objects(PRODUCT_ITEM)
+    assert (item["rate"], item["fee"]) == (160, 1600)
+    assert remote_ids(directory)[LICENSES] == item["id"]
+    assert not step(directory).plan.has_changes
+
+
+def test_a_lost_create_whose_charge_was_removed_since_is_found_and_deleted(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing")
+    _lose_product_item_create(directory)
+    write_plan(directory, PLAN[: PLAN.index("    products:")])
+
+    second = step(directory, apply=True)
+
+    assert second.change(LICENSES).action == "delete"
+    assert second.plan.unmanaged == []
+    with plan_sandbox(directory) as admin:
+        assert admin.objects(PRODUCT_ITEM) == []
+    assert LICENSES not in remote_ids(directory)
+
+
+def test_ruddrs_validation_details_follow_its_message_after_one_colon(tmp_path: Path) -> None:
+    with remote(seed=False) as bare:
+        bare.admin.add_project()
+        directory = write_plan(tmp_path / "billing", head=bare.head)
+
+        run = bare.billplan("apply", directory)
+
+    assert (
+        "See errors for more details: 'invoiceItemId' does not refer to an existing invoice item"
+    ) in run.errors
