@@ -417,15 +417,7 @@ def _forget(entry: Entry) -> Change:
 def _find_adoptable(
     resource: Resource, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
 ) -> Observed | None:
-    matches = [
-        obs
-        for obs in candidates
-        if obs.type == resource.type
-        and (obs.type, obs.remote_id) not in claimed
-        and str(obs.project_id) == str(resource.project_id)
-        and same(obs.attributes, resource.attributes)
-    ]
-    return min(matches, key=lambda obs: obs.remote_id) if matches else None
+    return _find_equal(resource.type, resource.project_id, resource.attributes, candidates, claimed)
 
 
 def _find_sent(
@@ -435,13 +427,24 @@ def _find_sent(
     was sent, if it landed."""
     if entry.status != "pending" or entry.remote_id is not None:
         return None
+    return _find_equal(entry.type, entry.project_id, entry.attributes, candidates, claimed)
+
+
+def _find_equal(
+    type_name: str,
+    project_id: str | int,
+    attributes: Mapping[str, Any],
+    candidates: Iterable[Observed],
+    claimed: set[tuple[str, str]],
+) -> Observed | None:
+    """The unclaimed remote object exactly equal to these attributes (lowest id if several)."""
     matches = [
         obs
         for obs in candidates
-        if obs.type == entry.type
+        if obs.type == type_name
         and (obs.type, obs.remote_id) not in claimed
-        and str(obs.project_id) == str(entry.project_id)
-        and same(obs.attributes, entry.attributes)
+        and str(obs.project_id) == str(project_id)
+        and same(obs.attributes, attributes)
     ]
     return min(matches, key=lambda obs: obs.remote_id) if matches else None
 

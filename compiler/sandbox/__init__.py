@@ -27,8 +27,11 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from .base import SANDBOX_TOKEN, Clock, Emulator, JSONBody, Store, WallClock, utc_now
+from .coperniq import CoperniqEmulator
+from .kantata import KantataEmulator
 from .ruddr import RuddrEmulator
 from .transport import InProcessTransport
+from .wethod import WethodEmulator
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -41,7 +44,12 @@ __all__ = [
 ]
 
 # One line per vendor: the emulator is mounted at /<its name>.
-EMULATORS: tuple[type[Emulator], ...] = (RuddrEmulator,)
+EMULATORS: tuple[type[Emulator], ...] = (
+    RuddrEmulator,
+    WethodEmulator,
+    KantataEmulator,
+    CoperniqEmulator,
+)
 
 DEFAULT_ROOT = "http://sandbox.invalid"
 

@@ -114,7 +114,7 @@ class JSONBody(Response):
 class ApiError(Exception):
     """A vendor-path failure; the emulator turns it into the vendor's error body."""
 
-    def __init__(self, status: int, message: str, errors: Sequence[str] = ()) -> None:
+    def __init__(self, status: int, message: str, errors: Sequence[Json] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -304,7 +304,10 @@ def _column_text(value: Json) -> str | None:
 
 class TokenBucket:
     """`per_second` tokens flow in, at most `burst` are held, each request takes one.
-    `per_second=None` switches the limit off. The clock is injectable so tests never sleep."""
+    `per_second=None` switches the limit off. The clock is injectable so tests never sleep.
+
+    A vendor that limits each account separately (a company, a workspace) passes its `key`;
+    every key has a bucket of its own, full at first use. Configuring empties them all."""
 
     # Clock readings are floats: refills that should come to exactly one token may fall short by
     # a rounding error.
@@ -319,20 +322,33 @@ class TokenBucket:
         with self._lock:
             self._rate = per_second
             self._burst = float(burst)
-            self._tokens = float(burst)
-            self._stamp = self._clock()
+            # key -> (tokens held, clock reading when they were counted)
+            self._held: dict[str, tuple[float, float]] = {}
 
-    def take(self) -> bool:
+    def _tokens(self, key: str, now: float) -> float:
+        assert self._rate is not None
+        tokens, stamp = self._held.get(key, (self._burst, now))
+        return min(self._burst, tokens + (now - stamp) * self._rate)
+
+    def take(self, key: str = "") -> bool:
         with self._lock:
             if self._rate is None:
                 return True
             now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if self._tokens + self._EPSILON < 1:
+            tokens = self._tokens(key, now)
+            if tokens + self._EPSILON < 1:
+                self._held[key] = (tokens, now)
                 return False
-            self._tokens = max(0.0, self._tokens - 1)
+            self._held[key] = (max(0.0, tokens - 1), now)
             return True
+
+    def retry_after(self, key: str = "") -> float:
+        """Seconds until `key` may take a token again; 0 when it may now."""
+        with self._lock:
+            if self._rate is None:
+                return 0.0
+            missing = 1 - self._tokens(key, self._clock())
+            return 0.0 if missing <= self._EPSILON else missing / self._rate
 
 
 # --------------------------------------------------------------------------------------------
@@ -694,10 +710,21 @@ class Emulator:
         self,
         status: int,
         message: str | None = None,
-        errors: Sequence[str] = (),
+        errors: Sequence[Json] = (),
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         raise NotImplementedError
+
+    def admit(self, headers: Headers) -> Response | None:
+        """The refusal a vendor-path request meets before its route, or None to serve it:
+        credentials (401), the API access switch, the rate limit. Vendors with more to check
+        (required headers, per-account limits) override it."""
+        return self._refusal(headers)
+
+    def read_settings(self, body: Json) -> Settings:
+        """The settings a PUT /_sandbox/settings body asks for; vendors with settings of their
+        own override it."""
+        return settings_from_json(self.settings, body)
 
     def credentials(self, headers: Headers) -> str | None:
         """The token a request presents; bearer auth unless the vendor says otherwise."""
@@ -706,7 +733,13 @@ class Emulator:
 
     def message_for(self, status: int) -> str:
         known = self.status_messages.get(status)
-        return known if known is not None else HTTPStatus(status).phrase
+        if known is not None:
+            return known
+        try:
+            return HTTPStatus(status).phrase
+        except ValueError:
+            # A fault may inject any status from 400 to 599, not only those with a phrase.
+            return "Error"
 
     def reset(self) -> None:
         """Back to a fresh workspace: no objects, default settings, no faults, empty log."""
@@ -736,7 +769,7 @@ class Emulator:
             query=scope.get("query_string", b"").decode("latin-1"),
             body=_logged_body(raw),
         )
-        refusal = self._refusal(Headers(scope=scope))
+        refusal = self.admit(Headers(scope=scope))
         fault = None if refusal is not None else self.faults.take(method, path)
         if fault is not None and fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
@@ -834,7 +867,7 @@ class Emulator:
         return JSONBody(self.faults.pending())
 
     async def _admin_add_fault(self, request: Request) -> Response:
-        fault, times = fault_from_json(await admin_json(request), self.api_root)
+        fault, times = fault_from_json(await admin_json(request), self.api_root or "/")
         self.faults.add(fault, times)
         return JSONBody({**fault.as_json(), "times": times}, status_code=201)
 
@@ -846,7 +879,7 @@ class Emulator:
         return JSONBody(self.settings.as_json())
 
     async def _admin_put_settings(self, request: Request) -> Response:
-        self._apply_settings(settings_from_json(self.settings, await admin_json(request)))
+        self._apply_settings(self.read_settings(await admin_json(request)))
         return JSONBody(self.settings.as_json())
 
     async def _admin_requests(self, request: Request) -> Response:
