@@ -137,17 +137,14 @@ def _errors_of(exc: Exception) -> int:
 
 def _write_plan_outputs(args: argparse.Namespace, workspace: Workspace, plan: Plan) -> None:
     sandbox = workspace.sandbox is not None
+    # Absolute, so that `apply FILE` works from any directory.
+    text = planfile.dumps(
+        plan, plan_path=str(workspace.path.resolve()), as_of=workspace.as_of, sandbox=sandbox
+    )
     if args.out:
-        text = planfile.dumps(
-            plan, plan_path=str(workspace.path), as_of=workspace.as_of, sandbox=sandbox
-        )
         Path(args.out).write_text(text, encoding="utf-8")
     if args.format == "json":
-        sys.stdout.write(
-            planfile.dumps(
-                plan, plan_path=str(workspace.path), as_of=workspace.as_of, sandbox=sandbox
-            )
-        )
+        sys.stdout.write(text)
     elif args.format == "markdown":
         sys.stdout.write(render_plan.to_markdown(plan))
     else:
@@ -216,7 +213,7 @@ def _report_applied(applied: Applied) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     target = Path(args.path)
-    if target.is_file() and target.suffix == ".json":
+    if planfile.is_saved_plan(target):
         return _apply_saved(args, target)
     try:
         with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):

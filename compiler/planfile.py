@@ -155,6 +155,21 @@ class Saved:
         )
 
 
+def is_saved_plan(path: Path) -> bool:
+    """Whether a path is a saved plan rather than a YAML plan: named .json, or any file that
+    starts like one (`plan -o` takes any name)."""
+    if not path.is_file():
+        return False
+    if path.suffix == ".json":
+        return True
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(4096).lstrip()
+    except OSError:
+        return False
+    return start.startswith(b"{") and b'"format_version"' in start
+
+
 def load(path: Path) -> Saved:
     try:
         raw = jsonio.loads(path.read_text(encoding="utf-8"))

@@ -238,3 +238,19 @@ def test_decimals_survive_a_saved_plan_digit_for_digit(
     assert str(loaded.fields[0].after) == str(rate)
     assert loaded.after_side.amount == amount
     assert str(loaded.before_side.amount) == str(amount)
+
+
+def test_a_saved_plan_applies_from_another_directory_and_under_any_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_plan(tmp_path / "billing")
+    monkeypatch.chdir(tmp_path)
+    assert sandboxed("plan", "billing", "-o", "reviewed.out").code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    run = billplan("apply", tmp_path / "reviewed.out", "--auto-approve")
+
+    assert run.code == 0, run.text
+    assert "Apply complete" in run.out
