@@ -1,0 +1,1329 @@
+"""The Kantata OX emulator: Kantata's API under `/api/v1`, written from api/VENDORS.md, the seed
+(`kantata-create-billing-milestones.txt`) and Kantata's public reference. It owns billing
+milestones (create one or up to 100 at once, list, read, update, delete), their external
+references and invoices, read-only workspaces and stories, and the admin routes that seed them or
+change them behind the client's back.
+
+Documented and reproduced: bearer auth (401 `{"errors": [{"type": "oauth", "message": "Invalid
+OAuth 2 Request"}]}`); integer ids, written as strings in `results`, in the id-indexed top-level
+keys and on the objects (`id`, `workspace_id`, `story_id`, `invoice_id`, `*_ids`); money as
+`amount_in_cents`, an integer in minor units that may be negative; the standard envelope
+(`count`, `meta`, `results` in sort order, objects indexed by id, side-loaded associations under
+`external_references`, `invoices`, `stories`, `workspaces`, with `external_reference_ids` and
+`invoice_ids` on the milestone only when included); `billing_milestone` or `billing_milestones`
+(at most 100) on create; `fixed_date` (default) or `upon_completion`, which needs a story;
+external references with service_name, service_model and service_model_ref required and at most
+one per service name per object; the list filters `workspace_ids`, `story_ids`, `only` (no 404
+for a miss), `date_between` (inclusive), `has_external_references`, the `external_reference_*`
+filters (including `external_reference_service_model_refs`, at most 200) and
+`without_external_reference_service_name`; `order=created_at:asc|desc` (default desc); `page`
+(default 1) and `per_page` (default 20, at most 200); `workspace_id` cannot be updated; invoiced
+milestones cannot be updated or deleted; DELETE is a hard delete answering 204 with no body;
+errors as `{"errors": [{"type": "validation" | "system" | "oauth", "message", "field"?}]}` with
+400, 401, 403, 404, 422 and 503; `/billing_milestones.json` is the same path as
+`/billing_milestones`.
+
+Assumed (not documented publicly; chosen here and nowhere else):
+- Rate limit: 10 requests per second with a burst of 10, for the whole sandbox account; a 429
+  carries `Retry-After` in whole seconds (at least 1) and `{"errors": [{"type": "system",
+  ...}]}`. Requests refused with 401 are not counted.
+- A batch is all-or-nothing: one invalid item and nothing is created; the 422 lists every problem
+  of every item, each message prefixed with the item's position (`billing_milestones[2]: ...`),
+  `field` naming the attribute (`title`, `external_reference.service_name`). A batch of more
+  than 100 answers one 422 for the batch and validates nothing else.
+- Every problem with a query parameter (ids, dates, booleans, order, include, page, per_page, more
+  than 200 refs) is a 422 validation error whose `field` is the parameter. `per_page` above 200
+  is clamped to 200 (meta.page_size says so), not refused; `page` past the end gives an empty
+  page; `page_count` is 0 when nothing matches. Unknown query parameters are ignored.
+  `limit`/`offset` pagination, `search` and `optional_fields` are not modelled.
+- Write and single-object responses use the same envelope with meta
+  `{"count": n, "page_count": 1, "page_number": 1, "page_size": n}`; an included association
+  with nothing to load still has its top-level key, as `{}`.
+- The milestone reports `invoiced` (bool) beside the documented `invoice_id` (the latest
+  invoice's id or null); an invoiced milestone is one the admin surface invoiced. PUT or DELETE of
+  one is a 422 validation error on field `base`, checked before the body.
+- Bodies are JSON only (no Rails form encoding). A body that is not JSON, not an object, lacks
+  `billing_milestone(s)`, or sends both answers 400 (type `system`). Fields the endpoint does not
+  know are ignored, as Rails strong parameters do, except `workspace_id` on update (422).
+- `amount_in_cents` must be a JSON integer within int32 (a decimal or a string is refused);
+  `title` a non-blank string of at most 255 characters; `date_to_invoice` `YYYY-MM-DD` or null;
+  ids are positive integers or strings of digits (as a Rails app casts them); `null` on create
+  means "not sent". An update changes only the fields sent; `story_id: null` is allowed unless the
+  milestone is (or becomes) `upon_completion`.
+- An external reference sent on update whose service_name the milestone already has updates that
+  reference in place (fields not sent keep their values); another service_name adds one. Its
+  `status` defaults to `successful`, `locked` to false; service_model_ref may be sent as an
+  integer and reads back as a string; `subject_id` reads back as an integer, as the reference's
+  schema says. All `external_reference_*` list filters must match the same reference.
+- 403 (`type` system): a workspace seeded with `accessible: false` may not be used by any token.
+  Creating in it, naming it in `workspace_ids`, or reading, updating or deleting one of its
+  milestones answers 403; unfiltered lists and `only` silently leave its milestones out.
+  Switching API access off in the settings answers 403 too. 503 happens only when injected.
+- Timestamps are UTC with seconds, `2026-03-03T09:15:00+00:00`; within one second the list order
+  falls back to the id. Ids are allocated per table, never reused, and survive a reset.
+- Exact wording of every message except "Invalid OAuth 2 Request". Unknown ids in paths (or ids
+  that are not integers) are 404. The side-loaded workspace, story and invoice carry the subset
+  of Kantata's fields that billing needs; an invoice is made only by the admin surface.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from .base import (
+    AdminError,
+    ApiError,
+    Clock,
+    Emulator,
+    Json,
+    JSONBody,
+    Settings,
+    Store,
+    Table,
+    WallClock,
+    admin_json,
+    admin_object,
+    dumps,
+    loads,
+    refuse_unknown,
+    routes_from,
+    utc_now,
+)
+
+API_ROOT = "/api/v1"
+MILESTONE_KEY = "billing_milestones"
+BATCH_LIMIT = 100
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 200
+REFS_FILTER_LIMIT = 200
+TITLE_LIMIT = 255
+INT32 = range(-(2**31), 2**31)
+BILLING_TYPES = ("fixed_date", "upon_completion")
+REFERENCE_STATUSES = ("successful", "pending", "failed")
+ORDERS = {"created_at:desc": True, "created_at:asc": False}  # value: newest first
+DEFAULT_ORDER = "created_at:desc"
+
+DEFAULT_SETTINGS = Settings(rate_limit_per_second=10, burst=10)
+STATUS_MESSAGES = {
+    400: "Bad Request",
+    401: "Invalid OAuth 2 Request",
+    403: "You do not have access to this resource.",
+    404: "Page Not Found",
+    405: "Method Not Allowed",
+    422: "Unprocessable Entity",
+    429: "Too many requests; retry after a small delay.",
+    500: "Something went wrong.",
+    503: "Service is unavailable",
+}
+# The error `type` by status; every status not named here is a "system" error.
+ERROR_TYPES = {401: "oauth", 422: "validation"}
+ACCESS_DISABLED_MESSAGE = "API access is disabled for this account."
+
+# ISO 4217 currencies whose minor unit is not a hundredth (workspace `currency_base_unit`).
+ZERO_DECIMAL_CURRENCIES = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF"
+THREE_DECIMAL_CURRENCIES = "BHD IQD JOD KWD LYD OMR TND"
+CURRENCY_BASE_UNITS = {
+    **dict.fromkeys(ZERO_DECIMAL_CURRENCIES.split(), 1),
+    **dict.fromkeys(THREE_DECIMAL_CURRENCIES.split(), 1000),
+}
+
+WORKSPACES = Table("kantata_workspaces", created_field="created_at")
+STORIES = Table("kantata_stories", created_field="created_at")
+MILESTONES = Table("kantata_billing_milestones", created_field="created_at")
+EXTERNAL_REFERENCES = Table("kantata_external_references", created_field="created_at")
+INVOICES = Table("kantata_invoices", created_field="created_at")
+SEQUENCES = "kantata_sequences"
+
+# Which stored fields each wire object shows, in order; ids are written as strings.
+WORKSPACE_SHAPE = ("id", "title", "currency", "currency_base_unit", "created_at", "updated_at")
+STORY_SHAPE = ("id", "title", "workspace_id", "story_type", "state", "created_at", "updated_at")
+INVOICE_SHAPE = (
+    "id",
+    "title",
+    "user_invoice_number",
+    "status",
+    "draft",
+    "currency",
+    "invoice_date",
+    "created_at",
+    "updated_at",
+)
+REFERENCE_SHAPE = (
+    "id",
+    "subject_type",
+    "subject_id",
+    "service_name",
+    "service_model",
+    "service_model_ref",
+    "status",
+    "external_message",
+    "external_link",
+    "external_status",
+    "locked",
+    "created_at",
+    "updated_at",
+)
+MILESTONE_SHAPE = (
+    "id",
+    "title",
+    "amount_in_cents",
+    "currency",
+    "date_to_invoice",
+    "billing_type",
+    "workspace_id",
+    "story_id",
+    "invoice_id",
+    "invoiced",
+    "created_at",
+    "updated_at",
+)
+ID_FIELDS = frozenset({"id", "workspace_id", "story_id", "invoice_id"})
+
+# The external-reference list filters: query parameter -> the reference field it matches.
+REFERENCE_FILTERS = {
+    "external_reference_service_name": "service_name",
+    "external_reference_service_model": "service_model",
+    "external_reference_service_model_ref": "service_model_ref",
+    "external_reference_status": "status",
+    "external_reference_external_status": "external_status",
+    "external_reference_external_message": "external_message",
+}
+REFERENCE_TEXT_FIELDS = ("external_message", "external_link", "external_status")
+
+
+@dataclass(frozen=True)
+class Include:
+    """One association a request may side-load: the top-level key it fills and, for to-many
+    associations, the id list it adds to each milestone."""
+
+    table: Table
+    key: str
+    shape: tuple[str, ...]
+    ids_field: str | None
+
+
+INCLUDES = {
+    "external_references": Include(
+        EXTERNAL_REFERENCES, "external_references", REFERENCE_SHAPE, "external_reference_ids"
+    ),
+    "invoices": Include(INVOICES, "invoices", INVOICE_SHAPE, "invoice_ids"),
+    "story": Include(STORIES, "stories", STORY_SHAPE, None),
+    "workspace": Include(WORKSPACES, "workspaces", WORKSPACE_SHAPE, None),
+}
+
+DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
+DIGITS = re.compile(r"[0-9]+")
+
+
+# --------------------------------------------------------------------------------------------
+# Small readers
+
+
+def timestamp(moment: datetime) -> str:
+    """Kantata's timestamps, in UTC to the second."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def is_integer(value: Json) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def as_id(value: Json) -> int | None:
+    """A positive integer id as Rails would cast it from JSON (1234 or "1234"), else None."""
+    if is_integer(value) and value > 0:
+        return int(value)
+    if isinstance(value, str) and DIGITS.fullmatch(value) and int(value) > 0:
+        return int(value)
+    return None
+
+
+def as_date(value: Json) -> date | None:
+    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def wire(doc: Mapping[str, Json], shape: Iterable[str]) -> dict[str, Json]:
+    """A stored document as Kantata writes it: the shape's fields, ids as strings."""
+    rendered: dict[str, Json] = {}
+    for name in shape:
+        value = doc.get(name)
+        rendered[name] = str(value) if name in ID_FIELDS and value is not None else value
+    return rendered
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def as_json(self) -> dict[str, Json]:
+        return {"type": "validation", "message": self.message, "field": self.field}
+
+
+def refuse(problems: Sequence[Problem]) -> None:
+    if problems:
+        raise ApiError(422, STATUS_MESSAGES[422], [problem.as_json() for problem in problems])
+
+
+@dataclass
+class Form:
+    """One billing milestone body read field by field; problems are collected, then raised
+    together. `where` names the item within a batch."""
+
+    body: Mapping[str, Json]
+    where: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(Problem(name, f"{self.where}{message}"))
+
+    def title(self) -> str | None:
+        value = self.body.get("title")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.problem("title", "Title can't be blank")
+        elif not isinstance(value, str):
+            self.problem("title", "Title must be a string")
+        elif len(value) > TITLE_LIMIT:
+            self.problem("title", f"Title is too long (maximum is {TITLE_LIMIT} characters)")
+        else:
+            return value
+        return None
+
+    def amount(self) -> int | None:
+        value = self.body.get("amount_in_cents")
+        if value is None:
+            self.problem("amount_in_cents", "Amount in cents can't be blank")
+        elif not is_integer(value):
+            self.problem(
+                "amount_in_cents",
+                f"Amount in cents must be a whole number of minor units, not {dumps(value)}",
+            )
+        elif value not in INT32:
+            self.problem(
+                "amount_in_cents",
+                f"Amount in cents must be between {INT32.start} and {INT32.stop - 1}",
+            )
+        else:
+            return int(value)
+        return None
+
+    def date_to_invoice(self) -> str | None:
+        value = self.body.get("date_to_invoice")
+        if value is None:
+            return None
+        day = as_date(value)
+        if day is None:
+            self.problem(
+                "date_to_invoice",
+                f"Date to invoice must be an ISO 8601 date (YYYY-MM-DD), not {dumps(value)}",
+            )
+            return None
+        return day.isoformat()
+
+    def billing_type(self, default: str | None) -> str | None:
+        value = self.body.get("billing_type", default)
+        if value not in BILLING_TYPES:
+            self.problem(
+                "billing_type",
+                f"Billing type must be fixed_date or upon_completion, not {dumps(value)}",
+            )
+            return None
+        return str(value)
+
+    def reference(
+        self, db: sqlite3.Connection, name: str, table: Table, noun: str
+    ) -> dict[str, Json] | None:
+        """The stored object an id field names; None (with a problem) when it names none."""
+        value = self.body.get(name)
+        key = as_id(value)
+        if key is None:
+            self.problem(name, f"{noun} must be given as an integer id, not {dumps(value)}")
+            return None
+        found = table.get(db, str(key))
+        if found is None:
+            self.problem(name, f"{noun} {key} does not exist")
+        return found
+
+    def story(
+        self,
+        db: sqlite3.Connection,
+        billing_type: str | None,
+        workspace: Mapping[str, Json] | None,
+        current: int | None = None,
+    ) -> int | None:
+        """The story id after this body: the one sent, else `current`; required for
+        upon_completion and held to the milestone's workspace."""
+        story_id = current
+        if self.body.get("story_id") is not None:
+            story = self.reference(db, "story_id", STORIES, "Story")
+            if story is None:
+                return None
+            story_id = story["id"]
+            if workspace is not None and story["workspace_id"] != workspace["id"]:
+                self.problem(
+                    "story_id",
+                    f"Story {story_id} is not in workspace {workspace['id']}; "
+                    "a billing milestone's story must belong to its workspace",
+                )
+                return None
+        elif "story_id" in self.body:
+            story_id = None
+        if billing_type == "upon_completion" and story_id is None:
+            self.problem("story_id", "Story can't be blank when billing type is upon_completion")
+        return story_id
+
+    def external_reference(
+        self, existing: Mapping[str, Json] | None = None
+    ) -> dict[str, Json] | None:
+        """The external reference sent, checked; `existing` is the milestone's reference with
+        the same service name, whose fields fill in what an update does not send."""
+        value = self.body.get("external_reference")
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem("external_reference", "External reference must be an object")
+            return None
+        before = len(self.problems)
+        reference: dict[str, Json] = {}
+        for name in ("service_name", "service_model", "service_model_ref"):
+            text = value.get(name)
+            if is_integer(text) and name == "service_model_ref":
+                text = str(text)
+            if not (isinstance(text, str) and text.strip()):
+                label = name.replace("_", " ")
+                self.problem(
+                    f"external_reference.{name}", f"External reference {label} can't be blank"
+                )
+            reference[name] = text
+        kept = existing or {}
+        status = value.get("status") or kept.get("status", "successful")
+        if status not in REFERENCE_STATUSES:
+            self.problem(
+                "external_reference.status",
+                "External reference status must be successful, pending or failed, "
+                f"not {dumps(status)}",
+            )
+        reference["status"] = status
+        for name in REFERENCE_TEXT_FIELDS:
+            text = value.get(name, kept.get(name))
+            if text is not None and not isinstance(text, str):
+                self.problem(
+                    f"external_reference.{name}", f"External reference {name} must be a string"
+                )
+            reference[name] = text
+        locked = value.get("locked")
+        locked = kept.get("locked", False) if locked is None else locked
+        if not isinstance(locked, bool):
+            self.problem(
+                "external_reference.locked", "External reference locked must be true or false"
+            )
+        reference["locked"] = locked
+        return reference if len(self.problems) == before else None
+
+
+# --------------------------------------------------------------------------------------------
+# Lists: the query a GET /billing_milestones asks
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    workspace_ids: frozenset[int] | None = None
+    story_ids: frozenset[int] | None = None
+    only: frozenset[int] | None = None
+    date_between: tuple[str, str] | None = None
+    has_references: bool | None = None
+    reference_match: Mapping[str, str] = field(default_factory=dict)
+    reference_refs: frozenset[str] | None = None
+    without_service_name: str | None = None
+    newest_first: bool = True
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    def matches(self, doc: Mapping[str, Json], references: Sequence[Mapping[str, Json]]) -> bool:
+        if self.workspace_ids is not None and doc["workspace_id"] not in self.workspace_ids:
+            return False
+        if self.story_ids is not None and doc.get("story_id") not in self.story_ids:
+            return False
+        if self.only is not None and doc["id"] not in self.only:
+            return False
+        if self.date_between is not None:
+            day = doc.get("date_to_invoice")
+            if day is None or not self.date_between[0] <= day <= self.date_between[1]:
+                return False
+        if self.has_references is not None and bool(references) != self.has_references:
+            return False
+        if self.without_service_name is not None and any(
+            ref["service_name"] == self.without_service_name for ref in references
+        ):
+            return False
+        if self.reference_match or self.reference_refs is not None:
+            return any(self._reference_matches(ref) for ref in references)
+        return True
+
+    def _reference_matches(self, reference: Mapping[str, Json]) -> bool:
+        if any(reference.get(name) != wanted for name, wanted in self.reference_match.items()):
+            return False
+        return self.reference_refs is None or reference["service_model_ref"] in self.reference_refs
+
+
+def id_list(query: Mapping[str, str], name: str, problems: list[Problem]) -> frozenset[int] | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.split(",")]
+    ids = [as_id(part) for part in parts]
+    if not parts or any(key is None for key in ids):
+        problems.append(
+            Problem(name, f"{name} must be a comma-separated list of ids, not {dumps(raw)}")
+        )
+        return None
+    return frozenset(key for key in ids if key is not None)
+
+
+def whole_number(query: Mapping[str, str], name: str, default: int, problems: list[Problem]) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not (DIGITS.fullmatch(raw) and int(raw) >= 1):
+        problems.append(
+            Problem(name, f"{name} must be a whole number of at least 1, not {dumps(raw)}")
+        )
+        return default
+    return int(raw)
+
+
+def list_query(query: Mapping[str, str]) -> ListQuery:
+    problems: list[Problem] = []
+    date_between = None
+    if (raw := query.get("date_between")) is not None:
+        start, _, end = raw.partition(":")
+        first, last = as_date(start), as_date(end)
+        if first is None or last is None:
+            problems.append(
+                Problem(
+                    "date_between", f"date_between must be YYYY-MM-DD:YYYY-MM-DD, not {dumps(raw)}"
+                )
+            )
+        else:
+            date_between = (first.isoformat(), last.isoformat())
+    has_references = None
+    if (raw := query.get("has_external_references")) is not None:
+        if raw.lower() not in ("true", "false"):
+            problems.append(
+                Problem(
+                    "has_external_references",
+                    f"has_external_references must be true or false, not {dumps(raw)}",
+                )
+            )
+        has_references = raw.lower() == "true"
+    refs = None
+    if (raw := query.get("external_reference_service_model_refs")) is not None:
+        values = [part.strip() for part in raw.split(",") if part.strip()]
+        if len(values) > REFS_FILTER_LIMIT:
+            problems.append(
+                Problem(
+                    "external_reference_service_model_refs",
+                    f"external_reference_service_model_refs takes at most {REFS_FILTER_LIMIT} "
+                    f"ids; got {len(values)}",
+                )
+            )
+        refs = frozenset(values)
+    order = query.get("order", DEFAULT_ORDER)
+    if order not in ORDERS:
+        problems.append(
+            Problem("order", f"order must be one of {', '.join(ORDERS)}, not {dumps(order)}")
+        )
+    parsed = ListQuery(
+        workspace_ids=id_list(query, "workspace_ids", problems),
+        story_ids=id_list(query, "story_ids", problems),
+        only=id_list(query, "only", problems),
+        date_between=date_between,
+        has_references=has_references,
+        reference_match={
+            column: query[name] for name, column in REFERENCE_FILTERS.items() if name in query
+        },
+        reference_refs=refs,
+        without_service_name=query.get("without_external_reference_service_name"),
+        newest_first=ORDERS.get(order, True),
+        page=whole_number(query, "page", 1, problems),
+        per_page=min(whole_number(query, "per_page", DEFAULT_PER_PAGE, problems), MAX_PER_PAGE),
+    )
+    includes(query, problems)
+    refuse(problems)
+    return parsed
+
+
+def includes(query: Mapping[str, str], problems: list[Problem] | None = None) -> list[Include]:
+    raw = query.get("include", "")
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in names if name not in INCLUDES]
+    if unknown:
+        message = f"include does not know {', '.join(unknown)}; it takes {', '.join(INCLUDES)}"
+        if problems is None:
+            refuse([Problem("include", message)])
+        else:
+            problems.append(Problem("include", message))
+    return [INCLUDES[name] for name in dict.fromkeys(names) if name in INCLUDES]
+
+
+def sort_key(doc: Mapping[str, Json]) -> tuple[str, int]:
+    return (str(doc["created_at"]), int(doc["id"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Integer ids, allocated per table and never reused
+
+
+def create_sequences(db: sqlite3.Connection) -> None:
+    db.execute(
+        f'CREATE TABLE IF NOT EXISTS "{SEQUENCES}" (name TEXT PRIMARY KEY, last INTEGER NOT NULL)'
+    )
+
+
+def allocate_id(db: sqlite3.Connection, table: Table, wanted: int | None = None) -> int:
+    """The next id of `table`, or `wanted` when it is free; either way later ids go past it."""
+    row = db.execute(f'SELECT last FROM "{SEQUENCES}" WHERE name = ?', (table.name,)).fetchone()
+    highest = db.execute(f'SELECT MAX(CAST(id AS INTEGER)) FROM "{table.name}"').fetchone()[0]
+    last = max(row[0] if row else 0, highest or 0)
+    key = last + 1 if wanted is None else wanted
+    db.execute(
+        f'INSERT INTO "{SEQUENCES}" VALUES (?, ?) '
+        "ON CONFLICT(name) DO UPDATE SET last = excluded.last",
+        (table.name, max(last, key)),
+    )
+    return key
+
+
+# --------------------------------------------------------------------------------------------
+# The emulator
+
+
+class KantataEmulator(Emulator):
+    name: ClassVar[str] = "kantata"
+    api_root: ClassVar[str] = API_ROOT
+    tables: ClassVar[tuple[Table, ...]] = (
+        WORKSPACES,
+        STORIES,
+        MILESTONES,
+        EXTERNAL_REFERENCES,
+        INVOICES,
+    )
+    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
+    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
+    access_disabled_status: ClassVar[int] = 403
+
+    def __init__(
+        self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
+    ) -> None:
+        super().__init__(store, clock=clock, wall_clock=wall_clock)
+        with store.transaction() as db:
+            create_sequences(db)
+
+    def error_response(
+        self,
+        status: int,
+        message: str | None = None,
+        errors: Sequence[Json] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        if not errors:
+            if status == 403 and message is None and not self.settings.api_access_enabled:
+                message = ACCESS_DISABLED_MESSAGE
+            kind = ERROR_TYPES.get(status, "system")
+            errors = [{"type": kind, "message": message or self.message_for(status)}]
+        extra = dict(headers or {})
+        if status == 429:
+            wait = math.ceil(self.limiter.retry_after())
+            extra.setdefault("Retry-After", str(max(1, wait)))
+        return JSONBody({"errors": list(errors)}, status_code=status, headers=extra)
+
+    def vendor_routes(self) -> list[BaseRoute]:
+        table: list[tuple[str, str, Any]] = []
+        for collection in ("/billing_milestones", "/billing_milestones.json"):
+            table += [("GET", collection, self.list_milestones), ("POST", collection, self.create)]
+        table += [
+            ("GET", "/billing_milestones/{id}", self.get_milestone),
+            ("PUT", "/billing_milestones/{id}", self.update),
+            ("DELETE", "/billing_milestones/{id}", self.delete),
+        ]
+        return routes_from(table)
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def list_milestones(self, request: Request) -> Response:
+        query = list_query(request.query_params)
+        wanted = includes(request.query_params)
+        with self.store.transaction() as db:
+            workspaces = {doc["id"]: doc for doc in WORKSPACES.all(db)}
+            if query.workspace_ids is not None:
+                for key in sorted(query.workspace_ids):
+                    self._check_access(workspaces.get(key))
+            references = self._references_by_subject(db)
+            visible = [
+                doc
+                for doc in MILESTONES.all(db)
+                if _accessible(workspaces.get(doc["workspace_id"]))
+                and query.matches(doc, references.get(doc["id"], []))
+            ]
+            visible.sort(key=sort_key, reverse=query.newest_first)
+            start = (query.page - 1) * query.per_page
+            page = visible[start : start + query.per_page]
+            meta = {
+                "count": len(visible),
+                "page_count": math.ceil(len(visible) / query.per_page),
+                "page_number": query.page,
+                "page_size": query.per_page,
+            }
+            return JSONBody(self._envelope(db, page, wanted, meta))
+
+    async def get_milestone(self, request: Request) -> Response:
+        wanted = includes(request.query_params)
+        with self.store.transaction() as db:
+            doc = self._milestone(db, request)
+            return JSONBody(self._envelope(db, [doc], wanted))
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        wanted = includes(request.query_params)
+        items, batch = _create_items(await request.body())
+        with self.store.transaction() as db:
+            for item in items:
+                key = as_id(item.get("workspace_id"))
+                if key is not None:
+                    self._check_access(WORKSPACES.get(db, str(key)))
+            forms = [
+                Form(item, f"billing_milestones[{i}]: " if batch else "")
+                for i, item in enumerate(items)
+            ]
+            ready = [self._read_new(db, form) for form in forms]
+            refuse([problem for form in forms for problem in form.problems])
+            created = [self._insert(db, *new) for new in ready if new is not None]
+            return JSONBody(self._envelope(db, created, wanted))
+
+    async def update(self, request: Request) -> Response:
+        wanted = includes(request.query_params)
+        raw = await request.body()
+        with self.store.transaction() as db:
+            doc = self._milestone(db, request)
+            self._refuse_invoiced(doc, "changed")
+            body = _object_under(raw, "billing_milestone")
+            form = Form(body)
+            if "workspace_id" in body:
+                form.problem("workspace_id", "Workspace cannot be changed on a billing milestone")
+            changes: dict[str, Json] = {}
+            if "title" in body:
+                changes["title"] = form.title()
+            if "amount_in_cents" in body:
+                changes["amount_in_cents"] = form.amount()
+            if "date_to_invoice" in body:
+                changes["date_to_invoice"] = form.date_to_invoice()
+            billing_type = doc["billing_type"]
+            if "billing_type" in body:
+                billing_type = form.billing_type(None)
+                changes["billing_type"] = billing_type
+            workspace = WORKSPACES.get(db, str(doc["workspace_id"]))
+            changes["story_id"] = form.story(db, billing_type, workspace, doc.get("story_id"))
+            existing = None
+            sent = body.get("external_reference")
+            if isinstance(sent, dict):
+                existing = self._reference_named(db, doc["id"], sent.get("service_name"))
+            reference = form.external_reference(existing)
+            refuse(form.problems)
+            updated = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            MILESTONES.replace(db, updated)
+            if reference is not None:
+                self._attach_reference(db, updated["id"], reference, existing)
+            return JSONBody(self._envelope(db, [updated], wanted))
+
+    async def delete(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            doc = self._milestone(db, request)
+            self._refuse_invoiced(doc, "deleted")
+            self._delete(db, doc)
+        return Response(status_code=204)
+
+    # ---- the pieces -----------------------------------------------------------------------
+
+    def _read_new(
+        self, db: sqlite3.Connection, form: Form
+    ) -> tuple[dict[str, Json], dict[str, Json] | None] | None:
+        """A create body read and checked: the milestone to store and its external reference,
+        or None when the form found problems."""
+        before = len(form.problems)
+        title = form.title()
+        amount = form.amount()
+        workspace = None
+        if form.body.get("workspace_id") is None:
+            form.problem("workspace_id", "Workspace can't be blank")
+        else:
+            workspace = form.reference(db, "workspace_id", WORKSPACES, "Workspace")
+        day = form.date_to_invoice()
+        billing_type = form.billing_type("fixed_date")
+        story_id = form.story(db, billing_type, workspace)
+        reference = form.external_reference()
+        if len(form.problems) > before or workspace is None:
+            return None
+        moment = timestamp(self.wall_clock())
+        doc: dict[str, Json] = {
+            "id": 0,
+            "title": title,
+            "amount_in_cents": amount,
+            "date_to_invoice": day,
+            "billing_type": billing_type,
+            "workspace_id": workspace["id"],
+            "story_id": story_id,
+            "invoice_ids": [],
+            "invoiced": False,
+            "created_at": moment,
+            "updated_at": moment,
+        }
+        return doc, reference
+
+    def _insert(
+        self, db: sqlite3.Connection, doc: dict[str, Json], reference: dict[str, Json] | None
+    ) -> dict[str, Json]:
+        stored = {**doc, "id": allocate_id(db, MILESTONES)}
+        MILESTONES.insert(db, stored)
+        if reference is not None:
+            self._attach_reference(db, stored["id"], reference, None)
+        return stored
+
+    def _attach_reference(
+        self,
+        db: sqlite3.Connection,
+        subject_id: int,
+        reference: Mapping[str, Json],
+        existing: Mapping[str, Json] | None,
+    ) -> None:
+        """Add the reference, or update in place the one with the same service name."""
+        moment = timestamp(self.wall_clock())
+        if existing is not None:
+            EXTERNAL_REFERENCES.replace(db, {**existing, **reference, "updated_at": moment})
+            return
+        EXTERNAL_REFERENCES.insert(
+            db,
+            {
+                "id": allocate_id(db, EXTERNAL_REFERENCES),
+                "subject_type": "BillingMilestone",
+                "subject_id": subject_id,
+                **reference,
+                "created_at": moment,
+                "updated_at": moment,
+            },
+        )
+
+    def _delete(self, db: sqlite3.Connection, doc: Mapping[str, Json]) -> None:
+        MILESTONES.delete(db, str(doc["id"]))
+        for reference in self._references_by_subject(db).get(doc["id"], []):
+            EXTERNAL_REFERENCES.delete(db, str(reference["id"]))
+
+    def _milestone(self, db: sqlite3.Connection, request: Request) -> dict[str, Json]:
+        raw = request.path_params["id"].removesuffix(".json")
+        key = as_id(raw)
+        doc = None if key is None else MILESTONES.get(db, str(key))
+        if doc is None:
+            raise ApiError(404, f"No billing milestone with id {raw} was found.")
+        self._check_access(WORKSPACES.get(db, str(doc["workspace_id"])))
+        return doc
+
+    @staticmethod
+    def _refuse_invoiced(doc: Mapping[str, Json], verb: str) -> None:
+        if doc.get("invoiced"):
+            refuse(
+                [
+                    Problem(
+                        "base",
+                        f"Billing milestone {doc['id']} has been invoiced and can no longer be "
+                        f"{verb}",
+                    )
+                ]
+            )
+
+    @staticmethod
+    def _check_access(workspace: Mapping[str, Json] | None) -> None:
+        if workspace is not None and not _accessible(workspace):
+            raise ApiError(403, f"You do not have access to workspace {workspace['id']}.")
+
+    @staticmethod
+    def _references_by_subject(db: sqlite3.Connection) -> dict[int, list[dict[str, Json]]]:
+        grouped: dict[int, list[dict[str, Json]]] = {}
+        for reference in sorted(EXTERNAL_REFERENCES.all(db), key=lambda ref: int(ref["id"])):
+            grouped.setdefault(reference["subject_id"], []).append(reference)
+        return grouped
+
+    def _reference_named(
+        self, db: sqlite3.Connection, subject_id: int, service_name: Json
+    ) -> dict[str, Json] | None:
+        for reference in self._references_by_subject(db).get(subject_id, []):
+            if reference["service_name"] == service_name:
+                return reference
+        return None
+
+    def _render(
+        self,
+        db: sqlite3.Connection,
+        doc: Mapping[str, Json],
+        references: Sequence[Mapping[str, Json]],
+        wanted: Sequence[Include],
+    ) -> dict[str, Json]:
+        workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
+        invoice_ids = list(doc.get("invoice_ids") or [])
+        joined = {
+            **doc,
+            "currency": workspace.get("currency"),
+            "invoice_id": invoice_ids[-1] if invoice_ids else None,
+        }
+        rendered = wire(joined, MILESTONE_SHAPE)
+        for include in wanted:
+            if include.key == "external_references":
+                rendered["external_reference_ids"] = [str(ref["id"]) for ref in references]
+            elif include.key == "invoices":
+                rendered["invoice_ids"] = [str(key) for key in invoice_ids]
+        return rendered
+
+    def _envelope(
+        self,
+        db: sqlite3.Connection,
+        docs: Sequence[Mapping[str, Json]],
+        wanted: Sequence[Include],
+        meta: Mapping[str, int] | None = None,
+    ) -> dict[str, Json]:
+        """Kantata's response: results in order, milestones by id, associations side-loaded."""
+        references = self._references_by_subject(db)
+        meta = meta or {
+            "count": len(docs),
+            "page_count": 1,
+            "page_number": 1,
+            "page_size": len(docs),
+        }
+        body: dict[str, Json] = {
+            "count": meta["count"],
+            "meta": dict(meta),
+            "results": [{"key": MILESTONE_KEY, "id": str(doc["id"])} for doc in docs],
+            MILESTONE_KEY: {
+                str(doc["id"]): self._render(db, doc, references.get(doc["id"], []), wanted)
+                for doc in docs
+            },
+        }
+        for include in wanted:
+            loaded: dict[str, Json] = {}
+            for doc in docs:
+                for related in self._associated(db, include, doc, references):
+                    loaded[str(related["id"])] = wire(related, include.shape)
+            body[include.key] = loaded
+        return body
+
+    @staticmethod
+    def _associated(
+        db: sqlite3.Connection,
+        include: Include,
+        doc: Mapping[str, Json],
+        references: Mapping[int, list[dict[str, Json]]],
+    ) -> list[dict[str, Json]]:
+        if include.key == "external_references":
+            return references.get(doc["id"], [])
+        if include.key == "invoices":
+            keys: list[Json] = list(doc.get("invoice_ids") or [])
+        elif include.key == "stories":
+            keys = [doc.get("story_id")]
+        else:
+            keys = [doc["workspace_id"]]
+        found = [include.table.get(db, str(key)) for key in keys if key is not None]
+        return [related for related in found if related is not None]
+
+    # ---- admin: seeding and changes behind the client's back ------------------------------
+
+    def admin_routes(self) -> list[BaseRoute]:
+        return routes_from(
+            [
+                ("GET", "/workspaces", self.admin_list_workspaces),
+                ("POST", "/workspaces", self.admin_add_workspace),
+                ("PATCH", "/workspaces/{id}", self.admin_edit_workspace),
+                ("GET", "/stories", self.admin_list_stories),
+                ("POST", "/stories", self.admin_add_story),
+                ("GET", "/invoices", self.admin_list_invoices),
+                ("GET", "/billing_milestones", self.admin_list_milestones),
+                ("POST", "/billing_milestones", self.admin_add_milestone),
+                ("PATCH", "/billing_milestones/{id}", self.admin_edit_milestone),
+                ("DELETE", "/billing_milestones/{id}", self.admin_delete_milestone),
+                ("POST", "/billing_milestones/{id}/invoice", self.admin_invoice_milestone),
+            ]
+        )
+
+    async def admin_list_workspaces(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            return JSONBody([_admin_workspace(doc) for doc in _by_id(WORKSPACES.all(db))])
+
+    async def admin_add_workspace(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"id", "title", "currency", "accessible"})
+        moment = timestamp(self.wall_clock())
+        with self.store.transaction() as db:
+            doc = {
+                "id": _new_admin_id(db, WORKSPACES, body.get("id")),
+                "title": _admin_text(body, "title"),
+                "accessible": True,
+                "created_at": moment,
+                "updated_at": moment,
+                **_workspace_changes(body, "USD"),
+            }
+            WORKSPACES.insert(db, doc)
+        return JSONBody(_admin_workspace(doc), status_code=201)
+
+    async def admin_edit_workspace(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"title", "currency", "accessible"})
+        with self.store.transaction() as db:
+            doc = _admin_get(db, WORKSPACES, request, "workspace")
+            changes = _workspace_changes(body, None)
+            if "title" in body:
+                changes["title"] = _admin_text(body, "title")
+            updated = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            WORKSPACES.replace(db, updated)
+        return JSONBody(_admin_workspace(updated))
+
+    async def admin_list_stories(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            return JSONBody([wire(doc, STORY_SHAPE) for doc in _by_id(STORIES.all(db))])
+
+    async def admin_add_story(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"id", "workspace_id", "title"})
+        moment = timestamp(self.wall_clock())
+        with self.store.transaction() as db:
+            doc = {
+                "id": _new_admin_id(db, STORIES, body.get("id")),
+                "title": _admin_text(body, "title"),
+                "workspace_id": _admin_reference(db, body, "workspace_id", WORKSPACES),
+                "story_type": "task",
+                "state": "not started",
+                "created_at": moment,
+                "updated_at": moment,
+            }
+            STORIES.insert(db, doc)
+        return JSONBody(wire(doc, STORY_SHAPE), status_code=201)
+
+    async def admin_list_invoices(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            return JSONBody(
+                [
+                    {**wire(doc, INVOICE_SHAPE), "billing_milestone_ids": _strings(doc)}
+                    for doc in _by_id(INVOICES.all(db))
+                ]
+            )
+
+    async def admin_list_milestones(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            docs = sorted(MILESTONES.all(db), key=sort_key, reverse=True)
+            return JSONBody([self._admin_milestone(db, doc) for doc in docs])
+
+    async def admin_add_milestone(self, request: Request) -> Response:
+        """A milestone as a person would make it in Kantata's UI: none of the API's rules apply,
+        only the workspace (and any story) must exist so that the milestone can be shown."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, ADMIN_MILESTONE_FIELDS | {"id"})
+        moment = timestamp(self.wall_clock())
+        with self.store.transaction() as db:
+            changes, references = _admin_milestone_changes(db, body)
+            if "workspace_id" not in changes:
+                raise AdminError(400, "workspace_id is required")
+            doc: dict[str, Json] = {
+                "id": _new_admin_id(db, MILESTONES, body.get("id")),
+                "title": None,
+                "amount_in_cents": None,
+                "date_to_invoice": None,
+                "billing_type": "fixed_date",
+                "story_id": None,
+                "invoice_ids": [],
+                "invoiced": False,
+                "created_at": moment,
+                "updated_at": moment,
+                **changes,
+            }
+            MILESTONES.insert(db, doc)
+            self._admin_references(db, doc["id"], references)
+            return JSONBody(self._admin_milestone(db, doc), status_code=201)
+
+    async def admin_edit_milestone(self, request: Request) -> Response:
+        """Change any field, invoiced or not, as someone editing in Kantata would."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, ADMIN_MILESTONE_FIELDS)
+        with self.store.transaction() as db:
+            doc = _admin_get(db, MILESTONES, request, "billing milestone")
+            changes, references = _admin_milestone_changes(db, body)
+            updated = {**doc, "updated_at": timestamp(self.wall_clock()), **changes}
+            MILESTONES.replace(db, updated)
+            self._admin_references(db, doc["id"], references)
+            return JSONBody(self._admin_milestone(db, updated))
+
+    async def admin_delete_milestone(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            self._delete(db, _admin_get(db, MILESTONES, request, "billing milestone"))
+        return Response(status_code=204)
+
+    async def admin_invoice_milestone(self, request: Request) -> Response:
+        """Put the milestone on a new invoice, as invoicing it in Kantata would; a milestone
+        already on an invoice is left as it is."""
+        with self.store.transaction() as db:
+            doc = _admin_get(db, MILESTONES, request, "billing milestone")
+            if doc.get("invoice_ids"):
+                return JSONBody(self._admin_milestone(db, doc))
+            workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
+            moment = self.wall_clock()
+            key = allocate_id(db, INVOICES)
+            INVOICES.insert(
+                db,
+                {
+                    "id": key,
+                    "title": f"Invoice #{key}",
+                    "user_invoice_number": key,
+                    "status": "new",
+                    "draft": False,
+                    "currency": workspace.get("currency"),
+                    "invoice_date": moment.date().isoformat(),
+                    "workspace_id": doc["workspace_id"],
+                    "billing_milestone_ids": [doc["id"]],
+                    "created_at": timestamp(moment),
+                    "updated_at": timestamp(moment),
+                },
+            )
+            updated = {**doc, "invoice_ids": [key], "invoiced": True}
+            MILESTONES.replace(db, updated)
+            return JSONBody(self._admin_milestone(db, updated))
+
+    def _admin_milestone(self, db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
+        """The milestone as the API shows it with external references and invoices included,
+        with its external references written out in full."""
+        references = self._references_by_subject(db).get(doc["id"], [])
+        rendered = self._render(
+            db, doc, references, [INCLUDES["external_references"], INCLUDES["invoices"]]
+        )
+        rendered["external_references"] = [wire(ref, REFERENCE_SHAPE) for ref in references]
+        return rendered
+
+    def _admin_references(
+        self, db: sqlite3.Connection, subject_id: int, references: Sequence[dict[str, Json]]
+    ) -> None:
+        for reference in references:
+            existing = self._reference_named(db, subject_id, reference["service_name"])
+            self._attach_reference(db, subject_id, reference, existing)
+
+
+# --------------------------------------------------------------------------------------------
+# Request bodies
+
+
+def _parse_body(raw: bytes) -> Json:
+    if not raw.strip():
+        raise ApiError(400, "The request body is empty; send a JSON object.")
+    try:
+        return loads(raw)
+    except ValueError:
+        raise ApiError(400, "The request body is not valid JSON.") from None
+
+
+def _object_under(raw: bytes, key: str) -> dict[str, Json]:
+    body = _parse_body(raw)
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise ApiError(400, f'The request body must be {{"{key}": {{...}}}}.')
+    return body[key]
+
+
+def _create_items(raw: bytes) -> tuple[list[dict[str, Json]], bool]:
+    """The milestones a create asks for, and whether it was sent as a batch."""
+    body = _parse_body(raw)
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    if "billing_milestone" in body and "billing_milestones" in body:
+        raise ApiError(400, "Send either billing_milestone or billing_milestones, not both.")
+    if "billing_milestones" in body:
+        items = body["billing_milestones"]
+        if not (isinstance(items, list) and all(isinstance(item, dict) for item in items)):
+            raise ApiError(400, "billing_milestones must be an array of objects.")
+        if not 1 <= len(items) <= BATCH_LIMIT:
+            refuse(
+                [
+                    Problem(
+                        "billing_milestones",
+                        f"Between 1 and {BATCH_LIMIT} billing milestones can be created in one "
+                        f"request; got {len(items)}",
+                    )
+                ]
+            )
+        return items, True
+    if isinstance(body.get("billing_milestone"), dict):
+        return [body["billing_milestone"]], False
+    raise ApiError(
+        400,
+        'The request body must be {"billing_milestone": {...}} or {"billing_milestones": [...]}.',
+    )
+
+
+def _accessible(workspace: Mapping[str, Json] | None) -> bool:
+    return workspace is not None and bool(workspace.get("accessible", True))
+
+
+# --------------------------------------------------------------------------------------------
+# Admin helpers
+
+ADMIN_MILESTONE_FIELDS = frozenset(
+    {
+        "title",
+        "amount_in_cents",
+        "date_to_invoice",
+        "billing_type",
+        "workspace_id",
+        "story_id",
+        "invoiced",
+        "created_at",
+        "external_reference",
+        "external_references",
+    }
+)
+
+
+def _by_id(docs: Iterable[dict[str, Json]]) -> list[dict[str, Json]]:
+    return sorted(docs, key=lambda doc: int(doc["id"]))
+
+
+def _strings(doc: Mapping[str, Json]) -> list[str]:
+    return [str(key) for key in doc.get("billing_milestone_ids") or []]
+
+
+def _admin_workspace(doc: Mapping[str, Json]) -> dict[str, Json]:
+    return {**wire(doc, WORKSPACE_SHAPE), "accessible": doc.get("accessible", True)}
+
+
+def _admin_text(body: Mapping[str, Json], name: str) -> str:
+    value = body.get(name)
+    if not (isinstance(value, str) and value.strip()):
+        raise AdminError(400, f"{name} is required and must be a non-empty string")
+    return value
+
+
+def _new_admin_id(db: sqlite3.Connection, table: Table, wanted: Json) -> int:
+    if wanted is None:
+        return allocate_id(db, table)
+    if not (is_integer(wanted) and wanted > 0):
+        raise AdminError(
+            400, f"id must be a positive integer, as Kantata's ids are (got {wanted!r})"
+        )
+    if table.get(db, str(wanted)) is not None:
+        raise AdminError(409, f"an object with id {wanted} already exists")
+    return allocate_id(db, table, int(wanted))
+
+
+def _admin_get(db: sqlite3.Connection, table: Table, request: Request, noun: str) -> dict:
+    raw = request.path_params["id"]
+    key = as_id(raw)
+    doc = None if key is None else table.get(db, str(key))
+    if doc is None:
+        raise AdminError(404, f"no {noun} with id {raw}")
+    return doc
+
+
+def _admin_reference(
+    db: sqlite3.Connection, body: Mapping[str, Json], name: str, table: Table
+) -> int:
+    key = as_id(body.get(name))
+    if key is None or table.get(db, str(key)) is None:
+        raise AdminError(400, f"{name} must be the id of a seeded object")
+    return key
+
+
+def _workspace_changes(body: Mapping[str, Json], default_currency: str | None) -> dict[str, Json]:
+    changes: dict[str, Json] = {}
+    currency = body.get("currency", default_currency)
+    if currency is not None:
+        if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
+            raise AdminError(400, "currency must be an ISO 4217 code such as USD")
+        changes["currency"] = currency
+        changes["currency_base_unit"] = CURRENCY_BASE_UNITS.get(currency, 100)
+    if "accessible" in body:
+        if not isinstance(body["accessible"], bool):
+            raise AdminError(400, "accessible must be true or false")
+        changes["accessible"] = body["accessible"]
+    return changes
+
+
+def _admin_milestone_changes(
+    db: sqlite3.Connection, body: Mapping[str, Json]
+) -> tuple[dict[str, Json], list[dict[str, Json]]]:
+    """Fields as sent, checked only for type (and references for existence), so the stored
+    milestone can still be shown; and the external references to add or update."""
+    changes: dict[str, Json] = {}
+    for name, value in body.items():
+        if name in ("id", "external_reference", "external_references"):
+            continue
+        if name == "workspace_id":
+            value = _admin_reference(db, body, name, WORKSPACES)
+        elif name == "story_id":
+            value = None if value is None else _admin_reference(db, body, name, STORIES)
+        elif name == "amount_in_cents":
+            if value is not None and not is_integer(value):
+                raise AdminError(400, "amount_in_cents must be an integer or null")
+        elif name == "date_to_invoice":
+            if value is not None and as_date(value) is None:
+                raise AdminError(400, "date_to_invoice must be YYYY-MM-DD or null")
+        elif name == "invoiced":
+            if not isinstance(value, bool):
+                raise AdminError(400, "invoiced must be true or false")
+            if not value:
+                changes["invoice_ids"] = []
+        elif name == "created_at":
+            value = _admin_timestamp(value)
+        elif value is not None and not isinstance(value, str):
+            raise AdminError(400, f"{name} must be a string or null")
+        changes[name] = value
+    return changes, _admin_reference_bodies(body)
+
+
+def _admin_timestamp(value: Json) -> str:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise AdminError(400, "created_at must be an ISO 8601 time with an offset")
+    return timestamp(moment)
+
+
+def _admin_reference_bodies(body: Mapping[str, Json]) -> list[dict[str, Json]]:
+    sent: list[Json] = []
+    if body.get("external_reference") is not None:
+        sent.append(body["external_reference"])
+    if body.get("external_references") is not None:
+        if not isinstance(body["external_references"], list):
+            raise AdminError(400, "external_references must be a list of objects")
+        sent.extend(body["external_references"])
+    references = []
+    for value in sent:
+        form = Form({"external_reference": value})
+        reference = form.external_reference()
+        if reference is None:
+            raise AdminError(400, "; ".join(problem.message for problem in form.problems))
+        references.append(reference)
+    names = [reference["service_name"] for reference in references]
+    if len(set(names)) != len(names):
+        raise AdminError(400, "an object has at most one external reference per service_name")
+    return references

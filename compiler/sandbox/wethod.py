@@ -1,0 +1,1164 @@
+"""The Wethod emulator: Wethod's public API (`/api/invoices` and its `:send` / `:set-paid`
+actions), written from api/VENDORS.md and the seed `wethod-create-invoice.txt`, with the admin
+routes that seed companies, projects, VAT rates, payment terms and tokens, and that change
+invoices behind the client's back.
+
+Documented and reproduced: bearer auth plus the required `Wethod-Company` and `Wethod-Version`
+headers; integer ids; the invoice object and its fields; 201 on create; `value` as a JSON number;
+`invoice_number` at most 255 characters; the `invoices.create` / `invoices.create_other`
+permissions by the user's role on the project (PM or Account); deleting a sent or paid invoice
+needs `invoices.edit_sent` (403 otherwise); DELETE answers 200; the list is a bare JSON array
+with `limit` 1..100 (default 100) and `offset` (default 0) and filters on `project_id`,
+`issue_date` and `updated_at` with the operator prefixes eq: neq: gt: gte: lt: lte: in: nin: bt:
+(a bare value means eq); errors as `{"key", "message"}`, with `failures` [{field, message}]
+listing every problem for 400 `invalid_data`; 412 `precondition_failure` for an archived
+project or a company header that does not match the token.
+
+Assumed (not documented publicly; chosen here and nowhere else):
+- A missing `Wethod-Company` or `Wethod-Version` header answers 400 `invalid_data` with one
+  failure per missing header, the field being the header's name. A version other than
+  2024-06-15 answers 412, as does a company slug that is not the token's company (compared
+  exactly). Checked after credentials (401), the API access switch and the rate limit.
+- Rate limit: 10 requests/second per company (the token's), bursts of 10; 429
+  `{"key": "too_many_requests"}` with `Retry-After` in whole seconds (at least 1). Requests
+  refused with 401 are not counted; every other request is, whatever its answer.
+- Disabled API access (the sandbox's switch) answers 403 `forbidden`. A 429 injected as a fault
+  carries `Retry-After: 1`; a 400 always carries `failures` (empty when a fault injects it).
+- Error keys other than invalid_data, precondition_failure and the 401/403/404 ones
+  (`unauthorized`, `forbidden`, `not_found`): 405 `method_not_allowed`, 429
+  `too_many_requests`, 500 `internal_error`, others the status phrase in snake case. Every
+  message's wording except the invalid_data one.
+- Create: `project_id`, `value` and `issue_date` are required. An unknown project (or one of
+  another company), VAT rate or payment term is a 400 failure on its field; a budget area must
+  be one of the project's. `exchange_rate` must be greater than 0 when given. Ids must be JSON
+  integers >= 1 and numbers JSON numbers (strings are refused); `null` means not given. Fields
+  the endpoint does not know, including read-only ones such as `status`, are failures
+  ("Unknown field."). A body that is not a JSON object is one failure on the field `body`.
+- `value` and `exchange_rate` are kept exactly, any sign and any number of digits, and read back
+  in their shortest form (1600.00 -> 1600). Invoice numbers need not be unique.
+- Checks run in this order: a token with neither create permission is refused (403) before the
+  body is read; then validation (400); then the permission for the project by the user's role
+  (403); then the archived project (412).
+- Editing, deleting, sending or setting paid an invoice needs the same create permission on its
+  project as creating one. PATCH on a sent or paid invoice needs `invoices.edit_sent` (403
+  otherwise), as DELETE does; with it, the fields may be edited. `project_id` is not patchable
+  (a failure, even with the current value); `status` is changed only by the actions.
+  `updated_at` moves only when a PATCH changes a value.
+- Writes (PATCH, DELETE, :send, :set-paid) on an invoice of an archived project answer 412.
+- DELETE answers 200 with the invoice as it was.
+- `:send` moves draft -> sent and `:set-paid` sent -> paid; any other starting status answers
+  412 `precondition_failure`. `:set-paid` takes `{payment_date?}` (YYYY-MM-DD or null; default
+  today in UTC); `:send` takes no body (an empty one or `{}`).
+- The list is ordered by id ascending. `bt:min,max` is inclusive; `in:` and `nin:` take one or
+  more comma-separated values. `updated_at` filters take ISO 8601 timestamps (a date alone
+  means midnight UTC; no offset means UTC). A malformed filter, limit or offset is a 400
+  failure on that parameter. Unknown query parameters are ignored.
+- An invoice of another company, like an unknown id, answers 404 `not_found`. An id that is
+  not an integer matches no route (404).
+- Ids are allocated per table and never reused, across companies.
+- Each company is seeded with VAT rates 22 and 0 and payment terms of 30 and 60 days; the
+  sandbox starts with company "sandbox" and the token "sandbox" (user "sandbox-user",
+  invoices.create and invoices.create_other, no invoices.edit_sent).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from .base import (
+    AdminError,
+    ApiError,
+    Clock,
+    Emulator,
+    Json,
+    JSONBody,
+    Settings,
+    Store,
+    Table,
+    WallClock,
+    admin_json,
+    admin_object,
+    is_number,
+    loads,
+    plain_number,
+    refuse_unknown,
+    routes_from,
+    settings_from_json,
+    utc_now,
+)
+
+API_ROOT = ""
+COMPANY_HEADER = "Wethod-Company"
+VERSION_HEADER = "Wethod-Version"
+REQUIRED_HEADERS = (COMPANY_HEADER, VERSION_HEADER)
+SUPPORTED_VERSIONS = ("2024-06-15",)
+
+CREATE = "invoices.create"
+CREATE_OTHER = "invoices.create_other"
+EDIT_SENT = "invoices.edit_sent"
+PERMISSIONS = (CREATE, CREATE_OTHER, EDIT_SENT)
+ROLES = ("pm", "account")  # the project roles that make a project the user's own
+
+STATUSES = ("draft", "sent", "paid")
+LOCKED_STATUSES = ("sent", "paid")
+
+INVALID_DATA = "You provided invalid data. Check 'failures' for details."
+ERROR_KEYS = {
+    400: "invalid_data",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    412: "precondition_failure",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+STATUS_MESSAGES = {
+    400: INVALID_DATA,
+    401: "The access token is missing or invalid.",
+    403: "You do not have the permission to perform this action.",
+    404: "The requested resource does not exist.",
+    405: "This method is not allowed on this path.",
+    412: "A precondition of the request failed.",
+    429: "Too many requests. Retry after the number of seconds in the Retry-After header.",
+    500: "Something went wrong on our side.",
+}
+
+PAGE_LIMITS = range(1, 101)
+DEFAULT_PAGE_LIMIT = 100
+
+SANDBOX_COMPANY = "sandbox"
+SANDBOX_USER = "sandbox-user"
+DEFAULT_PERMISSIONS = (CREATE, CREATE_OTHER)
+DEFAULT_VAT_RATES = (22, 0)
+DEFAULT_PAYMENT_TERMS = (30, 60)
+
+DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
+TIMESTAMP_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+SLUG_FORMAT = re.compile(r"[a-z0-9][a-z0-9-]*")
+DIGITS = re.compile(r"[0-9]+")
+
+COMPANIES = Table("wethod_companies", id_field="slug", created_field="created_at")
+PROJECTS = Table("wethod_projects", indexed=("company",), created_field="created_at")
+VAT_RATES = Table("wethod_vat_rates", indexed=("company",), created_field="created_at")
+PAYMENT_TERMS = Table("wethod_payment_terms", indexed=("company",), created_field="created_at")
+INVOICES = Table("wethod_invoices", indexed=("company",), created_field="created_at")
+# The last id given out per table, so that a deleted invoice's id is never reused.
+SEQUENCES = Table("wethod_sequences", id_field="table", created_field="created_at")
+
+INVOICE_SHAPE = (
+    "id",
+    "created_at",
+    "updated_at",
+    "status",
+    "invoice_number",
+    "purchase_order",
+    "value",
+    "exchange_rate",
+    "issue_date",
+    "payment_date",
+    "notes",
+    "project_id",
+    "budget_area_uid",
+    "vat_rate_id",
+    "payment_term_id",
+)
+PROJECT_SHAPE = ("id", "company", "name", "pm", "account", "archived", "budget_areas")
+COMPANY_SHAPE = ("slug", "name")
+VAT_RATE_SHAPE = ("id", "company", "rate")
+PAYMENT_TERM_SHAPE = ("id", "company", "days")
+
+
+# --------------------------------------------------------------------------------------------
+# Tokens and settings
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a token is: who uses it, in which company, with which permissions."""
+
+    token: str
+    company: str
+    user: str
+    permissions: tuple[str, ...]
+
+    def allows(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def as_json(self) -> dict[str, Json]:
+        return {
+            "token": self.token,
+            "company": self.company,
+            "user": self.user,
+            "permissions": list(self.permissions),
+        }
+
+
+SANDBOX_GRANT = Grant("sandbox", SANDBOX_COMPANY, SANDBOX_USER, DEFAULT_PERMISSIONS)
+
+
+@dataclass(frozen=True)
+class WethodSettings(Settings):
+    """The common settings, with each token's company, user and permissions."""
+
+    grants: tuple[Grant, ...] = (SANDBOX_GRANT,)
+
+    def as_json(self) -> dict[str, Json]:
+        return {**super().as_json(), "tokens": [grant.as_json() for grant in self.grants]}
+
+
+DEFAULT_SETTINGS = WethodSettings(rate_limit_per_second=10, burst=10)
+
+
+def grant_from_json(value: Json) -> Grant:
+    """A token in PUT /_sandbox/settings: an object, or a bare string for a token with the
+    sandbox user's company, user and permissions."""
+    if isinstance(value, str):
+        value = {"token": value}
+    body = admin_object(value)
+    refuse_unknown(body, {"token", "company", "user", "permissions"})
+    permissions = body.get("permissions", list(DEFAULT_PERMISSIONS))
+    if not (isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)):
+        raise AdminError(400, "permissions must be a list of permission names")
+    unknown = sorted(set(permissions) - set(PERMISSIONS))
+    if unknown:
+        raise AdminError(400, f"unknown permission(s) {', '.join(unknown)}; known: {PERMISSIONS}")
+    return Grant(
+        token=_admin_text(body, "token"),
+        company=_admin_text(body, "company", SANDBOX_COMPANY),
+        user=_admin_text(body, "user", SANDBOX_USER),
+        permissions=tuple(dict.fromkeys(permissions)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Wire values
+
+
+def timestamp(moment: datetime) -> str:
+    """Wethod's created_at / updated_at: UTC with milliseconds and a Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def is_date(value: Json) -> bool:
+    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_id(value: Json) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
+    return {name: doc.get(name) for name in shape}
+
+
+def failure(name: str, message: str) -> dict[str, Json]:
+    return {"field": name, "message": message}
+
+
+def invalid(failures: Sequence[dict[str, Json]]) -> ApiError:
+    return ApiError(400, INVALID_DATA, failures)
+
+
+def body_object(raw: bytes, *, empty: Json = None) -> dict[str, Json]:
+    """The request body as a JSON object; `empty` stands for a body with nothing in it."""
+    if not raw.strip() and empty is not None:
+        return dict(empty)
+    try:
+        body = loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise invalid([failure("body", "The request body must be a JSON object.")])
+    return body
+
+
+# --------------------------------------------------------------------------------------------
+# Reading an invoice body
+
+
+@dataclass(frozen=True)
+class Reference:
+    table: Table
+    noun: str
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One field of the invoice body: its kind (text, number, date, id), whether create needs
+    it, whether PATCH may send it, and what must exist for it to be valid."""
+
+    name: str
+    kind: str
+    required: bool = False
+    patchable: bool = True
+    limit: int | None = None
+    positive: bool = False
+    refers_to: Reference | None = None
+
+
+INVOICE_FIELDS = (
+    FieldRule("invoice_number", "text", limit=255),
+    FieldRule("purchase_order", "text"),
+    FieldRule("value", "number", required=True),
+    FieldRule("exchange_rate", "number", positive=True),
+    FieldRule("issue_date", "date", required=True),
+    FieldRule("notes", "text"),
+    FieldRule(
+        "project_id", "id", required=True, patchable=False, refers_to=Reference(PROJECTS, "project")
+    ),
+    FieldRule("budget_area_uid", "text"),
+    FieldRule("vat_rate_id", "id", refers_to=Reference(VAT_RATES, "VAT rate")),
+    FieldRule("payment_term_id", "id", refers_to=Reference(PAYMENT_TERMS, "payment term")),
+)
+INVOICE_FIELD_NAMES = frozenset(rule.name for rule in INVOICE_FIELDS)
+
+
+def _text(rule: FieldRule, value: Json) -> tuple[Json, str | None]:
+    if not isinstance(value, str):
+        return None, "Must be a string."
+    if rule.limit is not None and len(value) > rule.limit:
+        return None, f"Must be at most {rule.limit} characters."
+    return value, None
+
+
+def _number(rule: FieldRule, value: Json) -> tuple[Json, str | None]:
+    if not is_number(value):
+        return None, "Must be a number."
+    if rule.positive and value <= 0:
+        return None, "Must be greater than 0."
+    return plain_number(value), None
+
+
+def _date(rule: FieldRule, value: Json) -> tuple[Json, str | None]:
+    if not is_date(value):
+        return None, "Must be a valid date in the format YYYY-MM-DD."
+    return value, None
+
+
+def _id(rule: FieldRule, value: Json) -> tuple[Json, str | None]:
+    if not is_id(value):
+        return None, "Must be an integer greater than or equal to 1."
+    return value, None
+
+
+READERS: Mapping[str, Callable[[FieldRule, Json], tuple[Json, str | None]]] = {
+    "text": _text,
+    "number": _number,
+    "date": _date,
+    "id": _id,
+}
+
+
+@dataclass
+class InvoiceForm:
+    """An invoice body read field by field against a company's objects; every problem is
+    collected as a failure, then raised together."""
+
+    body: Mapping[str, Json]
+    db: sqlite3.Connection
+    company: str
+    project: dict[str, Json] | None = None
+    failures: list[dict[str, Json]] = field(default_factory=list)
+
+    def read(self, *, creating: bool) -> dict[str, Json]:
+        """The values the body sets; on create, every field, absent ones as null."""
+        values: dict[str, Json] = {}
+        for rule in INVOICE_FIELDS:
+            if rule.name not in self.body:
+                if creating and rule.required:
+                    self.failures.append(failure(rule.name, "The field is required."))
+                elif creating:
+                    values[rule.name] = None
+                continue
+            if not (creating or rule.patchable):
+                message = "The project of an invoice cannot be changed."
+                self.failures.append(failure(rule.name, message))
+                continue
+            value = self.body[rule.name]
+            if value is None:
+                if rule.required:
+                    self.failures.append(failure(rule.name, "The field is required."))
+                else:
+                    values[rule.name] = None
+                continue
+            checked, problem = READERS[rule.kind](rule, value)
+            problem = problem or self._refers(rule, checked)
+            if problem is not None:
+                self.failures.append(failure(rule.name, problem))
+            else:
+                values[rule.name] = checked
+        self.failures.extend(
+            failure(name, "Unknown field.") for name in self.body if name not in INVOICE_FIELD_NAMES
+        )
+        return values
+
+    def _refers(self, rule: FieldRule, value: Json) -> str | None:
+        if rule.name == "budget_area_uid":
+            if self.project is not None and value not in self.project["budget_areas"]:
+                return f"Budget area '{value}' does not belong to project {self.project['id']}."
+            return None
+        if rule.refers_to is None:
+            return None
+        found = rule.refers_to.table.get(self.db, str(value))
+        if found is None or found["company"] != self.company:
+            return f"No {rule.refers_to.noun} with ID {value} exists in this company."
+        if rule.refers_to.table is PROJECTS:
+            self.project = found
+        return None
+
+    def check(self) -> None:
+        if self.failures:
+            raise invalid(self.failures)
+
+
+# --------------------------------------------------------------------------------------------
+# List filters
+
+
+def _filter_int(text: str) -> int:
+    if not DIGITS.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _filter_date(text: str) -> date:
+    if not is_date(text):
+        raise ValueError(text)
+    return date.fromisoformat(text)
+
+
+def _filter_timestamp(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _stored_timestamp(value: Json) -> datetime:
+    return _filter_timestamp(str(value))
+
+
+# Each filterable field: how a query value is read, and how the stored value compares.
+FILTER_FIELDS: Mapping[str, tuple[Callable[[str], Any], Callable[[Json], Any]]] = {
+    "project_id": (_filter_int, int),
+    "issue_date": (_filter_date, lambda value: date.fromisoformat(str(value))),
+    "updated_at": (_filter_timestamp, _stored_timestamp),
+}
+COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "neq": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+LIST_OPERATORS = ("in", "nin")
+RANGE_OPERATORS = ("bt",)
+OPERATORS = (*COMPARISONS, *LIST_OPERATORS, *RANGE_OPERATORS)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`field` `operator` `operands`, e.g. issue_date bt (2026-01-01, 2026-03-31)."""
+
+    field: str
+    operator: str
+    operands: tuple[Any, ...]
+
+    def admits(self, doc: Mapping[str, Json]) -> bool:
+        stored = doc.get(self.field)
+        if stored is None:
+            return False
+        value = FILTER_FIELDS[self.field][1](stored)
+        if self.operator in COMPARISONS:
+            return COMPARISONS[self.operator](value, self.operands[0])
+        if self.operator == "in":
+            return value in self.operands
+        if self.operator == "nin":
+            return value not in self.operands
+        low, high = self.operands
+        return bool(low <= value <= high)
+
+
+def parse_filter(name: str, text: str) -> Filter:
+    """`gte:2026-01-01`, `in:1,2`, `bt:1,5` or a bare value (eq); ValueError when malformed."""
+    prefix, colon, rest = text.partition(":")
+    operator_name, operand_text = (prefix, rest) if colon and prefix in OPERATORS else ("eq", text)
+    parse = FILTER_FIELDS[name][0]
+    parts = operand_text.split(",") if operator_name not in COMPARISONS else [operand_text]
+    if any(not part for part in parts):
+        raise ValueError(text)
+    operands = tuple(parse(part) for part in parts)
+    if operator_name in RANGE_OPERATORS and len(operands) != 2:
+        raise ValueError(text)
+    return Filter(name, operator_name, operands)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filters: tuple[Filter, ...]
+    limit: int
+    offset: int
+
+
+def list_query(query: QueryParams) -> ListQuery:
+    failures: list[dict[str, Json]] = []
+    filters: list[Filter] = []
+    for name in FILTER_FIELDS:
+        text = query.get(name)
+        if text is None:
+            continue
+        try:
+            filters.append(parse_filter(name, text))
+        except ValueError:
+            message = (
+                f"'{text}' is not a valid filter; use a value or one of the prefixes "
+                f"{', '.join(f'{op}:' for op in OPERATORS)}"
+            )
+            failures.append(failure(name, message))
+    limit = _query_whole(query, "limit", DEFAULT_PAGE_LIMIT, failures)
+    if limit is not None and limit not in PAGE_LIMITS:
+        failures.append(failure("limit", "Must be an integer between 1 and 100."))
+    offset = _query_whole(query, "offset", 0, failures)
+    if failures:
+        raise invalid(failures)
+    assert limit is not None and offset is not None
+    return ListQuery(tuple(filters), limit, offset)
+
+
+def _query_whole(
+    query: QueryParams, name: str, default: int, failures: list[dict[str, Json]]
+) -> int | None:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not DIGITS.fullmatch(text):
+        failures.append(failure(name, "Must be a non-negative integer."))
+        return None
+    return int(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle actions
+
+
+@dataclass(frozen=True)
+class Transition:
+    """`POST /api/invoices/{id}:<action>` moves an invoice from `source` to `target`."""
+
+    action: str
+    source: str
+    target: str
+    refusal: str
+    sets_payment_date: bool = False
+
+
+SEND = Transition(
+    "send", "draft", "sent", "Only draft invoices can be sent; invoice {id} is {status}."
+)
+SET_PAID = Transition(
+    "set-paid",
+    "sent",
+    "paid",
+    "Only sent invoices can be set as paid; invoice {id} is {status}.",
+    sets_payment_date=True,
+)
+TRANSITIONS = (SEND, SET_PAID)
+
+
+# --------------------------------------------------------------------------------------------
+# Ids
+
+
+def allocate_id(db: sqlite3.Connection, table: Table, wanted: Json = None) -> int:
+    """The next id of `table`, or `wanted` (admin seeding) when it is free. Ids are never
+    reused, even after a delete."""
+    sequence = SEQUENCES.get(db, table.name)
+    last = 0 if sequence is None else int(sequence["last"])
+    if wanted is None:
+        key = last + 1
+    elif not is_id(wanted):
+        raise AdminError(
+            400, f"id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
+        )
+    elif table.get(db, str(wanted)) is not None:
+        raise AdminError(409, f"an object with id {wanted} already exists")
+    else:
+        key = int(wanted)
+    doc = {"table": table.name, "last": max(last, key), "created_at": ""}
+    if sequence is None:
+        SEQUENCES.insert(db, doc)
+    else:
+        SEQUENCES.replace(db, doc)
+    return key
+
+
+def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
+    return sorted(docs, key=lambda doc: int(doc["id"]))
+
+
+# --------------------------------------------------------------------------------------------
+# The emulator
+
+
+class WethodEmulator(Emulator):
+    name: ClassVar[str] = "wethod"
+    api_root: ClassVar[str] = API_ROOT
+    tables: ClassVar[tuple[Table, ...]] = (
+        COMPANIES,
+        PROJECTS,
+        VAT_RATES,
+        PAYMENT_TERMS,
+        INVOICES,
+        SEQUENCES,
+    )
+    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
+    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
+    access_disabled_status: ClassVar[int] = 403
+
+    def __init__(
+        self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
+    ) -> None:
+        super().__init__(store, clock=clock, wall_clock=wall_clock)
+        self._seed_defaults()
+
+    def reset(self) -> None:
+        super().reset()
+        self._seed_defaults()
+
+    def _seed_defaults(self) -> None:
+        with self.store.transaction() as db:
+            if COMPANIES.get(db, SANDBOX_COMPANY) is None:
+                # No clock reading: the emulators share the wall clock, and starting one must
+                # not move the times another hands out. These times are never shown.
+                _add_company(db, SANDBOX_COMPANY, "Sandbox", created_at="")
+
+    # ---- errors ------------------------------------------------------------------------
+
+    def error_response(
+        self,
+        status: int,
+        message: str | None = None,
+        errors: Sequence[Json] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        body: dict[str, Json] = {
+            "key": ERROR_KEYS.get(status) or _snake(HTTPStatus(status).phrase),
+            "message": message or self.message_for(status),
+        }
+        if status == 400:
+            body["failures"] = list(errors)
+        answer_headers = dict(headers or {})
+        if status == 429:
+            answer_headers.setdefault("Retry-After", "1")
+        return JSONBody(body, status_code=status, headers=answer_headers)
+
+    # ---- who is asking -----------------------------------------------------------------
+
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        settings = self.settings
+        assert isinstance(settings, WethodSettings)
+        return settings.grants
+
+    def grant_for(self, headers: Headers) -> Grant | None:
+        token = self.credentials(headers)
+        return next((grant for grant in self.grants if grant.token == token), None)
+
+    def admit(self, headers: Headers) -> Response | None:
+        grant = self.grant_for(headers)
+        if grant is None:
+            return self.error_response(401)
+        if not self.settings.api_access_enabled:
+            return self.error_response(
+                self.access_disabled_status, "API access is disabled for this company."
+            )
+        if not self.limiter.take(grant.company):
+            wait = max(1, math.ceil(self.limiter.retry_after(grant.company)))
+            return self.error_response(429, headers={"Retry-After": str(wait)})
+        missing = [name for name in REQUIRED_HEADERS if not headers.get(name, "").strip()]
+        if missing:
+            failures = [failure(name, f"The {name} header is required.") for name in missing]
+            return self.error_response(400, errors=failures)
+        version = headers[VERSION_HEADER].strip()
+        if version not in SUPPORTED_VERSIONS:
+            message = f"API version '{version}' is not supported; use {SUPPORTED_VERSIONS[-1]}."
+            return self.error_response(412, message)
+        company = headers[COMPANY_HEADER].strip()
+        if company != grant.company:
+            message = f"The access token does not belong to the company '{company}'."
+            return self.error_response(412, message)
+        return None
+
+    def _grant(self, request: Request) -> Grant:
+        grant = self.grant_for(request.headers)
+        if grant is None:  # the token was removed while the request was on its way
+            raise ApiError(401, STATUS_MESSAGES[401])
+        return grant
+
+    def read_settings(self, body: Json) -> Settings:
+        body = admin_object(body)
+        common = {name: value for name, value in body.items() if name != "tokens"}
+        settings = settings_from_json(self.settings, common)
+        if "tokens" not in body:
+            return settings
+        if not isinstance(body["tokens"], list):
+            raise AdminError(400, "tokens must be a list of {token, company, user, permissions}")
+        grants = tuple(grant_from_json(value) for value in body["tokens"])
+        tokens = tuple(grant.token for grant in grants)
+        if len(set(tokens)) != len(tokens):
+            raise AdminError(400, "each token may appear only once")
+        with self.store.transaction() as db:
+            for grant in grants:
+                _admin_company(db, grant.company)
+        return replace(settings, grants=grants, tokens=tokens)
+
+    # ---- vendor routes -----------------------------------------------------------------
+
+    def vendor_routes(self) -> list[BaseRoute]:
+        table: list[tuple[str, str, Any]] = [
+            ("GET", "/api/invoices", self.list_invoices),
+            ("POST", "/api/invoices", self.create_invoice),
+            ("GET", "/api/invoices/{id:int}", self.get_invoice),
+            ("PATCH", "/api/invoices/{id:int}", self.update_invoice),
+            ("DELETE", "/api/invoices/{id:int}", self.delete_invoice),
+        ]
+        for transition in TRANSITIONS:
+            table.append(
+                (
+                    "POST",
+                    f"/api/invoices/{{id:int}}:{transition.action}",
+                    self._transition_endpoint(transition),
+                )
+            )
+        return routes_from(table)
+
+    def _transition_endpoint(self, transition: Transition) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            return await self.move_invoice(transition, request)
+
+        return endpoint
+
+    async def list_invoices(self, request: Request) -> Response:
+        grant = self._grant(request)
+        wanted = list_query(request.query_params)
+        with self.store.transaction() as db:
+            docs = INVOICES.all(db, {"company": grant.company})
+        matching = [doc for doc in by_id(docs) if all(f.admits(doc) for f in wanted.filters)]
+        page = matching[wanted.offset : wanted.offset + wanted.limit]
+        return JSONBody([shaped(doc, INVOICE_SHAPE) for doc in page])
+
+    async def get_invoice(self, request: Request) -> Response:
+        grant = self._grant(request)
+        with self.store.transaction() as db:
+            doc = self._invoice(db, grant, request)
+        return JSONBody(shaped(doc, INVOICE_SHAPE))
+
+    async def create_invoice(self, request: Request) -> Response:
+        grant = self._grant(request)
+        if not (grant.allows(CREATE) or grant.allows(CREATE_OTHER)):
+            raise ApiError(403, f"Creating invoices requires {CREATE} or {CREATE_OTHER}.")
+        body = body_object(await request.body())
+        with self.store.transaction() as db:
+            form = InvoiceForm(body, db, grant.company)
+            values = form.read(creating=True)
+            form.check()
+            assert form.project is not None
+            self._require_invoice_rights(grant, form.project)
+            self._require_active(form.project)
+            now = timestamp(self.wall_clock())
+            doc: dict[str, Json] = {
+                "id": allocate_id(db, INVOICES),
+                "created_at": now,
+                "updated_at": now,
+                "status": "draft",
+                "payment_date": None,
+                **values,
+                "company": grant.company,
+            }
+            INVOICES.insert(db, doc)
+        return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
+
+    async def update_invoice(self, request: Request) -> Response:
+        grant = self._grant(request)
+        raw = await request.body()
+        with self.store.transaction() as db:
+            doc = self._invoice(db, grant, request)
+            project = self._project_of(db, doc)
+            self._require_invoice_rights(grant, project)
+            self._require_unlocked(grant, doc, "Editing")
+            form = InvoiceForm(body_object(raw), db, grant.company, project=project)
+            values = form.read(creating=False)
+            form.check()
+            self._require_active(project)
+            updated = {**doc, **values}
+            if updated != doc:
+                updated["updated_at"] = timestamp(self.wall_clock())
+                INVOICES.replace(db, updated)
+        return JSONBody(shaped(updated, INVOICE_SHAPE))
+
+    async def delete_invoice(self, request: Request) -> Response:
+        grant = self._grant(request)
+        with self.store.transaction() as db:
+            doc = self._invoice(db, grant, request)
+            project = self._project_of(db, doc)
+            self._require_invoice_rights(grant, project)
+            self._require_unlocked(grant, doc, "Deleting")
+            self._require_active(project)
+            INVOICES.delete(db, str(doc["id"]))
+        return JSONBody(shaped(doc, INVOICE_SHAPE))
+
+    async def move_invoice(self, transition: Transition, request: Request) -> Response:
+        grant = self._grant(request)
+        raw = await request.body()
+        with self.store.transaction() as db:
+            doc = self._invoice(db, grant, request)
+            project = self._project_of(db, doc)
+            self._require_invoice_rights(grant, project)
+            changes: dict[str, Json] = {"status": transition.target}
+            body = body_object(raw, empty={})
+            known = {"payment_date"} if transition.sets_payment_date else set()
+            failures = [failure(name, "Unknown field.") for name in body if name not in known]
+            if transition.sets_payment_date:
+                paid_on = body.get("payment_date")
+                if paid_on is not None and not is_date(paid_on):
+                    message = "Must be a valid date in the format YYYY-MM-DD."
+                    failures.append(failure("payment_date", message))
+                changes["payment_date"] = paid_on or self.wall_clock().date().isoformat()
+            if failures:
+                raise invalid(failures)
+            self._require_active(project)
+            if doc["status"] != transition.source:
+                raise ApiError(412, transition.refusal.format(**doc))
+            moved = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            INVOICES.replace(db, moved)
+        return JSONBody(shaped(moved, INVOICE_SHAPE))
+
+    # ---- rules ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _invoice(db: sqlite3.Connection, grant: Grant, request: Request) -> dict[str, Json]:
+        key = request.path_params["id"]
+        doc = INVOICES.get(db, str(key))
+        if doc is None or doc["company"] != grant.company:
+            raise ApiError(404, f"Invoice {key} does not exist.")
+        return doc
+
+    @staticmethod
+    def _project_of(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
+        project = PROJECTS.get(db, str(doc["project_id"]))
+        assert project is not None, f"invoice {doc['id']} has no project"
+        return project
+
+    @staticmethod
+    def _require_invoice_rights(grant: Grant, project: Mapping[str, Json]) -> None:
+        """invoices.create on the user's own projects (PM or Account), create_other elsewhere."""
+        own = any(project.get(role) == grant.user for role in ROLES)
+        needed = CREATE if own else CREATE_OTHER
+        if not grant.allows(needed):
+            where = "where you are PM or Account" if own else "where you are neither PM nor Account"
+            raise ApiError(403, f"Invoices of project {project['id']}, {where}, require {needed}.")
+
+    @staticmethod
+    def _require_unlocked(grant: Grant, doc: Mapping[str, Json], action: str) -> None:
+        if doc["status"] in LOCKED_STATUSES and not grant.allows(EDIT_SENT):
+            raise ApiError(
+                403,
+                f"{action} invoice {doc['id']}, which is {doc['status']}, requires {EDIT_SENT}.",
+            )
+
+    @staticmethod
+    def _require_active(project: Mapping[str, Json]) -> None:
+        if project["archived"]:
+            raise ApiError(412, f"Project {project['id']} is archived.")
+
+    # ---- admin: seeding and changes behind the client's back -----------------------------
+
+    def admin_routes(self) -> list[BaseRoute]:
+        return routes_from(
+            [
+                ("GET", "/companies", self.admin_list_companies),
+                ("POST", "/companies", self.admin_add_company),
+                ("GET", "/projects", self._admin_lister(PROJECTS, PROJECT_SHAPE)),
+                ("POST", "/projects", self.admin_add_project),
+                ("PATCH", "/projects/{id:int}", self.admin_edit_project),
+                ("GET", "/vat-rates", self._admin_lister(VAT_RATES, VAT_RATE_SHAPE)),
+                ("POST", "/vat-rates", self.admin_add_vat_rate),
+                ("GET", "/payment-terms", self._admin_lister(PAYMENT_TERMS, PAYMENT_TERM_SHAPE)),
+                ("POST", "/payment-terms", self.admin_add_payment_term),
+                ("GET", "/invoices", self._admin_lister(INVOICES, INVOICE_SHAPE)),
+                ("POST", "/invoices", self.admin_add_invoice),
+                ("PATCH", "/invoices/{id:int}", self.admin_edit_invoice),
+                ("DELETE", "/invoices/{id:int}", self.admin_delete_invoice),
+                ("POST", "/invoices/{id:int}/send", self.admin_send_invoice),
+                ("POST", "/invoices/{id:int}/set-paid", self.admin_pay_invoice),
+            ]
+        )
+
+    def _admin_lister(self, table: Table, shape: tuple[str, ...]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            company = request.query_params.get("company")
+            where = {} if company is None else {"company": company}
+            with self.store.transaction() as db:
+                return JSONBody([shaped(doc, shape) for doc in by_id(table.all(db, where))])
+
+        return endpoint
+
+    async def admin_list_companies(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            return JSONBody([shaped(doc, COMPANY_SHAPE) for doc in COMPANIES.all(db)])
+
+    async def admin_add_company(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"slug", "name"})
+        slug = _admin_text(body, "slug")
+        if not SLUG_FORMAT.fullmatch(slug):
+            raise AdminError(400, "slug must be lowercase letters, digits and hyphens")
+        with self.store.transaction() as db:
+            if COMPANIES.get(db, slug) is not None:
+                raise AdminError(409, f"company {slug} already exists")
+            name = _admin_text(body, "name", slug)
+            doc = _add_company(db, slug, name, created_at=timestamp(self.wall_clock()))
+        return JSONBody(shaped(doc, COMPANY_SHAPE), status_code=201)
+
+    async def admin_add_project(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"id", *PROJECT_SHAPE})
+        with self.store.transaction() as db:
+            company = _admin_company(db, body.get("company", SANDBOX_COMPANY))
+            doc: dict[str, Json] = {
+                "id": allocate_id(db, PROJECTS, body.get("id")),
+                "company": company,
+                "name": _admin_text(body, "name"),
+                "pm": None,
+                "account": None,
+                "archived": False,
+                "budget_areas": [],
+                **_admin_project_changes(body),
+                "created_at": timestamp(self.wall_clock()),
+            }
+            PROJECTS.insert(db, doc)
+        return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
+
+    async def admin_edit_project(self, request: Request) -> Response:
+        """Rename, archive, change PM, Account or budget areas, as a person in Wethod would."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"name", "pm", "account", "archived", "budget_areas"})
+        with self.store.transaction() as db:
+            doc = _admin_get(db, PROJECTS, "project", request)
+            updated = {**doc, **_admin_project_changes(body)}
+            if "name" in body:
+                updated["name"] = _admin_text(body, "name")
+            PROJECTS.replace(db, updated)
+        return JSONBody(shaped(updated, PROJECT_SHAPE))
+
+    async def admin_add_vat_rate(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"id", "company", "rate"})
+        rate = body.get("rate")
+        if not (is_number(rate) and 0 <= rate <= 100):
+            raise AdminError(400, "rate must be a percentage from 0 to 100")
+        return self._admin_add_setting(VAT_RATES, VAT_RATE_SHAPE, body, rate=plain_number(rate))
+
+    async def admin_add_payment_term(self, request: Request) -> Response:
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, {"id", "company", "days"})
+        days = body.get("days")
+        if not (isinstance(days, int) and not isinstance(days, bool) and days >= 0):
+            raise AdminError(400, "days must be a whole number of at least 0")
+        return self._admin_add_setting(PAYMENT_TERMS, PAYMENT_TERM_SHAPE, body, days=days)
+
+    def _admin_add_setting(
+        self, table: Table, shape: tuple[str, ...], body: Mapping[str, Json], **fields: Json
+    ) -> Response:
+        with self.store.transaction() as db:
+            doc = {
+                "id": allocate_id(db, table, body.get("id")),
+                "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
+                **fields,
+                "created_at": timestamp(self.wall_clock()),
+            }
+            table.insert(db, doc)
+        return JSONBody(shaped(doc, shape), status_code=201)
+
+    async def admin_add_invoice(self, request: Request) -> Response:
+        """An invoice as a person would make it in Wethod's UI: none of the API's rules apply;
+        only the project must exist, since it says which company the invoice belongs to."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, INVOICE_SHAPE)
+        if "project_id" not in body:
+            raise AdminError(400, "project_id is required")
+        with self.store.transaction() as db:
+            now = timestamp(self.wall_clock())
+            doc: dict[str, Json] = {
+                **dict.fromkeys(INVOICE_SHAPE),
+                "status": "draft",
+                "created_at": now,
+                "updated_at": now,
+                **_admin_invoice_changes(db, body),
+            }
+            doc["id"] = allocate_id(db, INVOICES, body.get("id"))
+            INVOICES.insert(db, doc)
+        return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
+
+    async def admin_edit_invoice(self, request: Request) -> Response:
+        """Change any field in any status, as someone editing in Wethod would."""
+        body = admin_object(await admin_json(request))
+        refuse_unknown(body, set(INVOICE_SHAPE) - {"id"})
+        with self.store.transaction() as db:
+            doc = _admin_get(db, INVOICES, "invoice", request)
+            updated = {
+                **doc,
+                "updated_at": timestamp(self.wall_clock()),
+                **_admin_invoice_changes(db, body),
+            }
+            INVOICES.replace(db, updated)
+        return JSONBody(shaped(updated, INVOICE_SHAPE))
+
+    async def admin_delete_invoice(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            doc = _admin_get(db, INVOICES, "invoice", request)
+            INVOICES.delete(db, str(doc["id"]))
+        return Response(status_code=204)
+
+    async def admin_send_invoice(self, request: Request) -> Response:
+        return await self._admin_set_status(request, {"status": "sent"})
+
+    async def admin_pay_invoice(self, request: Request) -> Response:
+        raw = await request.body()
+        body = admin_object(await admin_json(request)) if raw.strip() else {}
+        refuse_unknown(body, {"payment_date"})
+        paid_on = body.get("payment_date")
+        if paid_on is not None and not is_date(paid_on):
+            raise AdminError(400, "payment_date must be a date like 2026-04-30")
+        paid_on = paid_on or self.wall_clock().date().isoformat()
+        return await self._admin_set_status(request, {"status": "paid", "payment_date": paid_on})
+
+    async def _admin_set_status(self, request: Request, changes: Mapping[str, Json]) -> Response:
+        with self.store.transaction() as db:
+            doc = _admin_get(db, INVOICES, "invoice", request)
+            updated = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            INVOICES.replace(db, updated)
+        return JSONBody(shaped(updated, INVOICE_SHAPE))
+
+
+# --------------------------------------------------------------------------------------------
+# Admin helpers
+
+
+def _snake(phrase: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", phrase.lower()).strip("_")
+
+
+def _add_company(
+    db: sqlite3.Connection, slug: str, name: str, *, created_at: str
+) -> dict[str, Json]:
+    """A company with Wethod's usual VAT rates and payment terms already configured."""
+    doc = {"slug": slug, "name": name, "created_at": created_at}
+    COMPANIES.insert(db, doc)
+    for rate in DEFAULT_VAT_RATES:
+        key = allocate_id(db, VAT_RATES)
+        VAT_RATES.insert(db, {"id": key, "company": slug, "rate": rate, "created_at": created_at})
+    for days in DEFAULT_PAYMENT_TERMS:
+        key = allocate_id(db, PAYMENT_TERMS)
+        term = {"id": key, "company": slug, "days": days, "created_at": created_at}
+        PAYMENT_TERMS.insert(db, term)
+    return doc
+
+
+def _admin_text(body: Mapping[str, Json], name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not (isinstance(value, str) and value.strip()):
+        raise AdminError(400, f"{name} is required and must be a non-empty string")
+    return value
+
+
+def _admin_company(db: sqlite3.Connection, slug: Json) -> str:
+    if not isinstance(slug, str) or COMPANIES.get(db, slug) is None:
+        raise AdminError(400, f"company {slug!r} is not seeded; POST /_sandbox/companies first")
+    return slug
+
+
+def _admin_get(
+    db: sqlite3.Connection, table: Table, noun: str, request: Request
+) -> dict[str, Json]:
+    key = request.path_params["id"]
+    doc = table.get(db, str(key))
+    if doc is None:
+        raise AdminError(404, f"no {noun} with id {key}")
+    return doc
+
+
+def _admin_project_changes(body: Mapping[str, Json]) -> dict[str, Json]:
+    changes: dict[str, Json] = {}
+    for role in ROLES:
+        if role in body:
+            if body[role] is not None and not (isinstance(body[role], str) and body[role]):
+                raise AdminError(400, f"{role} must be a user name or null")
+            changes[role] = body[role]
+    if "archived" in body:
+        if not isinstance(body["archived"], bool):
+            raise AdminError(400, "archived must be true or false")
+        changes["archived"] = body["archived"]
+    if "budget_areas" in body:
+        areas = body["budget_areas"]
+        if not (isinstance(areas, list) and all(isinstance(a, str) and a for a in areas)):
+            raise AdminError(400, "budget_areas must be a list of budget area uids")
+        changes["budget_areas"] = list(dict.fromkeys(areas))
+    return changes
+
+
+def _admin_invoice_changes(db: sqlite3.Connection, body: Mapping[str, Json]) -> dict[str, Json]:
+    """Fields as sent, checked only for type, so the stored invoice can still be shown."""
+    changes: dict[str, Json] = {}
+    for name, value in body.items():
+        if name == "id":
+            continue
+        if name == "project_id":
+            project = PROJECTS.get(db, str(value)) if is_id(value) else None
+            if project is None:
+                raise AdminError(400, "project_id must be the id of a seeded project")
+            changes["company"] = project["company"]
+        elif value is None:
+            if name in ("status", "created_at", "updated_at"):
+                raise AdminError(400, f"{name} cannot be null")
+        elif name == "status":
+            if value not in STATUSES:
+                raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
+        elif name in ("value", "exchange_rate"):
+            if not is_number(value):
+                raise AdminError(400, f"{name} must be a number or null")
+            value = plain_number(value)
+        elif name in ("vat_rate_id", "payment_term_id"):
+            if not is_id(value):
+                raise AdminError(400, f"{name} must be an integer id or null")
+        elif name in ("issue_date", "payment_date"):
+            if not is_date(value):
+                raise AdminError(400, f"{name} must be a date like 2026-04-30")
+        elif name in ("created_at", "updated_at"):
+            if not (isinstance(value, str) and TIMESTAMP_FORMAT.fullmatch(value)):
+                raise AdminError(400, f"{name} must look like 2026-03-03T09:15:00.000Z")
+        elif not isinstance(value, str):
+            raise AdminError(400, f"{name} must be a string or null")
+        changes[name] = value
+    return changes
