@@ -222,6 +222,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             render_plan.print_text(plan, _stdout())
             if not plan.has_changes:
                 return EXIT_OK
+            if problems := workspace.budget_problems(plan):
+                return _fail("\n".join(problems))
             if not _confirm(args, plan):
                 _stdout().print("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
@@ -256,6 +258,8 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             render_plan.print_text(saved.plan, _stdout())
             if not saved.plan.has_changes:
                 return EXIT_OK
+            if problems := workspace.budget_problems(saved.plan):
+                return _fail("\n".join(problems))
             if not _confirm(args, saved.plan):
                 _stdout().print("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR

@@ -79,6 +79,7 @@ class Unmanaged:
 class Plan:
     changes: list[Change] = field(default_factory=list)
     unmanaged: list[Unmanaged] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # from providers, e.g. a low request budget
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
@@ -217,6 +218,17 @@ def diff(
                 )
             )
             continue
+        tagged = _find_tagged(address, resource.type, remote.values(), claimed)
+        if tagged is not None:
+            # The vendor holds an object tagged with this address: billplan made it (a lost
+            # create, or a lost state); own it, and bring it to the plan if it differs.
+            claimed.add((tagged.type, tagged.remote_id))
+            found = _compare(resource, entry or _entry_of(resource, tagged), tagged)
+            reason = "found by the address billplan tagged it with"
+            if found.action == "no-op":
+                found = replace(found, action="adopt")
+            changes.append(replace(found, reason=f"{reason}; {found.reason}".rstrip("; ")))
+            continue
         sent = _find_sent(entry, remote.values(), claimed) if entry is not None else None
         if entry is not None and sent is not None:
             claimed.add((sent.type, sent.remote_id))
@@ -267,7 +279,9 @@ def diff(
         obs = remote.get((entry.type, entry.remote_id)) if entry.remote_id else None
         if obs is None:
             # A lost create of a charge since removed may still have landed: delete it too.
-            obs = _find_sent(entry, remote.values(), claimed)
+            obs = _find_tagged(address, entry.type, remote.values(), claimed) or _find_sent(
+                entry, remote.values(), claimed
+            )
             if obs is not None:
                 claimed.add((obs.type, obs.remote_id))
         if obs is None:
@@ -428,6 +442,35 @@ def _find_sent(
     if entry.status != "pending" or entry.remote_id is not None:
         return None
     return _find_equal(entry.type, entry.project_id, entry.attributes, candidates, claimed)
+
+
+def _find_tagged(
+    address: str, type_name: str, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
+) -> Observed | None:
+    matches = [
+        obs
+        for obs in candidates
+        if obs.owner == address
+        and obs.type == type_name
+        and (obs.type, obs.remote_id) not in claimed
+    ]
+    return min(matches, key=lambda obs: obs.remote_id) if matches else None
+
+
+def _entry_of(resource: Resource, obs: Observed) -> Entry:
+    """What state would hold had the create's response arrived: the object as sent."""
+    return Entry(
+        address=resource.address,
+        provider=resource.provider,
+        type=resource.type,
+        project=resource.project,
+        project_id=resource.project_id,
+        remote_id=obs.remote_id,
+        attributes=obs.attributes,
+        currency=resource.currency,
+        date=obs.date,
+        amount=obs.amount,
+    )
 
 
 def _find_equal(

@@ -51,6 +51,7 @@ def to_json(plan: Plan, *, plan_path: str, as_of: date, sandbox: bool) -> dict[s
                 for (month, currency), net in impact.by_month.items()
             ],
         },
+        "notes": list(plan.notes),
         "changes": [_change_json(c) for c in plan.changes],
         "unmanaged": [_unmanaged_json(u) for u in plan.unmanaged],
     }

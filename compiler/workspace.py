@@ -78,7 +78,26 @@ class Workspace:
         return observed
 
     def plan(self, state: State, observed: Iterable[Observed]) -> Plan:
-        return diff(self.resources, state, observed, self.project_keys)
+        plan = diff(self.resources, state, observed, self.project_keys)
+        plan.notes = [n for p in self.providers.values() if (n := p.budget_note()) is not None]
+        return plan
+
+    def budget_problems(self, plan: Plan) -> list[str]:
+        """Providers whose request budget cannot cover this plan's writes."""
+        writes: dict[str, int] = defaultdict(int)
+        creates: dict[str, int] = defaultdict(int)
+        for change in plan.changes:
+            if change.action == "create":
+                creates[change.provider] += 1
+            elif change.action in ("update", "drift", "delete"):
+                writes[change.provider] += 1
+        problems = []
+        for name, provider in sorted(self.providers.items()):
+            batches = -(-creates[name] // max(1, provider.batch_size))
+            problem = provider.check_budget(writes[name] + batches)
+            if problem is not None:
+                problems.append(problem)
+        return problems
 
 
 def state_backend(document: Document, *, sandbox: bool) -> Backend:
@@ -112,7 +131,8 @@ def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
 
             (document.base_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
             sandbox_app = build_sandbox(document.base_dir / STATE_DIR / "sandbox.sqlite")
-            notes.extend(prepare(sandbox_app, checked.items, configs))
+            projects = document.root.get("projects") or {}
+            notes.extend(prepare(sandbox_app, checked.items, projects, configs))
         providers = _connect(configs, checked.items, backend, sandbox_app)
     except ConfigurationError as exc:
         if sandbox_app is not None:

@@ -10,10 +10,13 @@ from compiler.providers.base import (
     ProviderError,
     Resource,
 )
+from compiler.providers.coperniq import Coperniq
+from compiler.providers.kantata import Kantata
 from compiler.providers.ruddr import Ruddr
+from compiler.providers.wethod import Wethod
 
 PROVIDERS: dict[str, type[Provider]] = {
-    Ruddr.vendor: Ruddr,
+    provider.vendor: provider for provider in (Ruddr, Kantata, Wethod, Coperniq)
 }
 
 __all__ = [

@@ -53,6 +53,9 @@ class Observed:
     locked: bool
     date: date | None
     amount: Decimal
+    # The address the object says it belongs to, for vendors that let billplan tag what it
+    # creates (Kantata's external references): ownership that survives a lost response.
+    owner: str | None = None
 
 
 class ProviderError(Exception):
@@ -160,6 +163,17 @@ class Provider:
     def delete(self, type_name: str, remote_id: str) -> None:
         raise NotImplementedError
 
+    def on_response(self, response: httpx.Response) -> None:
+        """Every response, before it is judged: a vendor reads its rate-limit headers here."""
+
+    def budget_note(self) -> str | None:
+        """A line for plan output when the vendor's request budget is running low."""
+        return None
+
+    def check_budget(self, writes: int) -> str | None:
+        """Why an apply needing this many write requests cannot finish, or None."""
+        return None
+
     def error_message(self, response: httpx.Response) -> str:
         """The vendor's own words for a failed call."""
         return response.text[:500] or response.reason_phrase
@@ -206,6 +220,7 @@ class Provider:
                         else ""
                     )
                 ) from exc
+            self.on_response(response)
             status = response.status_code
             if status == 429 and attempt < self.max_attempts:
                 self._backoff(attempt, self.retry_after(response))

@@ -89,6 +89,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
     visible = [c for c in plan.changes if show_unchanged or c.action != "no-op"]
     if not visible and not plan.unmanaged:
         console.print("No changes. The vendors hold exactly what the plan says.")
+        _print_notes(plan, console)
         console.print(plan.summary())
         return
     for project, changes in _by_project(visible).items():
@@ -117,6 +118,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             console.print(f"  ? {escape(_unmanaged_line(other))}")
         console.print()
     _print_impact(plan.impact(), console)
+    _print_notes(plan, console)
     locked = plan.count("locked")
     if locked:
         console.print(
@@ -125,6 +127,11 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             "from the plan and will not be changed.[/bold red]"
         )
     console.print(f"[bold]{plan.summary()}[/bold]")
+
+
+def _print_notes(plan: Plan, console: Console) -> None:
+    for note in plan.notes:
+        console.print(f"[yellow]Note: {escape(note)}[/yellow]")
 
 
 def _unmanaged_line(other: Unmanaged) -> str:
@@ -174,6 +181,8 @@ def to_markdown(plan: Plan, *, title: str = "billplan") -> str:
             "differ from the plan and will not be changed)."
         )
         head.append("")
+    for note in plan.notes:
+        head += [f"> **Note:** {note}", ""]
     impact_lines = _impact_lines(plan.impact())
     if impact_lines:
         head += [f"- {line}" for line in impact_lines]

@@ -1,5 +1,6 @@
-"""First use of the sandbox for a plan: create, through each emulator's admin surface, the
-projects (and Ruddr invoice items) the plan refers to and the sandbox lacks.
+"""First use of the sandbox for a plan: create, through each emulator's admin surface, what
+the plan refers to and the sandbox lacks (projects, workspaces, stories, records, Ruddr
+invoice items, the Wethod company).
 
 The vendor paths still reject unknown projects, as the real services do; this is what lets
 `billplan plan --sandbox` work on any plan, with no account anywhere. Every object created
@@ -10,56 +11,171 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from compiler import jsonio
 from compiler.model import Item
 
-from . import DEFAULT_ROOT, Sandbox, build_sandbox
-
-Seeder = Callable[[httpx.Client, str, list[Item]], list[str]]
+from . import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, build_sandbox
 
 
-def _ruddr(client: httpx.Client, vendor: str, items: list[Item]) -> list[str]:
+@dataclass(frozen=True)
+class Seeding:
+    client: httpx.Client
+    vendor: str
+    items: list[Item]
+    projects: Mapping[str, Mapping[str, Any]]  # the plan's projects, by key
+    providers: Mapping[str, Mapping[str, Any]]  # the plan's provider connections, by name
+
+    @property
+    def admin(self) -> str:
+        return f"/{self.vendor}/_sandbox"
+
+    def by_project(self, key: Callable[[Item], str]) -> dict[str, list[Item]]:
+        grouped: dict[str, list[Item]] = defaultdict(list)
+        for item in self.items:
+            grouped[key(item)].append(item)
+        return dict(sorted(grouped.items()))
+
+    def title(self, item: Item) -> str:
+        return str(self.projects.get(item.project, {}).get("name") or item.project)
+
+    def existing(self, collection: str) -> set[str]:
+        return {str(row["id"]) for row in _get(self.client, f"{self.admin}/{collection}")}
+
+    def add(self, collection: str, body: dict[str, Any]) -> None:
+        _post(self.client, f"{self.admin}/{collection}", body)
+
+
+def _ruddr(seed: Seeding) -> list[str]:
     notes: list[str] = []
-    admin = f"/{vendor}/_sandbox"
-    projects = {p["id"] for p in _get(client, f"{admin}/projects")}
-    by_project: dict[str, list[Item]] = defaultdict(list)
-    for item in items:
-        by_project[str(item.project_id).lower()].append(item)
-    for project_id, group in sorted(by_project.items()):
-        if project_id in projects:
+    known = seed.existing("projects")
+    for project_id, group in seed.by_project(lambda i: str(i.project_id).lower()).items():
+        if project_id in known:
             continue
         # Milestones need a fixed-fee billing type; recurring fees fit fixed_recurring.
-        kinds = {item.kind for item in group}
-        billing = "fixed_recurring" if "recurring" in kinds else "fixed"
-        name = group[0].project
-        _post(
-            client,
-            f"{admin}/projects",
+        billing = "fixed_recurring" if any(i.kind == "recurring" for i in group) else "fixed"
+        name = seed.title(group[0])
+        seed.add(
+            "projects",
             {"id": project_id, "name": name, "billingTypeId": billing, "isBillable": True,
              "currency": group[0].currency},
         )  # fmt: skip
         notes.append(f"sandbox: created Ruddr project {project_id} ({name}, {billing})")
-    invoice_items = {i["id"] for i in _get(client, f"{admin}/invoice-items")}
+    invoice_items = seed.existing("invoice-items")
     wanted = {
-        str(item.options["invoice_item"]) for item in items if item.options.get("invoice_item")
+        str(i.options["invoice_item"]).lower() for i in seed.items if i.options.get("invoice_item")
     }
     for invoice_item in sorted(wanted - invoice_items):
-        _post(client, f"{admin}/invoice-items", {"id": invoice_item, "name": "Services"})
+        seed.add("invoice-items", {"id": invoice_item, "name": "Services"})
         notes.append(f"sandbox: created Ruddr invoice item {invoice_item}")
     return notes
 
 
-SEEDERS: Mapping[str, Seeder] = {"ruddr": _ruddr}
+def _kantata(seed: Seeding) -> list[str]:
+    notes: list[str] = []
+    known = seed.existing("workspaces")
+    stories = seed.existing("stories")
+    for workspace, group in seed.by_project(lambda i: str(i.project_id)).items():
+        if workspace not in known:
+            name = seed.title(group[0])
+            seed.add(
+                "workspaces",
+                {"id": int(workspace), "title": name, "currency": group[0].currency},
+            )
+            notes.append(f"sandbox: created Kantata workspace {workspace} ({name})")
+        for task in sorted({str(i.task) for i in group if i.task is not None}):
+            if task not in stories:
+                seed.add(
+                    "stories", {"id": int(task), "workspace_id": int(workspace), "title": "Task"}
+                )
+                stories.add(task)
+                notes.append(f"sandbox: created Kantata task {task} in workspace {workspace}")
+    return notes
+
+
+def _wethod(seed: Seeding) -> list[str]:
+    notes: list[str] = []
+    companies = sorted(
+        {str(c["company"]) for c in seed.providers.values() if c.get("type") == "wethod"}
+    )
+    known_companies = {str(c["slug"]) for c in _get(seed.client, f"{seed.admin}/companies")}
+    for company in companies:
+        if company not in known_companies:
+            seed.add("companies", {"slug": company, "name": company})
+            notes.append(f"sandbox: created Wethod company {company}")
+    if companies:
+        # Settings live with the running sandbox: give its token the plan's company each run.
+        token = {"token": SANDBOX_TOKEN, "company": companies[0],
+                 "permissions": ["invoices.create", "invoices.create_other"]}  # fmt: skip
+        response = seed.client.put(f"{seed.admin}/settings", json={"tokens": [token]})
+        response.raise_for_status()
+    for collection, option, body in (
+        ("vat-rates", "vat_rate_id", {"rate": 22}),
+        ("payment-terms", "payment_term_id", {"days": 30}),
+    ):
+        rows = _get(seed.client, f"{seed.admin}/{collection}")
+        existing = {(str(row["company"]), str(row["id"])) for row in rows}
+        for item in seed.items:
+            wanted = item.options.get(option)
+            company = str(seed.providers[item.provider].get("company"))
+            if wanted is None or (company, str(wanted)) in existing:
+                continue
+            seed.add(collection, {"id": int(wanted), "company": company, **body})
+            existing.add((company, str(wanted)))
+            notes.append(f"sandbox: created Wethod {collection[:-1]} {wanted} for {company}")
+    known = seed.existing("projects")
+    for project_id, group in seed.by_project(lambda i: str(i.project_id)).items():
+        if project_id in known:
+            continue
+        company = str(seed.providers[group[0].provider].get("company"))
+        name = seed.title(group[0])
+        areas = sorted({str(i.options["budget_area_uid"]) for i in group
+                        if i.options.get("budget_area_uid")})  # fmt: skip
+        seed.add(
+            "projects",
+            {"id": int(project_id), "company": company, "name": name, "budget_areas": areas},
+        )
+        notes.append(f"sandbox: created Wethod project {project_id} ({name})")
+    return notes
+
+
+def _coperniq(seed: Seeding) -> list[str]:
+    notes: list[str] = []
+    known = seed.existing("projects")
+    for record, group in seed.by_project(lambda i: str(i.project_id)).items():
+        if record in known:
+            continue
+        name = seed.title(group[0])
+        body: dict[str, Any] = {"id": int(record), "title": name}
+        value = seed.projects.get(group[0].project, {}).get("contract_value")
+        if value is not None:
+            body["contractValue"] = Decimal(str(value))
+        seed.add("projects", body)
+        notes.append(f"sandbox: created Coperniq project {record} ({name})")
+    return notes
+
+
+SEEDERS: Mapping[str, Callable[[Seeding], list[str]]] = {
+    "ruddr": _ruddr,
+    "kantata": _kantata,
+    "wethod": _wethod,
+    "coperniq": _coperniq,
+}
 
 
 def prepare(
-    sandbox: Sandbox, items: Iterable[Item], providers: Mapping[str, Mapping[str, Any]]
+    sandbox: Sandbox,
+    items: Iterable[Item],
+    projects: Mapping[str, Mapping[str, Any]],
+    providers: Mapping[str, Mapping[str, Any]],
 ) -> list[str]:
-    """Make sure every project the items name exists in the sandbox; say what was created."""
+    """Make sure everything the items refer to exists in the sandbox; say what was created."""
     by_vendor: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         by_vendor[item.provider_type].append(item)
@@ -68,8 +184,34 @@ def prepare(
         for vendor, group in sorted(by_vendor.items()):
             seeder = SEEDERS.get(vendor)
             if seeder is not None:
-                notes.extend(seeder(client, vendor, group))
+                notes.extend(seeder(Seeding(client, vendor, group, projects, providers)))
     return notes
+
+
+# How a person locks an object in each vendor (invoices it, sends it), via the admin surface.
+LOCK_ACTIONS: Mapping[str, tuple[str, dict[str, Any] | None]] = {
+    "ruddr_invoice_milestone": ("/ruddr/_sandbox/project-invoice-milestones/{id}/invoice", None),
+    "ruddr_product_item": ("/ruddr/_sandbox/project-product-items/{id}/invoice", None),
+    "kantata_billing_milestone": ("/kantata/_sandbox/billing_milestones/{id}/invoice", None),
+    "wethod_invoice": ("/wethod/_sandbox/invoices/{id}/send", None),
+    "coperniq_invoice": ("/coperniq/_sandbox/invoices/{id}/status", {"status": "SENT"}),
+}
+
+
+def mark_invoiced(plan_path: Path, type_name: str, remote_id: str) -> None:
+    """Invoice (or send) an object in the embedded sandbox of a plan, as a person would."""
+    action = LOCK_ACTIONS.get(type_name)
+    if action is None:
+        raise RuntimeError(f"the sandbox cannot invoice a {type_name}")
+    path, body = action
+    base = plan_path if plan_path.is_dir() else plan_path.parent
+    with (
+        build_sandbox(base / ".billplan" / "sandbox.sqlite") as sandbox,
+        httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client,
+    ):
+        response = client.post(path.format(id=remote_id), json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(f"the sandbox refused to invoice {remote_id}: {response.text}")
 
 
 def _get(client: httpx.Client, path: str) -> list[dict[str, Any]]:
@@ -79,28 +221,7 @@ def _get(client: httpx.Client, path: str) -> list[dict[str, Any]]:
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> None:
-    response = client.post(path, json=body)
+    content = jsonio.dumps(body)  # money stays exact
+    response = client.post(path, content=content, headers={"Content-Type": "application/json"})
     if response.status_code >= 400:
         raise RuntimeError(f"sandbox admin {path} refused {body}: {response.text}")
-
-
-# Where each kind of object billplan writes can be marked invoiced through the admin surface.
-INVOICE_PATHS: Mapping[str, str] = {
-    "ruddr_invoice_milestone": "/ruddr/_sandbox/project-invoice-milestones/{id}/invoice",
-    "ruddr_product_item": "/ruddr/_sandbox/project-product-items/{id}/invoice",
-}
-
-
-def mark_invoiced(plan_path: Path, type_name: str, remote_id: str) -> None:
-    """Invoice an object in the embedded sandbox of a plan, as a person would in the vendor."""
-    path = INVOICE_PATHS.get(type_name)
-    if path is None:
-        raise RuntimeError(f"the sandbox cannot invoice a {type_name}")
-    base = plan_path if plan_path.is_dir() else plan_path.parent
-    with (
-        build_sandbox(base / ".billplan" / "sandbox.sqlite") as sandbox,
-        httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client,
-    ):
-        response = client.post(path.format(id=remote_id))
-        if response.status_code >= 400:
-            raise RuntimeError(f"the sandbox refused to invoice {remote_id}: {response.text}")

@@ -1,0 +1,212 @@
+"""Kantata OX: every occurrence becomes a billing milestone in the project's workspace.
+
+Money is `amount_in_cents`, an integer in the currency's minor units. Creates go 100 to a
+request. Every milestone billplan creates carries an external reference (service `billplan`,
+model `billing_milestone`, ref = the item's address): that is how billplan recognises what it
+owns, and adopts with certainty a milestone whose create response was lost.
+
+The odd part is the response envelope: `results` gives the order, the objects are indexed by
+id under their type's key, and associations are side-loaded under their own keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, ClassVar
+
+import httpx
+
+from compiler.model import Item
+from compiler.money import from_minor_units, to_minor_units
+from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+from compiler.providers.values import integer_id
+
+MILESTONE = "kantata_billing_milestone"
+SERVICE_NAME = "billplan"
+SERVICE_MODEL = "billing_milestone"
+INCLUDE = "external_references,invoices"
+
+
+class Kantata(Provider):
+    vendor = "kantata"
+    title = "Kantata OX"
+    default_base_url = "https://api.mavenlink.com/api/v1"
+    default_token_env = "KANTATA_API_TOKEN"
+    types: ClassVar[Mapping[str, ResourceType]] = {
+        MILESTONE: ResourceType(MILESTONE, "/billing_milestones"),
+    }
+    page_size = 200  # the documented maximum per_page
+    batch_size = 100  # the documented maximum per create request
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Amounts read back are in the workspace's minor units; remember each project's currency.
+        self.currencies: dict[str, str] = {}
+
+    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
+        resources: list[Resource] = []
+        problems: list[tuple[Item, str]] = []
+        for item in items:
+            workspace = integer_id(item.project_id)
+            if workspace is None:
+                problems.append(
+                    (item, f"Kantata workspace ids are integers; got {item.project_id!r}")
+                )
+                continue
+            self.currencies[str(workspace)] = item.currency
+            body: dict[str, Any] = {
+                "title": item.description,
+                "amount_in_cents": to_minor_units(item.amount, item.currency),
+                "workspace_id": workspace,
+            }
+            if item.task is not None:
+                story = integer_id(item.task)
+                if story is None:
+                    problems.append(
+                        (item, f"Kantata task (story) ids are integers; got {item.task!r}")
+                    )
+                    continue
+                body["billing_type"] = "upon_completion"
+                body["story_id"] = story
+            else:
+                body["billing_type"] = "fixed_date"
+                body["date_to_invoice"] = item.date.isoformat() if item.date else None
+            body["external_reference"] = {
+                "service_name": SERVICE_NAME,
+                "service_model": SERVICE_MODEL,
+                "service_model_ref": item.address,
+            }
+            resources.append(
+                Resource(
+                    address=item.address,
+                    provider=item.provider,
+                    type=MILESTONE,
+                    project=item.project,
+                    project_id=workspace,
+                    attributes=body,
+                    date=item.date,
+                    amount=item.amount,
+                    currency=item.currency,
+                )
+            )
+        return resources, problems
+
+    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
+        if not project_ids:
+            return []
+        params = {
+            "workspace_ids": ",".join(str(p) for p in project_ids),
+            "include": INCLUDE,
+            "per_page": self.page_size,
+            "order": "created_at:asc",
+        }
+
+        def fetch(page: int | None) -> tuple[list[Observed], int | None]:
+            number = page or 1
+            envelope = self.json(
+                self.request("GET", self.types[MILESTONE].path, params={**params, "page": number})
+            )
+            meta = envelope.get("meta") or {}
+            last = int(meta.get("page_count") or 1)
+            return self._unpack(envelope), (number + 1 if number < last else None)
+
+        return list(self.pages(fetch))
+
+    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
+        envelope = self.json(
+            self.request(
+                "POST",
+                self.types[type_name].path,
+                params={"include": INCLUDE},
+                body={"billing_milestones": [dict(b) for b in bodies]},
+                retry_on_failure=False,
+            )
+        )
+        made = self._unpack(envelope)
+        if len(made) != len(bodies):
+            raise ProviderError(
+                f"Kantata OX answered a create of {len(bodies)} milestones with {len(made)}; "
+                "the next plan will reconcile by external reference"
+            )
+        return made
+
+    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
+        body = {k: v for k, v in attributes.items() if k != "workspace_id"}
+        envelope = self.json(
+            self.request(
+                "PUT",
+                f"{self.types[type_name].path}/{remote_id}",
+                params={"include": INCLUDE},
+                body={"billing_milestone": body},
+            )
+        )
+        (observed,) = self._unpack(envelope)
+        return observed
+
+    def delete(self, type_name: str, remote_id: str) -> None:
+        try:
+            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+
+    def _unpack(self, envelope: Mapping[str, Any]) -> list[Observed]:
+        """Objects in `results` order, with their side-loaded external references."""
+        milestones = envelope.get("billing_milestones") or {}
+        references = envelope.get("external_references") or {}
+        out = []
+        for entry in envelope.get("results") or []:
+            if entry.get("key") != "billing_milestones":
+                continue
+            obj = milestones[str(entry["id"])]
+            refs = [references[str(i)] for i in obj.get("external_reference_ids") or []]
+            out.append(self.observe(obj, refs))
+        return out
+
+    def observe(self, obj: Mapping[str, Any], refs: Sequence[Mapping[str, Any]]) -> Observed:
+        workspace = obj.get("workspace_id")
+        attributes: dict[str, Any] = {
+            "title": obj.get("title"),
+            "amount_in_cents": int(obj.get("amount_in_cents") or 0),
+            "workspace_id": integer_id(workspace),
+            "billing_type": obj.get("billing_type") or "fixed_date",
+        }
+        if attributes["billing_type"] == "upon_completion":
+            attributes["story_id"] = integer_id(obj.get("story_id"))
+        else:
+            attributes["date_to_invoice"] = obj.get("date_to_invoice")
+        ours = next((r for r in refs if r.get("service_name") == SERVICE_NAME), None)
+        if ours is not None:
+            attributes["external_reference"] = {
+                "service_name": ours.get("service_name"),
+                "service_model": ours.get("service_model"),
+                "service_model_ref": ours.get("service_model_ref"),
+            }
+        currency = self.currencies.get(str(workspace)) or str(obj.get("currency") or "USD")
+        when = obj.get("date_to_invoice")
+        return Observed(
+            remote_id=str(obj["id"]),
+            type=MILESTONE,
+            project_id=attributes["workspace_id"],
+            attributes=attributes,
+            locked=bool(obj.get("invoiced")) or bool(obj.get("invoice_ids")),
+            date=date.fromisoformat(when) if when else None,
+            amount=from_minor_units(attributes["amount_in_cents"], currency),
+            owner=ours.get("service_model_ref") if ours is not None else None,
+        )
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            payload = self.json(response)
+        except ProviderError:
+            return response.text[:300] or response.reason_phrase
+        errors = payload.get("errors") if isinstance(payload, dict) else None
+        if not errors:
+            return response.reason_phrase
+        parts = []
+        for error in errors:
+            message = str(error.get("message", ""))
+            field = error.get("field")
+            parts.append(f"{field}: {message}" if field else message)
+        return "; ".join(parts)
