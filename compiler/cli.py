@@ -340,6 +340,19 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     db = Path(args.db)
     db.parent.mkdir(parents=True, exist_ok=True)
     sandbox = build_sandbox(db)
+    if args.seed:
+        from compiler.sandbox.bootstrap import prepare
+
+        checked = check(Path(args.seed), _as_of(None))
+        if checked.diagnostics or checked.document is None:
+            sandbox.close()
+            report(checked.diagnostics)
+            return EXIT_ERROR
+        root_doc = checked.document.root
+        for note in prepare(
+            sandbox, checked.items, root_doc.get("projects") or {}, root_doc.get("providers") or {}
+        ):
+            print(note)
     root = f"http://{args.host}:{args.port}"
     print(f"billplan sandbox on {root} (data in {db}); token: sandbox")
     for emulator in EMULATORS:
@@ -465,6 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--db", default=".billplan/sandbox.sqlite", help="SQLite file")
+    serve.add_argument(
+        "--seed",
+        metavar="PATH",
+        help="first create the projects this plan names, as --sandbox does",
+    )
     serve.set_defaults(run=cmd_sandbox_serve)
     invoice = sandbox_commands.add_parser(
         "invoice", help="mark an applied object invoiced in the sandbox (it becomes locked)"
