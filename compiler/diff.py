@@ -252,23 +252,7 @@ def diff(
                 if entry is not None and entry.status == "pending"
                 else "exactly what billplan would create; adopting it instead of a duplicate"
             )
-            changes.append(
-                Change(
-                    address=address,
-                    action="adopt",
-                    provider=resource.provider,
-                    type=resource.type,
-                    project=resource.project,
-                    project_id=resource.project_id,
-                    remote_id=match.remote_id,
-                    before=match.attributes,
-                    after=resource.attributes,
-                    reason=reason,
-                    before_side=_side_of_observed(match, resource.currency),
-                    after_side=_side_of(resource),
-                    before_locked=match.locked,
-                )
-            )
+            changes.append(replace(_against(resource, match), action="adopt", reason=reason))
             continue
         reason = "a create whose response was lost was not found remotely" if entry else ""
         changes.append(_create(resource, reason))
@@ -287,22 +271,9 @@ def diff(
         if obs is None:
             changes.append(_forget(entry))
         elif obs.locked:
-            changes.append(
-                Change(
-                    address=address,
-                    action="locked",
-                    provider=entry.provider,
-                    type=entry.type,
-                    project=entry.project,
-                    project_id=entry.project_id,
-                    remote_id=entry.remote_id,
-                    before=obs.attributes,
-                    after=None,
-                    reason="removed from the plan but already invoiced; it will not be deleted",
-                    before_side=_side_of_observed(obs, entry.currency),
-                    before_locked=True,
-                )
-            )
+            reason = "removed from the plan but already invoiced; it will not be deleted"
+            kept = replace(_delete(entry, obs, reason), action="locked", fields=())
+            changes.append(replace(kept, before_locked=True))
         else:
             changes.append(_delete(entry, obs, reason="no longer in the plan"))
 
@@ -336,8 +307,9 @@ def _order(change: Change) -> tuple[str, str]:
     return (change.address, change.action)
 
 
-def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
-    base = Change(
+def _against(resource: Resource, obs: Observed) -> Change:
+    """The plan's resource against the object the vendor holds: a no-op until judged."""
+    return Change(
         address=resource.address,
         action="no-op",
         provider=resource.provider,
@@ -351,6 +323,10 @@ def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
         after_side=_side_of(resource),
         before_locked=obs.locked,
     )
+
+
+def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
+    base = _against(resource, obs)
     fields = field_changes(obs.attributes, resource.attributes)
     if not fields:
         return replace(base, reason="invoiced" if obs.locked else "")
