@@ -374,7 +374,7 @@ def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
         if entry is None or entry.remote_id is None:
             return _fail(f"{args.address} is not in the sandbox state; apply it first")
         mark_invoiced(Path(args.path), entry.type, entry.remote_id)
-    except (StateError, RuntimeError) as exc:
+    except (StateError, RuntimeError) as exc:  # RuntimeError: the sandbox refused
         return _fail(str(exc))
     print(f"Marked {args.address} ({entry.remote_id}) invoiced in the sandbox.")
     return EXIT_OK

@@ -134,7 +134,7 @@ def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
             projects = document.root.get("projects") or {}
             notes.extend(prepare(sandbox_app, checked.items, projects, configs))
         providers = _connect(configs, checked.items, backend, sandbox_app)
-    except ConfigurationError as exc:
+    except (ConfigurationError, RuntimeError) as exc:  # RuntimeError: sandbox SeedError
         if sandbox_app is not None:
             sandbox_app.close()
         raise WorkspaceError(str(exc)) from None

@@ -48,6 +48,8 @@ def subschemas(node: Any, pointer: str = "#") -> Iterator[tuple[str, dict[str, A
         return  # boolean schemas
     yield pointer, node
     for keyword in ONE_SCHEMA:
+        if keyword == "if":
+            continue  # a condition to test, not a shape to fill in
         if keyword in node:
             yield from subschemas(node[keyword], f"{pointer}/{keyword}")
     for keyword in SCHEMA_MAPS:

@@ -113,7 +113,10 @@ class Wethod(Provider):
         return [self.observe(self.json(response))]
 
     def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
-        body = {k: v for k, v in attributes.items() if k != "project_id"}
+        # PATCH keeps what it is not told: an option the plan no longer sets is sent as null,
+        # or Wethod would keep the old one and the invoice could never match the plan.
+        cleared = dict.fromkeys(OPTION_FIELDS)
+        body = {**cleared, **{k: v for k, v in attributes.items() if k != "project_id"}}
         response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
         return self.observe(self.json(response))
 

@@ -136,7 +136,7 @@ def _print_notes(plan: Plan, console: Console) -> None:
 
 def _unmanaged_line(other: Unmanaged) -> str:
     attrs = other.attributes
-    text = attrs.get("name") or attrs.get("description") or attrs.get("title") or ""
+    text = next((attrs[k] for k in ("name", "description", "title", "notes") if attrs.get(k)), "")
     when = other.side.date.isoformat() if other.side.date else "no date"
     state = " (invoiced)" if other.locked else ""
     return (

@@ -24,6 +24,10 @@ from compiler.model import Item
 from . import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, build_sandbox
 
 
+class SeedError(RuntimeError):
+    """The sandbox cannot be prepared for this plan; the message says why and what to do."""
+
+
 @dataclass(frozen=True)
 class Seeding:
     client: httpx.Client
@@ -104,6 +108,12 @@ def _wethod(seed: Seeding) -> list[str]:
     companies = sorted(
         {str(c["company"]) for c in seed.providers.values() if c.get("type") == "wethod"}
     )
+    if len(companies) > 1:
+        # The sandbox's one token belongs to one company at a time.
+        raise SeedError(
+            f"the sandbox serves one Wethod company per run; this plan names {companies}. "
+            "Plan them in separate runs, or against a served sandbox per company."
+        )
     known_companies = {str(c["slug"]) for c in _get(seed.client, f"{seed.admin}/companies")}
     for company in companies:
         if company not in known_companies:
@@ -126,6 +136,11 @@ def _wethod(seed: Seeding) -> list[str]:
             company = str(seed.providers[item.provider].get("company"))
             if wanted is None or (company, str(wanted)) in existing:
                 continue
+            if any(row_id == str(wanted) for _, row_id in existing):
+                raise SeedError(
+                    f"the sandbox's Wethod {collection[:-1]} {wanted} belongs to another "
+                    f"company; use another id for {company} in the plan"
+                )
             seed.add(collection, {"id": int(wanted), "company": company, **body})
             existing.add((company, str(wanted)))
             notes.append(f"sandbox: created Wethod {collection[:-1]} {wanted} for {company}")
@@ -202,7 +217,7 @@ def mark_invoiced(plan_path: Path, type_name: str, remote_id: str) -> None:
     """Invoice (or send) an object in the embedded sandbox of a plan, as a person would."""
     action = LOCK_ACTIONS.get(type_name)
     if action is None:
-        raise RuntimeError(f"the sandbox cannot invoice a {type_name}")
+        raise SeedError(f"the sandbox cannot invoice a {type_name}")
     path, body = action
     base = plan_path if plan_path.is_dir() else plan_path.parent
     with (
@@ -211,7 +226,7 @@ def mark_invoiced(plan_path: Path, type_name: str, remote_id: str) -> None:
     ):
         response = client.post(path.format(id=remote_id), json=body)
         if response.status_code >= 400:
-            raise RuntimeError(f"the sandbox refused to invoice {remote_id}: {response.text}")
+            raise SeedError(f"the sandbox refused to invoice {remote_id}: {response.text}")
 
 
 def _get(client: httpx.Client, path: str) -> list[dict[str, Any]]:
@@ -224,4 +239,4 @@ def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> None:
     content = jsonio.dumps(body)  # money stays exact
     response = client.post(path, content=content, headers={"Content-Type": "application/json"})
     if response.status_code >= 400:
-        raise RuntimeError(f"sandbox admin {path} refused {body}: {response.text}")
+        raise SeedError(f"sandbox admin {path} refused {body}: {response.text}")
