@@ -2,8 +2,8 @@
 
 By default each item is one invoice with one line item. With `coperniq: {group_by: date}` all
 of a project's items on one date become a single invoice (its own address,
-`PROJECT/invoices/DATE`) with a section per kind. A `percent` milestone is a PERCENTAGE
-invoice. Anything but DRAFT is locked.
+`PROJECT/invoices/DATE`) with a section per kind, so its items must agree on `due_in_days` and
+`status`. A `percent` milestone is a PERCENTAGE invoice. Anything but DRAFT is locked.
 
 Coperniq allows 5,000 requests per key per rolling day, reported on every response in
 X-RateLimit-Limit / X-RateLimit-Remaining. The client spends nothing it does not need (one
@@ -44,9 +44,11 @@ class Coperniq(Provider):
         super().__init__(*args, **kwargs)
         self.limit: int | None = None
         self.remaining: int | None = None
-        # Per project: days from billing date to due date, and the status new invoices get.
+        # Per project: days from billing date to due date, to date what the vendor holds.
         self.due_days: dict[int, int] = {}
-        self.status: dict[int, str] = {}
+        # Invoices created already issued (`status: SENT`, say), by (record, dueDate,
+        # description): their status and issue date. Every other invoice is a DRAFT.
+        self.issued: dict[tuple[int, str, Any], tuple[str, date]] = {}
 
     def headers(self) -> dict[str, str]:
         return {"x-api-key": str(self.token), "Accept": "application/json"}
@@ -74,18 +76,31 @@ class Coperniq(Provider):
             if item.date is None:
                 problems.append((item, "a Coperniq invoice needs a date"))
                 continue
-            self.due_days[record] = int(item.options.get("due_in_days", 0))
-            self.status[record] = str(item.options.get("status", "DRAFT"))
+            self.due_days[record] = _due_days(item)
             if item.percent is not None:
                 resources.append(self._percentage(item, record))
             elif item.options.get("group_by", "none") == "date":
                 grouped[(item.project, record, item.date)].append(item)
             else:
-                body = self._invoice(record, item.date, item.description)
+                body = self._invoice(item, record, item.date, item.description)
                 body["lineItems"] = [_line(item)]
                 resources.append(_resource(item.address, item, record, body, [item]))
         for (project, record, when), group in sorted(grouped.items()):
-            body = self._invoice(record, when, f"{project}: billing for {when.isoformat()}")
+            terms = sorted({_terms(i) for i in group})
+            if len(terms) > 1:
+                # Point at the first item that departs from the first item's terms.
+                odd = next(i for i in group if _terms(i) != _terms(group[0]))
+                problems.append(
+                    (
+                        odd,
+                        f"the items billed on {when.isoformat()} share one Coperniq invoice but "
+                        f"ask for different terms ({'; '.join(terms)}); set due_in_days and "
+                        "status on the project, or `group_by: none` on the charges that differ",
+                    )
+                )
+                continue
+            description = f"{project}: billing for {when.isoformat()}"
+            body = self._invoice(group[0], record, when, description)
             sections = []
             for kind, name in SECTIONS.items():
                 lines = [_line(i) for i in group if i.kind == kind]
@@ -96,17 +111,20 @@ class Coperniq(Provider):
             resources.append(_resource(address, group[0], record, body, group))
         return resources, problems
 
-    def _invoice(self, record: int, when: date, description: str) -> dict[str, Any]:
+    def _invoice(self, item: Item, record: int, when: date, description: str) -> dict[str, Any]:
+        due = (when + timedelta(days=_due_days(item))).isoformat()
+        if _status(item) != "DRAFT":
+            self.issued[(record, due, description)] = (_status(item), when)
         return {
             "recordId": record,
             "calculationMethod": "LINE_ITEMS",
             "description": description,
-            "dueDate": (when + timedelta(days=self.due_days.get(record, 0))).isoformat(),
+            "dueDate": due,
         }
 
     def _percentage(self, item: Item, record: int) -> Resource:
         assert item.date is not None and item.percent is not None
-        body = self._invoice(record, item.date, item.description)
+        body = self._invoice(item, record, item.date, item.description)
         body["calculationMethod"] = "PERCENTAGE"
         body["percentage"] = item.percent
         return _resource(item.address, item, record, body, [item])
@@ -117,11 +135,14 @@ class Coperniq(Provider):
         """The request body: canonical attributes plus the fields compared by nothing."""
         body = dict(attributes)
         body["dueDate"] = f"{attributes['dueDate']}T00:00:00.000Z"
-        status = self.status.get(int(attributes["recordId"]), "DRAFT")
+        key = (
+            int(attributes["recordId"]),
+            str(attributes["dueDate"]),
+            attributes.get("description"),
+        )
+        status, issued = self.issued.get(key, ("DRAFT", None))
         body["status"] = status
-        if status != "DRAFT":
-            due = date.fromisoformat(str(attributes["dueDate"]))
-            issued = due - timedelta(days=self.due_days.get(int(attributes["recordId"]), 0))
+        if issued is not None:
             body["issueDate"] = f"{issued.isoformat()}T00:00:00.000Z"
         return body
 
@@ -226,6 +247,18 @@ class Coperniq(Provider):
         if isinstance(details, list) and details:
             message += ": " + "; ".join(str(d) for d in details)
         return message
+
+
+def _due_days(item: Item) -> int:
+    return int(item.options.get("due_in_days", 0))
+
+
+def _status(item: Item) -> str:
+    return str(item.options.get("status", "DRAFT"))
+
+
+def _terms(item: Item) -> str:
+    return f"due_in_days {_due_days(item)}, status {_status(item)}"
 
 
 def _line(item: Item) -> dict[str, Any]:

@@ -1,0 +1,294 @@
+"""Helpers for the Coperniq plan/apply tests: small Coperniq plans, the Coperniq emulator's
+admin surface (`/coperniq/_sandbox/`), and the pipeline run in process against a plan
+directory's sandbox or against one emulator served over loopback.
+
+Nothing is mocked: billplan's real Coperniq provider talks to the real emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from support import AS_OF, AS_OF_TEXT, Run, billplan, serving
+from support import variant as edited
+
+from compiler import jsonio
+from compiler.apply import Applied, apply_plan
+from compiler.diff import Change, Plan
+from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.state import State
+from compiler.workspace import open_workspace
+
+RECORD = 5120
+TOKEN_ENV = "BILLPLAN_TEST_COPERNIQ_KEY"
+API = "/v1"
+
+HEAD = """\
+version: 1
+providers:
+  coperniq: {type: coperniq}
+defaults:
+  currency: USD
+"""
+
+# A solar project: two quarterly monitoring fees, two milestones and a product line; the
+# equipment milestone, the batteries and the first monitoring fee share 2026-07-01.
+PLAN = f"""\
+projects:
+  sunridge:
+    provider: coperniq
+    project_id: {RECORD}
+    name: Sunridge Farm solar array
+    contract_value: 612000
+    coperniq: {{due_in_days: 30}}
+    recurring:
+      monitoring:
+        description: "Monitoring {{{{ period.label }}}}"
+        every: quarter
+        amount: 2400
+        start: 2026-07-01
+        count: 2
+    milestones:
+      design: {{description: Engineering design, date: 2026-04-01, amount: 48000}}
+      equipment: {{description: Equipment delivered, date: 2026-07-01, amount: 275000}}
+    products:
+      batteries: {{description: Battery storage units, quantity: 6, rate: 11500, date: 2026-07-01}}
+"""
+
+DESIGN = "sunridge/milestones/design"
+EQUIPMENT = "sunridge/milestones/equipment"
+BATTERIES = "sunridge/products/batteries"
+MONITORING_Q3 = "sunridge/recurring/monitoring/2026-Q3"
+MONITORING_Q4 = "sunridge/recurring/monitoring/2026-Q4"
+ADDRESSES = sorted([DESIGN, EQUIPMENT, BATTERIES, MONITORING_Q3, MONITORING_Q4])
+
+
+def variant(*edits: tuple[str, str], body: str = PLAN) -> str:
+    """PLAN (or body) with each (old, new) text replaced; old must be there."""
+    return edited(*edits, body=body)
+
+
+GROUPED = variant(("coperniq: {due_in_days: 30}", "coperniq: {group_by: date, due_in_days: 30}"))
+APRIL = "sunridge/invoices/2026-04-01"
+JULY = "sunridge/invoices/2026-07-01"
+OCTOBER = "sunridge/invoices/2026-10-01"
+GROUPED_ADDRESSES = [APRIL, JULY, OCTOBER]
+
+INTERCONNECTION = "sunridge/milestones/interconnection"
+INTERCONNECTION_LINE = (
+    "      interconnection: {description: Interconnection approved, date: 2026-10-01, "
+    "percent: 15%}\n"
+)
+
+
+def with_percent(body: str = PLAN) -> str:
+    """The plan with a milestone of 15% of the contract value on 2026-10-01."""
+    return variant(("    products:", INTERCONNECTION_LINE + "    products:"), body=body)
+
+
+# ---- the emulator's admin surface --------------------------------------------------------
+
+
+class Admin:
+    """The Coperniq emulator's admin surface: send or edit invoices behind billplan's back,
+    seed projects, change settings, inject faults, read the request log."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        content = None if body is None else jsonio.dumps(body)
+        headers = {"Content-Type": "application/json"} if content else None
+        response = self.client.request(
+            method, f"/coperniq/_sandbox{path}", content=content, headers=headers
+        )
+        assert response.status_code < 400, f"{method} {path}: {response.text}"
+        return jsonio.loads(response.content) if response.content else None
+
+    def invoices(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/invoices")
+
+    def get(self, remote_id: str | int) -> dict[str, Any]:
+        found = [i for i in self.invoices() if str(i["id"]) == str(remote_id)]
+        assert found, f"no invoice {remote_id} in the emulator"
+        return found[0]
+
+    def set_status(self, remote_id: str | int, status: str) -> dict[str, Any]:
+        return self._call("POST", f"/invoices/{remote_id}/status", {"status": status})
+
+    def edit(self, remote_id: str | int, **fields: Any) -> dict[str, Any]:
+        return self._call("PATCH", f"/invoices/{remote_id}", fields)
+
+    def add_invoice(self, **fields: Any) -> dict[str, Any]:
+        """An invoice made by hand in Coperniq, not by billplan."""
+        return self._call("POST", "/invoices", {"recordId": RECORD, **fields})
+
+    def add_project(self, contract_value: Any = 612000, record: int = RECORD) -> None:
+        body: dict[str, Any] = {"id": record, "title": "Sunridge Farm solar array"}
+        if contract_value is not None:
+            body["contractValue"] = contract_value
+        self._call("POST", "/projects", body)
+
+    def fault(self, method: str, path: str = "/invoices", times: int = 1, **fault: Any) -> None:
+        self._call(
+            "POST", "/faults", {"method": method, "path": API + path, "times": times, **fault}
+        )
+
+    def settings(self, **settings: Any) -> dict[str, Any]:
+        return self._call("PUT", "/settings", settings)
+
+    def requests(self, method: str | None = None) -> list[dict[str, Any]]:
+        log = self._call("GET", "/requests")
+        return [r for r in log if method is None or r["method"] == method]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+
+@contextlib.contextmanager
+def admin_of(sandbox: Sandbox) -> Iterator[Admin]:
+    with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
+        yield Admin(client)
+
+
+@contextlib.contextmanager
+def plan_sandbox(directory: Path) -> Iterator[Admin]:
+    """The embedded sandbox of a plan directory, opened beside billplan's own: objects are
+    shared through the SQLite file; settings, faults and the request log are not."""
+    with (
+        build_sandbox(directory / ".billplan" / "sandbox.sqlite") as sandbox,
+        admin_of(sandbox) as admin,
+    ):
+        yield admin
+
+
+# ---- the pipeline, in process, as `--sandbox` runs it ------------------------------------
+
+
+@dataclass
+class Step:
+    """One plan (and perhaps apply) against a plan directory's embedded sandbox, with the
+    vendor requests billplan made, from that emulator's request log."""
+
+    plan: Plan
+    applied: Applied | None
+    requests: list[dict[str, Any]]
+    state: State
+    budget: list[str]
+
+    def change(self, address: str) -> Change:
+        found = [c for c in self.plan.changes if c.address == address]
+        assert len(found) == 1, f"{address}: {found}"
+        return found[0]
+
+    def actions(self) -> dict[str, str]:
+        return {c.address: c.action for c in self.plan.changes}
+
+    def writes(self, method: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["method"] == method]
+
+    def methods(self) -> list[str]:
+        return [r["method"] for r in self.requests]
+
+    def failures(self) -> dict[str, str]:
+        assert self.applied is not None
+        return {f.address: f.message for f in self.applied.failures}
+
+
+def step(
+    directory: Path,
+    *,
+    apply: bool = False,
+    as_of: date = AS_OF,
+    arrange: Callable[[Admin], object] = lambda admin: None,
+    between: Callable[[Admin], object] = lambda admin: None,
+) -> Step:
+    """Plan (and apply when asked) the plan in directory with `--sandbox`, in process, all
+    against one emulator: arrange(admin) runs before the plan (set a daily limit, arm a
+    fault), between(admin) after it and before the apply (send an invoice meanwhile)."""
+    with open_workspace(directory, as_of, sandbox=True) as workspace:
+        with admin_of(workspace.sandbox) as admin:
+            admin.settings(rate_limit_per_second=None)
+            arrange(admin)
+            with workspace.backend.lock("test"):
+                state = workspace.backend.read()
+                plan = workspace.plan(state, workspace.refresh(state))
+                budget = workspace.budget_problems(plan)
+                applied = None
+                if apply:
+                    between(admin)
+                    applied = apply_plan(plan, workspace.providers, workspace.backend, state)
+            requests = admin.requests()
+        return Step(plan, applied, requests, workspace.backend.read(), budget)
+
+
+# ---- one emulator served over loopback, for the command line -----------------------------
+
+
+@dataclass
+class Remote:
+    """A Coperniq emulator on a loopback socket whose settings, daily usage and request log
+    last across `billplan` runs, with the plan head that reaches it without --sandbox."""
+
+    root: str
+    admin: Admin
+
+    @property
+    def head(self) -> str:
+        return (
+            "version: 1\n"
+            "providers:\n"
+            f"  coperniq: {{type: coperniq, base_url: '{base_url('coperniq', self.root)}', "
+            f"token_env: {TOKEN_ENV}}}\n"
+            "defaults:\n"
+            "  currency: USD\n"
+        )
+
+    def spend(self, requests: int) -> None:
+        """Another integration using the same API key spends some of today's requests (the
+        request log is cleared after, so that it shows billplan's requests only)."""
+        for _ in range(requests):
+            response = self.admin.client.get(
+                f"/coperniq{API}/projects/{RECORD}/invoices", headers={"x-api-key": SANDBOX_TOKEN}
+            )
+            assert response.status_code == 200, response.text
+        self.admin.clear_requests()
+
+    def billplan(self, *args: str | Path) -> Run:
+        """`billplan ARGS` against this emulator, with --as-of and --auto-approve as needed."""
+        extra: list[str] = []
+        if args[0] in ("plan", "apply", "import"):
+            extra += ["--as-of", AS_OF_TEXT]
+        if args[0] == "apply":
+            extra.append("--auto-approve")
+        return billplan(*args, *extra)
+
+
+@contextlib.contextmanager
+def remote(*, contract_value: Any = 612000) -> Iterator[Remote]:
+    """An in-memory Coperniq emulator over loopback HTTP with project RECORD seeded, its key
+    in TOKEN_ENV for the duration, the per-second limit off."""
+    previous = os.environ.get(TOKEN_ENV)
+    os.environ[TOKEN_ENV] = SANDBOX_TOKEN
+    try:
+        with (
+            build_sandbox() as sandbox,
+            serving(sandbox) as root,
+            httpx.Client(base_url=root, timeout=10) as client,
+        ):
+            admin = Admin(client)
+            admin.add_project(contract_value)
+            admin.settings(rate_limit_per_second=None)
+            yield Remote(root, admin)
+    finally:
+        if previous is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = previous
