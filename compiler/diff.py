@@ -300,14 +300,30 @@ def diff(
         for key, obs in sorted(remote.items())
         if key not in claimed
     ]
-    return Plan(changes=sorted(changes, key=_order), unmanaged=unmanaged)
+    return Plan(
+        changes=sorted(changes, key=_order), unmanaged=unmanaged, notes=_priced_apart(changes)
+    )
+
+
+def _priced_apart(changes: Iterable[Change]) -> list[str]:
+    """Objects equal to the plan field by field whose amount the vendor works out differently
+    (a percentage of a contract value it holds): nothing to write, but worth saying."""
+    notes = []
+    for change in changes:
+        old, new = change.before_side, change.after_side
+        if change.action in ("no-op", "adopt") and old and new and old.amount != new.amount:
+            notes.append(
+                f"{change.address}: the vendor bills {old.amount} {new.currency} where the plan "
+                f"expects {new.amount}; check the figures it computes from (a contract value?)"
+            )
+    return notes
 
 
 def _order(change: Change) -> tuple[str, str]:
     return (change.address, change.action)
 
 
-def _against(resource: Resource, obs: Observed) -> Change:
+def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> Change:
     """The plan's resource against the object the vendor holds: a no-op until judged."""
     return Change(
         address=resource.address,
@@ -319,14 +335,14 @@ def _against(resource: Resource, obs: Observed) -> Change:
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=resource.attributes,
-        before_side=_side_of_observed(obs, resource.currency),
+        before_side=_side_of_observed(obs, resource.currency, entry),
         after_side=_side_of(resource),
         before_locked=obs.locked,
     )
 
 
 def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
-    base = _against(resource, obs)
+    base = _against(resource, obs, entry)
     fields = field_changes(obs.attributes, resource.attributes)
     if not fields:
         return replace(base, reason="invoiced" if obs.locked else "")
@@ -380,7 +396,7 @@ def _delete(entry: Entry, obs: Observed, reason: str) -> Change:
         after=None,
         fields=field_changes(obs.attributes, None),
         reason=reason,
-        before_side=_side_of_observed(obs, entry.currency),
+        before_side=_side_of_observed(obs, entry.currency, entry),
     )
 
 
@@ -523,5 +539,8 @@ def _side_of(resource: Resource) -> Side:
     return Side(resource.date, resource.amount, resource.currency)
 
 
-def _side_of_observed(obs: Observed, currency: str) -> Side:
-    return Side(obs.date, obs.amount, currency)
+def _side_of_observed(obs: Observed, currency: str, entry: Entry | None = None) -> Side:
+    when = obs.date
+    if not obs.dated_by_vendor and entry is not None and entry.date is not None:
+        when = entry.date  # the vendor keeps no billing date: trust what billplan wrote
+    return Side(when, obs.amount, currency)

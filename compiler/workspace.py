@@ -79,7 +79,7 @@ class Workspace:
 
     def plan(self, state: State, observed: Iterable[Observed]) -> Plan:
         plan = diff(self.resources, state, observed, self.project_keys)
-        plan.notes = [n for p in self.providers.values() if (n := p.budget_note()) is not None]
+        plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         return plan
 
     def budget_problems(self, plan: Plan) -> list[str]:

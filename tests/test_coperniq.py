@@ -196,12 +196,6 @@ def test_a_sent_invoice_the_plan_would_change_is_shown_loudly(applied: Path) -> 
     assert "Plan: 0 to create, 0 to update, 0 to delete, 1 locked." in shown.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Coperniq keeps no billing date on a DRAFT, so the provider dates what it reads as "
-    "dueDate minus the plan's current due_in_days; after a change of due_in_days the billing "
-    "impact shows invoices moving between months (diff should date managed objects from state)",
-)
 def test_changing_due_in_days_moves_no_billing_between_months(applied: Path) -> None:
     write_plan(applied, variant(("due_in_days: 30", "due_in_days: 45")), head=HEAD)
 
@@ -348,6 +342,24 @@ def test_changing_the_percent_patches_the_percentage(tmp_path: Path) -> None:
         assert admin.get(ids(directory)[INTERCONNECTION])["amount"] == 122400
 
 
+def test_a_percentage_coperniq_prices_apart_from_the_plan_is_noted_not_rewritten(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing", with_percent(), head=HEAD)
+    assert step(directory, apply=True).applied.ok
+    cheaper = with_percent().replace("contract_value: 612000", "contract_value: 600000")
+    write_plan(directory, cheaper, head=HEAD)
+
+    again = step(directory, apply=True)
+
+    assert again.actions()[INTERCONNECTION] == "no-op"
+    assert again.methods() == ["GET"]
+    assert again.plan.notes == [
+        f"{INTERCONNECTION}: the vendor bills 91800 USD where the plan expects 90000.00; "
+        "check the figures it computes from (a contract value?)"
+    ]
+
+
 # ---- statuses ------------------------------------------------------------------------------
 
 
@@ -470,6 +482,17 @@ def test_an_apply_needing_more_requests_than_remain_is_refused_before_any_write(
     ) in run.errors
     assert [r["method"] for r in coperniq.admin.requests()] == ["GET"]
     assert coperniq.admin.invoices() == []
+
+
+def test_an_exhausted_daily_budget_is_not_waited_for(budgeted: tuple[Remote, Path]) -> None:
+    coperniq, directory = budgeted
+    coperniq.spend(20)
+
+    run = coperniq.billplan("plan", directory)
+
+    assert run.code == 1
+    assert "Coperniq 429" in run.errors
+    assert [r["method"] for r in coperniq.admin.requests()] == ["GET"]  # asked once, not 8 times
 
 
 def test_an_apply_within_the_budget_proceeds_to_its_last_request(

@@ -56,6 +56,9 @@ class Observed:
     # The address the object says it belongs to, for vendors that let billplan tag what it
     # creates (Kantata's external references): ownership that survives a lost response.
     owner: str | None = None
+    # False where the vendor keeps no billing date (a Coperniq draft) and `date` is worked out
+    # by the client; the diff then dates a managed object from what state remembers.
+    dated_by_vendor: bool = True
 
 
 class ProviderError(Exception):
@@ -174,6 +177,10 @@ class Provider:
         """Why an apply needing this many write requests cannot finish, or None."""
         return None
 
+    def retryable(self, response: httpx.Response) -> bool:
+        """Whether a 429 is worth waiting for (not, say, a budget exhausted for the day)."""
+        return True
+
     def error_message(self, response: httpx.Response) -> str:
         """The vendor's own words for a failed call."""
         return response.text[:500] or response.reason_phrase
@@ -222,7 +229,7 @@ class Provider:
                 ) from exc
             self.on_response(response)
             status = response.status_code
-            if status == 429 and attempt < self.max_attempts:
+            if status == 429 and attempt < self.max_attempts and self.retryable(response):
                 self._backoff(attempt, self.retry_after(response))
                 continue
             if status >= 500 and attempt < self.max_attempts and retry_on_failure:

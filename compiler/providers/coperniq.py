@@ -210,6 +210,7 @@ class Coperniq(Provider):
             project_id=record_id or 0,
             attributes=attributes,
             locked=str(obj.get("status") or "DRAFT") != "DRAFT",
+            dated_by_vendor=False,
             date=when,
             amount=decimal(obj.get("amount")),
         )
@@ -234,6 +235,10 @@ class Coperniq(Provider):
             f"key's {self.limit:,} daily requests are left; nothing was applied. Wait for the "
             "rolling 24-hour window to free requests, or split the plan."
         )
+
+    def retryable(self, response: httpx.Response) -> bool:
+        # The daily budget frees requests over 24 hours: waiting seconds cannot help.
+        return not (self.remaining == 0 or "daily" in response.text.lower())
 
     def error_message(self, response: httpx.Response) -> str:
         try:
