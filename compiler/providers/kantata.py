@@ -11,6 +11,7 @@ id under their type's key, and associations are side-loaded under their own keys
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar
@@ -26,6 +27,8 @@ MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
 SERVICE_MODEL = "billing_milestone"
 INCLUDE = "external_references,invoices"
+# A batch create's problems are prefixed with the item's position: `billing_milestones[2]: `.
+POSITION = re.compile(r"billing_milestones\[(\d+)\]")
 
 
 class Kantata(Provider):
@@ -67,11 +70,15 @@ class Kantata(Provider):
                         (item, f"Kantata task (story) ids are integers; got {item.task!r}")
                     )
                     continue
+                # null clears a date left from when it was billed on a date (null on create
+                # is "not sent"); likewise a story left from when it was billed on completion.
                 body["billing_type"] = "upon_completion"
                 body["story_id"] = story
+                body["date_to_invoice"] = None
             else:
                 body["billing_type"] = "fixed_date"
                 body["date_to_invoice"] = item.date.isoformat() if item.date else None
+                body["story_id"] = None
             body["external_reference"] = {
                 "service_name": SERVICE_NAME,
                 "service_model": SERVICE_MODEL,
@@ -107,6 +114,7 @@ class Kantata(Provider):
             envelope = self.json(
                 self.request("GET", self.types[MILESTONE].path, params={**params, "page": number})
             )
+            self._check_currencies(envelope)
             meta = envelope.get("meta") or {}
             last = int(meta.get("page_count") or 1)
             return self._unpack(envelope), (number + 1 if number < last else None)
@@ -114,15 +122,17 @@ class Kantata(Provider):
         return list(self.pages(fetch))
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
-        envelope = self.json(
-            self.request(
+        try:
+            response = self.request(
                 "POST",
                 self.types[type_name].path,
                 params={"include": INCLUDE},
                 body={"billing_milestones": [dict(b) for b in bodies]},
                 retry_on_failure=False,
             )
-        )
+        except ProviderError as exc:
+            raise type(exc)(_name_positions(str(exc), bodies), status=exc.status) from exc
+        envelope = self.json(response)
         made = self._unpack(envelope)
         if len(made) != len(bodies):
             raise ProviderError(
@@ -150,6 +160,19 @@ class Kantata(Provider):
         except ProviderError as exc:
             if exc.status != 404:
                 raise
+
+    def _check_currencies(self, envelope: Mapping[str, Any]) -> None:
+        """amount_in_cents is in the workspace's currency: a plan in another currency would have
+        every amount read in the wrong one, silently. Refuse to plan it."""
+        for obj in (envelope.get("billing_milestones") or {}).values():
+            workspace = str(obj.get("workspace_id"))
+            held, planned = obj.get("currency"), self.currencies.get(workspace)
+            if held and planned and held != planned:
+                raise ProviderError(
+                    f"Kantata workspace {workspace} bills in {held}, but the plan gives its "
+                    f"project {planned}: Kantata would read every amount as {held}. Set the "
+                    f"project's currency to {held}, or bill it from a {planned} workspace."
+                )
 
     def _unpack(self, envelope: Mapping[str, Any]) -> list[Observed]:
         """Objects in `results` order, with their side-loaded external references."""
@@ -184,7 +207,8 @@ class Kantata(Provider):
                 "service_model_ref": ours.get("service_model_ref"),
             }
         currency = self.currencies.get(str(workspace)) or str(obj.get("currency") or "USD")
-        when = obj.get("date_to_invoice")
+        # A milestone billed on completion has no invoice date, whatever date it still holds.
+        when = attributes.get("date_to_invoice")
         return Observed(
             remote_id=str(obj["id"]),
             type=MILESTONE,
@@ -208,5 +232,26 @@ class Kantata(Provider):
         for error in errors:
             message = str(error.get("message", ""))
             field = error.get("field")
-            parts.append(f"{field}: {message}" if field else message)
+            # Keep a batch item's position first, so that create can name the item's address.
+            position = re.match(rf"({POSITION.pattern}): ", message)
+            where = position.group(1) + ": " if position else ""
+            message = message[position.end() :] if position else message
+            parts.append(f"{where}{field}: {message}" if field else where + message)
         return "; ".join(parts)
+
+
+def _name_positions(message: str, bodies: Sequence[Mapping[str, Any]]) -> str:
+    """A batch refusal names items by position; name them by the address they were sent for,
+    and say that the whole batch was refused (Kantata creates all of a batch or none)."""
+
+    def address(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(bodies):
+            return match.group(0)
+        reference = bodies[index].get("external_reference") or {}
+        return str(reference.get("service_model_ref") or match.group(0))
+
+    named = POSITION.sub(address, message)
+    if named != message and len(bodies) > 1:
+        named += f" (the whole batch of {len(bodies)} was refused; none of it was created)"
+    return named
