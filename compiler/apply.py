@@ -56,10 +56,11 @@ def apply_plan(
 ) -> Applied:
     result = Applied()
     changes = actionable(plan)
-    creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    # Batches never mix projects: one project's refusal must not block another's creates.
+    creates: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
     for change in changes:
         if change.action == "create":
-            creates[(change.provider, change.type)].append(change)
+            creates[(change.provider, change.type, str(change.project_id))].append(change)
             continue
         try:
             _apply_one(change, providers[change.provider], state)
@@ -71,7 +72,7 @@ def apply_plan(
             result.done.append(change)
         backend.write(state)
         progress(change)
-    for (provider_name, _type), batch in creates.items():
+    for (provider_name, _type, _project), batch in creates.items():
         provider = providers[provider_name]
         size = max(1, provider.batch_size)
         for start in range(0, len(batch), size):

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from compiler import __version__, jsonio, planfile
 from compiler.apply import Applied, actionable, apply_plan
@@ -204,7 +205,7 @@ def _report_applied(applied: Applied) -> int:
     if applied.failures:
         err = _stderr()
         for failure in applied.failures:
-            err.print(f"[red]{failure.address}[/red]: {failure.message}", highlight=False)
+            err.print(f"[red]{escape(failure.address)}[/red]: {escape(failure.message)}")
         console.print(f"Apply incomplete: {done}; {len(applied.failures)} failed.")
         return EXIT_ERROR
     console.print(f"[bold green]Apply complete:[/bold green] {done}.")

@@ -252,7 +252,13 @@ def diff(
                 if entry is not None and entry.status == "pending"
                 else "exactly what billplan would create; adopting it instead of a duplicate"
             )
-            changes.append(replace(_against(resource, match), action="adopt", reason=reason))
+            adopted = _compare(resource, _entry_of(resource, match), match)
+            if adopted.action == "update":
+                # Only billplan's own tag is missing (made by hand): adopt it and tag it.
+                reason = "identical but for billplan's tag; adopting it and adding the tag"
+            else:
+                adopted = replace(adopted, action="adopt")
+            changes.append(replace(adopted, reason=reason))
             continue
         reason = "a create whose response was lost was not found remotely" if entry else ""
         changes.append(_create(resource, reason))
@@ -423,7 +429,12 @@ def _forget(entry: Entry) -> Change:
 def _find_adoptable(
     resource: Resource, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
 ) -> Observed | None:
-    return _find_equal(resource.type, resource.project_id, resource.attributes, candidates, claimed)
+    # An object tagged for an address is that address's (see _find_tagged), never a twin.
+    untagged = [obs for obs in candidates if obs.owner is None]
+    wanted = {k: v for k, v in resource.attributes.items() if k not in resource.tags}
+    return _find_equal(
+        resource.type, resource.project_id, wanted, untagged, claimed, ignore=resource.tags
+    )
 
 
 def _find_sent(
@@ -471,15 +482,17 @@ def _find_equal(
     attributes: Mapping[str, Any],
     candidates: Iterable[Observed],
     claimed: set[tuple[str, str]],
+    ignore: frozenset[str] = frozenset(),
 ) -> Observed | None:
-    """The unclaimed remote object exactly equal to these attributes (lowest id if several)."""
+    """The unclaimed remote object exactly equal to these attributes (lowest id if several),
+    leaving out the `ignore` keys of the remote side."""
     matches = [
         obs
         for obs in candidates
         if obs.type == type_name
         and (obs.type, obs.remote_id) not in claimed
         and str(obs.project_id) == str(project_id)
-        and same(obs.attributes, attributes)
+        and same({k: v for k, v in obs.attributes.items() if k not in ignore}, attributes)
     ]
     return min(matches, key=lambda obs: obs.remote_id) if matches else None
 

@@ -255,6 +255,29 @@ def test_a_hand_made_milestone_without_a_billplan_reference_is_listed_and_never_
         assert admin.milestone(other["id"])["amount_in_cents"] == 45000
 
 
+def test_a_hand_made_twin_of_a_planned_milestone_is_adopted_and_tagged_not_duplicated(
+    applied: Path,
+) -> None:
+    write_plan(applied, PLAN.replace(KICKOFF_LINE, KICKOFF_LINE + KICKOFF_LINE.replace(
+        "kickoff: {description: Kickoff", "workshop: {description: Workshop")))  # fmt: skip
+    with plan_sandbox(applied) as admin:
+        twin = admin.add(
+            title="Workshop", amount_in_cents=1000000, date_to_invoice="2026-01-15",
+            workspace_id=WORKSPACE,
+        )  # fmt: skip
+
+    adopted = step(applied, apply=True)
+
+    workshop = "cascade/milestones/workshop"
+    change = next(c for c in adopted.plan.changes if c.address == workshop)
+    assert (change.action, change.remote_id) == ("update", twin["id"])
+    assert [r["method"] for r in adopted.requests if r["method"] != "GET"] == ["PUT"]
+    with plan_sandbox(applied) as admin:
+        assert reference_of(admin.milestone(twin["id"]))["service_model_ref"] == workshop
+        assert len(admin.milestones()) == len(ADDRESSES) + 1
+    assert not step(applied).plan.has_changes
+
+
 def test_import_takes_a_hand_made_milestone_and_the_next_apply_tags_it(applied: Path) -> None:
     with plan_sandbox(applied) as admin:
         draft = admin.add(

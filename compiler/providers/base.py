@@ -40,6 +40,9 @@ class Resource:
     date: date | None
     amount: Decimal
     currency: str
+    # Attributes that only mark the object as billplan's (Kantata's external reference): an
+    # object made by hand lacks them but is otherwise the same thing, and can be adopted.
+    tags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,14 @@ import httpx
 
 from compiler.model import Item
 from compiler.money import from_minor_units, to_minor_units
-from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+from compiler.providers.base import (
+    Observed,
+    OutcomeUnknown,
+    Provider,
+    ProviderError,
+    Resource,
+    ResourceType,
+)
 from compiler.providers.values import integer_id
 
 MILESTONE = "kantata_billing_milestone"
@@ -95,6 +102,7 @@ class Kantata(Provider):
                     date=item.date,
                     amount=item.amount,
                     currency=item.currency,
+                    tags=frozenset({"external_reference"}),
                 )
             )
         return resources, problems
@@ -132,14 +140,17 @@ class Kantata(Provider):
             )
         except ProviderError as exc:
             raise type(exc)(_name_positions(str(exc), bodies), status=exc.status) from exc
-        envelope = self.json(response)
-        made = self._unpack(envelope)
-        if len(made) != len(bodies):
-            raise ProviderError(
-                f"Kantata OX answered a create of {len(bodies)} milestones with {len(made)}; "
-                "the next plan will reconcile by external reference"
+        made = {obs.owner: obs for obs in self._unpack(self.json(response))}
+        # Results come back in Kantata's sort order; pair them with the request by the
+        # address each milestone is tagged with, never by position.
+        wanted = [b["external_reference"]["service_model_ref"] for b in bodies]
+        if set(made) != set(wanted):
+            raise OutcomeUnknown(
+                f"Kantata OX answered a create of {len(bodies)} milestones with {len(made)} "
+                "that do not match what was sent; the next plan will reconcile them by "
+                "external reference"
             )
-        return made
+        return [made[address] for address in wanted]
 
     def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
         body = {k: v for k, v in attributes.items() if k != "workspace_id"}
