@@ -75,7 +75,21 @@ class Workspace:
                     "them from state with `billplan state rm`"
                 )
             observed.extend(provider.list(sorted(ids)))
-        return observed
+        return observed + self.recheck_missing(state, observed)
+
+    def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
+        """Managed objects a list did not return, read again by id before being believed gone."""
+        seen = {(obs.type, obs.remote_id) for obs in observed}
+        missing: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for entry in state.entries.values():
+            if entry.remote_id and (entry.type, entry.remote_id) not in seen:
+                missing[(entry.provider, entry.type)].append(entry.remote_id)
+        found: list[Observed] = []
+        for (name, type_name), ids in sorted(missing.items()):
+            provider = self.providers.get(name)
+            if provider is not None:
+                found.extend(provider.recheck(type_name, sorted(ids)))
+        return found
 
     def plan(self, state: State, observed: Iterable[Observed]) -> Plan:
         plan = diff(self.resources, state, observed, self.project_keys)

@@ -169,6 +169,25 @@ class Provider:
     def delete(self, type_name: str, remote_id: str) -> None:
         raise NotImplementedError
 
+    def recheck(self, type_name: str, remote_ids: Sequence[str]) -> list[Observed]:
+        """Read objects by id that a list did not return, before anyone concludes they are
+        gone: offset and page-number lists skip a row when another is deleted mid-read, and
+        a managed object wrongly thought deleted would be created twice. Rare by design."""
+        found = []
+        for remote_id in remote_ids:
+            try:
+                response = self.request("GET", f"{self.types[type_name].path}/{remote_id}")
+            except ProviderError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            found.append(self.read_one(type_name, self.json(response)))
+        return found
+
+    def read_one(self, type_name: str, payload: Any) -> Observed:
+        """The Observed for a single-object GET response."""
+        raise NotImplementedError
+
     def on_response(self, response: httpx.Response) -> None:
         """Every response, before it is judged: a vendor reads its rate-limit headers here."""
 

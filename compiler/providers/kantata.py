@@ -165,6 +165,17 @@ class Kantata(Provider):
         (observed,) = self._unpack(envelope)
         return observed
 
+    def recheck(self, type_name: str, remote_ids: Sequence[str]) -> list[Observed]:
+        # One filtered read for all of them (`only`), never one GET per milestone.
+        found: list[Observed] = []
+        for start in range(0, len(remote_ids), self.page_size):
+            chunk = remote_ids[start : start + self.page_size]
+            params = {"only": ",".join(chunk), "include": INCLUDE, "per_page": self.page_size}
+            found += self._unpack(
+                self.json(self.request("GET", self.types[type_name].path, params=params))
+            )
+        return found
+
     def delete(self, type_name: str, remote_id: str) -> None:
         try:
             self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")

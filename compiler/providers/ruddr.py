@@ -132,6 +132,9 @@ class Ruddr(Provider):
         response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
         return self.observe(type_name, self.json(response))
 
+    def read_one(self, type_name: str, payload: Any) -> Observed:
+        return self.observe(type_name, payload)
+
     def delete(self, type_name: str, remote_id: str) -> None:
         try:
             self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")

@@ -120,6 +120,9 @@ class Wethod(Provider):
         response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
         return self.observe(self.json(response))
 
+    def read_one(self, type_name: str, payload: Any) -> Observed:
+        return self.observe(payload)
+
     def delete(self, type_name: str, remote_id: str) -> None:
         try:
             self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
