@@ -44,6 +44,24 @@ class Resource:
     # object made by hand lacks them but is otherwise the same thing, and can be adopted.
     tags: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(
+        cls, item: Item, type_name: str, project_id: str | int, body: Mapping[str, Any], **more: Any
+    ) -> Resource:
+        """The resource one item compiles to (`more` overrides address, amount, tags)."""
+        fields: dict[str, Any] = {
+            "address": item.address,
+            "provider": item.provider,
+            "type": type_name,
+            "project": item.project,
+            "project_id": project_id,
+            "attributes": body,
+            "date": item.date,
+            "amount": item.amount,
+            "currency": item.currency,
+        }
+        return cls(**{**fields, **more})
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -167,7 +185,11 @@ class Provider:
         raise NotImplementedError
 
     def delete(self, type_name: str, remote_id: str) -> None:
-        raise NotImplementedError
+        try:
+            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
+        except ProviderError as exc:
+            if exc.status != 404:  # already gone is what was wanted
+                raise
 
     def recheck(self, type_name: str, remote_ids: Sequence[str]) -> list[Observed]:
         """Read objects by id that a list did not return, before anyone concludes they are
@@ -205,7 +227,23 @@ class Provider:
 
     def error_message(self, response: httpx.Response) -> str:
         """The vendor's own words for a failed call."""
-        return response.text[:500] or response.reason_phrase
+        try:
+            payload = self.json(response)
+        except ProviderError:
+            payload = None
+        if not isinstance(payload, dict):
+            return response.text[:300] or response.reason_phrase
+        return self.describe_error(payload, response)
+
+    def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        """A JSON error body in words. The default reads the common shape
+        `{"message": ..., "errors": [...]}`; a vendor with another shape overrides it."""
+        message = str(payload.get("message") or response.reason_phrase)
+        details = payload.get("errors") or []
+        if isinstance(details, list) and details:
+            # "... See errors for more details." + ": 'name' is required" reads as ".:"
+            message = message.rstrip(".") + ": " + "; ".join(str(d) for d in details)
+        return message
 
     def retry_after(self, response: httpx.Response) -> float | None:
         value = response.headers.get("Retry-After")

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler.model import Item
-from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+from compiler.providers.base import Observed, Provider, Resource, ResourceType
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "coperniq_invoice"
@@ -182,13 +182,6 @@ class Coperniq(Provider):
     def read_one(self, type_name: str, payload: Any) -> Observed:
         return self.observe(payload)
 
-    def delete(self, type_name: str, remote_id: str) -> None:
-        try:
-            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
-        except ProviderError as exc:
-            if exc.status != 404:
-                raise
-
     def observe(self, obj: Mapping[str, Any]) -> Observed:
         record = obj.get("record") or {}
         record_id = integer_id(record.get("id", obj.get("recordId")))
@@ -243,19 +236,6 @@ class Coperniq(Provider):
         # The daily budget frees requests over 24 hours: waiting seconds cannot help.
         return not (self.remaining == 0 or "daily" in response.text.lower())
 
-    def error_message(self, response: httpx.Response) -> str:
-        try:
-            payload = self.json(response)
-        except ProviderError:
-            return response.text[:300] or response.reason_phrase
-        if not isinstance(payload, dict):
-            return response.reason_phrase
-        message = str(payload.get("message") or response.reason_phrase)
-        details = payload.get("errors") or []
-        if isinstance(details, list) and details:
-            message += ": " + "; ".join(str(d) for d in details)
-        return message
-
 
 def _due_days(item: Item) -> int:
     return int(item.options.get("due_in_days", 0))
@@ -308,14 +288,5 @@ def _page(payload: Any, number: int, size: int) -> tuple[list[Any], bool]:
 def _resource(
     address: str, item: Item, record: int, body: dict[str, Any], items: Sequence[Item]
 ) -> Resource:
-    return Resource(
-        address=address,
-        provider=item.provider,
-        type=INVOICE,
-        project=item.project,
-        project_id=record,
-        attributes=body,
-        date=item.date,
-        amount=sum((i.amount for i in items), Decimal(0)),
-        currency=item.currency,
-    )
+    total = sum((i.amount for i in items), Decimal(0))
+    return Resource.of(item, INVOICE, record, body, address=address, amount=total)

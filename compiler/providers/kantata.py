@@ -91,20 +91,8 @@ class Kantata(Provider):
                 "service_model": SERVICE_MODEL,
                 "service_model_ref": item.address,
             }
-            resources.append(
-                Resource(
-                    address=item.address,
-                    provider=item.provider,
-                    type=MILESTONE,
-                    project=item.project,
-                    project_id=workspace,
-                    attributes=body,
-                    date=item.date,
-                    amount=item.amount,
-                    currency=item.currency,
-                    tags=frozenset({"external_reference"}),
-                )
-            )
+            tags = frozenset({"external_reference"})
+            resources.append(Resource.of(item, MILESTONE, workspace, body, tags=tags))
         return resources, problems
 
     def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
@@ -176,13 +164,6 @@ class Kantata(Provider):
             )
         return found
 
-    def delete(self, type_name: str, remote_id: str) -> None:
-        try:
-            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
-        except ProviderError as exc:
-            if exc.status != 404:
-                raise
-
     def _check_currencies(self, envelope: Mapping[str, Any]) -> None:
         """amount_in_cents is in the workspace's currency: a plan in another currency would have
         every amount read in the wrong one, silently. Refuse to plan it."""
@@ -242,12 +223,8 @@ class Kantata(Provider):
             owner=ours.get("service_model_ref") if ours is not None else None,
         )
 
-    def error_message(self, response: httpx.Response) -> str:
-        try:
-            payload = self.json(response)
-        except ProviderError:
-            return response.text[:300] or response.reason_phrase
-        errors = payload.get("errors") if isinstance(payload, dict) else None
+    def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        errors = payload.get("errors")
         if not errors:
             return response.reason_phrase
         parts = []

@@ -10,10 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
-
 from compiler.model import Item
-from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+from compiler.providers.base import Observed, Provider, Resource, ResourceType
+from compiler.providers.values import decimal
 
 MILESTONE = "ruddr_invoice_milestone"
 PRODUCT_ITEM = "ruddr_product_item"
@@ -80,19 +79,7 @@ class Ruddr(Provider):
                 body["quantity"] = item.quantity
                 body["rate"] = item.rate
             body["fee"] = item.amount
-            resources.append(
-                Resource(
-                    address=item.address,
-                    provider=item.provider,
-                    type=type_name,
-                    project=item.project,
-                    project_id=body["projectId"],
-                    attributes=body,
-                    date=item.date,
-                    amount=item.amount,
-                    currency=item.currency,
-                )
-            )
+            resources.append(Resource.of(item, type_name, body["projectId"], body))
         return resources, problems
 
     def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
@@ -135,13 +122,6 @@ class Ruddr(Provider):
     def read_one(self, type_name: str, payload: Any) -> Observed:
         return self.observe(type_name, payload)
 
-    def delete(self, type_name: str, remote_id: str) -> None:
-        try:
-            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
-        except ProviderError as exc:
-            if exc.status != 404:  # already gone is what we wanted
-                raise
-
     def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
         text_key = self.text_field[type_name]
         project = obj.get("project") or {}
@@ -156,9 +136,9 @@ class Ruddr(Provider):
             attributes["typeId"] = obj.get("typeId", "custom")
         quantity, rate, fee = obj.get("quantity"), obj.get("rate"), obj.get("fee")
         if quantity is not None and rate is not None:
-            attributes["quantity"] = _decimal(quantity)
-            attributes["rate"] = _decimal(rate)
-        attributes["fee"] = _decimal(fee)
+            attributes["quantity"] = decimal(quantity)
+            attributes["rate"] = decimal(rate)
+        attributes["fee"] = decimal(fee)
         when = obj.get("date")
         return Observed(
             remote_id=str(obj["id"]),
@@ -167,23 +147,5 @@ class Ruddr(Provider):
             attributes=attributes,
             locked=bool(obj.get("invoiced")),
             date=date.fromisoformat(when) if when else None,
-            amount=_decimal(fee) if fee is not None else Decimal(0),
+            amount=decimal(fee) if fee is not None else Decimal(0),
         )
-
-    def error_message(self, response: httpx.Response) -> str:
-        try:
-            payload = self.json(response)
-        except ProviderError:
-            return response.text[:300] or response.reason_phrase
-        if not isinstance(payload, dict):
-            return response.reason_phrase
-        message = str(payload.get("message") or response.reason_phrase)
-        details = payload.get("errors") or []
-        if details:
-            # "... See errors for more details." + ": 'name' is required" reads as ".:"
-            message = message.rstrip(".") + ": " + "; ".join(str(d) for d in details)
-        return message
-
-
-def _decimal(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -20,7 +20,6 @@ from compiler.providers.base import (
     ConfigurationError,
     Observed,
     Provider,
-    ProviderError,
     Resource,
     ResourceType,
 )
@@ -76,19 +75,7 @@ class Wethod(Provider):
                 if item.options.get(key) is not None:
                     value = item.options[key]
                     body[key] = Decimal(str(value)) if key == "exchange_rate" else value
-            resources.append(
-                Resource(
-                    address=item.address,
-                    provider=item.provider,
-                    type=INVOICE,
-                    project=item.project,
-                    project_id=project,
-                    attributes=body,
-                    date=item.date,
-                    amount=item.amount,
-                    currency=item.currency,
-                )
-            )
+            resources.append(Resource.of(item, INVOICE, project, body))
         return resources, problems
 
     def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
@@ -123,13 +110,6 @@ class Wethod(Provider):
     def read_one(self, type_name: str, payload: Any) -> Observed:
         return self.observe(payload)
 
-    def delete(self, type_name: str, remote_id: str) -> None:
-        try:
-            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
-        except ProviderError as exc:
-            if exc.status != 404:
-                raise
-
     def observe(self, obj: Mapping[str, Any]) -> Observed:
         attributes: dict[str, Any] = {
             "project_id": integer_id(obj.get("project_id")),
@@ -152,13 +132,7 @@ class Wethod(Provider):
             amount=attributes["value"],
         )
 
-    def error_message(self, response: httpx.Response) -> str:
-        try:
-            payload = self.json(response)
-        except ProviderError:
-            return response.text[:300] or response.reason_phrase
-        if not isinstance(payload, dict):
-            return response.reason_phrase
+    def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         message = str(payload.get("message") or payload.get("key") or response.reason_phrase)
         failures = payload.get("failures") or []
         if failures:
