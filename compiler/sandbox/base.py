@@ -1,7 +1,8 @@
-"""What every vendor emulator shares: exact-decimal JSON, SQLite document storage, the token-bucket
-rate limiter, fault injection, the request log, settings, and `Emulator`, the base class that runs
-the vendor pipeline (auth, access switch, rate limit, faults, log) and the common admin routes.
-Emulators only: billplan's providers must never import this module."""
+"""What every vendor emulator shares: exact-decimal JSON, SQLite document storage, integer id
+counters, the token-bucket rate limiter, fault injection, the request log, settings, and
+`Emulator`, the base class that runs the vendor pipeline (auth, access switch, rate limit, faults,
+log) and the common admin routes. Emulators only: billplan's providers must never import this
+module."""
 
 from __future__ import annotations
 
@@ -296,6 +297,55 @@ class Table:
 
 def _column_text(value: Json) -> str | None:
     return None if value is None else str(value)
+
+
+COUNTER_TABLE = "sandbox_counters"
+
+
+def _create_counters(db: sqlite3.Connection) -> None:
+    db.execute(
+        f'CREATE TABLE IF NOT EXISTS "{COUNTER_TABLE}" '
+        "(name TEXT PRIMARY KEY, next INTEGER NOT NULL)"
+    )
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Integer ids handed out in order from `first`, never reused after a delete, kept in the
+    store's one counter table so that a SQLite sandbox carries on where it stopped. The name is
+    the counter's key in that table: unique in the store, so prefixed with the vendor's name."""
+
+    name: str
+    first: int = 1
+
+    def peek(self, db: sqlite3.Connection) -> int:
+        """The value `take` would hand out next."""
+        row = db.execute(
+            f'SELECT next FROM "{COUNTER_TABLE}" WHERE name = ?', (self.name,)
+        ).fetchone()
+        return self.first if row is None else int(row[0])
+
+    def take(self, db: sqlite3.Connection) -> int:
+        value = self.peek(db)
+        self._store(db, value + 1)
+        return value
+
+    def claim(self, db: sqlite3.Connection, value: int) -> None:
+        """A value chosen by hand (admin seeding): later ones come after it. The caller checks
+        that it is free."""
+        if value >= self.peek(db):
+            self._store(db, value + 1)
+
+    def restart(self, db: sqlite3.Connection) -> None:
+        """Count from `first` again."""
+        db.execute(f'DELETE FROM "{COUNTER_TABLE}" WHERE name = ?', (self.name,))
+
+    def _store(self, db: sqlite3.Connection, upcoming: int) -> None:
+        db.execute(
+            f'INSERT INTO "{COUNTER_TABLE}" VALUES (?, ?) '
+            "ON CONFLICT(name) DO UPDATE SET next = excluded.next",
+            (self.name, upcoming),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -657,9 +707,9 @@ class _Captured:
 
 
 class Emulator:
-    """A vendor's server. Subclasses state the vendor as data (name, API root, tables, default
-    settings, standard messages) and supply the vendor routes, the error body and any admin
-    routes of their own; this class runs everything else.
+    """A vendor's server. Subclasses state the vendor as data (name, API root, tables, id
+    counters, default settings, standard messages) and supply the vendor routes, the error body
+    and any admin routes of their own; this class runs everything else.
 
     Every vendor-path request goes: credentials (401), API access switch, rate limit, then any
     armed fault, then the vendor routes; each is recorded in the request log. Admin routes live
@@ -668,6 +718,10 @@ class Emulator:
     name: ClassVar[str]
     api_root: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]] = ()
+    counters: ClassVar[tuple[Counter, ...]] = ()
+    # Whether a reset leaves `counters` where they are, so that no id is ever given out twice,
+    # rather than counting from `first` again as a fresh workspace would.
+    ids_survive_reset: ClassVar[bool] = False
     default_settings: ClassVar[Settings]
     status_messages: ClassVar[Mapping[int, str]] = {}
     access_disabled_status: ClassVar[int] = 423
@@ -683,6 +737,7 @@ class Emulator:
         self.faults = Faults()
         self.log = RequestLog()
         with store.transaction() as db:
+            _create_counters(db)
             for table in self.tables:
                 table.create(db)
         self._vendor_app = self._starlette(
@@ -742,10 +797,14 @@ class Emulator:
             return "Error"
 
     def reset(self) -> None:
-        """Back to a fresh workspace: no objects, default settings, no faults, empty log."""
+        """Back to a fresh workspace: no objects, ids counted from the start (unless they
+        survive a reset), default settings, no faults, empty log."""
         with self.store.transaction() as db:
             for table in self.tables:
                 table.clear(db)
+            if not self.ids_survive_reset:
+                for counter in self.counters:
+                    counter.restart(db)
         self._apply_settings(self.default_settings)
         self.faults.clear()
         self.log.clear()

@@ -101,6 +101,7 @@ from .base import (
     AdminError,
     ApiError,
     Clock,
+    Counter,
     Emulator,
     Json,
     JSONBody,
@@ -219,47 +220,11 @@ DEFAULT_SETTINGS = CoperniqSettings(rate_limit_per_second=100, burst=100, daily_
 
 RECORDS = Table("coperniq_records", indexed=("type",))
 INVOICES = Table("coperniq_invoices", indexed=("recordId", "uid"))
-SEQUENCES = Table("coperniq_sequences")
-
-
-# --------------------------------------------------------------------------------------------
-# Integer ids
-
-
-@dataclass(frozen=True)
-class Counter:
-    """Integers handed out in order and never reused, kept in the store so that a SQLite
-    sandbox carries on where it stopped."""
-
-    name: str
-    first: int = 1
-
-    def peek(self, db: sqlite3.Connection) -> int:
-        doc = SEQUENCES.get(db, self.name)
-        return self.first if doc is None else int(doc["next"])
-
-    def take(self, db: sqlite3.Connection) -> int:
-        value = self.peek(db)
-        self._store(db, value + 1)
-        return value
-
-    def claim(self, db: sqlite3.Connection, value: int) -> None:
-        """An id chosen by hand: later ones come after it."""
-        if value >= self.peek(db):
-            self._store(db, value + 1)
-
-    def _store(self, db: sqlite3.Connection, upcoming: int) -> None:
-        doc = {"id": self.name, "createdAt": "", "next": upcoming}
-        if SEQUENCES.get(db, self.name) is None:
-            SEQUENCES.insert(db, doc)
-        else:
-            SEQUENCES.replace(db, doc)
-
-
-RECORD_IDS = Counter("records")
-INVOICE_IDS = Counter("invoices")
-INVOICE_NUMBERS = Counter("invoice_numbers", first=1001)
-LINE_ITEM_IDS = Counter("line_items")
+# Projects and accounts share the record ids; a reset counts every sequence from the start again.
+RECORD_IDS = Counter(RECORDS.name)
+INVOICE_IDS = Counter(INVOICES.name)
+INVOICE_NUMBERS = Counter("coperniq_invoice_numbers", first=1001)
+LINE_ITEM_IDS = Counter("coperniq_line_items")
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,7 +595,13 @@ def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
 class CoperniqEmulator(Emulator):
     name: ClassVar[str] = "coperniq"
     api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES, SEQUENCES)
+    tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES)
+    counters: ClassVar[tuple[Counter, ...]] = (
+        RECORD_IDS,
+        INVOICE_IDS,
+        INVOICE_NUMBERS,
+        LINE_ITEM_IDS,
+    )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     access_disabled_status: ClassVar[int] = 403
 

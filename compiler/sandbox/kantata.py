@@ -71,7 +71,6 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -84,21 +83,18 @@ from starlette.routing import BaseRoute
 from .base import (
     AdminError,
     ApiError,
-    Clock,
+    Counter,
     Emulator,
     Json,
     JSONBody,
     Settings,
-    Store,
     Table,
-    WallClock,
     admin_json,
     admin_object,
     dumps,
     loads,
     refuse_unknown,
     routes_from,
-    utc_now,
 )
 
 API_ROOT = "/api/v1"
@@ -143,7 +139,12 @@ STORIES = Table("kantata_stories", created_field="created_at")
 MILESTONES = Table("kantata_billing_milestones", created_field="created_at")
 EXTERNAL_REFERENCES = Table("kantata_external_references", created_field="created_at")
 INVOICES = Table("kantata_invoices", created_field="created_at")
-SEQUENCES = "kantata_sequences"
+# Ids are counted per table, never reused, and survive a reset.
+WORKSPACE_IDS = Counter(WORKSPACES.name)
+STORY_IDS = Counter(STORIES.name)
+MILESTONE_IDS = Counter(MILESTONES.name)
+REFERENCE_IDS = Counter(EXTERNAL_REFERENCES.name)
+INVOICE_IDS = Counter(INVOICES.name)
 
 # Which stored fields each wire object shows, in order; ids are written as strings.
 WORKSPACE_SHAPE = ("id", "title", "currency", "currency_base_unit", "created_at", "updated_at")
@@ -590,30 +591,6 @@ def sort_key(doc: Mapping[str, Json]) -> tuple[str, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# Integer ids, allocated per table and never reused
-
-
-def create_sequences(db: sqlite3.Connection) -> None:
-    db.execute(
-        f'CREATE TABLE IF NOT EXISTS "{SEQUENCES}" (name TEXT PRIMARY KEY, last INTEGER NOT NULL)'
-    )
-
-
-def allocate_id(db: sqlite3.Connection, table: Table, wanted: int | None = None) -> int:
-    """The next id of `table`, or `wanted` when it is free; either way later ids go past it."""
-    row = db.execute(f'SELECT last FROM "{SEQUENCES}" WHERE name = ?', (table.name,)).fetchone()
-    highest = db.execute(f'SELECT MAX(CAST(id AS INTEGER)) FROM "{table.name}"').fetchone()[0]
-    last = max(row[0] if row else 0, highest or 0)
-    key = last + 1 if wanted is None else wanted
-    db.execute(
-        f'INSERT INTO "{SEQUENCES}" VALUES (?, ?) '
-        "ON CONFLICT(name) DO UPDATE SET last = excluded.last",
-        (table.name, max(last, key)),
-    )
-    return key
-
-
-# --------------------------------------------------------------------------------------------
 # The emulator
 
 
@@ -627,16 +604,17 @@ class KantataEmulator(Emulator):
         EXTERNAL_REFERENCES,
         INVOICES,
     )
+    counters: ClassVar[tuple[Counter, ...]] = (
+        WORKSPACE_IDS,
+        STORY_IDS,
+        MILESTONE_IDS,
+        REFERENCE_IDS,
+        INVOICE_IDS,
+    )
+    ids_survive_reset: ClassVar[bool] = True
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
     access_disabled_status: ClassVar[int] = 403
-
-    def __init__(
-        self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
-    ) -> None:
-        super().__init__(store, clock=clock, wall_clock=wall_clock)
-        with store.transaction() as db:
-            create_sequences(db)
 
     def error_response(
         self,
@@ -802,7 +780,7 @@ class KantataEmulator(Emulator):
     def _insert(
         self, db: sqlite3.Connection, doc: dict[str, Json], reference: dict[str, Json] | None
     ) -> dict[str, Json]:
-        stored = {**doc, "id": allocate_id(db, MILESTONES)}
+        stored = {**doc, "id": MILESTONE_IDS.take(db)}
         MILESTONES.insert(db, stored)
         if reference is not None:
             self._attach_reference(db, stored["id"], reference, None)
@@ -823,7 +801,7 @@ class KantataEmulator(Emulator):
         EXTERNAL_REFERENCES.insert(
             db,
             {
-                "id": allocate_id(db, EXTERNAL_REFERENCES),
+                "id": REFERENCE_IDS.take(db),
                 "subject_type": "BillingMilestone",
                 "subject_id": subject_id,
                 **reference,
@@ -980,7 +958,7 @@ class KantataEmulator(Emulator):
         moment = timestamp(self.wall_clock())
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, WORKSPACES, body.get("id")),
+                "id": _new_admin_id(db, WORKSPACES, WORKSPACE_IDS, body.get("id")),
                 "title": _admin_text(body, "title"),
                 "accessible": True,
                 "created_at": moment,
@@ -1012,7 +990,7 @@ class KantataEmulator(Emulator):
         moment = timestamp(self.wall_clock())
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, STORIES, body.get("id")),
+                "id": _new_admin_id(db, STORIES, STORY_IDS, body.get("id")),
                 "title": _admin_text(body, "title"),
                 "workspace_id": _admin_reference(db, body, "workspace_id", WORKSPACES),
                 "story_type": "task",
@@ -1048,7 +1026,7 @@ class KantataEmulator(Emulator):
             if "workspace_id" not in changes:
                 raise AdminError(400, "workspace_id is required")
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, MILESTONES, body.get("id")),
+                "id": _new_admin_id(db, MILESTONES, MILESTONE_IDS, body.get("id")),
                 "title": None,
                 "amount_in_cents": None,
                 "date_to_invoice": None,
@@ -1090,7 +1068,7 @@ class KantataEmulator(Emulator):
                 return JSONBody(self._admin_milestone(db, doc))
             workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
             moment = self.wall_clock()
-            key = allocate_id(db, INVOICES)
+            key = INVOICE_IDS.take(db)
             INVOICES.insert(
                 db,
                 {
@@ -1221,16 +1199,17 @@ def _admin_text(body: Mapping[str, Json], name: str) -> str:
     return value
 
 
-def _new_admin_id(db: sqlite3.Connection, table: Table, wanted: Json) -> int:
+def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
     if wanted is None:
-        return allocate_id(db, table)
+        return counter.take(db)
     if not (is_integer(wanted) and wanted > 0):
         raise AdminError(
             400, f"id must be a positive integer, as Kantata's ids are (got {wanted!r})"
         )
     if table.get(db, str(wanted)) is not None:
         raise AdminError(409, f"an object with id {wanted} already exists")
-    return allocate_id(db, table, int(wanted))
+    counter.claim(db, wanted)
+    return wanted
 
 
 def _admin_get(db: sqlite3.Connection, table: Table, request: Request, noun: str) -> dict:

@@ -83,6 +83,7 @@ from .base import (
     AdminError,
     ApiError,
     Clock,
+    Counter,
     Emulator,
     Json,
     JSONBody,
@@ -157,8 +158,11 @@ PROJECTS = Table("wethod_projects", indexed=("company",), created_field="created
 VAT_RATES = Table("wethod_vat_rates", indexed=("company",), created_field="created_at")
 PAYMENT_TERMS = Table("wethod_payment_terms", indexed=("company",), created_field="created_at")
 INVOICES = Table("wethod_invoices", indexed=("company",), created_field="created_at")
-# The last id given out per table, so that a deleted invoice's id is never reused.
-SEQUENCES = Table("wethod_sequences", id_field="table", created_field="created_at")
+# Ids are counted per table, across companies, so that a deleted invoice's id is never reused.
+PROJECT_IDS = Counter(PROJECTS.name)
+VAT_RATE_IDS = Counter(VAT_RATES.name)
+PAYMENT_TERM_IDS = Counter(PAYMENT_TERMS.name)
+INVOICE_IDS = Counter(INVOICES.name)
 
 INVOICE_SHAPE = (
     "id",
@@ -590,29 +594,6 @@ TRANSITIONS = (SEND, SET_PAID)
 # Ids
 
 
-def allocate_id(db: sqlite3.Connection, table: Table, wanted: Json = None) -> int:
-    """The next id of `table`, or `wanted` (admin seeding) when it is free. Ids are never
-    reused, even after a delete."""
-    sequence = SEQUENCES.get(db, table.name)
-    last = 0 if sequence is None else int(sequence["last"])
-    if wanted is None:
-        key = last + 1
-    elif not is_id(wanted):
-        raise AdminError(
-            400, f"id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
-        )
-    elif table.get(db, str(wanted)) is not None:
-        raise AdminError(409, f"an object with id {wanted} already exists")
-    else:
-        key = int(wanted)
-    doc = {"table": table.name, "last": max(last, key), "created_at": ""}
-    if sequence is None:
-        SEQUENCES.insert(db, doc)
-    else:
-        SEQUENCES.replace(db, doc)
-    return key
-
-
 def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
     return sorted(docs, key=lambda doc: int(doc["id"]))
 
@@ -630,7 +611,12 @@ class WethodEmulator(Emulator):
         VAT_RATES,
         PAYMENT_TERMS,
         INVOICES,
-        SEQUENCES,
+    )
+    counters: ClassVar[tuple[Counter, ...]] = (
+        PROJECT_IDS,
+        VAT_RATE_IDS,
+        PAYMENT_TERM_IDS,
+        INVOICE_IDS,
     )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
@@ -788,7 +774,7 @@ class WethodEmulator(Emulator):
             self._require_active(form.project)
             now = timestamp(self.wall_clock())
             doc: dict[str, Json] = {
-                "id": allocate_id(db, INVOICES),
+                "id": INVOICE_IDS.take(db),
                 "created_at": now,
                 "updated_at": now,
                 "status": "draft",
@@ -947,7 +933,7 @@ class WethodEmulator(Emulator):
         with self.store.transaction() as db:
             company = _admin_company(db, body.get("company", SANDBOX_COMPANY))
             doc: dict[str, Json] = {
-                "id": allocate_id(db, PROJECTS, body.get("id")),
+                "id": _new_admin_id(db, PROJECTS, PROJECT_IDS, body.get("id")),
                 "company": company,
                 "name": _admin_text(body, "name"),
                 "pm": None,
@@ -978,7 +964,9 @@ class WethodEmulator(Emulator):
         rate = body.get("rate")
         if not (is_number(rate) and 0 <= rate <= 100):
             raise AdminError(400, "rate must be a percentage from 0 to 100")
-        return self._admin_add_setting(VAT_RATES, VAT_RATE_SHAPE, body, rate=plain_number(rate))
+        return self._admin_add_setting(
+            VAT_RATES, VAT_RATE_IDS, VAT_RATE_SHAPE, body, rate=plain_number(rate)
+        )
 
     async def admin_add_payment_term(self, request: Request) -> Response:
         body = admin_object(await admin_json(request))
@@ -986,14 +974,21 @@ class WethodEmulator(Emulator):
         days = body.get("days")
         if not (isinstance(days, int) and not isinstance(days, bool) and days >= 0):
             raise AdminError(400, "days must be a whole number of at least 0")
-        return self._admin_add_setting(PAYMENT_TERMS, PAYMENT_TERM_SHAPE, body, days=days)
+        return self._admin_add_setting(
+            PAYMENT_TERMS, PAYMENT_TERM_IDS, PAYMENT_TERM_SHAPE, body, days=days
+        )
 
     def _admin_add_setting(
-        self, table: Table, shape: tuple[str, ...], body: Mapping[str, Json], **fields: Json
+        self,
+        table: Table,
+        ids: Counter,
+        shape: tuple[str, ...],
+        body: Mapping[str, Json],
+        **fields: Json,
     ) -> Response:
         with self.store.transaction() as db:
             doc = {
-                "id": allocate_id(db, table, body.get("id")),
+                "id": _new_admin_id(db, table, ids, body.get("id")),
                 "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
                 **fields,
                 "created_at": timestamp(self.wall_clock()),
@@ -1017,7 +1012,7 @@ class WethodEmulator(Emulator):
                 "updated_at": now,
                 **_admin_invoice_changes(db, body),
             }
-            doc["id"] = allocate_id(db, INVOICES, body.get("id"))
+            doc["id"] = _new_admin_id(db, INVOICES, INVOICE_IDS, body.get("id"))
             INVOICES.insert(db, doc)
         return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
 
@@ -1077,10 +1072,10 @@ def _add_company(
     doc = {"slug": slug, "name": name, "created_at": created_at}
     COMPANIES.insert(db, doc)
     for rate in DEFAULT_VAT_RATES:
-        key = allocate_id(db, VAT_RATES)
+        key = VAT_RATE_IDS.take(db)
         VAT_RATES.insert(db, {"id": key, "company": slug, "rate": rate, "created_at": created_at})
     for days in DEFAULT_PAYMENT_TERMS:
-        key = allocate_id(db, PAYMENT_TERMS)
+        key = PAYMENT_TERM_IDS.take(db)
         term = {"id": key, "company": slug, "days": days, "created_at": created_at}
         PAYMENT_TERMS.insert(db, term)
     return doc
@@ -1091,6 +1086,20 @@ def _admin_text(body: Mapping[str, Json], name: str, default: str | None = None)
     if not (isinstance(value, str) and value.strip()):
         raise AdminError(400, f"{name} is required and must be a non-empty string")
     return value
+
+
+def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
+    """The next id of `table`, or `wanted` (admin seeding) when it is free."""
+    if wanted is None:
+        return counter.take(db)
+    if not is_id(wanted):
+        raise AdminError(
+            400, f"id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
+        )
+    if table.get(db, str(wanted)) is not None:
+        raise AdminError(409, f"an object with id {wanted} already exists")
+    counter.claim(db, wanted)
+    return wanted
 
 
 def _admin_company(db: sqlite3.Connection, slug: Json) -> str:
