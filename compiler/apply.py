@@ -62,6 +62,11 @@ def apply_plan(
         if change.action == "create":
             creates[(change.provider, change.type, str(change.project_id))].append(change)
             continue
+        refusal = ownership_problem(change, state)
+        if refusal is not None:
+            result.failures.append(Failure(change.address, f"not written: {refusal}"))
+            progress(change)
+            continue
         try:
             _apply_one(change, providers[change.provider], state)
         except ProviderError as exc:
@@ -97,15 +102,57 @@ def _apply_one(change: Change, provider: Provider, state: State) -> None:
     else:  # update, drift
         assert change.remote_id is not None and change.after is not None
         observed = provider.update(change.type, change.remote_id, change.after)
-        _check_echo(change, observed)
+        # The write happened: record it before judging the vendor's echo of it.
         if change.moved_from:
             state.entries.pop(change.moved_from, None)
         state.entries[change.address] = _entry(change, observed.remote_id, observed.attributes)
+        _check_echo(change, observed)
+
+
+def ownership_problem(change: Change, state: State) -> str | None:
+    """Why billplan may not make this write now, or None.
+
+    billplan writes only what its state owns, or an object found for an address that owns
+    nothing yet (a lost create found again, a tagged object, a twin to adopt); never an
+    object another address owns, and never one state has let go of.
+    """
+    entry = state.entries.get(change.address)
+    if change.action == "create":
+        # A create may replace only the object it was planned to replace (deleted remotely).
+        if entry is not None and entry.remote_id not in (None, change.remote_id):
+            return f"it already owns {entry.remote_id}"
+        return None
+    if change.action == "forget" or change.remote_id is None:
+        return None
+    owner = next(
+        (e.address for e in state.entries.values()
+         if e.remote_id == change.remote_id and e.type == change.type),
+        None,
+    )  # fmt: skip
+    if change.moved_from:
+        if owner != change.moved_from:
+            return f"{change.moved_from} no longer owns {change.remote_id}"
+        if entry is not None:
+            return f"{change.address} has an object of its own since the plan was made"
+        return None
+    if owner is not None and owner != change.address:
+        return f"{change.remote_id} belongs to {owner}"
+    if owner is None and entry is not None and entry.remote_id is not None:
+        return f"it owns {entry.remote_id}, not {change.remote_id}"
+    if owner is None and change.action == "delete" and entry is None:
+        return f"{change.remote_id} is no longer billplan's (it was removed from state)"
+    return None
 
 
 def _create_batch(
     chunk: Sequence[Change], provider: Provider, backend: Backend, state: State, result: Applied
 ) -> None:
+    refused = {c.address: p for c in chunk if (p := ownership_problem(c, state)) is not None}
+    for address, problem in refused.items():
+        result.failures.append(Failure(address, f"not written: {problem}"))
+    chunk = [c for c in chunk if c.address not in refused]
+    if not chunk:
+        return
     for change in chunk:
         state.entries[change.address] = _entry(change, None, change.after or {}, "pending")
     # One write records both the previous batch's outcome and this batch as pending: a crash
@@ -118,6 +165,11 @@ def _create_batch(
             result.failures.append(Failure(change.address, str(exc), unknown=True))
         return
     except ProviderError as exc:
+        if exc.status is None or exc.status >= 500:
+            # Not a refusal (an answer that could not be read, say): it may have happened.
+            for change in chunk:
+                result.failures.append(Failure(change.address, str(exc), unknown=True))
+            return
         for change in chunk:
             state.entries.pop(change.address, None)  # refused: nothing was created
             result.failures.append(Failure(change.address, str(exc)))

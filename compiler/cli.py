@@ -136,11 +136,16 @@ def _errors_of(exc: Exception) -> int:
     return _fail(str(exc))
 
 
-def _write_plan_outputs(args: argparse.Namespace, workspace: Workspace, plan: Plan) -> None:
-    sandbox = workspace.sandbox is not None
+def _write_plan_outputs(
+    args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
+) -> None:
     # Absolute, so that `apply FILE` works from any directory.
     text = planfile.dumps(
-        plan, plan_path=str(workspace.path.resolve()), as_of=workspace.as_of, sandbox=sandbox
+        plan,
+        plan_path=str(workspace.path.resolve()),
+        as_of=workspace.as_of,
+        sandbox=workspace.sandbox is not None,
+        state=state,
     )
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -161,7 +166,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             state = workspace.backend.read()
             observed = workspace.refresh(state)
             plan = workspace.plan(state, observed)
-            _write_plan_outputs(args, workspace, plan)
+            _write_plan_outputs(args, workspace, plan, state)
     except (WorkspaceError, StateError, ProviderError) as exc:
         return _errors_of(exc)
     if args.detailed_exitcode and plan.has_changes:
@@ -248,7 +253,9 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             workspace.backend.lock("apply", args.lock_timeout),
         ):
             state = workspace.backend.read()
-            problems = planfile.staleness(saved.plan, state, workspace.refresh(state))
+            problems = planfile.staleness(saved, state, workspace.refresh(state))
+            missing = sorted({c.provider for c in saved.plan.changes} - set(workspace.providers))
+            problems += [f"provider {name!r} is no longer in the plan" for name in missing]
             if problems:
                 for line in problems:
                     _stderr().print(f"  {line}", highlight=False)

@@ -211,12 +211,10 @@ def diff(
                 changes.append(_delete(entry, obs, reason="replaced by a different object type"))
                 changes.append(_create(resource, "its kind changed"))
                 continue
-            changes.append(
-                _create(
-                    resource,
-                    f"{entry.remote_id} was deleted outside billplan; it will be created again",
-                )
-            )
+            why = f"{entry.remote_id} was deleted outside billplan; it will be created again"
+            gone = _create(resource, why)
+            # remote_id names the object the create replaces, so apply knows it may.
+            changes.append(replace(gone, remote_id=entry.remote_id))
             continue
         tagged = _find_tagged(address, resource.type, remote.values(), claimed)
         if tagged is not None:
@@ -238,11 +236,11 @@ def diff(
                 changes.append(_create(resource, "its kind changed"))
                 continue
             found = _compare(resource, entry, sent)
-            if found.action == "update":
-                # The lost create landed and the plan has changed since: update what landed,
-                # never a second create beside it.
+            if found.action in ("update", "locked"):
+                # The lost create landed and the plan has changed since: update what landed
+                # (or, invoiced meanwhile, show it locked), never a second create beside it.
                 reason = "the create's response was lost; found it remotely, as sent"
-                changes.append(replace(found, reason=reason))
+                changes.append(replace(found, reason=f"{reason}; {found.reason}".rstrip("; ")))
                 continue
         match = sent or _find_adoptable(resource, remote.values(), claimed)
         if match is not None:
@@ -256,8 +254,10 @@ def diff(
             if adopted.action == "update":
                 # Only billplan's own tag is missing (made by hand): adopt it and tag it.
                 reason = "identical but for billplan's tag; adopting it and adding the tag"
-            else:
+            elif adopted.action == "no-op":
                 adopted = replace(adopted, action="adopt")
+            else:  # invoiced, and the tag cannot be added: shown, never written
+                reason = f"{reason}; {adopted.reason}"
             changes.append(replace(adopted, reason=reason))
             continue
         reason = "a create whose response was lost was not found remotely" if entry else ""

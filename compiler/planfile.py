@@ -24,10 +24,14 @@ class PlanFileError(Exception):
     pass
 
 
-def to_json(plan: Plan, *, plan_path: str, as_of: date, sandbox: bool) -> dict[str, Any]:
+def to_json(
+    plan: Plan, *, plan_path: str, as_of: date, sandbox: bool, state: State | None = None
+) -> dict[str, Any]:
     impact = plan.impact()
     return {
         "format_version": PLAN_FORMAT_VERSION,
+        # The state the plan was made against: apply refuses if it has changed since.
+        "state": None if state is None else {"lineage": state.lineage, "serial": state.serial},
         "billplan_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "plan_path": plan_path,
@@ -57,8 +61,10 @@ def to_json(plan: Plan, *, plan_path: str, as_of: date, sandbox: bool) -> dict[s
     }
 
 
-def dumps(plan: Plan, *, plan_path: str, as_of: date, sandbox: bool) -> str:
-    document = to_json(plan, plan_path=plan_path, as_of=as_of, sandbox=sandbox)
+def dumps(
+    plan: Plan, *, plan_path: str, as_of: date, sandbox: bool, state: State | None = None
+) -> str:
+    document = to_json(plan, plan_path=plan_path, as_of=as_of, sandbox=sandbox, state=state)
     return jsonio.dumps(document, indent=2) + "\n"
 
 
@@ -129,6 +135,9 @@ class Saved:
         self.plan_path = Path(raw["plan_path"])
         self.as_of = date.fromisoformat(raw["as_of"])
         self.sandbox = bool(raw.get("sandbox"))
+        seen = raw.get("state") or {}
+        self.state_lineage: str | None = seen.get("lineage")
+        self.state_serial: int | None = seen.get("serial")
         self.plan = Plan(
             changes=[
                 Change(
@@ -186,17 +195,35 @@ def load(path: Path) -> Saved:
         raise PlanFileError(f"{path}: damaged saved plan ({exc})") from None
 
 
-def staleness(plan: Plan, state: State, observed: Iterable[Observed]) -> list[str]:
-    """What moved since the plan was made, one line per object; empty if it still holds."""
+def staleness(saved: Saved, state: State, observed: Iterable[Observed]) -> list[str]:
+    """What moved since the plan was made, one line per object; empty if it still holds.
+
+    Two checks: billplan's own state must be exactly the one planned against (any apply,
+    import, state rm or failed attempt since then changes which objects it owns), and every
+    remote object the plan touches must still look as it did (by content, not by a serial).
+    """
+    plan = saved.plan
     remote = {(o.type, o.remote_id): o for o in observed}
     problems: list[str] = []
+    if (saved.state_lineage, saved.state_serial) != (state.lineage, state.serial):
+        problems.append(
+            "billplan's state changed since the plan was made (another apply, an import, a "
+            "state rm, or an earlier attempt at this plan)"
+        )
     for change in plan.changes:
         if change.action not in WRITES and change.action != "adopt":
             continue
         entry = state.entries.get(change.address)
         if change.action == "create":
-            if entry is not None and entry.remote_id is not None:
+            if entry is not None and entry.remote_id not in (None, change.remote_id):
                 problems.append(f"{change.address}: was created since the plan was made")
+            elif entry is not None and entry.remote_id is None:
+                problems.append(
+                    f"{change.address}: a create of it was sent since the plan was made and "
+                    "its outcome is unknown; a new plan will look for it"
+                )
+            elif any(o.owner == change.address for o in remote.values()):
+                problems.append(f"{change.address}: the vendor holds it since the plan was made")
             continue
         if change.remote_id is None:
             continue

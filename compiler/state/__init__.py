@@ -6,7 +6,6 @@ but whose response was lost is kept as `pending`, so the next plan knows to look
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ class Entry:
 
 @dataclass
 class State:
-    lineage: str = field(default_factory=lambda: str(uuid.uuid4()))
+    lineage: str = ""  # given on first write; "" is a state that was never written
     serial: int = 0
     entries: dict[str, Entry] = field(default_factory=dict)
 

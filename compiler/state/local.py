@@ -48,6 +48,7 @@ class LocalBackend:
             ) from exc
 
     def write(self, state: State) -> None:
+        state.lineage = state.lineage or str(uuid.uuid4())
         state.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.path, self._render(state).encode("utf-8"))
