@@ -508,3 +508,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("billplan: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a disk or file problem no command anticipated: say it plainly
+        print(f"billplan: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR

@@ -204,7 +204,8 @@ def diff(
         if entry is not None and entry.remote_id is not None:
             obs = remote.get((entry.type, entry.remote_id))
             if obs is not None and entry.type == resource.type:
-                changes.append(_compare(resource, entry, obs))
+                moved = _replacement(resource, entry, obs)
+                changes.extend(moved or [_compare(resource, entry, obs)])
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
@@ -372,6 +373,20 @@ def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
     return replace(base, action="update", fields=fields)
 
 
+def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:
+    """A change to a field the vendor cannot change in place (the project an object is in)
+    is a delete of the old object and a create of the new; empty when there is none."""
+    fields = field_changes(obs.attributes, resource.attributes)
+    fixed = [f.field for f in fields if f.field in resource.fixed]
+    if not fixed or obs.locked:
+        return []  # no such change; or invoiced, which _compare shows as locked
+    why = f"{', '.join(fixed)} cannot change in place: the old object is deleted, a new one made"
+    return [
+        _delete(entry, obs, reason=why),
+        replace(_create(resource, why), remote_id=obs.remote_id),
+    ]
+
+
 def _create(resource: Resource, reason: str) -> Change:
     return Change(
         address=resource.address,
@@ -503,10 +518,10 @@ def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> lis
     Only brand-new addresses (not in state) pair, and only with deletes of addresses the plan
     dropped; a recreate or a replacement keeps its own meaning.
     """
-    creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
-    deletes: dict[tuple[str, str], list[Change]] = defaultdict(list)
+    creates: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
+    deletes: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
     for change in changes:
-        key = (_charge_of(change.address), change.type)
+        key = (_charge_of(change.address), change.type, str(change.project_id))
         if change.action == "create" and change.address not in owned:
             creates[key].append(change)
         elif change.action == "delete" and change.address not in wanted:

@@ -21,6 +21,11 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
     current = state.entries.get(address)
     if current is not None and current.remote_id is not None:
         raise WorkspaceError(f"{address} already owns {current.remote_id}; nothing was imported")
+    if current is not None:
+        raise WorkspaceError(
+            f"a create of {address} was sent and its outcome is unknown; run `billplan plan` "
+            "first (it finds the object if it landed), then import if it did not"
+        )
     owner = state.by_remote_id().get(remote_id)
     if owner is not None:
         raise WorkspaceError(f"{remote_id} is already owned by {owner.address}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -228,8 +228,9 @@ def _compile(
     resources: list[Resource] = []
     problems: list[Diagnostic] = []
     for name, group in by_provider.items():
-        compiled, issues = providers[name].compile(group)
-        resources.extend(compiled)
+        provider = providers[name]
+        compiled, issues = provider.compile(group)
+        resources.extend(replace(r, fixed=provider.fixed_fields) for r in compiled)
         for item, message in issues:
             mark = item.mark or Mark("?", 1, 1)
             problems.append(Diagnostic(mark, item.address, message))

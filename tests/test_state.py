@@ -257,3 +257,26 @@ def test_a_state_file_from_a_newer_billplan_is_refused(tmp_path: Path) -> None:
     assert "state format_version 99 is not one this billplan reads (1); upgrade billplan" in (
         run.errors
     )
+
+
+def test_a_lock_is_released_when_the_backup_cannot_be_written(tmp_path: Path) -> None:
+    from compiler.state import State, StateError
+    from compiler.state.local import LocalBackend
+
+    backend = LocalBackend(tmp_path / "state.json")
+    backend.write(State())
+    backend.backup_path.mkdir()  # a directory where the backup file should go
+
+    with pytest.raises(StateError, match="cannot back up the state"), backend.lock("apply"):
+        pass
+
+    assert backend.current_lock() is None
+
+
+def test_a_lock_file_of_unexpected_shape_is_still_a_lock(tmp_path: Path) -> None:
+    from compiler.state.local import LocalBackend
+
+    backend = LocalBackend(tmp_path / "state.json")
+    backend.lock_path.write_text('{"id": "x"}')
+
+    assert backend.current_lock().id == "unknown"

@@ -43,6 +43,9 @@ class Resource:
     # Attributes that only mark the object as billplan's (Kantata's external reference): an
     # object made by hand lacks them but is otherwise the same thing, and can be adopted.
     tags: frozenset[str] = frozenset()
+    # Attributes the vendor cannot change on an existing object (the project it is in): a
+    # difference there is a replacement, not an update.
+    fixed: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -125,6 +128,7 @@ class Provider:
     default_base_url: ClassVar[str]
     default_token_env: ClassVar[str]
     types: ClassVar[Mapping[str, ResourceType]]
+    fixed_fields: ClassVar[frozenset[str]] = frozenset()  # see Resource.fixed
     page_size: ClassVar[int] = 100
     batch_size: ClassVar[int] = 1  # objects per create request
     max_attempts: ClassVar[int] = 8

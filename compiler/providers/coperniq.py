@@ -38,6 +38,7 @@ class Coperniq(Provider):
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}
+    fixed_fields = frozenset({"recordId", "calculationMethod"})
     page_size = 100
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -46,6 +46,7 @@ class Kantata(Provider):
     types: ClassVar[Mapping[str, ResourceType]] = {
         MILESTONE: ResourceType(MILESTONE, "/billing_milestones"),
     }
+    fixed_fields = frozenset({"workspace_id"})
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
 

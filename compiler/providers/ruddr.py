@@ -28,6 +28,7 @@ class Ruddr(Provider):
         MILESTONE: ResourceType(MILESTONE, "/project-invoice-milestones"),
         PRODUCT_ITEM: ResourceType(PRODUCT_ITEM, "/project-product-items"),
     }
+    fixed_fields = frozenset({"projectId"})
     page_size = 100  # the documented maximum `limit`
     # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
     text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}

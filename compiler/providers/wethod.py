@@ -39,6 +39,7 @@ class Wethod(Provider):
     default_base_url = "https://api.wethod.com"
     default_token_env = "WETHOD_API_TOKEN"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/api/invoices")}
+    fixed_fields = frozenset({"project_id"})
     page_size = 100  # the documented maximum `limit`
 
     def headers(self) -> dict[str, str]:

@@ -91,14 +91,19 @@ class LocalBackend:
                         continue  # released between our attempt and our read: try again
                     raise StateLocked(holder, str(self.path)) from None
                 time.sleep(0.1)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(info), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if self.path.exists():
-            # The state as it was before this run: a way back that needs no tooling.
-            _atomic_write(self.backup_path, self.path.read_bytes())
         try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(asdict(info), handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if self.path.exists():
+                # The state as it was before this run: a way back that needs no tooling.
+                try:
+                    _atomic_write(self.backup_path, self.path.read_bytes())
+                except OSError as exc:
+                    raise StateError(
+                        f"cannot back up the state to {self.backup_path}: {exc}"
+                    ) from exc
             yield info
         finally:
             held = self.current_lock()
@@ -111,9 +116,12 @@ class LocalBackend:
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
-            # Half-written by a crashed run: still a lock, described as best we can.
+            raw = None
+        try:
+            return LockInfo(**raw)
+        except TypeError:
+            # Half-written by a crashed run, or not ours: still a lock, described as best we can.
             return LockInfo(id="unknown", operation="?", who="?", pid=0, created="?")
-        return LockInfo(**raw)
 
     def force_unlock(self, lock_id: str) -> None:
         held = self.current_lock()
