@@ -360,6 +360,27 @@ def test_a_percentage_coperniq_prices_apart_from_the_plan_is_noted_not_rewritten
     ]
 
 
+def test_turning_an_amount_into_a_percent_replaces_the_invoice_coperniq_cannot_convert(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing", PLAN, head=HEAD)
+    assert step(directory, apply=True).applied.ok
+    old = ids(directory)[DESIGN]
+    as_percent = ("date: 2026-04-01, amount: 48000}", "date: 2026-04-01, percent: 10%}")
+    write_plan(directory, variant(as_percent), head=HEAD)
+
+    replaced = step(directory, apply=True)
+
+    assert sorted(c.action for c in replaced.plan.changes if c.address == DESIGN) == [
+        "create",
+        "delete",
+    ]
+    assert replaced.applied.ok, replaced.applied.failures
+    assert [r["method"] for r in replaced.requests if r["method"] != "GET"] == ["DELETE", "POST"]
+    assert ids(directory)[DESIGN] != old
+    assert not step(directory).plan.has_changes
+
+
 # ---- statuses ------------------------------------------------------------------------------
 
 
