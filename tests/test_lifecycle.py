@@ -95,7 +95,8 @@ def test_a_plan_right_after_apply_shows_no_changes(applied: Path) -> None:
 def test_a_second_apply_sends_no_writes(applied: Path) -> None:
     again = step(applied, apply=True)
 
-    assert [r["method"] for r in again.requests] == ["GET", "GET"]  # one list per type
+    # the project (its currency), then one list per type
+    assert [r["method"] for r in again.requests] == ["GET", "GET", "GET"]
 
 
 def test_changing_an_amount_updates_the_object_with_a_field_diff(applied: Path) -> None:
@@ -251,7 +252,7 @@ def test_an_unmanaged_twin_of_a_planned_create_is_adopted_without_a_post(applied
 
     change = adopted.change(EXTRA)
     assert (change.action, change.remote_id) == ("adopt", twin["id"])
-    assert [r["method"] for r in adopted.requests] == ["GET", "GET"]  # no POST, no PATCH
+    assert [r["method"] for r in adopted.requests] == ["GET"] * 3  # no POST, no PATCH
     assert remote_ids(applied)[EXTRA] == twin["id"]
     assert not step(applied).plan.has_changes
 
@@ -264,7 +265,7 @@ def test_an_unmanaged_object_that_differs_is_listed_and_never_touched(applied: P
 
     assert [u.remote_id for u in seen.plan.unmanaged] == [other["id"]]
     assert seen.plan.unmanaged[0].project == "cloud-infra"
-    assert [r["method"] for r in seen.requests] == ["GET", "GET"]
+    assert [r["method"] for r in seen.requests] == ["GET"] * 3
     assert other["id"] not in remote_ids(applied).values()
     shown = sandboxed("plan", applied)
     assert f"{other['id']}  2026-06-01  700  Hand-made" in shown.out
@@ -363,8 +364,9 @@ def test_a_project_with_more_objects_than_one_page_converges(tmp_path: Path) -> 
     again = step(directory, apply=True)
 
     assert not again.plan.has_changes
-    assert [r["method"] for r in again.requests] == ["GET", "GET", "GET"]  # 2 pages + items
-    assert "startingAfter=" in again.requests[1]["query"]
+    # the project (its currency), 2 pages of milestones, then the product items
+    assert [r["method"] for r in again.requests] == ["GET"] * 4
+    assert "startingAfter=" in again.requests[2]["query"]
     assert len(remote_ids(directory)) == 130
 
 
@@ -399,7 +401,7 @@ def test_the_whole_lifecycle_converges_and_no_address_changes_hands(tmp_path: Pa
     final = step(directory, apply=True)
 
     assert not final.plan.has_changes
-    assert [r["method"] for r in final.requests] == ["GET", "GET"]
+    assert [r["method"] for r in final.requests] == ["GET"] * 3
     assert final.plan.count("locked") == 1
     last = remote_ids(directory)
     # Every address that was never deleted or moved still owns the object it first made.

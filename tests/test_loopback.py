@@ -63,8 +63,9 @@ def test_a_second_apply_over_http_sends_only_reads(ruddr: Remote, applied: Path)
     run = ruddr.billplan("apply", applied)
 
     assert run.code == 0, run.text
-    assert [r["method"] for r in ruddr.admin.requests()] == ["GET", "GET"]
-    assert f"projectId={PROJECT_ID}" in ruddr.admin.requests()[0]["query"]
+    assert [r["method"] for r in ruddr.admin.requests()] == ["GET"] * 3  # project, 2 lists
+    assert ruddr.admin.requests()[0]["path"].endswith(f"/projects/{PROJECT_ID}")
+    assert f"projectId={PROJECT_ID}" in ruddr.admin.requests()[1]["query"]
 
 
 def test_changing_an_amount_over_http_patches_only_that_object(
@@ -93,7 +94,7 @@ def test_an_invoiced_object_over_http_is_locked_and_never_patched(
 
     assert run.code == 0, run.text
     assert "! LOCKED" in run.out and "1 locked." in run.out
-    assert [r["method"] for r in ruddr.admin.requests()] == ["GET", "GET"]
+    assert [r["method"] for r in ruddr.admin.requests()] == ["GET"] * 3  # project, 2 lists
     assert ruddr.admin.get(MILESTONE, kickoff_id)["fee"] == 10000
 
 

@@ -208,3 +208,17 @@ def test_import_is_refused_while_a_create_of_the_address_is_pending(tmp_path: Pa
         run.errors
     )
     assert [e["status"] for e in state_json(directory)["entries"]] == ["pending"]
+
+
+def test_a_plan_in_another_currency_than_the_ruddr_project_is_refused(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing", ONE_MILESTONE)
+    assert step(directory, apply=True).applied.ok  # the sandbox made the project in USD
+    in_euros = "    provider: ruddr\n    currency: EUR\n"
+    euros = ONE_MILESTONE.replace("    provider: ruddr\n", in_euros)
+    write_plan(directory, euros)
+
+    run = sandboxed("plan", directory)
+
+    assert run.code == 1
+    assert f"Ruddr project {PROJECT_ID}" in run.errors
+    assert "bills in USD, but the plan bills it in EUR" in " ".join(run.errors.split())

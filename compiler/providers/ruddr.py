@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from compiler.model import Item
-from compiler.providers.base import Observed, Provider, Resource, ResourceType
+from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
 from compiler.providers.values import decimal
 
 MILESTONE = "ruddr_invoice_milestone"
@@ -80,12 +80,18 @@ class Ruddr(Provider):
                 body["quantity"] = item.quantity
                 body["rate"] = item.rate
             body["fee"] = item.amount
+            self.currencies.setdefault(body["projectId"], set()).add(item.currency)
             resources.append(Resource.of(item, type_name, body["projectId"], body))
         return resources, problems
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currencies: dict[str, set[str]] = {}  # project id -> currencies the plan bills in
 
     def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
         found: list[Observed] = []
         for project_id in project_ids:
+            self._check_currency(str(project_id))
             for type_name, resource_type in self.types.items():
 
                 def fetch(
@@ -103,6 +109,21 @@ class Ruddr(Provider):
 
                 found.extend(self.observe(type_name, obj) for obj in self.pages(fetch))
         return found
+
+    def _check_currency(self, project_id: str) -> None:
+        """Ruddr bills a project in its own currency: fees planned in another would be read
+        as that one, silently. One read per planned project, before anything is compared."""
+        planned = self.currencies.get(project_id)
+        if not planned:
+            return  # only in state: nothing new will be written in a currency
+        project = self.json(self.request("GET", f"/projects/{project_id}"))
+        held = project.get("currency") if isinstance(project, dict) else None
+        if held and planned != {held}:
+            raise ProviderError(
+                f"Ruddr project {project_id} ({project.get('name')}) bills in {held}, but the "
+                f"plan bills it in {', '.join(sorted(planned))}: Ruddr would read every fee as "
+                f"{held}. Set the project's currency to {held} in the plan."
+            )
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
         (body,) = bodies  # Ruddr creates one object per request
