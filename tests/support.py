@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import uvicorn
@@ -169,9 +169,11 @@ def sandboxed(*args: str | Path) -> Run:
 # ---- the emulator's admin surface --------------------------------------------------------
 
 
-class Admin:
-    """The Ruddr emulator's admin surface (`/ruddr/_sandbox/`): invoice, edit behind billplan's
-    back, create unmanaged objects, inject faults, read the request log."""
+class EmulatorAdmin:
+    """One emulator's admin surface (`/<vendor>/_sandbox/`): the calls every vendor shares
+    (faults, settings, the request log); each vendor's admin adds its own objects."""
+
+    vendor: ClassVar[str]
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
@@ -180,10 +182,34 @@ class Admin:
         content = None if body is None else jsonio.dumps(body)
         headers = {"Content-Type": "application/json"} if content else None
         response = self.client.request(
-            method, f"/ruddr/_sandbox{path}", content=content, headers=headers
+            method, f"/{self.vendor}/_sandbox{path}", content=content, headers=headers
         )
         assert response.status_code < 400, f"{method} {path}: {response.text}"
         return jsonio.loads(response.content) if response.content else None
+
+    def fault_at(self, method: str, path: str, times: int = 1, **fault: Any) -> None:
+        """Arm a fault on vendor paths starting with `path` (the full path below the mount)."""
+        self._call("POST", "/faults", {"method": method, "path": path, "times": times, **fault})
+
+    def settings(self, **settings: Any) -> dict[str, Any]:
+        return self._call("PUT", "/settings", settings)
+
+    def no_rate_limit(self) -> None:
+        self.settings(rate_limit_per_second=None)
+
+    def requests(self, method: str | None = None) -> list[dict[str, Any]]:
+        log = self._call("GET", "/requests")
+        return [r for r in log if method is None or r["method"] == method]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+
+class Admin(EmulatorAdmin):
+    """The Ruddr emulator's admin surface (`/ruddr/_sandbox/`): invoice, edit behind billplan's
+    back, create unmanaged objects, inject faults, read the request log."""
+
+    vendor = "ruddr"
 
     # objects
     def objects(self, type_name: str = MILESTONE) -> list[dict[str, Any]]:
@@ -218,24 +244,8 @@ class Admin:
     def add_invoice_item(self, item_id: str = INVOICE_ITEM) -> None:
         self._call("POST", "/invoice-items", {"id": item_id, "name": "Services"})
 
-    # faults, settings, the request log
     def fault(self, method: str, path: str = "", times: int = 1, **fault: Any) -> None:
-        self._call(
-            "POST", "/faults", {"method": method, "path": API + path, "times": times, **fault}
-        )
-
-    def settings(self, **settings: Any) -> dict[str, Any]:
-        return self._call("PUT", "/settings", settings)
-
-    def no_rate_limit(self) -> None:
-        self.settings(rate_limit_per_second=None)
-
-    def requests(self, method: str | None = None) -> list[dict[str, Any]]:
-        log = self._call("GET", "/requests")
-        return [r for r in log if method is None or r["method"] == method]
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "/requests")
+        self.fault_at(method, API + path, times, **fault)
 
 
 @contextlib.contextmanager

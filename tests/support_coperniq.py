@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import AS_OF, AS_OF_TEXT, Run, billplan, serving
+from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, billplan, serving
 from support import variant as edited
 
-from compiler import jsonio
 from compiler.apply import Applied, apply_plan
 from compiler.diff import Change, Plan
 from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
@@ -96,21 +95,11 @@ def with_percent(body: str = PLAN) -> str:
 # ---- the emulator's admin surface --------------------------------------------------------
 
 
-class Admin:
+class Admin(EmulatorAdmin):
     """The Coperniq emulator's admin surface: send or edit invoices behind billplan's back,
     seed projects, change settings, inject faults, read the request log."""
 
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        content = None if body is None else jsonio.dumps(body)
-        headers = {"Content-Type": "application/json"} if content else None
-        response = self.client.request(
-            method, f"/coperniq/_sandbox{path}", content=content, headers=headers
-        )
-        assert response.status_code < 400, f"{method} {path}: {response.text}"
-        return jsonio.loads(response.content) if response.content else None
+    vendor = "coperniq"
 
     def invoices(self) -> list[dict[str, Any]]:
         return self._call("GET", "/invoices")
@@ -137,19 +126,7 @@ class Admin:
         self._call("POST", "/projects", body)
 
     def fault(self, method: str, path: str = "/invoices", times: int = 1, **fault: Any) -> None:
-        self._call(
-            "POST", "/faults", {"method": method, "path": API + path, "times": times, **fault}
-        )
-
-    def settings(self, **settings: Any) -> dict[str, Any]:
-        return self._call("PUT", "/settings", settings)
-
-    def requests(self, method: str | None = None) -> list[dict[str, Any]]:
-        log = self._call("GET", "/requests")
-        return [r for r in log if method is None or r["method"] == method]
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "/requests")
+        self.fault_at(method, API + path, times, **fault)
 
 
 @contextlib.contextmanager

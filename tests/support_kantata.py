@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support import AS_OF, AS_OF_TEXT, Run, Step, billplan, serving, state_json
+from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, Step, billplan, serving, state_json
 
-from compiler import jsonio
 from compiler.apply import apply_plan
 from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
 from compiler.workspace import open_workspace
@@ -85,21 +84,11 @@ def write_plan(directory: Path, body: str = PLAN, head: str = HEAD) -> Path:
 # ---- the emulator's admin surface --------------------------------------------------------
 
 
-class KantataAdmin:
+class KantataAdmin(EmulatorAdmin):
     """The Kantata emulator's admin surface: seed workspaces and stories, invoice and edit
     milestones behind billplan's back, add hand-made ones, inject faults, read the request log."""
 
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        content = None if body is None else jsonio.dumps(body)
-        headers = {"Content-Type": "application/json"} if content else None
-        response = self.client.request(
-            method, f"/kantata/_sandbox{path}", content=content, headers=headers
-        )
-        assert response.status_code < 400, f"{method} {path}: {response.text}"
-        return jsonio.loads(response.content) if response.content else None
+    vendor = "kantata"
 
     # workspaces and stories
     def add_workspace(self, workspace: int = WORKSPACE, currency: str = "USD") -> None:
@@ -139,20 +128,7 @@ class KantataAdmin:
 
     # faults, settings, the request log
     def fault(self, method: str, path: str = COLLECTION, times: int = 1, **fault: Any) -> None:
-        self._call("POST", "/faults", {"method": method, "path": path, "times": times, **fault})
-
-    def settings(self, **settings: Any) -> dict[str, Any]:
-        return self._call("PUT", "/settings", settings)
-
-    def no_rate_limit(self) -> None:
-        self.settings(rate_limit_per_second=None)
-
-    def requests(self, method: str | None = None) -> list[dict[str, Any]]:
-        log = self._call("GET", "/requests")
-        return [r for r in log if method is None or r["method"] == method]
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "/requests")
+        self.fault_at(method, path, times, **fault)
 
 
 def reference_of(milestone: dict[str, Any]) -> dict[str, Any]:
