@@ -330,15 +330,24 @@ def _order(change: Change) -> tuple[str, str]:
     return (change.address, change.action)
 
 
+def _change(of: Resource | Entry, action: Action, **fields: Any) -> Change:
+    """A change to what `of` names: its address, provider, type and project."""
+    return Change(
+        address=of.address,
+        action=action,
+        provider=of.provider,
+        type=of.type,
+        project=of.project,
+        project_id=of.project_id,
+        **fields,
+    )
+
+
 def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> Change:
     """The plan's resource against the object the vendor holds: a no-op until judged."""
-    return Change(
-        address=resource.address,
-        action="no-op",
-        provider=resource.provider,
-        type=resource.type,
-        project=resource.project,
-        project_id=resource.project_id,
+    return _change(
+        resource,
+        "no-op",
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=resource.attributes,
@@ -388,13 +397,9 @@ def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change
 
 
 def _create(resource: Resource, reason: str) -> Change:
-    return Change(
-        address=resource.address,
-        action="create",
-        provider=resource.provider,
-        type=resource.type,
-        project=resource.project,
-        project_id=resource.project_id,
+    return _change(
+        resource,
+        "create",
         remote_id=None,
         before=None,
         after=resource.attributes,
@@ -405,13 +410,9 @@ def _create(resource: Resource, reason: str) -> Change:
 
 
 def _delete(entry: Entry, obs: Observed, reason: str) -> Change:
-    return Change(
-        address=entry.address,
-        action="delete",
-        provider=entry.provider,
-        type=entry.type,
-        project=entry.project,
-        project_id=entry.project_id,
+    return _change(
+        entry,
+        "delete",
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=None,
@@ -427,13 +428,9 @@ def _forget(entry: Entry) -> Change:
         if entry.status == "pending"
         else "already deleted outside billplan"
     )
-    return Change(
-        address=entry.address,
-        action="forget",
-        provider=entry.provider,
-        type=entry.type,
-        project=entry.project,
-        project_id=entry.project_id,
+    return _change(
+        entry,
+        "forget",
         remote_id=entry.remote_id,
         before=None,
         after=None,
