@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import uvicorn
@@ -248,20 +248,24 @@ class Admin(EmulatorAdmin):
         self.fault_at(method, API + path, times, **fault)
 
 
+AdminT = TypeVar("AdminT", bound=EmulatorAdmin)
+
+
 @contextlib.contextmanager
-def admin_of(sandbox: Sandbox) -> Iterator[Admin]:
+def admin_of(sandbox: Sandbox, kind: type[AdminT] = Admin) -> Iterator[AdminT]:
+    """An emulator's admin surface in a running sandbox (Ruddr's unless `kind` says)."""
     with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
-        yield Admin(client)
+        yield kind(client)
 
 
 @contextlib.contextmanager
-def plan_sandbox(directory: Path) -> Iterator[Admin]:
+def plan_sandbox(directory: Path, kind: type[AdminT] = Admin) -> Iterator[AdminT]:
     """The embedded sandbox of a plan directory (`.billplan/sandbox.sqlite`), opened beside
-    billplan's own: the objects are shared through the file; faults and the request log are
-    not (they belong to each running emulator)."""
+    billplan's own: the objects are shared through the file; settings, faults and the
+    request log are not (they belong to each running emulator)."""
     with (
         build_sandbox(directory / ".billplan" / "sandbox.sqlite") as sandbox,
-        admin_of(sandbox) as admin,
+        admin_of(sandbox, kind) as admin,
     ):
         yield admin
 

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import support
 from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, billplan, serving
 from support import variant as edited
 
 from compiler.apply import Applied, apply_plan
 from compiler.diff import Change, Plan
-from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.sandbox import SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
 from compiler.state import State
 from compiler.workspace import open_workspace
 
@@ -129,21 +130,13 @@ class Admin(EmulatorAdmin):
         self.fault_at(method, API + path, times, **fault)
 
 
-@contextlib.contextmanager
-def admin_of(sandbox: Sandbox) -> Iterator[Admin]:
-    with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
-        yield Admin(client)
+def admin_of(sandbox: Sandbox) -> contextlib.AbstractContextManager[Admin]:
+    return support.admin_of(sandbox, Admin)
 
 
-@contextlib.contextmanager
-def plan_sandbox(directory: Path) -> Iterator[Admin]:
-    """The embedded sandbox of a plan directory, opened beside billplan's own: objects are
-    shared through the SQLite file; settings, faults and the request log are not."""
-    with (
-        build_sandbox(directory / ".billplan" / "sandbox.sqlite") as sandbox,
-        admin_of(sandbox) as admin,
-    ):
-        yield admin
+def plan_sandbox(directory: Path) -> contextlib.AbstractContextManager[Admin]:
+    """The plan directory's embedded sandbox, through this vendor's admin surface."""
+    return support.plan_sandbox(directory, Admin)
 
 
 # ---- the pipeline, in process, as `--sandbox` runs it ------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import support
 from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, Step, billplan, serving, state_json
 
 from compiler.apply import apply_plan
@@ -137,21 +138,13 @@ def reference_of(milestone: dict[str, Any]) -> dict[str, Any]:
     return ours
 
 
-@contextlib.contextmanager
-def admin_of(sandbox: Sandbox) -> Iterator[KantataAdmin]:
-    with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
-        yield KantataAdmin(client)
+def admin_of(sandbox: Sandbox) -> contextlib.AbstractContextManager[KantataAdmin]:
+    return support.admin_of(sandbox, KantataAdmin)
 
 
-@contextlib.contextmanager
-def plan_sandbox(directory: Path) -> Iterator[KantataAdmin]:
-    """The embedded sandbox of a plan directory, opened beside billplan's own: objects are
-    shared through the SQLite file; faults, settings and the request log are not."""
-    with (
-        build_sandbox(directory / ".billplan" / "sandbox.sqlite") as sandbox,
-        admin_of(sandbox) as admin,
-    ):
-        yield admin
+def plan_sandbox(directory: Path) -> contextlib.AbstractContextManager[KantataAdmin]:
+    """The plan directory's embedded sandbox, through this vendor's admin surface."""
+    return support.plan_sandbox(directory, KantataAdmin)
 
 
 # ---- the pipeline, in process, as `--sandbox` runs it ------------------------------------

@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import support
 from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, Step, billplan, serving, variant
 
 from compiler.apply import apply_plan
-from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.sandbox import SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
 from compiler.workspace import open_workspace
 
 COMPANY = "acme"
@@ -168,21 +169,13 @@ def query_of(logged: dict[str, Any]) -> dict[str, str]:
     return {name: values[-1] for name, values in parse_qs(logged["query"]).items()}
 
 
-@contextlib.contextmanager
-def admin_of(sandbox: Sandbox) -> Iterator[WethodAdmin]:
-    with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
-        yield WethodAdmin(client)
+def admin_of(sandbox: Sandbox) -> contextlib.AbstractContextManager[WethodAdmin]:
+    return support.admin_of(sandbox, WethodAdmin)
 
 
-@contextlib.contextmanager
-def plan_sandbox(directory: Path) -> Iterator[WethodAdmin]:
-    """The embedded sandbox of a plan directory, opened beside billplan's own: invoices are
-    shared through the SQLite file; settings, faults and the request log are not."""
-    with (
-        build_sandbox(directory / ".billplan" / "sandbox.sqlite") as sandbox,
-        admin_of(sandbox) as admin,
-    ):
-        yield admin
+def plan_sandbox(directory: Path) -> contextlib.AbstractContextManager[WethodAdmin]:
+    """The plan directory's embedded sandbox, through this vendor's admin surface."""
+    return support.plan_sandbox(directory, WethodAdmin)
 
 
 def api_client(sandbox: Sandbox, company: str = COMPANY) -> httpx.Client:
