@@ -20,12 +20,14 @@ from compiler import __version__, jsonio, planfile
 from compiler.apply import Applied, actionable, apply_plan
 from compiler.diagnostics import Diagnostic
 from compiler.diff import Plan
+from compiler.importer import adopt
+from compiler.load import LoadError, load
 from compiler.providers import ProviderError
 from compiler.render import items as render_items
 from compiler.render import plan as render_plan
-from compiler.state import State, StateError
+from compiler.state import Backend, State, StateError
 from compiler.validate import check, schema_text
-from compiler.workspace import Workspace, WorkspaceError, open_workspace
+from compiler.workspace import Workspace, WorkspaceError, open_workspace, state_backend
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -276,10 +278,8 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
         return _errors_of(exc)
 
 
-def _backend_only(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from compiler.load import LoadError, load
-    from compiler.workspace import state_backend
-
+def _backend_only(args: argparse.Namespace) -> Backend:
+    """The plan's state backend, for commands that need no provider (state, force-unlock)."""
     try:
         document = load(Path(args.path))
     except LoadError as exc:
@@ -329,8 +329,6 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from compiler.importer import adopt
-
     try:
         with _open(args) as workspace, workspace.backend.lock("import", args.lock_timeout):
             message = adopt(workspace, args.address, args.remote_id)

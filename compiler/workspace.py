@@ -6,6 +6,7 @@ to the vendors (or to the sandbox), refresh what they hold, and diff.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -213,9 +214,8 @@ def _connect(
 
 
 def _short_sleep(seconds: float) -> None:
-    # The in-process sandbox enforces the vendors' real rate limits; wait as a client must.
-    import time
-
+    # The in-process sandbox enforces the vendors' real rate limits, so wait as a client must;
+    # but a local demo never waits longer than 2 s for one backoff.
     time.sleep(min(seconds, 2.0))
 
 
