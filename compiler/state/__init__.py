@@ -6,7 +6,7 @@ but whose response was lost is kept as `pending`, so the next plan knows to look
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
@@ -139,8 +139,3 @@ class Backend(Protocol):
     def current_lock(self) -> LockInfo | None: ...
 
     def force_unlock(self, lock_id: str) -> None: ...
-
-
-def iter_sorted(state: State) -> Iterator[Entry]:
-    for address in sorted(state.entries):
-        yield state.entries[address]
