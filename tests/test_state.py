@@ -241,7 +241,8 @@ def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
 
     assert run.code == 1
     assert f"state file {state_file(directory)} is damaged" in run.errors
-    assert "restore it from" in run.errors and "sandbox-state.json.backup" in run.errors
+    assert "it ends early, as if truncated" in run.errors
+    assert "There is no backup" in run.errors and "sandbox-state.json.backup" in run.errors
 
 
 def test_a_state_file_from_a_newer_billplan_is_refused(tmp_path: Path) -> None:

@@ -49,19 +49,48 @@ class Entry:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Entry:
+        """An entry as written by to_json; StateError naming the field for anything else."""
+        if not isinstance(raw, Mapping):
+            raise StateError(f"an entry is {type(raw).__name__}, not an object")
+        missing = [name for name in _REQUIRED if name not in raw]
+        if missing:
+            raise StateError(f"missing field(s) {', '.join(missing)}")
+        status = raw.get("status", "managed")
+        if status not in ("managed", "pending"):
+            raise StateError(f"status {status!r} is not managed or pending")
+        remote_id = raw["remote_id"]
+        if remote_id is None and status != "pending":
+            raise StateError("remote_id is null but the entry is not pending")
+        attributes = raw.get("attributes") or {}
+        if not isinstance(attributes, Mapping):
+            raise StateError("attributes is not an object")
+        try:
+            amount = Decimal(str(raw.get("amount", 0)))
+            when = date.fromisoformat(raw["date"]) if raw.get("date") else None
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise StateError(f"amount or date cannot be read ({exc})") from None
+        if not amount.is_finite():
+            raise StateError(f"amount {amount} is not a number")
+        for name in ("address", "provider", "type", "project"):
+            if not isinstance(raw[name], str) or not raw[name]:
+                raise StateError(f"{name} is not a non-empty string")
         return cls(
             address=raw["address"],
             provider=raw["provider"],
             type=raw["type"],
             project=raw["project"],
             project_id=raw["project_id"],
-            remote_id=raw.get("remote_id"),
-            attributes=raw.get("attributes") or {},
+            remote_id=remote_id,
+            attributes=attributes,
             currency=raw.get("currency", ""),
-            date=date.fromisoformat(raw["date"]) if raw.get("date") else None,
-            amount=Decimal(raw.get("amount", 0)),
-            status=raw.get("status", "managed"),
+            date=when,
+            amount=amount,
+            status=status,
         )
+
+
+# What every entry must carry; the rest have defaults (kept for states written by 0.1).
+_REQUIRED = ("address", "provider", "type", "project", "project_id", "remote_id")
 
 
 @dataclass
@@ -79,19 +108,35 @@ class State:
         }
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> State:
+    def from_json(cls, raw: Any) -> State:
+        """The state in raw, or StateError saying what is wrong and where (which entry)."""
+        if not isinstance(raw, Mapping):
+            raise StateError(f"the top level is {type(raw).__name__}, not an object")
         version = raw.get("format_version")
         if version != STATE_FORMAT_VERSION:
             raise StateError(
                 f"state format_version {version!r} is not one this billplan reads "
                 f"({STATE_FORMAT_VERSION}); upgrade billplan"
             )
-        entries = [Entry.from_json(e) for e in raw.get("entries", [])]
-        return cls(
-            lineage=raw["lineage"],
-            serial=int(raw.get("serial", 0)),
-            entries={e.address: e for e in entries},
-        )
+        lineage, serial, listed = raw.get("lineage"), raw.get("serial", 0), raw.get("entries")
+        if not isinstance(lineage, str) or not lineage:
+            raise StateError("lineage is missing or not a string")
+        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+            raise StateError(f"serial {serial!r} is not a whole number")
+        if not isinstance(listed, list):
+            raise StateError("entries is missing or not a list")
+        entries: dict[str, Entry] = {}
+        for number, item in enumerate(listed, 1):
+            try:
+                entry = Entry.from_json(item)
+            except StateError as exc:
+                name = item.get("address") if isinstance(item, Mapping) else None
+                where = f"entry {number}" + (f" ({name})" if isinstance(name, str) else "")
+                raise StateError(f"{where}: {exc}") from None
+            if entry.address in entries:
+                raise StateError(f"entry {number}: address {entry.address} appears twice")
+            entries[entry.address] = entry
+        return cls(lineage=lineage, serial=serial, entries=entries)
 
     def by_remote_id(self) -> dict[str, Entry]:
         return {e.remote_id: e for e in self.entries.values() if e.remote_id}
@@ -116,17 +161,18 @@ class StateError(Exception):
 
 
 class StateLocked(StateError):
-    def __init__(self, info: LockInfo, where: str) -> None:
+    def __init__(self, info: LockInfo, where: str, hint: str) -> None:
         self.info = info
         super().__init__(
             f"the state at {where} is locked: {info.describe()}.\n"
-            "Another billplan run is using it; wait for it to finish. If that run died, "
-            f"remove the lock with: billplan force-unlock {info.id} PATH"
+            f"Another billplan run is using it; wait for it to finish (or pass --lock-timeout "
+            f"SECONDS to wait). {hint}"
         )
 
 
 class Backend(Protocol):
-    """Where state lives. Writes are whole and atomic; the lock excludes other writers."""
+    """Where state lives. Writes are whole and atomic; the lock excludes other writers, and a
+    run that dies (killed, crashed) does not keep it. docs/state.md describes both backends."""
 
     def describe(self) -> str: ...
 

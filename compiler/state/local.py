@@ -1,13 +1,21 @@
 """Local state: a JSON file written atomically (temp file, fsync, rename) and a lock file
-created exclusively, holding the lock's id, owner, pid and time.
+holding the lock's id, owner, pid and time.
+
+The lock file exists while a run holds the lock, and that run also holds an exclusive
+`flock` on it. The kernel drops the flock when the process ends, however it ends, so a lock
+file nobody holds a flock on was left by a run that died: the next run removes it (with a
+warning naming it) instead of waiting for it forever. See docs/state.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getpass
 import json
+import logging
 import os
+import shlex
 import socket
 import tempfile
 import time
@@ -20,6 +28,8 @@ from pathlib import Path
 from compiler import jsonio
 from compiler.state import Entry, LockInfo, State, StateError, StateLocked
 
+log = logging.getLogger("billplan.state")
+
 
 class LocalBackend:
     def __init__(self, path: Path) -> None:
@@ -28,30 +38,91 @@ class LocalBackend:
         self.backup_path = path.with_name(path.name + ".backup")
         # apply writes state after every call: re-encode only the entries that changed.
         self._encoded: dict[str, tuple[Entry, str]] = {}
+        # The file as this backend last read or wrote it (every write is a new file, by
+        # rename): a write finding another file there would lose someone else's write.
+        self._seen: tuple[int, int] | _Unread | None = _UNREAD
 
     def describe(self) -> str:
         return str(self.path)
 
     def read(self) -> State:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open("rb") as handle:
+                content, seen = handle.read(), _identity(os.fstat(handle.fileno()))
         except FileNotFoundError:
+            self._seen = None
             return State()
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc}") from exc
+        state = self._parse(content)
+        self._seen = seen
+        return state
+
+    def _parse(self, content: bytes) -> State:
         try:
-            return State.from_json(jsonio.loads(text))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateError(
-                f"state file {self.path} is damaged ({exc}); restore it from "
-                f"{self.backup_path}, which holds the state as it was before the last run"
-            ) from exc
+            text = content.decode("utf-8")
+            raw = jsonio.loads(text)
+        except UnicodeDecodeError as exc:
+            problem = f"it is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        except json.JSONDecodeError as exc:
+            # billplan's state always ends with its closing brace; a file that does not,
+            # and does not parse, was cut short (a full disk, a copy interrupted).
+            truncated = not text.rstrip().endswith("}")
+            problem = "it ends early, as if truncated" if truncated else "it is not valid JSON"
+            problem += f" ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        except ValueError as exc:  # a number JSON allows but Decimal does not, and the like
+            problem = f"it is not valid JSON ({exc})"
+        else:
+            try:
+                return State.from_json(raw)
+            except StateError as exc:
+                if str(exc).startswith("state format_version"):
+                    raise StateError(f"state file {self.path}: {exc}") from None
+                problem = str(exc)
+        raise StateError(self._damaged(content, problem))
+
+    def _damaged(self, content: bytes, problem: str) -> str:
+        """The message for a damaged state file, after keeping a copy of it aside."""
+        kept = _keep_copy(self.path, content)
+        lines = [f"state file {self.path} is damaged: {problem}."]
+        lines.append(
+            f"Nothing was written; a copy of the damaged file is kept as {kept}."
+            if kept
+            else "Nothing was written; the damaged file is left as it is."
+        )
+        if self.backup_path.is_file():
+            restore = shlex.join(["cp", str(self.backup_path), str(self.path)])
+            lines.append(
+                f"{self.backup_path} holds the state as it was before the last run that "
+                f"locked it; restore it from there with:\n  {restore}\nthen run `billplan "
+                "plan`: anything that run created is found again and adopted."
+            )
+        else:
+            lines.append(
+                f"There is no backup ({self.backup_path} does not exist): repair the file by "
+                "hand, or move it away and run `billplan plan`: objects that match the plan "
+                "exactly are adopted, not created again (docs/state.md)."
+            )
+        return "\n".join(lines)
 
     def write(self, state: State) -> None:
+        if self._seen is not _UNREAD:
+            try:
+                now: tuple[int, int] | None = _identity(self.path.stat())
+            except FileNotFoundError:
+                now = None
+            if now != self._seen:
+                raise StateError(
+                    f"state file {self.path} was "
+                    + ("deleted" if now is None else "replaced by another run or by hand")
+                    + f" since this run read it (at serial {state.serial}); nothing was "
+                    "written. Run `billplan plan` again."
+                )
         state.lineage = state.lineage or str(uuid.uuid4())
         state.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.path, self._render(state).encode("utf-8"))
+        self._seen = _identity(self.path.stat())
 
     def _render(self, state: State) -> str:
         """One entry per line: readable, diffable, and cheap to rewrite after every call."""
@@ -79,36 +150,89 @@ class LocalBackend:
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                break
-            except FileExistsError:
-                holder = self.current_lock()
+        # The lock file is written and flocked under a temporary name, then linked to the
+        # lock's name: no run ever sees it half-written or not yet flocked.
+        held, staged = self._prepared(info)
+        try:
+            deadline = time.monotonic() + wait
+            while not _link(staged, self.lock_path):
+                if self._remove_if_abandoned():
+                    continue
                 if time.monotonic() >= deadline:
+                    holder = self.current_lock()
                     if holder is None:
                         continue  # released between our attempt and our read: try again
-                    raise StateLocked(holder, str(self.path)) from None
+                    raise StateLocked(holder, str(self.path), self._hint(holder))
                 time.sleep(0.1)
+        except BaseException:
+            os.close(held)
+            raise
+        finally:
+            staged.unlink(missing_ok=True)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(asdict(info), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
             if self.path.exists():
-                # The state as it was before this run: a way back that needs no tooling.
+                # The state as it was before this run: a way back that needs no tooling. A
+                # damaged file is never copied over the backup, the one good copy left.
+                content = self.path.read_bytes()
+                self._parse(content)
                 try:
-                    _atomic_write(self.backup_path, self.path.read_bytes())
+                    _atomic_write(self.backup_path, content)
                 except OSError as exc:
                     raise StateError(
                         f"cannot back up the state to {self.backup_path}: {exc}"
                     ) from exc
             yield info
         finally:
-            held = self.current_lock()
-            if held is not None and held.id == info.id:
+            if _same_file(held, self.lock_path):
                 self.lock_path.unlink(missing_ok=True)
+            os.close(held)  # and with it the flock
+
+    def _prepared(self, info: LockInfo) -> tuple[int, Path]:
+        """A temporary file next to the lock file, holding info, flocked by this process."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.lock_path.name}.", dir=self.path.parent)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, json.dumps(asdict(info)).encode("utf-8"))
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return fd, Path(tmp)
+
+    def _remove_if_abandoned(self) -> bool:
+        """Remove a lock file whose run died (no process holds its flock); True if removed."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a live run holds it
+            # We hold its flock: no other run can judge it at the same time, and a run that
+            # released it normally has already removed the name (then it is not this file).
+            if not _same_file(fd, self.lock_path):
+                return True
+            holder = self.current_lock()
+            self.lock_path.unlink()
+        finally:
+            os.close(fd)
+        described = holder.describe() if holder else "a lock file of unknown content"
+        log.warning(
+            "billplan: removed %s, left by a run that is no longer running, from %s",
+            described,
+            self.lock_path,
+        )
+        return True
+
+    def _hint(self, holder: LockInfo) -> str:
+        return (
+            f"A run that dies releases its lock by itself; if {holder.who} (pid {holder.pid}) "
+            "is stuck, stop that process. If the lock file is on a file system without "
+            f"flock and its run is gone, remove it with: billplan force-unlock {holder.id} PATH"
+        )
 
     def current_lock(self) -> LockInfo | None:
         try:
@@ -133,6 +257,53 @@ class LocalBackend:
                 "nothing was removed"
             )
         self.lock_path.unlink(missing_ok=True)
+
+
+class _Unread:
+    """No read or write yet: nothing to compare a write with."""
+
+
+_UNREAD = _Unread()
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return (stat.st_dev, stat.st_ino)
+
+
+def _link(source: Path, name: Path) -> bool:
+    """Give source the name too, unless something has it already."""
+    try:
+        os.link(source, name)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _keep_copy(path: Path, content: bytes) -> Path | None:
+    """A copy of a damaged state file beside it (never over another copy); None if the
+    copy cannot be written."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for attempt in range(100):
+        suffix = f".damaged-{stamp}" + (f"-{attempt}" if attempt else "")
+        copy = path.with_name(path.name + suffix)
+        if copy.exists():
+            if copy.read_bytes() == content:
+                return copy
+            continue
+        try:
+            _atomic_write(copy, content)
+        except OSError:
+            return None
+        return copy
+    return None
 
 
 def _atomic_write(path: Path, content: bytes) -> None:

@@ -1,0 +1,581 @@
+"""PostgreSQL state, shared by a team or by CI jobs: one row per entry, keyed by (state name,
+address), and a header row per state name holding its lineage and serial.
+
+A write sends only the entries that changed since the last one, in one transaction, after
+checking that the header still has the lineage and serial this run last read or wrote; the
+serial then goes up by one. The lock is a session-level advisory lock keyed by a hash of the
+state name, held on a connection of its own: a run that dies loses its connection, and with
+it the lock. Its metadata (who, where, which operation, since when) is a row beside it, so a
+second run can say who holds the state. docs/state.md describes the tables and recovery.
+
+psycopg is imported only here, and this module only when a plan asks for `backend: postgres`.
+The connection string comes from an environment variable and may hold a password: no message
+or exception text leaving this module contains it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from compiler import jsonio
+from compiler.state import STATE_FORMAT_VERSION, Entry, LockInfo, State, StateError, StateLocked
+
+if TYPE_CHECKING:
+    import psycopg
+
+DEFAULT_DSN_ENV = "BILLPLAN_PG_DSN"
+
+TABLES = {
+    "billplan_state": """
+        CREATE TABLE billplan_state (
+            name text PRIMARY KEY,
+            format_version integer NOT NULL,
+            lineage text NOT NULL,
+            serial bigint NOT NULL,
+            updated timestamptz NOT NULL DEFAULT now()
+        )""",
+    "billplan_state_entry": """
+        CREATE TABLE billplan_state_entry (
+            name text NOT NULL,
+            address text NOT NULL,
+            entry text NOT NULL,
+            PRIMARY KEY (name, address)
+        )""",
+    "billplan_state_lock": """
+        CREATE TABLE billplan_state_lock (
+            name text PRIMARY KEY,
+            id text NOT NULL,
+            operation text NOT NULL,
+            who text NOT NULL,
+            pid integer NOT NULL,
+            created text NOT NULL,
+            session_pid integer NOT NULL
+        )""",
+    "billplan_state_backup": """
+        CREATE TABLE billplan_state_backup (
+            name text PRIMARY KEY,
+            taken timestamptz NOT NULL DEFAULT now(),
+            format_version integer NOT NULL,
+            lineage text NOT NULL,
+            serial bigint NOT NULL
+        )""",
+    "billplan_state_backup_entry": """
+        CREATE TABLE billplan_state_backup_entry (
+            name text NOT NULL,
+            address text NOT NULL,
+            entry text NOT NULL,
+            PRIMARY KEY (name, address)
+        )""",
+}
+
+# Creating the tables is serialised across runs by this key (one transaction, once per database).
+_SCHEMA_KEY = int.from_bytes(
+    hashlib.sha256(b"billplan-state-schema").digest()[:8], "big", signed=True
+)
+
+# The advisory lock, for a key k, shows in pg_locks as classid = k >> 32, objid = k & 0xffffffff,
+# objsubid = 1 (the one-bigint form).
+_HOLDER = """
+    SELECT l.pid FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = %(hi)s::bigint::oid AND l.objid = %(lo)s::bigint::oid
+"""
+
+_UNKNOWN_HOLDER = "?"
+
+
+def state_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock, derived from the state name only."""
+    digest = hashlib.sha256(f"billplan-state:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the state lives, without the password: what messages may show."""
+
+    env: str
+    dsn: str
+    place: str  # host:port/dbname
+
+    def redact(self, text: str) -> str:
+        """text with the connection string and its password cut out."""
+        secrets = [self.dsn, *_passwords(self.dsn)]
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+class PostgresBackend:
+    def __init__(self, name: str, connection: Connection) -> None:
+        self.name = name
+        self.connection = connection
+        self.key = state_key(name)
+        self._key_parts = {"hi": (self.key >> 32) & 0xFFFFFFFF, "lo": self.key & 0xFFFFFFFF}
+        self._lock_session: psycopg.Connection | None = None
+        self._data: psycopg.Connection | None = None
+        self._tables_ready = False
+        # What the database holds, as this backend last read or wrote it: a write sends only
+        # the entries that differ from it.
+        self._known: tuple[str, int] | None = None  # (lineage, serial)
+        self._written: dict[str, Entry] = {}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PostgresBackend:
+        """The backend a plan's `state:` block names: {backend: postgres, name, dsn_env}."""
+        name = config.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise StateError(
+                "state: backend postgres needs a `name` for this plan's state, e.g. "
+                "`state: {backend: postgres, name: acme-billing}`; plans that share a database "
+                "must have different names, so billplan does not guess one"
+            )
+        env = config.get("dsn_env") or DEFAULT_DSN_ENV
+        dsn = os.environ.get(env)
+        if not dsn:
+            raise StateError(
+                f"state: backend postgres reads its connection string from the environment "
+                f"variable {env}, which is not set; set it to e.g. "
+                "postgresql://USER@HOST:5432/DATABASE (the password in PGPASSWORD or ~/.pgpass)"
+            )
+        _psycopg()  # a clear error now if it is missing, before any connection is tried
+        return cls(name, Connection(env, dsn, _place(env, dsn)))
+
+    def describe(self) -> str:
+        return f'postgres state "{self.name}" at {self.connection.place}'
+
+    # ---- connections --------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        psycopg = _psycopg()
+        try:
+            conn = psycopg.connect(
+                self.connection.dsn,
+                autocommit=True,
+                connect_timeout=10,
+                application_name=f"billplan {self.name}"[:63],
+            )
+        except psycopg.Error as exc:
+            raise self._error("cannot connect to", exc) from None
+        # A client that vanishes without closing its socket (a host that lost power) is
+        # noticed by the server within about a minute, which then ends its session and
+        # releases its lock.
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SET tcp_keepalives_idle = 30")
+            conn.execute("SET tcp_keepalives_interval = 10")
+            conn.execute("SET tcp_keepalives_count = 3")
+        return conn
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[psycopg.Connection]:
+        """The data connection while locked; otherwise one for this call only."""
+        if self._data is not None:
+            yield self._data
+            return
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _error(self, doing: str, exc: BaseException) -> StateError:
+        text = self.connection.redact(str(exc).strip()) or type(exc).__name__
+        return StateError(f"{doing} {self.describe()}: {text}")
+
+    def _ensure_tables(self, conn: psycopg.Connection) -> None:
+        if self._tables_ready:
+            return
+        psycopg = _psycopg()
+        try:
+            missing = self._missing_tables(conn)
+            if missing:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_KEY,))
+                    for table in self._missing_tables(conn):
+                        conn.execute(TABLES[table])
+        except psycopg.Error as exc:
+            raise StateError(
+                f"cannot create billplan's tables ({', '.join(TABLES)}) in "
+                f"{self.connection.place}: {self.connection.redact(str(exc).strip())}. "
+                "Give this role CREATE on the schema, or have the database owner create them "
+                "with the SQL in docs/state.md"
+            ) from None
+        self._tables_ready = True
+
+    def _missing_tables(self, conn: psycopg.Connection) -> list[str]:
+        return [
+            table
+            for table in TABLES
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None
+        ]
+
+    # ---- reading and writing --------------------------------------------------------------
+
+    def read(self) -> State:
+        with self._session() as conn:
+            self._ensure_tables(conn)
+            state = self._load(conn)
+        self._remember(state)
+        return state
+
+    def _load(self, conn: psycopg.Connection) -> State:
+        """The state as the database holds it, in one snapshot; StateError if damaged."""
+        psycopg = _psycopg()
+        try:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction():
+                header = conn.execute(
+                    "SELECT format_version, lineage, serial FROM billplan_state WHERE name = %s",
+                    (self.name,),
+                ).fetchone()
+                rows = conn.execute(
+                    "SELECT address, entry FROM billplan_state_entry WHERE name = %s "
+                    "ORDER BY address",
+                    (self.name,),
+                ).fetchall()
+        except psycopg.Error as exc:
+            raise self._error("cannot read", exc) from None
+        finally:
+            conn.isolation_level = None
+        if header is None:
+            if rows:
+                raise self._damaged(
+                    f"billplan_state has no row for it, but billplan_state_entry has {len(rows)}"
+                )
+            return State()
+        version, lineage, serial = header
+        if version != STATE_FORMAT_VERSION:
+            raise StateError(
+                f"{self.describe()}: state format_version {version!r} is not one this billplan "
+                f"reads ({STATE_FORMAT_VERSION}); upgrade billplan"
+            )
+        entries: dict[str, Entry] = {}
+        for address, text in rows:
+            try:
+                raw = jsonio.loads(text)
+            except ValueError as exc:
+                problem = f"the entry row {address!r} is not valid JSON ({exc})"
+                raise self._damaged(problem) from None
+            try:
+                entry = Entry.from_json(raw)
+            except StateError as exc:
+                raise self._damaged(f"the entry row {address!r}: {exc}") from None
+            if entry.address != address:
+                raise self._damaged(
+                    f"the entry row {address!r} holds the entry of {entry.address!r}"
+                )
+            entries[address] = entry
+        return State(lineage=lineage, serial=serial, entries=entries)
+
+    def _damaged(self, problem: str) -> StateError:
+        return StateError(
+            f"{self.describe()} is damaged: {problem}.\n"
+            "Nothing was written. The state as it was when the last run took the lock is kept "
+            f"in billplan_state_backup and billplan_state_backup_entry (name = '{self.name}'); "
+            "docs/state.md, 'Restoring a postgres state', gives the SQL that puts it back."
+        )
+
+    def _remember(self, state: State) -> None:
+        self._known = (state.lineage, state.serial)
+        self._written = dict(state.entries)
+
+    def write(self, state: State) -> None:
+        psycopg = _psycopg()
+        lineage = state.lineage or str(uuid.uuid4())
+        with self._session() as conn:
+            self._ensure_tables(conn)
+            try:
+                with conn.transaction():
+                    self._check_lock(conn)
+                    header = conn.execute(
+                        "SELECT lineage, serial FROM billplan_state WHERE name = %s FOR UPDATE",
+                        (self.name,),
+                    ).fetchone()
+                    self._check_unchanged(header, state)
+                    if header is None:
+                        conn.execute(
+                            "INSERT INTO billplan_state (name, format_version, lineage, serial) "
+                            "VALUES (%s, %s, %s, 1)",
+                            (self.name, STATE_FORMAT_VERSION, lineage),
+                        )
+                    else:
+                        conn.execute(
+                            "UPDATE billplan_state SET serial = serial + 1, updated = now() "
+                            "WHERE name = %s",
+                            (self.name,),
+                        )
+                    if self._known == (state.lineage, state.serial):
+                        self._write_changes(conn, state)
+                    else:
+                        self._write_all(conn, state)
+            except psycopg.Error as exc:
+                raise self._error("cannot write", exc) from None
+        state.lineage = lineage
+        state.serial += 1
+        self._remember(state)
+
+    def _check_lock(self, conn: psycopg.Connection) -> None:
+        """While this backend holds the lock, refuse to write if it has lost it (its session
+        was ended by an administrator, or the server restarted)."""
+        if self._lock_session is None:
+            return
+        holder = conn.execute(_HOLDER, self._key_parts).fetchone()
+        if holder is None or holder[0] != self._lock_session.info.backend_pid:
+            raise StateError(
+                f"{self.describe()}: this run no longer holds the state's lock (its database "
+                "session ended); nothing more was written. Run `billplan plan` to see where "
+                "things stand."
+            )
+
+    def _check_unchanged(self, header: tuple[str, int] | None, state: State) -> None:
+        found = None if header is None else (header[0], header[1])
+        expected = None if not state.lineage else (state.lineage, state.serial)
+        if found != expected:
+            now = "has been deleted" if found is None else f"is at serial {found[1]}"
+            raise StateError(
+                f"{self.describe()} was written by another run since this run read it "
+                f"(read at serial {state.serial}, now it {now}); nothing was written. "
+                "Run `billplan plan` again."
+            )
+
+    def _write_changes(self, conn: psycopg.Connection, state: State) -> None:
+        changed = [
+            (self.name, address, jsonio.dumps(entry.to_json()))
+            for address, entry in state.entries.items()
+            if (known := self._written.get(address)) is not entry and known != entry
+        ]
+        gone = [address for address in self._written if address not in state.entries]
+        if changed:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO billplan_state_entry (name, address, entry) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (name, address) DO UPDATE SET entry = EXCLUDED.entry",
+                    changed,
+                )
+        if gone:
+            conn.execute(
+                "DELETE FROM billplan_state_entry WHERE name = %s AND address = ANY(%s)",
+                (self.name, gone),
+            )
+
+    def _write_all(self, conn: psycopg.Connection, state: State) -> None:
+        conn.execute("DELETE FROM billplan_state_entry WHERE name = %s", (self.name,))
+        with (
+            conn.cursor() as cursor,
+            cursor.copy("COPY billplan_state_entry (name, address, entry) FROM STDIN") as copy,
+        ):
+            for address in sorted(state.entries):
+                entry = state.entries[address]
+                copy.write_row((self.name, address, jsonio.dumps(entry.to_json())))
+
+    # ---- the lock -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
+        psycopg = _psycopg()
+        info = LockInfo(
+            id=str(uuid.uuid4()),
+            operation=operation,
+            who=f"{_user()}@{socket.gethostname()}",
+            pid=os.getpid(),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        session = self._connect()
+        try:
+            self._ensure_tables(session)
+            self._acquire(session, wait)
+            try:
+                self._record(session, info)
+                self._data = self._connect()
+                self._lock_session = session
+                yield info
+            finally:
+                self._lock_session = None
+                data, self._data = self._data, None
+                if data is not None:
+                    data.close()
+                with contextlib.suppress(psycopg.Error):
+                    session.execute(
+                        "DELETE FROM billplan_state_lock WHERE name = %s AND id = %s",
+                        (self.name, info.id),
+                    )
+                    session.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except psycopg.Error as exc:
+            raise self._error("cannot lock", exc) from None
+        finally:
+            session.close()  # ends the session: the lock goes with it in any case
+
+    def _acquire(self, session: psycopg.Connection, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        while True:
+            if session.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]:
+                return
+            if time.monotonic() >= deadline:
+                holder = self._holder(session)
+                if holder is None:
+                    continue  # released between our attempt and our look: try again
+                if holder.id == _UNKNOWN_HOLDER and time.monotonic() < deadline + 2:
+                    time.sleep(0.1)  # it has the lock and is writing its metadata
+                    continue
+                raise StateLocked(holder, self.describe(), self._hint(holder))
+            time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
+
+    def _record(self, session: psycopg.Connection, info: LockInfo) -> None:
+        """The lock's metadata, replacing any left by a run that died; then the backup of
+        the state as it is before this run (copied server-side, cheap at any size)."""
+        with session.transaction():
+            session.execute(
+                "INSERT INTO billplan_state_lock "
+                "(name, id, operation, who, pid, created, session_pid) "
+                "VALUES (%s, %s, %s, %s, %s, %s, pg_backend_pid()) "
+                "ON CONFLICT (name) DO UPDATE SET id = EXCLUDED.id, "
+                "operation = EXCLUDED.operation, who = EXCLUDED.who, pid = EXCLUDED.pid, "
+                "created = EXCLUDED.created, session_pid = EXCLUDED.session_pid",
+                (self.name, info.id, info.operation, info.who, info.pid, info.created),
+            )
+        # A damaged state is never copied over the backup, the one good copy left.
+        if not self._load(session).lineage:
+            return
+        with session.transaction():
+            session.execute("DELETE FROM billplan_state_backup WHERE name = %s", (self.name,))
+            session.execute("DELETE FROM billplan_state_backup_entry WHERE name = %s", (self.name,))
+            session.execute(
+                "INSERT INTO billplan_state_backup (name, format_version, lineage, serial) "
+                "SELECT name, format_version, lineage, serial FROM billplan_state "
+                "WHERE name = %s",
+                (self.name,),
+            )
+            session.execute(
+                "INSERT INTO billplan_state_backup_entry (name, address, entry) "
+                "SELECT name, address, entry FROM billplan_state_entry WHERE name = %s",
+                (self.name,),
+            )
+
+    def _holder(self, conn: psycopg.Connection) -> LockInfo | None:
+        """Who holds the lock now: its metadata if its session is the one holding the
+        advisory lock; None if no session holds it (metadata left by a dead run is no lock)."""
+        row = conn.execute(_HOLDER, self._key_parts).fetchone()
+        if row is None:
+            return None
+        meta = conn.execute(
+            "SELECT id, operation, who, pid, created, session_pid FROM billplan_state_lock "
+            "WHERE name = %s",
+            (self.name,),
+        ).fetchone()
+        if meta is None or meta[5] != row[0]:
+            return LockInfo(
+                id=_UNKNOWN_HOLDER,
+                operation="?",
+                who=f"database session {row[0]}",
+                pid=0,
+                created="?",
+            )
+        return LockInfo(id=meta[0], operation=meta[1], who=meta[2], pid=meta[3], created=meta[4])
+
+    def _hint(self, holder: LockInfo) -> str:
+        return (
+            "A run that dies releases this lock by itself: its database session ends. If "
+            f"that run is stuck, stop it (pid {holder.pid}, {holder.who}); see docs/state.md."
+        )
+
+    def current_lock(self) -> LockInfo | None:
+        psycopg = _psycopg()
+        with self._session() as conn:
+            self._ensure_tables(conn)
+            try:
+                return self._holder(conn)
+            except psycopg.Error as exc:
+                raise self._error("cannot read the lock of", exc) from None
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Remove a lock's metadata once its session is gone. A live session's advisory lock
+        can only be released by ending that session, which billplan leaves to a person."""
+        psycopg = _psycopg()
+        with self._session() as conn:
+            self._ensure_tables(conn)
+            try:
+                holder = self._holder(conn)
+                if holder is not None and holder.id == lock_id:
+                    session = conn.execute(_HOLDER, self._key_parts).fetchone()
+                    raise StateError(
+                        f"lock {lock_id} on {self.describe()} is held by a run that is still "
+                        f"connected ({holder.describe()}; database session "
+                        f"{session[0] if session else '?'}). billplan does not take a live "
+                        "run's lock: stop that run, or end its session with "
+                        f"`SELECT pg_terminate_backend({session[0] if session else 'PID'})`; "
+                        "the lock is released when the session ends. Nothing was removed."
+                    )
+                if holder is not None:
+                    raise StateError(
+                        f"the state at {self.describe()} is held by a different lock: "
+                        f"{holder.describe()}; nothing was removed"
+                    )
+                removed = conn.execute(
+                    "DELETE FROM billplan_state_lock WHERE name = %s AND id = %s",
+                    (self.name, lock_id),
+                ).rowcount
+            except psycopg.Error as exc:
+                raise self._error("cannot unlock", exc) from None
+        if not removed:
+            raise StateError(f"the state at {self.describe()} is not locked")
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StateError(
+            "the postgres state backend needs psycopg, which is not installed; install "
+            "billplan with its postgres extra: pip install 'billplan[postgres]'"
+        ) from None
+    return psycopg
+
+
+def _place(env: str, dsn: str) -> str:
+    """host:port/dbname of a connection string, or a StateError that does not quote it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:  # psycopg quotes the offending text, which may be the password
+        raise StateError(
+            f"the environment variable {env} does not hold a PostgreSQL connection string "
+            "(a URI like postgresql://USER@HOST:5432/DATABASE, or key=value pairs); its text "
+            "is not shown, as it may hold a password"
+        ) from None
+    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+    dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or params.get("user") or "")
+    return f"{host}:{port}/{dbname}"
+
+
+def _passwords(dsn: str) -> list[str]:
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = conninfo_to_dict(dsn).get("password")
+    except Exception:
+        return []
+    if not password:
+        return []
+    from urllib.parse import quote
+
+    return [str(password), quote(str(password), safe="")]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
