@@ -2,10 +2,17 @@
 
 `plan -o FILE` writes it; `apply FILE` applies exactly those changes, after checking that
 every object they touch still looks as it did when planned (by content, not by a serial).
+
+A saved plan is what a reviewer approved, so it carries a checksum: sha256 over its canonical
+JSON (keys sorted, compact, numbers digit for digit) without the checksum itself. `apply FILE`
+refuses a file whose content no longer matches it: edited by hand, or damaged. The checksum
+guards against edits, not against an attacker who can also recompute it: keep saved plans
+where only CI and reviewers write.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,6 +25,8 @@ from compiler.providers.base import Observed
 from compiler.state import State
 
 PLAN_FORMAT_VERSION = "1"
+CHECKSUM_KEY = "checksum"
+CHECKSUM_PREFIX = "sha256:"
 
 
 class PlanFileError(Exception):
@@ -56,6 +65,9 @@ def to_json(
             ],
         },
         "notes": list(plan.notes),
+        # A partial plan's --target/--exclude, and the `moved:` renames apply makes in state.
+        "targets": {"include": list(plan.targets), "exclude": list(plan.excludes)},
+        "moved": [{"from": old, "to": new} for new, old in sorted(plan.moved.items())],
         "changes": [_change_json(c) for c in plan.changes],
         "unmanaged": [_unmanaged_json(u) for u in plan.unmanaged],
     }
@@ -65,7 +77,32 @@ def dumps(
     plan: Plan, *, plan_path: str, as_of: date, sandbox: bool, state: State | None = None
 ) -> str:
     document = to_json(plan, plan_path=plan_path, as_of=as_of, sandbox=sandbox, state=state)
+    # Checksummed as it will be read back: through its JSON text, so that types (dates, tuples)
+    # become what `load` sees.
+    document[CHECKSUM_KEY] = checksum(jsonio.loads(jsonio.dumps(document)))
     return jsonio.dumps(document, indent=2) + "\n"
+
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """sha256 over the document's canonical JSON, leaving out the checksum key."""
+    body = {key: value for key, value in document.items() if key != CHECKSUM_KEY}
+    canonical = jsonio.dumps(body, sort_keys=True)
+    return CHECKSUM_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _verify(raw: Mapping[str, Any], source: Path) -> None:
+    stated = raw.get(CHECKSUM_KEY)
+    if not isinstance(stated, str) or not stated.startswith(CHECKSUM_PREFIX):
+        raise PlanFileError(
+            f"{source}: the saved plan has no checksum, so billplan cannot tell whether it is "
+            "what was reviewed; make it again with `billplan plan -o FILE`"
+        )
+    if stated != checksum(raw):
+        raise PlanFileError(
+            f"{source}: the saved plan does not match its checksum: it was edited or damaged "
+            "after `billplan plan -o` wrote it. Nothing was applied; make the plan again "
+            "instead of editing it"
+        )
 
 
 def _side_json(side: Side | None) -> dict[str, Any] | None:
@@ -161,7 +198,10 @@ class Saved:
                     before_locked=bool(c.get("before_locked")),
                 )
                 for c in raw.get("changes", [])
-            ]
+            ],
+            moved={m["to"]: m["from"] for m in raw.get("moved") or []},
+            targets=tuple((raw.get("targets") or {}).get("include") or ()),
+            excludes=tuple((raw.get("targets") or {}).get("exclude") or ()),
         )
 
 
@@ -189,6 +229,8 @@ def load(path: Path) -> Saved:
         raise PlanFileError(f"{path}: not a billplan saved plan ({exc})") from None
     if not isinstance(raw, dict) or "changes" not in raw:
         raise PlanFileError(f"{path}: not a billplan saved plan")
+    if raw.get("format_version") == PLAN_FORMAT_VERSION:  # another version: Saved says so
+        _verify(raw, path)
     try:
         return Saved(raw, path)
     except (KeyError, TypeError, ValueError) as exc:

@@ -8,6 +8,7 @@ no globals, Jinja's built-in filters (safe inside the sandbox) and the plan lang
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -84,18 +85,49 @@ def _money(context: Context, value: Decimal | int, currency: str | None = None) 
 SIZE_LIMIT = 10_000
 
 
+# A width or precision of five digits or more in a %-format or a str.format spec, or one taken
+# from an argument (`%*d`, `{0:{1}}`).
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\d*\.?\d{5,}|\d*\.?\*)|\{[^{}]*:[^{}]*(\d{5,}|\{)")
+# str methods that pad to a width they are given.
+_PADDING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
 class _PlanSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and _too_big(right, 64):
             raise SecurityError(f"the exponent {right} is too large for a description")
-        if operator == "*" and (
-            (isinstance(left, str | list | tuple) and _too_big(right, SIZE_LIMIT))
-            or (isinstance(right, str | list | tuple) and _too_big(left, SIZE_LIMIT))
-        ):
+        if operator == "*" and (_too_long(left, right) or _too_long(right, left)):
             raise SecurityError("repeating text that many times is not allowed in a description")
+        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
+            raise SecurityError("a format width that large is not allowed in a description")
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        # 'a'.zfill(10**8): a padding method can allocate as much as a filter can, so the
+        # same bound applies.
+        padding = isinstance(getattr(__obj, "__self__", None), str) and (
+            getattr(__obj, "__name__", "") in _PADDING
+        )
+        if padding and any(_too_big(a, SIZE_LIMIT) for a in (*args, *kwargs.values())):
+            raise SecurityError("a width that large is not allowed in a description")
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # str.format and format_map are looked up here, and never reach `call`.
+        owner = getattr(value, "__self__", None)
+        formats = getattr(value, "__name__", "") in ("format", "format_map")
+        if formats and isinstance(owner, str) and _WIDE_FORMAT.search(owner):
+            raise SecurityError("a format width that large is not allowed in a description")
+        return super().wrap_str_format(value)
+
+
+def _too_long(sequence: Any, times: Any) -> bool:
+    """Whether sequence * times would be longer than a description can use."""
+    if not isinstance(sequence, str | list | tuple) or isinstance(times, bool):
+        return False
+    return isinstance(times, int | Decimal) and len(sequence) * abs(times) > SIZE_LIMIT
 
 
 def _too_big(value: Any, limit: int) -> bool:
@@ -169,6 +201,8 @@ def render(source: str, context: Mapping[str, Any]) -> str:
         raise TemplateProblem("template error: division by zero") from None
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise TemplateProblem(f"template error: {exc}") from None
+    except LookupError as exc:  # '{missing}'.format_map(vars), '{3}'.format()
+        raise TemplateProblem(f"template error: no {exc} to format") from None
 
 
 def _missing(exc: _MissingValue, context: Mapping[str, Any]) -> str:

@@ -14,13 +14,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from compiler import moved
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
 from compiler.load import Document
 from compiler.model import Item
 from compiler.providers import PROVIDERS, ConfigurationError, Observed, Provider, Resource
+from compiler.providers.base import RateLimiter
 from compiler.state import Backend, State, StateError
 from compiler.state.local import LocalBackend
+from compiler.targets import TargetError, Targets
 from compiler.validate import check
 
 STATE_DIR = ".billplan"
@@ -59,11 +62,38 @@ class Workspace:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def refresh(self, state: State) -> list[Observed]:
-        """What the vendors hold in every project the plan or the state touches."""
+    def moved_state(self, state: State) -> tuple[State, dict[str, str]]:
+        """State with the plan's `moved:` renames made (in memory), and the renames."""
+        try:
+            renames = moved.renames(self.document, state)
+        except moved.MoveConflict as exc:
+            raise WorkspaceError("a move cannot be made", exc.diagnostics) from None
+        return moved.renamed(state, renames), renames
+
+    def check_targets(self, state: State, targets: Targets) -> None:
+        if not targets:
+            return
+        addresses = {r.address for r in self.resources} | set(state.entries)
+        addresses |= set(self.moved_state(state)[0].entries)
+        try:
+            targets.check(addresses)
+        except TargetError as exc:
+            raise WorkspaceError(str(exc)) from None
+
+    def refresh(self, state: State, targets: Targets | None = None) -> list[Observed]:
+        """What the vendors hold in every project the plan or the state touches; with
+        --target, only in the projects the targets name (fewer requests)."""
+        targets = targets or Targets()
+        self.check_targets(state, targets)
+        reach = targets.projects()
+        if reach is not None:
+            current = self.moved_state(state)[0]
+            kept = {a: e for a, e in current.entries.items() if e.project in reach}
+            state = State(lineage=state.lineage, serial=state.serial, entries=kept)
         projects: dict[str, set[str]] = defaultdict(set)
         for resource in self.resources:
-            projects[resource.provider].add(str(resource.project_id))
+            if reach is None or resource.project in reach:
+                projects[resource.provider].add(str(resource.project_id))
         for entry in state.entries.values():
             projects[entry.provider].add(str(entry.project_id))
         observed: list[Observed] = []
@@ -92,10 +122,17 @@ class Workspace:
                 found.extend(provider.recheck(type_name, sorted(ids)))
         return found
 
-    def plan(self, state: State, observed: Iterable[Observed]) -> Plan:
-        plan = diff(self.resources, state, observed, self.project_keys)
+    def plan(
+        self, state: State, observed: Iterable[Observed], targets: Targets | None = None
+    ) -> Plan:
+        """The diff, after the plan's `moved:` renames; narrowed to the targets if any."""
+        targets = targets or Targets()
+        self.check_targets(state, targets)
+        current, renames = self.moved_state(state)
+        plan = diff(self.resources, current, observed, self.project_keys)
+        plan = moved.annotate(plan, renames, self.document)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
-        return plan
+        return targets.narrow(plan)
 
     def budget_problems(self, plan: Plan) -> list[str]:
         """Providers whose request budget cannot cover this plan's writes."""
@@ -116,16 +153,19 @@ class Workspace:
 
 
 def state_backend(document: Document, *, sandbox: bool) -> Backend:
+    """The plan's state backend; StateError for a `state:` block that cannot be used."""
     config = document.root.get("state") or {}
-    backend = config.get("backend", "local")
-    if backend != "local":
-        raise WorkspaceError(
-            f"state backend {backend!r} is not available in this version of billplan; "
-            "use `backend: local`"
-        )
     if sandbox:
-        # Sandbox ids must never mix with real ones: the sandbox has its own state file.
+        # Sandbox ids must never mix with real ones, and exist only in this directory's
+        # sandbox database: whatever the backend, the sandbox state is a file beside it.
         return LocalBackend(document.base_dir / STATE_DIR / "sandbox-state.json")
+    backend = config.get("backend", "local")
+    if backend == "postgres":
+        from compiler.state.postgres import PostgresBackend
+
+        return PostgresBackend.from_config(config)
+    if backend != "local":
+        raise StateError(f"state backend {backend!r} is not one billplan has (local, postgres)")
     path = Path(config.get("path") or Path(STATE_DIR) / "state.json")
     return LocalBackend(path if path.is_absolute() else document.base_dir / path)
 
@@ -200,6 +240,15 @@ def _connect(
         if sandbox is not None:
             from compiler.sandbox import SANDBOX_TOKEN, base_url
 
+            # The client paces at the limit the emulator enforces now (tests and benchmarks
+            # change it), unless the plan sets its own `max_rps`.
+            emulator = sandbox.emulators[vendor]
+            limiter = None
+            if config.get("max_rps") is None:
+                limiter = RateLimiter(
+                    lambda e=emulator: _float_or_none(e.settings.rate_limit_per_second),
+                    cls.rate_burst,
+                )
             providers[name] = cls(
                 name,
                 config,
@@ -207,10 +256,15 @@ def _connect(
                 base_url=base_url(vendor),
                 token=SANDBOX_TOKEN,
                 sleep=_short_sleep,
+                limiter=limiter,
             )
         else:
             providers[name] = cls(name, config)
     return providers
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _short_sleep(seconds: float) -> None:

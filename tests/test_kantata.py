@@ -408,7 +408,7 @@ def test_apply_completes_under_kantatas_real_rate_limit_honouring_retry_after(
     with open_workspace(directory, AS_OF, sandbox=True) as workspace:  # the default limit
         kantata = Kantata(
             "kantata",
-            {"type": "kantata"},
+            {"type": "kantata", "max_rps": 1000},  # outpace the limit: 429s must be waited out
             transport=workspace.sandbox.transport,
             base_url=base_url("kantata"),
             token=SANDBOX_TOKEN,

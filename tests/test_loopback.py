@@ -113,10 +113,27 @@ projects:
 """
 
 
-def test_apply_completes_under_ruddrs_real_rate_limit_by_backing_off(tmp_path: Path) -> None:
+def test_apply_paces_itself_under_ruddrs_real_rate_limit_and_provokes_no_429(
+    tmp_path: Path,
+) -> None:
     with remote(rate_limit=True) as limited:
         assert limited.admin.settings()["rate_limit_per_second"] == 20
         directory = write_plan(tmp_path / "billing", WEEKLY_40, head=limited.head)
+
+        run = limited.billplan("apply", directory)
+
+        assert run.code == 0, run.text
+        assert "Apply complete: 40 created." in run.out
+        posts = limited.admin.requests("POST")
+        assert [p["status"] for p in posts] == [200] * 40
+        assert len(limited.admin.objects(MILESTONE)) == 40
+
+
+def test_apply_completes_by_backing_off_when_its_pace_exceeds_the_limit(tmp_path: Path) -> None:
+    with remote(rate_limit=True) as limited:
+        # max_rps far above Ruddr's 20 a second: the burst runs out and 429s must be waited out.
+        head = limited.head.replace("token_env:", "max_rps: 1000, token_env:")
+        directory = write_plan(tmp_path / "billing", WEEKLY_40, head=head)
 
         run = limited.billplan("apply", directory)
 

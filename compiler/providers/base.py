@@ -5,15 +5,24 @@ size, which field locks an object) and overrides a method only where the vendor 
 The base does the HTTP, retries with backoff, pagination and error translation.
 
 Retry rules, because no vendor offers idempotency keys: reads, updates and deletes are
-retried on 429, 5xx and transport errors; a create is retried only on 429 (refused before
-it ran). A create that fails any other way may have happened: OutcomeUnknown, and the next
-plan recovers it by reading back, never by sending it again.
+retried on 429, 5xx, timeouts and connection errors, with capped exponential backoff and
+jitter, or after the vendor's Retry-After. A create is retried only when it certainly did not
+run: a 429 (refused before it ran) or a connection that was never made. A create that fails
+any other way may have happened: OutcomeUnknown, and the next plan recovers it by reading
+back, never by sending it again.
+
+Every request first waits for the provider's rate limiter, a token bucket set to the vendor's
+documented (or assumed) limit, so that a large apply stays under it instead of leaning on 429s.
+A plan may lower or raise it per connection (`max_rps`) and set the timeout (`timeout`).
 """
 
 from __future__ import annotations
 
+import email.utils
 import os
 import random
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +118,63 @@ class ResourceType:
     path: str  # collection path below the base URL
 
 
+class RateLimiter:
+    """A token bucket on the client side: at most `per_second` requests a second on average,
+    at most `burst` at once. `wait()` reserves the next free slot and sleeps until it, so one
+    injected clock and sleep make it exact and instant in tests.
+
+    It paces slightly under the limit it is given (HEADROOM), because the vendor counts
+    arrivals, not departures: two requests sent 1/R apart may arrive closer together.
+
+    `per_second` may be a function, read before every request, for a limit that can change
+    while billplan runs (the in-process sandbox's, which tests and benchmarks set); a function
+    that answers None means no limit."""
+
+    HEADROOM = 0.97
+
+    def __init__(
+        self,
+        per_second: float | Callable[[], float | None],
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        fixed = None if callable(per_second) else per_second
+        if (fixed is not None and fixed <= 0) or burst < 1:
+            raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
+        self._rate: Callable[[], float | None] = (
+            per_second if callable(per_second) else (lambda: fixed)
+        )
+        self.burst = burst
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        # The earliest time the bucket is full again; starts full.
+        self._full_at = float("-inf")
+        self.waited = 0.0  # total seconds spent waiting, for tests and benchmarks
+
+    @property
+    def per_second(self) -> float | None:
+        return self._rate()
+
+    def wait(self) -> None:
+        rate = self._rate()
+        if rate is None or rate <= 0:
+            return
+        interval = 1 / (rate * self.HEADROOM)
+        with self._lock:
+            now = self.clock()
+            full_at = max(self._full_at, now)
+            # The slot this request takes: `burst` slots before the bucket is full again.
+            start = full_at - (self.burst - 1) * interval
+            delay = max(0.0, start - now)
+            self._full_at = full_at + interval
+            self.waited += delay
+        if delay > 0:
+            self.sleep(delay)
+
+
 @dataclass
 class CallLog:
     """Counts of the calls a provider made, for plan output and tests."""
@@ -134,6 +200,12 @@ class Provider:
     max_attempts: ClassVar[int] = 8
     backoff_base: ClassVar[float] = 0.25  # seconds; doubles per attempt, with jitter
     backoff_cap: ClassVar[float] = 8.0
+    retry_after_cap: ClassVar[float] = 60.0  # the longest Retry-After honoured as given
+    # The vendor's request rate (documented, or assumed where VENDORS.md says so) and how many
+    # requests the client sends at once before pacing; `max_rps` in the plan overrides it.
+    rate_limit: ClassVar[float]
+    rate_burst: ClassVar[int] = 1
+    default_timeout: ClassVar[float] = 30.0  # seconds; `timeout` in the plan overrides it
 
     def __init__(
         self,
@@ -144,7 +216,8 @@ class Provider:
         base_url: str | None = None,
         token: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        timeout: float = 30.0,
+        timeout: float | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -158,11 +231,18 @@ class Provider:
             )
         self.sleep = sleep
         self.calls = CallLog()
+        self.timeout = _positive(
+            name, "timeout", config.get("timeout"), timeout, self.default_timeout
+        )
+        rate = _positive(name, "max_rps", config.get("max_rps"), None, self.rate_limit)
+        self.limiter = limiter or RateLimiter(rate, self.rate_burst)
+        # TLS certificates are always verified: no plan setting turns that off.
         self.client = httpx.Client(
             base_url=self.base_url,
             headers=self.headers(),
             transport=transport,
-            timeout=timeout,
+            timeout=self.timeout,
+            verify=True,
         )
 
     def close(self) -> None:
@@ -250,11 +330,19 @@ class Provider:
         return message
 
     def retry_after(self, response: httpx.Response) -> float | None:
+        """The wait a response asks for, in seconds (a number or an HTTP date), or None."""
         value = response.headers.get("Retry-After")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
+        if value is None:
             return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
 
     # -- HTTP -------------------------------------------------------------------------------
 
@@ -274,23 +362,38 @@ class Provider:
         attempt = 0
         while True:
             attempt += 1
+            self.limiter.wait()
             self.calls.count(method)
             try:
                 response = self.client.request(
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
-                if retry_on_failure and attempt < self.max_attempts:
+                if _untrusted(exc):
+                    # Not a passing failure: retrying cannot make a certificate trusted.
+                    raise ProviderError(
+                        f"{self.title} at {self.base_url}: the server's TLS certificate could "
+                        f"not be verified ({_untrusted(exc)}). billplan always verifies "
+                        "certificates; fix the server's certificate or the `base_url`, or trust "
+                        "its CA through SSL_CERT_FILE"
+                    ) from None
+                # A connection never made carried no request: safe to send again, even a create.
+                unsent = isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
+                if (retry_on_failure or unsent) and attempt < self.max_attempts:
                     self._backoff(attempt, None)
                     continue
-                raise (OutcomeUnknown if not retry_on_failure else ProviderError)(
-                    f"{self.title} {method} {path}: no response ({type(exc).__name__}: {exc})"
+                unknown = not retry_on_failure and not unsent
+                raise (OutcomeUnknown if unknown else ProviderError)(
+                    f"{what + ': ' if what else ''}{self.title} {method} {path}: no response "
+                    f"after {attempt} attempt(s) ({_transport_problem(exc, self.timeout)})"
                     + (
                         "; the write may have happened: the next plan will look for it"
-                        if not retry_on_failure
+                        if unknown
                         else ""
                     )
-                ) from exc
+                ) from None
             self.on_response(response)
             status = response.status_code
             if status == 429 and attempt < self.max_attempts and self.retryable(response):
@@ -313,7 +416,8 @@ class Provider:
 
     def _backoff(self, attempt: int, hint: float | None) -> None:
         if hint is not None:
-            delay = hint
+            # As the vendor asks, within reason: a wait of an hour is not a retry any more.
+            delay = min(hint, self.retry_after_cap)
         else:
             ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
             delay = random.uniform(ceiling / 2, ceiling)
@@ -338,3 +442,37 @@ class Provider:
             yield from objects
             if cursor is None:
                 return
+
+
+def _positive(name: str, key: str, configured: Any, given: float | None, default: float) -> float:
+    """A positive number (seconds, requests a second) from the plan's provider config, else
+    from the caller, else the vendor's default."""
+    if configured is None:
+        return default if given is None else given
+    if isinstance(configured, bool) or not isinstance(configured, int | float | Decimal):
+        raise ConfigurationError(f"provider {name!r}: `{key}` must be a number, got {configured!r}")
+    if configured <= 0:
+        raise ConfigurationError(f"provider {name!r}: `{key}` must be more than 0")
+    return float(configured)
+
+
+def _transport_problem(exc: httpx.TransportError, timeout: float) -> str:
+    """A transport failure in words, without anything the request carried (headers)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return (
+            f"timed out after {timeout:g} s ({type(exc).__name__}); raise `timeout` if the "
+            "vendor is just slow"
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _untrusted(exc: BaseException) -> str | None:
+    """The certificate problem behind a transport error, if that is what it is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -40,6 +40,7 @@ class Coperniq(Provider):
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}
     fixed_fields = frozenset({"recordId", "calculationMethod"})
     page_size = 100
+    rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -49,6 +49,7 @@ class Kantata(Provider):
     fixed_fields = frozenset({"workspace_id"})
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
+    rate_limit = 10  # requests a second [assumed: Kantata publishes no numbers]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -30,6 +30,7 @@ class Ruddr(Provider):
     }
     fixed_fields = frozenset({"projectId"})
     page_size = 100  # the documented maximum `limit`
+    rate_limit = 20  # requests a second per workspace [doc]
     # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
     text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}
 

@@ -41,6 +41,7 @@ class Wethod(Provider):
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/api/invoices")}
     fixed_fields = frozenset({"project_id"})
     page_size = 100  # the documented maximum `limit`
+    rate_limit = 10  # requests a second [assumed: Wethod documents none]
 
     def headers(self) -> dict[str, str]:
         company = self.config.get("company")

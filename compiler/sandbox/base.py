@@ -138,6 +138,13 @@ class ResponseLost(Exception):
     `httpx.ReadError`."""
 
 
+class ConnectionDropped(ResponseLost):
+    """Raised when a fault drops the connection before the request is served: nothing happened.
+
+    Over a real server the connection closes with no answer; `InProcessTransport` turns it into
+    `httpx.RemoteProtocolError`. Either way the client cannot tell it from a lost response."""
+
+
 # --------------------------------------------------------------------------------------------
 # Storage
 
@@ -450,8 +457,12 @@ def settings_from_json(current: Settings, body: Json) -> Settings:
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do to the next matching vendor request: answer `status` instead of serving it,
-    wait `delay_ms` first, or serve it and then drop the response (`lose_response`)."""
+    """What to do to a matching vendor request: answer `status` instead of serving it (with a
+    `Retry-After` of `retry_after` seconds when given), wait `delay_ms` first, drop the
+    connection without serving it (`disconnect`), serve it and then drop the response
+    (`lose_response`), or serve it and wait `delay_after_ms` before answering (a server that
+    hangs after committing). `after` lets that many matching requests through untouched first.
+    `method` is one method, several separated by commas ("POST,PATCH,PUT,DELETE"), or "*"."""
 
     method: str
     path: str
@@ -459,11 +470,20 @@ class Fault:
     message: str | None = None
     delay_ms: int = 0
     lose_response: bool = False
+    retry_after: int | None = None
+    disconnect: bool = False
+    delay_after_ms: int = 0
+    after: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         prefix = self.path.rstrip("/")
         on_path = path == prefix or path.startswith(prefix + "/") or not prefix
-        return on_path and self.method in ("*", method)
+        return on_path and (self.method == "*" or method in self.method.split(","))
+
+    @property
+    def served_late(self) -> bool:
+        """Whether the request is served but its answer is held back or lost."""
+        return self.lose_response or self.delay_after_ms > 0
 
     def as_json(self) -> dict[str, Json]:
         return {
@@ -473,6 +493,9 @@ class Fault:
             "message": self.message,
             "delay_ms": self.delay_ms,
             "lose_response": self.lose_response,
+            "retry_after": self.retry_after,
+            "disconnect": self.disconnect,
+            "delay_after_ms": self.delay_after_ms,
         }
 
 
@@ -480,8 +503,10 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
     """Read a POST /_sandbox/faults body into a fault and how many requests it applies to."""
     body = admin_object(body)
     refuse_unknown(
-        body, {"method", "path", "status", "message", "delay_ms", "lose_response", "times"}
-    )
+        body,
+        {"method", "path", "status", "message", "delay_ms", "lose_response", "times",
+         "retry_after", "disconnect", "delay_after_ms", "after"},
+    )  # fmt: skip
     method = body.get("method", "*")
     path = body.get("path", default_path)
     status = body.get("status")
@@ -489,6 +514,10 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
     delay_ms = body.get("delay_ms", 0)
     lose = body.get("lose_response", False)
     times = body.get("times", 1)
+    retry_after = body.get("retry_after")
+    disconnect = body.get("disconnect", False)
+    delay_after_ms = body.get("delay_after_ms", 0)
+    after = body.get("after", 0)
     if not (isinstance(method, str) and method):
         raise AdminError(400, 'method must be an HTTP method such as "POST", or "*"')
     if not (isinstance(path, str) and path.startswith("/")):
@@ -501,19 +530,40 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
         raise AdminError(400, "delay_ms must be a whole number of milliseconds")
     if not isinstance(lose, bool):
         raise AdminError(400, "lose_response must be true or false")
-    if status is not None and lose:
-        raise AdminError(400, "a fault either answers an error status or loses the response")
-    if status is None and not lose and not delay_ms:
-        raise AdminError(400, "a fault needs status, delay_ms or lose_response")
+    if retry_after is not None and not (is_whole(retry_after) and retry_after >= 0):
+        raise AdminError(400, "retry_after must be a whole number of seconds")
+    if retry_after is not None and status is None:
+        raise AdminError(400, "retry_after goes with an error status (429, 503)")
+    if not isinstance(disconnect, bool):
+        raise AdminError(400, "disconnect must be true or false")
+    if not (is_whole(delay_after_ms) and delay_after_ms >= 0):
+        raise AdminError(400, "delay_after_ms must be a whole number of milliseconds")
+    if not (is_whole(after) and after >= 0):
+        raise AdminError(400, "after must be a whole number of requests")
+    outcomes = [status is not None, lose, disconnect]
+    if sum(outcomes) > 1 or (delay_after_ms and (status is not None or disconnect)):
+        raise AdminError(
+            400,
+            "a fault either answers an error status, disconnects, or serves the request and "
+            "then loses or delays the response",
+        )
+    if not any(outcomes) and not delay_ms and not delay_after_ms:
+        raise AdminError(
+            400, "a fault needs status, delay_ms, delay_after_ms, disconnect or lose_response"
+        )
     if not (is_whole(times) and times >= 1):
         raise AdminError(400, "times must be a whole number of at least 1")
     fault = Fault(
-        method=method.upper(),
+        method=",".join(m.strip() for m in method.upper().split(",")),
         path=path,
         status=None if status is None else int(status),
         message=message,
         delay_ms=int(delay_ms),
         lose_response=lose,
+        retry_after=None if retry_after is None else int(retry_after),
+        disconnect=disconnect,
+        delay_after_ms=int(delay_after_ms),
+        after=int(after),
     )
     return fault, int(times)
 
@@ -522,23 +572,30 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
 class _ArmedFault:
     fault: Fault
     remaining: int
+    passing: int = 0  # matching requests still to let through untouched
 
 
 class Faults:
-    """Faults waiting for their requests, first added first served."""
+    """Faults waiting for their requests, first added first served. Clearing them also
+    abandons requests a `delay_ms` fault is still holding: they are dropped unserved, so that a
+    test which killed the client never sees that write land later."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._armed: list[_ArmedFault] = []
+        self.generation = 0  # how many times the faults were cleared
 
     def add(self, fault: Fault, times: int) -> None:
         with self._lock:
-            self._armed.append(_ArmedFault(fault, times))
+            self._armed.append(_ArmedFault(fault, times, fault.after))
 
     def take(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for armed in self._armed:
                 if armed.fault.matches(method, path):
+                    if armed.passing:
+                        armed.passing -= 1
+                        continue
                     armed.remaining -= 1
                     if armed.remaining == 0:
                         self._armed.remove(armed)
@@ -547,11 +604,14 @@ class Faults:
 
     def pending(self) -> list[dict[str, Json]]:
         with self._lock:
-            return [{**a.fault.as_json(), "times": a.remaining} for a in self._armed]
+            return [
+                {**a.fault.as_json(), "times": a.remaining, "after": a.passing} for a in self._armed
+            ]
 
     def clear(self) -> None:
         with self._lock:
             self._armed.clear()
+            self.generation += 1
 
 
 @dataclass(frozen=True)
@@ -695,6 +755,24 @@ def _logged_body(raw: bytes) -> Json:
         return raw.decode("utf-8", errors="replace")
 
 
+async def _hold(milliseconds: int, abandoned: Callable[[], bool]) -> None:
+    """Wait, in short steps so that clearing the faults ends the wait early."""
+    deadline = time.monotonic() + milliseconds / 1000
+    while not abandoned():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.05))
+
+
+async def _promise_and_break(send: Send) -> None:
+    """Start a response that promises a body and never deliver it: whatever the real status,
+    the client cannot read a complete answer (over a socket, the connection then closes)."""
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]}
+    )
+
+
 @dataclass
 class _Captured:
     status: int = 500
@@ -830,16 +908,27 @@ class Emulator:
         )
         refusal = self.admit(Headers(scope=scope))
         fault = None if refusal is not None else self.faults.take(method, path)
+        generation = self.faults.generation
         if fault is not None and fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
+            await _hold(fault.delay_ms, lambda: self.faults.generation != generation)
+            if self.faults.generation != generation:
+                fault = replace(fault, disconnect=True, status=None)  # abandoned: never served
+        if refusal is None and fault is not None and fault.disconnect:
+            self.log.append(record(status=0, lost=True))
+            await _promise_and_break(send)
+            raise ConnectionDropped(
+                f"sandbox fault: the connection for {method} {scope['path']} was dropped "
+                "before the request was served"
+            )
         if refusal is None and fault is not None and fault.status is not None:
-            refusal = self.error_response(fault.status, fault.message)
+            wait = None if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+            refusal = self.error_response(fault.status, fault.message, headers=wait)
         if refusal is not None:
             self.log.append(record(status=refusal.status_code))
             await refusal(scope, _replaying(raw), send)
             return
-        if fault is not None and fault.lose_response:
-            await self._serve_and_lose(scope, raw, send, record)
+        if fault is not None and fault.served_late:
+            await self._serve_late(scope, raw, send, record, fault)
             return
         captured = _Captured()
 
@@ -852,17 +941,32 @@ class Emulator:
         finally:
             self.log.append(record(status=captured.status))
 
-    async def _serve_and_lose(
-        self, scope: Scope, raw: bytes, send: Send, record: Callable[..., LoggedRequest]
+    async def _serve_late(
+        self,
+        scope: Scope,
+        raw: bytes,
+        send: Send,
+        record: Callable[..., LoggedRequest],
+        fault: Fault,
     ) -> None:
+        """Serve the request (it commits), log it, then hold the answer back `delay_after_ms`
+        and deliver it, or lose it."""
         captured = _Captured()
-        await self._vendor_app(scope, _replaying(raw), captured.send)
-        self.log.append(record(status=captured.status, lost=True))
-        # Start a response that promises a body and never deliver it: whatever the real status,
-        # the client cannot read a complete answer.
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]}
-        )
+        messages: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            await captured.send(message)
+            messages.append(message)
+
+        await self._vendor_app(scope, _replaying(raw), keep)
+        self.log.append(record(status=captured.status, lost=fault.lose_response))
+        if fault.delay_after_ms:
+            await asyncio.sleep(fault.delay_after_ms / 1000)
+        if not fault.lose_response:
+            for message in messages:
+                await send(message)
+            return
+        await _promise_and_break(send)
         raise ResponseLost(
             f"sandbox fault: the response to {scope['method']} {scope['path']} was dropped "
             f"after the request was served (status {captured.status})"

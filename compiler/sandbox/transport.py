@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 
 import httpx
 from starlette.types import ASGIApp
 
-from .base import ResponseLost
+from .base import ConnectionDropped, ResponseLost
 
 
 class InProcessTransport(httpx.BaseTransport):
     """Serve requests from `app` without a socket.
 
-    A response the sandbox deliberately drops surfaces as `httpx.ReadError`; a response slower
+    A response the sandbox deliberately drops surfaces as `httpx.ReadError`, a connection it drops
+    before serving as `httpx.RemoteProtocolError` (as over a socket); a response slower
     than the client's read timeout as `httpx.ReadTimeout`, while the app carries on serving it, as
     a real server would. Closing stops the loop; the next request starts a new one, so clients
     that share a transport may each close it."""
@@ -42,6 +44,8 @@ class InProcessTransport(httpx.BaseTransport):
             status, headers, content = future.result(timeout=_read_timeout(request))
         except concurrent.futures.TimeoutError:
             raise httpx.ReadTimeout("the sandbox did not answer in time", request=request) from None
+        except ConnectionDropped as dropped:
+            raise httpx.RemoteProtocolError(str(dropped), request=request) from dropped
         except ResponseLost as lost:
             raise httpx.ReadError(str(lost), request=request) from lost
         return httpx.Response(status, headers=headers, content=content)
@@ -70,9 +74,21 @@ class InProcessTransport(httpx.BaseTransport):
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
+        # Requests still being served (a response held back by a fault, one the client gave up
+        # on) end here, cancelled, rather than being torn down half-run when the loop closes.
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(timeout=5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+async def _cancel_pending() -> None:
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
