@@ -12,22 +12,26 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
-from compiler import __version__, jsonio, planfile
-from compiler.apply import Applied, actionable, apply_plan
+from compiler import __version__, jsonio
 from compiler.diagnostics import Diagnostic
-from compiler.diff import Plan
-from compiler.importer import adopt
 from compiler.load import LoadError, load
-from compiler.providers import ProviderError
-from compiler.render import items as render_items
-from compiler.render import plan as render_plan
-from compiler.state import Backend, State, StateError
+from compiler.state import StateError
 from compiler.validate import check, schema_text
-from compiler.workspace import Workspace, WorkspaceError, open_workspace, state_backend
+
+if TYPE_CHECKING:
+    from compiler.apply import Applied
+    from compiler.diff import Plan
+    from compiler.state import Backend, State
+    from compiler.targets import Targets
+    from compiler.workspace import Workspace
+
+# The commands that talk to vendors import what they need (httpx, deepdiff, the providers)
+# when they run: `validate` and `render` run in CI on every push and should start fast.
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -95,6 +99,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from compiler.render import items as render_items
+
     as_of = _as_of(args.as_of)
     checked = check(Path(args.path), as_of)
     if checked.diagnostics:
@@ -109,6 +115,29 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from compiler import forecast
+
+    as_of = _as_of(args.as_of)
+    try:
+        start = None if args.start is None else forecast.parse_month(args.start, "--from")
+        end = None if args.end is None else forecast.parse_month(args.end, "--to")
+        checked = check(Path(args.path), as_of)
+        if checked.diagnostics:
+            report(checked.diagnostics)
+            return EXIT_ERROR
+        result = forecast.forecast(checked.items, as_of, start, end)
+    except forecast.MonthError as exc:
+        return _fail(str(exc))
+    if args.format == "json":
+        sys.stdout.write(forecast.to_json(result))
+    elif args.format == "csv":
+        sys.stdout.write(forecast.to_csv(result))
+    else:
+        forecast.print_table(result, _stdout())
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(schema_text())
     return EXIT_OK
@@ -119,6 +148,8 @@ def _sandbox(args: argparse.Namespace) -> bool:
 
 
 def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
+    from compiler.workspace import open_workspace
+
     workspace = open_workspace(Path(path or args.path), _as_of(args.as_of), sandbox=_sandbox(args))
     for note in workspace.notes:
         _stderr().print(f"[cyan]{note}[/cyan]")
@@ -126,12 +157,23 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
 
 
 def _fail(message: str) -> int:
-    _stderr().print(f"[bold red]Error:[/bold red] {message}", highlight=False)
+    _stderr().print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False)
     return EXIT_ERROR
+
+
+def _planning_errors() -> tuple[type[Exception], ...]:
+    """What stops a command that plans: a bad plan, state, a vendor, or a --target."""
+    from compiler.providers import ProviderError
+    from compiler.targets import TargetError
+    from compiler.workspace import WorkspaceError
+
+    return (WorkspaceError, StateError, ProviderError, TargetError)
 
 
 def _errors_of(exc: Exception) -> int:
     """Report a failure that stopped a command, with every located problem it carries."""
+    from compiler.workspace import WorkspaceError
+
     if isinstance(exc, WorkspaceError) and exc.diagnostics:
         report(exc.diagnostics)
         return EXIT_ERROR
@@ -141,14 +183,20 @@ def _errors_of(exc: Exception) -> int:
 def _write_plan_outputs(
     args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
 ) -> None:
-    # Absolute, so that `apply FILE` works from any directory.
-    text = planfile.dumps(
-        plan,
-        plan_path=str(workspace.path.resolve()),
-        as_of=workspace.as_of,
-        sandbox=workspace.sandbox is not None,
-        state=state,
-    )
+    from compiler import planfile
+    from compiler.render import plan as render_plan
+
+    # Absolute, so that `apply FILE` works from any directory. Only when it is written: at
+    # 10,000 objects the saved plan costs seconds.
+    text = ""
+    if args.out or args.format == "json":
+        text = planfile.dumps(
+            plan,
+            plan_path=str(workspace.path.resolve()),
+            as_of=workspace.as_of,
+            sandbox=workspace.sandbox is not None,
+            state=state,
+        )
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     if args.format == "json":
@@ -160,20 +208,64 @@ def _write_plan_outputs(
         if args.out:
             _stdout().print(f"Saved the plan to {args.out}; apply exactly it with "
                             f"`billplan apply {args.out}`.")  # fmt: skip
+    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+        # GitHub Actions' job summary: appended to (other steps write there too), any --format.
+        with open(summary, "a", encoding="utf-8") as out:
+            out.write(render_plan.to_markdown(plan) + "\n")
+
+
+def _targets(args: argparse.Namespace) -> Targets:
+    from compiler.targets import Targets
+
+    return Targets.of(getattr(args, "target", None), getattr(args, "exclude", None))
+
+
+def _warn_partial(plan: Plan) -> None:
+    from compiler.targets import Targets
+
+    if plan.targets or plan.excludes:
+        note = Targets(plan.targets, plan.excludes).note()
+        _stderr().print(f"[bold yellow]Warning: {escape(note)}[/bold yellow]")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.refresh_only:
+        return _refresh_only(args)
     try:
+        targets = _targets(args)
         with _open(args) as workspace:
             state = workspace.backend.read()
-            observed = workspace.refresh(state)
-            plan = workspace.plan(state, observed)
+            observed = workspace.refresh(state, targets)
+            plan = workspace.plan(state, observed, targets)
+            _warn_partial(plan)
             _write_plan_outputs(args, workspace, plan, state)
-    except (WorkspaceError, StateError, ProviderError) as exc:
+    except _planning_errors() as exc:
         return _errors_of(exc)
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _refresh_only(args: argparse.Namespace) -> int:
+    """Drift: managed objects changed or deleted outside billplan. Writes nothing."""
+    from compiler import drift
+
+    if args.out:
+        return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
+    try:
+        targets = _targets(args)
+        with _open(args) as workspace:
+            state = workspace.backend.read()
+            found = drift.detect(state, workspace.refresh(state, targets), targets)
+    except _planning_errors() as exc:
+        return _errors_of(exc)
+    if args.format == "json":
+        sys.stdout.write(drift.to_json(found))
+    elif args.format == "markdown":
+        sys.stdout.write(drift.to_markdown(found))
+    else:
+        drift.print_text(found, _stdout())
+    return EXIT_CHANGES if args.detailed_exitcode and found.found else EXIT_OK
 
 
 def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
@@ -189,6 +281,17 @@ def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
 def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
     from rich.progress import Progress
 
+    from compiler import moved
+    from compiler.apply import Applied, Failure, actionable, apply_plan
+
+    if plan.moved:
+        # `moved:` renames first, in state only: the changes then name the new addresses.
+        if problems := moved.commit(state, plan.moved):
+            return Applied(failures=[Failure("moved", p) for p in problems])
+        workspace.backend.write(state)
+        count = len(plan.moved)
+        _stdout().print(f"Moved {count} address{'es' if count != 1 else ''} in state.")
+        plan = moved.unmoved(plan)
     todo = actionable(plan)
     with Progress(console=_stderr(), transient=True) as progress:
         task = progress.add_task("Applying", total=len(todo))
@@ -201,13 +304,14 @@ def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
         )
 
 
-def _report_applied(applied: Applied) -> int:
+def _report_applied(applied: Applied, moved_only: bool = False) -> int:
     counts: dict[str, int] = {}
     for change in applied.done:
         counts[change.action] = counts.get(change.action, 0) + 1
     words = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
              "adopt": "adopted", "forget": "forgotten"}  # fmt: skip
-    done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a)) or "nothing"
+    done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a))
+    done = done or ("nothing more" if moved_only else "nothing")
     console = _stdout()
     if applied.failures:
         err = _stderr()
@@ -220,13 +324,23 @@ def _report_applied(applied: Applied) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    from compiler import planfile
+    from compiler.render import plan as render_plan
+
     target = Path(args.path)
     if planfile.is_saved_plan(target):
+        if args.target or args.exclude:
+            return _fail(
+                f"{target} is a saved plan: it applies exactly what was saved, with the "
+                "--target/--exclude it was planned with; drop them here"
+            )
         return _apply_saved(args, target)
     try:
+        targets = _targets(args)
         with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):
             state = workspace.backend.read()
-            plan = workspace.plan(state, workspace.refresh(state))
+            plan = workspace.plan(state, workspace.refresh(state, targets), targets)
+            _warn_partial(plan)
             render_plan.print_text(plan, _stdout())
             if not plan.has_changes:
                 return EXIT_OK
@@ -235,12 +349,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if not _confirm(args, plan):
                 _stdout().print("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
-            return _report_applied(_run_apply(workspace, plan, state))
-    except (WorkspaceError, StateError, ProviderError) as exc:
+            return _report_applied(_run_apply(workspace, plan, state), bool(plan.moved))
+    except _planning_errors() as exc:
         return _errors_of(exc)
 
 
 def _apply_saved(args: argparse.Namespace, path: Path) -> int:
+    from compiler import planfile
+    from compiler.render import plan as render_plan
+    from compiler.targets import Targets
+
     try:
         saved = planfile.load(path)
     except planfile.PlanFileError as exc:
@@ -255,7 +373,8 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             workspace.backend.lock("apply", args.lock_timeout),
         ):
             state = workspace.backend.read()
-            problems = planfile.staleness(saved, state, workspace.refresh(state))
+            scope = Targets(saved.plan.targets, saved.plan.excludes)
+            problems = planfile.staleness(saved, state, workspace.refresh(state, scope))
             missing = sorted({c.provider for c in saved.plan.changes} - set(workspace.providers))
             problems += [f"provider {name!r} is no longer in the plan" for name in missing]
             if problems:
@@ -265,6 +384,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
                     f"{path} is stale: {len(problems)} object(s) changed since it was made. "
                     "Nothing was applied; run `billplan plan` again."
                 )
+            _warn_partial(saved.plan)
             render_plan.print_text(saved.plan, _stdout())
             if not saved.plan.has_changes:
                 return EXIT_OK
@@ -273,13 +393,16 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             if not _confirm(args, saved.plan):
                 _stdout().print("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
-            return _report_applied(_run_apply(workspace, saved.plan, state))
-    except (WorkspaceError, StateError, ProviderError) as exc:
+            applied = _run_apply(workspace, saved.plan, state)
+            return _report_applied(applied, bool(saved.plan.moved))
+    except _planning_errors() as exc:
         return _errors_of(exc)
 
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
+    from compiler.workspace import state_backend
+
     try:
         document = load(Path(args.path))
     except LoadError as exc:
@@ -329,10 +452,12 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from compiler.importer import adopt
+
     try:
         with _open(args) as workspace, workspace.backend.lock("import", args.lock_timeout):
             message = adopt(workspace, args.address, args.remote_id)
-    except (WorkspaceError, StateError, ProviderError) as exc:
+    except _planning_errors() as exc:
         return _errors_of(exc)
     print(message)
     return EXIT_OK
@@ -386,6 +511,16 @@ def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_targets(command: argparse.ArgumentParser) -> None:
+    for flag, what in (("--target", "only addresses under"), ("--exclude", "no address under")):
+        command.add_argument(
+            flag,
+            action="append",
+            metavar="ADDRESS_PREFIX",
+            help=f"a partial plan: {what} this prefix, on whole segments (repeatable)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="billplan",
@@ -410,6 +545,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--as-of", metavar="DATE", help=as_of_help)
     render.set_defaults(run=cmd_render)
 
+    cash = commands.add_parser(
+        "forecast", help="scheduled billing per month, project and currency (no network)"
+    )
+    cash.add_argument("path", metavar="PATH", help="plan directory or file")
+    cash.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    cash.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    cash.add_argument("--from", dest="start", metavar="YYYY-MM", help="first month shown")
+    cash.add_argument("--to", dest="end", metavar="YYYY-MM", help="last month shown")
+    cash.set_defaults(run=cmd_forecast)
+
     schema = commands.add_parser("schema", help="print the plan's JSON Schema")
     schema.set_defaults(run=cmd_schema)
 
@@ -428,8 +573,15 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
-        help="exit 0 when there are no changes, 1 on error, 2 when there are changes",
+        help="exit 0 when there are no changes, 1 on error, 2 when there are changes "
+        "(with --refresh-only: 2 when there is drift)",
     )
+    plan.add_argument(
+        "--refresh-only",
+        action="store_true",
+        help="report managed objects changed or deleted outside billplan; change nothing",
+    )
+    _add_targets(plan)
     plan.set_defaults(run=cmd_plan)
 
     apply = commands.add_parser(
@@ -441,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                        help=lock_help)  # fmt: skip
+    _add_targets(apply)
     apply.set_defaults(run=cmd_apply)
 
     state = commands.add_parser("state", help="inspect or edit what billplan remembers")

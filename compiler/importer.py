@@ -1,14 +1,20 @@
 """`billplan import ADDRESS REMOTE_ID`: take ownership of an object someone made by hand.
 
-The object must be in the project the address belongs to and of the type the address
-compiles to, and must not already be owned. After import the next plan shows any
-difference between it and the plan as an update.
+The object is read by its id (not looked for in a list), so that every refusal can say what
+the id really is: not found at all, an object of another kind than the address compiles to,
+an object in another project than the address's (both projects named), or one billplan
+already owns or has tagged for another address. After import the next plan shows any
+difference between the object and the plan as an update.
 """
 
 from __future__ import annotations
 
+from compiler.providers import Observed, Provider, ProviderError, Resource
 from compiler.state import Entry
 from compiler.workspace import Workspace, WorkspaceError
+
+# Answers that mean "no such object" from a read by id: not found, or an id of the wrong form.
+_NOT_FOUND = frozenset({400, 404, 422})
 
 
 def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
@@ -26,22 +32,32 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
             f"a create of {address} was sent and its outcome is unknown; run `billplan plan` "
             "first (it finds the object if it landed), then import if it did not"
         )
-    owner = state.by_remote_id().get(remote_id)
-    if owner is not None:
-        raise WorkspaceError(f"{remote_id} is already owned by {owner.address}")
-    provider = workspace.providers[resource.provider]
-    found = next(
-        (
-            o
-            for o in provider.list([resource.project_id])
-            if o.remote_id == remote_id and o.type == resource.type
-        ),
+    owner = next(
+        (e for e in state.entries.values() if e.remote_id == remote_id and e.type == resource.type),
         None,
     )
-    if found is None:
+    if owner is not None:
         raise WorkspaceError(
-            f"no {resource.type} {remote_id} in project {resource.project_id}; "
-            "check the id and that it belongs to this address's project"
+            f"{remote_id} is already owned by {owner.address}; nothing was imported"
+        )
+    provider = workspace.providers[resource.provider]
+    found = _read(provider, resource.type, remote_id)
+    if found is None:
+        raise WorkspaceError(_missing(workspace, provider, resource, remote_id))
+    if str(found.project_id) != str(resource.project_id):
+        key = workspace.project_keys.get((resource.provider, str(found.project_id)))
+        where = f"the plan's project {key}" if key else "a project this plan does not bill"
+        raise WorkspaceError(
+            f"{remote_id} belongs to {provider.title} project {found.project_id} ({where}), "
+            f"but {address} is in project {resource.project} ({provider.title} project "
+            f"{resource.project_id}); nothing was imported. Import it at an address of its "
+            "own project"
+        )
+    if found.owner is not None and found.owner != address:
+        raise WorkspaceError(
+            f"{remote_id} is tagged as billplan's {found.owner}, perhaps by another plan or "
+            "state; nothing was imported. Import it as that address, or remove the tag in "
+            f"{provider.title} first"
         )
     state.entries[address] = Entry(
         address=address,
@@ -57,3 +73,27 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
     )
     workspace.backend.write(state)
     return f"Imported {remote_id} as {address}; run `billplan plan` to see how it differs."
+
+
+def _read(provider: Provider, type_name: str, remote_id: str) -> Observed | None:
+    """The object by id, wherever it is; None if the vendor has no such object of this type."""
+    try:
+        found = provider.recheck(type_name, [remote_id])
+    except ProviderError as exc:
+        if exc.status in _NOT_FOUND:
+            return None
+        raise
+    return next((o for o in found if o.remote_id == remote_id and o.type == type_name), None)
+
+
+def _missing(workspace: Workspace, provider: Provider, resource: Resource, remote_id: str) -> str:
+    for other in sorted(provider.types):
+        if other != resource.type and _read(provider, other, remote_id) is not None:
+            return (
+                f"{remote_id} is a {other}, but {resource.address} is a {resource.type}; "
+                "nothing was imported. Import it at an address of that kind"
+            )
+    return (
+        f"{provider.title} has no {resource.type} {remote_id} (provider {resource.provider}); "
+        "nothing was imported. Check the id"
+    )

@@ -120,7 +120,8 @@ def test_plan_markdown_starts_with_the_summary(tmp_path: Path) -> None:
 
     run = sandboxed("plan", directory, "--format", "markdown")
 
-    first = run.out.splitlines()[0]
+    marker, first = run.out.splitlines()[:2]
+    assert marker == "<!-- billplan-plan -->"
     assert first == "### billplan: Plan: 7 to create, 0 to update, 0 to delete, 0 locked."
     assert "Warning" not in run.out
 
@@ -130,7 +131,8 @@ def test_plan_markdown_has_one_collapsible_block_per_project(tmp_path: Path) -> 
 
     markdown = sandboxed("plan", directory, "--format", "markdown").out
 
-    assert markdown.count("<details>") == markdown.count("</details>") == 2
+    assert markdown.count("<details><summary><b>") == 2  # and one for the net change by month
+    assert markdown.count("<details>") == markdown.count("</details>") == 3
     assert "<details><summary><b>cloud-infra</b>: 7 create</summary>" in markdown
     assert "<details><summary><b>support-desk</b>: 1 create</summary>" in markdown
     assert markdown.index("Plan:") < markdown.index("<details>")
@@ -142,8 +144,8 @@ def test_plan_markdown_warns_when_something_is_deleted(applied: Path) -> None:
     markdown = sandboxed("plan", applied, "--format", "markdown").out
 
     lines = markdown.splitlines()
-    assert lines[2].startswith("> **Warning:** 1 to delete, 0 locked")
-    assert f"- delete  {KICKOFF}" in markdown
+    assert lines[1] == "> **Warning:** 1 to delete."
+    assert f"| 🗑️ **DELETE** | {KICKOFF}<br>" in markdown
 
 
 def test_plan_markdown_warns_when_something_is_locked(applied: Path) -> None:
@@ -153,8 +155,8 @@ def test_plan_markdown_warns_when_something_is_locked(applied: Path) -> None:
 
     markdown = sandboxed("plan", applied, "--format", "markdown").out
 
-    assert "> **Warning:** 0 to delete, 1 locked" in markdown
-    assert f"! locked  {KICKOFF}" in markdown
+    assert "> **Warning:** 1 locked" in markdown
+    assert f"| 🔒 **LOCKED** | {KICKOFF}<br>" in markdown
 
 
 def _huge_plan(projects: int, weeks: int) -> str:
@@ -183,11 +185,13 @@ def test_plan_markdown_for_a_huge_plan_is_cut_under_65000_characters_with_a_note
 
     markdown = sandboxed("plan", directory, "--format", "markdown").out
 
-    assert len(markdown) < MARKDOWN_LIMIT
-    assert markdown.startswith("### billplan: Plan: 1200 to create,")
-    shown = markdown.count("<details>")
-    assert 0 < shown < 12
-    assert f"_{12 - shown} more blocks omitted to stay under 65,000 characters;" in markdown
+    assert len(markdown) <= MARKDOWN_LIMIT
+    assert markdown.startswith("<!-- billplan-plan -->\n### billplan: Plan: 1200 to create,")
+    assert markdown.count("<details><summary><b>") == 12  # each project trimmed, none left out
+    shown = markdown.count("| + create |")
+    assert 0 < shown < 1200
+    note = f"trimmed to stay under 65,000 characters: {1200 - shown:,} of 1,200 changes"
+    assert note in markdown
     assert markdown.count("<details>") == markdown.count("</details>")  # no block cut in half
 
 

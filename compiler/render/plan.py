@@ -2,20 +2,54 @@
 
 Both lead with what matters to a reviewer: what changes, what is locked (loudly), what is
 deleted, and the billing impact. The JSON form is compiler.planfile.
+
+The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
+
+- `<!-- billplan-plan -->` (MARKER), hidden, so that a workflow finds and updates its own
+  comment instead of adding one per push.
+- A `> **Warning:**` line when anything is deleted or locked, or drift was found.
+- The summary line as a heading, then the billing impact per currency (scheduled now, after
+  apply, the change). These three, the head, are never trimmed.
+- Notes (a low request budget, a vendor pricing apart from the plan), then the net change by
+  month in a collapsed block.
+- One `<details>` block per project, in name order, opened by default when it holds a delete
+  or a lock. Its table has a row per changed object (action, address, the reason under it,
+  date, amount; `old → new` where apply changes them), then a row per changed field (the
+  field, `old → new`; nested values by path, `lineItems[0].amount`). Rows are in date order.
+- Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
+
+User text (addresses, descriptions, notes) is inert: in markdown every character that could
+start markup (`\\ ` * _ [ ] < > | ~ & $` and the backtick) is backslash-escaped, inside
+raw HTML (a `<summary>`) it is HTML-escaped; line breaks become ` ↵ `, control characters go,
+and a value longer than 300 characters is cut with `…`. No timestamp appears, so the same
+plan always gives the same comment.
+
+The comment never exceeds MARKDOWN_LIMIT (65,000) characters; GitHub refuses a comment over
+65,536. When the whole would not fit, the head stays; blocks that cannot fit even empty are
+left out entirely (plain ones before ones with a delete or a lock, later ones first); the
+others share the room fairly: each shows up to the same number of rows, so the largest
+blocks are trimmed first, and within a block the rows kept first are locks, then deletes,
+drift, updates, forgets, adopts and creates last. Each trimmed block says how many rows it
+left out (by action); a closing note counts every row not shown, names the blocks left out
+entirely, and points at the full plan (`billplan plan`, or the plan JSON artifact).
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from compiler import jsonio
 from compiler.diff import Change, Impact, Plan, Side, Unmanaged
-from compiler.money import format_amount, format_grouped
+from compiler.money import decimals, format_amount, format_grouped
 
 MARKDOWN_LIMIT = 65_000
 
@@ -88,7 +122,10 @@ def _date_order(change: Change) -> tuple[str, str]:
 def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) -> None:
     visible = [c for c in plan.changes if show_unchanged or c.action != "no-op"]
     if not visible and not plan.unmanaged:
-        console.print("No changes. The vendors hold exactly what the plan says.")
+        if plan.moved:
+            console.print("No changes at the vendors; only addresses renamed in state (moved:).")
+        else:
+            console.print("No changes. The vendors hold exactly what the plan says.")
         _print_notes(plan, console)
         console.print(plan.summary())
         return
@@ -99,9 +136,10 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             symbol, style = _SYMBOL[change.action]
             label = change.action.upper() if change.action == "locked" else change.action
             console.print(f"  [{style}]{symbol} {label:<7}[/{style}] {escape(_headline(change))}")
-            if change.moved_from:
+            renamed = change.moved_from and plan.moved.get(change.address) == change.moved_from
+            if change.moved_from and not renamed:
                 console.print(f"      [dim]takes over {escape(change.moved_from)}[/dim]")
-            if change.reason and not change.moved_from:
+            elif change.reason:
                 console.print(f"      [dim]{escape(change.reason)}[/dim]")
             if change.action in ("update", "drift", "locked"):
                 code = _currency(change)
@@ -171,57 +209,426 @@ def _print_impact(impact: Impact, console: Console) -> None:
     console.print()
 
 
-def to_markdown(plan: Plan, *, title: str = "billplan") -> str:
-    """A pull-request comment: summary first, warnings, one collapsible block per project."""
-    head: list[str] = [f"### {title}: {plan.summary()}", ""]
-    deleted, locked = plan.count("delete"), plan.count("locked")
-    if deleted or locked:
-        head.append(
-            f"> **Warning:** {deleted} to delete, {locked} locked (invoiced objects that "
-            "differ from the plan and will not be changed)."
+# ---- markdown: the pull-request comment --------------------------------------------------
+
+MARKER = "<!-- billplan-plan -->"
+_VALUE_CHARS = 300  # a longer value (a description is user text) is cut, with "…"
+_FIELD_ROWS = 20  # field rows shown per object; past that they are counted
+_LEFT_OUT_CHARS = 2_000  # the list of blocks left out entirely is cut past this length
+FULL_PLAN = (
+    "the full plan is in the output of `billplan plan` (or `--format json`) and in the saved "
+    "plan JSON (`billplan plan -o plan.json`: the workflow's plan artifact)"
+)
+
+# Most alarming first: when a block is trimmed, these rows are the last to go.
+_RANK = {a: n for n, a in enumerate(
+    ("locked", "delete", "drift", "update", "forget", "adopt", "create", "no-op", "")
+)}  # fmt: skip
+_LABEL = {
+    "locked": "🔒 **LOCKED**",
+    "delete": "🗑️ **DELETE**",
+    "drift": "↺ **drift**",
+    "update": "~ update",
+    "create": "+ create",
+    "adopt": "= adopt",
+    "forget": "× forget",
+    "no-op": "no-op",
+}
+_CHANGES_TABLE = (
+    "| Action | Address | Date | Amount | Field | Old → new |\n|---|---|---|--:|---|---|"
+)
+_UNMANAGED_TABLE = (
+    "| Project | Type | Remote id | Date | Amount | Description | State |\n"
+    "|---|---|---|---|--:|---|---|"
+)
+# What user text could start in markdown (emphasis, links, code, HTML, the end of a table
+# cell, strikethrough, math, entities): each such character is written backslash-escaped, so
+# that it shows as itself.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def to_markdown(plan: Plan, *, title: str = "billplan", limit: int = MARKDOWN_LIMIT) -> str:
+    """The plan as a pull-request comment of at most `limit` characters (layout and trimming
+    rules: the module docstring)."""
+    return _fit(_md_head(plan, title), _md_sections(plan), limit)
+
+
+def _one_line(text: Any, *, break_mark: str) -> str:
+    flat = _CONTROL.sub("", _LINE_BREAK.sub(break_mark, str(text)))
+    return flat if len(flat) <= _VALUE_CHARS else flat[: _VALUE_CHARS - 1] + "…"
+
+
+def _md(text: Any) -> str:
+    """User text for a markdown line or table cell: one line, at most _VALUE_CHARS, inert."""
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text, break_mark=" ↵ "))
+
+
+def _html(text: Any) -> str:
+    """User text inside raw HTML (a <summary>), where markdown escapes do not apply."""
+    return html.escape(_one_line(text, break_mark=" "))
+
+
+def _md_head(plan: Plan, title: str) -> str:
+    """Never trimmed: the marker, the warning, the summary and the billing impact."""
+    lines = [MARKER]
+    alarms = [
+        text.format(n)
+        for action, text in (
+            ("delete", "{} to delete"),
+            ("locked", "{} locked (invoiced: billplan will not change them)"),
+            ("drift", "{} drifted (edited outside billplan: apply restores the planned values)"),
         )
-        head.append("")
-    for note in plan.notes:
-        head += [f"> **Note:** {note}", ""]
-    impact_lines = _impact_lines(plan.impact())
-    if impact_lines:
-        head += [f"- {line}" for line in impact_lines]
-        head.append("")
-    blocks: list[str] = []
+        if (n := plan.count(action))
+    ]
+    if alarms:
+        lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
+    lines += [f"### {_md(title)}: {plan.summary()}", ""]
+    if not plan.has_changes and not plan.count("locked") and not plan.unmanaged:
+        lines += ["No changes. The vendors hold exactly what the plan says.", ""]
+    impact = plan.impact()
+    currencies = sorted(set(impact.before) | set(impact.after))
+    if currencies:
+        lines += [
+            "**Billing impact**",
+            "",
+            "| Currency | Scheduled now | After apply | Change |",
+            "|---|--:|--:|--:|",
+        ]
+        for code in currencies:
+            old = impact.before.get(code, Decimal(0))
+            new = impact.after.get(code, Decimal(0))
+            lines.append(
+                f"| {_md(code)} | {_money(old, code)} | {_money(new, code)} "
+                f"| {_signed(new - old, code)} |"
+            )
+    while lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines) + "\n"  # every block after it opens with a blank line
+
+
+@dataclass
+class _Section:
+    """One trimmable block of the comment: an opening, rows, a closing. When the block must
+    shrink, rows go in reverse priority (creates before locks), and a line says how many."""
+
+    label: str  # how the closing note names the block if it is left out entirely
+    noun: str  # what one row is: "change", "note", ...
+    opening: str
+    closing: str
+    rows: list[str]  # in display order; a row may span several lines
+    actions: list[str]  # each row's action, for the left-out breakdown ("" when none)
+    alarming: bool = False  # holds a delete or a lock: left out entirely only last
+    order: list[int] = field(init=False)  # row indices, the first kept first
+    prefix: list[int] = field(init=False)  # characters of the first m rows of `order`
+
+    def __post_init__(self) -> None:
+        self.order = sorted(range(len(self.rows)), key=lambda i: (_RANK[self.actions[i]], i))
+        self.prefix = [0]
+        for i in self.order:
+            self.prefix.append(self.prefix[-1] + 1 + len(self.rows[i]))
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    def trim_note(self, shown: int) -> str:
+        left = self.size - shown
+        if left == 0:
+            return ""
+        counts: dict[str, int] = defaultdict(int)
+        for i in self.order[shown:]:
+            counts[self.actions[i]] += 1
+        detail = ", ".join(f"{counts[a]:,} {a}" for a in sorted(counts, key=_RANK.__getitem__) if a)
+        noun = self.noun if self.size == 1 else f"{self.noun}s"
+        return (
+            f"\n\n_{left:,} of {self.size:,} {noun}{f' ({detail})' if detail else ''} left "
+            "out here to keep this comment short: see the end of the comment._"
+        )
+
+    def cost(self, shown: int) -> int:
+        """Characters of the block with `shown` rows, its leading newline included."""
+        return (
+            1 + len(self.opening) + self.prefix[shown] + len(self.trim_note(shown))
+            + len(self.closing)
+        )  # fmt: skip
+
+    def render(self, shown: int) -> str:
+        kept = sorted(self.order[:shown])
+        body = "".join("\n" + self.rows[i] for i in kept)
+        return "\n" + self.opening + body + self.trim_note(shown) + self.closing
+
+
+def _md_sections(plan: Plan) -> list[_Section]:
+    """The blocks after the head, in display order: notes, net change by month, one per
+    project, unmanaged objects."""
+    sections = []
+    if plan.notes:
+        sections.append(
+            _Section(
+                label=f"notes ({len(plan.notes):,})",
+                noun="note",
+                opening="**Notes**\n",
+                closing="\n",
+                rows=[f"- {_md(note)}" for note in plan.notes],
+                actions=[""] * len(plan.notes),
+            )
+        )
+    months = plan.impact().by_month
+    if months:
+        sections.append(
+            _Section(
+                label="net change by month",
+                noun="month",
+                opening="<details><summary>Net change by month</summary>\n\n"
+                "| Month | Currency | Net change |\n|---|---|--:|",
+                closing="\n\n</details>\n",
+                rows=[
+                    f"| {month} | {_md(code)} | {_signed(net, code)} |"
+                    for (month, code), net in months.items()
+                ],
+                actions=[""] * len(months),
+            )
+        )
+    currency_of: dict[str, str] = {}
     visible = [c for c in plan.changes if c.action != "no-op"]
     for project, changes in _by_project(visible).items():
-        counts = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int)
         for change in changes:
             counts[change.action] += 1
-        summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
-        lines = [f"<details><summary><b>{project}</b>: {summary}</summary>", "", "```diff"]
-        for change in changes:
-            symbol = {"create": "+", "delete": "-", "locked": "!"}.get(change.action, "~")
-            lines.append(f"{symbol} {change.action:<7} {_headline(change)}")
-            if change.reason:
-                lines.append(f"#   {change.reason}")
-            if change.action in ("update", "drift", "locked"):
-                code = _currency(change)
-                for delta in change.fields:
-                    before, after = _value(delta.before, code), _value(delta.after, code)
-                    lines.append(f"#   {delta.field}: {before} -> {after}")
-        lines += ["```", "", "</details>", ""]
-        blocks.append("\n".join(lines))
-    if plan.unmanaged:
-        lines = ["<details><summary>Unmanaged objects (never touched)</summary>", ""]
-        lines += [f"- {_unmanaged_line(u)}" for u in plan.unmanaged]
-        lines += ["", "</details>", ""]
-        blocks.append("\n".join(lines))
-    text = "\n".join(head) + "\n"
-    omitted = 0
-    for block in blocks:
-        if len(text) + len(block) + 200 > MARKDOWN_LIMIT:
-            omitted += 1
-            continue
-        text += block
-    if omitted:
-        text += (
-            f"\n_{omitted} more block{'s' if omitted != 1 else ''} omitted to stay under "
-            f"{MARKDOWN_LIMIT:,} characters; run `billplan plan` for the full plan._\n"
+        alarming = bool(counts.get("locked") or counts.get("delete"))
+        summary = ", ".join(f"{counts[a]} {a}" for a in sorted(counts, key=_RANK.__getitem__))
+        n = len(changes)
+        sections.append(
+            _Section(
+                label=f"{_md(project)} ({n:,} change{'s' if n != 1 else ''})",
+                noun="change",
+                opening=f"<details{' open' if alarming else ''}><summary><b>{_html(project)}"
+                f"</b>: {summary}</summary>\n\n{_CHANGES_TABLE}",
+                closing="\n\n</details>\n",
+                rows=[_change_row(change) for change in changes],
+                actions=[change.action for change in changes],
+                alarming=alarming,
+            )
         )
+    for change in plan.changes:
+        currency_of.setdefault(change.project, _currency(change))
+    if plan.unmanaged:
+        n = len(plan.unmanaged)
+        sections.append(
+            _Section(
+                label=f"unmanaged objects ({n:,})",
+                noun="object",
+                opening=f"<details><summary>Unmanaged: {n} object{'s' if n != 1 else ''} in "
+                "these projects that billplan did not make and never touches "
+                f"(<code>billplan import</code> adopts one)</summary>\n\n{_UNMANAGED_TABLE}",
+                closing="\n\n</details>\n",
+                rows=[_unmanaged_row(other, currency_of) for other in plan.unmanaged],
+                actions=[""] * n,
+            )
+        )
+    return sections
+
+
+def _fit(head: str, sections: list[_Section], limit: int) -> str:
+    """Head and blocks in at most `limit` characters. Everything when it fits; otherwise
+    blocks that cannot fit even empty are left out entirely (plain ones before those with a
+    delete or a lock, later ones first), and the rest share the room fairly: every block
+    shows up to the same number of rows, the largest blocks trimmed first."""
+    whole = head + "".join(s.render(s.size) for s in sections)
+    if len(whole) <= limit:
+        return whole
+    totals: dict[str, int] = defaultdict(int)
+    for section in sections:
+        totals[section.noun] += section.size
+    dropped: set[int] = set()
+    minimum = sum(s.cost(0) for s in sections)
+    drop_order = sorted(range(len(sections)), key=lambda i: (sections[i].alarming, -i))
+    for victim in drop_order:
+        reserve = len(_ending([sections[i] for i in sorted(dropped)], totals, totals, limit))
+        if len(head) + minimum + reserve <= limit:
+            break
+        dropped.add(victim)
+        minimum -= sections[victim].cost(0)
+    kept = [s for i, s in enumerate(sections) if i not in dropped]
+    left_out = [s for i, s in enumerate(sections) if i in dropped]
+    room = limit - len(head) - len(_ending(left_out, totals, totals, limit))
+
+    def used(cap: int) -> int:
+        return sum(s.cost(min(cap, s.size)) for s in kept)
+
+    low, high = 0, max((s.size for s in kept), default=0)
+    while low < high:  # the largest per-block cap that fits
+        middle = (low + high + 1) // 2
+        if used(middle) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    shown = [min(low, s.size) for s in kept]
+    spare = room - used(low)
+    for n, section in enumerate(kept):  # what the cap leaves over: one more row each, in order
+        if shown[n] < section.size:
+            extra = section.cost(shown[n] + 1) - section.cost(shown[n])
+            if extra <= spare:
+                shown[n] += 1
+                spare -= extra
+    missing = dict(totals)
+    for section, n in zip(kept, shown, strict=True):
+        missing[section.noun] -= n
+    body = "".join(s.render(n) for s, n in zip(kept, shown, strict=True))
+    return head + body + _ending(left_out, missing, totals, limit)
+
+
+def _ending(
+    left_out: list[_Section], missing: dict[str, int], totals: dict[str, int], limit: int
+) -> str:
+    """The closing note of a trimmed comment: how much is missing (per kind of row), which
+    blocks entirely, where the full plan is. Never longer with fewer rows missing."""
+    counts = ", ".join(
+        f"{missing[noun]:,} of {total:,} {noun}{'s' if total != 1 else ''}"
+        for noun, total in sorted(totals.items(), key=lambda pair: pair[0] != "change")
+        if missing[noun]
+    )
+    text = (
+        f"\n---\n\n_This comment is trimmed to stay under {limit:,} characters: "
+        f"{counts or 'nothing'} not shown; {FULL_PLAN}._\n"
+    )
+    if left_out:
+        names = ""
+        for n, section in enumerate(left_out):
+            more = f", and {len(left_out) - n:,} more"
+            if len(names) + len(section.label) + len(more) + 2 > _LEFT_OUT_CHARS:
+                names += more
+                break
+            names += (", " if names else "") + section.label
+        text += f"\n**Left out entirely** ({len(left_out):,}): {names}.\n"
     return text
+
+
+def _change_row(change: Change) -> str:
+    """A changed object (action, address, date, amount), then one row per changed field."""
+    address = _md(change.address)
+    if change.reason:
+        address += f"<br><sub>{_md(change.reason)}</sub>"
+    fields = _field_rows(change)
+    first_field, first_delta = fields[0] if fields else ("", "")
+    lines = [
+        f"| {_LABEL[change.action]} | {address} | {_when_cell(change)} | "
+        f"{_amount_cell(change)} | {first_field} | {first_delta} |"
+    ]
+    lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
+    return "\n".join(lines)
+
+
+def _sides(change: Change) -> tuple[Side | None, Side | None]:
+    """What the date and amount cells compare: old and new where apply changes them."""
+    if change.action in ("update", "drift") and change.before_side and change.after_side:
+        return change.before_side, change.after_side
+    side = _shown_side(change)
+    return side, side
+
+
+def _day(side: Side) -> str:
+    return side.date.isoformat() if side.date else "on completion"
+
+
+def _when_cell(change: Change) -> str:
+    old, new = _sides(change)
+    if old is None or new is None:
+        return "—"
+    return _day(new) if _day(old) == _day(new) else f"{_day(old)} → {_day(new)}"
+
+
+def _amount_cell(change: Change) -> str:
+    old, new = _sides(change)
+    if old is None or new is None:
+        return "—"
+    code = new.currency
+    if old.amount == new.amount or old.currency != new.currency:
+        return f"{_money(new.amount, code)} {_md(code)}".rstrip()
+    return f"{_money(old.amount, code)} → {_money(new.amount, code)} {_md(code)}".rstrip()
+
+
+def _field_rows(change: Change) -> list[tuple[str, str]]:
+    """(field, "old → new") per changed leaf value, nested fields spelt out as paths."""
+    if change.action not in ("update", "drift", "locked"):
+        return []
+    leaves = [
+        leaf for delta in change.fields for leaf in _leaves(delta.field, delta.before, delta.after)
+    ]
+    rows = [(_md(path), _delta(old, new)) for path, old, new in leaves]
+    if len(rows) > _FIELD_ROWS:
+        more = len(rows) - _FIELD_ROWS + 1
+        rows = [*rows[: _FIELD_ROWS - 1], ("…", f"{more:,} more fields change")]
+    return rows
+
+
+def _leaves(path: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """The differing leaf values under `path`: lineItems[0].amount rather than two lists."""
+    if isinstance(old, Mapping) or isinstance(new, Mapping):
+        if isinstance(old, Mapping | None) and isinstance(new, Mapping | None):
+            before, after = old or {}, new or {}
+            keys = sorted(set(before) | set(after), key=str)
+            return [leaf for k in keys for leaf in _leaves(f"{path}.{k}", before.get(k),
+                                                            after.get(k))]  # fmt: skip
+    elif isinstance(old, list | None) and isinstance(new, list | None) and (old or new):
+        before, after = old or [], new or []
+        return [
+            leaf
+            for i in range(max(len(before), len(after)))
+            for leaf in _leaves(
+                f"{path}[{i}]",
+                before[i] if i < len(before) else None,
+                after[i] if i < len(after) else None,
+            )
+        ]
+    return [] if _equal(old, new) else [(path, old, new)]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _equal(old: Any, new: Any) -> bool:
+    if _is_number(old) and _is_number(new):
+        return Decimal(str(old)) == Decimal(str(new))
+    return bool(old == new)
+
+
+def _delta(old: Any, new: Any) -> str:
+    # Both amounts with the same decimals: 10000 and 12000.00 read as 10,000.00 → 12,000.00.
+    places = max((decimals(v) for v in (old, new) if isinstance(v, Decimal)), default=0)
+    return f"{_shown(old, places)} → {_shown(new, places)}"
+
+
+def _shown(value: Any, places: int) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return f"{value:,.{places}f}"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return value if _ISO_DAY.fullmatch(value) else f'"{_md(value)}"'
+    return _md(jsonio.dumps(value))  # a list or mapping opposite a plain value
+
+
+def _unmanaged_row(other: Unmanaged, currency_of: Mapping[str, str]) -> str:
+    attrs = other.attributes
+    text = next((attrs[k] for k in ("name", "description", "title", "notes") if attrs.get(k)), "")
+    code = other.side.currency or currency_of.get(other.project, "")
+    amount = f"{_money(other.side.amount, code)} {_md(code)}".rstrip()
+    cells = (
+        _md(other.project or other.project_id),
+        _md(other.type),
+        _md(other.remote_id),
+        other.side.date.isoformat() if other.side.date else "no date",
+        amount,
+        _md(text),
+        "🔒 invoiced" if other.locked else "",
+    )
+    return "| " + " | ".join(cells) + " |"

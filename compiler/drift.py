@@ -1,0 +1,184 @@
+"""`plan --refresh-only`: what changed at the vendors outside billplan, and nothing else.
+
+Each managed object in state is compared with what its vendor holds now: fields that differ
+from what billplan last wrote (old -> new), or the object gone. The plan's own wishes play no
+part, and nothing is written, neither to the vendors nor to state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+
+from compiler import jsonio
+from compiler.diff import FieldChange, field_changes
+from compiler.providers import Observed
+from compiler.state import State
+from compiler.targets import Targets
+
+Kind = Literal["changed", "deleted"]
+
+
+@dataclass(frozen=True)
+class Drifted:
+    address: str
+    kind: Kind
+    provider: str
+    type: str
+    project: str
+    project_id: str | int
+    remote_id: str
+    fields: tuple[FieldChange, ...] = ()  # before: what billplan wrote; after: what it is now
+    locked: bool = False  # invoiced at the vendor now
+
+
+@dataclass
+class Drift:
+    drifted: list[Drifted]
+    checked: int  # managed objects compared
+    pending: list[str]  # addresses whose create's outcome is unknown (not compared)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.drifted)
+
+    def count(self, kind: Kind) -> int:
+        return sum(1 for d in self.drifted if d.kind == kind)
+
+    def summary(self) -> str:
+        if not self.drifted:
+            return (
+                f"No drift: the vendors hold what billplan last wrote for all {self.checked} "
+                "managed objects."
+            )
+        return (
+            f"Drift: {self.count('changed')} changed and {self.count('deleted')} deleted "
+            f"outside billplan, of {self.checked} managed objects."
+        )
+
+
+def detect(state: State, observed: Iterable[Observed], targets: Targets | None = None) -> Drift:
+    remote = {(o.type, o.remote_id): o for o in observed}
+    targets = targets or Targets()
+    drifted: list[Drifted] = []
+    pending: list[str] = []
+    checked = 0
+    for address, entry in sorted(state.entries.items()):
+        if not targets.matches(address):
+            continue
+        if entry.remote_id is None:
+            pending.append(address)
+            continue
+        checked += 1
+        now = remote.get((entry.type, entry.remote_id))
+        common = {
+            "address": address,
+            "provider": entry.provider,
+            "type": entry.type,
+            "project": entry.project,
+            "project_id": entry.project_id,
+            "remote_id": entry.remote_id,
+        }
+        if now is None:
+            drifted.append(Drifted(kind="deleted", **common))
+            continue
+        fields = field_changes(entry.attributes, now.attributes)
+        if fields:
+            drifted.append(Drifted(kind="changed", fields=fields, locked=now.locked, **common))
+    return Drift(drifted, checked, pending)
+
+
+_CLOSING = (
+    "Nothing was changed: neither the vendors nor billplan's state. `billplan plan` shows how "
+    "apply would bring these objects back to the plan."
+)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def _lines(item: Drifted) -> list[str]:
+    if item.kind == "deleted":
+        return [f"- deleted  {item.address}  ({item.type} {item.remote_id})"]
+    invoiced = ", invoiced" if item.locked else ""
+    lines = [f"~ changed  {item.address}  ({item.type} {item.remote_id}{invoiced})"]
+    lines += [f"    {f.field}: {_value(f.before)} -> {_value(f.after)}" for f in item.fields]
+    return lines
+
+
+def _by_project(drift: Drift) -> dict[str, list[Drifted]]:
+    grouped: dict[str, list[Drifted]] = defaultdict(list)
+    for item in drift.drifted:
+        grouped[item.project].append(item)
+    return dict(sorted(grouped.items()))
+
+
+def print_text(drift: Drift, console: Console) -> None:
+    for project, items in _by_project(drift).items():
+        first = items[0]
+        console.print(f"[bold]{escape(project)}[/bold]  ({first.provider}, {first.project_id})")
+        for item in items:
+            for n, line in enumerate(_lines(item)):
+                style = ("red" if item.kind == "deleted" else "magenta") if n == 0 else "dim"
+                console.print(f"  [{style}]{escape(line)}[/{style}]")
+        console.print()
+    for address in drift.pending:
+        console.print(
+            f"[yellow]Note: {escape(address)}: a create was sent and its outcome is "
+            "unknown; `billplan plan` looks for it[/yellow]"
+        )
+    console.print(f"[bold]{escape(drift.summary())}[/bold]")
+    if drift.found:
+        console.print(_CLOSING)
+
+
+def to_markdown(drift: Drift) -> str:
+    out = [f"### billplan drift: {drift.summary()}", ""]
+    for project, items in _by_project(drift).items():
+        out += [f"<details open><summary><b>{project}</b>: {len(items)}</summary>", "", "```diff"]
+        for item in items:
+            out += _lines(item)
+        out += ["```", "", "</details>", ""]
+    for address in drift.pending:
+        out += [f"> **Note:** {address}: a create was sent and its outcome is unknown", ""]
+    if drift.found:
+        out += [_CLOSING, ""]
+    return "\n".join(out)
+
+
+def to_json(drift: Drift) -> str:
+    document = {
+        "refresh_only": True,
+        "summary": {
+            "changed": drift.count("changed"),
+            "deleted": drift.count("deleted"),
+            "checked": drift.checked,
+            "text": drift.summary(),
+        },
+        "drift": [
+            {
+                "address": d.address,
+                "kind": d.kind,
+                "provider": d.provider,
+                "type": d.type,
+                "project": d.project,
+                "project_id": d.project_id,
+                "remote_id": d.remote_id,
+                "locked": d.locked,
+                "fields": [
+                    {"field": f.field, "before": f.before, "after": f.after} for f in d.fields
+                ],
+            }
+            for d in drift.drifted
+        ],
+        "pending": drift.pending,
+    }
+    return jsonio.dumps(document, indent=2) + "\n"
