@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
 from compiler import schedule
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, Mark
 from compiler.load import Document, PathKey
 from compiler.model import SECTION, Item, Kind
 from compiler.money import Rounding, allocate, decimals, exponent, format_grouped, round_money
@@ -290,7 +291,18 @@ class _Expander:
                 path,
                 "no currency: set `currency` under defaults, on the project or on the charge",
             )
-        charge = _Charge(ctx=ctx, kind=kind, key=key, source=source, settings=settings)
+        charge = _Charge(
+            ctx=ctx,
+            kind=kind,
+            key=key,
+            source=source,
+            settings=settings,
+            address=f"{ctx.key}/{SECTION[kind]}/{key}",
+            # One options mapping and one mark per charge, shared by its items (read-only).
+            options=dict(settings.options.get(ctx.vendor, {})),
+            mark=self.doc.key_mark(path),
+            context={"key": key},
+        )
         if kind == "recurring":
             self._recurring(charge)
         elif kind == "milestone":
@@ -614,7 +626,15 @@ class _Expander:
             first = _date(spec["from"], src.where("escalate", "from"))
         else:
             first = step.add(start, 1)
-        return lambda day: factor ** schedule.count_increases(first, step, day)
+        powers: dict[int, Fraction] = {}
+
+        def escalated(day: date) -> Fraction:
+            n = schedule.count_increases(first, step, day)
+            if n not in powers:
+                powers[n] = factor**n
+            return powers[n]
+
+        return escalated
 
     def _bill_date(self, charge: _Charge, period: Period) -> date:
         src = charge.source
@@ -645,29 +665,31 @@ class _Expander:
     ) -> None:
         ctx = charge.ctx
         src = charge.source
-        address = f"{ctx.key}/{SECTION[charge.kind]}/{charge.key}"
-        if label is not None:
-            address += f"/{label}"
+        address = charge.address if label is None else f"{charge.address}/{label}"
         text = description if description is not None else src.get("description")
         if text is None:
             raise Invalid(src.path, "a description is required")
         currency = charge.settings.currency or ""
-        context = {
-            "vars": self.vars,
-            "project": {"key": ctx.key, "name": ctx.name, "project_id": ctx.project_id},
-            "charge": {"key": charge.key},
-            "period": _period_context(period),
-            "date": when,
-            "amount": amount,
-            "quantity": quantity,
-            "rate": rate,
-            "currency": currency,
-            "rounding": charge.settings.rounding,  # read by the `money` filter
-        }
-        try:
-            rendered = render(str(text), context)
-        except TemplateProblem as problem:
-            raise Invalid(description_path or src.where("description"), str(problem)) from None
+        text = str(text)
+        if "{" not in text:
+            rendered = text  # plain text: no context to build
+        else:
+            context = {
+                "vars": self.vars,
+                "project": ctx.context,
+                "charge": charge.context,
+                "period": _period_context(period),
+                "date": when,
+                "amount": amount,
+                "quantity": quantity,
+                "rate": rate,
+                "currency": currency,
+                "rounding": charge.settings.rounding,  # read by the `money` filter
+            }
+            try:
+                rendered = render(text, context)
+            except TemplateProblem as problem:
+                raise Invalid(description_path or src.where("description"), str(problem)) from None
         self.out.items.append(
             Item(
                 address=address,
@@ -687,8 +709,8 @@ class _Expander:
                 project_id=ctx.project_id,
                 task=task,
                 percent=percent,
-                options=dict(charge.settings.options.get(ctx.vendor, {})),
-                mark=self.doc.key_mark(src.path),
+                options=charge.options,
+                mark=charge.mark,
             )
         )
 
@@ -703,6 +725,11 @@ class _ProjectContext:
     name: str
     contract_value: Decimal | None
 
+    @cached_property
+    def context(self) -> dict[str, Any]:
+        """`project` in descriptions (shared by the project's items; templates cannot write)."""
+        return {"key": self.key, "name": self.name, "project_id": self.project_id}
+
 
 @dataclass
 class _Charge:
@@ -711,6 +738,10 @@ class _Charge:
     key: str
     source: Source
     settings: Settings
+    address: str  # PROJECT/SECTION/CHARGE, the prefix of its items' addresses
+    options: Mapping[str, Any]  # the project's vendor's options, merged for this charge
+    mark: Mark  # where the charge is written
+    context: dict[str, Any]  # `charge` in descriptions
 
 
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,14 +8,14 @@ Dates stay strings here; their meaning is checked later.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from compiler.diagnostics import Diagnostic, Mark, json_path
 
@@ -28,7 +28,6 @@ PLAN_SUFFIXES = (".yaml", ".yml")
 _DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 
 _TAG = "tag:yaml.org,2002:"
-_INT_CONSTRUCTOR = SafeConstructor()
 
 
 @dataclass
@@ -65,15 +64,80 @@ class LoadError(Exception):
 
 
 class _Composer(yaml.SafeLoader):
-    """SafeLoader used only to parse and compose nodes; construction is ours."""
+    """The pure-Python parser: its error messages are the ones billplan reports (see compose)."""
+
+
+# YAML 1.1's implicit types of plain scalars, by first character (as SafeLoader resolves them).
+_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple(resolvers)
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    if first is not None
+}
+_STR_TAG = yaml.SafeLoader.DEFAULT_SCALAR_TAG
+
+
+class _LibyamlComposer(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """libyaml's parser and composer, with SafeLoader's tag resolution done in fewer steps."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)
+        if implicit[0]:
+            for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                if regexp.match(value):
+                    return tag
+        return _STR_TAG
+
+
+# The shortcut above holds while SafeLoader has no wildcard or path resolvers (it has none).
+_FastComposer = (
+    _LibyamlComposer
+    if yaml.__with_libyaml__
+    and None not in yaml.SafeLoader.yaml_implicit_resolvers
+    and not yaml.SafeLoader.yaml_path_resolvers
+    else None
+)
+
+
+def compose(text: str) -> Node | None:
+    """Parse and compose one YAML document; construction into values is ours (_Builder).
+
+    libyaml does the work when it is there. Its error messages differ from PyYAML's own,
+    which are the ones billplan reports (with hints keyed on their wording), so a text that
+    libyaml refuses is parsed again by the pure-Python parser, whose verdict stands.
+    """
+    if _FastComposer is not None:
+        loader = _FastComposer(text)
+        try:
+            return loader.get_single_node()
+        except yaml.YAMLError:
+            pass
+        finally:
+            loader.dispose()
+    loader = _Composer(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def _mark(file: str, node: Node) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_MAP, _SEQ, _STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP, _MERGE = (
+    _TAG + name
+    for name in ("map", "seq", "str", "null", "bool", "int", "float", "timestamp", "merge")
+)
+_TRUE_WORDS = frozenset({"yes", "true", "on", "y"})
+
+
 class _Builder:
-    """Turns a composed node graph into plain values, recording marks and refusing bad input."""
+    """Turns a composed node graph into plain values, recording marks and refusing bad input.
+
+    Called once per value of the plan, so it is written for speed: node kinds by their `id`,
+    tags against constants, one Mark per value and per key and nothing else per value.
+    """
 
     def __init__(self, file: str, marks: dict[PathKey, Mark], key_marks: dict[PathKey, Mark]):
         self.file = file
@@ -87,34 +151,36 @@ class _Builder:
 
     def build(self, node: Node, path: PathKey) -> Any:
         self.nodes += 1
-        if self.nodes > MAX_NODES:
+        if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
             raise _Bomb(path)
-        if len(path) > MAX_DEPTH:
-            raise _Bomb(path)
-        self.marks[path] = _mark(self.file, node)
-        if isinstance(node, MappingNode):
+        start = node.start_mark
+        self.marks[path] = Mark(self.file, start.line + 1, start.column + 1)
+        kind = node.id
+        if kind == "scalar":
+            return self._scalar(node, path)
+        if kind == "mapping":
             return self._mapping(node, path)
-        if isinstance(node, SequenceNode):
-            if node.tag != _TAG + "seq":
-                self.error(node, path, _tag_message(node.tag))
-                return None
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        return self._scalar(node, path)
+        if node.tag != _SEQ:
+            self.error(node, path, _tag_message(node.tag))
+            return None
+        return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
 
     def _mapping(self, node: MappingNode, path: PathKey) -> dict[str, Any] | None:
-        if node.tag != _TAG + "map":
+        if node.tag != _MAP:
             self.error(node, path, _tag_message(node.tag))
             return None
         out: dict[str, Any] = {}
-        first_seen: dict[str, Mark] = {}
+        file = self.file
+        key_marks = self.key_marks
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
+            if key_node.id != "scalar":
                 self.error(key_node, path, "mapping keys must be plain text")
                 continue
             key = str(key_node.value)
             key_path = (*path, key)
-            key_mark = _mark(self.file, key_node)
-            if key == "<<" and key_node.tag == _TAG + "merge":
+            start = key_node.start_mark
+            key_mark = Mark(file, start.line + 1, start.column + 1)
+            if key == "<<" and key_node.tag == _MERGE:
                 self.error(
                     key_node,
                     path,
@@ -122,35 +188,30 @@ class _Builder:
                     "and `use:` instead",
                 )
                 continue
-            if key in first_seen:
+            if key in out:
                 self.error(
                     key_node,
                     key_path,
-                    f"duplicate key {key!r}: already defined at {first_seen[key]}; "
+                    f"duplicate key {key!r}: already defined at {key_marks[key_path]}; "
                     "remove one of them",
                 )
                 continue
-            first_seen[key] = key_mark
-            self.key_marks[key_path] = key_mark
+            key_marks[key_path] = key_mark
             out[key] = self.build(value_node, key_path)
         return out
 
     def _scalar(self, node: ScalarNode, path: PathKey) -> Any:
         tag = node.tag
         text = node.value
-        if tag == _TAG + "str":
+        if tag == _STR:
             return text
-        if tag == _TAG + "null":
-            return None
-        if tag == _TAG + "bool":
-            return text.lower() in ("yes", "true", "on", "y")
-        if tag == _TAG + "int":
+        if tag == _INT:
             if _DECIMAL_INT.fullmatch(text):
-                return _INT_CONSTRUCTOR.construct_yaml_int(node)
+                return int(text.replace("_", ""))
             # YAML 1.1 reads 0100 as octal 64, 0x1F as hex and 1:30 as base 60 (90). Nobody
             # writes an amount or an id that way on purpose: keep the text exactly as written.
             return text
-        if tag == _TAG + "float":
+        if tag == _FLOAT:
             # Money must never pass through a binary float: read the digits as written.
             try:
                 value = Decimal(text.replace("_", ""))
@@ -160,8 +221,12 @@ class _Builder:
                 self.error(node, path, f"{text!r} is not a finite number")
                 return None
             return value
-        if tag == _TAG + "timestamp":
+        if tag == _TIMESTAMP:
             return text  # checked as a real calendar date by the meaning layer
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return text.lower() in _TRUE_WORDS
         self.error(node, path, _tag_message(tag))
         return None
 
@@ -223,7 +288,7 @@ def load_file(path: Path, marks: dict[PathKey, Mark], key_marks: dict[PathKey, M
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"cannot read file: {exc}")]) from exc
     try:
-        node = _Composer(text).get_single_node()
+        node = compose(text)
     except yaml.MarkedYAMLError as exc:
         where = exc.problem_mark or exc.context_mark
         mark = Mark(file, where.line + 1, where.column + 1) if where else Mark(file, 1, 1)
@@ -316,6 +381,10 @@ def _kind_of(value: Any) -> str:
     return "a single value"
 
 
+# Top-level lists that fragments combine rather than define once.
+_CONCATENATED = frozenset({"moved"})
+
+
 def _merge(
     doc: Document,
     fragment: dict[str, Any],
@@ -326,12 +395,22 @@ def _merge(
     errors: list[Diagnostic] = []
     doc.marks.setdefault((), marks[()])
 
+    # The file's marks grouped by their first one and two path segments, once: adopting them
+    # prefix by prefix would otherwise scan every mark of the file for every project.
+    pairs = ((marks, doc.marks), (key_marks, doc.key_marks))
+    by_prefix: list[dict[PathKey, list[tuple[PathKey, Mark]]]] = []
+    for src, _ in pairs:
+        index: dict[PathKey, list[tuple[PathKey, Mark]]] = defaultdict(list)
+        for path, mark in src.items():
+            index[path[:1]].append((path, mark))
+            if len(path) > 1:
+                index[path[:2]].append((path, mark))
+        by_prefix.append(index)
+
     def adopt(prefix: PathKey) -> None:
-        for source in (marks, doc.marks), (key_marks, doc.key_marks):
-            src, dst = source
-            for path, mark in src.items():
-                if path[: len(prefix)] == prefix:
-                    dst[path] = mark
+        for (_, dst), index in zip(pairs, by_prefix, strict=True):
+            for path, mark in index.get(prefix, ()):
+                dst[path] = mark
 
     for section, value in fragment.items():
         if section not in doc.root:
@@ -339,6 +418,15 @@ def _merge(
             adopt((section,))
             continue
         existing = doc.root[section]
+        if section in _CONCATENATED and isinstance(existing, list) and isinstance(value, list):
+            # `moved:` lists in several fragments add up; marks shift to the merged positions.
+            offset = len(existing)
+            existing.extend(value)
+            for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):
+                for path, mark in src.items():
+                    if path[:1] == (section,) and len(path) > 1 and isinstance(path[1], int):
+                        dst[(section, path[1] + offset, *path[2:])] = mark
+            continue
         if isinstance(existing, dict) and isinstance(value, dict):
             doc.marks.setdefault((section,), marks[(section,)])
             for key, entry in value.items():

@@ -24,7 +24,7 @@ SECTION: dict[Kind, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     address: str  # PROJECT/recurring/CHARGE/LABEL, PROJECT/milestones/CHARGE[/PART], ...
     project: str  # the plan's key for the project

@@ -36,14 +36,18 @@ def decimals(value: Decimal) -> int:
 def round_money(value: Fraction | Decimal | int, currency: str, rounding: Rounding) -> Decimal:
     """Round an exact value to the currency's minor unit, half away from zero or half to even."""
     exp = exponent(currency)
-    scaled = Fraction(value) * 10**exp
-    negative = scaled < 0
-    magnitude = -scaled if negative else scaled
-    whole, remainder = divmod(magnitude.numerator, magnitude.denominator)
+    # The exact value as numerator / denominator (denominator > 0), in integers only.
+    if isinstance(value, int):
+        numerator, denominator = value, 1
+    elif isinstance(value, Fraction):
+        numerator, denominator = value.numerator, value.denominator
+    else:
+        numerator, denominator = value.as_integer_ratio()  # Decimal: exact
+    numerator *= 10**exp
+    negative = numerator < 0
+    whole, remainder = divmod(-numerator if negative else numerator, denominator)
     twice = 2 * remainder
-    if twice > magnitude.denominator or (
-        twice == magnitude.denominator and (rounding == "half_up" or whole % 2 == 1)
-    ):
+    if twice > denominator or (twice == denominator and (rounding == "half_up" or whole % 2 == 1)):
         whole += 1
     units = -whole if negative else whole
     return from_minor_units(units, currency)

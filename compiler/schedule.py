@@ -15,7 +15,7 @@ from typing import Literal
 from dateutil.relativedelta import relativedelta
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Period:
     """One service period of a recurring charge, possibly a stub cut from a whole period."""
 
@@ -61,6 +61,7 @@ _DURATIONS: dict[str, relativedelta] = {
 _DURATION_FORMS = "N days, N weeks, N months, N quarters or N years (or day, week, month, ...)"
 _DIGITS = re.compile(r"[0-9]+")
 _ONE_DAY = timedelta(days=1)
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,16 @@ class Every:
         if self.unit == "week":
             # Plain day arithmetic: no clamping to worry about, and fast for long weekly runs.
             return start + timedelta(weeks=self.n * k)
-        # One relativedelta from start (not k additions) so Jan 31 never drifts to the 28th.
-        return start + relativedelta(months=_MONTHS_PER[self.unit] * self.n * k)
+        # One step from start (not k additions) so Jan 31 never drifts to the 28th.
+        return add_months(start, _MONTHS_PER[self.unit] * self.n * k)
+
+
+def add_months(d: date, months: int) -> date:
+    """d plus a number of months, the day clamped to the month's end (as relativedelta does)."""
+    year, month = divmod(d.year * 12 + d.month - 1 + months, 12)
+    month += 1
+    last = _DAYS_IN_MONTH[month] if month != 2 or not calendar.isleap(year) else 29
+    return date(year, month, d.day if d.day <= last else last)
 
 
 def parse_duration(text: str) -> relativedelta:

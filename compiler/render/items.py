@@ -58,16 +58,75 @@ def totals(items: Iterable[Item]) -> dict[str, dict[str, Decimal]]:
 
 
 def to_json(items: list[Item], as_of: date) -> str:
-    document = {
-        "format_version": ITEMS_FORMAT_VERSION,
-        "as_of": as_of.isoformat(),
-        "items": [item_record(item) for item in items],
-        "totals": {
-            project: {code: format_amount(amount, code) for code, amount in per.items()}
-            for project, per in totals(items).items()
-        },
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    """The documented JSON document, exactly as json.dumps(indent=2, ensure_ascii=False)
+    writes it, built line by line: the standard library's indenting encoder is pure Python
+    and the slowest part of rendering a large plan (tests/test_portfolio.py holds the two
+    identical)."""
+    sums = totals(items)
+    out = [
+        "{\n",
+        f'  "format_version": {_text(ITEMS_FORMAT_VERSION)},\n',
+        f'  "as_of": {_text(as_of.isoformat())},\n',
+        '  "items": ',
+    ]
+    if items:
+        out.append("[\n")
+        out.append(",\n".join(map(_item_json, items)))
+        out.append("\n  ],\n")
+    else:
+        out.append("[],\n")
+    out.append('  "totals": ')
+    if sums:
+        blocks = []
+        for project, per in sums.items():
+            lines = ",\n".join(
+                f"      {_text(code)}: {_text(format_amount(amount, code))}"
+                for code, amount in per.items()
+            )
+            blocks.append(f"    {_text(project)}: {{\n{lines}\n    }}")
+        out.append("{\n" + ",\n".join(blocks) + "\n  }\n")
+    else:
+        out.append("{}\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+# What json.dumps(ensure_ascii=False) writes for a str (the C implementation when present).
+_encode_text = json.encoder.encode_basestring
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _encode_text(value)
+
+
+def _item_json(item: Item) -> str:
+    """item_record(item) as json.dumps(indent=2) writes it inside the items list."""
+    period = item.period
+    if period is None:
+        period_text = "null"
+    else:
+        period_text = (
+            f'{{\n        "start": "{period.start.isoformat()}",\n'
+            f'        "end": "{period.end.isoformat()}"\n      }}'
+        )
+    return (
+        "    {\n"
+        f'      "address": {_text(item.address)},\n'
+        f'      "project": {_text(item.project)},\n'
+        f'      "kind": {_text(item.kind)},\n'
+        f'      "charge": {_text(item.charge)},\n'
+        f'      "label": {_text(item.label)},\n'
+        f'      "date": {_text(_iso(item.date))},\n'
+        f'      "period": {period_text},\n'
+        f'      "description": {_text(item.description)},\n'
+        f'      "quantity": {_text(_decimal(item.quantity))},\n'
+        f'      "rate": {_text(_decimal(item.rate))},\n'
+        f'      "amount": {_text(format_amount(item.amount, item.currency))},\n'
+        f'      "currency": {_text(item.currency)},\n'
+        f'      "provider": {_text(item.provider)},\n'
+        f'      "task": {_text(None if item.task is None else str(item.task))}\n'
+        "    }"
+    )
 
 
 def to_csv(items: list[Item]) -> str:

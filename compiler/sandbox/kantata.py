@@ -594,6 +594,12 @@ def sort_key(doc: Mapping[str, Json]) -> tuple[str, int]:
 # The emulator
 
 
+# Workspaces by id, external references by subject id, and every milestone.
+Listing = tuple[
+    dict[Json, dict[str, Json]], dict[int, list[dict[str, Json]]], list[dict[str, Json]]
+]
+
+
 class KantataEmulator(Emulator):
     name: ClassVar[str] = "kantata"
     api_root: ClassVar[str] = API_ROOT
@@ -615,6 +621,8 @@ class KantataEmulator(Emulator):
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
     access_disabled_status: ClassVar[int] = 403
+    # What a list reads, as of a version of the store (see _listing).
+    _listed: tuple[tuple[int, int], Listing] | None = None
 
     def error_response(
         self,
@@ -651,14 +659,13 @@ class KantataEmulator(Emulator):
         query = list_query(request.query_params)
         wanted = includes(request.query_params)
         with self.store.transaction() as db:
-            workspaces = {doc["id"]: doc for doc in WORKSPACES.all(db)}
+            workspaces, references, milestones = self._listing(db)
             if query.workspace_ids is not None:
                 for key in sorted(query.workspace_ids):
                     self._check_access(workspaces.get(key))
-            references = self._references_by_subject(db)
             visible = [
                 doc
-                for doc in MILESTONES.all(db)
+                for doc in milestones
                 if _accessible(workspaces.get(doc["workspace_id"]))
                 and query.matches(doc, references.get(doc["id"], []))
             ]
@@ -671,7 +678,8 @@ class KantataEmulator(Emulator):
                 "page_number": query.page,
                 "page_size": query.per_page,
             }
-            return JSONBody(self._envelope(db, page, wanted, meta))
+            # The references and workspaces just read serve the page too: no second read.
+            return JSONBody(self._envelope(db, page, wanted, meta, references, workspaces))
 
     async def get_milestone(self, request: Request) -> Response:
         wanted = includes(request.query_params)
@@ -837,6 +845,18 @@ class KantataEmulator(Emulator):
                 ]
             )
 
+    def _listing(self, db: sqlite3.Connection) -> Listing:
+        """Workspaces by id, references by subject and every milestone, read again only when
+        the store has changed since (a write through this connection or another): a list read
+        page by page reads them once, not once a page."""
+        (other,) = db.execute("PRAGMA data_version").fetchone()
+        version = (db.total_changes, int(other))
+        if self._listed is None or self._listed[0] != version:
+            workspaces = {doc["id"]: doc for doc in WORKSPACES.all(db)}
+            listing = (workspaces, self._references_by_subject(db), MILESTONES.all(db))
+            self._listed = (version, listing)
+        return self._listed[1]
+
     @staticmethod
     def _check_access(workspace: Mapping[str, Json] | None) -> None:
         if workspace is not None and not _accessible(workspace):
@@ -863,8 +883,11 @@ class KantataEmulator(Emulator):
         doc: Mapping[str, Json],
         references: Sequence[Mapping[str, Json]],
         wanted: Sequence[Include],
+        workspaces: Mapping[Json, Mapping[str, Json]] | None = None,
     ) -> dict[str, Json]:
-        workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
+        key = doc["workspace_id"]
+        held = WORKSPACES.get(db, str(key)) if workspaces is None else workspaces.get(key)
+        workspace = held or {}
         invoice_ids = list(doc.get("invoice_ids") or [])
         joined = {
             **doc,
@@ -885,9 +908,12 @@ class KantataEmulator(Emulator):
         docs: Sequence[Mapping[str, Json]],
         wanted: Sequence[Include],
         meta: Mapping[str, int] | None = None,
+        references: Mapping[int, list[dict[str, Json]]] | None = None,
+        workspaces: Mapping[Json, Mapping[str, Json]] | None = None,
     ) -> dict[str, Json]:
         """Kantata's response: results in order, milestones by id, associations side-loaded."""
-        references = self._references_by_subject(db)
+        if references is None:
+            references = self._references_by_subject(db)
         meta = meta or {
             "count": len(docs),
             "page_count": 1,
@@ -899,7 +925,9 @@ class KantataEmulator(Emulator):
             "meta": dict(meta),
             "results": [{"key": MILESTONE_KEY, "id": str(doc["id"])} for doc in docs],
             MILESTONE_KEY: {
-                str(doc["id"]): self._render(db, doc, references.get(doc["id"], []), wanted)
+                str(doc["id"]): self._render(
+                    db, doc, references.get(doc["id"], []), wanted, workspaces
+                )
                 for doc in docs
             },
         }

@@ -625,6 +625,9 @@ class WethodEmulator(Emulator):
     def __init__(
         self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
     ) -> None:
+        # A company's invoices by id, as of a version of the store: a list read page by page
+        # reads them once, not once a page.
+        self._listed: tuple[tuple[str, int, int], list[dict[str, Json]]] | None = None
         super().__init__(store, clock=clock, wall_clock=wall_clock)
         self._seed_defaults()
 
@@ -749,10 +752,19 @@ class WethodEmulator(Emulator):
         grant = self._grant(request)
         wanted = list_query(request.query_params)
         with self.store.transaction() as db:
-            docs = INVOICES.all(db, {"company": grant.company})
-        matching = [doc for doc in by_id(docs) if all(f.admits(doc) for f in wanted.filters)]
+            docs = self._invoices_of(db, grant.company)
+        matching = [doc for doc in docs if all(f.admits(doc) for f in wanted.filters)]
         page = matching[wanted.offset : wanted.offset + wanted.limit]
         return JSONBody([shaped(doc, INVOICE_SHAPE) for doc in page])
+
+    def _invoices_of(self, db: sqlite3.Connection, company: str) -> list[dict[str, Json]]:
+        """A company's invoices by id, read again only when the store has changed since: a
+        write through this connection (total_changes) or another (data_version)."""
+        (other,) = db.execute("PRAGMA data_version").fetchone()
+        version = (company, db.total_changes, int(other))
+        if self._listed is None or self._listed[0] != version:
+            self._listed = (version, by_id(INVOICES.all(db, {"company": company})))
+        return self._listed[1]
 
     async def get_invoice(self, request: Request) -> Response:
         grant = self._grant(request)
