@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `pytest tests/...` from a checkout without installing
+
+import support  # noqa: E402  (tests/support.py: the emulators and the CLI, in process)
 
 from compiler.model import Item  # noqa: E402
 from compiler.validate import Checked, check  # noqa: E402
@@ -87,3 +89,23 @@ def plan_errors(check_plan: CheckPlan) -> Callable[..., list[str]]:
         return [f"{d.mark.line}:{d.mark.col}: {d.path}: {d.message}" for d in checked.diagnostics]
 
     return run
+
+
+# ---- a Ruddr emulator over loopback, and the default plan applied to it ---------------------
+
+
+@pytest.fixture
+def ruddr() -> Iterator[support.Remote]:
+    """The Ruddr emulator served over loopback HTTP, seeded with the tests' projects."""
+    with support.remote() as served:
+        yield served
+
+
+@pytest.fixture
+def applied(ruddr: support.Remote, tmp_path: Path) -> Path:
+    """The default test plan, applied to `ruddr`; the request log starts empty after it."""
+    directory = support.write_plan(tmp_path / "billing", head=ruddr.head)
+    run = ruddr.billplan("apply", directory)
+    assert run.code == 0, run.text
+    ruddr.admin.clear_requests()
+    return directory

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import threading
@@ -417,3 +418,45 @@ def assert_state_consistent(directory: Path, admin: Admin, *, sandbox: bool = Fa
     for entry in entries:
         if entry["remote_id"] is not None:
             assert entry["remote_id"] in held, entry["address"]
+
+
+# ---- concurrent runs ---------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# `billplan` in a process of its own, as a second CI job would run it. It loads billplan,
+# says so, and waits for a line on stdin before it runs: the test then decides exactly when
+# each apply starts, without Python's start-up time in the race.
+_WAITING_BILLPLAN = """\
+import sys
+from compiler.cli import main
+print("ready", flush=True)
+sys.stdin.readline()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class WaitingApply:
+    def __init__(self, directory: Path, *extra: str) -> None:
+        """`billplan apply DIRECTORY --auto-approve`, loaded in a process; go() starts it."""
+        argv = ["apply", str(directory), "--auto-approve", "--as-of", AS_OF_TEXT, *extra]
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WAITING_BILLPLAN, *argv],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "1000"},
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline() == "ready\n"
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def outcome(self) -> tuple[int, str]:
+        out, err = self.process.communicate(timeout=90)
+        return self.process.returncode, out + err

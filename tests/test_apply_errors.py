@@ -6,7 +6,6 @@ requests on cue (faults, settings) or the plan itself breaks Ruddr's rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,20 +36,6 @@ from compiler.providers.ruddr import Ruddr
 from compiler.workspace import open_workspace
 
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
-
-
-@pytest.fixture
-def ruddr() -> Iterator[Remote]:
-    with remote() as served:
-        yield served
-
-
-@pytest.fixture
-def applied(ruddr: Remote, tmp_path: Path) -> Path:
-    directory = write_plan(tmp_path / "billing", head=ruddr.head)
-    run = ruddr.billplan("apply", directory)
-    assert run.code == 0, run.text
-    return directory
 
 
 def test_milestones_on_a_time_and_materials_project_fail_with_ruddrs_validation_message(

@@ -5,10 +5,8 @@ plan's Ruddr connection points there with `base_url` and a token in `token_env`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support import (
     ADDRESSES,
     KICKOFF,
@@ -22,21 +20,6 @@ from support import (
 )
 
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
-
-
-@pytest.fixture
-def ruddr() -> Iterator[Remote]:
-    with remote() as served:
-        yield served
-
-
-@pytest.fixture
-def applied(ruddr: Remote, tmp_path: Path) -> Path:
-    directory = write_plan(tmp_path / "billing", head=ruddr.head)
-    run = ruddr.billplan("apply", directory)
-    assert run.code == 0, run.text
-    ruddr.admin.clear_requests()
-    return directory
 
 
 def test_apply_over_http_creates_each_item_once(ruddr: Remote, tmp_path: Path) -> None:

@@ -9,10 +9,8 @@ that the emulator's request log shows every write billplan made.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import support_kantata as kantata
 from support import (
     ADDRESSES,
@@ -20,7 +18,6 @@ from support import (
     PLAN,
     Remote,
     billplan,
-    remote,
     remote_ids,
     variant,
     write_plan,
@@ -37,21 +34,6 @@ def moved(*pairs: tuple[str, str]) -> str:
     for source, target in pairs:
         lines += [f"  - from: {source}", f"    to: {target}"]
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def ruddr() -> Iterator[Remote]:
-    with remote() as served:
-        yield served
-
-
-@pytest.fixture
-def applied(ruddr: Remote, tmp_path: Path) -> Path:
-    directory = write_plan(tmp_path / "billing", head=ruddr.head)
-    run = ruddr.billplan("apply", directory)
-    assert run.code == 0, run.text
-    ruddr.admin.clear_requests()
-    return directory
 
 
 def writes(ruddr: Remote) -> list[tuple[str, str]]:

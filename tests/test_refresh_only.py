@@ -6,36 +6,19 @@ exit 2 with --detailed-exitcode when there is drift; and nothing written anywher
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support import (
     KICKOFF,
     LICENSES,
     MILESTONE,
     PRODUCT_ITEM,
     Remote,
-    remote,
     remote_ids,
     state_file,
     variant,
     write_plan,
 )
-
-
-@pytest.fixture
-def ruddr() -> Iterator[Remote]:
-    with remote() as served:
-        yield served
-
-
-@pytest.fixture
-def applied(ruddr: Remote, tmp_path: Path) -> Path:
-    directory = write_plan(tmp_path / "billing", head=ruddr.head)
-    assert ruddr.billplan("apply", directory).code == 0
-    ruddr.admin.clear_requests()
-    return directory
 
 
 def refresh_only(ruddr: Remote, directory: Path, *args: str) -> tuple[int, str, str]:

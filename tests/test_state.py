@@ -6,9 +6,6 @@ clear error for a file that cannot be read.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,10 +14,10 @@ from pathlib import Path
 import pytest
 from support import (
     ADDRESSES,
-    AS_OF_TEXT,
     MILESTONE,
     Remote,
     Run,
+    WaitingApply,
     billplan,
     remote,
     sandboxed,
@@ -42,43 +39,6 @@ def ruddr() -> Iterator[Remote]:
         yield served
 
 
-# `billplan` in a process of its own, as a second CI job would run it. It loads billplan,
-# says so, and waits for a line on stdin before it runs: the test then decides exactly when
-# each apply starts, without Python's start-up time in the race.
-_WAITING_BILLPLAN = """\
-import sys
-from compiler.cli import main
-print("ready", flush=True)
-sys.stdin.readline()
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-class Apply:
-    def __init__(self, directory: Path, *extra: str) -> None:
-        argv = ["apply", str(directory), "--auto-approve", "--as-of", AS_OF_TEXT, *extra]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _WAITING_BILLPLAN, *argv],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "COLUMNS": "1000"},
-        )
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline() == "ready\n"
-
-    def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
-
-    def outcome(self) -> tuple[int, str]:
-        out, err = self.process.communicate(timeout=60)
-        return self.process.returncode, out + err
-
-
 def _wait_for(path: Path, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
@@ -90,7 +50,7 @@ def _two_applies_at_once(ruddr: Remote, directory: Path, *second: str) -> list[t
     """Start an apply and, once it holds the lock (kept busy by a slow first read), another."""
     ruddr.admin.fault("GET", "/project-invoice-milestones", delay_ms=1000)
     lock = state_file(directory, sandbox=False).with_name("state.json.lock")
-    first, other = Apply(directory), Apply(directory, *second)
+    first, other = WaitingApply(directory), WaitingApply(directory, *second)
     first.go()
     _wait_for(lock)
     other.go()

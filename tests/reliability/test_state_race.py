@@ -7,57 +7,27 @@ objects, each once, and the state owns each of them.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ADDRESSES, AS_OF_TEXT, MILESTONE, PRODUCT_ITEM, Remote, remote, write_plan
+from support import (
+    ADDRESSES,
+    MILESTONE,
+    PRODUCT_ITEM,
+    Remote,
+    WaitingApply,
+    remote,
+    write_plan,
+)
 
 from compiler.state import Backend, State
 from compiler.state.local import LocalBackend
 from compiler.state.postgres import PostgresBackend
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# `billplan` in a process of its own. It loads billplan, says so, and waits for a line on
-# stdin: the test decides when each apply starts, without Python's start-up in the race.
-_WAITING_BILLPLAN = """\
-import sys
-from compiler.cli import main
-print("ready", flush=True)
-sys.stdin.readline()
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-class Apply:
-    def __init__(self, directory: Path, *extra: str) -> None:
-        argv = ["apply", str(directory), "--auto-approve", "--as-of", AS_OF_TEXT, *extra]
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _WAITING_BILLPLAN, *argv],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "COLUMNS": "1000"},
-        )
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline() == "ready\n"
-
-    def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
-
-    def outcome(self) -> tuple[int, str]:
-        out, err = self.process.communicate(timeout=90)
-        return self.process.returncode, out + err
 
 
 @pytest.fixture
@@ -84,7 +54,7 @@ def _two_applies_at_once(
 ) -> list[tuple[int, str]]:
     """Start an apply and, once it holds the lock (kept busy by a slow first read), another."""
     ruddr.admin.fault("GET", "/project-invoice-milestones", delay_ms=1000)
-    first, other = Apply(directory), Apply(directory, *second)
+    first, other = WaitingApply(directory), WaitingApply(directory, *second)
     first.go()
     deadline = time.monotonic() + 30
     while backend.current_lock() is None:
