@@ -461,7 +461,7 @@ def main() -> None:
               f"entries, {size / 1e6:.1f} MB")  # fmt: skip
         bounds = list_bounds(plan_dir)
 
-        with serve(db, None, work / "server.log") as served:
+        with serve(db, plan_dir, work / "server.log") as served:
             build(plan_dir, projects, served.root)
             served.lift_limits()
             ours, requests = time_plans(plan_dir, served, args.repeat)
@@ -477,7 +477,7 @@ def main() -> None:
 
         if not args.skip_limited:
             # A fresh server: each emulator at its vendor's real limits, Coperniq's day full.
-            with serve(db, None, work / "server.log") as served:
+            with serve(db, plan_dir, work / "server.log") as served:
                 build(plan_dir, projects, served.root, max_rps=None)
                 rates = {v: served.settings(v)["rate_limit_per_second"] for v in VENDORS}
                 limited, requests = time_plans(plan_dir, served, 1)
