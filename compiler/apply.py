@@ -56,11 +56,12 @@ def apply_plan(
 ) -> Applied:
     result = Applied()
     changes = actionable(plan)
-    # Batches never mix projects: one project's refusal must not block another's creates.
-    creates: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
+    # Creates are batched per provider and type, across projects: the fewest requests. A
+    # batch the vendor refuses because of some of its items is sent again without them.
+    creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in changes:
         if change.action == "create":
-            creates[(change.provider, change.type, str(change.project_id))].append(change)
+            creates[(change.provider, change.type)].append(change)
             continue
         refusal = ownership_problem(change, state)
         if refusal is not None:
@@ -77,7 +78,7 @@ def apply_plan(
             result.done.append(change)
         backend.write(state)
         progress(change)
-    for (provider_name, _type, _project), batch in creates.items():
+    for (provider_name, _type), batch in creates.items():
         provider = providers[provider_name]
         size = max(1, provider.batch_size)
         for start in range(0, len(batch), size):
@@ -158,23 +159,31 @@ def _create_batch(
     # One write records both the previous batch's outcome and this batch as pending: a crash
     # from here on leaves a trace the next plan resolves.
     backend.write(state)
-    try:
-        made = provider.create(chunk[0].type, [dict(c.after or {}) for c in chunk])
-    except OutcomeUnknown as exc:
-        for change in chunk:
-            result.failures.append(Failure(change.address, str(exc), unknown=True))
-        return
-    except ProviderError as exc:
-        if exc.status is None or exc.status >= 500:
-            # Not a refusal (an answer that could not be read, say): it may have happened.
+    while True:
+        try:
+            made = provider.create(chunk[0].type, [dict(c.after or {}) for c in chunk])
+            break
+        except OutcomeUnknown as exc:
             for change in chunk:
                 result.failures.append(Failure(change.address, str(exc), unknown=True))
             return
-        for change in chunk:
-            state.entries.pop(change.address, None)  # refused: nothing was created
-            result.failures.append(Failure(change.address, str(exc)))
-        backend.write(state)
-        return
+        except ProviderError as exc:
+            if exc.status is None or exc.status >= 500:
+                # Not a refusal (an answer that could not be read, say): it may have happened.
+                for change in chunk:
+                    result.failures.append(Failure(change.address, str(exc), unknown=True))
+                return
+            # Refused (4xx): nothing of the batch was created. When the vendor named the items
+            # at fault, those fail and the rest is sent again; otherwise all of it fails.
+            named = exc.refused if exc.refused and len(exc.refused) < len(chunk) else None
+            failed = [c for i, c in enumerate(chunk) if named is None or i in named]
+            for change in failed:
+                state.entries.pop(change.address, None)
+                result.failures.append(Failure(change.address, str(exc)))
+            backend.write(state)
+            if named is None:
+                return
+            chunk = [c for i, c in enumerate(chunk) if i not in named]
     for change, observed in zip(chunk, made, strict=True):
         state.entries[change.address] = _entry(change, observed.remote_id, observed.attributes)
         result.done.append(change)

@@ -375,6 +375,30 @@ def test_250_new_milestones_are_created_in_three_requests(
     assert len({i for i in remote_ids(directory).values() if i}) == 250
 
 
+def test_creates_in_several_projects_share_batches_ceil_n_over_100_requests(
+    tmp_path: Path,
+) -> None:
+    projects = "".join(
+        f"""  team-{n}:
+    provider: kantata
+    project_id: {WORKSPACE + n}
+    recurring:
+      report: {{description: "Report {{{{ period.label }}}}", every: week, amount: 250,
+               start: 2026-01-05, count: 40}}
+"""
+        for n in range(3)
+    )
+    directory = write_plan(tmp_path / "billing", "projects:\n" + projects)
+
+    first = step(directory, apply=True)
+
+    assert first.applied.ok
+    batches = [p["body"]["billing_milestones"] for p in first.writes("POST")]
+    assert [len(b) for b in batches] == [100, 20]  # 120 creates: ceil(120 / 100) requests
+    assert len({m["workspace_id"] for m in batches[0]}) == 3
+    assert len({i for i in remote_ids(directory).values() if i}) == 120
+
+
 def test_250_milestones_are_read_in_two_pages_never_one_get_per_milestone(
     weekly: tuple[Path, support.Step],
 ) -> None:
@@ -737,7 +761,7 @@ def served(kantata: Remote, tmp_path: Path) -> Path:
     return directory
 
 
-def test_one_invalid_milestone_refuses_its_whole_batch_and_every_address_is_reported(
+def test_a_batch_refused_for_one_milestone_is_sent_again_without_it(
     kantata: Remote, tmp_path: Path
 ) -> None:
     too_long = variant(("description: Kickoff,", f"description: Kickoff {'x' * 250},"))
@@ -746,14 +770,19 @@ def test_one_invalid_milestone_refuses_its_whole_batch_and_every_address_is_repo
     run = kantata.billplan("apply", directory)
 
     assert run.code == 1
-    for address in ADDRESSES:
-        assert (
-            f"{address}: Kantata OX 422: {KICKOFF}: title: Title is too long (maximum is 255 "
-            "characters) (the whole batch of 6 was refused; none of it was created)" in run.errors
-        )
-    assert "Apply incomplete: nothing; 6 failed." in run.out
-    assert kantata.admin.milestones() == []
-    assert state_json(directory, sandbox=False)["entries"] == []
+    assert (
+        f"{KICKOFF}: Kantata OX 422: {KICKOFF}: title: Title is too long (maximum is 255 "
+        "characters) (Kantata refused the whole batch of 6: none of it was created; billplan "
+        "sends the others again without the refused items)"
+    ) in " ".join(run.errors.split())
+    assert "Apply incomplete: 5 created; 1 failed." in run.out
+    posts = kantata.admin.requests("POST")
+    assert [p["status"] for p in posts] == [422, 200]  # all or nothing, then the other five
+    made = kantata.admin.milestones()
+    assert len(made) == len(ADDRESSES) - 1
+    entries = state_json(directory, sandbox=False)["entries"]
+    assert sorted(e["address"] for e in entries) == sorted(set(ADDRESSES) - {KICKOFF})
+    assert all(e["status"] == "managed" for e in entries)
 
 
 def test_an_amount_beyond_kantatas_32_bit_integers_fails_with_its_message(
@@ -770,7 +799,8 @@ def test_an_amount_beyond_kantatas_32_bit_integers_fails_with_its_message(
         f"{KICKOFF}: Kantata OX 422: {KICKOFF}: amount_in_cents: Amount in cents must be between "
         "-2147483648 and 2147483647" in run.errors
     )
-    assert kantata.admin.milestones() == []
+    # The batch is sent again without it: everything else is created.
+    assert len(kantata.admin.milestones()) == len(ADDRESSES) - 1
     assert_state_consistent(directory, kantata.admin, sandbox=False)
 
 

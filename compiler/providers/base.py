@@ -97,8 +97,13 @@ class Observed:
 class ProviderError(Exception):
     """A vendor refused or failed a call. The message is written for the person running it."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, refused: frozenset[int] = frozenset()
+    ) -> None:
         self.status = status
+        # A refused batch create: the positions (in the request) of the items the vendor named
+        # as the reason. Empty when it named none, or for any other call.
+        self.refused = refused
         super().__init__(message)
 
 

@@ -129,7 +129,8 @@ class Kantata(Provider):
                 retry_on_failure=False,
             )
         except ProviderError as exc:
-            raise type(exc)(_name_positions(str(exc), bodies), status=exc.status) from exc
+            message, positions = _name_positions(str(exc), bodies)
+            raise type(exc)(message, status=exc.status, refused=positions) from exc
         made = {obs.owner: obs for obs in self._unpack(self.json(response))}
         # Results come back in Kantata's sort order; pair them with the request by the
         # address each milestone is tagged with, never by position.
@@ -241,18 +242,26 @@ class Kantata(Provider):
         return "; ".join(parts)
 
 
-def _name_positions(message: str, bodies: Sequence[Mapping[str, Any]]) -> str:
+def _name_positions(
+    message: str, bodies: Sequence[Mapping[str, Any]]
+) -> tuple[str, frozenset[int]]:
     """A batch refusal names items by position; name them by the address they were sent for,
-    and say that the whole batch was refused (Kantata creates all of a batch or none)."""
+    say that the whole batch was refused (Kantata creates all of a batch or none), and return
+    the positions named."""
+    positions: set[int] = set()
 
     def address(match: re.Match[str]) -> str:
         index = int(match.group(1))
         if index >= len(bodies):
             return match.group(0)
+        positions.add(index)
         reference = bodies[index].get("external_reference") or {}
         return str(reference.get("service_model_ref") or match.group(0))
 
     named = POSITION.sub(address, message)
     if named != message and len(bodies) > 1:
-        named += f" (the whole batch of {len(bodies)} was refused; none of it was created)"
-    return named
+        named += (
+            f" (Kantata refused the whole batch of {len(bodies)}: none of it was created; "
+            "billplan sends the others again without the refused items)"
+        )
+    return named, frozenset(positions)
