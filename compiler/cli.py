@@ -234,7 +234,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         targets = _targets(args)
         with _open(args) as workspace:
-            state = workspace.backend.read()
+            state = workspace.state_to_plan()
             observed = workspace.refresh(state, targets)
             plan = workspace.plan(state, observed, targets)
             _warn_partial(plan)
@@ -255,7 +255,7 @@ def _refresh_only(args: argparse.Namespace) -> int:
     try:
         targets = _targets(args)
         with _open(args) as workspace:
-            state = workspace.backend.read()
+            state = workspace.state_to_plan()
             found = drift.detect(state, workspace.refresh(state, targets), targets)
     except _planning_errors() as exc:
         return _errors_of(exc)

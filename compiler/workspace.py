@@ -49,6 +49,15 @@ class Workspace:
     project_keys: dict[tuple[str, str], str]  # (provider, project id) -> plan's project key
     sandbox: Any = None  # compiler.sandbox.Sandbox when --sandbox
     notes: list[str] = field(default_factory=list)
+    opened_state: State | None = None  # state as read when the workspace opened
+
+    def state_to_plan(self) -> State:
+        """State for a plan, which writes nothing: as read when the workspace opened (at
+        10,000 entries a second read costs a noticeable part of a no-op plan). Whatever
+        writes takes the lock and reads state again under it."""
+        if self.opened_state is not None:
+            return self.opened_state
+        return self.backend.read()
 
     def close(self) -> None:
         for provider in self.providers.values():
@@ -188,7 +197,12 @@ def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
             sandbox_app = build_sandbox(document.base_dir / STATE_DIR / "sandbox.sqlite")
             projects = document.root.get("projects") or {}
             notes.extend(prepare(sandbox_app, checked.items, projects, configs))
-        providers = _connect(configs, checked.items, backend, sandbox_app)
+        try:
+            opened_state: State | None = backend.read()
+        except StateError:
+            opened_state = None  # reported, with its recovery, where state is read to plan
+        owned = {e.provider for e in opened_state.entries.values()} if opened_state else set()
+        providers = _connect(configs, checked.items, owned, sandbox_app)
     except (ConfigurationError, RuntimeError) as exc:  # RuntimeError: sandbox SeedError
         if sandbox_app is not None:
             sandbox_app.close()
@@ -212,19 +226,17 @@ def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
         project_keys=project_keys,
         sandbox=sandbox_app,
         notes=notes,
+        opened_state=opened_state,
     )
 
 
 def _connect(
     configs: dict[str, dict[str, Any]],
     items: list[Item],
-    backend: Backend,
+    owned: set[str],
     sandbox: Any,
 ) -> dict[str, Provider]:
-    try:
-        owned = {entry.provider for entry in backend.read().entries.values()}
-    except StateError:
-        owned = set()
+    """A client per provider the plan uses, or state still holds objects of (`owned`)."""
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
     for name in sorted(needed):
