@@ -460,3 +460,19 @@ class WaitingApply:
     def outcome(self) -> tuple[int, str]:
         out, err = self.process.communicate(timeout=90)
         return self.process.returncode, out + err
+
+
+class Clock:
+    """A clock moved only by sleeps: the emulators' rate limits, billplan's rate limiter and
+    its backoff all read it, so a run under a rate limit takes no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import remote_ids, sandboxed, variant
+from support import Clock, remote_ids, sandboxed, variant
 from support_wethod import (
     ADDRESSES,
     API,
@@ -640,21 +640,6 @@ def test_a_delete_of_an_invoice_already_deleted_meanwhile_succeeds_and_drops_it_
 
 
 # ---- the rate limit ------------------------------------------------------------------------
-
-
-class Clock:
-    """The emulator's rate-limit clock, moved only by the provider's sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_a_429_is_retried_after_the_seconds_wethod_asks_for_and_creates_once() -> None:

@@ -6,10 +6,14 @@ but whose response was lost is kept as `pending`, so the next plan knows to look
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
+import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -149,6 +153,21 @@ class LockInfo:
     who: str
     pid: int
     created: str  # ISO timestamp, UTC
+
+    @classmethod
+    def taken_now(cls, operation: str) -> LockInfo:
+        """A new lock's metadata: who takes it, from where, and when."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls(
+            id=str(uuid.uuid4()),
+            operation=operation,
+            who=f"{user}@{socket.gethostname()}",
+            pid=os.getpid(),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
 
     def describe(self) -> str:
         return (

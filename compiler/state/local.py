@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import getpass
 import json
 import logging
 import os
 import shlex
-import socket
 import tempfile
 import time
 import uuid
@@ -142,13 +140,7 @@ class LocalBackend:
 
     @contextlib.contextmanager
     def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
-        info = LockInfo(
-            id=str(uuid.uuid4()),
-            operation=operation,
-            who=f"{_user()}@{socket.gethostname()}",
-            pid=os.getpid(),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+        info = LockInfo.taken_now(operation)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The lock file is written and flocked under a temporary name, then linked to the
         # lock's name: no run ever sees it half-written or not yet flocked.
@@ -322,10 +314,3 @@ def _atomic_write(path: Path, content: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -16,15 +16,12 @@ or exception text leaving this module contains it.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from compiler import jsonio
@@ -384,13 +381,7 @@ class PostgresBackend:
     @contextlib.contextmanager
     def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
         psycopg = _psycopg()
-        info = LockInfo(
-            id=str(uuid.uuid4()),
-            operation=operation,
-            who=f"{_user()}@{socket.gethostname()}",
-            pid=os.getpid(),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
+        info = LockInfo.taken_now(operation)
         session = self._connect()
         try:
             self._ensure_tables(session)
@@ -572,10 +563,3 @@ def _passwords(dsn: str) -> list[str]:
     from urllib.parse import quote
 
     return [str(password), quote(str(password), safe="")]
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support import Clock
 
 from compiler import jsonio
 from compiler.apply import Applied, apply_plan
@@ -265,22 +266,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # ---- the in-process sandbox (`--sandbox`), faults armed before a run ------------------------
-
-
-class Clock:
-    """A clock moved only by sleeps: the emulators' rate limits, billplan's rate limiter and
-    its backoff all read it, so a run under a rate limit takes no real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @dataclass
