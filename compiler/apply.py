@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from compiler import moved
 from compiler.diff import Change, Plan, field_changes
 from compiler.providers.base import Observed, OutcomeUnknown, Provider, ProviderError
 from compiler.state import Backend, Entry, EntryStatus, State
@@ -31,6 +32,7 @@ class Failure:
 class Applied:
     done: list[Change] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    moved: int = 0  # addresses renamed in state by the plan's `moved:`
 
     @property
     def ok(self) -> bool:
@@ -55,6 +57,14 @@ def apply_plan(
     progress: Progress = lambda change: None,
 ) -> Applied:
     result = Applied()
+    if plan.moved:
+        # `moved:` renames first, in state only: the changes then name the new addresses.
+        if problems := moved.commit(state, plan.moved):
+            result.failures += [Failure("moved", problem) for problem in problems]
+            return result
+        backend.write(state)
+        result.moved = len(plan.moved)
+        plan = moved.unmoved(plan)
     changes = actionable(plan)
     # Creates are batched per provider and type, across projects: the fewest requests. A
     # batch the vendor refuses because of some of its items is sent again without them.

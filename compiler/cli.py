@@ -281,17 +281,8 @@ def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
 def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
     from rich.progress import Progress
 
-    from compiler import moved
-    from compiler.apply import Applied, Failure, actionable, apply_plan
+    from compiler.apply import actionable, apply_plan
 
-    if plan.moved:
-        # `moved:` renames first, in state only: the changes then name the new addresses.
-        if problems := moved.commit(state, plan.moved):
-            return Applied(failures=[Failure("moved", p) for p in problems])
-        workspace.backend.write(state)
-        count = len(plan.moved)
-        _stdout().print(f"Moved {count} address{'es' if count != 1 else ''} in state.")
-        plan = moved.unmoved(plan)
     todo = actionable(plan)
     with Progress(console=_stderr(), transient=True) as progress:
         task = progress.add_task("Applying", total=len(todo))
@@ -304,15 +295,18 @@ def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
         )
 
 
-def _report_applied(applied: Applied, moved_only: bool = False) -> int:
+def _report_applied(applied: Applied) -> int:
+    console = _stdout()
+    if applied.moved:
+        plural = "es" if applied.moved != 1 else ""
+        console.print(f"Moved {applied.moved} address{plural} in state.")
     counts: dict[str, int] = {}
     for change in applied.done:
         counts[change.action] = counts.get(change.action, 0) + 1
     words = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
              "adopt": "adopted", "forget": "forgotten"}  # fmt: skip
     done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a))
-    done = done or ("nothing more" if moved_only else "nothing")
-    console = _stdout()
+    done = done or ("nothing more" if applied.moved else "nothing")
     if applied.failures:
         err = _stderr()
         for failure in applied.failures:
@@ -349,7 +343,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if not _confirm(args, plan):
                 _stdout().print("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
-            return _report_applied(_run_apply(workspace, plan, state), bool(plan.moved))
+            return _report_applied(_run_apply(workspace, plan, state))
     except _planning_errors() as exc:
         return _errors_of(exc)
 
@@ -393,8 +387,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             if not _confirm(args, saved.plan):
                 _stdout().print("Apply cancelled; nothing was changed.")
                 return EXIT_ERROR
-            applied = _run_apply(workspace, saved.plan, state)
-            return _report_applied(applied, bool(saved.plan.moved))
+            return _report_applied(_run_apply(workspace, saved.plan, state))
     except _planning_errors() as exc:
         return _errors_of(exc)
 
