@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +18,7 @@ from rich.markup import escape
 from compiler import jsonio
 from compiler.diff import FieldChange, field_changes
 from compiler.providers import Observed
+from compiler.render.plan import value_text
 from compiler.state import State
 from compiler.targets import Targets
 
@@ -99,18 +100,14 @@ _CLOSING = (
 )
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    return f'"{value}"' if isinstance(value, str) else str(value)
-
-
 def _lines(item: Drifted) -> list[str]:
     if item.kind == "deleted":
         return [f"- deleted  {item.address}  ({item.type} {item.remote_id})"]
     invoiced = ", invoiced" if item.locked else ""
     lines = [f"~ changed  {item.address}  ({item.type} {item.remote_id}{invoiced})"]
-    lines += [f"    {f.field}: {_value(f.before)} -> {_value(f.after)}" for f in item.fields]
+    lines += [
+        f"    {f.field}: {value_text(f.before)} -> {value_text(f.after)}" for f in item.fields
+    ]
     return lines
 
 

@@ -165,6 +165,8 @@ def renames(document: Document, state: State) -> dict[str, str]:
     out: dict[str, str] = {}
     problems: list[Diagnostic] = []
     moves = moves_of(document)
+    if not moves:
+        return out  # the usual case: nothing to look for among every address in state
     for address in sorted(state.entries):
         move = next((m for m in moves if m.covers(address)), None)
         if move is None:

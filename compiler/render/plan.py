@@ -74,7 +74,8 @@ def _signed(amount: Decimal, currency: str) -> str:
     return f"{sign}{_money(abs(amount), currency)}"
 
 
-def _value(value: Any, currency: str = "") -> str:
+def value_text(value: Any, currency: str = "") -> str:
+    """A field's value as a reviewer reads it: text quoted, money in its currency's digits."""
     if value is None:
         return "(none)"
     if isinstance(value, str):
@@ -145,8 +146,8 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
                 code = _currency(change)
                 for delta in change.fields:
                     console.print(
-                        f"      {escape(delta.field)}: {escape(_value(delta.before, code))} "
-                        f"-> {escape(_value(delta.after, code))}"
+                        f"      {escape(delta.field)}: {escape(value_text(delta.before, code))} "
+                        f"-> {escape(value_text(delta.after, code))}"
                     )
         console.print()
     if plan.unmanaged:
