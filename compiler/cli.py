@@ -317,9 +317,27 @@ def _report_applied(applied: Applied) -> int:
     return EXIT_OK
 
 
+def _show_and_apply(
+    args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
+) -> int:
+    """Show the plan, check the request budget, confirm, apply, report: for a plan made now
+    or a saved one."""
+    from compiler.render import plan as render_plan
+
+    _warn_partial(plan)
+    render_plan.print_text(plan, _stdout())
+    if not plan.has_changes:
+        return EXIT_OK
+    if problems := workspace.budget_problems(plan):
+        return _fail("\n".join(problems))
+    if not _confirm(args, plan):
+        _stdout().print("Apply cancelled; nothing was changed.")
+        return EXIT_ERROR
+    return _report_applied(_run_apply(workspace, plan, state))
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from compiler import planfile
-    from compiler.render import plan as render_plan
 
     target = Path(args.path)
     if planfile.is_saved_plan(target):
@@ -334,23 +352,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):
             state = workspace.backend.read()
             plan = workspace.plan(state, workspace.refresh(state, targets), targets)
-            _warn_partial(plan)
-            render_plan.print_text(plan, _stdout())
-            if not plan.has_changes:
-                return EXIT_OK
-            if problems := workspace.budget_problems(plan):
-                return _fail("\n".join(problems))
-            if not _confirm(args, plan):
-                _stdout().print("Apply cancelled; nothing was changed.")
-                return EXIT_ERROR
-            return _report_applied(_run_apply(workspace, plan, state))
+            return _show_and_apply(args, workspace, plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
 
 
 def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     from compiler import planfile
-    from compiler.render import plan as render_plan
     from compiler.targets import Targets
 
     try:
@@ -378,16 +386,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
                     f"{path} is stale: {len(problems)} object(s) changed since it was made. "
                     "Nothing was applied; run `billplan plan` again."
                 )
-            _warn_partial(saved.plan)
-            render_plan.print_text(saved.plan, _stdout())
-            if not saved.plan.has_changes:
-                return EXIT_OK
-            if problems := workspace.budget_problems(saved.plan):
-                return _fail("\n".join(problems))
-            if not _confirm(args, saved.plan):
-                _stdout().print("Apply cancelled; nothing was changed.")
-                return EXIT_ERROR
-            return _report_applied(_run_apply(workspace, saved.plan, state))
+            return _show_and_apply(args, workspace, saved.plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
 
