@@ -186,8 +186,8 @@ def _write_plan_outputs(
     from compiler import planfile
     from compiler.render import plan as render_plan
 
-    # Absolute, so that `apply FILE` works from any directory. Only when it is written: at
-    # 10,000 objects the saved plan costs seconds.
+    # Absolute: a record of where the plan was made, which `apply FILE` names when it is run
+    # without a plan directory. Only when it is written: at 10,000 objects it costs seconds.
     text = ""
     if args.out or args.format == "json":
         text = planfile.dumps(

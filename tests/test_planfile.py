@@ -1,6 +1,7 @@
-"""Saved plans: `plan -o FILE` writes the changes as documented JSON; `apply FILE` applies
-exactly those, after checking that every object they touch still looks as it did when
-planned, and otherwise refuses, names what moved and writes nothing.
+"""Saved plans: `plan -o FILE` writes the changes as documented JSON; `apply FILE PATH`
+applies exactly those, after checking that every object they touch still looks as it did when
+planned and that PATH still gives them (tests/test_apply_reviewed.py), and otherwise refuses,
+names what moved and writes nothing.
 """
 
 from __future__ import annotations
