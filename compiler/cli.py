@@ -150,7 +150,12 @@ def _sandbox(args: argparse.Namespace) -> bool:
 def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
     from compiler.workspace import open_workspace
 
-    workspace = open_workspace(Path(path or args.path), _as_of(args.as_of), sandbox=_sandbox(args))
+    workspace = open_workspace(
+        Path(path or args.path),
+        _as_of(args.as_of),
+        sandbox=_sandbox(args),
+        from_state=getattr(args, "no_refresh", None) or (),
+    )
     for note in workspace.notes:
         _stderr().print(f"[cyan]{note}[/cyan]")
     return workspace
@@ -252,6 +257,8 @@ def _refresh_only(args: argparse.Namespace) -> int:
 
     if args.out:
         return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
+    if args.no_refresh:
+        return _fail("--refresh-only reads the vendors to find drift; drop --no-refresh")
     try:
         targets = _targets(args)
         with _open(args) as workspace:
@@ -611,6 +618,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh-only",
         action="store_true",
         help="report managed objects changed or deleted outside billplan; change nothing",
+    )
+    plan.add_argument(
+        "--no-refresh",
+        action="append",
+        metavar="PROVIDER",
+        help="plan this provider (its name in the plan, or a vendor type such as ruddr) from "
+        "billplan's state without calling the vendor: for a CI job that must hold no key "
+        "that can write (repeatable)",
     )
     _add_targets(plan)
     plan.set_defaults(run=cmd_plan)
