@@ -68,7 +68,7 @@ def test_a_plan_runs_with_a_read_only_database_role(
 def test_the_read_only_role_cannot_apply(
     ruddr: Remote, applied: tuple[Path, str], reader_dsn: str
 ) -> None:
-    directory, name = applied
+    directory, _ = applied
 
     run = ruddr.billplan("apply", directory)
 
