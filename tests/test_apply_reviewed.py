@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from support import (
     write_plan,
 )
 
-from compiler import jsonio, planfile
+from compiler import jsonio, planfile, review
+from compiler.diff import Change, Plan
 
 # The merged plan: the kickoff goes from 10000 to 12000, and an extra workshop is added.
 REVIEWED = variant(("amount: 10000}", "amount: 12000}"), body=WITH_EXTRA)
@@ -272,3 +274,19 @@ def test_apply_help_says_the_saved_plan_is_a_record_not_an_authority() -> None:
     text = " ".join(run.out.split())
     assert "The saved plan is a record of what was reviewed, not an authority" in text
     assert "what is applied always comes from PATH (in CI, the merged main)" in text
+
+
+def test_a_body_number_with_other_digits_is_a_difference_as_it_is_on_the_wire() -> None:
+    def change(fee: Decimal) -> Change:
+        return Change(address=KICKOFF, action="update", provider="ruddr", type=MILESTONE,
+                      project="cloud-infra", project_id="p", remote_id="r", before={"fee": 1},
+                      after={"fee": fee, "name": "Kickoff"})  # fmt: skip
+
+    found = review.differences(
+        Plan([change(Decimal("1600.0"))]), Plan([change(Decimal("1600.00"))])
+    )
+
+    assert [str(d) for d in found] == [
+        f"{KICKOFF}: fee: the saved plan has 1600.0, the merged plan has 1600.00"
+    ]
+    assert review.differences(Plan([change(Decimal("5"))]), Plan([change(Decimal("5"))])) == []
