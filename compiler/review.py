@@ -12,6 +12,7 @@ is the plan it made, never a body read from the file.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,6 +49,10 @@ def differences(saved: Plan, merged: Plan) -> list[Difference]:
     """Every difference between the changes of a saved plan and of the plan made now; empty
     when apply may go on. No-op changes write nothing and are not compared."""
     found: list[Difference] = []
+    # A plan has one change per address; a file with two for one is no plan billplan made.
+    counts = Counter(c.address for c in saved.changes)
+    for address in sorted(a for a, n in counts.items() if n > 1):
+        found.append(Difference(address, "changes", f"{counts[address]} of it", "one at most"))
     reviewed, now = _by_address(saved.changes), _by_address(merged.changes)
     for address in sorted(reviewed.keys() | now.keys()):
         old, new = reviewed.get(address), now.get(address)

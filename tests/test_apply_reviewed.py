@@ -290,3 +290,19 @@ def test_a_body_number_with_other_digits_is_a_difference_as_it_is_on_the_wire() 
         f"{KICKOFF}: fee: the saved plan has 1600.0, the merged plan has 1600.00"
     ]
     assert review.differences(Plan([change(Decimal("5"))]), Plan([change(Decimal("5"))])) == []
+
+
+def test_a_saved_plan_with_two_changes_for_one_address_is_refused(
+    reviewed: tuple[Path, Path],
+) -> None:
+    directory, out = reviewed
+
+    def duplicate_the_create(document: dict[str, Any]) -> None:
+        twin = copy.deepcopy(change_of(document, EXTRA))
+        document["changes"].insert(0, twin)
+
+    forge(out, duplicate_the_create)
+
+    said = refused_without_writes(out, directory)
+
+    assert f"{EXTRA}: changes: the saved plan has 2 of it, the merged plan has one at most" in said
