@@ -10,7 +10,8 @@ From the vendor's spec (`api/specs/wethod.openapi.yml`; operationIds in brackets
   (additionalProperties: false); `invoice_number` at most 255 characters.
 - [listInvoices] a bare JSON array, `limit` 1..100 (default 100), `offset` (default 0); filters
   `project_id`, `issue_date`, `payment_date`, `updated_at`, each a value (eq) or
-  `eq: neq: gt: gte: lt: lte: in:a,b nin:a,b bt:min,max` plus a value (the FilterValue schema).
+  `eq: neq: gt: gte: lt: lte: in:a,b nin:a,b bt:min,max` plus a value (the FilterValue schema);
+  the `+` of an `updated_at` offset must arrive as `%2B` (a bare `+` is a space: 400).
 - [updateInvoice] PATCH with any of the create fields, `project_id` included (InvoiceUpdate);
   200 with the invoice. [deleteInvoice] 200, with no body. [sendInvoice] draft -> sent, its body
   may name `invoice_contact_id`; [setPaidInvoice] sent -> paid, body `{payment_date?}` (today
@@ -848,6 +849,8 @@ class WethodEmulator(Emulator):
         return endpoint
 
     async def list_invoices(self, request: Request) -> Response:
+        """listInvoices: a bare array, limit/offset pages, the view keys for every project the
+        list covers (which projects that is, is assumed)."""
         grant = self._grant(request)
         require_either(grant.permissions, needs.LIST)
         wanted = list_query(request.query_params)
@@ -872,6 +875,7 @@ class WethodEmulator(Emulator):
         return self._listed[1]
 
     async def get_invoice(self, request: Request) -> Response:
+        """getInvoice (a public client's path; the view keys are the spec's assumption)."""
         grant = self._grant(request)
         with self.store.transaction() as db:
             doc = self._invoice(db, grant, request)
@@ -880,6 +884,7 @@ class WethodEmulator(Emulator):
         return JSONBody(shaped(doc, INVOICE_SHAPE))
 
     async def create_invoice(self, request: Request) -> Response:
+        """createInvoice: 201 with a draft; the create keys by the user's role on the project."""
         grant = self._grant(request)
         require_either(grant.permissions, needs.CREATE_INVOICE)
         body = body_object(await request.body())
@@ -906,6 +911,8 @@ class WethodEmulator(Emulator):
         return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
 
     async def update_invoice(self, request: Request) -> Response:
+        """updateInvoice: any create field, project_id included; the edit keys and, for a sent
+        or paid invoice, invoices.edit_sent (the spec's assumption: no vendor page)."""
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
@@ -931,6 +938,7 @@ class WethodEmulator(Emulator):
         return JSONBody(shaped(updated, INVOICE_SHAPE))
 
     async def delete_invoice(self, request: Request) -> Response:
+        """deleteInvoice: 200; the delete keys, and invoices.edit_sent for a sent or paid one."""
         grant = self._grant(request)
         with self.store.transaction() as db:
             doc = self._invoice(db, grant, request)
@@ -943,6 +951,7 @@ class WethodEmulator(Emulator):
         return Response(status_code=200)
 
     async def move_invoice(self, transition: Transition, request: Request) -> Response:
+        """sendInvoice (edit keys, assumed) and setPaidInvoice (invoices.edit_sent alone)."""
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:

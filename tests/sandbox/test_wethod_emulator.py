@@ -1105,6 +1105,15 @@ def test_filters_on_several_fields_all_apply(wethod: httpx.Client, dated: list[i
     assert [entry["id"] for entry in wethod.get(INVOICES, params=params).json()] == [dated[3]]
 
 
+def test_the_plus_of_an_updated_at_offset_must_be_sent_as_percent_2b(
+    wethod: httpx.Client, dated: list[int]
+) -> None:
+    bare = wethod.get(f"{INVOICES}?updated_at=gte:2026-03-03T11:00:00+01:00")
+    encoded = wethod.get(f"{INVOICES}?updated_at=gte:2026-03-03T11:00:00%2B01:00")
+    assert [f["field"] for f in failures_of(bare)] == ["updated_at"]  # the + arrived as a space
+    assert [entry["id"] for entry in encoded.json()] == dated[2:]
+
+
 def test_updated_at_moves_so_a_client_can_ask_for_what_changed_since(
     wethod: httpx.Client, seed: Seed
 ) -> None:
