@@ -521,7 +521,7 @@ def test_a_token_without_delete_other_fails_each_delete_naming_the_delete_keys(
     assert remote_ids(applied)[KICKOFF] == kickoff_id  # not deleted, so still owned
 
 
-def test_the_sandbox_token_plans_and_applies_with_a_finance_users_permissions(
+def test_seeding_the_sandbox_binds_its_token_to_the_plans_company_and_keeps_its_permissions(
     tmp_path: Path,
 ) -> None:
     directory = write_plan(tmp_path / "billing")
