@@ -45,6 +45,7 @@ class ExchangeLog:
             message = await receive()
             if message["type"] == "http.request":
                 exchange.request_body.append(message.get("body", b""))
+                exchange.request_complete = not message.get("more_body", False)
             return message
 
         async def sending(message: Message) -> None:
@@ -77,6 +78,8 @@ class _Exchange:
         self.path = (path[len(api_root) :] or "/") if under_root else path
         self.under_api_root = under_root
         self.request_body: list[bytes] = []
+        # False when the client went away before sending its whole body (a killed process).
+        self.request_complete = False
         self.status: int | None = None
         self.response_headers: list[tuple[bytes, bytes]] = []
         self.response_body: list[bytes] = []
@@ -95,6 +98,7 @@ class _Exchange:
             "query": parse_qsl(scope.get("query_string", b"").decode("latin-1"), True),
             "request_headers": _headers(scope.get("headers", [])),
             "request_body": _text(self.request_body),
+            "request_complete": self.request_complete,
             "status": self.status if answered else None,
             "response_headers": _headers(self.response_headers) if answered else [],
             "response_body": _text(self.response_body) if answered else None,

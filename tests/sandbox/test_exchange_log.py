@@ -5,6 +5,8 @@ tests read it; these tests pin down what a line holds."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ def test_a_request_body_is_logged_as_sent(sandbox: Sandbox, exchange_log: Path) 
 
     [line] = lines(exchange_log)
     assert line["request_body"] == '{"name": "Kickoff"}'
+    assert line["request_complete"] is True
 
 
 def test_credentials_never_reach_the_exchange_log(sandbox: Sandbox, exchange_log: Path) -> None:
@@ -153,3 +156,23 @@ def test_billplan_providers_say_who_they_are_in_the_user_agent(
     provider.close()
 
     assert ["user-agent", f"billplan/{__version__}"] in lines(exchange_log)[0]["request_headers"]
+
+
+def test_a_request_whose_client_died_mid_body_is_marked_incomplete(
+    sandbox: Sandbox, exchange_log: Path
+) -> None:
+    with serving(sandbox.app) as root:
+        host, port = root.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as connection:
+            connection.sendall(
+                b"PATCH /ruddr/api/workspace/project-invoice-milestones/m HTTP/1.1\r\n"
+                b"Host: sandbox\r\nAuthorization: Bearer sandbox\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                b'{"name": '
+            )
+        deadline = time.monotonic() + 5
+        while not lines(exchange_log) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    [line] = lines(exchange_log)
+    assert (line["path"], line["request_complete"]) == ("/project-invoice-milestones/m", False)
