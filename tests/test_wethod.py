@@ -521,6 +521,29 @@ def test_a_token_without_delete_other_fails_each_delete_naming_the_delete_keys(
     assert remote_ids(applied)[KICKOFF] == kickoff_id  # not deleted, so still owned
 
 
+def test_an_invoice_moved_to_a_project_the_user_cannot_see_fails_its_reread_naming_view_other(
+    applied: Path,
+) -> None:
+    kickoff_id = remote_ids(applied)[KICKOFF]
+
+    def ann_manages_the_plans_projects(admin: WethodAdmin, _: Sandbox) -> None:
+        admin.token("invoices.view", "invoices.create", "invoices.edit", "invoices.delete",
+                    user="ann")  # fmt: skip
+        admin.edit_project(BRAND, pm="ann")
+        admin.edit_project(WEB, account="ann")
+        admin.add_project(7303)  # ann is neither PM nor Account
+        admin.edit(kickoff_id, project_id=7303)  # moved by someone in Wethod
+
+    with pytest.raises(ProviderError) as refused:
+        step(applied, arrange=ann_manages_the_plans_projects)
+
+    assert (
+        f"Wethod refused to read invoice {kickoff_id} for connection 'wethod': the token's user "
+        "lacks invoices.view (for projects where they are PM or Account) or "
+        "invoices.view_other (for every other project)"
+    ) in str(refused.value)
+
+
 def test_seeding_the_sandbox_binds_its_token_to_the_plans_company_and_keeps_its_permissions(
     tmp_path: Path,
 ) -> None:
