@@ -34,6 +34,12 @@ PURCHASE_ORDER = "LO-2026-117"
 TOKEN_ENV = "BILLPLAN_TEST_WETHOD_TOKEN"
 API = "/api/invoices"
 
+# What billplan's token needs (README: Wethod permissions): the view keys to plan, the create,
+# edit and delete keys to apply; never invoices.edit_sent. The sandbox token holds these.
+VIEW = ("invoices.view", "invoices.view_other")
+FINANCE = (*VIEW, "invoices.create", "invoices.create_other", "invoices.edit",
+           "invoices.edit_other", "invoices.delete", "invoices.delete_other")  # fmt: skip
+
 HEAD = f"""\
 version: 1
 providers:
@@ -159,6 +165,16 @@ class WethodAdmin(EmulatorAdmin):
                  "permissions": list(permissions)}  # fmt: skip
         self.settings(tokens=[grant])
 
+    def tokens(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/tokens")
+
+    def revoke(self, permission: str) -> None:
+        """Take one permission away from the sandbox token's user, as a Wethod admin might."""
+        self._call("DELETE", f"/tokens/{SANDBOX_TOKEN}/permissions/{permission}")
+
+    def grant(self, permission: str) -> None:
+        self._call("PUT", f"/tokens/{SANDBOX_TOKEN}/permissions/{permission}")
+
     # faults, settings, the request log
     def fault(self, method: str, path: str = API, times: int = 1, **fault: Any) -> None:
         self.fault_at(method, path, times, **fault)
@@ -253,8 +269,8 @@ class Remote:
 @contextlib.contextmanager
 def remote() -> Iterator[Remote]:
     """An in-memory Wethod emulator served over loopback HTTP: company acme with the plan's
-    projects, VAT rate and payment term; its token bound to acme with the create permissions
-    and in TOKEN_ENV for the duration; the rate limit off."""
+    projects, VAT rate and payment term; its token bound to acme with the permissions billplan
+    needs (FINANCE) and in TOKEN_ENV for the duration; the rate limit off."""
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = SANDBOX_TOKEN
     try:
@@ -269,7 +285,7 @@ def remote() -> Iterator[Remote]:
             admin.add_project(WEB)
             admin.add_setting("vat-rates", id=VAT_RATE, rate=22)
             admin.add_setting("payment-terms", id=PAYMENT_TERM, days=30)
-            admin.token("invoices.create", "invoices.create_other")
+            admin.token(*FINANCE)
             admin.no_rate_limit()
             yield Remote(root, admin, sandbox)
     finally:

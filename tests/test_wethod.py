@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Clock, remote_ids, sandboxed, variant
+from support import AS_OF, Clock, remote_ids, sandboxed, variant
 from support_wethod import (
     ADDRESSES,
     API,
@@ -22,6 +22,7 @@ from support_wethod import (
     BUDGET_AREA,
     COMPANY,
     EXTRA,
+    FINANCE,
     GO_LIVE,
     KICKOFF,
     KICKOFF_4500,
@@ -31,6 +32,7 @@ from support_wethod import (
     PURCHASE_ORDER,
     RETAINER,
     VAT_RATE,
+    VIEW,
     WEB,
     WITH_EXTRA,
     WITHOUT_KICKOFF,
@@ -46,9 +48,11 @@ from support_wethod import (
     write_plan,
 )
 
-from compiler.providers.base import ConfigurationError
+from compiler.providers.base import ConfigurationError, ProviderError
 from compiler.providers.wethod import INVOICE, Wethod
 from compiler.sandbox import SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.sandbox.bootstrap import prepare
+from compiler.validate import check
 
 RETAINER_FROM_APRIL = variant(
     ("start: 2026-03-01", "start: 2026-04-01"), ("end: 2026-05-31", "end: 2026-06-30"), body=PLAN
@@ -154,7 +158,7 @@ def test_changing_an_amount_patches_the_invoice_with_a_field_diff(applied: Path)
     (patch,) = changed.writes("PATCH")
     assert patch["path"] == f"{API}/{kickoff_id}"
     assert patch["body"]["value"] == 4500
-    assert "project_id" not in patch["body"]  # Wethod refuses to move an invoice
+    assert patch["body"]["project_id"] == BRAND  # the whole planned body, as InvoiceUpdate allows
     assert changed.writes("POST") == changed.writes("DELETE") == []
     assert _invoice_of(applied, KICKOFF)["value"] == 4500
 
@@ -182,6 +186,25 @@ def test_shifting_the_retainer_a_month_moves_invoices_instead_of_replacing_them(
         "2026-06-01",
         "Retainer June 2026",
     )
+    assert not step(applied).plan.has_changes
+
+
+def test_moving_a_project_to_another_wethod_project_patches_its_invoices_in_place(
+    applied: Path,
+) -> None:
+    go_live_id = remote_ids(applied)[GO_LIVE]
+    write_plan(applied, variant((f"project_id: {WEB}", "project_id: 7303"), body=PLAN))
+
+    moved = step(applied, apply=True)
+
+    change = moved.change(GO_LIVE)
+    assert change.action == "update"  # InvoiceUpdate takes project_id: no delete and create
+    assert [(f.field, f.before, f.after) for f in change.fields] == [("project_id", WEB, 7303)]
+    (patch,) = moved.writes("PATCH")
+    assert (patch["path"], patch["body"]["project_id"]) == (f"{API}/{go_live_id}", 7303)
+    assert moved.writes("POST") == moved.writes("DELETE") == []
+    assert _invoice_of(applied, GO_LIVE)["project_id"] == 7303
+    assert remote_ids(applied)[GO_LIVE] == go_live_id
     assert not step(applied).plan.has_changes
 
 
@@ -305,7 +328,7 @@ def test_an_invoice_sent_and_paid_through_the_api_is_locked(applied: Path) -> No
     launch_id = remote_ids(applied)[LAUNCH]
     with build_sandbox(applied / ".billplan" / "sandbox.sqlite") as sandbox:
         with admin_of(sandbox) as admin:
-            admin.token("invoices.create", "invoices.create_other")
+            admin.token(*FINANCE, "invoices.edit_sent")  # a person who also sets invoices paid
         with api_client(sandbox) as api:
             assert api.post(f"/api/invoices/{launch_id}:send").status_code == 200
             paid_on = {"payment_date": "2026-08-15"}
@@ -423,25 +446,126 @@ def test_an_unmanaged_invoice_equal_to_a_planned_create_is_adopted_without_a_pos
 def test_a_token_without_create_other_is_refused_403_with_the_address_and_the_permission(
     served: Remote, tmp_path: Path
 ) -> None:
-    served.admin.token("invoices.create", user="ann")  # ann manages neither project
+    served.admin.token(*VIEW, "invoices.create", user="ann")  # ann manages neither project
     directory = write_plan(tmp_path / "billing", head=served.head())
 
     run = served.billplan("apply", directory)
 
     assert run.code == 1
     assert (
-        f"{KICKOFF}: Wethod 403: Invoices of project {BRAND}, where you are neither PM nor "
-        "Account, require invoices.create_other."
+        f"{KICKOFF}: Wethod 403: Creating invoices of project {BRAND}, where you are neither PM "
+        "nor Account, requires invoices.create_other. — Wethod refused to create an invoice for "
+        "connection 'wethod': the token's user lacks invoices.create (for projects where they "
+        "are PM or Account) or invoices.create_other (for every other project); ask a Wethod "
+        "administrator to grant it to the user's role"
     ) in run.errors
-    assert "the token's user lacks a Wethod permission" in run.errors
     assert "Apply incomplete: nothing; 6 failed." in run.out
     assert served.admin.invoices() == []
+
+
+def test_a_token_without_a_view_permission_fails_the_plan_naming_the_operation_and_the_keys(
+    served: Remote, tmp_path: Path
+) -> None:
+    served.admin.revoke("invoices.view_other")  # the token's user manages neither project
+    directory = write_plan(tmp_path / "billing", head=served.head())
+
+    run = served.billplan("plan", directory)
+
+    assert run.code == 1
+    assert (
+        f"Wethod 403: Listing invoices of projects {BRAND}, {WEB}, where you are neither PM nor "
+        "Account, requires invoices.view_other. — Wethod refused to list invoices for "
+        "connection 'wethod': the token's user lacks invoices.view (for projects where they are "
+        "PM or Account) or invoices.view_other (for every other project); ask a Wethod "
+        "administrator to grant it to the user's role"
+    ) in run.errors
+    assert [r["method"] for r in served.admin.requests()] == ["GET"]  # nothing was written
+
+
+def test_a_token_without_edit_other_fails_each_update_naming_the_edit_keys(
+    applied: Path,
+) -> None:
+    kickoff_id = remote_ids(applied)[KICKOFF]
+    write_plan(applied, KICKOFF_4500)
+
+    refused = step(
+        applied, apply=True, arrange=lambda admin, _: admin.revoke("invoices.edit_other")
+    )
+
+    (failure,) = refused.applied.failures
+    assert failure.address == KICKOFF
+    assert (
+        f"Wethod refused to update invoice {kickoff_id} for connection 'wethod': the token's "
+        "user lacks invoices.edit (for projects where they are PM or Account) or "
+        "invoices.edit_other (for every other project)"
+    ) in failure.message
+    assert [r["status"] for r in refused.writes("PATCH")] == [403]
+
+
+def test_a_token_without_delete_other_fails_each_delete_naming_the_delete_keys(
+    applied: Path,
+) -> None:
+    kickoff_id = remote_ids(applied)[KICKOFF]
+    write_plan(applied, WITHOUT_KICKOFF)
+
+    refused = step(
+        applied, apply=True, arrange=lambda admin, _: admin.revoke("invoices.delete_other")
+    )
+
+    (failure,) = refused.applied.failures
+    assert (
+        f"Wethod refused to delete invoice {kickoff_id} for connection 'wethod': the token's "
+        "user lacks invoices.delete (for projects where they are PM or Account) or "
+        "invoices.delete_other (for every other project)"
+    ) in failure.message
+    assert remote_ids(applied)[KICKOFF] == kickoff_id  # not deleted, so still owned
+
+
+def test_an_invoice_moved_to_a_project_the_user_cannot_see_fails_its_reread_naming_view_other(
+    applied: Path,
+) -> None:
+    kickoff_id = remote_ids(applied)[KICKOFF]
+
+    def ann_manages_the_plans_projects(admin: WethodAdmin, _: Sandbox) -> None:
+        admin.token("invoices.view", "invoices.create", "invoices.edit", "invoices.delete",
+                    user="ann")  # fmt: skip
+        admin.edit_project(BRAND, pm="ann")
+        admin.edit_project(WEB, account="ann")
+        admin.add_project(7303)  # ann is neither PM nor Account
+        admin.edit(kickoff_id, project_id=7303)  # moved by someone in Wethod
+
+    with pytest.raises(ProviderError) as refused:
+        step(applied, arrange=ann_manages_the_plans_projects)
+
+    assert (
+        f"Wethod refused to read invoice {kickoff_id} for connection 'wethod': the token's user "
+        "lacks invoices.view (for projects where they are PM or Account) or "
+        "invoices.view_other (for every other project)"
+    ) in str(refused.value)
+
+
+def test_seeding_the_sandbox_binds_its_token_to_the_plans_company_and_keeps_its_permissions(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing")
+    checked = check(directory, AS_OF)
+    assert checked.document is not None
+    root = checked.document.root
+    with build_sandbox() as sandbox:
+        with admin_of(sandbox) as admin:
+            admin.revoke("invoices.delete")  # taken away before billplan seeds the sandbox
+        prepare(sandbox, checked.items, root["projects"], root["providers"])
+        with admin_of(sandbox) as admin:
+            (token,) = admin.tokens()
+
+    assert token["company"] == COMPANY  # bound to the plan's company
+    assert token["permissions"] == [p for p in FINANCE if p != "invoices.delete"]  # kept
 
 
 def test_a_token_with_invoices_create_may_invoice_projects_its_user_manages(
     served: Remote, tmp_path: Path
 ) -> None:
-    served.admin.token("invoices.create", user="ann")
+    served.admin.token("invoices.view", "invoices.create", user="ann")  # the own-project keys
     served.admin.edit_project(BRAND, pm="ann")
     served.admin.edit_project(WEB, account="ann")
     directory = write_plan(tmp_path / "billing", head=served.head())
@@ -468,6 +592,7 @@ def test_deleting_an_invoice_sent_between_plan_and_apply_is_refused_403_for_edit
         f"Wethod 403: Deleting invoice {kickoff_id}, which is sent, requires invoices.edit_sent."
         in failure.message
     )
+    assert "If the invoice was sent or paid since the plan" in failure.message
     assert [r["status"] for r in raced.writes("DELETE")] == [403]
     assert remote_ids(applied)[KICKOFF] == kickoff_id  # not deleted, so still owned
     assert step(applied).change(KICKOFF).action == "locked"
@@ -642,6 +767,74 @@ def test_a_delete_of_an_invoice_already_deleted_meanwhile_succeeds_and_drops_it_
 # ---- the rate limit ------------------------------------------------------------------------
 
 
+def test_a_429_is_retried_after_the_seconds_in_x_ratelimit_retry_after() -> None:
+    clock = Clock()
+    with build_sandbox(clock=clock) as sandbox:
+        with admin_of(sandbox) as admin:
+            admin.add_company(COMPANY)
+            admin.add_project(BRAND)
+            admin.token(*FINANCE)
+            admin.settings(rate_limit_per_second=None, hourly_limit=2)
+        provider = _provider(sandbox, clock)
+        provider.create(INVOICE, [_body(0)])
+        clock.sleep(3590)
+        provider.create(INVOICE, [_body(1)])
+        clock.slept.clear()
+        provider.create(INVOICE, [_body(2)])  # the first request's place frees up 10 s later
+        provider.close()
+
+    assert clock.slept == [10.0]  # as Wethod asked, not billplan's own shorter backoff
+
+
+def test_an_hour_of_requests_used_up_stops_at_once_saying_when_to_run_again() -> None:
+    clock = Clock()
+    with build_sandbox(clock=clock) as sandbox:
+        with admin_of(sandbox) as admin:
+            admin.add_company(COMPANY)
+            admin.add_project(BRAND)
+            admin.token(*FINANCE)
+            admin.settings(rate_limit_per_second=None, hourly_limit=1)
+        provider = _provider(sandbox, clock)
+        provider.create(INVOICE, [_body(0)])
+        with pytest.raises(ProviderError) as refused:
+            provider.create(INVOICE, [_body(1)])
+        provider.close()
+
+    assert clock.slept == []  # an hour is no retry
+    assert str(refused.value) == (
+        "Wethod 429: The limit of 1 requests an hour for this token is reached. — Wethod asks to "
+        "wait 3600 s, longer than billplan waits (a token may make 5,000 requests an hour); run "
+        "billplan again then (what was applied stays applied)"
+    )
+
+
+def test_an_apply_needing_more_than_an_hour_of_requests_is_refused_before_it_starts() -> None:
+    provider = Wethod("wethod", {"type": "wethod", "company": COMPANY}, token=SANDBOX_TOKEN)
+
+    assert provider.check_budget(4999) is None
+    assert provider.check_budget(5001) == (
+        "Wethod: this apply needs 5,001 requests after the 0 this run has made, but a Wethod "
+        "token may make 5,000 an hour; nothing was applied. Apply part of the plan (--target) "
+        "now and the rest an hour later."
+    )
+
+
+def _provider(sandbox: Sandbox, clock: Clock) -> Wethod:
+    return Wethod(
+        "wethod",
+        {"type": "wethod", "company": COMPANY},
+        transport=sandbox.transport,
+        base_url=base_url("wethod"),
+        token=SANDBOX_TOKEN,
+        sleep=clock.sleep,
+    )
+
+
+def _body(n: int) -> dict[str, Any]:
+    return {"project_id": BRAND, "value": Decimal(100 + n), "issue_date": "2026-01-01",
+            "notes": f"Invoice {n}"}  # fmt: skip
+
+
 def test_a_429_is_retried_after_the_seconds_wethod_asks_for_and_creates_once() -> None:
     clock = Clock()
     with build_sandbox(clock=clock) as sandbox:
@@ -667,5 +860,5 @@ def test_a_429_is_retried_after_the_seconds_wethod_asks_for_and_creates_once() -
             invoices = admin.invoices()
 
     assert statuses == [201] * 10 + [429, 201, 201]
-    assert clock.slept == [1.0]  # Retry-After: 1, not the client's own shorter backoff
+    assert clock.slept == [1.0]  # x-ratelimit-retry-after: 1, not the client's own backoff
     assert sorted(i["notes"] for i in invoices) == sorted(f"Invoice {n}" for n in range(12))

@@ -4,11 +4,17 @@ billplan owns a draft until it is sent or paid; then it is locked. Requests carr
 `Wethod-Company` and `Wethod-Version` headers; lists are bare arrays paged by limit/offset and
 filtered with operator prefixes (`in:1,2`). A create whose response was lost is recovered by
 matching project, issue date, value and notes exactly (the diff's adopt).
+
+Written to `api/specs/wethod.openapi.yml`: an invoice moves to another project by PATCHing its
+`project_id` (InvoiceUpdate); each operation needs its own permissions (`x-permissions`), which a
+403 names; a 429 says how long to wait in `x-ratelimit-retry-after`, and a token may make 5,000
+requests an hour (x-rate-limit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -31,6 +37,33 @@ LOCKED_STATUSES = frozenset({"sent", "paid"})
 # Plan options that flow into the invoice as they are.
 OPTION_FIELDS = ("vat_rate_id", "payment_term_id", "budget_area_uid", "purchase_order",
                  "exchange_rate")  # fmt: skip
+RETRY_HEADER = "x-ratelimit-retry-after"  # seconds; Wethod's name for Retry-After
+HOURLY_REQUESTS = 5000  # per personal token (x-rate-limit)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What one call needs in Wethod (the operation's `x-permissions`): `own` on projects where
+    the token's user is PM or Account, `other` on every other project, and invoices.edit_sent
+    too when the invoice is sent or paid (`sent`)."""
+
+    doing: str  # "list invoices", for the message
+    own: str
+    other: str
+    sent: bool = False
+
+
+# By method, and whether the path names one invoice. The edit keys of updateInvoice are the
+# spec's own assumption (Wethod's update page was not found).
+PERMISSIONS: Mapping[tuple[str, bool], Permissions] = {
+    ("GET", False): Permissions("list invoices", "invoices.view", "invoices.view_other"),
+    ("GET", True): Permissions("read invoice", "invoices.view", "invoices.view_other"),
+    ("POST", False): Permissions("create an invoice", "invoices.create", "invoices.create_other"),
+    ("PATCH", True): Permissions("update invoice", "invoices.edit", "invoices.edit_other", True),
+    ("DELETE", True): Permissions(
+        "delete invoice", "invoices.delete", "invoices.delete_other", True
+    ),
+}
 
 
 class Wethod(Provider):
@@ -39,9 +72,9 @@ class Wethod(Provider):
     default_base_url = "https://api.wethod.com"
     default_token_env = "WETHOD_API_TOKEN"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/api/invoices")}
-    fixed_fields = frozenset({"project_id"})
+    # No fixed fields: PATCH may change project_id (InvoiceUpdate), so a move is an update.
     page_size = 100  # the documented maximum `limit`
-    rate_limit = 10  # requests a second [assumed: Wethod documents none]
+    rate_limit = 10  # requests a second [assumed: Wethod documents only 5,000 an hour]
 
     def headers(self) -> dict[str, str]:
         company = self.config.get("company")
@@ -104,8 +137,7 @@ class Wethod(Provider):
     def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
         # PATCH keeps what it is not told: an option the plan no longer sets is sent as null,
         # or Wethod would keep the old one and the invoice could never match the plan.
-        cleared = dict.fromkeys(OPTION_FIELDS)
-        body = {**cleared, **{k: v for k, v in attributes.items() if k != "project_id"}}
+        body = {**dict.fromkeys(OPTION_FIELDS), **attributes}
         response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
         return self.observe(self.json(response))
 
@@ -141,9 +173,56 @@ class Wethod(Provider):
             details = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in failures)
             message += f" ({details})"
         if response.status_code == 403:
+            message += " — " + self._refusal(response.request)
+        if response.status_code == 429 and not self.retryable(response):
             message += (
-                " — the token's user lacks a Wethod permission (invoices.create on projects "
-                "where they are PM or Account, invoices.create_other elsewhere, "
-                "invoices.edit_sent for sent or paid invoices)"
+                f" — Wethod asks to wait {self.retry_after(response):.0f} s, longer than billplan "
+                f"waits (a token may make {HOURLY_REQUESTS:,} requests an hour); run billplan "
+                "again then (what was applied stays applied)"
             )
         return message
+
+    def _refusal(self, request: httpx.Request) -> str:
+        """Which permissions the refused call needs, and where they come from."""
+        tail = request.url.path.rsplit("/api/invoices", 1)[-1]
+        needed = PERMISSIONS.get((request.method, bool(tail)))
+        if needed is None:
+            return "the token's user lacks a Wethod permission this call needs"
+        doing = needed.doing + (f" {tail.lstrip('/')}" if tail else "")
+        message = (
+            f"Wethod refused to {doing} for connection {self.name!r}: the token's user lacks "
+            f"{needed.own} (for projects where they are PM or Account) or {needed.other} (for "
+            "every other project); ask a Wethod administrator to grant it to the user's role"
+        )
+        if needed.sent:
+            message += (
+                ". If the invoice was sent or paid since the plan, Wethod also asks for "
+                "invoices.edit_sent: run plan again instead, and billplan will leave it alone"
+            )
+        return message
+
+    # -- the rate limit ---------------------------------------------------------------------
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        value = response.headers.get(RETRY_HEADER)
+        if value is None:
+            return super().retry_after(response)
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+
+    def retryable(self, response: httpx.Response) -> bool:
+        # A wait longer than billplan would sit through means the hour's requests are spent.
+        wait = self.retry_after(response)
+        return wait is None or wait <= self.retry_after_cap
+
+    def check_budget(self, writes: int) -> str | None:
+        spent = self.calls.requests
+        if spent + writes <= HOURLY_REQUESTS:
+            return None
+        return (
+            f"Wethod: this apply needs {writes:,} requests after the {spent:,} this run has made, "
+            f"but a Wethod token may make {HOURLY_REQUESTS:,} an hour; nothing was applied. "
+            "Apply part of the plan (--target) now and the rest an hour later."
+        )

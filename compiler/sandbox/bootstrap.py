@@ -120,10 +120,14 @@ def _wethod(seed: Seeding) -> list[str]:
             seed.add("companies", {"slug": company, "name": company})
             notes.append(f"sandbox: created Wethod company {company}")
     if companies:
-        # Settings live with the running sandbox: give its token the plan's company each run.
-        token = {"token": SANDBOX_TOKEN, "company": companies[0],
-                 "permissions": ["invoices.create", "invoices.create_other"]}  # fmt: skip
-        response = seed.client.put(f"{seed.admin}/settings", json={"tokens": [token]})
+        # Settings live with the running sandbox: give its token the plan's company each run,
+        # keeping its user and the permissions it holds (the emulator seeds a finance user's;
+        # whoever took one away meant to see the 403 it leads to).
+        tokens = _get_json(seed.client, f"{seed.admin}/settings")["tokens"]
+        for token in tokens:
+            if token["token"] == SANDBOX_TOKEN:
+                token["company"] = companies[0]
+        response = seed.client.put(f"{seed.admin}/settings", json={"tokens": tokens})
         response.raise_for_status()
     for collection, option, body in (
         ("vat-rates", "vat_rate_id", {"rate": 22}),
@@ -230,6 +234,10 @@ def mark_invoiced(plan_path: Path, type_name: str, remote_id: str) -> None:
 
 
 def _get(client: httpx.Client, path: str) -> list[dict[str, Any]]:
+    return _get_json(client, path)
+
+
+def _get_json(client: httpx.Client, path: str) -> Any:
     response = client.get(path)
     response.raise_for_status()
     return response.json()

@@ -1,54 +1,63 @@
 """The Wethod emulator: Wethod's public API (`/api/invoices` and its `:send` / `:set-paid`
-actions), written from api/VENDORS.md and the seed `wethod-create-invoice.txt`, with the admin
-routes that seed companies, projects, VAT rates, payment terms and tokens, and that change
-invoices behind the client's back.
+actions), with the admin routes that seed companies, projects, VAT rates, payment terms and
+tokens, give and take away each token's permissions, and change invoices behind the client's back.
 
-Documented and reproduced: bearer auth plus the required `Wethod-Company` and `Wethod-Version`
-headers; integer ids; the invoice object and its fields; 201 on create; `value` as a JSON number;
-`invoice_number` at most 255 characters; the `invoices.create` / `invoices.create_other`
-permissions by the user's role on the project (PM or Account); deleting a sent or paid invoice
-needs `invoices.edit_sent` (403 otherwise); DELETE answers 200; the list is a bare JSON array
-with `limit` 1..100 (default 100) and `offset` (default 0) and filters on `project_id`,
-`issue_date` and `updated_at` with the operator prefixes eq: neq: gt: gte: lt: lte: in: nin: bt:
-(a bare value means eq); errors as `{"key", "message"}`, with `failures` [{field, message}]
-listing every problem for 400 `invalid_data`; 412 `precondition_failure` for an archived
-project or a company header that does not match the token.
+From the vendor's spec (`api/specs/wethod.openapi.yml`; operationIds in brackets):
+- Bearer auth plus the required `Wethod-Company` and `Wethod-Version: 2024-06-15` headers (every
+  operation's parameters). Integer ids >= 1, `budget_area_uid` a string; the Invoice object and
+  its fields; `value` and `exchange_rate` JSON numbers in major units, no currency field.
+- [createInvoice] 201 with the draft invoice; InvoiceCreate's fields, nothing else
+  (additionalProperties: false); `invoice_number` at most 255 characters.
+- [listInvoices] a bare JSON array, `limit` 1..100 (default 100), `offset` (default 0); filters
+  `project_id`, `issue_date`, `payment_date`, `updated_at`, each a value (eq) or
+  `eq: neq: gt: gte: lt: lte: in:a,b nin:a,b bt:min,max` plus a value (the FilterValue schema);
+  the `+` of an `updated_at` offset must arrive as `%2B` (a bare `+` is a space: 400).
+- [updateInvoice] PATCH with any of the create fields, `project_id` included (InvoiceUpdate);
+  200 with the invoice. [deleteInvoice] 200, with no body. [sendInvoice] draft -> sent, its body
+  may name `invoice_contact_id`; [setPaidInvoice] sent -> paid, body `{payment_date?}` (today
+  when absent); both answer 200 with the invoice.
+- Permissions per operation (`x-permissions`), with "own" = a project where the token's user is
+  PM or Account; see wethod_permissions.py for the keys, and for which of them the spec itself
+  assumes (get, update, send).
+- Errors `{"key", "message"}`; 400 `invalid_data` with `failures` [{field, message}] listing
+  every problem; 403 for a missing permission; 412 `precondition_failure`; 429 with the wait in
+  whole seconds in `x-ratelimit-retry-after`. A token may make 5,000 requests an hour
+  (x-rate-limit, from a public client).
 
-Assumed (not documented publicly; chosen here and nowhere else):
+Assumed (the spec is silent; chosen here and nowhere else):
+- The hour is rolling: a request frees its place an hour after it was served; one the hourly
+  limit refuses does not count. On top, 10 requests/second per company, bursts of 10. 429 key
+  `too_many_requests`. Requests refused with 401 count against neither limit.
 - A missing `Wethod-Company` or `Wethod-Version` header answers 400 `invalid_data` with one
   failure per missing header, the field being the header's name. A version other than
   2024-06-15 answers 412, as does a company slug that is not the token's company (compared
-  exactly). Checked after credentials (401), the API access switch and the rate limit.
-- Rate limit: 10 requests/second per company (the token's), bursts of 10; 429
-  `{"key": "too_many_requests"}` with `Retry-After` in whole seconds (at least 1). Requests
-  refused with 401 are not counted; every other request is, whatever its answer.
+  exactly). Checked after credentials (401), the API access switch and the rate limits.
 - Disabled API access (the sandbox's switch) answers 403 `forbidden`. A 429 injected as a fault
-  carries `Retry-After: 1`; a 400 always carries `failures` (empty when a fault injects it).
-- Error keys other than invalid_data, precondition_failure and the 401/403/404 ones
-  (`unauthorized`, `forbidden`, `not_found`): 405 `method_not_allowed`, 429
-  `too_many_requests`, 500 `internal_error`, others the status phrase in snake case. Every
-  message's wording except the invalid_data one.
-- Create: `project_id`, `value` and `issue_date` are required. An unknown project (or one of
-  another company), VAT rate or payment term is a 400 failure on its field; a budget area must
-  be one of the project's. `exchange_rate` must be greater than 0 when given. Ids must be JSON
-  integers >= 1 and numbers JSON numbers (strings are refused); `null` means not given. Fields
-  the endpoint does not know, including read-only ones such as `status`, are failures
-  ("Unknown field."). A body that is not a JSON object is one failure on the field `body`.
+  carries `x-ratelimit-retry-after: 1` unless the fault names a wait; a 400 always carries
+  `failures` (empty when a fault injects it).
+- Error keys other than invalid_data and precondition_failure: 401 `unauthorized`, 403
+  `forbidden`, 404 `not_found`, 405 `method_not_allowed`, 429 `too_many_requests`, 500
+  `internal_error`, others the status phrase in snake case. Every message's wording except the
+  invalid_data one.
+- Create: `project_id`, `value` and `issue_date` are required (the spec's own assumption). An
+  unknown project (or one of another company), VAT rate or payment term is a 400 failure on its
+  field; a budget area must be one of the project's. `exchange_rate` must be greater than 0 when
+  given. Ids must be JSON integers >= 1 and numbers JSON numbers (strings are refused); `null`
+  means not given. Read-only fields such as `status` are failures ("Unknown field."). A body
+  that is not a JSON object is one failure on the field `body`.
 - `value` and `exchange_rate` are kept exactly, any sign and any number of digits, and read back
   in their shortest form (1600.00 -> 1600). Invoice numbers need not be unique.
-- Checks run in this order: a token with neither create permission is refused (403) before the
-  body is read; then validation (400); then the permission for the project by the user's role
-  (403); then the archived project (412).
-- Editing, deleting, sending or setting paid an invoice needs the same create permission on its
-  project as creating one. PATCH on a sent or paid invoice needs `invoices.edit_sent` (403
-  otherwise), as DELETE does; with it, the fields may be edited. `project_id` is not patchable
-  (a failure, even with the current value); `status` is changed only by the actions.
-  `updated_at` moves only when a PATCH changes a value.
-- Writes (PATCH, DELETE, :send, :set-paid) on an invoice of an archived project answer 412.
-- DELETE answers 200 with the invoice as it was.
-- `:send` moves draft -> sent and `:set-paid` sent -> paid; any other starting status answers
-  412 `precondition_failure`. `:set-paid` takes `{payment_date?}` (YYYY-MM-DD or null; default
-  today in UTC); `:send` takes no body (an empty one or `{}`).
+- Checks run in this order: a create or a list by a token with neither key of the pair is
+  refused (403) before its body or query is read; then the invoice (404); then the key for its
+  project and `invoices.edit_sent` (403); then validation (400); then the key for a project
+  named in the body (403); then an archived project (412); then the invoice's status (412).
+- PATCH with `invoices.edit_sent` may change a sent or paid invoice. Moving an invoice keeps its
+  budget area only if the new project has it (a failure otherwise). `status` changes only
+  through the actions. `updated_at` moves only when a PATCH changes a value.
+- Writes (PATCH, DELETE, :send, :set-paid) on an invoice of an archived project, or a move to
+  one, answer 412. `:send` from any status but draft and `:set-paid` from any but sent answer
+  412. `invoice_contact_id` on `:send` must be an integer >= 1 or null, and is not kept.
+- `payment_date` on `:set-paid` is YYYY-MM-DD or null; today in UTC when absent.
 - The list is ordered by id ascending. `bt:min,max` is inclusive; `in:` and `nin:` take one or
   more comma-separated values. `updated_at` filters take ISO 8601 timestamps (a date alone
   means midnight UTC; no offset means UTC). A malformed filter, limit or offset is a 400
@@ -57,8 +66,8 @@ Assumed (not documented publicly; chosen here and nowhere else):
   not an integer matches no route (404).
 - Ids are allocated per table and never reused, across companies.
 - Each company is seeded with VAT rates 22 and 0 and payment terms of 30 and 60 days; the
-  sandbox starts with company "sandbox" and the token "sandbox" (user "sandbox-user",
-  invoices.create and invoices.create_other, no invoices.edit_sent).
+  sandbox starts with company "sandbox" and the token "sandbox" (user "sandbox-user") holding
+  what a finance user running billplan needs: every invoices.* key except invoices.edit_sent.
 """
 
 from __future__ import annotations
@@ -67,7 +76,9 @@ import math
 import operator
 import re
 import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -79,6 +90,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from . import wethod_permissions as needs
 from .base import (
     AdminError,
     ApiError,
@@ -94,12 +106,22 @@ from .base import (
     admin_json,
     admin_object,
     is_number,
+    is_whole,
     loads,
     plain_number,
     refuse_unknown,
     routes_from,
     settings_from_json,
     utc_now,
+)
+from .wethod_permissions import (
+    FINANCE,
+    PERMISSIONS,
+    ROLES,
+    Access,
+    require_either,
+    require_for_invoice,
+    require_for_projects,
 )
 
 API_ROOT = ""
@@ -108,14 +130,7 @@ VERSION_HEADER = "Wethod-Version"
 REQUIRED_HEADERS = (COMPANY_HEADER, VERSION_HEADER)
 SUPPORTED_VERSIONS = ("2024-06-15",)
 
-CREATE = "invoices.create"
-CREATE_OTHER = "invoices.create_other"
-EDIT_SENT = "invoices.edit_sent"
-PERMISSIONS = (CREATE, CREATE_OTHER, EDIT_SENT)
-ROLES = ("pm", "account")  # the project roles that make a project the user's own
-
 STATUSES = ("draft", "sent", "paid")
-LOCKED_STATUSES = ("sent", "paid")
 
 INVALID_DATA = "You provided invalid data. Check 'failures' for details."
 ERROR_KEYS = {
@@ -135,7 +150,7 @@ STATUS_MESSAGES = {
     404: "The requested resource does not exist.",
     405: "This method is not allowed on this path.",
     412: "A precondition of the request failed.",
-    429: "Too many requests. Retry after the number of seconds in the Retry-After header.",
+    429: "Too many requests. Retry after the number of seconds in x-ratelimit-retry-after.",
     500: "Something went wrong on our side.",
 }
 
@@ -144,7 +159,11 @@ DEFAULT_PAGE_LIMIT = 100
 
 SANDBOX_COMPANY = "sandbox"
 SANDBOX_USER = "sandbox-user"
-DEFAULT_PERMISSIONS = (CREATE, CREATE_OTHER)
+DEFAULT_PERMISSIONS = FINANCE
+# The documented personal limit: requests per token in any hour (a rolling hour here).
+HOURLY_LIMIT = 5000
+HOUR = 3600.0
+RETRY_HEADER = "x-ratelimit-retry-after"
 DEFAULT_VAT_RATES = (22, 0)
 DEFAULT_PAYMENT_TERMS = (30, 60)
 
@@ -200,8 +219,12 @@ class Grant:
     user: str
     permissions: tuple[str, ...]
 
-    def allows(self, permission: str) -> bool:
-        return permission in self.permissions
+    def with_permission(self, permission: str, held: bool) -> Grant:
+        """This token with `permission` given (held) or taken away; the order stays the
+        catalogue's, so a permission given back reads back where it was."""
+        wanted = set(self.permissions) - {permission} | ({permission} if held else set())
+        ordered = [p for p in PERMISSIONS if p in wanted]
+        return replace(self, permissions=tuple(ordered))
 
     def as_json(self) -> dict[str, Json]:
         return {
@@ -217,15 +240,48 @@ SANDBOX_GRANT = Grant("sandbox", SANDBOX_COMPANY, SANDBOX_USER, DEFAULT_PERMISSI
 
 @dataclass(frozen=True)
 class WethodSettings(Settings):
-    """The common settings, with each token's company, user and permissions."""
+    """The common settings, with each token's company, user and permissions, and the requests
+    a token may make in any hour (None: no hourly limit)."""
 
     grants: tuple[Grant, ...] = (SANDBOX_GRANT,)
+    hourly_limit: int | None = HOURLY_LIMIT
 
     def as_json(self) -> dict[str, Json]:
-        return {**super().as_json(), "tokens": [grant.as_json() for grant in self.grants]}
+        return {
+            **super().as_json(),
+            "hourly_limit": self.hourly_limit,
+            "tokens": [grant.as_json() for grant in self.grants],
+        }
 
 
 DEFAULT_SETTINGS = WethodSettings(rate_limit_per_second=10, burst=10)
+
+
+class RollingHour:
+    """The requests each token was served in the last hour of the clock; each frees its place
+    an hour after it was served."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._served: dict[str, deque[float]] = {}
+
+    def admit(self, token: str, limit: int | None) -> float | None:
+        """Count a request of `token` now and answer None, or answer the seconds until it
+        may make one again when `limit` requests in the hour are spent."""
+        with self._lock:
+            served = self._served.setdefault(token, deque())
+            now = self._clock()
+            while served and served[0] <= now - HOUR:
+                served.popleft()
+            if limit is not None and len(served) >= limit:
+                return served[len(served) - limit] + HOUR - now
+            served.append(now)
+            return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._served.clear()
 
 
 def grant_from_json(value: Json) -> Grant:
@@ -310,13 +366,12 @@ class Reference:
 
 @dataclass(frozen=True)
 class FieldRule:
-    """One field of the invoice body: its kind (text, number, date, id), whether create needs
-    it, whether PATCH may send it, and what must exist for it to be valid."""
+    """One field of a body: its kind (text, number, date, id), whether create needs it, and
+    what must exist for it to be valid."""
 
     name: str
     kind: str
     required: bool = False
-    patchable: bool = True
     limit: int | None = None
     positive: bool = False
     refers_to: Reference | None = None
@@ -329,9 +384,7 @@ INVOICE_FIELDS = (
     FieldRule("exchange_rate", "number", positive=True),
     FieldRule("issue_date", "date", required=True),
     FieldRule("notes", "text"),
-    FieldRule(
-        "project_id", "id", required=True, patchable=False, refers_to=Reference(PROJECTS, "project")
-    ),
+    FieldRule("project_id", "id", required=True, refers_to=Reference(PROJECTS, "project")),
     FieldRule("budget_area_uid", "text"),
     FieldRule("vat_rate_id", "id", refers_to=Reference(VAT_RATES, "VAT rate")),
     FieldRule("payment_term_id", "id", refers_to=Reference(PAYMENT_TERMS, "payment term")),
@@ -384,6 +437,7 @@ class InvoiceForm:
     db: sqlite3.Connection
     company: str
     project: dict[str, Json] | None = None
+    current: Mapping[str, Json] | None = None  # the invoice a PATCH changes
     failures: list[dict[str, Json]] = field(default_factory=list)
 
     def read(self, *, creating: bool) -> dict[str, Json]:
@@ -395,10 +449,6 @@ class InvoiceForm:
                     self.failures.append(failure(rule.name, "The field is required."))
                 elif creating:
                     values[rule.name] = None
-                continue
-            if not (creating or rule.patchable):
-                message = "The project of an invoice cannot be changed."
-                self.failures.append(failure(rule.name, message))
                 continue
             value = self.body[rule.name]
             if value is None:
@@ -416,7 +466,21 @@ class InvoiceForm:
         self.failures.extend(
             failure(name, "Unknown field.") for name in self.body if name not in INVOICE_FIELD_NAMES
         )
+        self._kept_budget_area_fits()
         return values
+
+    def _kept_budget_area_fits(self) -> None:
+        """An invoice moved to another project keeps its budget area only if the new project
+        has it; otherwise the PATCH must name another area, or null."""
+        if self.current is None or self.project is None or "budget_area_uid" in self.body:
+            return
+        kept = self.current.get("budget_area_uid")
+        if kept is not None and kept not in self.project["budget_areas"]:
+            message = (
+                f"Budget area '{kept}' does not belong to project {self.project['id']}; "
+                "send the budget_area_uid of one of its areas, or null."
+            )
+            self.failures.append(failure("budget_area_uid", message))
 
     def _refers(self, rule: FieldRule, value: Json) -> str | None:
         if rule.name == "budget_area_uid":
@@ -466,6 +530,7 @@ def _stored_timestamp(value: Json) -> datetime:
 FILTER_FIELDS: Mapping[str, tuple[Callable[[str], Any], Callable[[Json], Any]]] = {
     "project_id": (_filter_int, int),
     "issue_date": (_filter_date, lambda value: date.fromisoformat(str(value))),
+    "payment_date": (_filter_date, lambda value: date.fromisoformat(str(value))),
     "updated_at": (_filter_timestamp, _stored_timestamp),
 }
 COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
@@ -574,17 +639,27 @@ class Transition:
     source: str
     target: str
     refusal: str
+    access: Access
+    body: FieldRule  # the one optional field its body may carry
     sets_payment_date: bool = False
 
 
 SEND = Transition(
-    "send", "draft", "sent", "Only draft invoices can be sent; invoice {id} is {status}."
+    "send",
+    "draft",
+    "sent",
+    "Only draft invoices can be sent; invoice {id} is {status}.",
+    needs.SEND,
+    # sendInvoice's body: accepted, not kept (contacts are not emulated).
+    FieldRule("invoice_contact_id", "id"),
 )
 SET_PAID = Transition(
     "set-paid",
     "sent",
     "paid",
     "Only sent invoices can be set as paid; invoice {id} is {status}.",
+    needs.SET_PAID,
+    FieldRule("payment_date", "date"),
     sets_payment_date=True,
 )
 TRANSITIONS = (SEND, SET_PAID)
@@ -628,11 +703,13 @@ class WethodEmulator(Emulator):
         # A company's invoices by id, as of a version of the store: a list read page by page
         # reads them once, not once a page.
         self._listed: tuple[tuple[str, int, int], list[dict[str, Json]]] | None = None
+        self.hour = RollingHour(clock)
         super().__init__(store, clock=clock, wall_clock=wall_clock)
         self._seed_defaults()
 
     def reset(self) -> None:
         super().reset()
+        self.hour.clear()
         self._seed_defaults()
 
     def _seed_defaults(self) -> None:
@@ -659,7 +736,10 @@ class WethodEmulator(Emulator):
             body["failures"] = list(errors)
         answer_headers = dict(headers or {})
         if status == 429:
-            answer_headers.setdefault("Retry-After", "1")
+            # Wethod names its wait x-ratelimit-retry-after, not Retry-After (a fault's wait
+            # arrives as Retry-After from the shared kit).
+            wait = answer_headers.pop("Retry-After", None) or answer_headers.get(RETRY_HEADER)
+            answer_headers[RETRY_HEADER] = wait or "1"
         return JSONBody(body, status_code=status, headers=answer_headers)
 
     # ---- who is asking -----------------------------------------------------------------
@@ -669,6 +749,12 @@ class WethodEmulator(Emulator):
         settings = self.settings
         assert isinstance(settings, WethodSettings)
         return settings.grants
+
+    @property
+    def hourly_limit(self) -> int | None:
+        settings = self.settings
+        assert isinstance(settings, WethodSettings)
+        return settings.hourly_limit
 
     def grant_for(self, headers: Headers) -> Grant | None:
         token = self.credentials(headers)
@@ -682,9 +768,16 @@ class WethodEmulator(Emulator):
             return self.error_response(
                 self.access_disabled_status, "API access is disabled for this company."
             )
+        hour_frees_in = self.hour.admit(grant.token, self.hourly_limit)
+        if hour_frees_in is not None:
+            message = (
+                f"The limit of {self.hourly_limit} requests an hour for this token is reached."
+            )
+            return self.error_response(429, message, headers=_retry_in(hour_frees_in))
         if not self.limiter.take(grant.company):
-            wait = max(1, math.ceil(self.limiter.retry_after(grant.company)))
-            return self.error_response(429, headers={"Retry-After": str(wait)})
+            return self.error_response(
+                429, headers=_retry_in(self.limiter.retry_after(grant.company))
+            )
         missing = [name for name in REQUIRED_HEADERS if not headers.get(name, "").strip()]
         if missing:
             failures = [failure(name, f"The {name} header is required.") for name in missing]
@@ -707,8 +800,15 @@ class WethodEmulator(Emulator):
 
     def read_settings(self, body: Json) -> Settings:
         body = admin_object(body)
-        common = {name: value for name, value in body.items() if name != "tokens"}
+        own = ("tokens", "hourly_limit")
+        common = {name: value for name, value in body.items() if name not in own}
         settings = settings_from_json(self.settings, common)
+        assert isinstance(settings, WethodSettings)
+        if "hourly_limit" in body:
+            hourly = body["hourly_limit"]
+            if hourly is not None and not (is_whole(hourly) and hourly >= 1):
+                raise AdminError(400, "hourly_limit must be a whole number of at least 1, or null")
+            settings = replace(settings, hourly_limit=None if hourly is None else int(hourly))
         if "tokens" not in body:
             return settings
         if not isinstance(body["tokens"], list):
@@ -749,10 +849,18 @@ class WethodEmulator(Emulator):
         return endpoint
 
     async def list_invoices(self, request: Request) -> Response:
+        """listInvoices: a bare array, limit/offset pages, the view keys for every project the
+        list covers (which projects that is, is assumed)."""
         grant = self._grant(request)
+        require_either(grant.permissions, needs.LIST)
         wanted = list_query(request.query_params)
         with self.store.transaction() as db:
+            projects = by_id(PROJECTS.all(db, {"company": grant.company}))
             docs = self._invoices_of(db, grant.company)
+        # The projects the list covers: those its project_id filter selects, or all of them.
+        chosen = [f for f in wanted.filters if f.field == "project_id"]
+        covered = [p for p in projects if all(f.admits({"project_id": p["id"]}) for f in chosen)]
+        require_for_projects(grant.permissions, grant.user, needs.LIST, covered)
         matching = [doc for doc in docs if all(f.admits(doc) for f in wanted.filters)]
         page = matching[wanted.offset : wanted.offset + wanted.limit]
         return JSONBody([shaped(doc, INVOICE_SHAPE) for doc in page])
@@ -767,22 +875,27 @@ class WethodEmulator(Emulator):
         return self._listed[1]
 
     async def get_invoice(self, request: Request) -> Response:
+        """getInvoice (a public client's path; the view keys are the spec's assumption)."""
         grant = self._grant(request)
         with self.store.transaction() as db:
             doc = self._invoice(db, grant, request)
+            project = self._project_of(db, doc)
+        require_for_invoice(grant.permissions, grant.user, needs.GET, doc, [project])
         return JSONBody(shaped(doc, INVOICE_SHAPE))
 
     async def create_invoice(self, request: Request) -> Response:
+        """createInvoice: 201 with a draft; the create keys by the user's role on the project."""
         grant = self._grant(request)
-        if not (grant.allows(CREATE) or grant.allows(CREATE_OTHER)):
-            raise ApiError(403, f"Creating invoices requires {CREATE} or {CREATE_OTHER}.")
+        require_either(grant.permissions, needs.CREATE_INVOICE)
         body = body_object(await request.body())
         with self.store.transaction() as db:
             form = InvoiceForm(body, db, grant.company)
             values = form.read(creating=True)
             form.check()
             assert form.project is not None
-            self._require_invoice_rights(grant, form.project)
+            require_for_projects(
+                grant.permissions, grant.user, needs.CREATE_INVOICE, [form.project]
+            )
             self._require_active(form.project)
             now = timestamp(self.wall_clock())
             doc: dict[str, Json] = {
@@ -798,17 +911,26 @@ class WethodEmulator(Emulator):
         return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
 
     async def update_invoice(self, request: Request) -> Response:
+        """updateInvoice: any create field, project_id included; the edit keys and, for a sent
+        or paid invoice, invoices.edit_sent (the spec's assumption: no vendor page)."""
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
             doc = self._invoice(db, grant, request)
             project = self._project_of(db, doc)
-            self._require_invoice_rights(grant, project)
-            self._require_unlocked(grant, doc, "Editing")
-            form = InvoiceForm(body_object(raw), db, grant.company, project=project)
+            require_for_invoice(grant.permissions, grant.user, needs.UPDATE, doc, [project])
+            form = InvoiceForm(body_object(raw), db, grant.company, project=project, current=doc)
             values = form.read(creating=False)
             form.check()
+            assert form.project is not None
+            destination = form.project
+            if destination["id"] != project["id"]:
+                # A move changes both projects' invoices: the edit key for each.
+                require_for_invoice(
+                    grant.permissions, grant.user, needs.UPDATE, doc, [project, destination]
+                )
             self._require_active(project)
+            self._require_active(destination)
             updated = {**doc, **values}
             if updated != doc:
                 updated["updated_at"] = timestamp(self.wall_clock())
@@ -816,33 +938,37 @@ class WethodEmulator(Emulator):
         return JSONBody(shaped(updated, INVOICE_SHAPE))
 
     async def delete_invoice(self, request: Request) -> Response:
+        """deleteInvoice: 200; the delete keys, and invoices.edit_sent for a sent or paid one."""
         grant = self._grant(request)
         with self.store.transaction() as db:
             doc = self._invoice(db, grant, request)
             project = self._project_of(db, doc)
-            self._require_invoice_rights(grant, project)
-            self._require_unlocked(grant, doc, "Deleting")
+            require_for_invoice(grant.permissions, grant.user, needs.DELETE_INVOICE, doc, [project])
             self._require_active(project)
             INVOICES.delete(db, str(doc["id"]))
-        return JSONBody(shaped(doc, INVOICE_SHAPE))
+        # deleteInvoice documents a 200 and no body; answering none keeps a client from
+        # relying on one.
+        return Response(status_code=200)
 
     async def move_invoice(self, transition: Transition, request: Request) -> Response:
+        """sendInvoice (edit keys, assumed) and setPaidInvoice (invoices.edit_sent alone)."""
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
             doc = self._invoice(db, grant, request)
             project = self._project_of(db, doc)
-            self._require_invoice_rights(grant, project)
+            require_for_invoice(grant.permissions, grant.user, transition.access, doc, [project])
             changes: dict[str, Json] = {"status": transition.target}
             body = body_object(raw, empty={})
-            known = {"payment_date"} if transition.sets_payment_date else set()
-            failures = [failure(name, "Unknown field.") for name in body if name not in known]
+            field = transition.body
+            failures = [failure(name, "Unknown field.") for name in body if name != field.name]
+            given = body.get(field.name)
+            if given is not None:
+                problem = READERS[field.kind](field, given)[1]
+                if problem is not None:
+                    failures.append(failure(field.name, problem))
             if transition.sets_payment_date:
-                paid_on = body.get("payment_date")
-                if paid_on is not None and not is_date(paid_on):
-                    message = "Must be a valid date in the format YYYY-MM-DD."
-                    failures.append(failure("payment_date", message))
-                changes["payment_date"] = paid_on or self.wall_clock().date().isoformat()
+                changes["payment_date"] = given or self.wall_clock().date().isoformat()
             if failures:
                 raise invalid(failures)
             self._require_active(project)
@@ -869,23 +995,6 @@ class WethodEmulator(Emulator):
         return project
 
     @staticmethod
-    def _require_invoice_rights(grant: Grant, project: Mapping[str, Json]) -> None:
-        """invoices.create on the user's own projects (PM or Account), create_other elsewhere."""
-        own = any(project.get(role) == grant.user for role in ROLES)
-        needed = CREATE if own else CREATE_OTHER
-        if not grant.allows(needed):
-            where = "where you are PM or Account" if own else "where you are neither PM nor Account"
-            raise ApiError(403, f"Invoices of project {project['id']}, {where}, require {needed}.")
-
-    @staticmethod
-    def _require_unlocked(grant: Grant, doc: Mapping[str, Json], action: str) -> None:
-        if doc["status"] in LOCKED_STATUSES and not grant.allows(EDIT_SENT):
-            raise ApiError(
-                403,
-                f"{action} invoice {doc['id']}, which is {doc['status']}, requires {EDIT_SENT}.",
-            )
-
-    @staticmethod
     def _require_active(project: Mapping[str, Json]) -> None:
         if project["archived"]:
             raise ApiError(412, f"Project {project['id']} is archived.")
@@ -910,8 +1019,41 @@ class WethodEmulator(Emulator):
                 ("DELETE", "/invoices/{id:int}", self.admin_delete_invoice),
                 ("POST", "/invoices/{id:int}/send", self.admin_send_invoice),
                 ("POST", "/invoices/{id:int}/set-paid", self.admin_pay_invoice),
+                ("GET", "/tokens", self.admin_list_tokens),
+                ("PUT", "/tokens/{token}/permissions/{permission}", self.admin_grant),
+                ("DELETE", "/tokens/{token}/permissions/{permission}", self.admin_revoke),
             ]
         )
+
+    # ---- admin: tokens and their permissions ----------------------------------------------
+
+    async def admin_list_tokens(self, request: Request) -> Response:
+        return JSONBody([grant.as_json() for grant in self.grants])
+
+    async def admin_grant(self, request: Request) -> Response:
+        """Give a token's user one permission (back), as a Wethod admin editing a role would."""
+        return self._admin_set_permission(request, held=True)
+
+    async def admin_revoke(self, request: Request) -> Response:
+        """Take one permission away from a token's user, to see the 403 it leads to."""
+        return self._admin_set_permission(request, held=False)
+
+    def _admin_set_permission(self, request: Request, *, held: bool) -> Response:
+        token = request.path_params["token"]
+        permission = request.path_params["permission"]
+        if permission not in PERMISSIONS:
+            raise AdminError(
+                400, f"unknown permission {permission}; known: {', '.join(PERMISSIONS)}"
+            )
+        grants = list(self.grants)
+        found = [n for n, grant in enumerate(grants) if grant.token == token]
+        if not found:
+            raise AdminError(404, f"no token {token}; see GET /_sandbox/tokens")
+        grants[found[0]] = grants[found[0]].with_permission(permission, held)
+        settings = self.settings
+        assert isinstance(settings, WethodSettings)
+        self._apply_settings(replace(settings, grants=tuple(grants)))
+        return JSONBody(grants[found[0]].as_json())
 
     def _admin_lister(self, table: Table, shape: tuple[str, ...]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -1010,16 +1152,20 @@ class WethodEmulator(Emulator):
 
     async def admin_add_invoice(self, request: Request) -> Response:
         """An invoice as a person would make it in Wethod's UI: none of the API's rules apply;
-        only the project must exist, since it says which company the invoice belongs to."""
+        only the project must exist, since it says which company the invoice belongs to. Like
+        every Wethod invoice it has a value and an issue date: 0 and today unless given."""
         body = admin_object(await admin_json(request))
         refuse_unknown(body, INVOICE_SHAPE)
         if "project_id" not in body:
             raise AdminError(400, "project_id is required")
         with self.store.transaction() as db:
-            now = timestamp(self.wall_clock())
+            moment = self.wall_clock()
+            now = timestamp(moment)
             doc: dict[str, Json] = {
                 **dict.fromkeys(INVOICE_SHAPE),
                 "status": "draft",
+                "value": 0,
+                "issue_date": moment.astimezone(UTC).date().isoformat(),
                 "created_at": now,
                 "updated_at": now,
                 **_admin_invoice_changes(db, body),
@@ -1071,6 +1217,11 @@ class WethodEmulator(Emulator):
 
 # --------------------------------------------------------------------------------------------
 # Admin helpers
+
+
+def _retry_in(seconds: float) -> dict[str, str]:
+    """The 429 header: whole seconds, at least 1."""
+    return {RETRY_HEADER: str(max(1, math.ceil(seconds)))}
 
 
 def _snake(phrase: str) -> str:
@@ -1161,14 +1312,16 @@ def _admin_invoice_changes(db: sqlite3.Connection, body: Mapping[str, Json]) -> 
                 raise AdminError(400, "project_id must be the id of a seeded project")
             changes["company"] = project["company"]
         elif value is None:
-            if name in ("status", "created_at", "updated_at"):
+            # Never null on a Wethod invoice (the spec's Invoice requires them).
+            if name in ("status", "created_at", "updated_at", "value", "issue_date"):
                 raise AdminError(400, f"{name} cannot be null")
         elif name == "status":
             if value not in STATUSES:
                 raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
         elif name in ("value", "exchange_rate"):
             if not is_number(value):
-                raise AdminError(400, f"{name} must be a number or null")
+                either = " or null" if name == "exchange_rate" else ""
+                raise AdminError(400, f"{name} must be a number{either}")
             value = plain_number(value)
         elif name in ("vat_rate_id", "payment_term_id"):
             if not is_id(value):

@@ -36,7 +36,8 @@ from reliability.faults import (
 )
 
 TOKEN = "bp-SeCrEt-7f3a9c0e-NEVER-print-me"
-WETHOD_GRANT = {"company": "acme", "permissions": ["invoices.create", "invoices.create_other"]}
+# Bound to the plan's company, with the sandbox's default permissions (those billplan needs).
+WETHOD_GRANT = {"company": "acme"}
 
 
 def _tokens(token: str, vendor: str) -> list[object]:

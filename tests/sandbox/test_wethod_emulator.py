@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,18 @@ SEED_INVOICE_FIELDS = [
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 CREATE_ONLY = ["invoices.create"]
 CREATE_OTHER_ONLY = ["invoices.create_other"]
-EVERYTHING = ["invoices.create", "invoices.create_other", "invoices.edit_sent"]
+# What the sandbox token holds: a finance user's keys for billplan, without invoices.edit_sent.
+FINANCE = [
+    "invoices.view",
+    "invoices.view_other",
+    "invoices.create",
+    "invoices.create_other",
+    "invoices.edit",
+    "invoices.edit_other",
+    "invoices.delete",
+    "invoices.delete_other",
+]
+EVERYTHING = [*FINANCE, "invoices.edit_sent"]
 
 
 def wethod_headers(token: str | None = SANDBOX_TOKEN, company: str = "sandbox") -> dict[str, str]:
@@ -138,11 +150,28 @@ def use_tokens(admin: httpx.Client, *grants: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def sent_invoice(wethod: httpx.Client, seed: Seed, *, paid: bool = False) -> dict[str, Any]:
+@contextmanager
+def holding(sandbox: Sandbox, admin: httpx.Client, *permissions: str) -> Iterator[httpx.Client]:
+    """A client whose token's user (the sandbox user) holds exactly `permissions`."""
+    use_tokens(admin, {"token": "limited", "permissions": list(permissions)})
+    with vendor_client(sandbox, token="limited") as client:
+        yield client
+
+
+@pytest.fixture
+def accountant(sandbox: Sandbox, admin: httpx.Client) -> Iterator[httpx.Client]:
+    """The sandbox user with every permission, invoices.edit_sent included: who sets paid."""
+    with holding(sandbox, admin, *EVERYTHING) as client:
+        yield client
+
+
+def sent_invoice(
+    wethod: httpx.Client, seed: Seed, *, paid_by: httpx.Client | None = None
+) -> dict[str, Any]:
     created = create(wethod, invoice(seed))
     assert wethod.post(f"{INVOICES}/{created['id']}:send").status_code == 200
-    if paid:
-        assert wethod.post(f"{INVOICES}/{created['id']}:set-paid").status_code == 200
+    if paid_by is not None:
+        assert paid_by.post(f"{INVOICES}/{created['id']}:set-paid").status_code == 200
     return created
 
 
@@ -222,7 +251,9 @@ def test_an_unknown_path_answers_404_in_the_vendor_shape(wethod: httpx.Client) -
 
 def test_a_wrong_method_on_a_known_path_answers_405(wethod: httpx.Client) -> None:
     assert wethod.put(f"{INVOICES}/1", json={}).status_code == 405
-    assert wethod.get(f"{INVOICES}/1:send").json()["key"] == "method_not_allowed"
+    # PUT, which no Wethod operation uses: a GET of `1:send` reads, to the contract, as
+    # getInvoice with the id "1:send", whose answers do not include 405.
+    assert wethod.put(f"{INVOICES}/1:send").json()["key"] == "method_not_allowed"
 
 
 def test_an_id_that_is_not_an_integer_answers_404(wethod: httpx.Client) -> None:
@@ -422,7 +453,7 @@ def test_an_archived_project_answers_412(wethod: httpx.Client, seed: Seed) -> No
     }
 
 
-# ---- permissions -------------------------------------------------------------------------------
+# ---- permissions: creating ---------------------------------------------------------------------
 
 
 def test_invoices_create_lets_a_pm_create_on_their_project(
@@ -449,8 +480,11 @@ def test_invoices_create_alone_is_refused_on_a_project_that_is_not_the_users(
     with vendor_client(sandbox, token="pm") as client:
         response = client.post(INVOICES, json=invoice(seed, project_id=seed.others))
     assert response.status_code == 403
-    assert response.json()["key"] == "forbidden"
-    assert "invoices.create_other" in response.json()["message"]
+    assert response.json() == {
+        "key": "forbidden",
+        "message": f"Creating invoices of project {seed.others}, where you are neither PM nor "
+        "Account, requires invoices.create_other.",
+    }
 
 
 def test_invoices_create_other_lets_a_user_create_on_a_project_that_is_not_theirs(
@@ -484,34 +518,216 @@ def test_the_role_is_the_token_users_so_another_user_is_neither_pm_nor_account(
 def test_a_token_with_no_create_permission_is_refused_before_the_body_is_read(
     sandbox: Sandbox, admin: httpx.Client
 ) -> None:
-    use_tokens(admin, {"token": "viewer", "permissions": []})
-    with vendor_client(sandbox, token="viewer") as client:
-        response = client.post(INVOICES, json={})
-        listed = client.get(INVOICES)
-    assert response.status_code == 403
+    with holding(sandbox, admin, "invoices.view", "invoices.view_other") as viewer:
+        response = viewer.post(INVOICES, json={})
+        listed = viewer.get(INVOICES)
+    assert response.json() == {
+        "key": "forbidden",
+        "message": "Creating invoices requires invoices.create or invoices.create_other.",
+    }
     assert listed.status_code == 200
 
 
-def test_editing_a_draft_needs_the_same_permission_as_creating_it(
+# ---- permissions: reading (listInvoices, getInvoice) -------------------------------------------
+
+
+def test_a_token_with_neither_view_key_cannot_list_invoices(
+    sandbox: Sandbox, admin: httpx.Client, seed: Seed
+) -> None:
+    with holding(sandbox, admin, "invoices.create", "invoices.create_other") as client:
+        response = client.get(INVOICES, params={"project_id": seed.as_pm})
+    assert response.status_code == 403
+    assert response.json() == {
+        "key": "forbidden",
+        "message": "Listing invoices requires invoices.view or invoices.view_other.",
+    }
+
+
+def test_listing_the_invoices_of_the_users_own_project_needs_invoices_view(
+    sandbox: Sandbox, admin: httpx.Client, seed: Seed
+) -> None:
+    with holding(sandbox, admin, "invoices.view_other") as client:
+        refused = client.get(INVOICES, params={"project_id": seed.as_pm})
+    with holding(sandbox, admin, "invoices.view") as client:
+        allowed = client.get(INVOICES, params={"project_id": seed.as_pm})
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        f"Listing invoices of project {seed.as_pm}, where you are PM or Account, "
+        "requires invoices.view."
+    )
+    assert allowed.status_code == 200
+
+
+def test_listing_the_invoices_of_another_users_project_needs_invoices_view_other(
+    sandbox: Sandbox, admin: httpx.Client, seed: Seed
+) -> None:
+    with holding(sandbox, admin, "invoices.view") as client:
+        refused = client.get(INVOICES, params={"project_id": f"in:{seed.as_pm},{seed.others}"})
+    with holding(sandbox, admin, "invoices.view_other") as client:
+        allowed = client.get(INVOICES, params={"project_id": seed.others})
+    assert refused.json()["message"] == (
+        f"Listing invoices of project {seed.others}, where you are neither PM nor Account, "
+        "requires invoices.view_other."
+    )
+    assert allowed.status_code == 200
+
+
+def test_an_unfiltered_list_covers_every_project_so_it_needs_both_view_keys(
+    sandbox: Sandbox, admin: httpx.Client, seed: Seed
+) -> None:
+    with holding(sandbox, admin, "invoices.view") as client:
+        response = client.get(INVOICES)
+    assert response.status_code == 403
+    assert "requires invoices.view_other" in response.json()["message"]
+
+
+def test_a_list_is_refused_rather_than_cut_short_even_when_it_would_be_empty(
+    sandbox: Sandbox, admin: httpx.Client, seed: Seed
+) -> None:
+    with holding(sandbox, admin, "invoices.view") as client:
+        response = client.get(INVOICES, params={"project_id": seed.others})
+    assert response.status_code == 403
+
+
+def test_reading_one_invoice_needs_the_view_key_for_its_project(
     sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
 ) -> None:
-    created = create(wethod, invoice(seed, project_id=seed.others))
-    use_tokens(admin, {"token": "pm", "permissions": CREATE_ONLY})
-    with vendor_client(sandbox, token="pm") as client:
-        response = client.patch(f"{INVOICES}/{created['id']}", json={"value": 1})
-    assert response.status_code == 403
+    theirs = create(wethod, invoice(seed, project_id=seed.others))
+    with holding(sandbox, admin, "invoices.view") as client:
+        refused = client.get(f"{INVOICES}/{theirs['id']}")
+    with holding(sandbox, admin, "invoices.view_other") as client:
+        allowed = client.get(f"{INVOICES}/{theirs['id']}")
+    assert refused.json() == {
+        "key": "forbidden",
+        "message": f"Reading invoice {theirs['id']} of project {seed.others}, where you are "
+        "neither PM nor Account, requires invoices.view_other.",
+    }
+    assert allowed.json() == theirs
+
+
+def test_an_unknown_invoice_answers_404_before_any_permission_is_checked(
+    sandbox: Sandbox, admin: httpx.Client
+) -> None:
+    with holding(sandbox, admin) as client:
+        assert client.get(f"{INVOICES}/999").status_code == 404
+
+
+# ---- permissions: editing, deleting, sending, setting paid --------------------------------------
+
+
+def test_editing_a_draft_on_the_users_own_project_needs_invoices_edit(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    mine = create(wethod, invoice(seed, project_id=seed.as_pm))
+    with holding(sandbox, admin, *CREATE_ONLY) as client:
+        refused = client.patch(f"{INVOICES}/{mine['id']}", json={"value": 1})
+    with holding(sandbox, admin, "invoices.edit") as client:
+        allowed = client.patch(f"{INVOICES}/{mine['id']}", json={"value": 1})
+    assert refused.json()["message"] == (
+        f"Editing invoice {mine['id']} of project {seed.as_pm}, where you are PM or Account, "
+        "requires invoices.edit."
+    )
+    assert allowed.status_code == 200
+
+
+def test_editing_a_draft_of_another_users_project_needs_invoices_edit_other(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    theirs = create(wethod, invoice(seed, project_id=seed.others))
+    with holding(sandbox, admin, "invoices.edit") as client:
+        refused = client.patch(f"{INVOICES}/{theirs['id']}", json={"value": 1})
+    with holding(sandbox, admin, "invoices.edit_other") as client:
+        allowed = client.patch(f"{INVOICES}/{theirs['id']}", json={"value": 1})
+    assert "requires invoices.edit_other." in refused.json()["message"]
+    assert allowed.status_code == 200
+
+
+def test_moving_an_invoice_needs_the_edit_key_of_the_project_it_moves_to(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    mine = create(wethod, invoice(seed, project_id=seed.as_pm))
+    with holding(sandbox, admin, "invoices.edit") as client:
+        response = client.patch(f"{INVOICES}/{mine['id']}", json={"project_id": seed.others})
+    assert response.json()["message"] == (
+        f"Editing invoice {mine['id']} of project {seed.others}, where you are neither PM nor "
+        "Account, requires invoices.edit_other."
+    )
+
+
+def test_deleting_a_draft_on_the_users_own_project_needs_invoices_delete(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    mine = create(wethod, invoice(seed, project_id=seed.as_account))
+    with holding(sandbox, admin, "invoices.delete_other", "invoices.edit") as client:
+        refused = client.delete(f"{INVOICES}/{mine['id']}")
+    with holding(sandbox, admin, "invoices.delete") as client:
+        allowed = client.delete(f"{INVOICES}/{mine['id']}")
+    assert refused.json()["message"] == (
+        f"Deleting invoice {mine['id']} of project {seed.as_account}, where you are PM or "
+        "Account, requires invoices.delete."
+    )
+    assert allowed.status_code == 200
+
+
+def test_deleting_a_draft_of_another_users_project_needs_invoices_delete_other(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    theirs = create(wethod, invoice(seed, project_id=seed.others))
+    with holding(sandbox, admin, "invoices.delete") as client:
+        refused = client.delete(f"{INVOICES}/{theirs['id']}")
+    with holding(sandbox, admin, "invoices.delete_other") as client:
+        allowed = client.delete(f"{INVOICES}/{theirs['id']}")
+    assert "requires invoices.delete_other." in refused.json()["message"]
+    assert allowed.status_code == 200
+
+
+def test_deleting_a_sent_invoice_names_every_key_the_token_lacks(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    sent = sent_invoice(wethod, seed)
+    with holding(sandbox, admin, "invoices.view") as client:
+        response = client.delete(f"{INVOICES}/{sent['id']}")
+    assert response.json()["message"] == (
+        f"Deleting invoice {sent['id']} of project {seed.as_pm}, where you are PM or Account, "
+        f"requires invoices.delete. Deleting invoice {sent['id']}, which is sent, requires "
+        "invoices.edit_sent."
+    )
+
+
+def test_sending_needs_the_edit_key_for_the_invoices_project(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    theirs = create(wethod, invoice(seed, project_id=seed.others))
+    with holding(sandbox, admin, "invoices.edit", "invoices.edit_sent") as client:
+        refused = client.post(f"{INVOICES}/{theirs['id']}:send")
+    with holding(sandbox, admin, "invoices.edit_other") as client:
+        allowed = client.post(f"{INVOICES}/{theirs['id']}:send")
+    assert "requires invoices.edit_other." in refused.json()["message"]
+    assert allowed.json()["status"] == "sent"
+
+
+def test_setting_paid_needs_invoices_edit_sent_and_nothing_else(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    sent = sent_invoice(wethod, seed)
+    refused = wethod.post(f"{INVOICES}/{sent['id']}:set-paid")  # every key but edit_sent
+    with holding(sandbox, admin, "invoices.edit_sent") as client:
+        allowed = client.post(f"{INVOICES}/{sent['id']}:set-paid")
+    assert refused.json() == {
+        "key": "forbidden",
+        "message": f"Setting paid invoice {sent['id']}, which is sent, requires "
+        "invoices.edit_sent.",
+    }
+    assert allowed.json()["status"] == "paid"
 
 
 # ---- deleting ----------------------------------------------------------------------------------
 
 
-def test_deleting_a_draft_answers_200_with_the_deleted_invoice(
-    wethod: httpx.Client, seed: Seed
-) -> None:
+def test_deleting_a_draft_answers_200_with_no_body(wethod: httpx.Client, seed: Seed) -> None:
     created = create(wethod, invoice(seed))
     response = wethod.delete(f"{INVOICES}/{created['id']}")
-    assert response.status_code == 200
-    assert response.json() == created
+    assert (response.status_code, response.content) == (200, b"")
     assert wethod.get(f"{INVOICES}/{created['id']}").status_code == 404
 
 
@@ -528,21 +744,20 @@ def test_deleting_a_sent_invoice_without_edit_sent_answers_403(
 
 
 def test_deleting_a_paid_invoice_without_edit_sent_answers_403(
-    wethod: httpx.Client, seed: Seed
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
 ) -> None:
-    paid = sent_invoice(wethod, seed, paid=True)
+    paid = sent_invoice(wethod, seed, paid_by=accountant)
     assert wethod.delete(f"{INVOICES}/{paid['id']}").status_code == 403
 
 
 def test_edit_sent_allows_deleting_sent_and_paid_invoices(
-    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
 ) -> None:
     sent = sent_invoice(wethod, seed)
-    paid = sent_invoice(wethod, seed, paid=True)
-    use_tokens(admin, {"token": "admin", "permissions": EVERYTHING})
-    with vendor_client(sandbox, token="admin") as client:
-        assert client.delete(f"{INVOICES}/{sent['id']}").json()["status"] == "sent"
-        assert client.delete(f"{INVOICES}/{paid['id']}").json()["status"] == "paid"
+    paid = sent_invoice(wethod, seed, paid_by=accountant)
+    assert accountant.delete(f"{INVOICES}/{sent['id']}").status_code == 200
+    assert accountant.delete(f"{INVOICES}/{paid['id']}").status_code == 200
+    assert accountant.get(INVOICES).json() == []
 
 
 def test_a_deleted_invoices_id_is_never_given_again(wethod: httpx.Client, seed: Seed) -> None:
@@ -581,23 +796,48 @@ def test_patching_a_sent_invoice_without_edit_sent_answers_403(
 
 
 def test_edit_sent_allows_patching_a_sent_invoice(
-    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, seed: Seed
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
 ) -> None:
     sent = sent_invoice(wethod, seed)
-    use_tokens(admin, {"token": "admin", "permissions": EVERYTHING})
-    with vendor_client(sandbox, token="admin") as client:
-        patched = client.patch(f"{INVOICES}/{sent['id']}", json={"notes": "Corrected"})
+    patched = accountant.patch(f"{INVOICES}/{sent['id']}", json={"notes": "Corrected"})
     assert (patched.status_code, patched.json()["status"]) == (200, "sent")
 
 
-def test_project_id_cannot_be_patched_even_to_its_current_value(
+def test_project_id_can_be_patched_to_move_an_invoice_to_another_project(
+    wethod: httpx.Client, seed: Seed
+) -> None:
+    created = create(wethod, invoice(seed, project_id=seed.as_pm))
+    moved = wethod.patch(f"{INVOICES}/{created['id']}", json={"project_id": seed.others})
+    assert (moved.status_code, moved.json()["project_id"]) == (200, seed.others)
+    listed = wethod.get(INVOICES, params={"project_id": seed.others}).json()
+    assert [entry["id"] for entry in listed] == [created["id"]]
+
+
+def test_a_moved_invoice_keeps_its_budget_area_only_if_the_new_project_has_it(
+    wethod: httpx.Client, seed: Seed
+) -> None:
+    created = create(wethod, invoice(seed, project_id=seed.as_pm, budget_area_uid="design"))
+    path = f"{INVOICES}/{created['id']}"
+    assert failures_of(wethod.patch(path, json={"project_id": seed.others})) == [
+        {
+            "field": "budget_area_uid",
+            "message": f"Budget area 'design' does not belong to project {seed.others}; send the "
+            "budget_area_uid of one of its areas, or null.",
+        }
+    ]
+    moved = wethod.patch(path, json={"project_id": seed.others, "budget_area_uid": None})
+    assert (moved.json()["project_id"], moved.json()["budget_area_uid"]) == (seed.others, None)
+
+
+def test_moving_an_invoice_to_an_archived_project_answers_412(
     wethod: httpx.Client, seed: Seed
 ) -> None:
     created = create(wethod, invoice(seed))
-    response = wethod.patch(f"{INVOICES}/{created['id']}", json={"project_id": seed.as_pm})
-    assert failures_of(response) == [
-        {"field": "project_id", "message": "The project of an invoice cannot be changed."}
-    ]
+    response = wethod.patch(f"{INVOICES}/{created['id']}", json={"project_id": seed.archived})
+    assert response.json() == {
+        "key": "precondition_failure",
+        "message": f"Project {seed.archived} is archived.",
+    }
 
 
 def test_a_patch_is_validated_like_a_create(wethod: httpx.Client, seed: Seed) -> None:
@@ -651,42 +891,65 @@ def test_sending_an_invoice_that_is_already_sent_answers_412(
     }
 
 
-def test_send_takes_no_body_fields(wethod: httpx.Client, seed: Seed) -> None:
+def test_send_may_name_the_invoice_contact_to_send_to(wethod: httpx.Client, seed: Seed) -> None:
     created = create(wethod, invoice(seed))
-    response = wethod.post(f"{INVOICES}/{created['id']}:send", json={"email": "a@b.c"})
-    assert failures_of(response) == [{"field": "email", "message": "Unknown field."}]
+    response = wethod.post(f"{INVOICES}/{created['id']}:send", json={"invoice_contact_id": 12})
+    assert (response.status_code, response.json()["status"]) == (200, "sent")
+
+
+def test_send_takes_no_other_body_fields(wethod: httpx.Client, seed: Seed) -> None:
+    created = create(wethod, invoice(seed))
+    body = {"email": "a@b.c", "invoice_contact_id": "12"}
+    response = wethod.post(f"{INVOICES}/{created['id']}:send", json=body)
+    assert failures_of(response) == [
+        {"field": "email", "message": "Unknown field."},
+        {
+            "field": "invoice_contact_id",
+            "message": "Must be an integer greater than or equal to 1.",
+        },
+    ]
 
 
 def test_set_paid_moves_a_sent_invoice_to_paid_on_the_date_given(
-    wethod: httpx.Client, seed: Seed
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
 ) -> None:
     sent = sent_invoice(wethod, seed)
-    response = wethod.post(f"{INVOICES}/{sent['id']}:set-paid", json={"payment_date": "2026-04-30"})
+    path = f"{INVOICES}/{sent['id']}:set-paid"
+    response = accountant.post(path, json={"payment_date": "2026-04-30"})
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["payment_date"]) == ("paid", "2026-04-30")
 
 
-def test_set_paid_without_a_date_pays_today(wethod: httpx.Client, seed: Seed) -> None:
+def test_set_paid_without_a_date_pays_today(
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
+) -> None:
     sent = sent_invoice(wethod, seed)
-    paid = wethod.post(f"{INVOICES}/{sent['id']}:set-paid").json()
+    paid = accountant.post(f"{INVOICES}/{sent['id']}:set-paid").json()
     assert paid["payment_date"] == "2026-03-03"  # the test wall clock's day
 
 
-def test_set_paid_on_a_draft_answers_412(wethod: httpx.Client, seed: Seed) -> None:
+def test_set_paid_on_a_draft_answers_412(
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
+) -> None:
     created = create(wethod, invoice(seed))
-    response = wethod.post(f"{INVOICES}/{created['id']}:set-paid")
+    response = accountant.post(f"{INVOICES}/{created['id']}:set-paid")
     assert response.status_code == 412
     assert "Only sent invoices" in response.json()["message"]
 
 
-def test_set_paid_on_a_paid_invoice_answers_412(wethod: httpx.Client, seed: Seed) -> None:
-    paid = sent_invoice(wethod, seed, paid=True)
-    assert wethod.post(f"{INVOICES}/{paid['id']}:set-paid").status_code == 412
+def test_set_paid_on_a_paid_invoice_answers_412(
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
+) -> None:
+    paid = sent_invoice(wethod, seed, paid_by=accountant)
+    assert accountant.post(f"{INVOICES}/{paid['id']}:set-paid").status_code == 412
 
 
-def test_set_paid_with_a_malformed_date_is_a_failure(wethod: httpx.Client, seed: Seed) -> None:
+def test_set_paid_with_a_malformed_date_is_a_failure(
+    wethod: httpx.Client, accountant: httpx.Client, seed: Seed
+) -> None:
     sent = sent_invoice(wethod, seed)
-    response = wethod.post(f"{INVOICES}/{sent['id']}:set-paid", json={"payment_date": "30/04/2026"})
+    path = f"{INVOICES}/{sent['id']}:set-paid"
+    response = accountant.post(path, json={"payment_date": "30/04/2026"})
     assert failures_of(response) == [
         {"field": "payment_date", "message": "Must be a valid date in the format YYYY-MM-DD."}
     ]
@@ -829,9 +1092,28 @@ def test_each_filter_operator_on_each_filter_field(
     assert [entry["id"] for entry in listed] == [dated[number - 1] for number in expected]
 
 
+def test_payment_date_filters_on_the_day_an_invoice_was_paid(
+    wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    paid = {"project_id": seed.as_pm, "value": 1, "issue_date": "2026-01-01", "status": "paid"}
+    days = ["2026-02-10", "2026-02-20", None]
+    ids = [admin.post("/invoices", json={**paid, "payment_date": day}).json()["id"] for day in days]
+    listed = wethod.get(INVOICES, params={"payment_date": "gte:2026-02-15"}).json()
+    assert [entry["id"] for entry in listed] == [ids[1]]  # an unpaid invoice matches no date
+
+
 def test_filters_on_several_fields_all_apply(wethod: httpx.Client, dated: list[int]) -> None:
     params = {"project_id": "eq:2", "issue_date": "gte:2026-03-01", "updated_at": "gt:2026-03-01"}
     assert [entry["id"] for entry in wethod.get(INVOICES, params=params).json()] == [dated[3]]
+
+
+def test_the_plus_of_an_updated_at_offset_must_be_sent_as_percent_2b(
+    wethod: httpx.Client, dated: list[int]
+) -> None:
+    bare = wethod.get(f"{INVOICES}?updated_at=gte:2026-03-03T11:00:00+01:00")
+    encoded = wethod.get(f"{INVOICES}?updated_at=gte:2026-03-03T11:00:00%2B01:00")
+    assert [f["field"] for f in failures_of(bare)] == ["updated_at"]  # the + arrived as a space
+    assert [entry["id"] for entry in encoded.json()] == dated[2:]
 
 
 def test_updated_at_moves_so_a_client_can_ask_for_what_changed_since(
@@ -870,7 +1152,7 @@ def test_unknown_query_parameters_are_ignored(wethod: httpx.Client, dated: list[
 # ---- the rate limit ----------------------------------------------------------------------------
 
 
-def test_ten_requests_pass_and_the_eleventh_answers_429_with_retry_after(
+def test_ten_requests_pass_and_the_eleventh_answers_429_with_x_ratelimit_retry_after(
     wethod: httpx.Client,
 ) -> None:
     statuses = [wethod.get(INVOICES).status_code for _ in range(10)]
@@ -878,7 +1160,39 @@ def test_ten_requests_pass_and_the_eleventh_answers_429_with_retry_after(
     assert statuses == [200] * 10
     assert refused.status_code == 429
     assert refused.json()["key"] == "too_many_requests"
-    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["x-ratelimit-retry-after"] == "1"  # whole seconds
+    assert "Retry-After" not in refused.headers  # Wethod documents only its own header
+
+
+def test_a_token_over_its_hourly_limit_is_told_when_the_oldest_request_frees_up(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client, clock: FakeClock
+) -> None:
+    unlimited(admin)
+    admin.put("/settings", json={"hourly_limit": 2})
+    wethod.get(INVOICES)
+    clock.advance(600)
+    wethod.get(INVOICES)
+    clock.advance(60)
+    refused = wethod.get(INVOICES)
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "key": "too_many_requests",
+        "message": "The limit of 2 requests an hour for this token is reached.",
+    }
+    assert refused.headers["x-ratelimit-retry-after"] == str(3600 - 660)
+    clock.advance(3600 - 660)
+    assert wethod.get(INVOICES).status_code == 200
+
+
+def test_each_token_has_its_own_hour(
+    sandbox: Sandbox, wethod: httpx.Client, admin: httpx.Client
+) -> None:
+    unlimited(admin)
+    use_tokens(admin, {"token": "ci-key"})
+    admin.put("/settings", json={"hourly_limit": 1})
+    assert [wethod.get(INVOICES).status_code for _ in range(2)] == [200, 429]
+    with vendor_client(sandbox, token="ci-key") as other:
+        assert other.get(INVOICES).status_code == 200
 
 
 def test_the_rate_limit_refills_at_ten_requests_per_second(
@@ -947,10 +1261,13 @@ def test_a_fault_without_a_path_matches_every_vendor_path(
     assert [wethod.get(INVOICES).status_code for _ in range(3)] == [503, 503, 200]
 
 
-def test_an_injected_429_carries_retry_after(wethod: httpx.Client, admin: httpx.Client) -> None:
+def test_an_injected_429_carries_x_ratelimit_retry_after(
+    wethod: httpx.Client, admin: httpx.Client
+) -> None:
     admin.post("/faults", json={"path": "/api", "status": 429})
-    response = wethod.get(INVOICES)
-    assert (response.status_code, response.headers["Retry-After"]) == (429, "1")
+    admin.post("/faults", json={"path": "/api", "status": 429, "retry_after": 7})
+    waits = [wethod.get(INVOICES).headers.get("x-ratelimit-retry-after") for _ in range(2)]
+    assert waits == ["1", "7"]
 
 
 def test_a_lost_create_response_raises_a_read_error_although_the_invoice_was_created(
@@ -986,15 +1303,59 @@ def test_the_default_settings_name_the_sandbox_tokens_company_user_and_permissio
         "rate_limit_per_second": 10,
         "burst": 10,
         "api_access_enabled": True,
+        "hourly_limit": 5000,  # requests per token in any hour, as Wethod documents
         "tokens": [
             {
                 "token": "sandbox",
                 "company": "sandbox",
                 "user": "sandbox-user",
-                "permissions": ["invoices.create", "invoices.create_other"],
+                "permissions": FINANCE,
             }
         ],
     }
+
+
+def test_the_sandbox_token_can_list_create_edit_send_and_delete_but_not_set_paid(
+    wethod: httpx.Client, seed: Seed
+) -> None:
+    made = [create(wethod, invoice(seed, project_id=p)) for p in (seed.as_pm, seed.others)]
+    assert wethod.get(INVOICES).status_code == 200
+    assert wethod.patch(f"{INVOICES}/{made[0]['id']}", json={"value": 1}).status_code == 200
+    assert wethod.post(f"{INVOICES}/{made[0]['id']}:send").status_code == 200
+    assert wethod.post(f"{INVOICES}/{made[0]['id']}:set-paid").status_code == 403
+    assert wethod.delete(f"{INVOICES}/{made[1]['id']}").status_code == 200
+
+
+def test_the_admin_can_take_a_permission_away_and_give_it_back(
+    wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    taken = admin.delete("/tokens/sandbox/permissions/invoices.view_other")
+    refused = wethod.get(INVOICES, params={"project_id": seed.others})
+    given = admin.put("/tokens/sandbox/permissions/invoices.view_other")
+    allowed = wethod.get(INVOICES, params={"project_id": seed.others})
+    assert "invoices.view_other" not in taken.json()["permissions"]
+    assert refused.status_code == 403
+    assert given.json()["permissions"] == FINANCE  # back in its place
+    assert allowed.status_code == 200
+
+
+def test_the_admin_can_give_the_sandbox_token_edit_sent(
+    wethod: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    sent = sent_invoice(wethod, seed)
+    admin.put("/tokens/sandbox/permissions/invoices.edit_sent")
+    assert wethod.post(f"{INVOICES}/{sent['id']}:set-paid").json()["status"] == "paid"
+    assert admin.get("/tokens").json()[0]["permissions"] == EVERYTHING
+
+
+def test_taking_away_an_unknown_permission_or_from_an_unknown_token_is_refused(
+    admin: httpx.Client,
+) -> None:
+    unknown_key = admin.delete("/tokens/sandbox/permissions/invoice.view")
+    unknown_token = admin.delete("/tokens/nobody/permissions/invoices.view")
+    assert unknown_key.status_code == 400
+    assert "invoices.view_other" in unknown_key.json()["error"]  # lists the known keys
+    assert unknown_token.status_code == 404
 
 
 def test_a_token_given_in_full_reads_back_in_full(admin: httpx.Client) -> None:
@@ -1099,11 +1460,21 @@ def test_the_admin_can_send_and_pay_an_invoice(
 
 
 def test_the_admin_can_delete_an_invoice_in_any_status(
-    wethod: httpx.Client, admin: httpx.Client, seed: Seed
+    wethod: httpx.Client, admin: httpx.Client, accountant: httpx.Client, seed: Seed
 ) -> None:
-    paid = sent_invoice(wethod, seed, paid=True)
+    paid = sent_invoice(wethod, seed, paid_by=accountant)
     assert admin.delete(f"/invoices/{paid['id']}").status_code == 204
     assert wethod.get(f"{INVOICES}/{paid['id']}").status_code == 404
+
+
+def test_an_invoice_made_in_the_ui_has_a_value_and_an_issue_date_like_every_wethod_invoice(
+    admin: httpx.Client, seed: Seed
+) -> None:
+    made = admin.post("/invoices", json={"project_id": seed.as_pm}).json()
+    assert (made["value"], made["issue_date"]) == (0, "2026-03-03")
+    assert (
+        admin.post("/invoices", json={"project_id": seed.as_pm, "value": None}).status_code == 400
+    )
 
 
 def test_an_admin_invoice_needs_a_seeded_project(admin: httpx.Client) -> None:
