@@ -6,6 +6,7 @@ to the vendors (or to the sandbox), refresh what they hold, and diff.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import moved
+from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
 from compiler.load import Document
@@ -50,6 +52,7 @@ class Workspace:
     sandbox: Any = None  # compiler.sandbox.Sandbox when --sandbox
     notes: list[str] = field(default_factory=list)
     opened_state: State | None = None  # state as read when the workspace opened
+    endpoints: list[Endpoint] = field(default_factory=list)  # where each connection goes
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -140,6 +143,7 @@ class Workspace:
         current, renames = self.moved_state(state)
         plan = diff(self.resources, current, observed, self.project_keys)
         plan = moved.annotate(plan, renames, self.document)
+        plan.endpoints = list(self.endpoints)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         return targets.narrow(plan)
 
@@ -179,11 +183,24 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
     return LocalBackend(path if path.is_absolute() else document.base_dir / path)
 
 
-def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
+def open_workspace(
+    path: Path, as_of: date, *, sandbox: bool, hosts: Hosts | None = None
+) -> Workspace:
+    """The plan at `path`, checked, compiled and connected: to the in-process sandbox, or to
+    the hosts set outside the plan (`hosts`; by default from the environment)."""
     checked = check(path, as_of)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
     document = checked.document
+    try:
+        hosts = hosts or Hosts.configured(os.environ, PROVIDERS)
+    except EndpointError as exc:
+        raise WorkspaceError(str(exc)) from None
+    if sandbox and hosts.sandbox is not None:
+        raise WorkspaceError(
+            f"--sandbox runs the emulators in this process, and {hosts.sandbox.source} points "
+            "at a served sandbox: use one of them"
+        )
     backend = state_backend(document, sandbox=sandbox)
     sandbox_app = None
     notes: list[str] = []
@@ -202,7 +219,7 @@ def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
         except StateError:
             opened_state = None  # reported, with its recovery, where state is read to plan
         owned = {e.provider for e in opened_state.entries.values()} if opened_state else set()
-        providers = _connect(configs, checked.items, owned, sandbox_app)
+        providers, endpoints = _connect(configs, checked.items, owned, sandbox_app, hosts)
     except (ConfigurationError, RuntimeError) as exc:  # RuntimeError: sandbox SeedError
         if sandbox_app is not None:
             sandbox_app.close()
@@ -227,6 +244,7 @@ def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
         sandbox=sandbox_app,
         notes=notes,
         opened_state=opened_state,
+        endpoints=endpoints,
     )
 
 
@@ -235,10 +253,13 @@ def _connect(
     items: list[Item],
     owned: set[str],
     sandbox: Any,
-) -> dict[str, Provider]:
-    """A client per provider the plan uses, or state still holds objects of (`owned`)."""
+    hosts: Hosts,
+) -> tuple[dict[str, Provider], list[Endpoint]]:
+    """A client per provider the plan uses, or state still holds objects of (`owned`), and
+    where each one's requests go: never anywhere the plan chose (compiler.credentials)."""
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
+    endpoints: list[Endpoint] = []
     for name in sorted(needed):
         config = configs[name]
         vendor = config["type"]
@@ -261,18 +282,29 @@ def _connect(
                     lambda e=emulator: _float_or_none(e.settings.rate_limit_per_second),
                     cls.rate_burst,
                 )
+            endpoint = Endpoint(name, vendor, base_url(vendor), IN_PROCESS, None)
             providers[name] = cls(
                 name,
                 config,
                 transport=sandbox.transport,
-                base_url=base_url(vendor),
+                base_url=endpoint.base_url,
                 token=SANDBOX_TOKEN,
                 sleep=_short_sleep,
                 limiter=limiter,
             )
+        elif hosts.sandbox is not None:
+            from compiler.sandbox import SANDBOX_TOKEN, base_url
+
+            # A served sandbox gets the sandbox's token: no real one can go there.
+            url = base_url(vendor, hosts.sandbox.url)
+            endpoint = Endpoint(name, vendor, url, hosts.sandbox.source, None)
+            providers[name] = cls(name, config, base_url=url, token=SANDBOX_TOKEN)
         else:
-            providers[name] = cls(name, config)
-    return providers
+            token_env = cls.token_variable(config.get("token_env"))
+            endpoint = hosts.endpoint(name, vendor, cls.default_base_url, token_env)
+            providers[name] = cls(name, config, base_url=endpoint.base_url)
+        endpoints.append(endpoint)
+    return providers, endpoints
 
 
 def _float_or_none(value: Any) -> float | None:

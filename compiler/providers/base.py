@@ -33,6 +33,13 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler import jsonio
+from compiler.credentials import (
+    EndpointError,
+    base_url_env,
+    base_url_problem,
+    checked_url,
+    token_env_problem,
+)
 from compiler.model import Item
 
 
@@ -226,12 +233,22 @@ class Provider:
     ) -> None:
         self.name = name
         self.config = config
-        self.base_url = (base_url or config.get("base_url") or self.default_base_url).rstrip("/")
-        token_env = config.get("token_env") or self.default_token_env
-        self.token = token if token is not None else os.environ.get(token_env)
+        # Where the token goes and which one it is are never the plan's to choose: `validate`
+        # refuses such a plan, and so does the client (docs/ci.md, compiler.credentials).
+        if "base_url" in config:
+            raise ConfigurationError(f"provider {name!r}: {base_url_problem(self.vendor)}")
+        self.token_env = self.token_variable(config.get("token_env"))
+        url = base_url or self.default_base_url
+        if transport is None:  # a real network client, not the in-process sandbox
+            try:
+                url = checked_url(url, f"provider {name!r} ({self.title})")
+            except EndpointError as exc:
+                raise ConfigurationError(str(exc)) from None
+        self.base_url = url.rstrip("/")
+        self.token = token if token is not None else os.environ.get(self.token_env)
         if not self.token:
             raise ConfigurationError(
-                f"provider {name!r} ({self.title}) needs an API token in ${token_env}; "
+                f"provider {name!r} ({self.title}) needs an API token in ${self.token_env}; "
                 "set it, or run with --sandbox to use the built-in emulators"
             )
         self.sleep = sleep
@@ -249,6 +266,17 @@ class Provider:
             timeout=self.timeout,
             verify=True,
         )
+
+    @classmethod
+    def token_variable(cls, named: Any = None) -> str:
+        """The variable a connection's token comes from: the vendor's own, or one of its
+        family a plan names (RUDDR_API_TOKEN_EU); ConfigurationError for any other."""
+        if named is None:
+            return cls.default_token_env
+        problem = token_env_problem(cls.title, cls.default_token_env, named)
+        if problem is not None:
+            raise ConfigurationError(f"`token_env` {problem}")
+        return str(named)
 
     def close(self) -> None:
         self.client.close()
@@ -379,8 +407,9 @@ class Provider:
                     raise ProviderError(
                         f"{self.title} at {self.base_url}: the server's TLS certificate could "
                         f"not be verified ({_untrusted(exc)}). billplan always verifies "
-                        "certificates; fix the server's certificate or the `base_url`, or trust "
-                        "its CA through SSL_CERT_FILE"
+                        "certificates; fix the server's certificate or the host set for it "
+                        f"({base_url_env(self.vendor)} or --endpoint), or trust its CA through "
+                        "SSL_CERT_FILE"
                     ) from None
                 # A connection never made carried no request: safe to send again, even a create.
                 unsent = isinstance(
