@@ -20,7 +20,7 @@ from support import AS_OF, INVOICE_ITEM, PLAN, admin_of, billplan, serving, writ
 from compiler import credentials
 from compiler.credentials import Endpoint, EndpointError, Hosts, checked_url
 from compiler.diff import Plan
-from compiler.providers import PROVIDERS, ConfigurationError
+from compiler.providers import PROVIDERS, ConfigurationError, ProviderError
 from compiler.render.plan import MARKDOWN_LIMIT, print_text, to_markdown
 from compiler.sandbox import SANDBOX_TOKEN, Sandbox, build_sandbox
 from compiler.validate import check, plan_schema
@@ -336,3 +336,19 @@ def test_plan_json_lists_the_endpoints(tmp_path: Path) -> None:
         "chosen_by": "--sandbox",
         "token_env": None,
     }
+
+
+@pytest.mark.parametrize("path", ["https://attacker.invalid/x", "//attacker.invalid/x", "x"])
+def test_a_client_sends_nothing_to_an_address_that_is_not_a_path_below_its_host(
+    path: str,
+) -> None:
+    import httpx
+
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(200))
+    ruddr = PROVIDERS["ruddr"]("ruddr", {"type": "ruddr"}, transport=transport, token="t")
+
+    with pytest.raises(ProviderError, match=re.escape("not a path below https://www.ruddr.io")):
+        ruddr.request("GET", path)
+    ruddr.close()
+    assert sent == []

@@ -390,6 +390,13 @@ class Provider:
         what: str = "",
     ) -> httpx.Response:
         """One logical call, retried by the rules in the module docstring."""
+        if not path.startswith("/") or path.startswith("//"):
+            # Only a path below the connection's host: a value from a plan (a project id) in
+            # a path must never make it an address of its own, where the token would follow.
+            raise ProviderError(
+                f"{self.title}: refused to send a request to {path[:80]!r}, which is not a "
+                f"path below {self.base_url}"
+            )
         content = None if body is None else jsonio.dumps(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
         attempt = 0
