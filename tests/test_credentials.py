@@ -352,3 +352,14 @@ def test_a_client_sends_nothing_to_an_address_that_is_not_a_path_below_its_host(
         ruddr.request("GET", path)
     ruddr.close()
     assert sent == []
+
+
+def test_apply_of_a_saved_plan_names_the_hosts_this_apply_contacts(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing")
+    saved = tmp_path / "plan.json"
+    assert billplan("plan", directory, "--sandbox", "-o", saved, "--as-of", "2026-11-23").code == 0
+
+    run = billplan("apply", saved, "--auto-approve")
+
+    assert run.code == 0, run.text
+    assert "in process (no network)  the built-in sandbox (--sandbox): ruddr" in run.out
