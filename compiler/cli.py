@@ -161,7 +161,11 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
     except credentials.EndpointError as exc:
         raise WorkspaceError(str(exc)) from None
     workspace = open_workspace(
-        Path(path or args.path), _as_of(args.as_of), sandbox=_sandbox(args), hosts=hosts
+        Path(path or args.path),
+        _as_of(args.as_of),
+        sandbox=_sandbox(args),
+        from_state=getattr(args, "no_refresh", None) or (),
+        hosts=hosts,
     )
     for note in workspace.notes:
         _stderr().print(f"[cyan]{note}[/cyan]")
@@ -198,8 +202,8 @@ def _write_plan_outputs(
     from compiler import planfile
     from compiler.render import plan as render_plan
 
-    # Absolute, so that `apply FILE` works from any directory. Only when it is written: at
-    # 10,000 objects the saved plan costs seconds.
+    # Absolute: a record of where the plan was made, which `apply FILE` names when it is run
+    # without a plan directory. Only when it is written: at 10,000 objects it costs seconds.
     text = ""
     if args.out or args.format == "json":
         text = planfile.dumps(
@@ -264,6 +268,8 @@ def _refresh_only(args: argparse.Namespace) -> int:
 
     if args.out:
         return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
+    if args.no_refresh:
+        return _fail("--refresh-only reads the vendors to find drift; drop --no-refresh")
     try:
         targets = _targets(args)
         with _open(args) as workspace:
@@ -359,6 +365,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 "--target/--exclude it was planned with; drop them here"
             )
         return _apply_saved(args, target)
+    if args.plan_dir is not None:
+        return _fail(
+            f"{target} is not a saved plan: `billplan apply PATH` takes one plan directory, "
+            "and `billplan apply FILE PATH` a saved plan and the directory to check it against"
+        )
     try:
         targets = _targets(args)
         with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):
@@ -370,36 +381,69 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _apply_saved(args: argparse.Namespace, path: Path) -> int:
-    from compiler import planfile
+    """Apply a saved plan: plan again from the plan directory given (the merged main, in CI)
+    and the vendors now, at the saved as-of date and targets; apply that plan only if it makes
+    the same changes as the saved one. The file is the record of what was reviewed, not an
+    authority: where to apply, and from which plan, comes from the command line."""
+    from compiler import planfile, review
     from compiler.targets import Targets
 
     try:
         saved = planfile.load(path)
     except planfile.PlanFileError as exc:
         return _fail(str(exc))
-    if _sandbox(args) and not saved.sandbox:
-        return _fail(f"{path} was planned against the real vendors, not the sandbox")
-    args.sandbox = saved.sandbox
+    if args.plan_dir is None:
+        return _fail(
+            f"{path} is a saved plan: name the plan directory to check it against, as in "
+            f"`billplan apply {path} PATH` (it was made from {saved.plan_path}). billplan "
+            "plans that directory again and applies only what it gives, if it is what was saved"
+        )
+    if _sandbox(args) != saved.sandbox:
+        made, here = ("the sandbox", "the real vendors") if saved.sandbox else (
+            "the real vendors", "the sandbox")  # fmt: skip
+        flag = "add --sandbox" if saved.sandbox else "drop --sandbox and BILLPLAN_SANDBOX"
+        return _fail(f"{path} was planned against {made}, not {here}; {flag} to apply it")
+    if args.as_of is not None and args.as_of != saved.as_of.isoformat():
+        return _fail(
+            f"{path} was planned as of {saved.as_of}, and is checked at that date; "
+            f"drop --as-of {args.as_of}"
+        )
     args.as_of = saved.as_of.isoformat()
+    plan_dir = Path(args.plan_dir)
     try:
         with (
-            _open(args, saved.plan_path) as workspace,
+            _open(args, plan_dir) as workspace,
             workspace.backend.lock("apply", args.lock_timeout),
         ):
             state = workspace.backend.read()
             scope = Targets(saved.plan.targets, saved.plan.excludes)
-            problems = planfile.staleness(saved, state, workspace.refresh(state, scope))
+            observed = workspace.refresh(state, scope)
+            problems = planfile.staleness(saved, state, observed)
             missing = sorted({c.provider for c in saved.plan.changes} - set(workspace.providers))
             problems += [f"provider {name!r} is no longer in the plan" for name in missing]
             if problems:
                 for line in problems:
-                    _stderr().print(f"  {line}", highlight=False)
+                    _stderr().print(f"  {escape(line)}", highlight=False)
                 return _fail(
                     f"{path} is stale: {len(problems)} object(s) changed since it was made. "
                     "Nothing was applied; run `billplan plan` again."
                 )
-            saved.plan.endpoints = list(workspace.endpoints)  # where this apply's requests go
-            return _show_and_apply(args, workspace, saved.plan, state)
+            merged = workspace.plan(state, observed, scope)
+            if found := review.differences(saved.plan, merged):
+                for difference in found:
+                    _stderr().print(f"  {escape(str(difference))}", highlight=False)
+                return _fail(
+                    f"{path} is not what {plan_dir} gives now (as of {saved.as_of}): "
+                    f"{len(found)} difference(s). Nothing was applied. A saved plan is only "
+                    "the record of what was reviewed; billplan applies what the plan "
+                    "directory gives, and only when the two agree. Plan, review and apply again."
+                )
+            count = sum(1 for c in merged.changes if c.action != "no-op")
+            _stdout().print(
+                f"{escape(str(plan_dir))} as of {saved.as_of} gives the same "
+                f"{_count(count, 'change')} as {escape(str(path))}."
+            )
+            return _show_and_apply(args, workspace, merged, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
 
@@ -615,14 +659,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="report managed objects changed or deleted outside billplan; change nothing",
     )
+    plan.add_argument(
+        "--no-refresh",
+        action="append",
+        metavar="PROVIDER",
+        help="plan this provider (its name in the plan, or a vendor type such as ruddr) from "
+        "billplan's state without calling the vendor: for a CI job that must hold no key "
+        "that can write (repeatable)",
+    )
     _add_hosts(plan)
     _add_targets(plan)
     plan.set_defaults(run=cmd_plan)
 
     apply = commands.add_parser(
-        "apply", help="make the vendors match the plan (PATH), or apply a saved plan (FILE)"
+        "apply",
+        help="make the vendors match the plan (PATH), or apply a reviewed saved plan (FILE PATH)",
+        description="`apply PATH` plans and applies. `apply FILE PATH` applies a saved plan "
+        "(`plan -o FILE`) only as far as PATH still gives it: it plans PATH again, with the "
+        "vendors as they are now and the saved as-of date and targets, and applies that plan "
+        "if it makes exactly the saved changes; otherwise it lists the differences and writes "
+        "nothing. The saved plan is a record of what was reviewed, not an authority: what is "
+        "applied always comes from PATH (in CI, the merged main).",
     )
     apply.add_argument("path", metavar="PATH|FILE", help="plan directory/file, or a saved plan")
+    apply.add_argument(
+        "plan_dir",
+        nargs="?",
+        metavar="PATH",
+        help="after a saved plan FILE: the plan directory/file to check it against and apply",
+    )
     apply.add_argument("--sandbox", action="store_true", help=sandbox_help)
     apply.add_argument("--as-of", metavar="DATE", help=as_of_help)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")

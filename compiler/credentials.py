@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-PathKey = tuple[str | int, ...]
+from compiler.load import PathKey
 
 SANDBOX_URL_ENV = "BILLPLAN_SANDBOX_URL"
 ENDPOINT_FLAG = "--endpoint"

@@ -1,13 +1,14 @@
 """Saved plans: the documented JSON form of a Plan, and the check that it is still true.
 
-`plan -o FILE` writes it; `apply FILE` applies exactly those changes, after checking that
-every object they touch still looks as it did when planned (by content, not by a serial).
+`plan -o FILE` writes it. `apply FILE PATH` checks that every object its changes touch still
+looks as it did when planned (by content, not by a serial), then plans PATH again and applies
+that plan only if it makes the same changes (compiler/review.py).
 
-A saved plan is what a reviewer approved, so it carries a checksum: sha256 over its canonical
-JSON (keys sorted, compact, numbers digit for digit) without the checksum itself. `apply FILE`
-refuses a file whose content no longer matches it: edited by hand, or damaged. The checksum
-guards against edits, not against an attacker who can also recompute it: keep saved plans
-where only CI and reviewers write.
+A saved plan is the record of what a reviewer approved, never an authority: what apply writes
+always comes from the plan directory it is given. Its checksum (sha256 over its canonical JSON:
+keys sorted, compact, numbers digit for digit, without the checksum itself) catches a file
+edited by hand or damaged, not an attacker, who can recompute it; `plan_path` records where
+it was made, for messages only.
 """
 
 from __future__ import annotations

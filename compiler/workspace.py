@@ -1,7 +1,9 @@
 """A plan opened for planning or applying: its items, resources, providers and state backend.
 
 This is where the stages meet: check (load, validate, expand), compile per provider, connect
-to the vendors (or to the sandbox), refresh what they hold, and diff.
+to the vendors (or to the sandbox), refresh what they hold, and diff. A provider named with
+`plan --no-refresh` is planned from state alone: it is never called, and what billplan last
+wrote there stands in for what the vendor holds.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from compiler import moved
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
@@ -21,7 +25,14 @@ from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
 from compiler.load import Document
 from compiler.model import Item
-from compiler.providers import PROVIDERS, ConfigurationError, Observed, Provider, Resource
+from compiler.providers import (
+    PROVIDERS,
+    ConfigurationError,
+    Observed,
+    Provider,
+    ProviderError,
+    Resource,
+)
 from compiler.providers.base import RateLimiter
 from compiler.state import Backend, State, StateError
 from compiler.state.local import LocalBackend
@@ -52,6 +63,7 @@ class Workspace:
     sandbox: Any = None  # compiler.sandbox.Sandbox when --sandbox
     notes: list[str] = field(default_factory=list)
     opened_state: State | None = None  # state as read when the workspace opened
+    from_state: frozenset[str] = frozenset()  # providers planned from state (--no-refresh)
     endpoints: list[Endpoint] = field(default_factory=list)  # where each connection goes
 
     def state_to_plan(self) -> State:
@@ -117,7 +129,10 @@ class Workspace:
                     "defines; put the provider back to let billplan delete them, or remove "
                     "them from state with `billplan state rm`"
                 )
-            observed.extend(provider.list(sorted(ids)))
+            if name in self.from_state:
+                observed.extend(last_written(state, name))
+            else:
+                observed.extend(provider.list(sorted(ids)))
         return observed + self.recheck_missing(state, observed)
 
     def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
@@ -130,7 +145,7 @@ class Workspace:
         found: list[Observed] = []
         for (name, type_name), ids in sorted(missing.items()):
             provider = self.providers.get(name)
-            if provider is not None:
+            if provider is not None and name not in self.from_state:
                 found.extend(provider.recheck(type_name, sorted(ids)))
         return found
 
@@ -145,6 +160,13 @@ class Workspace:
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
+        plan.notes += [
+            f"{name}: planned from billplan's state, without reading "
+            f"{self.providers[name].title} (--no-refresh): objects changed, invoiced or made "
+            "there since billplan's last apply are not shown; `apply` reads them and refuses "
+            "a saved plan they would change"
+            for name in sorted(self.from_state)
+        ]
         return targets.narrow(plan)
 
     def budget_problems(self, plan: Plan) -> list[str]:
@@ -184,10 +206,17 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
 
 
 def open_workspace(
-    path: Path, as_of: date, *, sandbox: bool, hosts: Hosts | None = None
+    path: Path,
+    as_of: date,
+    *,
+    sandbox: bool,
+    from_state: Collection[str] = (),
+    hosts: Hosts | None = None,
 ) -> Workspace:
-    """The plan at `path`, checked, compiled and connected: to the in-process sandbox, or to
-    the hosts set outside the plan (`hosts`; by default from the environment)."""
+    """The plan at path, ready to refresh and diff, connected to the in-process sandbox or to
+    the hosts set outside the plan (`hosts`; by default from the environment). from_state:
+    provider names or vendor types (`ruddr`) to plan from state alone, never calling them
+    (`plan --no-refresh`)."""
     checked = check(path, as_of)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
@@ -205,6 +234,7 @@ def open_workspace(
     sandbox_app = None
     notes: list[str] = []
     configs: dict[str, dict[str, Any]] = document.root.get("providers") or {}
+    unread = _providers_named(configs, from_state)
     try:
         if sandbox:
             from compiler.sandbox import build_sandbox
@@ -219,7 +249,7 @@ def open_workspace(
         except StateError:
             opened_state = None  # reported, with its recovery, where state is read to plan
         owned = {e.provider for e in opened_state.entries.values()} if opened_state else set()
-        providers, endpoints = _connect(configs, checked.items, owned, sandbox_app, hosts)
+        providers, endpoints = _connect(configs, checked.items, owned, sandbox_app, unread, hosts)
     except (ConfigurationError, RuntimeError) as exc:  # RuntimeError: sandbox SeedError
         if sandbox_app is not None:
             sandbox_app.close()
@@ -244,8 +274,56 @@ def open_workspace(
         sandbox=sandbox_app,
         notes=notes,
         opened_state=opened_state,
+        from_state=frozenset(unread & set(providers)),
         endpoints=endpoints,
     )
+
+
+def _providers_named(configs: dict[str, dict[str, Any]], names: Collection[str]) -> set[str]:
+    """The plan's provider names that names mean: a provider's own name or its vendor type."""
+    chosen: set[str] = set()
+    for wanted in names:
+        matched = {n for n, c in configs.items() if wanted in (n, c.get("type"))}
+        if not matched:
+            known = ", ".join(f"{n} ({c.get('type')})" for n, c in sorted(configs.items()))
+            raise WorkspaceError(
+                f"--no-refresh {wanted}: the plan has no such provider; name one of its "
+                f"providers or a vendor type: {known or 'none'}"
+            )
+        chosen |= matched
+    return chosen
+
+
+def last_written(state: State, provider: str) -> list[Observed]:
+    """What billplan last wrote or adopted for a provider, standing in for what the vendor
+    holds when it is not read. Whether an object was invoiced since is not known: none is
+    shown as locked. A create whose outcome is unknown stays unknown (not shown)."""
+    return [
+        Observed(
+            remote_id=entry.remote_id,
+            type=entry.type,
+            project_id=entry.project_id,
+            attributes=entry.attributes,
+            locked=False,
+            date=entry.date,
+            amount=entry.amount,
+        )
+        for entry in state.entries.values()
+        if entry.provider == provider and entry.remote_id is not None
+    ]
+
+
+def _never_called(vendor: str) -> httpx.MockTransport:
+    """The transport of a provider planned from state: any request is a bug, refused here
+    rather than sent (with whatever token the environment holds)."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise ProviderError(
+            f"billplan tried to call {vendor} ({request.method} {request.url.path}) while "
+            "planning it from state (--no-refresh); nothing was sent"
+        )
+
+    return httpx.MockTransport(refuse)
 
 
 def _connect(
@@ -253,10 +331,13 @@ def _connect(
     items: list[Item],
     owned: set[str],
     sandbox: Any,
+    unread: set[str],
     hosts: Hosts,
 ) -> tuple[dict[str, Provider], list[Endpoint]]:
     """A client per provider the plan uses, or state still holds objects of (`owned`), and
-    where each one's requests go: never anywhere the plan chose (compiler.credentials)."""
+    where each one's requests go: never anywhere the plan chose (compiler.credentials). A
+    provider planned from state (`unread`) gets one that can send nothing, needs no token,
+    and contacts no host."""
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
     endpoints: list[Endpoint] = []
@@ -270,6 +351,9 @@ def _connect(
                 f"provider {name!r}: billplan cannot plan or apply {vendor} yet "
                 f"(supported: {supported}); `validate` and `render` still work"
             )
+        if name in unread:
+            providers[name] = cls(name, config, transport=_never_called(cls.title), token="-")
+            continue  # it contacts no host, so none is listed
         if sandbox is not None:
             from compiler.sandbox import SANDBOX_TOKEN, base_url
 

@@ -291,8 +291,8 @@ def test_a_saved_partial_plan_records_its_targets_and_applies_only_them(
     out = tmp_path / "plan.json"
     assert ruddr.billplan("plan", two, "--exclude", "cloud-infra", "-o", out).code == 0
 
-    refused = billplan("apply", out, "--auto-approve", "--target", "cloud-infra")
-    run = billplan("apply", out, "--auto-approve")
+    refused = billplan("apply", out, two, "--auto-approve", "--target", "cloud-infra")
+    run = billplan("apply", out, two, "--auto-approve")
 
     assert refused.code == 1
     assert "it applies exactly what was saved" in refused.errors

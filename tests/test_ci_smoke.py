@@ -65,14 +65,33 @@ def test_a_reviewed_plan_applies_exactly_the_saved_changes(tmp_path: Path) -> No
     write_plan(directory, variant(("amount: 10000}", "amount: 12000}")))
     out = tmp_path / "plan.json"
     assert sandboxed("plan", directory, "-o", out).code == 0
-    write_plan(directory, variant(("amount: 10000}", "amount: 99000}")))  # after the review
 
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--sandbox", "--auto-approve")
 
     assert run.code == 0, run.text
     assert "Apply complete: 1 updated." in run.out
     with plan_sandbox(directory) as admin:
         assert admin.get(MILESTONE, remote_ids(directory)[KICKOFF])["fee"] == 12000
+
+
+def test_a_reviewed_plan_is_refused_when_main_says_otherwise_after_the_review(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing")
+    assert sandboxed("apply", directory).code == 0
+    write_plan(directory, variant(("amount: 10000}", "amount: 12000}")))
+    out = tmp_path / "plan.json"
+    assert sandboxed("plan", directory, "-o", out).code == 0
+    write_plan(directory, variant(("amount: 10000}", "amount: 99000}")))  # after the review
+
+    run = billplan("apply", out, directory, "--sandbox", "--auto-approve")
+
+    assert run.code == 1
+    assert f"{KICKOFF}: fee: the saved plan has 12000.00, the merged plan has 99000.00" in (
+        run.errors
+    )
+    with plan_sandbox(directory) as admin:
+        assert admin.get(MILESTONE, remote_ids(directory)[KICKOFF])["fee"] == 10000
 
 
 def test_a_reviewed_plan_is_refused_when_an_object_changed_behind_billplans_back(
@@ -88,7 +107,7 @@ def test_a_reviewed_plan_is_refused_when_an_object_changed_behind_billplans_back
         admin.edit(MILESTONE, ids[KICKOFF], name="Kick-off, renamed in Ruddr")
     before = state_file(directory).read_bytes()
 
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--sandbox", "--auto-approve")
 
     assert run.code == 1
     assert f"{KICKOFF}: changed remotely since the plan was made" in run.errors

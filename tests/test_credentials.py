@@ -359,7 +359,7 @@ def test_apply_of_a_saved_plan_names_the_hosts_this_apply_contacts(tmp_path: Pat
     saved = tmp_path / "plan.json"
     assert billplan("plan", directory, "--sandbox", "-o", saved, "--as-of", "2026-11-23").code == 0
 
-    run = billplan("apply", saved, "--auto-approve")
+    run = billplan("apply", saved, directory, "--sandbox", "--auto-approve")
 
     assert run.code == 0, run.text
     assert "in process (no network)  the built-in sandbox (--sandbox): ruddr" in run.out

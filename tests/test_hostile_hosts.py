@@ -57,6 +57,7 @@ COMMANDS = {
     "plan -o": ["plan", "{plan}", "--as-of", AS_OF_TEXT, "-o", "{dir}/saved.json"],
     "plan --refresh-only": ["plan", "{plan}", "--as-of", AS_OF_TEXT, "--refresh-only"],
     "plan --sandbox": ["plan", "{plan}", "--as-of", AS_OF_TEXT, "--sandbox"],
+    "plan --no-refresh": ["plan", "{plan}", "--as-of", AS_OF_TEXT, "--no-refresh", "ruddr"],
     "apply": ["apply", "{plan}", "--as-of", AS_OF_TEXT, "--auto-approve"],
     "import": ["import", ADDRESS, "remote-1", "{plan}", "--as-of", AS_OF_TEXT],
     "state list": ["state", "list", "{plan}"],

@@ -59,9 +59,9 @@ def test_retrying_a_saved_plan_after_a_lost_create_is_refused_not_sent_twice(
     out = tmp_path / "saved.json"
     assert ruddr.billplan("plan", directory, "-o", out).code == 0
     ruddr.admin.fault("POST", lose_response=True)
-    assert billplan("apply", out, "--auto-approve").code == 1  # the response was lost
+    assert billplan("apply", out, directory, "--auto-approve").code == 1  # the response was lost
 
-    retry = billplan("apply", out, "--auto-approve")
+    retry = billplan("apply", out, directory, "--auto-approve")
 
     assert retry.code == 1
     assert "a create of it was sent since the plan was made" in retry.errors
@@ -80,7 +80,7 @@ def test_a_saved_delete_of_an_object_released_by_state_rm_is_refused(
     assert ruddr.billplan("plan", directory, "-o", out).code == 0
     assert billplan("state", "rm", KICKOFF, directory).code == 0
 
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--auto-approve")
 
     assert run.code == 1
     assert "billplan's state changed since the plan was made" in run.errors
@@ -95,9 +95,9 @@ def test_two_saved_plans_cannot_both_adopt_one_object(ruddr: Remote, tmp_path: P
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     assert ruddr.billplan("plan", directory, "-o", first).code == 0
     assert ruddr.billplan("plan", directory, "-o", second).code == 0
-    assert billplan("apply", first, "--auto-approve").code == 0
+    assert billplan("apply", first, directory, "--auto-approve").code == 0
 
-    run = billplan("apply", second, "--auto-approve")
+    run = billplan("apply", second, directory, "--auto-approve")
 
     assert run.code == 1
     assert "state changed since the plan was made" in run.errors

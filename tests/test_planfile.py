@@ -1,6 +1,7 @@
-"""Saved plans: `plan -o FILE` writes the changes as documented JSON; `apply FILE` applies
-exactly those, after checking that every object they touch still looks as it did when
-planned, and otherwise refuses, names what moved and writes nothing.
+"""Saved plans: `plan -o FILE` writes the changes as documented JSON; `apply FILE PATH`
+applies exactly those, after checking that every object they touch still looks as it did when
+planned and that PATH still gives them (tests/test_apply_reviewed.py), and otherwise refuses,
+names what moved and writes nothing.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def saved(ruddr: Remote, tmp_path: Path) -> tuple[Path, Path]:
     return directory, out
 
 
-def test_apply_file_applies_the_saved_changes_not_the_plan_as_it_is_now(tmp_path: Path) -> None:
+def test_apply_file_applies_nothing_when_the_plan_changed_after_the_review(
+    tmp_path: Path,
+) -> None:
     directory = write_plan(tmp_path / "billing")
     assert sandboxed("apply", directory).code == 0
     write_plan(directory, KICKOFF_12000)
@@ -67,19 +70,21 @@ def test_apply_file_applies_the_saved_changes_not_the_plan_as_it_is_now(tmp_path
     assert sandboxed("plan", directory, "-o", out).code == 0
     write_plan(directory, KICKOFF_13000_AND_EXTRA)  # edited again after the review
 
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--sandbox", "--auto-approve")
 
-    assert run.code == 0, run.text
-    assert "Apply complete: 1 updated." in run.out
+    assert run.code == 1
+    assert f"{KICKOFF}: fee: the saved plan has 12000.00, the merged plan has 13000.00" in (
+        run.errors
+    )
     with plan_sandbox(directory) as admin:
-        assert admin.get(MILESTONE, remote_ids(directory)[KICKOFF])["fee"] == 12000
+        assert admin.get(MILESTONE, remote_ids(directory)[KICKOFF])["fee"] == 10000
         assert "Extra workshop" not in {m["name"] for m in admin.objects(MILESTONE)}
 
 
 def test_apply_file_sends_exactly_the_saved_writes(ruddr: Remote, saved: tuple[Path, Path]) -> None:
     directory, out = saved
 
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--auto-approve")
 
     assert run.code == 0, run.text
     writes = [r for r in ruddr.admin.requests() if r["method"] != "GET"]
@@ -96,7 +101,7 @@ def test_apply_file_sends_exactly_the_saved_writes(ruddr: Remote, saved: tuple[P
 
 def _refused_without_writes(ruddr: Remote, directory: Path, out: Path) -> str:
     before = state_file(directory, sandbox=False).read_bytes()
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--auto-approve")
     assert run.code == 1
     assert [r["method"] for r in ruddr.admin.requests() if r["method"] != "GET"] == []
     assert state_file(directory, sandbox=False).read_bytes() == before
@@ -142,7 +147,7 @@ def test_apply_file_refuses_a_second_time(ruddr: Remote, tmp_path: Path) -> None
     directory = write_plan(tmp_path / "billing", head=ruddr.head)
     out = tmp_path / "first.json"
     assert ruddr.billplan("plan", directory, "-o", out).code == 0
-    assert billplan("apply", out, "--auto-approve").code == 0
+    assert billplan("apply", out, directory, "--auto-approve").code == 0
     ruddr.admin.clear_requests()
 
     said = _refused_without_writes(ruddr, directory, out)
@@ -250,7 +255,8 @@ def test_a_saved_plan_applies_from_another_directory_and_under_any_name(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
 
-    run = billplan("apply", tmp_path / "reviewed.out", "--auto-approve")
+    run = billplan("apply", tmp_path / "reviewed.out", tmp_path / "billing", "--sandbox",
+                   "--auto-approve")  # fmt: skip
 
     assert run.code == 0, run.text
     assert "Apply complete" in run.out

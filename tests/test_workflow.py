@@ -1,6 +1,8 @@
 """The GitHub Actions workflow (plans/ci/billplan.yml) and the pre-commit hook
-(.pre-commit-hooks.yaml) as files: they parse, and every billplan command they run is a real
-command with real flags, so a team that copies them gets runs that work.
+(.pre-commit-hooks.yaml) as files: they parse, every billplan command they run is a real
+command with real flags, and the workflow keeps its trust boundary (docs/ci.md): the pull
+request's jobs hold no credential that can write, write credentials live only in the
+environment limited to main, and apply checks the reviewed plan against the merged main.
 """
 
 from __future__ import annotations
@@ -49,25 +51,91 @@ def billplan_commands(script: str) -> list[list[str]]:
     return found
 
 
-def test_the_workflow_has_the_three_jobs_on_their_events() -> None:
+JOBS = ("plan", "comment", "apply", "drift")
+# The secrets that can write at a vendor or to billplan's state.
+WRITE_SECRETS = ("RUDDR_API_TOKEN", "KANTATA_API_TOKEN", "WETHOD_API_TOKEN", "COPERNIQ_API_KEY",
+                 "BILLPLAN_PG_DSN")  # fmt: skip
+
+
+def secrets_of(job: str) -> set[str]:
+    """The names of the secrets a job's definition mentions, anywhere in it."""
+    text = yaml.safe_dump(workflow()["jobs"][job])
+    return set(re.findall(r"secrets\.(\w+)", text))
+
+
+def test_the_workflow_has_its_jobs_on_their_events() -> None:
     flow = workflow()
     assert set(flow["on"]) >= {"pull_request", "push", "schedule"}
     assert flow["on"]["push"]["branches"] == ["main"]
     jobs = flow["jobs"]
-    assert "pull_request" in jobs["plan"]["if"]
-    assert "push" in jobs["apply"]["if"]
+    assert set(jobs) == set(JOBS)
+    assert "pull_request" in jobs["plan"]["if"] and "pull_request" in jobs["comment"]["if"]
+    assert jobs["comment"]["needs"] == "plan"
+    assert "push" in jobs["apply"]["if"] and "refs/heads/main" in jobs["apply"]["if"]
     assert "schedule" in jobs["drift"]["if"]
 
 
 def test_permissions_are_minimal() -> None:
     flow = workflow()
-    assert flow["permissions"] == {"contents": "read"}
+    assert flow["permissions"] == {}
     jobs = flow["jobs"]
-    assert jobs["plan"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert jobs["plan"]["permissions"] == {"contents": "read"}
+    assert jobs["comment"]["permissions"] == {"pull-requests": "write"}
     assert jobs["apply"]["permissions"] == {
         "contents": "read", "actions": "read", "pull-requests": "read"
     }  # fmt: skip
     assert jobs["drift"]["permissions"] == {"contents": "read"}
+
+
+def test_the_pull_request_jobs_hold_no_credential_that_can_write() -> None:
+    assert secrets_of("plan") == {
+        "KANTATA_READ_TOKEN", "WETHOD_READ_TOKEN", "COPERNIQ_READ_KEY", "BILLPLAN_PG_READ_DSN"
+    }  # fmt: skip
+    assert workflow()["jobs"]["plan"]["environment"] == "billplan-plan"
+    assert secrets_of("comment") == set()
+    # Nothing secret reaches every job.
+    assert "secrets." not in yaml.safe_dump(workflow().get("env", {}))
+
+
+def test_the_read_only_tokens_reach_billplan_under_the_vendors_variable_names() -> None:
+    env = workflow()["jobs"]["plan"]["env"]
+    assert env == {
+        "KANTATA_API_TOKEN": "${{ secrets.KANTATA_READ_TOKEN }}",
+        "WETHOD_API_TOKEN": "${{ secrets.WETHOD_READ_TOKEN }}",
+        "COPERNIQ_API_KEY": "${{ secrets.COPERNIQ_READ_KEY }}",
+        "BILLPLAN_PG_DSN": "${{ secrets.BILLPLAN_PG_READ_DSN }}",
+    }
+    # Ruddr's keys can always write, so the pull request plans Ruddr from state.
+    (_, plan) = billplan_commands(scripts("plan"))
+    assert plan[plan.index("--no-refresh") + 1] == "ruddr"
+
+
+def test_write_credentials_live_only_in_the_environment_limited_to_main() -> None:
+    jobs = workflow()["jobs"]
+    for job in JOBS:
+        if secrets_of(job) & set(WRITE_SECRETS):
+            assert jobs[job].get("environment") == "billplan-apply", job
+    env = jobs["apply"]["env"]
+    assert {name: env[name] for name in WRITE_SECRETS} == {
+        name: f"${{{{ secrets.{name} }}}}" for name in WRITE_SECRETS
+    }
+
+
+def test_every_action_is_pinned_to_a_full_commit_with_its_version_beside_it() -> None:
+    uses = re.findall(r"(?m)^\s*- uses: (\S+)(.*)$", WORKFLOW.read_text(encoding="utf-8"))
+    assert uses
+    for action, rest in uses:
+        assert re.fullmatch(r"actions/[\w-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", rest), f"{action}: no version comment"
+
+
+def test_no_checkout_keeps_its_token_and_no_script_expands_an_expression() -> None:
+    for job in JOBS:
+        for step in steps(job):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, job
+                assert "ref" not in step["with"], job  # the event's own commit: main on push
+            assert "${{" not in step.get("run", ""), f"{job}: {step.get('name')}"
 
 
 def test_two_applies_never_run_at_once_and_none_is_cancelled() -> None:
@@ -75,28 +143,34 @@ def test_two_applies_never_run_at_once_and_none_is_cancelled() -> None:
     assert concurrency == {"group": "billplan-apply", "cancel-in-progress": False}
 
 
-def test_the_pull_request_job_validates_plans_posts_and_uploads_in_that_order() -> None:
+def test_the_pull_request_job_validates_plans_and_uploads_the_plan_and_comment() -> None:
     runs = billplan_commands(scripts("plan"))
     assert [words[0] for words in runs] == ["validate", "plan"]
     plan = runs[1]
     assert {"-o", "plan.json", "--format", "markdown"} <= set(plan)
-    names = [step.get("name") or step.get("uses") for step in steps("plan")]
-    assert names.index("Plan") < names.index("Post or update the plan comment")
     upload = next(s for s in steps("plan") if str(s.get("uses", "")).startswith("actions/upload"))
-    assert upload["with"]["name"] == "billplan-plan" and upload["with"]["path"] == "plan.json"
+    assert upload["with"]["name"] == "billplan-plan"
+    assert upload["with"]["path"].split() == ["plan.json", "comment.md"]
+
+
+def test_the_comment_job_posts_the_uploaded_comment_and_runs_no_billplan() -> None:
+    download = steps("comment")[0]
+    assert str(download["uses"]).startswith("actions/download-artifact@")
+    assert download["with"] == {"name": "billplan-plan"}
+    assert billplan_commands(scripts("comment")) == []
+    assert "body=@comment.md" in scripts("comment")
 
 
 def test_the_comment_is_found_by_the_marker_the_markdown_plan_carries() -> None:
-    assert MARKER in scripts("plan")
+    assert MARKER in scripts("comment")
     assert MARKER in to_markdown(Plan())
 
 
-def test_the_apply_job_applies_the_artifact_the_plan_job_uploaded() -> None:
+def test_the_apply_job_checks_the_reviewed_plan_against_the_merged_main() -> None:
     script = scripts("apply")
     assert "gh run download" in script and "--name billplan-plan" in script
-    assert "--dir reviewed" in script
-    (apply,) = billplan_commands(script)
-    assert apply == ["apply", "reviewed/plan.json", "--auto-approve"]
+    assert '--dir "$RUNNER_TEMP/reviewed"' in script  # outside the checkout of main
+    assert 'billplan apply "$RUNNER_TEMP/reviewed/plan.json" "$PLAN_DIR" --auto-approve' in script
     assert "re-run the pull request's plan" in script
 
 
@@ -107,19 +181,13 @@ def test_the_drift_job_alerts_with_the_detailed_exit_code() -> None:
 
 def test_every_billplan_command_in_the_workflow_parses() -> None:
     parser = build_parser()
-    commands = [c for job in ("plan", "apply", "drift") for c in billplan_commands(scripts(job))]
+    commands = [c for job in JOBS for c in billplan_commands(scripts(job))]
     assert len(commands) == 4
     for words in commands:
         try:
             parser.parse_args(words)
         except SystemExit:
             pytest.fail(f"`billplan {' '.join(words)}` is not a valid billplan command")
-
-
-def test_secrets_come_from_the_environment() -> None:
-    env = workflow()["env"]
-    for name in ("RUDDR_API_TOKEN", "KANTATA_API_TOKEN", "WETHOD_API_TOKEN", "COPERNIQ_API_KEY"):
-        assert env[name] == f"${{{{ secrets.{name} }}}}"
 
 
 # ---- the pre-commit hook -----------------------------------------------------------------

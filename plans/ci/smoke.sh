@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The steps of plans/ci/billplan.yml, run locally against billplan's built-in sandbox, on a
 # temporary copy of plans/examples: validate; plan -o plan.json --format markdown (the PR
-# comment); apply plan.json (the merge); a second plan shows no changes; and a saved plan
-# made stale by a change at the "vendor" is refused.
+# comment); apply plan.json plans (the merge: the saved plan is checked against the plan
+# directory, planned again, and applied only if it gives the same changes); a second plan
+# shows no changes; and a saved plan made stale by a change at the "vendor" is refused.
 #
 # billplan is the command in $BILLPLAN if set (e.g. BILLPLAN="python -m compiler"), else the
 # repository's .venv/bin/billplan, else `billplan` on PATH. Nothing in the repository changes.
@@ -43,8 +44,8 @@ grep -q '^### billplan: Plan: ' comment.md || fail "comment.md does not start wi
 grep -qF '**Hosts contacted**' comment.md || fail "comment.md does not name the hosts contacted"
 [[ -s plan.json ]] || fail "plan.json was not written"
 
-step "apply plan.json --auto-approve (the merge)"
-billplan apply plan.json --auto-approve
+step "apply plan.json plans --auto-approve (the merge: the reviewed plan, checked against main)"
+billplan apply plan.json plans --auto-approve
 
 step "a second plan shows no changes"
 code=0
@@ -58,7 +59,7 @@ rm -f plans/fixed-fee.yaml.orig
 billplan plan plans -o stale.json > /dev/null
 billplan sandbox invoice "$address" plans              # changed at the vendor after review
 code=0
-billplan apply stale.json --auto-approve > stale.out 2> stale.err || code=$?
+billplan apply stale.json plans --auto-approve > stale.out 2> stale.err || code=$?
 cat stale.err
 [[ $code -eq 1 ]] || fail "apply of a stale plan exited $code, not 1"
 grep -qF "$address" stale.err || fail "the refusal does not name $address"

@@ -69,8 +69,8 @@ def test_a_saved_plan_carries_a_sha256_of_its_content(saved: tuple[Path, Path]) 
 
 
 def test_an_untouched_saved_plan_applies(saved: tuple[Path, Path]) -> None:
-    _, out = saved
-    run = billplan("apply", out, "--auto-approve")
+    directory, out = saved
+    run = billplan("apply", out, directory, "--sandbox", "--auto-approve")
     assert run.code == 0, run.text
     assert "Apply complete: 10 created." in run.out
 
@@ -92,7 +92,7 @@ def test_a_saved_plan_edited_by_hand_is_refused_and_nothing_is_applied(
     EDITS[edit](document)
     out.write_text(jsonio.dumps(document, indent=2), encoding="utf-8")
 
-    run = billplan("apply", out, "--auto-approve")
+    run = billplan("apply", out, directory, "--sandbox", "--auto-approve")
 
     assert run.code == 1
     assert str(out) in run.errors

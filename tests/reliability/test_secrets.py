@@ -76,7 +76,7 @@ def test_the_token_never_appears_in_output_files_logs_or_errors(tmp_path: Path) 
 
         assert record("plan", run("plan", directory, env=env)).returncode == 0
         assert record("plan -o", run("plan", directory, "-o", saved, env=env)).returncode == 0
-        assert record("apply FILE", run("apply", saved, env=env)).returncode == 0
+        assert record("apply FILE", run("apply", saved, directory, env=env)).returncode == 0
         write(directory, plan_text(VENDORS, version=1, max_rps=500))
         assert record("apply", run("apply", directory, env=env)).returncode == 0
         assert (
