@@ -45,6 +45,7 @@ from typing import Any
 import httpx
 from portfolio import AS_OF, write_portfolio  # bench/portfolio.py: these scripts run from bench/
 
+from compiler.credentials import base_url_env
 from compiler.sandbox import EMULATORS, SANDBOX_TOKEN, base_url
 from compiler.state.local import LocalBackend
 
@@ -114,9 +115,14 @@ class Served:
 
 @contextlib.contextmanager
 def serve(db: Path, seed: Path | None, log: Path) -> Iterator[Served]:
-    """The sandbox in a subprocess on a free loopback port, stopped on the way out."""
+    """The sandbox in a subprocess on a free loopback port, stopped on the way out; meanwhile
+    every vendor's host is set to it in this process's environment (BILLPLAN_<VENDOR>_BASE_URL,
+    which the billplan runs inherit), as a workflow sets hosts outside the plan."""
     port = free_port()
     root = f"http://127.0.0.1:{port}"
+    hosts = {base_url_env(vendor): base_url(vendor, root) for vendor in VENDORS}
+    previous = {name: os.environ.get(name) for name in hosts}
+    os.environ.update(hosts)
     command = [BILLPLAN, "sandbox", "serve", "--db", str(db), "--port", str(port)]
     if seed is not None:
         command += ["--seed", str(seed)]
@@ -137,6 +143,11 @@ def serve(db: Path, seed: Path | None, log: Path) -> Iterator[Served]:
             time.sleep(0.2)
         yield Served(root=root, process=process, admin=admin)
     finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         admin.close()
         process.terminate()
         try:
@@ -173,15 +184,13 @@ def billplan(
 def build(
     directory: Path,
     projects: int,
-    served_root: str,
     *,
     providers: Sequence[str] = VENDORS,
     max_rps: float | None = UNPACED,
 ) -> int:
-    """Write the portfolio pointing at `served_root`; the number of items it plans. Each
-    connection's client-side pace is `max_rps` (None: the vendor's own limit)."""
-    urls = {vendor: base_url(vendor, served_root) for vendor in providers}
-    items = write_portfolio(directory, projects, providers=providers, base_urls=urls)
+    """Write the portfolio; the number of items it plans. Each connection's client-side pace
+    is `max_rps` (None: the vendor's own limit). Its hosts are set by `serve`."""
+    items = write_portfolio(directory, projects, providers=providers)
     if max_rps is not None:
         pace(directory, providers, max_rps)
     return items
@@ -225,10 +234,9 @@ def prepare(work: Path, projects: int) -> tuple[Path, Path, int]:
         return plan_dir, db, int(json.loads(marker.read_text())["items"])
     shutil.rmtree(work, ignore_errors=True)
     plan_dir.mkdir(parents=True)
-    # The server seeds the projects from the plan, so write it first with a placeholder URL.
-    items = build(plan_dir, projects, "http://127.0.0.1:1")
+    # The server seeds the projects from the plan, so write it first.
+    items = build(plan_dir, projects)
     with serve(db, plan_dir, work / "server.log") as served:
-        build(plan_dir, projects, served.root)  # the port is known now
         served.lift_limits()
         print(f"setup: applying {items:,} items to the sandbox (untimed) ...", flush=True)
         took, run = billplan("apply", plan_dir, "--auto-approve")
@@ -462,7 +470,7 @@ def main() -> None:
         bounds = list_bounds(plan_dir)
 
         with serve(db, plan_dir, work / "server.log") as served:
-            build(plan_dir, projects, served.root)
+            build(plan_dir, projects)  # unpaced again, after a run at the real limits
             served.lift_limits()
             ours, requests = time_plans(plan_dir, served, args.repeat)
         print(f"billplan plan (no-op, rate limits lifted): {ours:.2f} s, best of {args.repeat}")
@@ -478,7 +486,7 @@ def main() -> None:
         if not args.skip_limited:
             # A fresh server: each emulator at its vendor's real limits, Coperniq's day full.
             with serve(db, plan_dir, work / "server.log") as served:
-                build(plan_dir, projects, served.root, max_rps=None)
+                build(plan_dir, projects, max_rps=None)
                 rates = {v: served.settings(v)["rate_limit_per_second"] for v in VENDORS}
                 limited, requests = time_plans(plan_dir, served, 1)
             bound = max(bounds[v][0] / float(rates[v]) for v in VENDORS)

@@ -26,9 +26,8 @@ from compiler.state.local import LocalBackend
 
 def kantata_first_apply(work: Path, projects: int) -> None:
     plan_dir, db = work / "kantata", work / "kantata.sqlite"
-    build(plan_dir, projects, "http://127.0.0.1:1", providers=("kantata",))
+    build(plan_dir, projects, providers=("kantata",))
     with serve(db, plan_dir, work / "server.log") as served:
-        build(plan_dir, projects, served.root, providers=("kantata",))
         served.lift_limits()
         served.clear_requests()
         _, run = billplan("apply", plan_dir, "--auto-approve")
@@ -51,9 +50,8 @@ def kantata_first_apply(work: Path, projects: int) -> None:
 
 def noop_requests(work: Path, projects: int) -> None:
     plan_dir, db = work / "all", work / "all.sqlite"
-    build(plan_dir, projects, "http://127.0.0.1:1")
+    build(plan_dir, projects)
     with serve(db, plan_dir, work / "server.log") as served:
-        build(plan_dir, projects, served.root)
         served.lift_limits()
         _, run = billplan("apply", plan_dir, "--auto-approve")
         if run.returncode != 0:

@@ -30,11 +30,11 @@ FACTOR = 1.15
 
 def run(work: Path, vendor: str, projects: int) -> bool:
     plan_dir, db = work / vendor, work / f"{vendor}.sqlite"
-    build(plan_dir, projects, "http://127.0.0.1:1", providers=(vendor,))
+    build(plan_dir, projects, providers=(vendor,))
     with serve(db, plan_dir, work / "server.log") as served:
         defaults = served.settings(vendor)
         rate = float(defaults["rate_limit_per_second"])
-        build(plan_dir, projects, served.root, providers=(vendor,), max_rps=rate)
+        build(plan_dir, projects, providers=(vendor,), max_rps=rate)
         if vendor == "coperniq":
             served.configure(vendor, daily_limit=10**9)
         with open_workspace(plan_dir, AS_OF, sandbox=False) as workspace:

@@ -103,26 +103,21 @@ def write_portfolio(
     projects: int,
     *,
     providers: Sequence[str] = VENDORS,
-    base_urls: Mapping[str, str] | None = None,
     seed: int = 0,
 ) -> int:
-    """Write a plan of `projects` projects into `directory`; return its item count at AS_OF."""
+    """Write a plan of `projects` projects into `directory`; return its item count at AS_OF.
+    Like any plan it names no host: a benchmark sets them where billplan runs."""
     if projects < 1:
         raise ValueError(f"a portfolio needs at least one project; got {projects}")
     unknown = [p for p in providers if p not in VENDORS]
     if unknown or not providers:
         raise ValueError(f"providers must be among {', '.join(VENDORS)}; got {list(providers)}")
-    extra = set(base_urls or {}) - set(providers)
-    if extra:
-        raise ValueError(f"base_urls names providers the portfolio does not use: {sorted(extra)}")
     directory.mkdir(parents=True, exist_ok=True)
     connections = []
     for vendor in dict.fromkeys(providers):
         fields = [f"type: {vendor}"]
         if vendor == "wethod":
             fields.append(f"company: {WETHOD_COMPANY}")
-        if base_urls and vendor in base_urls:
-            fields.append(f'base_url: "{base_urls[vendor]}"')
         connections.append(f"  {vendor}: {{{', '.join(fields)}}}")
     head = HEAD.format(
         seed=seed,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from compiler import __version__, jsonio
+from compiler import __version__, credentials, jsonio
 from compiler.diagnostics import Diagnostic
 from compiler.load import LoadError, load
 from compiler.state import StateError
@@ -148,13 +148,24 @@ def _sandbox(args: argparse.Namespace) -> bool:
 
 
 def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
-    from compiler.workspace import open_workspace
+    from compiler.providers import PROVIDERS
+    from compiler.workspace import WorkspaceError, open_workspace
 
+    try:
+        hosts = credentials.Hosts.configured(
+            os.environ,
+            PROVIDERS,
+            getattr(args, "endpoint", None) or (),
+            getattr(args, "sandbox_url", None),
+        )
+    except credentials.EndpointError as exc:
+        raise WorkspaceError(str(exc)) from None
     workspace = open_workspace(
         Path(path or args.path),
         _as_of(args.as_of),
         sandbox=_sandbox(args),
         from_state=getattr(args, "no_refresh", None) or (),
+        hosts=hosts,
     )
     for note in workspace.notes:
         _stderr().print(f"[cyan]{note}[/cyan]")
@@ -446,7 +457,13 @@ def _backend_only(args: argparse.Namespace) -> Backend:
     except LoadError as exc:
         report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
-    return state_backend(document, sandbox=_sandbox(args))
+    sandbox = _sandbox(args)
+    # Only the `state:` block is read here, so only it is checked: at its line.
+    problems = [] if sandbox else list(credentials.state_problems(document.root))
+    if problems:
+        report([document.diagnostic(path, message) for path, message, _ in problems])
+        raise SystemExit(EXIT_ERROR)
+    return state_backend(document, sandbox=sandbox)
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -504,7 +521,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from compiler.sandbox import EMULATORS, base_url, build_sandbox
+    from compiler.sandbox import EMULATORS, SANDBOX_TOKEN, base_url, build_sandbox
 
     db = Path(args.db)
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -522,10 +539,16 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
             sandbox, checked.items, root_doc.get("projects") or {}, root_doc.get("providers") or {}
         ):
             print(note)
-    root = f"http://{args.host}:{args.port}"
-    print(f"billplan sandbox on {root} (data in {db}); token: sandbox")
+    # Clients reach a server listening on every address through loopback.
+    reach = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    root = f"http://{reach if ':' not in reach else f'[{reach}]'}:{args.port}"
+    print(f"billplan sandbox on {root} (data in {db})")
+    print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
+    print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
+    print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
+    print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
     for emulator in EMULATORS:
-        print(f"  {emulator.name}: base_url {base_url(emulator.name, root)}")
+        print(f"  {emulator.name}: {base_url(emulator.name, root)}")
     try:
         uvicorn.run(sandbox.app, host=args.host, port=args.port, log_level="warning")
     finally:
@@ -547,6 +570,23 @@ def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     print(f"Marked {args.address} ({entry.remote_id}) invoiced in the sandbox.")
     return EXIT_OK
+
+
+def _add_hosts(command: argparse.ArgumentParser) -> None:
+    """Where requests go, set by whoever runs billplan: never by the plan (docs/ci.md)."""
+    command.add_argument(
+        credentials.ENDPOINT_FLAG,
+        action="append",
+        metavar="VENDOR=URL",
+        help="send this vendor's requests (and token) to URL instead of its own host: https, "
+        "or http to this machine (repeatable; default: BILLPLAN_<VENDOR>_BASE_URL)",
+    )
+    command.add_argument(
+        credentials.SANDBOX_URL_FLAG,
+        metavar="URL",
+        help="use the sandbox `billplan sandbox serve` runs at URL for every connection, with "
+        f"the sandbox's token (default: {credentials.SANDBOX_URL_ENV})",
+    )
 
 
 def _add_targets(command: argparse.ArgumentParser) -> None:
@@ -627,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
         "billplan's state without calling the vendor: for a CI job that must hold no key "
         "that can write (repeatable)",
     )
+    _add_hosts(plan)
     _add_targets(plan)
     plan.set_defaults(run=cmd_plan)
 
@@ -652,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                        help=lock_help)  # fmt: skip
+    _add_hosts(apply)
     _add_targets(apply)
     apply.set_defaults(run=cmd_apply)
 
@@ -687,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--as-of", metavar="DATE", help=as_of_help)
     importer.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                           help=lock_help)  # fmt: skip
+    _add_hosts(importer)
     importer.set_defaults(run=cmd_import)
 
     sandbox = commands.add_parser("sandbox", help="the built-in vendor emulators")

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from deepdiff import DeepDiff
 
+from compiler.credentials import Endpoint
 from compiler.providers.base import Observed, Resource
 from compiler.state import Entry, State
 
@@ -83,6 +84,8 @@ class Plan:
     moved: dict[str, str] = field(default_factory=dict)  # `moved:` renames: new address -> old
     targets: tuple[str, ...] = ()  # a partial plan: only these address prefixes (--target)
     excludes: tuple[str, ...] = ()  # ... and none under these (--exclude)
+    # Where each connection's requests go, for the reviewer: set outside the plan, never by it.
+    endpoints: list[Endpoint] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)

@@ -66,6 +66,8 @@ def to_json(
             ],
         },
         "notes": list(plan.notes),
+        # Where each connection's requests went, set outside the plan: for the reviewer.
+        "endpoints": [endpoint.to_json() for endpoint in plan.endpoints],
         # A partial plan's --target/--exclude, and the `moved:` renames apply makes in state.
         "targets": {"include": list(plan.targets), "exclude": list(plan.excludes)},
         "moved": [{"from": old, "to": new} for new, old in sorted(plan.moved.items())],

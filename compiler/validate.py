@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler import credentials
 from compiler.diagnostics import Diagnostic, sorted_diagnostics
 from compiler.expand import expand
 from compiler.load import Document, LoadError, PathKey, load
@@ -359,7 +360,11 @@ def _check(target: Path, as_of: date) -> Checked:
         doc = load(target)
     except LoadError as exc:
         return Checked(None, diagnostics=sorted_diagnostics(exc.diagnostics))
-    located = list(_schema_problems(doc)) + list(_missing_sections(doc))
+    own = list(_credential_problems(doc))
+    # billplan's own words win over the schema's where both speak of one place.
+    said = {path for path, _ in own}
+    schema = [(path, d) for path, d in _schema_problems(doc) if path not in said]
+    located = schema + own + list(_missing_sections(doc))
     problems = [diagnostic for _, diagnostic in located]
     broken = [path for path, _ in located]
 
@@ -386,6 +391,12 @@ def _missing_sections(doc: Document) -> Iterator[tuple[PathKey, Diagnostic]]:
             where = "the plan" if len(doc.files) == 1 else "one file of the plan directory"
             message = f"`{section}` is required here but missing; add it at the top of {where}"
             yield (), doc.diagnostic((), message)
+
+
+def _credential_problems(doc: Document) -> Iterator[tuple[PathKey, Diagnostic]]:
+    """A connection choosing a host, or naming a variable it may not (compiler.credentials)."""
+    for path, message, at_key in credentials.plan_problems(doc.root):
+        yield path, doc.diagnostic(path, message, at_key=at_key)
 
 
 def revalidate_charge(kind: Kind, merged: dict[str, Any]) -> list[tuple[PathKey, str]]:
@@ -483,6 +494,8 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
         return [(path, f"{_show(error.instance)} is not one of: {options}")]
     if validator == "const":
         return [(path, f"must be {error.validator_value!r}")]
+    if validator == "not" and schema.get("x-refused"):
+        return [(path, str(schema["x-refused"]))]
     return [(path, error.message)]
 
 

@@ -8,6 +8,7 @@ wrote there stands in for what the vendor holds.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterable
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 
 from compiler import moved
+from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
 from compiler.load import Document
@@ -62,6 +64,7 @@ class Workspace:
     notes: list[str] = field(default_factory=list)
     opened_state: State | None = None  # state as read when the workspace opened
     from_state: frozenset[str] = frozenset()  # providers planned from state (--no-refresh)
+    endpoints: list[Endpoint] = field(default_factory=list)  # where each connection goes
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -155,6 +158,7 @@ class Workspace:
         current, renames = self.moved_state(state)
         plan = diff(self.resources, current, observed, self.project_keys)
         plan = moved.annotate(plan, renames, self.document)
+        plan.endpoints = list(self.endpoints)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         plan.notes += [
             f"{name}: planned from billplan's state, without reading "
@@ -202,14 +206,30 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
 
 
 def open_workspace(
-    path: Path, as_of: date, *, sandbox: bool, from_state: Collection[str] = ()
+    path: Path,
+    as_of: date,
+    *,
+    sandbox: bool,
+    from_state: Collection[str] = (),
+    hosts: Hosts | None = None,
 ) -> Workspace:
-    """The plan at path, ready to refresh and diff. from_state: provider names or vendor
-    types (`ruddr`) to plan from state alone, never calling them (`plan --no-refresh`)."""
+    """The plan at path, ready to refresh and diff, connected to the in-process sandbox or to
+    the hosts set outside the plan (`hosts`; by default from the environment). from_state:
+    provider names or vendor types (`ruddr`) to plan from state alone, never calling them
+    (`plan --no-refresh`)."""
     checked = check(path, as_of)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
     document = checked.document
+    try:
+        hosts = hosts or Hosts.configured(os.environ, PROVIDERS)
+    except EndpointError as exc:
+        raise WorkspaceError(str(exc)) from None
+    if sandbox and hosts.sandbox is not None:
+        raise WorkspaceError(
+            f"--sandbox runs the emulators in this process, and {hosts.sandbox.source} points "
+            "at a served sandbox: use one of them"
+        )
     backend = state_backend(document, sandbox=sandbox)
     sandbox_app = None
     notes: list[str] = []
@@ -229,7 +249,7 @@ def open_workspace(
         except StateError:
             opened_state = None  # reported, with its recovery, where state is read to plan
         owned = {e.provider for e in opened_state.entries.values()} if opened_state else set()
-        providers = _connect(configs, checked.items, owned, sandbox_app, unread)
+        providers, endpoints = _connect(configs, checked.items, owned, sandbox_app, unread, hosts)
     except (ConfigurationError, RuntimeError) as exc:  # RuntimeError: sandbox SeedError
         if sandbox_app is not None:
             sandbox_app.close()
@@ -255,6 +275,7 @@ def open_workspace(
         notes=notes,
         opened_state=opened_state,
         from_state=frozenset(unread & set(providers)),
+        endpoints=endpoints,
     )
 
 
@@ -311,11 +332,15 @@ def _connect(
     owned: set[str],
     sandbox: Any,
     unread: set[str],
-) -> dict[str, Provider]:
-    """A client per provider the plan uses, or state still holds objects of (`owned`); one
-    that can send nothing for a provider planned from state (`unread`), which needs no token."""
+    hosts: Hosts,
+) -> tuple[dict[str, Provider], list[Endpoint]]:
+    """A client per provider the plan uses, or state still holds objects of (`owned`), and
+    where each one's requests go: never anywhere the plan chose (compiler.credentials). A
+    provider planned from state (`unread`) gets one that can send nothing, needs no token,
+    and contacts no host."""
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
+    endpoints: list[Endpoint] = []
     for name in sorted(needed):
         config = configs[name]
         vendor = config["type"]
@@ -328,7 +353,8 @@ def _connect(
             )
         if name in unread:
             providers[name] = cls(name, config, transport=_never_called(cls.title), token="-")
-        elif sandbox is not None:
+            continue  # it contacts no host, so none is listed
+        if sandbox is not None:
             from compiler.sandbox import SANDBOX_TOKEN, base_url
 
             # The client paces at the limit the emulator enforces now (tests and benchmarks
@@ -340,18 +366,29 @@ def _connect(
                     lambda e=emulator: _float_or_none(e.settings.rate_limit_per_second),
                     cls.rate_burst,
                 )
+            endpoint = Endpoint(name, vendor, base_url(vendor), IN_PROCESS, None)
             providers[name] = cls(
                 name,
                 config,
                 transport=sandbox.transport,
-                base_url=base_url(vendor),
+                base_url=endpoint.base_url,
                 token=SANDBOX_TOKEN,
                 sleep=_short_sleep,
                 limiter=limiter,
             )
+        elif hosts.sandbox is not None:
+            from compiler.sandbox import SANDBOX_TOKEN, base_url
+
+            # A served sandbox gets the sandbox's token: no real one can go there.
+            url = base_url(vendor, hosts.sandbox.url)
+            endpoint = Endpoint(name, vendor, url, hosts.sandbox.source, None)
+            providers[name] = cls(name, config, base_url=url, token=SANDBOX_TOKEN)
         else:
-            providers[name] = cls(name, config)
-    return providers
+            token_env = cls.token_variable(config.get("token_env"))
+            endpoint = hosts.endpoint(name, vendor, cls.default_base_url, token_env)
+            providers[name] = cls(name, config, base_url=endpoint.base_url)
+        endpoints.append(endpoint)
+    return providers, endpoints
 
 
 def _float_or_none(value: Any) -> float | None:

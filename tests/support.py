@@ -27,6 +27,7 @@ import uvicorn
 from compiler import jsonio
 from compiler.apply import Applied, apply_plan
 from compiler.cli import main
+from compiler.credentials import base_url_env
 from compiler.diff import Change, Plan
 from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
 from compiler.state import State
@@ -36,7 +37,8 @@ AS_OF = date(2026, 11, 23)
 AS_OF_TEXT = AS_OF.isoformat()
 PROJECT_ID = "d077258e-2158-4f34-aabd-97e971d0c18d"
 INVOICE_ITEM = "aba04832-216c-463e-8998-c520948f707c"
-TOKEN_ENV = "BILLPLAN_TEST_RUDDR_TOKEN"
+# A token variable of Ruddr's own family, as a plan may name one (RUDDR_API_TOKEN_<SUFFIX>).
+TOKEN_ENV = "RUDDR_API_TOKEN_TEST"
 
 MILESTONE = "ruddr_invoice_milestone"
 PRODUCT_ITEM = "ruddr_product_item"
@@ -109,12 +111,13 @@ def write_plan(directory: Path, body: str = PLAN, head: str = HEAD) -> Path:
     return directory
 
 
-def loopback_head(root: str) -> str:
-    """A plan head whose Ruddr connection points at a sandbox served at root."""
+def loopback_head() -> str:
+    """A plan head whose Ruddr token comes from TOKEN_ENV; the host is set outside the plan
+    (`hosts_outside_the_plan`), as a plan cannot name one."""
     return (
         "version: 1\n"
         "providers:\n"
-        f"  ruddr: {{type: ruddr, base_url: '{base_url('ruddr', root)}', token_env: {TOKEN_ENV}}}\n"
+        f"  ruddr: {{type: ruddr, token_env: {TOKEN_ENV}}}\n"
         "defaults:\n"
         "  currency: USD\n"
         f"  ruddr: {{invoice_item: {INVOICE_ITEM}}}\n"
@@ -359,6 +362,23 @@ def serving(sandbox: Sandbox) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextlib.contextmanager
+def hosts_outside_the_plan(root: str, *vendors: str) -> Iterator[None]:
+    """BILLPLAN_<VENDOR>_BASE_URL naming the emulators served at `root`, for the duration:
+    what a workflow sets where billplan runs, since a plan cannot name a host."""
+    values = {base_url_env(vendor): base_url(vendor, root) for vendor in vendors}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @dataclass
 class Remote:
     """A Ruddr emulator on a loopback socket, with the project and invoice item the plans
@@ -370,7 +390,7 @@ class Remote:
 
     @property
     def head(self) -> str:
-        return loopback_head(self.root)
+        return loopback_head()
 
     def billplan(self, *args: str | Path) -> Run:
         """`billplan ARGS` against this emulator (no --sandbox), as sandboxed() does."""
@@ -385,7 +405,8 @@ class Remote:
 @contextlib.contextmanager
 def remote(*, rate_limit: bool = False, seed: bool = True) -> Iterator[Remote]:
     """An in-memory Ruddr emulator served over loopback HTTP, seeded with the project and
-    invoice item the plans use, its token in TOKEN_ENV for the duration. The rate limit is
+    invoice item the plans use, its address in BILLPLAN_RUDDR_BASE_URL and its token in
+    TOKEN_ENV for the duration. The rate limit is
     off unless asked for, so that timing never slows a test."""
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = SANDBOX_TOKEN
@@ -393,6 +414,7 @@ def remote(*, rate_limit: bool = False, seed: bool = True) -> Iterator[Remote]:
         with (
             build_sandbox() as sandbox,
             serving(sandbox) as root,
+            hosts_outside_the_plan(root, "ruddr"),
             httpx.Client(base_url=root, timeout=10) as client,
         ):
             admin = Admin(client)
@@ -430,6 +452,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 _WAITING_BILLPLAN = """\
 import sys
 from compiler.cli import main
+from compiler.credentials import base_url_env
 print("ready", flush=True)
 sys.stdin.readline()
 sys.exit(main(sys.argv[1:]))

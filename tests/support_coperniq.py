@@ -17,17 +17,17 @@ from typing import Any
 
 import httpx
 import support
-from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, billplan, serving
+from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, billplan, hosts_outside_the_plan, serving
 from support import variant as edited
 
 from compiler.apply import Applied, apply_plan
 from compiler.diff import Change, Plan
-from compiler.sandbox import SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.sandbox import SANDBOX_TOKEN, Sandbox, build_sandbox
 from compiler.state import State
 from compiler.workspace import open_workspace
 
 RECORD = 5120
-TOKEN_ENV = "BILLPLAN_TEST_COPERNIQ_KEY"
+TOKEN_ENV = "COPERNIQ_API_KEY_TEST"  # of Coperniq's own family, as a plan may name
 API = "/v1"
 
 HEAD = """\
@@ -215,8 +215,8 @@ class Remote:
         return (
             "version: 1\n"
             "providers:\n"
-            f"  coperniq: {{type: coperniq, base_url: '{base_url('coperniq', self.root)}', "
-            f"token_env: {TOKEN_ENV}}}\n"
+            # The host is set outside the plan (BILLPLAN_COPERNIQ_BASE_URL), as a plan cannot.
+            f"  coperniq: {{type: coperniq, token_env: {TOKEN_ENV}}}\n"
             "defaults:\n"
             "  currency: USD\n"
         )
@@ -243,14 +243,16 @@ class Remote:
 
 @contextlib.contextmanager
 def remote(*, contract_value: Any = 612000) -> Iterator[Remote]:
-    """An in-memory Coperniq emulator over loopback HTTP with project RECORD seeded, its key
-    in TOKEN_ENV for the duration, the per-second limit off."""
+    """An in-memory Coperniq emulator over loopback HTTP with project RECORD seeded, its
+    address in BILLPLAN_COPERNIQ_BASE_URL and its key in TOKEN_ENV for the duration, the
+    per-second limit off."""
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = SANDBOX_TOKEN
     try:
         with (
             build_sandbox() as sandbox,
             serving(sandbox) as root,
+            hosts_outside_the_plan(root, "coperniq"),
             httpx.Client(base_url=root, timeout=10) as client,
         ):
             admin = Admin(client)

@@ -18,17 +18,27 @@ from typing import Any
 
 import httpx
 import support
-from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, Step, billplan, serving, state_json
+from support import (
+    AS_OF,
+    AS_OF_TEXT,
+    EmulatorAdmin,
+    Run,
+    Step,
+    billplan,
+    hosts_outside_the_plan,
+    serving,
+    state_json,
+)
 
 from compiler.apply import apply_plan
-from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, build_sandbox
 from compiler.workspace import open_workspace
 
 WORKSPACE = 41001
 STORY = 88123
 MILESTONE = "kantata_billing_milestone"
 COLLECTION = "/api/v1/billing_milestones"  # the vendor path, as the request log shows it
-TOKEN_ENV = "BILLPLAN_TEST_KANTATA_TOKEN"
+TOKEN_ENV = "KANTATA_API_TOKEN_TEST"  # of Kantata's own family, as a plan may name
 
 HEAD = """\
 version: 1
@@ -189,10 +199,9 @@ class Remote:
 
     @property
     def head(self) -> str:
-        url = base_url("kantata", self.root)
+        # The host is set outside the plan (BILLPLAN_KANTATA_BASE_URL), as a plan cannot.
         return HEAD.replace(
-            "kantata: {type: kantata}",
-            f"kantata: {{type: kantata, base_url: '{url}', token_env: {TOKEN_ENV}}}",
+            "kantata: {type: kantata}", f"kantata: {{type: kantata, token_env: {TOKEN_ENV}}}"
         )
 
     def billplan(self, *args: str | Path) -> Run:
@@ -208,13 +217,15 @@ class Remote:
 @contextlib.contextmanager
 def remote(*, rate_limit: bool = False) -> Iterator[Remote]:
     """An in-memory Kantata emulator over loopback HTTP with workspace 41001 (USD) and story
-    88123, its token in TOKEN_ENV meanwhile; the rate limit is off unless asked for."""
+    88123, its address in BILLPLAN_KANTATA_BASE_URL and its token in TOKEN_ENV meanwhile;
+    the rate limit is off unless asked for."""
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = SANDBOX_TOKEN
     try:
         with (
             build_sandbox() as sandbox,
             serving(sandbox) as root,
+            hosts_outside_the_plan(root, "kantata"),
             httpx.Client(base_url=root, timeout=10) as client,
         ):
             admin = KantataAdmin(client)

@@ -18,7 +18,17 @@ from urllib.parse import parse_qs
 
 import httpx
 import support
-from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, Step, billplan, serving, variant
+from support import (
+    AS_OF,
+    AS_OF_TEXT,
+    EmulatorAdmin,
+    Run,
+    Step,
+    billplan,
+    hosts_outside_the_plan,
+    serving,
+    variant,
+)
 
 from compiler.apply import apply_plan
 from compiler.sandbox import SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
@@ -31,7 +41,7 @@ VAT_RATE = 101
 PAYMENT_TERM = 201
 BUDGET_AREA = "design"
 PURCHASE_ORDER = "LO-2026-117"
-TOKEN_ENV = "BILLPLAN_TEST_WETHOD_TOKEN"
+TOKEN_ENV = "WETHOD_API_TOKEN_TEST"  # of Wethod's own family, as a plan may name
 API = "/api/invoices"
 
 # What billplan's token needs (README: Wethod permissions): the view keys to plan, the create,
@@ -250,8 +260,8 @@ class Remote:
     sandbox: Sandbox
 
     def head(self, company: str | None = COMPANY) -> str:
-        url = base_url("wethod", self.root)
-        connection = f"type: wethod, base_url: '{url}', token_env: {TOKEN_ENV}"
+        # The host is set outside the plan (BILLPLAN_WETHOD_BASE_URL), as a plan cannot.
+        connection = f"type: wethod, token_env: {TOKEN_ENV}"
         if company is not None:
             connection += f", company: {company}"
         return f"version: 1\nproviders:\n  wethod: {{{connection}}}\ndefaults:\n  currency: EUR\n"
@@ -270,13 +280,15 @@ class Remote:
 def remote() -> Iterator[Remote]:
     """An in-memory Wethod emulator served over loopback HTTP: company acme with the plan's
     projects, VAT rate and payment term; its token bound to acme with the permissions billplan
-    needs (FINANCE) and in TOKEN_ENV for the duration; the rate limit off."""
+    needs (FINANCE) and in TOKEN_ENV, its address in BILLPLAN_WETHOD_BASE_URL, for the
+    duration; the rate limit off."""
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = SANDBOX_TOKEN
     try:
         with (
             build_sandbox() as sandbox,
             serving(sandbox) as root,
+            hosts_outside_the_plan(root, "wethod"),
             httpx.Client(base_url=root, timeout=10) as client,
         ):
             admin = WethodAdmin(client)

@@ -194,7 +194,9 @@ def test_a_create_still_refused_after_every_429_retry_is_reported_and_not_record
     slept: list[float] = []
     with open_workspace(directory, AS_OF, sandbox=False) as workspace:
         # The same provider, told to record its backoff instead of sleeping through it.
-        patient = Ruddr("ruddr", workspace.document.root["providers"]["ruddr"], sleep=slept.append)
+        config = workspace.document.root["providers"]["ruddr"]
+        where = workspace.providers["ruddr"].base_url  # set outside the plan
+        patient = Ruddr("ruddr", config, base_url=where, sleep=slept.append)
         state = workspace.backend.read()
         plan = workspace.plan(state, workspace.refresh(state))
         result = apply_plan(plan, {"ruddr": patient}, workspace.backend, state)

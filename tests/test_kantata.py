@@ -895,7 +895,8 @@ def test_a_create_still_refused_after_every_429_retry_is_reported_and_not_record
     with open_workspace(directory, AS_OF, sandbox=False) as workspace:
         # The same provider, told to record its waits instead of sleeping through them.
         config = workspace.document.root["providers"]["kantata"]
-        patient = Kantata("kantata", config, sleep=slept.append)
+        where = workspace.providers["kantata"].base_url  # set outside the plan
+        patient = Kantata("kantata", config, base_url=where, sleep=slept.append)
         state = workspace.backend.read()
         plan = workspace.plan(state, workspace.refresh(state))
         result = apply_plan(plan, {"kantata": patient}, workspace.backend, state)

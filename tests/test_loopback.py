@@ -1,6 +1,7 @@
 """The lifecycle core over a real socket: `billplan` (no --sandbox) talks HTTP to the Ruddr
 emulator served by uvicorn on 127.0.0.1, an ephemeral port, in a thread of the test. The
-plan's Ruddr connection points there with `base_url` and a token in `token_env`.
+plan names a token of Ruddr's family in `token_env`; the host is set outside the plan, in
+BILLPLAN_RUDDR_BASE_URL, as a workflow would set it (a plan cannot name one).
 """
 
 from __future__ import annotations

@@ -147,15 +147,12 @@ def language_guide_example() -> dict[str, Any]:
 
 
 def every_key_plan() -> dict[str, Any]:
-    """A plan that uses every key the language has at least once."""
+    """A plan that uses every key the language has at least once (but `base_url`, which is
+    refused)."""
     return {
         "version": 1,
         "providers": {
-            "ruddr": {
-                "type": "ruddr",
-                "base_url": "http://127.0.0.1:8765/ruddr",
-                "token_env": "RUDDR_API_TOKEN",
-            },
+            "ruddr": {"type": "ruddr", "token_env": "RUDDR_API_TOKEN_EU"},
             "wethod": {"type": "wethod", "company": "acme", "token_env": "WETHOD_API_TOKEN"},
             "kantata": {"type": "kantata"},
             "coperniq": {"type": "coperniq"},
@@ -452,7 +449,12 @@ def test_money_rejects_other_forms(amount: Any) -> None:
         ("currency", ["USD", "JPY"], ["usd", "US", "EURO"]),
         ("day", [1, 31, "last", "first_business_day", "last_business_day"],
          [0, 32, "15", "first", Decimal("1.5")]),
-        ("envVar", ["RUDDR_API_TOKEN", "_X1"], ["ruddr_token", "1TOKEN", "MY-TOKEN"]),
+        ("provider/properties/token_env",
+         ["RUDDR_API_TOKEN", "RUDDR_API_TOKEN_EU", "KANTATA_API_TOKEN_2", "COPERNIQ_API_KEY_A_B"],
+         ["GITHUB_TOKEN", "BILLPLAN_PG_DSN", "RUDDR_API_TOKENX", "RUDDR_API_TOKEN_",
+          "RUDDR_API_TOKEN__EU", "ruddr_api_token", "X_RUDDR_API_TOKEN", "AWS_SECRET_ACCESS_KEY"]),
+        ("state/properties/dsn_env", ["BILLPLAN_PG_DSN", "BILLPLAN_PG_DSN_ACME"],
+         ["DATABASE_URL", "ACME_PG_DSN", "BILLPLAN_PG_DSNX", "RUDDR_API_TOKEN", "PGPASSWORD"]),
         ("key", ["cloud-infra", "q1_licences", "2026"], ["Cloud", "-x", "_x", "a b", "a.b"]),
         ("varName", ["pm", "Team_2", "_meta"], ["2pm", "account-manager", "a b"]),
     ],

@@ -33,6 +33,13 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler import __version__, jsonio
+from compiler.credentials import (
+    EndpointError,
+    base_url_env,
+    base_url_problem,
+    checked_url,
+    token_env_problem,
+)
 from compiler.model import Item
 
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
@@ -230,12 +237,22 @@ class Provider:
     ) -> None:
         self.name = name
         self.config = config
-        self.base_url = (base_url or config.get("base_url") or self.default_base_url).rstrip("/")
-        token_env = config.get("token_env") or self.default_token_env
-        self.token = token if token is not None else os.environ.get(token_env)
+        # Where the token goes and which one it is are never the plan's to choose: `validate`
+        # refuses such a plan, and so does the client (docs/ci.md, compiler.credentials).
+        if "base_url" in config:
+            raise ConfigurationError(f"provider {name!r}: {base_url_problem(self.vendor)}")
+        self.token_env = self.token_variable(config.get("token_env"))
+        url = base_url or self.default_base_url
+        if transport is None:  # a real network client, not the in-process sandbox
+            try:
+                url = checked_url(url, f"provider {name!r} ({self.title})")
+            except EndpointError as exc:
+                raise ConfigurationError(str(exc)) from None
+        self.base_url = url.rstrip("/")
+        self.token = token if token is not None else os.environ.get(self.token_env)
         if not self.token:
             raise ConfigurationError(
-                f"provider {name!r} ({self.title}) needs an API token in ${token_env}; "
+                f"provider {name!r} ({self.title}) needs an API token in ${self.token_env}; "
                 "set it, or run with --sandbox to use the built-in emulators"
             )
         self.sleep = sleep
@@ -254,6 +271,17 @@ class Provider:
             timeout=self.timeout,
             verify=True,
         )
+
+    @classmethod
+    def token_variable(cls, named: Any = None) -> str:
+        """The variable a connection's token comes from: the vendor's own, or one of its
+        family a plan names (RUDDR_API_TOKEN_EU); ConfigurationError for any other."""
+        if named is None:
+            return cls.default_token_env
+        problem = token_env_problem(cls.title, cls.default_token_env, named)
+        if problem is not None:
+            raise ConfigurationError(f"`token_env` {problem}")
+        return str(named)
 
     def close(self) -> None:
         self.client.close()
@@ -367,6 +395,13 @@ class Provider:
         what: str = "",
     ) -> httpx.Response:
         """One logical call, retried by the rules in the module docstring."""
+        if not path.startswith("/") or path.startswith("//"):
+            # Only a path below the connection's host: a value from a plan (a project id) in
+            # a path must never make it an address of its own, where the token would follow.
+            raise ProviderError(
+                f"{self.title}: refused to send a request to {path[:80]!r}, which is not a "
+                f"path below {self.base_url}"
+            )
         content = None if body is None else jsonio.dumps(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
         attempt = 0
@@ -384,8 +419,9 @@ class Provider:
                     raise ProviderError(
                         f"{self.title} at {self.base_url}: the server's TLS certificate could "
                         f"not be verified ({_untrusted(exc)}). billplan always verifies "
-                        "certificates; fix the server's certificate or the `base_url`, or trust "
-                        "its CA through SSL_CERT_FILE"
+                        "certificates; fix the server's certificate or the host set for it "
+                        f"({base_url_env(self.vendor)} or --endpoint), or trust its CA through "
+                        "SSL_CERT_FILE"
                     ) from None
                 # A connection never made carried no request: safe to send again, even a create.
                 unsent = isinstance(

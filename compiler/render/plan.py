@@ -9,7 +9,9 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   comment instead of adding one per push.
 - A `> **Warning:**` line when anything is deleted or locked, or drift was found.
 - The summary line as a heading, then the billing impact per currency (scheduled now, after
-  apply, the change). These three, the head, are never trimmed.
+  apply, the change), then the hosts billplan contacts: one row per host (at most one per
+  vendor), who chose it (the vendor's own, or the flag or variable that set it) and the
+  connections sent there with their token variables. These, the head, are never trimmed.
 - Notes (a low request budget, a vendor pricing apart from the plan), then the net change by
   month in a collapsed block.
 - One `<details>` block per project, in name order, opened by default when it holds a delete
@@ -48,6 +50,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from compiler import jsonio
+from compiler.credentials import Endpoint
 from compiler.diff import Change, Impact, Plan, Side, Unmanaged
 from compiler.money import decimals, format_amount, format_grouped
 
@@ -128,6 +131,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         else:
             console.print("No changes. The vendors hold exactly what the plan says.")
         _print_notes(plan, console)
+        _print_hosts(plan, console)
         console.print(plan.summary())
         return
     for project, changes in _by_project(visible).items():
@@ -158,6 +162,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         console.print()
     _print_impact(plan.impact(), console)
     _print_notes(plan, console)
+    _print_hosts(plan, console)
     locked = plan.count("locked")
     if locked:
         console.print(
@@ -171,6 +176,28 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
 def _print_notes(plan: Plan, console: Console) -> None:
     for note in plan.notes:
         console.print(f"[yellow]Note: {escape(note)}[/yellow]")
+
+
+HOSTS_TITLE = "Hosts contacted"
+HOSTS_WHY = "set where billplan runs, never by the plan"
+
+
+def host_rows(endpoints: Iterable[Endpoint]) -> list[tuple[str, str, str]]:
+    """(host, who chose it, its connections with their token variables), one row per host:
+    at most one per vendor, however many connections a plan defines."""
+    rows: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for endpoint in endpoints:
+        rows[(endpoint.host, endpoint.origin)].append(f"{endpoint.connection} ({endpoint.token})")
+    return [(host, origin, ", ".join(names)) for (host, origin), names in sorted(rows.items())]
+
+
+def _print_hosts(plan: Plan, console: Console) -> None:
+    rows = host_rows(plan.endpoints)
+    if not rows:
+        return
+    console.print(f"{HOSTS_TITLE} ({HOSTS_WHY}):")
+    for host, origin, connections in rows:
+        console.print(f"  {escape(host)}  {escape(origin)}: {escape(connections)}")
 
 
 def _unmanaged_line(other: Unmanaged) -> str:
@@ -305,6 +332,16 @@ def _md_head(plan: Plan, title: str) -> str:
                 f"| {_md(code)} | {_money(old, code)} | {_money(new, code)} "
                 f"| {_signed(new - old, code)} |"
             )
+    hosts = host_rows(plan.endpoints)
+    if hosts:
+        lines += [
+            "",
+            f"**{HOSTS_TITLE}** ({HOSTS_WHY})",
+            "",
+            "| Host | Chosen by | Connections (token) |",
+            "|---|---|---|",
+            *(f"| {_md(h)} | {_md(origin)} | {_md(names)} |" for h, origin, names in hosts),
+        ]
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"  # every block after it opens with a blank line

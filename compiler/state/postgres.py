@@ -10,7 +10,8 @@ second run can say who holds the state. docs/state.md describes the tables and r
 
 psycopg is imported only here, and this module only when a plan asks for `backend: postgres`.
 The connection string comes from an environment variable and may hold a password: no message
-or exception text leaving this module contains it.
+or exception text leaving this module contains it. A plan may name only BILLPLAN_PG_DSN or
+BILLPLAN_PG_DSN_<SUFFIX> as that variable (compiler.credentials).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compiler import jsonio
+from compiler.credentials import DSN_ENV, dsn_env_problem
 from compiler.state import STATE_FORMAT_VERSION, Entry, LockInfo, State, StateError, StateLocked
 
 if TYPE_CHECKING:
     import psycopg
 
-DEFAULT_DSN_ENV = "BILLPLAN_PG_DSN"
+DEFAULT_DSN_ENV = DSN_ENV
 
 TABLES = {
     "billplan_state": """
@@ -139,6 +141,9 @@ class PostgresBackend:
                 "must have different names, so billplan does not guess one"
             )
         env = config.get("dsn_env") or DEFAULT_DSN_ENV
+        if problem := dsn_env_problem(env):
+            # Never read: a plan edit must not connect billplan to another database.
+            raise StateError(f"state: `dsn_env` {problem}")
         dsn = os.environ.get(env)
         if not dsn:
             raise StateError(

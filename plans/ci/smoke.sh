@@ -41,6 +41,7 @@ step "plan -o plan.json --format markdown (the pull-request comment)"
 billplan plan plans -o plan.json --format markdown > comment.md
 grep -qF '<!-- billplan-plan -->' comment.md || fail "comment.md lacks the <!-- billplan-plan --> marker"
 grep -q '^### billplan: Plan: ' comment.md || fail "comment.md does not start with the summary"
+grep -qF '**Hosts contacted**' comment.md || fail "comment.md does not name the hosts contacted"
 [[ -s plan.json ]] || fail "plan.json was not written"
 
 step "apply plan.json plans --auto-approve (the merge: the reviewed plan, checked against main)"

@@ -28,7 +28,9 @@ from support import Clock
 
 from compiler import jsonio
 from compiler.apply import Applied, apply_plan
+from compiler.credentials import base_url_env
 from compiler.diff import Plan
+from compiler.providers import PROVIDERS
 from compiler.providers.base import RateLimiter
 from compiler.sandbox import DEFAULT_ROOT, EXCHANGE_LOG_ENV, SANDBOX_TOKEN, base_url
 from compiler.sandbox.base import TokenBucket
@@ -38,7 +40,8 @@ VENDORS = ("ruddr", "kantata", "wethod", "coperniq")
 AS_OF = "2026-11-23"
 ROOT = Path(__file__).resolve().parents[2]
 BILLPLAN = [sys.executable, "-m", "compiler"]
-TOKEN_ENVS = {vendor: f"BILLPLAN_RELIABILITY_{vendor.upper()}_TOKEN" for vendor in VENDORS}
+# Token variables of each vendor's own family, as a plan may name them (RUDDR_API_TOKEN_<SUFFIX>).
+TOKEN_ENVS = {vendor: f"{PROVIDERS[vendor].default_token_env}_RELIABILITY" for vendor in VENDORS}
 WRITES = "POST,PATCH,PUT,DELETE"
 
 RUDDR_PROJECT = "d077258e-2158-4f34-aabd-97e971d0c18d"
@@ -55,19 +58,16 @@ ROWS = {
 API_ROOTS = {"ruddr": "/api/workspace", "kantata": "/api/v1", "wethod": "/api", "coperniq": "/v1"}
 
 
-def head(root: str | None, vendors: tuple[str, ...] = VENDORS, **settings: Any) -> str:
-    """The `providers:` and `defaults:` of a plan whose connections point at a served sandbox
-    (root None: for --sandbox); `settings` go into every connection (max_rps, timeout)."""
+def head(vendors: tuple[str, ...] = VENDORS, **settings: Any) -> str:
+    """The `providers:` and `defaults:` of a plan whose connections take their tokens from
+    TOKEN_ENVS (--sandbox uses its own); `settings` go into every connection (max_rps,
+    timeout). A plan names no host: `environment(root=...)` sets them, as a workflow would."""
     lines = ["version: 1", "providers:"]
     extra = "".join(f", {key}: {value}" for key, value in settings.items())
     for vendor in vendors:
         company = ", company: acme" if vendor == "wethod" else ""
-        where = (
-            ""
-            if root is None
-            else f", base_url: '{base_url(vendor, root)}', token_env: {TOKEN_ENVS[vendor]}"
-        )
-        lines.append(f"  {vendor}: {{type: {vendor}{company}{where}{extra}}}")
+        token = f", token_env: {TOKEN_ENVS[vendor]}"
+        lines.append(f"  {vendor}: {{type: {vendor}{company}{token}{extra}}}")
     lines += ["defaults:", "  currency: USD", f"  ruddr: {{invoice_item: {RUDDR_INVOICE_ITEM}}}"]
     return "\n".join(lines) + "\n"
 
@@ -99,14 +99,13 @@ def project(vendor: str, version: int = 0, months: int = 4) -> str:
 
 
 def plan_text(
-    root: str | None,
     vendors: tuple[str, ...] = VENDORS,
     version: int = 0,
     months: int = 4,
     **settings: Any,
 ) -> str:
     body = "".join(project(vendor, version, months) for vendor in vendors)
-    return head(root, vendors, **settings) + "projects:\n" + body
+    return head(vendors, **settings) + "projects:\n" + body
 
 
 def write(directory: Path, text: str) -> Path:
@@ -121,15 +120,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def environment(token: str = SANDBOX_TOKEN, **more: str) -> dict[str, str]:
-    """The environment billplan runs in: every vendor's token set to `token`, and none of the
-    caller's BILLPLAN_ settings but the exchange log the contract tests read."""
+def environment(
+    token: str = SANDBOX_TOKEN, *, root: str | None = None, **more: str
+) -> dict[str, str]:
+    """The environment billplan runs in: every vendor's token set to `token` and, given the
+    root of a served sandbox, every vendor's host set to it (BILLPLAN_<VENDOR>_BASE_URL), as
+    a workflow sets them outside the plan; none of the caller's BILLPLAN_ settings but the
+    exchange log the contract tests read."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("BILLPLAN_") or k == EXCHANGE_LOG_ENV
     }
     env.update({name: token for name in TOKEN_ENVS.values()})
+    if root is not None:
+        env.update({base_url_env(vendor): base_url(vendor, root) for vendor in VENDORS})
     env["PYTHONPATH"] = str(ROOT)
     env["COLUMNS"] = "200"  # keep rich from folding lines the tests read
     env.update(more)
@@ -220,8 +225,7 @@ def served(directory: Path) -> Iterator[Served]:
     id) on exit."""
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "serve.log"
-    # Seeding reads the projects, never the connections' addresses.
-    seed = write(directory / "seed", plan_text("http://127.0.0.1:1")) / "plan.yaml"
+    seed = write(directory / "seed", plan_text()) / "plan.yaml"
     for _attempt in range(3):  # a free port can be taken between probing and binding
         port = free_port()
         root = f"http://127.0.0.1:{port}"

@@ -71,13 +71,13 @@ def test_sigkill_anywhere_in_apply_then_plan_and_apply_converge(
     for name in TOKEN_ENVS.values():
         monkeypatch.setenv(name, "sandbox")
     rng = random.Random(SEED)
-    env = environment()
     kills: list[Kill] = []
     with served(tmp_path / "server") as server:
+        env = environment(root=server.root)
         for vendor in VENDORS:
             directory = tmp_path / vendor
             for number in range(KILLS_PER_VENDOR):
-                write(directory, plan_text(server.root, (vendor,), version=number, **SPEED))
+                write(directory, plan_text((vendor,), version=number, **SPEED))
                 kill = _kill_once(server, vendor, directory, number, rng, env, tmp_path)
                 _recover(directory, env)
                 _assert_converged(server, vendor, directory, kill)

@@ -24,7 +24,7 @@ WRITES_OF_UPDATES = "PATCH,PUT"
 
 
 def _plan(tmp_path: Path, vendor: str, **settings: Any) -> Path:
-    return write(tmp_path / vendor, plan_text(None, (vendor,), **settings))
+    return write(tmp_path / vendor, plan_text((vendor,), **settings))
 
 
 # ---- the rate limiter ---------------------------------------------------------------------
@@ -76,10 +76,10 @@ def test_a_large_apply_under_the_vendors_limit_provokes_at_most_a_few_429s(
 ) -> None:
     # 120 months and a kickoff: 121 objects, each its own request except Kantata's batched
     # creates; then every amount changes (119 updates, one request each) and two months go.
-    directory = write(tmp_path / vendor, plan_text(None, (vendor,), months=120))
+    directory = write(tmp_path / vendor, plan_text((vendor,), months=120))
     clock = Clock()
     created = attempt(directory, clock=clock)
-    write(directory, plan_text(None, (vendor,), version=3, months=118))
+    write(directory, plan_text((vendor,), version=3, months=118))
     start = clock.now
     updated = attempt(directory, clock=clock)
 
@@ -98,7 +98,7 @@ def test_a_large_apply_under_the_vendors_limit_provokes_at_most_a_few_429s(
 
 def test_without_the_limiter_the_same_apply_meets_a_storm_of_429s(tmp_path: Path) -> None:
     # The control for the test above: it can fail.
-    directory = write(tmp_path / "ruddr", plan_text(None, ("ruddr",), months=120))
+    directory = write(tmp_path / "ruddr", plan_text(("ruddr",), months=120))
     clock = Clock()
     run = attempt(directory, clock=clock, client_rps=1_000_000)
     statuses = [r["status"] for r in run.requests["ruddr"]]
@@ -257,7 +257,7 @@ def test_a_failed_update_is_retried_and_lands_once(
 ) -> None:
     directory = _plan(tmp_path, vendor, timeout=0.5)
     assert attempt(directory).applied.ok
-    write(directory, plan_text(None, (vendor,), version=3, timeout=0.5))  # every amount changes
+    write(directory, plan_text((vendor,), version=3, timeout=0.5))  # every amount changes
 
     run = attempt(directory, faults={vendor: [{"method": WRITES_OF_UPDATES, **armed}]})
 

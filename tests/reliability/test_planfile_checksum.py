@@ -54,7 +54,7 @@ EDITS: dict[str, Edit] = {
 
 @pytest.fixture
 def saved(tmp_path: Path) -> tuple[Path, Path]:
-    directory = write(tmp_path / "billing", plan_text(None, ("ruddr", "wethod")))
+    directory = write(tmp_path / "billing", plan_text(("ruddr", "wethod")))
     out = tmp_path / "reviewed.json"
     run = sandboxed("plan", directory, "-o", out)
     assert run.code == 0, run.text

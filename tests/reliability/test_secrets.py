@@ -60,7 +60,6 @@ def _files(directory: Path) -> dict[str, str]:
 
 def test_the_token_never_appears_in_output_files_logs_or_errors(tmp_path: Path) -> None:
     seen: dict[str, str] = {}
-    env = environment(token=TOKEN)
 
     def record(
         name: str, done: subprocess.CompletedProcess[str]
@@ -70,24 +69,27 @@ def test_the_token_never_appears_in_output_files_logs_or_errors(tmp_path: Path) 
         return done
 
     with served(tmp_path / "server") as server:
+        env = environment(token=TOKEN, root=server.root)
         for vendor in VENDORS:
             server.settings(vendor, tokens=_tokens(TOKEN, vendor))
-        directory = write(tmp_path / "billing", plan_text(server.root, VENDORS, max_rps=500))
+        directory = write(tmp_path / "billing", plan_text(VENDORS, max_rps=500))
         saved = tmp_path / "reviewed.json"
 
         assert record("plan", run("plan", directory, env=env)).returncode == 0
         assert record("plan -o", run("plan", directory, "-o", saved, env=env)).returncode == 0
         assert record("apply FILE", run("apply", saved, directory, env=env)).returncode == 0
-        write(directory, plan_text(server.root, VENDORS, version=1, max_rps=500))
+        write(directory, plan_text(VENDORS, version=1, max_rps=500))
         assert record("apply", run("apply", directory, env=env)).returncode == 0
         assert (
             record("plan json", run("plan", directory, "--format", "json", env=env)).returncode == 0
         )
 
         # Failures, each in words, none with the token.
-        refused = record("401", run("plan", directory, env=environment(token=TOKEN + "-wrong")))
+        refused = record(
+            "401", run("plan", directory, env=environment(token=TOKEN + "-wrong", root=server.root))
+        )
         assert refused.returncode == 1 and "401" in refused.stderr
-        write(directory, plan_text(server.root, VENDORS, version=2, max_rps=500, timeout=0.3))
+        write(directory, plan_text(VENDORS, version=2, max_rps=500, timeout=0.3))
         for vendor in VENDORS:  # a 5xx on a create is never retried: quick to provoke
             server.fault(vendor, method="POST", status=503)
         failing = record("5xx", run("apply", directory, env=env))
@@ -99,7 +101,7 @@ def test_the_token_never_appears_in_output_files_logs_or_errors(tmp_path: Path) 
         assert worded.returncode == 1 and "bad request for" in worded.stderr
         for vendor in VENDORS:
             server.clear_faults(vendor)
-        write(directory, plan_text(server.root, VENDORS, version=5, max_rps=500, timeout=0.3))
+        write(directory, plan_text(VENDORS, version=5, max_rps=500, timeout=0.3))
         for vendor in VENDORS:
             server.fault(vendor, method="POST", lose_response=True)
         lost = record("lost responses", run("apply", directory, env=env))
@@ -207,19 +209,17 @@ def test_a_self_signed_certificate_is_refused_at_once_with_a_clear_error(
     assert "self-signed" in str(raised.value) or "verify" in str(raised.value)
     assert TOKEN not in str(raised.value)
 
-    directory = write(tmp_path / "billing", plan_text(None, ("wethod",)).replace(
-        "{type: wethod, company: acme}",
-        f"{{type: wethod, company: acme, base_url: '{self_signed_https}', "
-        f"token_env: {TOKEN_ENVS['wethod']}}}",
-    ))  # fmt: skip
-    planned = run("plan", directory, env=environment(token=TOKEN))
+    directory = write(tmp_path / "billing", plan_text(("wethod",)))
+    # The host is set where billplan runs, as a workflow would: a plan cannot name one.
+    env = environment(token=TOKEN, BILLPLAN_WETHOD_BASE_URL=self_signed_https)
+    planned = run("plan", directory, env=env)
     assert planned.returncode == 1
     assert "TLS certificate could not be verified" in " ".join(planned.stderr.split())
 
 
 @pytest.mark.parametrize("setting", ["verify: false", "insecure: true", "tls_verify: false"])
 def test_no_plan_setting_turns_verification_off(setting: str, tmp_path: Path) -> None:
-    text = plan_text(None, ("ruddr",)).replace("{type: ruddr}", f"{{type: ruddr, {setting}}}")
+    text = plan_text(("ruddr",)).replace("{type: ruddr", f"{{type: ruddr, {setting}")
     directory = write(tmp_path / "billing", text)
     from compiler.workspace import open_workspace
 

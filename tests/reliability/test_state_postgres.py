@@ -352,10 +352,25 @@ def test_a_plan_on_postgres_needs_a_state_name(pg_dsn: str) -> None:
 
 
 def test_a_missing_connection_string_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ACME_PG", raising=False)
+    monkeypatch.delenv("BILLPLAN_PG_DSN_ACME", raising=False)
 
-    with pytest.raises(StateError, match="environment variable ACME_PG, which is not set"):
-        PostgresBackend.from_config({"backend": "postgres", "name": "x", "dsn_env": "ACME_PG"})
+    with pytest.raises(
+        StateError, match="environment variable BILLPLAN_PG_DSN_ACME, which is not set"
+    ):
+        PostgresBackend.from_config(
+            {"backend": "postgres", "name": "x", "dsn_env": "BILLPLAN_PG_DSN_ACME"}
+        )
+
+
+@pytest.mark.parametrize("named", ["DATABASE_URL", "RUDDR_API_TOKEN", "PGPASSWORD"])
+def test_a_plan_naming_another_variable_as_its_connection_string_is_refused_unread(
+    named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(named, "postgresql://ci:canary-pw@127.0.0.1:1/prod")
+
+    with pytest.raises(StateError, match="BILLPLAN_PG_DSN_ followed by a suffix") as raised:
+        PostgresBackend.from_config({"backend": "postgres", "name": "x", "dsn_env": named})
+    assert "canary-pw" not in str(raised.value)
 
 
 def test_the_backend_is_described_without_the_password(pg_server: Any, pg_dsn: str) -> None:
