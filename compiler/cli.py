@@ -179,9 +179,10 @@ def _planning_errors() -> tuple[type[Exception], ...]:
 
 def _errors_of(exc: Exception) -> int:
     """Report a failure that stopped a command, with every located problem it carries."""
+    from compiler.state.location import StateLocationError
     from compiler.workspace import WorkspaceError
 
-    if isinstance(exc, WorkspaceError) and exc.diagnostics:
+    if isinstance(exc, WorkspaceError | StateLocationError) and exc.diagnostics:
         report(exc.diagnostics)
         return EXIT_ERROR
     return _fail(str(exc))
@@ -401,14 +402,14 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
+    from compiler.state.location import StateLocationError
     from compiler.workspace import state_backend
 
     try:
-        document = load(Path(args.path))
-    except LoadError as exc:
+        return state_backend(load(Path(args.path)), sandbox=_sandbox(args))
+    except (LoadError, StateLocationError) as exc:
         report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
-    return state_backend(document, sandbox=_sandbox(args))
 
 
 def cmd_state(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from compiler.expand import expand
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item, Kind
 from compiler.moved import plan_problems
+from compiler.state.location import state_path_problems
 
 if TYPE_CHECKING:
     # jsonschema is imported when a plan fails the fast check: only then are its messages needed.
@@ -360,7 +361,7 @@ def _check(target: Path, as_of: date) -> Checked:
     except LoadError as exc:
         return Checked(None, diagnostics=sorted_diagnostics(exc.diagnostics))
     located = list(_schema_problems(doc)) + list(_missing_sections(doc))
-    problems = [diagnostic for _, diagnostic in located]
+    problems = [diagnostic for _, diagnostic in located] + state_path_problems(doc)
     broken = [path for path, _ in located]
 
     def skip(path: PathKey) -> bool:
