@@ -290,3 +290,11 @@ def test_reading_a_state_path_never_creates_its_directory(tmp_path: Path) -> Non
 
     assert backend.read().entries == {}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_in_the_sandbox_writes_only_the_sandbox_database(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing")
+
+    assert sandboxed("plan", directory).code == 0
+
+    assert sorted(snapshot(directory)) == [".billplan", ".billplan/sandbox.sqlite", "plan.yaml"]

@@ -10,7 +10,6 @@ into one view's syntax (rich markup, JSON) without changing what it means there.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Any
 
@@ -64,18 +63,6 @@ def markup(text: Any, *, keep_newlines: bool = False) -> str:
     return _rich_escape(visible(text, keep_newlines=keep_newlines))
 
 
-# json.dumps(ensure_ascii=False) escapes the C0 controls; it writes DEL and every non-ASCII
-# character as itself. Those are the only candidates left.
-_JSON_CANDIDATES = re.compile("[^\x00-\x7e]+")
-
-
-def _json_escapes(found: re.Match[str]) -> str:
-    run = found.group()
-    if run.isprintable():
-        return run
-    return "".join(_json_escape(char) if hidden(char) else char for char in run)
-
-
 def _json_escape(char: str) -> str:
     point = ord(char)
     if point < 0x10000:
@@ -88,4 +75,12 @@ def json_visible(text: str) -> str:
     """JSON text (as json.dumps writes it) with every hidden character inside its strings
     written as a \\u escape: the same data for any JSON reader, and safe on a terminal.
     Such characters occur only inside strings, so the text stays valid JSON."""
-    return _JSON_CANDIDATES.sub(_json_escapes, text)
+    if text.isascii():  # json.dumps escaped the C0 controls already: DEL is the one left
+        return text.replace("\x7f", "\\u007f")
+    # json.dumps escapes C0 controls inside strings: the only ones left are its line breaks.
+    if text.replace("\n", " ").isprintable():  # one C-speed pass decides nearly always
+        return text
+    return "\n".join(
+        line if line.isprintable() else "".join(_json_escape(c) if hidden(c) else c for c in line)
+        for line in text.split("\n")
+    )
