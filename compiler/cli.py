@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 
 from compiler import __version__, credentials, jsonio
 from compiler.diagnostics import Diagnostic
 from compiler.load import LoadError, load
+from compiler.render.safe import json_visible, markup, visible
 from compiler.state import StateError
 from compiler.validate import check, schema_text
 
@@ -46,7 +46,7 @@ def _as_of(text: str | None) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise SystemExit(
-            f"billplan: error: as-of date {value!r} is not a date like 2026-01-31"
+            f"billplan: error: as-of date {visible(repr(value))} is not a date like 2026-01-31"
         ) from None
 
 
@@ -88,7 +88,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         projects = len({item.project for item in checked.items})
         print(
-            f"{target}: valid ({_count(projects, 'project')}, "
+            f"{visible(target)}: valid ({_count(projects, 'project')}, "
             f"{_count(len(checked.items), 'item')} as of {as_of})"
         )
     return EXIT_ERROR if failed else EXIT_OK
@@ -107,7 +107,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         report(checked.diagnostics)
         return EXIT_ERROR
     if args.format == "json":
-        sys.stdout.write(render_items.to_json(checked.items, as_of))
+        _print_json(render_items.to_json(checked.items, as_of))
     elif args.format == "csv":
         sys.stdout.write(render_items.to_csv(checked.items))
     else:
@@ -130,7 +130,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     except forecast.MonthError as exc:
         return _fail(str(exc))
     if args.format == "json":
-        sys.stdout.write(forecast.to_json(result))
+        _print_json(forecast.to_json(result))
     elif args.format == "csv":
         sys.stdout.write(forecast.to_csv(result))
     else:
@@ -141,6 +141,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(schema_text())
     return EXIT_OK
+
+
+def _print_json(text: str) -> None:
+    """JSON for machines, which a person may read in a terminal: hidden characters inside
+    its strings written as \\u escapes (the same data for a JSON reader)."""
+    sys.stdout.write(json_visible(text))
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -168,12 +174,13 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         hosts=hosts,
     )
     for note in workspace.notes:
-        _stderr().print(f"[cyan]{note}[/cyan]")
+        _stderr().print(f"[cyan]{markup(note)}[/cyan]")
     return workspace
 
 
 def _fail(message: str) -> int:
-    _stderr().print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False)
+    text = markup(message, keep_newlines=True)  # billplan's own messages may span lines
+    _stderr().print(f"[bold red]Error:[/bold red] {text}", highlight=False)
     return EXIT_ERROR
 
 
@@ -188,9 +195,10 @@ def _planning_errors() -> tuple[type[Exception], ...]:
 
 def _errors_of(exc: Exception) -> int:
     """Report a failure that stopped a command, with every located problem it carries."""
+    from compiler.state.location import StateLocationError
     from compiler.workspace import WorkspaceError
 
-    if isinstance(exc, WorkspaceError) and exc.diagnostics:
+    if isinstance(exc, WorkspaceError | StateLocationError) and exc.diagnostics:
         report(exc.diagnostics)
         return EXIT_ERROR
     return _fail(str(exc))
@@ -216,14 +224,15 @@ def _write_plan_outputs(
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     if args.format == "json":
-        sys.stdout.write(text)
+        _print_json(text)
     elif args.format == "markdown":
         sys.stdout.write(render_plan.to_markdown(plan))
     else:
         render_plan.print_text(plan, _stdout(), show_unchanged=args.show_unchanged)
         if args.out:
-            _stdout().print(f"Saved the plan to {args.out}; apply exactly it with "
-                            f"`billplan apply {args.out}`.")  # fmt: skip
+            out = markup(args.out)
+            _stdout().print(f"Saved the plan to {out}; apply exactly it with "
+                            f"`billplan apply {out}`.")  # fmt: skip
     if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
         # GitHub Actions' job summary: appended to (other steps write there too), any --format.
         with open(summary, "a", encoding="utf-8") as out:
@@ -241,7 +250,7 @@ def _warn_partial(plan: Plan) -> None:
 
     if plan.targets or plan.excludes:
         note = Targets(plan.targets, plan.excludes).note()
-        _stderr().print(f"[bold yellow]Warning: {escape(note)}[/bold yellow]")
+        _stderr().print(f"[bold yellow]Warning: {markup(note)}[/bold yellow]")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -278,7 +287,7 @@ def _refresh_only(args: argparse.Namespace) -> int:
     except _planning_errors() as exc:
         return _errors_of(exc)
     if args.format == "json":
-        sys.stdout.write(drift.to_json(found))
+        _print_json(drift.to_json(found))
     elif args.format == "markdown":
         sys.stdout.write(drift.to_markdown(found))
     else:
@@ -328,7 +337,7 @@ def _report_applied(applied: Applied) -> int:
     if applied.failures:
         err = _stderr()
         for failure in applied.failures:
-            err.print(f"[red]{escape(failure.address)}[/red]: {escape(failure.message)}")
+            err.print(f"[red]{markup(failure.address)}[/red]: {markup(failure.message)}")
         console.print(f"Apply incomplete: {done}; {len(applied.failures)} failed.")
         return EXIT_ERROR
     console.print(f"[bold green]Apply complete:[/bold green] {done}.")
@@ -423,7 +432,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             problems += [f"provider {name!r} is no longer in the plan" for name in missing]
             if problems:
                 for line in problems:
-                    _stderr().print(f"  {escape(line)}", highlight=False)
+                    _stderr().print(f"  {markup(line)}", highlight=False)
                 return _fail(
                     f"{path} is stale: {len(problems)} object(s) changed since it was made. "
                     "Nothing was applied; run `billplan plan` again."
@@ -431,7 +440,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             merged = workspace.plan(state, observed, scope)
             if found := review.differences(saved.plan, merged):
                 for difference in found:
-                    _stderr().print(f"  {escape(str(difference))}", highlight=False)
+                    _stderr().print(f"  {markup(str(difference))}", highlight=False)
                 return _fail(
                     f"{path} is not what {plan_dir} gives now (as of {saved.as_of}): "
                     f"{len(found)} difference(s). Nothing was applied. A saved plan is only "
@@ -440,8 +449,8 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
                 )
             count = sum(1 for c in merged.changes if c.action != "no-op")
             _stdout().print(
-                f"{escape(str(plan_dir))} as of {saved.as_of} gives the same "
-                f"{_count(count, 'change')} as {escape(str(path))}."
+                f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
+                f"{_count(count, 'change')} as {markup(str(path))}."
             )
             return _show_and_apply(args, workspace, merged, state)
     except _planning_errors() as exc:
@@ -450,20 +459,21 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
+    from compiler.state.location import StateLocationError
     from compiler.workspace import state_backend
 
+    sandbox = _sandbox(args)
     try:
         document = load(Path(args.path))
-    except LoadError as exc:
+        # Only the `state:` block is read here, so only it is checked: at its line.
+        problems = [] if sandbox else list(credentials.state_problems(document.root))
+        if problems:
+            report([document.diagnostic(path, message) for path, message, _ in problems])
+            raise SystemExit(EXIT_ERROR)
+        return state_backend(document, sandbox=sandbox)
+    except (LoadError, StateLocationError) as exc:
         report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
-    sandbox = _sandbox(args)
-    # Only the `state:` block is read here, so only it is checked: at its line.
-    problems = [] if sandbox else list(credentials.state_problems(document.root))
-    if problems:
-        report([document.diagnostic(path, message) for path, message, _ in problems])
-        raise SystemExit(EXIT_ERROR)
-    return state_backend(document, sandbox=sandbox)
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -474,13 +484,13 @@ def cmd_state(args: argparse.Namespace) -> int:
             for address in sorted(state.entries):
                 entry = state.entries[address]
                 remote = entry.remote_id or "(pending: create sent, response lost)"
-                print(f"{address}\t{entry.type}\t{remote}")
+                print("\t".join(visible(text) for text in (address, entry.type, remote)))
             return EXIT_OK
         if args.state_command == "show":
             entry = backend.read().entries.get(args.address)
             if entry is None:
                 return _fail(f"{args.address} is not in the state at {backend.describe()}")
-            sys.stdout.write(jsonio.dumps(entry.to_json(), indent=2) + "\n")
+            _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
             return EXIT_OK
         with backend.lock("state rm", args.lock_timeout):
             state = backend.read()
@@ -502,7 +512,7 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
         _backend_only(args).force_unlock(args.lock_id)
     except StateError as exc:
         return _fail(str(exc))
-    print(f"Removed lock {args.lock_id}.")
+    print(f"Removed lock {visible(args.lock_id)}.")
     return EXIT_OK
 
 
@@ -514,7 +524,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             message = adopt(workspace, args.address, args.remote_id)
     except _planning_errors() as exc:
         return _errors_of(exc)
-    print(message)
+    print(visible(message))
     return EXIT_OK
 
 
@@ -538,11 +548,11 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         for note in prepare(
             sandbox, checked.items, root_doc.get("projects") or {}, root_doc.get("providers") or {}
         ):
-            print(note)
+            print(visible(note))
     # Clients reach a server listening on every address through loopback.
     reach = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     root = f"http://{reach if ':' not in reach else f'[{reach}]'}:{args.port}"
-    print(f"billplan sandbox on {root} (data in {db})")
+    print(f"billplan sandbox on {visible(root)} (data in {visible(db)})")
     print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
     print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
     print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
@@ -568,7 +578,7 @@ def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
         mark_invoiced(Path(args.path), entry.type, entry.remote_id)
     except (StateError, RuntimeError) as exc:  # RuntimeError: the sandbox refused
         return _fail(str(exc))
-    print(f"Marked {args.address} ({entry.remote_id}) invoiced in the sandbox.")
+    print(f"Marked {visible(args.address)} ({visible(entry.remote_id)}) invoiced in the sandbox.")
     return EXIT_OK
 
 
@@ -768,5 +778,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("billplan: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a disk or file problem no command anticipated: say it plainly
-        print(f"billplan: error: {exc}", file=sys.stderr)
+        print(f"billplan: error: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR

@@ -1,13 +1,17 @@
 """Errors as values with a location: what every stage reports and the CLI prints.
 
 A Diagnostic names the file, line and column (1-based) a person should look at, the JSON path
-inside the plan, and a message that says what is wrong and what to do.
+inside the plan, and a message that says what is wrong and what to do. File names, paths and
+messages quote user text, so both printed forms show it through compiler.render.safe: one
+diagnostic is one line, whatever the text holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from compiler.render.safe import visible
 
 
 @dataclass(frozen=True, order=True)
@@ -29,13 +33,24 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.mark}: {self.path}: {self.message}"
+        return visible(f"{self.mark}: {self.path}: {self.message}")
 
     def github_annotation(self) -> str:
-        # GitHub workflow commands need %, CR and LF escaped in the message part.
-        message = f"{self.path}: {self.message}"
-        message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        return f"::error file={self.mark.file},line={self.mark.line},col={self.mark.col}::{message}"
+        """The diagnostic as a GitHub Actions `::error` workflow command. Its user text is
+        made visible first, then escaped as workflow commands require: %, CR and LF in the
+        message; those and `,` and `:` in a property (a file name could otherwise end the
+        property and start another, or the command)."""
+        message = _workflow_data(visible(f"{self.path}: {self.message}"))
+        file = _workflow_property(visible(self.mark.file))
+        return f"::error file={file},line={self.mark.line},col={self.mark.col}::{message}"
+
+
+def _workflow_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _workflow_property(text: str) -> str:
+    return _workflow_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 class PlanError(Exception):

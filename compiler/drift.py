@@ -3,22 +3,27 @@
 Each managed object in state is compared with what its vendor holds now: fields that differ
 from what billplan last wrote (old -> new), or the object gone. The plan's own wishes play no
 part, and nothing is written, neither to the vendors nor to state.
+
+What a vendor holds now is user text (anyone with access to the vendor's tool typed it): it
+is shown through compiler.render.safe in every view, as the plan's own text is.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from rich.console import Console
-from rich.markup import escape
 
 from compiler import jsonio
 from compiler.diff import FieldChange, field_changes
 from compiler.providers import Observed
-from compiler.render.plan import value_text
+from compiler.render.plan import md_text, value_text
+from compiler.render.safe import markup, visible
 from compiler.state import State
 from compiler.targets import Targets
 
@@ -94,6 +99,7 @@ def detect(state: State, observed: Iterable[Observed], targets: Targets | None =
     return Drift(drifted, checked, pending)
 
 
+_BACKTICKS = re.compile("`+")
 _CLOSING = (
     "Nothing was changed: neither the vendors nor billplan's state. `billplan plan` shows how "
     "apply would bring these objects back to the plan."
@@ -101,12 +107,15 @@ _CLOSING = (
 
 
 def _lines(item: Drifted) -> list[str]:
+    """One line per object and per changed field, each a line whatever its text holds."""
+    what = f"{visible(item.address)}  ({visible(item.type)} {visible(item.remote_id)}"
     if item.kind == "deleted":
-        return [f"- deleted  {item.address}  ({item.type} {item.remote_id})"]
+        return [f"- deleted  {what})"]
     invoiced = ", invoiced" if item.locked else ""
-    lines = [f"~ changed  {item.address}  ({item.type} {item.remote_id}{invoiced})"]
+    lines = [f"~ changed  {what}{invoiced})"]
     lines += [
-        f"    {f.field}: {value_text(f.before)} -> {value_text(f.after)}" for f in item.fields
+        f"    {visible(f.field)}: {visible(value_text(f.before))} -> {visible(value_text(f.after))}"
+        for f in item.fields
     ]
     return lines
 
@@ -121,18 +130,21 @@ def _by_project(drift: Drift) -> dict[str, list[Drifted]]:
 def print_text(drift: Drift, console: Console) -> None:
     for project, items in _by_project(drift).items():
         first = items[0]
-        console.print(f"[bold]{escape(project)}[/bold]  ({first.provider}, {first.project_id})")
+        console.print(
+            f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, "
+            f"{markup(first.project_id)})"
+        )
         for item in items:
             for n, line in enumerate(_lines(item)):
                 style = ("red" if item.kind == "deleted" else "magenta") if n == 0 else "dim"
-                console.print(f"  [{style}]{escape(line)}[/{style}]")
+                console.print(f"  [{style}]{markup(line)}[/{style}]")
         console.print()
     for address in drift.pending:
         console.print(
-            f"[yellow]Note: {escape(address)}: a create was sent and its outcome is "
+            f"[yellow]Note: {markup(address)}: a create was sent and its outcome is "
             "unknown; `billplan plan` looks for it[/yellow]"
         )
-    console.print(f"[bold]{escape(drift.summary())}[/bold]")
+    console.print(f"[bold]{markup(drift.summary())}[/bold]")
     if drift.found:
         console.print(_CLOSING)
 
@@ -140,15 +152,22 @@ def print_text(drift: Drift, console: Console) -> None:
 def to_markdown(drift: Drift) -> str:
     out = [f"### billplan drift: {drift.summary()}", ""]
     for project, items in _by_project(drift).items():
-        out += [f"<details open><summary><b>{project}</b>: {len(items)}</summary>", "", "```diff"]
-        for item in items:
-            out += _lines(item)
-        out += ["```", "", "</details>", ""]
+        lines = [line for item in items for line in _lines(item)]
+        fence = _fence(lines)
+        summary = html.escape(visible(project))
+        out += [f"<details open><summary><b>{summary}</b>: {len(items)}</summary>", ""]
+        out += [f"{fence}diff", *lines, fence, "", "</details>", ""]
     for address in drift.pending:
-        out += [f"> **Note:** {address}: a create was sent and its outcome is unknown", ""]
+        out += [f"> **Note:** {md_text(address)}: a create was sent and its outcome is unknown", ""]
     if drift.found:
         out += [_CLOSING, ""]
     return "\n".join(out)
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in the lines: no text closes it early."""
+    longest = max((len(run) for run in _BACKTICKS.findall("\n".join(lines))), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def to_json(drift: Drift) -> str:

@@ -38,11 +38,11 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from compiler.model import Item
 from compiler.money import format_amount, format_grouped
+from compiler.render.safe import markup
 
 FORECAST_FORMAT_VERSION = "1"
 ON_COMPLETION = "on completion"
@@ -187,14 +187,15 @@ def print_table(result: Forecast, console: Console) -> None:
         for line in result.lines:
             if line.month != month:
                 continue
-            table.add_row(month if first else "", escape(line.project), str(line.items),
-                          format_grouped(line.amount, line.currency), line.currency)  # fmt: skip
+            table.add_row(month if first else "", markup(line.project), str(line.items),
+                          format_grouped(line.amount, line.currency),
+                          markup(line.currency))  # fmt: skip
             first = False
         for code, (amount, count) in result.month_totals(month).items():
             table.add_row("", "[bold]Month total[/bold]", str(count),
-                          f"[bold]{format_grouped(amount, code)}[/bold]", code)  # fmt: skip
+                          f"[bold]{format_grouped(amount, code)}[/bold]", markup(code))  # fmt: skip
         table.add_section()
     for code, (amount, count) in result.totals().items():
         table.add_row("[bold]Total[/bold]", "", str(count),
-                      f"[bold]{format_grouped(amount, code)}[/bold]", code)  # fmt: skip
+                      f"[bold]{format_grouped(amount, code)}[/bold]", markup(code))  # fmt: skip
     console.print(table)

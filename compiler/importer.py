@@ -10,14 +10,24 @@ difference between the object and the plan as an update.
 from __future__ import annotations
 
 from compiler.providers import Observed, Provider, ProviderError, Resource
+from compiler.render.safe import hidden
 from compiler.state import Entry
 from compiler.workspace import Workspace, WorkspaceError
 
 # Answers that mean "no such object" from a read by id: not found, or an id of the wrong form.
 _NOT_FOUND = frozenset({400, 404, 422})
+# An id is read as one segment of a URL path: these would end it or change its meaning.
+_URL_DELIMITERS = frozenset("/?#%\\")
 
 
 def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
+    if not remote_id or any(
+        hidden(char) or char.isspace() or char in _URL_DELIMITERS for char in remote_id
+    ):
+        raise WorkspaceError(
+            f"{remote_id!r} is not an id a vendor gives: an id is one word of visible "
+            "characters, without spaces or / ? # % \\; nothing was imported. Check the id"
+        )
     resource = next((r for r in workspace.resources if r.address == address), None)
     if resource is None:
         raise WorkspaceError(

@@ -27,6 +27,7 @@ from compiler.expand import expand
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item, Kind
 from compiler.moved import plan_problems
+from compiler.state.location import state_path_problems
 
 if TYPE_CHECKING:
     # jsonschema is imported when a plan fails the fast check: only then are its messages needed.
@@ -365,7 +366,7 @@ def _check(target: Path, as_of: date) -> Checked:
     said = {path for path, _ in own}
     schema = [(path, d) for path, d in _schema_problems(doc) if path not in said]
     located = schema + own + list(_missing_sections(doc))
-    problems = [diagnostic for _, diagnostic in located]
+    problems = [diagnostic for _, diagnostic in located] + state_path_problems(doc)
     broken = [path for path, _ in located]
 
     def skip(path: PathKey) -> bool:

@@ -36,10 +36,9 @@ from compiler.providers import (
 from compiler.providers.base import RateLimiter
 from compiler.state import Backend, State, StateError
 from compiler.state.local import LocalBackend
+from compiler.state.location import local_state_path, state_dir
 from compiler.targets import TargetError, Targets
 from compiler.validate import check
-
-STATE_DIR = ".billplan"
 
 
 class WorkspaceError(Exception):
@@ -188,12 +187,13 @@ class Workspace:
 
 
 def state_backend(document: Document, *, sandbox: bool) -> Backend:
-    """The plan's state backend; StateError for a `state:` block that cannot be used."""
+    """The plan's state backend; StateError for a `state:` block that cannot be used, and
+    StateLocationError (located) for a local state file outside the plan's directory."""
     config = document.root.get("state") or {}
     if sandbox:
         # Sandbox ids must never mix with real ones, and exist only in this directory's
         # sandbox database: whatever the backend, the sandbox state is a file beside it.
-        return LocalBackend(document.base_dir / STATE_DIR / "sandbox-state.json")
+        return LocalBackend(state_dir(document) / "sandbox-state.json")
     backend = config.get("backend", "local")
     if backend == "postgres":
         from compiler.state.postgres import PostgresBackend
@@ -201,8 +201,8 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
         return PostgresBackend.from_config(config)
     if backend != "local":
         raise StateError(f"state backend {backend!r} is not one billplan has (local, postgres)")
-    path = Path(config.get("path") or Path(STATE_DIR) / "state.json")
-    return LocalBackend(path if path.is_absolute() else document.base_dir / path)
+    origin = f"{document.mark(('state', 'path'))}: $.state.path: " if config.get("path") else ""
+    return LocalBackend(local_state_path(document), origin)
 
 
 def open_workspace(
@@ -240,8 +240,8 @@ def open_workspace(
             from compiler.sandbox import build_sandbox
             from compiler.sandbox.bootstrap import prepare
 
-            (document.base_dir / STATE_DIR).mkdir(parents=True, exist_ok=True)
-            sandbox_app = build_sandbox(document.base_dir / STATE_DIR / "sandbox.sqlite")
+            state_dir(document).mkdir(parents=True, exist_ok=True)
+            sandbox_app = build_sandbox(state_dir(document) / "sandbox.sqlite")
             projects = document.root.get("projects") or {}
             notes.extend(prepare(sandbox_app, checked.items, projects, configs))
         try:

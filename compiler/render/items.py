@@ -20,6 +20,7 @@ from rich.table import Table
 
 from compiler.model import Item
 from compiler.money import format_amount, format_grouped
+from compiler.render.safe import markup
 
 ITEMS_FORMAT_VERSION = "1"
 CSV_COLUMNS = (
@@ -154,7 +155,8 @@ def print_table(items: list[Item], console: Console) -> None:
     for project, rows in by_project.items():
         first = rows[0]
         table = Table(
-            title=f"[bold]{project}[/bold]  ({first.provider}, project {first.project_id})",
+            title=f"[bold]{markup(project)}[/bold]  "
+            f"({markup(first.provider)}, project {markup(first.project_id)})",
             title_justify="left",
             show_edge=False,
             expand=False,
@@ -165,13 +167,13 @@ def print_table(items: list[Item], console: Console) -> None:
         table.add_column("Amount", justify="right", no_wrap=True)
         table.add_column("", no_wrap=True)
         for item in rows:
-            when = item.date.isoformat() if item.date else f"on task {item.task}"
-            table.add_row(
+            when = item.date.isoformat() if item.date else f"on task {markup(item.task)}"
+            table.add_row(  # cells are rich markup: user text goes in escaped
                 when,
-                item.address.removeprefix(f"{project}/"),
-                item.description,
+                markup(item.address.removeprefix(f"{project}/")),
+                markup(item.description),
                 format_grouped(item.amount, item.currency),
-                item.currency,
+                markup(item.currency),
             )
         table.add_section()
         for code, amount in sorted(sums[project].items()):
@@ -179,7 +181,7 @@ def print_table(items: list[Item], console: Console) -> None:
             n = sum(1 for item in rows if item.currency == code)
             label = f"Total ({n} item{'' if n == 1 else 's'})"
             table.add_row("", f"[bold]{label}[/bold]", "",
-                          f"[bold]{format_grouped(amount, code)}[/bold]", code)  # fmt: skip
+                          f"[bold]{format_grouped(amount, code)}[/bold]", markup(code))  # fmt: skip
         console.print(table)
         console.print()
 

@@ -20,10 +20,13 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   field, `old → new`; nested values by path, `lineItems[0].amount`). Rows are in date order.
 - Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
 
-User text (addresses, descriptions, notes) is inert: in markdown every character that could
-start markup (`\\ ` * _ [ ] < > | ~ & $` and the backtick) is backslash-escaped, inside
-raw HTML (a `<summary>`) it is HTML-escaped; line breaks become ` ↵ `, control characters go,
-and a value longer than 300 characters is cut with `…`. No timestamp appears, so the same
+User text (addresses, descriptions, notes, what a vendor holds) is inert: in markdown every
+character that could start markup (`\\ ` * _ [ ] < > | ~ & $` and the backtick) is
+backslash-escaped, inside raw HTML (a `<summary>`) it is HTML-escaped; line breaks become
+` ↵ `, control, bidi and invisible format characters are shown as escapes (`\\x1b`,
+`\\u202e`: compiler.render.safe), and a value longer than 300 characters is cut with `…`.
+In the text view the same characters are shown as escapes, and rich markup in user text
+(`[bold]`, `[link=...]`) is shown as typed. No timestamp appears, so the same
 plan always gives the same comment.
 
 The comment never exceeds MARKDOWN_LIMIT (65,000) characters; GitHub refuses a comment over
@@ -47,12 +50,12 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
 from compiler.diff import Change, Impact, Plan, Side, Unmanaged
 from compiler.money import decimals, format_amount, format_grouped
+from compiler.render.safe import markup, visible
 
 MARKDOWN_LIMIT = 65_000
 
@@ -136,29 +139,32 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         return
     for project, changes in _by_project(visible).items():
         first = changes[0]
-        console.print(f"[bold]{escape(project)}[/bold]  ({first.provider}, {first.project_id})")
+        console.print(
+            f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, "
+            f"{markup(first.project_id)})"
+        )
         for change in changes:
             symbol, style = _SYMBOL[change.action]
             label = change.action.upper() if change.action == "locked" else change.action
-            console.print(f"  [{style}]{symbol} {label:<7}[/{style}] {escape(_headline(change))}")
+            console.print(f"  [{style}]{symbol} {label:<7}[/{style}] {markup(_headline(change))}")
             renamed = change.moved_from and plan.moved.get(change.address) == change.moved_from
             if change.moved_from and not renamed:
-                console.print(f"      [dim]takes over {escape(change.moved_from)}[/dim]")
+                console.print(f"      [dim]takes over {markup(change.moved_from)}[/dim]")
             elif change.reason:
-                console.print(f"      [dim]{escape(change.reason)}[/dim]")
+                console.print(f"      [dim]{markup(change.reason)}[/dim]")
             if change.action in ("update", "drift", "locked"):
                 code = _currency(change)
                 for delta in change.fields:
                     console.print(
-                        f"      {escape(delta.field)}: {escape(value_text(delta.before, code))} "
-                        f"-> {escape(value_text(delta.after, code))}"
+                        f"      {markup(delta.field)}: {markup(value_text(delta.before, code))} "
+                        f"-> {markup(value_text(delta.after, code))}"
                     )
         console.print()
     if plan.unmanaged:
         console.print("[bold]Unmanaged[/bold] (in these projects, not created by billplan; "
                       "never touched; `billplan import` adopts one):")  # fmt: skip
         for other in plan.unmanaged:
-            console.print(f"  ? {escape(_unmanaged_line(other))}")
+            console.print(f"  ? {markup(_unmanaged_line(other))}")
         console.print()
     _print_impact(plan.impact(), console)
     _print_notes(plan, console)
@@ -175,7 +181,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
 
 def _print_notes(plan: Plan, console: Console) -> None:
     for note in plan.notes:
-        console.print(f"[yellow]Note: {escape(note)}[/yellow]")
+        console.print(f"[yellow]Note: {markup(note)}[/yellow]")
 
 
 HOSTS_TITLE = "Hosts contacted"
@@ -274,7 +280,6 @@ _UNMANAGED_TABLE = (
 # that it shows as itself.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\u2028\u2029]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -285,11 +290,11 @@ def to_markdown(plan: Plan, *, title: str = "billplan", limit: int = MARKDOWN_LI
 
 
 def _one_line(text: Any, *, break_mark: str) -> str:
-    flat = _CONTROL.sub("", _LINE_BREAK.sub(break_mark, str(text)))
+    flat = visible(_LINE_BREAK.sub(break_mark, str(text)))
     return flat if len(flat) <= _VALUE_CHARS else flat[: _VALUE_CHARS - 1] + "…"
 
 
-def _md(text: Any) -> str:
+def md_text(text: Any) -> str:
     """User text for a markdown line or table cell: one line, at most _VALUE_CHARS, inert."""
     return _MD_SPECIAL.sub(r"\\\1", _one_line(text, break_mark=" ↵ "))
 
@@ -313,7 +318,7 @@ def _md_head(plan: Plan, title: str) -> str:
     ]
     if alarms:
         lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
-    lines += [f"### {_md(title)}: {plan.summary()}", ""]
+    lines += [f"### {md_text(title)}: {plan.summary()}", ""]
     if not plan.has_changes and not plan.count("locked") and not plan.unmanaged:
         lines += ["No changes. The vendors hold exactly what the plan says.", ""]
     impact = plan.impact()
@@ -329,7 +334,7 @@ def _md_head(plan: Plan, title: str) -> str:
             old = impact.before.get(code, Decimal(0))
             new = impact.after.get(code, Decimal(0))
             lines.append(
-                f"| {_md(code)} | {_money(old, code)} | {_money(new, code)} "
+                f"| {md_text(code)} | {_money(old, code)} | {_money(new, code)} "
                 f"| {_signed(new - old, code)} |"
             )
     hosts = host_rows(plan.endpoints)
@@ -410,7 +415,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 noun="note",
                 opening="**Notes**\n",
                 closing="\n",
-                rows=[f"- {_md(note)}" for note in plan.notes],
+                rows=[f"- {md_text(note)}" for note in plan.notes],
                 actions=[""] * len(plan.notes),
             )
         )
@@ -424,7 +429,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 "| Month | Currency | Net change |\n|---|---|--:|",
                 closing="\n\n</details>\n",
                 rows=[
-                    f"| {month} | {_md(code)} | {_signed(net, code)} |"
+                    f"| {month} | {md_text(code)} | {_signed(net, code)} |"
                     for (month, code), net in months.items()
                 ],
                 actions=[""] * len(months),
@@ -441,7 +446,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
         n = len(changes)
         sections.append(
             _Section(
-                label=f"{_md(project)} ({n:,} change{'s' if n != 1 else ''})",
+                label=f"{md_text(project)} ({n:,} change{'s' if n != 1 else ''})",
                 noun="change",
                 opening=f"<details{' open' if alarming else ''}><summary><b>{_html(project)}"
                 f"</b>: {summary}</summary>\n\n{_CHANGES_TABLE}",
@@ -547,9 +552,9 @@ def _ending(
 
 def _change_row(change: Change) -> str:
     """A changed object (action, address, date, amount), then one row per changed field."""
-    address = _md(change.address)
+    address = md_text(change.address)
     if change.reason:
-        address += f"<br><sub>{_md(change.reason)}</sub>"
+        address += f"<br><sub>{md_text(change.reason)}</sub>"
     fields = _field_rows(change)
     first_field, first_delta = fields[0] if fields else ("", "")
     lines = [
@@ -585,8 +590,8 @@ def _amount_cell(change: Change) -> str:
         return "—"
     code = new.currency
     if old.amount == new.amount or old.currency != new.currency:
-        return f"{_money(new.amount, code)} {_md(code)}".rstrip()
-    return f"{_money(old.amount, code)} → {_money(new.amount, code)} {_md(code)}".rstrip()
+        return f"{_money(new.amount, code)} {md_text(code)}".rstrip()
+    return f"{_money(old.amount, code)} → {_money(new.amount, code)} {md_text(code)}".rstrip()
 
 
 def _field_rows(change: Change) -> list[tuple[str, str]]:
@@ -596,7 +601,7 @@ def _field_rows(change: Change) -> list[tuple[str, str]]:
     leaves = [
         leaf for delta in change.fields for leaf in _leaves(delta.field, delta.before, delta.after)
     ]
-    rows = [(_md(path), _delta(old, new)) for path, old, new in leaves]
+    rows = [(md_text(path), _delta(old, new)) for path, old, new in leaves]
     if len(rows) > _FIELD_ROWS:
         more = len(rows) - _FIELD_ROWS + 1
         rows = [*rows[: _FIELD_ROWS - 1], ("…", f"{more:,} more fields change")]
@@ -651,22 +656,22 @@ def _shown(value: Any, places: int) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return value if _ISO_DAY.fullmatch(value) else f'"{_md(value)}"'
-    return _md(jsonio.dumps(value))  # a list or mapping opposite a plain value
+        return value if _ISO_DAY.fullmatch(value) else f'"{md_text(value)}"'
+    return md_text(jsonio.dumps(value))  # a list or mapping opposite a plain value
 
 
 def _unmanaged_row(other: Unmanaged, currency_of: Mapping[str, str]) -> str:
     attrs = other.attributes
     text = next((attrs[k] for k in ("name", "description", "title", "notes") if attrs.get(k)), "")
     code = other.side.currency or currency_of.get(other.project, "")
-    amount = f"{_money(other.side.amount, code)} {_md(code)}".rstrip()
+    amount = f"{_money(other.side.amount, code)} {md_text(code)}".rstrip()
     cells = (
-        _md(other.project or other.project_id),
-        _md(other.type),
-        _md(other.remote_id),
+        md_text(other.project or other.project_id),
+        md_text(other.type),
+        md_text(other.remote_id),
         other.side.date.isoformat() if other.side.date else "no date",
         amount,
-        _md(text),
+        md_text(text),
         "🔒 invoiced" if other.locked else "",
     )
     return "| " + " | ".join(cells) + " |"

@@ -5,6 +5,11 @@ The lock file exists while a run holds the lock, and that run also holds an excl
 `flock` on it. The kernel drops the flock when the process ends, however it ends, so a lock
 file nobody holds a flock on was left by a run that died: the next run removes it (with a
 warning naming it) instead of waiting for it forever. See docs/state.md.
+
+Reading writes nothing (`plan` and `state list` only read). Only a run that takes the lock
+(apply, import, state rm) keeps a copy of a damaged state beside it. A path that is not a
+billplan state file at all (a directory, a FIFO, another tool's JSON, any other file) is
+refused before anything is opened for writing: no lock file, no backup, no copy.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shlex
+import stat
 import tempfile
 import time
 import uuid
@@ -30,8 +37,9 @@ log = logging.getLogger("billplan.state")
 
 
 class LocalBackend:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, origin: str = "") -> None:
         self.path = path
+        self.origin = origin  # where the plan names the path, "FILE:LINE:COL: $.state.path: "
         self.lock_path = path.with_name(path.name + ".lock")
         self.backup_path = path.with_name(path.name + ".backup")
         # apply writes state after every call: re-encode only the entries that changed.
@@ -44,19 +52,52 @@ class LocalBackend:
         return str(self.path)
 
     def read(self) -> State:
-        try:
-            with self.path.open("rb") as handle:
-                content, seen = handle.read(), _identity(os.fstat(handle.fileno()))
-        except FileNotFoundError:
+        found = self._content()
+        if found is None:
             self._seen = None
             return State()
-        except OSError as exc:
-            raise StateError(f"cannot read state {self.path}: {exc}") from exc
-        state = self._parse(content)
+        content, seen = found
+        state = self._parse(content, keep_copy=False)
         self._seen = seen
         return state
 
-    def _parse(self, content: bytes) -> State:
+    def _content(self) -> tuple[bytes, tuple[int, int]] | None:
+        """The state file's bytes and identity, or None if there is none. Anything but a
+        regular file is refused unread: a FIFO or a device would never end."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read state {self.path}: {exc}") from exc
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise self._not_state(
+                    f"it is {_KINDS.get(stat.S_IFMT(status.st_mode), 'not a file')}"
+                )
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                return handle.read(), _identity(status)
+        except OSError as exc:
+            raise StateError(f"cannot read state {self.path}: {exc}") from exc
+        finally:
+            os.close(fd)
+
+    def _refuse_other_files(self) -> None:
+        """Before anything is written or removed beside the path: it holds billplan's state
+        (perhaps damaged), or nothing."""
+        found = self._content()
+        if found is not None and (reason := _not_state_reason(found[0])) is not None:
+            raise self._not_state(reason)
+
+    def _not_state(self, reason: str) -> StateError:
+        return StateError(
+            f"{self.origin}{self.path} is not a billplan state file: {reason}. billplan "
+            "reads, locks and writes nothing there; point state.path at a .json file of its "
+            "own (the default is .billplan/state.json)"
+        )
+
+    def _parse(self, content: bytes, *, keep_copy: bool) -> State:
         try:
             text = content.decode("utf-8")
             raw = jsonio.loads(text)
@@ -74,20 +115,28 @@ class LocalBackend:
             try:
                 return State.from_json(raw)
             except StateError as exc:
-                if str(exc).startswith("state format_version"):
-                    raise StateError(f"state file {self.path}: {exc}") from None
                 problem = str(exc)
-        raise StateError(self._damaged(content, problem))
+        reason = _not_state_reason(content)
+        if reason is not None:
+            raise self._not_state(reason)
+        if problem.startswith("state format_version"):
+            raise StateError(f"state file {self.path}: {problem}")
+        raise StateError(self._damaged(content, problem, keep_copy=keep_copy))
 
-    def _damaged(self, content: bytes, problem: str) -> str:
-        """The message for a damaged state file, after keeping a copy of it aside."""
-        kept = _keep_copy(self.path, content)
+    def _damaged(self, content: bytes, problem: str, *, keep_copy: bool) -> str:
+        """The message for a damaged state file; with keep_copy (a run holding the lock, about
+        to be told how to restore), after keeping a copy of it aside."""
+        kept = _keep_copy(self.path, content) if keep_copy else None
         lines = [f"state file {self.path} is damaged: {problem}."]
-        lines.append(
-            f"Nothing was written; a copy of the damaged file is kept as {kept}."
-            if kept
-            else "Nothing was written; the damaged file is left as it is."
-        )
+        if kept:
+            lines.append(f"Nothing was written; a copy of the damaged file is kept as {kept}.")
+        elif keep_copy:
+            lines.append("Nothing was written; the damaged file is left as it is.")
+        else:
+            lines.append(
+                "Nothing was written (this command only reads); the damaged file is left as "
+                "it is: copy it aside before restoring."
+            )
         if self.backup_path.is_file():
             restore = shlex.join(["cp", str(self.backup_path), str(self.path)])
             lines.append(
@@ -140,6 +189,7 @@ class LocalBackend:
 
     @contextlib.contextmanager
     def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
+        self._refuse_other_files()
         info = LockInfo.taken_now(operation)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The lock file is written and flocked under a temporary name, then linked to the
@@ -162,11 +212,12 @@ class LocalBackend:
         finally:
             staged.unlink(missing_ok=True)
         try:
-            if self.path.exists():
+            found = self._content()
+            if found is not None:
                 # The state as it was before this run: a way back that needs no tooling. A
                 # damaged file is never copied over the backup, the one good copy left.
-                content = self.path.read_bytes()
-                self._parse(content)
+                content = found[0]
+                self._parse(content, keep_copy=True)
                 try:
                     _atomic_write(self.backup_path, content)
                 except OSError as exc:
@@ -240,6 +291,7 @@ class LocalBackend:
             return LockInfo(id="unknown", operation="?", who="?", pid=0, created="?")
 
     def force_unlock(self, lock_id: str) -> None:
+        self._refuse_other_files()
         held = self.current_lock()
         if held is None:
             raise StateError(f"the state at {self.path} is not locked")
@@ -249,6 +301,36 @@ class LocalBackend:
                 "nothing was removed"
             )
         self.lock_path.unlink(missing_ok=True)
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+# How every state billplan writes begins; a file that begins so is its state, perhaps damaged.
+_STATE_START = re.compile(rb'\s*\{\s*"format_version"\s*:')
+_OWN_START = b'{"format_version":'
+
+
+def _not_state_reason(content: bytes) -> str | None:
+    """Why content is not billplan's state at all, or None if it is (perhaps damaged: cut
+    short, hand-edited, an entry missing a field). Only then may billplan lock, back up,
+    copy or write it."""
+    stripped = content.lstrip()
+    if _STATE_START.match(content) or _OWN_START.startswith(stripped[: len(_OWN_START)]):
+        return None  # billplan's own, or cut short before its first key ended (even to nothing)
+    try:
+        raw = json.loads(content)
+    except ValueError:  # not JSON, or not UTF-8
+        return "it is not JSON"
+    if not isinstance(raw, dict):
+        return "it is not a JSON object"
+    if "format_version" not in raw:
+        return "it has no format_version"
+    return None
 
 
 class _Unread:

@@ -1,6 +1,7 @@
 """A damaged local state file: a clear error naming the file and the problem, a copy of the
-damaged file kept, the backup the last lock made left as it was, and the exact command that
-restores it. Never a traceback, never a write over the damaged file or over the backup.
+damaged file kept by a command that takes the lock (a command that only reads writes
+nothing), the backup the last lock made left as it was, and the exact command that restores
+it. Never a traceback, never a write over the damaged file or over the backup.
 """
 
 from __future__ import annotations
@@ -99,8 +100,12 @@ def test_a_damaged_state_file_is_a_clear_error_and_is_kept(
     assert path.read_bytes() == damaged  # never written over
     assert backup.read_bytes() == applied[1]  # the good backup is not replaced by the damage
     copies = list(path.parent.glob(path.name + ".damaged-*"))
-    assert len(copies) == 1 and copies[0].read_bytes() == damaged
-    assert f"a copy of the damaged file is kept as {copies[0]}" in run.errors
+    if command == "apply":  # it takes the lock: the copy is kept before it says how to restore
+        assert len(copies) == 1 and copies[0].read_bytes() == damaged
+        assert f"a copy of the damaged file is kept as {copies[0]}" in run.errors
+    else:  # plan and state list only read, and write nothing (issue 14)
+        assert copies == []
+        assert "Nothing was written (this command only reads)" in run.errors
     assert f"restore it from there with: cp {backup} {path}" in run.errors
     assert not path.with_name(path.name + ".lock").exists()
 
@@ -148,14 +153,24 @@ def test_without_a_backup_the_error_says_what_else_to_do(tmp_path: Path) -> None
     )
 
 
-def test_reading_the_same_damage_twice_keeps_one_copy(tmp_path: Path) -> None:
+def test_locking_the_same_damage_twice_keeps_one_copy(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("{")
     for _ in range(2):
-        with pytest.raises(StateError):
-            LocalBackend(path).read()
+        with pytest.raises(StateError), LocalBackend(path).lock("apply"):
+            pass
 
     assert len(list(tmp_path.glob("state.json.damaged-*"))) == 1
+
+
+def test_reading_a_damaged_state_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("{")
+
+    with pytest.raises(StateError, match="is damaged"):
+        LocalBackend(path).read()
+
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
 
 
 def test_a_lock_file_whose_run_died_is_removed_with_a_warning(
