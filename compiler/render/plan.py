@@ -203,7 +203,7 @@ def _print_hosts(plan: Plan, console: Console) -> None:
         return
     console.print(f"{HOSTS_TITLE} ({HOSTS_WHY}):")
     for host, origin, connections in rows:
-        console.print(f"  {escape(host)}  {escape(origin)}: {escape(connections)}")
+        console.print(f"  {markup(host)}  {markup(origin)}: {markup(connections)}")
 
 
 def _unmanaged_line(other: Unmanaged) -> str:
@@ -345,7 +345,10 @@ def _md_head(plan: Plan, title: str) -> str:
             "",
             "| Host | Chosen by | Connections (token) |",
             "|---|---|---|",
-            *(f"| {_md(h)} | {_md(origin)} | {_md(names)} |" for h, origin, names in hosts),
+            *(
+                f"| {md_text(h)} | {md_text(origin)} | {md_text(names)} |"
+                for h, origin, names in hosts
+            ),
         ]
     while lines[-1] == "":
         lines.pop()
