@@ -1,6 +1,6 @@
 """First use of the sandbox for a plan: create, through each emulator's admin surface, what
 the plan refers to and the sandbox lacks (projects, workspaces, stories, records, Ruddr
-invoice items, the Wethod company).
+invoice items, Coperniq catalog items, the Wethod company).
 
 The vendor paths still reject unknown projects, as the real services do; this is what lets
 `billplan plan --sandbox` work on any plan, with no account anywhere. Every object created
@@ -173,7 +173,28 @@ def _coperniq(seed: Seeding) -> list[str]:
             body["contractValue"] = Decimal(str(value))
         seed.add("projects", body)
         notes.append(f"sandbox: created Coperniq project {record} ({name})")
+    # Every invoice line names a catalog item: make those the plan names, after the first
+    # charge that uses each (a product for products, else a service).
+    catalog = seed.existing("catalog-items")
+    for catalog_item, item in sorted(_catalog_items(seed.items).items()):
+        if catalog_item in catalog:
+            continue
+        name = item.charge.replace("-", " ").replace("_", " ").capitalize()
+        kind = "PRODUCT" if item.kind == "product" else "SERVICE"
+        seed.add("catalog-items", {"id": int(catalog_item), "name": name, "type": kind})
+        notes.append(f"sandbox: created Coperniq catalog item {catalog_item} ({name})")
     return notes
+
+
+def _catalog_items(items: Iterable[Item]) -> dict[str, Item]:
+    """The catalog items the plan's lines name (a malformed id is the plan's error, reported
+    when it compiles), each with the first item that uses it."""
+    used: dict[str, Item] = {}
+    for item in items:
+        value = str(item.options.get("catalog_item", ""))
+        if item.percent is None and value.isascii() and value.isdigit() and int(value) >= 1:
+            used.setdefault(str(int(value)), item)
+    return used
 
 
 SEEDERS: Mapping[str, Callable[[Seeding], list[str]]] = {
