@@ -824,7 +824,7 @@ def test_a_sandbox_run_creates_the_plans_catalog_items_once_and_says_so(tmp_path
     assert first.code == 0, first.text
     for note in (
         f"sandbox: created Coperniq catalog item {BATTERY_ITEM} (Batteries)",
-        f"sandbox: created Coperniq catalog item {INSTALLATION_ITEM} (Design)",
+        f"sandbox: created Coperniq catalog item {INSTALLATION_ITEM} (Design, equipment)",
         f"sandbox: created Coperniq catalog item {MONITORING_ITEM} (Monitoring)",
     ):
         assert note in first.errors

@@ -173,27 +173,28 @@ def _coperniq(seed: Seeding) -> list[str]:
             body["contractValue"] = Decimal(str(value))
         seed.add("projects", body)
         notes.append(f"sandbox: created Coperniq project {record} ({name})")
-    # Every invoice line names a catalog item: make those the plan names, after the first
-    # charge that uses each (a product for products, else a service).
+    # Every invoice line names a catalog item: make those the plan names, called after the
+    # charges that use them (a product when only products do, else a service).
     catalog = seed.existing("catalog-items")
-    for catalog_item, item in sorted(_catalog_items(seed.items).items()):
+    for catalog_item, users in sorted(_catalog_items(seed.items).items()):
         if catalog_item in catalog:
             continue
-        name = item.charge.replace("-", " ").replace("_", " ").capitalize()
-        kind = "PRODUCT" if item.kind == "product" else "SERVICE"
+        charges = sorted({item.charge for item in users})
+        name = ", ".join(charges[:3]).capitalize() + (", ..." if len(charges) > 3 else "")
+        kind = "PRODUCT" if all(item.kind == "product" for item in users) else "SERVICE"
         seed.add("catalog-items", {"id": int(catalog_item), "name": name, "type": kind})
         notes.append(f"sandbox: created Coperniq catalog item {catalog_item} ({name})")
     return notes
 
 
-def _catalog_items(items: Iterable[Item]) -> dict[str, Item]:
-    """The catalog items the plan's lines name (a malformed id is the plan's error, reported
-    when it compiles), each with the first item that uses it."""
-    used: dict[str, Item] = {}
+def _catalog_items(items: Iterable[Item]) -> dict[str, list[Item]]:
+    """The catalog items the plan's lines name, with the items using each (a malformed id is
+    the plan's error, reported when it compiles)."""
+    used: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         value = str(item.options.get("catalog_item", ""))
         if item.percent is None and value.isascii() and value.isdigit() and int(value) >= 1:
-            used.setdefault(str(int(value)), item)
+            used[str(int(value))].append(item)
     return used
 
 
