@@ -87,7 +87,7 @@ def seed_catalog(admin: httpx.Client) -> None:
         {"id": PANELS, "name": "Solar panel 410 W", "type": "PRODUCT", "category": "PV_MODULE"},
         {"id": INSTALL, "name": "Installation labour", "category": "INSTALLATION"},
         {"id": PERMIT, "name": "City permit", "category": "PERMITTING"},
-        {"id": DISCOUNT, "name": "Discount"},
+        {"id": DISCOUNT, "name": "Discount", "category": "ADJUSTMENT"},
     ):
         seed_record(admin, "catalog-items", **body)
 
@@ -261,7 +261,7 @@ def test_catalog_items_are_listed_as_a_bare_array_of_catalog_items(
         (PANELS, "Solar panel 410 W", "PRODUCT", "PV_MODULE"),
         (INSTALL, "Installation labour", "SERVICE", "INSTALLATION"),
         (PERMIT, "City permit", "SERVICE", "PERMITTING"),
-        (DISCOUNT, "Discount", "SERVICE", "OTHER"),
+        (DISCOUNT, "Discount", "SERVICE", "ADJUSTMENT"),
     ]
     assert {key: items[0][key] for key in ("catalog", "cost", "price", "isArchived")} == {
         "catalog": "OTHER",
@@ -880,17 +880,25 @@ def test_a_draft_is_deleted_with_200_and_is_gone(coperniq: httpx.Client, seed: S
     assert coperniq.get(f"/invoices/{created['id']}").status_code == 404
 
 
-def test_a_sent_invoice_cannot_be_deleted(
+def test_an_invoice_is_deleted_whatever_its_status(
     coperniq: httpx.Client, admin: httpx.Client, seed: Seed
 ) -> None:
+    # delete-invoice declares no status to refuse with; billplan itself never deletes a
+    # locked invoice.
     created = create(coperniq, line_items_invoice(seed.project))
     set_status(admin, created["id"], "SENT")
-    refused = error_of(coperniq.delete(f"/invoices/{created['id']}"))
-    assert (
-        refused["message"]
-        == f"Invoice {created['id']} is SENT; only a DRAFT invoice can be deleted"
-    )
-    assert coperniq.get(f"/invoices/{created['id']}").status_code == 200
+    assert coperniq.delete(f"/invoices/{created['id']}").status_code == 200
+    assert coperniq.get(f"/invoices/{created['id']}").status_code == 404
+
+
+def test_a_catalog_item_without_a_category_gets_one_the_spec_can_read(
+    admin: httpx.Client,
+) -> None:
+    # OTHER is in both ProductCategory and ServiceCategory: CatalogCategoryCode's oneOf
+    # refuses it, so it is never a default.
+    service = seed_record(admin, "catalog-items", name="Monitoring")
+    product = seed_record(admin, "catalog-items", name="Battery", type="PRODUCT")
+    assert (service["category"], product["category"]) == ("INSTALLATION", "PV_MODULE")
 
 
 def test_deleting_an_unknown_invoice_answers_404(coperniq: httpx.Client) -> None:
