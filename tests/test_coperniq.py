@@ -356,17 +356,27 @@ def test_a_percentage_invoice_converges(tmp_path: Path) -> None:
     assert again.methods() == PLAN_READS
 
 
-def test_changing_the_percent_patches_the_percentage(tmp_path: Path) -> None:
+def test_changing_the_percent_replaces_the_draft_coperniq_cannot_update(tmp_path: Path) -> None:
+    # update-invoice takes no percentage (InvoiceUpdate has none): a new percent is a new invoice.
     directory = write_plan(tmp_path / "billing", with_percent(), head=HEAD)
     assert step(directory, apply=True).applied.ok
+    old = ids(directory)[INTERCONNECTION]
     write_plan(directory, with_percent().replace("percent: 15%", "percent: 20%"), head=HEAD)
 
     changed = step(directory, apply=True)
 
-    (patch,) = changed.writes("PATCH")
-    assert patch["body"]["percentage"] == 20 and "lineItems" not in patch["body"]
+    assert sorted(c.action for c in changed.plan.changes if c.address == INTERCONNECTION) == [
+        "create",
+        "delete",
+    ]
+    assert [(r["method"], r["path"]) for r in changed.requests[2:]] == [
+        ("DELETE", f"/v1/invoices/{old}"),
+        ("POST", "/v1/invoices"),
+    ]
+    assert changed.writes("POST")[0]["body"]["percentage"] == 20
     with plan_sandbox(directory) as admin:
         assert admin.get(ids(directory)[INTERCONNECTION])["amount"] == 122400
+    assert not step(directory).plan.has_changes
 
 
 def test_a_percentage_coperniq_prices_apart_from_the_plan_is_noted_not_rewritten(

@@ -3,7 +3,8 @@
 By default each item is one invoice with one line item. With `coperniq: {group_by: date}` all
 of a project's items on one date become a single invoice (its own address,
 `PROJECT/invoices/DATE`) with a section per kind, so its items must agree on `due_in_days` and
-`status`. A `percent` milestone is a PERCENTAGE invoice. Anything but DRAFT is locked.
+`status`. A `percent` milestone is a PERCENTAGE invoice; Coperniq's update takes no percentage,
+so a new percent replaces the DRAFT. Anything but DRAFT is locked.
 
 Every line names a catalog item (`coperniq: {catalog_item: ID}`, required), carries a unit cost
 (`unit_cost`, default 0: billplan does not know your cost) and an integer quantity, as
@@ -63,7 +64,8 @@ class Coperniq(Provider):
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}
-    fixed_fields = frozenset({"recordId", "calculationMethod"})
+    # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
+    fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})
     page_size = 100  # the documented maximum `page_size`
     rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
 
@@ -264,9 +266,9 @@ class Coperniq(Provider):
 
     def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
         body = self._wire(attributes, remote_id)
-        # update-invoice takes no recordId or issueDate, and calculationMethod cannot change;
-        # the status an invoice was created in is never changed by billplan.
-        for fixed in ("recordId", "calculationMethod", "status", "issueDate"):
+        # InvoiceUpdate has no recordId, calculationMethod, percentage or issueDate; and
+        # billplan never changes the status an invoice was created in.
+        for fixed in (*self.fixed_fields, "status", "issueDate"):
             body.pop(fixed, None)
         response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
         return self.observe(self.json(response))

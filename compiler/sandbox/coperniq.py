@@ -23,7 +23,9 @@ From the vendor's spec (`api/specs/coperniq.openapi.yml`, by operationId, unless
   is optional and may be null; `id` is 0, the default, for a new line. A catalogItemId appears
   at most once across an invoice's flattened lines and sections, on create and on update.
 - InvoiceUpdate: every field is optional: `status` (any of the six), `lineItems`, `sections`,
-  `dueDate`, `description`. `calculationMethod` cannot be changed after creation.
+  `dueDate`, `description`. `calculationMethod` cannot be changed after creation, and neither
+  can `percentage`, `recordId` or `issueDate`: InvoiceUpdate has none of them (update-invoice's
+  prose still lists calculationMethod and percentage; the schema wins, as the contract says).
 - Dates (`dueDate`, `issueDate`, `createdAt`, `updatedAt`, the list's `updated_after` and
   `updated_before`) are ISO 8601 date-times.
 - The Invoice: id, uid, description, type, status, basedOnId, basedOnUid, dueDate, amount
@@ -44,13 +46,11 @@ From the vendor's spec (`api/specs/coperniq.openapi.yml`, by operationId, unless
   without access to a resource gets 403 (coperniq.errors.yml).
 
 Assumed (the spec is silent; chosen here and nowhere else):
-- Lock: only a DRAFT's lines, sections, dates, description and percentage can change. A PATCH
+- Lock: only a DRAFT's lines, sections, due date and description can change. A PATCH
   of a SENT, PAID, ... invoice that sends anything but `status` answers 400 (field `status`). A
   PATCH may move any invoice to any status: leaving DRAFT issues it now, DRAFT un-issues it,
   PAID pays it in full. DELETE removes an invoice whatever its status: delete-invoice declares
   no status to refuse with (401 and 404 only). billplan never deletes a locked invoice.
-- `percentage` is accepted on PATCH of a PERCENTAGE invoice: update-invoice's prose lists it and
-  InvoiceUpdate's description forbids combining it with lines, though its properties omit it.
 - PATCH `lineItems` / `sections` replace every line (an unsent one counts as empty) and must
   leave at least one. A line sent with the `id` of one of the invoice's lines keeps that id; a
   section sent with an `id` must be one of the invoice's sections. Any other id answers 400.
@@ -156,11 +156,9 @@ CREATE_FIELDS = frozenset(
         "description",
     }
 )
-PATCH_FIELDS = frozenset(
-    {"status", "lineItems", "sections", "dueDate", "description", "percentage"}
-)
+PATCH_FIELDS = frozenset({"status", "lineItems", "sections", "dueDate", "description"})
 # Sent on PATCH, these are refused by name rather than as unknown.
-FIXED_FIELDS = frozenset({"recordId", "calculationMethod"})
+FIXED_FIELDS = frozenset({"recordId", "calculationMethod", "percentage"})
 LINE_ITEM_FIELDS = frozenset(
     {"id", "catalogItemId", "quantity", "unitCost", "unitPrice", "description"}
 )
@@ -1085,12 +1083,15 @@ class CoperniqEmulator(Emulator):
                 changes["dueDate"] = form.date_time("dueDate")
             status = form.choice("status", STATUSES) if form.given("status") else None
             lines = form.lines()
-            percentage = form.percentage()
-            record = RECORDS.get(db, str(doc["recordId"]))
             pricing = None
-            if lines is not None or percentage is not None:
-                method = str(doc["calculationMethod"])
-                pricing = self._pricing(form, method, lines, percentage, record)
+            if lines is not None and doc["calculationMethod"] != "LINE_ITEMS":
+                form.problem(
+                    "lineItems", "lineItems and sections apply only to LINE_ITEMS invoices"
+                )
+            elif lines is not None and form.items_sent == 0:
+                form.problem("lineItems", "a LINE_ITEMS invoice needs at least one line item")
+            elif lines is not None:
+                pricing = Pricing(lines=lines)
             form.check()
             now = timestamp(self.wall_clock())
             updated = {

@@ -815,12 +815,19 @@ def test_a_null_description_clears_it(coperniq: httpx.Client, seed: Seed) -> Non
     assert updated["description"] is None
 
 
-def test_an_update_of_the_percentage_recomputes_the_amount(
-    coperniq: httpx.Client, seed: Seed
-) -> None:
+def test_a_percentage_cannot_be_changed_after_creation(coperniq: httpx.Client, seed: Seed) -> None:
+    # InvoiceUpdate has no percentage (update-invoice's prose lists it; the schema wins).
     created = create(coperniq, percentage_invoice(seed.project, percentage=30))
-    updated = coperniq.patch(f"/invoices/{created['id']}", json={"percentage": 40}).json()
-    assert (updated["percentage"], updated["amount"]) == (40, 10000)
+    response = coperniq.patch(f"/invoices/{created['id']}", json={"percentage": 40})
+    assert problems_of(response) == ["percentage cannot be changed after creation"]
+
+
+def test_a_percentage_invoice_takes_no_lines_on_update(coperniq: httpx.Client, seed: Seed) -> None:
+    created = create(coperniq, percentage_invoice(seed.project, percentage=30))
+    body = {"lineItems": [line(PANELS, "Panels", 1, 1)]}
+    assert problems_of(coperniq.patch(f"/invoices/{created['id']}", json=body)) == [
+        "lineItems and sections apply only to LINE_ITEMS invoices"
+    ]
 
 
 def test_an_update_may_move_an_invoice_to_any_status(
