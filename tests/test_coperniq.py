@@ -856,3 +856,15 @@ def test_a_full_page_that_says_no_more_follow_ends_the_list(tmp_path: Path) -> N
     again = step(directory)
 
     assert [r["query"] for r in again.requests] == ["", "page=1&page_size=100"]
+
+
+def test_a_recurring_charge_without_a_catalog_item_is_reported_once_not_per_period(
+    tmp_path: Path,
+) -> None:
+    without = WEEKLY_130.replace(f"    coperniq: {{catalog_item: {MONITORING_ITEM}}}\n", "")
+    directory = write_plan(tmp_path / "billing", without, head=HEAD)
+
+    run = sandboxed("plan", directory)
+
+    assert run.code == 1
+    assert run.errors.count("Coperniq needs a catalog item") == 1  # not 130 times

@@ -112,6 +112,8 @@ class Coperniq(Provider):
         resources: list[Resource] = []
         problems: list[tuple[Item, str]] = []
         grouped: dict[tuple[str, int, date], list[Item]] = defaultdict(list)
+        # A charge's options are its items' options: say what is wrong with them once a charge.
+        told: set[tuple[str, str, str]] = set()
         for item in items:
             record = integer_id(item.project_id)
             if record is None:
@@ -128,7 +130,9 @@ class Coperniq(Provider):
                 continue
             problem = _line_problem(item)
             if problem is not None:
-                problems.append((item, problem))
+                if (item.project, item.kind, item.charge) not in told:
+                    told.add((item.project, item.kind, item.charge))
+                    problems.append((item, problem))
                 continue
             self.catalog_uses[_catalog_item(item)].append(item)
             if item.options.get("group_by", "none") == "date":
