@@ -868,3 +868,24 @@ def test_a_recurring_charge_without_a_catalog_item_is_reported_once_not_per_peri
 
     assert run.code == 1
     assert run.errors.count("Coperniq needs a catalog item") == 1  # not 130 times
+
+
+def test_a_negative_quantity_is_sent_as_a_discount_line_with_a_negative_unit_price(
+    tmp_path: Path,
+) -> None:
+    returned = (
+        "      returned: {description: Panels returned, quantity: -2, rate: 350, "
+        "date: 2026-04-01,\n                 coperniq: {catalog_item: 3004}}\n"
+    )
+    body = variant(("    products:\n", "    products:\n" + returned))
+    directory = write_plan(tmp_path / "billing", body, head=HEAD)
+
+    assert step(directory, apply=True).applied.ok
+
+    with plan_sandbox(directory) as admin:
+        invoice = admin.get(ids(directory)["sunridge/products/returned"])
+    assert [line_of(line) for line in invoice["lineItems"]] == [
+        (3004, "Panels returned", 2, 0, -350)
+    ]
+    assert invoice["amount"] == -700
+    assert not step(directory).plan.has_changes
