@@ -284,11 +284,12 @@ def list_bounds(directory: Path) -> dict[str, tuple[int, str]]:
             bound = _pages(total, size)
             how = f"{total:,} invoices in one project_id=in: query, {size} a page (bare array)"
         else:
-            bound = sum(
-                _pages(sum(n for (p, _), n in counts.items() if p == project), size)
+            # Coperniq: `has_more` says when a page is the last; the catalog is read once.
+            bound = 1 + sum(
+                max(1, math.ceil(sum(n for (p, _), n in counts.items() if p == project) / size))
                 for project in projects
             )
-            how = f"{len(projects)} projects, {size} a page (a bare array: a short page ends it)"
+            how = f"{len(projects)} projects, {size} a page (has_more ends it) + a catalog read"
         bounds[vendor] = (bound, how)
     return bounds
 

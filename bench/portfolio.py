@@ -14,7 +14,8 @@ holds about 100 items of every kind its vendor takes:
   a weighted split and a share split of the contract value (a part billed on a task's
   completion for Kantata);
 - provider options: Ruddr's invoice item, Wethod's VAT rate, payment terms, budget area,
-  purchase order and exchange rate, Coperniq's grouping and payment terms.
+  purchase order and exchange rate, Coperniq's grouping, payment terms and a catalog item per
+  charge (Coperniq takes a catalog item once per invoice, and grouped invoices hold several).
 
 Currencies vary by project (with 0 and 3 decimal ones), and so do amounts, lengths and
 descriptions; the same seed writes the same bytes. Counts are computed from the shapes
@@ -38,6 +39,16 @@ HORIZON_MONTHS = 12  # `horizon` under defaults; open-ended charges bill up to A
 PROJECTS_PER_FILE = 10
 WETHOD_COMPANY = "northwind-consulting"
 RUDDR_INVOICE_ITEM = "aba04832-216c-463e-8998-c520948f707c"
+# Coperniq's catalog item for each charge (its own, so that charges billed on one date can share
+# a `group_by: date` invoice).
+COPERNIQ_CATALOG = {
+    charge: 7001 + n
+    for n, charge in enumerate(
+        ("retainer", "hosting", "support", "reviews", "evergreen", "licence-pack",
+         "platform-seats", "cloud-usage", "kickoff", "workshops", "mobilisation",
+         "goodwill-credit", "delivery", "acceptance")
+    )
+}  # fmt: skip
 
 # Currency and the scale of its amounts (0-decimal currencies in larger units).
 CURRENCIES: Mapping[str, Sequence[str]] = {
@@ -169,13 +180,21 @@ def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
     lines += _options(vendor, n, currency, rng)
     count = 0
 
+    def own(charge: str, block: bool = False) -> str:
+        """The charge's Coperniq catalog item: inside its flow mapping, or a line of a block."""
+        if vendor != "coperniq":
+            return ""
+        option = f"coperniq: {{catalog_item: {COPERNIQ_CATALOG[charge]}}}"
+        return f"\n        {option}" if block else f", {option}"
+
     # -- recurring ---------------------------------------------------------------------------
     lines.append("    recurring:")
     start = date(2025, rng.randrange(1, 13), rng.randrange(2, 28))
     months = rng.randrange(24, 37)
     rise = rng.choice((2, 3, 4, 5))
     lines.append(f"      retainer: {{use: monthly-retainer, start: {start}, count: {months}, "
-                 f"amount: {money(4000, 20000)}, escalate: {{by: {rise}%}}}}")  # fmt: skip
+                 f"amount: {money(4000, 20000)}, escalate: {{by: {rise}%}}"
+                 f"{own('retainer')}}}")  # fmt: skip
     count += months
 
     hosting_start = date(2025, rng.randrange(1, 13), 1 + rng.randrange(0, 28))
@@ -183,7 +202,7 @@ def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
     step = _add_months(hosting_start, rng.randrange(4, 12))
     align = "start" if rng.random() < 0.3 else "calendar"
     lines += [
-        "      hosting:",
+        "      hosting:" + own("hosting", block=True),
         '        description: "Hosting and operations {{ period.label }}, '
         '{{ amount | money }} {{ currency }}"',
         "        every: month",
@@ -202,19 +221,19 @@ def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
     lines.append(f'      support: {{description: "{service} {{{{ period.label }}}} '
                  "({{ period.start | date('%d %b') }} to {{ period.end | date('%d %b') }})\", "
                  f"every: {every}, bill: in_arrears, start: {_monday(2025, rng)}, count: {weeks}, "
-                 f"amount: {money(500, 3000)}}}")  # fmt: skip
+                 f"amount: {money(500, 3000)}{own('support')}}}")  # fmt: skip
     count += weeks
 
     review_start = date(2025, rng.randrange(1, 13), rng.randrange(1, 29))
     lines.append(f"      reviews: {{use: quarterly-review, start: {review_start}, end: 2026-12-31, "
-                 f"amount: {money(2000, 8000)}}}")  # fmt: skip
+                 f"amount: {money(2000, 8000)}{own('reviews')}}}")  # fmt: skip
     count += 8 - (review_start.month - 1) // 3
 
     evergreen = date(2025, rng.randrange(1, 13), rng.randrange(1, 29))
     lines.append(
         f'      evergreen: {{description: "Evergreen advisory, month {{{{ period.index }}}}'
         f'{{% if period.count %}} of {{{{ period.count }}}}{{% endif %}}", every: month, '
-        f"start: {evergreen}, amount: {money(300, 1500)}}}"
+        f"start: {evergreen}, amount: {money(300, 1500)}{own('evergreen')}}}"
     )
     last = _add_months(AS_OF, HORIZON_MONTHS)  # periods whose first day is on or before this
     count += (last.year - evergreen.year) * 12 + last.month - evergreen.month + 1
@@ -224,13 +243,14 @@ def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
     lines.append("    products:")
     lines.append(f'      licence-pack: {{description: "{product} licences ({{{{ quantity }}}})", '
                  f"quantity: {rng.randrange(2, 40)}, rate: {money(100, 2000)}, "
-                 f"date: {_day(rng, 2025)}}}")  # fmt: skip
+                 f"date: {_day(rng, 2025)}{own('licence-pack')}}}")  # fmt: skip
     count += 1
     quarters = rng.randrange(4, 9)
     rate = f"{rng.randrange(20, 200) * SCALE.get(currency, 1)}.{rng.randrange(0, 1000):03d}"
     seats = rng.randrange(5, 120)
     lines.append(f"      platform-seats: {{use: seat-licences, start: {_day(rng, 2025)}, "
-                 f"count: {quarters}, quantity: {seats}, rate: {rate}}}")  # fmt: skip
+                 f"count: {quarters}, quantity: {seats}, rate: {rate}"
+                 f"{own('platform-seats')}}}")  # fmt: skip
     count += quarters
     usage = rng.randrange(6, 13)
     usage_start = date(2025, rng.randrange(1, 13), 1)
@@ -238,27 +258,27 @@ def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
     lines.append('      cloud-usage: {description: "Cloud usage {{ period.start | month_abbr }} '
                  '{{ period.start.year }}", every: month, bill: in_arrears, day: last, '
                  f"start: {usage_start}, count: {usage}, "
-                 f"quantity: {units}, rate: 0.{unit_rate}}}")  # fmt: skip
+                 f"quantity: {units}, rate: 0.{unit_rate}{own('cloud-usage')}}}")  # fmt: skip
     count += usage
 
     # -- milestones --------------------------------------------------------------------------
     lines += [
         "    milestones:",
         f"      kickoff: {{description: {name} kickoff workshop, date: {_day(rng, 2025)}, "
-        f"amount: {money(2000, 15000)}}}",
+        f"amount: {money(2000, 15000)}{own('kickoff')}}}",
         f'      workshops: {{description: "Design workshops: {{{{ quantity }}}} days at '
         f'{{{{ rate | money }}}}", date: {_day(rng, 2025)}, quantity: {rng.randrange(2, 12)}, '
-        f"rate: {money(800, 2500)}}}",
+        f"rate: {money(800, 2500)}{own('workshops')}}}",
         f'      mobilisation: {{description: "Mobilisation ({{{{ project.name }}}})", '
         f"date: {_day(rng, 2025)}, percent: {rng.choice(('10%', '12.5%', '15%', '7.25%'))}}}",
         f"      goodwill-credit: {{description: Goodwill credit for the delayed start, "
-        f"date: {_day(rng, 2026)}, amount: -{money(200, 2000)}}}",
+        f"date: {_day(rng, 2026)}, amount: -{money(200, 2000)}{own('goodwill-credit')}}}",
     ]  # fmt: skip
     count += 4
     parts = rng.randrange(3, 6)
     first = _day(rng, 2025)
     lines += [
-        "      delivery:",
+        "      delivery:" + own("delivery", block=True),
         f"        description: \"{engagement} delivery, {{{{ date | date('%B %Y') }}}}\"",
         "        split:",
         f"          total: {money(50000, 300000)}",
@@ -269,7 +289,7 @@ def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
         lines.append(f"            wave-{k + 1}: {{date: {when}, weight: {rng.randrange(1, 5)}}}")
     count += parts
     lines += [
-        "      acceptance:",
+        "      acceptance:" + own("acceptance", block=True),
         "        split:",
         "          parts:",
         f"            design: {{date: {_day(rng, 2025)}, share: 30%, "

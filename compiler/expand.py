@@ -50,6 +50,8 @@ class Settings:
     holidays: frozenset[date]
     horizon: relativedelta | None
     options: Mapping[str, Mapping[str, Any]]  # vendor type -> merged option block
+    # vendor type -> option key -> where the winning value was written (for provider errors)
+    option_paths: Mapping[str, Mapping[str, PathKey]] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +150,11 @@ class _Expander:
     # -- settings ---------------------------------------------------------------------------
 
     def _settings(
-        self, parent: Settings | None, layer: Mapping[str, Any], path: PathKey
+        self,
+        parent: Settings | None,
+        layer: Mapping[str, Any],
+        path: PathKey,
+        where: Callable[..., PathKey] | None = None,
     ) -> Settings | None:
         holidays = parent.holidays if parent else frozenset()
         if "holidays" in layer:
@@ -167,15 +173,22 @@ class _Expander:
                 self.error((*path, "horizon"), str(exc))
                 return None
         options: dict[str, Mapping[str, Any]] = dict(parent.options) if parent else {}
+        option_paths = dict(parent.option_paths) if parent else {}
+        locate = where or (lambda *keys: (*path, *keys))
         for vendor in PROVIDER_TYPES:
             if vendor in layer:
                 options[vendor] = {**options.get(vendor, {}), **layer[vendor]}
+                option_paths[vendor] = {
+                    **option_paths.get(vendor, {}),
+                    **{key: locate(vendor, key) for key in layer[vendor]},
+                }
         return Settings(
             currency=layer.get("currency", parent.currency if parent else None),
             rounding=layer.get("rounding", parent.rounding if parent else "half_up"),
             holidays=holidays,
             horizon=horizon,
             options=options,
+            option_paths=option_paths,
         )
 
     def _foreign_options(self, layer: Mapping[str, Any], path: PathKey, vendor: str) -> bool:
@@ -283,7 +296,7 @@ class _Expander:
             return
         if self._foreign_options(raw, path, ctx.vendor):
             return
-        settings = self._settings(project_settings, source.values, path)
+        settings = self._settings(project_settings, source.values, path, source.where)
         if settings is None:
             return
         if settings.currency is None:
@@ -300,6 +313,10 @@ class _Expander:
             address=f"{ctx.key}/{SECTION[kind]}/{key}",
             # One options mapping and one mark per charge, shared by its items (read-only).
             options=dict(settings.options.get(ctx.vendor, {})),
+            option_marks={
+                key: self.doc.mark(where)
+                for key, where in settings.option_paths.get(ctx.vendor, {}).items()
+            },
             mark=self.doc.key_mark(path),
             context={"key": key},
         )
@@ -710,6 +727,7 @@ class _Expander:
                 task=task,
                 percent=percent,
                 options=charge.options,
+                option_marks=charge.option_marks,
                 mark=charge.mark,
             )
         )
@@ -740,6 +758,7 @@ class _Charge:
     settings: Settings
     address: str  # PROJECT/SECTION/CHARGE, the prefix of its items' addresses
     options: Mapping[str, Any]  # the project's vendor's options, merged for this charge
+    option_marks: Mapping[str, Mark]  # where each of those options was written
     mark: Mark  # where the charge is written
     context: dict[str, Any]  # `charge` in descriptions
 

@@ -44,4 +44,6 @@ class Item:
     task: str | int | None = None  # on_completion task (Kantata story) id
     percent: Decimal | None = None  # for percent-of-contract milestones
     options: Mapping[str, Any] = field(default_factory=dict)  # resolved provider options
+    # Where each option was written (defaults, project, template or charge), for errors.
+    option_marks: Mapping[str, Mark] = field(default_factory=dict, compare=False)
     mark: Mark | None = field(default=None, compare=False)  # where the charge is written

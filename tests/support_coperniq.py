@@ -38,8 +38,12 @@ defaults:
   currency: USD
 """
 
+# The project's catalog items: every Coperniq line names one.
+BATTERY_ITEM, INSTALLATION_ITEM, MONITORING_ITEM = 3001, 3002, 3003
+
 # A solar project: two quarterly monitoring fees, two milestones and a product line; the
-# equipment milestone, the batteries and the first monitoring fee share 2026-07-01.
+# equipment milestone, the batteries and the first monitoring fee share 2026-07-01. The
+# milestones bill the project's catalog item (installation); the fees and the batteries their own.
 PLAN = f"""\
 projects:
   sunridge:
@@ -47,7 +51,7 @@ projects:
     project_id: {RECORD}
     name: Sunridge Farm solar array
     contract_value: 612000
-    coperniq: {{due_in_days: 30}}
+    coperniq: {{due_in_days: 30, catalog_item: {INSTALLATION_ITEM}}}
     recurring:
       monitoring:
         description: "Monitoring {{{{ period.label }}}}"
@@ -55,11 +59,13 @@ projects:
         amount: 2400
         start: 2026-07-01
         count: 2
+        coperniq: {{catalog_item: {MONITORING_ITEM}}}
     milestones:
       design: {{description: Engineering design, date: 2026-04-01, amount: 48000}}
       equipment: {{description: Equipment delivered, date: 2026-07-01, amount: 275000}}
     products:
-      batteries: {{description: Battery storage units, quantity: 6, rate: 11500, date: 2026-07-01}}
+      batteries: {{description: Battery storage units, quantity: 6, rate: 11500, date: 2026-07-01,
+                  coperniq: {{catalog_item: {BATTERY_ITEM}}}}}
 """
 
 DESIGN = "sunridge/milestones/design"
@@ -75,7 +81,7 @@ def variant(*edits: tuple[str, str], body: str = PLAN) -> str:
     return edited(*edits, body=body)
 
 
-GROUPED = variant(("coperniq: {due_in_days: 30}", "coperniq: {group_by: date, due_in_days: 30}"))
+GROUPED = variant(("coperniq: {due_in_days: 30,", "coperniq: {group_by: date, due_in_days: 30,"))
 APRIL = "sunridge/invoices/2026-04-01"
 JULY = "sunridge/invoices/2026-07-01"
 OCTOBER = "sunridge/invoices/2026-10-01"
@@ -125,6 +131,12 @@ class Admin(EmulatorAdmin):
         if contract_value is not None:
             body["contractValue"] = contract_value
         self._call("POST", "/projects", body)
+
+    def add_catalog_item(self, catalog_item: int, name: str, kind: str = "SERVICE") -> None:
+        self._call("POST", "/catalog-items", {"id": catalog_item, "name": name, "type": kind})
+
+    def catalog_items(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/catalog-items")
 
     def fault(self, method: str, path: str = "/invoices", times: int = 1, **fault: Any) -> None:
         self.fault_at(method, API + path, times, **fault)
@@ -243,9 +255,9 @@ class Remote:
 
 @contextlib.contextmanager
 def remote(*, contract_value: Any = 612000) -> Iterator[Remote]:
-    """An in-memory Coperniq emulator over loopback HTTP with project RECORD seeded, its
-    address in BILLPLAN_COPERNIQ_BASE_URL and its key in TOKEN_ENV for the duration, the
-    per-second limit off."""
+    """An in-memory Coperniq emulator over loopback HTTP with project RECORD and the plan's
+    catalog items seeded, its address in BILLPLAN_COPERNIQ_BASE_URL and its key in TOKEN_ENV
+    for the duration, the per-second limit off."""
     previous = os.environ.get(TOKEN_ENV)
     os.environ[TOKEN_ENV] = SANDBOX_TOKEN
     try:
@@ -257,6 +269,9 @@ def remote(*, contract_value: Any = 612000) -> Iterator[Remote]:
         ):
             admin = Admin(client)
             admin.add_project(contract_value)
+            admin.add_catalog_item(BATTERY_ITEM, "Battery storage", "PRODUCT")
+            admin.add_catalog_item(INSTALLATION_ITEM, "Solar installation")
+            admin.add_catalog_item(MONITORING_ITEM, "Monitoring and O&M")
             admin.settings(rate_limit_per_second=None)
             yield Remote(root, admin)
     finally:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import remote_ids, sandboxed, write_plan
@@ -20,13 +21,16 @@ from support_coperniq import (
     ADDRESSES,
     APRIL,
     BATTERIES,
+    BATTERY_ITEM,
     DESIGN,
     EQUIPMENT,
     GROUPED,
     GROUPED_ADDRESSES,
     HEAD,
+    INSTALLATION_ITEM,
     INTERCONNECTION,
     JULY,
+    MONITORING_ITEM,
     MONITORING_Q3,
     PLAN,
     RECORD,
@@ -45,8 +49,20 @@ WITHOUT_DESIGN = variant((DESIGN_LINE, ""))
 DESIGN_SENT = variant(("amount: 48000}", "amount: 48000, coperniq: {status: SENT}}"))
 
 
+# What a plan reads from Coperniq before comparing: the catalog (once), then each project's
+# invoices.
+PLAN_READS = ["GET", "GET"]
+
+
 def ids(directory: Path) -> dict[str, int]:
     return {address: int(remote) for address, remote in remote_ids(directory).items() if remote}
+
+
+def line_of(line: dict[str, Any]) -> tuple[Any, ...]:
+    """(catalogItemId, description, quantity, unitCost, unitPrice) of a line."""
+    return tuple(
+        line[k] for k in ("catalogItemId", "description", "quantity", "unitCost", "unitPrice")
+    )
 
 
 @pytest.fixture
@@ -77,13 +93,13 @@ def test_each_item_becomes_one_draft_invoice_with_one_exact_line(applied: Path) 
 
     assert sorted(ids(applied)) == ADDRESSES
     assert (batteries["status"], batteries["calculationMethod"]) == ("DRAFT", "LINE_ITEMS")
-    ((description, quantity, price, amount),) = [
-        (line["description"], line["quantity"], line["unitPrice"], line["amount"])
-        for line in batteries["lineItems"]
+    assert [line_of(line) for line in batteries["lineItems"]] == [
+        (BATTERY_ITEM, "Battery storage units", 6, 0, 11500)
     ]
-    assert (description, quantity, price, amount) == ("Battery storage units", 6, 11500, 69000)
     assert batteries["amount"] == 69000
-    assert [(line["quantity"], line["unitPrice"]) for line in design["lineItems"]] == [(1, 48000)]
+    assert [line_of(line) for line in design["lineItems"]] == [
+        (INSTALLATION_ITEM, "Engineering design", 1, 0, 48000)
+    ]
 
 
 def test_the_due_date_is_the_billing_date_plus_due_in_days(applied: Path) -> None:
@@ -99,7 +115,7 @@ def test_a_second_apply_sends_no_writes(applied: Path) -> None:
 
     assert set(again.actions().values()) == {"no-op"}
     assert not again.plan.has_changes
-    assert again.methods() == ["GET"]  # one list of the project's invoices
+    assert again.methods() == PLAN_READS  # the catalog, and one list of the project's invoices
 
 
 def test_changing_an_amount_patches_only_that_invoice(applied: Path) -> None:
@@ -108,16 +124,26 @@ def test_changing_an_amount_patches_only_that_invoice(applied: Path) -> None:
 
     changed = step(applied, apply=True)
 
+    with plan_sandbox(applied) as admin:
+        (line,) = admin.get(equipment)["lineItems"]
     assert changed.change(EQUIPMENT).action == "update"
-    assert changed.methods() == ["GET", "PATCH"]  # no read after the write
+    assert changed.methods() == [*PLAN_READS, "PATCH"]  # no read after the write
     (patch,) = changed.writes("PATCH")
     assert patch["path"] == f"/v1/invoices/{equipment}"
     assert patch["body"]["lineItems"] == [
-        {"description": "Equipment delivered", "quantity": 1, "unitPrice": Decimal("280000.00")}
+        {
+            "catalogItemId": INSTALLATION_ITEM,
+            "description": "Equipment delivered",
+            "quantity": 1,
+            "unitCost": 0,
+            "unitPrice": Decimal("280000.00"),
+            "id": line["id"],  # the line it changes, not a new one
+        }
     ]
     assert not {"recordId", "calculationMethod", "status", "issueDate"} & set(patch["body"])
     with plan_sandbox(applied) as admin:
         assert admin.get(equipment)["amount"] == 280000
+        assert [new["id"] for new in admin.get(equipment)["lineItems"]] == [line["id"]]
     assert not step(applied).plan.has_changes
 
 
@@ -128,7 +154,7 @@ def test_removing_a_charge_deletes_its_invoice(applied: Path) -> None:
     removed = step(applied, apply=True)
 
     assert removed.change(DESIGN).action == "delete"
-    assert [(r["method"], r["path"]) for r in removed.requests[1:]] == [
+    assert [(r["method"], r["path"]) for r in removed.requests[2:]] == [
         ("DELETE", f"/v1/invoices/{design}")
     ]
     assert DESIGN not in remote_ids(applied)
@@ -139,10 +165,8 @@ def test_removing_a_charge_deletes_its_invoice(applied: Path) -> None:
 def test_an_invoice_edited_in_coperniq_is_drift_and_apply_restores_it(applied: Path) -> None:
     batteries = ids(applied)[BATTERIES]
     with plan_sandbox(applied) as admin:
-        admin.edit(
-            batteries,
-            lineItems=[{"description": "Battery storage units", "quantity": 5, "unitPrice": 11500}],
-        )
+        line = {"catalogItemId": BATTERY_ITEM, "quantity": 5, "unitPrice": 11500}
+        admin.edit(batteries, lineItems=[{**line, "description": "Battery storage units"}])
 
     drifted = step(applied, apply=True)
 
@@ -165,7 +189,7 @@ def test_a_sent_invoice_changed_in_the_plan_is_locked_and_never_written(applied:
 
     change = locked.change(EQUIPMENT)
     assert (change.action, [f.field for f in change.fields]) == ("locked", ["lineItems"])
-    assert locked.methods() == ["GET"]
+    assert locked.methods() == PLAN_READS
     with plan_sandbox(applied) as admin:
         assert admin.get(equipment)["amount"] == 275000
 
@@ -179,7 +203,7 @@ def test_a_sent_invoice_removed_from_the_plan_is_locked_not_deleted(applied: Pat
     kept = step(applied, apply=True)
 
     assert kept.change(DESIGN).action == "locked"
-    assert kept.methods() == ["GET"]
+    assert kept.methods() == PLAN_READS
     assert ids(applied)[DESIGN] == design
 
 
@@ -229,7 +253,7 @@ def test_a_grouped_plan_converges(grouped: Path) -> None:
     again = step(grouped, apply=True)
 
     assert set(again.actions().values()) == {"no-op"}
-    assert again.methods() == ["GET"]
+    assert again.methods() == PLAN_READS
 
 
 def test_changing_one_line_patches_its_dates_invoice_with_every_section(grouped: Path) -> None:
@@ -239,7 +263,7 @@ def test_changing_one_line_patches_its_dates_invoice_with_every_section(grouped:
     changed = step(grouped, apply=True)
 
     assert changed.actions()[JULY] == "update"
-    assert changed.methods() == ["GET", "PATCH"]
+    assert changed.methods() == [*PLAN_READS, "PATCH"]
     (patch,) = changed.writes("PATCH")
     assert patch["path"] == f"/v1/invoices/{july}"
     assert [s["name"] for s in patch["body"]["sections"]] == [
@@ -254,7 +278,10 @@ def test_changing_one_line_patches_its_dates_invoice_with_every_section(grouped:
 
 def test_adding_an_item_on_an_existing_date_updates_that_dates_invoice(grouped: Path) -> None:
     april = ids(grouped)[APRIL]
-    survey = "      survey: {description: Site survey, quantity: 2, rate: 750, date: 2026-04-01}\n"
+    survey = (
+        "      survey: {description: Site survey, quantity: 2, rate: 750, date: 2026-04-01,\n"
+        "               coperniq: {catalog_item: 3004}}\n"
+    )
     write_plan(
         grouped, variant(("    products:\n", "    products:\n" + survey), body=GROUPED), HEAD
     )
@@ -262,12 +289,12 @@ def test_adding_an_item_on_an_existing_date_updates_that_dates_invoice(grouped: 
     added = step(grouped, apply=True)
 
     assert added.actions()[APRIL] == "update"
-    assert added.methods() == ["GET", "PATCH"]  # no second invoice for the same date
+    assert added.methods() == [*PLAN_READS, "PATCH"]  # no second invoice for the same date
     with plan_sandbox(grouped) as admin:
         invoice = admin.get(april)
-    assert [(line["sectionName"], line["amount"]) for line in invoice["lineItems"]] == [
-        ("Milestones", 48000),
-        ("Products", 1500),
+    assert [(line["sectionName"], *line_of(line)) for line in invoice["lineItems"]] == [
+        ("Milestones", INSTALLATION_ITEM, "Engineering design", 1, 0, 48000),
+        ("Products", 3004, "Site survey", 2, 0, 750),
     ]
     assert not step(grouped).plan.has_changes
 
@@ -279,7 +306,7 @@ def test_removing_every_item_of_a_date_deletes_its_invoice(grouped: Path) -> Non
     removed = step(grouped, apply=True)
 
     assert removed.actions()[APRIL] == "delete"
-    assert [(r["method"], r["path"]) for r in removed.requests[1:]] == [
+    assert [(r["method"], r["path"]) for r in removed.requests[2:]] == [
         ("DELETE", f"/v1/invoices/{april}")
     ]
     assert sorted(ids(grouped)) == [JULY, "sunridge/invoices/2026-10-01"]
@@ -288,8 +315,8 @@ def test_removing_every_item_of_a_date_deletes_its_invoice(grouped: Path) -> Non
 
 def test_items_sharing_a_grouped_invoice_must_agree_on_its_terms(tmp_path: Path) -> None:
     sent_batteries = (
-        "rate: 11500, date: 2026-07-01}",
-        "rate: 11500, date: 2026-07-01, coperniq: {status: SENT}}",
+        f"coperniq: {{catalog_item: {BATTERY_ITEM}}}}}",
+        f"coperniq: {{catalog_item: {BATTERY_ITEM}, status: SENT}}}}",
     )
     directory = write_plan(tmp_path / "billing", variant(sent_batteries, body=GROUPED), HEAD)
 
@@ -326,20 +353,30 @@ def test_a_percentage_invoice_converges(tmp_path: Path) -> None:
     again = step(directory, apply=True)
 
     assert again.actions()[INTERCONNECTION] == "no-op"
-    assert again.methods() == ["GET"]
+    assert again.methods() == PLAN_READS
 
 
-def test_changing_the_percent_patches_the_percentage(tmp_path: Path) -> None:
+def test_changing_the_percent_replaces_the_draft_coperniq_cannot_update(tmp_path: Path) -> None:
+    # update-invoice takes no percentage (InvoiceUpdate has none): a new percent is a new invoice.
     directory = write_plan(tmp_path / "billing", with_percent(), head=HEAD)
     assert step(directory, apply=True).applied.ok
+    old = ids(directory)[INTERCONNECTION]
     write_plan(directory, with_percent().replace("percent: 15%", "percent: 20%"), head=HEAD)
 
     changed = step(directory, apply=True)
 
-    (patch,) = changed.writes("PATCH")
-    assert patch["body"]["percentage"] == 20 and "lineItems" not in patch["body"]
+    assert sorted(c.action for c in changed.plan.changes if c.address == INTERCONNECTION) == [
+        "create",
+        "delete",
+    ]
+    assert [(r["method"], r["path"]) for r in changed.requests[2:]] == [
+        ("DELETE", f"/v1/invoices/{old}"),
+        ("POST", "/v1/invoices"),
+    ]
+    assert changed.writes("POST")[0]["body"]["percentage"] == 20
     with plan_sandbox(directory) as admin:
         assert admin.get(ids(directory)[INTERCONNECTION])["amount"] == 122400
+    assert not step(directory).plan.has_changes
 
 
 def test_a_percentage_coperniq_prices_apart_from_the_plan_is_noted_not_rewritten(
@@ -353,7 +390,7 @@ def test_a_percentage_coperniq_prices_apart_from_the_plan_is_noted_not_rewritten
     again = step(directory, apply=True)
 
     assert again.actions()[INTERCONNECTION] == "no-op"
-    assert again.methods() == ["GET"]
+    assert again.methods() == PLAN_READS
     assert again.plan.notes == [
         f"{INTERCONNECTION}: the vendor bills 91800 USD where the plan expects 90000.00; "
         "check the figures it computes from (a contract value?)"
@@ -411,10 +448,10 @@ def test_an_invoice_created_sent_is_locked_from_then_on(tmp_path: Path) -> None:
     changed = step(directory, apply=True)
 
     assert changed.change(DESIGN).action == "locked"
-    assert changed.methods() == ["GET"]
+    assert changed.methods() == PLAN_READS
 
 
-def test_an_invoice_sent_between_plan_and_apply_is_refused_with_409_naming_the_address(
+def test_an_invoice_sent_between_plan_and_apply_is_refused_naming_the_address(
     applied: Path,
 ) -> None:
     equipment = ids(applied)[EQUIPMENT]
@@ -423,8 +460,8 @@ def test_an_invoice_sent_between_plan_and_apply_is_refused_with_409_naming_the_a
     raced = step(applied, apply=True, between=lambda admin: admin.set_status(equipment, "SENT"))
 
     assert raced.failures() == {
-        EQUIPMENT: f"Coperniq 409: Conflict: Invoice {equipment} is SENT; only a DRAFT invoice "
-        "can be changed"
+        EQUIPMENT: f"Coperniq 400: Invoice {equipment} is SENT; only a DRAFT invoice's lines, "
+        "dates and description can be changed (field status)"
     }
     assert ids(applied)[EQUIPMENT] == equipment
     assert step(applied).change(EQUIPMENT).action == "locked"
@@ -438,8 +475,8 @@ def test_coperniqs_refusal_of_a_create_is_shown_with_its_message(tmp_path: Path)
 
     assert run.code == 1
     assert (
-        f"{INTERCONNECTION}: Coperniq 400: Bad Request: record {RECORD} has no contract value "
-        "to take a percentage of"
+        f"{INTERCONNECTION}: Coperniq 400: record {RECORD} has no contract value to take a "
+        "percentage of (field recordId)"
     ) in run.errors
     assert "Apply incomplete: 5 created; 1 failed." in run.out
     assert INTERCONNECTION not in remote_ids(directory, sandbox=False)
@@ -458,7 +495,7 @@ def budgeted(tmp_path: Path) -> Iterator[tuple[Remote, Path]]:
 
 def test_a_low_daily_budget_is_noted_in_the_plan(budgeted: tuple[Remote, Path]) -> None:
     coperniq, directory = budgeted
-    coperniq.spend(16)
+    coperniq.spend(15)  # 20 - 15 - 2 reads (the catalog, the invoices) = 3 left
 
     run = coperniq.billplan("plan", directory)
 
@@ -471,7 +508,7 @@ def test_a_low_daily_budget_is_listed_in_the_json_plans_notes(
     budgeted: tuple[Remote, Path],
 ) -> None:
     coperniq, directory = budgeted
-    coperniq.spend(16)
+    coperniq.spend(15)
 
     run = coperniq.billplan("plan", directory, "--format", "json")
 
@@ -492,7 +529,7 @@ def test_an_apply_needing_more_requests_than_remain_is_refused_before_any_write(
     budgeted: tuple[Remote, Path],
 ) -> None:
     coperniq, directory = budgeted
-    coperniq.spend(15)  # 20 - 15 - 1 list = 4 left; the plan needs 5 creates
+    coperniq.spend(14)  # 20 - 14 - 2 reads = 4 left; the plan needs 5 creates
 
     run = coperniq.billplan("apply", directory)
 
@@ -501,7 +538,7 @@ def test_an_apply_needing_more_requests_than_remain_is_refused_before_any_write(
         "Coperniq: this apply needs 5 requests but only 4 of the key's 20 daily requests are "
         "left; nothing was applied."
     ) in run.errors
-    assert [r["method"] for r in coperniq.admin.requests()] == ["GET"]
+    assert [r["method"] for r in coperniq.admin.requests()] == PLAN_READS
     assert coperniq.admin.invoices() == []
 
 
@@ -520,13 +557,13 @@ def test_an_apply_within_the_budget_proceeds_to_its_last_request(
     budgeted: tuple[Remote, Path],
 ) -> None:
     coperniq, directory = budgeted
-    coperniq.spend(14)  # 20 - 14 - 1 list = 5 left: exactly the 5 creates
+    coperniq.spend(13)  # 20 - 13 - 2 reads = 5 left: exactly the 5 creates
 
     run = coperniq.billplan("apply", directory)
 
     assert run.code == 0, run.text
     assert "Apply complete: 5 created." in run.out
-    assert [r["status"] for r in coperniq.admin.requests()] == [200] + [201] * 5
+    assert [r["status"] for r in coperniq.admin.requests()] == [200, 200] + [201] * 5
 
 
 WEEKLY_130 = f"""\
@@ -534,6 +571,7 @@ projects:
   sunridge:
     provider: coperniq
     project_id: {RECORD}
+    coperniq: {{catalog_item: {MONITORING_ITEM}}}
     recurring:
       monitoring:
         description: "Monitoring {{{{ period.label }}}}"
@@ -552,11 +590,11 @@ def test_each_page_of_a_project_is_listed_once_and_each_invoice_posted_once(
     first = step(directory, apply=True)
     again = step(directory, apply=True)
 
-    assert first.methods() == ["GET"] + ["POST"] * 130  # no read after any write
-    assert again.methods() == ["GET", "GET"]
-    assert [r["query"] for r in again.requests] == [
-        "page=1&page_size=100",
-        "page=2&page_size=100",
+    assert first.methods() == PLAN_READS + ["POST"] * 130  # no read after any write
+    assert [(r["path"], r["query"]) for r in again.requests] == [
+        ("/v1/catalog-items", ""),
+        (f"/v1/projects/{RECORD}/invoices", "page=1&page_size=100"),
+        (f"/v1/projects/{RECORD}/invoices", "page=2&page_size=100"),
     ]
     assert not again.plan.has_changes
 
@@ -583,7 +621,7 @@ def test_a_create_whose_response_was_lost_is_adopted_by_the_next_plan_without_a_
     second = step(directory, apply=True)
 
     assert second.change(address).action == "adopt"
-    assert second.methods() == ["GET"]  # no second POST
+    assert second.methods() == PLAN_READS  # no second POST
     with plan_sandbox(directory) as admin:
         held = {i["id"]: i["description"] for i in admin.invoices()}
     assert len(held) == len(set(held.values())) == len(ids(directory))  # one each, no twin
@@ -602,9 +640,11 @@ def test_a_key_coperniq_does_not_accept_fails_the_plan_with_401(tmp_path: Path) 
         run = coperniq.billplan("plan", directory)
 
     assert run.code == 1
-    assert "Coperniq 401: Unauthorized: Send a valid API key in the x-api-key header." in (
-        run.errors
-    )
+    assert (
+        "Coperniq 401: API key is missing or invalid: send a valid key in the x-api-key header; "
+        "Coperniq did not accept the API key: check the key in the connection's token_env "
+        "(COPERNIQ_API_KEY by default)"
+    ) in " ".join(run.errors.split())
 
 
 def test_a_key_revoked_during_apply_fails_each_write_with_401_naming_its_address(
@@ -618,7 +658,234 @@ def test_a_key_revoked_during_apply_fails_each_write_with_401_naming_its_address
 
     failures = revoked.failures()
     assert sorted(failures) == ADDRESSES
-    assert failures[MONITORING_Q3] == (
-        "Coperniq 401: Unauthorized: Send a valid API key in the x-api-key header."
+    assert failures[MONITORING_Q3].startswith(
+        "Coperniq 401: API key is missing or invalid: send a valid key in the x-api-key header"
     )
     assert remote_ids(directory) == {}  # refused: nothing was created, nothing pending
+
+
+# ---- catalog items, unit costs and whole quantities ----------------------------------------
+
+
+def located(directory: Path, text: str, value: str) -> str:
+    """FILE:LINE:COL of `value` on the first line of the plan that holds `text`."""
+    path = directory / "plan.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines) if text in line)
+    return f"{path}:{number + 1}:{lines[number].index(value, lines[number].index(text)) + 1}"
+
+
+def test_every_line_names_its_catalog_item_a_unit_cost_and_a_whole_quantity(
+    tmp_path: Path,
+) -> None:
+    directory = write_plan(tmp_path / "billing", PLAN, head=HEAD)
+
+    first = step(directory, apply=True)
+
+    lines = {r["body"]["description"]: r["body"]["lineItems"] for r in first.writes("POST")}
+    assert lines["Battery storage units"] == [
+        {
+            "catalogItemId": BATTERY_ITEM,
+            "description": "Battery storage units",
+            "quantity": 6,
+            "unitCost": 0,  # billplan does not know your cost unless the plan says
+            "unitPrice": 11500,
+        }
+    ]
+    assert [line_of(line) for line in lines["Monitoring 2026-Q3"]] == [
+        (MONITORING_ITEM, "Monitoring 2026-Q3", 1, 0, Decimal("2400.00"))
+    ]
+
+
+def test_a_line_without_a_catalog_item_is_an_error_where_its_charge_is_written(
+    tmp_path: Path,
+) -> None:
+    without = variant((f", catalog_item: {INSTALLATION_ITEM}}}", "}"))
+    directory = write_plan(tmp_path / "billing", without, head=HEAD)
+
+    run = sandboxed("plan", directory)
+
+    assert run.code == 1
+    design = located(directory, "design:", "design")
+    assert (
+        f"{design}: {DESIGN}: Coperniq needs a catalog item for every invoice line: set "
+        "`coperniq: {catalog_item: <id>}` under defaults, on the project or on the charge"
+    ) in run.errors
+    assert EQUIPMENT in run.errors and INTERCONNECTION not in run.errors
+
+
+def test_a_percent_milestone_needs_no_catalog_item(tmp_path: Path) -> None:
+    only_percent = f"""\
+projects:
+  sunridge:
+    provider: coperniq
+    project_id: {RECORD}
+    contract_value: 612000
+    milestones:
+      interconnection: {{description: Interconnection approved, date: 2026-10-01, percent: 15%}}
+"""
+    directory = write_plan(tmp_path / "billing", only_percent, head=HEAD)
+
+    first = step(directory, apply=True)
+
+    assert first.applied.ok
+    assert first.methods() == ["GET", "POST"]  # no catalog to check
+
+
+def test_the_unit_cost_is_sent_as_each_units_cost_and_converges(tmp_path: Path) -> None:
+    costed = variant(
+        (f"catalog_item: {BATTERY_ITEM}}}", f"catalog_item: {BATTERY_ITEM}, unit_cost: 9200}}")
+    )
+    directory = write_plan(tmp_path / "billing", costed, head=HEAD)
+
+    first = step(directory, apply=True)
+
+    (post,) = [
+        r for r in first.writes("POST") if r["body"]["description"] == "Battery storage units"
+    ]
+    assert [line_of(line) for line in post["body"]["lineItems"]] == [
+        (BATTERY_ITEM, "Battery storage units", 6, 9200, 11500)
+    ]
+    assert not step(directory).plan.has_changes
+
+
+def test_a_fractional_quantity_is_billed_as_one_line_of_the_exact_amount(tmp_path: Path) -> None:
+    survey = (
+        "      survey: {description: Site survey, quantity: 2.5, rate: 750.10, date: 2026-04-01,\n"
+        "               coperniq: {catalog_item: 3004, unit_cost: 300}}\n"
+    )
+    directory = write_plan(
+        tmp_path / "billing", variant(("    products:\n", "    products:\n" + survey)), HEAD
+    )
+
+    first = step(directory, apply=True)
+
+    with plan_sandbox(directory) as admin:
+        invoice = admin.get(ids(directory)["sunridge/products/survey"])
+    assert [line_of(line) for line in invoice["lineItems"]] == [
+        (3004, "Site survey (2.5 x 750.10)", 1, 750, Decimal("1875.25"))
+    ]
+    assert invoice["amount"] == Decimal("1875.25")  # 2.5 x 750.10, to the cent
+    assert first.change("sunridge/products/survey").after_side.amount == Decimal("1875.25")
+    assert not step(directory).plan.has_changes
+
+
+def test_two_charges_on_one_catalog_item_cannot_share_a_grouped_invoice(tmp_path: Path) -> None:
+    # Without its own catalog item the batteries line takes the project's, as equipment does,
+    # and both are billed on 2026-07-01.
+    shared = variant(
+        (f",\n                  coperniq: {{catalog_item: {BATTERY_ITEM}}}}}", "}"), body=GROUPED
+    )
+    directory = write_plan(tmp_path / "billing", shared, head=HEAD)
+
+    run = sandboxed("plan", directory)
+
+    assert run.code == 1
+    assert (
+        f"{EQUIPMENT} and {BATTERIES} are billed on 2026-07-01 on one Coperniq invoice "
+        f"(group_by: date) with the same catalog item {INSTALLATION_ITEM}, and Coperniq takes a "
+        "catalog item once per invoice: give each charge its own "
+        "`coperniq: {catalog_item: <id>}`, or set `group_by: none` on one of them to bill it on "
+        "an invoice of its own"
+    ) in run.errors
+    assert f"{located(directory, 'batteries:', 'batteries')}: {BATTERIES}: " in run.errors
+
+
+def test_the_plan_reads_the_catalog_once_for_the_connection(tmp_path: Path) -> None:
+    with remote() as coperniq:
+        directory = write_plan(tmp_path / "billing", PLAN, head=coperniq.head)
+
+        run = coperniq.billplan("plan", directory)
+
+        assert run.code == 0, run.text
+        assert [r["path"] for r in coperniq.admin.requests()] == [
+            "/v1/catalog-items",
+            f"/v1/projects/{RECORD}/invoices",
+        ]
+
+
+def test_an_unknown_catalog_item_fails_the_plan_naming_it_its_connection_and_where_it_is_set(
+    tmp_path: Path,
+) -> None:
+    with remote() as coperniq:
+        unknown = variant((f"catalog_item: {MONITORING_ITEM}", "catalog_item: 3999"))
+        directory = write_plan(tmp_path / "billing", unknown, head=coperniq.head)
+
+        run = coperniq.billplan("plan", directory)
+
+        assert run.code == 1
+        where = located(directory, "catalog_item: 3999", "3999")
+        assert (
+            "Coperniq connection 'coperniq' has no catalog item 3999 (the catalog, "
+            "GET /catalog-items, has 3 items). Set `catalog_item` to the id of a product or "
+            "service in the catalog, or add it to Coperniq's catalog first: "
+            f"{where}: catalog_item 3999, used by {MONITORING_Q3} and sunridge/recurring/"
+            "monitoring/2026-Q4"
+        ) in run.errors
+        assert [r["path"] for r in coperniq.admin.requests()] == ["/v1/catalog-items"]
+
+
+def test_a_sandbox_run_creates_the_plans_catalog_items_once_and_says_so(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing", PLAN, head=HEAD)
+
+    first = sandboxed("plan", directory)
+    again = sandboxed("plan", directory)
+
+    assert first.code == 0, first.text
+    for note in (
+        f"sandbox: created Coperniq catalog item {BATTERY_ITEM} (Batteries)",
+        f"sandbox: created Coperniq catalog item {INSTALLATION_ITEM} (Design, equipment)",
+        f"sandbox: created Coperniq catalog item {MONITORING_ITEM} (Monitoring)",
+    ):
+        assert note in first.errors
+    assert "catalog item" not in again.errors
+    with plan_sandbox(directory) as admin:
+        assert [(i["id"], i["type"]) for i in admin.catalog_items()] == [
+            (BATTERY_ITEM, "PRODUCT"),
+            (INSTALLATION_ITEM, "SERVICE"),
+            (MONITORING_ITEM, "SERVICE"),
+        ]
+
+
+def test_a_full_page_that_says_no_more_follow_ends_the_list(tmp_path: Path) -> None:
+    directory = write_plan(
+        tmp_path / "billing", WEEKLY_130.replace("count: 130", "count: 100"), head=HEAD
+    )
+    assert step(directory, apply=True).applied.ok
+
+    again = step(directory)
+
+    assert [r["query"] for r in again.requests] == ["", "page=1&page_size=100"]
+
+
+def test_a_recurring_charge_without_a_catalog_item_is_reported_once_not_per_period(
+    tmp_path: Path,
+) -> None:
+    without = WEEKLY_130.replace(f"    coperniq: {{catalog_item: {MONITORING_ITEM}}}\n", "")
+    directory = write_plan(tmp_path / "billing", without, head=HEAD)
+
+    run = sandboxed("plan", directory)
+
+    assert run.code == 1
+    assert run.errors.count("Coperniq needs a catalog item") == 1  # not 130 times
+
+
+def test_a_negative_quantity_is_sent_as_a_discount_line_with_a_negative_unit_price(
+    tmp_path: Path,
+) -> None:
+    returned = (
+        "      returned: {description: Panels returned, quantity: -2, rate: 350, "
+        "date: 2026-04-01,\n                 coperniq: {catalog_item: 3004}}\n"
+    )
+    body = variant(("    products:\n", "    products:\n" + returned))
+    directory = write_plan(tmp_path / "billing", body, head=HEAD)
+
+    assert step(directory, apply=True).applied.ok
+
+    with plan_sandbox(directory) as admin:
+        invoice = admin.get(ids(directory)["sunridge/products/returned"])
+    assert [line_of(line) for line in invoice["lineItems"]] == [
+        (3004, "Panels returned", 2, 0, -350)
+    ]
+    assert invoice["amount"] == -700
+    assert not step(directory).plan.has_changes

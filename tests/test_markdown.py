@@ -59,7 +59,8 @@ defaults:
 SUNRIDGE = coperniq.with_percent().removeprefix("projects:\n")
 BATTERIES_LINE = (
     "      batteries: {description: Battery storage units, quantity: 6, rate: 11500, "
-    "date: 2026-07-01}\n"
+    "date: 2026-07-01,\n"
+    f"                  coperniq: {{catalog_item: {coperniq.BATTERY_ITEM}}}}}\n"
 )
 # A plan author's text that tries to end a table cell, inject HTML, open a code span, a
 # link, emphasis and math.

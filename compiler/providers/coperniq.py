@@ -3,7 +3,19 @@
 By default each item is one invoice with one line item. With `coperniq: {group_by: date}` all
 of a project's items on one date become a single invoice (its own address,
 `PROJECT/invoices/DATE`) with a section per kind, so its items must agree on `due_in_days` and
-`status`. A `percent` milestone is a PERCENTAGE invoice. Anything but DRAFT is locked.
+`status`. A `percent` milestone is a PERCENTAGE invoice; Coperniq's update takes no percentage,
+so a new percent replaces the DRAFT. Anything but DRAFT is locked.
+
+Every line names a catalog item (`coperniq: {catalog_item: ID}`, required), carries a unit cost
+(`unit_cost`, default 0: billplan does not know your cost) and an integer quantity, as
+Coperniq's InvoiceLineItemCreate requires. A line whose quantity is not a whole number (or whose
+quantity x rate is not exactly its amount) is sent as 1 x the amount, the description keeping
+"(quantity x rate)", so the invoice total stays exact. Coperniq takes a catalog item once per
+invoice, so two items of one grouped invoice may not share one. `plan` checks once per
+connection (one GET /catalog-items) that every catalog item the plan uses exists.
+
+Coperniq reads lines back flat, without their sections: the compared lines are flat, ordered by
+catalog item (unique on an invoice), and the sections are rebuilt for the request from the plan.
 
 Coperniq allows 5,000 requests per key per rolling day, reported on every response in
 X-RateLimit-Limit / X-RateLimit-Remaining. The client spends nothing it does not need (one
@@ -22,14 +34,28 @@ from typing import Any, ClassVar
 
 import httpx
 
+from compiler.diagnostics import Mark
 from compiler.model import Item
-from compiler.providers.base import Observed, Provider, Resource, ResourceType
+from compiler.money import round_money
+from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "coperniq_invoice"
 SECTIONS = {"recurring": "Recurring fees", "milestone": "Milestones", "product": "Products"}
+# What a line costs you per unit when the plan does not say: billplan does not know your cost.
+DEFAULT_UNIT_COST = Decimal(0)
 # Below this share of the daily budget, plan output says how much is left.
 LOW_BUDGET_SHARE = Decimal("0.2")
+# Status hints, from coperniq.errors.yml's remediations.
+STATUS_HINTS: Mapping[int, str] = {
+    401: "Coperniq did not accept the API key: check the key in the connection's token_env "
+    "(COPERNIQ_API_KEY by default)",
+    403: "the API key has the role and data scope of the user who created it: create the key "
+    "as a user who can see this project's invoices",
+}
+
+# An invoice as the plan knows it before Coperniq numbers it: record, due date, description.
+InvoiceKey = tuple[int, str, Any]
 
 
 class Coperniq(Provider):
@@ -38,8 +64,9 @@ class Coperniq(Provider):
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}
-    fixed_fields = frozenset({"recordId", "calculationMethod"})
-    page_size = 100
+    # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
+    fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})
+    page_size = 100  # the documented maximum `page_size`
     rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -48,9 +75,16 @@ class Coperniq(Provider):
         self.remaining: int | None = None
         # Per project: days from billing date to due date, to date what the vendor holds.
         self.due_days: dict[int, int] = {}
-        # Invoices created already issued (`status: SENT`, say), by (record, dueDate,
-        # description): their status and issue date. Every other invoice is a DRAFT.
-        self.issued: dict[tuple[int, str, Any], tuple[str, date]] = {}
+        # What the request says and the comparison cannot (Coperniq never reads it back), by
+        # invoice: the status and issue date of one created already issued (`status: SENT`;
+        # every other invoice is a DRAFT), and the section of each catalog item's line.
+        self.issued: dict[InvoiceKey, tuple[str, date]] = {}
+        self.sections: dict[InvoiceKey, dict[int, str]] = {}
+        # Catalog item id -> the items whose lines use it, for the one check in `list`.
+        self.catalog_uses: dict[int, list[Item]] = defaultdict(list)
+        self.catalog_checked = False
+        # (invoice id, catalog item id) -> the id of that line, so that an update names it.
+        self.line_ids: dict[tuple[str, int], int] = {}
 
     def headers(self) -> dict[str, str]:
         return {"x-api-key": str(self.token), "Accept": "application/json"}
@@ -62,12 +96,24 @@ class Coperniq(Provider):
             with contextlib.suppress(ValueError):
                 self.limit, self.remaining = int(limit), int(remaining)
 
+    def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        """`{message, code, field?}`. The spec allows one `code` per operation whatever the
+        status (create-invoice's 400 says UNAUTHORIZED), so the status decides, never the code."""
+        message = str(payload.get("message") or response.reason_phrase)
+        where = payload.get("field")
+        if where and str(where) not in message:
+            message += f" (field {where})"
+        hint = STATUS_HINTS.get(response.status_code)
+        return f"{message.rstrip('.')}; {hint}" if hint else message
+
     # -- compile ----------------------------------------------------------------------------
 
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
         resources: list[Resource] = []
         problems: list[tuple[Item, str]] = []
         grouped: dict[tuple[str, int, date], list[Item]] = defaultdict(list)
+        # A charge's options are its items' options: say what is wrong with them once a charge.
+        told: set[tuple[str, str, str]] = set()
         for item in items:
             record = integer_id(item.project_id)
             if record is None:
@@ -81,34 +127,29 @@ class Coperniq(Provider):
             self.due_days[record] = _due_days(item)
             if item.percent is not None:
                 resources.append(self._percentage(item, record))
-            elif item.options.get("group_by", "none") == "date":
+                continue
+            problem = _line_problem(item)
+            if problem is not None:
+                if (item.project, item.kind, item.charge) not in told:
+                    told.add((item.project, item.kind, item.charge))
+                    problems.append((item, problem))
+                continue
+            self.catalog_uses[_catalog_item(item)].append(item)
+            if item.options.get("group_by", "none") == "date":
                 grouped[(item.project, record, item.date)].append(item)
             else:
                 body = self._invoice(item, record, item.date, item.description)
                 body["lineItems"] = [_line(item)]
                 resources.append(_resource(item.address, item, record, body, [item]))
         for (project, record, when), group in sorted(grouped.items()):
-            terms = sorted({_terms(i) for i in group})
-            if len(terms) > 1:
-                # Point at the first item that departs from the first item's terms.
-                odd = next(i for i in group if _terms(i) != _terms(group[0]))
-                problems.append(
-                    (
-                        odd,
-                        f"the items billed on {when.isoformat()} share one Coperniq invoice but "
-                        f"ask for different terms ({'; '.join(terms)}); set due_in_days and "
-                        "status on the project, or `group_by: none` on the charges that differ",
-                    )
-                )
+            problem = _grouping_problem(group, when)
+            if problem is not None:
+                problems.append(problem)
                 continue
             description = f"{project}: billing for {when.isoformat()}"
             body = self._invoice(group[0], record, when, description)
-            sections = []
-            for kind, name in SECTIONS.items():
-                lines = [_line(i) for i in group if i.kind == kind]
-                if lines:
-                    sections.append({"name": name, "lineItems": lines})
-            body["sections"] = sections
+            body["lineItems"] = sorted((_line(i) for i in group), key=_by_catalog_item)
+            self.sections[_key(body)] = {_catalog_item(i): SECTIONS[i.kind] for i in group}
             address = f"{project}/invoices/{when.isoformat()}"
             resources.append(_resource(address, group[0], record, body, group))
         return resources, problems
@@ -133,22 +174,41 @@ class Coperniq(Provider):
 
     # -- wire -------------------------------------------------------------------------------
 
-    def _wire(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
-        """The request body: canonical attributes plus the fields compared by nothing."""
+    def _wire(self, attributes: Mapping[str, Any], remote_id: str | None = None) -> dict[str, Any]:
+        """The request body: canonical attributes plus what is compared by nothing (status,
+        issue date, sections, the ids of the lines an update keeps)."""
         body = dict(attributes)
         body["dueDate"] = f"{attributes['dueDate']}T00:00:00.000Z"
-        key = (
-            int(attributes["recordId"]),
-            str(attributes["dueDate"]),
-            attributes.get("description"),
-        )
-        status, issued = self.issued.get(key, ("DRAFT", None))
+        status, issued = self.issued.get(_key(attributes), ("DRAFT", None))
         body["status"] = status
         if issued is not None:
             body["issueDate"] = f"{issued.isoformat()}T00:00:00.000Z"
+        if "lineItems" in attributes:
+            lines = [self._kept(dict(line), remote_id) for line in attributes["lineItems"]]
+            where = self.sections.get(_key(attributes), {})
+            body["lineItems"] = [line for line in lines if line["catalogItemId"] not in where]
+            grouped = {
+                name: [line for line in lines if where.get(line["catalogItemId"]) == name]
+                for name in SECTIONS.values()
+            }
+            sections = [{"name": n, "lineItems": ls} for n, ls in grouped.items() if ls]
+            if sections:
+                body["sections"] = sections
+                if not body["lineItems"]:
+                    del body["lineItems"]
         return body
 
+    def _kept(self, line: dict[str, Any], remote_id: str | None) -> dict[str, Any]:
+        """A line for an update names the invoice's line of the same catalog item, so that
+        Coperniq changes it rather than adding one (PATCH's line semantics are unpublished)."""
+        if remote_id is not None:
+            kept = self.line_ids.get((remote_id, int(line["catalogItemId"])))
+            if kept is not None:
+                line["id"] = kept
+        return line
+
     def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
+        self._check_catalog()
         found: list[Observed] = []
         for project_id in project_ids:
 
@@ -156,16 +216,50 @@ class Coperniq(Provider):
                 page: int | None, _project: str = str(project_id)
             ) -> tuple[list[Any], int | None]:
                 number = page or 1
+                path = f"/projects/{_project}/invoices"
                 response = self.request(
-                    "GET",
-                    f"/projects/{_project}/invoices",
-                    params={"page": number, "page_size": self.page_size},
+                    "GET", path, params={"page": number, "page_size": self.page_size}
                 )
-                rows, more = _page(self.json(response), number, self.page_size)
+                rows, more = self._page(self.json(response), path)
                 return rows, (number + 1 if more else None)
 
             found.extend(self.observe(obj) for obj in self.pages(fetch))
         return found
+
+    def _page(self, payload: Any, path: str) -> tuple[list[Any], bool]:
+        """Rows of one list page (get-project-invoices' `{items, page, page_size, has_more}`),
+        and whether another page follows."""
+        rows = payload.get("items") if isinstance(payload, dict) else None
+        if not isinstance(rows, list):
+            raise ProviderError(
+                f"Coperniq answered GET {path} with something that is not a page of invoices "
+                f"({{items, page, page_size, has_more}}): {str(payload)[:200]}"
+            )
+        # A page that says more follow but holds nothing would page forever.
+        return rows, payload.get("has_more") is True and bool(rows)
+
+    def _check_catalog(self) -> None:
+        """Every catalog item the plan's lines use exists: one GET /catalog-items for the
+        connection, before anything is compared, so an unknown one fails the plan, not a write."""
+        if self.catalog_checked or not self.catalog_uses:
+            return
+        listed = self.json(self.request("GET", "/catalog-items"))
+        known = {integer_id(row.get("id")) for row in listed or [] if isinstance(row, dict)}
+        self.catalog_checked = True
+        unknown = sorted(set(self.catalog_uses) - known)
+        if not unknown:
+            return
+        lines = []
+        for catalog_item in unknown:
+            for mark, users in _by_mark(self.catalog_uses[catalog_item]).items():
+                lines.append(f"  {mark}: catalog_item {catalog_item}, used by {_addresses(users)}")
+        raise ProviderError(
+            f"Coperniq connection {self.name!r} has no catalog item "
+            f"{', '.join(map(str, unknown))} (the catalog, GET /catalog-items, has "
+            f"{len(known)} item{'' if len(known) == 1 else 's'}). Set `catalog_item` to the id of "
+            "a product or service in the catalog, or add it to Coperniq's catalog first:\n"
+            + "\n".join(lines)
+        )
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
         (body,) = bodies
@@ -175,8 +269,10 @@ class Coperniq(Provider):
         return [self.observe(self.json(response))]
 
     def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
-        body = self._wire(attributes)
-        for fixed in ("recordId", "calculationMethod", "status", "issueDate"):
+        body = self._wire(attributes, remote_id)
+        # InvoiceUpdate has no recordId, calculationMethod, percentage or issueDate; and
+        # billplan never changes the status an invoice was created in.
+        for fixed in (*self.fixed_fields, "status", "issueDate"):
             body.pop(fixed, None)
         response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
         return self.observe(self.json(response))
@@ -198,7 +294,12 @@ class Coperniq(Provider):
         if method == "PERCENTAGE":
             attributes["percentage"] = decimal(obj.get("percentage"))
         else:
-            attributes.update(_lines(obj.get("lineItems") or []))
+            raw = [line for line in obj.get("lineItems") or [] if isinstance(line, Mapping)]
+            for line in raw:
+                catalog_item, line_id = (integer_id(line.get(k)) for k in ("catalogItemId", "id"))
+                if catalog_item is not None and line_id is not None:
+                    self.line_ids[(str(obj["id"]), catalog_item)] = line_id
+            attributes["lineItems"] = sorted(map(_read_line, raw), key=_by_catalog_item)
         when = None
         if due:
             when = date.fromisoformat(due) - timedelta(days=self.due_days.get(record_id or 0, 0))
@@ -239,6 +340,9 @@ class Coperniq(Provider):
         return not (self.remaining == 0 or "daily" in response.text.lower())
 
 
+# -- items to lines --------------------------------------------------------------------------
+
+
 def _due_days(item: Item) -> int:
     return int(item.options.get("due_in_days", 0))
 
@@ -251,40 +355,134 @@ def _terms(item: Item) -> str:
     return f"due_in_days {_due_days(item)}, status {_status(item)}"
 
 
+def _catalog_item(item: Item) -> int:
+    catalog_item = integer_id(item.options.get("catalog_item"))
+    assert catalog_item is not None  # checked by _line_problem
+    return catalog_item
+
+
+def _unit_cost(item: Item) -> Decimal:
+    value = item.options.get("unit_cost")
+    return DEFAULT_UNIT_COST if value is None else Decimal(str(value))
+
+
+def _line_problem(item: Item) -> str | None:
+    """Why an item cannot be a Coperniq line, in the words of its fix."""
+    catalog_item = item.options.get("catalog_item")
+    if catalog_item is None:
+        return (
+            "Coperniq needs a catalog item for every invoice line: set "
+            "`coperniq: {catalog_item: <id>}` under defaults, on the project or on the charge "
+            "(the ids are in Coperniq's catalog, GET /catalog-items)"
+        )
+    number = integer_id(catalog_item)
+    if number is None or number < 1:
+        return f"a Coperniq catalog item id is a whole number such as 3001; got {catalog_item!r}"
+    if _unit_cost(item) < 0:
+        return f"`unit_cost` is what one unit costs you, never negative; got {_unit_cost(item)}"
+    return None
+
+
+def _grouping_problem(group: Sequence[Item], when: date) -> tuple[Item, str] | None:
+    """Why a project's items of one date cannot share one invoice: different terms, or two
+    items on one catalog item, which Coperniq allows once per invoice."""
+    terms = sorted({_terms(i) for i in group})
+    if len(terms) > 1:
+        # Point at the first item that departs from the first item's terms.
+        odd = next(i for i in group if _terms(i) != _terms(group[0]))
+        return (
+            odd,
+            f"the items billed on {when.isoformat()} share one Coperniq invoice but ask for "
+            f"different terms ({'; '.join(terms)}); set due_in_days and status on the project, "
+            "or `group_by: none` on the charges that differ",
+        )
+    by_catalog: dict[int, list[Item]] = defaultdict(list)
+    for item in group:
+        by_catalog[_catalog_item(item)].append(item)
+    for catalog_item, sharing in sorted(by_catalog.items()):
+        if len(sharing) < 2:
+            continue
+        one_charge = len({(i.kind, i.charge) for i in sharing}) == 1
+        fix = (
+            "set `group_by: none` on the charge to bill each part on an invoice of its own"
+            if one_charge
+            else "give each charge its own `coperniq: {catalog_item: <id>}`, or set "
+            "`group_by: none` on one of them to bill it on an invoice of its own"
+        )
+        return (
+            sharing[1],
+            f"{_addresses(sharing)} are billed on {when.isoformat()} on one Coperniq invoice "
+            f"(group_by: date) with the same catalog item {catalog_item}, and Coperniq takes a "
+            f"catalog item once per invoice: {fix}",
+        )
+    return None
+
+
 def _line(item: Item) -> dict[str, Any]:
-    exact = item.quantity is not None and item.rate is not None
-    if exact and item.quantity * item.rate == item.amount:  # type: ignore[operator]
-        return {"description": item.description, "quantity": item.quantity, "unitPrice": item.rate}
-    return {"description": item.description, "quantity": Decimal(1), "unitPrice": item.amount}
+    """The InvoiceLineItemCreate for an item: quantity x rate when the quantity is a whole
+    number and quantity x rate is exactly the amount; else 1 x the amount, the description
+    keeping the real quantity and rate, so that the invoice total is exact to the cent."""
+    quantity, rate = item.quantity, item.rate
+    cost = _unit_cost(item)
+    if quantity is not None and rate is not None and quantity * rate == item.amount:
+        if quantity < 0:  # a credit: Coperniq's negative is on the price (a discount line)
+            quantity, rate = -quantity, -rate
+        if quantity >= 1 and quantity == quantity.to_integral_value():
+            return _line_item(item, item.description, int(quantity), cost, rate)
+    description = item.description
+    if quantity is not None and rate is not None:
+        description = f"{description} ({quantity:f} x {rate:f})"
+        cost = round_money(cost * abs(quantity), item.currency, "half_up")
+    return _line_item(item, description, 1, cost, item.amount)
 
 
-def _lines(raw: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Line items read back: flat, or regrouped into the sections they were sent in."""
-    plain = [
-        {
-            "description": line.get("description"),
-            "quantity": decimal(line.get("quantity")),
-            "unitPrice": decimal(line.get("unitPrice")),
-        }
-        for line in raw
-    ]
-    if not any(line.get("sectionName") for line in raw):
-        return {"lineItems": plain}
-    sections: dict[str, list[dict[str, Any]]] = {}
-    for line, item in zip(raw, plain, strict=True):
-        sections.setdefault(str(line.get("sectionName") or ""), []).append(item)
-    return {"sections": [{"name": name, "lineItems": lines} for name, lines in sections.items()]}
+def _line_item(
+    item: Item, description: str, quantity: int, unit_cost: Decimal, unit_price: Decimal
+) -> dict[str, Any]:
+    return {
+        "catalogItemId": _catalog_item(item),
+        "description": description,
+        "quantity": quantity,
+        "unitCost": unit_cost,
+        "unitPrice": unit_price,
+    }
 
 
-def _page(payload: Any, number: int, size: int) -> tuple[list[Any], bool]:
-    """Rows of one list page, and whether another page follows."""
-    if isinstance(payload, list):
-        return payload, len(payload) == size
-    rows = next((payload[k] for k in ("data", "results", "items", "invoices") if k in payload), [])
-    total = payload.get("total") or payload.get("totalCount") or payload.get("count")
-    if total is not None:
-        return rows, number * size < int(total)
-    return rows, len(rows) == size
+def _read_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    """A line read back, in the shape `_line` sends (the id and catalogItem dropped)."""
+    return {
+        "catalogItemId": integer_id(line.get("catalogItemId")),
+        "description": line.get("description"),
+        "quantity": decimal(line.get("quantity")),
+        "unitCost": decimal(line.get("unitCost")),
+        "unitPrice": decimal(line.get("unitPrice")),
+    }
+
+
+def _by_catalog_item(line: Mapping[str, Any]) -> int:
+    return int(line.get("catalogItemId") or 0)
+
+
+def _key(attributes: Mapping[str, Any]) -> InvoiceKey:
+    return (
+        int(attributes["recordId"]),
+        str(attributes["dueDate"]),
+        attributes.get("description"),
+    )
+
+
+def _addresses(items: Sequence[Item]) -> str:
+    names = sorted(item.address for item in items)
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _by_mark(items: Sequence[Item]) -> dict[str, list[Item]]:
+    """Items by where their catalog item was written (defaults, project, template, charge)."""
+    found: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        mark = item.option_marks.get("catalog_item") or item.mark or Mark("?", 1, 1)
+        found[str(mark)].append(item)
+    return dict(sorted(found.items()))
 
 
 def _resource(

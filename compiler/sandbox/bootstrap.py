@@ -1,6 +1,6 @@
 """First use of the sandbox for a plan: create, through each emulator's admin surface, what
 the plan refers to and the sandbox lacks (projects, workspaces, stories, records, Ruddr
-invoice items, the Wethod company).
+invoice items, Coperniq catalog items, the Wethod company).
 
 The vendor paths still reject unknown projects, as the real services do; this is what lets
 `billplan plan --sandbox` work on any plan, with no account anywhere. Every object created
@@ -177,7 +177,29 @@ def _coperniq(seed: Seeding) -> list[str]:
             body["contractValue"] = Decimal(str(value))
         seed.add("projects", body)
         notes.append(f"sandbox: created Coperniq project {record} ({name})")
+    # Every invoice line names a catalog item: make those the plan names, called after the
+    # charges that use them (a product when only products do, else a service).
+    catalog = seed.existing("catalog-items")
+    for catalog_item, users in sorted(_catalog_items(seed.items).items()):
+        if catalog_item in catalog:
+            continue
+        charges = sorted({item.charge for item in users})
+        name = ", ".join(charges[:3]).capitalize() + (", ..." if len(charges) > 3 else "")
+        kind = "PRODUCT" if all(item.kind == "product" for item in users) else "SERVICE"
+        seed.add("catalog-items", {"id": int(catalog_item), "name": name, "type": kind})
+        notes.append(f"sandbox: created Coperniq catalog item {catalog_item} ({name})")
     return notes
+
+
+def _catalog_items(items: Iterable[Item]) -> dict[str, list[Item]]:
+    """The catalog items the plan's lines name, with the items using each (a malformed id is
+    the plan's error, reported when it compiles)."""
+    used: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        value = str(item.options.get("catalog_item", ""))
+        if item.percent is None and value.isascii() and value.isdigit() and int(value) >= 1:
+            used[str(int(value))].append(item)
+    return used
 
 
 SEEDERS: Mapping[str, Callable[[Seeding], list[str]]] = {

@@ -1,80 +1,93 @@
-"""The Coperniq emulator: Coperniq's public API under `/v1`, written from api/VENDORS.md, the
-create-invoice seed and Coperniq's public reference. It owns invoices (create, read, update,
-delete, list per project), the projects and accounts they are made on, and the admin routes that
-seed records and move invoices through their lifecycle behind the client's back.
+"""The Coperniq emulator: the operations billplan uses of Coperniq's public API under `/v1`,
+the projects, accounts and catalog items invoices are made from, and an admin surface that
+seeds them and moves invoices through their lifecycle behind the client's back.
 
-Documented and reproduced: the `x-api-key` header; integer ids; an invoice's fields; `recordId`
-(an integer >= 1 naming a project or account that must exist) and `calculationMethod`
-(LINE_ITEMS | PERCENTAGE) required on create; LINE_ITEMS needs `lineItems` and/or `sections`
-(named groups whose items read back with `sectionName`); PERCENTAGE needs `percentage` >= 0;
-`status` defaults to DRAFT; SENT, PARTIALLY_PAID and PAID need `issueDate`, which is ignored for a
-DRAFT; DECLINED and OVERDUE cannot be set at creation; dates are ISO 8601 date-times; 400 and 401
-on create; 100 requests per second AND 5,000 requests per rolling 24 hours, each per API key,
-either answering 429; every response carrying `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+From the vendor's spec (`api/specs/coperniq.openapi.yml`, by operationId, unless said otherwise):
+- Auth is the `x-api-key` header (coperniq.auth.yml, ApiKeyAuth); a missing or unknown key is
+  401 (coperniq.errors.yml).
+- create-invoice `POST /invoices` answers 201 with the Invoice; get-invoice
+  `GET /invoices/{invoiceId}` and update-invoice `PATCH /invoices/{invoiceId}` answer 200;
+  delete-invoice `DELETE /invoices/{invoiceId}` answers 200 with no body described;
+  get-project-invoices `GET /projects/{projectId}/invoices` answers
+  `{items, page, page_size, has_more}`; list-catalog-items `GET /catalog-items` answers a bare
+  array of CatalogItem and takes no paging parameters.
+- Ids are integers: invoice `id`, invoice number `uid`, `recordId`, `catalogItemId`, line ids.
+- InvoiceCreate: `recordId` (a project or an account) and `calculationMethod` (LINE_ITEMS |
+  PERCENTAGE) are required. LINE_ITEMS takes `lineItems` and/or `sections` (InvoiceSection:
+  `{id?, name?, lineItems}`, a name of 1-500 characters or null for an unnamed section, at least
+  one line each) and at least one line in all; PERCENTAGE takes `percentage` and no lines.
+  `status` defaults to DRAFT; SENT, PARTIALLY_PAID and PAID need `issueDate`, which a DRAFT
+  ignores; DECLINED and OVERDUE cannot be set at creation. `description` may be null.
+- InvoiceLineItemCreate: `catalogItemId` (integer), `quantity` (integer), `unitCost` and
+  `unitPrice` (numbers; unitPrice may be negative, for a discount) are required; `description`
+  is optional and may be null; `id` is 0, the default, for a new line. A catalogItemId appears
+  at most once across an invoice's flattened lines and sections, on create and on update.
+- InvoiceUpdate: every field is optional: `status` (any of the six), `lineItems`, `sections`,
+  `dueDate`, `description`. `calculationMethod` cannot be changed after creation, and neither
+  can `percentage`, `recordId` or `issueDate`: InvoiceUpdate has none of them (update-invoice's
+  prose still lists calculationMethod and percentage; the schema wins, as the contract says).
+- Dates (`dueDate`, `issueDate`, `createdAt`, `updatedAt`, the list's `updated_after` and
+  `updated_before`) are ISO 8601 date-times.
+- The Invoice: id, uid, description, type, status, basedOnId, basedOnUid, dueDate, amount
+  (computed by the server), amountPaid, isArchived, sharedWithPortal, calculationMethod,
+  percentage, baseAmount, createdAt, updatedAt, account `{id, title}`, record `{id, title}`, and
+  lineItems `[{id, catalogItemId, quantity, unitCost, unitPrice, description, catalogItem}]`:
+  no issueDate, no title, no section names (lines read back flat).
+- Invoice lists take `page` (1-based, default 1), `page_size` (default 20, at most 100),
+  `order_by` (asc, the default, | desc), `updated_after`, `updated_before`.
+- Errors are `{message, code, field?}`, `field` naming the offending field of a 400
+  (coperniq.errors.yml). The spec gives each operation one `code` value, shared by every error
+  status it declares (create-invoice and list-catalog-items: UNAUTHORIZED, even on a 400; the id
+  routes and the project list: NOT_FOUND); a status an operation declares answers with exactly
+  that code (OPERATIONS). Declared: create 400/401; get and delete 401/404; update and the
+  project list 400/401/404; list-catalog-items 401.
+- Rate limits (coperniq.rate-limits.yml): 100 requests a second AND 5,000 a day, each per key,
+  either answering 429; responses carry `X-RateLimit-Limit` and `X-RateLimit-Remaining`. A key
+  without access to a resource gets 403 (coperniq.errors.yml).
 
-Assumed (not documented publicly; chosen here and nowhere else):
-- Errors are `{"statusCode": N, "message": <the HTTP reason phrase, e.g. "Bad Request">,
-  "errors": [...]}`, `errors` always present and listing every problem found in the request.
-  A missing or unknown key answers 401 with message "Unauthorized". API access switched off
-  in the sandbox settings answers 403.
-- The rate-limit headers report the rolling 24-hour window: `X-RateLimit-Limit` is the daily
-  limit (5000) and `X-RateLimit-Remaining` what the key has left after this request. They are on
-  every vendor-path response, errors and 429s included (not on admin routes). billplan's
-  provider budgets against them. A request counts against the day only when both limits let it
-  through: a 429 (either limit) spends nothing, and its Remaining is what was left before it
-  (0 when the day is used up). A 401 spends nothing and reports the full daily limit; a 403 for
-  API access switched off spends nothing and reports the key's remaining. When both limits are
-  reached, the 429 names the daily one. No Retry-After header.
-- The per-second limit is a token bucket per key holding 100 and refilling at 100 per second.
-  The rolling window frees each request exactly 24 hours after it was served. Both limits (and
-  the bucket size) are sandbox settings; the daily limit can be raised or lowered but not
-  switched off, because every response reports it. Usage belongs to the running process, like
-  settings and faults: a new sandbox starts every key with a full day.
-- recordId naming no project or account answers 400 (the create endpoint documents only 400
-  and 401), listed with the other problems. Projects and accounts are both records and share
-  one id sequence, so a recordId is never ambiguous.
-- `invoice.record` is `{id, title}` of the record the invoice was made on; `invoice.account` is
-  that record when it is an account, else the project's account, else null.
-- PERCENTAGE: amount = percentage/100 x the project's contract value, rounded half-up to cents;
-  `baseAmount` is that contract value and `lineItems` is empty. A record without a contract value
-  (every account, a project seeded without one) cannot take a PERCENTAGE invoice (400). No upper
-  bound on the percentage. `percentage` and `baseAmount` are null on LINE_ITEMS invoices.
-- A line item is `{description, quantity, unitPrice, amount?}` on the way in and
-  `{id, description, quantity, unitPrice, amount, sectionName}` on the way out. amount =
-  quantity x unitPrice exactly, no rounding; an amount sent must be equal in value (15000 and
-  15000.00 agree). quantity must be greater than 0; unitPrice may be negative (a discount, as on
-  Coperniq's bills); description must be non-blank text. A section is `{name, lineItems}` with a
-  non-blank name and at least one item. Ungrouped items come first, then each section's items in
-  the order sent. An invoice's amount is the sum of its items. Line item ids are integers from
-  their own sequence; replacing items gives the new ones new ids.
-- Numbers read back in their shortest form, as a JavaScript server sends them (1600.00 -> 1600).
-  Numbers sent as strings are refused. Fields an endpoint does not know are refused, on the
-  invoice, its sections and its line items. `null` for `lineItems`, `sections`, `percentage`,
-  `issueDate`, `status` means "not sent"; `null` for `description`, `dueDate` and `title` means
-  "none" (and clears it on PATCH). An empty body reads as `{}`.
-- Dates must be RFC 3339 date-times with `Z` or an offset (a bare date or a time without zone
-  is refused); they are validated even where ignored (a DRAFT's issueDate) and read back in UTC
-  with milliseconds, as JavaScript's toISOString writes them. createdAt and updatedAt likewise.
-- `title` is optional; without one an invoice is titled "Invoice #<uid>". `type`, `basedOnId`
-  and `basedOnUid` are null, `isArchived` and `sharedWithPortal` false. dueDate defaults to null.
-  amountPaid is 0, or the whole amount for an invoice created PAID (a PARTIALLY_PAID one starts
-  at 0: the create request has no field for what was paid).
-- Invoice ids and invoice numbers (`uid`) are separate sequences, never reused; in the sandbox
-  invoice numbers start at 1001 so that an id is never mistaken for a number.
-- PATCH accepts `lineItems`, `sections`, `description`, `dueDate`, `title` and `percentage`,
-  only while the invoice is DRAFT: any other status answers 409 Conflict, checked before the
-  body. Sending `lineItems` or `sections` replaces every line item (an unsent one counts as
-  empty) and the result needs at least one item. Items are refused on a PERCENTAGE invoice and a
-  percentage on a LINE_ITEMS one. A new percentage is taken of the project's current contract
-  value. `recordId`, `calculationMethod`, `status` and `issueDate` cannot be changed (400).
-  Every successful PATCH moves updatedAt.
-- DELETE removes a DRAFT for good and answers 204 with no body; any other status answers 409.
-- `GET /projects/{projectId}/invoices` (by analogy with bills) answers a bare JSON array (v1 has
-  no envelope; Coperniq's v2 adds one), ordered by id ascending; `page` >= 1 (default 1) and
-  `page_size` 1..100 (default 20), anything else 400; a page past the end is empty. An unknown
-  project, or an account's id, answers 404. Unknown query parameters are ignored.
-- A path id that is not an integer answers 400; an unknown invoice 404. Trailing slashes are
-  different paths (404). Exact wording of every message.
+Assumed (the spec is silent; chosen here and nowhere else):
+- Lock: only a DRAFT's lines, sections, due date and description can change. A PATCH
+  of a SENT, PAID, ... invoice that sends anything but `status` answers 400 (field `status`). A
+  PATCH may move any invoice to any status: leaving DRAFT issues it now, DRAFT un-issues it,
+  PAID pays it in full. DELETE removes an invoice whatever its status: delete-invoice declares
+  no status to refuse with (401 and 404 only). billplan never deletes a locked invoice.
+- PATCH `lineItems` / `sections` replace every line (an unsent one counts as empty) and must
+  leave at least one. A line sent with the `id` of one of the invoice's lines keeps that id; a
+  section sent with an `id` must be one of the invoice's sections. Any other id answers 400.
+- A catalogItemId must name a catalog item of the company (400 otherwise). quantity must be at
+  least 1; a negative amount is a negative unitPrice. A whole number written 3.0 is an integer.
+- Money is in major units and exact: a line is quantity x unitPrice, the amount their sum, no
+  rounding. PERCENTAGE: amount = percentage/100 x the project's contract value, rounded half-up
+  to cents; `baseAmount` is that contract value, `lineItems` empty. A record without a contract
+  value (every account, a project seeded without one) cannot take a PERCENTAGE invoice (400).
+  `percentage` at least 0, no upper bound; null with `baseAmount` on LINE_ITEMS invoices.
+- Every problem in a request is found at once: `message` lists them all, `field` is the first
+  one's. Wording is ours. A status an operation does not declare (403, 429, 5xx, an unknown path
+  or method) carries the code of the status (STATUS_CODES).
+- Fields an endpoint does not know are refused (400), on the invoice, its sections and its
+  lines; a number sent as a string is refused; only `description` may be null. An empty body
+  reads as `{}`. A path id that is not an integer is an unknown object (404).
+- `recordId` naming no project or account answers 400. Projects and accounts share one id
+  sequence. `record` is `{id, title}` of the record; `account` is that record when it is an
+  account, else the project's account, else null. `type` is INVOICE; `basedOnId`, `basedOnUid`
+  null; `isArchived`, `sharedWithPortal` false; dueDate absent until set. amountPaid is 0, or
+  the whole amount for an invoice created PAID. Invoice ids and numbers are separate sequences,
+  never reused; numbers start at 1001 so an id is never mistaken for one. Line and section ids
+  have sequences of their own.
+- Dates must be RFC 3339 date-times with `Z` or an offset; they are validated even where
+  ignored (a DRAFT's issueDate) and read back in UTC with milliseconds, as JavaScript's
+  toISOString writes them. Numbers read back in their shortest form (1600.00 -> 1600).
+- Lists are ordered by id (`order_by` asc or desc); a page past the end is empty; `page` below 1
+  or `page_size` outside 1..100 answers 400; unknown parameters are ignored. An unknown project,
+  or an account's id, answers 404. `GET /catalog-items` lists every item by id.
+- Rate-limit headers report the rolling 24 hours: Limit is the daily limit, Remaining what the
+  key has left after this request. On every vendor-path response (not admin routes). A request
+  counts when both limits let it through: a 429 spends nothing and reports what was left before
+  it; a 401 spends nothing and reports the full limit; a 403 (API access switched off in the
+  sandbox settings) spends nothing and reports the key's remaining. When both limits are
+  reached, the 429 names the daily one. No Retry-After. The per-second limit is a token bucket
+  of 100 per key; the rolling window frees each request 24 hours after it was served. Both are
+  sandbox settings; usage belongs to the running process.
 """
 
 from __future__ import annotations
@@ -123,8 +136,8 @@ from .base import (
 
 API_ROOT = "/v1"
 
-STATUSES = ("DRAFT", "SENT", "PARTIALLY_PAID", "PAID", "DECLINED", "OVERDUE")
-# Statuses a create may ask for, and those of them that need an issueDate.
+STATUSES = ("DRAFT", "SENT", "DECLINED", "PAID", "PARTIALLY_PAID", "OVERDUE")
+# Statuses a create may ask for (InvoiceCreateStatus), and those that need an issueDate.
 CREATABLE_STATUSES = ("DRAFT", "SENT", "PARTIALLY_PAID", "PAID")
 ISSUED_STATUSES = ("SENT", "PARTIALLY_PAID", "PAID")
 EDITABLE_STATUSES = ("DRAFT",)
@@ -141,40 +154,61 @@ CREATE_FIELDS = frozenset(
         "issueDate",
         "dueDate",
         "description",
-        "title",
     }
 )
-PATCH_FIELDS = frozenset({"lineItems", "sections", "description", "dueDate", "title", "percentage"})
-LINE_ITEM_FIELDS = frozenset({"description", "quantity", "unitPrice", "amount"})
-SECTION_FIELDS = frozenset({"name", "lineItems"})
+PATCH_FIELDS = frozenset({"status", "lineItems", "sections", "dueDate", "description"})
+# Sent on PATCH, these are refused by name rather than as unknown.
+FIXED_FIELDS = frozenset({"recordId", "calculationMethod", "percentage"})
+LINE_ITEM_FIELDS = frozenset(
+    {"id", "catalogItemId", "quantity", "unitCost", "unitPrice", "description"}
+)
+SECTION_FIELDS = frozenset({"id", "name", "lineItems"})
+SECTION_NAME_LENGTH = range(1, 501)
 
 INVOICE_SHAPE = (
     "id",
     "uid",
-    "title",
-    "status",
-    "amount",
-    "amountPaid",
-    "calculationMethod",
-    "createdAt",
-    "updatedAt",
     "description",
     "type",
+    "status",
     "basedOnId",
     "basedOnUid",
     "dueDate",
+    "amount",
+    "amountPaid",
     "isArchived",
     "sharedWithPortal",
+    "calculationMethod",
     "percentage",
     "baseAmount",
+    "createdAt",
+    "updatedAt",
     "account",
     "record",
     "lineItems",
-    "issueDate",
 )
-LINE_ITEM_SHAPE = ("id", "description", "quantity", "unitPrice", "amount", "sectionName")
+LINE_ITEM_SHAPE = ("id", "catalogItemId", "quantity", "unitCost", "unitPrice", "description")
+CATALOG_ITEM_SHAPE = (
+    "id",
+    "name",
+    "catalog",
+    "type",
+    "category",
+    "manufacturer",
+    "sku",
+    "code",
+    "cost",
+    "price",
+    "description",
+    "image",
+    "isArchived",
+    "createdById",
+    "createdAt",
+    "updatedAt",
+    "preferredVendorId",
+)
 INVOICE_DEFAULTS: Mapping[str, Json] = {
-    "type": None,
+    "type": "INVOICE",
     "basedOnId": None,
     "basedOnUid": None,
     "isArchived": False,
@@ -184,19 +218,92 @@ PROJECT_SHAPE = ("id", "title", "contractValue", "accountId", "createdAt")
 ACCOUNT_SHAPE = ("id", "title", "createdAt")
 PROJECT, ACCOUNT = "PROJECT", "ACCOUNT"
 
+# CatalogItemType, TradeGroup, ProductCategory and ServiceCategory, as the spec lists them
+# (SIM905: a word list reads like the spec's enum; a literal would take a line per word).
+CATALOG_TYPES = ("PRODUCT", "SERVICE")
+TRADE_GROUPS = tuple(
+    "ENERGY MECHANICAL ELECTRICAL PLUMBING LOW_VOLTAGE ENVELOPE OTHER".split()  # noqa: SIM905
+)
+CATEGORIES: Mapping[str, tuple[str, ...]] = {
+    "PRODUCT": tuple(
+        """BATTERY_SYSTEM BATTERY_MANAGEMENT_SYSTEM CHARGING_GATEWAY COMBINER_BOX EV_CHARGER
+        LOAD_CENTER MICROINVERTER MOUNTING POWER_OPTIMIZER PRODUCTION_METER PV_INVERTER PV_MODULE
+        RACKING RAPID_SHUTDOWN_DEVICE TRACKER WEATHER_STATION AIR_CONDITIONER AIR_HANDLING_UNIT
+        BOILER CHILLER COOLING_TOWER FAN HEAT_EXCHANGER HEAT_PUMP MAKE_UP_AIR_UNIT PUMP
+        ROOFTOP_UNIT THERMOSTAT VARIABLE_FREQUENCY_DRIVE AUTOMATIC_TRANSFER_SWITCH BREAKER
+        DISCONNECT_SWITCH ELECTRIC_METER GENERATOR LIGHTING_PANEL PANELBOARD SWITCHGEAR
+        TRANSFORMER UNINTERRUPTIBLE_POWER_SUPPLY WIRE BACKFLOW_PREVENTER BOOSTER_PUMP
+        GREASE_INTERCEPTOR STORAGE_TANK SUMP_PUMP VALVE WATER_FILTRATION_SYSTEM WATER_HEATER
+        WATER_SOFTENER ACCESS_CONTROLLER AUTOMATION_CONTROLLER CAMERA CARD_READER DOOR_STRIKE
+        MAGLOCK NETWORK_SWITCH NETWORK_VIDEO_RECORDER SENSOR WIRELESS_ACCESS_POINT ROOF_COVERING
+        ROOF_UNDERLAYMENT ROOF_MEMBRANE ROOF_FLASHING ROOF_VENT WALL_CLADDING WALL_TRIM
+        WEATHER_BARRIER WINDOW EXTERIOR_DOOR SKYLIGHT OPENING_FLASHING GUTTER DOWNSPOUT
+        INSULATION SEALANT SHEATHING OTHER""".split()  # noqa: SIM905
+    ),
+    "SERVICE": tuple(
+        """ADJUSTMENT BALANCING CALIBRATION CLEANING COMMISSIONING DECOMMISSIONING DIAGNOSTICS
+        ENGINEERING EQUIPMENT_RENTAL INSPECTION INSTALLATION MAINTENANCE MONITORING OPTIMIZATION
+        PERMITTING RELOCATION REMOVAL REPAIR REPLACEMENT RETROFIT SITE_SURVEY TESTING TRAINING
+        OTHER""".split()  # noqa: SIM905
+    ),
+}
+# OTHER is in both category enums, so CatalogCategoryCode's oneOf refuses it (a defect of the
+# spec): an item seeded without a category gets one that reads back valid.
+DEFAULT_CATEGORIES: Mapping[str, str] = {"PRODUCT": "PV_MODULE", "SERVICE": "INSTALLATION"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One vendor operation: how its requests look, its operationId, the one error `code` its
+    spec allows and the error statuses it declares."""
+
+    method: str
+    path: re.Pattern[str]
+    operation_id: str
+    code: str
+    declared: frozenset[int]
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("POST", re.compile(r"/invoices"), "create-invoice", "UNAUTHORIZED",
+              frozenset({400, 401})),
+    Operation("GET", re.compile(r"/invoices/[^/]+"), "get-invoice", "NOT_FOUND",
+              frozenset({401, 404})),
+    Operation("PATCH", re.compile(r"/invoices/[^/]+"), "update-invoice", "NOT_FOUND",
+              frozenset({400, 401, 404})),
+    Operation("DELETE", re.compile(r"/invoices/[^/]+"), "delete-invoice", "NOT_FOUND",
+              frozenset({401, 404})),
+    Operation("GET", re.compile(r"/projects/[^/]+/invoices"), "get-project-invoices",
+              "NOT_FOUND", frozenset({400, 401, 404})),
+    Operation("GET", re.compile(r"/catalog-items"), "list-catalog-items", "UNAUTHORIZED",
+              frozenset({401})),
+)  # fmt: skip
+# The code for a status the operation does not declare (assumed; 429, 500 and 502 are the
+# codes other operations of the spec use for them).
+STATUS_CODES: Mapping[int, str] = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    429: "RATE_LIMIT_EXCEEDED",
+    500: "INTERNAL_SERVER_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+}
+DEFAULT_MESSAGES: Mapping[int, str] = {
+    401: "API key is missing or invalid: send a valid key in the x-api-key header.",
+    403: "API key valid but does not have access to this resource.",
+    404: "Resource not found.",
+    405: "This path does not support that method.",
+    429: "Rate limit exceeded for this API key.",
+    500: "Internal server error.",
+    502: "Bad gateway: an upstream service request failed.",
+}
+
 DEFAULT_PAGE_SIZE = 20
 PAGE_SIZES = range(1, 101)
-
-# The reference leaves this status to us; an unknown recordId is one more 400 problem.
-NOT_A_DRAFT_STATUS = 409
-DEFAULT_ERRORS: Mapping[int, tuple[str, ...]] = {
-    401: ("Send a valid API key in the x-api-key header.",),
-    403: ("API access is switched off for this company.",),
-    404: ("No such resource.",),
-    405: ("This path does not support that method.",),
-    429: ("Too many requests for this API key.",),
-    500: ("Something went wrong on the server.",),
-}
+ORDERS = ("asc", "desc")
 
 DAY_SECONDS = 24 * 60 * 60
 
@@ -220,11 +327,15 @@ DEFAULT_SETTINGS = CoperniqSettings(rate_limit_per_second=100, burst=100, daily_
 
 RECORDS = Table("coperniq_records", indexed=("type",))
 INVOICES = Table("coperniq_invoices", indexed=("recordId", "uid"))
+CATALOG_ITEMS = Table("coperniq_catalog_items")
 # Projects and accounts share the record ids; a reset counts every sequence from the start again.
 RECORD_IDS = Counter(RECORDS.name)
 INVOICE_IDS = Counter(INVOICES.name)
 INVOICE_NUMBERS = Counter("coperniq_invoice_numbers", first=1001)
 LINE_ITEM_IDS = Counter("coperniq_line_items")
+SECTION_IDS = Counter("coperniq_sections")
+CATALOG_ITEM_IDS = Counter(CATALOG_ITEMS.name)
+SANDBOX_USER = 1  # createdById of the catalog items the admin surface adds
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,6 +380,19 @@ class RollingWindow:
 _QUOTA_HEADERS: ContextVar[list[tuple[bytes, bytes]] | None] = ContextVar(
     "coperniq_quota_headers", default=None
 )
+# The operation the request being served is, when it is one: its errors carry its code.
+_OPERATION: ContextVar[Operation | None] = ContextVar("coperniq_operation", default=None)
+
+
+def operation_of(method: str, path: str) -> Operation | None:
+    """The operation a vendor-path request is, from its method and its path below the mount."""
+    if not path.startswith(API_ROOT + "/"):
+        return None
+    below = path[len(API_ROOT) :]
+    for operation in OPERATIONS:
+        if operation.method == method and operation.path.fullmatch(below):
+            return operation
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,42 +417,72 @@ def timestamp(moment: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class SectionIn:
+    """A section as sent: the id of one of the invoice's sections (PATCH), or None for new."""
+
+    id: int | None
+    name: str | None
+
+
+@dataclass(frozen=True)
 class LineItem:
-    description: str
-    quantity: Decimal
+    """A line as sent. `id` is one of the invoice's line ids (PATCH), or None for a new line;
+    `section` indexes the request's sections, None for an ungrouped line."""
+
+    id: int | None
+    catalog_item_id: int
+    quantity: int
+    unit_cost: Decimal
     unit_price: Decimal
-    section: str | None
+    description: str | None
+    section: int | None
 
     @property
     def amount(self) -> Decimal:
-        return EXACT.multiply(self.quantity, self.unit_price)
+        return EXACT.multiply(Decimal(self.quantity), self.unit_price)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Every section and line a request carries, ungrouped lines first."""
+
+    sections: tuple[SectionIn, ...]
+    items: tuple[LineItem, ...]
 
 
 @dataclass
 class Form:
-    """A request body read field by field; problems are collected, then raised together."""
+    """A request body read field by field; problems (field, message) are collected, then raised
+    together. `catalog` holds the company's catalog item ids; `line_ids` and `section_ids` the
+    invoice's own, which a PATCH may name."""
 
     body: Mapping[str, Json]
-    problems: list[str] = field(default_factory=list)
+    catalog: frozenset[int] = frozenset()
+    line_ids: frozenset[int] = frozenset()
+    section_ids: frozenset[int] = frozenset()
+    problems: list[tuple[str | None, str]] = field(default_factory=list)
     # How many line items `lineItems` and `sections` held, valid or not.
     items_sent: int = 0
 
+    def problem(self, where: str | None, message: str) -> None:
+        self.problems.append((where, message))
+
     def given(self, name: str) -> bool:
-        return self.body.get(name) is not None
+        return name in self.body
 
     def refuse_unknown(self, known: frozenset[str], fixed: frozenset[str] = frozenset()) -> None:
         for name in self.body:
             if name in fixed:
-                self.problems.append(f"{name} cannot be changed")
+                self.problem(name, f"{name} cannot be changed after creation")
             elif name not in known:
-                self.problems.append(f"{name} is not a known field")
+                self.problem(name, f"{name} is not a known field")
 
     def choice(self, name: str, options: Sequence[str]) -> str | None:
         value = self.body.get(name)
         if value is None:
-            self.problems.append(f"{name} is required")
+            self.problem(name, f"{name} is required")
         elif value not in options:
-            self.problems.append(f"{name} must be one of {', '.join(options)}")
+            self.problem(name, f"{name} must be one of {', '.join(options)}")
         else:
             return str(value)
         return None
@@ -336,9 +490,9 @@ class Form:
     def record_id(self) -> int | None:
         value = self.body.get("recordId")
         if value is None:
-            self.problems.append("recordId is required")
+            self.problem("recordId", "recordId is required")
         elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-            self.problems.append("recordId must be an integer of at least 1")
+            self.problem("recordId", "recordId must be an integer of at least 1")
         else:
             return value
         return None
@@ -347,67 +501,75 @@ class Form:
         """Optional text: a string, or null for none."""
         value = self.body.get(name)
         if value is not None and not isinstance(value, str):
-            self.problems.append(f"{name} must be a string or null")
+            self.problem(name, f"{name} must be a string or null")
             return None
         return value
 
     def date_time(self, name: str) -> str | None:
-        value = self.body.get(name)
-        if value is None:
+        if not self.given(name):
             return None
-        moment = parse_date_time(value)
+        moment = parse_date_time(self.body[name])
         if moment is None:
-            self.problems.append(
-                f"{name} must be an ISO 8601 date-time with a time zone, e.g. {DATE_TIME_EXAMPLE}"
+            self.problem(
+                name,
+                f"{name} must be an ISO 8601 date-time with a time zone, e.g. {DATE_TIME_EXAMPLE}",
             )
         return moment
 
     def percentage(self) -> Decimal | None:
-        value = self.body.get("percentage")
-        if value is None:
+        if not self.given("percentage"):
             return None
+        value = self.body["percentage"]
         if not (is_number(value) and value >= 0):
-            self.problems.append("percentage must be a number of at least 0")
+            self.problem("percentage", "percentage must be a number of at least 0")
             return None
         return Decimal(value)
 
-    def line_items(self) -> list[LineItem] | None:
-        """Every item `lineItems` and `sections` carry, ungrouped first; None when neither was
+    def lines(self) -> Lines | None:
+        """Every line `lineItems` and `sections` carry, ungrouped first; None when neither was
         sent."""
         if not (self.given("lineItems") or self.given("sections")):
             return None
+        sections: list[SectionIn] = []
         items: list[LineItem] = []
         if self.given("lineItems"):
             items += self._items(self.body["lineItems"], "lineItems", None)
         if self.given("sections"):
-            sections = self.body["sections"]
-            if not isinstance(sections, list):
-                self.problems.append("sections must be a list of sections")
-                return items
-            for index, section in enumerate(sections):
-                items += self._section(section, f"sections[{index}]")
-        return items
+            raw = self.body["sections"]
+            if not isinstance(raw, list):
+                self.problem("sections", "sections must be a list of sections")
+            else:
+                for index, section in enumerate(raw):
+                    read = self._section(section, f"sections[{index}]", len(sections))
+                    if read is not None:
+                        sections.append(read[0])
+                        items += read[1]
+        self._each_catalog_item_once(items)
+        return Lines(tuple(sections), tuple(items))
 
-    def _section(self, section: Json, where: str) -> list[LineItem]:
+    def _section(
+        self, section: Json, where: str, index: int
+    ) -> tuple[SectionIn, list[LineItem]] | None:
         if not isinstance(section, dict):
-            self.problems.append(f"{where} must be an object with name and lineItems")
-            return []
-        self.problems.extend(
-            f"{where}.{name} is not a known field" for name in section if name not in SECTION_FIELDS
-        )
+            self.problem(where, f"{where} must be an object with lineItems")
+            return None
+        for name in section:
+            if name not in SECTION_FIELDS:
+                self.problem(f"{where}.{name}", f"{where}.{name} is not a known field")
         name = section.get("name")
-        if not (isinstance(name, str) and name.strip()):
-            self.problems.append(f"{where}.name is required")
-            name = None
+        if name is not None and not (isinstance(name, str) and len(name) in SECTION_NAME_LENGTH):
+            self.problem(f"{where}.name", f"{where}.name must be 1 to 500 characters, or null")
+        section_id = self._existing_id(section, where, self.section_ids, "section")
         raw = section.get("lineItems")
         if raw is None or raw == []:
-            self.problems.append(f"{where}.lineItems needs at least one line item")
-            return []
-        return self._items(raw, f"{where}.lineItems", name)
+            self.problem(f"{where}.lineItems", f"{where}.lineItems needs at least one line item")
+            return None
+        items = self._items(raw, f"{where}.lineItems", index)
+        return SectionIn(section_id, name if isinstance(name, str) else None), items
 
-    def _items(self, raw: Json, where: str, section: str | None) -> list[LineItem]:
+    def _items(self, raw: Json, where: str, section: int | None) -> list[LineItem]:
         if not isinstance(raw, list):
-            self.problems.append(f"{where} must be a list of line items")
+            self.problem(where, f"{where} must be a list of line items")
             return []
         self.items_sent += len(raw)
         items = []
@@ -417,49 +579,95 @@ class Form:
                 items.append(read)
         return items
 
-    def _item(self, item: Json, where: str, section: str | None) -> LineItem | None:
+    def _item(self, item: Json, where: str, section: int | None) -> LineItem | None:
         if not isinstance(item, dict):
-            self.problems.append(f"{where} must be an object")
+            self.problem(where, f"{where} must be an object")
             return None
         before = len(self.problems)
-        self.problems.extend(
-            f"{where}.{name} is not a known field" for name in item if name not in LINE_ITEM_FIELDS
-        )
-        description = item.get("description")
-        if not (isinstance(description, str) and description.strip()):
-            self.problems.append(f"{where}.description is required")
+        for name in item:
+            if name not in LINE_ITEM_FIELDS:
+                self.problem(f"{where}.{name}", f"{where}.{name} is not a known field")
+        line_id = self._existing_id(item, where, self.line_ids, "line item")
+        catalog_item = item.get("catalogItemId")
+        if catalog_item is None:
+            self.problem(f"{where}.catalogItemId", f"{where}.catalogItemId is required")
+        elif not (is_whole(catalog_item) and not isinstance(catalog_item, bool)):
+            self.problem(f"{where}.catalogItemId", f"{where}.catalogItemId must be an integer")
+        elif int(catalog_item) not in self.catalog:
+            self.problem(
+                f"{where}.catalogItemId",
+                f"{where}.catalogItemId {catalog_item} is not a catalog item of this company",
+            )
         quantity = self._number(item, "quantity", where)
-        if quantity is not None and quantity <= 0:
-            self.problems.append(f"{where}.quantity must be greater than 0")
+        if quantity is not None and quantity != quantity.to_integral_value():
+            self.problem(
+                f"{where}.quantity", f"{where}.quantity must be an integer, not {quantity}"
+            )
+        elif quantity is not None and quantity < 1:
+            self.problem(f"{where}.quantity", f"{where}.quantity must be at least 1")
+        unit_cost = self._number(item, "unitCost", where)
         unit_price = self._number(item, "unitPrice", where)
-        sent_amount = item.get("amount")
-        if sent_amount is not None and not is_number(sent_amount):
-            self.problems.append(f"{where}.amount must be a number")
+        description = item.get("description")
+        if description is not None and not isinstance(description, str):
+            self.problem(f"{where}.description", f"{where}.description must be a string or null")
         if len(self.problems) > before:
             return None
-        assert isinstance(description, str) and quantity is not None and unit_price is not None
-        read = LineItem(description, quantity, unit_price, section)
-        if sent_amount is not None and Decimal(sent_amount) != read.amount:
-            self.problems.append(
-                f"{where}.amount must equal quantity x unitPrice ({quantity} x {unit_price} = "
-                f"{plain_number(read.amount)}), not {sent_amount}"
-            )
+        assert quantity is not None and unit_cost is not None and unit_price is not None
+        return LineItem(
+            id=line_id,
+            catalog_item_id=int(catalog_item),
+            quantity=int(quantity),
+            unit_cost=unit_cost,
+            unit_price=unit_price,
+            description=description,
+            section=section,
+        )
+
+    def _existing_id(
+        self, raw: Mapping[str, Json], where: str, known: frozenset[int], what: str
+    ) -> int | None:
+        """The `id` a line or section names: None for a new one (absent or 0), else one of the
+        invoice's own."""
+        value = raw.get("id", 0)
+        if value == 0 and is_whole(value) and not isinstance(value, bool):
             return None
-        return read
+        if is_whole(value) and not isinstance(value, bool) and int(value) in known:
+            return int(value)
+        self.problem(
+            f"{where}.id",
+            f"{where}.id {value!r} is not a {what} of this invoice; send 0 for a new one",
+        )
+        return None
 
     def _number(self, item: Mapping[str, Json], name: str, where: str) -> Decimal | None:
         value = item.get(name)
         if value is None:
-            self.problems.append(f"{where}.{name} is required")
+            self.problem(f"{where}.{name}", f"{where}.{name} is required")
         elif not is_number(value):
-            self.problems.append(f"{where}.{name} must be a number")
+            self.problem(f"{where}.{name}", f"{where}.{name} must be a number")
         else:
             return Decimal(value)
         return None
 
+    def _each_catalog_item_once(self, items: Sequence[LineItem]) -> None:
+        seen: dict[int, int] = {}
+        for position, item in enumerate(items):
+            first = seen.setdefault(item.catalog_item_id, position)
+            if first != position:
+                self.problem(
+                    "catalogItemId",
+                    f"catalogItemId {item.catalog_item_id} appears more than once in this "
+                    "invoice; a catalog item may be used by one line only, across lineItems "
+                    "and sections",
+                )
+
     def check(self) -> None:
         if self.problems:
-            raise ApiError(400, "Bad Request", self.problems)
+            raise ApiError(
+                400,
+                "; ".join(message for _, message in self.problems),
+                [{"field": where, "message": message} for where, message in self.problems],
+            )
 
 
 def body_object(raw: bytes) -> dict[str, Json]:
@@ -468,16 +676,17 @@ def body_object(raw: bytes) -> dict[str, Json]:
     try:
         body = loads(raw)
     except ValueError:
-        raise ApiError(400, "Bad Request", ["The request body must be valid JSON."]) from None
+        raise ApiError(400, "The request body must be valid JSON.") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "Bad Request", ["The request body must be a JSON object."])
+        raise ApiError(400, "The request body must be a JSON object.")
     return body
 
 
-def path_id(request: Request, name: str) -> int:
+def path_id(request: Request, name: str, what: str) -> int:
+    """An integer path id; anything else names no object (404)."""
     raw: str = request.path_params[name]
     if not (raw.isascii() and raw.isdigit()):
-        raise ApiError(400, "Bad Request", [f"{name} must be an integer"])
+        raise ApiError(404, f"{what} {raw} not found")
     return int(raw)
 
 
@@ -504,22 +713,12 @@ def percentage_of(percentage: Decimal, base: Decimal) -> Decimal:
     return share.quantize(CENT, rounding=ROUND_HALF_UP, context=EXACT)
 
 
-def stored_items(db: sqlite3.Connection, items: Sequence[LineItem]) -> list[dict[str, Json]]:
-    return [
-        {
-            "id": LINE_ITEM_IDS.take(db),
-            "description": item.description,
-            "quantity": plain_number(item.quantity),
-            "unitPrice": plain_number(item.unit_price),
-            "amount": plain_number(item.amount),
-            "sectionName": item.section,
-        }
-        for item in items
-    ]
+def line_amount(line: Mapping[str, Json]) -> Decimal:
+    return EXACT.multiply(Decimal(line["quantity"]), Decimal(line["unitPrice"]))
 
 
-def total(items: Sequence[Mapping[str, Json]]) -> int | Decimal:
-    return plain_number(sum((Decimal(item["amount"]) for item in items), Decimal(0)))
+def total(lines: Sequence[Mapping[str, Json]]) -> int | Decimal:
+    return plain_number(sum((line_amount(line) for line in lines), Decimal(0)))
 
 
 def contract_value(record: Mapping[str, Json]) -> Decimal | None:
@@ -529,27 +728,62 @@ def contract_value(record: Mapping[str, Json]) -> Decimal | None:
 
 @dataclass(frozen=True)
 class Pricing:
-    """What an invoice charges: its line items, or a percentage of a contract value."""
+    """What an invoice charges: its lines, or a percentage of a contract value."""
 
-    items: tuple[LineItem, ...] = ()
+    lines: Lines | None = None
     percentage: Decimal | None = None
     base: Decimal | None = None
 
     def stored(self, db: sqlite3.Connection) -> dict[str, Json]:
-        if self.percentage is None or self.base is None:
-            items = stored_items(db, self.items)
+        if self.lines is not None:
+            section_ids = [
+                section.id if section.id is not None else SECTION_IDS.take(db)
+                for section in self.lines.sections
+            ]
+            lines = [
+                {
+                    "id": item.id if item.id is not None else LINE_ITEM_IDS.take(db),
+                    "catalogItemId": item.catalog_item_id,
+                    "quantity": item.quantity,
+                    "unitCost": plain_number(item.unit_cost),
+                    "unitPrice": plain_number(item.unit_price),
+                    "description": item.description,
+                    "sectionId": None if item.section is None else section_ids[item.section],
+                }
+                for item in self.lines.items
+            ]
+            sections = [
+                {"id": section_id, "name": section.name}
+                for section_id, section in zip(section_ids, self.lines.sections, strict=True)
+            ]
             return {
-                "amount": total(items),
+                "amount": total(lines),
                 "percentage": None,
                 "baseAmount": None,
-                "lineItems": items,
+                "lineItems": lines,
+                "sections": sections,
             }
+        assert self.percentage is not None and self.base is not None
         return {
             "amount": plain_number(percentage_of(self.percentage, self.base)),
             "percentage": plain_number(self.percentage),
             "baseAmount": plain_number(self.base),
             "lineItems": [],
+            "sections": [],
         }
+
+
+def status_change(doc: Mapping[str, Json], status: str, now: str) -> dict[str, Json]:
+    """What moving an invoice to `status` does: leaving DRAFT issues it (now, unless it was
+    issued already), DRAFT un-issues and un-pays it, PAID pays it in full."""
+    changes: dict[str, Json] = {"status": status}
+    if status == "DRAFT":
+        changes.update(issueDate=None, amountPaid=0)
+    elif doc.get("issueDate") is None:
+        changes["issueDate"] = now
+    if status == "PAID":
+        changes["amountPaid"] = doc["amount"]
+    return changes
 
 
 # --------------------------------------------------------------------------------------------
@@ -573,19 +807,56 @@ def account_of(
     return None if account_id is None else RECORDS.get(db, str(account_id))
 
 
+def catalog_ref(db: sqlite3.Connection, catalog_item_id: Json) -> dict[str, Json] | None:
+    item = CATALOG_ITEMS.get(db, str(catalog_item_id))
+    if item is None:
+        return None
+    return shaped(item, ("id", "name", "manufacturer", "sku", "type"))
+
+
+def render_line(db: sqlite3.Connection, line: Mapping[str, Json]) -> dict[str, Json]:
+    return {
+        **shaped(line, LINE_ITEM_SHAPE),
+        "catalogItem": catalog_ref(db, line["catalogItemId"]),
+    }
+
+
 def render_invoice(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
+    """The Invoice as the vendor sends it; a dueDate never set is left out (it is a string)."""
     record = RECORDS.get(db, str(doc["recordId"]))
     joined = {
         **doc,
         "account": record_ref(account_of(db, record)),
         "record": record_ref(record),
-        "lineItems": [shaped(item, LINE_ITEM_SHAPE) for item in doc["lineItems"]],
+        "lineItems": [render_line(db, line) for line in doc["lineItems"]],
     }
-    return shaped(joined, INVOICE_SHAPE)
+    invoice = shaped(joined, INVOICE_SHAPE)
+    if invoice["dueDate"] is None:
+        del invoice["dueDate"]
+    return invoice
+
+
+def render_admin_invoice(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
+    """The Invoice plus what Coperniq's UI shows and the API does not: the issue date and the
+    section each line sits in."""
+    names = {section["id"]: section["name"] for section in doc.get("sections") or []}
+    invoice = render_invoice(db, doc)
+    invoice["issueDate"] = doc.get("issueDate")
+    invoice["dueDate"] = doc.get("dueDate")
+    invoice["lineItems"] = [
+        {**rendered, "sectionName": names.get(line.get("sectionId"))}
+        for rendered, line in zip(invoice["lineItems"], doc["lineItems"], strict=True)
+    ]
+    return invoice
 
 
 def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
     return sorted(docs, key=lambda doc: int(doc["id"]))
+
+
+def updated_between(doc: Mapping[str, Json], after: str | None, before: str | None) -> bool:
+    stamp = str(doc["updatedAt"])
+    return (after is None or stamp > after) and (before is None or stamp < before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,12 +866,14 @@ def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
 class CoperniqEmulator(Emulator):
     name: ClassVar[str] = "coperniq"
     api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES)
+    tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES, CATALOG_ITEMS)
     counters: ClassVar[tuple[Counter, ...]] = (
         RECORD_IDS,
         INVOICE_IDS,
         INVOICE_NUMBERS,
         LINE_ITEM_IDS,
+        SECTION_IDS,
+        CATALOG_ITEM_IDS,
     )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     access_disabled_status: ClassVar[int] = 403
@@ -628,11 +901,20 @@ class CoperniqEmulator(Emulator):
         errors: Sequence[Json] = (),
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        body = {
-            "statusCode": status,
-            "message": message or self.message_for(status),
-            "errors": list(errors or DEFAULT_ERRORS.get(status, ())),
+        """`{message, code, field?}`: the code the operation declares for this status, else the
+        status's own; `field` from the first problem that names one."""
+        operation = _OPERATION.get()
+        if operation is not None and status in operation.declared:
+            code = operation.code
+        else:
+            code = STATUS_CODES.get(status, "ERROR")
+        body: dict[str, Json] = {
+            "message": message or DEFAULT_MESSAGES.get(status) or self.message_for(status),
+            "code": code,
         }
+        where = next((e["field"] for e in errors if isinstance(e, dict) and e.get("field")), None)
+        if where is not None:
+            body["field"] = where
         return JSONBody(body, status_code=status, headers=dict(headers or {}))
 
     def credentials(self, headers: Headers) -> str | None:
@@ -655,14 +937,13 @@ class CoperniqEmulator(Emulator):
             if left <= 0:
                 self._report(limit, 0)
                 return self.error_response(
-                    429,
-                    errors=[f"Daily limit reached: {limit} requests per rolling 24 hours per key."],
+                    429, f"Daily limit reached: {limit} requests per rolling 24 hours per key."
                 )
             if not self.limiter.take(key):
                 self._report(limit, left)
                 rate = self.settings.rate_limit_per_second
                 return self.error_response(
-                    429, errors=[f"Rate limit reached: {rate} requests per second per key."]
+                    429, f"Rate limit reached: {rate} requests per second per key."
                 )
             self._report(limit, limit - self.day.spend(key))
         return None
@@ -679,7 +960,12 @@ class CoperniqEmulator(Emulator):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Only vendor-path requests reach `admit`, so admin responses go out unstamped.
         stamped: list[tuple[bytes, bytes]] = []
-        context = _QUOTA_HEADERS.set(stamped)
+        quota = _QUOTA_HEADERS.set(stamped)
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        operation = _OPERATION.set(operation_of(scope.get("method", ""), path))
 
         async def send_stamped(message: Message) -> None:
             if message["type"] == "http.response.start" and stamped:
@@ -689,7 +975,8 @@ class CoperniqEmulator(Emulator):
         try:
             await super().__call__(scope, receive, send_stamped)
         finally:
-            _QUOTA_HEADERS.reset(context)
+            _OPERATION.reset(operation)
+            _QUOTA_HEADERS.reset(quota)
 
     def read_settings(self, body: Json) -> Settings:
         body = admin_object(body)
@@ -716,41 +1003,41 @@ class CoperniqEmulator(Emulator):
                 ("PATCH", "/invoices/{invoiceId}", self.update_invoice),
                 ("DELETE", "/invoices/{invoiceId}", self.delete_invoice),
                 ("GET", "/projects/{projectId}/invoices", self.list_project_invoices),
+                ("GET", "/catalog-items", self.list_catalog_items),
             ]
         )
 
-    # ---- invoices --------------------------------------------------------------------------
+    # ---- invoices (create-invoice, get-invoice, update-invoice, delete-invoice) -----------
 
     async def create_invoice(self, request: Request) -> Response:
-        form = Form(body_object(await request.body()))
-        form.refuse_unknown(CREATE_FIELDS)
+        body = body_object(await request.body())
         with self.store.transaction() as db:
+            form = Form(body, catalog=catalog_ids(db))
+            form.refuse_unknown(CREATE_FIELDS)
             record_id = form.record_id()
             record = None if record_id is None else RECORDS.get(db, str(record_id))
             if record_id is not None and record is None:
-                form.problems.append(
-                    f"recordId {record_id} does not refer to an existing project or account"
+                form.problem(
+                    "recordId",
+                    f"recordId {record_id} does not refer to an existing project or account",
                 )
             method = form.choice("calculationMethod", CALCULATION_METHODS)
-            items = form.line_items()
+            lines = form.lines()
             percentage = form.percentage()
             status = self._creatable_status(form)
             issue_date = form.date_time("issueDate")
             if status in ISSUED_STATUSES and not form.given("issueDate"):
-                form.problems.append(f"issueDate is required when status is {status}")
+                form.problem("issueDate", f"issueDate is required when status is {status}")
             due_date = form.date_time("dueDate")
             description = form.text("description")
-            title = form.text("title")
-            pricing = self._pricing(form, method, items, percentage, record)
+            pricing = self._pricing(form, method, lines, percentage, record)
             form.check()
             assert record is not None and status is not None and pricing is not None
             now = timestamp(self.wall_clock())
-            uid = INVOICE_NUMBERS.take(db)
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
                 "id": INVOICE_IDS.take(db),
-                "uid": uid,
-                "title": title if "title" in form.body else f"Invoice #{uid}",
+                "uid": INVOICE_NUMBERS.take(db),
                 "status": status,
                 "calculationMethod": method,
                 "createdAt": now,
@@ -766,113 +1053,172 @@ class CoperniqEmulator(Emulator):
             return JSONBody(render_invoice(db, doc), status_code=201)
 
     async def get_invoice(self, request: Request) -> Response:
-        key = path_id(request, "invoiceId")
+        key = path_id(request, "invoiceId", "Invoice")
         with self.store.transaction() as db:
             return JSONBody(render_invoice(db, self._invoice(db, key)))
 
     async def update_invoice(self, request: Request) -> Response:
-        key = path_id(request, "invoiceId")
+        key = path_id(request, "invoiceId", "Invoice")
         raw = await request.body()
         with self.store.transaction() as db:
-            doc = self._editable(db, key)
-            form = Form(body_object(raw))
-            form.refuse_unknown(PATCH_FIELDS, fixed=CREATE_FIELDS - PATCH_FIELDS)
+            doc = self._invoice(db, key)
+            form = Form(
+                body_object(raw),
+                catalog=catalog_ids(db),
+                line_ids=frozenset(int(line["id"]) for line in doc["lineItems"]),
+                section_ids=frozenset(int(s["id"]) for s in doc.get("sections") or []),
+            )
+            if doc["status"] not in EDITABLE_STATUSES and set(form.body) - {"status"}:
+                raise ApiError(
+                    400,
+                    f"Invoice {key} is {doc['status']}; only a DRAFT invoice's lines, dates and "
+                    "description can be changed",
+                    [{"field": "status"}],
+                )
+            form.refuse_unknown(PATCH_FIELDS, fixed=FIXED_FIELDS)
             changes: dict[str, Json] = {}
-            for name in ("description", "title"):
-                if name in form.body:
-                    changes[name] = form.text(name)
-            if "dueDate" in form.body:
+            if form.given("description"):
+                changes["description"] = form.text("description")
+            if form.given("dueDate"):
                 changes["dueDate"] = form.date_time("dueDate")
-            items = form.line_items()
-            percentage = form.percentage()
-            record = RECORDS.get(db, str(doc["recordId"]))
+            status = form.choice("status", STATUSES) if form.given("status") else None
+            lines = form.lines()
             pricing = None
-            if items is not None or percentage is not None:
-                method = str(doc["calculationMethod"])
-                pricing = self._pricing(form, method, items, percentage, record)
+            if lines is not None and doc["calculationMethod"] != "LINE_ITEMS":
+                form.problem(
+                    "lineItems", "lineItems and sections apply only to LINE_ITEMS invoices"
+                )
+            elif lines is not None and form.items_sent == 0:
+                form.problem("lineItems", "a LINE_ITEMS invoice needs at least one line item")
+            elif lines is not None:
+                pricing = Pricing(lines=lines)
             form.check()
+            now = timestamp(self.wall_clock())
             updated = {
                 **doc,
                 **changes,
                 **({} if pricing is None else pricing.stored(db)),
-                "updatedAt": timestamp(self.wall_clock()),
+                "updatedAt": now,
             }
+            if status is not None and status != doc["status"]:
+                updated.update(status_change(updated, status, now))
             INVOICES.replace(db, updated)
             return JSONBody(render_invoice(db, updated))
 
     async def delete_invoice(self, request: Request) -> Response:
-        key = path_id(request, "invoiceId")
+        key = path_id(request, "invoiceId", "Invoice")
         with self.store.transaction() as db:
-            self._editable(db, key)
+            self._invoice(db, key)
             INVOICES.delete(db, str(key))
-        return Response(status_code=204)
+        return Response(status_code=200)
+
+    # ---- lists (get-project-invoices, list-catalog-items) ---------------------------------
 
     async def list_project_invoices(self, request: Request) -> Response:
-        project_id = path_id(request, "projectId")
+        project_id = path_id(request, "projectId", "Project")
         page = query_whole(request, "page", 1, None)
         size = query_whole(request, "page_size", DEFAULT_PAGE_SIZE, PAGE_SIZES)
-        problems = [wrong for wrong in (page, size) if isinstance(wrong, str)]
+        order = request.query_params.get("order_by", "asc")
+        bounds = {
+            name: request.query_params.get(name) for name in ("updated_after", "updated_before")
+        }
+        problems = [
+            {"field": name, "message": wrong}
+            for name, wrong in (("page", page), ("page_size", size))
+            if isinstance(wrong, str)
+        ]
+        if order not in ORDERS:
+            problems.append({"field": "order_by", "message": "order_by must be asc or desc"})
+        moments: dict[str, str | None] = {}
+        for name, raw in bounds.items():
+            moments[name] = None if raw is None else parse_date_time(raw)
+            if raw is not None and moments[name] is None:
+                problems.append({"field": name, "message": f"{name} must be an ISO 8601 date-time"})
         if problems:
-            raise ApiError(400, "Bad Request", problems)
+            raise ApiError(400, "; ".join(p["message"] for p in problems), problems)
         assert isinstance(page, int) and isinstance(size, int)
         with self.store.transaction() as db:
             project = RECORDS.get(db, str(project_id))
             if project is None or project["type"] != PROJECT:
-                raise ApiError(404, "Not Found", [f"Project {project_id} not found"])
-            docs = by_id(INVOICES.all(db, {"recordId": str(project_id)}))
+                raise ApiError(404, f"Project {project_id} not found")
+            docs = [
+                doc
+                for doc in by_id(INVOICES.all(db, {"recordId": str(project_id)}))
+                if updated_between(doc, moments["updated_after"], moments["updated_before"])
+            ]
+            if order == "desc":
+                docs.reverse()
             start = (page - 1) * size
-            return JSONBody([render_invoice(db, doc) for doc in docs[start : start + size]])
+            return JSONBody(
+                {
+                    "items": [render_invoice(db, doc) for doc in docs[start : start + size]],
+                    "page": page,
+                    "page_size": size,
+                    "has_more": len(docs) > start + size,
+                }
+            )
+
+    async def list_catalog_items(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            items = by_id(CATALOG_ITEMS.all(db))
+            return JSONBody([shaped(item, CATALOG_ITEM_SHAPE) for item in items])
 
     # ---- rules ----------------------------------------------------------------------------
 
     @staticmethod
     def _creatable_status(form: Form) -> str | None:
-        status = form.body.get("status")
-        if status is None:
+        if not form.given("status"):
             return "DRAFT"
+        status = form.body["status"]
         if status in CREATABLE_STATUSES:
             return str(status)
         if status in STATUSES:
-            form.problems.append(f"status {status} cannot be set when an invoice is created")
+            form.problem("status", f"status {status} cannot be set when an invoice is created")
         else:
-            form.problems.append(f"status must be one of {', '.join(CREATABLE_STATUSES)}")
+            form.problem("status", f"status must be one of {', '.join(CREATABLE_STATUSES)}")
         return None
 
     @staticmethod
     def _pricing(
         form: Form,
         method: str | None,
-        items: list[LineItem] | None,
+        lines: Lines | None,
         percentage: Decimal | None,
         record: Mapping[str, Json] | None,
     ) -> Pricing | None:
         """What the invoice charges under its calculation method, or None (with the problems
         noted) when the request does not say it properly."""
         if method == "LINE_ITEMS":
-            if percentage is not None:
-                form.problems.append("percentage applies only when calculationMethod is PERCENTAGE")
-            if items is None:
-                form.problems.append(
-                    "lineItems or sections is required when calculationMethod is LINE_ITEMS"
+            if form.given("percentage"):
+                form.problem(
+                    "percentage", "percentage applies only when calculationMethod is PERCENTAGE"
+                )
+            if lines is None:
+                form.problem(
+                    "lineItems",
+                    "lineItems or sections is required when calculationMethod is LINE_ITEMS",
                 )
             elif form.items_sent == 0:
-                form.problems.append("a LINE_ITEMS invoice needs at least one line item")
+                form.problem("lineItems", "a LINE_ITEMS invoice needs at least one line item")
         elif method == "PERCENTAGE":
-            if items is not None:
-                form.problems.append(
-                    "lineItems and sections apply only when calculationMethod is LINE_ITEMS"
+            if lines is not None:
+                form.problem(
+                    "lineItems",
+                    "lineItems and sections apply only when calculationMethod is LINE_ITEMS",
                 )
             if not form.given("percentage"):
-                form.problems.append("percentage is required when calculationMethod is PERCENTAGE")
+                form.problem(
+                    "percentage", "percentage is required when calculationMethod is PERCENTAGE"
+                )
             if record is not None and contract_value(record) is None:
-                form.problems.append(
-                    f"record {record['id']} has no contract value to take a percentage of"
+                form.problem(
+                    "recordId",
+                    f"record {record['id']} has no contract value to take a percentage of",
                 )
         if form.problems or method is None or record is None:
             return None
         if method == "LINE_ITEMS":
-            assert items is not None
-            return Pricing(items=tuple(items))
+            return Pricing(lines=lines)
         base = contract_value(record)
         assert percentage is not None and base is not None
         return Pricing(percentage=percentage, base=base)
@@ -880,17 +1226,7 @@ class CoperniqEmulator(Emulator):
     def _invoice(self, db: sqlite3.Connection, key: int) -> dict[str, Json]:
         doc = INVOICES.get(db, str(key))
         if doc is None:
-            raise ApiError(404, "Not Found", [f"Invoice {key} not found"])
-        return doc
-
-    def _editable(self, db: sqlite3.Connection, key: int) -> dict[str, Json]:
-        doc = self._invoice(db, key)
-        if doc["status"] not in EDITABLE_STATUSES:
-            raise ApiError(
-                NOT_A_DRAFT_STATUS,
-                "Conflict",
-                [f"Invoice {key} is {doc['status']}; only a DRAFT invoice can be changed"],
-            )
+            raise ApiError(404, f"Invoice {key} not found")
         return doc
 
     # ---- admin: seeding and changes behind the client's back ------------------------------
@@ -901,6 +1237,8 @@ class CoperniqEmulator(Emulator):
             ("POST", "/projects", self.admin_add_project),
             ("GET", "/accounts", self.admin_list_accounts),
             ("POST", "/accounts", self.admin_add_account),
+            ("GET", "/catalog-items", self.admin_list_catalog_items),
+            ("POST", "/catalog-items", self.admin_add_catalog_item),
             ("GET", "/invoices", self.admin_list_invoices),
             ("POST", "/invoices", self.admin_add_invoice),
             ("PATCH", "/invoices/{id}", self.admin_edit_invoice),
@@ -957,9 +1295,53 @@ class CoperniqEmulator(Emulator):
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, ACCOUNT_SHAPE), status_code=201)
 
+    async def admin_list_catalog_items(self, request: Request) -> Response:
+        with self.store.transaction() as db:
+            items = by_id(CATALOG_ITEMS.all(db))
+            return JSONBody([shaped(item, CATALOG_ITEM_SHAPE) for item in items])
+
+    async def admin_add_catalog_item(self, request: Request) -> Response:
+        """A product or service added to the company's catalog, as in Coperniq's UI: a name, a
+        type (default SERVICE), a category of that type (DEFAULT_CATEGORIES), a trade group
+        (default OTHER), and optionally a cost, a price, a SKU, a manufacturer, a code, a
+        description."""
+        body = admin_object(await admin_json(request))
+        texts = ("manufacturer", "sku", "code", "description")
+        refuse_unknown(
+            body, {"id", "name", "type", "category", "tradeGroup", "cost", "price", *texts}
+        )
+        kind = _admin_choice("type", body.get("type", "SERVICE"), CATALOG_TYPES)
+        category = _admin_choice(
+            "category", body.get("category", DEFAULT_CATEGORIES[kind]), CATEGORIES[kind]
+        )
+        trade_group = _admin_choice("tradeGroup", body.get("tradeGroup", "OTHER"), TRADE_GROUPS)
+        prices = {
+            name: None if body.get(name) is None else _admin_number(body, name)
+            for name in ("cost", "price")
+        }
+        with self.store.transaction() as db:
+            now = timestamp(self.wall_clock())
+            doc: dict[str, Json] = {
+                "id": _new_admin_id(db, CATALOG_ITEMS, CATALOG_ITEM_IDS, body.get("id")),
+                "name": _admin_text(body, "name"),
+                "catalog": trade_group,
+                "type": kind,
+                "category": category,
+                **{name: _admin_optional_text(body, name) for name in texts},
+                **prices,
+                "image": None,
+                "isArchived": False,
+                "createdById": SANDBOX_USER,
+                "createdAt": now,
+                "updatedAt": now,
+                "preferredVendorId": None,
+            }
+            CATALOG_ITEMS.insert(db, doc)
+        return JSONBody(shaped(doc, CATALOG_ITEM_SHAPE), status_code=201)
+
     async def admin_list_invoices(self, request: Request) -> Response:
         with self.store.transaction() as db:
-            return JSONBody([render_invoice(db, doc) for doc in by_id(INVOICES.all(db))])
+            return JSONBody([render_admin_invoice(db, doc) for doc in by_id(INVOICES.all(db))])
 
     async def admin_add_invoice(self, request: Request) -> Response:
         """An invoice as a person would make it in Coperniq's UI: none of the API's rules
@@ -975,7 +1357,6 @@ class CoperniqEmulator(Emulator):
                 **INVOICE_DEFAULTS,
                 "id": key,
                 "uid": None,
-                "title": None,
                 "status": "DRAFT",
                 "amount": 0,
                 "amountPaid": 0,
@@ -987,17 +1368,16 @@ class CoperniqEmulator(Emulator):
                 "percentage": None,
                 "baseAmount": None,
                 "lineItems": [],
+                "sections": [],
                 "issueDate": None,
             }
             doc.update(_admin_invoice_changes(db, doc, body))
             if doc["uid"] is None:
                 doc["uid"] = INVOICE_NUMBERS.take(db)
-            if doc["title"] is None and "title" not in body:
-                doc["title"] = f"Invoice #{doc['uid']}"
             if "amountPaid" not in body and doc["status"] == "PAID":
                 doc["amountPaid"] = doc["amount"]
             INVOICES.insert(db, doc)
-            return JSONBody(render_invoice(db, doc), status_code=201)
+            return JSONBody(render_admin_invoice(db, doc), status_code=201)
 
     async def admin_edit_invoice(self, request: Request) -> Response:
         """Change any field, whatever the status, as someone editing in Coperniq would."""
@@ -1008,7 +1388,7 @@ class CoperniqEmulator(Emulator):
             updated = {**doc, **_admin_invoice_changes(db, doc, body)}
             updated["updatedAt"] = timestamp(self.wall_clock())
             INVOICES.replace(db, updated)
-            return JSONBody(render_invoice(db, updated))
+            return JSONBody(render_admin_invoice(db, updated))
 
     async def admin_delete_invoice(self, request: Request) -> Response:
         with self.store.transaction() as db:
@@ -1027,21 +1407,18 @@ class CoperniqEmulator(Emulator):
         with self.store.transaction() as db:
             doc = _admin_invoice(db, request)
             now = timestamp(self.wall_clock())
-            updated = {**doc, "status": status, "updatedAt": now}
-            if status == "DRAFT":
-                updated["issueDate"] = None
-            elif body.get("issueDate") is not None:
+            updated = {**doc, "updatedAt": now}
+            if status != "DRAFT" and body.get("issueDate") is not None:
                 updated["issueDate"] = _admin_date_time(body, "issueDate")
-            elif doc["issueDate"] is None:
-                updated["issueDate"] = now
+            updated.update(status_change(updated, str(status), now))
             if "amountPaid" in body:
                 updated["amountPaid"] = _admin_number(body, "amountPaid")
-            elif status == "PAID":
-                updated["amountPaid"] = doc["amount"]
-            elif status == "DRAFT":
-                updated["amountPaid"] = 0
             INVOICES.replace(db, updated)
-            return JSONBody(render_invoice(db, updated))
+            return JSONBody(render_admin_invoice(db, updated))
+
+
+def catalog_ids(db: sqlite3.Connection) -> frozenset[int]:
+    return frozenset(int(item["id"]) for item in CATALOG_ITEMS.all(db))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1051,7 +1428,6 @@ ADMIN_INVOICE_FIELDS = frozenset(
     {
         "uid",
         "recordId",
-        "title",
         "status",
         "calculationMethod",
         "lineItems",
@@ -1064,6 +1440,9 @@ ADMIN_INVOICE_FIELDS = frozenset(
         "isArchived",
         "sharedWithPortal",
     }
+)
+ADMIN_LINE_FIELDS = frozenset(
+    {"catalogItemId", "description", "quantity", "unitCost", "unitPrice", "sectionName"}
 )
 
 
@@ -1110,51 +1489,54 @@ def _admin_invoice(db: sqlite3.Connection, request: Request) -> dict[str, Json]:
     return doc
 
 
-def _admin_line_items(db: sqlite3.Connection, value: Json) -> list[dict[str, Json]]:
+def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
+    """Lines as a person enters them: a catalog item, a whole quantity, a price, an optional
+    cost (0), description and section name; sections are made from the names, in order."""
     if not isinstance(value, list):
         raise AdminError(400, "lineItems must be a list")
-    items = []
-    for item in value:
-        item = admin_object(item)
-        refuse_unknown(item, {"description", "quantity", "unitPrice", "amount", "sectionName"})
-        quantity = _admin_number(item, "quantity")
-        unit_price = _admin_number(item, "unitPrice")
-        section = item.get("sectionName")
+    lines: list[dict[str, Json]] = []
+    sections: dict[str, int] = {}
+    for raw in value:
+        line = admin_object(raw)
+        refuse_unknown(line, ADMIN_LINE_FIELDS)
+        catalog_item = line.get("catalogItemId")
+        if not (is_whole(catalog_item) and not isinstance(catalog_item, bool)):
+            raise AdminError(400, "catalogItemId must be an integer")
+        if not is_whole(line.get("quantity")):
+            raise AdminError(400, "quantity must be a whole number, as Coperniq's are")
+        section = line.get("sectionName")
         if section is not None and not isinstance(section, str):
             raise AdminError(400, "sectionName must be a string or null")
-        amount = item.get("amount")
-        items.append(
+        if section is not None and section not in sections:
+            sections[section] = SECTION_IDS.take(db)
+        lines.append(
             {
                 "id": LINE_ITEM_IDS.take(db),
-                "description": _admin_text(item, "description"),
-                "quantity": quantity,
-                "unitPrice": unit_price,
-                "amount": plain_number(
-                    EXACT.multiply(Decimal(quantity), Decimal(unit_price))
-                    if amount is None
-                    else _admin_number(item, "amount")
-                ),
-                "sectionName": section,
+                "catalogItemId": int(catalog_item),
+                "quantity": int(line["quantity"]),
+                "unitCost": _admin_number(line, "unitCost") if "unitCost" in line else 0,
+                "unitPrice": _admin_number(line, "unitPrice"),
+                "description": _admin_optional_text(line, "description"),
+                "sectionId": None if section is None else sections[section],
             }
         )
-    return items
+    named = [{"id": section_id, "name": name} for name, section_id in sections.items()]
+    return {"lineItems": lines, "sections": named}
 
 
 def _admin_invoice_changes(
     db: sqlite3.Connection, doc: Mapping[str, Json], body: Mapping[str, Json]
 ) -> dict[str, Json]:
-    """Fields as sent, checked only for type; the amount follows the items or the percentage
+    """Fields as sent, checked only for type; the amount follows the lines or the percentage
     unless it is sent too."""
     readers: Mapping[str, Callable[[Json], Json]] = {
         "uid": lambda value: _admin_uid(db, doc, value),
         "recordId": lambda value: _admin_record(db, value),
-        "title": lambda value: _admin_optional_text(body, "title"),
         "description": lambda value: _admin_optional_text(body, "description"),
         "status": lambda value: _admin_choice("status", value, STATUSES),
         "calculationMethod": lambda value: _admin_choice(
             "calculationMethod", value, CALCULATION_METHODS
         ),
-        "lineItems": lambda value: _admin_line_items(db, value),
         "percentage": lambda value: None if value is None else _admin_number(body, "percentage"),
         "amount": lambda value: _admin_number(body, "amount"),
         "amountPaid": lambda value: _admin_number(body, "amountPaid"),
@@ -1164,6 +1546,8 @@ def _admin_invoice_changes(
         "sharedWithPortal": lambda value: _admin_flag("sharedWithPortal", value),
     }
     changes = {name: readers[name](value) for name, value in body.items() if name in readers}
+    if "lineItems" in body:
+        changes.update(_admin_lines(db, body["lineItems"]))
     merged = {**doc, **changes}
     if "amount" in body:
         return changes

@@ -46,6 +46,7 @@ WRITES = "POST,PATCH,PUT,DELETE"
 
 RUDDR_PROJECT = "d077258e-2158-4f34-aabd-97e971d0c18d"
 RUDDR_INVOICE_ITEM = "aba04832-216c-463e-8998-c520948f707c"
+COPERNIQ_CATALOG_ITEM = 3001  # every Coperniq line names one
 PROJECT_IDS = {"ruddr": RUDDR_PROJECT, "kantata": 41001, "wethod": 7301, "coperniq": 5120}
 # The admin collections that list every object billplan may create, per vendor.
 ROWS = {
@@ -68,7 +69,8 @@ def head(vendors: tuple[str, ...] = VENDORS, **settings: Any) -> str:
         company = ", company: acme" if vendor == "wethod" else ""
         token = f", token_env: {TOKEN_ENVS[vendor]}"
         lines.append(f"  {vendor}: {{type: {vendor}{company}{token}{extra}}}")
-    lines += ["defaults:", "  currency: USD", f"  ruddr: {{invoice_item: {RUDDR_INVOICE_ITEM}}}"]
+    lines += ["defaults:", "  currency: USD", f"  ruddr: {{invoice_item: {RUDDR_INVOICE_ITEM}}}",
+              f"  coperniq: {{catalog_item: {COPERNIQ_CATALOG_ITEM}}}"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
