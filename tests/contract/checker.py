@@ -14,7 +14,9 @@ Which exchanges are checked, and how:
   with an armed fault (`fault_status`) is checked only when the operation declares its status:
   an outage the test invents need not be one the vendor documents.
 - a request to an operation the spec does not have is a violation when billplan sent it, and
-  is otherwise left alone (an emulator test probing a 404 or 405).
+  is otherwise left alone: an emulator test probing a 404 or 405 aims past the contract on
+  purpose. So is one whose path parameter does not fit (`/invoices/abc` for an integer id),
+  unless the operation declares the status it got (Ruddr's 400 for an id that is no UUID).
 - in both directions, an object may hold only the fields its schema names
   (openapi-core's `additional_properties_default_policy="forbid"`): a field billplan sends
   that the vendor does not know is ignored by it, and a field an emulator invents is one a
@@ -48,6 +50,7 @@ from openapi_core.templating.paths.datatypes import PathOperationServer
 from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.paths.finders import APICallPathFinder
 from openapi_core.templating.responses.exceptions import ResponseNotFound
+from openapi_core.validation.request import V31RequestParametersValidator
 from openapi_core.validation.request.exceptions import (
     MissingRequestBodyError,
     ParameterValidationError,
@@ -285,6 +288,23 @@ class VendorSpec:
         )
         self.openapi = OpenAPI.from_dict(deepcopy(document), config=config)
         self.finder = shared_finder(self.openapi.spec)
+        self._addressed: dict[tuple[str, str], bool] = {}
+        self.parameters = V31RequestParametersValidator(
+            self.openapi.spec,
+            path_finder_cls=shared_finder,  # type: ignore[arg-type]
+            schema_validators_factory=config.schema_validators_factory,
+        )
+
+    def addresses(self, request: _Request) -> bool:
+        """Whether the request's path parameters fit the operation it was matched to: a GET
+        of Wethod's `/api/invoices/7:send` matches `/api/invoices/{id}` only as a string."""
+        key = (request.method, request.path)
+        if key not in self._addressed:
+            self._addressed[key] = not any(
+                isinstance(error, ParameterValidationError) and error.location == "path"
+                for error in self.parameters.iter_errors(request)
+            )
+        return self._addressed[key]
 
     @cached_property
     def segments(self) -> frozenset[str]:
@@ -379,14 +399,18 @@ class ContractChecker:
         operation = spec.operation(exchange) if spec is not None else None
         if spec is None or operation is None:
             return self._unknown(contract, exchange)
+        request = _Request(exchange, spec.server)
+        declared = exchange.status is not None and _declares(operation, exchange.status)
+        if not exchange.from_billplan and not declared and not spec.addresses(request):
+            # An emulator test aiming past the contract on purpose (a wrong method on an action
+            # path, an id that is not a number) and answered with a status the operation does
+            # not have: the request never named this operation.
+            return self._unknown(contract, exchange)
         name = str(operation.get("operationId") or f"{exchange.method} {exchange.path}")
         found: list[Violation] = []
-        request = _Request(exchange, spec.server)
         if exchange.from_billplan and exchange.request_complete:
             found += self._request_violations(spec, operation, name, exchange, request)
-        checked = exchange.status is not None and (
-            exchange.fault_status is None or _declares(operation, exchange.status)
-        )
+        checked = exchange.status is not None and (exchange.fault_status is None or declared)
         if checked:
             found += self._response_violations(spec, operation, name, exchange, request)
         return Verdict(exchange.vendor, name, exchange.status, checked, tuple(sorted(set(found))))
@@ -535,12 +559,18 @@ def _schema_problems(error: SchemaError, spec: VendorSpec) -> Iterator[tuple[str
         for name in error.validator_value:
             if name not in error.instance:
                 yield _json_path([*where, name]), "required, missing"
-    elif error.validator == "unevaluatedProperties" and isinstance(error.instance, dict):
+    elif _closed_object(error) and isinstance(error.instance, dict):
         assert isinstance(error.schema, dict)
         for name in unexpected_fields(error.instance, error.schema, spec.document):
             yield _json_path([*where, name]), "not a field of this object in the contract"
     else:
         yield _json_path(where), _schema_message(error)
+
+
+def _closed_object(error: SchemaError) -> bool:
+    """An error from the keywords closed.py adds: a field the schema does not name."""
+    closing = error.validator in ("additionalProperties", "unevaluatedProperties")
+    return closing and error.validator_value is False
 
 
 def _schema_message(error: SchemaError) -> str:
@@ -551,6 +581,9 @@ def _schema_message(error: SchemaError) -> str:
         return f"{_value(error.instance)} is not one of {_value(error.validator_value)}"
     if error.validator == "format":
         return f"{_value(error.instance)} is not a {error.validator_value}"
+    if error.validator == "oneOf" and not error.context:
+        shapes = ", ".join(str(part.get("title", part)) for part in error.validator_value)
+        return f"matches more than one of the shapes of which it must match one ({shapes})"
     if error.context:
         # oneOf/anyOf: name the closest branch's complaint, not just "no branch matched".
         closest = best_match(error.context)
