@@ -23,7 +23,7 @@ Which exchanges are checked, and how:
   invents is one a provider could come to rely on.
 
 Speed: each spec is parsed once per process, without openapi-core's spec validation (a test of
-its own covers that); operation lookups, format checkers and validator classes are reused, and
+its own covers that); operation lookups and format checkers are reused, and
 an exchange whose request (or response) was already seen verbatim gets the earlier verdict."""
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from jsonschema.protocols import Validator
 from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
@@ -50,7 +49,6 @@ from openapi_core.validation.request import V31RequestParametersValidator
 from openapi_core.validation.request.exceptions import ParameterValidationError
 from openapi_core.validation.schemas import oas31_schema_validators_factory
 from openapi_core.validation.schemas.factories import DialectSchemaValidatorsFactory
-from openapi_core.validation.schemas.validators import SchemaValidator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from .closed import close_objects
@@ -198,8 +196,8 @@ class _RememberingPathFinder(APICallPathFinder):
 
 
 class _ReusingValidatorsFactory(DialectSchemaValidatorsFactory):
-    """openapi-core deep-copies the format checker, and builds a new validator class for the
-    forbid policy, for every schema it validates against; both are the same every time."""
+    """openapi-core deep-copies the format checker for every schema it validates against; it is
+    the same every time."""
 
     def __init__(self) -> None:
         base = oas31_schema_validators_factory
@@ -207,42 +205,11 @@ class _ReusingValidatorsFactory(DialectSchemaValidatorsFactory):
             base.schema_validator_cls, base.default_jsonschema_dialect_id, base.format_checker
         )
         self._checker = super().get_format_checker()
-        self._classes: dict[tuple[type[Validator], bool, bool], type[Validator]] = {}
 
     def get_format_checker(self, format_validators: Any = None, extra: Any = None) -> Any:
         if format_validators is None and extra is None:
             return self._checker
         return super().get_format_checker(format_validators, extra)
-
-    def create(
-        self,
-        spec: SchemaPath,
-        schema: SchemaPath,
-        format_validators: Any = None,
-        extra_format_validators: Any = None,
-        forbid_unspecified_additional_properties: bool = False,
-        enforce_properties_required: bool = False,
-    ) -> SchemaValidator:
-        base = self.get_validator_cls(spec, schema)
-        key = (base, forbid_unspecified_additional_properties, enforce_properties_required)
-        if key not in self._classes:
-            built = super().create(
-                spec,
-                schema,
-                format_validators,
-                extra_format_validators,
-                forbid_unspecified_additional_properties,
-                enforce_properties_required,
-            )
-            self._classes[key] = type(built.validator)
-            return built
-        with schema.resolve() as resolved:
-            validator = self._classes[key](
-                resolved.contents,
-                _resolver=resolved.resolver,
-                format_checker=self.get_format_checker(format_validators, extra_format_validators),
-            )
-        return SchemaValidator(schema, validator)
 
 
 # ---- specs ------------------------------------------------------------------------------------
