@@ -299,10 +299,16 @@ class VendorSpec:
             return None
         return found.operation.read_value()  # type: ignore[no-any-return]
 
-    def query_names(self, operation: Mapping[str, Any]) -> frozenset[str]:
+    def query_names(self, exchange: Exchange) -> frozenset[str]:
+        """The query parameters the exchange's operation (or its path) declares."""
+        found = self.finder.find(exchange.method.lower(), self.server.rstrip("/") + exchange.path)
+        declared = [
+            *found.path.read_value().get("parameters", []),
+            *found.operation.read_value().get("parameters", []),
+        ]
         return frozenset(
             parameter["name"]
-            for parameter in map(self.resolve, operation.get("parameters", []))
+            for parameter in map(self.resolve, declared)
             if parameter.get("in") == "query"
         )
 
@@ -363,7 +369,7 @@ class ContractChecker:
         name = str(operation.get("operationId") or f"{exchange.method} {exchange.path}")
         found: list[Violation] = []
         if exchange.from_billplan and exchange.request_complete:
-            found += self._request_violations(spec, operation, name, exchange, request)
+            found += self._request_violations(spec, name, exchange, request)
         checked = exchange.status is not None and (exchange.fault_status is None or declared)
         if checked:
             found += self._response_violations(spec, operation, name, exchange, request)
@@ -382,7 +388,6 @@ class ContractChecker:
     def _request_violations(
         self,
         spec: VendorSpec,
-        operation: Mapping[str, Any],
         name: str,
         exchange: Exchange,
         request: _Request,
@@ -401,7 +406,7 @@ class ContractChecker:
             found += [violation(field, message) for field, message in problems]
         # OpenAPI lets a request carry parameters the operation does not name, but the vendor
         # ignores them: a filter billplan thinks it applies would silently not be.
-        known = spec.query_names(operation)
+        known = spec.query_names(exchange)
         for parameter in dict(exchange.query):
             if parameter not in known:
                 takes = ", ".join(sorted(known)) or "none"
