@@ -2,8 +2,9 @@
 ways it breaks the vendor's published contract out, each a `Violation` naming the vendor, the
 operation, the side (request or response), the field and what was wrong.
 
-openapi-core does the validating; this module finds the spec file for an exchange, adapts the
-logged exchange to openapi-core's request and response protocols, and puts its errors in words.
+openapi-core does the validating; this module finds the spec file for an exchange and adapts
+the logged exchange to openapi-core's request and response protocols; problems.py puts
+openapi-core's errors in words.
 
 Which exchanges are checked, and how:
 - the request, when billplan sent it (User-Agent `billplan/...`) in full: emulator tests send
@@ -14,21 +15,22 @@ Which exchanges are checked, and how:
   with an armed fault (`fault_status`) is checked only when the operation declares its status:
   an outage the test invents need not be one the vendor documents.
 - a request to an operation the spec does not have is a violation when billplan sent it, and
-  is otherwise left alone (an emulator test probing a 404 or 405).
-- in both directions, an object may hold only the fields its schema names
-  (openapi-core's `additional_properties_default_policy="forbid"`): a field billplan sends
-  that the vendor does not know is ignored by it, and a field an emulator invents is one a
-  provider could come to rely on.
+  is otherwise left alone: an emulator test probing a 404 or 405 aims past the contract on
+  purpose. So is one whose path parameter does not fit (`/invoices/abc` for an integer id),
+  unless the operation declares the status it got (Ruddr's 400 for an id that is no UUID).
+- in both directions, an object may hold only the fields its schema names (closed.py): a
+  field billplan sends that the vendor does not know is ignored by it, and a field an emulator
+  invents is one a provider could come to rely on.
 
 Speed: each spec is parsed once per process, without openapi-core's spec validation (a test of
-its own covers that); operation lookups, format checkers and validator classes are reused, and
+its own covers that); operation lookups and format checkers are reused, and
 an exchange whose request (or response) was already seen verbatim gets the earlier verdict."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from copy import deepcopy
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,35 +39,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from jsonschema.exceptions import ValidationError as SchemaError
-from jsonschema.exceptions import best_match
-from jsonschema.protocols import Validator
 from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
-from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
 from openapi_core.templating.paths.datatypes import PathOperationServer
 from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.paths.finders import APICallPathFinder
-from openapi_core.templating.responses.exceptions import ResponseNotFound
-from openapi_core.validation.request.exceptions import (
-    MissingRequestBodyError,
-    ParameterValidationError,
-    RequestBodyValidationError,
-    SecurityValidationError,
-)
-from openapi_core.validation.response.exceptions import (
-    DataValidationError,
-    HeaderValidationError,
-    MissingData,
-)
+from openapi_core.validation.request import V31RequestParametersValidator
+from openapi_core.validation.request.exceptions import ParameterValidationError
 from openapi_core.validation.schemas import oas31_schema_validators_factory
 from openapi_core.validation.schemas.factories import DialectSchemaValidatorsFactory
-from openapi_core.validation.schemas.validators import SchemaValidator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from .closed import close_objects, unexpected_fields
+from .closed import close_objects
 from .contracts import CONTRACTS, HTTP_METHODS, SPECS, Contract
+from .problems import request_problems, response_problems
 
 try:
     from yaml import CSafeLoader as SpecLoader
@@ -208,8 +196,8 @@ class _RememberingPathFinder(APICallPathFinder):
 
 
 class _ReusingValidatorsFactory(DialectSchemaValidatorsFactory):
-    """openapi-core deep-copies the format checker, and builds a new validator class for the
-    forbid policy, for every schema it validates against; both are the same every time."""
+    """openapi-core deep-copies the format checker for every schema it validates against; it is
+    the same every time."""
 
     def __init__(self) -> None:
         base = oas31_schema_validators_factory
@@ -217,42 +205,11 @@ class _ReusingValidatorsFactory(DialectSchemaValidatorsFactory):
             base.schema_validator_cls, base.default_jsonschema_dialect_id, base.format_checker
         )
         self._checker = super().get_format_checker()
-        self._classes: dict[tuple[type[Validator], bool, bool], type[Validator]] = {}
 
     def get_format_checker(self, format_validators: Any = None, extra: Any = None) -> Any:
         if format_validators is None and extra is None:
             return self._checker
         return super().get_format_checker(format_validators, extra)
-
-    def create(
-        self,
-        spec: SchemaPath,
-        schema: SchemaPath,
-        format_validators: Any = None,
-        extra_format_validators: Any = None,
-        forbid_unspecified_additional_properties: bool = False,
-        enforce_properties_required: bool = False,
-    ) -> SchemaValidator:
-        base = self.get_validator_cls(spec, schema)
-        key = (base, forbid_unspecified_additional_properties, enforce_properties_required)
-        if key not in self._classes:
-            built = super().create(
-                spec,
-                schema,
-                format_validators,
-                extra_format_validators,
-                forbid_unspecified_additional_properties,
-                enforce_properties_required,
-            )
-            self._classes[key] = type(built.validator)
-            return built
-        with schema.resolve() as resolved:
-            validator = self._classes[key](
-                resolved.contents,
-                _resolver=resolved.resolver,
-                format_checker=self.get_format_checker(format_validators, extra_format_validators),
-            )
-        return SchemaValidator(schema, validator)
 
 
 # ---- specs ------------------------------------------------------------------------------------
@@ -285,6 +242,23 @@ class VendorSpec:
         )
         self.openapi = OpenAPI.from_dict(deepcopy(document), config=config)
         self.finder = shared_finder(self.openapi.spec)
+        self._addressed: dict[tuple[str, str], bool] = {}
+        self.parameters = V31RequestParametersValidator(
+            self.openapi.spec,
+            path_finder_cls=shared_finder,  # type: ignore[arg-type]
+            schema_validators_factory=config.schema_validators_factory,
+        )
+
+    def addresses(self, request: _Request) -> bool:
+        """Whether the request's path parameters fit the operation it was matched to: a GET
+        of Wethod's `/api/invoices/7:send` matches `/api/invoices/{id}` only as a string."""
+        key = (request.method, request.path)
+        if key not in self._addressed:
+            self._addressed[key] = not any(
+                isinstance(error, ParameterValidationError) and error.location == "path"
+                for error in self.parameters.iter_errors(request)
+            )
+        return self._addressed[key]
 
     @cached_property
     def segments(self) -> frozenset[str]:
@@ -325,10 +299,16 @@ class VendorSpec:
             return None
         return found.operation.read_value()  # type: ignore[no-any-return]
 
-    def query_names(self, operation: Mapping[str, Any]) -> frozenset[str]:
+    def query_names(self, exchange: Exchange) -> frozenset[str]:
+        """The query parameters the exchange's operation (or its path) declares."""
+        found = self.finder.find(exchange.method.lower(), self.server.rstrip("/") + exchange.path)
+        declared = [
+            *found.path.read_value().get("parameters", []),
+            *found.operation.read_value().get("parameters", []),
+        ]
         return frozenset(
             parameter["name"]
-            for parameter in map(self.resolve, operation.get("parameters", []))
+            for parameter in map(self.resolve, declared)
             if parameter.get("in") == "query"
         )
 
@@ -379,14 +359,18 @@ class ContractChecker:
         operation = spec.operation(exchange) if spec is not None else None
         if spec is None or operation is None:
             return self._unknown(contract, exchange)
+        request = _Request(exchange, spec.server)
+        declared = exchange.status is not None and _declares(operation, exchange.status)
+        if not exchange.from_billplan and not declared and not spec.addresses(request):
+            # An emulator test aiming past the contract on purpose (a wrong method on an action
+            # path, an id that is not a number) and answered with a status the operation does
+            # not have: the request never named this operation.
+            return self._unknown(contract, exchange)
         name = str(operation.get("operationId") or f"{exchange.method} {exchange.path}")
         found: list[Violation] = []
-        request = _Request(exchange, spec.server)
         if exchange.from_billplan and exchange.request_complete:
-            found += self._request_violations(spec, operation, name, exchange, request)
-        checked = exchange.status is not None and (
-            exchange.fault_status is None or _declares(operation, exchange.status)
-        )
+            found += self._request_violations(spec, name, exchange, request)
+        checked = exchange.status is not None and (exchange.fault_status is None or declared)
         if checked:
             found += self._response_violations(spec, operation, name, exchange, request)
         return Verdict(exchange.vendor, name, exchange.status, checked, tuple(sorted(set(found))))
@@ -404,7 +388,6 @@ class ContractChecker:
     def _request_violations(
         self,
         spec: VendorSpec,
-        operation: Mapping[str, Any],
         name: str,
         exchange: Exchange,
         request: _Request,
@@ -419,10 +402,11 @@ class ContractChecker:
 
         found = []
         for error in spec.openapi.request_validator.iter_errors(request):
-            found += [violation(f, m) for f, m in _request_problems(error, exchange, spec)]
+            problems = request_problems(error, exchange.header("content-type"), spec.document)
+            found += [violation(field, message) for field, message in problems]
         # OpenAPI lets a request carry parameters the operation does not name, but the vendor
         # ignores them: a filter billplan thinks it applies would silently not be.
-        known = spec.query_names(operation)
+        known = spec.query_names(exchange)
         for parameter in dict(exchange.query):
             if parameter not in known:
                 takes = ", ".join(sorted(known)) or "none"
@@ -451,7 +435,14 @@ class ContractChecker:
         found = []
         response = _Response(exchange)
         for error in spec.openapi.response_validator.iter_errors(request, response):
-            for field, message in _response_problems(error, operation, exchange, spec):
+            problems = response_problems(
+                error,
+                operation,
+                exchange.status,
+                exchange.header("content-type", RESPONSE),
+                spec.document,
+            )
+            for field, message in problems:
                 found.append(Violation(exchange.vendor, name, RESPONSE, field, message))
         return _remember(self._responses, key, found)
 
@@ -468,135 +459,3 @@ def _remember(
 def _declares(operation: Mapping[str, Any], status: int) -> bool:
     responses = operation.get("responses", {})
     return any(code in responses for code in (str(status), f"{str(status)[0]}XX", "default"))
-
-
-# ---- openapi-core's errors, in words ----------------------------------------------------------
-
-
-def _request_problems(
-    error: Exception, exchange: Exchange, spec: VendorSpec
-) -> Iterator[tuple[str, str]]:
-    if isinstance(error, SecurityValidationError):
-        yield "header Authorization", f"no credentials the contract accepts ({_cause(error)})"
-    elif isinstance(error, ParameterValidationError):
-        field = f"{error.location} {error.name}"
-        schema_errors = list(getattr(error.__cause__, "schema_errors", ()))
-        if schema_errors:
-            for schema_error in schema_errors:
-                yield field, _schema_message(schema_error)
-        elif error.__cause__ is not None:
-            yield field, f"{error} ({_cause(error)})"
-        else:
-            yield field, str(error)
-    elif isinstance(error, MissingRequestBodyError):
-        yield "$", "no body; the operation requires one"
-    elif isinstance(error, RequestBodyValidationError):
-        yield from _body_problems(error, exchange.header("content-type"), spec)
-    else:
-        yield "request", f"{type(error).__name__}: {error}"
-
-
-def _response_problems(
-    error: Exception, operation: Mapping[str, Any], exchange: Exchange, spec: VendorSpec
-) -> Iterator[tuple[str, str]]:
-    if isinstance(error, ResponseNotFound):
-        declared = ", ".join(sorted(operation.get("responses", {})))
-        yield "status", f"{exchange.status} is not a status this operation answers ({declared})"
-    elif isinstance(error, MissingData):
-        yield "$", "no body, where the contract describes one for this status"
-    elif isinstance(error, DataValidationError):
-        yield from _body_problems(error, exchange.header("content-type", RESPONSE), spec)
-    elif isinstance(error, HeaderValidationError):
-        yield f"header {error.name}", str(error)
-    else:
-        yield "response", f"{type(error).__name__}: {error}"
-
-
-def _body_problems(
-    error: Exception, content_type: str | None, spec: VendorSpec
-) -> Iterator[tuple[str, str]]:
-    cause = error.__cause__
-    if isinstance(cause, MediaTypeNotFound):
-        given = ", ".join(cause.availableMimetypes)
-        yield "header Content-Type", f"{content_type or 'none'}, where the contract gives {given}"
-        return
-    schema_errors = list(getattr(cause, "schema_errors", ()))
-    if not schema_errors:
-        yield "$", _cause(error) or str(error)
-        return
-    for schema_error in schema_errors:
-        yield from _schema_problems(schema_error, spec)
-
-
-def _schema_problems(error: SchemaError, spec: VendorSpec) -> Iterator[tuple[str, str]]:
-    """One problem per missing or unexpected field, so that each names its own."""
-    where = list(error.absolute_path)
-    if error.validator == "required" and isinstance(error.instance, dict):
-        for name in error.validator_value:
-            if name not in error.instance:
-                yield _json_path([*where, name]), "required, missing"
-    elif error.validator == "unevaluatedProperties" and isinstance(error.instance, dict):
-        assert isinstance(error.schema, dict)
-        for name in unexpected_fields(error.instance, error.schema, spec.document):
-            yield _json_path([*where, name]), "not a field of this object in the contract"
-    else:
-        yield _json_path(where), _schema_message(error)
-
-
-def _schema_message(error: SchemaError) -> str:
-    """What was wrong, without jsonschema's copy of the whole offending value."""
-    if error.validator == "type":
-        return f"{_json_type(error.instance)}, where the contract says {_expected(error)}"
-    if error.validator == "enum":
-        return f"{_value(error.instance)} is not one of {_value(error.validator_value)}"
-    if error.validator == "format":
-        return f"{_value(error.instance)} is not a {error.validator_value}"
-    if error.context:
-        # oneOf/anyOf: name the closest branch's complaint, not just "no branch matched".
-        closest = best_match(error.context)
-        if closest is not None:
-            where = _json_path([*error.absolute_path, *closest.relative_path])
-            closest_problem = _schema_message(closest)
-            return f"matches none of the allowed shapes (closest: {where}: {closest_problem})"
-    return _short(error.message)
-
-
-def _expected(error: SchemaError) -> str:
-    kinds = error.validator_value
-    return " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {json.dumps(value)}"
-    if isinstance(value, int | float):
-        return f"number {value}"
-    if isinstance(value, str):
-        return f"string {_value(value)}"
-    return "an array" if isinstance(value, list) else "an object"
-
-
-def _value(value: Any) -> str:
-    return _short(json.dumps(value, default=str), 60)
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _json_path(parts: Iterable[Any]) -> str:
-    text = "$"
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(part)):
-            text += f".{part}"
-        else:
-            text += f"[{json.dumps(str(part))}]"
-    return text
-
-
-def _cause(error: BaseException) -> str:
-    return "" if error.__cause__ is None else str(error.__cause__)

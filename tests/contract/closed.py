@@ -8,10 +8,13 @@ provider can come to rely on (Kantata's `invoiced`, say).
 
 openapi-core's own "forbid" policy adds `additionalProperties: false` to every schema it meets,
 which refuses a valid object assembled with `allOf` (each part rejects the other parts' fields).
-This instead marks each place a schema is *used* (a body, a property, a list item, a map value)
-with JSON Schema 2020-12's `unevaluatedProperties: false`, which sees through `$ref` and
-`allOf`/`anyOf`/`oneOf`; the parts of a composition are left open. A free-form object (no
-`properties`) stays free-form.
+This closes each place a schema is *used* (a body, a property, a list item, a map value)
+instead, and leaves the parts of a composition open:
+- a plain object (fields, no composition) gets `additionalProperties: false`; a reference to
+  one becomes a copy of it that does;
+- anything composed gets JSON Schema 2020-12's `unevaluatedProperties: false`, which sees
+  through `$ref` and `allOf`/`anyOf`/`oneOf` (and costs more to check, hence the first rule).
+A free-form object (no `properties`) stays free-form.
 
 JSON Schema counts a field as evaluated only by a part that passes, so one wrong field in an
 `allOf` part makes all of that part's fields "unevaluated". `unexpected_fields` tells the
@@ -22,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 COMPOSITIONS = ("allOf", "anyOf", "oneOf")
-_OPEN_KEYWORDS = ("additionalProperties", "unevaluatedProperties")
+_OPEN_KEYWORDS = ("additionalProperties", "unevaluatedProperties", "patternProperties")
 
 
 def unexpected_fields(
@@ -72,17 +75,27 @@ class _Closer:
             for part in schema.get(composition) or ():
                 if isinstance(part, dict):
                     self.close(part, used_here=False)
-        left_open = any(keyword in schema for keyword in _OPEN_KEYWORDS)
-        if used_here and not left_open and self.names_fields(schema):
-            if "$ref" in schema:
-                # openapi-core resolves a body's `$ref` before validating and drops what stands
-                # beside it; inside an allOf it stays.
-                schema.setdefault("allOf", []).append({"$ref": schema.pop("$ref")})
-            schema["unevaluatedProperties"] = False
+        if used_here and not _left_open(schema) and self.names_fields(schema):
+            self._close_here(schema)
 
     def _use(self, child: Any) -> None:
         if isinstance(child, dict):
             self.close(child, used_here=True)
+
+    def _close_here(self, schema: dict[str, Any]) -> None:
+        target = self.resolve(schema["$ref"]) if _only_reference(schema) else schema
+        if _plain_object(target):
+            if target is not schema:
+                # A copy of the referenced object, so the component stays open for an allOf.
+                del schema["$ref"]
+                schema.update({**target, **schema})
+            schema["additionalProperties"] = False
+            return
+        if "$ref" in schema:
+            # openapi-core resolves a body's `$ref` before validating and drops what stands
+            # beside it; inside an allOf it stays.
+            schema.setdefault("allOf", []).append({"$ref": schema.pop("$ref")})
+        schema["unevaluatedProperties"] = False
 
     def names_fields(self, schema: dict[str, Any], depth: int = 0) -> bool:
         """Whether the schema describes an object by the fields it names (itself, through a
@@ -92,22 +105,39 @@ class _Closer:
             return True
         if depth > 20:  # a reference cycle: no fields found along it
             return False
-        parts = [self.resolve(schema["$ref"])] if "$ref" in schema else []
-        parts += [p for c in COMPOSITIONS for p in schema.get(c) or () if isinstance(p, dict)]
-        return any(self.names_fields(part, depth + 1) for part in parts)
+        return any(self.names_fields(part, depth + 1) for part in self._parts(schema))
 
     def named_fields(self, schema: dict[str, Any], depth: int = 0) -> set[str]:
         names = set(schema.get("properties") or ())
-        if depth > 20:
-            return names
-        parts = [self.resolve(schema["$ref"])] if "$ref" in schema else []
-        parts += [p for c in COMPOSITIONS for p in schema.get(c) or () if isinstance(p, dict)]
-        for part in parts:
-            names |= self.named_fields(part, depth + 1)
+        if depth <= 20:
+            for part in self._parts(schema):
+                names |= self.named_fields(part, depth + 1)
         return names
+
+    def _parts(self, schema: dict[str, Any]) -> list[dict[str, Any]]:
+        parts = [self.resolve(schema["$ref"])] if "$ref" in schema else []
+        return parts + [p for c in COMPOSITIONS for p in schema.get(c) or () if isinstance(p, dict)]
 
     def resolve(self, reference: str) -> dict[str, Any]:
         target: Any = self.document
         for part in reference.removeprefix("#/").split("/"):
             target = target[part]
         return target  # type: ignore[no-any-return]
+
+
+def _left_open(schema: dict[str, Any]) -> bool:
+    return any(keyword in schema for keyword in _OPEN_KEYWORDS)
+
+
+def _only_reference(schema: dict[str, Any]) -> bool:
+    return "$ref" in schema and not any(c in schema for c in COMPOSITIONS)
+
+
+def _plain_object(schema: dict[str, Any]) -> bool:
+    """Fields named directly, nothing composed or referenced: `additionalProperties` is exact."""
+    return (
+        "properties" in schema
+        and "$ref" not in schema
+        and not any(c in schema for c in COMPOSITIONS)
+        and not _left_open(schema)
+    )

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ from .checker import ContractChecker, Exchange, Verdict, Violation
 MODE_ENV = "BILLPLAN_CONTRACT"
 COVERAGE_ENV = "BILLPLAN_CONTRACT_COVERAGE"
 MODES = ("enforce", "report")
+PLUGIN_NAME = "billplan-contract"
 SHOWN = 25  # violations listed in one test's failure; the rest are counted
 
 
@@ -96,6 +98,7 @@ class ContractPlugin:
         self.checker = ContractChecker()
         self.coverage = Coverage()
         self.exchanges = 0
+        self.seconds = 0.0  # spent reading and checking exchanges
         self.pending: list[Violation] = []  # found since the current test's last report
         self.found: Counter[tuple[str, str, str, str, str]] = Counter()
         self.first_seen: dict[tuple[str, str, str, str, str], str] = {}
@@ -128,6 +131,7 @@ class ContractPlugin:
                 del report.wasxfail
 
     def _check_new(self, nodeid: str) -> list[Violation]:
+        started = time.perf_counter()
         found = []
         for exchange in self.reader.new_exchanges():
             verdict = self.checker.check(exchange)
@@ -137,6 +141,7 @@ class ContractPlugin:
                 self.found[violation.kind] += 1
                 self.first_seen.setdefault(violation.kind, nodeid)
             found += verdict.violations
+        self.seconds += time.perf_counter() - started
         return found
 
     # ---- the session ----------------------------------------------------------------------
@@ -159,7 +164,7 @@ class ContractPlugin:
         if self.mode != "report":
             return
         terminalreporter.write_sep("=", "vendor contracts (BILLPLAN_CONTRACT=report)")
-        for line in summary(self.found, self.exchanges):
+        for line in summary(self.found, self.exchanges, self.seconds):
             write(line)
 
     def pytest_unconfigure(self) -> None:
@@ -172,6 +177,7 @@ class ContractPlugin:
     def as_json(self) -> dict[str, Any]:
         return {
             "exchanges": self.exchanges,
+            "checking_seconds": round(self.seconds, 1),
             "coverage": self.coverage.as_json(),
             "violations": [
                 {
@@ -213,13 +219,17 @@ def describe(violations: list[Violation]) -> str:
     return "\n".join(lines)
 
 
-def summary(found: Counter[tuple[str, str, str, str, str]], exchanges: int) -> list[str]:
+def summary(
+    found: Counter[tuple[str, str, str, str, str]], exchanges: int, seconds: float
+) -> list[str]:
     """Per vendor: distinct violations (same operation, side, field and message) and the
     commonest."""
     by_vendor: dict[str, Counter[tuple[str, str, str, str, str]]] = defaultdict(Counter)
     for kind, count in found.items():
         by_vendor[kind[0]][kind] = count
-    lines = [f"{exchanges} exchanges checked; {len(found)} distinct violation(s)"]
+    lines = [
+        f"{exchanges} exchanges checked in {seconds:.1f} s; {len(found)} distinct violation(s)"
+    ]
     for vendor, kinds in sorted(by_vendor.items()):
         lines.append(f"{vendor}: {len(kinds)} distinct violation(s)")
         for (_, operation, side, field, message), count in kinds.most_common(8):
@@ -228,8 +238,11 @@ def summary(found: Counter[tuple[str, str, str, str, str]], exchanges: int) -> l
 
 
 def register(config: pytest.Config) -> None:
-    """Called from tests/conftest.py's pytest_configure."""
+    """Called from tests/conftest.py's pytest_configure. `-p no:billplan-contract` turns the
+    layer off altogether (no exchange log either), for timing the suite without it."""
+    if config.pluginmanager.is_blocked(PLUGIN_NAME):
+        return
     mode = os.environ.get(MODE_ENV, "enforce")
     if mode not in MODES:
         raise pytest.UsageError(f"{MODE_ENV}={mode!r}: use one of {', '.join(MODES)}")
-    config.pluginmanager.register(ContractPlugin(mode), "billplan-contract")
+    config.pluginmanager.register(ContractPlugin(mode), PLUGIN_NAME)

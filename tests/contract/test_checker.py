@@ -359,3 +359,65 @@ def test_a_request_cut_short_by_a_killed_client_is_not_held_to_the_contract(
     cut = Exchange(**{**create_invoice(body={}).__dict__, "request_complete": False})
 
     assert [v.side for v in checker.check(cut).violations] == []
+
+
+def test_a_body_that_fits_two_shapes_where_it_must_fit_one_names_them(
+    checker: ContractChecker,
+) -> None:
+    body = {
+        "projectId": "d077258e-2158-4f34-aabd-97e971d0c18d",
+        "invoiceItemId": "aba04832-216c-463e-8998-c520948f707c",
+        "date": "2026-08-14",
+        "name": "CR-01",
+        "fee": 9030,
+        "quantity": 42,
+        "rate": 215,
+    }
+    verdict = checker.check(
+        exchange(
+            "ruddr", "POST", "/project-invoice-milestones", body=body, headers=BEARER, status=None
+        )
+    )
+
+    assert only(verdict) == Violation(
+        "ruddr",
+        "createProjectInvoiceMilestone",
+        "request",
+        "$",
+        "matches more than one of the shapes of which it must match one "
+        "(explicit fee, quantity times rate)",
+    )
+
+
+def test_an_emulator_test_aiming_past_the_contract_on_purpose_is_left_alone(
+    checker: ContractChecker,
+) -> None:
+    wrong_method = exchange(
+        "wethod",
+        "GET",
+        "/api/invoices/7:send",
+        status=405,
+        answer={"key": "x", "message": "y"},
+        headers=WETHOD_HEADERS,
+        sender=(),
+    )
+
+    verdict = checker.check(wrong_method)
+
+    assert (verdict.operation, verdict.violations) == (None, ())
+
+
+def test_an_answer_the_contract_gives_for_a_malformed_id_is_still_checked(
+    checker: ContractChecker,
+) -> None:
+    not_a_uuid = exchange(
+        "ruddr",
+        "GET",
+        "/project-invoice-milestones/42",
+        status=400,
+        answer={"status": 400, "message": "Parameter 'id' is not a valid UUID.", "code": 7},
+        headers=BEARER,
+        sender=(),
+    )
+
+    assert only(checker.check(not_a_uuid)).field == "$.code"
