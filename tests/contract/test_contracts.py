@@ -64,7 +64,7 @@ def test_billplan_s_providers_call_only_operations_the_mapping_lists(
     monkeypatch.setenv(EXCHANGE_LOG_ENV, str(log))
     directory = tmp_path / "billing"
     for version in (0, 1, 2):
-        attempt(write(directory, plan_text(None, version=version)))
+        attempt(write(directory, plan_text(version=version)))
     attempt(directory, apply=False)
 
     called: dict[str, set[str]] = {vendor: set() for vendor in VENDORS}
