@@ -219,6 +219,47 @@ def test_an_invoiced_charge_removed_from_the_plan_is_locked_not_deleted(applied:
     assert remote_ids(applied)[KICKOFF] == kickoff_id
 
 
+def test_a_milestone_is_locked_by_the_invoice_it_names_never_by_an_invoiced_field() -> None:
+    # kantata-billing-milestones.openapi.yml: BillingMilestone has `invoice_id` (and, with
+    # include=invoices, `invoice_ids`), and no `invoiced` field at all.
+    kantata = Kantata("kantata", {"type": "kantata"}, token="unused")
+    held = {"id": "7", "title": "Kickoff", "amount_in_cents": 100, "workspace_id": str(WORKSPACE)}
+
+    assert kantata.observe({**held, "invoice_id": "31"}, []).locked
+    assert kantata.observe({**held, "invoice_id": None, "invoice_ids": ["31"]}, []).locked
+    assert not kantata.observe({**held, "invoice_id": None, "invoiced": True}, []).locked
+    kantata.close()
+
+
+def test_a_milestone_whose_invoice_is_deleted_can_be_changed_again(applied: Path) -> None:
+    kickoff_id = remote_ids(applied)[KICKOFF]
+    with plan_sandbox(applied) as admin:
+        invoice = admin.invoice(kickoff_id)["invoice_id"]
+        admin.delete_invoice(invoice)
+    write_plan(applied, KICKOFF_12000)
+
+    freed = step(applied, apply=True)
+
+    assert freed.change(KICKOFF).action == "update"
+    with plan_sandbox(applied) as admin:
+        assert admin.milestone(kickoff_id)["amount_in_cents"] == 1200000
+
+
+def test_a_create_sends_no_null_field(tmp_path: Path) -> None:
+    # The spec types story_id an integer and date_to_invoice a date: null is neither.
+    first = step(write_plan(tmp_path / "billing"), apply=True)
+
+    (post,) = first.writes("POST")
+    sent = post["body"]["billing_milestones"]
+    assert [name for body in sent for name, value in body.items() if value is None] == []
+    uat = next(b for b in sent if b["external_reference"]["service_model_ref"] == UAT)
+    assert (uat["billing_type"], uat["story_id"], "date_to_invoice" in uat) == (
+        "upon_completion",
+        STORY,
+        False,
+    )
+
+
 def test_a_milestone_edited_in_kantata_is_drift_and_apply_restores_it(applied: Path) -> None:
     kickoff_id = remote_ids(applied)[KICKOFF]
     with plan_sandbox(applied) as admin:
@@ -415,7 +456,7 @@ def test_250_milestones_are_read_in_two_pages_never_one_get_per_milestone(
     ]
 
 
-def test_apply_completes_under_kantatas_real_rate_limit_honouring_retry_after(
+def test_apply_completes_under_kantatas_real_rate_limit_backing_off_on_its_own(
     tmp_path: Path,
 ) -> None:
     twenty_months = variant(("end: 2026-03-31", "end: 2027-08-31"))
@@ -449,7 +490,9 @@ def test_apply_completes_under_kantatas_real_rate_limit_honouring_retry_after(
     assert plan.count("update") == 20
     assert statuses.count(429) >= 1
     assert statuses.count(200) == 1 + 20
-    assert slept == [1.0] * statuses.count(429)  # Retry-After: 1, not a guessed backoff
+    # Kantata documents no Retry-After: every 429 is waited out by billplan's own backoff.
+    assert len(slept) == statuses.count(429)
+    assert all(0 < seconds <= Kantata.backoff_cap for seconds in slept)
     assert not step(directory).plan.has_changes
 
 
@@ -675,7 +718,9 @@ def test_the_sandbox_creates_the_task_on_first_use_and_says_so(tmp_path: Path) -
         ]
 
 
-def test_a_dated_milestone_moved_to_on_completion_loses_its_invoice_date(applied: Path) -> None:
+def test_a_dated_milestone_moved_to_on_completion_is_billed_on_its_task_with_no_date(
+    applied: Path,
+) -> None:
     kickoff_id = remote_ids(applied)[KICKOFF]
     write_plan(applied, variant(("date: 2026-01-15,", f"on_completion: {{task: {STORY}}},")))
 
@@ -684,31 +729,37 @@ def test_a_dated_milestone_moved_to_on_completion_loses_its_invoice_date(applied
     change = switched.change(KICKOFF)
     assert change.action == "update"
     assert {f.field for f in change.fields} == {"billing_type", "date_to_invoice", "story_id"}
+    (put,) = switched.writes("PUT")
+    sent = put["body"]["billing_milestone"]
+    # No null: the spec types date_to_invoice as a date. The date Kantata still holds is
+    # ignored for a milestone billed upon completion.
+    assert (sent["billing_type"], sent["story_id"], "date_to_invoice" in sent) == (
+        "upon_completion",
+        STORY,
+        False,
+    )
     with plan_sandbox(applied) as admin:
         kickoff = admin.milestone(kickoff_id)
-    assert (kickoff["billing_type"], kickoff["story_id"], kickoff["date_to_invoice"]) == (
-        "upon_completion",
-        str(STORY),
-        None,
-    )
+    assert (kickoff["billing_type"], kickoff["story_id"]) == ("upon_completion", str(STORY))
     again = step(applied)
     assert not again.plan.has_changes
     assert again.change(KICKOFF).before_side.date is None  # billed "on completion", no month
 
 
-def test_an_on_completion_milestone_moved_to_a_date_drops_its_task(applied: Path) -> None:
+def test_an_on_completion_milestone_moved_to_a_date_is_billed_on_that_date(
+    applied: Path,
+) -> None:
     uat_id = remote_ids(applied)[UAT]
     write_plan(applied, variant((f"on_completion: {{task: {STORY}}},", "date: 2026-07-01,")))
 
-    assert step(applied, apply=True).applied.ok
+    switched = step(applied, apply=True)
 
+    assert switched.applied.ok
+    (put,) = switched.writes("PUT")
+    assert "story_id" not in put["body"]["billing_milestone"]  # never null: an integer id
     with plan_sandbox(applied) as admin:
         uat = admin.milestone(uat_id)
-    assert (uat["billing_type"], uat["story_id"], uat["date_to_invoice"]) == (
-        "fixed_date",
-        None,
-        "2026-07-01",
-    )
+    assert (uat["billing_type"], uat["date_to_invoice"]) == ("fixed_date", "2026-07-01")
     assert not step(applied).plan.has_changes
 
 
@@ -826,6 +877,9 @@ def test_a_workspace_the_token_cannot_see_fails_the_plan_with_403(
 
     assert run.code == 1
     assert f"Kantata OX 403: You do not have access to workspace {WORKSPACE}." in run.errors
+    # kantata.errors.yml: roles and project participation, not OAuth scopes.
+    assert "by the user's role and project participation, not by token scopes" in run.errors
+    assert "add the token's user to the workspace" in run.errors
 
 
 def test_an_update_answered_404_names_the_address_and_state_keeps_the_old_values(
@@ -907,7 +961,12 @@ def test_a_create_still_refused_after_every_429_retry_is_reported_and_not_record
     )
     assert not any(f.unknown for f in result.failures)  # a 429 is refused before it runs
     assert [r["status"] for r in kantata.admin.requests("POST")] == [429] * Kantata.max_attempts
-    assert slept == [1.0] * (Kantata.max_attempts - 1)  # Retry-After: 1, honoured each time
+    # No Retry-After is documented: billplan waits by its own capped, doubling backoff.
+    ceilings = [
+        min(Kantata.backoff_cap, Kantata.backoff_base * 2**n)
+        for n in range(Kantata.max_attempts - 1)
+    ]
+    assert all(c / 2 <= s <= c for s, c in zip(slept, ceilings, strict=True)), slept
     assert state_json(directory, sandbox=False)["entries"] == []
     assert kantata.admin.milestones() == []
 

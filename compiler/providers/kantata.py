@@ -34,6 +34,13 @@ MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
 SERVICE_MODEL = "billing_milestone"
 INCLUDE = "external_references,invoices"
+# kantata.errors.yml: Kantata authorises by in-product roles and project participation, never
+# by OAuth scopes, so the fix for a 403 is in Kantata, not in the token.
+FORBIDDEN_HINT = (
+    "Kantata grants access by the user's role and project participation, not by token scopes: "
+    "add the token's user to the workspace (with a role that can see its billing), or use a "
+    "token of a user who is in it; a token with other scopes will not help"
+)
 # A batch create's problems are prefixed with the item's position: `billing_milestones[2]: `.
 POSITION = re.compile(r"billing_milestones\[(\d+)\]")
 
@@ -79,15 +86,15 @@ class Kantata(Provider):
                         (item, f"Kantata task (story) ids are integers; got {item.task!r}")
                     )
                     continue
-                # null clears a date left from when it was billed on a date (null on create
-                # is "not sent"); likewise a story left from when it was billed on completion.
                 body["billing_type"] = "upon_completion"
                 body["story_id"] = story
-                body["date_to_invoice"] = None
             else:
+                # Never null: the spec types story_id an integer and date_to_invoice a date, on
+                # create and update alike. A story or date left from the other billing type is
+                # left in place; `observe` reads only the field the billing type uses.
                 body["billing_type"] = "fixed_date"
-                body["date_to_invoice"] = item.date.isoformat() if item.date else None
-                body["story_id"] = None
+                if item.date is not None:
+                    body["date_to_invoice"] = item.date.isoformat()
             body["external_reference"] = {
                 "service_name": SERVICE_NAME,
                 "service_model": SERVICE_MODEL,
@@ -220,13 +227,20 @@ class Kantata(Provider):
             type=MILESTONE,
             project_id=attributes["workspace_id"],
             attributes=attributes,
-            locked=bool(obj.get("invoiced")) or bool(obj.get("invoice_ids")),
+            locked=_on_an_invoice(obj),
             date=date.fromisoformat(when) if when else None,
             amount=from_minor_units(attributes["amount_in_cents"], currency),
             owner=ours.get("service_model_ref") if ours is not None else None,
         )
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        words = self._vendor_words(payload, response)
+        if response.status_code == 403:
+            return words.rstrip(".") + ". " + FORBIDDEN_HINT
+        return words
+
+    def _vendor_words(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        """The `errors` list in words: `field: message` for validation errors."""
         errors = payload.get("errors")
         if not errors:
             return response.reason_phrase
@@ -265,3 +279,12 @@ def _name_positions(
             "billplan sends the others again without the refused items)"
         )
     return named, frozenset(positions)
+
+
+def _on_an_invoice(milestone: Mapping[str, Any]) -> bool:
+    """Kantata refuses to change or delete an invoiced milestone, and a milestone has no
+    `invoiced` field: it is invoiced when it names an invoice, by `invoice_id` or (with
+    `include=invoices`) `invoice_ids`. Any invoice counts, a draft or a cancelled one too: the
+    spec does not say that either frees it, and a milestone wrongly shown locked is only left
+    alone, where one wrongly shown free would fail its write."""
+    return milestone.get("invoice_id") is not None or bool(milestone.get("invoice_ids"))

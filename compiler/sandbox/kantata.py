@@ -73,7 +73,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -156,7 +156,11 @@ INVOICE_SHAPE = (
     "status",
     "draft",
     "currency",
+    "currency_base_unit",
+    "balance_in_cents",
+    "payment_schedule",
     "invoice_date",
+    "due_date",
     "created_at",
     "updated_at",
 )
@@ -185,7 +189,6 @@ MILESTONE_SHAPE = (
     "workspace_id",
     "story_id",
     "invoice_id",
-    "invoiced",
     "created_at",
     "updated_at",
 )
@@ -636,11 +639,9 @@ class KantataEmulator(Emulator):
                 message = ACCESS_DISABLED_MESSAGE
             kind = ERROR_TYPES.get(status, "system")
             errors = [{"type": kind, "message": message or self.message_for(status)}]
-        extra = dict(headers or {})
-        if status == 429:
-            wait = math.ceil(self.limiter.retry_after())
-            extra.setdefault("Retry-After", str(max(1, wait)))
-        return JSONBody({"errors": list(errors)}, status_code=status, headers=extra)
+        # No Retry-After on a 429: Kantata documents none (kantata.errors.yml), so the client
+        # must back off on its own. A fault may still add one, to test a client that reads it.
+        return JSONBody({"errors": list(errors)}, status_code=status, headers=dict(headers or {}))
 
     def vendor_routes(self) -> list[BaseRoute]:
         table: list[tuple[str, str, Any]] = []
@@ -779,7 +780,6 @@ class KantataEmulator(Emulator):
             "workspace_id": workspace["id"],
             "story_id": story_id,
             "invoice_ids": [],
-            "invoiced": False,
             "created_at": moment,
             "updated_at": moment,
         }
@@ -834,7 +834,7 @@ class KantataEmulator(Emulator):
 
     @staticmethod
     def _refuse_invoiced(doc: Mapping[str, Json], verb: str) -> None:
-        if doc.get("invoiced"):
+        if doc.get("invoice_ids"):
             refuse(
                 [
                     Problem(
@@ -968,6 +968,7 @@ class KantataEmulator(Emulator):
                 ("GET", "/stories", self.admin_list_stories),
                 ("POST", "/stories", self.admin_add_story),
                 ("GET", "/invoices", self.admin_list_invoices),
+                ("DELETE", "/invoices/{id}", self.admin_delete_invoice),
                 ("GET", "/billing_milestones", self.admin_list_milestones),
                 ("POST", "/billing_milestones", self.admin_add_milestone),
                 ("PATCH", "/billing_milestones/{id}", self.admin_edit_milestone),
@@ -1061,7 +1062,6 @@ class KantataEmulator(Emulator):
                 "billing_type": "fixed_date",
                 "story_id": None,
                 "invoice_ids": [],
-                "invoiced": False,
                 "created_at": moment,
                 "updated_at": moment,
                 **changes,
@@ -1088,8 +1088,18 @@ class KantataEmulator(Emulator):
         return Response(status_code=204)
 
     async def admin_invoice_milestone(self, request: Request) -> Response:
-        """Put the milestone on a new invoice, as invoicing it in Kantata would; a milestone
-        already on an invoice is left as it is."""
+        """Put the milestone on a new invoice, as invoicing it in Kantata would: an invoice
+        shaped as CreateInvoice (kantata-invoices.openapi.yml) makes one from
+        `billing_milestone_ids`, with `payment_schedule` days to pay (30 unless the body says)
+        and `draft` false unless it says. A milestone already on an invoice is left as it is."""
+        body = admin_object(await admin_json(request)) if (await request.body()).strip() else {}
+        refuse_unknown(body, {"draft", "payment_schedule"})
+        draft = body.get("draft", False)
+        days = body.get("payment_schedule", 30)
+        if not isinstance(draft, bool):
+            raise AdminError(400, "draft must be true or false")
+        if not (is_integer(days) and days >= 0):
+            raise AdminError(400, "payment_schedule must be a whole number of days")
         with self.store.transaction() as db:
             doc = _admin_get(db, MILESTONES, request, "billing milestone")
             if doc.get("invoice_ids"):
@@ -1101,21 +1111,38 @@ class KantataEmulator(Emulator):
                 db,
                 {
                     "id": key,
-                    "title": f"Invoice #{key}",
+                    "title": f"{'Draft Invoice' if draft else 'Invoice'} #{key}",
                     "user_invoice_number": key,
                     "status": "new",
-                    "draft": False,
+                    "draft": draft,
                     "currency": workspace.get("currency"),
+                    "currency_base_unit": workspace.get("currency_base_unit"),
+                    "balance_in_cents": doc.get("amount_in_cents") or 0,
+                    "payment_schedule": days,
                     "invoice_date": moment.date().isoformat(),
+                    "due_date": (moment.date() + timedelta(days=days)).isoformat(),
                     "workspace_id": doc["workspace_id"],
                     "billing_milestone_ids": [doc["id"]],
                     "created_at": timestamp(moment),
                     "updated_at": timestamp(moment),
                 },
             )
-            updated = {**doc, "invoice_ids": [key], "invoiced": True}
+            updated = {**doc, "invoice_ids": [key]}
             MILESTONES.replace(db, updated)
             return JSONBody(self._admin_milestone(db, updated))
+
+    async def admin_delete_invoice(self, request: Request) -> Response:
+        """Delete an invoice as someone would in Kantata (a draft is deleted, an active one
+        cancelled first): its milestones are on no invoice any more and can be changed again."""
+        with self.store.transaction() as db:
+            invoice = _admin_get(db, INVOICES, request, "invoice")
+            for key in invoice.get("billing_milestone_ids") or []:
+                milestone = MILESTONES.get(db, str(key))
+                if milestone is not None:
+                    kept = [i for i in milestone.get("invoice_ids") or [] if i != invoice["id"]]
+                    MILESTONES.replace(db, {**milestone, "invoice_ids": kept})
+            INVOICES.delete(db, str(invoice["id"]))
+        return Response(status_code=204)
 
     def _admin_milestone(self, db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
         """The milestone as the API shows it with external references and invoices included,
@@ -1200,7 +1227,6 @@ ADMIN_MILESTONE_FIELDS = frozenset(
         "billing_type",
         "workspace_id",
         "story_id",
-        "invoiced",
         "created_at",
         "external_reference",
         "external_references",
@@ -1292,11 +1318,6 @@ def _admin_milestone_changes(
         elif name == "date_to_invoice":
             if value is not None and as_date(value) is None:
                 raise AdminError(400, "date_to_invoice must be YYYY-MM-DD or null")
-        elif name == "invoiced":
-            if not isinstance(value, bool):
-                raise AdminError(400, "invoiced must be true or false")
-            if not value:
-                changes["invoice_ids"] = []
         elif name == "created_at":
             value = _admin_timestamp(value)
         elif value is not None and not isinstance(value, str):
