@@ -155,16 +155,17 @@ def test_an_update_answered_404_names_the_address(ruddr: Remote, applied: Path) 
     assert_state_consistent(applied, ruddr.admin)
 
 
-def test_a_delete_answered_405_names_the_address_and_keeps_the_object_owned(
+def test_a_delete_answered_409_read_only_names_the_address_and_keeps_the_object_owned(
     ruddr: Remote, applied: Path
 ) -> None:
-    ruddr.admin.fault("DELETE", "/project-invoice-milestones", status=405)
+    # 409 is what deleteProjectInvoiceMilestone declares for a refusal (405 it does not).
+    ruddr.admin.fault("DELETE", "/project-invoice-milestones", status=409)
     write_plan(applied, variant((KICKOFF_LINE, "")), head=ruddr.head)
 
     run = ruddr.billplan("apply", applied)
 
     assert run.code == 1
-    assert f"{KICKOFF}: Ruddr 405: The endpoint does not support this method." in run.errors
+    assert f"{KICKOFF}: Ruddr 409: the resource is read-only" in run.errors
     assert KICKOFF in remote_ids(applied, sandbox=False)  # not deleted, so still owned
     assert_state_consistent(applied, ruddr.admin)
 
