@@ -47,6 +47,7 @@ from compiler.providers.kantata import Kantata
 from compiler.sandbox import SANDBOX_TOKEN, base_url
 from compiler.workspace import open_workspace
 
+WORKSPACES = "/api/v1/workspaces"
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
 WITHOUT_KICKOFF = variant((KICKOFF_LINE, ""))
 SUPPORT_FROM_FEBRUARY = variant(
@@ -113,17 +114,22 @@ def test_a_plan_right_after_apply_shows_no_changes(applied: Path) -> None:
 def test_a_second_apply_sends_no_writes(applied: Path) -> None:
     again = step(applied, apply=True)
 
-    assert [r["method"] for r in again.requests] == ["GET"]
+    assert [r["method"] for r in again.requests] == ["GET", "GET"]  # milestones, workspace
 
 
 def test_the_workspace_is_read_with_one_list_request_of_200_per_page(applied: Path) -> None:
-    (read,) = step(applied).requests
+    read, workspaces = step(applied).requests
 
     assert (read["method"], read["path"]) == ("GET", COLLECTION)
     query = parse_qs(read["query"])
     assert query["workspace_ids"] == [str(WORKSPACE)]
     assert query["per_page"] == ["200"]
     assert "external_references" in query["include"][0]
+    # and the planned workspace itself, once, before any write (GetWorkspaces, `only`)
+    assert (workspaces["path"], parse_qs(workspaces["query"])["only"]) == (
+        WORKSPACES,
+        [str(WORKSPACE)],
+    )
 
 
 def test_changing_an_amount_updates_the_milestone_with_a_field_diff(applied: Path) -> None:
@@ -448,8 +454,12 @@ def test_250_milestones_are_read_in_two_pages_never_one_get_per_milestone(
     again = step(directory)
 
     assert not again.plan.has_changes
-    assert [(r["method"], r["path"]) for r in again.requests] == [("GET", COLLECTION)] * 2
-    pages = [parse_qs(r["query"]) for r in again.requests]
+    assert [(r["method"], r["path"]) for r in again.requests] == [
+        ("GET", COLLECTION),
+        ("GET", COLLECTION),
+        ("GET", WORKSPACES),
+    ]
+    pages = [parse_qs(r["query"]) for r in again.requests[:2]]
     assert [(q["page"], q["per_page"], q["workspace_ids"]) for q in pages] == [
         (["1"], ["200"], [str(WORKSPACE)]),
         (["2"], ["200"], [str(WORKSPACE)]),
@@ -489,7 +499,7 @@ def test_apply_completes_under_kantatas_real_rate_limit_backing_off_on_its_own(
     assert result.ok, result.failures
     assert plan.count("update") == 20
     assert statuses.count(429) >= 1
-    assert statuses.count(200) == 1 + 20
+    assert statuses.count(200) == 2 + 20  # the list, the workspace, the updates
     # Kantata documents no Retry-After: every 429 is waited out by billplan's own backoff.
     assert len(slept) == statuses.count(429)
     assert all(0 < seconds <= Kantata.backoff_cap for seconds in slept)
@@ -882,6 +892,37 @@ def test_a_workspace_the_token_cannot_see_fails_the_plan_with_403(
     assert "add the token's user to the workspace" in run.errors
 
 
+def test_an_archived_workspace_is_named_by_plan_before_any_write(
+    kantata: Remote, tmp_path: Path
+) -> None:
+    # kantata-workspaces.openapi.yml: archived projects are left out of GetWorkspaces.
+    kantata.admin.edit_workspace(archived=True)
+    directory = write_plan(tmp_path / "billing", head=kantata.head)
+
+    run = kantata.billplan("apply", directory)
+
+    assert run.code == 1
+    assert "Kantata OX would refuse this plan; nothing was written" in run.errors
+    assert (
+        f"Kantata workspace {WORKSPACE} was not found: it does not exist, is archived, or the "
+        "token's user cannot see it" in " ".join(run.errors.split())
+    )
+    assert kantata.admin.requests("POST") == []
+
+
+def test_an_unknown_workspace_is_named_by_plan_before_any_write(
+    kantata: Remote, tmp_path: Path
+) -> None:
+    directory = write_plan(tmp_path / "billing", head=kantata.head)
+    write_plan(directory, variant((f"project_id: {WORKSPACE}", "project_id: 41999")), kantata.head)
+
+    run = kantata.billplan("plan", directory)
+
+    assert run.code == 1
+    assert "Kantata workspace 41999 was not found" in run.errors
+    assert [r["method"] for r in kantata.admin.requests()] == ["GET", "GET"]
+
+
 def test_an_update_answered_404_names_the_address_and_state_keeps_the_old_values(
     kantata: Remote, served: Path
 ) -> None:
@@ -1008,4 +1049,5 @@ def test_a_503_on_a_read_is_retried_and_the_plan_succeeds(kantata: Remote, serve
     run = kantata.billplan("plan", served, "--detailed-exitcode")
 
     assert run.code == 0, run.text
-    assert [r["status"] for r in kantata.admin.requests("GET")][-2:] == [503, 200]
+    lists = [r for r in kantata.admin.requests("GET") if r["path"] == COLLECTION]
+    assert [r["status"] for r in lists][-2:] == [503, 200]

@@ -1,12 +1,20 @@
 """Kantata OX: every occurrence becomes a billing milestone in the project's workspace.
 
-Money is `amount_in_cents`, an integer in the currency's minor units. Creates go 100 to a
-request. Every milestone billplan creates carries an external reference (service `billplan`,
+The contract is `kantata-billing-milestones.openapi.yml` (and the workspaces spec for
+GetWorkspaces). Money is `amount_in_cents`, an integer in the currency's minor units; ids are
+integers in requests and strings in responses; nothing is ever sent as null. Creates go 100 to
+a request. Every milestone billplan creates carries an external reference (service `billplan`,
 model `billing_milestone`, ref = the item's address): that is how billplan recognises what it
 owns, and adopts with certainty a milestone whose create response was lost.
 
 The odd part is the response envelope: `results` gives the order, the objects are indexed by
-id under their type's key, and associations are side-loaded under their own keys.
+id under their type's key, and associations are side-loaded under their own keys. A milestone
+on an invoice (`invoice_id`, `invoice_ids`) is locked: Kantata refuses to change it. Before any
+write, the planned workspaces are read once: one that is missing (unknown, archived, not
+visible to the token's user) or bills in another currency stops the plan. A 429 carries no
+Retry-After (none is documented): the base class backs off on its own.
+
+Assumed: the rate limit (Kantata publishes no numbers).
 """
 
 from __future__ import annotations
@@ -124,7 +132,37 @@ class Kantata(Provider):
             last = int(meta.get("page_count") or 1)
             return self._unpack(envelope), (number + 1 if number < last else None)
 
-        return list(self.pages(fetch))
+        found = list(self.pages(fetch))
+        self._check_workspaces([str(p) for p in project_ids if str(p) in self.currencies])
+        return found
+
+    def _check_workspaces(self, planned: Sequence[str]) -> None:
+        """Before any write, one read of the planned workspaces (GetWorkspaces, `only`): every
+        one that Kantata does not show, and every one billed in another currency, named at
+        once. Kantata leaves out archived projects and projects the user may not see."""
+        if not planned:
+            return
+        params = {"only": ",".join(planned), "per_page": self.page_size}
+        envelope = self.json(self.request("GET", "/workspaces", params=params))
+        shown = envelope.get("workspaces") or {}
+        problems = []
+        for workspace in planned:
+            held = shown.get(workspace)
+            if held is None:
+                problems.append(
+                    f"Kantata workspace {workspace} was not found: it does not exist, is "
+                    "archived, or the token's user cannot see it. Check the project's "
+                    "`project_id`, unarchive the project, or add the user to it"
+                )
+            elif (currency := held.get("currency")) and currency != self.currencies[workspace]:
+                # `currency` is hidden from users without financial access: then the check
+                # falls to the currency of the milestones already there (_check_currencies).
+                problems.append(_currency_problem(workspace, currency, self.currencies[workspace]))
+        if problems:
+            raise ProviderError(
+                f"{self.title} would refuse this plan; nothing was written:\n  - "
+                + "\n  - ".join(problems)
+            )
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
         try:
@@ -181,11 +219,7 @@ class Kantata(Provider):
             workspace = str(obj.get("workspace_id"))
             held, planned = obj.get("currency"), self.currencies.get(workspace)
             if held and planned and held != planned:
-                raise ProviderError(
-                    f"Kantata workspace {workspace} bills in {held}, but the plan gives its "
-                    f"project {planned}: Kantata would read every amount as {held}. Set the "
-                    f"project's currency to {held}, or bill it from a {planned} workspace."
-                )
+                raise ProviderError(_currency_problem(workspace, held, planned))
 
     def _unpack(self, envelope: Mapping[str, Any]) -> list[Observed]:
         """Objects in `results` order, with their side-loaded external references."""
@@ -279,6 +313,14 @@ def _name_positions(
             "billplan sends the others again without the refused items)"
         )
     return named, frozenset(positions)
+
+
+def _currency_problem(workspace: str, held: str, planned: str) -> str:
+    return (
+        f"Kantata workspace {workspace} bills in {held}, but the plan gives its project "
+        f"{planned}: Kantata would read every amount as {held}. Set the project's currency to "
+        f"{held}, or bill it from a {planned} workspace."
+    )
 
 
 def _on_an_invoice(milestone: Mapping[str, Any]) -> bool:

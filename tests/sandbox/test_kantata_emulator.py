@@ -864,6 +864,7 @@ def test_include_side_loads_every_association_indexed_by_id(
         "1001": {
             "id": "1001",
             "title": "Cloud Infrastructure Services",
+            "archived": False,
             "currency": "USD",
             "currency_base_unit": 100,
             "created_at": CREATED_AT,
@@ -1151,6 +1152,71 @@ def test_a_list_naming_a_workspace_the_token_may_not_access_answers_403(
     assert kantata.get(MILESTONES, params={"workspace_ids": str(locked_out)}).status_code == 403
 
 
+def test_the_workspaces_list_leaves_out_those_the_token_may_not_access(
+    kantata: httpx.Client, locked_out: int
+) -> None:
+    listed = kantata.get("/workspaces", params={"only": f"1001,1002,{locked_out}"}).json()
+    assert [r["id"] for r in listed["results"]] == ["1002", "1001"]  # updated_at:desc, then id
+
+
+# ---- workspaces: GetWorkspaces and GetWorkspace ----------------------------------------------
+
+
+def test_the_workspaces_list_answers_the_standard_envelope(
+    kantata: httpx.Client, seed: Seed
+) -> None:
+    listed = kantata.get("/workspaces", params={"only": "1003", "per_page": "200"}).json()
+    assert listed == {
+        "count": 1,
+        "meta": {"count": 1, "page_count": 1, "page_number": 1, "page_size": 200},
+        "results": [{"key": "workspaces", "id": "1003"}],
+        "workspaces": {
+            "1003": {
+                "id": "1003",
+                "title": "Managed Services (EU)",
+                "archived": False,
+                "currency": "EUR",
+                "currency_base_unit": 100,
+                "created_at": CREATED_AT,
+                "updated_at": CREATED_AT,
+            }
+        },
+    }
+
+
+def test_an_archived_workspace_is_listed_only_with_include_archived(
+    kantata: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    admin.patch("/workspaces/1002", json={"archived": True})
+    plain = kantata.get("/workspaces", params={"only": "1001,1002"}).json()
+    archived = kantata.get(
+        "/workspaces", params={"only": "1001,1002", "include_archived": "true"}
+    ).json()
+    assert sorted(plain["workspaces"]) == ["1001"]
+    assert sorted(archived["workspaces"]) == ["1001", "1002"]
+    assert archived["workspaces"]["1002"]["archived"] is True
+
+
+def test_reading_an_archived_workspace_answers_404(
+    kantata: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    assert kantata.get("/workspaces/1002").json()["workspaces"]["1002"]["title"] == (
+        "CRM Implementation"
+    )
+    admin.patch("/workspaces/1002", json={"archived": True})
+    response = kantata.get("/workspaces/1002")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["type"] == "system"
+
+
+def test_the_workspaces_list_refuses_an_order_it_does_not_know(
+    kantata: httpx.Client, seed: Seed
+) -> None:
+    response = kantata.get("/workspaces", params={"order": "title:asc"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "order"
+
+
 # ---- the rate limit ----------------------------------------------------------------------------
 
 
@@ -1258,6 +1324,7 @@ def test_a_seeded_workspace_keeps_its_id_and_defaults_to_usd(admin: httpx.Client
     assert made == {
         "id": "12345",
         "title": "Cloud Infrastructure Services",
+        "archived": False,
         "currency": "USD",
         "currency_base_unit": 100,
         "created_at": CREATED_AT,
