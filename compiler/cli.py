@@ -625,7 +625,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="the built-in vendor emulators")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True,
                                               metavar="ACTION")  # fmt: skip
-    serve = sandbox_commands.add_parser("serve", help="run the emulators as an HTTP server")
+    serve = sandbox_commands.add_parser(
+        "serve",
+        help="run the emulators as an HTTP server",
+        epilog="environment: BILLPLAN_SANDBOX_EXCHANGE_LOG=FILE appends each vendor-API "
+        "exchange (request and response, credentials redacted) to FILE as one JSON line; "
+        "billplan's contract tests read it.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--db", default=".billplan/sandbox.sqlite", help="SQLite file")

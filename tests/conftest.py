@@ -19,11 +19,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `pytest tests/...` from a checkout without installing
 
 import support  # noqa: E402  (tests/support.py: the emulators and the CLI, in process)
+from contract import plugin as contract_plugin  # noqa: E402  (tests/contract/plugin.py)
 
 from compiler.model import Item  # noqa: E402
 from compiler.validate import Checked, check  # noqa: E402
 
 AS_OF = date(2026, 1, 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every vendor request and response of every test is checked against the vendor's
+    # published contract (tests/contract/; BILLPLAN_CONTRACT=report only reports).
+    contract_plugin.register(config)
+
 
 HEAD = """\
 version: 1

@@ -32,8 +32,12 @@ from typing import Any, ClassVar
 
 import httpx
 
-from compiler import jsonio
+from compiler import __version__, jsonio
 from compiler.model import Item
+
+# Every request says which client sent it: vendors ask for it when they trace a problem, and
+# the contract tests check the requests that carry it against the vendor's published spec.
+USER_AGENT = f"billplan/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -244,7 +248,8 @@ class Provider:
         # TLS certificates are always verified: no plan setting turns that off.
         self.client = httpx.Client(
             base_url=self.base_url,
-            headers=self.headers(),
+            # Set here, not in headers(): a vendor that replaces the auth headers keeps it.
+            headers={"User-Agent": USER_AGENT, **self.headers()},
             transport=transport,
             timeout=self.timeout,
             verify=True,

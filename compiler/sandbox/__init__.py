@@ -9,9 +9,11 @@ prefix (`/ruddr/...`), with storage in memory or in a SQLite file (`.billplan/sa
     )
 
 Each emulator also has an admin surface at `/<vendor>/_sandbox/` (see base.py and the vendor's
-module). Objects persist in the SQLite file; settings, armed faults and the request log belong to
-the running process and start from the vendor's defaults. Emulators share no code with
-billplan's providers."""
+module). Objects persist in the SQLite file; settings, armed faults and the request log belong
+to the running process and start from the vendor's defaults. When
+BILLPLAN_SANDBOX_EXCHANGE_LOG names a file, every vendor-API exchange is also appended to it as
+a JSON line (exchanges.py), for the contract tests. Emulators share no code with billplan's
+providers."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from starlette.routing import Mount, Route
 
 from .base import SANDBOX_TOKEN, Clock, Emulator, JSONBody, Store, WallClock, utc_now
 from .coperniq import CoperniqEmulator
+from .exchanges import EXCHANGE_LOG_ENV, ExchangeLog
 from .kantata import KantataEmulator
 from .ruddr import RuddrEmulator
 from .transport import InProcessTransport
@@ -36,6 +39,7 @@ from .wethod import WethodEmulator
 __all__ = [
     "DEFAULT_ROOT",
     "EMULATORS",
+    "EXCHANGE_LOG_ENV",
     "SANDBOX_TOKEN",
     "InProcessTransport",
     "Sandbox",
@@ -116,6 +120,9 @@ def build_sandbox(
             }
         )
 
-    routes = [Route("/", index), *(Mount(f"/{name}", app=e) for name, e in emulators.items())]
-    app = Starlette(routes=routes)
+    mounts = [
+        Mount(f"/{name}", app=ExchangeLog(emulator, name, emulator.api_root))
+        for name, emulator in emulators.items()
+    ]
+    app = Starlette(routes=[Route("/", index), *mounts])
     return Sandbox(app=app, emulators=emulators, store=store, transport=InProcessTransport(app))

@@ -31,6 +31,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SANDBOX_TOKEN = "sandbox"
 ADMIN_PREFIX = "/_sandbox"
+# Set in a request's ASGI scope when an armed fault answers it with an error status, so the
+# exchange log (exchanges.py) can tell a made-up answer from one the emulator chose.
+FAULT_SCOPE_KEY = "billplan.sandbox.fault_status"
 
 Clock = Callable[[], float]
 WallClock = Callable[[], datetime]
@@ -921,6 +924,7 @@ class Emulator:
                 "before the request was served"
             )
         if refusal is None and fault is not None and fault.status is not None:
+            scope[FAULT_SCOPE_KEY] = fault.status
             wait = None if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
             refusal = self.error_response(fault.status, fault.message, headers=wait)
         if refusal is not None:

@@ -30,7 +30,7 @@ from compiler import jsonio
 from compiler.apply import Applied, apply_plan
 from compiler.diff import Plan
 from compiler.providers.base import RateLimiter
-from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, base_url
+from compiler.sandbox import DEFAULT_ROOT, EXCHANGE_LOG_ENV, SANDBOX_TOKEN, base_url
 from compiler.sandbox.base import TokenBucket
 from compiler.workspace import open_workspace
 
@@ -122,8 +122,13 @@ def free_port() -> int:
 
 
 def environment(token: str = SANDBOX_TOKEN, **more: str) -> dict[str, str]:
-    """The environment billplan runs in: every vendor's token set to `token`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLPLAN_")}
+    """The environment billplan runs in: every vendor's token set to `token`, and none of the
+    caller's BILLPLAN_ settings but the exchange log the contract tests read."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BILLPLAN_") or k == EXCHANGE_LOG_ENV
+    }
     env.update({name: token for name in TOKEN_ENVS.values()})
     env["PYTHONPATH"] = str(ROOT)
     env["COLUMNS"] = "200"  # keep rich from folding lines the tests read
