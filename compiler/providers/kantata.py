@@ -42,6 +42,7 @@ MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
 SERVICE_MODEL = "billing_milestone"
 INCLUDE = "external_references,invoices"
+INT32 = range(-(2**31), 2**31)  # amount_in_cents is `format: int32`
 # kantata.errors.yml: Kantata authorises by in-product roles and project participation, never
 # by OAuth scopes, so the fix for a 403 is in Kantata, not in the token.
 FORBIDDEN_HINT = (
@@ -81,10 +82,21 @@ class Kantata(Provider):
                     (item, f"Kantata workspace ids are integers; got {item.project_id!r}")
                 )
                 continue
+            cents = to_minor_units(item.amount, item.currency)
+            if cents not in INT32:
+                problems.append(
+                    (
+                        item,
+                        f"Kantata amounts are 32-bit integers of minor units ({INT32.start} to "
+                        f"{INT32.stop - 1}); {item.amount} {item.currency} is {cents}: split "
+                        "the charge into smaller ones",
+                    )
+                )
+                continue
             self.currencies[str(workspace)] = item.currency
             body: dict[str, Any] = {
                 "title": item.description,
-                "amount_in_cents": to_minor_units(item.amount, item.currency),
+                "amount_in_cents": cents,
                 "workspace_id": workspace,
             }
             if item.task is not None:

@@ -1153,15 +1153,17 @@ class KantataEmulator(Emulator):
             return JSONBody([self._admin_milestone(db, doc) for doc in docs])
 
     async def admin_add_milestone(self, request: Request) -> Response:
-        """A milestone as a person would make it in Kantata's UI: none of the API's rules apply,
-        only the workspace (and any story) must exist so that the milestone can be shown."""
+        """A milestone as a person would make it in Kantata's UI: none of the API's rules apply
+        but what the UI asks for too, a title and an amount, and the workspace (and any
+        story) must exist so that the milestone can be shown."""
         body = admin_object(await admin_json(request))
         refuse_unknown(body, ADMIN_MILESTONE_FIELDS | {"id"})
         moment = timestamp(self.wall_clock())
         with self.store.transaction() as db:
             changes, references = _admin_milestone_changes(db, body)
-            if "workspace_id" not in changes:
-                raise AdminError(400, "workspace_id is required")
+            for required in ("workspace_id", "title", "amount_in_cents"):
+                if changes.get(required) is None:
+                    raise AdminError(400, f"{required} is required")
             doc: dict[str, Json] = {
                 "id": _new_admin_id(db, MILESTONES, MILESTONE_IDS, body.get("id")),
                 "title": None,
@@ -1422,8 +1424,11 @@ def _admin_milestone_changes(
         elif name == "story_id":
             value = None if value is None else _admin_reference(db, body, name, STORIES)
         elif name == "amount_in_cents":
-            if value is not None and not is_integer(value):
-                raise AdminError(400, "amount_in_cents must be an integer or null")
+            if not is_integer(value):
+                raise AdminError(400, "amount_in_cents must be an integer")
+        elif name == "title":
+            if not (isinstance(value, str) and value):
+                raise AdminError(400, "title must be a non-empty string")
         elif name == "date_to_invoice":
             if value is not None and as_date(value) is None:
                 raise AdminError(400, "date_to_invoice must be YYYY-MM-DD or null")

@@ -822,8 +822,9 @@ class RuddrEmulator(Emulator):
             return JSONBody([render_charge(db, doc, kind=kind) for doc in docs])
 
     async def admin_add_charge(self, kind: ChargeKind, request: Request) -> Response:
-        """An object as a person would make it in Ruddr's UI: none of the API's rules apply,
-        only the references must exist so that the object can be shown."""
+        """An object as a person would make it in Ruddr's UI: none of the API's rules apply but
+        what the UI asks for too (a date, a name or description, an amount), and the references
+        must exist so that the object can be shown."""
         body = admin_object(await admin_json(request))
         refuse_unknown(body, _admin_charge_fields(kind) | {"id"})
         with self.store.transaction() as db:
@@ -842,8 +843,8 @@ class RuddrEmulator(Emulator):
             if doc["fee"] is None and doc["quantity"] is not None and doc["rate"] is not None:
                 product = EXACT.multiply(Decimal(doc["quantity"]), Decimal(doc["rate"]))
                 doc["fee"] = plain_number(product)
-            for required in ("projectId", "invoiceItemId"):
-                if required not in doc:
+            for required in ("projectId", "invoiceItemId", "date", kind.label, "fee"):
+                if doc.get(required) is None:
                     raise AdminError(400, f"{required} is required")
             kind.table.insert(db, doc)
             return JSONBody(render_charge(db, doc, kind=kind), status_code=201)
@@ -929,6 +930,8 @@ def _admin_charge_changes(
     for name, value in body.items():
         if name == "id":
             continue
+        if value is None and name in ("date", kind.label, "fee"):
+            raise AdminError(400, f"{name} cannot be null: every {kind.noun} has one")
         if name in ("projectId", "invoiceItemId"):
             table = PROJECTS if name == "projectId" else INVOICE_ITEMS
             key = canonical_uuid(value)

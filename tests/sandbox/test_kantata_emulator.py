@@ -611,6 +611,7 @@ def test_order_follows_creation_time_before_the_id(
         json={
             "workspace_id": seed.workspace,
             "title": "Imported",
+            "amount_in_cents": 100,
             "created_at": "2025-01-01T00:00:00Z",
         },
     )
@@ -786,7 +787,12 @@ def test_external_reference_filters_must_match_the_same_reference(
     two = [reference("acme#1"), reference("JIRA-7", service_name="jira", service_model="issue")]
     admin.post(
         MILESTONES,
-        json={"workspace_id": seed.workspace, "title": "Both", "external_references": two},
+        json={
+            "workspace_id": seed.workspace,
+            "title": "Both",
+            "amount_in_cents": 100,
+            "external_references": two,
+        },
     )
     same = {
         "external_reference_service_name": "billplan",
@@ -1372,12 +1378,21 @@ def test_seeded_stories_are_listed(admin: httpx.Client, seed: Seed) -> None:
 def test_a_milestone_made_in_the_ui_bypasses_the_vendor_rules(
     kantata: httpx.Client, admin: httpx.Client, seed: Seed
 ) -> None:
-    made = admin.post(
-        MILESTONES, json={"workspace_id": seed.workspace, "billing_type": "upon_completion"}
-    )
+    body = {"title": "By hand", "amount_in_cents": -1, "billing_type": "upon_completion"}
+    made = admin.post(MILESTONES, json={"workspace_id": seed.workspace, **body})
     assert made.status_code == 201
     [found] = listed(kantata.get(MILESTONES).json())
-    assert (found["title"], found["amount_in_cents"], found["story_id"]) == (None, None, None)
+    assert (found["billing_type"], found["story_id"]) == ("upon_completion", None)  # no story
+
+
+def test_a_milestone_made_in_the_ui_has_a_title_and_an_amount(
+    admin: httpx.Client, seed: Seed
+) -> None:
+    response = admin.post(MILESTONES, json={"workspace_id": seed.workspace, "title": "No amount"})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "amount_in_cents is required"},
+    )
 
 
 def test_an_edit_behind_the_clients_back_shows_in_the_next_read(
@@ -1468,6 +1483,7 @@ def test_an_admin_milestone_lists_its_external_references_in_full(
     body = {
         "workspace_id": seed.workspace,
         "title": "Tagged",
+        "amount_in_cents": 100,
         "external_reference": reference("r1"),
     }
     made = admin.post(MILESTONES, json=body).json()

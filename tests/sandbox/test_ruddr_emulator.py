@@ -845,12 +845,22 @@ def test_an_object_made_in_the_ui_bypasses_the_vendor_rules(
     ruddr: httpx.Client, admin: httpx.Client, seed: Seed
 ) -> None:
     by_hand = {"projectId": seed.tm, "invoiceItemId": seed.item, "name": "Kickoff"}
-    made = admin.post(MILESTONES, json={**by_hand, "quantity": 2, "rate": 10, "fee": 5})
+    made = admin.post(
+        MILESTONES, json={**by_hand, "date": "2026-04-01", "quantity": 2, "rate": 10, "fee": 5}
+    )
     assert made.status_code == 201
     listed = ruddr.get(MILESTONES, params={"projectId": seed.tm}).json()["results"]
     assert [(m["name"], m["quantity"], m["rate"], m["fee"]) for m in listed] == [
         ("Kickoff", 2, 10, 5)
     ]
+
+
+def test_an_object_made_in_the_ui_has_a_date_a_name_and_an_amount(
+    admin: httpx.Client, seed: Seed
+) -> None:
+    by_hand = {"projectId": seed.fixed, "invoiceItemId": seed.item, "name": "Kickoff", "fee": 5}
+    response = admin.post(MILESTONES, json=by_hand)
+    assert (response.status_code, response.json()) == (400, {"error": "date is required"})
 
 
 def test_an_edit_behind_the_clients_back_shows_in_the_next_read(
