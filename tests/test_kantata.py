@@ -923,6 +923,22 @@ def test_an_unknown_workspace_is_named_by_plan_before_any_write(
     assert [r["method"] for r in kantata.admin.requests()] == ["GET", "GET"]
 
 
+def test_planned_workspaces_are_read_a_page_of_them_to_a_request(kantata: Remote) -> None:
+    kantata.admin.add_workspace(41002)
+
+    class OnePerPage(Kantata):
+        page_size = 1  # as if more workspaces were planned than a page of 200 holds
+
+    config = {"base_url": base_url("kantata", kantata.root)}
+    reader = OnePerPage("kantata", config, token=SANDBOX_TOKEN)
+    reader.currencies = {str(WORKSPACE): "USD", "41002": "USD"}
+    reader.list([WORKSPACE, 41002])
+    reader.close()
+
+    reads = [r for r in kantata.admin.requests() if r["path"] == WORKSPACES]
+    assert [parse_qs(r["query"])["only"] for r in reads] == [[str(WORKSPACE)], ["41002"]]
+
+
 def test_an_update_answered_404_names_the_address_and_state_keeps_the_old_values(
     kantata: Remote, served: Path
 ) -> None:

@@ -149,14 +149,15 @@ class Kantata(Provider):
         return found
 
     def _check_workspaces(self, planned: Sequence[str]) -> None:
-        """Before any write, one read of the planned workspaces (GetWorkspaces, `only`): every
+        """Before any write, one read per 200 planned workspaces (GetWorkspaces, `only`): every
         one that Kantata does not show, and every one billed in another currency, named at
         once. Kantata leaves out archived projects and projects the user may not see."""
-        if not planned:
-            return
-        params = {"only": ",".join(planned), "per_page": self.page_size}
-        envelope = self.json(self.request("GET", "/workspaces", params=params))
-        shown = envelope.get("workspaces") or {}
+        shown: dict[str, Any] = {}
+        for start in range(0, len(planned), self.page_size):  # a page holds them all
+            chunk = planned[start : start + self.page_size]
+            params = {"only": ",".join(chunk), "per_page": self.page_size}
+            envelope = self.json(self.request("GET", "/workspaces", params=params))
+            shown.update(envelope.get("workspaces") or {})
         problems = []
         for workspace in planned:
             held = shown.get(workspace)
