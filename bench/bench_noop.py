@@ -259,16 +259,23 @@ def list_bounds(directory: Path) -> dict[str, tuple[int, str]]:
 
     entries = LocalBackend(directory / ".billplan" / "state.json").read().entries.values()
     per: dict[str, Counter[tuple[str, str]]] = {v: Counter() for v in VENDORS}
+    invoice_items: set[str] = set()
     for entry in entries:
         per[entry.provider][(str(entry.project_id), entry.type)] += 1
+        if entry.provider == "ruddr":
+            invoice_items.add(str(entry.attributes.get("invoiceItemId")))
     bounds: dict[str, tuple[int, str]] = {}
     for vendor, counts in per.items():
         size = PROVIDERS[vendor].page_size
         projects = {project for project, _ in counts}
         if vendor == "kantata":
             total = sum(counts.values())
-            bound = max(1, math.ceil(total / size))
-            how = f"{total:,} milestones in one workspace_ids query, {size} a page"
+            # and the planned workspaces, read once before any write (GetWorkspaces, only=)
+            bound = max(1, math.ceil(total / size)) + math.ceil(len(projects) / size)
+            how = (
+                f"{total:,} milestones in one workspace_ids query, {size} a page, + the "
+                f"{len(projects)} workspaces in one only= read"
+            )
         elif vendor == "ruddr":
             types = PROVIDERS[vendor].types
             # A list per type per project, cursor-paged: hasMore says when a page is the last.
@@ -277,8 +284,12 @@ def list_bounds(directory: Path) -> dict[str, tuple[int, str]]:
                 for project in projects
                 for name in types
             )
-            bound += len(projects)  # the project read that checks its currency
-            how = f"{len(projects)} projects x ({len(types)} types paged at {size} + currency read)"
+            # The project read (billing type, currency) and each invoice item, before any write.
+            bound += len(projects) + len(invoice_items)
+            how = (
+                f"{len(projects)} projects x ({len(types)} types paged at {size} + project "
+                f"read) + {len(invoice_items)} invoice item read(s)"
+            )
         elif vendor == "wethod":
             total = sum(counts.values())
             bound = _pages(total, size)

@@ -5,8 +5,9 @@
    sent again without them; the per-project bound, sum of ceil(n_p / 100), is printed for
    comparison.)
 2. The no-op plan after an apply to all four vendors: one list request per page per project
-   (Kantata and Wethod read every project in one filtered query), plus Ruddr's one currency
-   read per project. Terraform's pattern, one read per resource, is printed for scale.
+   (Kantata and Wethod read every project in one filtered query), plus the checks made before
+   any write: Ruddr's read of each project and invoice item, Kantata's one read of its
+   workspaces. Terraform's pattern, one read per resource, is printed for scale.
 
     .venv/bin/python bench/bench_requests.py [--projects 12]
 """

@@ -134,8 +134,16 @@ class KantataAdmin(EmulatorAdmin):
     def delete(self, remote_id: str) -> None:
         self._call("DELETE", f"/billing_milestones/{remote_id}")
 
-    def invoice(self, remote_id: str) -> None:
-        self._call("POST", f"/billing_milestones/{remote_id}/invoice")
+    def invoice(self, remote_id: str, **terms: Any) -> dict[str, Any]:
+        """Put the milestone on a new invoice (`draft`, `payment_schedule` as Kantata's)."""
+        return self._call("POST", f"/billing_milestones/{remote_id}/invoice", terms or None)
+
+    def invoices(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/invoices")
+
+    def delete_invoice(self, invoice_id: str) -> None:
+        """Delete the invoice in Kantata: its milestones are on no invoice any more."""
+        self._call("DELETE", f"/invoices/{invoice_id}")
 
     # faults, settings, the request log
     def fault(self, method: str, path: str = COLLECTION, times: int = 1, **fault: Any) -> None:

@@ -12,12 +12,14 @@ import pytest
 from support import (
     AS_OF,
     DESIGN,
+    INVOICE_ITEM,
     KICKOFF,
     KICKOFF_LINE,
     LICENSES,
     MILESTONE,
     PLAN,
     PRODUCT_ITEM,
+    PROJECT_ID,
     Remote,
     Run,
     assert_state_consistent,
@@ -32,15 +34,18 @@ from support import (
 )
 
 from compiler.apply import apply_plan
+from compiler.providers.base import ProviderError
 from compiler.providers.ruddr import Ruddr
+from compiler.sandbox import SANDBOX_TOKEN, base_url
 from compiler.workspace import open_workspace
 
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
 
 
-def test_milestones_on_a_time_and_materials_project_fail_with_ruddrs_validation_message(
+def test_milestones_on_a_time_and_materials_project_are_refused_by_plan_before_any_write(
     tmp_path: Path,
 ) -> None:
+    # ruddr.openapi.yml: only `fixed` and `fixed_recurring` projects take milestones.
     with remote(seed=False) as tm:
         tm.admin.add_project(billing="tm")
         tm.admin.add_invoice_item()
@@ -49,27 +54,43 @@ def test_milestones_on_a_time_and_materials_project_fail_with_ruddrs_validation_
         run = tm.billplan("apply", directory)
 
         assert run.code == 1
-        assert f"{DESIGN}: Ruddr 400: There was a problem processing your request" in run.errors
-        assert "Invoice milestones are only available for projects with a billing type of" in (
-            run.errors
-        )
-        assert "Apply incomplete: 1 created; 6 failed." in run.out  # the product item is fine
-        assert sorted(remote_ids(directory, sandbox=False)) == [LICENSES]
-        assert_state_consistent(directory, tm.admin)
+        assert "Ruddr would refuse this plan; nothing was written" in run.errors
+        assert (
+            f"Ruddr project {PROJECT_ID} (Cloud Infrastructure Services) has billing type 'tm': "
+            "Ruddr "
+            "takes invoice milestones only on 'fixed' or 'fixed_recurring' projects"
+        ) in run.errors
+        assert [r["method"] for r in tm.admin.requests()] == ["GET"] * 4  # not one write
 
 
-def test_a_missing_invoice_item_fails_each_create_with_ruddrs_message(tmp_path: Path) -> None:
-    with remote(seed=False) as bare:
-        bare.admin.add_project()
-        directory = write_plan(tmp_path / "billing", head=bare.head)
+def test_products_on_a_project_that_is_not_billable_are_refused_by_plan(tmp_path: Path) -> None:
+    with remote(seed=False) as internal:
+        internal.admin.add_project(billing="non_billable")
+        internal.admin.add_invoice_item()
+        directory = write_plan(tmp_path / "billing", head=internal.head)
 
-        run = bare.billplan("apply", directory)
+        run = internal.billplan("plan", directory)
 
         assert run.code == 1
-        assert f"{LICENSES}: Ruddr 400:" in run.errors
-        assert "'invoiceItemId' does not refer to an existing invoice item" in run.errors
-        assert "Apply incomplete: nothing; 7 failed." in run.out
-        assert state_json(directory, sandbox=False)["entries"] == []
+        # Both problems at once: milestones need a fixed fee, products a billable project.
+        assert "has billing type 'non_billable'" in run.errors
+        assert "is not billable: Ruddr takes product items only on billable projects" in (
+            run.errors
+        )
+
+
+def test_a_missing_invoice_item_and_a_missing_project_are_named_by_plan_together(
+    tmp_path: Path,
+) -> None:
+    with remote(seed=False) as bare:
+        directory = write_plan(tmp_path / "billing", head=bare.head)
+
+        run = bare.billplan("plan", directory)
+
+        assert run.code == 1
+        assert f"Ruddr project {PROJECT_ID} does not exist in the workspace" in run.errors
+        assert f"Ruddr invoice item {INVOICE_ITEM} does not exist in the workspace" in run.errors
+        assert "`ruddr: {invoice_item: <uuid>}`" in run.errors
 
 
 def test_a_token_ruddr_does_not_accept_fails_the_plan_with_401(
@@ -81,22 +102,42 @@ def test_a_token_ruddr_does_not_accept_fails_the_plan_with_401(
     run = ruddr.billplan("plan", directory)
 
     assert run.code == 1
-    assert "Ruddr 401: The API key is missing or invalid." in run.errors
+    assert "Ruddr 401: The provided bearer token is missing or invalid." in run.errors
 
 
-def test_a_feature_not_enabled_fails_the_write_with_403(ruddr: Remote, tmp_path: Path) -> None:
-    ruddr.admin.fault("POST", "/project-product-items", status=403)
+def test_products_switched_off_for_the_workspace_fail_the_write_with_403_and_say_so(
+    ruddr: Remote, tmp_path: Path
+) -> None:
+    ruddr.admin.settings(disabled_features=["product_items"])
     directory = write_plan(tmp_path / "billing", head=ruddr.head)
 
     run = ruddr.billplan("apply", directory)
 
     assert run.code == 1
     assert (
-        f"{LICENSES}: Ruddr 403: The requested feature is not enabled for this workspace."
-        in run.errors
-    )
+        f"{LICENSES}: Ruddr 403: The requested feature is not enabled for this workspace. "
+        "Ruddr answers 403 when a feature is switched off for the whole workspace, here "
+        "products (project product items); it is not a missing permission (API keys have none), "
+        "so another key will not help: ask a Ruddr workspace administrator to turn the feature "
+        "on in Ruddr's workspace settings"
+    ) in run.errors.replace("\n", " ")
     assert LICENSES not in remote_ids(directory, sandbox=False)
     assert_state_consistent(directory, ruddr.admin)
+
+
+def test_milestones_switched_off_for_the_workspace_fail_the_plan_with_403(
+    ruddr: Remote, tmp_path: Path
+) -> None:
+    ruddr.admin.settings(disabled_features=["invoice_milestones"])
+    directory = write_plan(tmp_path / "billing", head=ruddr.head)
+
+    run = ruddr.billplan("plan", directory)
+
+    assert run.code == 1
+    assert "Ruddr 403: The requested feature is not enabled for this workspace." in run.errors
+    assert "switched off for the whole workspace, here invoice milestones" in (
+        run.errors.replace("\n", " ")
+    )
 
 
 def test_an_update_answered_404_names_the_address(ruddr: Remote, applied: Path) -> None:
@@ -114,16 +155,17 @@ def test_an_update_answered_404_names_the_address(ruddr: Remote, applied: Path) 
     assert_state_consistent(applied, ruddr.admin)
 
 
-def test_a_delete_answered_405_names_the_address_and_keeps_the_object_owned(
+def test_a_delete_answered_409_read_only_names_the_address_and_keeps_the_object_owned(
     ruddr: Remote, applied: Path
 ) -> None:
-    ruddr.admin.fault("DELETE", "/project-invoice-milestones", status=405)
+    # 409 is what deleteProjectInvoiceMilestone declares for a refusal (405 it does not).
+    ruddr.admin.fault("DELETE", "/project-invoice-milestones", status=409)
     write_plan(applied, variant((KICKOFF_LINE, "")), head=ruddr.head)
 
     run = ruddr.billplan("apply", applied)
 
     assert run.code == 1
-    assert f"{KICKOFF}: Ruddr 405: The endpoint does not support this method." in run.errors
+    assert f"{KICKOFF}: Ruddr 409: the resource is read-only" in run.errors
     assert KICKOFF in remote_ids(applied, sandbox=False)  # not deleted, so still owned
     assert_state_consistent(applied, ruddr.admin)
 
@@ -176,14 +218,21 @@ def test_an_object_invoiced_between_plan_and_apply_is_refused_by_ruddr_with_409(
     assert "! LOCKED" in again.out and "1 locked." in again.out
 
 
-def test_api_access_disabled_fails_the_plan_with_423(ruddr: Remote, tmp_path: Path) -> None:
+def test_api_access_disabled_fails_the_plan_with_423_and_says_what_to_do(
+    ruddr: Remote, tmp_path: Path
+) -> None:
     ruddr.admin.settings(api_access_enabled=False)
     directory = write_plan(tmp_path / "billing", head=ruddr.head)
 
     run = ruddr.billplan("plan", directory)
 
     assert run.code == 1
-    assert "Ruddr 423: API access is disabled for this workspace." in run.errors
+    assert (
+        "Ruddr 423: API access is disabled, please contact support for assistance. Ruddr "
+        "answers 423 when API access is disabled for the whole workspace: no key of the "
+        "workspace can be used until it is enabled again; ask a Ruddr workspace administrator, "
+        "or Ruddr support, to enable API access"
+    ) in run.errors.replace("\n", " ")
 
 
 def test_a_create_still_refused_after_every_429_retry_is_reported_and_not_recorded(
@@ -400,10 +449,14 @@ def test_a_lost_create_whose_charge_was_removed_since_is_found_and_deleted(
 def test_ruddrs_validation_details_follow_its_message_after_one_colon(tmp_path: Path) -> None:
     with remote(seed=False) as bare:
         bare.admin.add_project()
-        directory = write_plan(tmp_path / "billing", head=bare.head)
+        ruddr = Ruddr("ruddr", {"base_url": base_url("ruddr", bare.root)}, token=SANDBOX_TOKEN)
+        body = {"projectId": PROJECT_ID, "invoiceItemId": INVOICE_ITEM, "date": "2026-01-15"}
 
-        run = bare.billplan("apply", directory)
+        with pytest.raises(ProviderError) as refused:
+            ruddr.create(MILESTONE, [{**body, "name": "Kickoff", "fee": 10000}])
+        ruddr.close()
 
-    assert (
-        "See errors for more details: 'invoiceItemId' does not refer to an existing invoice item"
-    ) in run.errors
+    assert str(refused.value) == (
+        "Ruddr 400: There was a problem processing your request. See errors for more details: "
+        "'invoiceItemId' does not refer to an existing invoice item"
+    )

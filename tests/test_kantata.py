@@ -47,6 +47,7 @@ from compiler.providers.kantata import Kantata
 from compiler.sandbox import SANDBOX_TOKEN, base_url
 from compiler.workspace import open_workspace
 
+WORKSPACES = "/api/v1/workspaces"
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
 WITHOUT_KICKOFF = variant((KICKOFF_LINE, ""))
 SUPPORT_FROM_FEBRUARY = variant(
@@ -113,17 +114,22 @@ def test_a_plan_right_after_apply_shows_no_changes(applied: Path) -> None:
 def test_a_second_apply_sends_no_writes(applied: Path) -> None:
     again = step(applied, apply=True)
 
-    assert [r["method"] for r in again.requests] == ["GET"]
+    assert [r["method"] for r in again.requests] == ["GET", "GET"]  # milestones, workspace
 
 
 def test_the_workspace_is_read_with_one_list_request_of_200_per_page(applied: Path) -> None:
-    (read,) = step(applied).requests
+    read, workspaces = step(applied).requests
 
     assert (read["method"], read["path"]) == ("GET", COLLECTION)
     query = parse_qs(read["query"])
     assert query["workspace_ids"] == [str(WORKSPACE)]
     assert query["per_page"] == ["200"]
     assert "external_references" in query["include"][0]
+    # and the planned workspace itself, once, before any write (GetWorkspaces, `only`)
+    assert (workspaces["path"], parse_qs(workspaces["query"])["only"]) == (
+        WORKSPACES,
+        [str(WORKSPACE)],
+    )
 
 
 def test_changing_an_amount_updates_the_milestone_with_a_field_diff(applied: Path) -> None:
@@ -217,6 +223,47 @@ def test_an_invoiced_charge_removed_from_the_plan_is_locked_not_deleted(applied:
     assert removed.change(KICKOFF).action == "locked"
     assert untouched(removed.requests)
     assert remote_ids(applied)[KICKOFF] == kickoff_id
+
+
+def test_a_milestone_is_locked_by_the_invoice_it_names_never_by_an_invoiced_field() -> None:
+    # kantata-billing-milestones.openapi.yml: BillingMilestone has `invoice_id` (and, with
+    # include=invoices, `invoice_ids`), and no `invoiced` field at all.
+    kantata = Kantata("kantata", {"type": "kantata"}, token="unused")
+    held = {"id": "7", "title": "Kickoff", "amount_in_cents": 100, "workspace_id": str(WORKSPACE)}
+
+    assert kantata.observe({**held, "invoice_id": "31"}, []).locked
+    assert kantata.observe({**held, "invoice_id": None, "invoice_ids": ["31"]}, []).locked
+    assert not kantata.observe({**held, "invoice_id": None, "invoiced": True}, []).locked
+    kantata.close()
+
+
+def test_a_milestone_whose_invoice_is_deleted_can_be_changed_again(applied: Path) -> None:
+    kickoff_id = remote_ids(applied)[KICKOFF]
+    with plan_sandbox(applied) as admin:
+        invoice = admin.invoice(kickoff_id)["invoice_id"]
+        admin.delete_invoice(invoice)
+    write_plan(applied, KICKOFF_12000)
+
+    freed = step(applied, apply=True)
+
+    assert freed.change(KICKOFF).action == "update"
+    with plan_sandbox(applied) as admin:
+        assert admin.milestone(kickoff_id)["amount_in_cents"] == 1200000
+
+
+def test_a_create_sends_no_null_field(tmp_path: Path) -> None:
+    # The spec types story_id an integer and date_to_invoice a date: null is neither.
+    first = step(write_plan(tmp_path / "billing"), apply=True)
+
+    (post,) = first.writes("POST")
+    sent = post["body"]["billing_milestones"]
+    assert [name for body in sent for name, value in body.items() if value is None] == []
+    uat = next(b for b in sent if b["external_reference"]["service_model_ref"] == UAT)
+    assert (uat["billing_type"], uat["story_id"], "date_to_invoice" in uat) == (
+        "upon_completion",
+        STORY,
+        False,
+    )
 
 
 def test_a_milestone_edited_in_kantata_is_drift_and_apply_restores_it(applied: Path) -> None:
@@ -407,15 +454,19 @@ def test_250_milestones_are_read_in_two_pages_never_one_get_per_milestone(
     again = step(directory)
 
     assert not again.plan.has_changes
-    assert [(r["method"], r["path"]) for r in again.requests] == [("GET", COLLECTION)] * 2
-    pages = [parse_qs(r["query"]) for r in again.requests]
+    assert [(r["method"], r["path"]) for r in again.requests] == [
+        ("GET", COLLECTION),
+        ("GET", COLLECTION),
+        ("GET", WORKSPACES),
+    ]
+    pages = [parse_qs(r["query"]) for r in again.requests[:2]]
     assert [(q["page"], q["per_page"], q["workspace_ids"]) for q in pages] == [
         (["1"], ["200"], [str(WORKSPACE)]),
         (["2"], ["200"], [str(WORKSPACE)]),
     ]
 
 
-def test_apply_completes_under_kantatas_real_rate_limit_honouring_retry_after(
+def test_apply_completes_under_kantatas_real_rate_limit_backing_off_on_its_own(
     tmp_path: Path,
 ) -> None:
     twenty_months = variant(("end: 2026-03-31", "end: 2027-08-31"))
@@ -448,8 +499,10 @@ def test_apply_completes_under_kantatas_real_rate_limit_honouring_retry_after(
     assert result.ok, result.failures
     assert plan.count("update") == 20
     assert statuses.count(429) >= 1
-    assert statuses.count(200) == 1 + 20
-    assert slept == [1.0] * statuses.count(429)  # Retry-After: 1, not a guessed backoff
+    assert statuses.count(200) == 2 + 20  # the list, the workspace, the updates
+    # Kantata documents no Retry-After: every 429 is waited out by billplan's own backoff.
+    assert len(slept) == statuses.count(429)
+    assert all(0 < seconds <= Kantata.backoff_cap for seconds in slept)
     assert not step(directory).plan.has_changes
 
 
@@ -675,7 +728,9 @@ def test_the_sandbox_creates_the_task_on_first_use_and_says_so(tmp_path: Path) -
         ]
 
 
-def test_a_dated_milestone_moved_to_on_completion_loses_its_invoice_date(applied: Path) -> None:
+def test_a_dated_milestone_moved_to_on_completion_is_billed_on_its_task_with_no_date(
+    applied: Path,
+) -> None:
     kickoff_id = remote_ids(applied)[KICKOFF]
     write_plan(applied, variant(("date: 2026-01-15,", f"on_completion: {{task: {STORY}}},")))
 
@@ -684,31 +739,37 @@ def test_a_dated_milestone_moved_to_on_completion_loses_its_invoice_date(applied
     change = switched.change(KICKOFF)
     assert change.action == "update"
     assert {f.field for f in change.fields} == {"billing_type", "date_to_invoice", "story_id"}
+    (put,) = switched.writes("PUT")
+    sent = put["body"]["billing_milestone"]
+    # No null: the spec types date_to_invoice as a date. The date Kantata still holds is
+    # ignored for a milestone billed upon completion.
+    assert (sent["billing_type"], sent["story_id"], "date_to_invoice" in sent) == (
+        "upon_completion",
+        STORY,
+        False,
+    )
     with plan_sandbox(applied) as admin:
         kickoff = admin.milestone(kickoff_id)
-    assert (kickoff["billing_type"], kickoff["story_id"], kickoff["date_to_invoice"]) == (
-        "upon_completion",
-        str(STORY),
-        None,
-    )
+    assert (kickoff["billing_type"], kickoff["story_id"]) == ("upon_completion", str(STORY))
     again = step(applied)
     assert not again.plan.has_changes
     assert again.change(KICKOFF).before_side.date is None  # billed "on completion", no month
 
 
-def test_an_on_completion_milestone_moved_to_a_date_drops_its_task(applied: Path) -> None:
+def test_an_on_completion_milestone_moved_to_a_date_is_billed_on_that_date(
+    applied: Path,
+) -> None:
     uat_id = remote_ids(applied)[UAT]
     write_plan(applied, variant((f"on_completion: {{task: {STORY}}},", "date: 2026-07-01,")))
 
-    assert step(applied, apply=True).applied.ok
+    switched = step(applied, apply=True)
 
+    assert switched.applied.ok
+    (put,) = switched.writes("PUT")
+    assert "story_id" not in put["body"]["billing_milestone"]  # never null: an integer id
     with plan_sandbox(applied) as admin:
         uat = admin.milestone(uat_id)
-    assert (uat["billing_type"], uat["story_id"], uat["date_to_invoice"]) == (
-        "fixed_date",
-        None,
-        "2026-07-01",
-    )
+    assert (uat["billing_type"], uat["date_to_invoice"]) == ("fixed_date", "2026-07-01")
     assert not step(applied).plan.has_changes
 
 
@@ -785,9 +846,10 @@ def test_a_batch_refused_for_one_milestone_is_sent_again_without_it(
     assert all(e["status"] == "managed" for e in entries)
 
 
-def test_an_amount_beyond_kantatas_32_bit_integers_fails_with_its_message(
+def test_an_amount_beyond_kantatas_32_bit_integers_is_refused_by_plan_naming_the_charge(
     kantata: Remote, tmp_path: Path
 ) -> None:
+    # kantata-billing-milestones.openapi.yml: amount_in_cents is `format: int32`.
     directory = write_plan(
         tmp_path / "billing", variant(("amount: 10000}", "amount: 30000000}")), head=kantata.head
     )
@@ -795,13 +857,12 @@ def test_an_amount_beyond_kantatas_32_bit_integers_fails_with_its_message(
     run = kantata.billplan("apply", directory)
 
     assert run.code == 1
+    assert KICKOFF in run.errors
     assert (
-        f"{KICKOFF}: Kantata OX 422: {KICKOFF}: amount_in_cents: Amount in cents must be between "
-        "-2147483648 and 2147483647" in run.errors
-    )
-    # The batch is sent again without it: everything else is created.
-    assert len(kantata.admin.milestones()) == len(ADDRESSES) - 1
-    assert_state_consistent(directory, kantata.admin, sandbox=False)
+        "Kantata amounts are 32-bit integers of minor units (-2147483648 to 2147483647); "
+        "30000000.00 USD is 3000000000: split the charge into smaller ones"
+    ) in " ".join(run.errors.split())
+    assert kantata.admin.requests("POST") == []
 
 
 def test_a_token_kantata_does_not_accept_fails_the_plan_with_401(
@@ -826,6 +887,56 @@ def test_a_workspace_the_token_cannot_see_fails_the_plan_with_403(
 
     assert run.code == 1
     assert f"Kantata OX 403: You do not have access to workspace {WORKSPACE}." in run.errors
+    # kantata.errors.yml: roles and project participation, not OAuth scopes.
+    assert "by the user's role and project participation, not by token scopes" in run.errors
+    assert "add the token's user to the workspace" in run.errors
+
+
+def test_an_archived_workspace_is_named_by_plan_before_any_write(
+    kantata: Remote, tmp_path: Path
+) -> None:
+    # kantata-workspaces.openapi.yml: archived projects are left out of GetWorkspaces.
+    kantata.admin.edit_workspace(archived=True)
+    directory = write_plan(tmp_path / "billing", head=kantata.head)
+
+    run = kantata.billplan("apply", directory)
+
+    assert run.code == 1
+    assert "Kantata OX would refuse this plan; nothing was written" in run.errors
+    assert (
+        f"Kantata workspace {WORKSPACE} was not found: it does not exist, is archived, or the "
+        "token's user cannot see it" in " ".join(run.errors.split())
+    )
+    assert kantata.admin.requests("POST") == []
+
+
+def test_an_unknown_workspace_is_named_by_plan_before_any_write(
+    kantata: Remote, tmp_path: Path
+) -> None:
+    directory = write_plan(tmp_path / "billing", head=kantata.head)
+    write_plan(directory, variant((f"project_id: {WORKSPACE}", "project_id: 41999")), kantata.head)
+
+    run = kantata.billplan("plan", directory)
+
+    assert run.code == 1
+    assert "Kantata workspace 41999 was not found" in run.errors
+    assert [r["method"] for r in kantata.admin.requests()] == ["GET", "GET"]
+
+
+def test_planned_workspaces_are_read_a_page_of_them_to_a_request(kantata: Remote) -> None:
+    kantata.admin.add_workspace(41002)
+
+    class OnePerPage(Kantata):
+        page_size = 1  # as if more workspaces were planned than a page of 200 holds
+
+    config = {"base_url": base_url("kantata", kantata.root)}
+    reader = OnePerPage("kantata", config, token=SANDBOX_TOKEN)
+    reader.currencies = {str(WORKSPACE): "USD", "41002": "USD"}
+    reader.list([WORKSPACE, 41002])
+    reader.close()
+
+    reads = [r for r in kantata.admin.requests() if r["path"] == WORKSPACES]
+    assert [parse_qs(r["query"])["only"] for r in reads] == [[str(WORKSPACE)], ["41002"]]
 
 
 def test_an_update_answered_404_names_the_address_and_state_keeps_the_old_values(
@@ -908,7 +1019,12 @@ def test_a_create_still_refused_after_every_429_retry_is_reported_and_not_record
     )
     assert not any(f.unknown for f in result.failures)  # a 429 is refused before it runs
     assert [r["status"] for r in kantata.admin.requests("POST")] == [429] * Kantata.max_attempts
-    assert slept == [1.0] * (Kantata.max_attempts - 1)  # Retry-After: 1, honoured each time
+    # No Retry-After is documented: billplan waits by its own capped, doubling backoff.
+    ceilings = [
+        min(Kantata.backoff_cap, Kantata.backoff_base * 2**n)
+        for n in range(Kantata.max_attempts - 1)
+    ]
+    assert all(c / 2 <= s <= c for s, c in zip(slept, ceilings, strict=True)), slept
     assert state_json(directory, sandbox=False)["entries"] == []
     assert kantata.admin.milestones() == []
 
@@ -950,4 +1066,5 @@ def test_a_503_on_a_read_is_retried_and_the_plan_succeeds(kantata: Remote, serve
     run = kantata.billplan("plan", served, "--detailed-exitcode")
 
     assert run.code == 0, run.text
-    assert [r["status"] for r in kantata.admin.requests("GET")][-2:] == [503, 200]
+    lists = [r for r in kantata.admin.requests("GET") if r["path"] == COLLECTION]
+    assert [r["status"] for r in lists][-2:] == [503, 200]

@@ -49,6 +49,64 @@ def applied(tmp_path: Path) -> Path:
     return directory
 
 
+WORKSHOP = "cloud-infra/milestones/workshop"
+WORKSHOP_LINE = (
+    "      workshop: {description: Workshop days, date: 2026-05-01, quantity: 3, rate: 1500}\n"
+)
+WITH_WORKSHOP = variant((KICKOFF_LINE, KICKOFF_LINE + WORKSHOP_LINE))
+
+
+def test_a_milestone_priced_by_quantity_and_rate_is_sent_without_a_fee(tmp_path: Path) -> None:
+    # ruddr.openapi.yml MilestoneCreate: `fee`, or `quantity` and `rate`, never all three.
+    directory = write_plan(tmp_path / "billing", WITH_WORKSHOP)
+
+    first = step(directory, apply=True)
+
+    assert first.applied.ok, first.applied.failures
+    by_name = {
+        r["body"].get("name") or r["body"]["description"]: r["body"] for r in first.writes("POST")
+    }
+    workshop = by_name["Workshop days"]
+    assert (workshop["quantity"], workshop["rate"], "fee" in workshop) == (3, 1500, False)
+    assert (by_name["Kickoff"]["fee"], "quantity" in by_name["Kickoff"]) == (10000, False)
+    licenses = by_name["CRM licenses"]  # a product item sends the fee beside its pair
+    assert (licenses["quantity"], licenses["rate"], licenses["fee"]) == (10, 150, 1500)
+    with plan_sandbox(directory) as admin:
+        assert admin.get(MILESTONE, remote_ids(directory)[WORKSHOP])["fee"] == 4500
+    assert not step(directory).plan.has_changes
+
+
+def test_a_priced_milestone_changed_to_a_fee_clears_its_pair_and_back(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing", WITH_WORKSHOP)
+    assert step(directory, apply=True).applied.ok
+    write_plan(
+        directory, variant(("quantity: 3, rate: 1500}", "amount: 4000}"), body=WITH_WORKSHOP)
+    )
+
+    to_fee = step(directory, apply=True)
+
+    (patch,) = to_fee.writes("PATCH")
+    assert (patch["body"]["fee"], patch["body"]["quantity"], patch["body"]["rate"]) == (
+        4000,
+        None,
+        None,
+    )
+    write_plan(
+        directory,
+        variant(("quantity: 3, rate: 1500}", "quantity: 2, rate: 1600}"), body=WITH_WORKSHOP),
+    )
+    to_pair = step(directory, apply=True)
+    (patch,) = to_pair.writes("PATCH")
+    assert (patch["body"]["quantity"], patch["body"]["rate"], "fee" in patch["body"]) == (
+        2,
+        1600,
+        False,
+    )
+    with plan_sandbox(directory) as admin:
+        assert admin.get(MILESTONE, remote_ids(directory)[WORKSHOP])["fee"] == 3200
+    assert not step(directory).plan.has_changes
+
+
 def test_a_first_apply_creates_each_item_once(tmp_path: Path) -> None:
     directory = write_plan(tmp_path / "billing")
 
@@ -95,8 +153,8 @@ def test_a_plan_right_after_apply_shows_no_changes(applied: Path) -> None:
 def test_a_second_apply_sends_no_writes(applied: Path) -> None:
     again = step(applied, apply=True)
 
-    # the project (its currency), then one list per type
-    assert [r["method"] for r in again.requests] == ["GET", "GET", "GET"]
+    # one list per type, then the project and the invoice item, checked before any write
+    assert [r["method"] for r in again.requests] == ["GET"] * 4
 
 
 def test_changing_an_amount_updates_the_object_with_a_field_diff(applied: Path) -> None:
@@ -252,7 +310,7 @@ def test_an_unmanaged_twin_of_a_planned_create_is_adopted_without_a_post(applied
 
     change = adopted.change(EXTRA)
     assert (change.action, change.remote_id) == ("adopt", twin["id"])
-    assert [r["method"] for r in adopted.requests] == ["GET"] * 3  # no POST, no PATCH
+    assert [r["method"] for r in adopted.requests] == ["GET"] * 4  # no POST, no PATCH
     assert remote_ids(applied)[EXTRA] == twin["id"]
     assert not step(applied).plan.has_changes
 
@@ -265,7 +323,7 @@ def test_an_unmanaged_object_that_differs_is_listed_and_never_touched(applied: P
 
     assert [u.remote_id for u in seen.plan.unmanaged] == [other["id"]]
     assert seen.plan.unmanaged[0].project == "cloud-infra"
-    assert [r["method"] for r in seen.requests] == ["GET"] * 3
+    assert [r["method"] for r in seen.requests] == ["GET"] * 4
     assert other["id"] not in remote_ids(applied).values()
     shown = sandboxed("plan", applied)
     assert f"{other['id']}  2026-06-01  700  Hand-made" in shown.out
@@ -364,9 +422,9 @@ def test_a_project_with_more_objects_than_one_page_converges(tmp_path: Path) -> 
     again = step(directory, apply=True)
 
     assert not again.plan.has_changes
-    # the project (its currency), 2 pages of milestones, then the product items
-    assert [r["method"] for r in again.requests] == ["GET"] * 4
-    assert "startingAfter=" in again.requests[2]["query"]
+    # 2 pages of milestones, the product items, then the project and the invoice item
+    assert [r["method"] for r in again.requests] == ["GET"] * 5
+    assert "startingAfter=" in again.requests[1]["query"]
     assert len(remote_ids(directory)) == 130
 
 
@@ -401,7 +459,7 @@ def test_the_whole_lifecycle_converges_and_no_address_changes_hands(tmp_path: Pa
     final = step(directory, apply=True)
 
     assert not final.plan.has_changes
-    assert [r["method"] for r in final.requests] == ["GET"] * 3
+    assert [r["method"] for r in final.requests] == ["GET"] * 4
     assert final.plan.count("locked") == 1
     last = remote_ids(directory)
     # Every address that was never deleted or moved still owns the object it first made.

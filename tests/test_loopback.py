@@ -10,6 +10,7 @@ from pathlib import Path
 
 from support import (
     ADDRESSES,
+    INVOICE_ITEM,
     KICKOFF,
     MILESTONE,
     PROJECT_ID,
@@ -47,9 +48,11 @@ def test_a_second_apply_over_http_sends_only_reads(ruddr: Remote, applied: Path)
     run = ruddr.billplan("apply", applied)
 
     assert run.code == 0, run.text
-    assert [r["method"] for r in ruddr.admin.requests()] == ["GET"] * 3  # project, 2 lists
-    assert ruddr.admin.requests()[0]["path"].endswith(f"/projects/{PROJECT_ID}")
-    assert f"projectId={PROJECT_ID}" in ruddr.admin.requests()[1]["query"]
+    reads = ruddr.admin.requests()
+    assert [r["method"] for r in reads] == ["GET"] * 4  # 2 lists, the project, the invoice item
+    assert f"projectId={PROJECT_ID}" in reads[0]["query"]
+    assert reads[2]["path"].endswith(f"/projects/{PROJECT_ID}")
+    assert reads[3]["path"].endswith(f"/invoice-items/{INVOICE_ITEM}")
 
 
 def test_changing_an_amount_over_http_patches_only_that_object(
@@ -78,7 +81,7 @@ def test_an_invoiced_object_over_http_is_locked_and_never_patched(
 
     assert run.code == 0, run.text
     assert "! LOCKED" in run.out and "1 locked." in run.out
-    assert [r["method"] for r in ruddr.admin.requests()] == ["GET"] * 3  # project, 2 lists
+    assert [r["method"] for r in ruddr.admin.requests()] == ["GET"] * 4  # no PATCH
     assert ruddr.admin.get(MILESTONE, kickoff_id)["fee"] == 10000
 
 
@@ -95,6 +98,7 @@ projects:
         start: 2026-01-05
         count: 40
 """
+WEEKLY_90 = WEEKLY_40.replace("count: 40", "count: 90")
 
 
 def test_apply_paces_itself_under_ruddrs_real_rate_limit_and_provokes_no_429(
@@ -115,15 +119,16 @@ def test_apply_paces_itself_under_ruddrs_real_rate_limit_and_provokes_no_429(
 
 def test_apply_completes_by_backing_off_when_its_pace_exceeds_the_limit(tmp_path: Path) -> None:
     with remote(rate_limit=True) as limited:
-        # max_rps far above Ruddr's 20 a second: the burst runs out and 429s must be waited out.
+        # max_rps far above Ruddr's 20 a second: the burst of 60 runs out and 429s must be
+        # waited out.
         head = limited.head.replace("token_env:", "max_rps: 1000, token_env:")
-        directory = write_plan(tmp_path / "billing", WEEKLY_40, head=head)
+        directory = write_plan(tmp_path / "billing", WEEKLY_90, head=head)
 
         run = limited.billplan("apply", directory)
 
         assert run.code == 0, run.text
-        assert "Apply complete: 40 created." in run.out
+        assert "Apply complete: 90 created." in run.out
         posts = limited.admin.requests("POST")
         assert any(p["status"] == 429 for p in posts), "the burst should have run out"
-        assert len([p for p in posts if p["status"] == 200]) == 40
-        assert len(limited.admin.objects(MILESTONE)) == 40
+        assert len([p for p in posts if p["status"] == 200]) == 90
+        assert len(limited.admin.objects(MILESTONE)) == 90

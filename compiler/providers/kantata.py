@@ -1,12 +1,20 @@
 """Kantata OX: every occurrence becomes a billing milestone in the project's workspace.
 
-Money is `amount_in_cents`, an integer in the currency's minor units. Creates go 100 to a
-request. Every milestone billplan creates carries an external reference (service `billplan`,
+The contract is `kantata-billing-milestones.openapi.yml` (and the workspaces spec for
+GetWorkspaces). Money is `amount_in_cents`, an integer in the currency's minor units; ids are
+integers in requests and strings in responses; nothing is ever sent as null. Creates go 100 to
+a request. Every milestone billplan creates carries an external reference (service `billplan`,
 model `billing_milestone`, ref = the item's address): that is how billplan recognises what it
 owns, and adopts with certainty a milestone whose create response was lost.
 
 The odd part is the response envelope: `results` gives the order, the objects are indexed by
-id under their type's key, and associations are side-loaded under their own keys.
+id under their type's key, and associations are side-loaded under their own keys. A milestone
+on an invoice (`invoice_id`, `invoice_ids`) is locked: Kantata refuses to change it. Before any
+write, the planned workspaces are read once: one that is missing (unknown, archived, not
+visible to the token's user) or bills in another currency stops the plan. A 429 carries no
+Retry-After (none is documented): the base class backs off on its own.
+
+Assumed: the rate limit (Kantata publishes no numbers).
 """
 
 from __future__ import annotations
@@ -34,6 +42,14 @@ MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
 SERVICE_MODEL = "billing_milestone"
 INCLUDE = "external_references,invoices"
+INT32 = range(-(2**31), 2**31)  # amount_in_cents is `format: int32`
+# kantata.errors.yml: Kantata authorises by in-product roles and project participation, never
+# by OAuth scopes, so the fix for a 403 is in Kantata, not in the token.
+FORBIDDEN_HINT = (
+    "Kantata grants access by the user's role and project participation, not by token scopes: "
+    "add the token's user to the workspace (with a role that can see its billing), or use a "
+    "token of a user who is in it; a token with other scopes will not help"
+)
 # A batch create's problems are prefixed with the item's position: `billing_milestones[2]: `.
 POSITION = re.compile(r"billing_milestones\[(\d+)\]")
 
@@ -66,10 +82,21 @@ class Kantata(Provider):
                     (item, f"Kantata workspace ids are integers; got {item.project_id!r}")
                 )
                 continue
+            cents = to_minor_units(item.amount, item.currency)
+            if cents not in INT32:
+                problems.append(
+                    (
+                        item,
+                        f"Kantata amounts are 32-bit integers of minor units ({INT32.start} to "
+                        f"{INT32.stop - 1}); {item.amount} {item.currency} is {cents}: split "
+                        "the charge into smaller ones",
+                    )
+                )
+                continue
             self.currencies[str(workspace)] = item.currency
             body: dict[str, Any] = {
                 "title": item.description,
-                "amount_in_cents": to_minor_units(item.amount, item.currency),
+                "amount_in_cents": cents,
                 "workspace_id": workspace,
             }
             if item.task is not None:
@@ -79,15 +106,15 @@ class Kantata(Provider):
                         (item, f"Kantata task (story) ids are integers; got {item.task!r}")
                     )
                     continue
-                # null clears a date left from when it was billed on a date (null on create
-                # is "not sent"); likewise a story left from when it was billed on completion.
                 body["billing_type"] = "upon_completion"
                 body["story_id"] = story
-                body["date_to_invoice"] = None
             else:
+                # Never null: the spec types story_id an integer and date_to_invoice a date, on
+                # create and update alike. A story or date left from the other billing type is
+                # left in place; `observe` reads only the field the billing type uses.
                 body["billing_type"] = "fixed_date"
-                body["date_to_invoice"] = item.date.isoformat() if item.date else None
-                body["story_id"] = None
+                if item.date is not None:
+                    body["date_to_invoice"] = item.date.isoformat()
             body["external_reference"] = {
                 "service_name": SERVICE_NAME,
                 "service_model": SERVICE_MODEL,
@@ -117,7 +144,38 @@ class Kantata(Provider):
             last = int(meta.get("page_count") or 1)
             return self._unpack(envelope), (number + 1 if number < last else None)
 
-        return list(self.pages(fetch))
+        found = list(self.pages(fetch))
+        self._check_workspaces([str(p) for p in project_ids if str(p) in self.currencies])
+        return found
+
+    def _check_workspaces(self, planned: Sequence[str]) -> None:
+        """Before any write, one read per 200 planned workspaces (GetWorkspaces, `only`): every
+        one that Kantata does not show, and every one billed in another currency, named at
+        once. Kantata leaves out archived projects and projects the user may not see."""
+        shown: dict[str, Any] = {}
+        for start in range(0, len(planned), self.page_size):  # a page holds them all
+            chunk = planned[start : start + self.page_size]
+            params = {"only": ",".join(chunk), "per_page": self.page_size}
+            envelope = self.json(self.request("GET", "/workspaces", params=params))
+            shown.update(envelope.get("workspaces") or {})
+        problems = []
+        for workspace in planned:
+            held = shown.get(workspace)
+            if held is None:
+                problems.append(
+                    f"Kantata workspace {workspace} was not found: it does not exist, is "
+                    "archived, or the token's user cannot see it. Check the project's "
+                    "`project_id`, unarchive the project, or add the user to it"
+                )
+            elif (currency := held.get("currency")) and currency != self.currencies[workspace]:
+                # `currency` is hidden from users without financial access: then the check
+                # falls to the currency of the milestones already there (_check_currencies).
+                problems.append(_currency_problem(workspace, currency, self.currencies[workspace]))
+        if problems:
+            raise ProviderError(
+                f"{self.title} would refuse this plan; nothing was written:\n  - "
+                + "\n  - ".join(problems)
+            )
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
         try:
@@ -174,11 +232,7 @@ class Kantata(Provider):
             workspace = str(obj.get("workspace_id"))
             held, planned = obj.get("currency"), self.currencies.get(workspace)
             if held and planned and held != planned:
-                raise ProviderError(
-                    f"Kantata workspace {workspace} bills in {held}, but the plan gives its "
-                    f"project {planned}: Kantata would read every amount as {held}. Set the "
-                    f"project's currency to {held}, or bill it from a {planned} workspace."
-                )
+                raise ProviderError(_currency_problem(workspace, held, planned))
 
     def _unpack(self, envelope: Mapping[str, Any]) -> list[Observed]:
         """Objects in `results` order, with their side-loaded external references."""
@@ -220,13 +274,20 @@ class Kantata(Provider):
             type=MILESTONE,
             project_id=attributes["workspace_id"],
             attributes=attributes,
-            locked=bool(obj.get("invoiced")) or bool(obj.get("invoice_ids")),
+            locked=_on_an_invoice(obj),
             date=date.fromisoformat(when) if when else None,
             amount=from_minor_units(attributes["amount_in_cents"], currency),
             owner=ours.get("service_model_ref") if ours is not None else None,
         )
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        words = self._vendor_words(payload, response)
+        if response.status_code == 403:
+            return words.rstrip(".") + ". " + FORBIDDEN_HINT
+        return words
+
+    def _vendor_words(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        """The `errors` list in words: `field: message` for validation errors."""
         errors = payload.get("errors")
         if not errors:
             return response.reason_phrase
@@ -265,3 +326,20 @@ def _name_positions(
             "billplan sends the others again without the refused items)"
         )
     return named, frozenset(positions)
+
+
+def _currency_problem(workspace: str, held: str, planned: str) -> str:
+    return (
+        f"Kantata workspace {workspace} bills in {held}, but the plan gives its project "
+        f"{planned}: Kantata would read every amount as {held}. Set the project's currency to "
+        f"{held}, or bill it from a {planned} workspace."
+    )
+
+
+def _on_an_invoice(milestone: Mapping[str, Any]) -> bool:
+    """Kantata refuses to change or delete an invoiced milestone, and a milestone has no
+    `invoiced` field: it is invoiced when it names an invoice, by `invoice_id` or (with
+    `include=invoices`) `invoice_ids`. Any invoice counts, a draft or a cancelled one too: the
+    spec does not say that either frees it, and a milestone wrongly shown locked is only left
+    alone, where one wrongly shown free would fail its write."""
+    return milestone.get("invoice_id") is not None or bool(milestone.get("invoice_ids"))

@@ -1,6 +1,27 @@
 """Ruddr: recurring occurrences and milestones become project invoice milestones (typeId
 recurring / custom); products become project product items. Cursor pagination, bearer auth,
 money as decimal numbers in major units, `invoiced` objects are read-only.
+
+The contract is `ruddr.openapi.yml` (written from Ruddr's documentation pages). Before any
+write, `list` reads each planned project and invoice item once and refuses the whole plan,
+naming every problem at once, when Ruddr would refuse its writes: a milestone on a project that
+is not `fixed` / `fixed_recurring`, a product item on a project that is not billable, a
+project or invoice item that does not exist, a project billed in another currency.
+
+Assumed operations (`x-evidence: assumed` in the spec: no vendor page was found; billplan
+needs them, so it uses the most plausible shape, copied from a documented sibling). Everything
+else this client sends is documented.
+
+| operation                     | request                                         | answer   |
+|-------------------------------|-------------------------------------------------|----------|
+| deleteProjectInvoiceMilestone | DELETE /project-invoice-milestones/{id}         | 204; 409 |
+| listProjectProductItems       | GET /project-product-items?projectId=&limit=    | a page   |
+| getProjectProductItem         | GET /project-product-items/{id}                 | the item |
+| updateProjectProductItem      | PATCH /project-product-items/{id}, no projectId | item;409 |
+| deleteProjectProductItem      | DELETE /project-product-items/{id}              | 204; 409 |
+
+A page is `{results, hasMore}` with `startingAfter`, as every documented list; 409 is Ruddr's
+read-only answer, for an invoiced object.
 """
 
 from __future__ import annotations
@@ -10,6 +31,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import httpx
+
 from compiler.model import Item
 from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
 from compiler.providers.values import decimal
@@ -17,6 +40,12 @@ from compiler.providers.values import decimal
 MILESTONE = "ruddr_invoice_milestone"
 PRODUCT_ITEM = "ruddr_product_item"
 NAME_LIMIT = 255
+MILESTONE_BILLING_TYPES = ("fixed", "fixed_recurring")
+# What the feature behind each collection is called in messages (a 403 switches it off).
+FEATURES = {
+    "/project-invoice-milestones": "invoice milestones (the fixed-fee billing schedule)",
+    "/project-product-items": "products (project product items)",
+}
 
 
 class Ruddr(Provider):
@@ -33,6 +62,14 @@ class Ruddr(Provider):
     rate_limit = 20  # requests a second per workspace [doc]
     # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
     text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # What the plan writes to each project (types, currencies) and the invoice items it
+        # names: checked against Ruddr once, before anything is compared.
+        self.currencies: dict[str, set[str]] = {}
+        self.planned_types: dict[str, set[str]] = {}
+        self.invoice_items: dict[str, set[str]] = {}
 
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
         resources: list[Resource] = []
@@ -62,6 +99,9 @@ class Ruddr(Provider):
                     )
                 )
                 continue
+            if type_name == PRODUCT_ITEM and not item.description.strip():
+                problems.append((item, "Ruddr product items need a description: give one"))
+                continue
             body: dict[str, Any] = {
                 # Ruddr ids are UUIDs, which Ruddr returns in lowercase canonical form.
                 "projectId": str(item.project_id).lower(),
@@ -71,28 +111,16 @@ class Ruddr(Provider):
             }
             if type_name == MILESTONE:
                 body["typeId"] = "recurring" if item.kind == "recurring" else "custom"
-            # Ruddr computes fee = quantity x rate itself; send the pair only when that is
-            # exactly the amount billplan rounded, otherwise the fee alone.
-            if (
-                item.quantity is not None
-                and item.rate is not None
-                and item.quantity * item.rate == item.amount
-            ):
-                body["quantity"] = item.quantity
-                body["rate"] = item.rate
-            body["fee"] = item.amount
+            body.update(_amounts(type_name, item))
             self.currencies.setdefault(body["projectId"], set()).add(item.currency)
+            self.planned_types.setdefault(body["projectId"], set()).add(type_name)
+            self.invoice_items.setdefault(body["projectId"], set()).add(body["invoiceItemId"])
             resources.append(Resource.of(item, type_name, body["projectId"], body))
         return resources, problems
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.currencies: dict[str, set[str]] = {}  # project id -> currencies the plan bills in
 
     def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
         found: list[Observed] = []
         for project_id in project_ids:
-            self._check_currency(str(project_id))
             for type_name, resource_type in self.types.items():
 
                 def fetch(
@@ -109,22 +137,70 @@ class Ruddr(Provider):
                     return results, results[-1]["id"] if more else None
 
                 found.extend(self.observe(type_name, obj) for obj in self.pages(fetch))
+        self._check_plan([str(p) for p in project_ids])
         return found
 
-    def _check_currency(self, project_id: str) -> None:
-        """Ruddr bills a project in its own currency: fees planned in another would be read
-        as that one, silently. One read per planned project, before anything is compared."""
-        planned = self.currencies.get(project_id)
-        if not planned:
-            return  # only in state: nothing new will be written in a currency
-        project = self.json(self.request("GET", f"/projects/{project_id}"))
-        held = project.get("currency") if isinstance(project, dict) else None
-        if held and planned != {held}:
+    def _check_plan(self, project_ids: Sequence[str]) -> None:
+        """Everything about the planned projects and invoice items that would make Ruddr refuse
+        the writes, all at once: one read per planned project and per invoice item."""
+        problems: list[str] = []
+        invoice_items: set[str] = set()
+        for project_id in project_ids:
+            if project_id in self.planned_types:
+                problems += self._project_problems(project_id)
+                invoice_items |= self.invoice_items[project_id]
+        for invoice_item in sorted(invoice_items):
+            if self._read(f"/invoice-items/{invoice_item}") is None:
+                problems.append(
+                    f"Ruddr invoice item {invoice_item} does not exist in the workspace: set "
+                    "`ruddr: {invoice_item: <uuid>}` to one of the workspace's invoice items "
+                    "(Settings > Invoice items)"
+                )
+        if problems:
             raise ProviderError(
-                f"Ruddr project {project_id} ({project.get('name')}) bills in {held}, but the "
-                f"plan bills it in {', '.join(sorted(planned))}: Ruddr would read every fee as "
-                f"{held}. Set the project's currency to {held} in the plan."
+                f"{self.title} would refuse this plan; nothing was written:\n  - "
+                + "\n  - ".join(problems)
             )
+
+    def _project_problems(self, project_id: str) -> list[str]:
+        project = self._read(f"/projects/{project_id}")
+        if project is None:
+            return [
+                f"Ruddr project {project_id} does not exist in the workspace of this API key: "
+                "check the project's `project_id`"
+            ]
+        named = f"Ruddr project {project_id} ({project.get('name')})"
+        problems = []
+        planned = self.planned_types[project_id]
+        billing = project.get("billingTypeId")
+        if MILESTONE in planned and billing not in MILESTONE_BILLING_TYPES:
+            problems.append(
+                f"{named} has billing type {billing!r}: Ruddr takes invoice milestones only on "
+                "'fixed' or 'fixed_recurring' projects; change the project's billing type in "
+                "Ruddr, or bill these charges from a fixed-fee project"
+            )
+        if PRODUCT_ITEM in planned and project.get("isBillable") is False:
+            problems.append(
+                f"{named} is not billable: Ruddr takes product items only on billable "
+                "projects; make it billable in Ruddr, or move the products to a billable project"
+            )
+        held, wanted = project.get("currency"), self.currencies.get(project_id, set())
+        if held and wanted and wanted != {held}:
+            problems.append(
+                f"{named} bills in {held}, but the plan bills it in "
+                f"{', '.join(sorted(wanted))}: Ruddr would read every fee as {held}. Set the "
+                f"project's currency to {held} in the plan"
+            )
+        return problems
+
+    def _read(self, path: str) -> Any:
+        """One object by path, or None when Ruddr has no such object."""
+        try:
+            return self.json(self.request("GET", path))
+        except ProviderError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
         (body,) = bodies  # Ruddr creates one object per request
@@ -158,10 +234,12 @@ class Ruddr(Provider):
         if type_name == MILESTONE:
             attributes["typeId"] = obj.get("typeId", "custom")
         quantity, rate, fee = obj.get("quantity"), obj.get("rate"), obj.get("fee")
-        if quantity is not None and rate is not None:
+        priced = quantity is not None and rate is not None
+        if priced:
             attributes["quantity"] = decimal(quantity)
             attributes["rate"] = decimal(rate)
-        attributes["fee"] = decimal(fee)
+        if not (priced and type_name == MILESTONE):
+            attributes["fee"] = decimal(fee)  # a priced milestone's fee is theirs, not a field
         when = obj.get("date")
         return Observed(
             remote_id=str(obj["id"]),
@@ -172,3 +250,39 @@ class Ruddr(Provider):
             date=date.fromisoformat(when) if when else None,
             amount=decimal(fee) if fee is not None else Decimal(0),
         )
+
+    def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
+        words = super().describe_error(payload, response)
+        status = response.status_code
+        if status == 403:
+            path = response.request.url.path
+            feature = next((f for p, f in FEATURES.items() if p in path), "the feature it needs")
+            return (
+                f"{words.rstrip('.')}. Ruddr answers 403 when a feature is switched off for the "
+                f"whole workspace, here {feature}; it is not a missing permission (API keys "
+                "have none), so another key will not help: ask a Ruddr workspace administrator "
+                "to turn the feature on in Ruddr's workspace settings"
+            )
+        if status == 423:
+            return (
+                f"{words.rstrip('.')}. Ruddr answers 423 when API access is disabled for the "
+                "whole workspace: no key of the workspace can be used until it is enabled again; "
+                "ask a Ruddr workspace administrator, or Ruddr support, to enable API access"
+            )
+        return words
+
+
+def _amounts(type_name: str, item: Item) -> dict[str, Any]:
+    """The money of one create body. Ruddr computes fee = quantity x rate itself, so the pair is
+    sent only when that is exactly the amount billplan rounded. A milestone takes `fee`, or
+    `quantity` and `rate`, never all three (MilestoneCreate's oneOf); a product item takes the
+    fee always, beside the pair (the spec's advice, "send fee always to be safe")."""
+    exact = (
+        item.quantity is not None
+        and item.rate is not None
+        and item.quantity * item.rate == item.amount
+    )
+    if not exact:
+        return {"fee": item.amount}
+    pair = {"quantity": item.quantity, "rate": item.rate}
+    return pair if type_name == MILESTONE else {**pair, "fee": item.amount}

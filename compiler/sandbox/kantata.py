@@ -1,32 +1,52 @@
-"""The Kantata OX emulator: Kantata's API under `/api/v1`, written from api/VENDORS.md, the seed
-(`kantata-create-billing-milestones.txt`) and Kantata's public reference. It owns billing
-milestones (create one or up to 100 at once, list, read, update, delete), their external
-references and invoices, read-only workspaces and stories, and the admin routes that seed them or
-change them behind the client's back.
+"""The Kantata OX emulator: Kantata's API under `/api/v1`. It owns billing milestones (create
+one or up to 100 at once, list, read, update, delete), their external references and invoices,
+read-only workspaces and stories, and the admin routes that seed them or change them behind
+the client's back.
 
-Documented and reproduced: bearer auth (401 `{"errors": [{"type": "oauth", "message": "Invalid
-OAuth 2 Request"}]}`); integer ids, written as strings in `results`, in the id-indexed top-level
-keys and on the objects (`id`, `workspace_id`, `story_id`, `invoice_id`, `*_ids`); money as
-`amount_in_cents`, an integer in minor units that may be negative; the standard envelope
-(`count`, `meta`, `results` in sort order, objects indexed by id, side-loaded associations under
-`external_references`, `invoices`, `stories`, `workspaces`, with `external_reference_ids` and
-`invoice_ids` on the milestone only when included); `billing_milestone` or `billing_milestones`
-(at most 100) on create; `fixed_date` (default) or `upon_completion`, which needs a story;
-external references with service_name, service_model and service_model_ref required and at most
-one per service name per object; the list filters `workspace_ids`, `story_ids`, `only` (no 404
-for a miss), `date_between` (inclusive), `has_external_references`, the `external_reference_*`
-filters (including `external_reference_service_model_refs`, at most 200) and
-`without_external_reference_service_name`; `order=created_at:asc|desc` (default desc); `page`
-(default 1) and `per_page` (default 20, at most 200); `workspace_id` cannot be updated; invoiced
-milestones cannot be updated or deleted; DELETE is a hard delete answering 204 with no body;
-errors as `{"errors": [{"type": "validation" | "system" | "oauth", "message", "field"?}]}` with
-400, 401, 403, 404, 422 and 503; `/billing_milestones.json` is the same path as
-`/billing_milestones`.
+From the vendor's spec (`kantata-*.openapi.yml`, copies of Kantata's published reference, and
+`kantata.errors.yml`; operationIds in brackets):
+- Billing milestones (kantata-billing-milestones.openapi.yml): GetBillingMilestones,
+  CreateBillingMilestone (200, `billing_milestone` or up to 100 `billing_milestones`; title,
+  amount_in_cents and workspace_id required), GetBillingMilestone, UpdateBillingMilestone (PUT,
+  no workspace_id), DeleteBillingMilestone (204, no body; a hard delete). Only a milestone that
+  has not been invoiced can be updated or deleted.
+- Workspaces (kantata-workspaces.openapi.yml): GetWorkspaces leaves archived projects out
+  unless `include_archived=true` (default order `updated_at:desc`); GetWorkspace answers 404
+  for an archived project.
+- The envelope on every read and write: `count`, `meta {count, page_count, page_number,
+  page_size}`, `results [{key, id}]` in sort order, the objects indexed by id under their type's
+  key, associations side-loaded under `external_references`, `invoices`, `stories`, `workspaces`
+  when `include` names them (`external_references`, `invoices`, `story`, `workspace`), and
+  `external_reference_ids` / `invoice_ids` on a milestone only when included.
+- Ids are integers in requests and strings in responses (`id`, `workspace_id`, `story_id`,
+  `invoice_id`, `*_ids`); an external reference's `subject_id` is an integer.
+- BillingMilestone: title, amount_in_cents (int32 minor units, negative allowed on create),
+  currency (its workspace's), date_to_invoice (a date), billing_type `fixed_date` |
+  `upon_completion` (which needs a story), workspace_id, story_id, invoice_id (the invoice it is
+  on, or null), created_at, updated_at. There is no `invoiced` field: a milestone is invoiced
+  when it names an invoice.
+- Invoice (kantata-invoices.openapi.yml): title `Invoice #N` or `Draft Invoice #N`,
+  user_invoice_number, status `new`, draft, currency, currency_base_unit, balance_in_cents,
+  payment_schedule (days), invoice_date, due_date; made from `billing_milestone_ids`
+  (CreateInvoice); `billing_milestone_ids` appear with include=billing_milestones.
+- External references: service_name, service_model and service_model_ref required, one per
+  service name per object; status `successful` | `pending` | `failed`.
+- List parameters: `workspace_ids`, `story_ids`, `only` (no 404 for a miss), `date_between`
+  (inclusive), `has_external_references`, the `external_reference_*` filters (with
+  `external_reference_service_model_refs`, at most 200), `without_external_reference_service_name`,
+  `order=created_at:asc|desc` (default desc), `page` (default 1), `per_page` (default 20, at most
+  200).
+- Errors `{"errors": [{"type": "oauth" | "system" | "validation", "message", "field"?}]}`, `field`
+  on validation errors; 400, 401 (`oauth`, "Invalid OAuth 2 Request", observed live), 403, 404,
+  422, 503 on every operation. 429 "retry after a small delay" with no Retry-After header
+  (kantata.errors.yml: none is documented, so a client backs off on its own).
+- 403 means the user's roles or project participation do not allow it, never a token scope.
 
 Assumed (not documented publicly; chosen here and nowhere else):
 - Rate limit: 10 requests per second with a burst of 10, for the whole sandbox account; a 429
-  carries `Retry-After` in whole seconds (at least 1) and `{"errors": [{"type": "system",
-  ...}]}`. Requests refused with 401 are not counted.
+  carries `{"errors": [{"type": "system", ...}]}`. Requests refused with 401 are not counted.
+- Updating or deleting an invoiced milestone (on any invoice, a draft too) is a 422 validation
+  error on field `base`, checked before the body.
 - A batch is all-or-nothing: one invalid item and nothing is created; the 422 lists every problem
   of every item, each message prefixed with the item's position (`billing_milestones[2]: ...`),
   `field` naming the attribute (`title`, `external_reference.service_name`). A batch of more
@@ -35,13 +55,13 @@ Assumed (not documented publicly; chosen here and nowhere else):
   than 200 refs) is a 422 validation error whose `field` is the parameter. `per_page` above 200
   is clamped to 200 (meta.page_size says so), not refused; `page` past the end gives an empty
   page; `page_count` is 0 when nothing matches. Unknown query parameters are ignored.
-  `limit`/`offset` pagination, `search` and `optional_fields` are not modelled.
+  `limit`/`offset` pagination, `search` and `optional_fields` are not modelled; GetWorkspaces
+  models `only`, `include_archived`, `order` by updated_at / created_at / id, and paging.
 - Write and single-object responses use the same envelope with meta
   `{"count": n, "page_count": 1, "page_number": 1, "page_size": n}`; an included association
   with nothing to load still has its top-level key, as `{}`.
-- The milestone reports `invoiced` (bool) beside the documented `invoice_id` (the latest
-  invoice's id or null); an invoiced milestone is one the admin surface invoiced. PUT or DELETE of
-  one is a 422 validation error on field `base`, checked before the body.
+- Objects carry `id` (as a string), which the spec's object schemas leave out but `results[].id`
+  refers to.
 - Bodies are JSON only (no Rails form encoding). A body that is not JSON, not an object, lacks
   `billing_milestone(s)`, or sends both answers 400 (type `system`). Fields the endpoint does not
   know are ignored, as Rails strong parameters do, except `workspace_id` on update (422).
@@ -49,21 +69,25 @@ Assumed (not documented publicly; chosen here and nowhere else):
   `title` a non-blank string of at most 255 characters; `date_to_invoice` `YYYY-MM-DD` or null;
   ids are positive integers or strings of digits (as a Rails app casts them); `null` on create
   means "not sent". An update changes only the fields sent; `story_id: null` is allowed unless the
-  milestone is (or becomes) `upon_completion`.
+  milestone is (or becomes) `upon_completion`. A story or date left from the other billing type
+  is kept.
 - An external reference sent on update whose service_name the milestone already has updates that
   reference in place (fields not sent keep their values); another service_name adds one. Its
   `status` defaults to `successful`, `locked` to false; service_model_ref may be sent as an
-  integer and reads back as a string; `subject_id` reads back as an integer, as the reference's
-  schema says. All `external_reference_*` list filters must match the same reference.
-- 403 (`type` system): a workspace seeded with `accessible: false` may not be used by any token.
-  Creating in it, naming it in `workspace_ids`, or reading, updating or deleting one of its
-  milestones answers 403; unfiltered lists and `only` silently leave its milestones out.
-  Switching API access off in the settings answers 403 too. 503 happens only when injected.
+  integer and reads back as a string. All `external_reference_*` list filters must match the same
+  reference.
+- 403 (`type` system): a workspace seeded with `accessible: false` is one the token's user does
+  not participate in. Creating in it, naming it in `workspace_ids`, or reading, updating or
+  deleting one of its milestones answers 403; unfiltered lists, `only` and GetWorkspaces silently
+  leave it out; GetWorkspace answers 404. Switching API access off in the settings answers 403
+  too. 503 happens only when injected.
 - Timestamps are UTC with seconds, `2026-03-03T09:15:00+00:00`; within one second the list order
   falls back to the id. Ids are allocated per table, never reused, and survive a reset.
 - Exact wording of every message except "Invalid OAuth 2 Request". Unknown ids in paths (or ids
   that are not integers) are 404. The side-loaded workspace, story and invoice carry the subset
-  of Kantata's fields that billing needs; an invoice is made only by the admin surface.
+  of Kantata's fields that billing needs; an invoice is made, and deleted (freeing its
+  milestones), only by the admin surface. `/billing_milestones.json` is the same path as
+  `/billing_milestones`.
 """
 
 from __future__ import annotations
@@ -73,7 +97,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -147,7 +171,23 @@ REFERENCE_IDS = Counter(EXTERNAL_REFERENCES.name)
 INVOICE_IDS = Counter(INVOICES.name)
 
 # Which stored fields each wire object shows, in order; ids are written as strings.
-WORKSPACE_SHAPE = ("id", "title", "currency", "currency_base_unit", "created_at", "updated_at")
+WORKSPACE_SHAPE = (
+    "id",
+    "title",
+    "archived",
+    "currency",
+    "currency_base_unit",
+    "created_at",
+    "updated_at",
+)
+WORKSPACE_KEY = "workspaces"
+# GetWorkspaces' order values that the emulator sorts by (field, newest or largest first).
+WORKSPACE_ORDERS = {
+    f"{name}:{way}": (name, way == "desc")
+    for name in ("updated_at", "created_at", "id")
+    for way in ("asc", "desc")
+}
+DEFAULT_WORKSPACE_ORDER = "updated_at:desc"
 STORY_SHAPE = ("id", "title", "workspace_id", "story_type", "state", "created_at", "updated_at")
 INVOICE_SHAPE = (
     "id",
@@ -156,7 +196,11 @@ INVOICE_SHAPE = (
     "status",
     "draft",
     "currency",
+    "currency_base_unit",
+    "balance_in_cents",
+    "payment_schedule",
     "invoice_date",
+    "due_date",
     "created_at",
     "updated_at",
 )
@@ -185,7 +229,6 @@ MILESTONE_SHAPE = (
     "workspace_id",
     "story_id",
     "invoice_id",
-    "invoiced",
     "created_at",
     "updated_at",
 )
@@ -512,6 +555,13 @@ def whole_number(query: Mapping[str, str], name: str, default: int, problems: li
     return int(raw)
 
 
+def _boolean(query: Mapping[str, str], name: str, problems: list[Problem]) -> bool:
+    raw = query.get(name, "false")
+    if raw.lower() not in ("true", "false"):
+        problems.append(Problem(name, f"{name} must be true or false, not {dumps(raw)}"))
+    return raw.lower() == "true"
+
+
 def list_query(query: Mapping[str, str]) -> ListQuery:
     problems: list[Problem] = []
     date_between = None
@@ -636,11 +686,9 @@ class KantataEmulator(Emulator):
                 message = ACCESS_DISABLED_MESSAGE
             kind = ERROR_TYPES.get(status, "system")
             errors = [{"type": kind, "message": message or self.message_for(status)}]
-        extra = dict(headers or {})
-        if status == 429:
-            wait = math.ceil(self.limiter.retry_after())
-            extra.setdefault("Retry-After", str(max(1, wait)))
-        return JSONBody({"errors": list(errors)}, status_code=status, headers=extra)
+        # No Retry-After on a 429: Kantata documents none (kantata.errors.yml), so the client
+        # must back off on its own. A fault may still add one, to test a client that reads it.
+        return JSONBody({"errors": list(errors)}, status_code=status, headers=dict(headers or {}))
 
     def vendor_routes(self) -> list[BaseRoute]:
         table: list[tuple[str, str, Any]] = []
@@ -650,6 +698,8 @@ class KantataEmulator(Emulator):
             ("GET", "/billing_milestones/{id}", self.get_milestone),
             ("PUT", "/billing_milestones/{id}", self.update),
             ("DELETE", "/billing_milestones/{id}", self.delete),
+            ("GET", "/workspaces", self.list_workspaces),
+            ("GET", "/workspaces/{id}", self.get_workspace),
         ]
         return routes_from(table)
 
@@ -686,6 +736,64 @@ class KantataEmulator(Emulator):
         with self.store.transaction() as db:
             doc = self._milestone(db, request)
             return JSONBody(self._envelope(db, [doc], wanted))
+
+    async def list_workspaces(self, request: Request) -> Response:
+        """GetWorkspaces: the projects the token's user can see, archived ones only when
+        `include_archived=true`; filtered by `only`, paged, ordered (updated_at:desc)."""
+        query = request.query_params
+        problems: list[Problem] = []
+        only = id_list(query, "only", problems)
+        archived = _boolean(query, "include_archived", problems)
+        order = query.get("order", DEFAULT_WORKSPACE_ORDER)
+        if order not in WORKSPACE_ORDERS:
+            problems.append(Problem("order", f"order must be one of {', '.join(WORKSPACE_ORDERS)}"))
+        page = whole_number(query, "page", 1, problems)
+        per_page = min(whole_number(query, "per_page", DEFAULT_PER_PAGE, problems), MAX_PER_PAGE)
+        refuse(problems)
+        name, newest_first = WORKSPACE_ORDERS[order]
+        with self.store.transaction() as db:
+            visible = [
+                doc
+                for doc in WORKSPACES.all(db)
+                if _accessible(doc)
+                and (archived or not doc.get("archived"))
+                and (only is None or doc["id"] in only)
+            ]
+        visible.sort(key=lambda doc: (doc[name], int(doc["id"])), reverse=newest_first)
+        shown = visible[(page - 1) * per_page : page * per_page]
+        return JSONBody(
+            {
+                "count": len(visible),
+                "meta": {
+                    "count": len(visible),
+                    "page_count": math.ceil(len(visible) / per_page),
+                    "page_number": page,
+                    "page_size": per_page,
+                },
+                "results": [{"key": WORKSPACE_KEY, "id": str(doc["id"])} for doc in shown],
+                WORKSPACE_KEY: {str(doc["id"]): wire(doc, WORKSPACE_SHAPE) for doc in shown},
+            }
+        )
+
+    async def get_workspace(self, request: Request) -> Response:
+        """GetWorkspace: 404 for an archived project (and for one the user cannot see)."""
+        raw = request.path_params["id"].removesuffix(".json")
+        key = as_id(raw)
+        with self.store.transaction() as db:
+            doc = None if key is None else WORKSPACES.get(db, str(key))
+        if doc is None or doc.get("archived") or not _accessible(doc):
+            raise ApiError(404, f"No workspace with id {raw} was found.")
+        return JSONBody(self._workspace_envelope(doc))
+
+    @staticmethod
+    def _workspace_envelope(doc: Mapping[str, Json]) -> dict[str, Json]:
+        one = {"count": 1, "page_count": 1, "page_number": 1, "page_size": 1}
+        return {
+            "count": 1,
+            "meta": one,
+            "results": [{"key": WORKSPACE_KEY, "id": str(doc["id"])}],
+            WORKSPACE_KEY: {str(doc["id"]): wire(doc, WORKSPACE_SHAPE)},
+        }
 
     # ---- writes ---------------------------------------------------------------------------
 
@@ -779,7 +887,6 @@ class KantataEmulator(Emulator):
             "workspace_id": workspace["id"],
             "story_id": story_id,
             "invoice_ids": [],
-            "invoiced": False,
             "created_at": moment,
             "updated_at": moment,
         }
@@ -834,7 +941,7 @@ class KantataEmulator(Emulator):
 
     @staticmethod
     def _refuse_invoiced(doc: Mapping[str, Json], verb: str) -> None:
-        if doc.get("invoiced"):
+        if doc.get("invoice_ids"):
             refuse(
                 [
                     Problem(
@@ -968,6 +1075,7 @@ class KantataEmulator(Emulator):
                 ("GET", "/stories", self.admin_list_stories),
                 ("POST", "/stories", self.admin_add_story),
                 ("GET", "/invoices", self.admin_list_invoices),
+                ("DELETE", "/invoices/{id}", self.admin_delete_invoice),
                 ("GET", "/billing_milestones", self.admin_list_milestones),
                 ("POST", "/billing_milestones", self.admin_add_milestone),
                 ("PATCH", "/billing_milestones/{id}", self.admin_edit_milestone),
@@ -982,13 +1090,14 @@ class KantataEmulator(Emulator):
 
     async def admin_add_workspace(self, request: Request) -> Response:
         body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "title", "currency", "accessible"})
+        refuse_unknown(body, {"id", "title", "currency", "accessible", "archived"})
         moment = timestamp(self.wall_clock())
         with self.store.transaction() as db:
             doc = {
                 "id": _new_admin_id(db, WORKSPACES, WORKSPACE_IDS, body.get("id")),
                 "title": _admin_text(body, "title"),
                 "accessible": True,
+                "archived": False,
                 "created_at": moment,
                 "updated_at": moment,
                 **_workspace_changes(body, "USD"),
@@ -998,7 +1107,7 @@ class KantataEmulator(Emulator):
 
     async def admin_edit_workspace(self, request: Request) -> Response:
         body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"title", "currency", "accessible"})
+        refuse_unknown(body, {"title", "currency", "accessible", "archived"})
         with self.store.transaction() as db:
             doc = _admin_get(db, WORKSPACES, request, "workspace")
             changes = _workspace_changes(body, None)
@@ -1044,15 +1153,17 @@ class KantataEmulator(Emulator):
             return JSONBody([self._admin_milestone(db, doc) for doc in docs])
 
     async def admin_add_milestone(self, request: Request) -> Response:
-        """A milestone as a person would make it in Kantata's UI: none of the API's rules apply,
-        only the workspace (and any story) must exist so that the milestone can be shown."""
+        """A milestone as a person would make it in Kantata's UI: none of the API's rules apply
+        but what the UI asks for too, a title and an amount, and the workspace (and any
+        story) must exist so that the milestone can be shown."""
         body = admin_object(await admin_json(request))
         refuse_unknown(body, ADMIN_MILESTONE_FIELDS | {"id"})
         moment = timestamp(self.wall_clock())
         with self.store.transaction() as db:
             changes, references = _admin_milestone_changes(db, body)
-            if "workspace_id" not in changes:
-                raise AdminError(400, "workspace_id is required")
+            for required in ("workspace_id", "title", "amount_in_cents"):
+                if changes.get(required) is None:
+                    raise AdminError(400, f"{required} is required")
             doc: dict[str, Json] = {
                 "id": _new_admin_id(db, MILESTONES, MILESTONE_IDS, body.get("id")),
                 "title": None,
@@ -1061,7 +1172,6 @@ class KantataEmulator(Emulator):
                 "billing_type": "fixed_date",
                 "story_id": None,
                 "invoice_ids": [],
-                "invoiced": False,
                 "created_at": moment,
                 "updated_at": moment,
                 **changes,
@@ -1088,8 +1198,18 @@ class KantataEmulator(Emulator):
         return Response(status_code=204)
 
     async def admin_invoice_milestone(self, request: Request) -> Response:
-        """Put the milestone on a new invoice, as invoicing it in Kantata would; a milestone
-        already on an invoice is left as it is."""
+        """Put the milestone on a new invoice, as invoicing it in Kantata would: an invoice
+        shaped as CreateInvoice (kantata-invoices.openapi.yml) makes one from
+        `billing_milestone_ids`, with `payment_schedule` days to pay (30 unless the body says)
+        and `draft` false unless it says. A milestone already on an invoice is left as it is."""
+        body = admin_object(await admin_json(request)) if (await request.body()).strip() else {}
+        refuse_unknown(body, {"draft", "payment_schedule"})
+        draft = body.get("draft", False)
+        days = body.get("payment_schedule", 30)
+        if not isinstance(draft, bool):
+            raise AdminError(400, "draft must be true or false")
+        if not (is_integer(days) and days >= 0):
+            raise AdminError(400, "payment_schedule must be a whole number of days")
         with self.store.transaction() as db:
             doc = _admin_get(db, MILESTONES, request, "billing milestone")
             if doc.get("invoice_ids"):
@@ -1101,21 +1221,38 @@ class KantataEmulator(Emulator):
                 db,
                 {
                     "id": key,
-                    "title": f"Invoice #{key}",
+                    "title": f"{'Draft Invoice' if draft else 'Invoice'} #{key}",
                     "user_invoice_number": key,
                     "status": "new",
-                    "draft": False,
+                    "draft": draft,
                     "currency": workspace.get("currency"),
+                    "currency_base_unit": workspace.get("currency_base_unit"),
+                    "balance_in_cents": doc.get("amount_in_cents") or 0,
+                    "payment_schedule": days,
                     "invoice_date": moment.date().isoformat(),
+                    "due_date": (moment.date() + timedelta(days=days)).isoformat(),
                     "workspace_id": doc["workspace_id"],
                     "billing_milestone_ids": [doc["id"]],
                     "created_at": timestamp(moment),
                     "updated_at": timestamp(moment),
                 },
             )
-            updated = {**doc, "invoice_ids": [key], "invoiced": True}
+            updated = {**doc, "invoice_ids": [key]}
             MILESTONES.replace(db, updated)
             return JSONBody(self._admin_milestone(db, updated))
+
+    async def admin_delete_invoice(self, request: Request) -> Response:
+        """Delete an invoice as someone would in Kantata (a draft is deleted, an active one
+        cancelled first): its milestones are on no invoice any more and can be changed again."""
+        with self.store.transaction() as db:
+            invoice = _admin_get(db, INVOICES, request, "invoice")
+            for key in invoice.get("billing_milestone_ids") or []:
+                milestone = MILESTONES.get(db, str(key))
+                if milestone is not None:
+                    kept = [i for i in milestone.get("invoice_ids") or [] if i != invoice["id"]]
+                    MILESTONES.replace(db, {**milestone, "invoice_ids": kept})
+            INVOICES.delete(db, str(invoice["id"]))
+        return Response(status_code=204)
 
     def _admin_milestone(self, db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
         """The milestone as the API shows it with external references and invoices included,
@@ -1200,7 +1337,6 @@ ADMIN_MILESTONE_FIELDS = frozenset(
         "billing_type",
         "workspace_id",
         "story_id",
-        "invoiced",
         "created_at",
         "external_reference",
         "external_references",
@@ -1266,10 +1402,11 @@ def _workspace_changes(body: Mapping[str, Json], default_currency: str | None) -
             raise AdminError(400, "currency must be an ISO 4217 code such as USD")
         changes["currency"] = currency
         changes["currency_base_unit"] = CURRENCY_BASE_UNITS.get(currency, 100)
-    if "accessible" in body:
-        if not isinstance(body["accessible"], bool):
-            raise AdminError(400, "accessible must be true or false")
-        changes["accessible"] = body["accessible"]
+    for flag in ("accessible", "archived"):
+        if flag in body:
+            if not isinstance(body[flag], bool):
+                raise AdminError(400, f"{flag} must be true or false")
+            changes[flag] = body[flag]
     return changes
 
 
@@ -1287,16 +1424,14 @@ def _admin_milestone_changes(
         elif name == "story_id":
             value = None if value is None else _admin_reference(db, body, name, STORIES)
         elif name == "amount_in_cents":
-            if value is not None and not is_integer(value):
-                raise AdminError(400, "amount_in_cents must be an integer or null")
+            if not is_integer(value):
+                raise AdminError(400, "amount_in_cents must be an integer")
+        elif name == "title":
+            if not (isinstance(value, str) and value):
+                raise AdminError(400, "title must be a non-empty string")
         elif name == "date_to_invoice":
             if value is not None and as_date(value) is None:
                 raise AdminError(400, "date_to_invoice must be YYYY-MM-DD or null")
-        elif name == "invoiced":
-            if not isinstance(value, bool):
-                raise AdminError(400, "invoiced must be true or false")
-            if not value:
-                changes["invoice_ids"] = []
         elif name == "created_at":
             value = _admin_timestamp(value)
         elif value is not None and not isinstance(value, str):

@@ -1,26 +1,55 @@
-"""The Ruddr emulator: Ruddr's workspace API under `/api/workspace`, written from api/VENDORS.md,
-the seeds and Ruddr's public reference. It owns project invoice milestones and project product
-items (create, list, read, update, delete), read-only projects and invoice items, and the admin
-routes that seed them or change them behind the client's back.
+"""The Ruddr emulator: Ruddr's workspace API under `/api/workspace`. It owns project invoice
+milestones and project product items (create, list, read, update, delete), read-only projects
+and invoice items, and the admin routes that seed them or change them behind the client's back.
 
-Documented and reproduced: bearer auth; UUID ids; money as JSON numbers in major units; the
-validation rules for create and update; milestones only on `fixed` / `fixed_recurring` projects
-and product items only on billable ones; fee = quantity x rate; `projectId` is not patchable;
-cursor pagination (`limit` 1..100 default 10, `startingAfter` / `endingBefore` exclusive,
-`{"results", "hasMore"}`, newest first, `hasMore` in the direction walked); errors as
-`{"status", "message", "errors"?}`; 401, 404, 405, 409, 423 (API access disabled), 429
-`{"status": 429, "message": "Too many requests"}` with no Retry-After; 20 requests/second shared
-by every key of the workspace, with some bursting.
+From the vendor's spec (`ruddr.openapi.yml`, written from Ruddr's documentation pages):
+- Operations: createProjectInvoiceMilestone, listProjectInvoiceMilestones,
+  getProjectInvoiceMilestone, updateProjectInvoiceMilestone; createProjectProductItem;
+  listProjects, getProject; listInvoiceItems (with its `name` filter), getInvoiceItem.
+- Bearer auth, 401 "The provided bearer token is missing or invalid." (Unauthorized); ids are
+  UUID strings (a malformed one: 400 "Parameter 'id' is not a valid UUID."); dates
+  `YYYY-MM-DD`; money JSON numbers in major units; creates answer 200, not 201.
+- Milestones (MilestoneCreate): projectId, invoiceItemId, date and name (at most 255) required;
+  typeId `custom` (default) or `recurring`; `fee` alone, or `quantity` and `rate` together and
+  then no `fee` (its oneOf), the fee being their product; only on `fixed` / `fixed_recurring`
+  projects. MilestoneUpdate takes no projectId.
+- Product items (ProductItemCreate): projectId, invoiceItemId, date and description required;
+  quantity, rate and fee may all be sent; only on billable projects (`isBillable`).
+- Objects read back as ProjectInvoiceMilestone / ProjectProductItem: `invoiceItem {id, name}`,
+  `project {id, name, client {id, name}}`, `createdAt`, `invoiced`, `quantity` and `rate` null
+  on a fee-only object. An invoiced object is read-only: PATCH and DELETE answer 409 (ReadOnly).
+- Cursor pages (listProjectInvoiceMilestones and every documented list): `limit` 1..100,
+  default 10; `startingAfter` / `endingBefore` take an id and are exclusive, never both;
+  `{"results", "hasMore"}`, newest first by createdAt, no sort parameter; `projectId` filter.
+- Errors `{"status", "message", "errors"?}` (Error); a validation 400 says "There was a problem
+  processing your request. See errors for more details." with one string per problem
+  ("'name' is required"). 403: a feature switched off for the workspace, not a permission
+  (Forbidden), answered by the operations that declare it: listProjectInvoiceMilestones and
+  createProjectInvoiceMilestone when `invoice_milestones` is off, createProjectProductItem when
+  `product_items` is (admin setting `disabled_features`). 423 "API access is disabled, please
+  contact support for assistance." (Locked; admin setting `api_access_enabled`). 429 `{"status":
+  429, "message": "Too many requests"}` with no Retry-After; 20 requests a second with a burst
+  of 60, shared by every key of the workspace (x-rate-limit).
+- Project billing types `tm`, `fixed`, `fixed_recurring` (and `non_billable`, whose id string
+  the spec marks assumed).
 
-Assumed (not documented publicly; chosen here and nowhere else):
-- Bursting allows 25 requests at once; the bucket refills at 20 per second. Requests refused
-  with 401 are not counted (they name no workspace). The sandbox is one workspace per vendor.
-- DELETE answers 204 with no body. Editing or deleting an invoiced object answers 409
-  "the resource is read-only", checked before the body is validated.
-- A fee-only object (no quantity and rate) reads back with `quantity` and `rate` null.
-- fee = quantity x rate is exact, with no rounding; a fee sent alongside them must be equal in
-  value (15000 and 15000.00 agree). Numbers are returned in their shortest form, as a JavaScript
-  server would send them: 1600.00 reads back as 1600, 1600.50 as 1600.5.
+Assumed (here and nowhere else). Operations the spec marks `x-evidence: assumed`:
+
+| operation                     | what this emulator does                                  |
+|-------------------------------|----------------------------------------------------------|
+| deleteProjectInvoiceMilestone | DELETE answers 204 with no body; 409 when invoiced       |
+| listProjectProductItems       | as listProjectInvoiceMilestones; no 403 (none declared)  |
+| getProjectProductItem         | the object as created                                    |
+| updateProjectProductItem      | PATCH of the create fields but projectId; 409 if invoiced |
+| deleteProjectProductItem      | 204 with no body; 409 when invoiced                      |
+
+And behaviour no page states:
+- A broken milestone or product item rule (billing type, billable project, fee) answers 400
+  with the validation message; 409 says "the resource is read-only" and is checked before the
+  body is validated.
+- fee = quantity x rate is exact, with no rounding; on a product item a fee sent beside them
+  must be equal in value (15000 and 15000.00 agree). Numbers are returned in their shortest
+  form, as a JavaScript server would send them: 1600.00 reads back as 1600, 1600.50 as 1600.5.
 - On update, changing quantity or rate without sending fee recomputes the fee; sending fee
   alone on an object that has quantity and rate must agree with them; `null` for both quantity
   and rate makes the object fee-only and keeps its fee.
@@ -30,13 +59,15 @@ Assumed (not documented publicly; chosen here and nowhere else):
 - A product item's description has no length limit; empty or blank text counts as missing.
 - An unknown or malformed cursor answers 400; a well-formed projectId filter that matches no
   project gives an empty list. Unknown query parameters are ignored.
-- Exact wording of messages other than "'name' is required", "Too many requests" and "the
-  resource is read-only". The body's Content-Type is not checked.
+- 423 is answered by every operation (the spec declares it on three, but API access is switched
+  off for the whole workspace); requests refused with 401 are not counted by the rate limit
+  (they name no workspace). The sandbox is one workspace.
+- Exact wording of the other messages, and of 403 ("The requested feature is not enabled for
+  this workspace."). The body's Content-Type is not checked.
 - Within one millisecond, list order falls back to the id (descending, like createdAt).
 - A trailing slash is a different path (404), not a redirect.
 - Projects carry the subset of Ruddr's project fields that billing needs; clients are embedded in
   projects, and seeding two projects with the same client name gives them the same client.
-- 403 (a feature not enabled for the workspace) happens only when a fault injects it.
 - Milestone and product item ids in paths and bodies are matched case-insensitively (as UUIDs).
 """
 
@@ -47,7 +78,7 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Context, Decimal
 from typing import Any, ClassVar
@@ -71,6 +102,7 @@ from .base import (
     plain_number,
     refuse_unknown,
     routes_from,
+    settings_from_json,
 )
 
 API_ROOT = "/api/workspace"
@@ -78,16 +110,16 @@ BILLING_TYPES = ("tm", "fixed", "fixed_recurring", "non_billable")
 VALIDATION_MESSAGE = "There was a problem processing your request. See errors for more details."
 STATUS_MESSAGES = {
     400: "Bad request",
-    401: "The API key is missing or invalid.",
+    401: "The provided bearer token is missing or invalid.",
     403: "The requested feature is not enabled for this workspace.",
     404: "The resource or endpoint does not exist.",
     405: "The endpoint does not support this method.",
     409: "the resource is read-only",
-    423: "API access is disabled for this workspace.",
+    423: "API access is disabled, please contact support for assistance.",
     429: "Too many requests",
     500: "Something went wrong.",
 }
-DEFAULT_SETTINGS = Settings(rate_limit_per_second=20, burst=25)
+FEATURES = ("invoice_milestones", "product_items")
 PAGE_LIMITS = range(1, 101)
 DEFAULT_PAGE_LIMIT = 10
 
@@ -127,6 +159,12 @@ class ChargeKind:
     eligible: Callable[[Mapping[str, Json]], bool]
     ineligible: str
     shape: tuple[str, ...]
+    # The workspace feature behind these objects, and the methods on the collection whose
+    # operations declare 403 for it in the spec (only those answer it here).
+    feature: str
+    forbidden: frozenset[str]
+    # MilestoneCreate's oneOf: `fee` alone, or `quantity` and `rate` without it.
+    fee_or_pair: bool
 
     @property
     def writable(self) -> frozenset[str]:
@@ -164,6 +202,9 @@ MILESTONES = ChargeKind(
         "project",
         "invoiced",
     ),
+    feature="invoice_milestones",
+    forbidden=frozenset({"GET", "POST"}),  # listProjectInvoiceMilestones, create...
+    fee_or_pair=True,
 )
 
 PRODUCT_ITEMS = ChargeKind(
@@ -187,9 +228,26 @@ PRODUCT_ITEMS = ChargeKind(
         "invoiceItem",
         "invoiced",
     ),
+    feature="product_items",
+    forbidden=frozenset({"POST"}),  # createProjectProductItem
+    fee_or_pair=False,
 )
 
 CHARGE_KINDS = (MILESTONES, PRODUCT_ITEMS)
+
+
+@dataclass(frozen=True)
+class RuddrSettings(Settings):
+    """The common settings, and the workspace features switched off (403, Forbidden)."""
+
+    disabled_features: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Json]:
+        return {**super().as_json(), "disabled_features": list(self.disabled_features)}
+
+
+# ruddr.openapi.yml x-rate-limit: 20 requests a second, a burst of 60, per workspace.
+DEFAULT_SETTINGS = RuddrSettings(rate_limit_per_second=20, burst=60)
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,13 +341,22 @@ class Form:
         return None
 
     def amounts(
-        self, read: Callable[[], tuple[Decimal | None, Decimal | None, Decimal | None]]
+        self,
+        read: Callable[[], tuple[Decimal | None, Decimal | None, Decimal | None]],
+        *,
+        fee_or_pair: bool = False,
     ) -> Amounts | None:
         """Quantity, rate and fee as `read` finds them, held to the money rule; the rule is not
-        applied to numbers that could not be read."""
+        applied to numbers that could not be read. `fee_or_pair` refuses all three at once."""
         before = len(self.problems)
         quantity, rate, fee = read()
         if len(self.problems) > before:
+            return None
+        if fee_or_pair and None not in (quantity, rate, fee):
+            self.problems.append(
+                "'fee' cannot be sent with 'quantity' and 'rate': send either 'fee', or "
+                "'quantity' and 'rate'"
+            )
             return None
         settled = settle(quantity, rate, fee)
         if isinstance(settled, str):
@@ -493,6 +560,7 @@ class RuddrEmulator(Emulator):
     # ---- milestones and product items ---------------------------------------------------
 
     async def list_charges(self, kind: ChargeKind, request: Request) -> Response:
+        self._check_feature(kind, "GET")
         project = query_uuid(request, "projectId")
         where = {} if project is None else {"projectId": project}
         return self._list(request, kind.table, where, functools.partial(render_charge, kind=kind))
@@ -503,6 +571,7 @@ class RuddrEmulator(Emulator):
         )
 
     async def create_charge(self, kind: ChargeKind, request: Request) -> Response:
+        self._check_feature(kind, "POST")
         form = Form(body_object(await request.body()))
         form.refuse_unknown(kind.creatable)
         with self.store.transaction() as db:
@@ -512,7 +581,8 @@ class RuddrEmulator(Emulator):
             label = form.text(kind.label, limit=kind.label_limit)
             type_id = form.choice("typeId", kind.type_ids) if kind.type_ids else None
             amounts = form.amounts(
-                lambda: (form.number("quantity"), form.number("rate"), form.number("fee"))
+                lambda: (form.number("quantity"), form.number("rate"), form.number("fee")),
+                fee_or_pair=kind.fee_or_pair,
             )
             if project is not None and not kind.eligible(project):
                 form.problems.append(kind.ineligible.format(**project))
@@ -564,6 +634,24 @@ class RuddrEmulator(Emulator):
             self._writable(db, kind, key)
             kind.table.delete(db, key)
         return Response(status_code=204)
+
+    def _check_feature(self, kind: ChargeKind, method: str) -> None:
+        assert isinstance(self.settings, RuddrSettings)
+        if kind.feature in self.settings.disabled_features and method in kind.forbidden:
+            raise ApiError(403, STATUS_MESSAGES[403])
+
+    def read_settings(self, body: Json) -> Settings:
+        body = admin_object(body)
+        common = {name: value for name, value in body.items() if name != "disabled_features"}
+        settings = settings_from_json(self.settings, common)
+        if "disabled_features" not in body:
+            return settings
+        features = body["disabled_features"]
+        if not (isinstance(features, list) and all(f in FEATURES for f in features)):
+            raise AdminError(
+                400, f"disabled_features must be a list of features from: {', '.join(FEATURES)}"
+            )
+        return replace(settings, disabled_features=tuple(dict.fromkeys(features)))
 
     def _writable(self, db: sqlite3.Connection, kind: ChargeKind, key: str) -> dict[str, Json]:
         doc = kind.table.get(db, key)
@@ -734,8 +822,9 @@ class RuddrEmulator(Emulator):
             return JSONBody([render_charge(db, doc, kind=kind) for doc in docs])
 
     async def admin_add_charge(self, kind: ChargeKind, request: Request) -> Response:
-        """An object as a person would make it in Ruddr's UI: none of the API's rules apply,
-        only the references must exist so that the object can be shown."""
+        """An object as a person would make it in Ruddr's UI: none of the API's rules apply but
+        what the UI asks for too (a date, a name or description, an amount), and the references
+        must exist so that the object can be shown."""
         body = admin_object(await admin_json(request))
         refuse_unknown(body, _admin_charge_fields(kind) | {"id"})
         with self.store.transaction() as db:
@@ -754,8 +843,8 @@ class RuddrEmulator(Emulator):
             if doc["fee"] is None and doc["quantity"] is not None and doc["rate"] is not None:
                 product = EXACT.multiply(Decimal(doc["quantity"]), Decimal(doc["rate"]))
                 doc["fee"] = plain_number(product)
-            for required in ("projectId", "invoiceItemId"):
-                if required not in doc:
+            for required in ("projectId", "invoiceItemId", "date", kind.label, "fee"):
+                if doc.get(required) is None:
                     raise AdminError(400, f"{required} is required")
             kind.table.insert(db, doc)
             return JSONBody(render_charge(db, doc, kind=kind), status_code=201)
@@ -841,6 +930,8 @@ def _admin_charge_changes(
     for name, value in body.items():
         if name == "id":
             continue
+        if value is None and name in ("date", kind.label, "fee"):
+            raise AdminError(400, f"{name} cannot be null: every {kind.noun} has one")
         if name in ("projectId", "invoiceItemId"):
             table = PROJECTS if name == "projectId" else INVOICE_ITEMS
             key = canonical_uuid(value)

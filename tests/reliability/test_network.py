@@ -102,7 +102,7 @@ def test_without_the_limiter_the_same_apply_meets_a_storm_of_429s(tmp_path: Path
     clock = Clock()
     run = attempt(directory, clock=clock, client_rps=1_000_000)
     statuses = [r["status"] for r in run.requests["ruddr"]]
-    assert statuses.count(429) > 20
+    assert statuses.count(429) > 10  # against at most 3 with it; Ruddr's burst is 60
 
 
 def test_max_rps_in_the_plan_overrides_the_vendors_limit(tmp_path: Path) -> None:

@@ -204,11 +204,47 @@ def test_a_token_added_in_settings_is_accepted(sandbox: Sandbox, admin: httpx.Cl
         assert client.get(MILESTONES).status_code == 200
 
 
-def test_disabled_api_access_answers_423(ruddr: httpx.Client, admin: httpx.Client) -> None:
+def test_disabled_api_access_answers_423_with_the_documented_message(
+    ruddr: httpx.Client, admin: httpx.Client
+) -> None:
     admin.put("/settings", json={"api_access_enabled": False})
     response = ruddr.get(MILESTONES)
     assert response.status_code == 423
-    assert response.json() == {"status": 423, "message": response.json()["message"]}
+    assert response.json() == {
+        "status": 423,
+        "message": "API access is disabled, please contact support for assistance.",
+    }
+
+
+def test_milestones_switched_off_for_the_workspace_answer_403_to_list_and_create(
+    ruddr: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    made = create(ruddr, MILESTONES, milestone(seed))
+    admin.put("/settings", json={"disabled_features": ["invoice_milestones"]})
+    forbidden = {
+        "status": 403,
+        "message": "The requested feature is not enabled for this workspace.",
+    }
+    assert ruddr.get(MILESTONES).json() == forbidden
+    assert ruddr.post(MILESTONES, json=milestone(seed)).json() == forbidden
+    # The other operations declare no 403 in the spec: they go on answering.
+    assert ruddr.get(f"{MILESTONES}/{made['id']}").status_code == 200
+    assert ruddr.post(PRODUCT_ITEMS, json=product_item(seed)).status_code == 200
+
+
+def test_product_items_switched_off_for_the_workspace_answer_403_to_create(
+    ruddr: httpx.Client, admin: httpx.Client, seed: Seed
+) -> None:
+    admin.put("/settings", json={"disabled_features": ["product_items"]})
+    assert ruddr.post(PRODUCT_ITEMS, json=product_item(seed)).status_code == 403
+    assert ruddr.get(PRODUCT_ITEMS).status_code == 200  # listProjectProductItems declares none
+    assert ruddr.post(MILESTONES, json=milestone(seed)).status_code == 200
+
+
+def test_settings_refuse_a_feature_they_do_not_know(admin: httpx.Client) -> None:
+    response = admin.put("/settings", json={"disabled_features": ["timesheets"]})
+    assert response.status_code == 400
+    assert "invoice_milestones, product_items" in response.json()["error"]
 
 
 def test_an_unknown_path_answers_404_in_the_vendor_error_shape(ruddr: httpx.Client) -> None:
@@ -298,20 +334,32 @@ def test_money_keeps_its_digits_and_reads_back_in_shortest_form(
     assert '"fee":1600,' in whole.text
 
 
-def test_a_fee_that_differs_from_quantity_times_rate_is_rejected(
+def test_a_milestone_takes_a_fee_or_quantity_and_rate_never_all_three(
     ruddr: httpx.Client, seed: Seed
 ) -> None:
-    response = ruddr.post(MILESTONES, json=milestone(seed, quantity=2, rate=7500, fee=14999))
+    # ruddr.openapi.yml MilestoneCreate: oneOf [fee] | [quantity, rate].
+    response = ruddr.post(MILESTONES, json=milestone(seed, quantity=2, rate=7500, fee=15000))
+    assert errors_of(response) == [
+        "'fee' cannot be sent with 'quantity' and 'rate': send either 'fee', or 'quantity' "
+        "and 'rate'"
+    ]
+
+
+def test_a_product_item_fee_that_differs_from_quantity_times_rate_is_rejected(
+    ruddr: httpx.Client, seed: Seed
+) -> None:
+    body = product_item(seed, quantity=2, rate=7500, fee=14999)
+    response = ruddr.post(PRODUCT_ITEMS, json=body)
     assert errors_of(response) == [
         "'fee' must equal 'quantity' x 'rate' (2 x 7500 = 15000), not 14999"
     ]
 
 
-def test_a_fee_equal_to_quantity_times_rate_in_another_spelling_is_accepted(
+def test_a_product_item_fee_equal_to_quantity_times_rate_in_another_spelling_is_accepted(
     ruddr: httpx.Client, seed: Seed
 ) -> None:
-    body = json.dumps(milestone(seed, quantity=2, rate=7500))[:-1]
-    response = send_json(ruddr, "POST", MILESTONES, body + ', "fee": 15000.00}')
+    body = json.dumps(product_item(seed, quantity=2, rate=7500))[:-1]
+    response = send_json(ruddr, "POST", PRODUCT_ITEMS, body + ', "fee": 15000.00}')
     assert response.status_code == 200
     assert response.json()["fee"] == 15000
 
@@ -645,12 +693,13 @@ def test_projects_and_invoice_items_can_be_listed_and_read(ruddr: httpx.Client, 
 # ---- the rate limit ----------------------------------------------------------------------------
 
 
-def test_a_burst_of_25_passes_and_the_26th_request_answers_429_without_retry_after(
+def test_a_burst_of_60_passes_and_the_61st_request_answers_429_without_retry_after(
     ruddr: httpx.Client,
 ) -> None:
-    statuses = [ruddr.get("/projects").status_code for _ in range(25)]
+    # ruddr.openapi.yml x-rate-limit: 20 a second with a burst of 60.
+    statuses = [ruddr.get("/projects").status_code for _ in range(60)]
     refused = ruddr.get("/projects")
-    assert statuses == [200] * 25
+    assert statuses == [200] * 60
     assert refused.status_code == 429
     assert refused.json() == {"status": 429, "message": "Too many requests"}
     assert "retry-after" not in refused.headers
@@ -659,7 +708,7 @@ def test_a_burst_of_25_passes_and_the_26th_request_answers_429_without_retry_aft
 def test_the_rate_limit_refills_at_20_requests_per_second(
     ruddr: httpx.Client, clock: FakeClock
 ) -> None:
-    for _ in range(25):
+    for _ in range(60):
         ruddr.get("/projects")
     clock.advance(0.05)
     assert [ruddr.get("/projects").status_code for _ in range(2)] == [200, 429]
@@ -796,12 +845,22 @@ def test_an_object_made_in_the_ui_bypasses_the_vendor_rules(
     ruddr: httpx.Client, admin: httpx.Client, seed: Seed
 ) -> None:
     by_hand = {"projectId": seed.tm, "invoiceItemId": seed.item, "name": "Kickoff"}
-    made = admin.post(MILESTONES, json={**by_hand, "quantity": 2, "rate": 10, "fee": 5})
+    made = admin.post(
+        MILESTONES, json={**by_hand, "date": "2026-04-01", "quantity": 2, "rate": 10, "fee": 5}
+    )
     assert made.status_code == 201
     listed = ruddr.get(MILESTONES, params={"projectId": seed.tm}).json()["results"]
     assert [(m["name"], m["quantity"], m["rate"], m["fee"]) for m in listed] == [
         ("Kickoff", 2, 10, 5)
     ]
+
+
+def test_an_object_made_in_the_ui_has_a_date_a_name_and_an_amount(
+    admin: httpx.Client, seed: Seed
+) -> None:
+    by_hand = {"projectId": seed.fixed, "invoiceItemId": seed.item, "name": "Kickoff", "fee": 5}
+    response = admin.post(MILESTONES, json=by_hand)
+    assert (response.status_code, response.json()) == (400, {"error": "date is required"})
 
 
 def test_an_edit_behind_the_clients_back_shows_in_the_next_read(
@@ -862,9 +921,10 @@ def test_reset_empties_the_workspace_and_restores_default_settings(
     assert admin.post("/reset").status_code == 204
     assert admin.get("/settings").json() == {
         "rate_limit_per_second": 20,
-        "burst": 25,
+        "burst": 60,
         "api_access_enabled": True,
         "tokens": ["sandbox"],
+        "disabled_features": [],
     }
     assert ruddr.get(MILESTONES).json() == {"results": [], "hasMore": False}
     assert admin.get("/projects").json() == []
@@ -927,11 +987,11 @@ def test_the_rate_limit_holds_under_concurrent_requests(ruddr: httpx.Client) -> 
 
     def burst(_: int) -> list[int]:
         barrier.wait()
-        return [ruddr.get("/projects").status_code for _ in range(5)]
+        return [ruddr.get("/projects").status_code for _ in range(10)]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = [status for batch in pool.map(burst, range(8)) for status in batch]
-    assert (statuses.count(200), statuses.count(429)) == (25, 15)
+    assert (statuses.count(200), statuses.count(429)) == (60, 20)
 
 
 def test_a_closed_transport_serves_the_next_request(sandbox: Sandbox) -> None:
