@@ -74,6 +74,9 @@ def test_sigkill_anywhere_in_apply_then_plan_and_apply_converge(
     kills: list[Kill] = []
     with served(tmp_path / "server") as server:
         env = environment(root=server.root)
+        for name, value in env.items():  # the plans run in this process read the hosts too
+            if name.endswith("_BASE_URL"):
+                monkeypatch.setenv(name, value)
         for vendor in VENDORS:
             directory = tmp_path / vendor
             for number in range(KILLS_PER_VENDOR):
