@@ -120,6 +120,7 @@ class Workspace:
         for entry in state.entries.values():
             projects[entry.provider].add(str(entry.project_id))
         observed: list[Observed] = []
+        refused: list[tuple[str, ProviderError]] = []
         for name, ids in sorted(projects.items()):
             provider = self.providers.get(name)
             if provider is None:
@@ -130,8 +131,18 @@ class Workspace:
                 )
             if name in self.from_state:
                 observed.extend(last_written(state, name))
-            else:
+                continue
+            try:
                 observed.extend(provider.list(sorted(ids)))
+            except ProviderError as exc:
+                # Read every connection before reporting any: a rejected token, a missing
+                # permission or an unknown project is named with all the others at once,
+                # not one per run.
+                refused.append((name, exc))
+        if len(refused) == 1:
+            raise refused[0][1]
+        if refused:
+            raise WorkspaceError(_refusals(refused))
         return observed + self.recheck_missing(state, observed)
 
     def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
@@ -203,6 +214,15 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
         raise StateError(f"state backend {backend!r} is not one billplan has (local, postgres)")
     origin = f"{document.mark(('state', 'path'))}: $.state.path: " if config.get("path") else ""
     return LocalBackend(local_state_path(document), origin)
+
+
+def _refusals(refused: list[tuple[str, ProviderError]]) -> str:
+    """Several connections' refusals as one message, one line (or block) per connection."""
+    lines = [f"{len(refused)} connections refused what the plan needs; nothing was written:"]
+    for name, exc in refused:
+        text = str(exc).replace("\n", "\n    ")
+        lines.append(f"  - {name}: {text}")
+    return "\n".join(lines)
 
 
 def open_workspace(
@@ -341,54 +361,78 @@ def _connect(
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
     endpoints: list[Endpoint] = []
+    unusable: list[str] = []
     for name in sorted(needed):
-        config = configs[name]
-        vendor = config["type"]
-        cls = PROVIDERS.get(vendor)
-        if cls is None:
-            supported = ", ".join(sorted(PROVIDERS))
-            raise ConfigurationError(
-                f"provider {name!r}: billplan cannot plan or apply {vendor} yet "
-                f"(supported: {supported}); `validate` and `render` still work"
-            )
-        if name in unread:
-            providers[name] = cls(name, config, transport=_never_called(cls.title), token="-")
-            continue  # it contacts no host, so none is listed
-        if sandbox is not None:
-            from compiler.sandbox import SANDBOX_TOKEN, base_url
-
-            # The client paces at the limit the emulator enforces now (tests and benchmarks
-            # change it), unless the plan sets its own `max_rps`.
-            emulator = sandbox.emulators[vendor]
-            limiter = None
-            if config.get("max_rps") is None:
-                limiter = RateLimiter(
-                    lambda e=emulator: _float_or_none(e.settings.rate_limit_per_second),
-                    cls.rate_burst,
-                )
-            endpoint = Endpoint(name, vendor, base_url(vendor), IN_PROCESS, None)
-            providers[name] = cls(
-                name,
-                config,
-                transport=sandbox.transport,
-                base_url=endpoint.base_url,
-                token=SANDBOX_TOKEN,
-                sleep=_short_sleep,
-                limiter=limiter,
-            )
-        elif hosts.sandbox is not None:
-            from compiler.sandbox import SANDBOX_TOKEN, base_url
-
-            # A served sandbox gets the sandbox's token: no real one can go there.
-            url = base_url(vendor, hosts.sandbox.url)
-            endpoint = Endpoint(name, vendor, url, hosts.sandbox.source, None)
-            providers[name] = cls(name, config, base_url=url, token=SANDBOX_TOKEN)
-        else:
-            token_env = cls.token_variable(config.get("token_env"))
-            endpoint = hosts.endpoint(name, vendor, cls.default_base_url, token_env)
-            providers[name] = cls(name, config, base_url=endpoint.base_url)
-        endpoints.append(endpoint)
+        try:
+            connected = _connect_one(name, configs[name], sandbox, unread, hosts)
+        except ConfigurationError as exc:
+            # Every connection is tried before any is reported: each missing token is named
+            # in one run, not one per run.
+            unusable.append(str(exc))
+            continue
+        providers[name] = connected[0]
+        if connected[1] is not None:
+            endpoints.append(connected[1])
+    if unusable:
+        for provider in providers.values():
+            provider.close()
+        if len(unusable) == 1:
+            raise ConfigurationError(unusable[0])
+        raise ConfigurationError(
+            f"{len(unusable)} connections cannot be used; nothing was read or written:\n  - "
+            + "\n  - ".join(unusable)
+        )
     return providers, endpoints
+
+
+def _connect_one(
+    name: str, config: dict[str, Any], sandbox: Any, unread: set[str], hosts: Hosts
+) -> tuple[Provider, Endpoint | None]:
+    """One connection's client, and where its requests go (None: it sends none)."""
+    vendor = config["type"]
+    cls = PROVIDERS.get(vendor)
+    if cls is None:
+        supported = ", ".join(sorted(PROVIDERS))
+        raise ConfigurationError(
+            f"provider {name!r}: billplan cannot plan or apply {vendor} yet "
+            f"(supported: {supported}); `validate` and `render` still work"
+        )
+    if name in unread:
+        # It contacts no host, so none is listed.
+        return cls(name, config, transport=_never_called(cls.title), token="-"), None
+    if sandbox is not None:
+        from compiler.sandbox import SANDBOX_TOKEN, base_url
+
+        # The client paces at the limit the emulator enforces now (tests and benchmarks
+        # change it), unless the plan sets its own `max_rps`.
+        emulator = sandbox.emulators[vendor]
+        limiter = None
+        if config.get("max_rps") is None:
+            limiter = RateLimiter(
+                lambda e=emulator: _float_or_none(e.settings.rate_limit_per_second),
+                cls.rate_burst,
+            )
+        endpoint = Endpoint(name, vendor, base_url(vendor), IN_PROCESS, None)
+        provider = cls(
+            name,
+            config,
+            transport=sandbox.transport,
+            base_url=endpoint.base_url,
+            token=SANDBOX_TOKEN,
+            sleep=_short_sleep,
+            limiter=limiter,
+        )
+        return provider, endpoint
+    if hosts.sandbox is not None:
+        from compiler.sandbox import SANDBOX_TOKEN, base_url
+
+        # A served sandbox gets the sandbox's token: no real one can go there.
+        url = base_url(vendor, hosts.sandbox.url)
+        endpoint = Endpoint(name, vendor, url, hosts.sandbox.source, None)
+        return cls(name, config, base_url=url, token=SANDBOX_TOKEN), endpoint
+    token_env = cls.token_variable(config.get("token_env"))
+    endpoint = hosts.endpoint(name, vendor, cls.default_base_url, token_env)
+    return cls(name, config, base_url=endpoint.base_url), endpoint
 
 
 def _float_or_none(value: Any) -> float | None:

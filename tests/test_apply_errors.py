@@ -449,7 +449,7 @@ def test_a_lost_create_whose_charge_was_removed_since_is_found_and_deleted(
 def test_ruddrs_validation_details_follow_its_message_after_one_colon(tmp_path: Path) -> None:
     with remote(seed=False) as bare:
         bare.admin.add_project()
-        ruddr = Ruddr("ruddr", {"base_url": base_url("ruddr", bare.root)}, token=SANDBOX_TOKEN)
+        ruddr = Ruddr("ruddr", {}, base_url=base_url("ruddr", bare.root), token=SANDBOX_TOKEN)
         body = {"projectId": PROJECT_ID, "invoiceItemId": INVOICE_ITEM, "date": "2026-01-15"}
 
         with pytest.raises(ProviderError) as refused:

@@ -34,6 +34,7 @@ from support_coperniq import (
     MONITORING_Q3,
     PLAN,
     RECORD,
+    TOKEN_ENV,
     Admin,
     Remote,
     plan_sandbox,
@@ -641,9 +642,9 @@ def test_a_key_coperniq_does_not_accept_fails_the_plan_with_401(tmp_path: Path) 
 
     assert run.code == 1
     assert (
-        "Coperniq 401: API key is missing or invalid: send a valid key in the x-api-key header; "
-        "Coperniq did not accept the API key: check the key in the connection's token_env "
-        "(COPERNIQ_API_KEY by default)"
+        "Coperniq 401: API key is missing or invalid: send a valid key in the x-api-key header "
+        f"(Coperniq did not accept the token in ${TOKEN_ENV} of connection 'coperniq': it "
+        "may be mistyped, rotated or revoked; set a current one)"
     ) in " ".join(run.errors.split())
 
 

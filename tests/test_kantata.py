@@ -929,8 +929,8 @@ def test_planned_workspaces_are_read_a_page_of_them_to_a_request(kantata: Remote
     class OnePerPage(Kantata):
         page_size = 1  # as if more workspaces were planned than a page of 200 holds
 
-    config = {"base_url": base_url("kantata", kantata.root)}
-    reader = OnePerPage("kantata", config, token=SANDBOX_TOKEN)
+    where = base_url("kantata", kantata.root)
+    reader = OnePerPage("kantata", {}, base_url=where, token=SANDBOX_TOKEN)
     reader.currencies = {str(WORKSPACE): "USD", "41002": "USD"}
     reader.list([WORKSPACE, 41002])
     reader.close()

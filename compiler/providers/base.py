@@ -250,6 +250,10 @@ class Provider:
                 raise ConfigurationError(str(exc)) from None
         self.base_url = url.rstrip("/")
         self.token = token if token is not None else os.environ.get(self.token_env)
+        # Where the token came from, for the message when the vendor does not accept it.
+        self.token_origin = (
+            f"the token in ${self.token_env}" if token is None else "the sandbox's token"
+        )
         if not self.token:
             raise ConfigurationError(
                 f"provider {name!r} ({self.title}) needs an API token in ${self.token_env}; "
@@ -450,6 +454,12 @@ class Provider:
                 continue
             if status >= 400:
                 message = f"{self.title} {status}: {self.error_message(response)}"
+                if status == 401:
+                    message += (
+                        f" ({self.title} did not accept {self.token_origin} of connection "
+                        f"{self.name!r}: it may be mistyped, rotated or revoked; "
+                        "set a current one)"
+                    )
                 if what:
                     message = f"{what}: {message}"
                 if status >= 500 and not retry_on_failure:

@@ -48,8 +48,6 @@ DEFAULT_UNIT_COST = Decimal(0)
 LOW_BUDGET_SHARE = Decimal("0.2")
 # Status hints, from coperniq.errors.yml's remediations.
 STATUS_HINTS: Mapping[int, str] = {
-    401: "Coperniq did not accept the API key: check the key in the connection's token_env "
-    "(COPERNIQ_API_KEY by default)",
     403: "the API key has the role and data scope of the user who created it: create the key "
     "as a user who can see this project's invoices",
 }
