@@ -103,10 +103,12 @@ def test_a_rejected_token_a_missing_permission_and_an_archived_project_are_named
         assert "3 connections refused what the plan needs; nothing was written" in run.errors
         assert "ruddr: Ruddr 401" in run.errors
         assert "did not accept the sandbox's token of connection 'ruddr'" in (run.errors)
-        assert "wethod: Wethod refused to list invoices" in run.errors
+        assert "wethod: Wethod 403" in run.errors
+        assert "Wethod refused to list invoices for connection 'wethod'" in run.errors
         assert "invoices.view" in run.errors
-        assert f"kantata: Kantata workspace {PROJECT_IDS['kantata']}" in run.errors
-        assert "archived" in run.errors
+        assert "kantata: Kantata OX would refuse this plan" in run.errors
+        assert f"Kantata workspace {PROJECT_IDS['kantata']} was not found" in run.errors
+        assert "is archived" in run.errors
         with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as admin:
             for vendor in PROJECT_IDS:
                 log = admin.get(f"/{vendor}/_sandbox/requests").json()

@@ -642,7 +642,7 @@ def test_a_key_coperniq_does_not_accept_fails_the_plan_with_401(tmp_path: Path) 
 
     assert run.code == 1
     assert (
-        "Coperniq 401: API key is missing or invalid: send a valid key in the x-api-key header "
+        "Coperniq 401: API key is missing or invalid: send a valid key in the x-api-key header. "
         f"(Coperniq did not accept the token in ${TOKEN_ENV} of connection 'coperniq': it "
         "may be mistyped, rotated or revoked; set a current one)"
     ) in " ".join(run.errors.split())
