@@ -51,10 +51,16 @@ def _as_of(text: str | None) -> date:
 
 
 def _console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    # Output that is not a terminal (a CI log, a file; even where FORCE_COLOR makes rich
+    # style it as one) is never folded: one line printed is one line written, so no fold can
+    # start a line with user text, which a CI runner could obey as a workflow command
+    # (compiler.render.safe). Tables are still laid out to the width.
+    stream = sys.stderr if stderr else sys.stdout
+    soft_wrap = not (hasattr(stream, "isatty") and stream.isatty())
+    console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped or captured output (CI logs, files) is read wide; 80 columns folds addresses.
-        console = Console(stderr=stderr, highlight=False, width=160)
+        console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap, width=160)
     return console
 
 
