@@ -537,11 +537,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from compiler.sandbox import EMULATORS, SANDBOX_TOKEN, base_url, build_sandbox
+    from compiler.sandbox import (
+        EMULATORS,
+        SANDBOX_TOKEN,
+        SandboxDatabaseError,
+        base_url,
+        build_sandbox,
+    )
 
     db = Path(args.db)
     db.parent.mkdir(parents=True, exist_ok=True)
-    sandbox = build_sandbox(db)
+    try:
+        sandbox = build_sandbox(db)
+    except SandboxDatabaseError as exc:
+        return _fail(str(exc))
     if args.seed:
         from compiler.sandbox.bootstrap import prepare
 

@@ -55,14 +55,27 @@ def local_state_path(document: Document) -> Path:
 
 def state_dir(document: Document) -> Path:
     """The plan's `.billplan` directory (the sandbox's database and state), if it is inside
-    the plan's directory; StateLocationError if it is a symlink leading out."""
-    if _leaves(document.base_dir, STATE_DIR):
-        message = (
-            f"{STATE_DIR} leads out of the plan's directory (a symlink): billplan keeps its "
-            f"sandbox there and writes nothing through it. Remove {document.base_dir / STATE_DIR}"
-        )
-        raise StateLocationError([document.diagnostic((), message)])
-    return document.base_dir / STATE_DIR
+    the plan's directory; StateLocationError if it, or a file in it, is a symlink leading out
+    (SQLite would create or write the sandbox's database, or its journal, through it)."""
+    directory = document.base_dir / STATE_DIR
+    names = [STATE_DIR]
+    if not _leaves(document.base_dir, STATE_DIR):
+        names = [f"{STATE_DIR}/{entry.name}" for entry in _symlinks(directory)]
+    for name in names:
+        if _leaves(document.base_dir, name):
+            message = (
+                f"{name} leads out of the plan's directory (a symlink): billplan keeps its "
+                f"sandbox there and writes nothing through it. Remove {document.base_dir / name}"
+            )
+            raise StateLocationError([document.diagnostic((), message)])
+    return directory
+
+
+def _symlinks(directory: Path) -> list[Path]:
+    try:
+        return [entry for entry in directory.iterdir() if entry.is_symlink()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _problem(base_dir: Path, written: str) -> str | None:
