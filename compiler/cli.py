@@ -465,10 +465,13 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
-    from compiler.state.location import StateLocationError
+    from compiler.state.location import StateLocationError, plan_file_problems
     from compiler.workspace import state_backend
 
     sandbox = _sandbox(args)
+    if linked := plan_file_problems(Path(args.path)):
+        report(linked)
+        raise SystemExit(EXIT_ERROR)
     try:
         document = load(Path(args.path))
         # Only the `state:` block is read here, so only it is checked: at its line.

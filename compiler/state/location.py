@@ -1,18 +1,20 @@
-"""Where a local state file may be: a `.json` file inside the plan's directory, reached
-without a symlink that leads out of it.
+"""Where a plan's files may be: its YAML files, and a local state file (a `.json` file),
+inside the plan's directory, reached without a symlink that leads out of it.
 
 A pull request can edit `state.path`, and commit a symlink. Confined here, neither can make
 billplan read, lock, back up or write a file that is not the plan's own state: the
 repository's README, .git/config, another plan's state, /etc/passwd. A state kept elsewhere
-is what the postgres backend is for (docs/state.md).
+is what the postgres backend is for (docs/state.md). Nor can a plan file be a symlink leading
+out: the plan would then be whatever that path holds on the machine it runs on (in CI, the
+apply job's downloaded artifact), not what the repository holds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path, PurePath
 
-from compiler.diagnostics import Diagnostic
-from compiler.load import Document
+from compiler.diagnostics import Diagnostic, Mark
+from compiler.load import PLAN_SUFFIXES, Document
 from compiler.state import StateError
 
 STATE_DIR = ".billplan"
@@ -42,6 +44,27 @@ def state_path_problems(document: Document) -> list[Diagnostic]:
         return []
     default = "" if "path" in config else " (the default state.path)"
     return [document.diagnostic(_AT, f"{written!r}{default} {problem}")]
+
+
+def plan_file_problems(target: Path) -> list[Diagnostic]:
+    """Each plan file that is a symlink leading out of the plan's directory, whether what it
+    names exists or not: a *.yaml or *.yml of the directory `target`, or the file `target`.
+    Checked before any is read."""
+    if target.is_dir():
+        base, named = target, [path for path in _symlinks(target) if path.suffix in PLAN_SUFFIXES]
+    else:
+        base, named = target.parent, [target]
+    return [
+        Diagnostic(
+            Mark(str(path), 1, 1),
+            "$",
+            f"{path.name} leads out of the plan's directory (a symlink): billplan reads a "
+            "plan only from the files in its directory, so that what is planned and applied "
+            "is what the repository holds. Put the file itself here instead of a link",
+        )
+        for path in sorted(named)
+        if _leaves(base, path.name)
+    ]
 
 
 def local_state_path(document: Document) -> Path:
