@@ -418,6 +418,14 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             "the real vendors", "the sandbox")  # fmt: skip
         flag = "add --sandbox" if saved.sandbox else "drop --sandbox and BILLPLAN_SANDBOX"
         return _fail(f"{path} was planned against {made}, not {here}; {flag} to apply it")
+    if saved.as_of > date.today():
+        # No plan run made it (a review plans as of its own day), and the date decides how
+        # far open-ended charges reach: a forged one would apply more than was reviewed.
+        return _fail(
+            f"{path} was planned as of {saved.as_of}, which is after today ({date.today()}): "
+            "a reviewed plan is made as of the day it is planned. Nothing was applied; plan, "
+            "review and apply again"
+        )
     if args.as_of is not None and args.as_of != saved.as_of.isoformat():
         return _fail(
             f"{path} was planned as of {saved.as_of}, and is checked at that date; "

@@ -163,7 +163,8 @@ def _side(raw: Mapping[str, Any] | None) -> Side | None:
 
 
 class Saved:
-    """A plan read back from a file."""
+    """A plan read back from a file. The file may be forged: anything not of the shape
+    billplan writes raises ValueError or TypeError (load() reports it as damaged)."""
 
     def __init__(self, raw: Mapping[str, Any], source: Path) -> None:
         version = raw.get("format_version")
@@ -175,9 +176,15 @@ class Saved:
         self.plan_path = Path(raw["plan_path"])
         self.as_of = date.fromisoformat(raw["as_of"])
         self.sandbox = bool(raw.get("sandbox"))
-        seen = raw.get("state") or {}
+        seen = _object(raw.get("state") or {}, "state")
         self.state_lineage: str | None = seen.get("lineage")
         self.state_serial: int | None = seen.get("serial")
+        scope = _object(raw.get("targets") or {}, "targets")
+        targets, excludes = _prefixes(scope.get("include")), _prefixes(scope.get("exclude"))
+        for c in raw.get("changes", []):
+            _object(c, "a change")
+            for side in ("before_side", "after_side"):
+                _object(c.get(side) or {}, side)
         self.plan = Plan(
             changes=[
                 Change(
@@ -203,9 +210,31 @@ class Saved:
                 for c in raw.get("changes", [])
             ],
             moved={m["to"]: m["from"] for m in raw.get("moved") or []},
-            targets=tuple((raw.get("targets") or {}).get("include") or ()),
-            excludes=tuple((raw.get("targets") or {}).get("exclude") or ()),
+            targets=targets,
+            excludes=excludes,
         )
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} is not an object")
+    return value
+
+
+def _prefixes(value: Any) -> tuple[str, ...]:
+    """--target or --exclude prefixes as `plan -o` saved them: clean address prefixes."""
+    from compiler.targets import TargetError, Targets
+
+    prefixes = tuple(value or ())
+    if not all(isinstance(prefix, str) for prefix in prefixes):
+        raise TypeError("a target is not text")
+    try:
+        cleaned = Targets.of(prefixes, ()).include
+    except TargetError as exc:
+        raise ValueError(str(exc)) from None
+    if cleaned != prefixes:
+        raise ValueError(f"targets {list(prefixes)!r} are not address prefixes as saved")
+    return prefixes
 
 
 def is_saved_plan(path: Path) -> bool:
@@ -230,6 +259,8 @@ def load(path: Path) -> Saved:
         raise PlanFileError(f"{path}: no such saved plan") from None
     except ValueError as exc:
         raise PlanFileError(f"{path}: not a billplan saved plan ({exc})") from None
+    except RecursionError:  # nested deeper than any plan billplan writes
+        raise PlanFileError(f"{path}: not a billplan saved plan (nested too deep)") from None
     if not isinstance(raw, dict) or "changes" not in raw:
         raise PlanFileError(f"{path}: not a billplan saved plan")
     if raw.get("format_version") == PLAN_FORMAT_VERSION:  # another version: Saved says so
