@@ -228,7 +228,7 @@ def _write_plan_outputs(
             state=state,
         )
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        planfile.write(Path(args.out), text)
     if args.format == "json":
         _print_json(text)
     elif args.format == "markdown":
@@ -260,6 +260,8 @@ def _warn_partial(plan: Plan) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from compiler.planfile import PlanFileError
+
     if args.refresh_only:
         return _refresh_only(args)
     try:
@@ -272,6 +274,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _write_plan_outputs(args, workspace, plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
+    except PlanFileError as exc:
+        return _fail(str(exc))
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK

@@ -14,6 +14,9 @@ it was made, for messages only.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -235,6 +238,42 @@ def _prefixes(value: Any) -> tuple[str, ...]:
     if cleaned != prefixes:
         raise ValueError(f"targets {list(prefixes)!r} are not address prefixes as saved")
     return prefixes
+
+
+def write(path: Path, text: str) -> None:
+    """Save a plan at path: a new file, or in place of an earlier saved plan. Never through a
+    symlink (a checkout may hold plan.json as a link to anyone's file) nor over another file
+    (the plan's own YAML, its state); written whole or not at all (a temporary file renamed)."""
+    try:
+        mode: int | None = path.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
+        raise PlanFileError(
+            f"{path} is a symlink: billplan saves a plan only to a file of its own, never "
+            "through a link. Remove the link or choose another name"
+        )
+    if mode is not None and not (stat.S_ISREG(mode) and _holds_saved_plan(path)):
+        raise PlanFileError(
+            f"{path} exists and is not a saved plan: billplan does not overwrite it. Choose "
+            "another name for the saved plan"
+        )
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _holds_saved_plan(path: Path) -> bool:
+    try:
+        raw = jsonio.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(raw, dict) and "changes" in raw and CHECKSUM_KEY in raw
 
 
 def is_saved_plan(path: Path) -> bool:
