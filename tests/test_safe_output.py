@@ -10,6 +10,8 @@ a file name, what a vendor holds (an object edited or made by hand) and a vendor
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -200,6 +202,18 @@ def test_render_shows_hostile_descriptions_escaped_in_its_table(hostile: Path) -
     assert run.code == 0, run.text
     assert_shown(run.out)
     assert f"│ {visible(HOSTILE)} v2 " in run.out
+
+
+def test_render_csv_shows_hostile_descriptions_escaped_one_row_per_item(hostile: Path) -> None:
+    # A spreadsheet's input, but often read on a terminal or in a CI log: a raw newline would
+    # let a description start a line of its own (`::add-mask::`, see test_workflow_commands).
+    run = billplan("render", hostile, "--as-of", AS_OF_TEXT, "--format", "csv")
+
+    assert run.code == 0, run.text
+    assert_shown(run.out)
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert len(run.out.splitlines()) == len(rows) + 1
+    assert f"{visible(HOSTILE)} v2" in {row["description"] for row in rows}
 
 
 def test_plan_text_shows_hostile_plan_and_vendor_text_escaped(hostile: Path) -> None:
