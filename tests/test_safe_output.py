@@ -297,6 +297,23 @@ def test_state_list_and_show_escape_what_the_state_holds(hostile: Path, tmp_path
     assert json.loads(shown.out)["remote_id"] == HOSTILE
 
 
+def test_an_abandoned_lock_file_is_described_escaped_when_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A lock file nobody holds (committed, or left by a run that died) says who took it.
+    directory = write_plan(tmp_path / "billing")
+    lock = state_file(directory).with_name("sandbox-state.json.lock")
+    lock.parent.mkdir()
+    lock.write_text(json.dumps({"id": "l", "operation": "apply", "who": HOSTILE, "pid": 1,
+                                "created": "2026-11-23T00:00:00Z"}), "utf-8")  # fmt: skip
+
+    run = sandboxed("apply", directory)
+
+    assert run.code == 0, run.text
+    assert "by Kickoff\\x1b[2J" in caplog.text  # the warning billplan prints on stderr
+    assert_inert(caplog.text)
+
+
 def test_a_hostile_project_name_in_the_sandbox_notes_is_shown_escaped(tmp_path: Path) -> None:
     directory = write_plan(tmp_path / "billing", HOSTILE_PLAN)
 
