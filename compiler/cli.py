@@ -51,10 +51,16 @@ def _as_of(text: str | None) -> date:
 
 
 def _console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    # Output that is not a terminal (a CI log, a file; even where FORCE_COLOR makes rich
+    # style it as one) is never folded: one line printed is one line written, so no fold can
+    # start a line with user text, which a CI runner could obey as a workflow command
+    # (compiler.render.safe). Tables are still laid out to the width.
+    stream = sys.stderr if stderr else sys.stdout
+    soft_wrap = not (hasattr(stream, "isatty") and stream.isatty())
+    console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped or captured output (CI logs, files) is read wide; 80 columns folds addresses.
-        console = Console(stderr=stderr, highlight=False, width=160)
+        console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap, width=160)
     return console
 
 
@@ -222,7 +228,7 @@ def _write_plan_outputs(
             state=state,
         )
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        planfile.write(Path(args.out), text)
     if args.format == "json":
         _print_json(text)
     elif args.format == "markdown":
@@ -254,6 +260,8 @@ def _warn_partial(plan: Plan) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from compiler.planfile import PlanFileError
+
     if args.refresh_only:
         return _refresh_only(args)
     try:
@@ -266,6 +274,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _write_plan_outputs(args, workspace, plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
+    except PlanFileError as exc:
+        return _fail(str(exc))
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
@@ -412,6 +422,14 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             "the real vendors", "the sandbox")  # fmt: skip
         flag = "add --sandbox" if saved.sandbox else "drop --sandbox and BILLPLAN_SANDBOX"
         return _fail(f"{path} was planned against {made}, not {here}; {flag} to apply it")
+    if saved.as_of > date.today():
+        # No plan run made it (a review plans as of its own day), and the date decides how
+        # far open-ended charges reach: a forged one would apply more than was reviewed.
+        return _fail(
+            f"{path} was planned as of {saved.as_of}, which is after today ({date.today()}): "
+            "a reviewed plan is made as of the day it is planned. Nothing was applied; plan, "
+            "review and apply again"
+        )
     if args.as_of is not None and args.as_of != saved.as_of.isoformat():
         return _fail(
             f"{path} was planned as of {saved.as_of}, and is checked at that date; "
@@ -459,10 +477,13 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
-    from compiler.state.location import StateLocationError
+    from compiler.state.location import StateLocationError, plan_file_problems
     from compiler.workspace import state_backend
 
     sandbox = _sandbox(args)
+    if linked := plan_file_problems(Path(args.path)):
+        report(linked)
+        raise SystemExit(EXIT_ERROR)
     try:
         document = load(Path(args.path))
         # Only the `state:` block is read here, so only it is checked: at its line.
@@ -531,11 +552,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from compiler.sandbox import EMULATORS, SANDBOX_TOKEN, base_url, build_sandbox
+    from compiler.sandbox import (
+        EMULATORS,
+        SANDBOX_TOKEN,
+        SandboxDatabaseError,
+        base_url,
+        build_sandbox,
+    )
 
     db = Path(args.db)
     db.parent.mkdir(parents=True, exist_ok=True)
-    sandbox = build_sandbox(db)
+    try:
+        sandbox = build_sandbox(db)
+    except SandboxDatabaseError as exc:
+        return _fail(str(exc))
     if args.seed:
         from compiler.sandbox.bootstrap import prepare
 

@@ -14,6 +14,9 @@ it was made, for messages only.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -163,7 +166,8 @@ def _side(raw: Mapping[str, Any] | None) -> Side | None:
 
 
 class Saved:
-    """A plan read back from a file."""
+    """A plan read back from a file. The file may be forged: anything not of the shape
+    billplan writes raises ValueError or TypeError (load() reports it as damaged)."""
 
     def __init__(self, raw: Mapping[str, Any], source: Path) -> None:
         version = raw.get("format_version")
@@ -175,9 +179,15 @@ class Saved:
         self.plan_path = Path(raw["plan_path"])
         self.as_of = date.fromisoformat(raw["as_of"])
         self.sandbox = bool(raw.get("sandbox"))
-        seen = raw.get("state") or {}
+        seen = _object(raw.get("state") or {}, "state")
         self.state_lineage: str | None = seen.get("lineage")
         self.state_serial: int | None = seen.get("serial")
+        scope = _object(raw.get("targets") or {}, "targets")
+        targets, excludes = _prefixes(scope.get("include")), _prefixes(scope.get("exclude"))
+        for c in raw.get("changes", []):
+            _object(c, "a change")
+            for side in ("before_side", "after_side"):
+                _object(c.get(side) or {}, side)
         self.plan = Plan(
             changes=[
                 Change(
@@ -203,9 +213,67 @@ class Saved:
                 for c in raw.get("changes", [])
             ],
             moved={m["to"]: m["from"] for m in raw.get("moved") or []},
-            targets=tuple((raw.get("targets") or {}).get("include") or ()),
-            excludes=tuple((raw.get("targets") or {}).get("exclude") or ()),
+            targets=targets,
+            excludes=excludes,
         )
+
+
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} is not an object")
+    return value
+
+
+def _prefixes(value: Any) -> tuple[str, ...]:
+    """--target or --exclude prefixes as `plan -o` saved them: clean address prefixes."""
+    from compiler.targets import TargetError, Targets
+
+    prefixes = tuple(value or ())
+    if not all(isinstance(prefix, str) for prefix in prefixes):
+        raise TypeError("a target is not text")
+    try:
+        cleaned = Targets.of(prefixes, ()).include
+    except TargetError as exc:
+        raise ValueError(str(exc)) from None
+    if cleaned != prefixes:
+        raise ValueError(f"targets {list(prefixes)!r} are not address prefixes as saved")
+    return prefixes
+
+
+def write(path: Path, text: str) -> None:
+    """Save a plan at path: a new file, or in place of an earlier saved plan. Never through a
+    symlink (a checkout may hold plan.json as a link to anyone's file) nor over another file
+    (the plan's own YAML, its state); written whole or not at all (a temporary file renamed)."""
+    try:
+        mode: int | None = path.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
+        raise PlanFileError(
+            f"{path} is a symlink: billplan saves a plan only to a file of its own, never "
+            "through a link. Remove the link or choose another name"
+        )
+    if mode is not None and not (stat.S_ISREG(mode) and _holds_saved_plan(path)):
+        raise PlanFileError(
+            f"{path} exists and is not a saved plan: billplan does not overwrite it. Choose "
+            "another name for the saved plan"
+        )
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _holds_saved_plan(path: Path) -> bool:
+    try:
+        raw = jsonio.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(raw, dict) and "changes" in raw and CHECKSUM_KEY in raw
 
 
 def is_saved_plan(path: Path) -> bool:
@@ -230,6 +298,8 @@ def load(path: Path) -> Saved:
         raise PlanFileError(f"{path}: no such saved plan") from None
     except ValueError as exc:
         raise PlanFileError(f"{path}: not a billplan saved plan ({exc})") from None
+    except RecursionError:  # nested deeper than any plan billplan writes
+        raise PlanFileError(f"{path}: not a billplan saved plan (nested too deep)") from None
     if not isinstance(raw, dict) or "changes" not in raw:
         raise PlanFileError(f"{path}: not a billplan saved plan")
     if raw.get("format_version") == PLAN_FORMAT_VERSION:  # another version: Saved says so

@@ -27,7 +27,7 @@ from compiler.expand import expand
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item, Kind
 from compiler.moved import plan_problems
-from compiler.state.location import state_path_problems
+from compiler.state.location import plan_file_problems, state_path_problems
 
 if TYPE_CHECKING:
     # jsonschema is imported when a plan fails the fast check: only then are its messages needed.
@@ -357,6 +357,9 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _check(target: Path, as_of: date) -> Checked:
+    if linked := plan_file_problems(target):
+        # What such a file holds is not the plan's: reported alone, never read.
+        return Checked(None, diagnostics=linked)
     try:
         doc = load(target)
     except LoadError as exc:

@@ -169,13 +169,13 @@ def test_a_saved_plan_whose_as_of_date_was_changed_is_refused(tmp_path: Path) ->
     write_plan(directory, WITH_SUPPORT)
     out = tmp_path / "reviewed.json"
     assert sandboxed("plan", directory, "-o", out).code == 0
-    forge(out, lambda d: d.update(as_of="2027-06-01"))
+    forge(out, lambda d: d.update(as_of="2026-10-01"))
 
     said = refused_without_writes(out, directory)
 
-    assert "gives now (as of 2027-06-01)" in said
-    added = f"{SUPPORT}/2027-06: action: the saved plan has no change, the merged plan has create"
-    assert added in said
+    assert "gives now (as of 2026-10-01)" in said
+    dropped = f"{SUPPORT}/2027-01: action: the saved plan has create, the merged plan has no change"
+    assert dropped in said
 
 
 def test_a_saved_plan_whose_targets_were_changed_is_refused(reviewed: tuple[Path, Path]) -> None:
@@ -306,3 +306,58 @@ def test_a_saved_plan_with_two_changes_for_one_address_is_refused(
     said = refused_without_writes(out, directory)
 
     assert f"{EXTRA}: changes: the saved plan has 2 of it, the merged plan has one at most" in said
+
+
+def test_a_saved_plan_dated_after_today_is_refused(tmp_path: Path) -> None:
+    # No plan run made it: its date would only choose how far open-ended charges reach.
+    directory = write_plan(tmp_path / "billing")
+    assert sandboxed("apply", directory).code == 0
+    write_plan(directory, WITH_SUPPORT)
+    out = tmp_path / "reviewed.json"
+    assert billplan("plan", directory, "--sandbox", "--as-of", "2099-01-01", "-o", out).code == 0
+    state_before = state_file(directory).read_bytes()
+
+    run = apply_file(out, directory)
+
+    assert run.code == 1
+    assert f"{out} was planned as of 2099-01-01, which is after today" in run.errors
+    assert state_file(directory).read_bytes() == state_before
+
+
+FORGED_SHAPES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "state is a list": lambda d: d.update(state=[1]),
+    "targets is a list": lambda d: d.update(targets=["cloud-infra"]),
+    "a target is a number": lambda d: d.update(targets={"include": [5], "exclude": []}),
+    "a target is not a prefix": lambda d: d.update(targets={"include": [], "exclude": [""]}),
+    "a side is a list": lambda d: change_of(d, KICKOFF).update(before_side=[1]),
+    "a change is text": lambda d: d["changes"].append("create"),
+    "a move is text": lambda d: d.update(moved=["acme"]),
+}
+
+
+@pytest.mark.parametrize("shape", FORGED_SHAPES)
+def test_a_saved_plan_of_another_shape_is_refused_without_a_traceback(
+    reviewed: tuple[Path, Path], shape: str
+) -> None:
+    directory, out = reviewed
+    forge(out, FORGED_SHAPES[shape])
+    state_before = state_file(directory).read_bytes()
+
+    run = apply_file(out, directory)
+
+    assert run.code == 1, run.text
+    assert f"{out}: damaged saved plan" in run.errors
+    assert state_file(directory).read_bytes() == state_before
+    assert kickoff_fee(directory) == 10000
+
+
+def test_a_saved_plan_nested_too_deep_for_json_is_refused_without_a_traceback(
+    reviewed: tuple[Path, Path],
+) -> None:
+    directory, out = reviewed
+    out.write_text('{"changes": ' + "[" * 100_000 + "]" * 100_000 + "}", "utf-8")
+
+    run = apply_file(out, directory)
+
+    assert run.code == 1
+    assert f"{out}: not a billplan saved plan" in run.errors

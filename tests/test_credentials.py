@@ -15,7 +15,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from support import AS_OF, INVOICE_ITEM, PLAN, admin_of, billplan, serving, write_plan
+from support import (
+    AS_OF,
+    INVOICE_ITEM,
+    PLAN,
+    PROJECT_ID,
+    admin_of,
+    billplan,
+    hosts_outside_the_plan,
+    serving,
+    write_plan,
+)
+from support_coperniq import Admin as CoperniqAdmin
 
 from compiler import credentials
 from compiler.credentials import Endpoint, EndpointError, Hosts, checked_url
@@ -352,6 +363,58 @@ def test_a_client_sends_nothing_to_an_address_that_is_not_a_path_below_its_host(
         ruddr.request("GET", path)
     ruddr.close()
     assert sent == []
+
+
+# An id (a plan's project id, a vendor's object id) that would climb out of the base path
+# (to another service behind the same gateway host) or add a query or fragment of its own.
+CLIMBING = [
+    "/projects/../../../vault/secrets",
+    "/projects/x/..",
+    "/projects/./x",
+    "/projects/%2e%2e/%2E%2e/vault",
+    "/projects/x?admin=1",
+    "/projects/x#fragment",
+    "/projects/..\\..\\vault",
+]
+
+
+@pytest.mark.parametrize("path", CLIMBING)
+def test_a_client_sends_nothing_to_a_path_that_climbs_out_of_its_base_path(path: str) -> None:
+    import httpx
+
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(200))
+    base = "https://gateway.example/ruddr/api/workspace"
+    ruddr = PROVIDERS["ruddr"](
+        "ruddr", {"type": "ruddr"}, transport=transport, base_url=base, token="t"
+    )
+
+    with pytest.raises(ProviderError, match=re.escape(f"not a path below {base}")):
+        ruddr.request("GET", path)
+    ruddr.close()
+    assert sent == []
+
+
+def test_a_project_id_cannot_take_the_token_to_another_service_of_the_allowed_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The vendors' emulators served on one host, as services behind one gateway: a Ruddr
+    # project id that climbs out of /ruddr/api/workspace would reach /coperniq/.
+    climbing = "../../../../coperniq/v1/catalog-items"
+    monkeypatch.setenv("RUDDR_API_TOKEN", SANDBOX_TOKEN)
+    directory = write_plan(tmp_path / "billing", PLAN.replace(PROJECT_ID, climbing))
+    with (
+        build_sandbox() as sandbox,
+        serving(sandbox) as root,
+        hosts_outside_the_plan(root, "ruddr"),
+        admin_of(sandbox, CoperniqAdmin) as coperniq,
+    ):
+        run = billplan("plan", directory, "--as-of", "2026-11-23")
+        reached = coperniq.requests()
+
+    assert run.code == 1
+    assert f"refused to send a request to '/projects/{climbing}'" in run.errors
+    assert reached == []
 
 
 def test_apply_of_a_saved_plan_names_the_hosts_this_apply_contacts(tmp_path: Path) -> None:

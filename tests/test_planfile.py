@@ -260,3 +260,45 @@ def test_a_saved_plan_applies_from_another_directory_and_under_any_name(
 
     assert run.code == 0, run.text
     assert "Apply complete" in run.out
+
+
+def test_plan_o_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    # A checkout of a pull request that commits plan.json as a link to the reader's files.
+    directory = write_plan(tmp_path / "billing")
+    precious = tmp_path / "home" / ".bashrc"
+    precious.parent.mkdir()
+    precious.write_text("export PATH=$HOME/bin:$PATH\n", "utf-8")
+    link = tmp_path / "plan.json"
+    link.symlink_to(precious)
+
+    run = sandboxed("plan", directory, "-o", link)
+
+    assert run.code == 1
+    assert f"{link} is a symlink" in run.errors
+    assert precious.read_text("utf-8") == "export PATH=$HOME/bin:$PATH\n"
+    assert link.is_symlink()
+
+
+@pytest.mark.parametrize("name", ["plan.yaml", ".billplan/sandbox-state.json"])
+def test_plan_o_never_overwrites_a_file_that_is_not_a_saved_plan(tmp_path: Path, name: str) -> None:
+    directory = write_plan(tmp_path / "billing")
+    assert sandboxed("apply", directory).code == 0
+    target = directory / name
+    before = target.read_bytes()
+
+    run = sandboxed("plan", directory, "-o", target)
+
+    assert run.code == 1
+    assert f"{target} exists and is not a saved plan" in run.errors
+    assert target.read_bytes() == before
+
+
+def test_plan_o_replaces_an_earlier_saved_plan(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing")
+    out = tmp_path / "plan.json"
+    assert sandboxed("plan", directory, "-o", out).code == 0
+    assert sandboxed("apply", directory).code == 0
+
+    assert sandboxed("plan", directory, "-o", out).code == 0
+
+    assert jsonio.loads(out.read_text("utf-8"))["summary"]["create"] == 0

@@ -10,6 +10,8 @@ a file name, what a vendor holds (an object edited or made by hand) and a vendor
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -202,6 +204,18 @@ def test_render_shows_hostile_descriptions_escaped_in_its_table(hostile: Path) -
     assert f"│ {visible(HOSTILE)} v2 " in run.out
 
 
+def test_render_csv_shows_hostile_descriptions_escaped_one_row_per_item(hostile: Path) -> None:
+    # A spreadsheet's input, but often read on a terminal or in a CI log: a raw newline would
+    # let a description start a line of its own (`::add-mask::`, see test_workflow_commands).
+    run = billplan("render", hostile, "--as-of", AS_OF_TEXT, "--format", "csv")
+
+    assert run.code == 0, run.text
+    assert_shown(run.out)
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert len(run.out.splitlines()) == len(rows) + 1
+    assert f"{visible(HOSTILE)} v2" in {row["description"] for row in rows}
+
+
 def test_plan_text_shows_hostile_plan_and_vendor_text_escaped(hostile: Path) -> None:
     run = sandboxed("plan", hostile)
 
@@ -281,6 +295,23 @@ def test_state_list_and_show_escape_what_the_state_holds(hostile: Path, tmp_path
     assert f"{address}\t{MILESTONE}\t{visible(HOSTILE)}\n" in listed.out
     assert_inert(shown.out)
     assert json.loads(shown.out)["remote_id"] == HOSTILE
+
+
+def test_an_abandoned_lock_file_is_described_escaped_when_removed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A lock file nobody holds (committed, or left by a run that died) says who took it.
+    directory = write_plan(tmp_path / "billing")
+    lock = state_file(directory).with_name("sandbox-state.json.lock")
+    lock.parent.mkdir()
+    lock.write_text(json.dumps({"id": "l", "operation": "apply", "who": HOSTILE, "pid": 1,
+                                "created": "2026-11-23T00:00:00Z"}), "utf-8")  # fmt: skip
+
+    run = sandboxed("apply", directory)
+
+    assert run.code == 0, run.text
+    assert "by Kickoff\\x1b[2J" in caplog.text  # the warning billplan prints on stderr
+    assert_inert(caplog.text)
 
 
 def test_a_hostile_project_name_in_the_sandbox_notes_is_shown_escaped(tmp_path: Path) -> None:

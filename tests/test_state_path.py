@@ -175,6 +175,38 @@ def test_a_symlink_leading_out_of_the_plan_directory_is_refused_for_the_sandbox_
     assert list(elsewhere.iterdir()) == []  # no sandbox.sqlite written there
 
 
+@pytest.mark.parametrize("name", ["sandbox.sqlite", "sandbox.sqlite-wal", "sandbox-state.json"])
+@pytest.mark.parametrize("command", ["plan", "apply", "state list"])
+def test_a_symlink_in_the_state_directory_leading_out_of_the_plan_directory_is_refused(
+    repository: Path, tmp_path: Path, name: str, command: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    directory = write_plan(repository / "plans" / "billing")
+    (directory / ".billplan").mkdir()
+    (directory / ".billplan" / name).symlink_to(elsewhere / "created")
+    before = snapshot(tmp_path)
+
+    result = sandboxed(*COMMANDS[command], directory)
+
+    assert_refused(result, f".billplan/{name} leads out of the plan's directory")
+    assert snapshot(tmp_path) == before  # nothing created elsewhere, nor in the plan
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_sandbox_database_that_is_not_one_is_refused_without_a_traceback(
+    repository: Path, command: str
+) -> None:
+    directory = write_plan(repository / "plans" / "billing")
+    (directory / ".billplan").mkdir()
+    (directory / ".billplan" / "sandbox.sqlite").write_text("not a database\n", "utf-8")
+
+    result = sandboxed(command, directory)
+
+    assert_refused(result, "sandbox.sqlite is not a sandbox database billplan can open")
+    assert "remove it" in result.errors
+
+
 # ---- files inside the plan's directory that are not billplan's state ----------------------
 
 

@@ -7,6 +7,7 @@ environment limited to main, and apply checks the reviewed plan against the merg
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -166,12 +167,73 @@ def test_the_comment_is_found_by_the_marker_the_markdown_plan_carries() -> None:
     assert MARKER in to_markdown(Plan())
 
 
+def test_the_comment_job_updates_only_a_comment_it_posted() -> None:
+    # Anyone can comment the marker on a pull request before the first plan runs.
+    program = re.search(r'--jq "(.*?)" \| head', scripts("comment"))
+    assert program is not None
+    find = program.group(1).replace('\\"', '"').replace("$marker", MARKER)
+    comments = [
+        {"id": 1, "user": {"login": "attacker"}, "body": f"{MARKER}\nNo changes."},
+        {"id": 2, "user": {"login": "github-actions[bot]"}, "body": "Thanks for the PR!"},
+        {"id": 3, "user": {"login": "github-actions[bot]"}, "body": f"{MARKER}\n### plan"},
+    ]
+
+    run = jq(find, comments)
+
+    assert run.stdout.split() == ["3"]
+
+
 def test_the_apply_job_checks_the_reviewed_plan_against_the_merged_main() -> None:
     script = scripts("apply")
     assert "gh run download" in script and "--name billplan-plan" in script
-    assert '--dir "$RUNNER_TEMP/reviewed"' in script  # outside the checkout of main
-    assert 'billplan apply "$RUNNER_TEMP/reviewed/plan.json" "$PLAN_DIR" --auto-approve' in script
+    assert 'billplan apply "$REVIEWED/plan.json" "$PLAN_DIR" --auto-approve' in script
     assert "re-run the pull request's plan" in script
+
+
+def test_the_reviewed_plan_lands_where_no_file_of_main_can_point() -> None:
+    # A fixed path ($RUNNER_TEMP/reviewed) could be named by a symlink a pull request commits
+    # (plans/billing itself, say), making the artifact's files part of "main".
+    fetch, apply = (s for s in steps("apply") if "billplan apply" in s.get("run", "")
+                    or "gh run download" in s.get("run", ""))  # fmt: skip
+    assert 'dir=$(mktemp -d "$RUNNER_TEMP/reviewed.XXXXXXXXXX")' in fetch["run"]
+    assert '--name billplan-plan --dir "$dir"' in fetch["run"]
+    assert 'echo "dir=$dir" >> "$GITHUB_OUTPUT"' in fetch["run"]
+    assert apply["env"] == {"REVIEWED": f"${{{{ steps.{fetch['id']}.outputs.dir }}}}"}
+
+
+def jq(program: str, document: Any, **args: str) -> subprocess.CompletedProcess[str]:
+    options = [word for name, value in args.items() for word in ("--arg", name, value)]
+    return subprocess.run(
+        ["jq", "-e", *options, program], input=json.dumps(document), capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+
+
+SAVED = {"as_of": "2026-11-23", "targets": {"include": [], "exclude": []}, "changes": []}
+
+
+@pytest.mark.parametrize(
+    ("edit", "accepted"),
+    [
+        ({}, True),
+        ({"as_of": "2026-11-24"}, True),  # re-run the next day
+        ({"as_of": "2000-01-01"}, False),  # would drop open-ended charges' later periods
+        ({"as_of": "2026-11-25"}, False),
+        ({"as_of": 20261123}, False),
+        ({"targets": {"include": ["acme"], "exclude": []}}, False),
+        ({"targets": {"include": [], "exclude": ["acme/milestones/kickoff"]}}, False),
+    ],
+)
+def test_apply_takes_only_a_saved_plan_its_pull_request_run_could_have_made(
+    edit: dict[str, Any], accepted: bool
+) -> None:
+    fetch = next(s for s in steps("apply") if "gh run download" in s.get("run", ""))
+    assert '"$REVIEWABLE" "$dir/plan.json"' in fetch["run"]
+
+    run = jq(fetch["env"]["REVIEWABLE"], {**SAVED, **edit}, **{"from": "2026-11-23"},
+             to="2026-11-24")  # fmt: skip
+
+    assert (run.returncode == 0) is accepted, run.stderr
 
 
 def test_the_drift_job_alerts_with_the_detailed_exit_code() -> None:

@@ -399,9 +399,11 @@ class Provider:
         what: str = "",
     ) -> httpx.Response:
         """One logical call, retried by the rules in the module docstring."""
-        if not path.startswith("/") or path.startswith("//"):
-            # Only a path below the connection's host: a value from a plan (a project id) in
-            # a path must never make it an address of its own, where the token would follow.
+        if not _below(path):
+            # Only a path below the connection's base URL: a value from a plan (a project id)
+            # or a vendor (an object id) in a path must never make it an address of its own,
+            # nor climb out of the base path to another service of the same host (a gateway
+            # that fronts several), nor add a query: the token would follow.
             raise ProviderError(
                 f"{self.title}: refused to send a request to {path[:80]!r}, which is not a "
                 f"path below {self.base_url}"
@@ -498,6 +500,17 @@ class Provider:
             yield from objects
             if cursor is None:
                 return
+
+
+def _below(path: str) -> bool:
+    """Whether `path` (joined to the base URL) stays below it: it starts with one `/`, has no
+    `.` or `..` segment (as typed or percent-encoded, which some servers decode), and no
+    query, fragment or backslash (which some servers read as `/`)."""
+    if not path.startswith("/") or path.startswith("//") or any(c in path for c in "?#\\"):
+        return False
+    return not any(
+        segment.lower().replace("%2e", ".") in (".", "..") for segment in path.split("/")
+    )
 
 
 def _positive(name: str, key: str, configured: Any, given: float | None, default: float) -> float:

@@ -1,7 +1,9 @@
 """Rendering expanded Items: a table for people, JSON and CSV for machines.
 
 The JSON shape is documented in README.md under "Output formats" and versioned by
-`format_version`; within a major version, changes are additive only.
+`format_version`; within a major version, changes are additive only. In CSV, which has no
+escapes, user text is shown as in the table: control, bidi and invisible characters as
+escapes (`\\x1b`), so every item is one line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.table import Table
 
 from compiler.model import Item
 from compiler.money import format_amount, format_grouped
-from compiler.render.safe import markup
+from compiler.render.safe import markup, visible
 
 ITEMS_FORMAT_VERSION = "1"
 CSV_COLUMNS = (
@@ -139,7 +141,9 @@ def to_csv(items: list[Item]) -> str:
         period = record.pop("period") or {}
         record["period_start"] = period.get("start")
         record["period_end"] = period.get("end")
-        writer.writerow(record)
+        # CSV has no escapes of its own: hidden characters are shown as the text views show
+        # them (compiler.render.safe), so that each item is one line, safe on a terminal.
+        writer.writerow({k: visible(v) if isinstance(v, str) else v for k, v in record.items()})
     return buffer.getvalue()
 
 

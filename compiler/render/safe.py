@@ -6,10 +6,18 @@ hyperlink, reorder a line (bidi controls) or hide itself (invisible format chara
 shown as a visible escape instead: `\\x1b`, `\\r`, `\\u202e`. Every other character, whatever
 its script, is shown as itself. `visible` is that rule; the other functions put its result
 into one view's syntax (rich markup, JSON) without changing what it means there.
+
+A CI log is read by a machine too: a GitHub Actions runner obeys any line of a step's output
+that starts with `::` once leading spaces are trimmed (`::add-mask::word`, `::stop-commands::`)
+or that holds `##[` anywhere (the older form). So user text never holds `##[` nor starts a
+word with `::`: they are shown as `#\\x23[` and `:\\x3a`. billplan's own output never folds a
+line where it is not a terminal (compiler.cli), so user text cannot start a line but where
+billplan starts it, or after a space.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -24,6 +32,9 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # cannot reorder, hide or move other text: shown as themselves.
 _JOINERS = frozenset({"\u200c", "\u200d"})  # zero-width non-joiner, zero-width joiner
 _SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# A workflow command's start: `##[` anywhere, `::` at the start of a word (so of a line).
+_COMMAND = re.compile(r"##\[|(?<!\S)::")
+_DEFUSED = {"##[": "#\\x23[", "::": ":\\x3a"}
 
 
 def hidden(char: str) -> bool:
@@ -48,13 +59,15 @@ def visible(text: Any, *, keep_newlines: bool = False) -> str:
     newline stays a line break (for billplan's own messages of several lines)."""
     text = str(text)
     # Nearly all text is printable (Python counts spaces other than " " and private-use
-    # characters as not printable; those are kept below): one C-speed check decides.
-    if text.isprintable():
-        return text
-    return "".join(
-        escaped(char) if hidden(char) and not (keep_newlines and char == "\n") else char
-        for char in text
-    )
+    # characters as not printable; those are kept below): C-speed checks decide.
+    if not text.isprintable():
+        text = "".join(
+            escaped(char) if hidden(char) and not (keep_newlines and char == "\n") else char
+            for char in text
+        )
+    if "##[" in text or "::" in text:
+        text = _COMMAND.sub(lambda found: _DEFUSED[found.group()], text)
+    return text
 
 
 def markup(text: Any, *, keep_newlines: bool = False) -> str:
@@ -73,8 +86,11 @@ def _json_escape(char: str) -> str:
 
 def json_visible(text: str) -> str:
     """JSON text (as json.dumps writes it) with every hidden character inside its strings
-    written as a \\u escape: the same data for any JSON reader, and safe on a terminal.
-    Such characters occur only inside strings, so the text stays valid JSON."""
+    written as a \\u escape, and the `#` of a `##[` too: the same data for any JSON reader,
+    and safe on a terminal and in a CI log. Such characters occur only inside strings, so the
+    text stays valid JSON. (No JSON line starts with `::`: a string starts with a quote.)"""
+    if "##[" in text:
+        text = text.replace("##[", "#\\u0023[")
     if text.isascii():  # json.dumps escaped the C0 controls already: DEL is the one left
         return text.replace("\x7f", "\\u007f")
     # json.dumps escapes C0 controls inside strings: the only ones left are its line breaks.

@@ -17,6 +17,7 @@ providers."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +100,10 @@ class Sandbox:
         self.close()
 
 
+class SandboxDatabaseError(RuntimeError):
+    """The sandbox's SQLite file is not a database billplan can use."""
+
+
 def build_sandbox(
     path: Path | None = None,
     *,
@@ -107,10 +112,21 @@ def build_sandbox(
 ) -> Sandbox:
     """Every emulator over one store: in memory when `path` is None, else a SQLite file that
     keeps its objects across runs. `clock` drives rate limits, `wall_clock` creation times."""
-    store = Store(path)
-    emulators = {
-        emulator.name: emulator(store, clock=clock, wall_clock=wall_clock) for emulator in EMULATORS
-    }
+    store = None
+    try:
+        store = Store(path)
+        emulators = {
+            emulator.name: emulator(store, clock=clock, wall_clock=wall_clock)
+            for emulator in EMULATORS
+        }
+    except sqlite3.DatabaseError as exc:
+        # A file a pull request can commit: its own error, never a traceback.
+        if store is not None:
+            store.close()
+        raise SandboxDatabaseError(
+            f"{path} is not a sandbox database billplan can open ({exc}); remove it, and the "
+            "sandbox starts afresh"
+        ) from None
 
     async def index(request: Request) -> Response:
         return JSONBody(

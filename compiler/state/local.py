@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler import jsonio
+from compiler.render.safe import visible
 from compiler.state import Entry, LockInfo, State, StateError, StateLocked
 
 log = logging.getLogger("billplan.state")
@@ -263,10 +264,10 @@ class LocalBackend:
         finally:
             os.close(fd)
         described = holder.describe() if holder else "a lock file of unknown content"
-        log.warning(
+        log.warning(  # the lock file's text is anyone's: shown escaped, as every message is
             "billplan: removed %s, left by a run that is no longer running, from %s",
-            described,
-            self.lock_path,
+            visible(described),
+            visible(self.lock_path),
         )
         return True
 

@@ -1,18 +1,20 @@
-"""Where a local state file may be: a `.json` file inside the plan's directory, reached
-without a symlink that leads out of it.
+"""Where a plan's files may be: its YAML files, and a local state file (a `.json` file),
+inside the plan's directory, reached without a symlink that leads out of it.
 
 A pull request can edit `state.path`, and commit a symlink. Confined here, neither can make
 billplan read, lock, back up or write a file that is not the plan's own state: the
 repository's README, .git/config, another plan's state, /etc/passwd. A state kept elsewhere
-is what the postgres backend is for (docs/state.md).
+is what the postgres backend is for (docs/state.md). Nor can a plan file be a symlink leading
+out: the plan would then be whatever that path holds on the machine it runs on (in CI, the
+apply job's downloaded artifact), not what the repository holds.
 """
 
 from __future__ import annotations
 
 from pathlib import Path, PurePath
 
-from compiler.diagnostics import Diagnostic
-from compiler.load import Document
+from compiler.diagnostics import Diagnostic, Mark
+from compiler.load import PLAN_SUFFIXES, Document
 from compiler.state import StateError
 
 STATE_DIR = ".billplan"
@@ -44,6 +46,27 @@ def state_path_problems(document: Document) -> list[Diagnostic]:
     return [document.diagnostic(_AT, f"{written!r}{default} {problem}")]
 
 
+def plan_file_problems(target: Path) -> list[Diagnostic]:
+    """Each plan file that is a symlink leading out of the plan's directory, whether what it
+    names exists or not: a *.yaml or *.yml of the directory `target`, or the file `target`.
+    Checked before any is read."""
+    if target.is_dir():
+        base, named = target, [path for path in _symlinks(target) if path.suffix in PLAN_SUFFIXES]
+    else:
+        base, named = target.parent, [target]
+    return [
+        Diagnostic(
+            Mark(str(path), 1, 1),
+            "$",
+            f"{path.name} leads out of the plan's directory (a symlink): billplan reads a "
+            "plan only from the files in its directory, so that what is planned and applied "
+            "is what the repository holds. Put the file itself here instead of a link",
+        )
+        for path in sorted(named)
+        if _leaves(base, path.name)
+    ]
+
+
 def local_state_path(document: Document) -> Path:
     """The plan's local state file; StateLocationError if it may not be used."""
     problems = state_path_problems(document)
@@ -55,14 +78,27 @@ def local_state_path(document: Document) -> Path:
 
 def state_dir(document: Document) -> Path:
     """The plan's `.billplan` directory (the sandbox's database and state), if it is inside
-    the plan's directory; StateLocationError if it is a symlink leading out."""
-    if _leaves(document.base_dir, STATE_DIR):
-        message = (
-            f"{STATE_DIR} leads out of the plan's directory (a symlink): billplan keeps its "
-            f"sandbox there and writes nothing through it. Remove {document.base_dir / STATE_DIR}"
-        )
-        raise StateLocationError([document.diagnostic((), message)])
-    return document.base_dir / STATE_DIR
+    the plan's directory; StateLocationError if it, or a file in it, is a symlink leading out
+    (SQLite would create or write the sandbox's database, or its journal, through it)."""
+    directory = document.base_dir / STATE_DIR
+    names = [STATE_DIR]
+    if not _leaves(document.base_dir, STATE_DIR):
+        names = [f"{STATE_DIR}/{entry.name}" for entry in _symlinks(directory)]
+    for name in names:
+        if _leaves(document.base_dir, name):
+            message = (
+                f"{name} leads out of the plan's directory (a symlink): billplan keeps its "
+                f"sandbox there and writes nothing through it. Remove {document.base_dir / name}"
+            )
+            raise StateLocationError([document.diagnostic((), message)])
+    return directory
+
+
+def _symlinks(directory: Path) -> list[Path]:
+    try:
+        return [entry for entry in directory.iterdir() if entry.is_symlink()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _problem(base_dir: Path, written: str) -> str | None:
