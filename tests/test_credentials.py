@@ -413,10 +413,12 @@ def test_a_project_id_cannot_take_the_token_to_another_service_of_the_allowed_ho
         reached = coperniq.requests()
 
     assert run.code == 1
-    # Ruddr's milestone list, read first, carries the id as an encoded query parameter, which
-    # Ruddr refuses; the project read after it would be refused by the client's path guard
-    # (test_a_client_sends_nothing_to_a_path_that_climbs_out_of_its_base_path).
-    assert "Parameter 'projectId' is not a valid UUID" in run.errors
+    # Refused before any request: a Ruddr id is a UUID. Had it been sent, the client's path
+    # guard would refuse it (test_a_client_sends_nothing_to_a_path_that_climbs_out_of_...).
+    assert (
+        f"Ruddr ids are UUIDs (like d077258e-2158-4f34-aabd-97e971d0c18d); this charge's "
+        f"project_id '{climbing}' is not" in run.errors
+    )
     assert reached == []
 
 

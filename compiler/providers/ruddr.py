@@ -26,6 +26,7 @@ read-only answer, for an invoiced object.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -40,6 +41,7 @@ from compiler.providers.values import decimal
 MILESTONE = "ruddr_invoice_milestone"
 PRODUCT_ITEM = "ruddr_product_item"
 NAME_LIMIT = 255
+EXAMPLE_UUID = "d077258e-2158-4f34-aabd-97e971d0c18d"
 MILESTONE_BILLING_TYPES = ("fixed", "fixed_recurring")
 # What the feature behind each collection is called in messages (a 403 switches it off).
 FEATURES = {
@@ -87,6 +89,22 @@ class Ruddr(Provider):
                 continue
             if item.date is None:
                 problems.append((item, "Ruddr milestones need a date"))
+                continue
+            not_uuids = [
+                f"{what} {value!r}"
+                for what, value in (("project_id", item.project_id), ("invoice_item", invoice_item))
+                if not _is_uuid(value)
+            ]
+            if not_uuids:
+                # ruddr.openapi.yml: every Ruddr id is a UUID; anything else would be sent to
+                # Ruddr only to be refused (or, in a path, to name another resource).
+                problems.append(
+                    (
+                        item,
+                        f"Ruddr ids are UUIDs (like {EXAMPLE_UUID}); this charge's "
+                        f"{' and '.join(not_uuids)} is not: copy the id from Ruddr",
+                    )
+                )
                 continue
             type_name = PRODUCT_ITEM if item.kind == "product" else MILESTONE
             text_key = self.text_field[type_name]
@@ -286,3 +304,11 @@ def _amounts(type_name: str, item: Item) -> dict[str, Any]:
         return {"fee": item.amount}
     pair = {"quantity": item.quantity, "rate": item.rate}
     return pair if type_name == MILESTONE else {**pair, "fee": item.amount}
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

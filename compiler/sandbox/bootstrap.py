@@ -269,4 +269,13 @@ def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> None:
     content = jsonio.dumps(body)  # money stays exact
     response = client.post(path, content=content, headers={"Content-Type": "application/json"})
     if response.status_code >= 400:
-        raise SeedError(f"sandbox admin {path} refused {body}: {response.text}")
+        try:
+            reason = response.json().get("error") or response.text
+        except (ValueError, AttributeError):
+            reason = response.text
+        vendor, what = path.strip("/").split("/")[0], path.rstrip("/").rsplit("/", 1)[-1]
+        named = body.get("name") or body.get("id") or ""
+        raise SeedError(
+            f"the {vendor} sandbox cannot create {named!r} ({what}) for this plan: {reason}; "
+            "correct the plan (the real vendor would refuse it too)"
+        )
