@@ -1,0 +1,382 @@
+"""How much a description template may compute: the size of every value it makes and the
+steps it takes, both counted by the sandbox (compiler/templates.py) while the template runs.
+
+Plans arrive in pull requests and are compiled on CI, where a few characters of Jinja could
+otherwise make gigabytes (doubling a string, chains of `replace`, powers) or loop for minutes.
+Every value a template makes is weighed (characters, counting what a list or mapping holds)
+and may weigh at most WIDTH. Operations that can grow far past their inputs are weighed before
+they run, by the estimates in FILTER_GROWTH and METHOD_GROWTH; everything else after.
+Every operation, call, loop pass and macro call is a step, with one more for each few
+characters it handles: a description may take STEPS, a whole plan a budget the caller sets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from string import Formatter
+from typing import Any
+
+from jinja2.exceptions import SecurityError
+
+# A description is a line of text: no value a template makes, nor its output, needs more.
+WIDTH = 10_000
+# Steps one description may take: a few milliseconds of work.
+STEPS = 10_000
+# Lists and mappings a template builds nest at most this deep (repr and pprint recurse).
+DEPTH = 32
+# Calls in progress at once: macros calling macros (recursion) stop here.
+CALL_DEPTH = 32
+# Template source a plan compiles costs this many steps a character: compiling is far
+# slower than running (about 30 microseconds a character).
+COMPILE_STEPS_PER_CHAR = 30
+# An operation costs one step plus one per this many characters it handles...
+CHARS_PER_STEP = 64
+# ...except filters that do much more work a character (textwrap, regular expressions).
+SLOW_FILTERS: Mapping[str, int] = {"wordwrap": 1, "urlize": 1, "title": 4, "striptags": 8}
+
+
+class TooLarge(SecurityError):
+    """A value a template would make is heavier than WIDTH."""
+
+
+class Exhausted(SecurityError):
+    """A template took more steps than it may."""
+
+    def __init__(self, message: str, *, plan: bool) -> None:
+        super().__init__(message)
+        self.plan = plan  # the plan's budget ran out, not the description's own
+
+
+@dataclass
+class PlanBudget:
+    """Template steps for a whole plan, shared by all of its descriptions."""
+
+    total: int
+    advice: str  # how to raise it, for the message that says it ran out
+    steps: int = field(init=False)  # left
+    compiled: set[str] = field(default_factory=set)  # sources already paid for
+
+    def __post_init__(self) -> None:
+        self.steps = self.total
+
+    def pay_compile(self, source: str) -> None:
+        if source in self.compiled:
+            return
+        self.compiled.add(source)
+        self.steps -= len(source) * COMPILE_STEPS_PER_CHAR
+
+
+@dataclass
+class _Meter:
+    """Steps of the rendering in progress on this thread (one at a time: a template cannot
+    render another)."""
+
+    running: bool = False
+    allowed: int = 0  # steps this description may take
+    left: int = 0  # of them, still to take
+    plan_bound: bool = False  # whether `allowed` was cut to what the plan had left
+    depth: int = 0  # calls in progress
+
+
+_meter: ContextVar[_Meter | None] = ContextVar("billplan_template_meter", default=None)
+
+
+def start(budget: PlanBudget | None) -> _Meter:
+    """Begin counting one rendering's steps, against its own allowance and the plan's."""
+    if budget is not None and budget.steps <= 0:
+        raise _plan_exhausted()
+    meter = _meter.get()
+    if meter is None:  # one per thread, reused: this runs for every description
+        meter = _Meter()
+        _meter.set(meter)
+    allowed = STEPS if budget is None else min(STEPS, budget.steps)
+    meter.running = True
+    meter.allowed = meter.left = allowed
+    meter.plan_bound = allowed < STEPS
+    meter.depth = 0
+    return meter
+
+
+def stop(meter: _Meter, budget: PlanBudget | None) -> None:
+    meter.running = False
+    if budget is not None:
+        budget.steps -= meter.allowed - meter.left
+
+
+def _plan_exhausted() -> Exhausted:
+    return Exhausted("the plan's descriptions together take too many template steps", plan=True)
+
+
+def spend(steps: int) -> None:
+    """Count steps; outside a rendering (Jinja folding constants at compile time) nothing is
+    counted: what is folded is bounded by the template's own text."""
+    meter = _meter.get()
+    if meter is None or not meter.running:
+        return
+    meter.left -= steps
+    if meter.left < 0:
+        if meter.plan_bound:
+            raise _plan_exhausted()
+        raise Exhausted(
+            f"it takes more than {STEPS:,} steps (loop passes, calls, operations); "
+            "a description is a line of text",
+            plan=False,
+        )
+
+
+def enter_call() -> None:
+    meter = _meter.get()
+    if meter is None or not meter.running:
+        return
+    meter.depth += 1
+    if meter.depth > CALL_DEPTH:
+        raise Exhausted(
+            f"calls nest more than {CALL_DEPTH} deep (a macro or a recursive loop calling itself?)",
+            plan=False,
+        )
+
+
+def leave_call() -> None:
+    meter = _meter.get()
+    if meter is not None:
+        meter.depth -= 1
+
+
+def weight(value: Any, limit: int = WIDTH) -> int:
+    """Characters a value stands for, counting everything a list or mapping holds.
+
+    Counting stops a little past `limit`, so weighing costs at most that much whatever the
+    value; nesting deeper than DEPTH is refused.
+    """
+    # The values every description handles first, and cheaply: this runs on every operation.
+    kind = type(value)
+    if kind is str:
+        return len(value)
+    if kind is date or value is None or kind is bool:
+        return 1
+    if kind is Decimal:
+        return _decimal_width(value)
+    if kind is int:
+        return value.bit_length() // 3 + 1  # at least its decimal digits
+    return _weigh(value, limit)
+
+
+def _weigh(value: Any, limit: int) -> int:
+    total = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending and total <= limit:
+        item, depth = pending.pop()
+        if isinstance(item, str | bytes | bytearray):
+            total += len(item)
+        elif isinstance(item, bool) or item is None:
+            total += 1
+        elif isinstance(item, int):
+            total += item.bit_length() // 3 + 1
+        elif isinstance(item, Decimal):
+            total += _decimal_width(item)
+        elif isinstance(item, Mapping | list | tuple | set | frozenset):
+            if depth >= DEPTH:
+                raise TooLarge(f"values nest more than {DEPTH} deep in a description")
+            total += len(item) + 1
+            if isinstance(item, Mapping):
+                pending.extend((key, depth + 1) for key in item)
+                pending.extend((entry, depth + 1) for entry in item.values())
+            else:
+                pending.extend((entry, depth + 1) for entry in item)
+        else:
+            total += 1 if isinstance(item, date) else 8  # floats, dates, loop objects
+    return total
+
+
+def _decimal_width(value: Decimal) -> int:
+    """Characters `'{:f}'` can make of a Decimal: its zeros before or after the point, and
+    up to the context's 28 digits (a generous bound, and cheaper than counting digits)."""
+    return abs(value.adjusted()) + 30
+
+
+def check_width(value: Any, what: str, name: str = "") -> Any:
+    """The value, when it is light enough for a description; TooLarge otherwise, saying
+    `what % name` made it (formatted only then: this runs on every operation)."""
+    heavy = weight(value)
+    if heavy > WIDTH:
+        raise too_large(what % name if name else what, heavy)
+    return value
+
+
+def too_large(what: str, chars: int) -> TooLarge:
+    return TooLarge(
+        f"{what} would make a value of {_about(chars)} characters, too large for a "
+        f"description (at most {WIDTH:,})"
+    )
+
+
+def _about(chars: int) -> str:
+    return f"{chars:,}" if chars <= 10 * WIDTH else f"more than {10 * WIDTH:,}"
+
+
+def step_cost(chars: int, per_step: int = CHARS_PER_STEP) -> int:
+    return 1 + chars // per_step
+
+
+# -- growth: operations whose result can outgrow their inputs many times over --------------
+#
+# Each estimate is an upper bound on the result's weight, computed from the arguments before
+# the operation runs. Estimates may be generous: a description has no use for the borderline.
+
+Estimate = Callable[[Any, Sequence[Any], Mapping[str, Any]], int]
+
+
+def _arg(args: Sequence[Any], kwargs: Mapping[str, Any], index: int, name: str) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _replaced(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    old, new = _arg(args, kwargs, 0, "old"), _arg(args, kwargs, 1, "new")
+    count = _arg(args, kwargs, 2, "count")
+    text = _text(subject)
+    if not isinstance(old, str):
+        return weight(subject) * (1 + weight(new))
+    found = len(text) + 1 if old == "" else text.count(old)
+    if isinstance(count, int) and count >= 0:
+        found = min(found, count)
+    return weight(subject) + found * weight(new)
+
+
+def _joined(items: Any, separator: Any) -> int:
+    many = len(items) if isinstance(items, Sequence | Mapping) else weight(items)
+    return weight(items) + many * weight(separator)
+
+
+def _indented(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    width = _arg(args, kwargs, 0, "width")
+    per_line = width if isinstance(width, int) else weight(width) if width is not None else 4
+    return weight(subject) + (_text(subject).count("\n") + 1) * max(per_line, 0)
+
+
+def _wrapped(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    width = _arg(args, kwargs, 0, "width")
+    wrapstring = _arg(args, kwargs, 2, "wrapstring")
+    text = _text(subject)
+    lines = len(text) // max(width if isinstance(width, int) else 1, 1) + text.count("\n") + 1
+    return weight(subject) + lines * weight(wrapstring if wrapstring is not None else "\n")
+
+
+def _linked(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    # Every word may become <a href="word" rel="..." target="...">word</a>.
+    extras = sum(weight(value) for value in (*args, *kwargs.values()) if value is not None)
+    return 3 * weight(subject) + len(_text(subject).split()) * (extras + 50)
+
+
+def _json(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    indent = _arg(args, kwargs, 0, "indent")
+    step = indent if isinstance(indent, int) else weight(indent) if indent is not None else 0
+    heavy = weight(subject)
+    return 6 * heavy + heavy * step * DEPTH  # escapes, and each line indented by its depth
+
+
+def formatted(template: Any, values: Sequence[Any] | Mapping[str, Any]) -> int:
+    """`%` formatting: the template, each field's width, and any value in any field."""
+    text = _text(template)
+    if _STAR_WIDTH.search(text):
+        raise TooLarge(_FROM_ARGUMENT)
+    fields = _PERCENT_FIELD.findall(text)
+    widths = sum(int(number) for spec in fields for number in re.findall(r"\d+", spec))
+    return len(text) + widths + len(fields) * weight(values)
+
+
+def str_formatted(template: Any, values: Any) -> int:
+    """str.format: the same, with {}-fields whose spec may hold widths."""
+    text = _text(template)
+    fields = 0
+    widths = 0
+    try:
+        for _, name, spec, _ in Formatter().parse(text):
+            if name is None:
+                continue
+            fields += 1
+            if spec and "{" in spec:
+                raise TooLarge(_FROM_ARGUMENT)
+            widths += sum(int(number) for number in re.findall(r"\d+", spec or ""))
+    except ValueError:
+        return len(text)  # not a valid format: str.format will say so
+    return len(text) + widths + fields * weight(values)
+
+
+_FROM_ARGUMENT = (
+    "a format width taken from an argument is not allowed in a description: it could be "
+    "as large as any number"
+)
+# `%` fields ("%%" is a literal percent sign), and a width or precision given as `*`.
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?([-+ #0]*\d*(?:\.\d*)?)[hlL]?[a-zA-Z]")
+_STAR_WIDTH = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(?:\*|\d*\.\*)")
+
+
+def _padded(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    width = _arg(args, kwargs, 0, "width")
+    return max(weight(subject), width if isinstance(width, int) else 80)
+
+
+def _tabs_expanded(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    size = _arg(args, kwargs, 0, "tabsize")
+    per_tab = size if isinstance(size, int) else 8
+    return weight(subject) + _text(subject).count("\t") * max(per_tab, 0)
+
+
+def _translated(subject: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> int:
+    table = _arg(args, kwargs, 0, "table")
+    longest = (
+        max((weight(v) for v in table.values()), default=1) if isinstance(table, Mapping) else 1
+    )
+    return weight(subject) * max(longest, 1)
+
+
+FILTER_GROWTH: Mapping[str, Estimate] = {
+    "replace": _replaced,
+    "join": lambda items, args, kwargs: _joined(items, _arg(args, kwargs, 0, "d") or ""),
+    "indent": _indented,
+    "wordwrap": _wrapped,
+    "urlize": _linked,
+    "tojson": _json,
+    "format": lambda template, args, kwargs: formatted(template, args or kwargs),
+    "center": _padded,
+}
+
+METHOD_GROWTH: Mapping[str, Estimate] = {
+    "replace": _replaced,
+    "join": lambda separator, args, kwargs: _joined(_arg(args, kwargs, 0, "iterable"), separator),
+    "center": _padded,
+    "ljust": _padded,
+    "rjust": _padded,
+    "zfill": _padded,
+    "expandtabs": _tabs_expanded,
+    "translate": _translated,
+}
+
+
+def repeated(sequence: Any, times: Any) -> int | None:
+    """The weight of sequence * times, or None when that is not a repetition."""
+    if not isinstance(sequence, str | list | tuple) or isinstance(times, bool):
+        return None
+    if not isinstance(times, int):
+        return None
+    return weight(sequence) * max(times, 0)
+
+
+def power_digits(base: Any, exponent: Any) -> int:
+    """About how many digits base ** exponent has (integers only; Decimal has a context)."""
+    if isinstance(base, bool) or isinstance(exponent, bool):
+        return 0
+    if not isinstance(base, int) or not isinstance(exponent, int) or exponent <= 0:
+        return 0
+    return base.bit_length() * exponent // 3
