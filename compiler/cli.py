@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from compiler import __version__, jsonio
 from compiler.diagnostics import Diagnostic
+from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
 from compiler.load import LoadError, load
 from compiler.state import StateError
 from compiler.validate import check, schema_text
@@ -50,6 +51,13 @@ def _as_of(text: str | None) -> date:
         ) from None
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    try:
+        return Limits.given(getattr(args, "max_items", None))
+    except LimitError as exc:
+        raise SystemExit(f"billplan: error: {exc}") from None
+
+
 def _console(stderr: bool = False) -> Console:
     console = Console(stderr=stderr, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -79,9 +87,10 @@ def report(diagnostics: Sequence[Diagnostic]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
+    limits = _limits(args)
     failed = False
     for target in args.paths:
-        checked = check(Path(target), as_of)
+        checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
             report(checked.diagnostics)
             failed = True
@@ -102,7 +111,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from compiler.render import items as render_items
 
     as_of = _as_of(args.as_of)
-    checked = check(Path(args.path), as_of)
+    checked = check(Path(args.path), as_of, _limits(args))
     if checked.diagnostics:
         report(checked.diagnostics)
         return EXIT_ERROR
@@ -122,7 +131,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     try:
         start = None if args.start is None else forecast.parse_month(args.start, "--from")
         end = None if args.end is None else forecast.parse_month(args.end, "--to")
-        checked = check(Path(args.path), as_of)
+        checked = check(Path(args.path), as_of, _limits(args))
         if checked.diagnostics:
             report(checked.diagnostics)
             return EXIT_ERROR
@@ -150,7 +159,9 @@ def _sandbox(args: argparse.Namespace) -> bool:
 def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
     from compiler.workspace import open_workspace
 
-    workspace = open_workspace(Path(path or args.path), _as_of(args.as_of), sandbox=_sandbox(args))
+    workspace = open_workspace(
+        Path(path or args.path), _as_of(args.as_of), sandbox=_sandbox(args), limits=_limits(args)
+    )
     for note in workspace.notes:
         _stderr().print(f"[cyan]{note}[/cyan]")
     return workspace
@@ -524,17 +535,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     as_of_help = "date to expand open-ended charges from (default: BILLPLAN_AS_OF or today)"
 
+    def add_limits(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--max-items",
+            metavar="N",
+            help=f"most billing items the plan may expand to (default: {MAX_ITEMS_ENV} or "
+            f"{DEFAULT_MAX_ITEMS:,}); the plan itself cannot raise it",
+        )
+
     validate = commands.add_parser(
         "validate", help="check plans: YAML syntax, schema and meaning; exit 1 on any error"
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="plan directory or file")
     validate.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(validate)
     validate.set_defaults(run=cmd_validate)
 
     render = commands.add_parser("render", help="show the dated billing items a plan expands to")
     render.add_argument("path", metavar="PATH", help="plan directory or file")
     render.add_argument("--format", choices=("table", "json", "csv"), default="table")
     render.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(render)
     render.set_defaults(run=cmd_render)
 
     cash = commands.add_parser(
@@ -543,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     cash.add_argument("path", metavar="PATH", help="plan directory or file")
     cash.add_argument("--format", choices=("table", "csv", "json"), default="table")
     cash.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(cash)
     cash.add_argument("--from", dest="start", metavar="YYYY-MM", help="first month shown")
     cash.add_argument("--to", dest="end", metavar="YYYY-MM", help="last month shown")
     cash.set_defaults(run=cmd_forecast)
@@ -559,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("path", metavar="PATH", help="plan directory or file")
     plan.add_argument("--sandbox", action="store_true", help=sandbox_help)
     plan.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(plan)
     plan.add_argument("-o", "--out", metavar="FILE", help="save the plan for `apply FILE`")
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     plan.add_argument("--show-unchanged", action="store_true", help="list no-op objects too")
@@ -582,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("path", metavar="PATH|FILE", help="plan directory/file, or a saved plan")
     apply.add_argument("--sandbox", action="store_true", help=sandbox_help)
     apply.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(apply)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                        help=lock_help)  # fmt: skip
@@ -618,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("path", metavar="PATH", help="plan directory or file")
     importer.add_argument("--sandbox", action="store_true", help=sandbox_help)
     importer.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(importer)
     importer.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                           help=lock_help)  # fmt: skip
     importer.set_defaults(run=cmd_import)

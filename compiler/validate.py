@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from compiler.diagnostics import Diagnostic, sorted_diagnostics
 from compiler.expand import expand
+from compiler.limits import Limits
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item, Kind
 from compiler.moved import plan_problems
@@ -252,6 +253,9 @@ class _SchemaCompiler:
     def _minLength(self, value: int, schema: dict[str, Any]) -> Check:
         return lambda v: not isinstance(v, str) or len(v) >= value
 
+    def _maxLength(self, value: int, schema: dict[str, Any]) -> Check:
+        return lambda v: not isinstance(v, str) or len(v) <= value
+
     def _minItems(self, value: int, schema: dict[str, Any]) -> Check:
         return lambda v: not isinstance(v, list) or len(v) >= value
 
@@ -330,10 +334,13 @@ class Checked:
         return not self.diagnostics
 
 
-def check(target: Path, as_of: date) -> Checked:
-    """Load, schema-check and expand a plan; every problem found is in .diagnostics."""
+def check(target: Path, as_of: date, limits: Limits | None = None) -> Checked:
+    """Load, schema-check and expand a plan; every problem found is in .diagnostics.
+
+    limits: how large it may expand; by default BILLPLAN_MAX_ITEMS or the default limits.
+    """
     with _no_cycle_collection():
-        return _check(target, as_of)
+        return _check(target, as_of, limits or Limits.given())
 
 
 @contextmanager
@@ -354,7 +361,7 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _check(target: Path, as_of: date) -> Checked:
+def _check(target: Path, as_of: date, limits: Limits) -> Checked:
     try:
         doc = load(target)
     except LoadError as exc:
@@ -367,7 +374,7 @@ def _check(target: Path, as_of: date) -> Checked:
         n = len(path)
         return any(b[:n] == path for b in broken)
 
-    expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge)
+    expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     if not diagnostics:
         # `moved:` renames are checked against the addresses the plan expands to.
@@ -472,6 +479,9 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
         return [(path, f"must be {bound} {error.validator_value}, got {_show(error.instance)}")]
     if validator == "minLength":
         return [(path, "must not be empty")]
+    if validator == "maxLength":
+        length = len(error.instance) if isinstance(error.instance, str) else 0
+        return [(path, f"is {length:,} characters long; at most {error.validator_value:,}")]
     if validator == "minProperties":
         return [(path, "needs at least one entry")]
     if validator == "minItems":

@@ -17,6 +17,7 @@ from typing import Any
 from compiler import moved
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
+from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item
 from compiler.providers import PROVIDERS, ConfigurationError, Observed, Provider, Resource
@@ -179,8 +180,10 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
     return LocalBackend(path if path.is_absolute() else document.base_dir / path)
 
 
-def open_workspace(path: Path, as_of: date, *, sandbox: bool) -> Workspace:
-    checked = check(path, as_of)
+def open_workspace(
+    path: Path, as_of: date, *, sandbox: bool, limits: Limits | None = None
+) -> Workspace:
+    checked = check(path, as_of, limits)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
     document = checked.document
