@@ -18,9 +18,11 @@ from dataclasses import dataclass
 MAX_ITEMS_ENV = "BILLPLAN_MAX_ITEMS"
 # Twice the 100,000-item portfolio of bench/bench_expand.py; about 5 s and 300 MB to expand.
 DEFAULT_MAX_ITEMS = 200_000
-# Template steps a plan may take for each item it may have: an ordinary description takes a
-# handful, and compiling a template costs steps for every character of it.
+# Template steps a plan may take for each item it may have (an ordinary description takes a
+# handful, and compiling a template costs steps for every character of it), and at least
+# TEMPLATE_STEPS_FLOOR whatever the item limit: a step is about a microsecond.
 TEMPLATE_STEPS_PER_ITEM = 50
+TEMPLATE_STEPS_FLOOR = 1_000_000
 
 RAISE_ITEMS = (
     f"if the plan really is that large, raise the limit with --max-items N (or {MAX_ITEMS_ENV}=N)"
@@ -38,7 +40,7 @@ class Limits:
     @property
     def template_steps(self) -> int:
         """Steps all the plan's description templates may take together."""
-        return self.max_items * TEMPLATE_STEPS_PER_ITEM
+        return max(self.max_items * TEMPLATE_STEPS_PER_ITEM, TEMPLATE_STEPS_FLOOR)
 
     @classmethod
     def given(
