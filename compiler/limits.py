@@ -18,10 +18,11 @@ from dataclasses import dataclass
 MAX_ITEMS_ENV = "BILLPLAN_MAX_ITEMS"
 # Twice the 100,000-item portfolio of bench/bench_expand.py; about 5 s and 300 MB to expand.
 DEFAULT_MAX_ITEMS = 200_000
-# Template steps a plan may take for each item it may have (an ordinary description takes a
-# handful, and compiling a template costs steps for every character of it), and at least
-# TEMPLATE_STEPS_FLOOR whatever the item limit: a step is about a microsecond.
-TEMPLATE_STEPS_PER_ITEM = 50
+# Template steps a plan may take for each item it may have, and at least TEMPLATE_STEPS_FLOOR
+# whatever the item limit. A step is a microsecond or two, so the default allows a few seconds
+# of template work in all; the 100,000-item portfolio of bench/ takes 2.3 steps an item,
+# compiling its templates included.
+TEMPLATE_STEPS_PER_ITEM = 10
 TEMPLATE_STEPS_FLOOR = 1_000_000
 
 RAISE_ITEMS = (

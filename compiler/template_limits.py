@@ -6,8 +6,10 @@ otherwise make gigabytes (doubling a string, chains of `replace`, powers) or loo
 Every value a template makes is weighed (characters, counting what a list or mapping holds)
 and may weigh at most WIDTH. Operations that can grow far past their inputs are weighed before
 they run, by the estimates in FILTER_GROWTH and METHOD_GROWTH; everything else after.
-Every operation, call, loop pass and macro call is a step, with one more for each few
-characters it handles: a description may take STEPS, a whole plan a budget the caller sets.
+Every operation, call, comparison, value written, loop pass and macro call costs steps: one,
+and one more for each CHARS_PER_STEP characters and ITEMS_PER_STEP list or mapping entries it
+handles, measured only as far as the template can still pay. A description may take STEPS, a
+whole plan a budget the caller sets.
 """
 
 from __future__ import annotations
@@ -34,10 +36,23 @@ CALL_DEPTH = 32
 # Template source a plan compiles costs this many steps a character: compiling is far
 # slower than running (about 30 microseconds a character).
 COMPILE_STEPS_PER_CHAR = 30
-# An operation costs one step plus one per this many characters it handles...
+# An operation costs one step, plus one per this many characters it handles, plus one per
+# this many entries of the lists and mappings it handles (a step is about a microsecond)...
 CHARS_PER_STEP = 64
-# ...except filters that do much more work a character (textwrap, regular expressions).
-SLOW_FILTERS: Mapping[str, int] = {"wordwrap": 1, "urlize": 1, "title": 4, "striptags": 8}
+ITEMS_PER_STEP = 4
+# ...times this for filters that do far more work than that (textwrap, regular expressions,
+# sorting), as measured.
+SLOW_FILTERS: Mapping[str, int] = {
+    "wordwrap": 64,
+    "urlize": 128,
+    "title": 16,
+    "striptags": 8,
+    "pprint": 16,
+    "sort": 4,
+    "unique": 4,
+    "dictsort": 4,
+    "groupby": 4,
+}
 
 
 class TooLarge(SecurityError):
@@ -153,24 +168,26 @@ def weight(value: Any, limit: int = WIDTH) -> int:
     Counting stops a little past `limit`, so weighing costs at most that much whatever the
     value; nesting deeper than DEPTH is refused.
     """
-    # The values every description handles first, and cheaply: this runs on every operation.
+    return _measure(value, limit)[0]
+
+
+def _measure(value: Any, limit: int) -> tuple[int, int]:
+    """(characters, entries visited) of a value, counting stopped a little past `limit`."""
+    # The values every description handles, cheaply: this runs on every operation.
     kind = type(value)
     if kind is str:
-        return len(value)
+        return len(value), 1
     if kind is date or value is None or kind is bool:
-        return 1
+        return 1, 1
     if kind is Decimal:
-        return _decimal_width(value)
+        return _decimal_width(value), 1
     if kind is int:
-        return value.bit_length() // 3 + 1  # at least its decimal digits
-    return _weigh(value, limit)
-
-
-def _weigh(value: Any, limit: int) -> int:
-    total = 0
+        return value.bit_length() // 3 + 1, 1  # at least its decimal digits
+    total = visited = 0
     pending: list[tuple[Any, int]] = [(value, 0)]
     while pending and total <= limit:
         item, depth = pending.pop()
+        visited += 1
         if isinstance(item, str | bytes | bytearray):
             total += len(item)
         elif isinstance(item, bool) or item is None:
@@ -190,7 +207,25 @@ def _weigh(value: Any, limit: int) -> int:
                 pending.extend((entry, depth + 1) for entry in item)
         else:
             total += 1 if isinstance(item, date) else 8  # floats, dates, loop objects
-    return total
+    return total, visited
+
+
+def charge(*values: Any, slower: int = 1) -> None:
+    """Pay for handling values: a step, and one more per CHARS_PER_STEP characters and per
+    ITEMS_PER_STEP entries, `slower` times over. They are measured only as far as the
+    rendering can still pay, so that measuring a huge value costs no more than refusing it."""
+    meter = _meter.get()
+    if meter is None or not meter.running:
+        return
+    affordable = max(meter.left, 0) * CHARS_PER_STEP // slower + 1
+    chars = entries = 0
+    for value in values:
+        more, visited = _measure(value, affordable - chars)
+        chars += more
+        entries += visited
+        if chars > affordable:
+            break
+    spend(slower * (1 + chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP))
 
 
 def _decimal_width(value: Decimal) -> int:
@@ -201,10 +236,14 @@ def _decimal_width(value: Decimal) -> int:
 
 def check_width(value: Any, what: str, name: str = "") -> Any:
     """The value, when it is light enough for a description; TooLarge otherwise, saying
-    `what % name` made it (formatted only then: this runs on every operation)."""
-    heavy = weight(value)
-    if heavy > WIDTH:
-        raise too_large(what % name if name else what, heavy)
+    `what % name` made it (formatted only then: this runs on every operation). Weighing a
+    large value costs steps, as making it did."""
+    chars, entries = _measure(value, WIDTH)
+    steps = chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP
+    if steps:
+        spend(steps)  # first: weighing is paid for even when it refuses
+    if chars > WIDTH:
+        raise too_large(what % name if name else what, chars)
     return value
 
 
@@ -217,10 +256,6 @@ def too_large(what: str, chars: int) -> TooLarge:
 
 def _about(chars: int) -> str:
     return f"{chars:,}" if chars <= 10 * WIDTH else f"more than {10 * WIDTH:,}"
-
-
-def step_cost(chars: int, per_step: int = CHARS_PER_STEP) -> int:
-    return 1 + chars // per_step
 
 
 # -- growth: operations whose result can outgrow their inputs many times over --------------

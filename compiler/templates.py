@@ -25,7 +25,7 @@ from jinja2 import (
     nodes,
     pass_context,
 )
-from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -121,7 +121,9 @@ def _size(body: list[nodes.Node]) -> int:
 
 class _MeteredCode(CodeGenerator):
     """The Python a description compiles to, with every repeatable body paying for its size
-    when it runs, and every list, tuple, mapping and `~` it builds weighed."""
+    when it runs, every comparison paying for what it compares, and every list, tuple,
+    mapping and `~` it builds weighed. (Operators, calls, filters, tests and the values
+    written are metered by the sandbox below.)"""
 
     def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
         # Collected first: inserting while find_all walks the bodies would visit nodes twice.
@@ -164,6 +166,35 @@ class _MeteredCode(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    @optimizeconst
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if not isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        # Jinja writes slices as Python's own, past the sandbox: route them through it.
+        self.write("environment.sliced(")
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for index, bound in enumerate((node.arg.start, node.arg.stop, node.arg.step)):
+            self.write(", " if index else "")
+            if bound is None:
+                self.write("None")
+            else:
+                self.visit(bound, frame)
+        self.write("))")
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # `==` and `in` walk whole lists and mappings: each operand pays for its size.
+        self.write("(environment.operand(")
+        self.visit(node.expr, frame)
+        self.write(")")
+        for operand in node.ops:
+            self.write(f" {operators[operand.op]} environment.operand(")
+            self.visit(operand.expr, frame)
+            self.write(")")
+        self.write(")")
+
 
 class _PlanSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _MeteredCode
@@ -176,12 +207,24 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
     def weighed(self, value: Any) -> Any:
         return limits.check_width(value, "a literal")
 
+    def operand(self, value: Any) -> Any:
+        limits.charge(value)
+        return value
+
+    def written(self, value: Any) -> Any:
+        """Every value a template writes, weighed before it becomes text (`finalize`)."""
+        return limits.check_width(value, "a value written")
+
     def joined(self, parts: tuple[Any, ...]) -> str:
+        limits.charge(*parts)
         chars = sum(limits.weight(part) for part in parts)
         if chars > WIDTH:
             raise limits.too_large("`~`", chars)
-        limits.spend(limits.step_cost(chars))
         return "".join(map(str, parts))
+
+    def sliced(self, value: Any, part: slice) -> Any:
+        """`vars.list[1:]`, a copy: weighed like any value made."""
+        return limits.check_width(value[part], "a slice")
 
     def concat(self, pieces: Iterable[str]) -> str:  # type: ignore[override]
         """Join written text (a description, a macro's or a block's output), counting as it
@@ -200,6 +243,8 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
         return "".join(kept)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        # Paid for first: weighing the operands below is work too, even when it refuses.
+        limits.charge(left, right)
         if operator == "**":
             if _too_big(right, 64):
                 raise SecurityError(f"the exponent {right} is too large for a description")
@@ -216,7 +261,6 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
             chars = limits.formatted(left, right)
             if chars > WIDTH:
                 raise limits.too_large("a %-format", chars)
-        limits.spend(limits.step_cost(limits.weight(left) + limits.weight(right)))
         result = super().call_binop(context, operator, left, right)
         return limits.check_width(result, "`%s`", operator)
 
@@ -224,6 +268,9 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "a function")
         given = {key: value for key, value in kwargs.items() if not key.startswith("_")}
+        # A lookup does not walk the mapping: do not charge for all it holds.
+        walked = None if isinstance(owner, Mapping) and name in _LOOKUPS else owner
+        limits.charge(walked, *args, *given.values())
         if owner is not None:
             # A method of a value: its numbers can only be sizes (zfill, to_bytes, center).
             if any(_too_big(a, WIDTH) for a in (*args, *given.values())):
@@ -232,8 +279,6 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
             estimate = limits.METHOD_GROWTH.get(name) if text else None
             if estimate is not None and (chars := estimate(owner, args, given)) > WIDTH:
                 raise limits.too_large(f"`{name}`", chars)
-        chars = limits.weight(owner) + sum(limits.weight(a) for a in (*args, *given.values()))
-        limits.spend(limits.step_cost(chars))
         limits.enter_call()
         try:
             result = super().call(__context, __obj, *args, **kwargs)
@@ -258,6 +303,10 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
         return weighed
 
 
+# Methods of a mapping that take the same time however much it holds.
+_LOOKUPS = frozenset({"get", "keys", "values", "items"})
+
+
 def _too_big(value: Any, limit: int) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool) and abs(value) > limit
 
@@ -268,19 +317,19 @@ def _metered_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     # pass_context and its kind put the context (or environment) before the value.
     first = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
     estimate = limits.FILTER_GROWTH.get(name)
-    per_step = limits.SLOW_FILTERS.get(name, limits.CHARS_PER_STEP)
+    slower = limits.SLOW_FILTERS.get(name, 1)
 
     @wraps(func)
     def metered(*args: Any, **kwargs: Any) -> Any:
         value = args[first] if len(args) > first else None
         extra = args[first + 1 :]
+        limits.charge(value, *extra, *kwargs.values(), slower=slower)
         if (extra or kwargs) and any(_too_big(a, WIDTH) for a in (*extra, *kwargs.values())):
             raise SecurityError(
                 f"the `{name}` filter was given a number too large for a description"
             )
         if estimate is not None and (chars := estimate(value, extra, kwargs)) > WIDTH:
             raise limits.too_large(f"the `{name}` filter", chars)
-        limits.spend(1 + limits.weight(value) // per_step)
         try:
             result = func(*args, **kwargs)
         except AttributeError as exc:  # `{{ 1|wordwrap }}`: text filters assume text
@@ -288,6 +337,17 @@ def _metered_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
                 f"the `{name}` filter cannot take {_kind(value)} ({exc})"
             ) from None
         return limits.check_width(result, "the `%s` filter", name)
+
+    return metered
+
+
+def _metered_test(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A test (`is divisibleby(3)`, `is in`) that pays for what it looks at."""
+
+    @wraps(func)
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        limits.charge(*args, *kwargs.values())
+        return func(*args, **kwargs)
 
     return metered
 
@@ -312,6 +372,8 @@ def environment() -> ImmutableSandboxedEnvironment:
         money=_money,
     )
     env.filters = {name: _metered_filter(name, func) for name, func in env.filters.items()}
+    env.tests = {name: _metered_test(func) for name, func in env.tests.items()}
+    env.finalize = env.written
     return env
 
 
@@ -348,6 +410,8 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
             f"template refused: it is {len(source):,} characters long; a description may be "
             f"at most {WIDTH:,}"
         )
+    if budget is not None and budget.steps <= 0:
+        raise _spent(budget)
     template = compile_template(source)
     if budget is not None:
         budget.pay_compile(source)
@@ -357,10 +421,7 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
         return template.render(context)
     except Exhausted as exc:
         if exc.plan and budget is not None:
-            raise PlanBudgetSpent(
-                f"template refused: the plan's descriptions together take more than "
-                f"{budget.total:,} template steps; {budget.advice}"
-            ) from None
+            raise _spent(budget) from None
         raise TemplateProblem(f"template refused: {exc}") from None
     except TooLarge as exc:
         raise TemplateProblem(f"template refused: {exc}") from None
@@ -389,6 +450,13 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
     finally:
         if meter is not None:
             limits.stop(meter, budget)
+
+
+def _spent(budget: PlanBudget) -> PlanBudgetSpent:
+    return PlanBudgetSpent(
+        f"template refused: the plan's descriptions together take more than "
+        f"{budget.total:,} template steps; {budget.advice}"
+    )
 
 
 def _missing(exc: _MissingValue, context: Mapping[str, Any]) -> str:
