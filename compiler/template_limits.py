@@ -15,6 +15,7 @@ whole plan a budget the caller sets.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ STEPS = 10_000
 DEPTH = 32
 # Calls in progress at once: macros calling macros (recursion) stop here.
 CALL_DEPTH = 32
+# Seconds all the descriptions of a plan may take, measured: a backstop for work the steps
+# cannot see (Python unpacking a huge list from `vars` before a call, Jinja's own work per
+# rendering), far above the second or two a 200,000-item plan takes.
+PLAN_SECONDS = 20.0
 # Template source a plan compiles costs this many steps a character: compiling is far
 # slower than running (about 30 microseconds a character).
 COMPILE_STEPS_PER_CHAR = 30
@@ -69,12 +74,18 @@ class Exhausted(SecurityError):
 
 @dataclass
 class PlanBudget:
-    """Template steps for a whole plan, shared by all of its descriptions."""
+    """Template steps and seconds for a whole plan, shared by all of its descriptions."""
 
     total: int
     advice: str  # how to raise it, for the message that says it ran out
+    seconds: float = PLAN_SECONDS
     steps: int = field(init=False)  # left
+    elapsed: float = 0.0  # seconds taken so far
     compiled: set[str] = field(default_factory=set)  # sources already paid for
+
+    @property
+    def spent(self) -> bool:
+        return self.steps <= 0 or self.elapsed > self.seconds
 
     def __post_init__(self) -> None:
         self.steps = self.total
@@ -92,6 +103,7 @@ class _Meter:
     render another)."""
 
     running: bool = False
+    started: float = 0.0  # time.perf_counter() when the rendering began
     allowed: int = 0  # steps this description may take
     left: int = 0  # of them, still to take
     plan_bound: bool = False  # whether `allowed` was cut to what the plan had left
@@ -103,7 +115,7 @@ _meter: ContextVar[_Meter | None] = ContextVar("billplan_template_meter", defaul
 
 def start(budget: PlanBudget | None) -> _Meter:
     """Begin counting one rendering's steps, against its own allowance and the plan's."""
-    if budget is not None and budget.steps <= 0:
+    if budget is not None and budget.spent:
         raise _plan_exhausted()
     meter = _meter.get()
     if meter is None:  # one per thread, reused: this runs for every description
@@ -114,6 +126,7 @@ def start(budget: PlanBudget | None) -> _Meter:
     meter.allowed = meter.left = allowed
     meter.plan_bound = allowed < STEPS
     meter.depth = 0
+    meter.started = time.perf_counter()
     return meter
 
 
@@ -121,6 +134,7 @@ def stop(meter: _Meter, budget: PlanBudget | None) -> None:
     meter.running = False
     if budget is not None:
         budget.steps -= meter.allowed - meter.left
+        budget.elapsed += time.perf_counter() - meter.started
 
 
 def _plan_exhausted() -> Exhausted:
@@ -217,14 +231,14 @@ def charge(*values: Any, slower: int = 1) -> None:
     meter = _meter.get()
     if meter is None or not meter.running:
         return
-    affordable = max(meter.left, 0) * CHARS_PER_STEP // slower + 1
+    affordable = max(meter.left, 0) // slower + 1  # steps
     chars = entries = 0
     for value in values:
-        more, visited = _measure(value, affordable - chars)
+        more, visited = _measure(value, affordable * CHARS_PER_STEP - chars)
         chars += more
         entries += visited
-        if chars > affordable:
-            break
+        if chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP > affordable:
+            break  # more than can be paid: spend() below refuses
     spend(slower * (1 + chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP))
 
 

@@ -410,7 +410,7 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
             f"template refused: it is {len(source):,} characters long; a description may be "
             f"at most {WIDTH:,}"
         )
-    if budget is not None and budget.steps <= 0:
+    if budget is not None and budget.spent:
         raise _spent(budget)
     template = compile_template(source)
     if budget is not None:
@@ -453,9 +453,13 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
 
 
 def _spent(budget: PlanBudget) -> PlanBudgetSpent:
+    took = (
+        f"{budget.seconds:g} seconds to render"
+        if budget.elapsed > budget.seconds
+        else f"{budget.total:,} template steps"
+    )
     return PlanBudgetSpent(
-        f"template refused: the plan's descriptions together take more than "
-        f"{budget.total:,} template steps; {budget.advice}"
+        f"template refused: the plan's descriptions together take more than {took}; {budget.advice}"
     )
 
 

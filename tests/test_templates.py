@@ -204,3 +204,10 @@ def test_all_the_descriptions_of_a_plan_share_one_budget() -> None:
     assert render(loop, {"s": "x" * 90}, budget) == "ok"
     with pytest.raises(PlanBudgetSpent, match=r"together take more than 20,000 template steps"):
         render(loop, {"s": "x" * 90}, budget)
+
+
+def test_all_the_descriptions_of_a_plan_render_in_a_bounded_time() -> None:
+    budget = PlanBudget(1_000_000, "raise it", seconds=0.0)
+    assert render("{{ 1 }}", {}, budget) == "1"  # the time is counted after a rendering
+    with pytest.raises(PlanBudgetSpent, match=r"together take more than 0 seconds to render"):
+        render("{{ 2 }}", {}, budget)
