@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import chain
 from string import Formatter
 from typing import Any
 
@@ -133,7 +134,7 @@ def start(budget: PlanBudget | None) -> _Meter:
 def stop(meter: _Meter, budget: PlanBudget | None) -> None:
     meter.running = False
     if budget is not None:
-        budget.steps -= meter.allowed - meter.left
+        budget.steps -= meter.allowed - max(meter.left, 0)  # what it took, up to what it had
         budget.elapsed += time.perf_counter() - meter.started
 
 
@@ -185,8 +186,9 @@ def weight(value: Any, limit: int = WIDTH) -> int:
     return _measure(value, limit)[0]
 
 
-def _measure(value: Any, limit: int) -> tuple[int, int]:
-    """(characters, entries visited) of a value, counting stopped a little past `limit`."""
+def _measure(value: Any, limit: int, most_entries: int | None = None) -> tuple[int, int]:
+    """(characters, entries) of a value: counting stops a little past `limit` characters or
+    `most_entries` entries, so that measuring costs no more than that, however large it is."""
     # The values every description handles, cheaply: this runs on every operation.
     kind = type(value)
     if kind is str:
@@ -197,31 +199,38 @@ def _measure(value: Any, limit: int) -> tuple[int, int]:
         return _decimal_width(value), 1
     if kind is int:
         return value.bit_length() // 3 + 1, 1  # at least its decimal digits
-    total = visited = 0
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending and total <= limit:
-        item, depth = pending.pop()
-        visited += 1
+    most = limit if most_entries is None else most_entries
+    chars = entries = 0
+    # Iterators, not lists of entries: a list of a million is never copied to be measured.
+    stack: list[tuple[Iterator[Any], int]] = [(iter((value,)), 0)]
+    while stack and chars <= limit and entries <= most:
+        items, depth = stack[-1]
+        item = next(items, _END)
+        if item is _END:
+            stack.pop()
+            continue
+        entries += 1
         if isinstance(item, str | bytes | bytearray):
-            total += len(item)
+            chars += len(item)
         elif isinstance(item, bool) or item is None:
-            total += 1
+            chars += 1
         elif isinstance(item, int):
-            total += item.bit_length() // 3 + 1
+            chars += item.bit_length() // 3 + 1
         elif isinstance(item, Decimal):
-            total += _decimal_width(item)
+            chars += _decimal_width(item)
         elif isinstance(item, Mapping | list | tuple | set | frozenset):
             if depth >= DEPTH:
                 raise TooLarge(f"values nest more than {DEPTH} deep in a description")
-            total += len(item) + 1
-            if isinstance(item, Mapping):
-                pending.extend((key, depth + 1) for key in item)
-                pending.extend((entry, depth + 1) for entry in item.values())
-            else:
-                pending.extend((entry, depth + 1) for entry in item)
+            chars += len(item) + 1
+            entries += len(item)  # counted whole at once: a huge one stops here
+            held = chain.from_iterable(item.items()) if isinstance(item, Mapping) else iter(item)
+            stack.append((held, depth + 1))
         else:
-            total += 1 if isinstance(item, date) else 8  # floats, dates, loop objects
-    return total, visited
+            chars += 1 if isinstance(item, date) else 8  # floats, dates, loop objects
+    return chars, entries
+
+
+_END = object()
 
 
 def charge(*values: Any, slower: int = 1) -> None:
@@ -234,7 +243,11 @@ def charge(*values: Any, slower: int = 1) -> None:
     affordable = max(meter.left, 0) // slower + 1  # steps
     chars = entries = 0
     for value in values:
-        more, visited = _measure(value, affordable * CHARS_PER_STEP - chars)
+        more, visited = _measure(
+            value,
+            affordable * CHARS_PER_STEP - chars,
+            affordable * ITEMS_PER_STEP - entries,
+        )
         chars += more
         entries += visited
         if chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP > affordable:
