@@ -146,8 +146,11 @@ def spend(steps: int) -> None:
     """Count steps; outside a rendering (Jinja folding constants at compile time) nothing is
     counted: what is folded is bounded by the template's own text."""
     meter = _meter.get()
-    if meter is None or not meter.running:
-        return
+    if meter is not None and meter.running:
+        _pay(meter, steps)
+
+
+def _pay(meter: _Meter, steps: int) -> None:
     meter.left -= steps
     if meter.left < 0:
         if meter.plan_bound:
@@ -243,6 +246,10 @@ def charge(*values: Any, slower: int = 1) -> None:
     affordable = max(meter.left, 0) // slower + 1  # steps
     chars = entries = 0
     for value in values:
+        if type(value) is str:  # the common case, without a call
+            chars += len(value)
+            entries += 1
+            continue
         more, visited = _measure(
             value,
             affordable * CHARS_PER_STEP - chars,
@@ -251,8 +258,8 @@ def charge(*values: Any, slower: int = 1) -> None:
         chars += more
         entries += visited
         if chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP > affordable:
-            break  # more than can be paid: spend() below refuses
-    spend(slower * (1 + chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP))
+            break  # more than can be paid: _pay() below refuses
+    _pay(meter, slower * (1 + chars // CHARS_PER_STEP + entries // ITEMS_PER_STEP))
 
 
 def _decimal_width(value: Decimal) -> int:

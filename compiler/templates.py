@@ -213,6 +213,8 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
 
     def written(self, value: Any) -> Any:
         """Every value a template writes, weighed before it becomes text (`finalize`)."""
+        if type(value) is str and len(value) < limits.CHARS_PER_STEP:
+            return value  # most of what is written: nothing to weigh or pay
         return limits.check_width(value, "a value written")
 
     def joined(self, parts: tuple[Any, ...]) -> str:
@@ -227,20 +229,16 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
         return limits.check_width(value[part], "a slice")
 
     def concat(self, pieces: Iterable[str]) -> str:  # type: ignore[override]
-        """Join written text (a description, a macro's or a block's output), counting as it
-        goes so that text too long is refused before it is all made."""
-        if isinstance(pieces, list):  # a block's buffer: every piece is already made
-            if (chars := sum(map(len, pieces))) > WIDTH:
-                raise limits.too_large("the text written", chars)
-            return "".join(pieces)
-        kept = []
-        chars = 0
-        for piece in pieces:
-            chars += len(piece)
-            if chars > WIDTH:
-                raise limits.too_large("the text written", chars)
-            kept.append(piece)
-        return "".join(kept)
+        """Join written text: a description, or a macro's or a block's output.
+
+        Joined first and measured after: every piece was written by a node whose run was
+        paid for (a piece of 64 characters or more pays for its length), so the whole is at
+        most a few times STEPS x 64 characters before it can be refused.
+        """
+        text = "".join(pieces)
+        if len(text) > WIDTH:
+            raise limits.too_large("the text written", len(text))
+        return text
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         # Paid for first: weighing the operands below is work too, even when it refuses.
@@ -323,11 +321,15 @@ def _metered_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def metered(*args: Any, **kwargs: Any) -> Any:
         value = args[first] if len(args) > first else None
         extra = args[first + 1 :]
-        limits.charge(value, *extra, *kwargs.values(), slower=slower)
-        if (extra or kwargs) and any(_too_big(a, WIDTH) for a in (*extra, *kwargs.values())):
-            raise SecurityError(
-                f"the `{name}` filter was given a number too large for a description"
-            )
+        if extra or kwargs:
+            given = (*extra, *kwargs.values())
+            limits.charge(value, *given, slower=slower)
+            if any(_too_big(a, WIDTH) for a in given):
+                raise SecurityError(
+                    f"the `{name}` filter was given a number too large for a description"
+                )
+        else:  # `amount | money`: the usual filter, and the hot path of a large plan
+            limits.charge(value, slower=slower)
         if estimate is not None and (chars := estimate(value, extra, kwargs)) > WIDTH:
             raise limits.too_large(f"the `{name}` filter", chars)
         try:
@@ -336,6 +338,8 @@ def _metered_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             raise TemplateRuntimeError(
                 f"the `{name}` filter cannot take {_kind(value)} ({exc})"
             ) from None
+        if type(result) is str and len(result) < limits.CHARS_PER_STEP:
+            return result  # nothing to weigh
         return limits.check_width(result, "the `%s` filter", name)
 
     return metered
