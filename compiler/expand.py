@@ -395,7 +395,7 @@ class _Expander:
         amount_steps = self._amount_steps(charge, start)
         escalation = self._escalation(charge, start, every)
         prorate = src.get("prorate", "daily")
-        grows = src.where("escalate", "by") if "escalate" in src.values else src.path
+        grows = ("escalate", "by") if "escalate" in src.values else ()
         for period in self._periods(charge, every, start, end, count, until):
             if period.is_stub and prorate == "skip":
                 continue
@@ -403,7 +403,7 @@ class _Expander:
             exact = Fraction(base) * escalation(period.start)
             if period.is_stub and prorate == "daily":
                 exact = exact * period.days / period.full_days
-            amount = _rounded(exact, charge.settings, grows)
+            amount = _rounded(exact, charge, *grows)
             self._emit(charge, period.label, self._bill_date(charge, period), period, amount)
 
     def _periods(
@@ -418,9 +418,6 @@ class _Expander:
         """The charge's periods, up to as many as the plan still has room for items."""
         src = charge.source
         room = self.max_items - len(self.out.items)
-        # What decides how many periods there are, to point at when there are too many.
-        decides = "count" if count is not None else "end" if end is not None else None
-        at = src.where(decides) if decides else charge.settings.horizon_path or src.path
         try:
             return schedule.periods(
                 every,
@@ -431,9 +428,12 @@ class _Expander:
                 until=until,
                 most=room,
             )
-        except TooManyPeriods:
-            raise _Stop(at, self._too_many_items(" with this charge's periods")) from None
         except ScheduleError as exc:
+            # What decides how many periods there are: where the error points.
+            decides = "count" if count is not None else "end" if end is not None else None
+            at = src.where(decides) if decides else charge.settings.horizon_path or src.path
+            if isinstance(exc, TooManyPeriods):
+                raise _Stop(at, self._too_many_items(" with this charge's periods")) from None
             raise Invalid(at, str(exc)) from None
 
     def _too_many_items(self, how: str) -> str:
@@ -446,9 +446,7 @@ class _Expander:
         src = charge.source
         quantity = _decimal(src.get("quantity"), src.where("quantity"))
         rate = _decimal(src.get("rate"), src.where("rate"))
-        amount = _rounded(
-            Fraction(quantity) * Fraction(rate), charge.settings, src.where("quantity")
-        )
+        amount = _rounded(Fraction(quantity) * Fraction(rate), charge, "quantity")
         has_date = "date" in src.values
         if has_date == ("every" in src.values):
             raise Invalid(
@@ -499,9 +497,7 @@ class _Expander:
                 raise Invalid(src.where("quantity"), "`quantity` needs `rate`")
             quantity = _decimal(src.get("quantity"), src.where("quantity"))
             rate = _decimal(src.get("rate"), src.where("rate"))
-            amount = _rounded(
-                Fraction(quantity) * Fraction(rate), charge.settings, src.where("quantity")
-            )
+            amount = _rounded(Fraction(quantity) * Fraction(rate), charge, "quantity")
         else:
             percent = _percent(src.get("percent"), src.where("percent"))
             if ctx.contract_value is None:
@@ -510,9 +506,7 @@ class _Expander:
                     "`percent` is a share of the project's `contract_value`, which is not set; "
                     "add `contract_value` to the project",
                 )
-            amount = _rounded(
-                Fraction(ctx.contract_value) * percent, charge.settings, src.where("percent")
-            )
+            amount = _rounded(Fraction(ctx.contract_value) * percent, charge, "percent")
         when, task = self._when(charge, src.values, src.where)
         self._emit(
             charge,
@@ -793,13 +787,12 @@ class _Expander:
                 "currency": currency,
                 "rounding": charge.settings.rounding,  # read by the `money` filter
             }
-            where = description_path or src.where("description")
             try:
                 rendered = render(text, context, self.template_budget)
-            except PlanBudgetSpent as spent:
-                raise _Stop(where, str(spent)) from None
             except TemplateProblem as problem:
-                raise Invalid(where, str(problem)) from None
+                where = description_path or src.where("description")
+                stop = _Stop if isinstance(problem, PlanBudgetSpent) else Invalid
+                raise stop(where, str(problem)) from None
         if len(self.out.items) >= self.max_items:
             raise _Stop(src.path, self._too_many_items(" with this charge"))
         self.out.items.append(
@@ -873,13 +866,16 @@ def _every(text: Any, path: PathKey) -> Every:
         raise Invalid(path, str(exc)) from None
 
 
-def _rounded(exact: Fraction, settings: Settings, path: PathKey) -> Decimal:
-    """An exact amount rounded to the charge's currency; Invalid at path when it is larger
-    than billplan bills (quantity x rate, a percentage, compounded escalation)."""
+def _rounded(exact: Fraction, charge: _Charge, *keys: str) -> Decimal:
+    """An exact amount rounded to the charge's currency; Invalid at the keys that made it
+    (the charge itself without keys) when it is larger than billplan bills: quantity x rate,
+    a percentage, compounded escalation."""
+    settings = charge.settings
     try:
         return round_money(exact, settings.currency or "", settings.rounding)
     except AmountTooLarge as exc:
-        raise Invalid(path, str(exc)) from None
+        source = charge.source
+        raise Invalid(source.where(*keys) if keys else source.path, str(exc)) from None
 
 
 def _date(text: Any, path: PathKey) -> date:

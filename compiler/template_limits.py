@@ -115,14 +115,13 @@ _meter: ContextVar[_Meter | None] = ContextVar("billplan_template_meter", defaul
 
 
 def start(budget: PlanBudget | None) -> _Meter:
-    """Begin counting one rendering's steps, against its own allowance and the plan's."""
-    if budget is not None and budget.spent:
-        raise _plan_exhausted()
+    """Begin counting one rendering's steps, against its own allowance and what the plan has
+    left (the caller checks that it has some)."""
     meter = _meter.get()
     if meter is None:  # one per thread, reused: this runs for every description
         meter = _Meter()
         _meter.set(meter)
-    allowed = STEPS if budget is None else min(STEPS, budget.steps)
+    allowed = STEPS if budget is None else max(min(STEPS, budget.steps), 0)
     meter.running = True
     meter.allowed = meter.left = allowed
     meter.plan_bound = allowed < STEPS

@@ -368,6 +368,10 @@ def _kind(value: Any) -> str:
 def environment() -> ImmutableSandboxedEnvironment:
     env = _PlanSandbox(undefined=_PlanUndefined, autoescape=False)
     env.globals.clear()  # no range(), lipsum(), dict(), cycler(), namespace()
+    env.filters = {name: _metered_filter(name, func) for name, func in env.filters.items()}
+    # billplan's own filters take constant time and make a short value from a date or an
+    # amount (what `date(fmt)` makes is weighed where it is used): not metered, as they are
+    # what almost every description of a large plan calls.
     env.filters.update(
         month_name=_month_name,
         month_abbr=_month_abbr,
@@ -375,7 +379,6 @@ def environment() -> ImmutableSandboxedEnvironment:
         date=_date,
         money=_money,
     )
-    env.filters = {name: _metered_filter(name, func) for name, func in env.filters.items()}
     env.tests = {name: _metered_test(func) for name, func in env.tests.items()}
     env.finalize = env.written
     return env
@@ -417,11 +420,10 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
     if budget is not None and budget.spent:
         raise _spent(budget)
     template = compile_template(source)
-    if budget is not None:
+    if budget is not None and source not in budget.compiled:
         budget.pay_compile(source)
-    meter = None
+    meter = limits.start(budget)
     try:
-        meter = limits.start(budget)
         return template.render(context)
     except Exhausted as exc:
         if exc.plan and budget is not None:
@@ -452,8 +454,7 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
     except Exception as exc:  # a template is the plan author's code: never a traceback
         raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}") from None
     finally:
-        if meter is not None:
-            limits.stop(meter, budget)
+        limits.stop(meter, budget)
 
 
 def _spent(budget: PlanBudget) -> PlanBudgetSpent:
