@@ -477,7 +477,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     if args.seed:
         from compiler.sandbox.bootstrap import prepare
 
-        checked = check(Path(args.seed), _as_of(None))
+        checked = check(Path(args.seed), _as_of(None), _limits(args))
         if checked.diagnostics or checked.document is None:
             sandbox.close()
             report(checked.diagnostics)
