@@ -390,21 +390,25 @@ class _Expander:
 
     def _recurring(self, charge: _Charge) -> None:
         src = charge.source
-        every = _every(src.get("every"), src.where("every"))
+        every = _every(src, "every")
         start, end, count, until = self._term(charge, every)
         amount_steps = self._amount_steps(charge, start)
         escalation = self._escalation(charge, start, every)
         prorate = src.get("prorate", "daily")
-        grows = ("escalate", "by") if "escalate" in src.values else ()
-        for period in self._periods(charge, every, start, end, count, until):
-            if period.is_stub and prorate == "skip":
-                continue
-            base = _step_in_force(amount_steps, period.start)
-            exact = Fraction(base) * escalation(period.start)
-            if period.is_stub and prorate == "daily":
-                exact = exact * period.days / period.full_days
-            amount = _rounded(exact, charge, *grows)
-            self._emit(charge, period.label, self._bill_date(charge, period), period, amount)
+        currency, rounding = charge.settings.currency or "", charge.settings.rounding
+        try:
+            for period in self._periods(charge, every, start, end, count, until):
+                if period.is_stub and prorate == "skip":
+                    continue
+                base = _step_in_force(amount_steps, period.start)
+                exact = Fraction(base) * escalation(period.start)
+                if period.is_stub and prorate == "daily":
+                    exact = exact * period.days / period.full_days
+                amount = round_money(exact, currency, rounding)
+                self._emit(charge, period.label, self._bill_date(charge, period), period, amount)
+        except AmountTooLarge as exc:  # written amounts are bounded: escalation grew it
+            grew = src.where("escalate", "by") if "escalate" in src.values else src.path
+            raise Invalid(grew, str(exc)) from None
 
     def _periods(
         self,
@@ -465,7 +469,7 @@ class _Expander:
             return
         if "start" not in src.values:
             raise Invalid(src.path, "a repeating product needs `start`")
-        every = _every(src.get("every"), src.where("every"))
+        every = _every(src, "every")
         start, end, count, until = self._term(charge, every)
         for period in self._periods(charge, every, start, end, count, until):
             when = self._bill_date(charge, period)
@@ -713,7 +717,7 @@ class _Expander:
         if "by" not in spec:
             raise Invalid(src.where("escalate"), "`escalate` needs `by`, e.g. {by: 3%}")
         factor = 1 + _percent(spec["by"], src.where("escalate", "by"))
-        step = _every(spec.get("every", "year"), src.where("escalate", "every"))
+        step = _every(src, "escalate", "every", default="year")
         if "from" in spec:
             first = _date(spec["from"], src.where("escalate", "from"))
         else:
@@ -859,11 +863,16 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
-def _every(text: Any, path: PathKey) -> Every:
+def _every(src: Source, *keys: str, default: str | None = None) -> Every:
+    """The `every` at keys (`every`, or `escalate.every`); Invalid there when billplan cannot
+    bill that often."""
+    node: Any = src.values
+    for key in keys:
+        node = node.get(key, default) if isinstance(node, Mapping) else default
     try:
-        return Every.parse(str(text))
+        return Every.parse(str(node))
     except ValueError as exc:
-        raise Invalid(path, str(exc)) from None
+        raise Invalid(src.where(*keys), str(exc)) from None
 
 
 def _rounded(exact: Fraction, charge: _Charge, *keys: str) -> Decimal:

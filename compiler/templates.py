@@ -211,12 +211,6 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
         limits.charge(value)
         return value
 
-    def written(self, value: Any) -> Any:
-        """Every value a template writes, weighed before it becomes text (`finalize`)."""
-        if type(value) is str and len(value) < limits.CHARS_PER_STEP:
-            return value  # most of what is written: nothing to weigh or pay
-        return limits.check_width(value, "a value written")
-
     def joined(self, parts: tuple[Any, ...]) -> str:
         limits.charge(*parts)
         chars = sum(limits.weight(part) for part in parts)
@@ -305,6 +299,14 @@ class _PlanSandbox(ImmutableSandboxedEnvironment):
 _LOOKUPS = frozenset({"get", "keys", "values", "items"})
 
 
+def _written(value: Any) -> Any:
+    """Every value a template writes, weighed before it becomes text (Jinja's `finalize`; a
+    function, not a method, as it runs for every `{{ }}`)."""
+    if type(value) is str and len(value) < limits.CHARS_PER_STEP:
+        return value  # most of what is written: nothing to weigh or pay
+    return limits.check_width(value, "a value written")
+
+
 def _too_big(value: Any, limit: int) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool) and abs(value) > limit
 
@@ -380,7 +382,7 @@ def environment() -> ImmutableSandboxedEnvironment:
         money=_money,
     )
     env.tests = {name: _metered_test(func) for name, func in env.tests.items()}
-    env.finalize = env.written
+    env.finalize = _written
     return env
 
 
