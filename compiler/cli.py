@@ -18,6 +18,7 @@ from rich.console import Console
 
 from compiler import __version__, credentials, jsonio
 from compiler.diagnostics import Diagnostic
+from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
 from compiler.load import LoadError, load
 from compiler.render.safe import json_visible, markup, visible
 from compiler.state import StateError
@@ -48,6 +49,13 @@ def _as_of(text: str | None) -> date:
         raise SystemExit(
             f"billplan: error: as-of date {visible(repr(value))} is not a date like 2026-01-31"
         ) from None
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    try:
+        return Limits.given(getattr(args, "max_items", None))
+    except LimitError as exc:
+        raise SystemExit(f"billplan: error: {exc}") from None
 
 
 def _console(stderr: bool = False) -> Console:
@@ -85,9 +93,10 @@ def report(diagnostics: Sequence[Diagnostic]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
+    limits = _limits(args)
     failed = False
     for target in args.paths:
-        checked = check(Path(target), as_of)
+        checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
             report(checked.diagnostics)
             failed = True
@@ -108,7 +117,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from compiler.render import items as render_items
 
     as_of = _as_of(args.as_of)
-    checked = check(Path(args.path), as_of)
+    checked = check(Path(args.path), as_of, _limits(args))
     if checked.diagnostics:
         report(checked.diagnostics)
         return EXIT_ERROR
@@ -128,7 +137,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     try:
         start = None if args.start is None else forecast.parse_month(args.start, "--from")
         end = None if args.end is None else forecast.parse_month(args.end, "--to")
-        checked = check(Path(args.path), as_of)
+        checked = check(Path(args.path), as_of, _limits(args))
         if checked.diagnostics:
             report(checked.diagnostics)
             return EXIT_ERROR
@@ -178,6 +187,7 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         sandbox=_sandbox(args),
         from_state=getattr(args, "no_refresh", None) or (),
         hosts=hosts,
+        limits=_limits(args),
     )
     for note in workspace.notes:
         _stderr().print(f"[cyan]{markup(note)}[/cyan]")
@@ -569,7 +579,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     if args.seed:
         from compiler.sandbox.bootstrap import prepare
 
-        checked = check(Path(args.seed), _as_of(None))
+        checked = check(Path(args.seed), _as_of(None), _limits(args))
         if checked.diagnostics or checked.document is None:
             sandbox.close()
             report(checked.diagnostics)
@@ -650,17 +660,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     as_of_help = "date to expand open-ended charges from (default: BILLPLAN_AS_OF or today)"
 
+    def add_limits(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--max-items",
+            metavar="N",
+            help=f"most billing items the plan may expand to (default: {MAX_ITEMS_ENV} or "
+            f"{DEFAULT_MAX_ITEMS:,}); the plan itself cannot raise it",
+        )
+
     validate = commands.add_parser(
         "validate", help="check plans: YAML syntax, schema and meaning; exit 1 on any error"
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="plan directory or file")
     validate.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(validate)
     validate.set_defaults(run=cmd_validate)
 
     render = commands.add_parser("render", help="show the dated billing items a plan expands to")
     render.add_argument("path", metavar="PATH", help="plan directory or file")
     render.add_argument("--format", choices=("table", "json", "csv"), default="table")
     render.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(render)
     render.set_defaults(run=cmd_render)
 
     cash = commands.add_parser(
@@ -669,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     cash.add_argument("path", metavar="PATH", help="plan directory or file")
     cash.add_argument("--format", choices=("table", "csv", "json"), default="table")
     cash.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(cash)
     cash.add_argument("--from", dest="start", metavar="YYYY-MM", help="first month shown")
     cash.add_argument("--to", dest="end", metavar="YYYY-MM", help="last month shown")
     cash.set_defaults(run=cmd_forecast)
@@ -685,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("path", metavar="PATH", help="plan directory or file")
     plan.add_argument("--sandbox", action="store_true", help=sandbox_help)
     plan.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(plan)
     plan.add_argument("-o", "--out", metavar="FILE", help="save the plan for `apply FILE`")
     plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     plan.add_argument("--show-unchanged", action="store_true", help="list no-op objects too")
@@ -730,6 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--sandbox", action="store_true", help=sandbox_help)
     apply.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(apply)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                        help=lock_help)  # fmt: skip
@@ -767,6 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("path", metavar="PATH", help="plan directory or file")
     importer.add_argument("--sandbox", action="store_true", help=sandbox_help)
     importer.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    add_limits(importer)
     importer.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                           help=lock_help)  # fmt: skip
     _add_hosts(importer)

@@ -2,7 +2,9 @@
 
 Everything the JSON Schema cannot say is checked here (real dates, end after start, shares
 summing to 100%, templates that render, caps, provider capabilities), and every problem is
-reported with the place it was written, all at once.
+reported with the place it was written, all at once. So are the bounds that keep a hostile
+plan cheap to compile (amounts, dates, the number of items, template work): past the item
+limit or the template budget, expansion stops at the charge that crossed it.
 """
 
 from __future__ import annotations
@@ -20,17 +22,36 @@ from dateutil.relativedelta import relativedelta
 
 from compiler import schedule
 from compiler.diagnostics import Diagnostic, Mark
+from compiler.limits import RAISE_ITEMS, Limits
 from compiler.load import Document, PathKey
 from compiler.model import SECTION, Item, Kind
-from compiler.money import Rounding, allocate, decimals, exponent, format_grouped, round_money
-from compiler.schedule import Every, Period
-from compiler.templates import TemplateProblem, render
+from compiler.money import (
+    AMOUNT_DIGITS,
+    AmountTooLarge,
+    Rounding,
+    allocate,
+    decimals,
+    exponent,
+    format_grouped,
+    round_money,
+    too_large,
+)
+from compiler.schedule import Every, Period, ScheduleError, TooManyPeriods
+from compiler.template_limits import PlanBudget
+from compiler.templates import PlanBudgetSpent, TemplateProblem, render
 
 PROVIDER_TYPES = ("ruddr", "kantata", "wethod", "coperniq")
 # Vendors that can bill a milestone when a task completes.
 COMPLETION_PROVIDERS = frozenset({"kantata"})
 SETTING_KEYS = ("currency", "rounding", "holidays", "horizon", *PROVIDER_TYPES)
 _KINDS_BY_SECTION: dict[str, Kind] = {section: kind for kind, section in SECTION.items()}
+# Decimals a quantity, rate, weight or percentage may have (an amount: its currency's).
+NUMBER_DECIMALS = 10
+# Increases an escalation may compound: each is a power of an exact fraction.
+MAX_ESCALATIONS = 1_000
+# The fewest requests a second a connection may be paced to: below one, a plan of a few
+# hundred changes would take hours to apply.
+MIN_RPS = 1
 
 
 class Invalid(Exception):
@@ -41,6 +62,10 @@ class Invalid(Exception):
         self.message = message
 
 
+class _Stop(Invalid):
+    """A limit of the whole plan was reached at this place: stops the expansion."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Settings resolved for one charge: defaults, then project, then charge (nearer wins)."""
@@ -49,6 +74,7 @@ class Settings:
     rounding: Rounding
     holidays: frozenset[date]
     horizon: relativedelta | None
+    horizon_path: PathKey | None  # where the horizon in force was written
     options: Mapping[str, Mapping[str, Any]]  # vendor type -> merged option block
     # vendor type -> option key -> where the winning value was written (for provider errors)
     option_paths: Mapping[str, Mapping[str, PathKey]] = field(default_factory=dict)
@@ -92,14 +118,16 @@ def expand(
     *,
     skip: Callable[[PathKey], bool] = lambda path: False,
     revalidate: Callable[[Kind, dict[str, Any]], list[tuple[PathKey, str]]] | None = None,
+    limits: Limits | None = None,
 ) -> Expansion:
     """Expand every project of a plan into Items.
 
     skip(path) tells whether a part of the plan already failed the schema; such parts are
     not checked for meaning (their errors are already reported). revalidate checks a charge
-    merged with its template against the schema for its kind.
+    merged with its template against the schema for its kind. limits bound the items and
+    the template work (the default limits when not given).
     """
-    return _Expander(doc, as_of, skip, revalidate).run()
+    return _Expander(doc, as_of, skip, revalidate, limits or Limits()).run()
 
 
 class _Expander:
@@ -109,12 +137,18 @@ class _Expander:
         as_of: date,
         skip: Callable[[PathKey], bool],
         revalidate: Callable[[Kind, dict[str, Any]], list[tuple[PathKey, str]]] | None,
+        limits: Limits,
     ) -> None:
         self.doc = doc
         self.root = doc.root
         self.as_of = as_of
         self.skip = skip
         self.revalidate = revalidate
+        self.max_items = limits.max_items
+        self.template_budget = PlanBudget(
+            limits.template_steps,
+            f"simplify the templates, or {RAISE_ITEMS} (the budget grows with it)",
+        )
         self.out = Expansion()
         self.vars = self.root.get("vars") or {}
         self.templates = self.root.get("templates") or {}
@@ -127,16 +161,32 @@ class _Expander:
         defaults = self.root.get("defaults") or {}
         if self.skip(("defaults",)) or self.skip(("providers",)):
             return self.out
+        self._check_connections()
         base = self._settings(None, defaults, ("defaults",))
         if base is None:
             return self.out
-        for key, project in (self.root.get("projects") or {}).items():
-            path: PathKey = ("projects", key)
-            if self._project_header_broken(path, project):
-                continue
-            self._project(key, project, path, base)
+        try:
+            for key, project in (self.root.get("projects") or {}).items():
+                path: PathKey = ("projects", key)
+                if self._project_header_broken(path, project):
+                    continue
+                self._project(key, project, path, base)
+        except _Stop as stop:
+            self.error(stop.path, stop.message)
+            return self.out
         self.out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
         return self.out
+
+    def _check_connections(self) -> None:
+        for name, provider in self.providers.items():
+            rate = provider.get("max_rps") if isinstance(provider, Mapping) else None
+            number = isinstance(rate, int | float | Decimal) and not isinstance(rate, bool)
+            if number and rate < MIN_RPS:
+                self.error(
+                    ("providers", name, "max_rps"),
+                    f"max_rps {rate} is below {MIN_RPS} request a second, at which a plan of "
+                    "a few hundred changes takes hours to apply; give 1 or more",
+                )
 
     def _project_header_broken(self, path: PathKey, project: Any) -> bool:
         if not isinstance(project, dict):
@@ -166,12 +216,14 @@ class _Expander:
                 self.error(problem.path, problem.message)
                 return None
         horizon = parent.horizon if parent else None
+        horizon_path = parent.horizon_path if parent else None
         if "horizon" in layer:
             try:
                 horizon = schedule.parse_duration(layer["horizon"])
             except ValueError as exc:
                 self.error((*path, "horizon"), str(exc))
                 return None
+            horizon_path = (*path, "horizon")
         options: dict[str, Mapping[str, Any]] = dict(parent.options) if parent else {}
         option_paths = dict(parent.option_paths) if parent else {}
         locate = where or (lambda *keys: (*path, *keys))
@@ -187,6 +239,7 @@ class _Expander:
             rounding=layer.get("rounding", parent.rounding if parent else "half_up"),
             holidays=holidays,
             horizon=horizon,
+            horizon_path=horizon_path,
             options=options,
             option_paths=option_paths,
         )
@@ -247,6 +300,8 @@ class _Expander:
                     continue
                 try:
                     self._charge(ctx, kind, charge_key, raw, charge_path, settings)
+                except _Stop:
+                    raise
                 except Invalid as problem:
                     self.error(problem.path, problem.message)
         if "cap" in project:
@@ -352,32 +407,67 @@ class _Expander:
 
     def _recurring(self, charge: _Charge) -> None:
         src = charge.source
-        every = Every.parse(src.get("every"))
+        every = _every(src, "every")
         start, end, count, until = self._term(charge, every)
         amount_steps = self._amount_steps(charge, start)
         escalation = self._escalation(charge, start, every)
         prorate = src.get("prorate", "daily")
-        periods = schedule.periods(
-            every, src.get("align", "calendar"), start, end=end, count=count, until=until
+        currency, rounding = charge.settings.currency or "", charge.settings.rounding
+        try:
+            for period in self._periods(charge, every, start, end, count, until):
+                if period.is_stub and prorate == "skip":
+                    continue
+                base = _step_in_force(amount_steps, period.start)
+                exact = Fraction(base) * escalation(period.start)
+                if period.is_stub and prorate == "daily":
+                    exact = exact * period.days / period.full_days
+                amount = round_money(exact, currency, rounding)
+                self._emit(charge, period.label, self._bill_date(charge, period), period, amount)
+        except AmountTooLarge as exc:  # written amounts are bounded: escalation grew it
+            grew = src.where("escalate", "by") if "escalate" in src.values else src.path
+            raise Invalid(grew, str(exc)) from None
+
+    def _periods(
+        self,
+        charge: _Charge,
+        every: Every,
+        start: date,
+        end: date | None,
+        count: int | None,
+        until: date | None,
+    ) -> list[Period]:
+        """The charge's periods, up to as many as the plan still has room for items."""
+        src = charge.source
+        room = self.max_items - len(self.out.items)
+        try:
+            return schedule.periods(
+                every,
+                src.get("align", "calendar"),
+                start,
+                end=end,
+                count=count,
+                until=until,
+                most=room,
+            )
+        except ScheduleError as exc:
+            # What decides how many periods there are: where the error points.
+            decides = "count" if count is not None else "end" if end is not None else None
+            at = src.where(decides) if decides else charge.settings.horizon_path or src.path
+            if isinstance(exc, TooManyPeriods):
+                raise _Stop(at, self._too_many_items(" with this charge's periods")) from None
+            raise Invalid(at, str(exc)) from None
+
+    def _too_many_items(self, how: str) -> str:
+        return (
+            f"the plan expands to more than {self.max_items:,} billing items{how}, the most "
+            f"a plan may have; {RAISE_ITEMS}"
         )
-        for period in periods:
-            if period.is_stub and prorate == "skip":
-                continue
-            base = _step_in_force(amount_steps, period.start)
-            exact = Fraction(base) * escalation(period.start)
-            if period.is_stub and prorate == "daily":
-                exact = exact * period.days / period.full_days
-            amount = round_money(exact, charge.settings.currency or "", charge.settings.rounding)
-            self._emit(charge, period.label, self._bill_date(charge, period), period, amount)
 
     def _product(self, charge: _Charge) -> None:
         src = charge.source
         quantity = _decimal(src.get("quantity"), src.where("quantity"))
         rate = _decimal(src.get("rate"), src.where("rate"))
-        currency = charge.settings.currency or ""
-        amount = round_money(
-            Fraction(quantity) * Fraction(rate), currency, charge.settings.rounding
-        )
+        amount = _rounded(Fraction(quantity) * Fraction(rate), charge, "quantity")
         has_date = "date" in src.values
         if has_date == ("every" in src.values):
             raise Invalid(
@@ -396,11 +486,9 @@ class _Expander:
             return
         if "start" not in src.values:
             raise Invalid(src.path, "a repeating product needs `start`")
-        every = Every.parse(src.get("every"))
+        every = _every(src, "every")
         start, end, count, until = self._term(charge, every)
-        for period in schedule.periods(
-            every, src.get("align", "calendar"), start, end=end, count=count, until=until
-        ):
+        for period in self._periods(charge, every, start, end, count, until):
             when = self._bill_date(charge, period)
             self._emit(charge, period.label, when, period, amount, quantity=quantity, rate=rate)
 
@@ -408,7 +496,6 @@ class _Expander:
         src = charge.source
         ctx = charge.ctx
         currency = charge.settings.currency or ""
-        rounding = charge.settings.rounding
         ways = [key for key in ("amount", "quantity", "percent", "split") if key in src.values]
         if "rate" in src.values and "quantity" not in src.values:
             raise Invalid(src.where("rate"), "`rate` needs `quantity` (amount = quantity x rate)")
@@ -431,16 +518,16 @@ class _Expander:
                 raise Invalid(src.where("quantity"), "`quantity` needs `rate`")
             quantity = _decimal(src.get("quantity"), src.where("quantity"))
             rate = _decimal(src.get("rate"), src.where("rate"))
-            amount = round_money(Fraction(quantity) * Fraction(rate), currency, rounding)
+            amount = _rounded(Fraction(quantity) * Fraction(rate), charge, "quantity")
         else:
-            percent = _percent(src.get("percent"))
+            percent = _percent(src.get("percent"), src.where("percent"))
             if ctx.contract_value is None:
                 raise Invalid(
                     src.where("percent"),
                     "`percent` is a share of the project's `contract_value`, which is not set; "
                     "add `contract_value` to the project",
                 )
-            amount = round_money(Fraction(ctx.contract_value) * percent, currency, rounding)
+            amount = _rounded(Fraction(ctx.contract_value) * percent, charge, "percent")
         when, task = self._when(charge, src.values, src.where)
         self._emit(
             charge,
@@ -512,7 +599,9 @@ class _Expander:
                 "split parts use `share` (percentages) or `weight` (relative numbers), not both",
             )
         if shares:
-            fractions = [_percent(shares[k]) for k in parts]
+            fractions = [
+                _percent(shares[k], src.where("split", "parts", k, "share")) for k in parts
+            ]
             total = sum(fractions, Fraction(0))
             if total != 1:
                 written = _fraction_text(total * 100)
@@ -593,7 +682,14 @@ class _Expander:
                 "an open-ended charge needs `end`, `count`, or a `horizon` (on the charge or "
                 "under defaults) saying how far ahead to bill",
             )
-        return start, None, None, self.as_of + horizon
+        try:
+            return start, None, None, self.as_of + horizon
+        except (OverflowError, ValueError):
+            raise Invalid(
+                charge.settings.horizon_path or src.path,
+                f"the as-of date {self.as_of.isoformat()} plus this horizon runs past "
+                f"{schedule.LAST_DAY.isoformat()}, the last date billplan can bill",
+            ) from None
 
     def _amount_steps(self, charge: _Charge, start: date) -> list[tuple[date, Decimal]]:
         src = charge.source
@@ -637,16 +733,25 @@ class _Expander:
             return lambda day: Fraction(1)
         if "by" not in spec:
             raise Invalid(src.where("escalate"), "`escalate` needs `by`, e.g. {by: 3%}")
-        factor = 1 + _percent(spec["by"])
-        step = Every.parse(spec.get("every", "year"))
+        factor = 1 + _percent(spec["by"], src.where("escalate", "by"))
+        step = _every(src, "escalate", "every", default="year")
         if "from" in spec:
             first = _date(spec["from"], src.where("escalate", "from"))
         else:
-            first = step.add(start, 1)
+            try:
+                first = step.add(start, 1)
+            except (OverflowError, ValueError):
+                raise Invalid(src.where("escalate"), str(schedule.PastLastDate())) from None
         powers: dict[int, Fraction] = {}
 
         def escalated(day: date) -> Fraction:
             n = schedule.count_increases(first, step, day)
+            if n > MAX_ESCALATIONS:
+                raise Invalid(
+                    src.where("escalate", "every") if "every" in spec else src.where("escalate"),
+                    f"the price would escalate more than {MAX_ESCALATIONS:,} times by "
+                    f"{day.isoformat()}; escalate less often or end the charge earlier",
+                )
             if n not in powers:
                 powers[n] = factor**n
             return powers[n]
@@ -704,9 +809,13 @@ class _Expander:
                 "rounding": charge.settings.rounding,  # read by the `money` filter
             }
             try:
-                rendered = render(text, context)
+                rendered = render(text, context, self.template_budget)
             except TemplateProblem as problem:
-                raise Invalid(description_path or src.where("description"), str(problem)) from None
+                where = description_path or src.where("description")
+                stop = _Stop if isinstance(problem, PlanBudgetSpent) else Invalid
+                raise stop(where, str(problem)) from None
+        if len(self.out.items) >= self.max_items:
+            raise _Stop(src.path, self._too_many_items(" with this charge"))
         self.out.items.append(
             Item(
                 address=address,
@@ -773,6 +882,30 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
     return merged
 
 
+def _every(src: Source, *keys: str, default: str | None = None) -> Every:
+    """The `every` at keys (`every`, or `escalate.every`); Invalid there when billplan cannot
+    bill that often."""
+    node: Any = src.values
+    for key in keys:
+        node = node.get(key, default) if isinstance(node, Mapping) else default
+    try:
+        return Every.parse(str(node))
+    except ValueError as exc:
+        raise Invalid(src.where(*keys), str(exc)) from None
+
+
+def _rounded(exact: Fraction, charge: _Charge, *keys: str) -> Decimal:
+    """An exact amount rounded to the charge's currency; Invalid at the keys that made it
+    (the charge itself without keys) when it is larger than billplan bills: quantity x rate,
+    a percentage, compounded escalation."""
+    settings = charge.settings
+    try:
+        return round_money(exact, settings.currency or "", settings.rounding)
+    except AmountTooLarge as exc:
+        source = charge.source
+        raise Invalid(source.where(*keys) if keys else source.path, str(exc)) from None
+
+
 def _date(text: Any, path: PathKey) -> date:
     try:
         return date.fromisoformat(str(text))
@@ -782,7 +915,7 @@ def _date(text: Any, path: PathKey) -> date:
 
 def _money(value: Any, path: PathKey, currency: str | None) -> Decimal:
     """A written amount, refused when it is finer than the currency's minor unit."""
-    amount = _decimal(value, path)
+    amount = _number(value, path)
     if currency is not None and decimals(amount) > exponent(currency):
         allowed = exponent(currency)
         raise Invalid(
@@ -801,16 +934,45 @@ def _money(value: Any, path: PathKey, currency: str | None) -> Decimal:
 
 
 def _decimal(value: Any, path: PathKey = ()) -> Decimal:
+    """A quantity, rate or weight: at most AMOUNT_DIGITS digits before the point and
+    NUMBER_DECIMALS after."""
+    number = _number(value, path)
+    if decimals(number) > NUMBER_DECIMALS:
+        raise Invalid(
+            path,
+            f"{value} has {decimals(number)} decimals; a quantity, rate or weight may have "
+            f"at most {NUMBER_DECIMALS}",
+        )
+    return number
+
+
+def _number(value: Any, path: PathKey) -> Decimal:
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return Decimal(value)
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise Invalid(path, f"{value!r} is not a number") from None
+        number = Decimal(value)
+    else:
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise Invalid(path, f"{value!r} is not a number") from None
+    if too_large(number):
+        raise Invalid(
+            path,
+            f"{_shown(value)} has more than {AMOUNT_DIGITS} digits before the decimal point; "
+            "billplan bills amounts below 1,000,000,000,000,000",
+        )
+    return number
 
 
-def _percent(text: str) -> Fraction:
-    return Fraction(Decimal(str(text).rstrip("%"))) / 100
+def _shown(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]}"
+
+
+def _percent(text: str, path: PathKey) -> Fraction:
+    number = _number(str(text).rstrip("%"), path)
+    if decimals(number) > NUMBER_DECIMALS:
+        raise Invalid(path, f"{text} has more than {NUMBER_DECIMALS} decimals; round it")
+    return Fraction(number) / 100
 
 
 def _fraction_text(value: Fraction) -> str:
@@ -846,6 +1008,8 @@ def _date_problem(text: str) -> str:
     parts = text.split("-")
     if len(parts) == 3 and all(p.isdigit() for p in parts):
         year, month, _ = (int(p) for p in parts)
+        if not 1 <= year <= 9999:
+            return f"{text} is not a date billplan can bill: years run from 0001 to 9999"
         if not 1 <= month <= 12:
             return f"{text} is not a real calendar date: there is no month {month}"
         last = calendar.monthrange(year, month)[1]

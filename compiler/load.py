@@ -1,14 +1,19 @@
 """Loading plans: YAML files into one Document of plain values plus source marks.
 
 Only the safe YAML subset is accepted (no language-specific tags), duplicate keys are errors,
-alias expansion is bounded, and numbers with a fraction become Decimal from their source text.
-Dates stay strings here; their meaning is checked later.
+and numbers with a fraction become Decimal from their source text. Dates stay strings here;
+their meaning is checked later. A plan comes from a pull request, so what is read is bounded:
+regular files only (never a FIFO or a device), MAX_FILE_BYTES a file, nesting, alias expansion
+and the values of the whole plan.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,6 +29,11 @@ PathKey = tuple[str | int, ...]
 # A plan has a few hundred values; a million constructed nodes can only be an alias bomb.
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+# A plan of 100,000 items is about 2.4 MB of YAML, in many files; what one file may hold
+# bounds the time and memory of parsing it (about 300 MB for 2 MiB of `[1,1,1,...`).
+MAX_FILE_BYTES = 2 * 1024 * 1024
+# Values in all the files of a plan together (10 for each item of a 100,000-item plan).
+MAX_PLAN_NODES = 1_000_000
 PLAN_SUFFIXES = (".yaml", ".yml")
 _DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
 
@@ -64,7 +74,30 @@ class LoadError(Exception):
 
 
 class _Composer(yaml.SafeLoader):
-    """The pure-Python parser: its error messages are the ones billplan reports (see compose)."""
+    """The pure-Python parser: its error messages are the ones billplan reports (see compose).
+
+    Its composer recurses once per level of nesting: deeper than MAX_DEPTH stops it there,
+    long before Python's recursion limit (5,000 `[` would otherwise raise RecursionError).
+    """
+
+    _depth = 0
+    _section: tuple[str, Any] | None = None  # the top-level key being composed, and its mark
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth == 2 and isinstance(index, ScalarNode):
+                self._section = (index.value, self.peek_event().start_mark)
+            if self._depth > MAX_DEPTH + 1:  # the document's root is at depth 1
+                raise _TooDeep(self._section)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, section: tuple[str, Any] | None) -> None:
+        self.section = section
 
 
 # YAML 1.1's implicit types of plain scalars, by first character (as SafeLoader resolves them).
@@ -139,10 +172,17 @@ class _Builder:
     tags against constants, one Mark per value and per key and nothing else per value.
     """
 
-    def __init__(self, file: str, marks: dict[PathKey, Mark], key_marks: dict[PathKey, Mark]):
+    def __init__(
+        self,
+        file: str,
+        marks: dict[PathKey, Mark],
+        key_marks: dict[PathKey, Mark],
+        max_nodes: int = MAX_NODES,
+    ):
         self.file = file
         self.marks = marks
         self.key_marks = key_marks
+        self.max_nodes = max_nodes
         self.nodes = 0
         self.errors: list[Diagnostic] = []
 
@@ -151,8 +191,8 @@ class _Builder:
 
     def build(self, node: Node, path: PathKey) -> Any:
         self.nodes += 1
-        if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
-            raise _Bomb(path)
+        if self.nodes > self.max_nodes or len(path) > MAX_DEPTH:
+            raise _Bomb(path, node)
         start = node.start_mark
         self.marks[path] = Mark(self.file, start.line + 1, start.column + 1)
         kind = node.id
@@ -276,19 +316,73 @@ def _tag_message(tag: str) -> str:
 
 
 class _Bomb(Exception):
-    def __init__(self, path: PathKey) -> None:
+    def __init__(self, path: PathKey, node: Node) -> None:
         self.path = path
+        self.node = node
 
 
-def load_file(path: Path, marks: dict[PathKey, Mark], key_marks: dict[PathKey, Mark]) -> Any:
-    """Parse one YAML file; raises LoadError with every problem found in it."""
+# What a path that is not a regular file is, for the message that refuses it.
+_NOT_FILES: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class _Unreadable(Exception):
+    """A path that is not a plan file; the message says what it is instead."""
+
+
+def read_plan_file(path: Path) -> str:
+    """The text of one plan file, read only if it is a regular file of at most MAX_FILE_BYTES.
+
+    Opened without blocking and checked on the open file: a FIFO would wait forever for a
+    writer and /dev/zero never ends, and a path checked before opening could be swapped.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
+            raise _Unreadable(
+                f"this is {kind}, not a plan file; point billplan at a .yaml file or at the "
+                "directory that holds the plan's files"
+            )
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _Unreadable(
+            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the most a plan "
+            "file may hold; split the plan into several files in one directory"
+        )
+    return data.decode("utf-8")
+
+
+def load_file(
+    path: Path,
+    marks: dict[PathKey, Mark],
+    key_marks: dict[PathKey, Mark],
+    max_nodes: int = MAX_NODES,
+) -> Any:
+    """Parse one YAML file; raises LoadError with every problem found in it.
+
+    max_nodes is how many values it may build (fewer when the plan's other files used some).
+    """
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_plan_file(path)
+    except _Unreadable as exc:
+        raise LoadError([Diagnostic(Mark(file, 1, 1), "$", str(exc))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"cannot read file: {exc}")]) from exc
     try:
         node = compose(text)
+    except _TooDeep as deep:
+        name, where = deep.section or ("", None)
+        mark = Mark(file, where.line + 1, where.column + 1) if where else Mark(file, 1, 1)
+        path = json_path((name,) if name else ())
+        raise LoadError([Diagnostic(mark, path, _bomb_message())]) from None
     except yaml.MarkedYAMLError as exc:
         where = exc.problem_mark or exc.context_mark
         mark = Mark(file, where.line + 1, where.column + 1) if where else Mark(file, 1, 1)
@@ -297,28 +391,39 @@ def load_file(path: Path, marks: dict[PathKey, Mark], key_marks: dict[PathKey, M
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"YAML error: {exc}")]) from exc
     if node is None:
         return None
-    builder = _Builder(file, marks, key_marks)
+    builder = _Builder(file, marks, key_marks, max_nodes)
     try:
         value = builder.build(node, ())
     except _Bomb as bomb:
-        raise LoadError(
-            [
-                Diagnostic(
-                    marks.get(bomb.path[:1], Mark(file, 1, 1)),
-                    json_path(bomb.path[:1]),
-                    f"YAML aliases expand to more than {MAX_NODES} values or nest deeper than "
-                    f"{MAX_DEPTH} levels; a plan never needs that (alias bomb?)",
-                )
-            ]
-        ) from None
+        if max_nodes < MAX_NODES and builder.nodes > max_nodes:
+            # Not this file alone: the plan's files together hold too many values.
+            where = _mark(file, bomb.node)
+            raise LoadError([Diagnostic(where, json_path(bomb.path), _too_many_values())]) from None
+        where = marks.get(bomb.path[:1], Mark(file, 1, 1))
+        raise LoadError([Diagnostic(where, json_path(bomb.path[:1]), _bomb_message())]) from None
     if builder.errors:
         raise LoadError(builder.errors)
     return value
 
 
+def _bomb_message() -> str:
+    return (
+        f"YAML aliases expand to more than {MAX_NODES} values or nest deeper than "
+        f"{MAX_DEPTH} levels; a plan never needs that (alias bomb?)"
+    )
+
+
+def _too_many_values() -> str:
+    return (
+        f"the plan's files hold more than {MAX_PLAN_NODES:,} values together, more than a "
+        "plan of several hundred thousand items needs; split it into separate plans"
+    )
+
+
 def plan_files(target: Path) -> list[Path]:
     if target.is_dir():
-        return sorted(p for p in target.iterdir() if p.suffix in PLAN_SUFFIXES and p.is_file())
+        # Not only regular files: a FIFO or a device named *.yaml is refused, not skipped.
+        return sorted(p for p in target.iterdir() if p.suffix in PLAN_SUFFIXES and not p.is_dir())
     return [target]
 
 
@@ -345,14 +450,18 @@ def load(target: Path) -> Document:
     base_dir = target if target.is_dir() else target.parent
     doc = Document(root={}, base_dir=base_dir, files=files)
     errors: list[Diagnostic] = []
+    values = 0  # built so far, in all files: one mark each
     for path in files:
         marks: dict[PathKey, Mark] = {}
         key_marks: dict[PathKey, Mark] = {}
         try:
-            fragment = load_file(path, marks, key_marks)
+            fragment = load_file(path, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values))
         except LoadError as exc:
             errors.extend(exc.diagnostics)
+            if values + len(marks) >= MAX_PLAN_NODES:
+                break  # the rest would only repeat that the plan is too large
             continue
+        values += len(marks)
         if fragment is None:
             continue
         if not isinstance(fragment, dict):

@@ -2,6 +2,8 @@
 
 Every computed amount is carried as an exact Fraction and rounded exactly once, to the
 currency's minor unit, with the plan's rounding mode. Nothing here ever touches a binary float.
+Amounts stay below 10^15 (AMOUNT_DIGITS): with three decimals that is 18 digits, well inside
+the 28 that decimal arithmetic keeps exactly, even summed over a million lines.
 """
 
 from __future__ import annotations
@@ -20,6 +22,36 @@ _EXPONENTS: dict[str, int] = {
     **dict.fromkeys(_ZERO.split(), 0),
     **dict.fromkeys(_THREE.split(), 3),
 }
+
+
+# Digits an amount may have before the decimal point: a thousand trillion is not an invoice.
+AMOUNT_DIGITS = 15
+MAX_AMOUNT = 10**AMOUNT_DIGITS  # exclusive
+LARGEST_AMOUNT = "999,999,999,999,999"
+
+
+class AmountTooLarge(ValueError):
+    """A computed amount of AMOUNT_DIGITS + 1 digits or more before the decimal point."""
+
+    def __init__(self, value: Fraction | Decimal | int) -> None:
+        self.value = value
+        super().__init__(
+            f"the amount comes to {_magnitude(value)}, more than the largest amount billplan "
+            f"bills ({LARGEST_AMOUNT})"
+        )
+
+
+def _magnitude(value: Fraction | Decimal | int) -> str:
+    """About how large a value is, shown without writing out a huge number."""
+    whole = abs(int(value))
+    if whole < 10**24:
+        return f"{whole:,}"
+    return f"a number of about {int(whole.bit_length() * 0.30103) + 1} digits"
+
+
+def too_large(value: Decimal) -> bool:
+    """Whether a written amount or number has more than AMOUNT_DIGITS digits before the point."""
+    return value.is_finite() and abs(value) >= MAX_AMOUNT
 
 
 def exponent(currency: str) -> int:
@@ -43,6 +75,8 @@ def round_money(value: Fraction | Decimal | int, currency: str, rounding: Roundi
         numerator, denominator = value.numerator, value.denominator
     else:
         numerator, denominator = value.as_integer_ratio()  # Decimal: exact
+    if abs(numerator) >= MAX_AMOUNT * denominator:
+        raise AmountTooLarge(value)
     numerator *= 10**exp
     negative = numerator < 0
     whole, remainder = divmod(-numerator if negative else numerator, denominator)

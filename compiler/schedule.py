@@ -1,6 +1,8 @@
 """Periods, labels, billing dates and calendar arithmetic for recurring charges.
 
-Pure functions over dates; no money here (amounts are decided in expand.py).
+Pure functions over dates; no money here (amounts are decided in expand.py). Dates run from
+0001-01-01 to 9999-12-31 (Python's, and the plan's four-digit years): a schedule that would
+go past them is a ScheduleError, as is one with more periods than the caller allows.
 """
 
 from __future__ import annotations
@@ -60,8 +62,37 @@ _DURATIONS: dict[str, relativedelta] = {
 }
 _DURATION_FORMS = "N days, N weeks, N months, N quarters or N years (or day, week, month, ...)"
 _DIGITS = re.compile(r"[0-9]+")
+# A charge repeats every at most 999 weeks or months (19 and 83 years).
+MAX_EVERY = 999
+# A horizon reaches at most about a hundred years ahead, in any unit.
+_MAX_DURATION: dict[str, int] = {
+    "day": 36_525,
+    "week": 5_218,
+    "month": 1_200,
+    "quarter": 400,
+    "year": 100,
+}
+LAST_DAY = date.max  # 9999-12-31
 _ONE_DAY = timedelta(days=1)
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class ScheduleError(ValueError):
+    """A schedule billplan cannot date; the message says why."""
+
+
+class PastLastDate(ScheduleError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"the schedule runs past {LAST_DAY.isoformat()}, the last date billplan can bill; "
+            "end it earlier"
+        )
+
+
+class TooManyPeriods(ScheduleError):
+    def __init__(self, most: int) -> None:
+        self.most = most
+        super().__init__(f"the schedule has more than {most:,} periods")
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,10 @@ class Every:
             return cls(_UNIT_WORDS[words[0]])
         if len(words) == 2 and _DIGITS.fullmatch(words[0]) and int(words[0]) >= 1:
             n, word = int(words[0]), words[1]
+            if n > MAX_EVERY:
+                raise ValueError(
+                    f"every: at most {MAX_EVERY} weeks or months between bills, got {text!r}"
+                )
             unit = _COUNTED_UNITS.get(word) or (_COUNTED_UNITS.get(f"{word}s") if n == 1 else None)
             if unit is not None:
                 return cls(unit, n)
@@ -120,6 +155,9 @@ def parse_duration(text: str) -> relativedelta:
         n, word = int(words[0]), words[1]
         unit = word[:-1] if word.endswith("s") else word if n == 1 else None
         if unit in _DURATIONS:
+            if n > _MAX_DURATION[unit]:
+                most = "" if unit == "year" else f" ({_MAX_DURATION[unit]:,} {unit}s)"
+                raise ValueError(f"horizon: at most 100 years ahead{most}, got {text!r}")
             return _DURATIONS[unit] * n
     raise ValueError(f"horizon: expected {_DURATION_FORMS}, got {text!r}")
 
@@ -132,11 +170,13 @@ def periods(
     end: date | None = None,
     count: int | None = None,
     until: date | None = None,
+    most: int | None = None,
 ) -> list[Period]:
     """The service periods of a charge, from `start` to `end`, `count` periods, or `until`.
 
     With `until` (an open-ended charge), every period whose first day is on or before `until`,
-    each with count None.
+    each with count None. TooManyPeriods when there would be more than `most`, PastLastDate
+    when a period would end after 9999-12-31.
     """
     if sum(limit is not None for limit in (end, count, until)) != 1:
         raise ValueError("a schedule needs exactly one of end, count or until")
@@ -146,6 +186,8 @@ def periods(
         raise ValueError(f"count must be at least 1, got {count}")
     if align not in ("calendar", "start"):
         raise ValueError(f"align: expected calendar or start, got {align!r}")
+    if most is not None and count is not None and count > most:
+        raise TooManyPeriods(most)
 
     # Every boundary is computed from one anchor, so calendar and anniversary schedules share
     # the loop: the anchor is the calendar period containing start, or start itself.
@@ -156,7 +198,12 @@ def periods(
         first_day = max(start, full_start)
         if (end is not None and first_day > end) or (until is not None and first_day > until):
             break
-        next_boundary = every.add(anchor, len(spans) + 1)
+        if most is not None and len(spans) >= most:
+            raise TooManyPeriods(most)
+        try:
+            next_boundary = every.add(anchor, len(spans) + 1)
+        except (OverflowError, ValueError):  # the year 10000, or a timedelta past it
+            raise PastLastDate() from None
         full_end = next_boundary - _ONE_DAY
         last_day = full_end if end is None else min(end, full_end)
         spans.append((first_day, last_day, full_start, full_end))

@@ -3,29 +3,45 @@
 Plans arrive through pull requests and are applied from CI, so a template must never reach
 Python internals, environment variables or files: an immutable sandbox with strict undefined,
 no globals, Jinja's built-in filters (safe inside the sandbox) and the plan language's own.
+Nor may it exhaust the machine that runs it: every value it makes, every operation and every
+loop pass is metered as it runs (compiler/template_limits.py says how much a description may
+do, and why).
 """
 
 from __future__ import annotations
 
 import calendar
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache, partial, wraps
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, pass_context
-from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2 import (
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+)
+from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
+from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from compiler import template_limits as limits
 from compiler.money import format_grouped, round_money
+from compiler.template_limits import WIDTH, Exhausted, PlanBudget, TooLarge
 
 
 class TemplateProblem(Exception):
     """A description template that cannot be rendered; the message says why."""
+
+
+class PlanBudgetSpent(TemplateProblem):
+    """The plan's descriptions together have used up its template budget."""
 
 
 PLAN_FILTERS = ("month_name", "month_abbr", "quarter", "date(fmt)", "money")
@@ -80,79 +96,284 @@ def _money(context: Context, value: Decimal | int, currency: str | None = None) 
     return format_grouped(round_money(Decimal(value), code, rounding), code)
 
 
-# A description is a line of text. Numbers beyond this in a repetition, a power or a filter
-# argument can only be an attempt to exhaust memory on the machine that runs billplan (CI).
-SIZE_LIMIT = 10_000
+_TOLL = "toll"
 
 
-# A width or precision of five digits or more in a %-format or a str.format spec, or one taken
-# from an argument (`%*d`, `{0:{1}}`).
-_WIDE_FORMAT = re.compile(r"%[-+ #0]*(\d*\.?\d{5,}|\d*\.?\*)|\{[^{}]*:[^{}]*(\d{5,}|\{)")
-# str methods that pad to a width they are given.
-_PADDING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+def _toll(steps: int, lineno: int) -> nodes.ExprStmt:
+    """Pays for one run of a body that can run many times (a loop pass, a macro call)."""
+    pay = nodes.Call(nodes.EnvironmentAttribute(_TOLL), [nodes.Const(steps)], [], None, None)
+    return nodes.ExprStmt(pay, lineno=lineno)
+
+
+def _is_toll(node: nodes.ExprStmt) -> bool:
+    # Only billplan makes these: plan templates cannot write `{% do %}` (no extension).
+    call = node.node
+    return (
+        isinstance(call, nodes.Call)
+        and isinstance(call.node, nodes.EnvironmentAttribute)
+        and call.node.name == _TOLL
+    )
+
+
+def _size(body: list[nodes.Node]) -> int:
+    return sum(1 + sum(1 for _ in node.find_all(nodes.Node)) for node in body)
+
+
+class _MeteredCode(CodeGenerator):
+    """The Python a description compiles to, with every repeatable body paying for its size
+    when it runs, every comparison paying for what it compares, and every list, tuple,
+    mapping and `~` it builds weighed. (Operators, calls, filters, tests and the values
+    written are metered by the sandbox below.)"""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        # Collected first: inserting while find_all walks the bodies would visit nodes twice.
+        for repeated in list(node.find_all((nodes.For, nodes.Macro, nodes.CallBlock))):
+            repeated.body.insert(0, _toll(1 + _size(repeated.body), repeated.lineno))
+        super().visit_Template(node, frame)
+
+    def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
+        if not _is_toll(node):
+            super().visit_ExprStmt(node, frame)
+            return
+        # Straight to the meter, not through the sandbox's `call`: this runs every loop pass.
+        steps = node.node.args[0]
+        assert isinstance(steps, nodes.Const)
+        self.writeline(f"environment.{_TOLL}({steps.value!r})", node)
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self.write("environment.weighed(")
+        super().visit_List(node, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self.write("environment.weighed(")
+        super().visit_Dict(node, frame)
+        self.write(")")
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # a loop's or a set's targets: `for key, value in ...`
+            super().visit_Tuple(node, frame)
+            return
+        self.write("environment.weighed(")
+        super().visit_Tuple(node, frame)
+        self.write(")")
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.joined((")
+        for part in node.nodes:
+            self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
+    @optimizeconst
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if not isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        # Jinja writes slices as Python's own, past the sandbox: route them through it.
+        self.write("environment.sliced(")
+        self.visit(node.node, frame)
+        self.write(", slice(")
+        for index, bound in enumerate((node.arg.start, node.arg.stop, node.arg.step)):
+            self.write(", " if index else "")
+            if bound is None:
+                self.write("None")
+            else:
+                self.visit(bound, frame)
+        self.write("))")
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # `==` and `in` walk whole lists and mappings: each operand pays for its size.
+        self.write("(environment.operand(")
+        self.visit(node.expr, frame)
+        self.write(")")
+        for operand in node.ops:
+            self.write(f" {operators[operand.op]} environment.operand(")
+            self.visit(operand.expr, frame)
+            self.write(")")
+        self.write(")")
 
 
 class _PlanSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
+    code_generator_class = _MeteredCode
+    # Every arithmetic operator is metered; `+` and `*` can double a string or a list.
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+
+    def toll(self, steps: int) -> None:
+        limits.spend(steps)
+
+    def weighed(self, value: Any) -> Any:
+        return limits.check_width(value, "a literal")
+
+    def operand(self, value: Any) -> Any:
+        limits.charge(value)
+        return value
+
+    def joined(self, parts: tuple[Any, ...]) -> str:
+        limits.charge(*parts)
+        chars = sum(limits.weight(part) for part in parts)
+        if chars > WIDTH:
+            raise limits.too_large("`~`", chars)
+        return "".join(map(str, parts))
+
+    def sliced(self, value: Any, part: slice) -> Any:
+        """`vars.list[1:]`, a copy: weighed like any value made."""
+        return limits.check_width(value[part], "a slice")
+
+    def concat(self, pieces: Iterable[str]) -> str:  # type: ignore[override]
+        """Join written text: a description, or a macro's or a block's output.
+
+        Joined first and measured after: every piece was written by a node whose run was
+        paid for (a piece of 64 characters or more pays for its length), so the whole is at
+        most a few times STEPS x 64 characters before it can be refused.
+        """
+        text = "".join(pieces)
+        if len(text) > WIDTH:
+            raise limits.too_large("the text written", len(text))
+        return text
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and _too_big(right, 64):
-            raise SecurityError(f"the exponent {right} is too large for a description")
-        if operator == "*" and (_too_long(left, right) or _too_long(right, left)):
-            raise SecurityError("repeating text that many times is not allowed in a description")
-        if operator == "%" and isinstance(left, str) and _WIDE_FORMAT.search(left):
-            raise SecurityError("a format width that large is not allowed in a description")
-        return super().call_binop(context, operator, left, right)
+        # Paid for first: weighing the operands below is work too, even when it refuses.
+        limits.charge(left, right)
+        if operator == "**":
+            if _too_big(right, 64):
+                raise SecurityError(f"the exponent {right} is too large for a description")
+            if (digits := limits.power_digits(left, right)) > WIDTH:
+                raise limits.too_large(f"raising to the power {right}", digits)
+        if operator == "*":
+            times = limits.repeated(left, right) or limits.repeated(right, left) or 0
+            if times > WIDTH:
+                raise SecurityError(
+                    "repeating text that many times is not allowed in a description "
+                    f"(it would make a value too large: at most {WIDTH:,} characters)"
+                )
+        if operator == "%" and isinstance(left, str):
+            chars = limits.formatted(left, right)
+            if chars > WIDTH:
+                raise limits.too_large("a %-format", chars)
+        result = super().call_binop(context, operator, left, right)
+        return limits.check_width(result, "`%s`", operator)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        # 'a'.zfill(10**8): a padding method can allocate as much as a filter can, so the
-        # same bound applies.
-        padding = isinstance(getattr(__obj, "__self__", None), str) and (
-            getattr(__obj, "__name__", "") in _PADDING
-        )
-        if padding and any(_too_big(a, SIZE_LIMIT) for a in (*args, *kwargs.values())):
-            raise SecurityError("a width that large is not allowed in a description")
-        return super().call(__context, __obj, *args, **kwargs)
+        owner = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "a function")
+        given = {key: value for key, value in kwargs.items() if not key.startswith("_")}
+        # A lookup does not walk the mapping: do not charge for all it holds.
+        walked = None if isinstance(owner, Mapping) and name in _LOOKUPS else owner
+        limits.charge(walked, *args, *given.values())
+        if owner is not None:
+            # A method of a value: its numbers can only be sizes (zfill, to_bytes, center).
+            if any(_too_big(a, WIDTH) for a in (*args, *given.values())):
+                raise SecurityError(f"a number that large is not allowed as an argument of {name}")
+            text = isinstance(owner, str | bytes | bytearray)
+            estimate = limits.METHOD_GROWTH.get(name) if text else None
+            if estimate is not None and (chars := estimate(owner, args, given)) > WIDTH:
+                raise limits.too_large(f"`{name}`", chars)
+        limits.enter_call()
+        try:
+            result = super().call(__context, __obj, *args, **kwargs)
+        finally:
+            limits.leave_call()
+        return limits.check_width(result, "calling %s", name)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        # str.format and format_map are looked up here, and never reach `call`.
-        owner = getattr(value, "__self__", None)
-        formats = getattr(value, "__name__", "") in ("format", "format_map")
-        if formats and isinstance(owner, str) and _WIDE_FORMAT.search(owner):
-            raise SecurityError("a format width that large is not allowed in a description")
-        return super().wrap_str_format(value)
+        # str.format and format_map are looked up here: weigh what they would make when called.
+        formats = super().wrap_str_format(value)
+        if formats is None:
+            return None
+        template = value.__self__
+
+        @wraps(formats)
+        def weighed(*args: Any, **kwargs: Any) -> str:
+            chars = limits.str_formatted(template, [args, kwargs])
+            if chars > WIDTH:
+                raise limits.too_large(f"`{value.__name__}`", chars)
+            return formats(*args, **kwargs)
+
+        return weighed
 
 
-def _too_long(sequence: Any, times: Any) -> bool:
-    """Whether sequence * times would be longer than a description can use."""
-    if not isinstance(sequence, str | list | tuple) or isinstance(times, bool):
-        return False
-    return isinstance(times, int | Decimal) and len(sequence) * abs(times) > SIZE_LIMIT
+# Methods of a mapping that take the same time however much it holds.
+_LOOKUPS = frozenset({"get", "keys", "values", "items"})
+
+
+def _written(value: Any) -> Any:
+    """Every value a template writes, weighed before it becomes text (Jinja's `finalize`; a
+    function, not a method, as it runs for every `{{ }}`)."""
+    if type(value) is str and len(value) < limits.CHARS_PER_STEP:
+        return value  # most of what is written: nothing to weigh or pay
+    return limits.check_width(value, "a value written")
 
 
 def _too_big(value: Any, limit: int) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool) and abs(value) > limit
 
 
-def _bounded(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter that refuses huge numeric arguments (center(10**9), indent(10**9), ...)."""
+def _metered_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that refuses sizes too large, pays for the characters it handles, and turns
+    a value it cannot take into a template error."""
+    # pass_context and its kind put the context (or environment) before the value.
+    first = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
+    estimate = limits.FILTER_GROWTH.get(name)
+    slower = limits.SLOW_FILTERS.get(name, 1)
 
     @wraps(func)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if any(_too_big(a, SIZE_LIMIT) for a in (*args[1:], *kwargs.values())):
-            raise SecurityError(
-                f"the `{name}` filter was given a number too large for a description"
-            )
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        value = args[first] if len(args) > first else None
+        extra = args[first + 1 :]
+        if extra or kwargs:
+            given = (*extra, *kwargs.values())
+            limits.charge(value, *given, slower=slower)
+            if any(_too_big(a, WIDTH) for a in given):
+                raise SecurityError(
+                    f"the `{name}` filter was given a number too large for a description"
+                )
+        else:  # `amount | money`: the usual filter, and the hot path of a large plan
+            limits.charge(value, slower=slower)
+        if estimate is not None and (chars := estimate(value, extra, kwargs)) > WIDTH:
+            raise limits.too_large(f"the `{name}` filter", chars)
+        try:
+            result = func(*args, **kwargs)
+        except AttributeError as exc:  # `{{ 1|wordwrap }}`: text filters assume text
+            raise TemplateRuntimeError(
+                f"the `{name}` filter cannot take {_kind(value)} ({exc})"
+            ) from None
+        if type(result) is str and len(result) < limits.CHARS_PER_STEP:
+            return result  # nothing to weigh
+        return limits.check_width(result, "the `%s` filter", name)
+
+    return metered
+
+
+def _metered_test(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A test (`is divisibleby(3)`, `is in`) that pays for what it looks at."""
+
+    @wraps(func)
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        limits.charge(*args, *kwargs.values())
         return func(*args, **kwargs)
 
-    return guarded
+    return metered
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool | type(None)):
+        return repr(value)
+    if isinstance(value, int | Decimal | float):
+        return f"the number {value}"
+    return f"a {type(value).__name__}"
 
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = _PlanSandbox(undefined=_PlanUndefined, autoescape=False)
     env.globals.clear()  # no range(), lipsum(), dict(), cycler(), namespace()
-    env.filters = {name: _bounded(name, func) for name, func in env.filters.items()}
+    env.filters = {name: _metered_filter(name, func) for name, func in env.filters.items()}
+    # billplan's own filters take constant time and make a short value from a date or an
+    # amount (what `date(fmt)` makes is weighed where it is used): not metered, as they are
+    # what almost every description of a large plan calls.
     env.filters.update(
         month_name=_month_name,
         month_abbr=_month_abbr,
@@ -160,6 +381,8 @@ def environment() -> ImmutableSandboxedEnvironment:
         date=_date,
         money=_money,
     )
+    env.tests = {name: _metered_test(func) for name, func in env.tests.items()}
+    env.finalize = _written
     return env
 
 
@@ -176,15 +399,40 @@ def compile_template(source: str) -> Template:
         raise TemplateProblem(
             f"template syntax error: {message} (template line {exc.lineno})"
         ) from None
+    except (RecursionError, MemoryError, SyntaxError):
+        # Python's own compiler gives up on thousands of nested brackets or blocks.
+        raise TemplateProblem(
+            "template syntax error: it nests too deeply; a description is a line of text"
+        ) from None
 
 
-def render(source: str, context: Mapping[str, Any]) -> str:
-    """Render one description; raises TemplateProblem with a message a plan author can act on."""
+def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = None) -> str:
+    """Render one description; raises TemplateProblem with a message a plan author can act on.
+
+    `budget` is the plan's template budget, shared by all its descriptions; PlanBudgetSpent
+    says it ran out.
+    """
     if "{" not in source:
         return source  # plain text: most descriptions, and the hot path of large plans
+    if len(source) > WIDTH:
+        raise TemplateProblem(
+            f"template refused: it is {len(source):,} characters long; a description may be "
+            f"at most {WIDTH:,}"
+        )
+    if budget is not None and budget.spent:
+        raise _spent(budget)
     template = compile_template(source)
+    if budget is not None and source not in budget.compiled:
+        budget.pay_compile(source)
+    meter = limits.start(budget)
     try:
         return template.render(context)
+    except Exhausted as exc:
+        if exc.plan and budget is not None:
+            raise _spent(budget) from None
+        raise TemplateProblem(f"template refused: {exc}") from None
+    except TooLarge as exc:
+        raise TemplateProblem(f"template refused: {exc}") from None
     except SecurityError as exc:
         raise TemplateProblem(
             f"template refused: {str(exc).rstrip('.')}; "
@@ -203,6 +451,23 @@ def render(source: str, context: Mapping[str, Any]) -> str:
         raise TemplateProblem(f"template error: {exc}") from None
     except LookupError as exc:  # '{missing}'.format_map(vars), '{3}'.format()
         raise TemplateProblem(f"template error: no {exc} to format") from None
+    except RecursionError:
+        raise TemplateProblem("template error: it nests too deeply") from None
+    except Exception as exc:  # a template is the plan author's code: never a traceback
+        raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}") from None
+    finally:
+        limits.stop(meter, budget)
+
+
+def _spent(budget: PlanBudget) -> PlanBudgetSpent:
+    took = (
+        f"{budget.seconds:g} seconds to render"
+        if budget.elapsed > budget.seconds
+        else f"{budget.total:,} template steps"
+    )
+    return PlanBudgetSpent(
+        f"template refused: the plan's descriptions together take more than {took}; {budget.advice}"
+    )
 
 
 def _missing(exc: _MissingValue, context: Mapping[str, Any]) -> str:

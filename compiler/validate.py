@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from compiler import credentials
 from compiler.diagnostics import Diagnostic, sorted_diagnostics
 from compiler.expand import expand
+from compiler.limits import Limits
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item, Kind
 from compiler.moved import plan_problems
@@ -166,11 +167,7 @@ class _SchemaCompiler:
             if method is None:
                 raise _Unsupported(keyword)
             checks.append(method(value, schema))
-        if not checks:
-            return lambda v: True
-        if len(checks) == 1:
-            return checks[0]
-        return lambda v: all(check(v) for check in checks)
+        return _all(checks)
 
     def _ref(self, ref: Any, schema: dict[str, Any]) -> Check:
         if not isinstance(ref, str) or not ref.startswith("#/"):
@@ -254,6 +251,9 @@ class _SchemaCompiler:
     def _minLength(self, value: int, schema: dict[str, Any]) -> Check:
         return lambda v: not isinstance(v, str) or len(v) >= value
 
+    def _maxLength(self, value: int, schema: dict[str, Any]) -> Check:
+        return lambda v: not isinstance(v, str) or len(v) <= value
+
     def _minItems(self, value: int, schema: dict[str, Any]) -> Check:
         return lambda v: not isinstance(v, list) or len(v) >= value
 
@@ -280,8 +280,7 @@ class _SchemaCompiler:
         return lambda v: any(sub(v) for sub in subs)
 
     def _allOf(self, value: list[Any], schema: dict[str, Any]) -> Check:
-        subs = [self.compile(sub) for sub in value]
-        return lambda v: all(sub(v) for sub in subs)
+        return _all([self.compile(sub) for sub in value])
 
     def _oneOf(self, value: list[Any], schema: dict[str, Any]) -> Check:
         subs = [self.compile(sub) for sub in value]
@@ -296,6 +295,22 @@ class _SchemaCompiler:
         then = self.compile(schema.get("then", True))
         otherwise = self.compile(schema.get("else", True))
         return lambda v: then(v) if condition(v) else otherwise(v)
+
+
+def _all(checks: list[Check]) -> Check:
+    """Every check holds; written out for the few that schemas combine, as this runs for
+    every value of a large plan."""
+    if not checks:
+        return lambda v: True
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
+    if len(checks) == 3:
+        first, second, third = checks
+        return lambda v: first(v) and second(v) and third(v)
+    return lambda v: all(check(v) for check in checks)
 
 
 def _bound(holds: Check) -> Check:
@@ -332,10 +347,13 @@ class Checked:
         return not self.diagnostics
 
 
-def check(target: Path, as_of: date) -> Checked:
-    """Load, schema-check and expand a plan; every problem found is in .diagnostics."""
+def check(target: Path, as_of: date, limits: Limits | None = None) -> Checked:
+    """Load, schema-check and expand a plan; every problem found is in .diagnostics.
+
+    limits: how large it may expand; by default BILLPLAN_MAX_ITEMS or the default limits.
+    """
     with _no_cycle_collection():
-        return _check(target, as_of)
+        return _check(target, as_of, limits or Limits.given())
 
 
 @contextmanager
@@ -356,7 +374,7 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _check(target: Path, as_of: date) -> Checked:
+def _check(target: Path, as_of: date, limits: Limits) -> Checked:
     if linked := plan_file_problems(target):
         # What such a file holds is not the plan's: reported alone, never read.
         return Checked(None, diagnostics=linked)
@@ -376,7 +394,7 @@ def _check(target: Path, as_of: date) -> Checked:
         n = len(path)
         return any(b[:n] == path for b in broken)
 
-    expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge)
+    expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     if not diagnostics:
         # `moved:` renames are checked against the addresses the plan expands to.
@@ -487,6 +505,9 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
         return [(path, f"must be {bound} {error.validator_value}, got {_show(error.instance)}")]
     if validator == "minLength":
         return [(path, "must not be empty")]
+    if validator == "maxLength":
+        length = len(error.instance) if isinstance(error.instance, str) else 0
+        return [(path, f"is {length:,} characters long; at most {error.validator_value:,}")]
     if validator == "minProperties":
         return [(path, "needs at least one entry")]
     if validator == "minItems":

@@ -23,6 +23,7 @@ from compiler import moved
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
+from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item
 from compiler.providers import (
@@ -232,12 +233,13 @@ def open_workspace(
     sandbox: bool,
     from_state: Collection[str] = (),
     hosts: Hosts | None = None,
+    limits: Limits | None = None,
 ) -> Workspace:
     """The plan at path, ready to refresh and diff, connected to the in-process sandbox or to
     the hosts set outside the plan (`hosts`; by default from the environment). from_state:
     provider names or vendor types (`ruddr`) to plan from state alone, never calling them
     (`plan --no-refresh`)."""
-    checked = check(path, as_of)
+    checked = check(path, as_of, limits)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
     document = checked.document

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     """run(*argv) -> (exit code, stdout, stderr), in process."""
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("BILLPLAN_AS_OF", raising=False)
+    monkeypatch.delenv("BILLPLAN_MAX_ITEMS", raising=False)
     monkeypatch.delenv("COLUMNS", raising=False)
 
     def invoke(*argv: str) -> tuple[int, str, str]:
@@ -335,3 +337,36 @@ def test_an_as_of_that_is_not_a_date_stops_with_a_message(write_plan: WritePlan,
     assert str(stopped.value.code) == (
         "billplan: error: as-of date '2026-02-30' is not a date like 2026-01-31"
     )
+
+
+# --- the item limit -------------------------------------------------------------------------------
+
+
+def test_the_item_limit_is_set_per_run_with_max_items(write_plan: WritePlan, run: Run) -> None:
+    path = write_plan(PLAN)
+    code, out, err = run("validate", str(path), "--as-of", "2026-01-01", "--max-items", "5")
+    assert (code, out) == (1, "")
+    assert re.match(
+        rf"{re.escape(str(path))}:\d+:\d+: \$\.projects\.[a-z.-]+: the plan expands to more "
+        r"than 5 billing items with this charge('s periods)?, the most a plan may have; if the "
+        r"plan really is that large, raise the limit with --max-items N "
+        r"\(or BILLPLAN_MAX_ITEMS=N\)$",
+        err.splitlines()[0],
+    ), err
+    code, out, err = run("validate", str(path), "--as-of", "2026-01-01", "--max-items", "6")
+    assert (code, err) == (0, "")
+
+
+def test_the_item_limit_may_come_from_the_environment_and_the_flag_wins(
+    write_plan: WritePlan, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_plan(PLAN)
+    monkeypatch.setenv("BILLPLAN_MAX_ITEMS", "5")
+    assert run("render", str(path), "--as-of", "2026-01-01")[0] == 1
+    assert run("render", str(path), "--as-of", "2026-01-01", "--max-items", "6")[0] == 0
+
+
+def test_an_item_limit_that_is_not_a_number_is_refused(write_plan: WritePlan, run: Run) -> None:
+    path = write_plan(PLAN)
+    with pytest.raises(SystemExit, match=r"--max-items must be a whole number of at least 1"):
+        run("validate", str(path), "--max-items", "lots")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from compiler import load as load_module
 from compiler.diagnostics import Mark
-from compiler.load import LoadError, load
+from compiler.load import MAX_FILE_BYTES, LoadError, load
 
 
 def write(path: Path, text: str) -> Path:
@@ -125,3 +127,40 @@ def test_a_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
     path.write_bytes(b"a: \xff\xfe\n")
     (message,) = load_errors(path)
     assert message.startswith("p.yaml:1:1: $: cannot read file:")
+
+
+def test_deep_nesting_that_libyaml_refuses_is_refused_without_recursion_error(
+    tmp_path: Path,
+) -> None:
+    # libyaml stops at 1,000 levels; PyYAML's own composer, which then reports, recurses.
+    path = write(tmp_path / "p.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")
+    (message,) = load_errors(path)
+    assert message.startswith("p.yaml:1:4: $.a: YAML aliases expand to more than 200000 values")
+
+
+def test_a_plan_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p.yaml")
+    assert load_errors(tmp_path / "p.yaml") == [
+        "p.yaml:1:1: $: this is a named pipe (FIFO), not a plan file; point billplan at a "
+        ".yaml file or at the directory that holds the plan's files"
+    ]
+
+
+def test_a_plan_file_over_the_size_bound_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"a: 1\n" + b"#" * MAX_FILE_BYTES)
+    assert load_errors(path) == [
+        "p.yaml:1:1: $: the file is larger than 2 MiB, the most a plan file may hold; split "
+        "the plan into several files in one directory"
+    ]
+
+
+def test_the_files_of_a_plan_hold_a_bounded_number_of_values_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load_module, "MAX_PLAN_NODES", 10)
+    write(tmp_path / "a.yaml", "vars: {a: 1, b: 2, c: 3}\n")
+    write(tmp_path / "b.yaml", "projects: {p: {x: 1, y: 2, z: 3}}\n")
+    (message,) = load_errors(tmp_path)
+    assert message.startswith("b.yaml:1:")
+    assert "the plan's files hold more than 10 values together" in message

@@ -8,6 +8,7 @@ from fractions import Fraction
 import pytest
 
 from compiler.money import (
+    AmountTooLarge,
     allocate,
     decimals,
     exponent,
@@ -109,3 +110,10 @@ def test_format_grouped_adds_thousands_separators_for_people() -> None:
     assert format_grouped(Decimal("15000"), "USD") == "15,000.00"
     assert format_grouped(Decimal("-1234567.5"), "USD") == "-1,234,567.50"
     assert format_grouped(Decimal("1500000"), "JPY") == "1,500,000"
+
+
+def test_an_amount_of_a_thousand_trillion_or_more_is_refused_not_miscomputed() -> None:
+    assert round_money(Fraction(10**15 - 1), "USD", "half_up") == Decimal("999999999999999.00")
+    for value in (Fraction(10**15), Decimal("-1.0e+26"), Fraction(11) ** 5000):
+        with pytest.raises(AmountTooLarge, match=r"more than the largest amount billplan bills"):
+            round_money(value, "USD", "half_up")

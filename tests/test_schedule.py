@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from compiler.schedule import (
     Align,
     Every,
+    PastLastDate,
     Period,
+    TooManyPeriods,
     bill_date,
     count_increases,
     move_to_day,
@@ -551,3 +553,36 @@ def test_twenty_years_of_weekly_anniversaries_is_1044_periods_ending_in_a_stub()
 
     assert len(ps) == 1044
     assert (ps[-1].start, ps[-1].days) == (D("2045-12-28"), 4)
+
+
+# --- bounds -----------------------------------------------------------------------------------
+
+
+def test_a_schedule_whose_periods_run_past_9999_is_refused() -> None:
+    with pytest.raises(PastLastDate, match=r"runs past 9999-12-31"):
+        periods(Every("month"), "calendar", D("9999-06-01"), count=12)
+
+
+def test_a_schedule_may_end_in_december_9998() -> None:
+    last = periods(Every("month"), "calendar", D("9998-12-01"), count=1)[-1]
+    assert last.end == D("9998-12-31")
+
+
+def test_periods_stop_at_the_most_the_caller_allows() -> None:
+    with pytest.raises(TooManyPeriods):
+        periods(Every("week"), "calendar", D("2026-01-05"), count=11, most=10)
+    with pytest.raises(TooManyPeriods):
+        periods(Every("week"), "calendar", D("2026-01-05"), end=D("2026-12-31"), most=10)
+    assert len(periods(Every("week"), "calendar", D("2026-01-05"), count=10, most=10)) == 10
+
+
+def test_every_repeats_at_most_every_999_weeks_or_months() -> None:
+    assert Every.parse("999 months") == Every("month", 999)
+    with pytest.raises(ValueError, match=r"at most 999 weeks or months"):
+        Every.parse("1000000000 weeks")
+
+
+@pytest.mark.parametrize("text", ["101 years", "1201 months", "5219 weeks", "36526 days"])
+def test_a_horizon_reaches_at_most_a_hundred_years_ahead(text: str) -> None:
+    with pytest.raises(ValueError, match=r"at most 100 years ahead"):
+        parse_duration(text)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from compiler.templates import TemplateProblem, render
+from compiler.template_limits import PlanBudget
+from compiler.templates import PlanBudgetSpent, TemplateProblem, render
 
 CONTEXT: dict[str, Any] = {
     "vars": {"pm": "Dana Ortiz"},
@@ -145,3 +146,68 @@ def test_the_money_filter_rounds_with_the_plans_rounding_mode() -> None:
     value = {"amount": Decimal("112.865"), "currency": "USD"}
     assert render("{{ amount | money }}", {**value, "rounding": "half_up"}) == "112.87"
     assert render("{{ amount | money }}", {**value, "rounding": "half_even"}) == "112.86"
+
+
+def test_loops_macros_joins_and_literals_still_render() -> None:
+    source = (
+        "{% macro phase(n) %}P{{ n }}{% endmacro %}"
+        "{% for n in [1, 2, 3] %}{{ phase(n) }}{% if not loop.last %}, {% endif %}{% endfor %}"
+        " | {{ ['a', 'b']|join('-') ~ '!' }} | {{ {'k': 'v'}.k }} | {{ (1, 2)|sum }}"
+    )
+    assert render(source, CONTEXT) == "P1, P2, P3 | a-b! | v | 3"
+
+
+def test_a_description_may_take_ten_thousand_steps_and_no_more() -> None:
+    loops = "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}done"
+    assert render(loops, {"s": "x" * 90}) == "done"  # 8,100 passes of the inner loop
+    with pytest.raises(TemplateProblem, match=r"more than 10,000 steps"):
+        render(loops, {"s": "x" * 1000})
+
+
+def test_a_value_that_would_grow_too_large_is_refused_before_it_is_made() -> None:
+    with pytest.raises(TemplateProblem, match=r"`replace` filter would make a value of"):
+        render("{{ ('a' * 5000) | replace('a', 'aaaa') }}", {})
+
+
+def test_text_written_is_counted_as_it_is_written() -> None:
+    with pytest.raises(TemplateProblem, match=r"the text written would make a value"):
+        render("{% for c in s %}{{ s }}{% endfor %}", {"s": "x" * 200})
+
+
+def test_a_macro_calling_itself_is_stopped_at_32_calls_deep() -> None:
+    with pytest.raises(TemplateProblem, match=r"calls nest more than 32 deep"):
+        render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", {})
+
+
+def test_a_filter_given_a_value_it_cannot_take_is_a_template_error() -> None:
+    assert problem("{{ 1|wordwrap }}").startswith(
+        "template error: the `wordwrap` filter cannot take the number 1"
+    )
+
+
+def test_thousands_of_nested_brackets_are_a_template_error_not_a_crash() -> None:
+    assert problem("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}") == (
+        "template syntax error: it nests too deeply; a description is a line of text"
+    )
+
+
+def test_a_template_longer_than_a_description_may_be_is_refused_uncompiled() -> None:
+    assert problem("{{ 1 }}" + "x" * 10_000) == (
+        "template refused: it is 10,007 characters long; a description may be at most 10,000"
+    )
+
+
+def test_all_the_descriptions_of_a_plan_share_one_budget() -> None:
+    budget = PlanBudget(20_000, "raise it")
+    loop = "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}ok"
+    assert render(loop, {"s": "x" * 90}, budget) == "ok"
+    assert render(loop, {"s": "x" * 90}, budget) == "ok"
+    with pytest.raises(PlanBudgetSpent, match=r"together take more than 20,000 template steps"):
+        render(loop, {"s": "x" * 90}, budget)
+
+
+def test_all_the_descriptions_of_a_plan_render_in_a_bounded_time() -> None:
+    budget = PlanBudget(1_000_000, "raise it", seconds=0.0)
+    assert render("{{ 1 }}", {}, budget) == "1"  # the time is counted after a rendering
+    with pytest.raises(PlanBudgetSpent, match=r"together take more than 0 seconds to render"):
+        render("{{ 2 }}", {}, budget)
