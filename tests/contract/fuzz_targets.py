@@ -223,6 +223,7 @@ COPERNIQ = Target(
         "projectId": (COPERNIQ_PROJECT,),
         "catalogItemId": COPERNIQ_CATALOG_ITEMS,
         "invoiceId": COPERNIQ_INVOICES,
+        "id": (0,),  # a line or section sent with id 0 is a new one
     },
     in_collection={},
 )
