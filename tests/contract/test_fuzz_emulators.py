@@ -39,13 +39,14 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import APIOperation
 
 from compiler.sandbox import DEFAULT_ROOT, EXCHANGE_LOG_ENV, base_url, build_sandbox
 
 from .checker import ContractChecker, Exchange
 from .contracts import CONTRACTS
-from .fuzz_targets import TARGETS, Json, Known, Target
+from .fuzz_targets import RUDDR_FIXED, TARGETS, Json, Known, Target
 
 # Random cases per operation, valid and broken together, and the seed they are drawn from. Raise
 # the first, or change the second, for a deeper look: BILLPLAN_FUZZ_EXAMPLES=1000 finds in
@@ -138,6 +139,24 @@ def test_the_emulator_answers_random_requests_as_the_vendor_spec_says(
         exchange()
 
 
+# The checks are live: an answer that breaks one fails the case.
+
+
+@pytest.mark.parametrize(
+    ("status", "failure"),
+    [(503, "Server error"), (418, "418 is not a status this operation answers")],
+)
+def test_a_case_fails_on_a_5xx_or_an_undeclared_status(
+    specs: Specs, status: int, failure: str
+) -> None:
+    operation = specs.operation("ruddr", "getProject")
+    with Emulator(specs.checker, TARGETS["ruddr"], operation).running() as emulator:
+        fault = {"method": "GET", "path": "/api/workspace/projects", "status": status}
+        assert emulator.seeded().post("/ruddr/_sandbox/faults", json=fault).status_code == 201
+        with pytest.raises(FailureGroup, match=failure):
+            emulator.exchange(operation.Case(path_parameters={"id": RUDDR_FIXED}), kept)
+
+
 # ---- the pieces -------------------------------------------------------------------------------
 
 
@@ -163,15 +182,20 @@ class Emulator:
             self.client = client
             yield self
 
-    def exchange(self, case: schemathesis.Case, pick: Pick) -> None:
-        assert self.client is not None
+    def seeded(self) -> httpx.Client:
+        """The sandbox's client, its emulator holding the seeded objects as seeded."""
+        assert self.client is not None, "use Emulator.running()"
         if self.changed:
             self.target.seed(self.client)
             self.changed = False
+        return self.client
+
+    def exchange(self, case: schemathesis.Case, pick: Pick) -> None:
+        client = self.seeded()
         with_seeded_ids(case, self.target.known_at(self.operation.path), pick)
         case.headers = {**(case.headers or {}), **self.target.headers}
         self.changed = True  # until the answer says otherwise
-        response = send(self.client, case, base_url(self.target.vendor))
+        response = send(client, case, base_url(self.target.vendor))
         self.changed = case.method.upper() != "GET" and response.status_code < 400
         case.validate_response(response, checks=[not_a_server_error, self.contract(response)])
 
@@ -196,6 +220,10 @@ def drawn(data: st.DataObject) -> Pick:
         return data.draw(st.sampled_from(seeded), label=name)
 
     return pick
+
+
+def kept(name: str, seeded: tuple[Json, ...]) -> Json | None:
+    return None
 
 
 def rolled(dice: random.Random) -> Pick:
