@@ -198,6 +198,10 @@ class EmulatorAdmin:
     def settings(self, **settings: Any) -> dict[str, Any]:
         return self._call("PUT", "/settings", settings)
 
+    def reset(self) -> None:
+        """Back to an empty workspace with the default settings."""
+        self._call("POST", "/reset")
+
     def no_rate_limit(self) -> None:
         self.settings(rate_limit_per_second=None)
 

@@ -27,9 +27,18 @@ from types import TracebackType
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
-from .base import SANDBOX_TOKEN, Clock, Emulator, JSONBody, Store, WallClock, utc_now
+from .base import (
+    SANDBOX_TOKEN,
+    Clock,
+    Emulator,
+    JSONBody,
+    PrefixMount,
+    Store,
+    WallClock,
+    utc_now,
+)
 from .coperniq import CoperniqEmulator
 from .exchanges import EXCHANGE_LOG_ENV, ExchangeLog
 from .kantata import KantataEmulator
@@ -137,7 +146,7 @@ def build_sandbox(
         )
 
     mounts = [
-        Mount(f"/{name}", app=ExchangeLog(emulator, name, emulator.api_root))
+        PrefixMount(f"/{name}", app=ExchangeLog(emulator, name, emulator.api_root))
         for name, emulator in emulators.items()
     ]
     app = Starlette(routes=[Route("/", index), *mounts])

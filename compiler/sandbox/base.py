@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -787,6 +788,18 @@ class _Captured:
             self.headers = list(message.get("headers", []))
 
 
+class PrefixMount(Mount):
+    """A Mount that owns every path below its prefix. Starlette's matches what follows the
+    prefix with `.*`, which stops at a line break, so a path holding one (an id sent as
+    `a%0Ab`) fell through to Starlette's plain-text 404, which no vendor answers."""
+
+    def __init__(
+        self, path: str, app: ASGIApp | None = None, routes: Sequence[BaseRoute] | None = None
+    ) -> None:
+        super().__init__(path, app=app, routes=routes)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 class Emulator:
     """A vendor's server. Subclasses state the vendor as data (name, API root, tables, id
     counters, default settings, standard messages) and supply the vendor routes, the error body
@@ -822,7 +835,7 @@ class Emulator:
             for table in self.tables:
                 table.create(db)
         self._vendor_app = self._starlette(
-            [Mount(self.api_root, routes=self.vendor_routes())],
+            [PrefixMount(self.api_root, routes=self.vendor_routes())],
             {
                 HTTPException: self._vendor_http_error,
                 ApiError: self._vendor_api_error,

@@ -74,9 +74,10 @@ Assumed (the spec is silent; chosen here and nowhere else):
   the whole amount for an invoice created PAID. Invoice ids and numbers are separate sequences,
   never reused; numbers start at 1001 so an id is never mistaken for one. Line and section ids
   have sequences of their own.
-- Dates must be RFC 3339 date-times with `Z` or an offset; they are validated even where
-  ignored (a DRAFT's issueDate) and read back in UTC with milliseconds, as JavaScript's
-  toISOString writes them. Numbers read back in their shortest form (1600.00 -> 1600).
+- Dates must be RFC 3339 date-times with `Z` or an offset, and fall in the years 1 to 9999
+  once in UTC; they are validated even where ignored (a DRAFT's issueDate) and read back in UTC
+  with milliseconds, as JavaScript's toISOString writes them. Numbers read back in their
+  shortest form (1600.00 -> 1600).
 - Lists are ordered by id (`order_by` asc or desc); a page past the end is empty; `page` below 1
   or `page_size` outside 1..100 answers 400; unknown parameters are ignored. An unknown project,
   or an account's id, answers 404. `GET /catalog-items` lists every item by id.
@@ -400,20 +401,20 @@ def operation_of(method: str, path: str) -> Operation | None:
 
 
 def parse_date_time(value: Json) -> str | None:
-    """An RFC 3339 date-time in UTC with milliseconds, or None when `value` is not one."""
+    """An RFC 3339 date-time in UTC with milliseconds, or None when `value` is not one, or is
+    one that falls outside the years 1 to 9999 once in UTC."""
     if not (isinstance(value, str) and re.fullmatch(DATE_TIME, value)):
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        return timestamp(datetime.fromisoformat(value))
+    except (ValueError, OverflowError):
         return None
-    return timestamp(moment)
 
 
 def timestamp(moment: datetime) -> str:
-    """As JavaScript's toISOString writes a date: UTC, milliseconds, Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """As JavaScript's toISOString writes a date: UTC, milliseconds, Z, and a year of four
+    digits (strftime's %Y writes the year 626 as `626`)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,13 @@ Assumed (not documented publicly; chosen here and nowhere else):
   of every item, each message prefixed with the item's position (`billing_milestones[2]: ...`),
   `field` naming the attribute (`title`, `external_reference.service_name`). A batch of more
   than 100 answers one 422 for the batch and validates nothing else.
-- Every problem with a query parameter (ids, dates, booleans, order, include, page, per_page, more
-  than 200 refs) is a 422 validation error whose `field` is the parameter. `per_page` above 200
-  is clamped to 200 (meta.page_size says so), not refused; `page` past the end gives an empty
-  page; `page_count` is 0 when nothing matches. Unknown query parameters are ignored.
-  `limit`/`offset` pagination, `search` and `optional_fields` are not modelled; GetWorkspaces
-  models `only`, `include_archived`, `order` by updated_at / created_at / id, and paging.
+- Every problem with a query parameter (ids, dates, booleans, order, include, page or per_page
+  outside 1..2147483647 (int32), more than 200 refs) is a 422 validation error whose `field` is
+  the parameter. `per_page` above 200 is clamped to 200 (meta.page_size says so), not refused;
+  `page` past the end gives an empty page; `page_count` is 0 when nothing matches. Unknown
+  query parameters are ignored. `limit`/`offset` pagination, `search` and `optional_fields`
+  are not modelled; GetWorkspaces models `only`, `include_archived`, `order` by updated_at /
+  created_at / id, and paging.
 - Write and single-object responses use the same envelope with meta
   `{"count": n, "page_count": 1, "page_number": 1, "page_size": n}`; an included association
   with nothing to load still has its top-level key, as `{}`.
@@ -547,9 +548,14 @@ def whole_number(query: Mapping[str, str], name: str, default: int, problems: li
     raw = query.get(name)
     if raw is None:
         return default
-    if not (DIGITS.fullmatch(raw) and int(raw) >= 1):
+    # page and per_page are int32 in the spec (kantata-*.openapi.yml, GetBillingMilestones and
+    # GetWorkspaces), and meta.page_number echoes the page
+    if not (DIGITS.fullmatch(raw) and 1 <= int(raw) < INT32.stop):
         problems.append(
-            Problem(name, f"{name} must be a whole number of at least 1, not {dumps(raw)}")
+            Problem(
+                name,
+                f"{name} must be a whole number from 1 to {INT32.stop - 1}, not {dumps(raw)}",
+            )
         )
         return default
     return int(raw)

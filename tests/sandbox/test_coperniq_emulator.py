@@ -680,6 +680,26 @@ def test_dates_read_back_in_utc_with_milliseconds(
     )
 
 
+def test_a_date_before_the_year_1000_reads_back_with_a_four_digit_year(
+    coperniq: httpx.Client, seed: Seed
+) -> None:
+    # Found by schemathesis (tests/contract/test_fuzz_emulators.py): "626-04-01T21:34:48.000Z"
+    # came back, which is no date-time; toISOString pads the year to four digits.
+    created = create(coperniq, line_items_invoice(seed.project, dueDate="0626-04-01T21:34:48Z"))
+    assert created["dueDate"] == "0626-04-01T21:34:48.000Z"
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_date_outside_years_1_to_9999_in_utc_is_rejected_not_crashed_on(
+    coperniq: httpx.Client, seed: Seed, moment: str
+) -> None:
+    # Found by schemathesis: each answered 500 (the year 0 or 10000 once in UTC).
+    response = coperniq.post("/invoices", json=line_items_invoice(seed.project, dueDate=moment))
+    assert problems_of(response) == [
+        "dueDate must be an ISO 8601 date-time with a time zone, e.g. 2026-04-01T00:00:00.000Z"
+    ]
+
+
 @pytest.mark.parametrize(
     "moment", ["2026-05-01", "2026-05-01T00:00:00", "2026-02-30T00:00:00Z", "May 1", 20260501, None]
 )

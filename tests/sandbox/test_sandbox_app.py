@@ -1,0 +1,21 @@
+"""The sandbox as one app (compiler/sandbox/__init__.py): every path below a vendor's prefix
+reaches that vendor's emulator, which answers in the vendor's own shape."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from compiler.sandbox import EMULATORS, Sandbox, base_url
+
+
+@pytest.mark.parametrize("vendor", [emulator.name for emulator in EMULATORS])
+def test_a_path_holding_a_line_break_still_reaches_the_vendor_emulator(
+    sandbox: Sandbox, vendor: str
+) -> None:
+    # Found by schemathesis (tests/contract/test_fuzz_emulators.py): an id with `%0A` in it fell
+    # through the vendor's mount to a plain-text "Not Found" that no vendor answers.
+    with httpx.Client(transport=sandbox.transport) as client:
+        response = client.get(base_url(vendor) + "/invoices/a%0Ab")
+    assert response.status_code == 401  # no credentials: the emulator itself answered
+    assert response.headers["content-type"].startswith("application/json")
