@@ -464,7 +464,8 @@ def page_request(request: Request) -> PageRequest:
     raw_limit = query.get("limit")
     limit = DEFAULT_PAGE_LIMIT
     if raw_limit is not None:
-        if not (raw_limit.isdigit() and int(raw_limit) in PAGE_LIMITS):
+        # isascii: str.isdigit holds for "³", which int() refuses, and for "٣", which it reads
+        if not (raw_limit.isascii() and raw_limit.isdigit() and int(raw_limit) in PAGE_LIMITS):
             raise ApiError(400, "Parameter 'limit' must be a whole number from 1 to 100.")
         limit = int(raw_limit)
     after = query_uuid(request, "startingAfter")

@@ -657,6 +657,17 @@ def test_a_limit_outside_1_to_100_is_rejected(ruddr: httpx.Client, limit: str) -
     assert response.json()["message"] == "Parameter 'limit' must be a whole number from 1 to 100."
 
 
+@pytest.mark.parametrize("limit", ["³", "٣"])
+def test_a_limit_in_digits_other_than_0_to_9_is_rejected_not_crashed_on(
+    ruddr: httpx.Client, limit: str
+) -> None:
+    # Found by schemathesis (tests/contract/test_fuzz_emulators.py): "³".isdigit() holds but
+    # int("³") fails, and the list answered 500.
+    response = ruddr.get(MILESTONES, params={"limit": limit})
+    assert response.status_code == 400
+    assert response.json()["message"] == "Parameter 'limit' must be a whole number from 1 to 100."
+
+
 @pytest.mark.parametrize("limit", ["1", "100"])
 def test_a_limit_of_1_or_100_is_accepted(ruddr: httpx.Client, limit: str) -> None:
     assert ruddr.get(MILESTONES, params={"limit": limit}).status_code == 200
