@@ -323,14 +323,19 @@ class Provider:
         a managed object wrongly thought deleted would be created twice. Rare by design."""
         found = []
         for remote_id in remote_ids:
-            try:
-                response = self.request("GET", f"{self.types[type_name].path}/{remote_id}")
-            except ProviderError as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            found.append(self.read_one(type_name, self.json(response)))
+            payload = self.read_or_none(f"{self.types[type_name].path}/{remote_id}")
+            if payload is not None:
+                found.append(self.read_one(type_name, payload))
         return found
+
+    def read_or_none(self, path: str) -> Any:
+        """One object by path, or None when the vendor has no such object (404)."""
+        try:
+            return self.json(self.request("GET", path))
+        except ProviderError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def read_one(self, type_name: str, payload: Any) -> Observed:
         """The Observed for a single-object GET response."""

@@ -168,7 +168,7 @@ class Ruddr(Provider):
                 problems += self._project_problems(project_id)
                 invoice_items |= self.invoice_items[project_id]
         for invoice_item in sorted(invoice_items):
-            if self._read(f"/invoice-items/{invoice_item}") is None:
+            if self.read_or_none(f"/invoice-items/{invoice_item}") is None:
                 problems.append(
                     f"Ruddr invoice item {invoice_item} does not exist in the workspace: set "
                     "`ruddr: {invoice_item: <uuid>}` to one of the workspace's invoice items "
@@ -181,7 +181,7 @@ class Ruddr(Provider):
             )
 
     def _project_problems(self, project_id: str) -> list[str]:
-        project = self._read(f"/projects/{project_id}")
+        project = self.read_or_none(f"/projects/{project_id}")
         if project is None:
             return [
                 f"Ruddr project {project_id} does not exist in the workspace of this API key: "
@@ -210,15 +210,6 @@ class Ruddr(Provider):
                 f"project's currency to {held} in the plan"
             )
         return problems
-
-    def _read(self, path: str) -> Any:
-        """One object by path, or None when Ruddr has no such object."""
-        try:
-            return self.json(self.request("GET", path))
-        except ProviderError as exc:
-            if exc.status == 404:
-                return None
-            raise
 
     def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
         (body,) = bodies  # Ruddr creates one object per request
