@@ -143,7 +143,12 @@ class Workspace:
         if len(refused) == 1:
             raise refused[0][1]
         if refused:
-            raise WorkspaceError(_refusals(refused))
+            raise WorkspaceError(
+                _listed(
+                    f"{len(refused)} connections refused what the plan needs; nothing was written:",
+                    [f"{name}: {exc}" for name, exc in refused],
+                )
+            )
         return observed + self.recheck_missing(state, observed)
 
     def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
@@ -217,13 +222,11 @@ def state_backend(document: Document, *, sandbox: bool) -> Backend:
     return LocalBackend(local_state_path(document), origin)
 
 
-def _refusals(refused: list[tuple[str, ProviderError]]) -> str:
-    """Several connections' refusals as one message, one line (or block) per connection."""
-    lines = [f"{len(refused)} connections refused what the plan needs; nothing was written:"]
-    for name, exc in refused:
-        text = str(exc).replace("\n", "\n    ")
-        lines.append(f"  - {name}: {text}")
-    return "\n".join(lines)
+def _listed(heading: str, problems: list[str]) -> str:
+    """Several connections' problems as one message: the heading, then one entry each, an
+    entry's own lines indented under it."""
+    entries = [f"  - {problem}".replace("\n", "\n    ") for problem in problems]
+    return "\n".join([heading, *entries])
 
 
 def open_workspace(
@@ -381,8 +384,10 @@ def _connect(
         if len(unusable) == 1:
             raise ConfigurationError(unusable[0])
         raise ConfigurationError(
-            f"{len(unusable)} connections cannot be used; nothing was read or written:\n  - "
-            + "\n  - ".join(unusable)
+            _listed(
+                f"{len(unusable)} connections cannot be used; nothing was read or written:",
+                unusable,
+            )
         )
     return providers, endpoints
 
