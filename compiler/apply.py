@@ -15,7 +15,8 @@ from decimal import Decimal
 
 from compiler import moved
 from compiler.diff import Change, Plan, field_changes
-from compiler.providers.base import Observed, OutcomeUnknown, Provider, ProviderError
+from compiler.model import Observed
+from compiler.providers.base import OutcomeUnknown, Provider, ProviderError
 from compiler.state import Backend, Entry, EntryStatus, State
 
 Progress = Callable[[Change], None]

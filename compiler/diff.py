@@ -20,7 +20,7 @@ from typing import Any, Literal
 from deepdiff import DeepDiff
 
 from compiler.credentials import Endpoint
-from compiler.providers.base import Observed, Resource
+from compiler.model import Observed, Resource
 from compiler.state import Entry, State
 
 Action = Literal["create", "update", "delete", "no-op", "locked", "adopt", "drift", "forget"]

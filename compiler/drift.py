@@ -21,7 +21,7 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.diff import FieldChange, field_changes
-from compiler.providers import Observed
+from compiler.model import Observed
 from compiler.render.plan import md_text, value_text
 from compiler.render.safe import markup, visible
 from compiler.state import State

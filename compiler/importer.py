@@ -9,7 +9,8 @@ difference between the object and the plan as an update.
 
 from __future__ import annotations
 
-from compiler.providers import Observed, Provider, ProviderError, Resource
+from compiler.model import Observed, Resource
+from compiler.providers import Provider, ProviderError
 from compiler.render.safe import hidden
 from compiler.state import Entry
 from compiler.workspace import Workspace, WorkspaceError

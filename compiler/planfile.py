@@ -25,7 +25,7 @@ from typing import Any
 
 from compiler import __version__, jsonio
 from compiler.diff import WRITES, Change, FieldChange, Plan, Side, Unmanaged, same
-from compiler.providers.base import Observed
+from compiler.model import Observed
 from compiler.state import State
 
 PLAN_FORMAT_VERSION = "1"

@@ -25,14 +25,12 @@ from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import Plan, diff
 from compiler.limits import Limits
 from compiler.load import Document
-from compiler.model import Item
+from compiler.model import Item, Observed, Resource
 from compiler.providers import (
     PROVIDERS,
     ConfigurationError,
-    Observed,
     Provider,
     ProviderError,
-    Resource,
 )
 from compiler.providers.base import RateLimiter
 from compiler.state import Backend, State, StateError

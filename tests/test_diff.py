@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from compiler.diff import Action, Change, Plan, Side, billing_impact, diff, field_changes
-from compiler.providers.base import Observed, Resource
+from compiler.model import Observed, Resource
 from compiler.state import Entry, EntryStatus, State
 
 PROJECT_ID = "d077258e-2158-4f34-aabd-97e971d0c18d"

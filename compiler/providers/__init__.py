@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from compiler.providers.base import (
     ConfigurationError,
-    Observed,
     OutcomeUnknown,
     Provider,
     ProviderError,
-    Resource,
 )
 from compiler.providers.coperniq import Coperniq
 from compiler.providers.kantata import Kantata
@@ -22,9 +20,7 @@ PROVIDERS: dict[str, type[Provider]] = {
 __all__ = [
     "PROVIDERS",
     "ConfigurationError",
-    "Observed",
     "OutcomeUnknown",
     "Provider",
     "ProviderError",
-    "Resource",
 ]

@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -40,69 +39,11 @@ from compiler.credentials import (
     checked_url,
     token_env_problem,
 )
-from compiler.model import Item
+from compiler.model import Item, Observed, Resource
 
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
 # the contract tests check the requests that carry it against the vendor's published spec.
 USER_AGENT = f"billplan/{__version__}"
-
-
-@dataclass(frozen=True)
-class Resource:
-    """What billplan wants to exist remotely: the exact create body, at an address."""
-
-    address: str
-    provider: str  # the plan's connection name
-    type: str  # e.g. ruddr_invoice_milestone
-    project: str  # the plan's project key
-    project_id: str | int
-    attributes: Mapping[str, Any]  # the wire body of the create request
-    date: date | None
-    amount: Decimal
-    currency: str
-    # Attributes that only mark the object as billplan's (Kantata's external reference): an
-    # object made by hand lacks them but is otherwise the same thing, and can be adopted.
-    tags: frozenset[str] = frozenset()
-    # Attributes the vendor cannot change on an existing object (the project it is in): a
-    # difference there is a replacement, not an update.
-    fixed: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(
-        cls, item: Item, type_name: str, project_id: str | int, body: Mapping[str, Any], **more: Any
-    ) -> Resource:
-        """The resource one item compiles to (`more` overrides address, amount, tags)."""
-        fields: dict[str, Any] = {
-            "address": item.address,
-            "provider": item.provider,
-            "type": type_name,
-            "project": item.project,
-            "project_id": project_id,
-            "attributes": body,
-            "date": item.date,
-            "amount": item.amount,
-            "currency": item.currency,
-        }
-        return cls(**{**fields, **more})
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What the vendor holds, normalised into the same shape as Resource.attributes."""
-
-    remote_id: str
-    type: str
-    project_id: str | int
-    attributes: Mapping[str, Any]
-    locked: bool
-    date: date | None
-    amount: Decimal
-    # The address the object says it belongs to, for vendors that let billplan tag what it
-    # creates (Kantata's external references): ownership that survives a lost response.
-    owner: str | None = None
-    # False where the vendor keeps no billing date (a Coperniq draft) and `date` is worked out
-    # by the client; the diff then dates a managed object from what state remembers.
-    dated_by_vendor: bool = True
 
 
 class ProviderError(Exception):

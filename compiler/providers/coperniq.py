@@ -35,9 +35,9 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler.diagnostics import Mark
-from compiler.model import Item
+from compiler.model import Item, Observed, Resource
 from compiler.money import round_money
-from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+from compiler.providers.base import Provider, ProviderError, ResourceType
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "coperniq_invoice"

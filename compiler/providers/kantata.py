@@ -26,14 +26,12 @@ from typing import Any, ClassVar
 
 import httpx
 
-from compiler.model import Item
+from compiler.model import Item, Observed, Resource
 from compiler.money import from_minor_units, to_minor_units
 from compiler.providers.base import (
-    Observed,
     OutcomeUnknown,
     Provider,
     ProviderError,
-    Resource,
     ResourceType,
 )
 from compiler.providers.values import integer_id

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from compiler.model import Item
-from compiler.providers.base import Observed, Provider, ProviderError, Resource, ResourceType
+from compiler.model import Item, Observed, Resource
+from compiler.providers.base import Provider, ProviderError, ResourceType
 from compiler.providers.values import decimal
 
 MILESTONE = "ruddr_invoice_milestone"

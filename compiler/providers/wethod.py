@@ -21,12 +21,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from compiler.model import Item
+from compiler.model import Item, Observed, Resource
 from compiler.providers.base import (
     ConfigurationError,
-    Observed,
     Provider,
-    Resource,
     ResourceType,
 )
 from compiler.providers.values import decimal, integer_id
