@@ -1,3 +1,5 @@
+"""`python -m compiler`: the same entry point as the `billplan` console script."""
+
 from compiler.cli import main
 
 raise SystemExit(main())
