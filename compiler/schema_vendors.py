@@ -102,42 +102,21 @@ class DeclarationError(ValueError):
 def generate(schema: Mapping[str, Any], providers: Mapping[str, type[Provider]]) -> Schema:
     """`schema` with its vendor sections rewritten from `providers` (vendor -> class); the
     rest is kept as it is, key order included."""
-    if not providers:
-        raise DeclarationError("no vendors: the registry is empty")
-    vendors = list(providers.values())
-    _check_grouping(vendors)
+    vendors = _declared(providers)
     result: Schema = json.loads(json.dumps(schema))  # a deep copy with fresh dicts
     result["description"] = DESCRIPTION.format(titles=", ".join(p.title for p in vendors))
     defs: Schema = result["$defs"]
     defs["provider"] = _connection(defs["provider"], vendors)
-    options_defs = {
-        _options_def(p.vendor): {
-            "description": p.plan_options.described(p.title),
-            "type": "object",
-            "additionalProperties": False,
-            "properties": dict(p.plan_options.keys),
-        }
-        for p in vendors
-    }
     result["$defs"] = defs = _replace_entries(
-        defs, lambda name: name.endswith(OPTIONS_SUFFIX), options_defs
+        defs, lambda name: name.endswith(OPTIONS_SUFFIX), _options_definitions(vendors)
     )
     for block, scope in OPTION_SCOPES.items():
-        properties = {
-            key: value
-            for key, value in defs[block]["properties"].items()
-            if not OPTIONS_REF.match(str(value.get("$ref", "")))
-        }
-        for p in vendors:
-            properties[p.vendor] = {
-                "$ref": f"#/$defs/{_options_def(p.vendor)}",
-                "description": f"{p.plan_options.summarised(p.title)} {scope}",
-            }
-        defs[block]["properties"] = properties
-    settings = [key for key in defs["settings"]["properties"] if key not in providers]
+        defs[block]["properties"] = _with_options(block, defs[block]["properties"], vendors, scope)
+    names = _names(vendors)
+    settings = [key for key in defs["settings"]["properties"] if key not in names]
     for name in ("settings", "defaults"):
         defs[name]["description"] = SETTINGS_DESCRIPTION.format(
-            settings=", ".join(settings), vendors=", ".join(providers)
+            settings=", ".join(settings), vendors=", ".join(names)
         )
     billers = _either([p.title for p in vendors if p.capabilities.bills_on_completion])
     defs["onCompletion"]["description"] = ON_COMPLETION_DEF_DESCRIPTION.format(titles=billers)
@@ -217,6 +196,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- the parts ------------------------------------------------------------------------------
 
 
+def _declared(providers: Mapping[str, type[Provider]]) -> list[type[Provider]]:
+    """The registry's classes, once their declarations are checked against each other."""
+    if not providers:
+        raise DeclarationError("no vendors: the registry is empty")
+    for vendor, p in providers.items():
+        if vendor != p.vendor:
+            raise DeclarationError(f"{p.__name__} is registered as {vendor!r}, not {p.vendor!r}")
+        grouping = p.capabilities.grouping
+        if grouping is not None and grouping not in p.plan_options.keys:
+            raise DeclarationError(
+                f"{p.__name__} groups by the option {grouping!r}, which its plan_options do "
+                "not declare"
+            )
+    return list(providers.values())
+
+
+def _options_definitions(vendors: Sequence[type[Provider]]) -> Schema:
+    """One `<vendor>Options` definition per vendor: a closed object of its declared keys."""
+    return {
+        _options_def(p.vendor): {
+            "description": p.plan_options.described(p.title),
+            "type": "object",
+            "additionalProperties": False,
+            "properties": dict(p.plan_options.keys),
+        }
+        for p in vendors
+    }
+
+
+def _with_options(
+    block: str, properties: Mapping[str, Any], vendors: Sequence[type[Provider]], scope: str
+) -> Schema:
+    """A block's own keys, then each vendor's options, described with how far they reach."""
+    result = {
+        key: value
+        for key, value in properties.items()
+        if not OPTIONS_REF.match(str(value.get("$ref", "")))
+    }
+    for p in vendors:
+        if p.vendor in result:
+            raise DeclarationError(
+                f"the vendor name {p.vendor!r} is already a key of $defs/{block}: "
+                "a plan could not tell its options from that key"
+            )
+        result[p.vendor] = {
+            "$ref": f"#/$defs/{_options_def(p.vendor)}",
+            "description": f"{p.plan_options.summarised(p.title)} {scope}",
+        }
+    return result
+
+
 def _connection(provider: Mapping[str, Any], vendors: Sequence[type[Provider]]) -> Schema:
     """`$defs/provider` with its vendor parts rewritten."""
     properties: Mapping[str, Any] = provider["properties"]
@@ -291,16 +321,6 @@ def _connection_keys(vendors: Sequence[type[Provider]]) -> Schema:
             keys.setdefault(key, dict(schema))
             owner.setdefault(key, p.__name__)
     return keys
-
-
-def _check_grouping(vendors: Sequence[type[Provider]]) -> None:
-    for p in vendors:
-        grouping = p.capabilities.grouping
-        if grouping is not None and grouping not in p.plan_options.keys:
-            raise DeclarationError(
-                f"{p.__name__} groups by the option {grouping!r}, which its plan_options do "
-                "not declare"
-            )
 
 
 def _replace_entries(

@@ -193,3 +193,11 @@ def test_the_check_command_says_which_command_rewrites_a_stale_schema(
     assert schema_vendors.main(["--write"]) == 0
     assert stale.read_text(encoding="utf-8") == CHECKED_IN
     assert schema_vendors.main([]) == 0
+
+
+def test_a_vendor_named_like_a_plan_key_is_refused() -> None:
+    class Currency(Acme):
+        vendor = "currency"
+
+    with pytest.raises(DeclarationError, match="'currency' is already a key of \\$defs/project"):
+        generate(SCHEMA, {**PROVIDERS, "currency": Currency})
