@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler.providers.declare import Connection
 from compiler.validate import SCHEMA_NAME
 
 if TYPE_CHECKING:
@@ -203,6 +204,11 @@ def _declared(providers: Mapping[str, type[Provider]]) -> list[type[Provider]]:
     for vendor, p in providers.items():
         if vendor != p.vendor:
             raise DeclarationError(f"{p.__name__} is registered as {vendor!r}, not {p.vendor!r}")
+        if not isinstance(getattr(p, "connection", None), Connection):
+            raise DeclarationError(
+                f"{p.__name__} does not say what a connection to it is: declare "
+                '`connection = Connection(summary="TITLE (what it bills).")` under its title'
+            )
         grouping = p.capabilities.grouping
         if grouping is not None and grouping not in p.plan_options.keys:
             raise DeclarationError(

@@ -201,3 +201,14 @@ def test_a_vendor_named_like_a_plan_key_is_refused() -> None:
 
     with pytest.raises(DeclarationError, match="'currency' is already a key of \\$defs/project"):
         generate(SCHEMA, {**PROVIDERS, "currency": Currency})
+
+
+def test_a_vendor_that_does_not_declare_its_connection_is_told_how() -> None:
+    class Bare(Provider):
+        vendor = "bare"
+        title = "Bare"
+        default_token_env = "BARE_TOKEN"
+        rate_limit = 1
+
+    with pytest.raises(DeclarationError, match="declare `connection = Connection"):
+        generate(SCHEMA, {**PROVIDERS, "bare": Bare})
