@@ -20,7 +20,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 
-from compiler import schedule
+from compiler import schedule, vendors
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.limits import RAISE_ITEMS, Limits
 from compiler.load import Document, PathKey
@@ -40,10 +40,6 @@ from compiler.schedule import Every, Period, ScheduleError, TooManyPeriods
 from compiler.template_limits import PlanBudget
 from compiler.templates import PlanBudgetSpent, TemplateProblem, render
 
-PROVIDER_TYPES = ("ruddr", "kantata", "wethod", "coperniq")
-# Vendors that can bill a milestone when a task completes.
-COMPLETION_PROVIDERS = frozenset({"kantata"})
-SETTING_KEYS = ("currency", "rounding", "holidays", "horizon", *PROVIDER_TYPES)
 _KINDS_BY_SECTION: dict[str, Kind] = {section: kind for kind, section in SECTION.items()}
 # Decimals a quantity, rate, weight or percentage may have (an amount: its currency's).
 NUMBER_DECIMALS = 10
@@ -227,7 +223,7 @@ class _Expander:
         options: dict[str, Mapping[str, Any]] = dict(parent.options) if parent else {}
         option_paths = dict(parent.option_paths) if parent else {}
         locate = where or (lambda *keys: (*path, *keys))
-        for vendor in PROVIDER_TYPES:
+        for vendor in vendors.names():
             if vendor in layer:
                 options[vendor] = {**options.get(vendor, {}), **layer[vendor]}
                 option_paths[vendor] = {
@@ -246,7 +242,7 @@ class _Expander:
 
     def _foreign_options(self, layer: Mapping[str, Any], path: PathKey, vendor: str) -> bool:
         found = False
-        for other in PROVIDER_TYPES:
+        for other in vendors.names():
             if other != vendor and other in layer:
                 self.error(
                     (*path, other),
@@ -640,10 +636,12 @@ class _Expander:
             )
         if has_date:
             return _date(spec["date"], where("date")), None
-        if charge.ctx.vendor not in COMPLETION_PROVIDERS:
+        billers = vendors.completion_billers()
+        if charge.ctx.vendor not in billers:
             raise Invalid(
                 where("on_completion"),
-                f"`on_completion` needs a provider that bills when a task completes (kantata); "
+                "`on_completion` needs a provider that bills when a task completes "
+                f"({', '.join(billers)}); "
                 f"project {charge.ctx.key!r} uses {charge.ctx.provider!r} ({charge.ctx.vendor}); "
                 "give a `date` instead",
             )

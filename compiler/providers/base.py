@@ -40,6 +40,7 @@ from compiler.credentials import (
     token_env_problem,
 )
 from compiler.model import Item, Observed, Resource
+from compiler.providers.declare import Capabilities, Connection, PlanOptions
 
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
 # the contract tests check the requests that carry it against the vendor's published spec.
@@ -148,6 +149,11 @@ class Provider:
     # -- vendor data: every subclass sets these ----------------------------------------------
     vendor: ClassVar[str]
     title: ClassVar[str]  # the vendor's name for messages: "Ruddr"
+    # What a plan may write for this vendor and what it can bill (compiler.providers.declare);
+    # the plan schema's vendor sections and expansion's checks are derived from them.
+    plan_options: ClassVar[PlanOptions] = PlanOptions()
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    connection: ClassVar[Connection]
     default_base_url: ClassVar[str]
     default_token_env: ClassVar[str]
     types: ClassVar[Mapping[str, ResourceType]]

@@ -38,6 +38,7 @@ from compiler.diagnostics import Mark
 from compiler.model import Item, Observed, Resource
 from compiler.money import round_money
 from compiler.providers.base import Provider, ProviderError, ResourceType
+from compiler.providers.declare import Capabilities, Connection, PlanOptions
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "coperniq_invoice"
@@ -59,6 +60,50 @@ InvoiceKey = tuple[int, str, Any]
 class Coperniq(Provider):
     vendor = "coperniq"
     title = "Coperniq"
+    plan_options = PlanOptions(
+        keys={
+            "catalog_item": {
+                "description": "The Coperniq catalog item (a product or service of the company's "
+                "catalog) every invoice line of these charges is filed under: its id, e.g. 3001. "
+                "Required for every line (a percent milestone has none). Coperniq takes a catalog "
+                "item once per invoice, so charges sharing a group_by: date invoice need one each. "
+                "`plan` checks that it exists.",
+                "type": "integer",
+                "minimum": 1,
+                "x-hint": "a Coperniq catalog item id such as 3001",
+            },
+            "unit_cost": {
+                "$ref": "#/$defs/money",
+                "description": "What one unit of the line costs you, sent as the line's unitCost "
+                "(Coperniq uses it for margins; it is not billed). Default 0: billplan does not "
+                "know your cost. A line billed as 1 x its amount (a fractional quantity) costs "
+                "unit_cost x the quantity.",
+            },
+            "group_by": {
+                "description": "none: one Coperniq invoice per line. date: lines of the same "
+                "project dated the same day go on one invoice.",
+                "enum": ["none", "date"],
+                "enumDescriptions": [
+                    "One invoice per billing line.",
+                    "One invoice per project and date, with a line for each charge.",
+                ],
+            },
+            "due_in_days": {
+                "description": "Days between the invoice date and its due date, e.g. 30.",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "status": {
+                "description": "Status to create invoices in: DRAFT (the vendor's default), SENT, "
+                "PARTIALLY_PAID or PAID.",
+                "enum": ["DRAFT", "SENT", "PARTIALLY_PAID", "PAID"],
+            },
+        },
+        description="Coperniq invoice options, e.g. {catalog_item: 3001, group_by: date, "
+        "due_in_days: 30, status: DRAFT}.",
+    )
+    capabilities = Capabilities(grouping="group_by")
+    connection = Connection(summary="Coperniq (invoices).")
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}

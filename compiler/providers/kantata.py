@@ -34,6 +34,7 @@ from compiler.providers.base import (
     ProviderError,
     ResourceType,
 )
+from compiler.providers.declare import Capabilities, Connection
 from compiler.providers.values import integer_id
 
 MILESTONE = "kantata_billing_milestone"
@@ -55,6 +56,8 @@ POSITION = re.compile(r"billing_milestones\[(\d+)\]")
 class Kantata(Provider):
     vendor = "kantata"
     title = "Kantata OX"
+    capabilities = Capabilities(bills_on_completion=True)
+    connection = Connection(summary="Kantata OX, formerly Mavenlink (billing milestones).")
     default_base_url = "https://api.mavenlink.com/api/v1"
     default_token_env = "KANTATA_API_TOKEN"
     types: ClassVar[Mapping[str, ResourceType]] = {

@@ -36,6 +36,7 @@ import httpx
 
 from compiler.model import Item, Observed, Resource
 from compiler.providers.base import Provider, ProviderError, ResourceType
+from compiler.providers.declare import Connection, PlanOptions
 from compiler.providers.values import decimal
 
 MILESTONE = "ruddr_invoice_milestone"
@@ -53,6 +54,19 @@ FEATURES = {
 class Ruddr(Provider):
     vendor = "ruddr"
     title = "Ruddr"
+    plan_options = PlanOptions(
+        keys={
+            "invoice_item": {
+                "description": "The Ruddr invoice item (the line's category on the invoice) to "
+                "file lines under: its id, a uuid such as aba04832-216c-463e-8998-c520948f707c.",
+                "type": "string",
+                "minLength": 1,
+            },
+        },
+        description="Ruddr options, e.g. {invoice_item: aba04832-216c-463e-8998-c520948f707c}.",
+        summary="Ruddr options, e.g. {invoice_item: <invoice item uuid>}.",
+    )
+    connection = Connection(summary="Ruddr (invoice milestones and product items).")
     default_base_url = "https://www.ruddr.io/api/workspace"
     default_token_env = "RUDDR_API_TOKEN"
     types: ClassVar[Mapping[str, ResourceType]] = {

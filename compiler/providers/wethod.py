@@ -27,6 +27,7 @@ from compiler.providers.base import (
     Provider,
     ResourceType,
 )
+from compiler.providers.declare import Connection, PlanOptions
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "wethod_invoice"
@@ -67,6 +68,50 @@ PERMISSIONS: Mapping[tuple[str, bool], Permissions] = {
 class Wethod(Provider):
     vendor = "wethod"
     title = "Wethod"
+    plan_options = PlanOptions(
+        keys={
+            "vat_rate_id": {
+                "description": "Wethod id of the VAT rate to apply to the invoice, e.g. 3.",
+                "type": "integer",
+                "minimum": 1,
+            },
+            "payment_term_id": {
+                "description": "Wethod id of the payment terms (e.g. 30 days net) to use, e.g. 2.",
+                "type": "integer",
+                "minimum": 1,
+            },
+            "budget_area_uid": {
+                "description": "Wethod uid of the budget area the invoice belongs to.",
+                "type": "string",
+                "minLength": 1,
+            },
+            "purchase_order": {
+                "description": "The client's purchase order number to print on the invoice, "
+                "e.g. PO-4471.",
+                "type": "string",
+            },
+            "exchange_rate": {
+                "$ref": "#/$defs/money",
+                "description": "Exchange rate to record on the invoice when it is not in the "
+                "company's currency, e.g. 1.0850.",
+            },
+        },
+        description="Wethod invoice options, e.g. {vat_rate_id: 3, payment_term_id: 2}.",
+    )
+    connection = Connection(
+        summary="Wethod (invoices). The token's user needs invoices.view and "
+        "invoices.view_other to plan, and the create, edit and delete keys (each with its _other "
+        "twin) to apply; not invoices.edit_sent.",
+        keys={
+            "company": {
+                "description": "Wethod only: the company slug sent as the Wethod-Company header, "
+                "e.g. acme.",
+                "type": "string",
+                "minLength": 1,
+            },
+        },
+        required=("company",),
+    )
     default_base_url = "https://api.wethod.com"
     default_token_env = "WETHOD_API_TOKEN"
     types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/api/invoices")}
