@@ -658,6 +658,8 @@ Listing = tuple[
 
 class KantataEmulator(Emulator):
     name: ClassVar[str] = "kantata"
+    vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
+    bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
     tables: ClassVar[tuple[Table, ...]] = (
         WORKSPACES,
@@ -1475,3 +1477,43 @@ def _admin_reference_bodies(body: Mapping[str, Json]) -> list[dict[str, Json]]:
     if len(set(names)) != len(names):
         raise AdminError(400, "an object has at most one external reference per service_name")
     return references
+
+
+# ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
+# Declared after the emulator it belongs to (bootstrap.py reads it from the class).
+from .seeding import Bootstrap, Item, Lock, Objects  # noqa: E402
+
+
+def _task(item: Item) -> str | None:
+    return None if item.task is None else str(item.task)
+
+
+KantataEmulator.bootstrap = Bootstrap(
+    title="Kantata",
+    seeds=(
+        Objects(
+            "workspaces",
+            "workspace",
+            key=lambda item: str(item.project_id),
+            body=lambda workspace, items, plan: {
+                "id": int(workspace),
+                "title": plan.project_name(items[0]),
+                "currency": items[0].currency,
+            },
+            note="{id} ({title})",
+        ),
+        Objects(
+            "stories",
+            "task",
+            key=_task,
+            # A task lives in the first workspace whose items name it.
+            body=lambda task, items, _plan: {
+                "id": int(task),
+                "workspace_id": int(min(str(item.project_id) for item in items)),
+                "title": "Task",
+            },
+            note="{id} in workspace {workspace_id}",
+        ),
+    ),
+    locks={"kantata_billing_milestone": Lock("billing_milestones/{id}/invoice")},
+)
