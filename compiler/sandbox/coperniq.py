@@ -1624,7 +1624,7 @@ def _catalog_item(item: Item) -> str | None:
     return None
 
 
-def _catalog_item_body(catalog_item: str, items: list[Item], _plan: Seeding) -> Body:
+def _catalog_body(catalog_item: str, items: list[Item], _plan: Seeding) -> Body:
     # Called after the charges that use it: a product when only products do, else a service.
     charges = sorted({item.charge for item in items})
     name = ", ".join(charges[:3]).capitalize() + (", ..." if len(charges) > 3 else "")
@@ -1635,21 +1635,9 @@ def _catalog_item_body(catalog_item: str, items: list[Item], _plan: Seeding) -> 
 CoperniqEmulator.bootstrap = Bootstrap(
     title="Coperniq",
     seeds=(
-        Objects(
-            "projects",
-            "project",
-            key=lambda item: str(item.project_id),
-            body=_project_body,
-            note="{id} ({title})",
-        ),
+        Objects("projects", "project", _project_body, "{id} ({title})"),
         # Every invoice line names a catalog item.
-        Objects(
-            "catalog-items",
-            "catalog item",
-            key=_catalog_item,
-            body=_catalog_item_body,
-            note="{id} ({name})",
-        ),
+        Objects("catalog-items", "catalog item", _catalog_body, "{id} ({name})", _catalog_item),
     ),
     locks={"coperniq_invoice": Lock("invoices/{id}/status", {"status": "SENT"})},
 )

@@ -1481,39 +1481,29 @@ def _admin_reference_bodies(body: Mapping[str, Json]) -> list[dict[str, Json]]:
 
 # ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
 # Declared after the emulator it belongs to (bootstrap.py reads it from the class).
-from .seeding import Bootstrap, Item, Lock, Objects  # noqa: E402
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
+
+
+def _workspace_body(workspace: str, items: list[Item], plan: Seeding) -> Body:
+    return {"id": int(workspace), "title": plan.project_name(items[0]),
+            "currency": items[0].currency}  # fmt: skip
 
 
 def _task(item: Item) -> str | None:
     return None if item.task is None else str(item.task)
 
 
+def _story_body(task: str, items: list[Item], _plan: Seeding) -> Body:
+    # A task lives in the first workspace whose items name it.
+    workspace = min(str(item.project_id) for item in items)
+    return {"id": int(task), "workspace_id": int(workspace), "title": "Task"}
+
+
 KantataEmulator.bootstrap = Bootstrap(
     title="Kantata",
     seeds=(
-        Objects(
-            "workspaces",
-            "workspace",
-            key=lambda item: str(item.project_id),
-            body=lambda workspace, items, plan: {
-                "id": int(workspace),
-                "title": plan.project_name(items[0]),
-                "currency": items[0].currency,
-            },
-            note="{id} ({title})",
-        ),
-        Objects(
-            "stories",
-            "task",
-            key=_task,
-            # A task lives in the first workspace whose items name it.
-            body=lambda task, items, _plan: {
-                "id": int(task),
-                "workspace_id": int(min(str(item.project_id) for item in items)),
-                "title": "Task",
-            },
-            note="{id} in workspace {workspace_id}",
-        ),
+        Objects("workspaces", "workspace", _workspace_body, "{id} ({title})"),
+        Objects("stories", "task", _story_body, "{id} in workspace {workspace_id}", _task),
     ),
     locks={"kantata_billing_milestone": Lock("billing_milestones/{id}/invoice")},
 )

@@ -970,27 +970,24 @@ def _project_body(project_id: str, items: list[Item], plan: Seeding) -> Body:
             "currency": items[0].currency}  # fmt: skip
 
 
+def _project(item: Item) -> str:
+    return str(item.project_id).lower()  # a UUID, whatever its case in the plan
+
+
 def _invoice_item(item: Item) -> str | None:
     wanted = item.options.get("invoice_item")
     return str(wanted).lower() if wanted else None
 
 
+def _invoice_item_body(invoice_item: str, _items: list[Item], _plan: Seeding) -> Body:
+    return {"id": invoice_item, "name": "Services"}
+
+
 RuddrEmulator.bootstrap = Bootstrap(
     title="Ruddr",
     seeds=(
-        Objects(
-            "projects",
-            "project",
-            key=lambda item: str(item.project_id).lower(),
-            body=_project_body,
-            note="{id} ({name}, {billingTypeId})",
-        ),
-        Objects(
-            "invoice-items",
-            "invoice item",
-            key=_invoice_item,
-            body=lambda invoice_item, _items, _plan: {"id": invoice_item, "name": "Services"},
-        ),
+        Objects("projects", "project", _project_body, "{id} ({name}, {billingTypeId})", _project),
+        Objects("invoice-items", "invoice item", _invoice_item_body, key=_invoice_item),
     ),
     locks={
         "ruddr_invoice_milestone": Lock("project-invoice-milestones/{id}/invoice"),

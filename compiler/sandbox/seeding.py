@@ -7,7 +7,7 @@ vendor.
 
     RuddrEmulator.bootstrap = Bootstrap(
         title="Ruddr",
-        seeds=(Objects("invoice-items", "invoice item", key=..., body=...),),
+        seeds=(Objects("invoice-items", "invoice item", body=..., key=...),),
         locks={"ruddr_invoice_milestone": Lock("project-invoice-milestones/{id}/invoice")},
     )
 """
@@ -24,7 +24,17 @@ import httpx
 from compiler import jsonio
 from compiler.model import Item
 
-__all__ = ["Body", "Bootstrap", "Item", "Lock", "Objects", "SeedError", "SeedStep", "Seeding"]
+__all__ = [
+    "Body",
+    "Bootstrap",
+    "Item",
+    "Lock",
+    "Objects",
+    "SeedError",
+    "SeedStep",
+    "Seeding",
+    "project_id",
+]
 
 Body = dict[str, Any]
 
@@ -97,17 +107,23 @@ class Seeding:
 SeedStep = Callable[[Seeding], list[str]]
 
 
+def project_id(item: Item) -> str:
+    """The id of the vendor's project (workspace, record) an item belongs to."""
+    return str(item.project_id)
+
+
 @dataclass(frozen=True)
 class Objects:
     """Objects of one admin collection that the plan's items refer to: one for each distinct
-    `key` the items give (None: the item needs none), created when the sandbox has no object
-    with that id. A step of a vendor's seeding, like any `SeedStep`."""
+    `key` the items give (None: the item needs none; by default the item's project), created
+    when the sandbox has no object with that id. A step of a vendor's seeding, like any
+    `SeedStep`."""
 
     collection: str  # below the emulator's admin root, e.g. "projects"
     noun: str  # one object in a note, e.g. "invoice item"
-    key: Callable[[Item], str | None]  # the id of the object an item needs
     body: Callable[[str, list[Item], Seeding], Body]  # (id, the items needing it, plan)
     note: str = "{id}"  # the rest of the note, formatted with the body: "{id} ({name})"
+    key: Callable[[Item], str | None] = project_id  # the id of the object an item needs
 
     def __call__(self, seeding: Seeding) -> list[str]:
         wanted: dict[str, list[Item]] = defaultdict(list)

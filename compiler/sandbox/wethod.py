@@ -1411,13 +1411,7 @@ WethodEmulator.bootstrap = Bootstrap(
     seeds=(
         _seed_company,
         _seed_company_lists,
-        Objects(
-            "projects",
-            "project",
-            key=lambda item: str(item.project_id),
-            body=_project_body,
-            note="{id} ({name})",
-        ),
+        Objects("projects", "project", _project_body, "{id} ({name})"),
     ),
     locks={"wethod_invoice": Lock("invoices/{id}/send")},
 )
