@@ -585,9 +585,17 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
             report(checked.diagnostics)
             return EXIT_ERROR
         root_doc = checked.document.root
-        for note in prepare(
-            sandbox, checked.items, root_doc.get("projects") or {}, root_doc.get("providers") or {}
-        ):
+        try:
+            notes = prepare(
+                sandbox,
+                checked.items,
+                root_doc.get("projects") or {},
+                root_doc.get("providers") or {},
+            )
+        except RuntimeError as exc:  # SeedError, NoEmulatorError: the plan cannot be seeded
+            sandbox.close()
+            return _fail(str(exc))
+        for note in notes:
             print(visible(note))
     # Clients reach a server listening on every address through loopback.
     reach = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -598,7 +606,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
     print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
     for emulator in EMULATORS:
-        print(f"  {emulator.name}: {base_url(emulator.name, root)}")
+        print(f"  {emulator.vendor}: {base_url(emulator.vendor, root)}")
     try:
         uvicorn.run(sandbox.app, host=args.host, port=args.port, log_level="warning")
     finally:

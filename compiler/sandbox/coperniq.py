@@ -866,6 +866,8 @@ def updated_between(doc: Mapping[str, Json], after: str | None, before: str | No
 
 class CoperniqEmulator(Emulator):
     name: ClassVar[str] = "coperniq"
+    vendor: ClassVar[str] = "coperniq"  # the plan's provider type it emulates
+    bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
     tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES, CATALOG_ITEMS)
     counters: ClassVar[tuple[Counter, ...]] = (
@@ -1598,3 +1600,44 @@ def _admin_flag(name: str, value: Json) -> bool:
     if not isinstance(value, bool):
         raise AdminError(400, f"{name} must be true or false")
     return value
+
+
+# ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
+# Declared after the emulator it belongs to (bootstrap.py reads it from the class).
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
+
+
+def _project_body(record: str, items: list[Item], plan: Seeding) -> Body:
+    body: Body = {"id": int(record), "title": plan.project_name(items[0])}
+    value = plan.project(items[0]).get("contract_value")
+    if value is not None:
+        body["contractValue"] = Decimal(str(value))
+    return body
+
+
+def _catalog_item(item: Item) -> str | None:
+    """The catalog item an invoice line names (a malformed id is the plan's error, reported
+    when it compiles)."""
+    value = str(item.options.get("catalog_item", ""))
+    if item.percent is None and value.isascii() and value.isdigit() and int(value) >= 1:
+        return str(int(value))
+    return None
+
+
+def _catalog_body(catalog_item: str, items: list[Item], _plan: Seeding) -> Body:
+    # Called after the charges that use it: a product when only products do, else a service.
+    charges = sorted({item.charge for item in items})
+    name = ", ".join(charges[:3]).capitalize() + (", ..." if len(charges) > 3 else "")
+    kind = "PRODUCT" if all(item.kind == "product" for item in items) else "SERVICE"
+    return {"id": int(catalog_item), "name": name, "type": kind}
+
+
+CoperniqEmulator.bootstrap = Bootstrap(
+    title="Coperniq",
+    seeds=(
+        Objects("projects", "project", _project_body, "{id} ({title})"),
+        # Every invoice line names a catalog item.
+        Objects("catalog-items", "catalog item", _catalog_body, "{id} ({name})", _catalog_item),
+    ),
+    locks={"coperniq_invoice": Lock("invoices/{id}/status", {"status": "SENT"})},
+)

@@ -658,6 +658,8 @@ Listing = tuple[
 
 class KantataEmulator(Emulator):
     name: ClassVar[str] = "kantata"
+    vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
+    bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
     tables: ClassVar[tuple[Table, ...]] = (
         WORKSPACES,
@@ -1475,3 +1477,33 @@ def _admin_reference_bodies(body: Mapping[str, Json]) -> list[dict[str, Json]]:
     if len(set(names)) != len(names):
         raise AdminError(400, "an object has at most one external reference per service_name")
     return references
+
+
+# ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
+# Declared after the emulator it belongs to (bootstrap.py reads it from the class).
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
+
+
+def _workspace_body(workspace: str, items: list[Item], plan: Seeding) -> Body:
+    return {"id": int(workspace), "title": plan.project_name(items[0]),
+            "currency": items[0].currency}  # fmt: skip
+
+
+def _task(item: Item) -> str | None:
+    return None if item.task is None else str(item.task)
+
+
+def _story_body(task: str, items: list[Item], _plan: Seeding) -> Body:
+    # A task lives in the first workspace whose items name it.
+    workspace = min(str(item.project_id) for item in items)
+    return {"id": int(task), "workspace_id": int(workspace), "title": "Task"}
+
+
+KantataEmulator.bootstrap = Bootstrap(
+    title="Kantata",
+    seeds=(
+        Objects("workspaces", "workspace", _workspace_body, "{id} ({title})"),
+        Objects("stories", "task", _story_body, "{id} in workspace {workspace_id}", _task),
+    ),
+    locks={"kantata_billing_milestone": Lock("billing_milestones/{id}/invoice")},
+)

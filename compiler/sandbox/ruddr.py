@@ -496,6 +496,8 @@ def path_uuid(request: Request) -> str:
 
 class RuddrEmulator(Emulator):
     name: ClassVar[str] = "ruddr"
+    vendor: ClassVar[str] = "ruddr"  # the plan's provider type it emulates
+    bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
     tables: ClassVar[tuple[Table, ...]] = (
         PROJECTS,
@@ -953,3 +955,42 @@ def _admin_charge_changes(
             raise AdminError(400, f"{name} must be a string or null")
         changes[name] = value
     return changes
+
+
+# ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
+# Declared after the emulator it belongs to (bootstrap.py reads it from the class).
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
+
+
+def _project_body(project_id: str, items: list[Item], plan: Seeding) -> Body:
+    # Milestones need a fixed-fee billing type; recurring fees fit fixed_recurring.
+    billing = "fixed_recurring" if any(i.kind == "recurring" for i in items) else "fixed"
+    name = plan.project_name(items[0])
+    return {"id": project_id, "name": name, "billingTypeId": billing, "isBillable": True,
+            "currency": items[0].currency}  # fmt: skip
+
+
+def _project(item: Item) -> str:
+    return str(item.project_id).lower()  # a UUID, whatever its case in the plan
+
+
+def _invoice_item(item: Item) -> str | None:
+    wanted = item.options.get("invoice_item")
+    return str(wanted).lower() if wanted else None
+
+
+def _invoice_item_body(invoice_item: str, _items: list[Item], _plan: Seeding) -> Body:
+    return {"id": invoice_item, "name": "Services"}
+
+
+RuddrEmulator.bootstrap = Bootstrap(
+    title="Ruddr",
+    seeds=(
+        Objects("projects", "project", _project_body, "{id} ({name}, {billingTypeId})", _project),
+        Objects("invoice-items", "invoice item", _invoice_item_body, key=_invoice_item),
+    ),
+    locks={
+        "ruddr_invoice_milestone": Lock("project-invoice-milestones/{id}/invoice"),
+        "ruddr_product_item": Lock("project-product-items/{id}/invoice"),
+    },
+)

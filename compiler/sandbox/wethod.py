@@ -679,6 +679,8 @@ def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
 
 class WethodEmulator(Emulator):
     name: ClassVar[str] = "wethod"
+    vendor: ClassVar[str] = "wethod"  # the plan's provider type it emulates
+    bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
     tables: ClassVar[tuple[Table, ...]] = (
         COMPANIES,
@@ -1336,3 +1338,80 @@ def _admin_invoice_changes(db: sqlite3.Connection, body: Mapping[str, Json]) -> 
             raise AdminError(400, f"{name} must be a string or null")
         changes[name] = value
     return changes
+
+
+# ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
+# Declared after the emulator it belongs to (bootstrap.py reads it from the class).
+from .seeding import Body, Bootstrap, Item, Lock, Objects, SeedError, Seeding  # noqa: E402
+
+
+def _seed_company(plan: Seeding) -> list[str]:
+    """The plan's company, and the sandbox's token bound to it."""
+    companies = sorted(
+        {str(c["company"]) for c in plan.providers.values() if c.get("type") == plan.vendor}
+    )
+    if len(companies) > 1:
+        # The sandbox's one token belongs to one company at a time.
+        raise SeedError(
+            f"the sandbox serves one Wethod company per run; this plan names {companies}. "
+            "Plan them in separate runs, or against a served sandbox per company."
+        )
+    if not companies:
+        return []
+    notes: list[str] = []
+    (company,) = companies
+    if company not in {str(c["slug"]) for c in plan.read("companies")}:
+        plan.add("companies", {"slug": company, "name": company})
+        notes.append(f"sandbox: created Wethod company {company}")
+    # Settings live with the running sandbox: give its token the plan's company each run,
+    # keeping its user and the permissions it holds (the emulator seeds a finance user's;
+    # whoever took one away meant to see the 403 it leads to).
+    tokens = plan.read("settings")["tokens"]
+    for token in tokens:
+        if token["token"] == plan.token:
+            token["company"] = company
+    plan.put("settings", {"tokens": tokens})
+    return notes
+
+
+def _seed_company_lists(plan: Seeding) -> list[str]:
+    """The VAT rates and payment terms the plan's items name, each in its item's company (an
+    id is unique across companies)."""
+    notes: list[str] = []
+    for collection, option, body in (
+        ("vat-rates", "vat_rate_id", {"rate": 22}),
+        ("payment-terms", "payment_term_id", {"days": 30}),
+    ):
+        existing = {(str(row["company"]), str(row["id"])) for row in plan.read(collection)}
+        for item in plan.items:
+            wanted = item.options.get(option)
+            company = str(plan.connection(item).get("company"))
+            if wanted is None or (company, str(wanted)) in existing:
+                continue
+            if any(row_id == str(wanted) for _, row_id in existing):
+                raise SeedError(
+                    f"the sandbox's Wethod {collection[:-1]} {wanted} belongs to another "
+                    f"company; use another id for {company} in the plan"
+                )
+            plan.add(collection, {"id": int(wanted), "company": company, **body})
+            existing.add((company, str(wanted)))
+            notes.append(f"sandbox: created Wethod {collection[:-1]} {wanted} for {company}")
+    return notes
+
+
+def _project_body(project_id: str, items: list[Item], plan: Seeding) -> Body:
+    areas = sorted({str(i.options["budget_area_uid"]) for i in items
+                    if i.options.get("budget_area_uid")})  # fmt: skip
+    return {"id": int(project_id), "company": str(plan.connection(items[0]).get("company")),
+            "name": plan.project_name(items[0]), "budget_areas": areas}  # fmt: skip
+
+
+WethodEmulator.bootstrap = Bootstrap(
+    title="Wethod",
+    seeds=(
+        _seed_company,
+        _seed_company_lists,
+        Objects("projects", "project", _project_body, "{id} ({name})"),
+    ),
+    locks={"wethod_invoice": Lock("invoices/{id}/send")},
+)

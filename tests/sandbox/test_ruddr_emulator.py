@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from compiler.sandbox import SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
+from compiler.sandbox import SANDBOX_TOKEN, NoEmulatorError, Sandbox, base_url, build_sandbox
 
 from .conftest import FakeClock, serving
 
@@ -172,7 +172,7 @@ def test_each_vendor_has_its_base_url_under_its_own_prefix() -> None:
 
 
 def test_a_vendor_without_an_emulator_has_no_base_url() -> None:
-    with pytest.raises(KeyError, match="ruddr"):
+    with pytest.raises(NoEmulatorError, match="ruddr"):
         base_url("harvest")
 
 

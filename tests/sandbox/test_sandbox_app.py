@@ -9,7 +9,7 @@ import pytest
 from compiler.sandbox import EMULATORS, Sandbox, base_url
 
 
-@pytest.mark.parametrize("vendor", [emulator.name for emulator in EMULATORS])
+@pytest.mark.parametrize("vendor", [emulator.vendor for emulator in EMULATORS])
 def test_a_path_holding_a_line_break_still_reaches_the_vendor_emulator(
     sandbox: Sandbox, vendor: str
 ) -> None:
