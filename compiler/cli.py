@@ -19,7 +19,6 @@ from rich.console import Console
 from compiler import __version__, credentials, jsonio
 from compiler.diagnostics import Diagnostic
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
-from compiler.load import LoadError, load
 from compiler.render.safe import json_visible, markup, visible
 from compiler.state import StateError
 from compiler.validate import check, schema_text
@@ -487,55 +486,49 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
-    from compiler.state.location import StateLocationError, plan_file_problems
-    from compiler.workspace import state_backend
+    from compiler.operations import state_edit
 
-    sandbox = _sandbox(args)
-    if linked := plan_file_problems(Path(args.path)):
-        report(linked)
-        raise SystemExit(EXIT_ERROR)
     try:
-        document = load(Path(args.path))
-        # Only the `state:` block is read here, so only it is checked: at its line.
-        problems = [] if sandbox else list(credentials.state_problems(document.root))
-        if problems:
-            report([document.diagnostic(path, message) for path, message, _ in problems])
-            raise SystemExit(EXIT_ERROR)
-        return state_backend(document, sandbox=sandbox)
-    except (LoadError, StateLocationError) as exc:
+        return state_edit.open_backend(Path(args.path), sandbox=_sandbox(args))
+    except state_edit.BackendUnopened as exc:
         report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
 
 
-def cmd_state(args: argparse.Namespace) -> int:
+def cmd_state_list(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
     try:
-        backend = _backend_only(args)
-        if args.state_command == "list":
-            state = backend.read()
-            for address in sorted(state.entries):
-                entry = state.entries[address]
-                remote = entry.remote_id or "(pending: create sent, response lost)"
-                print("\t".join(visible(text) for text in (address, entry.type, remote)))
-            return EXIT_OK
-        if args.state_command == "show":
-            entry = backend.read().entries.get(args.address)
-            if entry is None:
-                return _fail(f"{args.address} is not in the state at {backend.describe()}")
-            _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
-            return EXIT_OK
-        with backend.lock("state rm", args.lock_timeout):
-            state = backend.read()
-            missing = [a for a in args.addresses if a not in state.entries]
-            if missing:
-                return _fail(f"not in state: {', '.join(missing)}; nothing was removed")
-            for address in args.addresses:
-                del state.entries[address]
-            backend.write(state)
-        print(f"Removed {len(args.addresses)} address(es) from state; the remote objects stay "
-              "as they are and are now unmanaged.")  # fmt: skip
-        return EXIT_OK
+        entries = state_edit.entries(_backend_only(args))
     except StateError as exc:
         return _fail(str(exc))
+    for entry in entries:
+        remote = entry.remote_id or "(pending: create sent, response lost)"
+        print("\t".join(visible(text) for text in (entry.address, entry.type, remote)))
+    return EXIT_OK
+
+
+def cmd_state_show(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
+    try:
+        entry = state_edit.entry(_backend_only(args), args.address)
+    except StateError as exc:
+        return _fail(str(exc))
+    _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_state_rm(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
+    try:
+        state_edit.forget(_backend_only(args), args.addresses, args.lock_timeout)
+    except StateError as exc:
+        return _fail(str(exc))
+    print(f"Removed {len(args.addresses)} address(es) from state; the remote objects stay "
+          "as they are and are now unmanaged.")  # fmt: skip
+    return EXIT_OK
 
 
 def cmd_force_unlock(args: argparse.Namespace) -> int:
@@ -774,7 +767,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (state_list, state_show, state_rm):
         sub.add_argument("path", metavar="PATH", help="plan directory or file")
         sub.add_argument("--sandbox", action="store_true", help="the sandbox's state")
-    state.set_defaults(run=cmd_state)
+    state_list.set_defaults(run=cmd_state_list)
+    state_show.set_defaults(run=cmd_state_show)
+    state_rm.set_defaults(run=cmd_state_rm)
 
     unlock = commands.add_parser("force-unlock", help="remove a state lock left by a run that died")
     unlock.add_argument("lock_id", metavar="LOCK_ID")
