@@ -413,37 +413,12 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     and the vendors now, at the saved as-of date and targets; apply that plan only if it makes
     the same changes as the saved one. The file is the record of what was reviewed, not an
     authority: where to apply, and from which plan, comes from the command line."""
-    from compiler import planfile, review
-    from compiler.targets import Targets
+    from compiler.operations.saved_plan import SavedPlanRefused, opened, replan
 
     try:
-        saved = planfile.load(path)
-    except planfile.PlanFileError as exc:
+        saved = opened(path, plan_dir=args.plan_dir, sandbox=_sandbox(args), as_of=args.as_of)
+    except SavedPlanRefused as exc:
         return _fail(str(exc))
-    if args.plan_dir is None:
-        return _fail(
-            f"{path} is a saved plan: name the plan directory to check it against, as in "
-            f"`billplan apply {path} PATH` (it was made from {saved.plan_path}). billplan "
-            "plans that directory again and applies only what it gives, if it is what was saved"
-        )
-    if _sandbox(args) != saved.sandbox:
-        made, here = ("the sandbox", "the real vendors") if saved.sandbox else (
-            "the real vendors", "the sandbox")  # fmt: skip
-        flag = "add --sandbox" if saved.sandbox else "drop --sandbox and BILLPLAN_SANDBOX"
-        return _fail(f"{path} was planned against {made}, not {here}; {flag} to apply it")
-    if saved.as_of > date.today():
-        # No plan run made it (a review plans as of its own day), and the date decides how
-        # far open-ended charges reach: a forged one would apply more than was reviewed.
-        return _fail(
-            f"{path} was planned as of {saved.as_of}, which is after today ({date.today()}): "
-            "a reviewed plan is made as of the day it is planned. Nothing was applied; plan, "
-            "review and apply again"
-        )
-    if args.as_of is not None and args.as_of != saved.as_of.isoformat():
-        return _fail(
-            f"{path} was planned as of {saved.as_of}, and is checked at that date; "
-            f"drop --as-of {args.as_of}"
-        )
     args.as_of = saved.as_of.isoformat()
     plan_dir = Path(args.plan_dir)
     try:
@@ -451,35 +426,17 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             _open(args, plan_dir) as workspace,
             workspace.backend.lock("apply", args.lock_timeout),
         ):
-            state = workspace.backend.read()
-            scope = Targets(saved.plan.targets, saved.plan.excludes)
-            observed = workspace.refresh(state, scope)
-            problems = planfile.staleness(saved, state, observed)
-            missing = sorted({c.provider for c in saved.plan.changes} - set(workspace.providers))
-            problems += [f"provider {name!r} is no longer in the plan" for name in missing]
-            if problems:
-                for line in problems:
-                    _stderr().print(f"  {markup(line)}", highlight=False)
-                return _fail(
-                    f"{path} is stale: {len(problems)} object(s) changed since it was made. "
-                    "Nothing was applied; run `billplan plan` again."
-                )
-            merged = workspace.plan(state, observed, scope)
-            if found := review.differences(saved.plan, merged):
-                for difference in found:
-                    _stderr().print(f"  {markup(str(difference))}", highlight=False)
-                return _fail(
-                    f"{path} is not what {plan_dir} gives now (as of {saved.as_of}): "
-                    f"{len(found)} difference(s). Nothing was applied. A saved plan is only "
-                    "the record of what was reviewed; billplan applies what the plan "
-                    "directory gives, and only when the two agree. Plan, review and apply again."
-                )
+            state, merged = replan(workspace, saved, path, plan_dir)
             count = sum(1 for c in merged.changes if c.action != "no-op")
             _stdout().print(
                 f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
                 f"{_count(count, 'change')} as {markup(str(path))}."
             )
             return _show_and_apply(args, workspace, merged, state)
+    except SavedPlanRefused as exc:
+        for line in exc.details:
+            _stderr().print(f"  {markup(line)}", highlight=False)
+        return _fail(str(exc))
     except _planning_errors() as exc:
         return _errors_of(exc)
 
