@@ -510,62 +510,41 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from compiler.sandbox import (
-        EMULATORS,
-        SANDBOX_TOKEN,
-        SandboxDatabaseError,
-        base_url,
-        build_sandbox,
-    )
+    from compiler.operations import sandbox_server
+    from compiler.sandbox import SANDBOX_TOKEN, SandboxDatabaseError
 
     db = Path(args.db)
-    db.parent.mkdir(parents=True, exist_ok=True)
     try:
-        sandbox = build_sandbox(db)
+        sandbox = sandbox_server.opened(db)
     except SandboxDatabaseError as exc:
         return _fail(str(exc))
     if args.seed:
-        from compiler.sandbox.bootstrap import prepare
-
-        checked = check(Path(args.seed), _as_of(None), _limits(args))
-        if checked.diagnostics or checked.document is None:
+        try:
+            notes = sandbox_server.seeded(sandbox, Path(args.seed), _as_of(None), _limits(args))
+        except sandbox_server.SeedRefused as exc:
             sandbox.close()
-            report(checked.diagnostics)
+            report(exc.diagnostics)
             return EXIT_ERROR
-        root_doc = checked.document.root
-        for note in prepare(
-            sandbox, checked.items, root_doc.get("projects") or {}, root_doc.get("providers") or {}
-        ):
+        for note in notes:
             print(visible(note))
-    # Clients reach a server listening on every address through loopback.
-    reach = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    root = f"http://{reach if ':' not in reach else f'[{reach}]'}:{args.port}"
+    root = sandbox_server.root_url(args.host, args.port)
     print(f"billplan sandbox on {visible(root)} (data in {visible(db)})")
     print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
     print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
     print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
     print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
-    for emulator in EMULATORS:
-        print(f"  {emulator.name}: {base_url(emulator.name, root)}")
-    try:
-        uvicorn.run(sandbox.app, host=args.host, port=args.port, log_level="warning")
-    finally:
-        sandbox.close()
+    for name, url in sandbox_server.vendor_roots(root):
+        print(f"  {name}: {url}")
+    sandbox_server.serve(sandbox, args.host, args.port)
     return EXIT_OK
 
 
 def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
-    from compiler.sandbox.bootstrap import mark_invoiced
+    from compiler.operations.sandbox_server import invoiced
 
     args.sandbox = True
     try:
-        backend = _backend_only(args)
-        entry = backend.read().entries.get(args.address)
-        if entry is None or entry.remote_id is None:
-            return _fail(f"{args.address} is not in the sandbox state; apply it first")
-        mark_invoiced(Path(args.path), entry.type, entry.remote_id)
+        entry = invoiced(_backend_only(args), Path(args.path), args.address)
     except (StateError, RuntimeError) as exc:  # RuntimeError: the sandbox refused
         return _fail(str(exc))
     print(f"Marked {visible(args.address)} ({visible(entry.remote_id)}) invoiced in the sandbox.")
