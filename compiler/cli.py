@@ -1,4 +1,6 @@
-"""The `billplan` command line: argument parsing, output selection and exit codes only.
+"""The `billplan` command line: argument parsing, output selection and exit codes only. What a
+command does lives in its operation (compiler/operations/: editing state, checking a saved plan,
+serving the sandbox) and in the stages the workspace runs; a command calls one and shows it.
 
 Exit codes: 0 success, 1 error (a bad plan, a failed call), and with `plan
 --detailed-exitcode`, 2 when there are changes.
