@@ -1,4 +1,6 @@
-"""The `billplan` command line: argument parsing, output selection and exit codes only.
+"""The `billplan` command line: argument parsing, output selection and exit codes only. What a
+command does lives in its operation (compiler/operations/: editing state, checking a saved plan,
+serving the sandbox) and in the stages the workspace runs; a command calls one and shows it.
 
 Exit codes: 0 success, 1 error (a bad plan, a failed call), and with `plan
 --detailed-exitcode`, 2 when there are changes.
@@ -19,7 +21,6 @@ from rich.console import Console
 from compiler import __version__, credentials, jsonio
 from compiler.diagnostics import Diagnostic
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
-from compiler.load import LoadError, load
 from compiler.render.safe import json_visible, markup, visible
 from compiler.state import StateError
 from compiler.validate import check, schema_text
@@ -414,37 +415,12 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     and the vendors now, at the saved as-of date and targets; apply that plan only if it makes
     the same changes as the saved one. The file is the record of what was reviewed, not an
     authority: where to apply, and from which plan, comes from the command line."""
-    from compiler import planfile, review
-    from compiler.targets import Targets
+    from compiler.operations.saved_plan import SavedPlanRefused, opened, replan
 
     try:
-        saved = planfile.load(path)
-    except planfile.PlanFileError as exc:
+        saved = opened(path, plan_dir=args.plan_dir, sandbox=_sandbox(args), as_of=args.as_of)
+    except SavedPlanRefused as exc:
         return _fail(str(exc))
-    if args.plan_dir is None:
-        return _fail(
-            f"{path} is a saved plan: name the plan directory to check it against, as in "
-            f"`billplan apply {path} PATH` (it was made from {saved.plan_path}). billplan "
-            "plans that directory again and applies only what it gives, if it is what was saved"
-        )
-    if _sandbox(args) != saved.sandbox:
-        made, here = ("the sandbox", "the real vendors") if saved.sandbox else (
-            "the real vendors", "the sandbox")  # fmt: skip
-        flag = "add --sandbox" if saved.sandbox else "drop --sandbox and BILLPLAN_SANDBOX"
-        return _fail(f"{path} was planned against {made}, not {here}; {flag} to apply it")
-    if saved.as_of > date.today():
-        # No plan run made it (a review plans as of its own day), and the date decides how
-        # far open-ended charges reach: a forged one would apply more than was reviewed.
-        return _fail(
-            f"{path} was planned as of {saved.as_of}, which is after today ({date.today()}): "
-            "a reviewed plan is made as of the day it is planned. Nothing was applied; plan, "
-            "review and apply again"
-        )
-    if args.as_of is not None and args.as_of != saved.as_of.isoformat():
-        return _fail(
-            f"{path} was planned as of {saved.as_of}, and is checked at that date; "
-            f"drop --as-of {args.as_of}"
-        )
     args.as_of = saved.as_of.isoformat()
     plan_dir = Path(args.plan_dir)
     try:
@@ -452,90 +428,66 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             _open(args, plan_dir) as workspace,
             workspace.backend.lock("apply", args.lock_timeout),
         ):
-            state = workspace.backend.read()
-            scope = Targets(saved.plan.targets, saved.plan.excludes)
-            observed = workspace.refresh(state, scope)
-            problems = planfile.staleness(saved, state, observed)
-            missing = sorted({c.provider for c in saved.plan.changes} - set(workspace.providers))
-            problems += [f"provider {name!r} is no longer in the plan" for name in missing]
-            if problems:
-                for line in problems:
-                    _stderr().print(f"  {markup(line)}", highlight=False)
-                return _fail(
-                    f"{path} is stale: {len(problems)} object(s) changed since it was made. "
-                    "Nothing was applied; run `billplan plan` again."
-                )
-            merged = workspace.plan(state, observed, scope)
-            if found := review.differences(saved.plan, merged):
-                for difference in found:
-                    _stderr().print(f"  {markup(str(difference))}", highlight=False)
-                return _fail(
-                    f"{path} is not what {plan_dir} gives now (as of {saved.as_of}): "
-                    f"{len(found)} difference(s). Nothing was applied. A saved plan is only "
-                    "the record of what was reviewed; billplan applies what the plan "
-                    "directory gives, and only when the two agree. Plan, review and apply again."
-                )
+            state, merged = replan(workspace, saved, path, plan_dir)
             count = sum(1 for c in merged.changes if c.action != "no-op")
             _stdout().print(
                 f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
                 f"{_count(count, 'change')} as {markup(str(path))}."
             )
             return _show_and_apply(args, workspace, merged, state)
+    except SavedPlanRefused as exc:
+        for line in exc.details:
+            _stderr().print(f"  {markup(line)}", highlight=False)
+        return _fail(str(exc))
     except _planning_errors() as exc:
         return _errors_of(exc)
 
 
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
-    from compiler.state.location import StateLocationError, plan_file_problems
-    from compiler.workspace import state_backend
+    from compiler.operations import state_edit
 
-    sandbox = _sandbox(args)
-    if linked := plan_file_problems(Path(args.path)):
-        report(linked)
-        raise SystemExit(EXIT_ERROR)
     try:
-        document = load(Path(args.path))
-        # Only the `state:` block is read here, so only it is checked: at its line.
-        problems = [] if sandbox else list(credentials.state_problems(document.root))
-        if problems:
-            report([document.diagnostic(path, message) for path, message, _ in problems])
-            raise SystemExit(EXIT_ERROR)
-        return state_backend(document, sandbox=sandbox)
-    except (LoadError, StateLocationError) as exc:
+        return state_edit.open_backend(Path(args.path), sandbox=_sandbox(args))
+    except state_edit.BackendUnopened as exc:
         report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
 
 
-def cmd_state(args: argparse.Namespace) -> int:
+def cmd_state_list(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
     try:
-        backend = _backend_only(args)
-        if args.state_command == "list":
-            state = backend.read()
-            for address in sorted(state.entries):
-                entry = state.entries[address]
-                remote = entry.remote_id or "(pending: create sent, response lost)"
-                print("\t".join(visible(text) for text in (address, entry.type, remote)))
-            return EXIT_OK
-        if args.state_command == "show":
-            entry = backend.read().entries.get(args.address)
-            if entry is None:
-                return _fail(f"{args.address} is not in the state at {backend.describe()}")
-            _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
-            return EXIT_OK
-        with backend.lock("state rm", args.lock_timeout):
-            state = backend.read()
-            missing = [a for a in args.addresses if a not in state.entries]
-            if missing:
-                return _fail(f"not in state: {', '.join(missing)}; nothing was removed")
-            for address in args.addresses:
-                del state.entries[address]
-            backend.write(state)
-        print(f"Removed {len(args.addresses)} address(es) from state; the remote objects stay "
-              "as they are and are now unmanaged.")  # fmt: skip
-        return EXIT_OK
+        entries = state_edit.entries(_backend_only(args))
     except StateError as exc:
         return _fail(str(exc))
+    for entry in entries:
+        remote = entry.remote_id or "(pending: create sent, response lost)"
+        print("\t".join(visible(text) for text in (entry.address, entry.type, remote)))
+    return EXIT_OK
+
+
+def cmd_state_show(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
+    try:
+        entry = state_edit.entry(_backend_only(args), args.address)
+    except StateError as exc:
+        return _fail(str(exc))
+    _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_state_rm(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
+    try:
+        state_edit.forget(_backend_only(args), args.addresses, args.lock_timeout)
+    except StateError as exc:
+        return _fail(str(exc))
+    print(f"Removed {len(args.addresses)} address(es) from state; the remote objects stay "
+          "as they are and are now unmanaged.")  # fmt: skip
+    return EXIT_OK
 
 
 def cmd_force_unlock(args: argparse.Namespace) -> int:
@@ -560,70 +512,44 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from compiler.sandbox import (
-        EMULATORS,
-        SANDBOX_TOKEN,
-        SandboxDatabaseError,
-        base_url,
-        build_sandbox,
-    )
+    from compiler.operations import sandbox_server
+    from compiler.sandbox import SANDBOX_TOKEN, SandboxDatabaseError
 
     db = Path(args.db)
-    db.parent.mkdir(parents=True, exist_ok=True)
     try:
-        sandbox = build_sandbox(db)
+        sandbox = sandbox_server.opened(db)
     except SandboxDatabaseError as exc:
         return _fail(str(exc))
     if args.seed:
-        from compiler.sandbox.bootstrap import prepare
-
-        checked = check(Path(args.seed), _as_of(None), _limits(args))
-        if checked.diagnostics or checked.document is None:
-            sandbox.close()
-            report(checked.diagnostics)
-            return EXIT_ERROR
-        root_doc = checked.document.root
         try:
-            notes = prepare(
-                sandbox,
-                checked.items,
-                root_doc.get("projects") or {},
-                root_doc.get("providers") or {},
-            )
+            notes = sandbox_server.seeded(sandbox, Path(args.seed), _as_of(None), _limits(args))
+        except sandbox_server.SeedRefused as exc:
+            sandbox.close()
+            report(exc.diagnostics)
+            return EXIT_ERROR
         except RuntimeError as exc:  # SeedError, NoEmulatorError: the plan cannot be seeded
             sandbox.close()
             return _fail(str(exc))
         for note in notes:
             print(visible(note))
-    # Clients reach a server listening on every address through loopback.
-    reach = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    root = f"http://{reach if ':' not in reach else f'[{reach}]'}:{args.port}"
+    root = sandbox_server.root_url(args.host, args.port)
     print(f"billplan sandbox on {visible(root)} (data in {visible(db)})")
     print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
     print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
     print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
     print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
-    for emulator in EMULATORS:
-        print(f"  {emulator.vendor}: {base_url(emulator.vendor, root)}")
-    try:
-        uvicorn.run(sandbox.app, host=args.host, port=args.port, log_level="warning")
-    finally:
-        sandbox.close()
+    for name, url in sandbox_server.vendor_roots(root):
+        print(f"  {name}: {url}")
+    sandbox_server.serve(sandbox, args.host, args.port)
     return EXIT_OK
 
 
 def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
-    from compiler.sandbox.bootstrap import mark_invoiced
+    from compiler.operations.sandbox_server import invoiced
 
     args.sandbox = True
     try:
-        backend = _backend_only(args)
-        entry = backend.read().entries.get(args.address)
-        if entry is None or entry.remote_id is None:
-            return _fail(f"{args.address} is not in the sandbox state; apply it first")
-        mark_invoiced(Path(args.path), entry.type, entry.remote_id)
+        entry = invoiced(_backend_only(args), Path(args.path), args.address)
     except (StateError, RuntimeError) as exc:  # RuntimeError: the sandbox refused
         return _fail(str(exc))
     print(f"Marked {visible(args.address)} ({visible(entry.remote_id)}) invoiced in the sandbox.")
@@ -782,7 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (state_list, state_show, state_rm):
         sub.add_argument("path", metavar="PATH", help="plan directory or file")
         sub.add_argument("--sandbox", action="store_true", help="the sandbox's state")
-    state.set_defaults(run=cmd_state)
+    state_list.set_defaults(run=cmd_state_list)
+    state_show.set_defaults(run=cmd_state_show)
+    state_rm.set_defaults(run=cmd_state_rm)
 
     unlock = commands.add_parser("force-unlock", help="remove a state lock left by a run that died")
     unlock.add_argument("lock_id", metavar="LOCK_ID")

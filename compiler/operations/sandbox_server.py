@@ -1,0 +1,78 @@
+"""The sandbox as a person runs it (`sandbox serve`, `sandbox invoice`): its SQLite database
+opened, seeded with the projects a plan names, and served over HTTP; and an applied object
+invoiced in it, as a person at the vendor would, so that it becomes locked.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from compiler.diagnostics import Diagnostic
+from compiler.limits import Limits
+from compiler.operations.state_edit import NotInState
+from compiler.sandbox import EMULATORS, Sandbox, base_url, build_sandbox
+from compiler.state import Backend, Entry
+from compiler.validate import check
+
+
+class SeedRefused(Exception):
+    """The plan to seed the sandbox from is not valid: its located problems."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(map(str, diagnostics)))
+
+
+def opened(db: Path) -> Sandbox:
+    """Every emulator over the SQLite file db, made with its folder if it is new;
+    SandboxDatabaseError for a file that is not a sandbox database."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return build_sandbox(db)
+
+
+def seeded(sandbox: Sandbox, plan: Path, as_of: date, limits: Limits) -> list[str]:
+    """Create in the sandbox the projects (and what else the vendor needs first) that the plan
+    at `plan` names, as --sandbox does; say what was created. SeedRefused for an invalid plan;
+    SeedError or NoEmulatorError (RuntimeErrors) for one the sandbox cannot seed."""
+    from compiler.sandbox.bootstrap import prepare
+
+    checked = check(plan, as_of, limits)
+    if checked.diagnostics or checked.document is None:
+        raise SeedRefused(checked.diagnostics)
+    root = checked.document.root
+    return prepare(sandbox, checked.items, root.get("projects") or {}, root.get("providers") or {})
+
+
+def root_url(host: str, port: int) -> str:
+    """Where clients reach a sandbox served on host:port."""
+    # Clients reach a server listening on every address through loopback.
+    reach = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{reach if ':' not in reach else f'[{reach}]'}:{port}"
+
+
+def vendor_roots(root: str) -> list[tuple[str, str]]:
+    """Each emulator's name and where its vendor API lives in a sandbox served at root."""
+    return [(emulator.vendor, base_url(emulator.vendor, root)) for emulator in EMULATORS]
+
+
+def serve(sandbox: Sandbox, host: str, port: int) -> None:
+    """Serve the sandbox until the process is stopped; the database is closed after."""
+    import uvicorn
+
+    try:
+        uvicorn.run(sandbox.app, host=host, port=port, log_level="warning")
+    finally:
+        sandbox.close()
+
+
+def invoiced(backend: Backend, plan: Path, address: str) -> Entry:
+    """Invoice the object the sandbox state holds for address; RuntimeError when the sandbox
+    refuses (an object it cannot invoice)."""
+    from compiler.sandbox.bootstrap import mark_invoiced
+
+    entry = backend.read().entries.get(address)
+    if entry is None or entry.remote_id is None:
+        raise NotInState(f"{address} is not in the sandbox state; apply it first")
+    mark_invoiced(plan, entry.type, entry.remote_id)
+    return entry
