@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from compiler import moved
-from compiler.diff import Change, Plan, field_changes
+from compiler.diff import field_changes
 from compiler.model import Observed
+from compiler.model.change import Change, Plan
 from compiler.providers.base import OutcomeUnknown, Provider, ProviderError
 from compiler.state import Backend, Entry, EntryStatus, State
 

@@ -26,7 +26,7 @@ from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
-    from compiler.diff import Plan
+    from compiler.model.change import Plan
     from compiler.state import Backend, State
     from compiler.targets import Targets
     from compiler.workspace import Workspace

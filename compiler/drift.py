@@ -20,8 +20,9 @@ from typing import Literal
 from rich.console import Console
 
 from compiler import jsonio
-from compiler.diff import FieldChange, field_changes
+from compiler.diff import field_changes
 from compiler.model import Observed
+from compiler.model.change import FieldChange
 from compiler.render.plan import md_text, value_text
 from compiler.render.safe import markup, visible
 from compiler.state import State

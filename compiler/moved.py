@@ -23,7 +23,7 @@ from compiler.load import Document
 from compiler.state import State
 
 if TYPE_CHECKING:
-    from compiler.diff import Plan
+    from compiler.model.change import Plan
 
 SECTION = "moved"
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__, jsonio
-from compiler.diff import WRITES, Change, FieldChange, Plan, Side, Unmanaged, same
+from compiler.diff import same
 from compiler.model import Observed
+from compiler.model.change import WRITES, Change, FieldChange, Plan, Side, Unmanaged
 from compiler.state import State
 
 PLAN_FORMAT_VERSION = "1"

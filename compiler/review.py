@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from compiler import jsonio
-from compiler.diff import Change, Plan, Side
+from compiler.model.change import Change, Plan, Side
 
 NO_CHANGE = "no change"
 ABSENT = "nothing"

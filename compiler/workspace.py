@@ -22,10 +22,11 @@ import httpx
 from compiler import moved
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
-from compiler.diff import Plan, diff
+from compiler.diff import diff
 from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
+from compiler.model.change import Plan
 from compiler.providers import (
     PROVIDERS,
     ConfigurationError,

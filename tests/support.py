@@ -28,7 +28,7 @@ from compiler import jsonio
 from compiler.apply import Applied, apply_plan
 from compiler.cli import main
 from compiler.credentials import base_url_env
-from compiler.diff import Change, Plan
+from compiler.model.change import Change, Plan
 from compiler.sandbox import DEFAULT_ROOT, SANDBOX_TOKEN, Sandbox, base_url, build_sandbox
 from compiler.state import State
 from compiler.workspace import open_workspace

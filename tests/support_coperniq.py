@@ -21,7 +21,7 @@ from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, billplan, hosts_outsi
 from support import variant as edited
 
 from compiler.apply import Applied, apply_plan
-from compiler.diff import Change, Plan
+from compiler.model.change import Change, Plan
 from compiler.sandbox import SANDBOX_TOKEN, Sandbox, build_sandbox
 from compiler.state import State
 from compiler.workspace import open_workspace

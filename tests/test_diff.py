@@ -9,8 +9,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from compiler.diff import Action, Change, Plan, Side, billing_impact, diff, field_changes
+from compiler.diff import diff, field_changes
 from compiler.model import Observed, Resource
+from compiler.model.change import Action, Change, Plan, Side, billing_impact
 from compiler.state import Entry, EntryStatus, State
 
 PROJECT_ID = "d077258e-2158-4f34-aabd-97e971d0c18d"

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import compiler.diff
-from compiler.diff import FieldChange, field_changes, same
+from compiler.diff import field_changes, same
+from compiler.model.change import FieldChange
 
 
 def reference(

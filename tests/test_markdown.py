@@ -40,7 +40,7 @@ from support import (
 )
 
 from compiler.apply import apply_plan
-from compiler.diff import Change, FieldChange, Plan, Side, Unmanaged
+from compiler.model.change import Change, FieldChange, Plan, Side, Unmanaged
 from compiler.render.plan import MARKDOWN_LIMIT, MARKER, to_markdown
 from compiler.workspace import open_workspace
 

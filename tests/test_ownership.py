@@ -32,7 +32,7 @@ from support import (
 )
 
 from compiler.apply import ownership_problem
-from compiler.diff import Change
+from compiler.model.change import Change
 from compiler.state import Entry, State
 
 OTHER_PROJECT = "5f0c4e1a-8b7d-4c2e-9a61-3d2b7e9f0a11"

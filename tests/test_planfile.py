@@ -34,7 +34,7 @@ from support import (
 )
 
 from compiler import jsonio, planfile
-from compiler.diff import Change, FieldChange, Plan, Side
+from compiler.model.change import Change, FieldChange, Plan, Side
 
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
 KICKOFF_13000_AND_EXTRA = variant(("amount: 10000}", "amount: 13000}"), body=WITH_EXTRA)

@@ -53,7 +53,7 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
-from compiler.diff import Change, Impact, Plan, Side, Unmanaged
+from compiler.model.change import Change, Impact, Plan, Side, Unmanaged
 from compiler.money import decimals, format_amount, format_grouped
 from compiler.render.safe import markup, visible
 
