@@ -148,8 +148,8 @@ def test_a_lost_create_that_was_invoiced_meanwhile_is_shown_locked_not_adopted(
     seen = step(directory, arrange=invoice_what_landed)
 
     (change,) = seen.plan.changes
-    assert (change.address, change.action) == (KICKOFF, "locked")
-    assert "the create's response was lost" in change.reason
+    assert (change.address, change.action, change.reason) == (KICKOFF, "no-op", "locked")
+    assert "the create's response was lost" in change.detail
 
 
 # ---- the rule itself ------------------------------------------------------------------------
