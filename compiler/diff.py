@@ -19,7 +19,7 @@ from typing import Any
 
 from compiler import drift
 from compiler.model import Observed, Resource
-from compiler.model.change import Action, Change, Plan, Reason, Side, Unmanaged
+from compiler.model.change import Change, Plan, Reason, Side, Unmanaged
 from compiler.model.fields import field_changes, same
 from compiler.state import Entry, State
 
@@ -189,23 +189,9 @@ def _order(change: Change) -> tuple[str, str]:
     return (change.address, change.label)
 
 
-def _change(of: Resource | Entry, action: Action, reason: Reason, **fields: Any) -> Change:
-    """A change to what `of` names: its address, provider, type and project."""
-    return Change(
-        address=of.address,
-        action=action,
-        reason=reason,
-        provider=of.provider,
-        type=of.type,
-        project=of.project,
-        project_id=of.project_id,
-        **fields,
-    )
-
-
 def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> Change:
     """The plan's resource against the object the vendor holds: a no-op until judged."""
-    return _change(
+    return Change.to(
         resource,
         "no-op",
         "unchanged",
@@ -259,7 +245,7 @@ def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change
 
 
 def _create(resource: Resource, reason: Reason, detail: str) -> Change:
-    return _change(
+    return Change.to(
         resource,
         "create",
         reason,
@@ -273,7 +259,7 @@ def _create(resource: Resource, reason: Reason, detail: str) -> Change:
 
 
 def _delete(entry: Entry, obs: Observed, reason: Reason, detail: str) -> Change:
-    return _change(
+    return Change.to(
         entry,
         "delete",
         reason,
@@ -292,7 +278,7 @@ def _forget(entry: Entry) -> Change:
         if entry.status == "pending"
         else "already deleted outside billplan"
     )
-    return _change(
+    return Change.to(
         entry,
         "forget",
         "gone",

@@ -48,20 +48,16 @@ def refresh_only(
 
 
 def _against(entry: Entry, now: Observed | None) -> Change:
-    wrote = Side(entry.date, entry.amount, entry.currency)
-    common = Change(
-        address=entry.address,
-        action="no-op",  # a refresh-only plan writes nothing, neither to vendors nor to state
-        provider=entry.provider,
-        type=entry.type,
-        project=entry.project,
-        project_id=entry.project_id,
+    # A refresh-only plan writes nothing, neither to the vendors nor to state: a no-op.
+    common = Change.to(
+        entry,
+        "no-op",
+        "gone",
         remote_id=entry.remote_id,
         before=entry.attributes,
         after=None,
-        reason="gone",
         detail="deleted outside billplan",
-        before_side=wrote,
+        before_side=Side(entry.date, entry.amount, entry.currency),
     )
     if now is None:
         return common

@@ -76,6 +76,15 @@ def plan_of(
     return diff(wanted, state, [*held.values(), *extra], {("ruddr", PROJECT_ID): "acme"})
 
 
+def _kickoff_edited_behind_billplans_back() -> tuple[State, list[Resource], Observed]:
+    """State as billplan wrote the kickoff (fee 10000), the plan unchanged, the vendor's 9000."""
+    made = observed("k", "2026-01-15", 10000, "Kickoff")
+    edited = observed("k", "2026-01-15", 9000, "Kickoff")
+    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
+    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+    return state, wanted, edited
+
+
 def by_address(plan: Plan) -> dict[str, Change]:
     return {c.address: c for c in plan.changes}
 
@@ -203,14 +212,11 @@ def test_a_changed_amount_of_an_owned_object_is_an_update() -> None:
 
 
 def test_an_owned_object_changed_behind_billplans_back_is_drift() -> None:
-    made = observed("k", "2026-01-15", 10000, "Kickoff")
-    edited = observed("k", "2026-01-15", 9000, "Kickoff")
-    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
-    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+    state, wanted, edited = _kickoff_edited_behind_billplans_back()
 
     (change,) = diff(wanted, state, [edited], {}).changes
 
-    assert (change.action, change.reason) == ("update", "drift")
+    assert (change.action, change.reason, change.label) == ("update", "drift", "drift")
     assert "changed outside billplan (fee)" in change.detail
 
 
@@ -269,17 +275,6 @@ def test_an_owned_object_gone_remotely_and_gone_from_the_plan_is_forgotten() -> 
 # ---- why: every change says what apply does and, apart from it, why ----------------------
 
 
-def test_a_restore_of_drift_is_an_update_that_reads_as_drift() -> None:
-    made = observed("k", "2026-01-15", 10000, "Kickoff")
-    edited = observed("k", "2026-01-15", 9000, "Kickoff")
-    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
-    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
-
-    (change,) = diff(wanted, state, [edited], {}).changes
-
-    assert (change.action, change.reason, change.label) == ("update", "drift", "drift")
-
-
 def test_an_invoiced_object_the_plan_would_change_is_a_no_op_that_reads_as_locked() -> None:
     held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff", locked=True)}
     wanted = [resource("acme/milestones/kickoff", "2026-01-15", "12000", "Kickoff")]
@@ -323,10 +318,7 @@ def test_an_object_deleted_remotely_is_created_again_because_it_is_gone() -> Non
 
 
 def test_an_object_edited_outside_billplan_is_drift_in_both_plan_modes() -> None:
-    made = observed("k", "2026-01-15", 10000, "Kickoff")
-    edited = observed("k", "2026-01-15", 9000, "Kickoff")
-    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
-    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+    state, wanted, edited = _kickoff_edited_behind_billplans_back()
 
     (restore,) = diff(wanted, state, [edited], {}).changes
     (seen,) = drift.refresh_only(state, [edited]).changes

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from compiler.credentials import Endpoint
@@ -61,6 +61,21 @@ LABELS: tuple[Label, ...] = get_args(Label)
 # What a plan is made for: to bring the vendors to the plan, or to show what changed at the
 # vendors since billplan wrote (`plan --refresh-only`: never applied).
 Mode = Literal["normal", "refresh-only"]
+
+
+class Addressed(Protocol):
+    """Anything a change can be to: it names an address, its provider, type and project."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def project_id(self) -> str | int: ...
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,21 @@ class Change:
     def label(self) -> Label:
         """The one word a reviewer reads (label_of)."""
         return label_of(self.action, self.reason or USUAL[self.action])
+
+    @classmethod
+    def to(cls, of: Addressed, action: Action, reason: Reason, **fields: Any) -> Change:
+        """A change to what `of` names (a Resource, a state Entry): its address, provider,
+        type and project."""
+        return cls(
+            address=of.address,
+            action=action,
+            reason=reason,
+            provider=of.provider,
+            type=of.type,
+            project=of.project,
+            project_id=of.project_id,
+            **fields,
+        )
 
 
 def label_of(action: Action, reason: Reason) -> Label:

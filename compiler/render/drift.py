@@ -17,7 +17,7 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.model.change import Change, Plan
-from compiler.render.plan import md_text, value_text
+from compiler.render.plan import md_text, print_project, value_text
 from compiler.render.safe import markup, visible
 
 # Each drifted object's kind, as the views name it.
@@ -77,11 +77,7 @@ def _by_project(plan: Plan) -> dict[str, list[Change]]:
 
 def print_text(plan: Plan, console: Console) -> None:
     for project, items in _by_project(plan).items():
-        first = items[0]
-        console.print(
-            f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, "
-            f"{markup(first.project_id)})"
-        )
+        print_project(project, items[0], console)
         for item in items:
             for n, line in enumerate(_lines(item)):
                 style = ("red" if item.reason == "gone" else "magenta") if n == 0 else "dim"

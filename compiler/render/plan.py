@@ -141,11 +141,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         console.print(plan.summary())
         return
     for project, changes in _by_project(visible).items():
-        first = changes[0]
-        console.print(
-            f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, "
-            f"{markup(first.project_id)})"
-        )
+        print_project(project, changes[0], console)
         for change in changes:
             symbol, style = _SYMBOL[change.label]
             label = change.label.upper() if change.label == "locked" else change.label
@@ -180,6 +176,13 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             "from the plan and will not be changed.[/bold red]"
         )
     console.print(f"[bold]{plan.summary()}[/bold]")
+
+
+def print_project(project: str, first: Change, console: Console) -> None:
+    """A project's heading in the text view: its key, its connection and the vendor's id."""
+    console.print(
+        f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, {markup(first.project_id)})"
+    )
 
 
 def _print_notes(plan: Plan, console: Console) -> None:
