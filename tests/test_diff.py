@@ -9,6 +9,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from compiler import drift
 from compiler.diff import diff
 from compiler.model import Observed, Resource
@@ -486,3 +488,9 @@ def test_a_pending_create_of_a_charge_since_removed_is_forgotten_if_it_never_lan
 
     assert change.action == "forget"
     assert "its create never reached the vendor" in change.detail
+
+
+def test_a_change_that_would_write_an_invoiced_object_cannot_be_made() -> None:
+    with pytest.raises(ValueError, match="an invoiced object is never written"):
+        Change.to(resource("acme/milestones/k", "2026-01-15", "1"), "update", "locked",
+                  remote_id="k", before=None, after=None)  # fmt: skip

@@ -57,7 +57,6 @@ USUAL: dict[Action, Reason] = {
 }
 # What a reader calls a change: its action, or the reason when that is what matters most.
 Label = Literal["create", "update", "delete", "adopt", "forget", "no-op", "drift", "locked"]
-LABELS: tuple[Label, ...] = get_args(Label)
 # What a plan is made for: to bring the vendors to the plan, or to show what changed at the
 # vendors since billplan wrote (`plan --refresh-only`: never applied).
 Mode = Literal["normal", "refresh-only"]
@@ -119,6 +118,9 @@ class Change:
     def __post_init__(self) -> None:
         if self.reason is None:
             object.__setattr__(self, "reason", USUAL[self.action])
+        if self.reason == "locked" and self.action != "no-op":
+            # apply reads only the action: a lock must never travel with a write.
+            raise ValueError(f"{self.address}: an invoiced object is never written ({self.action})")
 
     @property
     def label(self) -> Label:
