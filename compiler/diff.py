@@ -138,8 +138,10 @@ def diff(
             changes.append(_forget(entry))
         elif obs.locked:
             why = "removed from the plan but already invoiced; it will not be deleted"
-            kept = replace(_delete(entry, obs, "locked", why), action="no-op", fields=())
-            changes.append(replace(kept, before_locked=True))
+            kept = _delete(entry, obs, "removed", why)
+            changes.append(
+                replace(kept, action="no-op", reason="locked", fields=(), before_locked=True)
+            )
         else:
             changes.append(_delete(entry, obs, "removed", "no longer in the plan"))
 

@@ -287,6 +287,15 @@ def test_an_invoiced_object_the_plan_would_change_is_a_no_op_that_reads_as_locke
     assert not plan.has_changes
 
 
+def test_an_invoiced_object_removed_from_the_plan_is_a_no_op_because_it_is_locked() -> None:
+    held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff", locked=True)}
+
+    (change,) = plan_of([], held).changes
+
+    assert (change.action, change.reason, change.label) == ("no-op", "locked", "locked")
+    assert change.before_locked and "will not be deleted" in change.detail
+
+
 def test_each_plain_change_has_the_usual_reason_of_its_action() -> None:
     held = {
         "acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff"),
