@@ -9,6 +9,11 @@ always comes from the plan directory it is given. Its checksum (sha256 over its 
 keys sorted, compact, numbers digit for digit, without the checksum itself) catches a file
 edited by hand or damaged, not an attacker, who can recompute it; `plan_path` records where
 it was made, for messages only.
+
+Each change is saved as a reviewer reads it: `action` is its label (the action, or drift /
+locked) and `reason` its sentence, as format 1 always had them; `action_reason` (added within
+format 1) is the reason's code. A plan saved before action_reason is read with each label's
+usual reason (compiler.model.change.unlabel).
 """
 
 from __future__ import annotations
