@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from compiler import moved
-from compiler.diff import Change, Plan, field_changes
 from compiler.model import Observed
+from compiler.model.change import Change, Plan
+from compiler.model.fields import field_changes
 from compiler.providers.base import OutcomeUnknown, Provider, ProviderError
 from compiler.state import Backend, Entry, EntryStatus, State
 
@@ -40,7 +41,7 @@ class Applied:
         return not self.failures
 
 
-_ORDER = {"forget": 0, "adopt": 1, "delete": 2, "update": 3, "drift": 3, "create": 4}
+_ORDER = {"forget": 0, "adopt": 1, "delete": 2, "update": 3, "create": 4}
 
 
 def actionable(plan: Plan) -> list[Change]:
@@ -111,7 +112,7 @@ def _apply_one(change: Change, provider: Provider, state: State) -> None:
         assert change.remote_id is not None
         provider.delete(change.type, change.remote_id)
         state.entries.pop(change.address, None)
-    else:  # update, drift
+    else:  # update (a restore of drift among them)
         assert change.remote_id is not None and change.after is not None
         observed = provider.update(change.type, change.remote_id, change.after)
         # The write happened: record it before judging the vendor's echo of it.

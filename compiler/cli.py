@@ -27,7 +27,7 @@ from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
-    from compiler.diff import Plan
+    from compiler.model.change import Plan
     from compiler.state import Backend, State
     from compiler.targets import Targets
     from compiler.workspace import Workspace
@@ -294,7 +294,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _refresh_only(args: argparse.Namespace) -> int:
     """Drift: managed objects changed or deleted outside billplan. Writes nothing."""
-    from compiler import drift
+    from compiler.render import drift
 
     if args.out:
         return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
@@ -304,16 +304,17 @@ def _refresh_only(args: argparse.Namespace) -> int:
         targets = _targets(args)
         with _open(args) as workspace:
             state = workspace.state_to_plan()
-            found = drift.detect(state, workspace.refresh(state, targets), targets)
+            observed = workspace.refresh(state, targets)
+            plan = workspace.plan(state, observed, targets, mode="refresh-only")
     except _planning_errors() as exc:
         return _errors_of(exc)
     if args.format == "json":
-        _print_json(drift.to_json(found))
+        _print_json(drift.to_json(plan))
     elif args.format == "markdown":
-        sys.stdout.write(drift.to_markdown(found))
+        sys.stdout.write(drift.to_markdown(plan))
     else:
-        drift.print_text(found, _stdout())
-    return EXIT_CHANGES if args.detailed_exitcode and found.found else EXIT_OK
+        drift.print_text(plan, _stdout())
+    return EXIT_CHANGES if args.detailed_exitcode and drift.found(plan) else EXIT_OK
 
 
 def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
@@ -350,7 +351,7 @@ def _report_applied(applied: Applied) -> int:
         console.print(f"Moved {applied.moved} address{plural} in state.")
     counts: dict[str, int] = {}
     for change in applied.done:
-        counts[change.action] = counts.get(change.action, 0) + 1
+        counts[change.label] = counts.get(change.label, 0) + 1
     words = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
              "adopt": "adopted", "forget": "forgotten"}  # fmt: skip
     done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a))
@@ -429,7 +430,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
             workspace.backend.lock("apply", args.lock_timeout),
         ):
             state, merged = replan(workspace, saved, path, plan_dir)
-            count = sum(1 for c in merged.changes if c.action != "no-op")
+            count = sum(1 for c in merged.changes if c.label != "no-op")
             _stdout().print(
                 f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
                 f"{_count(count, 'change')} as {markup(str(path))}."

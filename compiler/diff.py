@@ -1,9 +1,10 @@
-"""The diff: desired Resources, State and Observed remote objects become a Plan of Changes.
+"""The diff: desired Resources, State and Observed remote objects become a Plan of Changes,
+each with an action (what apply does) and a reason (why: compiler.model.change).
 
-Actions: create, update, delete, no-op, locked (a wanted change to an invoiced object: never
-written), adopt (an unmanaged remote object exactly equal to what a create would make),
-drift (a managed object edited behind billplan's back: restored), forget (a managed object
-already deleted remotely and no longer planned: dropped from state).
+An object whose wanted change is invoiced is a no-op (locked: never written); an unmanaged
+remote object exactly equal to what a create would make is adopted; a managed object edited
+behind billplan's back (drift, judged by compiler.drift) is updated back to the plan; one
+already deleted remotely and no longer planned is forgotten (dropped from state).
 Within one charge, leftover deletes and creates pair up in date order into updates, so a
 shifted schedule reads as date changes, not replacements.
 """
@@ -12,209 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from deepdiff import DeepDiff
-
-from compiler.credentials import Endpoint
+from compiler import drift
 from compiler.model import Observed, Resource
+from compiler.model.change import Change, Plan, Reason, Side, Unmanaged
+from compiler.model.fields import field_changes, same
 from compiler.state import Entry, State
-
-Action = Literal["create", "update", "delete", "no-op", "locked", "adopt", "drift", "forget"]
-WRITES: frozenset[str] = frozenset({"create", "update", "delete", "drift"})
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    field: str
-    before: Any
-    after: Any
-
-
-@dataclass(frozen=True)
-class Side:
-    """One side of a change, enough for the billing impact: when and how much."""
-
-    date: date | None
-    amount: Decimal
-    currency: str
-
-
-@dataclass(frozen=True)
-class Change:
-    address: str
-    action: Action
-    provider: str
-    type: str
-    project: str
-    project_id: str | int
-    remote_id: str | None
-    before: Mapping[str, Any] | None  # what the vendor holds now
-    after: Mapping[str, Any] | None  # what billplan will hold it to
-    fields: tuple[FieldChange, ...] = ()
-    reason: str = ""
-    moved_from: str | None = None  # paired occurrence: the address it replaces
-    before_side: Side | None = None
-    after_side: Side | None = None
-    before_locked: bool = False
-
-
-@dataclass(frozen=True)
-class Unmanaged:
-    """A remote object in a managed project that billplan did not create: never touched."""
-
-    provider: str
-    type: str
-    project: str
-    project_id: str | int
-    remote_id: str
-    attributes: Mapping[str, Any]
-    locked: bool
-    side: Side
-
-
-@dataclass
-class Plan:
-    changes: list[Change] = field(default_factory=list)
-    unmanaged: list[Unmanaged] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # from providers, e.g. a low request budget
-    moved: dict[str, str] = field(default_factory=dict)  # `moved:` renames: new address -> old
-    targets: tuple[str, ...] = ()  # a partial plan: only these address prefixes (--target)
-    excludes: tuple[str, ...] = ()  # ... and none under these (--exclude)
-    # Where each connection's requests go, for the reviewer: set outside the plan, never by it.
-    endpoints: list[Endpoint] = field(default_factory=list)
-
-    def count(self, action: str) -> int:
-        return sum(1 for change in self.changes if change.action == action)
-
-    @property
-    def has_changes(self) -> bool:
-        """Anything for apply to do, at the vendors or in state (a `moved:` rename)."""
-        return bool(self.moved) or any(
-            c.action in WRITES or c.action in ("adopt", "forget") for c in self.changes
-        )
-
-    def summary(self) -> str:
-        create = self.count("create")
-        update = self.count("update") + self.count("drift")
-        delete = self.count("delete")
-        text = f"Plan: {create} to create, {update} to update, {delete} to delete"
-        extras = [
-            f"{self.count(action)} {label}"
-            for action, label in (("adopt", "to adopt"), ("forget", "to forget"))
-            if self.count(action)
-        ]
-        locked = self.count("locked")
-        extras.append(f"{locked} locked")
-        return text + ", " + ", ".join(extras) + "."
-
-    def impact(self) -> Impact:
-        return billing_impact(self.changes)
-
-
-@dataclass(frozen=True)
-class Impact:
-    before: dict[str, Decimal]  # currency -> total scheduled now
-    after: dict[str, Decimal]  # currency -> total scheduled after apply
-    by_month: dict[tuple[str, str], Decimal]  # (YYYY-MM, currency) -> net change
-
-
-def billing_impact(changes: Iterable[Change]) -> Impact:
-    before: dict[str, Decimal] = defaultdict(Decimal)
-    after: dict[str, Decimal] = defaultdict(Decimal)
-    by_month: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for change in changes:
-        old = change.before_side
-        new = change.after_side
-        if change.action in ("locked", "forget"):
-            new = old  # a locked object stays as it is; a forgotten one is already gone
-        if change.action == "delete":
-            new = None
-        for side, totals, sign in ((old, before, -1), (new, after, 1)):
-            if side is None:
-                continue
-            totals[side.currency] += side.amount
-            month = side.date.strftime("%Y-%m") if side.date else "on completion"
-            by_month[(month, side.currency)] += sign * side.amount
-    return Impact(
-        before=dict(before),
-        after=dict(after),
-        by_month={key: value for key, value in sorted(by_month.items()) if value != 0},
-    )
-
-
-def field_changes(
-    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
-) -> tuple[FieldChange, ...]:
-    """Field-level differences; 15000 and 15000.0 are equal (numbers compare by value), and
-    a field set to null is the same as a field left out.
-
-    Most pairs a plan compares are equal, so equality is checked cheaply first; DeepDiff runs
-    only on a pair that differs (or that the cheap check cannot vouch for), to name what does."""
-    old = {k: v for k, v in (before or {}).items() if v is not None}
-    new = {k: v for k, v in (after or {}).items() if v is not None}
-    if _equal(old, new):
-        return ()
-    if not old or not new:  # a create or a delete: every field is a change
-        return tuple(FieldChange(k, old.get(k), new.get(k)) for k in sorted(old or new))
-    # threshold_to_diff_deeper=0: name each field even when few are shared, never "root".
-    # The tree view gives each difference's path as keys, however a key is spelled.
-    found = DeepDiff(
-        old,
-        new,
-        ignore_numeric_type_changes=True,
-        threshold_to_diff_deeper=0,
-        view="tree",
-    )
-    keys: set[str] = set()
-    for bucket in _DEEPDIFF_BUCKETS:
-        for level in found.get(bucket, ()):
-            path = level.path(output_format="list")
-            keys.add(str(path[0]) if path else "(value)")
-    return tuple(FieldChange(k, old.get(k), new.get(k)) for k in sorted(keys))
-
-
-_DEEPDIFF_BUCKETS = (
-    "values_changed",
-    "type_changes",
-    "dictionary_item_added",
-    "dictionary_item_removed",
-    "iterable_item_added",
-    "iterable_item_removed",
-)
-# Numbers compare by value across these types, as DeepDiff's ignore_numeric_type_changes does.
-_NUMBERS = frozenset({int, float, Decimal, bool})
-# Values whose == is exactly DeepDiff's verdict when both sides have the same type.
-_SCALARS = frozenset({str, int, float, Decimal, bool, type(None)})
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """True only when DeepDiff would find no difference: the same JSON-like shape (dicts with
-    text keys, lists, tuples), the same text, numbers equal by value. False means "differs, or
-    not sure": the caller asks DeepDiff."""
-    kind = type(a)
-    if kind is dict:
-        if type(b) is not dict or len(a) != len(b):
-            return False
-        for key, value in a.items():
-            if type(key) is not str or key not in b or not _equal(value, b[key]):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        if type(b) is not kind or len(a) != len(b):
-            return False
-        return all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    other = type(b)
-    if kind is other:
-        return kind in _SCALARS and a == b
-    return kind in _NUMBERS and other in _NUMBERS and a == b
-
-
-def same(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
-    return not field_changes(a, b)
 
 
 def diff(
@@ -252,11 +59,13 @@ def diff(
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
-                changes.append(_delete(entry, obs, reason="replaced by a different object type"))
-                changes.append(_create(resource, "its kind changed"))
+                changes.append(
+                    _delete(entry, obs, "replaced", "replaced by a different object type")
+                )
+                changes.append(_create(resource, "replaced", "its kind changed"))
                 continue
             why = f"{entry.remote_id} was deleted outside billplan; it will be created again"
-            gone = _create(resource, why)
+            gone = _create(resource, "gone", why)
             # remote_id names the object the create replaces, so apply knows it may.
             changes.append(replace(gone, remote_id=entry.remote_id))
             continue
@@ -266,46 +75,53 @@ def diff(
             # create, or a lost state); own it, and bring it to the plan if it differs.
             claimed.add((tagged.type, tagged.remote_id))
             found = _compare(resource, entry or _entry_of(resource, tagged), tagged)
-            reason = "found by the address billplan tagged it with"
-            if found.action == "no-op":
+            why = "found by the address billplan tagged it with"
+            if found.label == "no-op":
                 found = replace(found, action="adopt")
-            changes.append(replace(found, reason=f"{reason}; {found.reason}".rstrip("; ")))
+            if found.reason in ("unchanged", "changed"):
+                found = replace(found, reason="adopted")
+            changes.append(replace(found, detail=f"{why}; {found.detail}".rstrip("; ")))
             continue
         sent = _find_sent(entry, remote.values(), claimed) if entry is not None else None
         if entry is not None and sent is not None:
             claimed.add((sent.type, sent.remote_id))
             if sent.type != resource.type:
                 # Sent as another kind of object than the plan now wants: replace it.
-                changes.append(_delete(entry, sent, reason="replaced by a different object type"))
-                changes.append(_create(resource, "its kind changed"))
+                changes.append(
+                    _delete(entry, sent, "replaced", "replaced by a different object type")
+                )
+                changes.append(_create(resource, "replaced", "its kind changed"))
                 continue
             found = _compare(resource, entry, sent)
-            if found.action in ("update", "locked"):
+            if found.label in ("update", "locked"):
                 # The lost create landed and the plan has changed since: update what landed
                 # (or, invoiced meanwhile, show it locked), never a second create beside it.
-                reason = "the create's response was lost; found it remotely, as sent"
-                changes.append(replace(found, reason=f"{reason}; {found.reason}".rstrip("; ")))
+                why = "the create's response was lost; found it remotely, as sent"
+                if found.reason == "changed":
+                    found = replace(found, reason="adopted")
+                changes.append(replace(found, detail=f"{why}; {found.detail}".rstrip("; ")))
                 continue
         match = sent or _find_adoptable(resource, remote.values(), claimed)
         if match is not None:
             claimed.add((match.type, match.remote_id))
-            reason = (
+            why = (
                 "the create's response was lost; found it remotely"
                 if entry is not None and entry.status == "pending"
                 else "exactly what billplan would create; adopting it instead of a duplicate"
             )
             adopted = _compare(resource, _entry_of(resource, match), match)
-            if adopted.action == "update":
+            if adopted.label == "update":
                 # Only billplan's own tag is missing (made by hand): adopt it and tag it.
-                reason = "identical but for billplan's tag; adopting it and adding the tag"
-            elif adopted.action == "no-op":
-                adopted = replace(adopted, action="adopt")
+                why = "identical but for billplan's tag; adopting it and adding the tag"
+                adopted = replace(adopted, reason="adopted")
+            elif adopted.label == "no-op":
+                adopted = replace(adopted, action="adopt", reason="adopted")
             else:  # invoiced, and the tag cannot be added: shown, never written
-                reason = f"{reason}; {adopted.reason}"
-            changes.append(replace(adopted, reason=reason))
+                why = f"{why}; {adopted.detail}"
+            changes.append(replace(adopted, detail=why))
             continue
-        reason = "a create whose response was lost was not found remotely" if entry else ""
-        changes.append(_create(resource, reason))
+        why = "a create whose response was lost was not found remotely" if entry else ""
+        changes.append(_create(resource, "new", why))
 
     for address, entry in sorted(state.entries.items()):
         if address in wanted:
@@ -321,11 +137,13 @@ def diff(
         if obs is None:
             changes.append(_forget(entry))
         elif obs.locked:
-            reason = "removed from the plan but already invoiced; it will not be deleted"
-            kept = replace(_delete(entry, obs, reason), action="locked", fields=())
-            changes.append(replace(kept, before_locked=True))
+            why = "removed from the plan but already invoiced; it will not be deleted"
+            kept = _delete(entry, obs, "removed", why)
+            changes.append(
+                replace(kept, action="no-op", reason="locked", fields=(), before_locked=True)
+            )
         else:
-            changes.append(_delete(entry, obs, reason="no longer in the plan"))
+            changes.append(_delete(entry, obs, "removed", "no longer in the plan"))
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
     # A type the plan does not use in a project (a hand-made product item beside planned
@@ -361,7 +179,7 @@ def _priced_apart(changes: Iterable[Change]) -> list[str]:
     notes = []
     for change in changes:
         old, new = change.before_side, change.after_side
-        if change.action in ("no-op", "adopt") and old and new and old.amount != new.amount:
+        if change.label in ("no-op", "adopt") and old and new and old.amount != new.amount:
             notes.append(
                 f"{change.address}: the vendor bills {old.amount} {new.currency} where the plan "
                 f"expects {new.amount}; check the figures it computes from (a contract value?)"
@@ -370,27 +188,15 @@ def _priced_apart(changes: Iterable[Change]) -> list[str]:
 
 
 def _order(change: Change) -> tuple[str, str]:
-    return (change.address, change.action)
-
-
-def _change(of: Resource | Entry, action: Action, **fields: Any) -> Change:
-    """A change to what `of` names: its address, provider, type and project."""
-    return Change(
-        address=of.address,
-        action=action,
-        provider=of.provider,
-        type=of.type,
-        project=of.project,
-        project_id=of.project_id,
-        **fields,
-    )
+    return (change.address, change.label)
 
 
 def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> Change:
     """The plan's resource against the object the vendor holds: a no-op until judged."""
-    return _change(
+    return Change.to(
         resource,
         "no-op",
+        "unchanged",
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=resource.attributes,
@@ -404,25 +210,26 @@ def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
     base = _against(resource, obs, entry)
     fields = field_changes(obs.attributes, resource.attributes)
     if not fields:
-        return replace(base, reason="invoiced" if obs.locked else "")
+        return replace(base, detail="invoiced" if obs.locked else "")
     if obs.locked:
         return replace(
             base,
-            action="locked",
+            reason="locked",
             fields=fields,
-            reason="already invoiced: billplan will not change it; bill the difference "
+            detail="already invoiced: billplan will not change it; bill the difference "
             "with a new charge or credit",
         )
-    drifted = field_changes(entry.attributes, obs.attributes)
+    drifted = drift.of(entry, obs)
     if drifted:
         names = ", ".join(f.field for f in drifted)
         return replace(
             base,
-            action="drift",
+            action="update",
+            reason="drift",
             fields=fields,
-            reason=f"changed outside billplan ({names}); restoring the planned values",
+            detail=f"changed outside billplan ({names}); restoring the planned values",
         )
-    return replace(base, action="update", fields=fields)
+    return replace(base, action="update", reason="changed", fields=fields)
 
 
 def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:
@@ -434,33 +241,35 @@ def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change
         return []  # no such change; or invoiced, which _compare shows as locked
     why = f"{', '.join(fixed)} cannot change in place: the old object is deleted, a new one made"
     return [
-        _delete(entry, obs, reason=why),
-        replace(_create(resource, why), remote_id=obs.remote_id),
+        _delete(entry, obs, "replaced", why),
+        replace(_create(resource, "replaced", why), remote_id=obs.remote_id),
     ]
 
 
-def _create(resource: Resource, reason: str) -> Change:
-    return _change(
+def _create(resource: Resource, reason: Reason, detail: str) -> Change:
+    return Change.to(
         resource,
         "create",
+        reason,
         remote_id=None,
         before=None,
         after=resource.attributes,
         fields=field_changes(None, resource.attributes),
-        reason=reason,
+        detail=detail,
         after_side=_side_of(resource),
     )
 
 
-def _delete(entry: Entry, obs: Observed, reason: str) -> Change:
-    return _change(
+def _delete(entry: Entry, obs: Observed, reason: Reason, detail: str) -> Change:
+    return Change.to(
         entry,
         "delete",
+        reason,
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=None,
         fields=field_changes(obs.attributes, None),
-        reason=reason,
+        detail=detail,
         before_side=_side_of_observed(obs, entry.currency, entry),
     )
 
@@ -471,13 +280,14 @@ def _forget(entry: Entry) -> Change:
         if entry.status == "pending"
         else "already deleted outside billplan"
     )
-    return _change(
+    return Change.to(
         entry,
         "forget",
+        "gone",
         remote_id=entry.remote_id,
         before=None,
         after=None,
-        reason=f"{why}; dropping it from state",
+        detail=f"{why}; dropping it from state",
     )
 
 
@@ -579,11 +389,12 @@ def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> lis
             paired[create.address] = replace(
                 create,
                 action="update",
+                reason="moved",
                 remote_id=delete.remote_id,
                 before=delete.before,
                 fields=fields,
                 moved_from=delete.address,
-                reason=f"takes over {delete.address} (the schedule moved)",
+                detail=f"takes over {delete.address} (the schedule moved)",
                 before_side=delete.before_side,
             )
             dropped.add(delete.address)

@@ -23,7 +23,7 @@ from compiler.load import Document
 from compiler.state import State
 
 if TYPE_CHECKING:
-    from compiler.diff import Plan
+    from compiler.model.change import Plan
 
 SECTION = "moved"
 
@@ -226,8 +226,9 @@ def annotate(plan: Plan, moves: Mapping[str, str], document: Document) -> Plan:
         old = moves.get(change.address)
         if old is not None:
             why = f"moved from {old} (`moved:` in the plan)"
-            reason = f"{why}; {change.reason}" if change.reason else why
-            change = replace(change, moved_from=old, reason=reason)
+            detail = f"{why}; {change.detail}" if change.detail else why
+            reason = "moved" if change.reason == "unchanged" else change.reason
+            change = replace(change, moved_from=old, detail=detail, reason=reason)
         changes.append(change)
     notes = []
     for move in moves_of(document):

@@ -9,6 +9,11 @@ always comes from the plan directory it is given. Its checksum (sha256 over its 
 keys sorted, compact, numbers digit for digit, without the checksum itself) catches a file
 edited by hand or damaged, not an attacker, who can recompute it; `plan_path` records where
 it was made, for messages only.
+
+Each change is saved as a reviewer reads it: `action` is its label (the action, or drift /
+locked) and `reason` its sentence, as format 1 always had them; `action_reason` (added within
+format 1) is the reason's code. A plan saved before action_reason is read with each label's
+usual reason (compiler.model.change.unlabel).
 """
 
 from __future__ import annotations
@@ -24,8 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__, jsonio
-from compiler.diff import WRITES, Change, FieldChange, Plan, Side, Unmanaged, same
 from compiler.model import Observed
+from compiler.model.change import (
+    REASONS,
+    WRITES,
+    Change,
+    FieldChange,
+    Plan,
+    Side,
+    Unmanaged,
+    label_of,
+    unlabel,
+)
+from compiler.model.fields import same
 from compiler.state import State
 
 PLAN_FORMAT_VERSION = "1"
@@ -124,14 +140,17 @@ def _side_json(side: Side | None) -> dict[str, Any] | None:
 def _change_json(change: Change) -> dict[str, Any]:
     return {
         "address": change.address,
-        "action": change.action,
+        # The word a reviewer reads (the action, or drift / locked), as format 1 always had it;
+        # action_reason (added within format 1) says why, and with it what apply does.
+        "action": change.label,
+        "action_reason": change.reason,
         "provider": change.provider,
         "type": change.type,
         "project": change.project,
         "project_id": change.project_id,
         "remote_id": change.remote_id,
         "moved_from": change.moved_from,
-        "reason": change.reason,
+        "reason": change.detail,
         "before": None if change.before is None else dict(change.before),
         "after": None if change.after is None else dict(change.after),
         "before_locked": change.before_locked,
@@ -192,7 +211,7 @@ class Saved:
             changes=[
                 Change(
                     address=c["address"],
-                    action=c["action"],
+                    **_action_and_reason(c),
                     provider=c["provider"],
                     type=c["type"],
                     project=c["project"],
@@ -204,7 +223,7 @@ class Saved:
                         FieldChange(f["field"], f.get("before"), f.get("after"))
                         for f in c.get("fields", [])
                     ),
-                    reason=c.get("reason", ""),
+                    detail=c.get("reason", ""),
                     moved_from=c.get("moved_from"),
                     before_side=_side(c.get("before_side")),
                     after_side=_side(c.get("after_side")),
@@ -216,6 +235,20 @@ class Saved:
             targets=targets,
             excludes=excludes,
         )
+
+
+def _action_and_reason(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What apply does and why, from a saved change's `action` (the label a reviewer reads)
+    and `action_reason`. A plan saved before action_reason existed gets the label's usual
+    reason (drift for drift, new for a create ...)."""
+    label = raw["action"]
+    action, reason = unlabel(label)
+    stated = raw.get("action_reason", reason)
+    if stated not in REASONS or label_of(action, stated) != label:
+        raise ValueError(
+            f"{raw['address']}: {label} because of {stated!r} is no change billplan makes"
+        )
+    return {"action": action, "reason": stated}
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any]:

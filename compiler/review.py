@@ -5,7 +5,8 @@ A saved plan is the record of what a reviewer approved, never an authority: in C
 from the pull request's own run, which the pull request's author controls, and anyone can
 recompute its checksum. So `apply FILE` plans again from the plan directory it is given and
 the vendors as they are now, at the saved plan's as-of date and with its targets, and goes on
-only when that plan makes the same changes: the same addresses and actions, on the same remote
+only when that plan makes the same changes: the same addresses and actions (as a reviewer
+read them: an update, a restore of drift, a lock), on the same remote
 objects, with the same bodies and the same dates and amounts for state. What it then applies
 is the plan it made, never a body read from the file.
 """
@@ -19,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from compiler import jsonio
-from compiler.diff import Change, Plan, Side
+from compiler.model.change import Change, Plan, Side
 
 NO_CHANGE = "no change"
 ABSENT = "nothing"
@@ -56,7 +57,7 @@ def differences(saved: Plan, merged: Plan) -> list[Difference]:
     reviewed, now = _by_address(saved.changes), _by_address(merged.changes)
     for address in sorted(reviewed.keys() | now.keys()):
         old, new = reviewed.get(address), now.get(address)
-        if old is None or new is None or old.action != new.action:
+        if old is None or new is None or old.label != new.label:
             found.append(Difference(address, "action", _action(old), _action(new)))
             continue
         found += _compare(address, old, new)
@@ -75,11 +76,11 @@ def differences(saved: Plan, merged: Plan) -> list[Difference]:
 
 
 def _by_address(changes: Iterable[Change]) -> dict[str, Change]:
-    return {c.address: c for c in changes if c.action != "no-op"}
+    return {c.address: c for c in changes if c.label != "no-op"}
 
 
 def _action(change: Change | None) -> str:
-    return NO_CHANGE if change is None else change.action
+    return NO_CHANGE if change is None else change.label
 
 
 def _compare(address: str, old: Change, new: Change) -> list[Difference]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from compiler.diff import Plan
+from compiler.model.change import Plan
 from compiler.moved import under
 
 

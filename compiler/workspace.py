@@ -1,7 +1,8 @@
 """A plan opened for planning or applying: its items, resources, providers and state backend.
 
 This is where the stages meet: check (load, validate, expand), compile per provider, connect
-to the vendors (or to the sandbox), refresh what they hold, and diff. A provider named with
+to the vendors (or to the sandbox), refresh what they hold, and diff (or, for `plan
+--refresh-only`, compare with what billplan last wrote: compiler.drift). A provider named with
 `plan --no-refresh` is planned from state alone: it is never called, and what billplan last
 wrote there stands in for what the vendor holds.
 """
@@ -19,13 +20,14 @@ from typing import Any
 
 import httpx
 
-from compiler import moved
+from compiler import drift, moved
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
-from compiler.diff import Plan, diff
+from compiler.diff import diff
 from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
+from compiler.model.change import Mode, Plan
 from compiler.providers import (
     PROVIDERS,
     ConfigurationError,
@@ -164,11 +166,19 @@ class Workspace:
         return found
 
     def plan(
-        self, state: State, observed: Iterable[Observed], targets: Targets | None = None
+        self,
+        state: State,
+        observed: Iterable[Observed],
+        targets: Targets | None = None,
+        mode: Mode = "normal",
     ) -> Plan:
-        """The diff, after the plan's `moved:` renames; narrowed to the targets if any."""
+        """The diff, after the plan's `moved:` renames; narrowed to the targets if any. In
+        refresh-only mode, what changed at the vendors against what state says billplan last
+        wrote, at state's own addresses: the plan's wishes (and its renames) play no part."""
         targets = targets or Targets()
         self.check_targets(state, targets)
+        if mode == "refresh-only":
+            return drift.refresh_only(state, observed, targets)
         current, renames = self.moved_state(state)
         plan = diff(self.resources, current, observed, self.project_keys)
         plan = moved.annotate(plan, renames, self.document)
@@ -190,7 +200,7 @@ class Workspace:
         for change in plan.changes:
             if change.action == "create":
                 creates[change.provider] += 1
-            elif change.action in ("update", "drift", "delete"):
+            elif change.action in ("update", "delete"):
                 writes[change.provider] += 1
         problems = []
         for name, provider in sorted(self.providers.items()):

@@ -21,7 +21,7 @@ from support import AS_OF, AS_OF_TEXT, EmulatorAdmin, Run, billplan, hosts_outsi
 from support import variant as edited
 
 from compiler.apply import Applied, apply_plan
-from compiler.diff import Change, Plan
+from compiler.model.change import Change, Plan
 from compiler.sandbox import SANDBOX_TOKEN, Sandbox, build_sandbox
 from compiler.state import State
 from compiler.workspace import open_workspace
@@ -170,8 +170,14 @@ class Step:
         assert len(found) == 1, f"{address}: {found}"
         return found[0]
 
+    def why(self, address: str) -> tuple[str, str | None]:
+        """The change at an address as what apply does and why."""
+        change = self.change(address)
+        return change.action, change.reason
+
     def actions(self) -> dict[str, str]:
-        return {c.address: c.action for c in self.plan.changes}
+        """Each address's change as a reviewer reads it: its action, or drift / locked."""
+        return {c.address: c.label for c in self.plan.changes}
 
     def writes(self, method: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["method"] == method]

@@ -421,7 +421,7 @@ def test_a_lost_create_whose_charge_changed_since_is_updated_not_created_twice(
 
     change = second.change(LICENSES)
     assert change.action == "update"
-    assert "the create's response was lost; found it remotely" in change.reason
+    assert "the create's response was lost; found it remotely" in change.detail
     assert second.writes("POST") == []
     with plan_sandbox(directory) as admin:
         (item,) = admin.objects(PRODUCT_ITEM)

@@ -31,7 +31,7 @@ from support import (
 )
 
 from compiler import jsonio, planfile, review
-from compiler.diff import Change, Plan
+from compiler.model.change import Change, Plan
 
 # The merged plan: the kickoff goes from 10000 to 12000, and an extra workshop is added.
 REVIEWED = variant(("amount: 10000}", "amount: 12000}"), body=WITH_EXTRA)

@@ -30,7 +30,7 @@ from support_coperniq import Admin as CoperniqAdmin
 
 from compiler import credentials
 from compiler.credentials import Endpoint, EndpointError, Hosts, checked_url
-from compiler.diff import Plan
+from compiler.model.change import Plan
 from compiler.providers import PROVIDERS, ConfigurationError, ProviderError
 from compiler.render.plan import MARKDOWN_LIMIT, print_text, to_markdown
 from compiler.sandbox import SANDBOX_TOKEN, Sandbox, build_sandbox

@@ -9,8 +9,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from compiler.diff import Action, Change, Plan, Side, billing_impact, diff, field_changes
+import pytest
+
+from compiler import drift
+from compiler.diff import diff
 from compiler.model import Observed, Resource
+from compiler.model.change import Change, Label, Plan, Side, billing_impact, unlabel
+from compiler.model.fields import field_changes
 from compiler.state import Entry, EntryStatus, State
 
 PROJECT_ID = "d077258e-2158-4f34-aabd-97e971d0c18d"
@@ -71,6 +76,15 @@ def plan_of(
     """diff() where state owns exactly `held` (address -> the object it made)."""
     state = State(entries={a: entry(a, o) for a, o in held.items()})
     return diff(wanted, state, [*held.values(), *extra], {("ruddr", PROJECT_ID): "acme"})
+
+
+def _kickoff_edited_behind_billplans_back() -> tuple[State, list[Resource], Observed]:
+    """State as billplan wrote the kickoff (fee 10000), the plan unchanged, the vendor's 9000."""
+    made = observed("k", "2026-01-15", 10000, "Kickoff")
+    edited = observed("k", "2026-01-15", 9000, "Kickoff")
+    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
+    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+    return state, wanted, edited
 
 
 def by_address(plan: Plan) -> dict[str, Change]:
@@ -200,15 +214,12 @@ def test_a_changed_amount_of_an_owned_object_is_an_update() -> None:
 
 
 def test_an_owned_object_changed_behind_billplans_back_is_drift() -> None:
-    made = observed("k", "2026-01-15", 10000, "Kickoff")
-    edited = observed("k", "2026-01-15", 9000, "Kickoff")
-    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
-    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+    state, wanted, edited = _kickoff_edited_behind_billplans_back()
 
     (change,) = diff(wanted, state, [edited], {}).changes
 
-    assert change.action == "drift"
-    assert "changed outside billplan (fee)" in change.reason
+    assert (change.action, change.reason, change.label) == ("update", "drift", "drift")
+    assert "changed outside billplan (fee)" in change.detail
 
 
 def test_a_wanted_change_to_an_invoiced_object_is_locked() -> None:
@@ -217,7 +228,7 @@ def test_a_wanted_change_to_an_invoiced_object_is_locked() -> None:
 
     (change,) = plan_of(wanted, held).changes
 
-    assert change.action == "locked"
+    assert (change.action, change.reason) == ("no-op", "locked")
     assert change.before_locked
 
 
@@ -242,7 +253,7 @@ def test_a_pending_create_found_remotely_is_adopted_as_a_lost_response() -> None
     (change,) = diff(wanted, state, [made], {}).changes
 
     assert change.action == "adopt"
-    assert change.reason == "the create's response was lost; found it remotely"
+    assert change.detail == "the create's response was lost; found it remotely"
 
 
 def test_an_unowned_object_that_differs_is_unmanaged_and_not_a_change() -> None:
@@ -263,13 +274,123 @@ def test_an_owned_object_gone_remotely_and_gone_from_the_plan_is_forgotten() -> 
     assert change.action == "forget"
 
 
+# ---- why: every change says what apply does and, apart from it, why ----------------------
+
+
+def test_an_invoiced_object_the_plan_would_change_is_a_no_op_that_reads_as_locked() -> None:
+    held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff", locked=True)}
+    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "12000", "Kickoff")]
+
+    plan = plan_of(wanted, held)
+
+    assert [(c.action, c.reason, c.label) for c in plan.changes] == [("no-op", "locked", "locked")]
+    assert not plan.has_changes
+
+
+def test_an_invoiced_object_removed_from_the_plan_is_a_no_op_because_it_is_locked() -> None:
+    held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff", locked=True)}
+
+    (change,) = plan_of([], held).changes
+
+    assert (change.action, change.reason, change.label) == ("no-op", "locked", "locked")
+    assert change.before_locked and "will not be deleted" in change.detail
+
+
+def test_each_plain_change_has_the_usual_reason_of_its_action() -> None:
+    held = {
+        "acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff"),
+        "acme/milestones/old": observed("o", "2026-02-15", 500, "Old"),
+    }
+    wanted = [
+        resource("acme/milestones/kickoff", "2026-01-15", "12000", "Kickoff"),
+        resource("acme/milestones/new", "2026-03-15", "700", "New"),
+    ]
+
+    plan = plan_of(wanted, held)
+
+    assert {c.address: (c.action, c.reason) for c in plan.changes} == {
+        "acme/milestones/kickoff": ("update", "changed"),
+        "acme/milestones/new": ("create", "new"),
+        "acme/milestones/old": ("delete", "removed"),
+    }
+
+
+def test_an_object_deleted_remotely_is_created_again_because_it_is_gone() -> None:
+    made = observed("k", "2026-01-15", 10000, "Kickoff")
+    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
+    wanted = [resource("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+
+    (change,) = diff(wanted, state, [], {}).changes
+
+    assert (change.action, change.reason) == ("create", "gone")
+
+
+# ---- refresh-only: the same drift, as a plan mode ----------------------------------------
+
+
+def test_an_object_edited_outside_billplan_is_drift_in_both_plan_modes() -> None:
+    state, wanted, edited = _kickoff_edited_behind_billplans_back()
+
+    (restore,) = diff(wanted, state, [edited], {}).changes
+    (seen,) = drift.refresh_only(state, [edited]).changes
+
+    assert (restore.action, restore.reason) == ("update", "drift")
+    assert (seen.action, seen.reason) == ("no-op", "drift")
+    # The refresh-only change runs from what billplan wrote to what the vendor holds now.
+    assert [(f.field, f.before, f.after) for f in seen.fields] == [("fee", 10000, 9000)]
+
+
+def test_a_refresh_only_plan_has_one_no_op_per_managed_object_and_nothing_to_apply() -> None:
+    kept = observed("k", "2026-01-15", 10000, "Kickoff")
+    gone = observed("g", "2026-02-15", 500, "Gone")
+    state = State(
+        entries={
+            "acme/milestones/kickoff": entry("acme/milestones/kickoff", kept),
+            "acme/milestones/gone": entry("acme/milestones/gone", gone),
+        }
+    )
+
+    plan = drift.refresh_only(state, [kept])
+
+    assert plan.mode == "refresh-only"
+    assert [(c.address, c.action, c.reason) for c in plan.changes] == [
+        ("acme/milestones/gone", "no-op", "gone"),
+        ("acme/milestones/kickoff", "no-op", "unchanged"),
+    ]
+    assert not plan.has_changes
+
+
+def test_a_refresh_only_plan_ignores_what_the_plan_wants() -> None:
+    made = observed("k", "2026-01-15", 10000, "Kickoff")
+    state = State(entries={"acme/milestones/kickoff": entry("acme/milestones/kickoff", made)})
+
+    (change,) = drift.refresh_only(state, [made]).changes
+
+    assert (change.action, change.reason, change.fields) == ("no-op", "unchanged", ())
+
+
+def test_a_refresh_only_plan_lists_a_create_of_unknown_outcome_as_pending() -> None:
+    sent = observed("k", "2026-01-15", 10000, "Kickoff")
+    state = State(
+        entries={
+            "acme/milestones/kickoff": entry("acme/milestones/kickoff", sent, status="pending")
+        }
+    )
+
+    plan = drift.refresh_only(state, [])
+
+    assert (plan.changes, plan.pending) == ([], ["acme/milestones/kickoff"])
+
+
 # ---- billing impact and the summary ------------------------------------------------------
 
 
-def _change(action: Action, before: Side | None = None, after: Side | None = None) -> Change:
+def _change(label: Label, before: Side | None = None, after: Side | None = None) -> Change:
+    action, reason = unlabel(label)
     return Change(
-        address=f"acme/milestones/{action}-{id(before)}-{id(after)}",
+        address=f"acme/milestones/{label}-{id(before)}-{id(after)}",
         action=action,
+        reason=reason,
         provider="ruddr",
         type=MILESTONE,
         project="acme",
@@ -375,4 +496,10 @@ def test_a_pending_create_of_a_charge_since_removed_is_forgotten_if_it_never_lan
     (change,) = diff([], state, [], {}).changes
 
     assert change.action == "forget"
-    assert "its create never reached the vendor" in change.reason
+    assert "its create never reached the vendor" in change.detail
+
+
+def test_a_change_that_would_write_an_invoiced_object_cannot_be_made() -> None:
+    with pytest.raises(ValueError, match="an invoiced object is never written"):
+        Change.to(resource("acme/milestones/k", "2026-01-15", "1"), "update", "locked",
+                  remote_id="k", before=None, after=None)  # fmt: skip

@@ -17,8 +17,9 @@ from deepdiff import DeepDiff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import compiler.diff
-from compiler.diff import FieldChange, field_changes, same
+import compiler.model.fields
+from compiler.model.change import FieldChange
+from compiler.model.fields import field_changes, same
 
 
 def reference(
@@ -160,7 +161,7 @@ def test_equal_pairs_never_reach_deepdiff(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("DeepDiff was asked about an equal pair")
 
-    monkeypatch.setattr(compiler.diff, "DeepDiff", refuse)
+    monkeypatch.setattr(compiler.model.fields, "DeepDiff", refuse)
 
     assert field_changes(before, after) == ()
 

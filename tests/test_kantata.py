@@ -204,9 +204,9 @@ def test_an_invoiced_milestone_changed_in_the_plan_is_locked_and_never_written(
     locked = step(applied, apply=True)
 
     change = locked.change(KICKOFF)
-    assert change.action == "locked"
+    assert (change.action, change.reason) == ("no-op", "locked")
     assert [f.field for f in change.fields] == ["amount_in_cents"]
-    assert "invoiced" in change.reason
+    assert "invoiced" in change.detail
     assert untouched(locked.requests)
     with plan_sandbox(applied) as admin:
         assert admin.milestone(kickoff_id)["amount_in_cents"] == 1000000
@@ -220,7 +220,7 @@ def test_an_invoiced_charge_removed_from_the_plan_is_locked_not_deleted(applied:
 
     removed = step(applied, apply=True)
 
-    assert removed.change(KICKOFF).action == "locked"
+    assert removed.why(KICKOFF) == ("no-op", "locked")
     assert untouched(removed.requests)
     assert remote_ids(applied)[KICKOFF] == kickoff_id
 
@@ -274,8 +274,8 @@ def test_a_milestone_edited_in_kantata_is_drift_and_apply_restores_it(applied: P
     drifted = step(applied, apply=True)
 
     change = drifted.change(KICKOFF)
-    assert change.action == "drift"
-    assert "changed outside billplan (amount_in_cents, title)" in change.reason
+    assert (change.action, change.reason) == ("update", "drift")
+    assert "changed outside billplan (amount_in_cents, title)" in change.detail
     assert len(drifted.writes("PUT")) == 1
     with plan_sandbox(applied) as admin:
         restored = admin.milestone(kickoff_id)
@@ -353,7 +353,7 @@ def test_a_managed_milestone_deleted_in_kantata_is_created_again(applied: Path) 
     recreated = step(applied, apply=True)
 
     assert recreated.change(CREDIT).action == "create"
-    assert "deleted outside billplan" in recreated.change(CREDIT).reason
+    assert "deleted outside billplan" in recreated.change(CREDIT).detail
     assert remote_ids(applied)[CREDIT] not in (None, old_id)
     assert not step(applied).plan.has_changes
 
@@ -544,7 +544,7 @@ def test_after_a_lost_create_the_next_plan_adopts_each_milestone_by_its_referenc
     second = step(directory, apply=True)
 
     assert set(second.actions().values()) == {"adopt"}
-    assert "found by the address billplan tagged it with" in second.change(KICKOFF).reason
+    assert "found by the address billplan tagged it with" in second.change(KICKOFF).detail
     assert untouched(second.requests)
     with plan_sandbox(directory) as admin:
         owners = {reference_of(m)["service_model_ref"]: m["id"] for m in admin.milestones()}

@@ -242,9 +242,9 @@ def test_an_invoiced_milestone_changed_in_the_plan_is_locked_and_never_written(
     locked = step(applied, apply=True)
 
     change = locked.change(KICKOFF)
-    assert change.action == "locked"
+    assert (change.action, change.reason) == ("no-op", "locked")
     assert [f.field for f in change.fields] == ["fee"]
-    assert "invoiced" in change.reason
+    assert "invoiced" in change.detail
     assert locked.writes("PATCH") == locked.writes("POST") == locked.writes("DELETE") == []
     with plan_sandbox(applied) as admin:
         assert admin.get(MILESTONE, kickoff_id)["fee"] == 10000
@@ -272,7 +272,7 @@ def test_an_invoiced_charge_removed_from_the_plan_is_locked_not_deleted(applied:
 
     removed = step(applied, apply=True)
 
-    assert removed.change(KICKOFF).action == "locked"
+    assert removed.why(KICKOFF) == ("no-op", "locked")
     assert removed.plan.count("delete") == 0
     assert removed.writes("DELETE") == []
     assert remote_ids(applied)[KICKOFF] == kickoff_id  # still owned, still there
@@ -290,8 +290,8 @@ def test_an_object_edited_behind_billplans_back_is_drift_and_apply_restores_it(
     drifted = step(applied, apply=True)
 
     change = drifted.change(DESIGN)
-    assert change.action == "drift"
-    assert "changed outside billplan (fee, name)" in change.reason
+    assert (change.action, change.reason) == ("update", "drift")
+    assert "changed outside billplan (fee, name)" in change.detail
     assert len(drifted.writes("PATCH")) == 1
     with plan_sandbox(applied) as admin:
         restored = admin.get(MILESTONE, design_id)
@@ -360,7 +360,7 @@ def test_a_managed_object_deleted_remotely_is_created_again(applied: Path) -> No
 
     change = recreated.change(LICENSES)
     assert change.action == "create"
-    assert "deleted outside billplan" in change.reason
+    assert "deleted outside billplan" in change.detail
     assert len(recreated.writes("POST")) == 1
     assert remote_ids(applied)[LICENSES] not in (None, old_id)
     assert not step(applied).plan.has_changes

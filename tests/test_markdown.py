@@ -40,7 +40,7 @@ from support import (
 )
 
 from compiler.apply import apply_plan
-from compiler.diff import Change, FieldChange, Plan, Side, Unmanaged
+from compiler.model.change import Change, FieldChange, Plan, Side, Unmanaged, unlabel
 from compiler.render.plan import MARKDOWN_LIMIT, MARKER, to_markdown
 from compiler.workspace import open_workspace
 
@@ -134,7 +134,7 @@ def every_action(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 
 
 def test_the_golden_plan_touches_every_action(every_action: Plan) -> None:
-    actions = {c.action for c in every_action.changes}
+    actions = {c.label for c in every_action.changes}
     assert {"create", "update", "delete", "locked", "adopt", "drift", "forget"} <= actions
     assert any(c.moved_from for c in every_action.changes)
     assert any(c.action == "update" and c.fields and not c.moved_from for c in every_action.changes)
@@ -240,12 +240,14 @@ def test_text_from_the_plan_or_the_vendor_shows_as_itself_and_injects_nothing(
     assert "Hand-made `x` | &lt;script&gt;" in rendered
 
 
-def _change(address: str, action: str = "update", **fields: object) -> Change:
+def _change(address: str, label: str = "update", **fields: object) -> Change:
     project = address.split("/")[0]
     side = Side(date(2026, 3, 1), Decimal("100.00"), "USD")
+    action, reason = unlabel(label)
     return Change(
         address=address,
-        action=action,  # type: ignore[arg-type]
+        action=action,
+        reason=reason,
         provider="ruddr",
         type=MILESTONE,
         project=project,
@@ -277,7 +279,7 @@ def test_a_hostile_value_keeps_the_table_whole(text: str) -> None:
         changes=[
             _change(
                 f"p<b>/milestones/{text}",
-                reason=text,
+                detail=text,
                 fields=(FieldChange("name", text, "x"), FieldChange(text, 1, 2)),
             )
         ],
@@ -312,7 +314,7 @@ def test_a_very_long_value_is_cut_to_300_characters() -> None:
 
 
 def test_a_plan_without_changes_says_so() -> None:
-    markdown = to_markdown(Plan(changes=[_change("p/milestones/m", action="no-op")]))
+    markdown = to_markdown(Plan(changes=[_change("p/milestones/m", label="no-op")]))
 
     assert markdown.splitlines()[:4] == [
         MARKER,
@@ -335,7 +337,8 @@ def _synthetic(project: str, n: int, *, action: str = "create", start: int = 0) 
         out.append(
             Change(
                 address=f"{project}/recurring/support/{day.isoformat()}",
-                action=action,  # type: ignore[arg-type]
+                action=unlabel(action)[0],
+                reason=unlabel(action)[1],
                 provider="ruddr",
                 type=MILESTONE,
                 project=project,
@@ -344,7 +347,7 @@ def _synthetic(project: str, n: int, *, action: str = "create", start: int = 0) 
                 before=None if action == "create" else {"fee": Decimal(900 + i)},
                 after=None if action == "delete" else {"fee": Decimal(1000 + i)},
                 fields=(FieldChange("fee", Decimal(900 + i), Decimal(1000 + i)),),
-                reason="" if action == "create" else "a reason a reviewer reads",
+                detail="" if action == "create" else "a reason a reviewer reads",
                 before_side=None if action == "create" else side,
                 after_side=None if action == "delete" else side,
             )

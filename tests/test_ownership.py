@@ -32,7 +32,7 @@ from support import (
 )
 
 from compiler.apply import ownership_problem
-from compiler.diff import Change
+from compiler.model.change import Change
 from compiler.state import Entry, State
 
 OTHER_PROJECT = "5f0c4e1a-8b7d-4c2e-9a61-3d2b7e9f0a11"
@@ -148,8 +148,8 @@ def test_a_lost_create_that_was_invoiced_meanwhile_is_shown_locked_not_adopted(
     seen = step(directory, arrange=invoice_what_landed)
 
     (change,) = seen.plan.changes
-    assert (change.address, change.action) == (KICKOFF, "locked")
-    assert "the create's response was lost" in change.reason
+    assert (change.address, change.action, change.reason) == (KICKOFF, "no-op", "locked")
+    assert "the create's response was lost" in change.detail
 
 
 # ---- the rule itself ------------------------------------------------------------------------

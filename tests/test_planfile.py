@@ -34,7 +34,7 @@ from support import (
 )
 
 from compiler import jsonio, planfile
-from compiler.diff import Change, FieldChange, Plan, Side
+from compiler.model.change import Change, FieldChange, Plan, Side, unlabel
 
 KICKOFF_12000 = variant(("amount: 10000}", "amount: 12000}"))
 KICKOFF_13000_AND_EXTRA = variant(("amount: 10000}", "amount: 13000}"), body=WITH_EXTRA)
@@ -243,6 +243,70 @@ def test_decimals_survive_a_saved_plan_digit_for_digit(
     assert str(loaded.fields[0].after) == str(rate)
     assert loaded.after_side.amount == amount
     assert str(loaded.before_side.amount) == str(amount)
+
+
+def _saved_change(label: str, reason: str | None = None) -> dict[str, object]:
+    """One change of a saved plan as `plan -o` writes it (action_reason left out: None)."""
+    action, usual = unlabel(label)
+    change = Change(address="p/milestones/m", action=action, reason=reason or usual,
+                    provider="ruddr", type=MILESTONE, project="p", project_id="x", remote_id="r",
+                    before={"fee": 1}, after={"fee": 2})  # fmt: skip
+    text = planfile.dumps(Plan([change]), plan_path="p", as_of=date(2026, 1, 1), sandbox=True)
+    (saved,) = jsonio.loads(text)["changes"]
+    if reason is None:
+        del saved["action_reason"]
+    return saved
+
+
+def _read(changes: list[dict[str, object]]) -> Plan:
+    document = {"format_version": "1", "plan_path": "p", "as_of": "2026-01-01", "changes": changes}
+    return planfile.Saved(document, Path("saved.json")).plan
+
+
+def test_a_saved_change_keeps_what_apply_does_and_why() -> None:
+    (change,) = _read([_saved_change("update", "adopted")]).changes
+
+    assert (change.action, change.reason) == ("update", "adopted")
+
+
+def test_a_saved_drift_reads_as_drift_and_comes_back_as_an_update_because_of_drift() -> None:
+    saved = _saved_change("drift", "drift")
+    (change,) = _read([saved]).changes
+
+    assert (saved["action"], saved["action_reason"]) == ("drift", "drift")
+    assert (change.action, change.reason) == ("update", "drift")
+
+
+@pytest.mark.parametrize(
+    ("label", "action", "reason"),
+    [
+        ("create", "create", "new"),
+        ("update", "update", "changed"),
+        ("drift", "update", "drift"),
+        ("delete", "delete", "removed"),
+        ("locked", "no-op", "locked"),
+        ("adopt", "adopt", "adopted"),
+        ("forget", "forget", "gone"),
+    ],
+)
+def test_a_plan_saved_before_changes_had_a_reason_gets_its_actions_usual_reason(
+    label: str, action: str, reason: str
+) -> None:
+    (change,) = _read([_saved_change(label)]).changes
+
+    assert (change.action, change.reason, change.label) == (action, reason, label)
+
+
+def test_a_saved_change_whose_reason_contradicts_its_action_is_damaged(tmp_path: Path) -> None:
+    saved = {**_saved_change("update", "changed"), "action_reason": "locked"}
+    document = {"format_version": "1", "plan_path": "p", "as_of": "2026-01-01",
+                "changes": [saved]}  # fmt: skip
+    document["checksum"] = planfile.checksum(document)
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+    with pytest.raises(planfile.PlanFileError, match=r"damaged saved plan .*update because of"):
+        planfile.load(path)
 
 
 def test_a_saved_plan_applies_from_another_directory_and_under_any_name(

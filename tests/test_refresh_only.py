@@ -5,9 +5,13 @@ exit 2 with --detailed-exitcode when there is drift; and nothing written anywher
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+from rich.console import Console
 from support import (
     KICKOFF,
     LICENSES,
@@ -19,6 +23,12 @@ from support import (
     variant,
     write_plan,
 )
+
+from compiler import drift
+from compiler.model import Observed
+from compiler.model.change import Plan
+from compiler.render import drift as render_drift
+from compiler.state import Entry, State
 
 
 def refresh_only(ruddr: Remote, directory: Path, *args: str) -> tuple[int, str, str]:
@@ -122,3 +132,42 @@ def test_refresh_only_saves_no_plan(ruddr: Remote, applied: Path, tmp_path: Path
     assert code == 1
     assert "--refresh-only reports drift and saves no plan" in errors
     assert not out.exists()
+
+
+# ---- the refresh-only plan's views, on their own -------------------------------------------
+
+
+def _managed(address: str, remote_id: str | None, fee: int) -> Entry:
+    return Entry(address, "ruddr", MILESTONE, "acme", "p", remote_id, {"fee": fee}, "USD",
+                 date(2026, 1, 15), Decimal(fee))  # fmt: skip
+
+
+def _held(remote_id: str, fee: int, *, locked: bool = False) -> Observed:
+    return Observed(remote_id, MILESTONE, "p", {"fee": fee}, locked, date(2026, 1, 15),
+                    Decimal(fee))  # fmt: skip
+
+
+def _text(plan: Plan) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    render_drift.print_text(plan, console)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_an_invoiced_object_changed_at_the_vendor_says_so() -> None:
+    state = State(entries={"acme/milestones/k": _managed("acme/milestones/k", "k", 10000)})
+
+    plan = drift.refresh_only(state, [_held("k", 11000, locked=True)])
+
+    assert f"~ changed  acme/milestones/k  ({MILESTONE} k, invoiced)" in _text(plan)
+    assert json.loads(render_drift.to_json(plan))["drift"][0]["locked"] is True
+
+
+def test_a_create_of_unknown_outcome_is_a_note_in_every_view() -> None:
+    state = State(entries={"acme/milestones/k": _managed("acme/milestones/k", None, 10000)})
+
+    plan = drift.refresh_only(state, [])
+
+    assert "Note: acme/milestones/k: a create was sent and its outcome is unknown" in _text(plan)
+    assert "> **Note:** acme/milestones/k: a create was sent" in render_drift.to_markdown(plan)
+    assert json.loads(render_drift.to_json(plan))["pending"] == ["acme/milestones/k"]
+    assert render_drift.summary(plan).startswith("No drift:")

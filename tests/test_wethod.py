@@ -247,8 +247,8 @@ def test_an_invoice_edited_behind_billplans_back_is_drift_and_apply_restores_it(
     drifted = step(applied, apply=True)
 
     change = drifted.change(LAUNCH)
-    assert change.action == "drift"
-    assert "changed outside billplan (notes, value)" in change.reason
+    assert (change.action, change.reason) == ("update", "drift")
+    assert "changed outside billplan (notes, value)" in change.detail
     (patch,) = drifted.writes("PATCH")
     assert patch["path"] == f"{API}/{launch_id}"
     restored = _invoice_of(applied, LAUNCH)
@@ -284,7 +284,7 @@ def test_an_invoice_deleted_behind_billplans_back_is_created_again(applied: Path
 
     change = recreated.change(GO_LIVE)
     assert change.action == "create"
-    assert "deleted outside billplan" in change.reason
+    assert "deleted outside billplan" in change.detail
     assert len(recreated.writes("POST")) == 1
     assert remote_ids(applied)[GO_LIVE] not in (None, old_id)
     assert not step(applied).plan.has_changes
@@ -302,7 +302,8 @@ def test_a_sent_invoice_changed_in_the_plan_is_locked_and_never_written(applied:
     locked = step(applied, apply=True)
 
     change = locked.change(KICKOFF)
-    assert (change.action, [f.field for f in change.fields]) == ("locked", ["value"])
+    assert (change.action, change.reason) == ("no-op", "locked")
+    assert [f.field for f in change.fields] == ["value"]
     assert [r["method"] for r in locked.requests] == ["GET"]
     assert _invoice_of(applied, KICKOFF)["value"] == 4000
 
@@ -317,8 +318,8 @@ def test_a_sent_invoice_removed_from_the_plan_is_locked_and_no_delete_is_sent(
 
     removed = step(applied, apply=True)
 
-    assert removed.change(KICKOFF).action == "locked"
-    assert "will not be deleted" in removed.change(KICKOFF).reason
+    assert removed.why(KICKOFF) == ("no-op", "locked")
+    assert "will not be deleted" in removed.change(KICKOFF).detail
     assert removed.writes("DELETE") == []
     assert remote_ids(applied)[KICKOFF] == kickoff_id  # still owned, still there
     assert _invoice_of(applied, KICKOFF)["status"] == "sent"
@@ -339,7 +340,7 @@ def test_an_invoice_sent_and_paid_through_the_api_is_locked(applied: Path) -> No
 
     locked = step(applied, apply=True)
 
-    assert locked.change(LAUNCH).action == "locked"
+    assert locked.why(LAUNCH) == ("no-op", "locked")
     assert [f.field for f in locked.change(LAUNCH).fields] == ["issue_date"]
     assert [r["method"] for r in locked.requests] == ["GET"]
     paid_invoice = _invoice_of(applied, LAUNCH)
@@ -361,7 +362,7 @@ def test_a_lost_create_is_adopted_by_the_next_plan_and_never_duplicated(tmp_path
     second = step(directory, apply=True)
 
     assert second.change(KICKOFF).action == "adopt"
-    assert "the create's response was lost; found it remotely" in second.change(KICKOFF).reason
+    assert "the create's response was lost; found it remotely" in second.change(KICKOFF).detail
     assert second.writes("POST") == []
     with plan_sandbox(directory) as admin:
         kickoffs = [i for i in admin.invoices() if i["notes"] == "Kickoff workshop"]
@@ -595,7 +596,7 @@ def test_deleting_an_invoice_sent_between_plan_and_apply_is_refused_403_for_edit
     assert "If the invoice was sent or paid since the plan" in failure.message
     assert [r["status"] for r in raced.writes("DELETE")] == [403]
     assert remote_ids(applied)[KICKOFF] == kickoff_id  # not deleted, so still owned
-    assert step(applied).change(KICKOFF).action == "locked"
+    assert step(applied).why(KICKOFF) == ("no-op", "locked")
 
 
 def test_a_company_that_is_not_the_tokens_fails_the_plan_with_412(

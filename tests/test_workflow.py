@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from compiler.cli import build_parser
-from compiler.diff import Plan
+from compiler.model.change import Plan
 from compiler.render.plan import to_markdown
 
 REPO = Path(__file__).resolve().parent.parent

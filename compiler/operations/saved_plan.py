@@ -14,7 +14,7 @@ from compiler import planfile, review
 from compiler.targets import Targets
 
 if TYPE_CHECKING:
-    from compiler.diff import Plan
+    from compiler.model.change import Plan
     from compiler.state import State
     from compiler.workspace import Workspace
 

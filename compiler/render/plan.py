@@ -1,7 +1,10 @@
 """Rendering a Plan: text for a terminal or CI log, markdown for a pull-request comment.
 
 Both lead with what matters to a reviewer: what changes, what is locked (loudly), what is
-deleted, and the billing impact. The JSON form is compiler.planfile.
+deleted, and the billing impact. Each change shows as its label (compiler.model.change): its
+action, or `drift` for an update that restores an object edited outside billplan and `locked`
+for an invoiced object billplan leaves as it is; its detail says why. The JSON form is
+compiler.planfile; a refresh-only plan renders through compiler.render.drift.
 
 The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
 
@@ -15,7 +18,7 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
 - Notes (a low request budget, a vendor pricing apart from the plan), then the net change by
   month in a collapsed block.
 - One `<details>` block per project, in name order, opened by default when it holds a delete
-  or a lock. Its table has a row per changed object (action, address, the reason under it,
+  or a lock. Its table has a row per changed object (label, address, the detail under it,
   date, amount; `old → new` where apply changes them), then a row per changed field (the
   field, `old → new`; nested values by path, `lineItems[0].amount`). Rows are in date order.
 - Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
@@ -53,7 +56,7 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
-from compiler.diff import Change, Impact, Plan, Side, Unmanaged
+from compiler.model.change import Change, Impact, Plan, Side, Unmanaged
 from compiler.money import decimals, format_amount, format_grouped
 from compiler.render.safe import markup, visible
 
@@ -98,7 +101,7 @@ def _currency(change: Change) -> str:
 
 def _shown_side(change: Change) -> Side | None:
     # A locked object keeps what the vendor holds; show that, not the plan's wish.
-    if change.action == "locked":
+    if change.label == "locked":
         return change.before_side or change.after_side
     return change.after_side or change.before_side
 
@@ -127,7 +130,7 @@ def _date_order(change: Change) -> tuple[str, str]:
 
 
 def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) -> None:
-    visible = [c for c in plan.changes if show_unchanged or c.action != "no-op"]
+    visible = [c for c in plan.changes if show_unchanged or c.label != "no-op"]
     if not visible and not plan.unmanaged:
         if plan.moved:
             console.print("No changes at the vendors; only addresses renamed in state (moved:).")
@@ -138,21 +141,17 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         console.print(plan.summary())
         return
     for project, changes in _by_project(visible).items():
-        first = changes[0]
-        console.print(
-            f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, "
-            f"{markup(first.project_id)})"
-        )
+        print_project(project, changes[0], console)
         for change in changes:
-            symbol, style = _SYMBOL[change.action]
-            label = change.action.upper() if change.action == "locked" else change.action
+            symbol, style = _SYMBOL[change.label]
+            label = change.label.upper() if change.label == "locked" else change.label
             console.print(f"  [{style}]{symbol} {label:<7}[/{style}] {markup(_headline(change))}")
             renamed = change.moved_from and plan.moved.get(change.address) == change.moved_from
             if change.moved_from and not renamed:
                 console.print(f"      [dim]takes over {markup(change.moved_from)}[/dim]")
-            elif change.reason:
-                console.print(f"      [dim]{markup(change.reason)}[/dim]")
-            if change.action in ("update", "drift", "locked"):
+            elif change.detail:
+                console.print(f"      [dim]{markup(change.detail)}[/dim]")
+            if change.label in ("update", "drift", "locked"):
                 code = _currency(change)
                 for delta in change.fields:
                     console.print(
@@ -177,6 +176,13 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             "from the plan and will not be changed.[/bold red]"
         )
     console.print(f"[bold]{plan.summary()}[/bold]")
+
+
+def print_project(project: str, first: Change, console: Console) -> None:
+    """A project's heading in the text view: its key, its connection and the vendor's id."""
+    console.print(
+        f"[bold]{markup(project)}[/bold]  ({markup(first.provider)}, {markup(first.project_id)})"
+    )
 
 
 def _print_notes(plan: Plan, console: Console) -> None:
@@ -439,11 +445,11 @@ def _md_sections(plan: Plan) -> list[_Section]:
             )
         )
     currency_of: dict[str, str] = {}
-    visible = [c for c in plan.changes if c.action != "no-op"]
+    visible = [c for c in plan.changes if c.label != "no-op"]
     for project, changes in _by_project(visible).items():
         counts: dict[str, int] = defaultdict(int)
         for change in changes:
-            counts[change.action] += 1
+            counts[change.label] += 1
         alarming = bool(counts.get("locked") or counts.get("delete"))
         summary = ", ".join(f"{counts[a]} {a}" for a in sorted(counts, key=_RANK.__getitem__))
         n = len(changes)
@@ -455,7 +461,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 f"</b>: {summary}</summary>\n\n{_CHANGES_TABLE}",
                 closing="\n\n</details>\n",
                 rows=[_change_row(change) for change in changes],
-                actions=[change.action for change in changes],
+                actions=[change.label for change in changes],
                 alarming=alarming,
             )
         )
@@ -556,12 +562,12 @@ def _ending(
 def _change_row(change: Change) -> str:
     """A changed object (action, address, date, amount), then one row per changed field."""
     address = md_text(change.address)
-    if change.reason:
-        address += f"<br><sub>{md_text(change.reason)}</sub>"
+    if change.detail:
+        address += f"<br><sub>{md_text(change.detail)}</sub>"
     fields = _field_rows(change)
     first_field, first_delta = fields[0] if fields else ("", "")
     lines = [
-        f"| {_LABEL[change.action]} | {address} | {_when_cell(change)} | "
+        f"| {_LABEL[change.label]} | {address} | {_when_cell(change)} | "
         f"{_amount_cell(change)} | {first_field} | {first_delta} |"
     ]
     lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
@@ -570,7 +576,7 @@ def _change_row(change: Change) -> str:
 
 def _sides(change: Change) -> tuple[Side | None, Side | None]:
     """What the date and amount cells compare: old and new where apply changes them."""
-    if change.action in ("update", "drift") and change.before_side and change.after_side:
+    if change.action == "update" and change.before_side and change.after_side:
         return change.before_side, change.after_side
     side = _shown_side(change)
     return side, side
@@ -599,7 +605,7 @@ def _amount_cell(change: Change) -> str:
 
 def _field_rows(change: Change) -> list[tuple[str, str]]:
     """(field, "old → new") per changed leaf value, nested fields spelt out as paths."""
-    if change.action not in ("update", "drift", "locked"):
+    if change.label not in ("update", "drift", "locked"):
         return []
     leaves = [
         leaf for delta in change.fields for leaf in _leaves(delta.field, delta.before, delta.after)

@@ -29,7 +29,7 @@ from support import Clock
 from compiler import jsonio
 from compiler.apply import Applied, apply_plan
 from compiler.credentials import base_url_env
-from compiler.diff import Plan
+from compiler.model.change import Plan
 from compiler.providers import PROVIDERS
 from compiler.providers.base import RateLimiter
 from compiler.sandbox import DEFAULT_ROOT, EXCHANGE_LOG_ENV, SANDBOX_TOKEN, base_url

@@ -3,7 +3,8 @@ priced, provider-neutral occurrence; a Resource is what billplan wants a vendor 
 Observed is what a vendor holds, in the same shape.
 
 expand() produces Items; providers compile them into Resources and read Observed objects back;
-diff compares the two. All of them are immutable.
+diff compares the two into a Plan of Changes: the change model, in compiler.model.change.
+All of them are immutable.
 """
 
 from __future__ import annotations

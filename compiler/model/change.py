@@ -1,0 +1,255 @@
+"""The change model: what a plan says apply will do, object by object, and what that does to
+the billing schedule.
+
+A Change is one object's change. Its `action` is what apply does; its `reason` is why, for the
+reader; `detail` says it in a sentence. The two stay apart: an object edited outside billplan
+is an update (action) because of drift (reason), an invoiced object the plan would change is a
+no-op because it is locked. `label` joins them back into the one word a reviewer reads (and
+the saved plan's `action` key holds): the action, or `drift` / `locked`.
+
+A Plan is every change plus the remote objects billplan leaves alone (Unmanaged). Its `mode`
+says what it was made for: `normal` (bring the vendors to the plan) or `refresh-only` (what
+changed at the vendors outside billplan, against what billplan last wrote; nothing to apply).
+diff and drift make plans, render shows them, planfile saves them, review compares two of
+them, apply carries them out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+
+if TYPE_CHECKING:
+    from compiler.credentials import Endpoint
+
+# What apply does with a change. adopt and forget touch only state: adopt records an object
+# the vendor already holds, forget drops one the vendor no longer holds.
+Action = Literal["create", "update", "delete", "adopt", "forget", "no-op"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+WRITES: frozenset[Action] = frozenset({"create", "update", "delete"})  # requests to a vendor
+
+# Why, for the reader.
+Reason = Literal[
+    "new",  # in the plan, not at the vendor
+    "changed",  # the plan changed since billplan wrote the object
+    "removed",  # no longer in the plan
+    "replaced",  # a field the vendor cannot change in place, or another kind of object
+    "moved",  # the schedule moved (takes over another address's object), or `moved:` renamed it
+    "drift",  # edited outside billplan since billplan wrote it
+    "gone",  # deleted outside billplan (or a create that never landed)
+    "locked",  # invoiced at the vendor: a wanted change billplan never writes
+    "adopted",  # found at the vendor (a twin, billplan's tag, a lost create that landed)
+    "unchanged",  # the vendor holds what the plan says
+]
+REASONS: tuple[Reason, ...] = get_args(Reason)
+# The reason a change of each action has unless the diff says otherwise.
+USUAL: dict[Action, Reason] = {
+    "create": "new",
+    "update": "changed",
+    "delete": "removed",
+    "adopt": "adopted",
+    "forget": "gone",
+    "no-op": "unchanged",
+}
+# What a reader calls a change: its action, or the reason when that is what matters most.
+Label = Literal["create", "update", "delete", "adopt", "forget", "no-op", "drift", "locked"]
+# What a plan is made for: to bring the vendors to the plan, or to show what changed at the
+# vendors since billplan wrote (`plan --refresh-only`: never applied).
+Mode = Literal["normal", "refresh-only"]
+
+
+class Addressed(Protocol):
+    """Anything a change can be to: it names an address, its provider, type and project."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def project_id(self) -> str | int: ...
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a change, enough for the billing impact: when and how much."""
+
+    date: date | None
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object's change. In a refresh-only plan, before is what billplan last wrote and
+    after what the vendor holds now (the vendor's change); otherwise as below."""
+
+    address: str
+    action: Action
+    provider: str
+    type: str
+    project: str
+    project_id: str | int
+    remote_id: str | None
+    before: Mapping[str, Any] | None  # what the vendor holds now
+    after: Mapping[str, Any] | None  # what billplan will hold it to
+    fields: tuple[FieldChange, ...] = ()
+    detail: str = ""  # the reason in a sentence, for the reader
+    moved_from: str | None = None  # paired occurrence: the address it replaces
+    before_side: Side | None = None
+    after_side: Side | None = None
+    before_locked: bool = False
+    reason: Reason | None = None  # None: the action's usual reason (USUAL)
+
+    def __post_init__(self) -> None:
+        if self.reason is None:
+            object.__setattr__(self, "reason", USUAL[self.action])
+        if self.reason == "locked" and self.action != "no-op":
+            # apply reads only the action: a lock must never travel with a write.
+            raise ValueError(f"{self.address}: an invoiced object is never written ({self.action})")
+
+    @property
+    def label(self) -> Label:
+        """The one word a reviewer reads (label_of)."""
+        return label_of(self.action, self.reason or USUAL[self.action])
+
+    @classmethod
+    def to(cls, of: Addressed, action: Action, reason: Reason, **fields: Any) -> Change:
+        """A change to what `of` names (a Resource, a state Entry): its address, provider,
+        type and project."""
+        return cls(
+            address=of.address,
+            action=action,
+            reason=reason,
+            provider=of.provider,
+            type=of.type,
+            project=of.project,
+            project_id=of.project_id,
+            **fields,
+        )
+
+
+def label_of(action: Action, reason: Reason) -> Label:
+    """The one word a reviewer reads for a change: a restore of drift is `drift`, an invoiced
+    object billplan leaves as it is `locked`, any other change its action."""
+    if reason == "locked":
+        return "locked"
+    if reason == "drift" and action == "update":
+        return "drift"
+    return action
+
+
+def unlabel(label: str) -> tuple[Action, Reason]:
+    """The action behind a label, and the reason it has unless told otherwise (reading a
+    plan saved before changes carried their reason)."""
+    if label == "locked":
+        return "no-op", "locked"
+    if label == "drift":
+        return "update", "drift"
+    if label not in ACTIONS:
+        raise ValueError(f"action {label!r} is not one billplan has")
+    action: Action = label  # type: ignore[assignment]
+    return action, USUAL[action]
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A remote object in a managed project that billplan did not create: never touched."""
+
+    provider: str
+    type: str
+    project: str
+    project_id: str | int
+    remote_id: str
+    attributes: Mapping[str, Any]
+    locked: bool
+    side: Side
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # from providers, e.g. a low request budget
+    moved: dict[str, str] = field(default_factory=dict)  # `moved:` renames: new address -> old
+    targets: tuple[str, ...] = ()  # a partial plan: only these address prefixes (--target)
+    excludes: tuple[str, ...] = ()  # ... and none under these (--exclude)
+    # Where each connection's requests go, for the reviewer: set outside the plan, never by it.
+    endpoints: list[Endpoint] = field(default_factory=list)
+    mode: Mode = "normal"
+    # Refresh-only: addresses whose create's outcome is unknown, so not compared.
+    pending: list[str] = field(default_factory=list)
+
+    def count(self, label: Label) -> int:
+        """How many changes a reader sees as `label` (a restore of drift is not an update)."""
+        return sum(1 for change in self.changes if change.label == label)
+
+    def count_reason(self, reason: Reason) -> int:
+        return sum(1 for change in self.changes if change.reason == reason)
+
+    @property
+    def has_changes(self) -> bool:
+        """Anything for apply to do, at the vendors or in state (a `moved:` rename)."""
+        return bool(self.moved) or any(c.action != "no-op" for c in self.changes)
+
+    def summary(self) -> str:
+        create = self.count("create")
+        update = self.count("update") + self.count("drift")
+        delete = self.count("delete")
+        text = f"Plan: {create} to create, {update} to update, {delete} to delete"
+        extras = [
+            f"{self.count(action)} {label}"
+            for action, label in (("adopt", "to adopt"), ("forget", "to forget"))
+            if self.count(action)
+        ]
+        locked = self.count("locked")
+        extras.append(f"{locked} locked")
+        return text + ", " + ", ".join(extras) + "."
+
+    def impact(self) -> Impact:
+        return billing_impact(self.changes)
+
+
+@dataclass(frozen=True)
+class Impact:
+    before: dict[str, Decimal]  # currency -> total scheduled now
+    after: dict[str, Decimal]  # currency -> total scheduled after apply
+    by_month: dict[tuple[str, str], Decimal]  # (YYYY-MM, currency) -> net change
+
+
+def billing_impact(changes: Iterable[Change]) -> Impact:
+    before: dict[str, Decimal] = defaultdict(Decimal)
+    after: dict[str, Decimal] = defaultdict(Decimal)
+    by_month: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for change in changes:
+        old = change.before_side
+        new = change.after_side
+        if change.reason == "locked" or change.action == "forget":
+            new = old  # a locked object stays as it is; a forgotten one is already gone
+        if change.action == "delete":
+            new = None
+        for side, totals, sign in ((old, before, -1), (new, after, 1)):
+            if side is None:
+                continue
+            totals[side.currency] += side.amount
+            month = side.date.strftime("%Y-%m") if side.date else "on completion"
+            by_month[(month, side.currency)] += sign * side.amount
+    return Impact(
+        before=dict(before),
+        after=dict(after),
+        by_month={key: value for key, value in sorted(by_month.items()) if value != 0},
+    )
