@@ -10,10 +10,10 @@ from compiler.expand.spec import Occurrence, ProductSpec, Room
 
 
 def occurrences(spec: ProductSpec, room: Room) -> Iterator[Occurrence]:
-    priced = {"quantity": spec.quantity, "rate": spec.rate}
+    quantity, rate = spec.quantity, spec.rate
     if spec.term is None:
-        yield Occurrence(None, spec.date, None, spec.amount, **priced)
+        yield Occurrence(None, spec.date, None, spec.amount, quantity=quantity, rate=rate)
         return
     for period in terms.periods(spec.term, room):
         when = terms.bill_date(spec.term, period, spec.charge.settings.holidays)
-        yield Occurrence(period.label, when, period, spec.amount, **priced)
+        yield Occurrence(period.label, when, period, spec.amount, quantity=quantity, rate=rate)
