@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 from compiler import schedule
@@ -58,10 +59,10 @@ def _escalation(escalation: Escalation | None) -> _Factor:
     return escalated
 
 
-def _step_in_force(steps: tuple[AmountStep, ...], day: date) -> Fraction:
+def _step_in_force(steps: tuple[AmountStep, ...], day: date) -> Decimal:
     amount = steps[0].amount
     for step in steps:
         if step.start > day:
             break
         amount = step.amount
-    return Fraction(amount)
+    return amount
