@@ -72,8 +72,11 @@ class Parser:
     def _check_connections(self) -> None:
         for name, provider in self.providers.items():
             rate = provider.get("max_rps") if isinstance(provider, Mapping) else None
-            number = isinstance(rate, int | float | Decimal) and not isinstance(rate, bool)
-            if number and rate < MIN_RPS:
+            if (
+                isinstance(rate, int | float | Decimal)
+                and not isinstance(rate, bool)
+                and rate < MIN_RPS
+            ):
                 self.error(
                     ("providers", name, "max_rps"),
                     f"max_rps {rate} is below {MIN_RPS} request a second, at which a plan of "
@@ -138,7 +141,11 @@ class Parser:
 
     def cap(self, project: ProjectSpec) -> Decimal | None:
         """The project's cap in its currency; None when it has none (or no currency to read
-        it in), or when it is written wrong (reported)."""
+        it in), or when it is written wrong (reported).
+
+        Read after the project's charges, as the cap is checked against them: a plan stopped
+        by a limit on the way there never reports it.
+        """
         written_cap = self._raw(project.path).get("cap")
         currency = project.settings.currency
         if written_cap is None or currency is None:
@@ -168,7 +175,7 @@ class Parser:
         if "holidays" in layer:
             try:
                 holidays = frozenset(
-                    written.written_date(text, (*path, "holidays", i))
+                    written.calendar_date(text, (*path, "holidays", i))
                     for i, text in enumerate(layer["holidays"])
                 )
             except Invalid as problem:

@@ -75,19 +75,22 @@ class ChargeReader:
 
     def recurring(self) -> RecurringSpec:
         src = self.src
+        # Read in the order a reader checks it (the first problem is the one reported).
         term = self._term(self._every("every"))
+        steps = self._amount_steps(term.start)
+        escalation = self._escalation(term.start)
         return RecurringSpec(
             charge=self.charge,
             term=term,
-            steps=self._amount_steps(term.start),
-            escalation=self._escalation(term.start),
+            steps=steps,
+            escalation=escalation,
             prorate=src.get("prorate", "daily"),
             growth_path=src.where("escalate", "by") if "escalate" in src.values else src.path,
         )
 
     def _term(self, every: Every) -> Term:
         src = self.src
-        start = written.written_date(src.get("start"), src.where("start"))
+        start = written.calendar_date(src.get("start"), src.where("start"))
         if "day" in src.values and not every.month_based:
             raise Invalid(
                 src.where("day"),
@@ -98,7 +101,7 @@ class ChargeReader:
             raise Invalid(src.where("count"), "give either `end` or `count`, not both")
         end = count = until = None
         if "end" in src.values:
-            end = written.written_date(src.get("end"), src.where("end"))
+            end = written.calendar_date(src.get("end"), src.where("end"))
             if end < start:
                 raise Invalid(
                     src.where("end"),
@@ -162,7 +165,7 @@ class ChargeReader:
             return (AmountStep(start, amount),)
         steps: list[AmountStep] = []
         for i, step in enumerate(src.get("amounts")):
-            when = written.written_date(step["from"], src.where("amounts", i, "from"))
+            when = written.calendar_date(step["from"], src.where("amounts", i, "from"))
             value = written.money(step["amount"], src.where("amounts", i, "amount"), currency)
             if steps and when <= steps[-1].start:
                 raise Invalid(
@@ -189,7 +192,7 @@ class ChargeReader:
         factor = 1 + written.percent(spec["by"], src.where("escalate", "by"))
         step = self._every("escalate", "every", default="year")
         if "from" in spec:
-            first = written.written_date(spec["from"], src.where("escalate", "from"))
+            first = written.calendar_date(spec["from"], src.where("escalate", "from"))
         else:
             try:
                 first = step.add(start, 1)
@@ -347,7 +350,7 @@ class ChargeReader:
                 + (" (both given)" if has_date else " (neither given)"),
             )
         if has_date:
-            return When(written.written_date(spec["date"], where("date")), None)
+            return When(written.calendar_date(spec["date"], where("date")), None)
         project = self.charge.project
         if project.vendor not in COMPLETION_PROVIDERS:
             raise Invalid(
@@ -378,7 +381,7 @@ class ChargeReader:
                     raise Invalid(
                         src.where(key), f"`{key}` only applies to a repeating product (`every`)"
                     )
-            when = written.written_date(src.get("date"), src.where("date"))
+            when = written.calendar_date(src.get("date"), src.where("date"))
             return ProductSpec(self.charge, quantity, rate, amount, date=when, term=None)
         if "start" not in src.values:
             raise Invalid(src.path, "a repeating product needs `start`")

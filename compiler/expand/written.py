@@ -21,7 +21,7 @@ from compiler.schedule import Every
 NUMBER_DECIMALS = 10
 
 
-def written_date(text: Any, path: PathKey) -> date:
+def calendar_date(text: Any, path: PathKey) -> date:
     try:
         return date.fromisoformat(str(text))
     except ValueError:
