@@ -61,6 +61,7 @@ def charge(kind: Kind, key: str) -> Charge:
         project=PROJECT,
         kind=kind,
         key=key,
+        address=f"acme/{SECTION[kind]}/{key}",
         path=path,
         settings=SETTINGS,
         currency="USD",

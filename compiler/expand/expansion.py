@@ -127,16 +127,17 @@ class _Describer:
 
     def describe(self, charge: Charge, occurrences: Iterator[Occurrence]) -> None:
         project = charge.project
+        address = charge.address
+        append = self.items.append  # once per item of up to 100,000: looked up once
         for occurrence in occurrences:
-            self.items.append(
+            label = occurrence.label
+            append(
                 Item(
-                    address=charge.address
-                    if occurrence.label is None
-                    else f"{charge.address}/{occurrence.label}",
+                    address=address if label is None else f"{address}/{label}",
                     project=project.key,
                     kind=charge.kind,
                     charge=charge.key,
-                    label=occurrence.label,
+                    label=label,
                     date=occurrence.date,
                     period=occurrence.period,
                     description=self._text(charge, occurrence),
@@ -166,7 +167,7 @@ class _Describer:
             context = {
                 "vars": self.vars,
                 "project": charge.project.context,
-                "charge": charge.context,
+                "charge": {"key": charge.key},
                 "period": _period_context(occurrence.period),
                 "date": occurrence.date,
                 "amount": occurrence.amount,

@@ -261,6 +261,7 @@ class Parser:
             project=project,
             kind=kind,
             key=key,
+            address=f"{project.key}/{SECTION[kind]}/{key}",
             path=path,
             settings=settings,
             currency=settings.currency,

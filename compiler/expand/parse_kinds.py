@@ -53,8 +53,9 @@ class Source:
         """The path a value came from: the charge if it wrote it, else its template."""
         node: Any = self.own
         for key in keys:
-            if not isinstance(node, Mapping | list) or (
-                isinstance(node, Mapping) and key not in node
+            # dict and list first: a Mapping check alone is slow, and this runs per value read.
+            if not isinstance(node, dict | list | Mapping) or (
+                not isinstance(node, list) and key not in node
             ):
                 if self.template_path is not None:
                     return (*self.template_path, *keys)
@@ -125,7 +126,7 @@ class ChargeReader:
             periods_path=periods_path,
             bill=src.get("bill", "in_advance"),
             day=src.get("day"),
-            day_path=src.where("day"),
+            day_path=src.where("day") if "day" in src.values else src.path,
         )
 
     def _until(self) -> date:

@@ -21,7 +21,7 @@ from dateutil.relativedelta import relativedelta
 from compiler.diagnostics import Mark
 from compiler.limits import RAISE_ITEMS
 from compiler.load import PathKey
-from compiler.model import SECTION, Kind
+from compiler.model import Kind
 from compiler.money import Rounding
 from compiler.schedule import Align, Bill, DayRule, Every, Period
 
@@ -99,6 +99,7 @@ class Charge:
     project: ProjectSpec
     kind: Kind
     key: str
+    address: str  # PROJECT/SECTION/CHARGE, the prefix of its items' addresses
     path: PathKey
     settings: Settings
     currency: str
@@ -108,16 +109,6 @@ class Charge:
     options: Mapping[str, Any]
     option_marks: Mapping[str, Mark]
     mark: Mark  # where the charge is written
-
-    @cached_property
-    def address(self) -> str:
-        """PROJECT/SECTION/CHARGE, the prefix of its items' addresses."""
-        return f"{self.project.key}/{SECTION[self.kind]}/{self.key}"
-
-    @cached_property
-    def context(self) -> dict[str, Any]:
-        """`charge` in descriptions."""
-        return {"key": self.key}
 
 
 @dataclass(frozen=True)
@@ -133,7 +124,7 @@ class Term:
     periods_path: PathKey  # what decides how many periods there are: count, end or horizon
     bill: Bill
     day: DayRule | None
-    day_path: PathKey
+    day_path: PathKey  # where `day` was written (the charge when it has none)
 
 
 @dataclass(frozen=True)
