@@ -38,6 +38,8 @@ from compiler.templates import PlanBudgetSpent, TemplateProblem, render
 
 @dataclass
 class Expansion:
+    """What a plan expanded to: its items, and every meaning problem found on the way."""
+
     items: list[Item] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -61,7 +63,6 @@ def expand(
     parser = Parser(doc, as_of, skip, revalidate, out.diagnostics.append)
     limits = limits or Limits()
     describer = _Describer(
-        doc,
         parser.vars,
         out.items,
         limits.max_items,
@@ -110,13 +111,11 @@ class _Describer:
 
     def __init__(
         self,
-        doc: Document,
         plan_vars: Any,
         items: list[Item],
         max_items: int,
         budget: PlanBudget,
     ) -> None:
-        self.doc = doc
         self.vars = plan_vars
         self.items = items
         self.max_items = max_items

@@ -69,6 +69,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class ProjectSpec:
+    """A project's header: its connection, vendor, contract value and settings."""
+
     key: str
     path: PathKey
     provider: str  # the plan's name for the connection
@@ -147,6 +149,8 @@ class Escalation:
 
 @dataclass(frozen=True)
 class RecurringSpec:
+    """A price billed every period of a term, in steps, escalated, stubs prorated."""
+
     charge: Charge
     term: Term
     steps: tuple[AmountStep, ...]
@@ -177,6 +181,8 @@ class MilestoneSpec:
 
 @dataclass(frozen=True)
 class SplitPart:
+    """One dated part of a split milestone, with its fraction of the total."""
+
     key: str
     fraction: Fraction  # of the split's total; the parts' sum to exactly 1
     when: When
