@@ -1,6 +1,6 @@
 """Periods, labels, billing dates and calendar arithmetic for recurring charges.
 
-Pure functions over dates; no money here (amounts are decided in expand.py). Dates run from
+Pure functions over dates; no money here (amounts are decided in compiler/expand). Dates run from
 0001-01-01 to 9999-12-31 (Python's, and the plan's four-digit years): a schedule that would
 go past them is a ScheduleError, as is one with more periods than the caller allows.
 """

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.providers.declare import Connection
-from compiler.validate import SCHEMA_NAME
+from compiler.schema_check import SCHEMA_NAME
 
 if TYPE_CHECKING:
     from compiler.providers import Provider

@@ -914,6 +914,32 @@ def test_split_parts_without_a_date_take_the_milestones_date(expand_plan: Expand
     ]
 
 
+def test_a_split_parts_written_date_is_checked_before_any_part_is_described(
+    plan_errors: PlanErrors,
+) -> None:
+    # What is written (every part's date) is read before anything is computed from it, as
+    # for other charges; so the impossible date is the problem reported for the milestone.
+    errors = plan_errors(
+        """
+        projects:
+          acme:
+            provider: ruddr
+            project_id: 1
+            milestones:
+              deposit:
+                split:
+                  total: 100
+                  parts:
+                    design: {share: 50%, date: 2026-01-15, description: "{{ nope }}"}
+                    build: {share: 50%, date: 2026-02-30, description: Build}
+        """
+    )
+    assert errors == [
+        "18:39: $.projects.acme.milestones.deposit.split.parts.build.date: 2026-02-30 is not "
+        "a real calendar date: February 2026 has 28 days"
+    ]
+
+
 def test_an_on_completion_milestone_on_kantata_has_a_task_and_no_date(
     expand_plan: ExpandPlan,
 ) -> None:

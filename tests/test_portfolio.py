@@ -25,7 +25,8 @@ from compiler.money import Rounding, exponent, format_amount, round_money
 from compiler.providers import PROVIDERS
 from compiler.render.items import ITEMS_FORMAT_VERSION, item_record, to_json, totals
 from compiler.schedule import add_months
-from compiler.validate import _kind_validator, _validator, check, fast_check
+from compiler.schema_check import fast_check, kind_validator, plan_validator
+from compiler.validate import check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from portfolio import AS_OF, VENDORS, write_portfolio
@@ -152,7 +153,7 @@ def _plans() -> list[Path]:
 
 
 def _verdicts(value: Any) -> tuple[bool | None, bool]:
-    return fast_check()(value), _validator().is_valid(value)  # type: ignore[misc]
+    return fast_check()(value), plan_validator().is_valid(value)  # type: ignore[misc]
 
 
 def test_the_compiled_schema_check_agrees_with_jsonschema_on_every_plan(tmp_path: Path) -> None:
@@ -172,7 +173,7 @@ def test_the_compiled_schema_check_agrees_with_jsonschema_on_every_plan(tmp_path
                                   ("products", "product")):  # fmt: skip
                 for charge in (project.get(section) or {}).values():
                     verdict = fast_check(kind)(charge)  # type: ignore[misc]
-                    assert verdict == _kind_validator(kind).is_valid(charge), (plan, charge)
+                    assert verdict == kind_validator(kind).is_valid(charge), (plan, charge)
                     checked += 1
     assert checked > 100
 

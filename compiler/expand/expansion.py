@@ -1,0 +1,224 @@
+"""One pass over a plan: each charge parsed into its spec, computed into occurrences, and
+described into Items, within the plan's limits (items and template work); then each
+project's cap is checked against what its charges bill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from compiler.diagnostics import Diagnostic
+from compiler.expand import milestone, product, recurring
+from compiler.expand.parse import Parser, Revalidate
+from compiler.expand.spec import (
+    Charge,
+    ChargeSpec,
+    Invalid,
+    MilestoneSpec,
+    Occurrence,
+    ProductSpec,
+    ProjectSpec,
+    RecurringSpec,
+    Room,
+    SplitSpec,
+    Stop,
+)
+from compiler.limits import RAISE_ITEMS, Limits
+from compiler.load import Document, PathKey
+from compiler.model import Item
+from compiler.money import format_grouped
+from compiler.schedule import Period
+from compiler.template_limits import PlanBudget
+from compiler.templates import PlanBudgetSpent, TemplateProblem, render
+
+
+@dataclass
+class Expansion:
+    """What a plan expanded to: its items, and every meaning problem found on the way."""
+
+    items: list[Item] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def expand(
+    doc: Document,
+    as_of: date,
+    *,
+    skip: Callable[[PathKey], bool] = lambda path: False,
+    revalidate: Revalidate | None = None,
+    limits: Limits | None = None,
+) -> Expansion:
+    """Expand every project of a plan into Items.
+
+    skip(path) tells whether a part of the plan already failed the schema; such parts are
+    not checked for meaning (their errors are already reported). revalidate checks a charge
+    merged with its template against the schema for its kind. limits bound the items and
+    the template work (the default limits when not given).
+    """
+    out = Expansion()
+    parser = Parser(doc, as_of, skip, revalidate, out.diagnostics.append)
+    limits = limits or Limits()
+    describer = _Describer(
+        parser.vars,
+        out.items,
+        limits.max_items,
+        PlanBudget(
+            limits.template_steps,
+            f"simplify the templates, or {RAISE_ITEMS} (the budget grows with it)",
+        ),
+    )
+    defaults = parser.defaults()
+    if defaults is None:
+        return out
+    try:
+        for project in parser.projects(defaults):
+            start = len(out.items)
+            for spec in parser.charges(project):
+                try:
+                    describer.describe(spec.charge, _occurrences(spec, describer.room()))
+                except Stop:
+                    raise
+                except Invalid as problem:
+                    parser.error(problem.path, problem.message)
+            cap = parser.cap(project)
+            if cap is not None:
+                out.diagnostics.extend(_cap_problems(doc, project, cap, out.items[start:]))
+    except Stop as stop:
+        parser.error(stop.path, stop.message)
+        return out
+    out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
+    return out
+
+
+def _occurrences(spec: ChargeSpec, room: Room) -> Iterator[Occurrence]:
+    if isinstance(spec, RecurringSpec):
+        return recurring.occurrences(spec, room)
+    if isinstance(spec, MilestoneSpec):
+        return milestone.occurrences(spec)
+    if isinstance(spec, SplitSpec):
+        return milestone.split_occurrences(spec)
+    assert isinstance(spec, ProductSpec)
+    return product.occurrences(spec, room)
+
+
+class _Describer:
+    """Turns a charge's occurrences into Items: renders each description and keeps the
+    plan within its item limit and template budget."""
+
+    def __init__(
+        self,
+        plan_vars: Any,
+        items: list[Item],
+        max_items: int,
+        budget: PlanBudget,
+    ) -> None:
+        self.vars = plan_vars
+        self.items = items
+        self.max_items = max_items
+        self.budget = budget
+
+    def room(self) -> Room:
+        return Room(self.max_items - len(self.items), self.max_items)
+
+    def describe(self, charge: Charge, occurrences: Iterator[Occurrence]) -> None:
+        project = charge.project
+        address = charge.address
+        append = self.items.append  # once per item of up to 100,000: looked up once
+        for occurrence in occurrences:
+            label = occurrence.label
+            append(
+                Item(
+                    address=address if label is None else f"{address}/{label}",
+                    project=project.key,
+                    kind=charge.kind,
+                    charge=charge.key,
+                    label=label,
+                    date=occurrence.date,
+                    period=occurrence.period,
+                    description=self._text(charge, occurrence),
+                    quantity=occurrence.quantity,
+                    rate=occurrence.rate,
+                    amount=occurrence.amount,
+                    currency=charge.currency,
+                    provider=project.provider,
+                    provider_type=project.vendor,
+                    project_id=project.project_id,
+                    task=occurrence.task,
+                    percent=occurrence.percent,
+                    options=charge.options,
+                    option_marks=charge.option_marks,
+                    mark=charge.mark,
+                )
+            )
+
+    def _text(self, charge: Charge, occurrence: Occurrence) -> str:
+        description = occurrence.description or charge.description
+        text = description.text
+        if text is None:
+            raise Invalid(charge.path, "a description is required")
+        if "{" not in text:
+            rendered = text  # plain text: no context to build
+        else:
+            context = {
+                "vars": self.vars,
+                "project": charge.project.context,
+                "charge": {"key": charge.key},
+                "period": _period_context(occurrence.period),
+                "date": occurrence.date,
+                "amount": occurrence.amount,
+                "quantity": occurrence.quantity,
+                "rate": occurrence.rate,
+                "currency": charge.currency,
+                "rounding": charge.settings.rounding,  # read by the `money` filter
+            }
+            try:
+                rendered = render(text, context, self.budget)
+            except TemplateProblem as problem:
+                stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
+                raise stop(description.path, str(problem)) from None
+        if len(self.items) >= self.max_items:
+            raise self.room().exceeded(charge.path, " with this charge")
+        return rendered
+
+
+def _cap_problems(
+    doc: Document, project: ProjectSpec, cap: Decimal, items: list[Item]
+) -> Iterator[Diagnostic]:
+    """A cap is in the project's currency and bounds what its charges bill (credits aside)."""
+    currency = project.settings.currency or ""
+    where = (*project.path, "cap")
+    others = sorted({item.currency for item in items} - {currency})
+    if others:
+        yield doc.diagnostic(
+            where,
+            f"a cap is in the project's currency ({currency}) but charges here bill in "
+            f"{', '.join(others)}; keep one currency in a capped project",
+        )
+        return
+    positive = sum((item.amount for item in items if item.amount > 0), Decimal(0))
+    if positive > cap:
+        shown = (format_grouped(amount, currency) for amount in (cap, positive - cap, positive))
+        cap_text, over, total = shown
+        yield doc.diagnostic(
+            where,
+            f"cap {cap_text} {currency} exceeded by {over} {currency}: positive charges total "
+            f"{total} {currency}; raise the cap or reduce the charges",
+        )
+
+
+def _period_context(period: Period | None) -> dict[str, Any] | None:
+    if period is None:
+        return None
+    return {
+        "start": period.start,
+        "end": period.end,
+        "label": period.label,
+        "index": period.index,
+        "count": period.count,
+        "days": period.days,
+        "is_stub": period.is_stub,
+    }
