@@ -111,29 +111,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
-from .base import (
-    AdminError,
-    ApiError,
-    Clock,
-    Counter,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Store,
-    Table,
-    WallClock,
-    admin_json,
-    admin_object,
-    is_number,
-    is_whole,
-    loads,
-    plain_number,
-    refuse_unknown,
-    routes_from,
-    settings_from_json,
-    utc_now,
-)
+from .base import Emulator
+from .kit.admin import admin_json, admin_object, refuse_unknown
+from .kit.errors import AdminError, ApiError
+from .kit.limits import Clock
+from .kit.routing import routes_from
+from .kit.settings import Settings, settings_from_json
+from .kit.store import Counter, Store, Table
+from .kit.wire import Json, JSONBody, WallClock, is_number, is_whole, loads, plain_number, utc_now
 
 API_ROOT = "/v1"
 

@@ -105,22 +105,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .base import (
-    AdminError,
-    ApiError,
-    Counter,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Table,
-    admin_json,
-    admin_object,
-    dumps,
-    loads,
-    refuse_unknown,
-    routes_from,
-)
+from .base import Emulator
+from .kit.admin import admin_json, admin_object, refuse_unknown
+from .kit.errors import AdminError, ApiError
+from .kit.routing import routes_from
+from .kit.settings import Settings
+from .kit.store import Counter, Table
+from .kit.wire import Json, JSONBody, dumps, loads
 
 API_ROOT = "/api/v1"
 MILESTONE_KEY = "billing_milestones"

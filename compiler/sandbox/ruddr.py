@@ -77,9 +77,8 @@ import functools
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Context, Decimal
 from typing import Any, ClassVar
 
@@ -87,23 +86,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .base import (
-    AdminError,
-    ApiError,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Table,
-    admin_json,
-    admin_object,
-    is_number,
-    loads,
-    plain_number,
-    refuse_unknown,
-    routes_from,
-    settings_from_json,
-)
+from .base import Emulator
+from .kit import admin, forms, wire
+from .kit.errors import AdminError, ApiError
+from .kit.routing import routes_from
+from .kit.settings import Settings, settings_from_json
+from .kit.store import Table
+from .kit.wire import Json, JSONBody, canonical_uuid, is_number, plain_number, shaped
 
 API_ROOT = "/api/workspace"
 BILLING_TYPES = ("tm", "fixed", "fixed_recurring", "non_billable")
@@ -123,8 +112,6 @@ FEATURES = ("invoice_milestones", "product_items")
 PAGE_LIMITS = range(1, 101)
 DEFAULT_PAGE_LIMIT = 10
 
-DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
-TIMESTAMP_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 EXACT = Context(prec=1000)
 
 PROJECTS = Table("ruddr_projects")
@@ -254,91 +241,85 @@ DEFAULT_SETTINGS = RuddrSettings(rate_limit_per_second=20, burst=60)
 # Reading request bodies
 
 
-def canonical_uuid(value: Json) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+def _present(value: Json) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def is_date(value: Json) -> bool:
-    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+# Text counts as missing when blank; other fields only when absent or null.
+REQUIRED: forms.Check = (_present, "'{name}' is required")
+GIVEN: forms.Check = (lambda value: value is not None, "'{name}' is required")
+BODY = forms.BodyWording(
+    not_json="The request body is not valid JSON.",
+    not_object="The request body must be a JSON object.",
+)
 
 
 @dataclass
-class Form:
-    """A request body read field by field. Problems are collected, then raised together."""
+class Form(forms.Form):
+    """A Ruddr request body: problems are plain sentences, answered as one validation 400."""
 
-    body: Mapping[str, Json]
-    problems: list[str] = field(default_factory=list)
+    def refusal(self, problems: Sequence[forms.Problem]) -> ApiError:
+        return ApiError(400, VALIDATION_MESSAGE, [problem.message for problem in problems])
 
     def refuse_unknown(self, known: frozenset[str]) -> None:
-        self.problems.extend(
-            f"'{name}' is not a valid field" for name in self.body if name not in known
-        )
+        for name in self.body:
+            if name not in known:
+                self.problem(name, f"'{name}' is not a valid field")
 
     def text(self, name: str, *, limit: int | None) -> str | None:
-        value = self.body.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            self.problems.append(f"'{name}' is required")
-        elif not isinstance(value, str):
-            self.problems.append(f"'{name}' must be a string")
-        elif limit is not None and len(value) > limit:
-            self.problems.append(f"'{name}' must be at most {limit} characters")
-        else:
-            return value
-        return None
+        return self.checked(
+            name,
+            self.body.get(name),
+            [
+                REQUIRED,
+                (lambda value: isinstance(value, str), "'{name}' must be a string"),
+                (
+                    lambda value: limit is None or len(value) <= limit,
+                    f"'{{name}}' must be at most {limit} characters",
+                ),
+            ],
+        )
 
     def date(self, name: str) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            self.problems.append(f"'{name}' is required")
-        elif not is_date(value):
-            self.problems.append(f"'{name}' must be a valid date in the form YYYY-MM-DD")
-        else:
-            return value
-        return None
+        return self.checked(
+            name,
+            self.body.get(name),
+            [GIVEN, (wire.is_date, "'{name}' must be a valid date in the form YYYY-MM-DD")],
+        )
 
     def number(self, name: str, *, nullable: bool = True) -> Decimal | None:
         value = self.body.get(name)
         if value is None and nullable:
             return None
-        if not is_number(value):
-            self.problems.append(f"'{name}' must be a number")
+        if self.checked(name, value, [(is_number, "'{name}' must be a number")]) is None:
             return None
         return Decimal(value)
 
     def choice(self, name: str, options: tuple[str, ...]) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            return options[0]
-        if value not in options:
-            self.problems.append(f"'{name}' must be one of: {', '.join(options)}")
-            return None
-        return value
+        value = self.body.get(name, options[0])
+        return self.checked(
+            name,
+            options[0] if value is None else value,
+            [(lambda value: value in options, f"'{{name}}' must be one of: {', '.join(options)}")],
+        )
 
     def reference(
         self, db: sqlite3.Connection, name: str, table: Table, noun: str
     ) -> dict[str, Json] | None:
-        value = self.body.get(name)
-        key = canonical_uuid(value)
-        if value is None:
-            self.problems.append(f"'{name}' is required")
-        elif key is None:
-            self.problems.append(f"'{name}' must be a valid UUID")
-        elif (found := table.get(db, key)) is None:
-            self.problems.append(f"'{name}' does not refer to an existing {noun}")
-        else:
-            return found
-        return None
+        key = self.checked(
+            name,
+            self.body.get(name),
+            [
+                GIVEN,
+                (lambda value: canonical_uuid(value) is not None, "'{name}' must be a valid UUID"),
+            ],
+        )
+        if key is None:
+            return None
+        found = table.get(db, canonical_uuid(key) or "")
+        if found is None:
+            self.problem(name, f"'{name}' does not refer to an existing {noun}")
+        return found
 
     def amounts(
         self,
@@ -353,30 +334,17 @@ class Form:
         if len(self.problems) > before:
             return None
         if fee_or_pair and None not in (quantity, rate, fee):
-            self.problems.append(
+            self.problem(
+                "fee",
                 "'fee' cannot be sent with 'quantity' and 'rate': send either 'fee', or "
-                "'quantity' and 'rate'"
+                "'quantity' and 'rate'",
             )
             return None
         settled = settle(quantity, rate, fee)
         if isinstance(settled, str):
-            self.problems.append(settled)
+            self.problem("fee", settled)
             return None
         return settled
-
-    def check(self) -> None:
-        if self.problems:
-            raise ApiError(400, VALIDATION_MESSAGE, self.problems)
-
-
-def body_object(raw: bytes) -> dict[str, Json]:
-    try:
-        body = loads(raw)
-    except ValueError:
-        raise ApiError(400, "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
 
 
 @dataclass(frozen=True)
@@ -414,17 +382,8 @@ def _wire(value: Decimal | None) -> int | Decimal | None:
     return None if value is None else plain_number(value)
 
 
-def timestamp(moment: datetime) -> str:
-    """Ruddr's createdAt: UTC with milliseconds and a Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 # --------------------------------------------------------------------------------------------
 # Shaping stored documents into wire objects
-
-
-def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
-    return {name: doc.get(name) for name in shape}
 
 
 def project_ref(project: Mapping[str, Json] | None) -> dict[str, Json] | None:
@@ -504,6 +463,7 @@ class RuddrEmulator(Emulator):
     )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
+    stamp = wire.millis_z  # createdAt: UTC with milliseconds and a Z
 
     def error_response(
         self,
@@ -573,7 +533,7 @@ class RuddrEmulator(Emulator):
 
     async def create_charge(self, kind: ChargeKind, request: Request) -> Response:
         self._check_feature(kind, "POST")
-        form = Form(body_object(await request.body()))
+        form = Form(BODY.object(await request.body()))
         form.refuse_unknown(kind.creatable)
         with self.store.transaction() as db:
             project = form.reference(db, "projectId", PROJECTS, "project")
@@ -586,7 +546,7 @@ class RuddrEmulator(Emulator):
                 fee_or_pair=kind.fee_or_pair,
             )
             if project is not None and not kind.eligible(project):
-                form.problems.append(kind.ineligible.format(**project))
+                form.problem("projectId", kind.ineligible.format(**project))
             form.check()
             assert project is not None and item is not None and isinstance(amounts, Amounts)
             doc: dict[str, Json] = {
@@ -596,7 +556,7 @@ class RuddrEmulator(Emulator):
                 "rate": _wire(amounts.rate),
                 "fee": _wire(amounts.fee),
                 kind.label: label,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
                 "projectId": project["id"],
                 "invoiceItemId": item["id"],
                 "invoiced": False,
@@ -611,9 +571,9 @@ class RuddrEmulator(Emulator):
         raw = await request.body()
         with self.store.transaction() as db:
             doc = self._writable(db, kind, key)
-            form = Form(body_object(raw))
+            form = Form(BODY.object(raw))
             if "projectId" in form.body:
-                form.problems.append("projectId cannot be changed")
+                form.problem("projectId", "projectId cannot be changed")
             form.refuse_unknown(kind.writable | {"projectId"})
             changes = self._read_changes(db, kind, form)
             amounts = form.amounts(lambda: self._merged_amounts(doc, form))
@@ -642,9 +602,8 @@ class RuddrEmulator(Emulator):
             raise ApiError(403, STATUS_MESSAGES[403])
 
     def read_settings(self, body: Json) -> Settings:
-        body = admin_object(body)
-        common = {name: value for name, value in body.items() if name != "disabled_features"}
-        settings = settings_from_json(self.settings, common)
+        body = admin.admin_object(body)
+        settings = settings_from_json(self.settings, body, own=("disabled_features",))
         if "disabled_features" not in body:
             return settings
         features = body["disabled_features"]
@@ -762,31 +721,28 @@ class RuddrEmulator(Emulator):
             return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in PROJECTS.all(db)])
 
     async def admin_add_project(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(
-            body, {"id", "name", "billingTypeId", "isBillable", "client", "currency", "statusId"}
+        body = await admin.admin_body(
+            request, {"id", "name", "billingTypeId", "isBillable", "client", "currency", "statusId"}
         )
-        name = _admin_text(body, "name")
+        name = admin.text(body, "name")
         billing_type = body.get("billingTypeId")
         if billing_type not in BILLING_TYPES:
             raise AdminError(400, f"billingTypeId must be one of {', '.join(BILLING_TYPES)}")
-        billable = body.get("isBillable", billing_type != "non_billable")
-        if not isinstance(billable, bool):
-            raise AdminError(400, "isBillable must be true or false")
+        billable = admin.flag("isBillable", body.get("isBillable", billing_type != "non_billable"))
         with self.store.transaction() as db:
             key = _new_admin_id(db, PROJECTS, body.get("id"))
             doc = {
                 "id": key,
                 "key": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or key,
                 "name": name,
-                "statusId": _admin_text(body, "statusId", "in_progress"),
+                "statusId": admin.text(body, "statusId", "in_progress"),
                 "start": None,
                 "end": None,
                 "billingTypeId": billing_type,
                 "isBillable": billable,
-                "currency": _admin_text(body, "currency", "USD"),
+                "currency": admin.text(body, "currency", "USD"),
                 "recordStatusId": "active",
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
                 "client": _client(db, body.get("client")),
             }
             PROJECTS.insert(db, doc)
@@ -797,22 +753,19 @@ class RuddrEmulator(Emulator):
             return JSONBody([shaped(doc, INVOICE_ITEM_SHAPE) for doc in INVOICE_ITEMS.all(db)])
 
     async def admin_add_invoice_item(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "name", "typeId", "isActive"})
+        body = await admin.admin_body(request, {"id", "name", "typeId", "isActive"})
         type_id = body.get("typeId", "income")
         if type_id not in ("income", "expense"):
             raise AdminError(400, "typeId must be income or expense")
-        active = body.get("isActive", True)
-        if not isinstance(active, bool):
-            raise AdminError(400, "isActive must be true or false")
+        active = admin.flag("isActive", body.get("isActive", True))
         with self.store.transaction() as db:
             doc = {
                 "id": _new_admin_id(db, INVOICE_ITEMS, body.get("id")),
-                "name": _admin_text(body, "name"),
+                "name": admin.text(body, "name"),
                 "isActive": active,
                 "typeId": type_id,
                 "readOnly": False,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
             }
             INVOICE_ITEMS.insert(db, doc)
         return JSONBody(shaped(doc, INVOICE_ITEM_SHAPE), status_code=201)
@@ -826,8 +779,7 @@ class RuddrEmulator(Emulator):
         """An object as a person would make it in Ruddr's UI: none of the API's rules apply but
         what the UI asks for too (a date, a name or description, an amount), and the references
         must exist so that the object can be shown."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, _admin_charge_fields(kind) | {"id"})
+        body = await admin.admin_body(request, _admin_charge_fields(kind) | {"id"})
         with self.store.transaction() as db:
             doc: dict[str, Json] = {
                 "id": _new_admin_id(db, kind.table, body.get("id")),
@@ -836,7 +788,7 @@ class RuddrEmulator(Emulator):
                 "rate": None,
                 "fee": None,
                 kind.label: None,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
                 "invoiced": False,
                 **({"typeId": kind.type_ids[0]} if kind.type_ids else {}),
                 **_admin_charge_changes(db, kind, body),
@@ -852,8 +804,7 @@ class RuddrEmulator(Emulator):
 
     async def admin_edit_charge(self, kind: ChargeKind, request: Request) -> Response:
         """Change any field, invoiced or not, as someone editing in Ruddr would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, _admin_charge_fields(kind))
+        body = await admin.admin_body(request, _admin_charge_fields(kind))
         with self.store.transaction() as db:
             doc = _admin_charge(db, kind, request)
             updated = {**doc, **_admin_charge_changes(db, kind, body)}
@@ -877,29 +828,17 @@ class RuddrEmulator(Emulator):
 # Admin helpers
 
 
-def _admin_text(body: Mapping[str, Json], name: str, default: str | None = None) -> str:
-    value = body.get(name, default)
-    if not (isinstance(value, str) and value.strip()):
-        raise AdminError(400, f"{name} is required and must be a non-empty string")
-    return value
-
-
 def _new_admin_id(db: sqlite3.Connection, table: Table, wanted: Json) -> str:
-    if wanted is None:
-        return str(uuid.uuid4())
-    key = canonical_uuid(wanted)
-    if key is None:
-        raise AdminError(400, f"id must be a UUID, as Ruddr's ids are (got {wanted!r})")
-    if table.get(db, key) is not None:
-        raise AdminError(409, f"an object with id {key} already exists")
-    return key
+    return admin.uuid_id(
+        db, table, wanted, "id must be a UUID, as Ruddr's ids are (got {wanted!r})"
+    )
 
 
 def _client(db: sqlite3.Connection, wanted: Json) -> dict[str, Json]:
     """The project's client: the one named, reusing the id of a client already seen by name."""
-    client = admin_object({"name": "Sandbox client"} if wanted is None else wanted)
-    refuse_unknown(client, {"id", "name"})
-    name = _admin_text(client, "name")
+    client = admin.admin_object({"name": "Sandbox client"} if wanted is None else wanted)
+    admin.refuse_unknown(client, {"id", "name"})
+    name = admin.text(client, "name")
     if client.get("id") is not None:
         key = canonical_uuid(client["id"])
         if key is None:
@@ -916,11 +855,7 @@ def _admin_charge_fields(kind: ChargeKind) -> frozenset[str]:
 
 
 def _admin_charge(db: sqlite3.Connection, kind: ChargeKind, request: Request) -> dict[str, Json]:
-    key = canonical_uuid(request.path_params["id"])
-    doc = None if key is None else kind.table.get(db, key)
-    if doc is None:
-        raise AdminError(404, f"no {kind.noun} with id {request.path_params['id']}")
-    return doc
+    return admin.lookup(db, kind.table, kind.noun, request, key=canonical_uuid)
 
 
 def _admin_charge_changes(
@@ -944,11 +879,9 @@ def _admin_charge_changes(
                 raise AdminError(400, f"{name} must be a number or null")
             value = None if value is None else plain_number(value)
         elif name == "invoiced":
-            if not isinstance(value, bool):
-                raise AdminError(400, "invoiced must be true or false")
+            admin.flag(name, value)
         elif name == "createdAt":
-            if not (isinstance(value, str) and TIMESTAMP_FORMAT.fullmatch(value)):
-                raise AdminError(400, "createdAt must look like 2026-03-03T09:15:00.000Z")
+            admin.millis_stamp(name, value)
         elif value is not None and not isinstance(value, str):
             raise AdminError(400, f"{name} must be a string or null")
         changes[name] = value
