@@ -11,6 +11,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -147,6 +148,7 @@ class Emulator:
         self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
     ) -> None:
         self.store = store
+        self.clock = clock
         self.wall_clock = wall_clock
         self.settings = self.default_settings
         self.limiter = TokenBucket(clock, None, 1)
@@ -216,7 +218,11 @@ class Emulator:
 
     def now(self) -> str:
         """The wall clock's time as the vendor writes it."""
-        return type(self).stamp(self.wall_clock())
+        return self.stamped(self.wall_clock())
+
+    def stamped(self, moment: datetime) -> str:
+        """`moment` as the vendor writes a time."""
+        return type(self).stamp(moment)
 
     def provision(self) -> None:
         """Put in what every fresh workspace of the vendor has (none by default); run when the

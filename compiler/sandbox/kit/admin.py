@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from .errors import AdminError
 from .store import Counter, Table
-from .wire import Json, canonical_uuid, is_number, loads, plain_number
+from .wire import Json, canonical_uuid, is_id, is_number, loads, plain_number
 
 # The admin surface's spelling of a time stamp in milliseconds (Ruddr's and Wethod's).
 MILLIS_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -101,10 +101,6 @@ def millis_stamp(name: str, value: Json) -> str:
     return value
 
 
-def is_positive_id(value: Json) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 # --------------------------------------------------------------------------------------------
 # Ids a person chooses, and the objects admin paths name
 
@@ -121,7 +117,7 @@ def counted_id(
     least 1; `refusal` (with `{wanted!r}`) is the vendor's wording for one that is not."""
     if wanted is None:
         return counter.take(db)
-    if not is_positive_id(wanted):
+    if not is_id(wanted):
         raise AdminError(400, refusal.format(wanted=wanted))
     _free(db, table, wanted)
     counter.claim(db, wanted)

@@ -93,6 +93,11 @@ def is_whole(value: Json) -> bool:
     return is_number(value) and value == int(value)
 
 
+def is_id(value: Json) -> bool:
+    """An integer id: a JSON integer of at least 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def as_date(value: Json) -> date | None:
     """A `YYYY-MM-DD` calendar date, or None when `value` is not one."""
     if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
