@@ -93,6 +93,11 @@ def is_whole(value: Json) -> bool:
     return is_number(value) and value == int(value)
 
 
+def is_integer(value: Json) -> bool:
+    """A JSON integer (true and false are not numbers)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def is_id(value: Json) -> bool:
     """An integer id: a JSON integer of at least 1."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
