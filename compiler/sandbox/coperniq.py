@@ -96,12 +96,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, ClassVar
 
@@ -111,14 +109,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
-from .base import Emulator
-from .kit.admin import admin_json, admin_object, refuse_unknown
+from .base import Emulator, route_path
+from .kit import admin, forms, wire
 from .kit.errors import AdminError, ApiError
-from .kit.limits import Clock
+from .kit.forms import Problem
+from .kit.limits import RollingWindow
 from .kit.routing import routes_from
 from .kit.settings import Settings, settings_from_json
-from .kit.store import Counter, Store, Table
-from .kit.wire import Json, JSONBody, WallClock, is_number, is_whole, loads, plain_number, utc_now
+from .kit.store import Counter, Table
+from .kit.wire import Json, JSONBody, by_id, is_id, is_number, is_whole, plain_number, shaped
 
 API_ROOT = "/v1"
 
@@ -324,43 +323,6 @@ CATALOG_ITEM_IDS = Counter(CATALOG_ITEMS.name)
 SANDBOX_USER = 1  # createdById of the catalog items the admin surface adds
 
 
-# --------------------------------------------------------------------------------------------
-# The rolling 24-hour window
-
-
-class RollingWindow:
-    """How many requests each key was served in the last `span` seconds of the clock; each one
-    frees its place exactly `span` seconds after it was served."""
-
-    def __init__(self, clock: Clock, span: float) -> None:
-        self._clock = clock
-        self._span = span
-        self._lock = threading.Lock()
-        self._served: dict[str, deque[float]] = {}
-
-    def used(self, key: str) -> int:
-        with self._lock:
-            return len(self._pruned(key))
-
-    def spend(self, key: str) -> int:
-        """Count one request now; how many the window then holds."""
-        with self._lock:
-            served = self._pruned(key)
-            served.append(self._clock())
-            return len(served)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._served.clear()
-
-    def _pruned(self, key: str) -> deque[float]:
-        served = self._served.setdefault(key, deque())
-        horizon = self._clock() - self._span
-        while served and served[0] <= horizon:
-            served.popleft()
-        return served
-
-
 # The X-RateLimit headers for the request being served; filled in by `admit`, sent with
 # whatever response the request gets.
 _QUOTA_HEADERS: ContextVar[list[tuple[bytes, bytes]] | None] = ContextVar(
@@ -391,15 +353,9 @@ def parse_date_time(value: Json) -> str | None:
     if not (isinstance(value, str) and re.fullmatch(DATE_TIME, value)):
         return None
     try:
-        return timestamp(datetime.fromisoformat(value))
+        return wire.millis_z(datetime.fromisoformat(value))
     except (ValueError, OverflowError):
         return None
-
-
-def timestamp(moment: datetime) -> str:
-    """As JavaScript's toISOString writes a date: UTC, milliseconds, Z, and a year of four
-    digits (strftime's %Y writes the year 626 as `626`)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -436,25 +392,28 @@ class Lines:
     items: tuple[LineItem, ...]
 
 
+BODY = forms.BodyWording(
+    not_json="The request body must be valid JSON.",
+    not_object="The request body must be a JSON object.",
+)
+
+
 @dataclass
-class Form:
+class Form(forms.Form):
     """A request body read field by field; problems (field, message) are collected, then raised
     together. `catalog` holds the company's catalog item ids; `line_ids` and `section_ids` the
     invoice's own, which a PATCH may name."""
 
-    body: Mapping[str, Json]
     catalog: frozenset[int] = frozenset()
     line_ids: frozenset[int] = frozenset()
     section_ids: frozenset[int] = frozenset()
-    problems: list[tuple[str | None, str]] = field(default_factory=list)
     # How many line items `lineItems` and `sections` held, valid or not.
     items_sent: int = 0
 
-    def problem(self, where: str | None, message: str) -> None:
-        self.problems.append((where, message))
-
-    def given(self, name: str) -> bool:
-        return name in self.body
+    def refusal(self, problems: Sequence[Problem]) -> ApiError:
+        """Every problem in `message`; `field` (in error_response) from the first naming one."""
+        failures = [problem.as_failure() for problem in problems]
+        return ApiError(400, "; ".join(problem.message for problem in problems), failures)
 
     def refuse_unknown(self, known: frozenset[str], fixed: frozenset[str] = frozenset()) -> None:
         for name in self.body:
@@ -477,7 +436,7 @@ class Form:
         value = self.body.get("recordId")
         if value is None:
             self.problem("recordId", "recordId is required")
-        elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        elif not is_id(value):
             self.problem("recordId", "recordId must be an integer of at least 1")
         else:
             return value
@@ -647,26 +606,6 @@ class Form:
                     "and sections",
                 )
 
-    def check(self) -> None:
-        if self.problems:
-            raise ApiError(
-                400,
-                "; ".join(message for _, message in self.problems),
-                [{"field": where, "message": message} for where, message in self.problems],
-            )
-
-
-def body_object(raw: bytes) -> dict[str, Json]:
-    if not raw.strip():
-        return {}
-    try:
-        body = loads(raw)
-    except ValueError:
-        raise ApiError(400, "The request body must be valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
-
 
 def path_id(request: Request, name: str, what: str) -> int:
     """An integer path id; anything else names no object (404)."""
@@ -776,10 +715,6 @@ def status_change(doc: Mapping[str, Json], status: str, now: str) -> dict[str, J
 # Shaping stored documents into wire objects
 
 
-def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
-    return {name: doc.get(name) for name in shape}
-
-
 def record_ref(record: Mapping[str, Json] | None) -> dict[str, Json] | None:
     return None if record is None else {"id": record["id"], "title": record["title"]}
 
@@ -836,10 +771,6 @@ def render_admin_invoice(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dic
     return invoice
 
 
-def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
-    return sorted(docs, key=lambda doc: int(doc["id"]))
-
-
 def updated_between(doc: Mapping[str, Json], after: str | None, before: str | None) -> bool:
     stamp = str(doc["updatedAt"])
     return (after is None or stamp > after) and (before is None or stamp < before)
@@ -863,14 +794,13 @@ class CoperniqEmulator(Emulator):
     )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     access_disabled_status: ClassVar[int] = 403
+    stamp = wire.millis_z  # as JavaScript's toISOString writes a date
 
-    def __init__(
-        self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
-    ) -> None:
-        self.day = RollingWindow(clock, DAY_SECONDS)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.day = RollingWindow(self.clock, DAY_SECONDS)
         # Checking the day, taking a per-second token and spending the day happen as one step.
         self._admission = threading.Lock()
-        super().__init__(store, clock=clock, wall_clock=wall_clock)
 
     @property
     def daily_limit(self) -> int:
@@ -947,11 +877,7 @@ class CoperniqEmulator(Emulator):
         # Only vendor-path requests reach `admit`, so admin responses go out unstamped.
         stamped: list[tuple[bytes, bytes]] = []
         quota = _QUOTA_HEADERS.set(stamped)
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        operation = _OPERATION.set(operation_of(scope.get("method", ""), path))
+        operation = _OPERATION.set(operation_of(scope.get("method", ""), route_path(scope)))
 
         async def send_stamped(message: Message) -> None:
             if message["type"] == "http.response.start" and stamped:
@@ -965,10 +891,8 @@ class CoperniqEmulator(Emulator):
             _QUOTA_HEADERS.reset(quota)
 
     def read_settings(self, body: Json) -> Settings:
-        body = admin_object(body)
-        common = settings_from_json(
-            self.settings, {key: value for key, value in body.items() if key != "daily_limit"}
-        )
+        body = admin.admin_object(body)
+        common = settings_from_json(self.settings, body, own=("daily_limit",))
         if "daily_limit" not in body:
             return common
         daily = body["daily_limit"]
@@ -996,7 +920,7 @@ class CoperniqEmulator(Emulator):
     # ---- invoices (create-invoice, get-invoice, update-invoice, delete-invoice) -----------
 
     async def create_invoice(self, request: Request) -> Response:
-        body = body_object(await request.body())
+        body = BODY.object(await request.body(), empty_reads_as_object=True)
         with self.store.transaction() as db:
             form = Form(body, catalog=catalog_ids(db))
             form.refuse_unknown(CREATE_FIELDS)
@@ -1019,7 +943,7 @@ class CoperniqEmulator(Emulator):
             pricing = self._pricing(form, method, lines, percentage, record)
             form.check()
             assert record is not None and status is not None and pricing is not None
-            now = timestamp(self.wall_clock())
+            now = self.now()
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
                 "id": INVOICE_IDS.take(db),
@@ -1049,7 +973,7 @@ class CoperniqEmulator(Emulator):
         with self.store.transaction() as db:
             doc = self._invoice(db, key)
             form = Form(
-                body_object(raw),
+                BODY.object(raw, empty_reads_as_object=True),
                 catalog=catalog_ids(db),
                 line_ids=frozenset(int(line["id"]) for line in doc["lineItems"]),
                 section_ids=frozenset(int(s["id"]) for s in doc.get("sections") or []),
@@ -1079,7 +1003,7 @@ class CoperniqEmulator(Emulator):
             elif lines is not None:
                 pricing = Pricing(lines=lines)
             form.check()
-            now = timestamp(self.wall_clock())
+            now = self.now()
             updated = {
                 **doc,
                 **changes,
@@ -1239,8 +1163,7 @@ class CoperniqEmulator(Emulator):
             return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in projects])
 
     async def admin_add_project(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "title", "contractValue", "accountId"})
+        body = await admin.admin_body(request, {"id", "title", "contractValue", "accountId"})
         value = body.get("contractValue")
         if value is not None and not (is_number(value) and value >= 0):
             raise AdminError(400, "contractValue must be a number of at least 0, or null")
@@ -1253,10 +1176,10 @@ class CoperniqEmulator(Emulator):
             doc = {
                 "id": _new_admin_id(db, RECORDS, RECORD_IDS, body.get("id")),
                 "type": PROJECT,
-                "title": _admin_text(body, "title"),
+                "title": admin.text(body, "title"),
                 "contractValue": None if value is None else plain_number(value),
                 "accountId": account_id,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
             }
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
@@ -1267,16 +1190,15 @@ class CoperniqEmulator(Emulator):
             return JSONBody([shaped(doc, ACCOUNT_SHAPE) for doc in accounts])
 
     async def admin_add_account(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "title"})
+        body = await admin.admin_body(request, {"id", "title"})
         with self.store.transaction() as db:
             doc = {
                 "id": _new_admin_id(db, RECORDS, RECORD_IDS, body.get("id")),
                 "type": ACCOUNT,
-                "title": _admin_text(body, "title"),
+                "title": admin.text(body, "title"),
                 "contractValue": None,
                 "accountId": None,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
             }
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, ACCOUNT_SHAPE), status_code=201)
@@ -1291,29 +1213,28 @@ class CoperniqEmulator(Emulator):
         type (default SERVICE), a category of that type (DEFAULT_CATEGORIES), a trade group
         (default OTHER), and optionally a cost, a price, a SKU, a manufacturer, a code, a
         description."""
-        body = admin_object(await admin_json(request))
         texts = ("manufacturer", "sku", "code", "description")
-        refuse_unknown(
-            body, {"id", "name", "type", "category", "tradeGroup", "cost", "price", *texts}
+        body = await admin.admin_body(
+            request, {"id", "name", "type", "category", "tradeGroup", "cost", "price", *texts}
         )
-        kind = _admin_choice("type", body.get("type", "SERVICE"), CATALOG_TYPES)
-        category = _admin_choice(
+        kind = admin.choice("type", body.get("type", "SERVICE"), CATALOG_TYPES)
+        category = admin.choice(
             "category", body.get("category", DEFAULT_CATEGORIES[kind]), CATEGORIES[kind]
         )
-        trade_group = _admin_choice("tradeGroup", body.get("tradeGroup", "OTHER"), TRADE_GROUPS)
+        trade_group = admin.choice("tradeGroup", body.get("tradeGroup", "OTHER"), TRADE_GROUPS)
         prices = {
-            name: None if body.get(name) is None else _admin_number(body, name)
+            name: None if body.get(name) is None else admin.number(body, name)
             for name in ("cost", "price")
         }
         with self.store.transaction() as db:
-            now = timestamp(self.wall_clock())
+            now = self.now()
             doc: dict[str, Json] = {
                 "id": _new_admin_id(db, CATALOG_ITEMS, CATALOG_ITEM_IDS, body.get("id")),
-                "name": _admin_text(body, "name"),
+                "name": admin.text(body, "name"),
                 "catalog": trade_group,
                 "type": kind,
                 "category": category,
-                **{name: _admin_optional_text(body, name) for name in texts},
+                **{name: admin.optional_text(body, name) for name in texts},
                 **prices,
                 "image": None,
                 "isArchived": False,
@@ -1332,12 +1253,11 @@ class CoperniqEmulator(Emulator):
     async def admin_add_invoice(self, request: Request) -> Response:
         """An invoice as a person would make it in Coperniq's UI: none of the API's rules
         apply; only the record must exist, so that the invoice can be shown."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, ADMIN_INVOICE_FIELDS | {"id"})
+        body = await admin.admin_body(request, ADMIN_INVOICE_FIELDS | {"id"})
         if body.get("recordId") is None:
             raise AdminError(400, "recordId is required")
         with self.store.transaction() as db:
-            now = timestamp(self.wall_clock())
+            now = self.now()
             key = _new_admin_id(db, INVOICES, INVOICE_IDS, body.get("id"))
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
@@ -1367,12 +1287,11 @@ class CoperniqEmulator(Emulator):
 
     async def admin_edit_invoice(self, request: Request) -> Response:
         """Change any field, whatever the status, as someone editing in Coperniq would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, ADMIN_INVOICE_FIELDS)
+        body = await admin.admin_body(request, ADMIN_INVOICE_FIELDS)
         with self.store.transaction() as db:
             doc = _admin_invoice(db, request)
             updated = {**doc, **_admin_invoice_changes(db, doc, body)}
-            updated["updatedAt"] = timestamp(self.wall_clock())
+            updated["updatedAt"] = self.now()
             INVOICES.replace(db, updated)
             return JSONBody(render_admin_invoice(db, updated))
 
@@ -1385,20 +1304,19 @@ class CoperniqEmulator(Emulator):
     async def admin_set_status(self, request: Request) -> Response:
         """Move an invoice through its lifecycle as a person would: leaving DRAFT issues it
         (today, unless `issueDate` says when), PAID pays it in full, DRAFT un-issues it."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"status", "issueDate", "amountPaid"})
+        body = await admin.admin_body(request, {"status", "issueDate", "amountPaid"})
         status = body.get("status")
         if status not in STATUSES:
             raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
         with self.store.transaction() as db:
             doc = _admin_invoice(db, request)
-            now = timestamp(self.wall_clock())
+            now = self.now()
             updated = {**doc, "updatedAt": now}
             if status != "DRAFT" and body.get("issueDate") is not None:
                 updated["issueDate"] = _admin_date_time(body, "issueDate")
             updated.update(status_change(updated, str(status), now))
             if "amountPaid" in body:
-                updated["amountPaid"] = _admin_number(body, "amountPaid")
+                updated["amountPaid"] = admin.number(body, "amountPaid")
             INVOICES.replace(db, updated)
             return JSONBody(render_admin_invoice(db, updated))
 
@@ -1432,20 +1350,6 @@ ADMIN_LINE_FIELDS = frozenset(
 )
 
 
-def _admin_text(body: Mapping[str, Json], name: str) -> str:
-    value = body.get(name)
-    if not (isinstance(value, str) and value.strip()):
-        raise AdminError(400, f"{name} is required and must be a non-empty string")
-    return value
-
-
-def _admin_number(body: Mapping[str, Json], name: str) -> int | Decimal:
-    value = body.get(name)
-    if not is_number(value):
-        raise AdminError(400, f"{name} must be a number")
-    return plain_number(value)
-
-
 def _admin_date_time(body: Mapping[str, Json], name: str) -> str | None:
     value = body.get(name)
     if value is None:
@@ -1457,22 +1361,16 @@ def _admin_date_time(body: Mapping[str, Json], name: str) -> str | None:
 
 
 def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    if wanted is None:
-        return counter.take(db)
-    if not (isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1):
-        raise AdminError(400, f"id must be an integer of at least 1, as Coperniq's are: {wanted!r}")
-    if table.get(db, str(wanted)) is not None:
-        raise AdminError(409, f"an object with id {wanted} already exists")
-    counter.claim(db, wanted)
-    return wanted
+    refusal = "id must be an integer of at least 1, as Coperniq's are: {wanted!r}"
+    return admin.counted_id(db, table, counter, wanted, refusal)
+
+
+def _digits(raw: str) -> str | None:
+    return raw if raw.isascii() and raw.isdigit() else None
 
 
 def _admin_invoice(db: sqlite3.Connection, request: Request) -> dict[str, Json]:
-    raw: str = request.path_params["id"]
-    doc = INVOICES.get(db, raw) if raw.isascii() and raw.isdigit() else None
-    if doc is None:
-        raise AdminError(404, f"no invoice with id {raw}")
-    return doc
+    return admin.lookup(db, INVOICES, "invoice", request, key=_digits)
 
 
 def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
@@ -1483,8 +1381,8 @@ def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
     lines: list[dict[str, Json]] = []
     sections: dict[str, int] = {}
     for raw in value:
-        line = admin_object(raw)
-        refuse_unknown(line, ADMIN_LINE_FIELDS)
+        line = admin.admin_object(raw)
+        admin.refuse_unknown(line, ADMIN_LINE_FIELDS)
         catalog_item = line.get("catalogItemId")
         if not (is_whole(catalog_item) and not isinstance(catalog_item, bool)):
             raise AdminError(400, "catalogItemId must be an integer")
@@ -1500,9 +1398,9 @@ def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
                 "id": LINE_ITEM_IDS.take(db),
                 "catalogItemId": int(catalog_item),
                 "quantity": int(line["quantity"]),
-                "unitCost": _admin_number(line, "unitCost") if "unitCost" in line else 0,
-                "unitPrice": _admin_number(line, "unitPrice"),
-                "description": _admin_optional_text(line, "description"),
+                "unitCost": admin.number(line, "unitCost") if "unitCost" in line else 0,
+                "unitPrice": admin.number(line, "unitPrice"),
+                "description": admin.optional_text(line, "description"),
                 "sectionId": None if section is None else sections[section],
             }
         )
@@ -1518,18 +1416,18 @@ def _admin_invoice_changes(
     readers: Mapping[str, Callable[[Json], Json]] = {
         "uid": lambda value: _admin_uid(db, doc, value),
         "recordId": lambda value: _admin_record(db, value),
-        "description": lambda value: _admin_optional_text(body, "description"),
-        "status": lambda value: _admin_choice("status", value, STATUSES),
-        "calculationMethod": lambda value: _admin_choice(
+        "description": lambda value: admin.optional_text(body, "description"),
+        "status": lambda value: admin.choice("status", value, STATUSES),
+        "calculationMethod": lambda value: admin.choice(
             "calculationMethod", value, CALCULATION_METHODS
         ),
-        "percentage": lambda value: None if value is None else _admin_number(body, "percentage"),
-        "amount": lambda value: _admin_number(body, "amount"),
-        "amountPaid": lambda value: _admin_number(body, "amountPaid"),
+        "percentage": lambda value: None if value is None else admin.number(body, "percentage"),
+        "amount": lambda value: admin.number(body, "amount"),
+        "amountPaid": lambda value: admin.number(body, "amountPaid"),
         "dueDate": lambda value: _admin_date_time(body, "dueDate"),
         "issueDate": lambda value: _admin_date_time(body, "issueDate"),
-        "isArchived": lambda value: _admin_flag("isArchived", value),
-        "sharedWithPortal": lambda value: _admin_flag("sharedWithPortal", value),
+        "isArchived": lambda value: admin.flag("isArchived", value),
+        "sharedWithPortal": lambda value: admin.flag("sharedWithPortal", value),
     }
     changes = {name: readers[name](value) for name, value in body.items() if name in readers}
     if "lineItems" in body:
@@ -1550,7 +1448,7 @@ def _admin_invoice_changes(
 
 
 def _admin_uid(db: sqlite3.Connection, doc: Mapping[str, Json], value: Json) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if not is_id(value):
         raise AdminError(400, "uid must be an integer of at least 1")
     for other in INVOICES.all(db, {"uid": str(value)}):
         if other["id"] != doc["id"]:
@@ -1564,22 +1462,3 @@ def _admin_record(db: sqlite3.Connection, value: Json) -> int:
     if record is None:
         raise AdminError(400, "recordId must be the id of a seeded project or account")
     return int(record["id"])
-
-
-def _admin_optional_text(body: Mapping[str, Json], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise AdminError(400, f"{name} must be a string or null")
-    return value
-
-
-def _admin_choice(name: str, value: Json, options: Sequence[str]) -> str:
-    if value not in options:
-        raise AdminError(400, f"{name} must be one of {', '.join(options)}")
-    return str(value)
-
-
-def _admin_flag(name: str, value: Json) -> bool:
-    if not isinstance(value, bool):
-        raise AdminError(400, f"{name} must be true or false")
-    return value
