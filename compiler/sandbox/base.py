@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .kit.admin import admin_json
+from .kit.admin import admin_json, admin_object, new_id
 from .kit.errors import AdminError, ApiError, ConnectionDropped, ResponseLost
 from .kit.faults import FAULT_SCOPE_KEY, Fault, Faults, fault_from_json
 from .kit.limits import Clock, TokenBucket
@@ -134,8 +135,9 @@ class Emulator:
     name: ClassVar[str]
     api_root: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]] = ()
+    # Counters besides those of the counted tables (numbers that are not a table's ids).
     counters: ClassVar[tuple[Counter, ...]] = ()
-    # Whether a reset leaves `counters` where they are, so that no id is ever given out twice,
+    # Whether a reset leaves the counters where they are, so that no id is ever given out twice,
     # rather than counting from `first` again as a fresh workspace would.
     ids_survive_reset: ClassVar[bool] = False
     default_settings: ClassVar[Settings]
@@ -143,6 +145,8 @@ class Emulator:
     access_disabled_status: ClassVar[int] = 423
     # How the vendor writes a time stamp (`now()`): each vendor declares its own.
     stamp: ClassVar[Stamp] = millis_z
+    # The admin surface's answer to an id a person chose that is not one of the vendor's kind.
+    id_refusal: ClassVar[str] = "id {wanted!r} is not an id of this vendor's kind"
 
     def __init__(
         self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
@@ -181,6 +185,10 @@ class Emulator:
     def admin_routes(self) -> list[BaseRoute]:
         return []
 
+    def all_counters(self) -> tuple[Counter, ...]:
+        """The counters of the counted tables, and any other the vendor declares."""
+        return (*(table.ids for table in self.tables if table.counted), *self.counters)
+
     def error_response(
         self,
         status: int,
@@ -196,10 +204,22 @@ class Emulator:
         (required headers, per-account limits) override it."""
         return self._refusal(headers)
 
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        """The vendor's own settings: for each key of a PUT /_sandbox/settings body, the reader
+        that checks its value and gives the fields of the vendor's `Settings` it sets."""
+        return {}
+
     def read_settings(self, body: Json) -> Settings:
-        """The settings a PUT /_sandbox/settings body asks for; vendors with settings of their
-        own override it."""
-        return settings_from_json(self.settings, body)
+        """The settings a PUT /_sandbox/settings body asks for: the common keys, then the
+        vendor's own, each through its reader."""
+        body = admin_object(body)
+        readers = self.setting_readers()
+        settings = settings_from_json(self.settings, body, own=readers)
+        changes: dict[str, Json] = {}
+        for name, reader in readers.items():
+            if name in body:
+                changes.update(reader(body[name]))
+        return replace(settings, **changes)
 
     def credentials(self, headers: Headers) -> str | None:
         """The token a request presents; bearer auth unless the vendor says otherwise."""
@@ -224,6 +244,10 @@ class Emulator:
         """`moment` as the vendor writes a time."""
         return type(self).stamp(moment)
 
+    def new_id(self, db: sqlite3.Connection, table: Table, wanted: Json) -> Json:
+        """A new object's id in `table`, or the one a person seeding it chose."""
+        return new_id(db, table, wanted, self.id_refusal)
+
     def provision(self) -> None:
         """Put in what every fresh workspace of the vendor has (none by default); run when the
         emulator starts and after every reset."""
@@ -235,7 +259,7 @@ class Emulator:
             for table in self.tables:
                 table.clear(db)
             if not self.ids_survive_reset:
-                for counter in self.counters:
+                for counter in self.all_counters():
                     counter.restart(db)
         self._apply_settings(self.default_settings)
         self.faults.clear()

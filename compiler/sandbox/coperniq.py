@@ -310,16 +310,13 @@ class CoperniqSettings(Settings):
 
 DEFAULT_SETTINGS = CoperniqSettings(rate_limit_per_second=100, burst=100, daily_limit=5000)
 
-RECORDS = Table("coperniq_records", indexed=("type",))
-INVOICES = Table("coperniq_invoices", indexed=("recordId", "uid"))
-CATALOG_ITEMS = Table("coperniq_catalog_items")
 # Projects and accounts share the record ids; a reset counts every sequence from the start again.
-RECORD_IDS = Counter(RECORDS.name)
-INVOICE_IDS = Counter(INVOICES.name)
+RECORDS = Table("coperniq_records", indexed=("type",), counted=True)
+INVOICES = Table("coperniq_invoices", indexed=("recordId", "uid"), counted=True)
+CATALOG_ITEMS = Table("coperniq_catalog_items", counted=True)
 INVOICE_NUMBERS = Counter("coperniq_invoice_numbers", first=1001)
 LINE_ITEM_IDS = Counter("coperniq_line_items")
 SECTION_IDS = Counter("coperniq_sections")
-CATALOG_ITEM_IDS = Counter(CATALOG_ITEMS.name)
 SANDBOX_USER = 1  # createdById of the catalog items the admin surface adds
 
 
@@ -785,16 +782,14 @@ class CoperniqEmulator(Emulator):
     api_root: ClassVar[str] = API_ROOT
     tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES, CATALOG_ITEMS)
     counters: ClassVar[tuple[Counter, ...]] = (
-        RECORD_IDS,
-        INVOICE_IDS,
         INVOICE_NUMBERS,
         LINE_ITEM_IDS,
         SECTION_IDS,
-        CATALOG_ITEM_IDS,
     )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     access_disabled_status: ClassVar[int] = 403
     stamp = wire.millis_z  # as JavaScript's toISOString writes a date
+    id_refusal = "id must be an integer of at least 1, as Coperniq's are: {wanted!r}"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -946,7 +941,7 @@ class CoperniqEmulator(Emulator):
             now = self.now()
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
-                "id": INVOICE_IDS.take(db),
+                "id": INVOICES.ids.take(db),
                 "uid": INVOICE_NUMBERS.take(db),
                 "status": status,
                 "calculationMethod": method,
@@ -1174,7 +1169,7 @@ class CoperniqEmulator(Emulator):
                 if account is None or account["type"] != ACCOUNT:
                     raise AdminError(400, "accountId must be the id of a seeded account")
             doc = {
-                "id": _new_admin_id(db, RECORDS, RECORD_IDS, body.get("id")),
+                "id": self.new_id(db, RECORDS, body.get("id")),
                 "type": PROJECT,
                 "title": admin.text(body, "title"),
                 "contractValue": None if value is None else plain_number(value),
@@ -1193,7 +1188,7 @@ class CoperniqEmulator(Emulator):
         body = await admin.admin_body(request, {"id", "title"})
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, RECORDS, RECORD_IDS, body.get("id")),
+                "id": self.new_id(db, RECORDS, body.get("id")),
                 "type": ACCOUNT,
                 "title": admin.text(body, "title"),
                 "contractValue": None,
@@ -1229,7 +1224,7 @@ class CoperniqEmulator(Emulator):
         with self.store.transaction() as db:
             now = self.now()
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, CATALOG_ITEMS, CATALOG_ITEM_IDS, body.get("id")),
+                "id": self.new_id(db, CATALOG_ITEMS, body.get("id")),
                 "name": admin.text(body, "name"),
                 "catalog": trade_group,
                 "type": kind,
@@ -1258,7 +1253,7 @@ class CoperniqEmulator(Emulator):
             raise AdminError(400, "recordId is required")
         with self.store.transaction() as db:
             now = self.now()
-            key = _new_admin_id(db, INVOICES, INVOICE_IDS, body.get("id"))
+            key = self.new_id(db, INVOICES, body.get("id"))
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
                 "id": key,
@@ -1358,11 +1353,6 @@ def _admin_date_time(body: Mapping[str, Json], name: str) -> str | None:
     if moment is None:
         raise AdminError(400, f"{name} must be an ISO 8601 date-time such as {DATE_TIME_EXAMPLE}")
     return moment
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    refusal = "id must be an integer of at least 1, as Coperniq's are: {wanted!r}"
-    return admin.counted_id(db, table, counter, wanted, refusal)
 
 
 def _digits(raw: str) -> str | None:

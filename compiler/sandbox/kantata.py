@@ -111,7 +111,7 @@ from .kit.errors import AdminError, ApiError
 from .kit.forms import Problem
 from .kit.routing import routes_from
 from .kit.settings import Settings
-from .kit.store import Counter, Table
+from .kit.store import Table
 from .kit.wire import Json, JSONBody, as_date, dumps, is_integer, shaped
 
 API_ROOT = "/api/v1"
@@ -151,17 +151,12 @@ CURRENCY_BASE_UNITS = {
     **dict.fromkeys(THREE_DECIMAL_CURRENCIES.split(), 1000),
 }
 
-WORKSPACES = Table("kantata_workspaces", created_field="created_at")
-STORIES = Table("kantata_stories", created_field="created_at")
-MILESTONES = Table("kantata_billing_milestones", created_field="created_at")
-EXTERNAL_REFERENCES = Table("kantata_external_references", created_field="created_at")
-INVOICES = Table("kantata_invoices", created_field="created_at")
 # Ids are counted per table, never reused, and survive a reset.
-WORKSPACE_IDS = Counter(WORKSPACES.name)
-STORY_IDS = Counter(STORIES.name)
-MILESTONE_IDS = Counter(MILESTONES.name)
-REFERENCE_IDS = Counter(EXTERNAL_REFERENCES.name)
-INVOICE_IDS = Counter(INVOICES.name)
+WORKSPACES = Table("kantata_workspaces", created_field="created_at", counted=True)
+STORIES = Table("kantata_stories", created_field="created_at", counted=True)
+MILESTONES = Table("kantata_billing_milestones", created_field="created_at", counted=True)
+EXTERNAL_REFERENCES = Table("kantata_external_references", created_field="created_at", counted=True)
+INVOICES = Table("kantata_invoices", created_field="created_at", counted=True)
 
 # Which stored fields each wire object shows, in order; ids are written as strings.
 WORKSPACE_SHAPE = (
@@ -640,15 +635,9 @@ class KantataEmulator(Emulator):
         EXTERNAL_REFERENCES,
         INVOICES,
     )
-    counters: ClassVar[tuple[Counter, ...]] = (
-        WORKSPACE_IDS,
-        STORY_IDS,
-        MILESTONE_IDS,
-        REFERENCE_IDS,
-        INVOICE_IDS,
-    )
     ids_survive_reset: ClassVar[bool] = True
     stamp = wire.seconds_offset  # UTC to the second: 2026-03-03T09:15:00+00:00
+    id_refusal = "id must be a positive integer, as Kantata's ids are (got {wanted!r})"
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
     access_disabled_status: ClassVar[int] = 403
@@ -876,7 +865,7 @@ class KantataEmulator(Emulator):
     def _insert(
         self, db: sqlite3.Connection, doc: dict[str, Json], reference: dict[str, Json] | None
     ) -> dict[str, Json]:
-        stored = {**doc, "id": MILESTONE_IDS.take(db)}
+        stored = {**doc, "id": MILESTONES.ids.take(db)}
         MILESTONES.insert(db, stored)
         if reference is not None:
             self._attach_reference(db, stored["id"], reference, None)
@@ -897,7 +886,7 @@ class KantataEmulator(Emulator):
         EXTERNAL_REFERENCES.insert(
             db,
             {
-                "id": REFERENCE_IDS.take(db),
+                "id": EXTERNAL_REFERENCES.ids.take(db),
                 "subject_type": "BillingMilestone",
                 "subject_id": subject_id,
                 **reference,
@@ -1076,7 +1065,7 @@ class KantataEmulator(Emulator):
         moment = self.now()
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, WORKSPACES, WORKSPACE_IDS, body.get("id")),
+                "id": self.new_id(db, WORKSPACES, body.get("id")),
                 "title": admin.text(body, "title"),
                 "accessible": True,
                 "archived": False,
@@ -1107,7 +1096,7 @@ class KantataEmulator(Emulator):
         moment = self.now()
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, STORIES, STORY_IDS, body.get("id")),
+                "id": self.new_id(db, STORIES, body.get("id")),
                 "title": admin.text(body, "title"),
                 "workspace_id": _admin_reference(db, body, "workspace_id", WORKSPACES),
                 "story_type": "task",
@@ -1144,7 +1133,7 @@ class KantataEmulator(Emulator):
                 if changes.get(required) is None:
                     raise AdminError(400, f"{required} is required")
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, MILESTONES, MILESTONE_IDS, body.get("id")),
+                "id": self.new_id(db, MILESTONES, body.get("id")),
                 "title": None,
                 "amount_in_cents": None,
                 "date_to_invoice": None,
@@ -1191,7 +1180,7 @@ class KantataEmulator(Emulator):
                 return JSONBody(self._admin_milestone(db, doc))
             workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
             moment = self.wall_clock()
-            key = INVOICE_IDS.take(db)
+            key = INVOICES.ids.take(db)
             INVOICES.insert(
                 db,
                 {
@@ -1314,11 +1303,6 @@ def _strings(doc: Mapping[str, Json]) -> list[str]:
 
 def _admin_workspace(doc: Mapping[str, Json]) -> dict[str, Json]:
     return {**written(doc, WORKSPACE_SHAPE), "accessible": doc.get("accessible", True)}
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    refusal = "id must be a positive integer, as Kantata's ids are (got {wanted!r})"
-    return admin.counted_id(db, table, counter, wanted, refusal)
 
 
 def _admin_get(db: sqlite3.Connection, table: Table, request: Request, noun: str) -> dict:

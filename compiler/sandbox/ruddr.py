@@ -464,6 +464,7 @@ class RuddrEmulator(Emulator):
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
     stamp = wire.millis_z  # createdAt: UTC with milliseconds and a Z
+    id_refusal = "id must be a UUID, as Ruddr's ids are (got {wanted!r})"
 
     def error_response(
         self,
@@ -730,7 +731,7 @@ class RuddrEmulator(Emulator):
             raise AdminError(400, f"billingTypeId must be one of {', '.join(BILLING_TYPES)}")
         billable = admin.flag("isBillable", body.get("isBillable", billing_type != "non_billable"))
         with self.store.transaction() as db:
-            key = _new_admin_id(db, PROJECTS, body.get("id"))
+            key = self.new_id(db, PROJECTS, body.get("id"))
             doc = {
                 "id": key,
                 "key": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or key,
@@ -760,7 +761,7 @@ class RuddrEmulator(Emulator):
         active = admin.flag("isActive", body.get("isActive", True))
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, INVOICE_ITEMS, body.get("id")),
+                "id": self.new_id(db, INVOICE_ITEMS, body.get("id")),
                 "name": admin.text(body, "name"),
                 "isActive": active,
                 "typeId": type_id,
@@ -782,7 +783,7 @@ class RuddrEmulator(Emulator):
         body = await admin.admin_body(request, _admin_charge_fields(kind) | {"id"})
         with self.store.transaction() as db:
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, kind.table, body.get("id")),
+                "id": self.new_id(db, kind.table, body.get("id")),
                 "date": None,
                 "quantity": None,
                 "rate": None,
@@ -826,12 +827,6 @@ class RuddrEmulator(Emulator):
 
 # --------------------------------------------------------------------------------------------
 # Admin helpers
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, wanted: Json) -> str:
-    return admin.uuid_id(
-        db, table, wanted, "id must be a UUID, as Ruddr's ids are (got {wanted!r})"
-    )
 
 
 def _client(db: sqlite3.Connection, wanted: Json) -> dict[str, Json]:

@@ -95,7 +95,7 @@ from .kit.errors import AdminError, ApiError
 from .kit.limits import RollingWindow
 from .kit.routing import routes_from
 from .kit.settings import Settings, settings_from_json
-from .kit.store import Counter, Table
+from .kit.store import Table
 from .kit.wire import Json, JSONBody, is_date, is_id, is_number, is_whole, plain_number, shaped
 from .wethod_permissions import (
     FINANCE,
@@ -153,16 +153,16 @@ DEFAULT_PAYMENT_TERMS = (30, 60)
 SLUG_FORMAT = re.compile(r"[a-z0-9][a-z0-9-]*")
 DIGITS = re.compile(r"[0-9]+")
 
-COMPANIES = Table("wethod_companies", id_field="slug", created_field="created_at")
-PROJECTS = Table("wethod_projects", indexed=("company",), created_field="created_at")
-VAT_RATES = Table("wethod_vat_rates", indexed=("company",), created_field="created_at")
-PAYMENT_TERMS = Table("wethod_payment_terms", indexed=("company",), created_field="created_at")
-INVOICES = Table("wethod_invoices", indexed=("company",), created_field="created_at")
 # Ids are counted per table, across companies, so that a deleted invoice's id is never reused.
-PROJECT_IDS = Counter(PROJECTS.name)
-VAT_RATE_IDS = Counter(VAT_RATES.name)
-PAYMENT_TERM_IDS = Counter(PAYMENT_TERMS.name)
-INVOICE_IDS = Counter(INVOICES.name)
+COMPANIES = Table("wethod_companies", id_field="slug", created_field="created_at")
+PROJECTS = Table("wethod_projects", indexed=("company",), created_field="created_at", counted=True)
+VAT_RATES = Table(
+    "wethod_vat_rates", indexed=("company",), created_field="created_at", counted=True
+)
+PAYMENT_TERMS = Table(
+    "wethod_payment_terms", indexed=("company",), created_field="created_at", counted=True
+)
+INVOICES = Table("wethod_invoices", indexed=("company",), created_field="created_at", counted=True)
 
 INVOICE_SHAPE = (
     "id",
@@ -602,16 +602,11 @@ class WethodEmulator(Emulator):
         PAYMENT_TERMS,
         INVOICES,
     )
-    counters: ClassVar[tuple[Counter, ...]] = (
-        PROJECT_IDS,
-        VAT_RATE_IDS,
-        PAYMENT_TERM_IDS,
-        INVOICE_IDS,
-    )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
     access_disabled_status: ClassVar[int] = 403
     stamp = wire.millis_z  # created_at / updated_at: UTC with milliseconds and a Z
+    id_refusal = "id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
     # A company's invoices by id, as of a version of the store: a list read page by page
     # reads them once, not once a page.
     _listed: tuple[tuple[str, int, int], list[dict[str, Json]]] | None = None
@@ -810,7 +805,7 @@ class WethodEmulator(Emulator):
             self._require_active(form.project)
             now = self.now()
             doc: dict[str, Json] = {
-                "id": INVOICE_IDS.take(db),
+                "id": INVOICES.ids.take(db),
                 "created_at": now,
                 "updated_at": now,
                 "status": "draft",
@@ -996,7 +991,7 @@ class WethodEmulator(Emulator):
         with self.store.transaction() as db:
             company = _admin_company(db, body.get("company", SANDBOX_COMPANY))
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, PROJECTS, PROJECT_IDS, body.get("id")),
+                "id": self.new_id(db, PROJECTS, body.get("id")),
                 "company": company,
                 "name": admin.text(body, "name"),
                 "pm": None,
@@ -1027,30 +1022,25 @@ class WethodEmulator(Emulator):
         rate = body.get("rate")
         if not (is_number(rate) and 0 <= rate <= 100):
             raise AdminError(400, "rate must be a percentage from 0 to 100")
-        return self._admin_add_setting(
-            VAT_RATES, VAT_RATE_IDS, VAT_RATE_SHAPE, body, rate=plain_number(rate)
-        )
+        return self._admin_add_setting(VAT_RATES, VAT_RATE_SHAPE, body, rate=plain_number(rate))
 
     async def admin_add_payment_term(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"id", "company", "days"})
         days = body.get("days")
         if not (isinstance(days, int) and not isinstance(days, bool) and days >= 0):
             raise AdminError(400, "days must be a whole number of at least 0")
-        return self._admin_add_setting(
-            PAYMENT_TERMS, PAYMENT_TERM_IDS, PAYMENT_TERM_SHAPE, body, days=days
-        )
+        return self._admin_add_setting(PAYMENT_TERMS, PAYMENT_TERM_SHAPE, body, days=days)
 
     def _admin_add_setting(
         self,
         table: Table,
-        ids: Counter,
         shape: tuple[str, ...],
         body: Mapping[str, Json],
         **fields: Json,
     ) -> Response:
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, table, ids, body.get("id")),
+                "id": self.new_id(db, table, body.get("id")),
                 "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
                 **fields,
                 "created_at": self.now(),
@@ -1077,7 +1067,7 @@ class WethodEmulator(Emulator):
                 "updated_at": now,
                 **_admin_invoice_changes(db, body),
             }
-            doc["id"] = _new_admin_id(db, INVOICES, INVOICE_IDS, body.get("id"))
+            doc["id"] = self.new_id(db, INVOICES, body.get("id"))
             INVOICES.insert(db, doc)
         return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
 
@@ -1139,19 +1129,13 @@ def _add_company(
     doc = {"slug": slug, "name": name, "created_at": created_at}
     COMPANIES.insert(db, doc)
     for rate in DEFAULT_VAT_RATES:
-        key = VAT_RATE_IDS.take(db)
+        key = VAT_RATES.ids.take(db)
         VAT_RATES.insert(db, {"id": key, "company": slug, "rate": rate, "created_at": created_at})
     for days in DEFAULT_PAYMENT_TERMS:
-        key = PAYMENT_TERM_IDS.take(db)
+        key = PAYMENT_TERMS.ids.take(db)
         term = {"id": key, "company": slug, "days": days, "created_at": created_at}
         PAYMENT_TERMS.insert(db, term)
     return doc
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    """The next id of `table`, or `wanted` (admin seeding) when it is free."""
-    refusal = "id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
-    return admin.counted_id(db, table, counter, wanted, refusal)
 
 
 def _admin_company(db: sqlite3.Connection, slug: Json) -> str:

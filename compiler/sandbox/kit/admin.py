@@ -14,7 +14,7 @@ from decimal import Decimal
 from starlette.requests import Request
 
 from .errors import AdminError
-from .store import Counter, Table
+from .store import Table
 from .wire import Json, canonical_uuid, is_id, is_number, loads, plain_number
 
 # The admin surface's spelling of a time stamp in milliseconds (Ruddr's and Wethod's).
@@ -110,28 +110,19 @@ def _free(db: sqlite3.Connection, table: Table, key: Json) -> None:
         raise AdminError(409, f"an object with id {key} already exists")
 
 
-def counted_id(
-    db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json, refusal: str
-) -> int:
-    """The next id of `counter`, or `wanted` (admin seeding) when it is a free integer of at
-    least 1; `refusal` (with `{wanted!r}`) is the vendor's wording for one that is not."""
+def new_id(db: sqlite3.Connection, table: Table, wanted: Json, refusal: str) -> Json:
+    """A new object's id: the next of a counted table's counter, else a fresh UUID; or
+    `wanted` (admin seeding) when it is a free id of the table's kind. `refusal` (with
+    `{wanted!r}`) is the vendor's wording for one that is not."""
     if wanted is None:
-        return counter.take(db)
-    if not is_id(wanted):
-        raise AdminError(400, refusal.format(wanted=wanted))
-    _free(db, table, wanted)
-    counter.claim(db, wanted)
-    return int(wanted)
-
-
-def uuid_id(db: sqlite3.Connection, table: Table, wanted: Json, refusal: str) -> str:
-    """A fresh UUID, or `wanted` (admin seeding) when it is a free UUID."""
-    if wanted is None:
-        return str(uuid.uuid4())
-    key = canonical_uuid(wanted)
+        return table.ids.take(db) if table.counted else str(uuid.uuid4())
+    key = (wanted if is_id(wanted) else None) if table.counted else canonical_uuid(wanted)
     if key is None:
         raise AdminError(400, refusal.format(wanted=wanted))
-    _free(db, table, key)
+    if table.get(db, str(key)) is not None:
+        raise AdminError(409, f"an object with id {key} already exists")
+    if table.counted:
+        table.ids.claim(db, key)
     return key
 
 

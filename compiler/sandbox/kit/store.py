@@ -63,6 +63,14 @@ class Table:
     indexed: tuple[str, ...] = ()
     id_field: str = "id"
     created_field: str = "createdAt"
+    # Whether the vendor's ids for it are integers counted by `ids` (else chosen, e.g. UUIDs).
+    counted: bool = False
+
+    @property
+    def ids(self) -> Counter:
+        """The counter that hands out this table's ids, keyed by the table's name."""
+        assert self.counted, f"{self.name} has no counted ids"
+        return Counter(self.name)
 
     def create(self, db: sqlite3.Connection) -> None:
         columns = "".join(f', "{column}" TEXT' for column in self.indexed)
