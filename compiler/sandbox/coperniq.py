@@ -98,7 +98,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, ClassVar
@@ -114,8 +114,8 @@ from .kit import admin, forms, wire
 from .kit.errors import AdminError, ApiError
 from .kit.forms import Problem
 from .kit.limits import RollingWindow
-from .kit.routing import routes_from
-from .kit.settings import Settings, settings_from_json
+from .kit.routing import Collection, collection_routes
+from .kit.settings import Settings
 from .kit.store import Counter, Table
 from .kit.wire import Json, JSONBody, by_id, is_id, is_number, is_whole, plain_number, shaped
 
@@ -306,6 +306,12 @@ class CoperniqSettings(Settings):
 
     def as_json(self) -> dict[str, Json]:
         return {**super().as_json(), "daily_limit": self.daily_limit}
+
+
+def _daily_limit(daily: Json) -> dict[str, Json]:
+    if not (is_whole(daily) and daily >= 1):
+        raise AdminError(400, "daily_limit must be a whole number of at least 1")
+    return {"daily_limit": int(daily)}
 
 
 DEFAULT_SETTINGS = CoperniqSettings(rate_limit_per_second=100, burst=100, daily_limit=5000)
@@ -885,30 +891,26 @@ class CoperniqEmulator(Emulator):
             _OPERATION.reset(operation)
             _QUOTA_HEADERS.reset(quota)
 
-    def read_settings(self, body: Json) -> Settings:
-        body = admin.admin_object(body)
-        common = settings_from_json(self.settings, body, own=("daily_limit",))
-        if "daily_limit" not in body:
-            return common
-        daily = body["daily_limit"]
-        if not (is_whole(daily) and daily >= 1):
-            raise AdminError(400, "daily_limit must be a whole number of at least 1")
-        assert isinstance(common, CoperniqSettings)
-        return replace(common, daily_limit=int(daily))
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        return {"daily_limit": _daily_limit}
 
     def reset(self) -> None:
         super().reset()
         self.day.clear()
 
     def vendor_routes(self) -> list[BaseRoute]:
-        return routes_from(
+        return collection_routes(
             [
-                ("POST", "/invoices", self.create_invoice),
-                ("GET", "/invoices/{invoiceId}", self.get_invoice),
-                ("PATCH", "/invoices/{invoiceId}", self.update_invoice),
-                ("DELETE", "/invoices/{invoiceId}", self.delete_invoice),
-                ("GET", "/projects/{projectId}/invoices", self.list_project_invoices),
-                ("GET", "/catalog-items", self.list_catalog_items),
+                Collection(
+                    "/invoices",
+                    create=self.create_invoice,
+                    read=self.get_invoice,
+                    update=self.update_invoice,
+                    delete=self.delete_invoice,
+                    member="{invoiceId}",
+                ),
+                Collection("/projects/{projectId}/invoices", listing=self.list_project_invoices),
+                Collection("/catalog-items", listing=self.list_catalog_items),
             ]
         )
 
@@ -1137,20 +1139,29 @@ class CoperniqEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back ------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/projects", self.admin_list_projects),
-            ("POST", "/projects", self.admin_add_project),
-            ("GET", "/accounts", self.admin_list_accounts),
-            ("POST", "/accounts", self.admin_add_account),
-            ("GET", "/catalog-items", self.admin_list_catalog_items),
-            ("POST", "/catalog-items", self.admin_add_catalog_item),
-            ("GET", "/invoices", self.admin_list_invoices),
-            ("POST", "/invoices", self.admin_add_invoice),
-            ("PATCH", "/invoices/{id}", self.admin_edit_invoice),
-            ("DELETE", "/invoices/{id}", self.admin_delete_invoice),
-            ("POST", "/invoices/{id}/status", self.admin_set_status),
-        ]
-        return routes_from(table)
+        return collection_routes(
+            [
+                Collection(
+                    "/projects", listing=self.admin_list_projects, create=self.admin_add_project
+                ),
+                Collection(
+                    "/accounts", listing=self.admin_list_accounts, create=self.admin_add_account
+                ),
+                Collection(
+                    "/catalog-items",
+                    listing=self.admin_list_catalog_items,
+                    create=self.admin_add_catalog_item,
+                ),
+                Collection(
+                    "/invoices",
+                    listing=self.admin_list_invoices,
+                    create=self.admin_add_invoice,
+                    update=self.admin_edit_invoice,
+                    delete=self.admin_delete_invoice,
+                    actions={"status": self.admin_set_status},
+                ),
+            ]
+        )
 
     async def admin_list_projects(self, request: Request) -> Response:
         with self.store.transaction() as db:

@@ -99,7 +99,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -109,7 +109,7 @@ from .base import Emulator
 from .kit import admin, forms, wire
 from .kit.errors import AdminError, ApiError
 from .kit.forms import Problem
-from .kit.routing import routes_from
+from .kit.routing import Collection, collection_routes
 from .kit.settings import Settings
 from .kit.store import Table
 from .kit.wire import Json, JSONBody, as_date, dumps, is_integer, shaped
@@ -661,17 +661,24 @@ class KantataEmulator(Emulator):
         return JSONBody({"errors": list(errors)}, status_code=status, headers=dict(headers or {}))
 
     def vendor_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = []
-        for collection in ("/billing_milestones", "/billing_milestones.json"):
-            table += [("GET", collection, self.list_milestones), ("POST", collection, self.create)]
-        table += [
-            ("GET", "/billing_milestones/{id}", self.get_milestone),
-            ("PUT", "/billing_milestones/{id}", self.update),
-            ("DELETE", "/billing_milestones/{id}", self.delete),
-            ("GET", "/workspaces", self.list_workspaces),
-            ("GET", "/workspaces/{id}", self.get_workspace),
-        ]
-        return routes_from(table)
+        return collection_routes(
+            [
+                Collection(
+                    "/billing_milestones",
+                    listing=self.list_milestones,
+                    create=self.create,
+                    read=self.get_milestone,
+                    update=self.update,
+                    delete=self.delete,
+                    update_method="PUT",
+                ),
+                # Rails answers the collection with a format suffix too.
+                Collection(
+                    "/billing_milestones.json", listing=self.list_milestones, create=self.create
+                ),
+                Collection("/workspaces", listing=self.list_workspaces, read=self.get_workspace),
+            ]
+        )
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -1037,20 +1044,28 @@ class KantataEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back ------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        return routes_from(
+        return collection_routes(
             [
-                ("GET", "/workspaces", self.admin_list_workspaces),
-                ("POST", "/workspaces", self.admin_add_workspace),
-                ("PATCH", "/workspaces/{id}", self.admin_edit_workspace),
-                ("GET", "/stories", self.admin_list_stories),
-                ("POST", "/stories", self.admin_add_story),
-                ("GET", "/invoices", self.admin_list_invoices),
-                ("DELETE", "/invoices/{id}", self.admin_delete_invoice),
-                ("GET", "/billing_milestones", self.admin_list_milestones),
-                ("POST", "/billing_milestones", self.admin_add_milestone),
-                ("PATCH", "/billing_milestones/{id}", self.admin_edit_milestone),
-                ("DELETE", "/billing_milestones/{id}", self.admin_delete_milestone),
-                ("POST", "/billing_milestones/{id}/invoice", self.admin_invoice_milestone),
+                Collection(
+                    "/workspaces",
+                    listing=self.admin_list_workspaces,
+                    create=self.admin_add_workspace,
+                    update=self.admin_edit_workspace,
+                ),
+                Collection(
+                    "/stories", listing=self.admin_list_stories, create=self.admin_add_story
+                ),
+                Collection(
+                    "/invoices", listing=self.admin_list_invoices, delete=self.admin_delete_invoice
+                ),
+                Collection(
+                    "/billing_milestones",
+                    listing=self.admin_list_milestones,
+                    create=self.admin_add_milestone,
+                    update=self.admin_edit_milestone,
+                    delete=self.admin_delete_milestone,
+                    actions={"invoice": self.admin_invoice_milestone},
+                ),
             ]
         )
 

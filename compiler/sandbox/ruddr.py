@@ -78,9 +78,9 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Context, Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -89,8 +89,8 @@ from starlette.routing import BaseRoute
 from .base import Emulator
 from .kit import admin, forms, wire
 from .kit.errors import AdminError, ApiError
-from .kit.routing import routes_from
-from .kit.settings import Settings, settings_from_json
+from .kit.routing import Collection, collection_routes
+from .kit.settings import Settings
 from .kit.store import Table
 from .kit.wire import Json, JSONBody, canonical_uuid, is_number, plain_number, shaped
 
@@ -231,6 +231,14 @@ class RuddrSettings(Settings):
 
     def as_json(self) -> dict[str, Json]:
         return {**super().as_json(), "disabled_features": list(self.disabled_features)}
+
+
+def _disabled_features(features: Json) -> dict[str, Json]:
+    if not (isinstance(features, list) and all(f in FEATURES for f in features)):
+        raise AdminError(
+            400, f"disabled_features must be a list of features from: {', '.join(FEATURES)}"
+        )
+    return {"disabled_features": tuple(dict.fromkeys(features))}
 
 
 # ruddr.openapi.yml x-rate-limit: 20 requests a second, a burst of 60, per workspace.
@@ -479,22 +487,25 @@ class RuddrEmulator(Emulator):
         return JSONBody(body, status_code=status, headers=dict(headers or {}))
 
     def vendor_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/projects", self.list_projects),
-            ("GET", "/projects/{id}", self.get_project),
-            ("GET", "/invoice-items", self.list_invoice_items),
-            ("GET", "/invoice-items/{id}", self.get_invoice_item),
-        ]
-        for kind in CHARGE_KINDS:
-            collection, member = f"/{kind.path}", f"/{kind.path}/{{id}}"
-            table += [
-                ("GET", collection, functools.partial(self.list_charges, kind)),
-                ("POST", collection, functools.partial(self.create_charge, kind)),
-                ("GET", member, functools.partial(self.get_charge, kind)),
-                ("PATCH", member, functools.partial(self.update_charge, kind)),
-                ("DELETE", member, functools.partial(self.delete_charge, kind)),
+        return collection_routes(
+            [
+                Collection("/projects", listing=self.list_projects, read=self.get_project),
+                Collection(
+                    "/invoice-items", listing=self.list_invoice_items, read=self.get_invoice_item
+                ),
+                *(
+                    Collection(
+                        f"/{kind.path}",
+                        listing=functools.partial(self.list_charges, kind),
+                        create=functools.partial(self.create_charge, kind),
+                        read=functools.partial(self.get_charge, kind),
+                        update=functools.partial(self.update_charge, kind),
+                        delete=functools.partial(self.delete_charge, kind),
+                    )
+                    for kind in CHARGE_KINDS
+                ),
             ]
-        return routes_from(table)
+        )
 
     # ---- projects and invoice items (read-only) -----------------------------------------
 
@@ -602,17 +613,8 @@ class RuddrEmulator(Emulator):
         if kind.feature in self.settings.disabled_features and method in kind.forbidden:
             raise ApiError(403, STATUS_MESSAGES[403])
 
-    def read_settings(self, body: Json) -> Settings:
-        body = admin.admin_object(body)
-        settings = settings_from_json(self.settings, body, own=("disabled_features",))
-        if "disabled_features" not in body:
-            return settings
-        features = body["disabled_features"]
-        if not (isinstance(features, list) and all(f in FEATURES for f in features)):
-            raise AdminError(
-                400, f"disabled_features must be a list of features from: {', '.join(FEATURES)}"
-            )
-        return replace(settings, disabled_features=tuple(dict.fromkeys(features)))
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        return {"disabled_features": _disabled_features}
 
     def _writable(self, db: sqlite3.Connection, kind: ChargeKind, key: str) -> dict[str, Json]:
         doc = kind.table.get(db, key)
@@ -700,22 +702,29 @@ class RuddrEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back ------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/projects", self.admin_list_projects),
-            ("POST", "/projects", self.admin_add_project),
-            ("GET", "/invoice-items", self.admin_list_invoice_items),
-            ("POST", "/invoice-items", self.admin_add_invoice_item),
-        ]
-        for kind in CHARGE_KINDS:
-            collection, member = f"/{kind.path}", f"/{kind.path}/{{id}}"
-            table += [
-                ("GET", collection, functools.partial(self.admin_list_charges, kind)),
-                ("POST", collection, functools.partial(self.admin_add_charge, kind)),
-                ("PATCH", member, functools.partial(self.admin_edit_charge, kind)),
-                ("DELETE", member, functools.partial(self.admin_delete_charge, kind)),
-                ("POST", f"{member}/invoice", functools.partial(self.admin_invoice_charge, kind)),
+        return collection_routes(
+            [
+                Collection(
+                    "/projects", listing=self.admin_list_projects, create=self.admin_add_project
+                ),
+                Collection(
+                    "/invoice-items",
+                    listing=self.admin_list_invoice_items,
+                    create=self.admin_add_invoice_item,
+                ),
+                *(
+                    Collection(
+                        f"/{kind.path}",
+                        listing=functools.partial(self.admin_list_charges, kind),
+                        create=functools.partial(self.admin_add_charge, kind),
+                        update=functools.partial(self.admin_edit_charge, kind),
+                        delete=functools.partial(self.admin_delete_charge, kind),
+                        actions={"invoice": functools.partial(self.admin_invoice_charge, kind)},
+                    )
+                    for kind in CHARGE_KINDS
+                ),
             ]
-        return routes_from(table)
+        )
 
     async def admin_list_projects(self, request: Request) -> Response:
         with self.store.transaction() as db:

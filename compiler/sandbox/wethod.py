@@ -93,8 +93,8 @@ from .base import Emulator
 from .kit import admin, forms, wire
 from .kit.errors import AdminError, ApiError
 from .kit.limits import RollingWindow
-from .kit.routing import routes_from
-from .kit.settings import Settings, settings_from_json
+from .kit.routing import Collection, collection_routes
+from .kit.settings import Settings
 from .kit.store import Table
 from .kit.wire import Json, JSONBody, is_date, is_id, is_number, is_whole, plain_number, shaped
 from .wethod_permissions import (
@@ -233,6 +233,12 @@ class WethodSettings(Settings):
             "hourly_limit": self.hourly_limit,
             "tokens": [grant.as_json() for grant in self.grants],
         }
+
+
+def _hourly_limit(hourly: Json) -> dict[str, Json]:
+    if hourly is not None and not (is_whole(hourly) and hourly >= 1):
+        raise AdminError(400, "hourly_limit must be a whole number of at least 1, or null")
+    return {"hourly_limit": None if hourly is None else int(hourly)}
 
 
 DEFAULT_SETTINGS = WethodSettings(rate_limit_per_second=10, burst=10)
@@ -706,53 +712,38 @@ class WethodEmulator(Emulator):
             raise ApiError(401, STATUS_MESSAGES[401])
         return grant
 
-    def read_settings(self, body: Json) -> Settings:
-        body = admin.admin_object(body)
-        settings = settings_from_json(self.settings, body, own=("tokens", "hourly_limit"))
-        assert isinstance(settings, WethodSettings)
-        if "hourly_limit" in body:
-            hourly = body["hourly_limit"]
-            if hourly is not None and not (is_whole(hourly) and hourly >= 1):
-                raise AdminError(400, "hourly_limit must be a whole number of at least 1, or null")
-            settings = replace(settings, hourly_limit=None if hourly is None else int(hourly))
-        if "tokens" not in body:
-            return settings
-        if not isinstance(body["tokens"], list):
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        # `tokens` replaces the common setting: a Wethod token belongs to a company and a user.
+        return {"hourly_limit": _hourly_limit, "tokens": self._read_grants}
+
+    def _read_grants(self, value: Json) -> dict[str, Json]:
+        if not isinstance(value, list):
             raise AdminError(400, "tokens must be a list of {token, company, user, permissions}")
-        grants = tuple(grant_from_json(value) for value in body["tokens"])
+        grants = tuple(grant_from_json(grant) for grant in value)
         tokens = tuple(grant.token for grant in grants)
         if len(set(tokens)) != len(tokens):
             raise AdminError(400, "each token may appear only once")
         with self.store.transaction() as db:
             for grant in grants:
                 _admin_company(db, grant.company)
-        return replace(settings, grants=grants, tokens=tokens)
+        return {"grants": grants, "tokens": tokens}
 
     # ---- vendor routes -----------------------------------------------------------------
 
     def vendor_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/api/invoices", self.list_invoices),
-            ("POST", "/api/invoices", self.create_invoice),
-            ("GET", "/api/invoices/{id:int}", self.get_invoice),
-            ("PATCH", "/api/invoices/{id:int}", self.update_invoice),
-            ("DELETE", "/api/invoices/{id:int}", self.delete_invoice),
-        ]
-        for transition in TRANSITIONS:
-            table.append(
-                (
-                    "POST",
-                    f"/api/invoices/{{id:int}}:{transition.action}",
-                    self._transition_endpoint(transition),
-                )
-            )
-        return routes_from(table)
-
-    def _transition_endpoint(self, transition: Transition) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            return await self.move_invoice(transition, request)
-
-        return endpoint
+        invoices = Collection(
+            "/api/invoices",
+            listing=self.list_invoices,
+            create=self.create_invoice,
+            read=self.get_invoice,
+            update=self.update_invoice,
+            delete=self.delete_invoice,
+            # The lifecycle actions are custom methods: POST /api/invoices/{id}:send
+            actions={t.action: functools.partial(self.move_invoice, t) for t in TRANSITIONS},
+            member="{id:int}",
+            action_path="{member}:{action}",
+        )
+        return collection_routes([invoices])
 
     async def list_invoices(self, request: Request) -> Response:
         """listInvoices: a bare array, limit/offset pages, the view keys for every project the
@@ -908,26 +899,47 @@ class WethodEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back -----------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        return routes_from(
+        lister = self._admin_lister
+        return collection_routes(
             [
-                ("GET", "/companies", self.admin_list_companies),
-                ("POST", "/companies", self.admin_add_company),
-                ("GET", "/projects", self._admin_lister(PROJECTS, PROJECT_SHAPE)),
-                ("POST", "/projects", self.admin_add_project),
-                ("PATCH", "/projects/{id:int}", self.admin_edit_project),
-                ("GET", "/vat-rates", self._admin_lister(VAT_RATES, VAT_RATE_SHAPE)),
-                ("POST", "/vat-rates", self.admin_add_vat_rate),
-                ("GET", "/payment-terms", self._admin_lister(PAYMENT_TERMS, PAYMENT_TERM_SHAPE)),
-                ("POST", "/payment-terms", self.admin_add_payment_term),
-                ("GET", "/invoices", self._admin_lister(INVOICES, INVOICE_SHAPE)),
-                ("POST", "/invoices", self.admin_add_invoice),
-                ("PATCH", "/invoices/{id:int}", self.admin_edit_invoice),
-                ("DELETE", "/invoices/{id:int}", self.admin_delete_invoice),
-                ("POST", "/invoices/{id:int}/send", self.admin_send_invoice),
-                ("POST", "/invoices/{id:int}/set-paid", self.admin_pay_invoice),
-                ("GET", "/tokens", self.admin_list_tokens),
-                ("PUT", "/tokens/{token}/permissions/{permission}", self.admin_grant),
-                ("DELETE", "/tokens/{token}/permissions/{permission}", self.admin_revoke),
+                Collection(
+                    "/companies", listing=self.admin_list_companies, create=self.admin_add_company
+                ),
+                Collection(
+                    "/projects",
+                    listing=lister(PROJECTS, PROJECT_SHAPE),
+                    create=self.admin_add_project,
+                    update=self.admin_edit_project,
+                    member="{id:int}",
+                ),
+                Collection(
+                    "/vat-rates",
+                    listing=lister(VAT_RATES, VAT_RATE_SHAPE),
+                    create=self.admin_add_vat_rate,
+                ),
+                Collection(
+                    "/payment-terms",
+                    listing=lister(PAYMENT_TERMS, PAYMENT_TERM_SHAPE),
+                    create=self.admin_add_payment_term,
+                ),
+                Collection(
+                    "/invoices",
+                    listing=lister(INVOICES, INVOICE_SHAPE),
+                    create=self.admin_add_invoice,
+                    update=self.admin_edit_invoice,
+                    delete=self.admin_delete_invoice,
+                    actions={"send": self.admin_send_invoice, "set-paid": self.admin_pay_invoice},
+                    member="{id:int}",
+                ),
+                Collection("/tokens", listing=self.admin_list_tokens),
+                # A person gives (PUT) or takes away (DELETE) one permission of a token.
+                Collection(
+                    "/tokens/{token}/permissions",
+                    update=self.admin_grant,
+                    delete=self.admin_revoke,
+                    member="{permission}",
+                    update_method="PUT",
+                ),
             ]
         )
 
