@@ -24,15 +24,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .kit.admin import admin_json, admin_object, new_id
+from .kit.admin import admin_json, admin_object, lookup, new_id
 from .kit.errors import AdminError, ApiError, ConnectionDropped, ResponseLost
 from .kit.faults import FAULT_SCOPE_KEY, Fault, Faults, fault_from_json
 from .kit.limits import Clock, TokenBucket
 from .kit.log import LoggedRequest, RequestLog
-from .kit.routing import PrefixMount, routes_from
+from .kit.routing import Endpoint, PrefixMount, routes_from
 from .kit.settings import SANDBOX_TOKEN, Settings, settings_from_json
 from .kit.store import Counter, Store, Table, create_counters
-from .kit.wire import Json, JSONBody, Stamp, WallClock, loads, millis_z, utc_now
+from .kit.wire import Json, JSONBody, Stamp, WallClock, by_id, loads, millis_z, shaped, utc_now
 
 # What the sandbox package and its tests import from here.
 __all__ = [
@@ -52,6 +52,10 @@ __all__ = [
 ]
 
 ADMIN_PREFIX = "/_sandbox"
+# How the admin surface shows a stored object: the fields it lists, or a function of the
+# connection and the document.
+Shape = tuple[str, ...]
+Render = Callable[[sqlite3.Connection, dict[str, Json]], Json]
 
 
 def route_path(scope: Scope) -> str:
@@ -189,6 +193,14 @@ class Emulator:
         """The counters of the counted tables, and any other the vendor declares."""
         return (*(table.ids for table in self.tables if table.counted), *self.counters)
 
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
+        """The vendor's error body for `status`; `message` None means the standard one."""
+        raise NotImplementedError
+
+    def error_headers(self, status: int, headers: dict[str, str]) -> dict[str, str]:
+        """The headers an error answer carries, as the vendor names them."""
+        return headers
+
     def error_response(
         self,
         status: int,
@@ -196,7 +208,9 @@ class Emulator:
         errors: Sequence[Json] = (),
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        raise NotImplementedError
+        body = self.error_body(status, message, errors)
+        answer_headers = self.error_headers(status, dict(headers or {}))
+        return JSONBody(body, status_code=status, headers=answer_headers)
 
     def admit(self, headers: Headers) -> Response | None:
         """The refusal a vendor-path request meets before its route, or None to serve it:
@@ -247,6 +261,49 @@ class Emulator:
     def new_id(self, db: sqlite3.Connection, table: Table, wanted: Json) -> Json:
         """A new object's id in `table`, or the one a person seeding it chose."""
         return new_id(db, table, wanted, self.id_refusal)
+
+    # ---- the admin surface's listings and deletions, declared per kind of object ----------
+
+    def admin_listing(
+        self,
+        table: Table,
+        render: Shape | Render,
+        *,
+        where: Mapping[str, str] | None = None,
+        order: Callable[[list[dict[str, Json]]], list[dict[str, Json]]] = by_id,
+        filters: Sequence[str] = (),
+    ) -> Endpoint:
+        """GET: every object of `table` matching `where` (and any of the indexed `filters`
+        the query names), in `order` (by id unless said), as `render` shows it: a shape, or a
+        function of the connection and the stored document."""
+        show: Render = (
+            (lambda db, doc: shaped(doc, render)) if isinstance(render, tuple) else render
+        )
+
+        async def endpoint(request: Request) -> Response:
+            wanted = dict(where or {})
+            wanted.update(
+                (name, request.query_params[name])
+                for name in filters
+                if name in request.query_params
+            )
+            with self.store.transaction() as db:
+                return JSONBody([show(db, doc) for doc in order(table.all(db, wanted))])
+
+        return endpoint
+
+    def admin_deletion(
+        self, table: Table, noun: str, key: Callable[[Json], Json] = str
+    ) -> Endpoint:
+        """DELETE: the object the path names goes, as if a person deleted it in the vendor's UI."""
+
+        async def endpoint(request: Request) -> Response:
+            with self.store.transaction() as db:
+                doc = lookup(db, table, noun, request, key)
+                table.delete(db, str(doc[table.id_field]))
+            return Response(status_code=204)
+
+        return endpoint
 
     def provision(self) -> None:
         """Put in what every fresh workspace of the vendor has (none by default); run when the

@@ -794,6 +794,7 @@ class CoperniqEmulator(Emulator):
     )
     default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
     access_disabled_status: ClassVar[int] = 403
+    status_messages = DEFAULT_MESSAGES
     stamp = wire.millis_z  # as JavaScript's toISOString writes a date
     id_refusal = "id must be an integer of at least 1, as Coperniq's are: {wanted!r}"
 
@@ -811,13 +812,7 @@ class CoperniqEmulator(Emulator):
 
     # ---- the vendor's differences from the base -------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: Sequence[Json] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
         """`{message, code, field?}`: the code the operation declares for this status, else the
         status's own; `field` from the first problem that names one."""
         operation = _OPERATION.get()
@@ -826,13 +821,13 @@ class CoperniqEmulator(Emulator):
         else:
             code = STATUS_CODES.get(status, "ERROR")
         body: dict[str, Json] = {
-            "message": message or DEFAULT_MESSAGES.get(status) or self.message_for(status),
+            "message": message or self.message_for(status),
             "code": code,
         }
         where = next((e["field"] for e in errors if isinstance(e, dict) and e.get("field")), None)
         if where is not None:
             body["field"] = where
-        return JSONBody(body, status_code=status, headers=dict(headers or {}))
+        return body
 
     def credentials(self, headers: Headers) -> str | None:
         key = headers.get("x-api-key", "").strip()
@@ -1142,31 +1137,30 @@ class CoperniqEmulator(Emulator):
         return collection_routes(
             [
                 Collection(
-                    "/projects", listing=self.admin_list_projects, create=self.admin_add_project
+                    "/projects",
+                    listing=self.admin_listing(RECORDS, PROJECT_SHAPE, where={"type": PROJECT}),
+                    create=self.admin_add_project,
                 ),
                 Collection(
-                    "/accounts", listing=self.admin_list_accounts, create=self.admin_add_account
+                    "/accounts",
+                    listing=self.admin_listing(RECORDS, ACCOUNT_SHAPE, where={"type": ACCOUNT}),
+                    create=self.admin_add_account,
                 ),
                 Collection(
                     "/catalog-items",
-                    listing=self.admin_list_catalog_items,
+                    listing=self.admin_listing(CATALOG_ITEMS, CATALOG_ITEM_SHAPE),
                     create=self.admin_add_catalog_item,
                 ),
                 Collection(
                     "/invoices",
-                    listing=self.admin_list_invoices,
+                    listing=self.admin_listing(INVOICES, render_admin_invoice),
                     create=self.admin_add_invoice,
                     update=self.admin_edit_invoice,
-                    delete=self.admin_delete_invoice,
+                    delete=self.admin_deletion(INVOICES, "invoice", key=_digits),
                     actions={"status": self.admin_set_status},
                 ),
             ]
         )
-
-    async def admin_list_projects(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            projects = by_id(RECORDS.all(db, {"type": PROJECT}))
-            return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in projects])
 
     async def admin_add_project(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"id", "title", "contractValue", "accountId"})
@@ -1190,11 +1184,6 @@ class CoperniqEmulator(Emulator):
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
-    async def admin_list_accounts(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            accounts = by_id(RECORDS.all(db, {"type": ACCOUNT}))
-            return JSONBody([shaped(doc, ACCOUNT_SHAPE) for doc in accounts])
-
     async def admin_add_account(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"id", "title"})
         with self.store.transaction() as db:
@@ -1208,11 +1197,6 @@ class CoperniqEmulator(Emulator):
             }
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, ACCOUNT_SHAPE), status_code=201)
-
-    async def admin_list_catalog_items(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            items = by_id(CATALOG_ITEMS.all(db))
-            return JSONBody([shaped(item, CATALOG_ITEM_SHAPE) for item in items])
 
     async def admin_add_catalog_item(self, request: Request) -> Response:
         """A product or service added to the company's catalog, as in Coperniq's UI: a name, a
@@ -1251,10 +1235,6 @@ class CoperniqEmulator(Emulator):
             }
             CATALOG_ITEMS.insert(db, doc)
         return JSONBody(shaped(doc, CATALOG_ITEM_SHAPE), status_code=201)
-
-    async def admin_list_invoices(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([render_admin_invoice(db, doc) for doc in by_id(INVOICES.all(db))])
 
     async def admin_add_invoice(self, request: Request) -> Response:
         """An invoice as a person would make it in Coperniq's UI: none of the API's rules
@@ -1300,12 +1280,6 @@ class CoperniqEmulator(Emulator):
             updated["updatedAt"] = self.now()
             INVOICES.replace(db, updated)
             return JSONBody(render_admin_invoice(db, updated))
-
-    async def admin_delete_invoice(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            doc = _admin_invoice(db, request)
-            INVOICES.delete(db, str(doc["id"]))
-        return Response(status_code=204)
 
     async def admin_set_status(self, request: Request) -> Response:
         """Move an invoice through its lifecycle as a person would: leaving DRAFT issues it

@@ -644,21 +644,15 @@ class KantataEmulator(Emulator):
     # What a list reads, as of a version of the store (see _listing).
     _listed: tuple[tuple[int, int], Listing] | None = None
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: Sequence[Json] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
+        # No Retry-After on a 429: Kantata documents none (kantata.errors.yml), so the client
+        # must back off on its own. A fault may still add one, to test a client that reads it.
         if not errors:
             if status == 403 and message is None and not self.settings.api_access_enabled:
                 message = ACCESS_DISABLED_MESSAGE
             kind = ERROR_TYPES.get(status, "system")
             errors = [{"type": kind, "message": message or self.message_for(status)}]
-        # No Retry-After on a 429: Kantata documents none (kantata.errors.yml), so the client
-        # must back off on its own. A fault may still add one, to test a client that reads it.
-        return JSONBody({"errors": list(errors)}, status_code=status, headers=dict(headers or {}))
+        return {"errors": list(errors)}
 
     def vendor_routes(self) -> list[BaseRoute]:
         return collection_routes(
@@ -1048,19 +1042,25 @@ class KantataEmulator(Emulator):
             [
                 Collection(
                     "/workspaces",
-                    listing=self.admin_list_workspaces,
+                    listing=self.admin_listing(WORKSPACES, lambda db, doc: _admin_workspace(doc)),
                     create=self.admin_add_workspace,
                     update=self.admin_edit_workspace,
                 ),
                 Collection(
-                    "/stories", listing=self.admin_list_stories, create=self.admin_add_story
+                    "/stories",
+                    listing=self.admin_listing(STORIES, lambda db, doc: written(doc, STORY_SHAPE)),
+                    create=self.admin_add_story,
                 ),
                 Collection(
-                    "/invoices", listing=self.admin_list_invoices, delete=self.admin_delete_invoice
+                    "/invoices",
+                    listing=self.admin_listing(INVOICES, lambda db, doc: _admin_invoice(doc)),
+                    delete=self.admin_delete_invoice,
                 ),
                 Collection(
                     "/billing_milestones",
-                    listing=self.admin_list_milestones,
+                    listing=self.admin_listing(
+                        MILESTONES, self._admin_milestone, order=_newest_first
+                    ),
                     create=self.admin_add_milestone,
                     update=self.admin_edit_milestone,
                     delete=self.admin_delete_milestone,
@@ -1068,10 +1068,6 @@ class KantataEmulator(Emulator):
                 ),
             ]
         )
-
-    async def admin_list_workspaces(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([_admin_workspace(doc) for doc in wire.by_id(WORKSPACES.all(db))])
 
     async def admin_add_workspace(self, request: Request) -> Response:
         body = await admin.admin_body(
@@ -1102,10 +1098,6 @@ class KantataEmulator(Emulator):
             WORKSPACES.replace(db, updated)
         return JSONBody(_admin_workspace(updated))
 
-    async def admin_list_stories(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([written(doc, STORY_SHAPE) for doc in wire.by_id(STORIES.all(db))])
-
     async def admin_add_story(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"id", "workspace_id", "title"})
         moment = self.now()
@@ -1121,20 +1113,6 @@ class KantataEmulator(Emulator):
             }
             STORIES.insert(db, doc)
         return JSONBody(written(doc, STORY_SHAPE), status_code=201)
-
-    async def admin_list_invoices(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody(
-                [
-                    {**written(doc, INVOICE_SHAPE), "billing_milestone_ids": _strings(doc)}
-                    for doc in wire.by_id(INVOICES.all(db))
-                ]
-            )
-
-    async def admin_list_milestones(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            docs = sorted(MILESTONES.all(db), key=sort_key, reverse=True)
-            return JSONBody([self._admin_milestone(db, doc) for doc in docs])
 
     async def admin_add_milestone(self, request: Request) -> Response:
         """A milestone as a person would make it in Kantata's UI: none of the API's rules apply
@@ -1312,8 +1290,14 @@ ADMIN_MILESTONE_FIELDS = frozenset(
 )
 
 
-def _strings(doc: Mapping[str, Json]) -> list[str]:
-    return [str(key) for key in doc.get("billing_milestone_ids") or []]
+def _admin_invoice(doc: Mapping[str, Json]) -> dict[str, Json]:
+    """The invoice with the milestones it was made from, as Kantata's UI shows it."""
+    milestones = [str(key) for key in doc.get("billing_milestone_ids") or []]
+    return {**written(doc, INVOICE_SHAPE), "billing_milestone_ids": milestones}
+
+
+def _newest_first(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
+    return sorted(docs, key=sort_key, reverse=True)
 
 
 def _admin_workspace(doc: Mapping[str, Json]) -> dict[str, Json]:

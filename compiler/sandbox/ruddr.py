@@ -404,6 +404,11 @@ def invoice_item_ref(item: Mapping[str, Json] | None) -> dict[str, Json] | None:
     return None if item is None else {"id": item["id"], "name": item["name"]}
 
 
+def newest_first(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
+    """Documents listed by creation time, newest first (the reverse of the store's order)."""
+    return docs[::-1]
+
+
 def render_charge(
     db: sqlite3.Connection, doc: Mapping[str, Json], *, kind: ChargeKind
 ) -> dict[str, Json]:
@@ -474,17 +479,11 @@ class RuddrEmulator(Emulator):
     stamp = wire.millis_z  # createdAt: UTC with milliseconds and a Z
     id_refusal = "id must be a UUID, as Ruddr's ids are (got {wanted!r})"
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: tuple[str, ...] | list[str] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
         body: dict[str, Json] = {"status": status, "message": message or self.message_for(status)}
         if errors:
             body["errors"] = list(errors)
-        return JSONBody(body, status_code=status, headers=dict(headers or {}))
+        return body
 
     def vendor_routes(self) -> list[BaseRoute]:
         return collection_routes(
@@ -705,30 +704,32 @@ class RuddrEmulator(Emulator):
         return collection_routes(
             [
                 Collection(
-                    "/projects", listing=self.admin_list_projects, create=self.admin_add_project
+                    "/projects",
+                    listing=self.admin_listing(PROJECTS, PROJECT_SHAPE, order=list),
+                    create=self.admin_add_project,
                 ),
                 Collection(
                     "/invoice-items",
-                    listing=self.admin_list_invoice_items,
+                    listing=self.admin_listing(INVOICE_ITEMS, INVOICE_ITEM_SHAPE, order=list),
                     create=self.admin_add_invoice_item,
                 ),
                 *(
                     Collection(
                         f"/{kind.path}",
-                        listing=functools.partial(self.admin_list_charges, kind),
+                        listing=self.admin_listing(
+                            kind.table,
+                            functools.partial(render_charge, kind=kind),
+                            order=newest_first,
+                        ),
                         create=functools.partial(self.admin_add_charge, kind),
                         update=functools.partial(self.admin_edit_charge, kind),
-                        delete=functools.partial(self.admin_delete_charge, kind),
+                        delete=self.admin_deletion(kind.table, kind.noun, key=canonical_uuid),
                         actions={"invoice": functools.partial(self.admin_invoice_charge, kind)},
                     )
                     for kind in CHARGE_KINDS
                 ),
             ]
         )
-
-    async def admin_list_projects(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in PROJECTS.all(db)])
 
     async def admin_add_project(self, request: Request) -> Response:
         body = await admin.admin_body(
@@ -758,10 +759,6 @@ class RuddrEmulator(Emulator):
             PROJECTS.insert(db, doc)
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
-    async def admin_list_invoice_items(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([shaped(doc, INVOICE_ITEM_SHAPE) for doc in INVOICE_ITEMS.all(db)])
-
     async def admin_add_invoice_item(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"id", "name", "typeId", "isActive"})
         type_id = body.get("typeId", "income")
@@ -779,11 +776,6 @@ class RuddrEmulator(Emulator):
             }
             INVOICE_ITEMS.insert(db, doc)
         return JSONBody(shaped(doc, INVOICE_ITEM_SHAPE), status_code=201)
-
-    async def admin_list_charges(self, kind: ChargeKind, request: Request) -> Response:
-        with self.store.transaction() as db:
-            docs = kind.table.all(db, newest_first=True)
-            return JSONBody([render_charge(db, doc, kind=kind) for doc in docs])
 
     async def admin_add_charge(self, kind: ChargeKind, request: Request) -> Response:
         """An object as a person would make it in Ruddr's UI: none of the API's rules apply but
@@ -820,12 +812,6 @@ class RuddrEmulator(Emulator):
             updated = {**doc, **_admin_charge_changes(db, kind, body)}
             kind.table.replace(db, updated)
             return JSONBody(render_charge(db, updated, kind=kind))
-
-    async def admin_delete_charge(self, kind: ChargeKind, request: Request) -> Response:
-        with self.store.transaction() as db:
-            doc = _admin_charge(db, kind, request)
-            kind.table.delete(db, doc["id"])
-        return Response(status_code=204)
 
     async def admin_invoice_charge(self, kind: ChargeKind, request: Request) -> Response:
         with self.store.transaction() as db:

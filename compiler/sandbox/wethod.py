@@ -635,26 +635,22 @@ class WethodEmulator(Emulator):
 
     # ---- errors ------------------------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: Sequence[Json] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
         body: dict[str, Json] = {
             "key": ERROR_KEYS.get(status) or _snake(HTTPStatus(status).phrase),
             "message": message or self.message_for(status),
         }
         if status == 400:
             body["failures"] = list(errors)
-        answer_headers = dict(headers or {})
+        return body
+
+    def error_headers(self, status: int, headers: dict[str, str]) -> dict[str, str]:
         if status == 429:
             # Wethod names its wait x-ratelimit-retry-after, not Retry-After (a fault's wait
             # arrives as Retry-After from the shared kit).
-            wait = answer_headers.pop("Retry-After", None) or answer_headers.get(RETRY_HEADER)
-            answer_headers[RETRY_HEADER] = wait or "1"
-        return JSONBody(body, status_code=status, headers=answer_headers)
+            wait = headers.pop("Retry-After", None) or headers.get(RETRY_HEADER)
+            headers[RETRY_HEADER] = wait or "1"
+        return headers
 
     # ---- who is asking -----------------------------------------------------------------
 
@@ -899,35 +895,38 @@ class WethodEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back -----------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        lister = self._admin_lister
         return collection_routes(
             [
                 Collection(
-                    "/companies", listing=self.admin_list_companies, create=self.admin_add_company
+                    "/companies",
+                    listing=self.admin_listing(COMPANIES, COMPANY_SHAPE, order=list),
+                    create=self.admin_add_company,
                 ),
                 Collection(
                     "/projects",
-                    listing=lister(PROJECTS, PROJECT_SHAPE),
+                    listing=self.admin_listing(PROJECTS, PROJECT_SHAPE, filters=("company",)),
                     create=self.admin_add_project,
                     update=self.admin_edit_project,
                     member="{id:int}",
                 ),
                 Collection(
                     "/vat-rates",
-                    listing=lister(VAT_RATES, VAT_RATE_SHAPE),
+                    listing=self.admin_listing(VAT_RATES, VAT_RATE_SHAPE, filters=("company",)),
                     create=self.admin_add_vat_rate,
                 ),
                 Collection(
                     "/payment-terms",
-                    listing=lister(PAYMENT_TERMS, PAYMENT_TERM_SHAPE),
+                    listing=self.admin_listing(
+                        PAYMENT_TERMS, PAYMENT_TERM_SHAPE, filters=("company",)
+                    ),
                     create=self.admin_add_payment_term,
                 ),
                 Collection(
                     "/invoices",
-                    listing=lister(INVOICES, INVOICE_SHAPE),
+                    listing=self.admin_listing(INVOICES, INVOICE_SHAPE, filters=("company",)),
                     create=self.admin_add_invoice,
                     update=self.admin_edit_invoice,
-                    delete=self.admin_delete_invoice,
+                    delete=self.admin_deletion(INVOICES, "invoice"),
                     actions={"send": self.admin_send_invoice, "set-paid": self.admin_pay_invoice},
                     member="{id:int}",
                 ),
@@ -972,19 +971,6 @@ class WethodEmulator(Emulator):
         assert isinstance(settings, WethodSettings)
         self._apply_settings(replace(settings, grants=tuple(grants)))
         return JSONBody(grants[found[0]].as_json())
-
-    def _admin_lister(self, table: Table, shape: tuple[str, ...]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            company = request.query_params.get("company")
-            where = {} if company is None else {"company": company}
-            with self.store.transaction() as db:
-                return JSONBody([shaped(doc, shape) for doc in wire.by_id(table.all(db, where))])
-
-        return endpoint
-
-    async def admin_list_companies(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([shaped(doc, COMPANY_SHAPE) for doc in COMPANIES.all(db)])
 
     async def admin_add_company(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"slug", "name"})
@@ -1095,12 +1081,6 @@ class WethodEmulator(Emulator):
             }
             INVOICES.replace(db, updated)
         return JSONBody(shaped(updated, INVOICE_SHAPE))
-
-    async def admin_delete_invoice(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            doc = _admin_get(db, INVOICES, "invoice", request)
-            INVOICES.delete(db, str(doc["id"]))
-        return Response(status_code=204)
 
     async def admin_send_invoice(self, request: Request) -> Response:
         return await self._admin_set_status(request, {"status": "sent"})
