@@ -785,15 +785,11 @@ def updated_between(doc: Mapping[str, Json], after: str | None, before: str | No
 
 class CoperniqEmulator(Emulator):
     name: ClassVar[str] = "coperniq"
-    api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES, CATALOG_ITEMS)
-    counters: ClassVar[tuple[Counter, ...]] = (
-        INVOICE_NUMBERS,
-        LINE_ITEM_IDS,
-        SECTION_IDS,
-    )
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    access_disabled_status: ClassVar[int] = 403
+    api_root = API_ROOT
+    tables = (RECORDS, INVOICES, CATALOG_ITEMS)
+    counters = (INVOICE_NUMBERS, LINE_ITEM_IDS, SECTION_IDS)
+    default_settings = DEFAULT_SETTINGS
+    access_disabled_status = 403
     status_messages = DEFAULT_MESSAGES
     stamp = wire.millis_z  # as JavaScript's toISOString writes a date
     id_refusal = "id must be an integer of at least 1, as Coperniq's are: {wanted!r}"

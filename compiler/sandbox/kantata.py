@@ -627,20 +627,14 @@ Listing = tuple[
 
 class KantataEmulator(Emulator):
     name: ClassVar[str] = "kantata"
-    api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (
-        WORKSPACES,
-        STORIES,
-        MILESTONES,
-        EXTERNAL_REFERENCES,
-        INVOICES,
-    )
-    ids_survive_reset: ClassVar[bool] = True
+    api_root = API_ROOT
+    tables = (WORKSPACES, STORIES, MILESTONES, EXTERNAL_REFERENCES, INVOICES)
+    ids_survive_reset = True
     stamp = wire.seconds_offset  # UTC to the second: 2026-03-03T09:15:00+00:00
     id_refusal = "id must be a positive integer, as Kantata's ids are (got {wanted!r})"
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
-    access_disabled_status: ClassVar[int] = 403
+    default_settings = DEFAULT_SETTINGS
+    status_messages = STATUS_MESSAGES
+    access_disabled_status = 403
     # What a list reads, as of a version of the store (see _listing).
     _listed: tuple[tuple[int, int], Listing] | None = None
 

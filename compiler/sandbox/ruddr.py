@@ -468,14 +468,10 @@ def path_uuid(request: Request) -> str:
 
 class RuddrEmulator(Emulator):
     name: ClassVar[str] = "ruddr"
-    api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (
-        PROJECTS,
-        INVOICE_ITEMS,
-        *(kind.table for kind in CHARGE_KINDS),
-    )
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
+    api_root = API_ROOT
+    tables = (PROJECTS, INVOICE_ITEMS, *(kind.table for kind in CHARGE_KINDS))
+    default_settings = DEFAULT_SETTINGS
+    status_messages = STATUS_MESSAGES
     stamp = wire.millis_z  # createdAt: UTC with milliseconds and a Z
     id_refusal = "id must be a UUID, as Ruddr's ids are (got {wanted!r})"
 

@@ -600,17 +600,11 @@ TRANSITIONS = (SEND, SET_PAID)
 
 class WethodEmulator(Emulator):
     name: ClassVar[str] = "wethod"
-    api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (
-        COMPANIES,
-        PROJECTS,
-        VAT_RATES,
-        PAYMENT_TERMS,
-        INVOICES,
-    )
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
-    access_disabled_status: ClassVar[int] = 403
+    api_root = API_ROOT
+    tables = (COMPANIES, PROJECTS, VAT_RATES, PAYMENT_TERMS, INVOICES)
+    default_settings = DEFAULT_SETTINGS
+    status_messages = STATUS_MESSAGES
+    access_disabled_status = 403
     stamp = wire.millis_z  # created_at / updated_at: UTC with milliseconds and a Z
     id_refusal = "id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
     # A company's invoices by id, as of a version of the store: a list read page by page
