@@ -270,15 +270,17 @@ class Emulator:
         render: Shape | Render,
         *,
         where: Mapping[str, str] | None = None,
-        order: Callable[[list[dict[str, Json]]], list[dict[str, Json]]] = by_id,
+        order: Callable[[list[dict[str, Json]]], list[dict[str, Json]]] | None = None,
         filters: Sequence[str] = (),
     ) -> Endpoint:
         """GET: every object of `table` matching `where` (and any of the indexed `filters`
-        the query names), in `order` (by id unless said), as `render` shows it: a shape, or a
-        function of the connection and the stored document."""
+        the query names), as `render` shows it: a shape, or a function of the connection and
+        the stored document. In `order`; unless said, by id when the ids are counted, else in
+        the order the objects were made."""
         show: Render = (
             (lambda db, doc: shaped(doc, render)) if isinstance(render, tuple) else render
         )
+        arrange = order or (by_id if table.counted else list)
 
         async def endpoint(request: Request) -> Response:
             wanted = dict(where or {})
@@ -288,7 +290,7 @@ class Emulator:
                 if name in request.query_params
             )
             with self.store.transaction() as db:
-                return JSONBody([show(db, doc) for doc in order(table.all(db, wanted))])
+                return JSONBody([show(db, doc) for doc in arrange(table.all(db, wanted))])
 
         return endpoint
 

@@ -1327,13 +1327,8 @@ ADMIN_LINE_FIELDS = frozenset(
 
 
 def _admin_date_time(body: Mapping[str, Json], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    moment = parse_date_time(value)
-    if moment is None:
-        raise AdminError(400, f"{name} must be an ISO 8601 date-time such as {DATE_TIME_EXAMPLE}")
-    return moment
+    wording = f"{name} must be an ISO 8601 date-time such as {DATE_TIME_EXAMPLE}"
+    return admin.optional(body, name, parse_date_time, wording)
 
 
 def _digits(raw: str) -> str | None:

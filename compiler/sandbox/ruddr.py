@@ -701,12 +701,12 @@ class RuddrEmulator(Emulator):
             [
                 Collection(
                     "/projects",
-                    listing=self.admin_listing(PROJECTS, PROJECT_SHAPE, order=list),
+                    listing=self.admin_listing(PROJECTS, PROJECT_SHAPE),
                     create=self.admin_add_project,
                 ),
                 Collection(
                     "/invoice-items",
-                    listing=self.admin_listing(INVOICE_ITEMS, INVOICE_ITEM_SHAPE, order=list),
+                    listing=self.admin_listing(INVOICE_ITEMS, INVOICE_ITEM_SHAPE),
                     create=self.admin_add_invoice_item,
                 ),
                 *(

@@ -893,7 +893,7 @@ class WethodEmulator(Emulator):
             [
                 Collection(
                     "/companies",
-                    listing=self.admin_listing(COMPANIES, COMPANY_SHAPE, order=list),
+                    listing=self.admin_listing(COMPANIES, COMPANY_SHAPE),
                     create=self.admin_add_company,
                 ),
                 Collection(

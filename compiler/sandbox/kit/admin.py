@@ -95,6 +95,20 @@ def number(body: Mapping[str, Json], name: str) -> int | Decimal:
     return plain_number(value)
 
 
+def optional(
+    body: Mapping[str, Json], name: str, parse: Callable[[Json], Json], wording: str
+) -> Json:
+    """`name` read by `parse` (None: not one), or None when absent or null; else 400 saying
+    `wording`."""
+    value = body.get(name)
+    if value is None:
+        return None
+    parsed = parse(value)
+    if parsed is None:
+        raise AdminError(400, wording)
+    return parsed
+
+
 def millis_stamp(name: str, value: Json) -> str:
     if not (isinstance(value, str) and MILLIS_STAMP.fullmatch(value)):
         raise AdminError(400, f"{name} must look like {MILLIS_EXAMPLE}")
