@@ -114,7 +114,7 @@ from .kit import admin, forms, wire
 from .kit.errors import AdminError, ApiError
 from .kit.forms import Problem
 from .kit.limits import RollingWindow
-from .kit.routing import Collection, collection_routes
+from .kit.routing import Collection, collection_routes, routes_from
 from .kit.settings import Settings
 from .kit.store import Counter, Table
 from .kit.wire import Json, JSONBody, by_id, is_id, is_number, is_whole, plain_number, shaped
@@ -239,29 +239,36 @@ DEFAULT_CATEGORIES: Mapping[str, str] = {"PRODUCT": "PV_MODULE", "SERVICE": "INS
 
 @dataclass(frozen=True)
 class Operation:
-    """One vendor operation: how its requests look, its operationId, the one error `code` its
-    spec allows and the error statuses it declares."""
+    """One vendor operation: its method and route below the API root, its operationId (the
+    emulator's handler is the operationId in snake case), the one error `code` its spec allows
+    and the error statuses it declares."""
 
     method: str
-    path: re.Pattern[str]
+    route: str
     operation_id: str
     code: str
     declared: frozenset[int]
 
+    @property
+    def path(self) -> re.Pattern[str]:
+        """The route's paths: each `{parameter}` one path segment."""
+        return re.compile(re.sub(r"\{[^}]+\}", "[^/]+", self.route))
+
+    @property
+    def handler(self) -> str:
+        return self.operation_id.replace("-", "_")
+
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("POST", re.compile(r"/invoices"), "create-invoice", "UNAUTHORIZED",
-              frozenset({400, 401})),
-    Operation("GET", re.compile(r"/invoices/[^/]+"), "get-invoice", "NOT_FOUND",
-              frozenset({401, 404})),
-    Operation("PATCH", re.compile(r"/invoices/[^/]+"), "update-invoice", "NOT_FOUND",
+    Operation("POST", "/invoices", "create-invoice", "UNAUTHORIZED", frozenset({400, 401})),
+    Operation("GET", "/invoices/{invoiceId}", "get-invoice", "NOT_FOUND", frozenset({401, 404})),
+    Operation("PATCH", "/invoices/{invoiceId}", "update-invoice", "NOT_FOUND",
               frozenset({400, 401, 404})),
-    Operation("DELETE", re.compile(r"/invoices/[^/]+"), "delete-invoice", "NOT_FOUND",
+    Operation("DELETE", "/invoices/{invoiceId}", "delete-invoice", "NOT_FOUND",
               frozenset({401, 404})),
-    Operation("GET", re.compile(r"/projects/[^/]+/invoices"), "get-project-invoices",
-              "NOT_FOUND", frozenset({400, 401, 404})),
-    Operation("GET", re.compile(r"/catalog-items"), "list-catalog-items", "UNAUTHORIZED",
-              frozenset({401})),
+    Operation("GET", "/projects/{projectId}/invoices", "get-project-invoices", "NOT_FOUND",
+              frozenset({400, 401, 404})),
+    Operation("GET", "/catalog-items", "list-catalog-items", "UNAUTHORIZED", frozenset({401})),
 )  # fmt: skip
 # The code for a status the operation does not declare (assumed; 429, 500 and 502 are the
 # codes other operations of the spec use for them).
@@ -890,20 +897,8 @@ class CoperniqEmulator(Emulator):
         self.day.clear()
 
     def vendor_routes(self) -> list[BaseRoute]:
-        return collection_routes(
-            [
-                Collection(
-                    "/invoices",
-                    create=self.create_invoice,
-                    read=self.get_invoice,
-                    update=self.update_invoice,
-                    delete=self.delete_invoice,
-                    member="{invoiceId}",
-                ),
-                Collection("/projects/{projectId}/invoices", listing=self.list_project_invoices),
-                Collection("/catalog-items", listing=self.list_catalog_items),
-            ]
-        )
+        # One route per operation of the spec, served by the handler named after it.
+        return routes_from((op.method, op.route, getattr(self, op.handler)) for op in OPERATIONS)
 
     # ---- invoices (create-invoice, get-invoice, update-invoice, delete-invoice) -----------
 
@@ -1012,7 +1007,7 @@ class CoperniqEmulator(Emulator):
 
     # ---- lists (get-project-invoices, list-catalog-items) ---------------------------------
 
-    async def list_project_invoices(self, request: Request) -> Response:
+    async def get_project_invoices(self, request: Request) -> Response:
         project_id = path_id(request, "projectId", "Project")
         page = query_whole(request, "page", 1, None)
         size = query_whole(request, "page_size", DEFAULT_PAGE_SIZE, PAGE_SIZES)
