@@ -402,6 +402,7 @@ class Lines:
     items: tuple[LineItem, ...]
 
 
+REQUIRED: forms.Check = (lambda value: value is not None, "{name} is required")
 BODY = forms.BodyWording(
     not_json="The request body must be valid JSON.",
     not_object="The request body must be a JSON object.",
@@ -433,24 +434,16 @@ class Form(forms.Form):
                 self.problem(name, f"{name} is not a known field")
 
     def choice(self, name: str, options: Sequence[str]) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            self.problem(name, f"{name} is required")
-        elif value not in options:
-            self.problem(name, f"{name} must be one of {', '.join(options)}")
-        else:
-            return str(value)
-        return None
+        one_of: forms.Check = (
+            lambda value: value in options,
+            f"{{name}} must be one of {', '.join(options)}",
+        )
+        value = self.checked(name, self.body.get(name), [REQUIRED, one_of])
+        return None if value is None else str(value)
 
     def record_id(self) -> int | None:
-        value = self.body.get("recordId")
-        if value is None:
-            self.problem("recordId", "recordId is required")
-        elif not is_id(value):
-            self.problem("recordId", "recordId must be an integer of at least 1")
-        else:
-            return value
-        return None
+        wording = "{name} must be an integer of at least 1"
+        return self.checked("recordId", self.body.get("recordId"), [REQUIRED, (is_id, wording)])
 
     def text(self, name: str) -> str | None:
         """Optional text: a string, or null for none."""
