@@ -1047,7 +1047,7 @@ class KantataEmulator(Emulator):
                 ),
                 Collection(
                     "/invoices",
-                    listing=self.admin_listing(INVOICES, lambda db, doc: _admin_invoice(doc)),
+                    listing=self.admin_listing(INVOICES, lambda db, doc: _invoice_as_shown(doc)),
                     delete=self.admin_delete_invoice,
                 ),
                 Collection(
@@ -1084,7 +1084,7 @@ class KantataEmulator(Emulator):
     async def admin_edit_workspace(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"title", "currency", "accessible", "archived"})
         with self.store.transaction() as db:
-            doc = _admin_get(db, WORKSPACES, request, "workspace")
+            doc = admin.lookup(db, WORKSPACES, "workspace", request, key=as_id)
             changes = _workspace_changes(body, None)
             if "title" in body:
                 changes["title"] = admin.text(body, "title")
@@ -1139,7 +1139,7 @@ class KantataEmulator(Emulator):
         """Change any field, invoiced or not, as someone editing in Kantata would."""
         body = await admin.admin_body(request, ADMIN_MILESTONE_FIELDS)
         with self.store.transaction() as db:
-            doc = _admin_get(db, MILESTONES, request, "billing milestone")
+            doc = admin.lookup(db, MILESTONES, "billing milestone", request, key=as_id)
             changes, references = _admin_milestone_changes(db, body)
             updated = {**doc, "updated_at": self.now(), **changes}
             MILESTONES.replace(db, updated)
@@ -1148,7 +1148,7 @@ class KantataEmulator(Emulator):
 
     async def admin_delete_milestone(self, request: Request) -> Response:
         with self.store.transaction() as db:
-            self._delete(db, _admin_get(db, MILESTONES, request, "billing milestone"))
+            self._delete(db, admin.lookup(db, MILESTONES, "billing milestone", request, key=as_id))
         return Response(status_code=204)
 
     async def admin_invoice_milestone(self, request: Request) -> Response:
@@ -1162,7 +1162,7 @@ class KantataEmulator(Emulator):
         if not (is_integer(days) and days >= 0):
             raise AdminError(400, "payment_schedule must be a whole number of days")
         with self.store.transaction() as db:
-            doc = _admin_get(db, MILESTONES, request, "billing milestone")
+            doc = admin.lookup(db, MILESTONES, "billing milestone", request, key=as_id)
             if doc.get("invoice_ids"):
                 return JSONBody(self._admin_milestone(db, doc))
             workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
@@ -1196,7 +1196,7 @@ class KantataEmulator(Emulator):
         """Delete an invoice as someone would in Kantata (a draft is deleted, an active one
         cancelled first): its milestones are on no invoice any more and can be changed again."""
         with self.store.transaction() as db:
-            invoice = _admin_get(db, INVOICES, request, "invoice")
+            invoice = admin.lookup(db, INVOICES, "invoice", request, key=as_id)
             for key in invoice.get("billing_milestone_ids") or []:
                 milestone = MILESTONES.get(db, str(key))
                 if milestone is not None:
@@ -1284,7 +1284,7 @@ ADMIN_MILESTONE_FIELDS = frozenset(
 )
 
 
-def _admin_invoice(doc: Mapping[str, Json]) -> dict[str, Json]:
+def _invoice_as_shown(doc: Mapping[str, Json]) -> dict[str, Json]:
     """The invoice with the milestones it was made from, as Kantata's UI shows it."""
     milestones = [str(key) for key in doc.get("billing_milestone_ids") or []]
     return {**written(doc, INVOICE_SHAPE), "billing_milestone_ids": milestones}
@@ -1296,10 +1296,6 @@ def _newest_first(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
 
 def _admin_workspace(doc: Mapping[str, Json]) -> dict[str, Json]:
     return {**written(doc, WORKSPACE_SHAPE), "accessible": doc.get("accessible", True)}
-
-
-def _admin_get(db: sqlite3.Connection, table: Table, request: Request, noun: str) -> dict:
-    return admin.lookup(db, table, noun, request, key=as_id)
 
 
 def _admin_reference(

@@ -1002,7 +1002,7 @@ class WethodEmulator(Emulator):
             request, {"name", "pm", "account", "archived", "budget_areas"}
         )
         with self.store.transaction() as db:
-            doc = _admin_get(db, PROJECTS, "project", request)
+            doc = admin.lookup(db, PROJECTS, "project", request)
             updated = {**doc, **_admin_project_changes(body)}
             if "name" in body:
                 updated["name"] = admin.text(body, "name")
@@ -1067,7 +1067,7 @@ class WethodEmulator(Emulator):
         """Change any field in any status, as someone editing in Wethod would."""
         body = await admin.admin_body(request, set(INVOICE_SHAPE) - {"id"})
         with self.store.transaction() as db:
-            doc = _admin_get(db, INVOICES, "invoice", request)
+            doc = admin.lookup(db, INVOICES, "invoice", request)
             updated = {
                 **doc,
                 "updated_at": self.now(),
@@ -1089,7 +1089,7 @@ class WethodEmulator(Emulator):
 
     async def _admin_set_status(self, request: Request, changes: Mapping[str, Json]) -> Response:
         with self.store.transaction() as db:
-            doc = _admin_get(db, INVOICES, "invoice", request)
+            doc = admin.lookup(db, INVOICES, "invoice", request)
             updated = {**doc, **changes, "updated_at": self.now()}
             INVOICES.replace(db, updated)
         return JSONBody(shaped(updated, INVOICE_SHAPE))
@@ -1128,12 +1128,6 @@ def _admin_company(db: sqlite3.Connection, slug: Json) -> str:
     if not isinstance(slug, str) or COMPANIES.get(db, slug) is None:
         raise AdminError(400, f"company {slug!r} is not seeded; POST /_sandbox/companies first")
     return slug
-
-
-def _admin_get(
-    db: sqlite3.Connection, table: Table, noun: str, request: Request
-) -> dict[str, Json]:
-    return admin.lookup(db, table, noun, request)
 
 
 def _admin_project_changes(body: Mapping[str, Json]) -> dict[str, Json]:
