@@ -403,10 +403,6 @@ class Lines:
 
 
 REQUIRED: forms.Check = (lambda value: value is not None, "{name} is required")
-BODY = forms.BodyWording(
-    not_json="The request body must be valid JSON.",
-    not_object="The request body must be a JSON object.",
-)
 
 
 @dataclass
@@ -414,6 +410,12 @@ class Form(forms.Form):
     """A request body read field by field; problems (field, message) are collected, then raised
     together. `catalog` holds the company's catalog item ids; `line_ids` and `section_ids` the
     invoice's own, which a PATCH may name."""
+
+    wording = forms.BodyWording(
+        not_json="The request body must be valid JSON.",
+        not_object="The request body must be a JSON object.",
+        empty_is_object=True,  # an empty body reads as {}
+    )
 
     catalog: frozenset[int] = frozenset()
     line_ids: frozenset[int] = frozenset()
@@ -896,7 +898,7 @@ class CoperniqEmulator(Emulator):
     # ---- invoices (create-invoice, get-invoice, update-invoice, delete-invoice) -----------
 
     async def create_invoice(self, request: Request) -> Response:
-        body = BODY.object(await request.body(), empty_reads_as_object=True)
+        body = Form.wording.object(await request.body())
         with self.store.transaction() as db:
             form = Form(body, catalog=catalog_ids(db))
             form.refuse_unknown(CREATE_FIELDS)
@@ -949,7 +951,7 @@ class CoperniqEmulator(Emulator):
         with self.store.transaction() as db:
             doc = self._invoice(db, key)
             form = Form(
-                BODY.object(raw, empty_reads_as_object=True),
+                Form.wording.object(raw),
                 catalog=catalog_ids(db),
                 line_ids=frozenset(int(line["id"]) for line in doc["lineItems"]),
                 section_ids=frozenset(int(s["id"]) for s in doc.get("sections") or []),

@@ -290,17 +290,16 @@ def refuse(problems: Sequence[Problem]) -> None:
         raise invalid(problems)
 
 
-BODY = forms.BodyWording(
-    not_json="The request body is not valid JSON.",
-    not_object="The request body must be a JSON object.",
-    empty="The request body is empty; send a JSON object.",
-)
-
-
 @dataclass
 class Form(forms.Form):
     """One billing milestone body read field by field; problems are collected, then raised
     together. `where` names the item within a batch."""
+
+    wording = forms.BodyWording(
+        not_json="The request body is not valid JSON.",
+        not_object="The request body must be a JSON object.",
+        empty="The request body is empty; send a JSON object.",
+    )
 
     where: str = ""
 
@@ -1228,7 +1227,7 @@ class KantataEmulator(Emulator):
 
 
 def _object_under(raw: bytes, key: str) -> dict[str, Json]:
-    body = BODY.json(raw)
+    body = Form.wording.json(raw)
     if not isinstance(body, dict) or not isinstance(body.get(key), dict):
         raise ApiError(400, f'The request body must be {{"{key}": {{...}}}}.')
     return body[key]
@@ -1236,7 +1235,7 @@ def _object_under(raw: bytes, key: str) -> dict[str, Json]:
 
 def _create_items(raw: bytes) -> tuple[list[dict[str, Json]], bool]:
     """The milestones a create asks for, and whether it was sent as a batch."""
-    body = BODY.object(raw)
+    body = Form.wording.object(raw)
     if "billing_milestone" in body and "billing_milestones" in body:
         raise ApiError(400, "Send either billing_milestone or billing_milestones, not both.")
     if "billing_milestones" in body:

@@ -256,15 +256,16 @@ def _present(value: Json) -> bool:
 # Text counts as missing when blank; other fields only when absent or null.
 REQUIRED: forms.Check = (_present, "'{name}' is required")
 GIVEN: forms.Check = (lambda value: value is not None, "'{name}' is required")
-BODY = forms.BodyWording(
-    not_json="The request body is not valid JSON.",
-    not_object="The request body must be a JSON object.",
-)
 
 
 @dataclass
 class Form(forms.Form):
     """A Ruddr request body: problems are plain sentences, answered as one validation 400."""
+
+    wording = forms.BodyWording(
+        not_json="The request body is not valid JSON.",
+        not_object="The request body must be a JSON object.",
+    )
 
     def refusal(self, problems: Sequence[forms.Problem]) -> ApiError:
         return ApiError(400, VALIDATION_MESSAGE, [problem.message for problem in problems])
@@ -540,7 +541,7 @@ class RuddrEmulator(Emulator):
 
     async def create_charge(self, kind: ChargeKind, request: Request) -> Response:
         self._check_feature(kind, "POST")
-        form = Form(BODY.object(await request.body()))
+        form = Form(Form.wording.object(await request.body()))
         form.refuse_unknown(kind.creatable)
         with self.store.transaction() as db:
             project = form.reference(db, "projectId", PROJECTS, "project")
@@ -578,7 +579,7 @@ class RuddrEmulator(Emulator):
         raw = await request.body()
         with self.store.transaction() as db:
             doc = self._writable(db, kind, key)
-            form = Form(BODY.object(raw))
+            form = Form(Form.wording.object(raw))
             if "projectId" in form.body:
                 form.problem("projectId", "projectId cannot be changed")
             form.refuse_unknown(kind.writable | {"projectId"})

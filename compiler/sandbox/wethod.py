@@ -277,13 +277,8 @@ def invalid(failures: Sequence[dict[str, Json]]) -> ApiError:
     return ApiError(400, INVALID_DATA, failures)
 
 
-# Any body that is not a JSON object is one failure on the field `body`.
+# Any body that is not a JSON object is one failure on the field `body` (InvoiceForm.wording).
 NOT_AN_OBJECT = "The request body must be a JSON object."
-BODY = forms.BodyWording(
-    not_json=NOT_AN_OBJECT,
-    not_object=NOT_AN_OBJECT,
-    refusal=lambda message: invalid([failure("body", message)]),
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,6 +359,12 @@ READERS: Mapping[str, Callable[[FieldRule, Json], tuple[Json, str | None]]] = {
 class InvoiceForm(forms.Form):
     """An invoice body read field by field against a company's objects; every problem is
     collected as a failure, then raised together."""
+
+    wording = forms.BodyWording(
+        not_json=NOT_AN_OBJECT,
+        not_object=NOT_AN_OBJECT,
+        refusal=lambda message: invalid([failure("body", message)]),
+    )
 
     db: sqlite3.Connection
     company: str
@@ -774,7 +775,7 @@ class WethodEmulator(Emulator):
         """createInvoice: 201 with a draft; the create keys by the user's role on the project."""
         grant = self._grant(request)
         require_either(grant.permissions, needs.CREATE_INVOICE)
-        body = BODY.object(await request.body())
+        body = InvoiceForm.wording.object(await request.body())
         with self.store.transaction() as db:
             form = InvoiceForm(body, db, grant.company)
             values = form.read(creating=True)
@@ -806,7 +807,9 @@ class WethodEmulator(Emulator):
             doc = self._invoice(db, grant, request)
             project = self._project_of(db, doc)
             require_for_invoice(grant.permissions, grant.user, needs.UPDATE, doc, [project])
-            form = InvoiceForm(BODY.object(raw), db, grant.company, project=project, current=doc)
+            form = InvoiceForm(
+                InvoiceForm.wording.object(raw), db, grant.company, project=project, current=doc
+            )
             values = form.read(creating=False)
             form.check()
             assert form.project is not None
@@ -846,7 +849,7 @@ class WethodEmulator(Emulator):
             project = self._project_of(db, doc)
             require_for_invoice(grant.permissions, grant.user, transition.access, doc, [project])
             changes: dict[str, Json] = {"status": transition.target}
-            body = BODY.object(raw, empty_reads_as_object=True)
+            body = InvoiceForm.wording.object(raw, empty_is_object=True)
             field = transition.body
             failures = [failure(name, "Unknown field.") for name in body if name != field.name]
             given = body.get(field.name)

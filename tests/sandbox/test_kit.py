@@ -85,7 +85,7 @@ def test_a_body_wording_answers_an_empty_body_in_the_vendors_words() -> None:
         wording.object(b"[1]")
     assert (empty.value.status, empty.value.message) == (400, "empty")
     assert listed.value.message == "not an object"
-    assert wording.object(b"", empty_reads_as_object=True) == {}
+    assert wording.object(b"", empty_is_object=True) == {}
 
 
 def test_a_counted_table_keys_its_counter_by_its_own_name() -> None:

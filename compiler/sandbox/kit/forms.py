@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from .errors import ApiError
 from .wire import Json, loads
@@ -20,12 +21,14 @@ def bad_request(message: str) -> ApiError:
 @dataclass(frozen=True)
 class BodyWording:
     """How a vendor answers a body that is not the JSON object it wants. `empty` is the message
-    for a body with nothing in it (None: the same as for one that is not JSON); `refusal`
-    makes the error from a message (a plain 400 unless the vendor says otherwise)."""
+    for a body with nothing in it (None: the same as for one that is not JSON), unless an empty
+    body reads as {} (`empty_is_object`); `refusal` makes the error from a message (a plain 400
+    unless the vendor says otherwise)."""
 
     not_json: str
     not_object: str
     empty: str | None = None
+    empty_is_object: bool = False
     refusal: Callable[[str], ApiError] = bad_request
 
     def json(self, raw: bytes) -> Json:
@@ -36,8 +39,10 @@ class BodyWording:
         except ValueError:
             raise self.refusal(self.not_json) from None
 
-    def object(self, raw: bytes, *, empty_reads_as_object: bool = False) -> dict[str, Json]:
-        """The body as a JSON object; with `empty_reads_as_object`, an empty body is {}."""
+    def object(self, raw: bytes, *, empty_is_object: bool | None = None) -> dict[str, Json]:
+        """The body as a JSON object; an empty one is {} when `empty_is_object` (by default,
+        when the vendor's wording says so)."""
+        empty_reads_as_object = self.empty_is_object if empty_is_object is None else empty_is_object
         if empty_reads_as_object and not raw.strip():
             return {}
         body = self.json(raw)
@@ -70,6 +75,8 @@ class Form:
 
     body: Mapping[str, Json]
     problems: list[Problem] = field(default_factory=list, kw_only=True)
+    # How the vendor answers a request body that is not the JSON object the form reads.
+    wording: ClassVar[BodyWording]
 
     def refusal(self, problems: Sequence[Problem]) -> ApiError:
         raise NotImplementedError
