@@ -787,7 +787,7 @@ def updated_between(doc: Mapping[str, Json], after: str | None, before: str | No
 
 class CoperniqEmulator(Emulator):
     name: ClassVar[str] = "coperniq"
-    api_root = API_ROOT
+    api_root: ClassVar[str] = API_ROOT
     tables = (RECORDS, INVOICES, CATALOG_ITEMS)
     counters = (INVOICE_NUMBERS, LINE_ITEM_IDS, SECTION_IDS)
     default_settings = DEFAULT_SETTINGS

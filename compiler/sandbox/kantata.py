@@ -626,7 +626,7 @@ Listing = tuple[
 
 class KantataEmulator(Emulator):
     name: ClassVar[str] = "kantata"
-    api_root = API_ROOT
+    api_root: ClassVar[str] = API_ROOT
     tables = (WORKSPACES, STORIES, MILESTONES, EXTERNAL_REFERENCES, INVOICES)
     ids_survive_reset = True
     stamp = wire.seconds_offset  # UTC to the second: 2026-03-03T09:15:00+00:00

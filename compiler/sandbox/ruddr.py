@@ -469,7 +469,7 @@ def path_uuid(request: Request) -> str:
 
 class RuddrEmulator(Emulator):
     name: ClassVar[str] = "ruddr"
-    api_root = API_ROOT
+    api_root: ClassVar[str] = API_ROOT
     tables = (PROJECTS, INVOICE_ITEMS, *(kind.table for kind in CHARGE_KINDS))
     default_settings = DEFAULT_SETTINGS
     status_messages = STATUS_MESSAGES

@@ -601,7 +601,7 @@ TRANSITIONS = (SEND, SET_PAID)
 
 class WethodEmulator(Emulator):
     name: ClassVar[str] = "wethod"
-    api_root = API_ROOT
+    api_root: ClassVar[str] = API_ROOT
     tables = (COMPANIES, PROJECTS, VAT_RATES, PAYMENT_TERMS, INVOICES)
     default_settings = DEFAULT_SETTINGS
     status_messages = STATUS_MESSAGES
