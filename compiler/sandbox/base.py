@@ -59,6 +59,7 @@ Render = Callable[[sqlite3.Connection, dict[str, Json]], Json]
 
 
 def route_path(scope: Scope) -> str:
+    """The request's path below the root path the emulator is mounted at."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
@@ -128,9 +129,12 @@ class _Captured:
 
 
 class Emulator:
-    """A vendor's server. Subclasses state the vendor as data (name, API root, tables, id
-    counters, default settings, standard messages) and supply the vendor routes, the error body
-    and any admin routes of their own; this class runs everything else.
+    """A vendor's server. Subclasses state the vendor as data (name, API root, tables and
+    whether their ids are counted, default settings and their own setting readers, standard
+    messages, the time stamp it writes, its wording for a bad chosen id) and supply the vendor
+    routes and admin collections (`kit.routing.Collection`), the error body and what is truly
+    the vendor's own behaviour; this class runs everything else, including admin listings,
+    deletions and seeded ids.
 
     Every vendor-path request goes: credentials (401), API access switch, rate limit, then any
     armed fault, then the vendor routes; each is recorded in the request log. Admin routes live
