@@ -96,12 +96,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, ClassVar
 
@@ -111,29 +109,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
-from .base import (
-    AdminError,
-    ApiError,
-    Clock,
-    Counter,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Store,
-    Table,
-    WallClock,
-    admin_json,
-    admin_object,
-    is_number,
-    is_whole,
-    loads,
-    plain_number,
-    refuse_unknown,
-    routes_from,
-    settings_from_json,
-    utc_now,
-)
+from .base import Emulator, route_path
+from .kit import admin, forms, wire
+from .kit.errors import AdminError, ApiError
+from .kit.forms import Problem
+from .kit.limits import RollingWindow
+from .kit.routing import Collection, collection_routes, routes_from
+from .kit.settings import Settings
+from .kit.store import Counter, Table
+from .kit.wire import Json, JSONBody, by_id, is_id, is_number, is_whole, plain_number, shaped
 
 API_ROOT = "/v1"
 
@@ -255,29 +239,36 @@ DEFAULT_CATEGORIES: Mapping[str, str] = {"PRODUCT": "PV_MODULE", "SERVICE": "INS
 
 @dataclass(frozen=True)
 class Operation:
-    """One vendor operation: how its requests look, its operationId, the one error `code` its
-    spec allows and the error statuses it declares."""
+    """One vendor operation: its method and route below the API root, its operationId (the
+    emulator's handler is the operationId in snake case), the one error `code` its spec allows
+    and the error statuses it declares."""
 
     method: str
-    path: re.Pattern[str]
+    route: str
     operation_id: str
     code: str
     declared: frozenset[int]
 
+    @property
+    def path(self) -> re.Pattern[str]:
+        """The route's paths: each `{parameter}` one path segment."""
+        return re.compile(re.sub(r"\{[^}]+\}", "[^/]+", self.route))
+
+    @property
+    def handler(self) -> str:
+        return self.operation_id.replace("-", "_")
+
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("POST", re.compile(r"/invoices"), "create-invoice", "UNAUTHORIZED",
-              frozenset({400, 401})),
-    Operation("GET", re.compile(r"/invoices/[^/]+"), "get-invoice", "NOT_FOUND",
-              frozenset({401, 404})),
-    Operation("PATCH", re.compile(r"/invoices/[^/]+"), "update-invoice", "NOT_FOUND",
+    Operation("POST", "/invoices", "create-invoice", "UNAUTHORIZED", frozenset({400, 401})),
+    Operation("GET", "/invoices/{invoiceId}", "get-invoice", "NOT_FOUND", frozenset({401, 404})),
+    Operation("PATCH", "/invoices/{invoiceId}", "update-invoice", "NOT_FOUND",
               frozenset({400, 401, 404})),
-    Operation("DELETE", re.compile(r"/invoices/[^/]+"), "delete-invoice", "NOT_FOUND",
+    Operation("DELETE", "/invoices/{invoiceId}", "delete-invoice", "NOT_FOUND",
               frozenset({401, 404})),
-    Operation("GET", re.compile(r"/projects/[^/]+/invoices"), "get-project-invoices",
-              "NOT_FOUND", frozenset({400, 401, 404})),
-    Operation("GET", re.compile(r"/catalog-items"), "list-catalog-items", "UNAUTHORIZED",
-              frozenset({401})),
+    Operation("GET", "/projects/{projectId}/invoices", "get-project-invoices", "NOT_FOUND",
+              frozenset({400, 401, 404})),
+    Operation("GET", "/catalog-items", "list-catalog-items", "UNAUTHORIZED", frozenset({401})),
 )  # fmt: skip
 # The code for a status the operation does not declare (assumed; 429, 500 and 502 are the
 # codes other operations of the spec use for them).
@@ -324,56 +315,22 @@ class CoperniqSettings(Settings):
         return {**super().as_json(), "daily_limit": self.daily_limit}
 
 
+def _daily_limit(daily: Json) -> dict[str, Json]:
+    if not (is_whole(daily) and daily >= 1):
+        raise AdminError(400, "daily_limit must be a whole number of at least 1")
+    return {"daily_limit": int(daily)}
+
+
 DEFAULT_SETTINGS = CoperniqSettings(rate_limit_per_second=100, burst=100, daily_limit=5000)
 
-RECORDS = Table("coperniq_records", indexed=("type",))
-INVOICES = Table("coperniq_invoices", indexed=("recordId", "uid"))
-CATALOG_ITEMS = Table("coperniq_catalog_items")
 # Projects and accounts share the record ids; a reset counts every sequence from the start again.
-RECORD_IDS = Counter(RECORDS.name)
-INVOICE_IDS = Counter(INVOICES.name)
+RECORDS = Table("coperniq_records", indexed=("type",), counted=True)
+INVOICES = Table("coperniq_invoices", indexed=("recordId", "uid"), counted=True)
+CATALOG_ITEMS = Table("coperniq_catalog_items", counted=True)
 INVOICE_NUMBERS = Counter("coperniq_invoice_numbers", first=1001)
 LINE_ITEM_IDS = Counter("coperniq_line_items")
 SECTION_IDS = Counter("coperniq_sections")
-CATALOG_ITEM_IDS = Counter(CATALOG_ITEMS.name)
 SANDBOX_USER = 1  # createdById of the catalog items the admin surface adds
-
-
-# --------------------------------------------------------------------------------------------
-# The rolling 24-hour window
-
-
-class RollingWindow:
-    """How many requests each key was served in the last `span` seconds of the clock; each one
-    frees its place exactly `span` seconds after it was served."""
-
-    def __init__(self, clock: Clock, span: float) -> None:
-        self._clock = clock
-        self._span = span
-        self._lock = threading.Lock()
-        self._served: dict[str, deque[float]] = {}
-
-    def used(self, key: str) -> int:
-        with self._lock:
-            return len(self._pruned(key))
-
-    def spend(self, key: str) -> int:
-        """Count one request now; how many the window then holds."""
-        with self._lock:
-            served = self._pruned(key)
-            served.append(self._clock())
-            return len(served)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._served.clear()
-
-    def _pruned(self, key: str) -> deque[float]:
-        served = self._served.setdefault(key, deque())
-        horizon = self._clock() - self._span
-        while served and served[0] <= horizon:
-            served.popleft()
-        return served
 
 
 # The X-RateLimit headers for the request being served; filled in by `admit`, sent with
@@ -406,15 +363,9 @@ def parse_date_time(value: Json) -> str | None:
     if not (isinstance(value, str) and re.fullmatch(DATE_TIME, value)):
         return None
     try:
-        return timestamp(datetime.fromisoformat(value))
+        return wire.millis_z(datetime.fromisoformat(value))
     except (ValueError, OverflowError):
         return None
-
-
-def timestamp(moment: datetime) -> str:
-    """As JavaScript's toISOString writes a date: UTC, milliseconds, Z, and a year of four
-    digits (strftime's %Y writes the year 626 as `626`)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -451,25 +402,31 @@ class Lines:
     items: tuple[LineItem, ...]
 
 
+REQUIRED: forms.Check = (lambda value: value is not None, "{name} is required")
+
+
 @dataclass
-class Form:
+class Form(forms.Form):
     """A request body read field by field; problems (field, message) are collected, then raised
     together. `catalog` holds the company's catalog item ids; `line_ids` and `section_ids` the
     invoice's own, which a PATCH may name."""
 
-    body: Mapping[str, Json]
+    wording = forms.BodyWording(
+        not_json="The request body must be valid JSON.",
+        not_object="The request body must be a JSON object.",
+        empty_is_object=True,  # an empty body reads as {}
+    )
+
     catalog: frozenset[int] = frozenset()
     line_ids: frozenset[int] = frozenset()
     section_ids: frozenset[int] = frozenset()
-    problems: list[tuple[str | None, str]] = field(default_factory=list)
     # How many line items `lineItems` and `sections` held, valid or not.
     items_sent: int = 0
 
-    def problem(self, where: str | None, message: str) -> None:
-        self.problems.append((where, message))
-
-    def given(self, name: str) -> bool:
-        return name in self.body
+    def refusal(self, problems: Sequence[Problem]) -> ApiError:
+        """Every problem in `message`; `field` (in error_response) from the first naming one."""
+        failures = [problem.as_failure() for problem in problems]
+        return ApiError(400, "; ".join(problem.message for problem in problems), failures)
 
     def refuse_unknown(self, known: frozenset[str], fixed: frozenset[str] = frozenset()) -> None:
         for name in self.body:
@@ -479,24 +436,16 @@ class Form:
                 self.problem(name, f"{name} is not a known field")
 
     def choice(self, name: str, options: Sequence[str]) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            self.problem(name, f"{name} is required")
-        elif value not in options:
-            self.problem(name, f"{name} must be one of {', '.join(options)}")
-        else:
-            return str(value)
-        return None
+        one_of: forms.Check = (
+            lambda value: value in options,
+            f"{{name}} must be one of {', '.join(options)}",
+        )
+        value = self.checked(name, self.body.get(name), [REQUIRED, one_of])
+        return None if value is None else str(value)
 
     def record_id(self) -> int | None:
-        value = self.body.get("recordId")
-        if value is None:
-            self.problem("recordId", "recordId is required")
-        elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-            self.problem("recordId", "recordId must be an integer of at least 1")
-        else:
-            return value
-        return None
+        wording = "{name} must be an integer of at least 1"
+        return self.checked("recordId", self.body.get("recordId"), [REQUIRED, (is_id, wording)])
 
     def text(self, name: str) -> str | None:
         """Optional text: a string, or null for none."""
@@ -662,26 +611,6 @@ class Form:
                     "and sections",
                 )
 
-    def check(self) -> None:
-        if self.problems:
-            raise ApiError(
-                400,
-                "; ".join(message for _, message in self.problems),
-                [{"field": where, "message": message} for where, message in self.problems],
-            )
-
-
-def body_object(raw: bytes) -> dict[str, Json]:
-    if not raw.strip():
-        return {}
-    try:
-        body = loads(raw)
-    except ValueError:
-        raise ApiError(400, "The request body must be valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
-
 
 def path_id(request: Request, name: str, what: str) -> int:
     """An integer path id; anything else names no object (404)."""
@@ -791,10 +720,6 @@ def status_change(doc: Mapping[str, Json], status: str, now: str) -> dict[str, J
 # Shaping stored documents into wire objects
 
 
-def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
-    return {name: doc.get(name) for name in shape}
-
-
 def record_ref(record: Mapping[str, Json] | None) -> dict[str, Json] | None:
     return None if record is None else {"id": record["id"], "title": record["title"]}
 
@@ -851,10 +776,6 @@ def render_admin_invoice(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dic
     return invoice
 
 
-def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
-    return sorted(docs, key=lambda doc: int(doc["id"]))
-
-
 def updated_between(doc: Mapping[str, Json], after: str | None, before: str | None) -> bool:
     stamp = str(doc["updatedAt"])
     return (after is None or stamp > after) and (before is None or stamp < before)
@@ -869,25 +790,19 @@ class CoperniqEmulator(Emulator):
     vendor: ClassVar[str] = "coperniq"  # the plan's provider type it emulates
     bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (RECORDS, INVOICES, CATALOG_ITEMS)
-    counters: ClassVar[tuple[Counter, ...]] = (
-        RECORD_IDS,
-        INVOICE_IDS,
-        INVOICE_NUMBERS,
-        LINE_ITEM_IDS,
-        SECTION_IDS,
-        CATALOG_ITEM_IDS,
-    )
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    access_disabled_status: ClassVar[int] = 403
+    tables = (RECORDS, INVOICES, CATALOG_ITEMS)
+    counters = (INVOICE_NUMBERS, LINE_ITEM_IDS, SECTION_IDS)
+    default_settings = DEFAULT_SETTINGS
+    access_disabled_status = 403
+    status_messages = DEFAULT_MESSAGES
+    stamp = wire.millis_z  # as JavaScript's toISOString writes a date
+    id_refusal = "id must be an integer of at least 1, as Coperniq's are: {wanted!r}"
 
-    def __init__(
-        self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
-    ) -> None:
-        self.day = RollingWindow(clock, DAY_SECONDS)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.day = RollingWindow(self.clock, DAY_SECONDS)
         # Checking the day, taking a per-second token and spending the day happen as one step.
         self._admission = threading.Lock()
-        super().__init__(store, clock=clock, wall_clock=wall_clock)
 
     @property
     def daily_limit(self) -> int:
@@ -897,13 +812,7 @@ class CoperniqEmulator(Emulator):
 
     # ---- the vendor's differences from the base -------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: Sequence[Json] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
         """`{message, code, field?}`: the code the operation declares for this status, else the
         status's own; `field` from the first problem that names one."""
         operation = _OPERATION.get()
@@ -912,13 +821,13 @@ class CoperniqEmulator(Emulator):
         else:
             code = STATUS_CODES.get(status, "ERROR")
         body: dict[str, Json] = {
-            "message": message or DEFAULT_MESSAGES.get(status) or self.message_for(status),
+            "message": message or self.message_for(status),
             "code": code,
         }
         where = next((e["field"] for e in errors if isinstance(e, dict) and e.get("field")), None)
         if where is not None:
             body["field"] = where
-        return JSONBody(body, status_code=status, headers=dict(headers or {}))
+        return body
 
     def credentials(self, headers: Headers) -> str | None:
         key = headers.get("x-api-key", "").strip()
@@ -964,11 +873,7 @@ class CoperniqEmulator(Emulator):
         # Only vendor-path requests reach `admit`, so admin responses go out unstamped.
         stamped: list[tuple[bytes, bytes]] = []
         quota = _QUOTA_HEADERS.set(stamped)
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        operation = _OPERATION.set(operation_of(scope.get("method", ""), path))
+        operation = _OPERATION.set(operation_of(scope.get("method", ""), route_path(scope)))
 
         async def send_stamped(message: Message) -> None:
             if message["type"] == "http.response.start" and stamped:
@@ -981,39 +886,21 @@ class CoperniqEmulator(Emulator):
             _OPERATION.reset(operation)
             _QUOTA_HEADERS.reset(quota)
 
-    def read_settings(self, body: Json) -> Settings:
-        body = admin_object(body)
-        common = settings_from_json(
-            self.settings, {key: value for key, value in body.items() if key != "daily_limit"}
-        )
-        if "daily_limit" not in body:
-            return common
-        daily = body["daily_limit"]
-        if not (is_whole(daily) and daily >= 1):
-            raise AdminError(400, "daily_limit must be a whole number of at least 1")
-        assert isinstance(common, CoperniqSettings)
-        return replace(common, daily_limit=int(daily))
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        return {"daily_limit": _daily_limit}
 
     def reset(self) -> None:
         super().reset()
         self.day.clear()
 
     def vendor_routes(self) -> list[BaseRoute]:
-        return routes_from(
-            [
-                ("POST", "/invoices", self.create_invoice),
-                ("GET", "/invoices/{invoiceId}", self.get_invoice),
-                ("PATCH", "/invoices/{invoiceId}", self.update_invoice),
-                ("DELETE", "/invoices/{invoiceId}", self.delete_invoice),
-                ("GET", "/projects/{projectId}/invoices", self.list_project_invoices),
-                ("GET", "/catalog-items", self.list_catalog_items),
-            ]
-        )
+        # One route per operation of the spec, served by the handler named after it.
+        return routes_from((op.method, op.route, getattr(self, op.handler)) for op in OPERATIONS)
 
     # ---- invoices (create-invoice, get-invoice, update-invoice, delete-invoice) -----------
 
     async def create_invoice(self, request: Request) -> Response:
-        body = body_object(await request.body())
+        body = Form.wording.object(await request.body())
         with self.store.transaction() as db:
             form = Form(body, catalog=catalog_ids(db))
             form.refuse_unknown(CREATE_FIELDS)
@@ -1036,10 +923,10 @@ class CoperniqEmulator(Emulator):
             pricing = self._pricing(form, method, lines, percentage, record)
             form.check()
             assert record is not None and status is not None and pricing is not None
-            now = timestamp(self.wall_clock())
+            now = self.now()
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
-                "id": INVOICE_IDS.take(db),
+                "id": INVOICES.ids.take(db),
                 "uid": INVOICE_NUMBERS.take(db),
                 "status": status,
                 "calculationMethod": method,
@@ -1066,7 +953,7 @@ class CoperniqEmulator(Emulator):
         with self.store.transaction() as db:
             doc = self._invoice(db, key)
             form = Form(
-                body_object(raw),
+                Form.wording.object(raw),
                 catalog=catalog_ids(db),
                 line_ids=frozenset(int(line["id"]) for line in doc["lineItems"]),
                 section_ids=frozenset(int(s["id"]) for s in doc.get("sections") or []),
@@ -1096,7 +983,7 @@ class CoperniqEmulator(Emulator):
             elif lines is not None:
                 pricing = Pricing(lines=lines)
             form.check()
-            now = timestamp(self.wall_clock())
+            now = self.now()
             updated = {
                 **doc,
                 **changes,
@@ -1117,7 +1004,7 @@ class CoperniqEmulator(Emulator):
 
     # ---- lists (get-project-invoices, list-catalog-items) ---------------------------------
 
-    async def list_project_invoices(self, request: Request) -> Response:
+    async def get_project_invoices(self, request: Request) -> Response:
         project_id = path_id(request, "projectId", "Project")
         page = query_whole(request, "page", 1, None)
         size = query_whole(request, "page_size", DEFAULT_PAGE_SIZE, PAGE_SIZES)
@@ -1235,29 +1122,36 @@ class CoperniqEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back ------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/projects", self.admin_list_projects),
-            ("POST", "/projects", self.admin_add_project),
-            ("GET", "/accounts", self.admin_list_accounts),
-            ("POST", "/accounts", self.admin_add_account),
-            ("GET", "/catalog-items", self.admin_list_catalog_items),
-            ("POST", "/catalog-items", self.admin_add_catalog_item),
-            ("GET", "/invoices", self.admin_list_invoices),
-            ("POST", "/invoices", self.admin_add_invoice),
-            ("PATCH", "/invoices/{id}", self.admin_edit_invoice),
-            ("DELETE", "/invoices/{id}", self.admin_delete_invoice),
-            ("POST", "/invoices/{id}/status", self.admin_set_status),
-        ]
-        return routes_from(table)
-
-    async def admin_list_projects(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            projects = by_id(RECORDS.all(db, {"type": PROJECT}))
-            return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in projects])
+        return collection_routes(
+            [
+                Collection(
+                    "/projects",
+                    listing=self.admin_listing(RECORDS, PROJECT_SHAPE, where={"type": PROJECT}),
+                    create=self.admin_add_project,
+                ),
+                Collection(
+                    "/accounts",
+                    listing=self.admin_listing(RECORDS, ACCOUNT_SHAPE, where={"type": ACCOUNT}),
+                    create=self.admin_add_account,
+                ),
+                Collection(
+                    "/catalog-items",
+                    listing=self.admin_listing(CATALOG_ITEMS, CATALOG_ITEM_SHAPE),
+                    create=self.admin_add_catalog_item,
+                ),
+                Collection(
+                    "/invoices",
+                    listing=self.admin_listing(INVOICES, render_admin_invoice),
+                    create=self.admin_add_invoice,
+                    update=self.admin_edit_invoice,
+                    delete=self.admin_deletion(INVOICES, "invoice", key=_digits),
+                    actions={"status": self.admin_set_status},
+                ),
+            ]
+        )
 
     async def admin_add_project(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "title", "contractValue", "accountId"})
+        body = await admin.admin_body(request, {"id", "title", "contractValue", "accountId"})
         value = body.get("contractValue")
         if value is not None and not (is_number(value) and value >= 0):
             raise AdminError(400, "contractValue must be a number of at least 0, or null")
@@ -1268,69 +1162,57 @@ class CoperniqEmulator(Emulator):
                 if account is None or account["type"] != ACCOUNT:
                     raise AdminError(400, "accountId must be the id of a seeded account")
             doc = {
-                "id": _new_admin_id(db, RECORDS, RECORD_IDS, body.get("id")),
+                "id": self.new_id(db, RECORDS, body.get("id")),
                 "type": PROJECT,
-                "title": _admin_text(body, "title"),
+                "title": admin.text(body, "title"),
                 "contractValue": None if value is None else plain_number(value),
                 "accountId": account_id,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
             }
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
-    async def admin_list_accounts(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            accounts = by_id(RECORDS.all(db, {"type": ACCOUNT}))
-            return JSONBody([shaped(doc, ACCOUNT_SHAPE) for doc in accounts])
-
     async def admin_add_account(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "title"})
+        body = await admin.admin_body(request, {"id", "title"})
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, RECORDS, RECORD_IDS, body.get("id")),
+                "id": self.new_id(db, RECORDS, body.get("id")),
                 "type": ACCOUNT,
-                "title": _admin_text(body, "title"),
+                "title": admin.text(body, "title"),
                 "contractValue": None,
                 "accountId": None,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
             }
             RECORDS.insert(db, doc)
         return JSONBody(shaped(doc, ACCOUNT_SHAPE), status_code=201)
-
-    async def admin_list_catalog_items(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            items = by_id(CATALOG_ITEMS.all(db))
-            return JSONBody([shaped(item, CATALOG_ITEM_SHAPE) for item in items])
 
     async def admin_add_catalog_item(self, request: Request) -> Response:
         """A product or service added to the company's catalog, as in Coperniq's UI: a name, a
         type (default SERVICE), a category of that type (DEFAULT_CATEGORIES), a trade group
         (default OTHER), and optionally a cost, a price, a SKU, a manufacturer, a code, a
         description."""
-        body = admin_object(await admin_json(request))
         texts = ("manufacturer", "sku", "code", "description")
-        refuse_unknown(
-            body, {"id", "name", "type", "category", "tradeGroup", "cost", "price", *texts}
+        body = await admin.admin_body(
+            request, {"id", "name", "type", "category", "tradeGroup", "cost", "price", *texts}
         )
-        kind = _admin_choice("type", body.get("type", "SERVICE"), CATALOG_TYPES)
-        category = _admin_choice(
+        kind = admin.choice("type", body.get("type", "SERVICE"), CATALOG_TYPES)
+        category = admin.choice(
             "category", body.get("category", DEFAULT_CATEGORIES[kind]), CATEGORIES[kind]
         )
-        trade_group = _admin_choice("tradeGroup", body.get("tradeGroup", "OTHER"), TRADE_GROUPS)
+        trade_group = admin.choice("tradeGroup", body.get("tradeGroup", "OTHER"), TRADE_GROUPS)
         prices = {
-            name: None if body.get(name) is None else _admin_number(body, name)
+            name: None if body.get(name) is None else admin.number(body, name)
             for name in ("cost", "price")
         }
         with self.store.transaction() as db:
-            now = timestamp(self.wall_clock())
+            now = self.now()
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, CATALOG_ITEMS, CATALOG_ITEM_IDS, body.get("id")),
-                "name": _admin_text(body, "name"),
+                "id": self.new_id(db, CATALOG_ITEMS, body.get("id")),
+                "name": admin.text(body, "name"),
                 "catalog": trade_group,
                 "type": kind,
                 "category": category,
-                **{name: _admin_optional_text(body, name) for name in texts},
+                **{name: admin.optional_text(body, name) for name in texts},
                 **prices,
                 "image": None,
                 "isArchived": False,
@@ -1342,20 +1224,15 @@ class CoperniqEmulator(Emulator):
             CATALOG_ITEMS.insert(db, doc)
         return JSONBody(shaped(doc, CATALOG_ITEM_SHAPE), status_code=201)
 
-    async def admin_list_invoices(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([render_admin_invoice(db, doc) for doc in by_id(INVOICES.all(db))])
-
     async def admin_add_invoice(self, request: Request) -> Response:
         """An invoice as a person would make it in Coperniq's UI: none of the API's rules
         apply; only the record must exist, so that the invoice can be shown."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, ADMIN_INVOICE_FIELDS | {"id"})
+        body = await admin.admin_body(request, ADMIN_INVOICE_FIELDS | {"id"})
         if body.get("recordId") is None:
             raise AdminError(400, "recordId is required")
         with self.store.transaction() as db:
-            now = timestamp(self.wall_clock())
-            key = _new_admin_id(db, INVOICES, INVOICE_IDS, body.get("id"))
+            now = self.now()
+            key = self.new_id(db, INVOICES, body.get("id"))
             doc: dict[str, Json] = {
                 **INVOICE_DEFAULTS,
                 "id": key,
@@ -1384,38 +1261,30 @@ class CoperniqEmulator(Emulator):
 
     async def admin_edit_invoice(self, request: Request) -> Response:
         """Change any field, whatever the status, as someone editing in Coperniq would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, ADMIN_INVOICE_FIELDS)
+        body = await admin.admin_body(request, ADMIN_INVOICE_FIELDS)
         with self.store.transaction() as db:
             doc = _admin_invoice(db, request)
             updated = {**doc, **_admin_invoice_changes(db, doc, body)}
-            updated["updatedAt"] = timestamp(self.wall_clock())
+            updated["updatedAt"] = self.now()
             INVOICES.replace(db, updated)
             return JSONBody(render_admin_invoice(db, updated))
-
-    async def admin_delete_invoice(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            doc = _admin_invoice(db, request)
-            INVOICES.delete(db, str(doc["id"]))
-        return Response(status_code=204)
 
     async def admin_set_status(self, request: Request) -> Response:
         """Move an invoice through its lifecycle as a person would: leaving DRAFT issues it
         (today, unless `issueDate` says when), PAID pays it in full, DRAFT un-issues it."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"status", "issueDate", "amountPaid"})
+        body = await admin.admin_body(request, {"status", "issueDate", "amountPaid"})
         status = body.get("status")
         if status not in STATUSES:
             raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
         with self.store.transaction() as db:
             doc = _admin_invoice(db, request)
-            now = timestamp(self.wall_clock())
+            now = self.now()
             updated = {**doc, "updatedAt": now}
             if status != "DRAFT" and body.get("issueDate") is not None:
                 updated["issueDate"] = _admin_date_time(body, "issueDate")
             updated.update(status_change(updated, str(status), now))
             if "amountPaid" in body:
-                updated["amountPaid"] = _admin_number(body, "amountPaid")
+                updated["amountPaid"] = admin.number(body, "amountPaid")
             INVOICES.replace(db, updated)
             return JSONBody(render_admin_invoice(db, updated))
 
@@ -1449,47 +1318,17 @@ ADMIN_LINE_FIELDS = frozenset(
 )
 
 
-def _admin_text(body: Mapping[str, Json], name: str) -> str:
-    value = body.get(name)
-    if not (isinstance(value, str) and value.strip()):
-        raise AdminError(400, f"{name} is required and must be a non-empty string")
-    return value
-
-
-def _admin_number(body: Mapping[str, Json], name: str) -> int | Decimal:
-    value = body.get(name)
-    if not is_number(value):
-        raise AdminError(400, f"{name} must be a number")
-    return plain_number(value)
-
-
 def _admin_date_time(body: Mapping[str, Json], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    moment = parse_date_time(value)
-    if moment is None:
-        raise AdminError(400, f"{name} must be an ISO 8601 date-time such as {DATE_TIME_EXAMPLE}")
-    return moment
+    wording = f"{name} must be an ISO 8601 date-time such as {DATE_TIME_EXAMPLE}"
+    return admin.optional(body, name, parse_date_time, wording)
 
 
-def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    if wanted is None:
-        return counter.take(db)
-    if not (isinstance(wanted, int) and not isinstance(wanted, bool) and wanted >= 1):
-        raise AdminError(400, f"id must be an integer of at least 1, as Coperniq's are: {wanted!r}")
-    if table.get(db, str(wanted)) is not None:
-        raise AdminError(409, f"an object with id {wanted} already exists")
-    counter.claim(db, wanted)
-    return wanted
+def _digits(raw: str) -> str | None:
+    return raw if raw.isascii() and raw.isdigit() else None
 
 
 def _admin_invoice(db: sqlite3.Connection, request: Request) -> dict[str, Json]:
-    raw: str = request.path_params["id"]
-    doc = INVOICES.get(db, raw) if raw.isascii() and raw.isdigit() else None
-    if doc is None:
-        raise AdminError(404, f"no invoice with id {raw}")
-    return doc
+    return admin.lookup(db, INVOICES, "invoice", request, key=_digits)
 
 
 def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
@@ -1500,8 +1339,8 @@ def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
     lines: list[dict[str, Json]] = []
     sections: dict[str, int] = {}
     for raw in value:
-        line = admin_object(raw)
-        refuse_unknown(line, ADMIN_LINE_FIELDS)
+        line = admin.admin_object(raw)
+        admin.refuse_unknown(line, ADMIN_LINE_FIELDS)
         catalog_item = line.get("catalogItemId")
         if not (is_whole(catalog_item) and not isinstance(catalog_item, bool)):
             raise AdminError(400, "catalogItemId must be an integer")
@@ -1517,9 +1356,9 @@ def _admin_lines(db: sqlite3.Connection, value: Json) -> dict[str, Json]:
                 "id": LINE_ITEM_IDS.take(db),
                 "catalogItemId": int(catalog_item),
                 "quantity": int(line["quantity"]),
-                "unitCost": _admin_number(line, "unitCost") if "unitCost" in line else 0,
-                "unitPrice": _admin_number(line, "unitPrice"),
-                "description": _admin_optional_text(line, "description"),
+                "unitCost": admin.number(line, "unitCost") if "unitCost" in line else 0,
+                "unitPrice": admin.number(line, "unitPrice"),
+                "description": admin.optional_text(line, "description"),
                 "sectionId": None if section is None else sections[section],
             }
         )
@@ -1535,18 +1374,18 @@ def _admin_invoice_changes(
     readers: Mapping[str, Callable[[Json], Json]] = {
         "uid": lambda value: _admin_uid(db, doc, value),
         "recordId": lambda value: _admin_record(db, value),
-        "description": lambda value: _admin_optional_text(body, "description"),
-        "status": lambda value: _admin_choice("status", value, STATUSES),
-        "calculationMethod": lambda value: _admin_choice(
+        "description": lambda value: admin.optional_text(body, "description"),
+        "status": lambda value: admin.choice("status", value, STATUSES),
+        "calculationMethod": lambda value: admin.choice(
             "calculationMethod", value, CALCULATION_METHODS
         ),
-        "percentage": lambda value: None if value is None else _admin_number(body, "percentage"),
-        "amount": lambda value: _admin_number(body, "amount"),
-        "amountPaid": lambda value: _admin_number(body, "amountPaid"),
+        "percentage": lambda value: None if value is None else admin.number(body, "percentage"),
+        "amount": lambda value: admin.number(body, "amount"),
+        "amountPaid": lambda value: admin.number(body, "amountPaid"),
         "dueDate": lambda value: _admin_date_time(body, "dueDate"),
         "issueDate": lambda value: _admin_date_time(body, "issueDate"),
-        "isArchived": lambda value: _admin_flag("isArchived", value),
-        "sharedWithPortal": lambda value: _admin_flag("sharedWithPortal", value),
+        "isArchived": lambda value: admin.flag("isArchived", value),
+        "sharedWithPortal": lambda value: admin.flag("sharedWithPortal", value),
     }
     changes = {name: readers[name](value) for name, value in body.items() if name in readers}
     if "lineItems" in body:
@@ -1567,7 +1406,7 @@ def _admin_invoice_changes(
 
 
 def _admin_uid(db: sqlite3.Connection, doc: Mapping[str, Json], value: Json) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if not is_id(value):
         raise AdminError(400, "uid must be an integer of at least 1")
     for other in INVOICES.all(db, {"uid": str(value)}):
         if other["id"] != doc["id"]:
@@ -1581,25 +1420,6 @@ def _admin_record(db: sqlite3.Connection, value: Json) -> int:
     if record is None:
         raise AdminError(400, "recordId must be the id of a seeded project or account")
     return int(record["id"])
-
-
-def _admin_optional_text(body: Mapping[str, Json], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise AdminError(400, f"{name} must be a string or null")
-    return value
-
-
-def _admin_choice(name: str, value: Json, options: Sequence[str]) -> str:
-    if value not in options:
-        raise AdminError(400, f"{name} must be one of {', '.join(options)}")
-    return str(value)
-
-
-def _admin_flag(name: str, value: Json) -> bool:
-    if not isinstance(value, bool):
-        raise AdminError(400, f"{name} must be true or false")
-    return value
 
 
 # ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------

@@ -98,29 +98,21 @@ import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from datetime import datetime, timedelta
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .base import (
-    AdminError,
-    ApiError,
-    Counter,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Table,
-    admin_json,
-    admin_object,
-    dumps,
-    loads,
-    refuse_unknown,
-    routes_from,
-)
+from .base import Emulator
+from .kit import admin, forms, wire
+from .kit.errors import AdminError, ApiError
+from .kit.forms import Problem
+from .kit.routing import Collection, collection_routes
+from .kit.settings import Settings
+from .kit.store import Table
+from .kit.wire import Json, JSONBody, as_date, dumps, is_integer, shaped
 
 API_ROOT = "/api/v1"
 MILESTONE_KEY = "billing_milestones"
@@ -159,17 +151,12 @@ CURRENCY_BASE_UNITS = {
     **dict.fromkeys(THREE_DECIMAL_CURRENCIES.split(), 1000),
 }
 
-WORKSPACES = Table("kantata_workspaces", created_field="created_at")
-STORIES = Table("kantata_stories", created_field="created_at")
-MILESTONES = Table("kantata_billing_milestones", created_field="created_at")
-EXTERNAL_REFERENCES = Table("kantata_external_references", created_field="created_at")
-INVOICES = Table("kantata_invoices", created_field="created_at")
 # Ids are counted per table, never reused, and survive a reset.
-WORKSPACE_IDS = Counter(WORKSPACES.name)
-STORY_IDS = Counter(STORIES.name)
-MILESTONE_IDS = Counter(MILESTONES.name)
-REFERENCE_IDS = Counter(EXTERNAL_REFERENCES.name)
-INVOICE_IDS = Counter(INVOICES.name)
+WORKSPACES = Table("kantata_workspaces", created_field="created_at", counted=True)
+STORIES = Table("kantata_stories", created_field="created_at", counted=True)
+MILESTONES = Table("kantata_billing_milestones", created_field="created_at", counted=True)
+EXTERNAL_REFERENCES = Table("kantata_external_references", created_field="created_at", counted=True)
+INVOICES = Table("kantata_invoices", created_field="created_at", counted=True)
 
 # Which stored fields each wire object shows, in order; ids are written as strings.
 WORKSPACE_SHAPE = (
@@ -267,21 +254,11 @@ INCLUDES = {
     "workspace": Include(WORKSPACES, "workspaces", WORKSPACE_SHAPE, None),
 }
 
-DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 DIGITS = re.compile(r"[0-9]+")
 
 
 # --------------------------------------------------------------------------------------------
 # Small readers
-
-
-def timestamp(moment: datetime) -> str:
-    """Kantata's timestamps, in UTC to the second."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def is_integer(value: Json) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def as_id(value: Json) -> int | None:
@@ -293,53 +270,44 @@ def as_id(value: Json) -> int | None:
     return None
 
 
-def as_date(value: Json) -> date | None:
-    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def wire(doc: Mapping[str, Json], shape: Iterable[str]) -> dict[str, Json]:
+def written(doc: Mapping[str, Json], shape: Iterable[str]) -> dict[str, Json]:
     """A stored document as Kantata writes it: the shape's fields, ids as strings."""
-    rendered: dict[str, Json] = {}
-    for name in shape:
-        value = doc.get(name)
-        rendered[name] = str(value) if name in ID_FIELDS and value is not None else value
-    return rendered
+    return shaped(doc, shape, as_text=ID_FIELDS)
 
 
 # --------------------------------------------------------------------------------------------
 # Validation
 
 
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
-
-    def as_json(self) -> dict[str, Json]:
-        return {"type": "validation", "message": self.message, "field": self.field}
+def invalid(problems: Sequence[Problem]) -> ApiError:
+    """Kantata's 422: one validation error per problem, each naming its field."""
+    errors = [{"type": "validation", "message": p.message, "field": p.field} for p in problems]
+    return ApiError(422, STATUS_MESSAGES[422], errors)
 
 
 def refuse(problems: Sequence[Problem]) -> None:
     if problems:
-        raise ApiError(422, STATUS_MESSAGES[422], [problem.as_json() for problem in problems])
+        raise invalid(problems)
 
 
 @dataclass
-class Form:
+class Form(forms.Form):
     """One billing milestone body read field by field; problems are collected, then raised
     together. `where` names the item within a batch."""
 
-    body: Mapping[str, Json]
-    where: str = ""
-    problems: list[Problem] = field(default_factory=list)
+    wording = forms.BodyWording(
+        not_json="The request body is not valid JSON.",
+        not_object="The request body must be a JSON object.",
+        empty="The request body is empty; send a JSON object.",
+    )
 
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(Problem(name, f"{self.where}{message}"))
+    where: str = ""
+
+    def refusal(self, problems: Sequence[Problem]) -> ApiError:
+        return invalid(problems)
+
+    def problem(self, where: str | None, message: str) -> None:
+        super().problem(where, f"{self.where}{message}")
 
     def title(self) -> str | None:
         value = self.body.get("title")
@@ -661,55 +629,45 @@ class KantataEmulator(Emulator):
     vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
     bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (
-        WORKSPACES,
-        STORIES,
-        MILESTONES,
-        EXTERNAL_REFERENCES,
-        INVOICES,
-    )
-    counters: ClassVar[tuple[Counter, ...]] = (
-        WORKSPACE_IDS,
-        STORY_IDS,
-        MILESTONE_IDS,
-        REFERENCE_IDS,
-        INVOICE_IDS,
-    )
-    ids_survive_reset: ClassVar[bool] = True
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
-    access_disabled_status: ClassVar[int] = 403
+    tables = (WORKSPACES, STORIES, MILESTONES, EXTERNAL_REFERENCES, INVOICES)
+    ids_survive_reset = True
+    stamp = wire.seconds_offset  # UTC to the second: 2026-03-03T09:15:00+00:00
+    id_refusal = "id must be a positive integer, as Kantata's ids are (got {wanted!r})"
+    default_settings = DEFAULT_SETTINGS
+    status_messages = STATUS_MESSAGES
+    access_disabled_status = 403
     # What a list reads, as of a version of the store (see _listing).
     _listed: tuple[tuple[int, int], Listing] | None = None
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: Sequence[Json] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
+        # No Retry-After on a 429: Kantata documents none (kantata.errors.yml), so the client
+        # must back off on its own. A fault may still add one, to test a client that reads it.
         if not errors:
             if status == 403 and message is None and not self.settings.api_access_enabled:
                 message = ACCESS_DISABLED_MESSAGE
             kind = ERROR_TYPES.get(status, "system")
             errors = [{"type": kind, "message": message or self.message_for(status)}]
-        # No Retry-After on a 429: Kantata documents none (kantata.errors.yml), so the client
-        # must back off on its own. A fault may still add one, to test a client that reads it.
-        return JSONBody({"errors": list(errors)}, status_code=status, headers=dict(headers or {}))
+        return {"errors": list(errors)}
 
     def vendor_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = []
-        for collection in ("/billing_milestones", "/billing_milestones.json"):
-            table += [("GET", collection, self.list_milestones), ("POST", collection, self.create)]
-        table += [
-            ("GET", "/billing_milestones/{id}", self.get_milestone),
-            ("PUT", "/billing_milestones/{id}", self.update),
-            ("DELETE", "/billing_milestones/{id}", self.delete),
-            ("GET", "/workspaces", self.list_workspaces),
-            ("GET", "/workspaces/{id}", self.get_workspace),
-        ]
-        return routes_from(table)
+        return collection_routes(
+            [
+                Collection(
+                    "/billing_milestones",
+                    listing=self.list_milestones,
+                    create=self.create,
+                    read=self.get_milestone,
+                    update=self.update,
+                    delete=self.delete,
+                    update_method="PUT",
+                ),
+                # Rails answers the collection with a format suffix too.
+                Collection(
+                    "/billing_milestones.json", listing=self.list_milestones, create=self.create
+                ),
+                Collection("/workspaces", listing=self.list_workspaces, read=self.get_workspace),
+            ]
+        )
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -779,7 +737,7 @@ class KantataEmulator(Emulator):
                     "page_size": per_page,
                 },
                 "results": [{"key": WORKSPACE_KEY, "id": str(doc["id"])} for doc in shown],
-                WORKSPACE_KEY: {str(doc["id"]): wire(doc, WORKSPACE_SHAPE) for doc in shown},
+                WORKSPACE_KEY: {str(doc["id"]): written(doc, WORKSPACE_SHAPE) for doc in shown},
             }
         )
 
@@ -800,7 +758,7 @@ class KantataEmulator(Emulator):
             "count": 1,
             "meta": one,
             "results": [{"key": WORKSPACE_KEY, "id": str(doc["id"])}],
-            WORKSPACE_KEY: {str(doc["id"]): wire(doc, WORKSPACE_SHAPE)},
+            WORKSPACE_KEY: {str(doc["id"]): written(doc, WORKSPACE_SHAPE)},
         }
 
     # ---- writes ---------------------------------------------------------------------------
@@ -851,7 +809,7 @@ class KantataEmulator(Emulator):
                 existing = self._reference_named(db, doc["id"], sent.get("service_name"))
             reference = form.external_reference(existing)
             refuse(form.problems)
-            updated = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            updated = {**doc, **changes, "updated_at": self.now()}
             MILESTONES.replace(db, updated)
             if reference is not None:
                 self._attach_reference(db, updated["id"], reference, existing)
@@ -885,7 +843,7 @@ class KantataEmulator(Emulator):
         reference = form.external_reference()
         if len(form.problems) > before or workspace is None:
             return None
-        moment = timestamp(self.wall_clock())
+        moment = self.now()
         doc: dict[str, Json] = {
             "id": 0,
             "title": title,
@@ -903,7 +861,7 @@ class KantataEmulator(Emulator):
     def _insert(
         self, db: sqlite3.Connection, doc: dict[str, Json], reference: dict[str, Json] | None
     ) -> dict[str, Json]:
-        stored = {**doc, "id": MILESTONE_IDS.take(db)}
+        stored = {**doc, "id": MILESTONES.ids.take(db)}
         MILESTONES.insert(db, stored)
         if reference is not None:
             self._attach_reference(db, stored["id"], reference, None)
@@ -917,14 +875,14 @@ class KantataEmulator(Emulator):
         existing: Mapping[str, Json] | None,
     ) -> None:
         """Add the reference, or update in place the one with the same service name."""
-        moment = timestamp(self.wall_clock())
+        moment = self.now()
         if existing is not None:
             EXTERNAL_REFERENCES.replace(db, {**existing, **reference, "updated_at": moment})
             return
         EXTERNAL_REFERENCES.insert(
             db,
             {
-                "id": REFERENCE_IDS.take(db),
+                "id": EXTERNAL_REFERENCES.ids.take(db),
                 "subject_type": "BillingMilestone",
                 "subject_id": subject_id,
                 **reference,
@@ -1009,7 +967,7 @@ class KantataEmulator(Emulator):
             "currency": workspace.get("currency"),
             "invoice_id": invoice_ids[-1] if invoice_ids else None,
         }
-        rendered = wire(joined, MILESTONE_SHAPE)
+        rendered = written(joined, MILESTONE_SHAPE)
         for include in wanted:
             if include.key == "external_references":
                 rendered["external_reference_ids"] = [str(ref["id"]) for ref in references]
@@ -1050,7 +1008,7 @@ class KantataEmulator(Emulator):
             loaded: dict[str, Json] = {}
             for doc in docs:
                 for related in self._associated(db, include, doc, references):
-                    loaded[str(related["id"])] = wire(related, include.shape)
+                    loaded[str(related["id"])] = written(related, include.shape)
             body[include.key] = loaded
         return body
 
@@ -1075,35 +1033,46 @@ class KantataEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back ------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        return routes_from(
+        return collection_routes(
             [
-                ("GET", "/workspaces", self.admin_list_workspaces),
-                ("POST", "/workspaces", self.admin_add_workspace),
-                ("PATCH", "/workspaces/{id}", self.admin_edit_workspace),
-                ("GET", "/stories", self.admin_list_stories),
-                ("POST", "/stories", self.admin_add_story),
-                ("GET", "/invoices", self.admin_list_invoices),
-                ("DELETE", "/invoices/{id}", self.admin_delete_invoice),
-                ("GET", "/billing_milestones", self.admin_list_milestones),
-                ("POST", "/billing_milestones", self.admin_add_milestone),
-                ("PATCH", "/billing_milestones/{id}", self.admin_edit_milestone),
-                ("DELETE", "/billing_milestones/{id}", self.admin_delete_milestone),
-                ("POST", "/billing_milestones/{id}/invoice", self.admin_invoice_milestone),
+                Collection(
+                    "/workspaces",
+                    listing=self.admin_listing(WORKSPACES, lambda db, doc: _admin_workspace(doc)),
+                    create=self.admin_add_workspace,
+                    update=self.admin_edit_workspace,
+                ),
+                Collection(
+                    "/stories",
+                    listing=self.admin_listing(STORIES, lambda db, doc: written(doc, STORY_SHAPE)),
+                    create=self.admin_add_story,
+                ),
+                Collection(
+                    "/invoices",
+                    listing=self.admin_listing(INVOICES, lambda db, doc: _invoice_as_shown(doc)),
+                    delete=self.admin_delete_invoice,
+                ),
+                Collection(
+                    "/billing_milestones",
+                    listing=self.admin_listing(
+                        MILESTONES, self._admin_milestone, order=_newest_first
+                    ),
+                    create=self.admin_add_milestone,
+                    update=self.admin_edit_milestone,
+                    delete=self.admin_delete_milestone,
+                    actions={"invoice": self.admin_invoice_milestone},
+                ),
             ]
         )
 
-    async def admin_list_workspaces(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([_admin_workspace(doc) for doc in _by_id(WORKSPACES.all(db))])
-
     async def admin_add_workspace(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "title", "currency", "accessible", "archived"})
-        moment = timestamp(self.wall_clock())
+        body = await admin.admin_body(
+            request, {"id", "title", "currency", "accessible", "archived"}
+        )
+        moment = self.now()
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, WORKSPACES, WORKSPACE_IDS, body.get("id")),
-                "title": _admin_text(body, "title"),
+                "id": self.new_id(db, WORKSPACES, body.get("id")),
+                "title": admin.text(body, "title"),
                 "accessible": True,
                 "archived": False,
                 "created_at": moment,
@@ -1114,29 +1083,23 @@ class KantataEmulator(Emulator):
         return JSONBody(_admin_workspace(doc), status_code=201)
 
     async def admin_edit_workspace(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"title", "currency", "accessible", "archived"})
+        body = await admin.admin_body(request, {"title", "currency", "accessible", "archived"})
         with self.store.transaction() as db:
-            doc = _admin_get(db, WORKSPACES, request, "workspace")
+            doc = admin.lookup(db, WORKSPACES, "workspace", request, key=as_id)
             changes = _workspace_changes(body, None)
             if "title" in body:
-                changes["title"] = _admin_text(body, "title")
-            updated = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+                changes["title"] = admin.text(body, "title")
+            updated = {**doc, **changes, "updated_at": self.now()}
             WORKSPACES.replace(db, updated)
         return JSONBody(_admin_workspace(updated))
 
-    async def admin_list_stories(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([wire(doc, STORY_SHAPE) for doc in _by_id(STORIES.all(db))])
-
     async def admin_add_story(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "workspace_id", "title"})
-        moment = timestamp(self.wall_clock())
+        body = await admin.admin_body(request, {"id", "workspace_id", "title"})
+        moment = self.now()
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, STORIES, STORY_IDS, body.get("id")),
-                "title": _admin_text(body, "title"),
+                "id": self.new_id(db, STORIES, body.get("id")),
+                "title": admin.text(body, "title"),
                 "workspace_id": _admin_reference(db, body, "workspace_id", WORKSPACES),
                 "story_type": "task",
                 "state": "not started",
@@ -1144,36 +1107,21 @@ class KantataEmulator(Emulator):
                 "updated_at": moment,
             }
             STORIES.insert(db, doc)
-        return JSONBody(wire(doc, STORY_SHAPE), status_code=201)
-
-    async def admin_list_invoices(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody(
-                [
-                    {**wire(doc, INVOICE_SHAPE), "billing_milestone_ids": _strings(doc)}
-                    for doc in _by_id(INVOICES.all(db))
-                ]
-            )
-
-    async def admin_list_milestones(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            docs = sorted(MILESTONES.all(db), key=sort_key, reverse=True)
-            return JSONBody([self._admin_milestone(db, doc) for doc in docs])
+        return JSONBody(written(doc, STORY_SHAPE), status_code=201)
 
     async def admin_add_milestone(self, request: Request) -> Response:
         """A milestone as a person would make it in Kantata's UI: none of the API's rules apply
         but what the UI asks for too, a title and an amount, and the workspace (and any
         story) must exist so that the milestone can be shown."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, ADMIN_MILESTONE_FIELDS | {"id"})
-        moment = timestamp(self.wall_clock())
+        body = await admin.admin_body(request, ADMIN_MILESTONE_FIELDS | {"id"})
+        moment = self.now()
         with self.store.transaction() as db:
             changes, references = _admin_milestone_changes(db, body)
             for required in ("workspace_id", "title", "amount_in_cents"):
                 if changes.get(required) is None:
                     raise AdminError(400, f"{required} is required")
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, MILESTONES, MILESTONE_IDS, body.get("id")),
+                "id": self.new_id(db, MILESTONES, body.get("id")),
                 "title": None,
                 "amount_in_cents": None,
                 "date_to_invoice": None,
@@ -1190,19 +1138,18 @@ class KantataEmulator(Emulator):
 
     async def admin_edit_milestone(self, request: Request) -> Response:
         """Change any field, invoiced or not, as someone editing in Kantata would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, ADMIN_MILESTONE_FIELDS)
+        body = await admin.admin_body(request, ADMIN_MILESTONE_FIELDS)
         with self.store.transaction() as db:
-            doc = _admin_get(db, MILESTONES, request, "billing milestone")
+            doc = admin.lookup(db, MILESTONES, "billing milestone", request, key=as_id)
             changes, references = _admin_milestone_changes(db, body)
-            updated = {**doc, "updated_at": timestamp(self.wall_clock()), **changes}
+            updated = {**doc, "updated_at": self.now(), **changes}
             MILESTONES.replace(db, updated)
             self._admin_references(db, doc["id"], references)
             return JSONBody(self._admin_milestone(db, updated))
 
     async def admin_delete_milestone(self, request: Request) -> Response:
         with self.store.transaction() as db:
-            self._delete(db, _admin_get(db, MILESTONES, request, "billing milestone"))
+            self._delete(db, admin.lookup(db, MILESTONES, "billing milestone", request, key=as_id))
         return Response(status_code=204)
 
     async def admin_invoice_milestone(self, request: Request) -> Response:
@@ -1210,21 +1157,18 @@ class KantataEmulator(Emulator):
         shaped as CreateInvoice (kantata-invoices.openapi.yml) makes one from
         `billing_milestone_ids`, with `payment_schedule` days to pay (30 unless the body says)
         and `draft` false unless it says. A milestone already on an invoice is left as it is."""
-        body = admin_object(await admin_json(request)) if (await request.body()).strip() else {}
-        refuse_unknown(body, {"draft", "payment_schedule"})
-        draft = body.get("draft", False)
+        body = await admin.optional_body(request, {"draft", "payment_schedule"})
+        draft = admin.flag("draft", body.get("draft", False))
         days = body.get("payment_schedule", 30)
-        if not isinstance(draft, bool):
-            raise AdminError(400, "draft must be true or false")
         if not (is_integer(days) and days >= 0):
             raise AdminError(400, "payment_schedule must be a whole number of days")
         with self.store.transaction() as db:
-            doc = _admin_get(db, MILESTONES, request, "billing milestone")
+            doc = admin.lookup(db, MILESTONES, "billing milestone", request, key=as_id)
             if doc.get("invoice_ids"):
                 return JSONBody(self._admin_milestone(db, doc))
             workspace = WORKSPACES.get(db, str(doc["workspace_id"])) or {}
             moment = self.wall_clock()
-            key = INVOICE_IDS.take(db)
+            key = INVOICES.ids.take(db)
             INVOICES.insert(
                 db,
                 {
@@ -1241,8 +1185,8 @@ class KantataEmulator(Emulator):
                     "due_date": (moment.date() + timedelta(days=days)).isoformat(),
                     "workspace_id": doc["workspace_id"],
                     "billing_milestone_ids": [doc["id"]],
-                    "created_at": timestamp(moment),
-                    "updated_at": timestamp(moment),
+                    "created_at": self.stamped(moment),
+                    "updated_at": self.stamped(moment),
                 },
             )
             updated = {**doc, "invoice_ids": [key]}
@@ -1253,7 +1197,7 @@ class KantataEmulator(Emulator):
         """Delete an invoice as someone would in Kantata (a draft is deleted, an active one
         cancelled first): its milestones are on no invoice any more and can be changed again."""
         with self.store.transaction() as db:
-            invoice = _admin_get(db, INVOICES, request, "invoice")
+            invoice = admin.lookup(db, INVOICES, "invoice", request, key=as_id)
             for key in invoice.get("billing_milestone_ids") or []:
                 milestone = MILESTONES.get(db, str(key))
                 if milestone is not None:
@@ -1269,7 +1213,7 @@ class KantataEmulator(Emulator):
         rendered = self._render(
             db, doc, references, [INCLUDES["external_references"], INCLUDES["invoices"]]
         )
-        rendered["external_references"] = [wire(ref, REFERENCE_SHAPE) for ref in references]
+        rendered["external_references"] = [written(ref, REFERENCE_SHAPE) for ref in references]
         return rendered
 
     def _admin_references(
@@ -1284,17 +1228,8 @@ class KantataEmulator(Emulator):
 # Request bodies
 
 
-def _parse_body(raw: bytes) -> Json:
-    if not raw.strip():
-        raise ApiError(400, "The request body is empty; send a JSON object.")
-    try:
-        return loads(raw)
-    except ValueError:
-        raise ApiError(400, "The request body is not valid JSON.") from None
-
-
 def _object_under(raw: bytes, key: str) -> dict[str, Json]:
-    body = _parse_body(raw)
+    body = Form.wording.json(raw)
     if not isinstance(body, dict) or not isinstance(body.get(key), dict):
         raise ApiError(400, f'The request body must be {{"{key}": {{...}}}}.')
     return body[key]
@@ -1302,9 +1237,7 @@ def _object_under(raw: bytes, key: str) -> dict[str, Json]:
 
 def _create_items(raw: bytes) -> tuple[list[dict[str, Json]], bool]:
     """The milestones a create asks for, and whether it was sent as a batch."""
-    body = _parse_body(raw)
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
+    body = Form.wording.object(raw)
     if "billing_milestone" in body and "billing_milestones" in body:
         raise ApiError(400, "Send either billing_milestone or billing_milestones, not both.")
     if "billing_milestones" in body:
@@ -1352,45 +1285,18 @@ ADMIN_MILESTONE_FIELDS = frozenset(
 )
 
 
-def _by_id(docs: Iterable[dict[str, Json]]) -> list[dict[str, Json]]:
-    return sorted(docs, key=lambda doc: int(doc["id"]))
+def _invoice_as_shown(doc: Mapping[str, Json]) -> dict[str, Json]:
+    """The invoice with the milestones it was made from, as Kantata's UI shows it."""
+    milestones = [str(key) for key in doc.get("billing_milestone_ids") or []]
+    return {**written(doc, INVOICE_SHAPE), "billing_milestone_ids": milestones}
 
 
-def _strings(doc: Mapping[str, Json]) -> list[str]:
-    return [str(key) for key in doc.get("billing_milestone_ids") or []]
+def _newest_first(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
+    return sorted(docs, key=sort_key, reverse=True)
 
 
 def _admin_workspace(doc: Mapping[str, Json]) -> dict[str, Json]:
-    return {**wire(doc, WORKSPACE_SHAPE), "accessible": doc.get("accessible", True)}
-
-
-def _admin_text(body: Mapping[str, Json], name: str) -> str:
-    value = body.get(name)
-    if not (isinstance(value, str) and value.strip()):
-        raise AdminError(400, f"{name} is required and must be a non-empty string")
-    return value
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    if wanted is None:
-        return counter.take(db)
-    if not (is_integer(wanted) and wanted > 0):
-        raise AdminError(
-            400, f"id must be a positive integer, as Kantata's ids are (got {wanted!r})"
-        )
-    if table.get(db, str(wanted)) is not None:
-        raise AdminError(409, f"an object with id {wanted} already exists")
-    counter.claim(db, wanted)
-    return wanted
-
-
-def _admin_get(db: sqlite3.Connection, table: Table, request: Request, noun: str) -> dict:
-    raw = request.path_params["id"]
-    key = as_id(raw)
-    doc = None if key is None else table.get(db, str(key))
-    if doc is None:
-        raise AdminError(404, f"no {noun} with id {raw}")
-    return doc
+    return {**written(doc, WORKSPACE_SHAPE), "accessible": doc.get("accessible", True)}
 
 
 def _admin_reference(
@@ -1412,9 +1318,7 @@ def _workspace_changes(body: Mapping[str, Json], default_currency: str | None) -
         changes["currency_base_unit"] = CURRENCY_BASE_UNITS.get(currency, 100)
     for flag in ("accessible", "archived"):
         if flag in body:
-            if not isinstance(body[flag], bool):
-                raise AdminError(400, f"{flag} must be true or false")
-            changes[flag] = body[flag]
+            changes[flag] = admin.flag(flag, body[flag])
     return changes
 
 
@@ -1455,7 +1359,7 @@ def _admin_timestamp(value: Json) -> str:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise AdminError(400, "created_at must be an ISO 8601 time with an offset")
-    return timestamp(moment)
+    return wire.seconds_offset(moment)
 
 
 def _admin_reference_bodies(body: Mapping[str, Json]) -> list[dict[str, Json]]:

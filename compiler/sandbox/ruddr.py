@@ -77,33 +77,22 @@ import functools
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Context, Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from .base import (
-    AdminError,
-    ApiError,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Table,
-    admin_json,
-    admin_object,
-    is_number,
-    loads,
-    plain_number,
-    refuse_unknown,
-    routes_from,
-    settings_from_json,
-)
+from .base import Emulator
+from .kit import admin, forms, wire
+from .kit.errors import AdminError, ApiError
+from .kit.routing import Collection, collection_routes
+from .kit.settings import Settings
+from .kit.store import Table
+from .kit.wire import Json, JSONBody, canonical_uuid, is_number, plain_number, shaped
 
 API_ROOT = "/api/workspace"
 BILLING_TYPES = ("tm", "fixed", "fixed_recurring", "non_billable")
@@ -123,8 +112,6 @@ FEATURES = ("invoice_milestones", "product_items")
 PAGE_LIMITS = range(1, 101)
 DEFAULT_PAGE_LIMIT = 10
 
-DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
-TIMESTAMP_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 EXACT = Context(prec=1000)
 
 PROJECTS = Table("ruddr_projects")
@@ -246,6 +233,14 @@ class RuddrSettings(Settings):
         return {**super().as_json(), "disabled_features": list(self.disabled_features)}
 
 
+def _disabled_features(features: Json) -> dict[str, Json]:
+    if not (isinstance(features, list) and all(f in FEATURES for f in features)):
+        raise AdminError(
+            400, f"disabled_features must be a list of features from: {', '.join(FEATURES)}"
+        )
+    return {"disabled_features": tuple(dict.fromkeys(features))}
+
+
 # ruddr.openapi.yml x-rate-limit: 20 requests a second, a burst of 60, per workspace.
 DEFAULT_SETTINGS = RuddrSettings(rate_limit_per_second=20, burst=60)
 
@@ -254,91 +249,86 @@ DEFAULT_SETTINGS = RuddrSettings(rate_limit_per_second=20, burst=60)
 # Reading request bodies
 
 
-def canonical_uuid(value: Json) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+def _present(value: Json) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def is_date(value: Json) -> bool:
-    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+# Text counts as missing when blank; other fields only when absent or null.
+REQUIRED: forms.Check = (_present, "'{name}' is required")
+GIVEN: forms.Check = (lambda value: value is not None, "'{name}' is required")
 
 
 @dataclass
-class Form:
-    """A request body read field by field. Problems are collected, then raised together."""
+class Form(forms.Form):
+    """A Ruddr request body: problems are plain sentences, answered as one validation 400."""
 
-    body: Mapping[str, Json]
-    problems: list[str] = field(default_factory=list)
+    wording = forms.BodyWording(
+        not_json="The request body is not valid JSON.",
+        not_object="The request body must be a JSON object.",
+    )
+
+    def refusal(self, problems: Sequence[forms.Problem]) -> ApiError:
+        return ApiError(400, VALIDATION_MESSAGE, [problem.message for problem in problems])
 
     def refuse_unknown(self, known: frozenset[str]) -> None:
-        self.problems.extend(
-            f"'{name}' is not a valid field" for name in self.body if name not in known
-        )
+        for name in self.body:
+            if name not in known:
+                self.problem(name, f"'{name}' is not a valid field")
 
     def text(self, name: str, *, limit: int | None) -> str | None:
-        value = self.body.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            self.problems.append(f"'{name}' is required")
-        elif not isinstance(value, str):
-            self.problems.append(f"'{name}' must be a string")
-        elif limit is not None and len(value) > limit:
-            self.problems.append(f"'{name}' must be at most {limit} characters")
-        else:
-            return value
-        return None
+        return self.checked(
+            name,
+            self.body.get(name),
+            [
+                REQUIRED,
+                (lambda value: isinstance(value, str), "'{name}' must be a string"),
+                (
+                    lambda value: limit is None or len(value) <= limit,
+                    f"'{{name}}' must be at most {limit} characters",
+                ),
+            ],
+        )
 
     def date(self, name: str) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            self.problems.append(f"'{name}' is required")
-        elif not is_date(value):
-            self.problems.append(f"'{name}' must be a valid date in the form YYYY-MM-DD")
-        else:
-            return value
-        return None
+        return self.checked(
+            name,
+            self.body.get(name),
+            [GIVEN, (wire.is_date, "'{name}' must be a valid date in the form YYYY-MM-DD")],
+        )
 
     def number(self, name: str, *, nullable: bool = True) -> Decimal | None:
         value = self.body.get(name)
         if value is None and nullable:
             return None
-        if not is_number(value):
-            self.problems.append(f"'{name}' must be a number")
+        if self.checked(name, value, [(is_number, "'{name}' must be a number")]) is None:
             return None
         return Decimal(value)
 
     def choice(self, name: str, options: tuple[str, ...]) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            return options[0]
-        if value not in options:
-            self.problems.append(f"'{name}' must be one of: {', '.join(options)}")
-            return None
-        return value
+        value = self.body.get(name, options[0])
+        return self.checked(
+            name,
+            options[0] if value is None else value,
+            [(lambda value: value in options, f"'{{name}}' must be one of: {', '.join(options)}")],
+        )
 
     def reference(
         self, db: sqlite3.Connection, name: str, table: Table, noun: str
     ) -> dict[str, Json] | None:
-        value = self.body.get(name)
-        key = canonical_uuid(value)
-        if value is None:
-            self.problems.append(f"'{name}' is required")
-        elif key is None:
-            self.problems.append(f"'{name}' must be a valid UUID")
-        elif (found := table.get(db, key)) is None:
-            self.problems.append(f"'{name}' does not refer to an existing {noun}")
-        else:
-            return found
-        return None
+        key = self.checked(
+            name,
+            self.body.get(name),
+            [
+                GIVEN,
+                (lambda value: canonical_uuid(value) is not None, "'{name}' must be a valid UUID"),
+            ],
+        )
+        if key is None:
+            return None
+        found = table.get(db, canonical_uuid(key) or "")
+        if found is None:
+            self.problem(name, f"'{name}' does not refer to an existing {noun}")
+        return found
 
     def amounts(
         self,
@@ -353,30 +343,17 @@ class Form:
         if len(self.problems) > before:
             return None
         if fee_or_pair and None not in (quantity, rate, fee):
-            self.problems.append(
+            self.problem(
+                "fee",
                 "'fee' cannot be sent with 'quantity' and 'rate': send either 'fee', or "
-                "'quantity' and 'rate'"
+                "'quantity' and 'rate'",
             )
             return None
         settled = settle(quantity, rate, fee)
         if isinstance(settled, str):
-            self.problems.append(settled)
+            self.problem("fee", settled)
             return None
         return settled
-
-    def check(self) -> None:
-        if self.problems:
-            raise ApiError(400, VALIDATION_MESSAGE, self.problems)
-
-
-def body_object(raw: bytes) -> dict[str, Json]:
-    try:
-        body = loads(raw)
-    except ValueError:
-        raise ApiError(400, "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "The request body must be a JSON object.")
-    return body
 
 
 @dataclass(frozen=True)
@@ -414,17 +391,8 @@ def _wire(value: Decimal | None) -> int | Decimal | None:
     return None if value is None else plain_number(value)
 
 
-def timestamp(moment: datetime) -> str:
-    """Ruddr's createdAt: UTC with milliseconds and a Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 # --------------------------------------------------------------------------------------------
 # Shaping stored documents into wire objects
-
-
-def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
-    return {name: doc.get(name) for name in shape}
 
 
 def project_ref(project: Mapping[str, Json] | None) -> dict[str, Json] | None:
@@ -435,6 +403,11 @@ def project_ref(project: Mapping[str, Json] | None) -> dict[str, Json] | None:
 
 def invoice_item_ref(item: Mapping[str, Json] | None) -> dict[str, Json] | None:
     return None if item is None else {"id": item["id"], "name": item["name"]}
+
+
+def newest_first(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
+    """Documents listed by creation time, newest first (the reverse of the store's order)."""
+    return docs[::-1]
 
 
 def render_charge(
@@ -499,43 +472,38 @@ class RuddrEmulator(Emulator):
     vendor: ClassVar[str] = "ruddr"  # the plan's provider type it emulates
     bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (
-        PROJECTS,
-        INVOICE_ITEMS,
-        *(kind.table for kind in CHARGE_KINDS),
-    )
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
+    tables = (PROJECTS, INVOICE_ITEMS, *(kind.table for kind in CHARGE_KINDS))
+    default_settings = DEFAULT_SETTINGS
+    status_messages = STATUS_MESSAGES
+    stamp = wire.millis_z  # createdAt: UTC with milliseconds and a Z
+    id_refusal = "id must be a UUID, as Ruddr's ids are (got {wanted!r})"
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: tuple[str, ...] | list[str] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
         body: dict[str, Json] = {"status": status, "message": message or self.message_for(status)}
         if errors:
             body["errors"] = list(errors)
-        return JSONBody(body, status_code=status, headers=dict(headers or {}))
+        return body
 
     def vendor_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/projects", self.list_projects),
-            ("GET", "/projects/{id}", self.get_project),
-            ("GET", "/invoice-items", self.list_invoice_items),
-            ("GET", "/invoice-items/{id}", self.get_invoice_item),
-        ]
-        for kind in CHARGE_KINDS:
-            collection, member = f"/{kind.path}", f"/{kind.path}/{{id}}"
-            table += [
-                ("GET", collection, functools.partial(self.list_charges, kind)),
-                ("POST", collection, functools.partial(self.create_charge, kind)),
-                ("GET", member, functools.partial(self.get_charge, kind)),
-                ("PATCH", member, functools.partial(self.update_charge, kind)),
-                ("DELETE", member, functools.partial(self.delete_charge, kind)),
+        return collection_routes(
+            [
+                Collection("/projects", listing=self.list_projects, read=self.get_project),
+                Collection(
+                    "/invoice-items", listing=self.list_invoice_items, read=self.get_invoice_item
+                ),
+                *(
+                    Collection(
+                        f"/{kind.path}",
+                        listing=functools.partial(self.list_charges, kind),
+                        create=functools.partial(self.create_charge, kind),
+                        read=functools.partial(self.get_charge, kind),
+                        update=functools.partial(self.update_charge, kind),
+                        delete=functools.partial(self.delete_charge, kind),
+                    )
+                    for kind in CHARGE_KINDS
+                ),
             ]
-        return routes_from(table)
+        )
 
     # ---- projects and invoice items (read-only) -----------------------------------------
 
@@ -575,7 +543,7 @@ class RuddrEmulator(Emulator):
 
     async def create_charge(self, kind: ChargeKind, request: Request) -> Response:
         self._check_feature(kind, "POST")
-        form = Form(body_object(await request.body()))
+        form = Form(Form.wording.object(await request.body()))
         form.refuse_unknown(kind.creatable)
         with self.store.transaction() as db:
             project = form.reference(db, "projectId", PROJECTS, "project")
@@ -588,7 +556,7 @@ class RuddrEmulator(Emulator):
                 fee_or_pair=kind.fee_or_pair,
             )
             if project is not None and not kind.eligible(project):
-                form.problems.append(kind.ineligible.format(**project))
+                form.problem("projectId", kind.ineligible.format(**project))
             form.check()
             assert project is not None and item is not None and isinstance(amounts, Amounts)
             doc: dict[str, Json] = {
@@ -598,7 +566,7 @@ class RuddrEmulator(Emulator):
                 "rate": _wire(amounts.rate),
                 "fee": _wire(amounts.fee),
                 kind.label: label,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
                 "projectId": project["id"],
                 "invoiceItemId": item["id"],
                 "invoiced": False,
@@ -613,9 +581,9 @@ class RuddrEmulator(Emulator):
         raw = await request.body()
         with self.store.transaction() as db:
             doc = self._writable(db, kind, key)
-            form = Form(body_object(raw))
+            form = Form(Form.wording.object(raw))
             if "projectId" in form.body:
-                form.problems.append("projectId cannot be changed")
+                form.problem("projectId", "projectId cannot be changed")
             form.refuse_unknown(kind.writable | {"projectId"})
             changes = self._read_changes(db, kind, form)
             amounts = form.amounts(lambda: self._merged_amounts(doc, form))
@@ -643,18 +611,8 @@ class RuddrEmulator(Emulator):
         if kind.feature in self.settings.disabled_features and method in kind.forbidden:
             raise ApiError(403, STATUS_MESSAGES[403])
 
-    def read_settings(self, body: Json) -> Settings:
-        body = admin_object(body)
-        common = {name: value for name, value in body.items() if name != "disabled_features"}
-        settings = settings_from_json(self.settings, common)
-        if "disabled_features" not in body:
-            return settings
-        features = body["disabled_features"]
-        if not (isinstance(features, list) and all(f in FEATURES for f in features)):
-            raise AdminError(
-                400, f"disabled_features must be a list of features from: {', '.join(FEATURES)}"
-            )
-        return replace(settings, disabled_features=tuple(dict.fromkeys(features)))
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        return {"disabled_features": _disabled_features}
 
     def _writable(self, db: sqlite3.Connection, kind: ChargeKind, key: str) -> dict[str, Json]:
         doc = kind.table.get(db, key)
@@ -742,103 +700,96 @@ class RuddrEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back ------------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/projects", self.admin_list_projects),
-            ("POST", "/projects", self.admin_add_project),
-            ("GET", "/invoice-items", self.admin_list_invoice_items),
-            ("POST", "/invoice-items", self.admin_add_invoice_item),
-        ]
-        for kind in CHARGE_KINDS:
-            collection, member = f"/{kind.path}", f"/{kind.path}/{{id}}"
-            table += [
-                ("GET", collection, functools.partial(self.admin_list_charges, kind)),
-                ("POST", collection, functools.partial(self.admin_add_charge, kind)),
-                ("PATCH", member, functools.partial(self.admin_edit_charge, kind)),
-                ("DELETE", member, functools.partial(self.admin_delete_charge, kind)),
-                ("POST", f"{member}/invoice", functools.partial(self.admin_invoice_charge, kind)),
+        return collection_routes(
+            [
+                Collection(
+                    "/projects",
+                    listing=self.admin_listing(PROJECTS, PROJECT_SHAPE),
+                    create=self.admin_add_project,
+                ),
+                Collection(
+                    "/invoice-items",
+                    listing=self.admin_listing(INVOICE_ITEMS, INVOICE_ITEM_SHAPE),
+                    create=self.admin_add_invoice_item,
+                ),
+                *(
+                    Collection(
+                        f"/{kind.path}",
+                        listing=self.admin_listing(
+                            kind.table,
+                            functools.partial(render_charge, kind=kind),
+                            order=newest_first,
+                        ),
+                        create=functools.partial(self.admin_add_charge, kind),
+                        update=functools.partial(self.admin_edit_charge, kind),
+                        delete=self.admin_deletion(kind.table, kind.noun, key=canonical_uuid),
+                        actions={"invoice": functools.partial(self.admin_invoice_charge, kind)},
+                    )
+                    for kind in CHARGE_KINDS
+                ),
             ]
-        return routes_from(table)
-
-    async def admin_list_projects(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([shaped(doc, PROJECT_SHAPE) for doc in PROJECTS.all(db)])
+        )
 
     async def admin_add_project(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(
-            body, {"id", "name", "billingTypeId", "isBillable", "client", "currency", "statusId"}
+        body = await admin.admin_body(
+            request, {"id", "name", "billingTypeId", "isBillable", "client", "currency", "statusId"}
         )
-        name = _admin_text(body, "name")
+        name = admin.text(body, "name")
         billing_type = body.get("billingTypeId")
         if billing_type not in BILLING_TYPES:
             raise AdminError(400, f"billingTypeId must be one of {', '.join(BILLING_TYPES)}")
-        billable = body.get("isBillable", billing_type != "non_billable")
-        if not isinstance(billable, bool):
-            raise AdminError(400, "isBillable must be true or false")
+        billable = admin.flag("isBillable", body.get("isBillable", billing_type != "non_billable"))
         with self.store.transaction() as db:
-            key = _new_admin_id(db, PROJECTS, body.get("id"))
+            key = self.new_id(db, PROJECTS, body.get("id"))
             doc = {
                 "id": key,
                 "key": re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or key,
                 "name": name,
-                "statusId": _admin_text(body, "statusId", "in_progress"),
+                "statusId": admin.text(body, "statusId", "in_progress"),
                 "start": None,
                 "end": None,
                 "billingTypeId": billing_type,
                 "isBillable": billable,
-                "currency": _admin_text(body, "currency", "USD"),
+                "currency": admin.text(body, "currency", "USD"),
                 "recordStatusId": "active",
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
                 "client": _client(db, body.get("client")),
             }
             PROJECTS.insert(db, doc)
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
-    async def admin_list_invoice_items(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([shaped(doc, INVOICE_ITEM_SHAPE) for doc in INVOICE_ITEMS.all(db)])
-
     async def admin_add_invoice_item(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "name", "typeId", "isActive"})
+        body = await admin.admin_body(request, {"id", "name", "typeId", "isActive"})
         type_id = body.get("typeId", "income")
         if type_id not in ("income", "expense"):
             raise AdminError(400, "typeId must be income or expense")
-        active = body.get("isActive", True)
-        if not isinstance(active, bool):
-            raise AdminError(400, "isActive must be true or false")
+        active = admin.flag("isActive", body.get("isActive", True))
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, INVOICE_ITEMS, body.get("id")),
-                "name": _admin_text(body, "name"),
+                "id": self.new_id(db, INVOICE_ITEMS, body.get("id")),
+                "name": admin.text(body, "name"),
                 "isActive": active,
                 "typeId": type_id,
                 "readOnly": False,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
             }
             INVOICE_ITEMS.insert(db, doc)
         return JSONBody(shaped(doc, INVOICE_ITEM_SHAPE), status_code=201)
-
-    async def admin_list_charges(self, kind: ChargeKind, request: Request) -> Response:
-        with self.store.transaction() as db:
-            docs = kind.table.all(db, newest_first=True)
-            return JSONBody([render_charge(db, doc, kind=kind) for doc in docs])
 
     async def admin_add_charge(self, kind: ChargeKind, request: Request) -> Response:
         """An object as a person would make it in Ruddr's UI: none of the API's rules apply but
         what the UI asks for too (a date, a name or description, an amount), and the references
         must exist so that the object can be shown."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, _admin_charge_fields(kind) | {"id"})
+        body = await admin.admin_body(request, _admin_charge_fields(kind) | {"id"})
         with self.store.transaction() as db:
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, kind.table, body.get("id")),
+                "id": self.new_id(db, kind.table, body.get("id")),
                 "date": None,
                 "quantity": None,
                 "rate": None,
                 "fee": None,
                 kind.label: None,
-                "createdAt": timestamp(self.wall_clock()),
+                "createdAt": self.now(),
                 "invoiced": False,
                 **({"typeId": kind.type_ids[0]} if kind.type_ids else {}),
                 **_admin_charge_changes(db, kind, body),
@@ -854,19 +805,12 @@ class RuddrEmulator(Emulator):
 
     async def admin_edit_charge(self, kind: ChargeKind, request: Request) -> Response:
         """Change any field, invoiced or not, as someone editing in Ruddr would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, _admin_charge_fields(kind))
+        body = await admin.admin_body(request, _admin_charge_fields(kind))
         with self.store.transaction() as db:
             doc = _admin_charge(db, kind, request)
             updated = {**doc, **_admin_charge_changes(db, kind, body)}
             kind.table.replace(db, updated)
             return JSONBody(render_charge(db, updated, kind=kind))
-
-    async def admin_delete_charge(self, kind: ChargeKind, request: Request) -> Response:
-        with self.store.transaction() as db:
-            doc = _admin_charge(db, kind, request)
-            kind.table.delete(db, doc["id"])
-        return Response(status_code=204)
 
     async def admin_invoice_charge(self, kind: ChargeKind, request: Request) -> Response:
         with self.store.transaction() as db:
@@ -879,29 +823,11 @@ class RuddrEmulator(Emulator):
 # Admin helpers
 
 
-def _admin_text(body: Mapping[str, Json], name: str, default: str | None = None) -> str:
-    value = body.get(name, default)
-    if not (isinstance(value, str) and value.strip()):
-        raise AdminError(400, f"{name} is required and must be a non-empty string")
-    return value
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, wanted: Json) -> str:
-    if wanted is None:
-        return str(uuid.uuid4())
-    key = canonical_uuid(wanted)
-    if key is None:
-        raise AdminError(400, f"id must be a UUID, as Ruddr's ids are (got {wanted!r})")
-    if table.get(db, key) is not None:
-        raise AdminError(409, f"an object with id {key} already exists")
-    return key
-
-
 def _client(db: sqlite3.Connection, wanted: Json) -> dict[str, Json]:
     """The project's client: the one named, reusing the id of a client already seen by name."""
-    client = admin_object({"name": "Sandbox client"} if wanted is None else wanted)
-    refuse_unknown(client, {"id", "name"})
-    name = _admin_text(client, "name")
+    client = admin.admin_object({"name": "Sandbox client"} if wanted is None else wanted)
+    admin.refuse_unknown(client, {"id", "name"})
+    name = admin.text(client, "name")
     if client.get("id") is not None:
         key = canonical_uuid(client["id"])
         if key is None:
@@ -918,11 +844,7 @@ def _admin_charge_fields(kind: ChargeKind) -> frozenset[str]:
 
 
 def _admin_charge(db: sqlite3.Connection, kind: ChargeKind, request: Request) -> dict[str, Json]:
-    key = canonical_uuid(request.path_params["id"])
-    doc = None if key is None else kind.table.get(db, key)
-    if doc is None:
-        raise AdminError(404, f"no {kind.noun} with id {request.path_params['id']}")
-    return doc
+    return admin.lookup(db, kind.table, kind.noun, request, key=canonical_uuid)
 
 
 def _admin_charge_changes(
@@ -946,11 +868,9 @@ def _admin_charge_changes(
                 raise AdminError(400, f"{name} must be a number or null")
             value = None if value is None else plain_number(value)
         elif name == "invoiced":
-            if not isinstance(value, bool):
-                raise AdminError(400, "invoiced must be true or false")
+            admin.flag(name, value)
         elif name == "createdAt":
-            if not (isinstance(value, str) and TIMESTAMP_FORMAT.fullmatch(value)):
-                raise AdminError(400, "createdAt must look like 2026-03-03T09:15:00.000Z")
+            admin.millis_stamp(name, value)
         elif value is not None and not isinstance(value, str):
             raise AdminError(400, f"{name} must be a string or null")
         changes[name] = value

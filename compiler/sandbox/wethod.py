@@ -72,15 +72,13 @@ Assumed (the spec is silent; chosen here and nowhere else):
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
 import sqlite3
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -91,29 +89,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from . import wethod_permissions as needs
-from .base import (
-    AdminError,
-    ApiError,
-    Clock,
-    Counter,
-    Emulator,
-    Json,
-    JSONBody,
-    Settings,
-    Store,
-    Table,
-    WallClock,
-    admin_json,
-    admin_object,
-    is_number,
-    is_whole,
-    loads,
-    plain_number,
-    refuse_unknown,
-    routes_from,
-    settings_from_json,
-    utc_now,
-)
+from .base import Emulator
+from .kit import admin, forms, wire
+from .kit.errors import AdminError, ApiError
+from .kit.limits import RollingWindow
+from .kit.routing import Collection, collection_routes
+from .kit.settings import Settings
+from .kit.store import Table
+from .kit.wire import Json, JSONBody, is_date, is_id, is_number, is_whole, plain_number, shaped
 from .wethod_permissions import (
     FINANCE,
     PERMISSIONS,
@@ -167,21 +150,19 @@ RETRY_HEADER = "x-ratelimit-retry-after"
 DEFAULT_VAT_RATES = (22, 0)
 DEFAULT_PAYMENT_TERMS = (30, 60)
 
-DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
-TIMESTAMP_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 SLUG_FORMAT = re.compile(r"[a-z0-9][a-z0-9-]*")
 DIGITS = re.compile(r"[0-9]+")
 
-COMPANIES = Table("wethod_companies", id_field="slug", created_field="created_at")
-PROJECTS = Table("wethod_projects", indexed=("company",), created_field="created_at")
-VAT_RATES = Table("wethod_vat_rates", indexed=("company",), created_field="created_at")
-PAYMENT_TERMS = Table("wethod_payment_terms", indexed=("company",), created_field="created_at")
-INVOICES = Table("wethod_invoices", indexed=("company",), created_field="created_at")
 # Ids are counted per table, across companies, so that a deleted invoice's id is never reused.
-PROJECT_IDS = Counter(PROJECTS.name)
-VAT_RATE_IDS = Counter(VAT_RATES.name)
-PAYMENT_TERM_IDS = Counter(PAYMENT_TERMS.name)
-INVOICE_IDS = Counter(INVOICES.name)
+COMPANIES = Table("wethod_companies", id_field="slug", created_field="created_at")
+PROJECTS = Table("wethod_projects", indexed=("company",), created_field="created_at", counted=True)
+VAT_RATES = Table(
+    "wethod_vat_rates", indexed=("company",), created_field="created_at", counted=True
+)
+PAYMENT_TERMS = Table(
+    "wethod_payment_terms", indexed=("company",), created_field="created_at", counted=True
+)
+INVOICES = Table("wethod_invoices", indexed=("company",), created_field="created_at", counted=True)
 
 INVOICE_SHAPE = (
     "id",
@@ -254,34 +235,13 @@ class WethodSettings(Settings):
         }
 
 
+def _hourly_limit(hourly: Json) -> dict[str, Json]:
+    if hourly is not None and not (is_whole(hourly) and hourly >= 1):
+        raise AdminError(400, "hourly_limit must be a whole number of at least 1, or null")
+    return {"hourly_limit": None if hourly is None else int(hourly)}
+
+
 DEFAULT_SETTINGS = WethodSettings(rate_limit_per_second=10, burst=10)
-
-
-class RollingHour:
-    """The requests each token was served in the last hour of the clock; each frees its place
-    an hour after it was served."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._served: dict[str, deque[float]] = {}
-
-    def admit(self, token: str, limit: int | None) -> float | None:
-        """Count a request of `token` now and answer None, or answer the seconds until it
-        may make one again when `limit` requests in the hour are spent."""
-        with self._lock:
-            served = self._served.setdefault(token, deque())
-            now = self._clock()
-            while served and served[0] <= now - HOUR:
-                served.popleft()
-            if limit is not None and len(served) >= limit:
-                return served[len(served) - limit] + HOUR - now
-            served.append(now)
-            return None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._served.clear()
 
 
 def grant_from_json(value: Json) -> Grant:
@@ -289,8 +249,8 @@ def grant_from_json(value: Json) -> Grant:
     sandbox user's company, user and permissions."""
     if isinstance(value, str):
         value = {"token": value}
-    body = admin_object(value)
-    refuse_unknown(body, {"token", "company", "user", "permissions"})
+    body = admin.admin_object(value)
+    admin.refuse_unknown(body, {"token", "company", "user", "permissions"})
     permissions = body.get("permissions", list(DEFAULT_PERMISSIONS))
     if not (isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)):
         raise AdminError(400, "permissions must be a list of permission names")
@@ -298,39 +258,15 @@ def grant_from_json(value: Json) -> Grant:
     if unknown:
         raise AdminError(400, f"unknown permission(s) {', '.join(unknown)}; known: {PERMISSIONS}")
     return Grant(
-        token=_admin_text(body, "token"),
-        company=_admin_text(body, "company", SANDBOX_COMPANY),
-        user=_admin_text(body, "user", SANDBOX_USER),
+        token=admin.text(body, "token"),
+        company=admin.text(body, "company", SANDBOX_COMPANY),
+        user=admin.text(body, "user", SANDBOX_USER),
         permissions=tuple(dict.fromkeys(permissions)),
     )
 
 
 # --------------------------------------------------------------------------------------------
 # Wire values
-
-
-def timestamp(moment: datetime) -> str:
-    """Wethod's created_at / updated_at: UTC with milliseconds and a Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def is_date(value: Json) -> bool:
-    if not (isinstance(value, str) and DATE_FORMAT.fullmatch(value)):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def is_id(value: Json) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def shaped(doc: Mapping[str, Json], shape: tuple[str, ...]) -> dict[str, Json]:
-    return {name: doc.get(name) for name in shape}
 
 
 def failure(name: str, message: str) -> dict[str, Json]:
@@ -341,17 +277,8 @@ def invalid(failures: Sequence[dict[str, Json]]) -> ApiError:
     return ApiError(400, INVALID_DATA, failures)
 
 
-def body_object(raw: bytes, *, empty: Json = None) -> dict[str, Json]:
-    """The request body as a JSON object; `empty` stands for a body with nothing in it."""
-    if not raw.strip() and empty is not None:
-        return dict(empty)
-    try:
-        body = loads(raw)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise invalid([failure("body", "The request body must be a JSON object.")])
-    return body
+# Any body that is not a JSON object is one failure on the field `body` (InvoiceForm.wording).
+NOT_AN_OBJECT = "The request body must be a JSON object."
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,16 +356,23 @@ READERS: Mapping[str, Callable[[FieldRule, Json], tuple[Json, str | None]]] = {
 
 
 @dataclass
-class InvoiceForm:
+class InvoiceForm(forms.Form):
     """An invoice body read field by field against a company's objects; every problem is
     collected as a failure, then raised together."""
 
-    body: Mapping[str, Json]
+    wording = forms.BodyWording(
+        not_json=NOT_AN_OBJECT,
+        not_object=NOT_AN_OBJECT,
+        refusal=lambda message: invalid([failure("body", message)]),
+    )
+
     db: sqlite3.Connection
     company: str
     project: dict[str, Json] | None = None
     current: Mapping[str, Json] | None = None  # the invoice a PATCH changes
-    failures: list[dict[str, Json]] = field(default_factory=list)
+
+    def refusal(self, problems: Sequence[forms.Problem]) -> ApiError:
+        return invalid([problem.as_failure() for problem in problems])
 
     def read(self, *, creating: bool) -> dict[str, Json]:
         """The values the body sets; on create, every field, absent ones as null."""
@@ -446,26 +380,26 @@ class InvoiceForm:
         for rule in INVOICE_FIELDS:
             if rule.name not in self.body:
                 if creating and rule.required:
-                    self.failures.append(failure(rule.name, "The field is required."))
+                    self.problem(rule.name, "The field is required.")
                 elif creating:
                     values[rule.name] = None
                 continue
             value = self.body[rule.name]
             if value is None:
                 if rule.required:
-                    self.failures.append(failure(rule.name, "The field is required."))
+                    self.problem(rule.name, "The field is required.")
                 else:
                     values[rule.name] = None
                 continue
             checked, problem = READERS[rule.kind](rule, value)
             problem = problem or self._refers(rule, checked)
             if problem is not None:
-                self.failures.append(failure(rule.name, problem))
+                self.problem(rule.name, problem)
             else:
                 values[rule.name] = checked
-        self.failures.extend(
-            failure(name, "Unknown field.") for name in self.body if name not in INVOICE_FIELD_NAMES
-        )
+        for name in self.body:
+            if name not in INVOICE_FIELD_NAMES:
+                self.problem(name, "Unknown field.")
         self._kept_budget_area_fits()
         return values
 
@@ -480,7 +414,7 @@ class InvoiceForm:
                 f"Budget area '{kept}' does not belong to project {self.project['id']}; "
                 "send the budget_area_uid of one of its areas, or null."
             )
-            self.failures.append(failure("budget_area_uid", message))
+            self.problem("budget_area_uid", message)
 
     def _refers(self, rule: FieldRule, value: Json) -> str | None:
         if rule.name == "budget_area_uid":
@@ -495,10 +429,6 @@ class InvoiceForm:
         if rule.refers_to.table is PROJECTS:
             self.project = found
         return None
-
-    def check(self) -> None:
-        if self.failures:
-            raise invalid(self.failures)
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,14 +596,6 @@ TRANSITIONS = (SEND, SET_PAID)
 
 
 # --------------------------------------------------------------------------------------------
-# Ids
-
-
-def by_id(docs: list[dict[str, Json]]) -> list[dict[str, Json]]:
-    return sorted(docs, key=lambda doc: int(doc["id"]))
-
-
-# --------------------------------------------------------------------------------------------
 # The emulator
 
 
@@ -682,39 +604,26 @@ class WethodEmulator(Emulator):
     vendor: ClassVar[str] = "wethod"  # the plan's provider type it emulates
     bootstrap: ClassVar[Bootstrap]  # at the end of this module
     api_root: ClassVar[str] = API_ROOT
-    tables: ClassVar[tuple[Table, ...]] = (
-        COMPANIES,
-        PROJECTS,
-        VAT_RATES,
-        PAYMENT_TERMS,
-        INVOICES,
-    )
-    counters: ClassVar[tuple[Counter, ...]] = (
-        PROJECT_IDS,
-        VAT_RATE_IDS,
-        PAYMENT_TERM_IDS,
-        INVOICE_IDS,
-    )
-    default_settings: ClassVar[Settings] = DEFAULT_SETTINGS
-    status_messages: ClassVar[Mapping[int, str]] = STATUS_MESSAGES
-    access_disabled_status: ClassVar[int] = 403
+    tables = (COMPANIES, PROJECTS, VAT_RATES, PAYMENT_TERMS, INVOICES)
+    default_settings = DEFAULT_SETTINGS
+    status_messages = STATUS_MESSAGES
+    access_disabled_status = 403
+    stamp = wire.millis_z  # created_at / updated_at: UTC with milliseconds and a Z
+    id_refusal = "id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
+    # A company's invoices by id, as of a version of the store: a list read page by page
+    # reads them once, not once a page.
+    _listed: tuple[tuple[str, int, int], list[dict[str, Json]]] | None = None
 
-    def __init__(
-        self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
-    ) -> None:
-        # A company's invoices by id, as of a version of the store: a list read page by page
-        # reads them once, not once a page.
-        self._listed: tuple[tuple[str, int, int], list[dict[str, Json]]] | None = None
-        self.hour = RollingHour(clock)
-        super().__init__(store, clock=clock, wall_clock=wall_clock)
-        self._seed_defaults()
+    @functools.cached_property
+    def hour(self) -> RollingWindow:
+        """The requests each token was served in the last hour."""
+        return RollingWindow(self.clock, HOUR)
 
     def reset(self) -> None:
         super().reset()
         self.hour.clear()
-        self._seed_defaults()
 
-    def _seed_defaults(self) -> None:
+    def provision(self) -> None:
         with self.store.transaction() as db:
             if COMPANIES.get(db, SANDBOX_COMPANY) is None:
                 # No clock reading: the emulators share the wall clock, and starting one must
@@ -723,26 +632,22 @@ class WethodEmulator(Emulator):
 
     # ---- errors ------------------------------------------------------------------------
 
-    def error_response(
-        self,
-        status: int,
-        message: str | None = None,
-        errors: Sequence[Json] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    def error_body(self, status: int, message: str | None, errors: Sequence[Json]) -> Json:
         body: dict[str, Json] = {
             "key": ERROR_KEYS.get(status) or _snake(HTTPStatus(status).phrase),
             "message": message or self.message_for(status),
         }
         if status == 400:
             body["failures"] = list(errors)
-        answer_headers = dict(headers or {})
+        return body
+
+    def error_headers(self, status: int, headers: dict[str, str]) -> dict[str, str]:
         if status == 429:
             # Wethod names its wait x-ratelimit-retry-after, not Retry-After (a fault's wait
             # arrives as Retry-After from the shared kit).
-            wait = answer_headers.pop("Retry-After", None) or answer_headers.get(RETRY_HEADER)
-            answer_headers[RETRY_HEADER] = wait or "1"
-        return JSONBody(body, status_code=status, headers=answer_headers)
+            wait = headers.pop("Retry-After", None) or headers.get(RETRY_HEADER)
+            headers[RETRY_HEADER] = wait or "1"
+        return headers
 
     # ---- who is asking -----------------------------------------------------------------
 
@@ -800,55 +705,38 @@ class WethodEmulator(Emulator):
             raise ApiError(401, STATUS_MESSAGES[401])
         return grant
 
-    def read_settings(self, body: Json) -> Settings:
-        body = admin_object(body)
-        own = ("tokens", "hourly_limit")
-        common = {name: value for name, value in body.items() if name not in own}
-        settings = settings_from_json(self.settings, common)
-        assert isinstance(settings, WethodSettings)
-        if "hourly_limit" in body:
-            hourly = body["hourly_limit"]
-            if hourly is not None and not (is_whole(hourly) and hourly >= 1):
-                raise AdminError(400, "hourly_limit must be a whole number of at least 1, or null")
-            settings = replace(settings, hourly_limit=None if hourly is None else int(hourly))
-        if "tokens" not in body:
-            return settings
-        if not isinstance(body["tokens"], list):
+    def setting_readers(self) -> Mapping[str, Callable[[Json], Mapping[str, Json]]]:
+        # `tokens` replaces the common setting: a Wethod token belongs to a company and a user.
+        return {"hourly_limit": _hourly_limit, "tokens": self._read_grants}
+
+    def _read_grants(self, value: Json) -> dict[str, Json]:
+        if not isinstance(value, list):
             raise AdminError(400, "tokens must be a list of {token, company, user, permissions}")
-        grants = tuple(grant_from_json(value) for value in body["tokens"])
+        grants = tuple(grant_from_json(grant) for grant in value)
         tokens = tuple(grant.token for grant in grants)
         if len(set(tokens)) != len(tokens):
             raise AdminError(400, "each token may appear only once")
         with self.store.transaction() as db:
             for grant in grants:
                 _admin_company(db, grant.company)
-        return replace(settings, grants=grants, tokens=tokens)
+        return {"grants": grants, "tokens": tokens}
 
     # ---- vendor routes -----------------------------------------------------------------
 
     def vendor_routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Any]] = [
-            ("GET", "/api/invoices", self.list_invoices),
-            ("POST", "/api/invoices", self.create_invoice),
-            ("GET", "/api/invoices/{id:int}", self.get_invoice),
-            ("PATCH", "/api/invoices/{id:int}", self.update_invoice),
-            ("DELETE", "/api/invoices/{id:int}", self.delete_invoice),
-        ]
-        for transition in TRANSITIONS:
-            table.append(
-                (
-                    "POST",
-                    f"/api/invoices/{{id:int}}:{transition.action}",
-                    self._transition_endpoint(transition),
-                )
-            )
-        return routes_from(table)
-
-    def _transition_endpoint(self, transition: Transition) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            return await self.move_invoice(transition, request)
-
-        return endpoint
+        invoices = Collection(
+            "/api/invoices",
+            listing=self.list_invoices,
+            create=self.create_invoice,
+            read=self.get_invoice,
+            update=self.update_invoice,
+            delete=self.delete_invoice,
+            # The lifecycle actions are custom methods: POST /api/invoices/{id}:send
+            actions={t.action: functools.partial(self.move_invoice, t) for t in TRANSITIONS},
+            member="{id:int}",
+            action_path="{member}:{action}",
+        )
+        return collection_routes([invoices])
 
     async def list_invoices(self, request: Request) -> Response:
         """listInvoices: a bare array, limit/offset pages, the view keys for every project the
@@ -857,7 +745,7 @@ class WethodEmulator(Emulator):
         require_either(grant.permissions, needs.LIST)
         wanted = list_query(request.query_params)
         with self.store.transaction() as db:
-            projects = by_id(PROJECTS.all(db, {"company": grant.company}))
+            projects = wire.by_id(PROJECTS.all(db, {"company": grant.company}))
             docs = self._invoices_of(db, grant.company)
         # The projects the list covers: those its project_id filter selects, or all of them.
         chosen = [f for f in wanted.filters if f.field == "project_id"]
@@ -873,7 +761,7 @@ class WethodEmulator(Emulator):
         (other,) = db.execute("PRAGMA data_version").fetchone()
         version = (company, db.total_changes, int(other))
         if self._listed is None or self._listed[0] != version:
-            self._listed = (version, by_id(INVOICES.all(db, {"company": company})))
+            self._listed = (version, wire.by_id(INVOICES.all(db, {"company": company})))
         return self._listed[1]
 
     async def get_invoice(self, request: Request) -> Response:
@@ -889,7 +777,7 @@ class WethodEmulator(Emulator):
         """createInvoice: 201 with a draft; the create keys by the user's role on the project."""
         grant = self._grant(request)
         require_either(grant.permissions, needs.CREATE_INVOICE)
-        body = body_object(await request.body())
+        body = InvoiceForm.wording.object(await request.body())
         with self.store.transaction() as db:
             form = InvoiceForm(body, db, grant.company)
             values = form.read(creating=True)
@@ -899,9 +787,9 @@ class WethodEmulator(Emulator):
                 grant.permissions, grant.user, needs.CREATE_INVOICE, [form.project]
             )
             self._require_active(form.project)
-            now = timestamp(self.wall_clock())
+            now = self.now()
             doc: dict[str, Json] = {
-                "id": INVOICE_IDS.take(db),
+                "id": INVOICES.ids.take(db),
                 "created_at": now,
                 "updated_at": now,
                 "status": "draft",
@@ -921,7 +809,9 @@ class WethodEmulator(Emulator):
             doc = self._invoice(db, grant, request)
             project = self._project_of(db, doc)
             require_for_invoice(grant.permissions, grant.user, needs.UPDATE, doc, [project])
-            form = InvoiceForm(body_object(raw), db, grant.company, project=project, current=doc)
+            form = InvoiceForm(
+                InvoiceForm.wording.object(raw), db, grant.company, project=project, current=doc
+            )
             values = form.read(creating=False)
             form.check()
             assert form.project is not None
@@ -935,7 +825,7 @@ class WethodEmulator(Emulator):
             self._require_active(destination)
             updated = {**doc, **values}
             if updated != doc:
-                updated["updated_at"] = timestamp(self.wall_clock())
+                updated["updated_at"] = self.now()
                 INVOICES.replace(db, updated)
         return JSONBody(shaped(updated, INVOICE_SHAPE))
 
@@ -961,7 +851,7 @@ class WethodEmulator(Emulator):
             project = self._project_of(db, doc)
             require_for_invoice(grant.permissions, grant.user, transition.access, doc, [project])
             changes: dict[str, Json] = {"status": transition.target}
-            body = body_object(raw, empty={})
+            body = InvoiceForm.wording.object(raw, empty_is_object=True)
             field = transition.body
             failures = [failure(name, "Unknown field.") for name in body if name != field.name]
             given = body.get(field.name)
@@ -976,7 +866,7 @@ class WethodEmulator(Emulator):
             self._require_active(project)
             if doc["status"] != transition.source:
                 raise ApiError(412, transition.refusal.format(**doc))
-            moved = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            moved = {**doc, **changes, "updated_at": self.now()}
             INVOICES.replace(db, moved)
         return JSONBody(shaped(moved, INVOICE_SHAPE))
 
@@ -1004,26 +894,50 @@ class WethodEmulator(Emulator):
     # ---- admin: seeding and changes behind the client's back -----------------------------
 
     def admin_routes(self) -> list[BaseRoute]:
-        return routes_from(
+        return collection_routes(
             [
-                ("GET", "/companies", self.admin_list_companies),
-                ("POST", "/companies", self.admin_add_company),
-                ("GET", "/projects", self._admin_lister(PROJECTS, PROJECT_SHAPE)),
-                ("POST", "/projects", self.admin_add_project),
-                ("PATCH", "/projects/{id:int}", self.admin_edit_project),
-                ("GET", "/vat-rates", self._admin_lister(VAT_RATES, VAT_RATE_SHAPE)),
-                ("POST", "/vat-rates", self.admin_add_vat_rate),
-                ("GET", "/payment-terms", self._admin_lister(PAYMENT_TERMS, PAYMENT_TERM_SHAPE)),
-                ("POST", "/payment-terms", self.admin_add_payment_term),
-                ("GET", "/invoices", self._admin_lister(INVOICES, INVOICE_SHAPE)),
-                ("POST", "/invoices", self.admin_add_invoice),
-                ("PATCH", "/invoices/{id:int}", self.admin_edit_invoice),
-                ("DELETE", "/invoices/{id:int}", self.admin_delete_invoice),
-                ("POST", "/invoices/{id:int}/send", self.admin_send_invoice),
-                ("POST", "/invoices/{id:int}/set-paid", self.admin_pay_invoice),
-                ("GET", "/tokens", self.admin_list_tokens),
-                ("PUT", "/tokens/{token}/permissions/{permission}", self.admin_grant),
-                ("DELETE", "/tokens/{token}/permissions/{permission}", self.admin_revoke),
+                Collection(
+                    "/companies",
+                    listing=self.admin_listing(COMPANIES, COMPANY_SHAPE),
+                    create=self.admin_add_company,
+                ),
+                Collection(
+                    "/projects",
+                    listing=self.admin_listing(PROJECTS, PROJECT_SHAPE, filters=("company",)),
+                    create=self.admin_add_project,
+                    update=self.admin_edit_project,
+                    member="{id:int}",
+                ),
+                Collection(
+                    "/vat-rates",
+                    listing=self.admin_listing(VAT_RATES, VAT_RATE_SHAPE, filters=("company",)),
+                    create=self.admin_add_vat_rate,
+                ),
+                Collection(
+                    "/payment-terms",
+                    listing=self.admin_listing(
+                        PAYMENT_TERMS, PAYMENT_TERM_SHAPE, filters=("company",)
+                    ),
+                    create=self.admin_add_payment_term,
+                ),
+                Collection(
+                    "/invoices",
+                    listing=self.admin_listing(INVOICES, INVOICE_SHAPE, filters=("company",)),
+                    create=self.admin_add_invoice,
+                    update=self.admin_edit_invoice,
+                    delete=self.admin_deletion(INVOICES, "invoice"),
+                    actions={"send": self.admin_send_invoice, "set-paid": self.admin_pay_invoice},
+                    member="{id:int}",
+                ),
+                Collection("/tokens", listing=self.admin_list_tokens),
+                # A person gives (PUT) or takes away (DELETE) one permission of a token.
+                Collection(
+                    "/tokens/{token}/permissions",
+                    update=self.admin_grant,
+                    delete=self.admin_revoke,
+                    member="{permission}",
+                    update_method="PUT",
+                ),
             ]
         )
 
@@ -1057,97 +971,76 @@ class WethodEmulator(Emulator):
         self._apply_settings(replace(settings, grants=tuple(grants)))
         return JSONBody(grants[found[0]].as_json())
 
-    def _admin_lister(self, table: Table, shape: tuple[str, ...]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            company = request.query_params.get("company")
-            where = {} if company is None else {"company": company}
-            with self.store.transaction() as db:
-                return JSONBody([shaped(doc, shape) for doc in by_id(table.all(db, where))])
-
-        return endpoint
-
-    async def admin_list_companies(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            return JSONBody([shaped(doc, COMPANY_SHAPE) for doc in COMPANIES.all(db)])
-
     async def admin_add_company(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"slug", "name"})
-        slug = _admin_text(body, "slug")
+        body = await admin.admin_body(request, {"slug", "name"})
+        slug = admin.text(body, "slug")
         if not SLUG_FORMAT.fullmatch(slug):
             raise AdminError(400, "slug must be lowercase letters, digits and hyphens")
         with self.store.transaction() as db:
             if COMPANIES.get(db, slug) is not None:
                 raise AdminError(409, f"company {slug} already exists")
-            name = _admin_text(body, "name", slug)
-            doc = _add_company(db, slug, name, created_at=timestamp(self.wall_clock()))
+            name = admin.text(body, "name", slug)
+            doc = _add_company(db, slug, name, created_at=self.now())
         return JSONBody(shaped(doc, COMPANY_SHAPE), status_code=201)
 
     async def admin_add_project(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", *PROJECT_SHAPE})
+        body = await admin.admin_body(request, {"id", *PROJECT_SHAPE})
         with self.store.transaction() as db:
             company = _admin_company(db, body.get("company", SANDBOX_COMPANY))
             doc: dict[str, Json] = {
-                "id": _new_admin_id(db, PROJECTS, PROJECT_IDS, body.get("id")),
+                "id": self.new_id(db, PROJECTS, body.get("id")),
                 "company": company,
-                "name": _admin_text(body, "name"),
+                "name": admin.text(body, "name"),
                 "pm": None,
                 "account": None,
                 "archived": False,
                 "budget_areas": [],
                 **_admin_project_changes(body),
-                "created_at": timestamp(self.wall_clock()),
+                "created_at": self.now(),
             }
             PROJECTS.insert(db, doc)
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
     async def admin_edit_project(self, request: Request) -> Response:
         """Rename, archive, change PM, Account or budget areas, as a person in Wethod would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"name", "pm", "account", "archived", "budget_areas"})
+        body = await admin.admin_body(
+            request, {"name", "pm", "account", "archived", "budget_areas"}
+        )
         with self.store.transaction() as db:
-            doc = _admin_get(db, PROJECTS, "project", request)
+            doc = admin.lookup(db, PROJECTS, "project", request)
             updated = {**doc, **_admin_project_changes(body)}
             if "name" in body:
-                updated["name"] = _admin_text(body, "name")
+                updated["name"] = admin.text(body, "name")
             PROJECTS.replace(db, updated)
         return JSONBody(shaped(updated, PROJECT_SHAPE))
 
     async def admin_add_vat_rate(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "company", "rate"})
+        body = await admin.admin_body(request, {"id", "company", "rate"})
         rate = body.get("rate")
         if not (is_number(rate) and 0 <= rate <= 100):
             raise AdminError(400, "rate must be a percentage from 0 to 100")
-        return self._admin_add_setting(
-            VAT_RATES, VAT_RATE_IDS, VAT_RATE_SHAPE, body, rate=plain_number(rate)
-        )
+        return self._admin_add_setting(VAT_RATES, VAT_RATE_SHAPE, body, rate=plain_number(rate))
 
     async def admin_add_payment_term(self, request: Request) -> Response:
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, {"id", "company", "days"})
+        body = await admin.admin_body(request, {"id", "company", "days"})
         days = body.get("days")
         if not (isinstance(days, int) and not isinstance(days, bool) and days >= 0):
             raise AdminError(400, "days must be a whole number of at least 0")
-        return self._admin_add_setting(
-            PAYMENT_TERMS, PAYMENT_TERM_IDS, PAYMENT_TERM_SHAPE, body, days=days
-        )
+        return self._admin_add_setting(PAYMENT_TERMS, PAYMENT_TERM_SHAPE, body, days=days)
 
     def _admin_add_setting(
         self,
         table: Table,
-        ids: Counter,
         shape: tuple[str, ...],
         body: Mapping[str, Json],
         **fields: Json,
     ) -> Response:
         with self.store.transaction() as db:
             doc = {
-                "id": _new_admin_id(db, table, ids, body.get("id")),
+                "id": self.new_id(db, table, body.get("id")),
                 "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
                 **fields,
-                "created_at": timestamp(self.wall_clock()),
+                "created_at": self.now(),
             }
             table.insert(db, doc)
         return JSONBody(shaped(doc, shape), status_code=201)
@@ -1156,13 +1049,12 @@ class WethodEmulator(Emulator):
         """An invoice as a person would make it in Wethod's UI: none of the API's rules apply;
         only the project must exist, since it says which company the invoice belongs to. Like
         every Wethod invoice it has a value and an issue date: 0 and today unless given."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, INVOICE_SHAPE)
+        body = await admin.admin_body(request, INVOICE_SHAPE)
         if "project_id" not in body:
             raise AdminError(400, "project_id is required")
         with self.store.transaction() as db:
             moment = self.wall_clock()
-            now = timestamp(moment)
+            now = self.stamped(moment)
             doc: dict[str, Json] = {
                 **dict.fromkeys(INVOICE_SHAPE),
                 "status": "draft",
@@ -1172,37 +1064,28 @@ class WethodEmulator(Emulator):
                 "updated_at": now,
                 **_admin_invoice_changes(db, body),
             }
-            doc["id"] = _new_admin_id(db, INVOICES, INVOICE_IDS, body.get("id"))
+            doc["id"] = self.new_id(db, INVOICES, body.get("id"))
             INVOICES.insert(db, doc)
         return JSONBody(shaped(doc, INVOICE_SHAPE), status_code=201)
 
     async def admin_edit_invoice(self, request: Request) -> Response:
         """Change any field in any status, as someone editing in Wethod would."""
-        body = admin_object(await admin_json(request))
-        refuse_unknown(body, set(INVOICE_SHAPE) - {"id"})
+        body = await admin.admin_body(request, set(INVOICE_SHAPE) - {"id"})
         with self.store.transaction() as db:
-            doc = _admin_get(db, INVOICES, "invoice", request)
+            doc = admin.lookup(db, INVOICES, "invoice", request)
             updated = {
                 **doc,
-                "updated_at": timestamp(self.wall_clock()),
+                "updated_at": self.now(),
                 **_admin_invoice_changes(db, body),
             }
             INVOICES.replace(db, updated)
         return JSONBody(shaped(updated, INVOICE_SHAPE))
 
-    async def admin_delete_invoice(self, request: Request) -> Response:
-        with self.store.transaction() as db:
-            doc = _admin_get(db, INVOICES, "invoice", request)
-            INVOICES.delete(db, str(doc["id"]))
-        return Response(status_code=204)
-
     async def admin_send_invoice(self, request: Request) -> Response:
         return await self._admin_set_status(request, {"status": "sent"})
 
     async def admin_pay_invoice(self, request: Request) -> Response:
-        raw = await request.body()
-        body = admin_object(await admin_json(request)) if raw.strip() else {}
-        refuse_unknown(body, {"payment_date"})
+        body = await admin.optional_body(request, {"payment_date"})
         paid_on = body.get("payment_date")
         if paid_on is not None and not is_date(paid_on):
             raise AdminError(400, "payment_date must be a date like 2026-04-30")
@@ -1211,8 +1094,8 @@ class WethodEmulator(Emulator):
 
     async def _admin_set_status(self, request: Request, changes: Mapping[str, Json]) -> Response:
         with self.store.transaction() as db:
-            doc = _admin_get(db, INVOICES, "invoice", request)
-            updated = {**doc, **changes, "updated_at": timestamp(self.wall_clock())}
+            doc = admin.lookup(db, INVOICES, "invoice", request)
+            updated = {**doc, **changes, "updated_at": self.now()}
             INVOICES.replace(db, updated)
         return JSONBody(shaped(updated, INVOICE_SHAPE))
 
@@ -1237,50 +1120,19 @@ def _add_company(
     doc = {"slug": slug, "name": name, "created_at": created_at}
     COMPANIES.insert(db, doc)
     for rate in DEFAULT_VAT_RATES:
-        key = VAT_RATE_IDS.take(db)
+        key = VAT_RATES.ids.take(db)
         VAT_RATES.insert(db, {"id": key, "company": slug, "rate": rate, "created_at": created_at})
     for days in DEFAULT_PAYMENT_TERMS:
-        key = PAYMENT_TERM_IDS.take(db)
+        key = PAYMENT_TERMS.ids.take(db)
         term = {"id": key, "company": slug, "days": days, "created_at": created_at}
         PAYMENT_TERMS.insert(db, term)
     return doc
-
-
-def _admin_text(body: Mapping[str, Json], name: str, default: str | None = None) -> str:
-    value = body.get(name, default)
-    if not (isinstance(value, str) and value.strip()):
-        raise AdminError(400, f"{name} is required and must be a non-empty string")
-    return value
-
-
-def _new_admin_id(db: sqlite3.Connection, table: Table, counter: Counter, wanted: Json) -> int:
-    """The next id of `table`, or `wanted` (admin seeding) when it is free."""
-    if wanted is None:
-        return counter.take(db)
-    if not is_id(wanted):
-        raise AdminError(
-            400, f"id must be an integer of at least 1, as Wethod's are (got {wanted!r})"
-        )
-    if table.get(db, str(wanted)) is not None:
-        raise AdminError(409, f"an object with id {wanted} already exists")
-    counter.claim(db, wanted)
-    return wanted
 
 
 def _admin_company(db: sqlite3.Connection, slug: Json) -> str:
     if not isinstance(slug, str) or COMPANIES.get(db, slug) is None:
         raise AdminError(400, f"company {slug!r} is not seeded; POST /_sandbox/companies first")
     return slug
-
-
-def _admin_get(
-    db: sqlite3.Connection, table: Table, noun: str, request: Request
-) -> dict[str, Json]:
-    key = request.path_params["id"]
-    doc = table.get(db, str(key))
-    if doc is None:
-        raise AdminError(404, f"no {noun} with id {key}")
-    return doc
 
 
 def _admin_project_changes(body: Mapping[str, Json]) -> dict[str, Json]:
@@ -1291,9 +1143,7 @@ def _admin_project_changes(body: Mapping[str, Json]) -> dict[str, Json]:
                 raise AdminError(400, f"{role} must be a user name or null")
             changes[role] = body[role]
     if "archived" in body:
-        if not isinstance(body["archived"], bool):
-            raise AdminError(400, "archived must be true or false")
-        changes["archived"] = body["archived"]
+        changes["archived"] = admin.flag("archived", body["archived"])
     if "budget_areas" in body:
         areas = body["budget_areas"]
         if not (isinstance(areas, list) and all(isinstance(a, str) and a for a in areas)):
@@ -1318,8 +1168,7 @@ def _admin_invoice_changes(db: sqlite3.Connection, body: Mapping[str, Json]) -> 
             if name in ("status", "created_at", "updated_at", "value", "issue_date"):
                 raise AdminError(400, f"{name} cannot be null")
         elif name == "status":
-            if value not in STATUSES:
-                raise AdminError(400, f"status must be one of {', '.join(STATUSES)}")
+            admin.choice(name, value, STATUSES)
         elif name in ("value", "exchange_rate"):
             if not is_number(value):
                 either = " or null" if name == "exchange_rate" else ""
@@ -1332,8 +1181,7 @@ def _admin_invoice_changes(db: sqlite3.Connection, body: Mapping[str, Json]) -> 
             if not is_date(value):
                 raise AdminError(400, f"{name} must be a date like 2026-04-30")
         elif name in ("created_at", "updated_at"):
-            if not (isinstance(value, str) and TIMESTAMP_FORMAT.fullmatch(value)):
-                raise AdminError(400, f"{name} must look like 2026-03-03T09:15:00.000Z")
+            admin.millis_stamp(name, value)
         elif not isinstance(value, str):
             raise AdminError(400, f"{name} must be a string or null")
         changes[name] = value

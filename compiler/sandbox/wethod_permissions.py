@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .base import ApiError, Json
+from .kit.errors import ApiError
+from .kit.wire import Json
 
 VIEW = "invoices.view"
 VIEW_OTHER = "invoices.view_other"

@@ -1,0 +1,47 @@
+"""The request log: every vendor-path request an emulator answered, as GET /_sandbox/requests
+shows it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .wire import Json
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    query: str
+    status: int
+    body: Json = None
+    lost: bool = False
+
+    def as_json(self) -> dict[str, Json]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "body": self.body,
+            "lost": self.lost,
+        }
+
+
+class RequestLog:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+
+    def append(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
