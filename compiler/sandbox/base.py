@@ -33,6 +33,7 @@ from .kit.routing import Endpoint, PrefixMount, routes_from
 from .kit.settings import SANDBOX_TOKEN, Settings, settings_from_json
 from .kit.store import Counter, Store, Table, create_counters
 from .kit.wire import Json, JSONBody, Stamp, WallClock, by_id, loads, millis_z, shaped, utc_now
+from .seeding import Bootstrap
 
 # What the sandbox package and its tests import from here.
 __all__ = [
@@ -140,8 +141,12 @@ class Emulator:
     armed fault, then the vendor routes; each is recorded in the request log. Admin routes live
     under `/_sandbox/`, need no credentials, are not rate limited and are not logged."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # where the sandbox mounts it: /<name>
+    vendor: ClassVar[str]  # the plan's provider type it emulates (a key of PROVIDERS)
     api_root: ClassVar[str]
+    # What a plan needs here before its first apply, and how a person locks an object
+    # (seeding.py); None: nothing to seed and nothing to lock.
+    bootstrap: ClassVar[Bootstrap | None] = None
     tables: ClassVar[tuple[Table, ...]] = ()
     # Counters besides those of the counted tables (numbers that are not a table's ids).
     counters: ClassVar[tuple[Counter, ...]] = ()

@@ -37,8 +37,7 @@ __all__ = ["SeedError", "bootstrap_of", "mark_invoiced", "prepare"]
 def bootstrap_of(emulator: type[Emulator] | Emulator) -> Bootstrap:
     """What an emulator declares for the bootstrap; one that declares nothing has nothing to
     seed and nothing a person can lock."""
-    declared: Bootstrap | None = getattr(emulator, "bootstrap", None)
-    return declared or Bootstrap(title=emulator.vendor)
+    return emulator.bootstrap or Bootstrap(title=emulator.vendor)
 
 
 def prepare(

@@ -118,6 +118,7 @@ from .kit.routing import Collection, collection_routes, routes_from
 from .kit.settings import Settings
 from .kit.store import Counter, Table
 from .kit.wire import Json, JSONBody, by_id, is_id, is_number, is_whole, plain_number, shaped
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding
 
 API_ROOT = "/v1"
 
@@ -788,7 +789,7 @@ def updated_between(doc: Mapping[str, Json], after: str | None, before: str | No
 class CoperniqEmulator(Emulator):
     name: ClassVar[str] = "coperniq"
     vendor: ClassVar[str] = "coperniq"  # the plan's provider type it emulates
-    bootstrap: ClassVar[Bootstrap]  # at the end of this module
+    # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
     tables = (RECORDS, INVOICES, CATALOG_ITEMS)
     counters = (INVOICE_NUMBERS, LINE_ITEM_IDS, SECTION_IDS)
@@ -1424,7 +1425,6 @@ def _admin_record(db: sqlite3.Connection, value: Json) -> int:
 
 # ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
 # Declared after the emulator it belongs to (bootstrap.py reads it from the class).
-from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
 
 
 def _project_body(record: str, items: list[Item], plan: Seeding) -> Body:

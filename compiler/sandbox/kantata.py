@@ -113,6 +113,7 @@ from .kit.routing import Collection, collection_routes
 from .kit.settings import Settings
 from .kit.store import Table
 from .kit.wire import Json, JSONBody, as_date, dumps, is_integer, shaped
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding
 
 API_ROOT = "/api/v1"
 MILESTONE_KEY = "billing_milestones"
@@ -627,7 +628,7 @@ Listing = tuple[
 class KantataEmulator(Emulator):
     name: ClassVar[str] = "kantata"
     vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
-    bootstrap: ClassVar[Bootstrap]  # at the end of this module
+    # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
     tables = (WORKSPACES, STORIES, MILESTONES, EXTERNAL_REFERENCES, INVOICES)
     ids_survive_reset = True
@@ -1385,7 +1386,6 @@ def _admin_reference_bodies(body: Mapping[str, Json]) -> list[dict[str, Json]]:
 
 # ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
 # Declared after the emulator it belongs to (bootstrap.py reads it from the class).
-from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
 
 
 def _workspace_body(workspace: str, items: list[Item], plan: Seeding) -> Body:

@@ -93,6 +93,7 @@ from .kit.routing import Collection, collection_routes
 from .kit.settings import Settings
 from .kit.store import Table
 from .kit.wire import Json, JSONBody, canonical_uuid, is_number, plain_number, shaped
+from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding
 
 API_ROOT = "/api/workspace"
 BILLING_TYPES = ("tm", "fixed", "fixed_recurring", "non_billable")
@@ -470,7 +471,7 @@ def path_uuid(request: Request) -> str:
 class RuddrEmulator(Emulator):
     name: ClassVar[str] = "ruddr"
     vendor: ClassVar[str] = "ruddr"  # the plan's provider type it emulates
-    bootstrap: ClassVar[Bootstrap]  # at the end of this module
+    # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
     tables = (PROJECTS, INVOICE_ITEMS, *(kind.table for kind in CHARGE_KINDS))
     default_settings = DEFAULT_SETTINGS
@@ -879,7 +880,6 @@ def _admin_charge_changes(
 
 # ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
 # Declared after the emulator it belongs to (bootstrap.py reads it from the class).
-from .seeding import Body, Bootstrap, Item, Lock, Objects, Seeding  # noqa: E402
 
 
 def _project_body(project_id: str, items: list[Item], plan: Seeding) -> Body:

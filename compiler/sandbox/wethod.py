@@ -97,6 +97,7 @@ from .kit.routing import Collection, collection_routes
 from .kit.settings import Settings
 from .kit.store import Table
 from .kit.wire import Json, JSONBody, is_date, is_id, is_number, is_whole, plain_number, shaped
+from .seeding import Body, Bootstrap, Item, Lock, Objects, SeedError, Seeding
 from .wethod_permissions import (
     FINANCE,
     PERMISSIONS,
@@ -602,7 +603,7 @@ TRANSITIONS = (SEND, SET_PAID)
 class WethodEmulator(Emulator):
     name: ClassVar[str] = "wethod"
     vendor: ClassVar[str] = "wethod"  # the plan's provider type it emulates
-    bootstrap: ClassVar[Bootstrap]  # at the end of this module
+    # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
     tables = (COMPANIES, PROJECTS, VAT_RATES, PAYMENT_TERMS, INVOICES)
     default_settings = DEFAULT_SETTINGS
@@ -1190,7 +1191,6 @@ def _admin_invoice_changes(db: sqlite3.Connection, body: Mapping[str, Json]) -> 
 
 # ---- the sandbox's bootstrap: what a plan needs here, and how a person locks ----------------
 # Declared after the emulator it belongs to (bootstrap.py reads it from the class).
-from .seeding import Body, Bootstrap, Item, Lock, Objects, SeedError, Seeding  # noqa: E402
 
 
 def _seed_company(plan: Seeding) -> list[str]:
