@@ -60,6 +60,9 @@ class Change:
     before_side: Side | None = None
     after_side: Side | None = None
     before_locked: bool = False
+    # What the provider needs for the write beyond `after` (Resource.private over
+    # Observed.private): carried to apply and into the saved plan, never compared.
+    private: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,7 @@ def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> C
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=resource.attributes,
+        private={**obs.private, **resource.private},
         before_side=_side_of_observed(obs, resource.currency, entry),
         after_side=_side_of(resource),
         before_locked=obs.locked,
@@ -449,6 +453,7 @@ def _create(resource: Resource, reason: str) -> Change:
         fields=field_changes(None, resource.attributes),
         reason=reason,
         after_side=_side_of(resource),
+        private=resource.private,
     )
 
 
@@ -462,6 +467,7 @@ def _delete(entry: Entry, obs: Observed, reason: str) -> Change:
         fields=field_changes(obs.attributes, None),
         reason=reason,
         before_side=_side_of_observed(obs, entry.currency, entry),
+        private=obs.private,
     )
 
 
@@ -585,6 +591,7 @@ def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> lis
                 moved_from=delete.address,
                 reason=f"takes over {delete.address} (the schedule moved)",
                 before_side=delete.before_side,
+                private={**delete.private, **create.private},
             )
             dropped.add(delete.address)
     out = []
