@@ -49,7 +49,6 @@ from compiler.credentials import (
 )
 from compiler.model import Item, Observed, Resource
 from compiler.providers.traits import (
-    MAJOR,
     Listing,
     LockRule,
     MinorUnits,
@@ -86,14 +85,6 @@ class ConfigurationError(Exception):
 
 
 @dataclass(frozen=True)
-class ResourceType:
-    """One kind of remote object: where it lives and how it is listed."""
-
-    name: str
-    path: str  # collection path below the base URL
-
-
-@dataclass(frozen=True)
 class Planned:
     """What the plan wants at one connection, by project (str of the vendor's id): the light
     `list` and `recheck` read the vendor in, and what a vendor checks the plan against."""
@@ -113,8 +104,9 @@ class Planned:
         return planned[-1].currency if planned else None
 
 
-NOTHING_PLANNED = Planned()
 NO_PRIVATE: Mapping[str, Any] = {}
+# Request bodies (or their private parts), one an object.
+Bodies = Sequence[Mapping[str, Any]]
 
 
 class RateLimiter:
@@ -192,7 +184,7 @@ class Provider:
     title: ClassVar[str]  # the vendor's name for messages: "Ruddr"
     default_base_url: ClassVar[str]
     default_token_env: ClassVar[str]
-    types: ClassVar[Mapping[str, ResourceType]]
+    types: ClassVar[Mapping[str, str]]  # each kind of object -> its collection's path
     # Fields the vendor cannot change on an existing object (Resource.fixed): a difference
     # there is a replacement, and update() never sends them.
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
@@ -200,7 +192,10 @@ class Provider:
     scope: ClassVar[ProjectScope]  # how a listing narrows to the plan's projects
     list_params: ClassVar[Mapping[str, Any]] = {}  # sent with every list request
     lock: ClassVar[LockRule]
-    money: ClassVar[MoneyUnit] = MAJOR
+    money: ClassVar[MoneyUnit]  # its unit, and the field of an object that holds its amount
+    # The attributes an Observed takes its project and its date from.
+    project_field: ClassVar[str]
+    date_field: ClassVar[str]
     update_method: ClassVar[str] = "PATCH"
     write_params: ClassVar[Mapping[str, Any]] = {}  # sent with every create and update
     # What the vendor's project is called in messages ("Wethod project"), and whether its ids
@@ -326,10 +321,9 @@ class Provider:
         read in the light of what the plan wants there (`planned`, this connection's
         resources)."""
         wanted = Planned.of(planned)
-        types = {name: kind.path for name, kind in self.types.items()}
         found: list[Observed] = []
         projects = [str(p) for p in project_ids]
-        for listing in self.scope.listings(types, projects, self.list_params):
+        for listing in self.scope.listings(self.types, projects, self.list_params):
             found += [
                 self.in_plan_terms(self.observe(listing.type, obj), wanted)
                 for obj in self.walk(listing, wanted)
@@ -365,29 +359,24 @@ class Provider:
         raise NotImplementedError
 
     def observed(
-        self,
-        type_name: str,
-        obj: Mapping[str, Any],
-        attributes: Mapping[str, Any],
-        *,
-        project_id: str | int,
-        when: str | None,
-        money: Any,
-        currency: str = "",
-        **more: Any,
+        self, type_name: str, obj: Mapping[str, Any], attributes: Mapping[str, Any], **more: Any
     ) -> Observed:
-        """The Observed of `obj`: locked by the vendor's lock rule, its money read in the
-        vendor's unit (`more`: owner, dated_by_vendor, private)."""
-        return Observed(
-            remote_id=str(obj["id"]),
-            type=type_name,
-            project_id=project_id,
-            attributes=attributes,
-            locked=self.lock.holds(obj),
-            date=date.fromisoformat(when) if when else None,
-            amount=self.money.read(money, currency),
-            **more,
-        )
+        """The Observed of `obj` with these attributes: in the project and on the date they
+        name (project_field, date_field), locked by the vendor's lock rule, its amount read in
+        the vendor's money unit (in `currency`, given in `more` where the unit needs one).
+        `more` sets anything else (owner, dated_by_vendor, private) or overrides."""
+        when = attributes.get(self.date_field)
+        currency = more.pop("currency", "")
+        fields: dict[str, Any] = {
+            "remote_id": str(obj["id"]),
+            "type": type_name,
+            "project_id": attributes[self.project_field],
+            "attributes": attributes,
+            "locked": self.lock.holds(obj),
+            "date": date.fromisoformat(when) if when else None,
+            "amount": self.money.read(obj.get(self.money.field), currency),
+        }
+        return Observed(**{**fields, **more})
 
     def in_plan_terms(self, observed: Observed, planned: Planned) -> Observed:
         """An object read in the plan's terms: money in minor units is worth what the plan's
@@ -398,19 +387,14 @@ class Provider:
         amount = self.money.read(observed.attributes.get(self.money.field), currency)
         return replace(observed, amount=amount)
 
-    def create(
-        self,
-        type_name: str,
-        bodies: Sequence[Mapping[str, Any]],
-        private: Sequence[Mapping[str, Any]] = (),
-    ) -> list[Observed]:
+    def create(self, type_name: str, bodies: Bodies, private: Bodies = ()) -> list[Observed]:
         """Create up to batch_size objects in one request; results in the order sent.
         `private`, one a body where given: what the provider said it needs for the write."""
         (body,) = bodies  # one object a request, unless a vendor batches
         wire = self.create_body(type_name, body, private[0] if private else NO_PRIVATE)
         response = self.request(
             "POST",
-            self.types[type_name].path,
+            self.types[type_name],
             params=self.write_params or None,
             body=wire,
             retry_on_failure=False,
@@ -435,7 +419,7 @@ class Provider:
         changes = {k: v for k, v in attributes.items() if k not in self.fixed_fields}
         response = self.request(
             self.update_method,
-            f"{self.types[type_name].path}/{remote_id}",
+            f"{self.types[type_name]}/{remote_id}",
             params=self.write_params or None,
             body=self.update_body(type_name, changes, private),
         )
@@ -449,7 +433,7 @@ class Provider:
 
     def delete(self, type_name: str, remote_id: str) -> None:
         try:
-            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
+            self.request("DELETE", f"{self.types[type_name]}/{remote_id}")
         except ProviderError as exc:
             if exc.status != 404:  # already gone is what was wanted
                 raise
@@ -463,7 +447,7 @@ class Provider:
         wanted = Planned.of(planned)
         found = []
         for remote_id in remote_ids:
-            payload = self.read_or_none(f"{self.types[type_name].path}/{remote_id}")
+            payload = self.read_or_none(f"{self.types[type_name]}/{remote_id}")
             if payload is not None:
                 found.append(self.in_plan_terms(self.read_one(type_name, payload), wanted))
         return found

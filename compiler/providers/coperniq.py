@@ -38,8 +38,8 @@ import httpx
 from compiler.diagnostics import Mark
 from compiler.model import Item, Observed, Resource
 from compiler.money import round_money
-from compiler.providers.base import Planned, Provider, ProviderError, ResourceType
-from compiler.providers.traits import OutsideStatus, PageNumber, PerProject
+from compiler.providers.base import Planned, Provider, ProviderError
+from compiler.providers.traits import MajorUnits, PageNumber, PerProject, Status
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "coperniq_invoice"
@@ -59,14 +59,16 @@ class Coperniq(Provider):
     vendor = "coperniq"
     title = "Coperniq"
     default_base_url = "https://api.coperniq.io/v1"
-    default_token_env = "COPERNIQ_API_KEY"
-    types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}
+    types: ClassVar[Mapping[str, str]] = {INVOICE: "/invoices"}
     # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
     fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})
     # get-project-invoices: `{items, page, page_size, has_more}`, one project to a listing.
     paging = PageNumber(number="page", size="page_size", rows="items", more="has_more")
     scope = PerProject(path="/projects/{project}/invoices")
-    lock = OutsideStatus("status", frozenset({"DRAFT"}), default="DRAFT")
+    lock = Status("status", default="DRAFT", editable=frozenset({"DRAFT"}))
+    money = MajorUnits("amount")  # Coperniq's total of the lines, or its percentage's worth
+    project_field, date_field = "recordId", "dueDate"  # dated by due date: see in_plan_terms
+    default_token_env = "COPERNIQ_API_KEY"
     project_noun = "Coperniq record"
     undated = "a Coperniq invoice needs a date"
     page_size = 100  # the documented maximum `page_size`
@@ -220,16 +222,11 @@ class Coperniq(Provider):
                 if catalog_item is not None and line_id is not None:
                     line_ids[str(catalog_item)] = line_id
             attributes["lineItems"] = sorted(map(_read_line, raw), key=_by_catalog_item)
+        private = {"line_ids": line_ids} if line_ids else {}
         return self.observed(
-            type_name,
-            obj,
-            attributes,
-            project_id=record_id or 0,
-            when=due,
-            money=obj.get("amount"),
-            dated_by_vendor=False,
-            private={"line_ids": line_ids} if line_ids else {},
-        )
+            type_name, obj, attributes, project_id=record_id or 0, dated_by_vendor=False,
+            private=private,
+        )  # fmt: skip
 
     # -- the daily budget -------------------------------------------------------------------
 

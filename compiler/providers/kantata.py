@@ -27,11 +27,11 @@ import httpx
 
 from compiler.model import Item, Observed, Resource
 from compiler.providers.base import (
+    Bodies,
     OutcomeUnknown,
     Planned,
     Provider,
     ProviderError,
-    ResourceType,
 )
 from compiler.providers.traits import AllProjects, MinorUnits, PageNumber, WhenNamed
 from compiler.providers.values import integer_id
@@ -56,10 +56,7 @@ class Kantata(Provider):
     vendor = "kantata"
     title = "Kantata OX"
     default_base_url = "https://api.mavenlink.com/api/v1"
-    default_token_env = "KANTATA_API_TOKEN"
-    types: ClassVar[Mapping[str, ResourceType]] = {
-        MILESTONE: ResourceType(MILESTONE, "/billing_milestones"),
-    }
+    types: ClassVar[Mapping[str, str]] = {MILESTONE: "/billing_milestones"}
     fixed_fields = frozenset({"workspace_id"})
     paging = PageNumber(number="page", size="per_page", rows=None, count="meta.page_count")
     scope = AllProjects(param="workspace_ids")
@@ -71,8 +68,10 @@ class Kantata(Provider):
     # left alone, where one wrongly shown free would fail its write.
     lock = WhenNamed(ids=("invoice_id",), lists=("invoice_ids",))
     money = MinorUnits("amount_in_cents")
+    project_field, date_field = "workspace_id", "date_to_invoice"
     update_method = "PUT"
     write_params: ClassVar[Mapping[str, Any]] = {"include": INCLUDE}
+    default_token_env = "KANTATA_API_TOKEN"
     project_noun = "Kantata workspace"
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
@@ -160,16 +159,11 @@ class Kantata(Provider):
                 + "\n  - ".join(problems)
             )
 
-    def create(
-        self,
-        type_name: str,
-        bodies: Sequence[Mapping[str, Any]],
-        private: Sequence[Mapping[str, Any]] = (),
-    ) -> list[Observed]:
+    def create(self, type_name: str, bodies: Bodies, private: Bodies = ()) -> list[Observed]:
         try:
             response = self.request(
                 "POST",
-                self.types[type_name].path,
+                self.types[type_name],
                 params=self.write_params,
                 body={"billing_milestones": [dict(b) for b in bodies]},
                 retry_on_failure=False,
@@ -207,7 +201,7 @@ class Kantata(Provider):
         for start in range(0, len(remote_ids), self.page_size):
             chunk = remote_ids[start : start + self.page_size]
             params = {"only": ",".join(chunk), "include": INCLUDE, "per_page": self.page_size}
-            envelope = self.json(self.request("GET", self.types[type_name].path, params=params))
+            envelope = self.json(self.request("GET", self.types[type_name], params=params))
             found += [self.in_plan_terms(obs, wanted) for obs in self._observe_all(envelope)]
         return found
 
@@ -245,18 +239,12 @@ class Kantata(Provider):
                 "service_model": ours.get("service_model"),
                 "service_model_ref": ours.get("service_model_ref"),
             }
-        # A milestone billed on completion has no invoice date, whatever date it still holds.
-        # Its amount is in its own currency here; in_plan_terms reads it in the plan's.
-        return self.observed(
-            type_name,
-            obj,
-            attributes,
-            project_id=attributes["workspace_id"],
-            when=attributes.get("date_to_invoice"),
-            money=attributes["amount_in_cents"],
-            currency=str(obj.get("currency") or "USD"),
-            owner=ours.get("service_model_ref") if ours is not None else None,
-        )
+        # A milestone billed on completion has no invoice date (date_to_invoice is left out
+        # above), whatever date it still holds. Its amount is in its own currency here;
+        # in_plan_terms reads it in the plan's.
+        owner = ours.get("service_model_ref") if ours is not None else None
+        currency = str(obj.get("currency") or "USD")
+        return self.observed(type_name, obj, attributes, currency=currency, owner=owner)
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = self._vendor_words(payload, response)

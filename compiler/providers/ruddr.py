@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler.model import Item, Observed, Resource
-from compiler.providers.base import Planned, Provider, ProviderError, ResourceType
-from compiler.providers.traits import Cursor, PerProject, WhenTrue
+from compiler.providers.base import Planned, Provider, ProviderError
+from compiler.providers.traits import Cursor, MajorUnits, PerProject, WhenTrue
 from compiler.providers.values import decimal
 
 MILESTONE = "ruddr_invoice_milestone"
@@ -53,15 +53,17 @@ class Ruddr(Provider):
     vendor = "ruddr"
     title = "Ruddr"
     default_base_url = "https://www.ruddr.io/api/workspace"
-    default_token_env = "RUDDR_API_TOKEN"
-    types: ClassVar[Mapping[str, ResourceType]] = {
-        MILESTONE: ResourceType(MILESTONE, "/project-invoice-milestones"),
-        PRODUCT_ITEM: ResourceType(PRODUCT_ITEM, "/project-product-items"),
+    types: ClassVar[Mapping[str, str]] = {
+        MILESTONE: "/project-invoice-milestones",
+        PRODUCT_ITEM: "/project-product-items",
     }
     fixed_fields = frozenset({"projectId"})
     paging = Cursor(after="startingAfter", size="limit", rows="results", more="hasMore")
     scope = PerProject(param="projectId")
+    money = MajorUnits("fee")  # a priced milestone's fee is Ruddr's: read, never compared
+    project_field, date_field = "projectId", "date"
     lock = WhenTrue("invoiced")  # 409 is Ruddr's answer to a write of an invoiced object
+    default_token_env = "RUDDR_API_TOKEN"
     project_noun = "Ruddr project"
     integer_projects = False  # UUIDs
     page_size = 100  # the documented maximum `limit`
@@ -220,14 +222,7 @@ class Ruddr(Provider):
             attributes["rate"] = decimal(rate)
         if not (priced and type_name == MILESTONE):
             attributes["fee"] = decimal(fee)  # a priced milestone's fee is theirs, not a field
-        return self.observed(
-            type_name,
-            obj,
-            attributes,
-            project_id=attributes["projectId"],
-            when=obj.get("date"),
-            money=fee,
-        )
+        return self.observed(type_name, obj, attributes)
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = super().describe_error(payload, response)

@@ -165,30 +165,23 @@ class WhenNamed:
 
 
 @dataclass(frozen=True)
-class InStatus:
-    """Locked in one of these statuses (`default` when the object gives none)."""
+class Status:
+    """Locked by status: in one of the `locked` statuses (Wethod's sent and paid), or in any
+    but the `editable` ones (Coperniq's DRAFT); `default` when the object gives none."""
 
     field: str
-    statuses: frozenset[str]
     default: str
+    locked: frozenset[str] = frozenset()
+    editable: frozenset[str] | None = None
 
     def holds(self, obj: Mapping[str, Any]) -> bool:
-        return str(obj.get(self.field) or self.default) in self.statuses
+        status = str(obj.get(self.field) or self.default)
+        if self.editable is not None:
+            return status not in self.editable
+        return status in self.locked
 
 
-@dataclass(frozen=True)
-class OutsideStatus:
-    """Locked in every status but these (`default` when the object gives none)."""
-
-    field: str
-    statuses: frozenset[str]
-    default: str
-
-    def holds(self, obj: Mapping[str, Any]) -> bool:
-        return str(obj.get(self.field) or self.default) not in self.statuses
-
-
-LockRule = WhenTrue | WhenNamed | InStatus | OutsideStatus
+LockRule = WhenTrue | WhenNamed | Status
 
 
 # -- money units ------------------------------------------------------------------------------
@@ -196,7 +189,10 @@ LockRule = WhenTrue | WhenNamed | InStatus | OutsideStatus
 
 @dataclass(frozen=True)
 class MajorUnits:
-    """Money as decimal numbers of the currency (12000.50)."""
+    """Money as decimal numbers of the currency (12000.50), the amount of an object in
+    `field`."""
+
+    field: str
 
     def wire(self, amount: Decimal, currency: str) -> Decimal:
         return amount
@@ -209,7 +205,8 @@ class MajorUnits:
 class MinorUnits:
     """Money as whole numbers of the currency's minor units (1200050 cents), in `field`: what
     it is worth depends on the currency, so a reading is in the plan's currency for the
-    project when the plan has one (base.Provider.in_plan_terms)."""
+    project when the plan has one (base.Provider.in_plan_terms). The field holds the same
+    number in the object as read and in its attributes."""
 
     field: str
 
@@ -221,4 +218,3 @@ class MinorUnits:
 
 
 MoneyUnit = MajorUnits | MinorUnits
-MAJOR = MajorUnits()

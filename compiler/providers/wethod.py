@@ -24,9 +24,8 @@ from compiler.model import Item, Observed, Resource
 from compiler.providers.base import (
     ConfigurationError,
     Provider,
-    ResourceType,
 )
-from compiler.providers.traits import AllProjects, InStatus, Offset
+from compiler.providers.traits import AllProjects, MajorUnits, Offset, Status
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "wethod_invoice"
@@ -68,12 +67,15 @@ class Wethod(Provider):
     vendor = "wethod"
     title = "Wethod"
     default_base_url = "https://api.wethod.com"
-    default_token_env = "WETHOD_API_TOKEN"
-    types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/api/invoices")}
-    # No fixed fields: PATCH may change project_id (InvoiceUpdate), so a move is an update.
+    types: ClassVar[Mapping[str, str]] = {INVOICE: "/api/invoices"}
+    # None: PATCH may change project_id (InvoiceUpdate), so a move is an update.
+    fixed_fields: ClassVar[frozenset[str]] = frozenset()
     paging = Offset(offset="offset", size="limit")
     scope = AllProjects(param="project_id", template="in:{}")
-    lock = InStatus("status", LOCKED_STATUSES, default="draft")
+    lock = Status("status", default="draft", locked=LOCKED_STATUSES)
+    money = MajorUnits("value")
+    project_field, date_field = "project_id", "issue_date"
+    default_token_env = "WETHOD_API_TOKEN"
     project_noun = "Wethod project"
     undated = "a Wethod invoice needs a date"
     page_size = 100  # the documented maximum `limit`
@@ -128,14 +130,7 @@ class Wethod(Provider):
             if obj.get(key) is not None:
                 value = obj[key]
                 attributes[key] = decimal(value) if key == "exchange_rate" else value
-        return self.observed(
-            type_name,
-            obj,
-            attributes,
-            project_id=attributes["project_id"],
-            when=obj.get("issue_date"),
-            money=obj.get("value"),
-        )
+        return self.observed(type_name, obj, attributes)
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         message = str(payload.get("message") or payload.get("key") or response.reason_phrase)
