@@ -315,7 +315,7 @@ class Provider:
                 yield item, project
 
     def list(
-        self, project_ids: Sequence[str | int], planned: Iterable[Resource] = ()
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
     ) -> list[Observed]:
         """Everything of the types billplan manages in these projects, via list endpoints,
         read in the light of what the plan wants there (`planned`, this connection's
@@ -439,7 +439,7 @@ class Provider:
                 raise
 
     def recheck(
-        self, type_name: str, remote_ids: Sequence[str], planned: Iterable[Resource] = ()
+        self, type_name: str, remote_ids: Sequence[str], planned: Sequence[Resource] = ()
     ) -> list[Observed]:
         """Read objects by id that a list did not return, before anyone concludes they are
         gone: offset and page-number lists skip a row when another is deleted mid-read, and

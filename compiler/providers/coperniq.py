@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -159,11 +159,10 @@ class Coperniq(Provider):
         return _sectioned(_wire(changes, private), private)
 
     def list(
-        self, project_ids: Sequence[str | int], planned: Iterable[Resource] = ()
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
     ) -> list[Observed]:
-        wanted = tuple(planned)
-        self._check_catalog(wanted)
-        return super().list(project_ids, wanted)
+        self._check_catalog(planned)
+        return super().list(project_ids, planned)
 
     def in_plan_terms(self, observed: Observed, planned: Planned) -> Observed:
         """Coperniq keeps a due date, not a billing date: the billing date is the due date

@@ -20,7 +20,7 @@ Assumed: the rate limit (Kantata publishes no numbers).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -123,7 +123,7 @@ class Kantata(Provider):
         return resources, problems
 
     def list(
-        self, project_ids: Sequence[str | int], planned: Iterable[Resource] = ()
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
     ) -> list[Observed]:
         found = super().list(project_ids, planned)
         wanted = Planned.of(planned)
@@ -193,7 +193,7 @@ class Kantata(Provider):
         return observed
 
     def recheck(
-        self, type_name: str, remote_ids: Sequence[str], planned: Iterable[Resource] = ()
+        self, type_name: str, remote_ids: Sequence[str], planned: Sequence[Resource] = ()
     ) -> list[Observed]:
         # One filtered read for all of them (`only`), never one GET per milestone.
         wanted = Planned.of(planned)

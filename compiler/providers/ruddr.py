@@ -27,7 +27,7 @@ read-only answer, for an invoiced object.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -132,7 +132,7 @@ class Ruddr(Provider):
         return resources, problems
 
     def list(
-        self, project_ids: Sequence[str | int], planned: Iterable[Resource] = ()
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
     ) -> list[Observed]:
         found = super().list(project_ids, planned)
         self._check_plan([str(p) for p in project_ids], Planned.of(planned))
