@@ -33,29 +33,29 @@ PLANS = {
         support.AS_OF,
         """\
 version: 1
-providers: {kantata: {type: kantata}}
 defaults: {currency: JPY}
+providers: {ox: {type: kantata}}
 projects:
-  brand:
-    provider: kantata
+  tokyo-office:
     project_id: 41001
+    provider: ox
     milestones:
-      kickoff: {description: Kickoff, date: 2026-01-15, amount: 100000}
-      launch: {description: Launch, date: 2026-02-15, amount: 200000}
+      survey: {description: Site survey, date: 2026-01-20, amount: 100000}
+      fit-out: {description: Fit-out, date: 2026-02-20, amount: 200000}
 """,
     ),
     "wethod": (
         support.AS_OF,
         """\
 version: 1
-providers: {wethod: {type: wethod, company: acme}}
 defaults: {currency: EUR}
+providers: {agency: {type: wethod, company: acme}}
 projects:
-  brand:
-    provider: wethod
+  rebrand:
     project_id: 7301
+    provider: agency
     milestones:
-      kickoff: {description: Kickoff, date: 2026-01-15, amount: 1000}
+      moodboard: {description: Moodboard, date: 2026-01-20, amount: 1500}
 """,
     ),
     "coperniq": (coperniq.AS_OF, coperniq.HEAD + coperniq.GROUPED),
