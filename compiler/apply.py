@@ -114,7 +114,7 @@ def _apply_one(change: Change, provider: Provider, state: State) -> None:
         state.entries.pop(change.address, None)
     else:  # update (a restore of drift among them)
         assert change.remote_id is not None and change.after is not None
-        observed = provider.update(change.type, change.remote_id, change.after)
+        observed = provider.update(change.type, change.remote_id, change.after, change.private)
         # The write happened: record it before judging the vendor's echo of it.
         if change.moved_from:
             state.entries.pop(change.moved_from, None)
@@ -173,7 +173,8 @@ def _create_batch(
     backend.write(state)
     while True:
         try:
-            made = provider.create(chunk[0].type, [dict(c.after or {}) for c in chunk])
+            bodies = [dict(c.after or {}) for c in chunk]
+            made = provider.create(chunk[0].type, bodies, [c.private for c in chunk])
             break
         except OutcomeUnknown as exc:
             for change in chunk:

@@ -200,6 +200,7 @@ def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> C
         remote_id=obs.remote_id,
         before=obs.attributes,
         after=resource.attributes,
+        private={**obs.private, **resource.private},
         before_side=_side_of_observed(obs, resource.currency, entry),
         after_side=_side_of(resource),
         before_locked=obs.locked,
@@ -257,6 +258,7 @@ def _create(resource: Resource, reason: Reason, detail: str) -> Change:
         fields=field_changes(None, resource.attributes),
         detail=detail,
         after_side=_side_of(resource),
+        private=resource.private,
     )
 
 
@@ -271,6 +273,7 @@ def _delete(entry: Entry, obs: Observed, reason: Reason, detail: str) -> Change:
         fields=field_changes(obs.attributes, None),
         detail=detail,
         before_side=_side_of_observed(obs, entry.currency, entry),
+        private=obs.private,
     )
 
 
@@ -396,6 +399,7 @@ def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> lis
                 moved_from=delete.address,
                 detail=f"takes over {delete.address} (the schedule moved)",
                 before_side=delete.before_side,
+                private={**delete.private, **create.private},
             )
             dropped.add(delete.address)
     out = []

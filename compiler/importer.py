@@ -52,7 +52,7 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
             f"{remote_id} is already owned by {owner.address}; nothing was imported"
         )
     provider = workspace.providers[resource.provider]
-    found = _read(provider, resource.type, remote_id)
+    found = _read(workspace, provider, resource.type, remote_id)
     if found is None:
         raise WorkspaceError(_missing(workspace, provider, resource, remote_id))
     if str(found.project_id) != str(resource.project_id):
@@ -86,10 +86,12 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
     return f"Imported {remote_id} as {address}; run `billplan plan` to see how it differs."
 
 
-def _read(provider: Provider, type_name: str, remote_id: str) -> Observed | None:
+def _read(
+    workspace: Workspace, provider: Provider, type_name: str, remote_id: str
+) -> Observed | None:
     """The object by id, wherever it is; None if the vendor has no such object of this type."""
     try:
-        found = provider.recheck(type_name, [remote_id])
+        found = provider.recheck(type_name, [remote_id], workspace.planned()[provider.name])
     except ProviderError as exc:
         if exc.status in _NOT_FOUND:
             return None
@@ -99,7 +101,7 @@ def _read(provider: Provider, type_name: str, remote_id: str) -> Observed | None
 
 def _missing(workspace: Workspace, provider: Provider, resource: Resource, remote_id: str) -> str:
     for other in sorted(provider.types):
-        if other != resource.type and _read(provider, other, remote_id) is not None:
+        if other != resource.type and _read(workspace, provider, other, remote_id) is not None:
             return (
                 f"{remote_id} is a {other}, but {resource.address} is a {resource.type}; "
                 "nothing was imported. Import it at an address of that kind"

@@ -157,6 +157,8 @@ def _change_json(change: Change) -> dict[str, Any]:
         "fields": [{"field": f.field, "before": f.before, "after": f.after} for f in change.fields],
         "before_side": _side_json(change.before_side),
         "after_side": _side_json(change.after_side),
+        # What the provider needs for the write beyond `after`: a saved plan applies with it.
+        "private": dict(change.private),
     }
 
 
@@ -228,6 +230,7 @@ class Saved:
                     before_side=_side(c.get("before_side")),
                     after_side=_side(c.get("after_side")),
                     before_locked=bool(c.get("before_locked")),
+                    private=_object(c.get("private") or {}, "private"),
                 )
                 for c in raw.get("changes", [])
             ],

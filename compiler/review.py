@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +92,12 @@ def _compare(address: str, old: Change, new: Change) -> list[Difference]:
         if a != b:
             found.append(Difference(address, name, _cut(a), _cut(b)))
     found += _body(address, old.after, new.after)
+    # What the provider sends beside the body (Coperniq's status and issue date): it is
+    # written as surely as the body is.
+    found += [
+        replace(d, aspect=f"{d.aspect} (sent beside the body)")
+        for d in _body(address, old.private, new.private)
+    ]
     # The date, amount and currency state records for the object (what was there before
     # is the remote object itself, which the staleness check already compares).
     a, b = _canonical(_side(old.after_side)), _canonical(_side(new.after_side))
@@ -119,7 +125,12 @@ def _body(
 
 def _written(change: Change) -> dict[str, Any]:
     fields = {name: getattr(change, name) for name in _TARGET_FIELDS}
-    return {**fields, "after": change.after, "after_side": _side(change.after_side)}
+    return {
+        **fields,
+        "after": change.after,
+        "after_side": _side(change.after_side),
+        "private": change.private,
+    }
 
 
 def _side(side: Side | None) -> dict[str, Any] | None:

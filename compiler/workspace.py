@@ -122,6 +122,7 @@ class Workspace:
             projects[entry.provider].add(str(entry.project_id))
         observed: list[Observed] = []
         refused: list[tuple[str, ProviderError]] = []
+        planned = self.planned()
         for name, ids in sorted(projects.items()):
             provider = self.providers.get(name)
             if provider is None:
@@ -134,7 +135,7 @@ class Workspace:
                 observed.extend(last_written(state, name))
                 continue
             try:
-                observed.extend(provider.list(sorted(ids)))
+                observed.extend(provider.list(sorted(ids), planned[name]))
             except ProviderError as exc:
                 # Read every connection before reporting any: a rejected token, a missing
                 # permission or an unknown project is named with all the others at once,
@@ -159,11 +160,20 @@ class Workspace:
             if entry.remote_id and (entry.type, entry.remote_id) not in seen:
                 missing[(entry.provider, entry.type)].append(entry.remote_id)
         found: list[Observed] = []
+        planned = self.planned()
         for (name, type_name), ids in sorted(missing.items()):
             provider = self.providers.get(name)
             if provider is not None and name not in self.from_state:
-                found.extend(provider.recheck(type_name, sorted(ids)))
+                found.extend(provider.recheck(type_name, sorted(ids), planned[name]))
         return found
+
+    def planned(self) -> dict[str, list[Resource]]:
+        """The plan's resources by connection: what each provider reads its vendor in the
+        light of (providers keep nothing from compile)."""
+        by_provider: dict[str, list[Resource]] = defaultdict(list)
+        for resource in self.resources:
+            by_provider[resource.provider].append(resource)
+        return by_provider
 
     def plan(
         self,

@@ -361,3 +361,20 @@ def test_a_saved_plan_nested_too_deep_for_json_is_refused_without_a_traceback(
 
     assert run.code == 1
     assert f"{out}: not a billplan saved plan" in run.errors
+
+
+def test_what_a_provider_sends_beside_the_body_is_compared_like_the_body() -> None:
+    # Coperniq's invoice status travels in the change's private part: a status turned from
+    # DRAFT to SENT after the review would send an invoice nobody approved.
+    def change(status: str) -> Change:
+        return Change(address=KICKOFF, action="create", provider="coperniq",
+                      type="coperniq_invoice", project="p", project_id=1, remote_id=None,
+                      before=None, after={"title": "Kickoff"}, private={"status": status})  # fmt: skip
+
+    found = review.differences(Plan([change("DRAFT")]), Plan([change("SENT")]))
+
+    assert [str(d) for d in found] == [
+        f"{KICKOFF}: status (sent beside the body): the saved plan has "
+        '"DRAFT", the merged plan has "SENT"'
+    ]
+    assert review.differences(Plan([change("SENT")]), Plan([change("SENT")])) == []

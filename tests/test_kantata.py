@@ -43,7 +43,8 @@ from support_kantata import (
 )
 
 from compiler.apply import apply_plan
-from compiler.providers.kantata import Kantata
+from compiler.model import Resource
+from compiler.providers.kantata import MILESTONE, Kantata
 from compiler.sandbox import SANDBOX_TOKEN, base_url
 from compiler.workspace import open_workspace
 
@@ -231,9 +232,9 @@ def test_a_milestone_is_locked_by_the_invoice_it_names_never_by_an_invoiced_fiel
     kantata = Kantata("kantata", {"type": "kantata"}, token="unused")
     held = {"id": "7", "title": "Kickoff", "amount_in_cents": 100, "workspace_id": str(WORKSPACE)}
 
-    assert kantata.observe({**held, "invoice_id": "31"}, []).locked
-    assert kantata.observe({**held, "invoice_id": None, "invoice_ids": ["31"]}, []).locked
-    assert not kantata.observe({**held, "invoice_id": None, "invoiced": True}, []).locked
+    assert kantata.observe(MILESTONE, {**held, "invoice_id": "31"}).locked
+    assert kantata.observe(MILESTONE, {**held, "invoice_id": None, "invoice_ids": ["31"]}).locked
+    assert not kantata.observe(MILESTONE, {**held, "invoice_id": None, "invoiced": True}).locked
     kantata.close()
 
 
@@ -931,8 +932,7 @@ def test_planned_workspaces_are_read_a_page_of_them_to_a_request(kantata: Remote
 
     where = base_url("kantata", kantata.root)
     reader = OnePerPage("kantata", {}, base_url=where, token=SANDBOX_TOKEN)
-    reader.currencies = {str(WORKSPACE): "USD", "41002": "USD"}
-    reader.list([WORKSPACE, 41002])
+    reader.list([WORKSPACE, 41002], [_planned(WORKSPACE), _planned(41002)])
     reader.close()
 
     reads = [r for r in kantata.admin.requests() if r["path"] == WORKSPACES]
@@ -1068,3 +1068,10 @@ def test_a_503_on_a_read_is_retried_and_the_plan_succeeds(kantata: Remote, serve
     assert run.code == 0, run.text
     lists = [r for r in kantata.admin.requests("GET") if r["path"] == COLLECTION]
     assert [r["status"] for r in lists][-2:] == [503, 200]
+
+
+def _planned(workspace: int, currency: str = "USD") -> Resource:
+    """A milestone the plan wants in a workspace, as compile makes it (enough to list by)."""
+    body = {"title": "Kickoff", "amount_in_cents": 100, "workspace_id": workspace}
+    return Resource("acme/milestones/kickoff", "kantata", MILESTONE, "acme", workspace, body,
+                    None, Decimal(1), currency)  # fmt: skip

@@ -72,12 +72,20 @@ class Resource:
     # Attributes the vendor cannot change on an existing object (the project it is in): a
     # difference there is a replacement, not an update.
     fixed: frozenset[str] = frozenset()
+    # What the provider needs to write it later and the body does not say (like Terraform's
+    # Private): opaque to every other stage, never compared, carried by the change into the
+    # saved plan. Plain JSON values, so that it reads back as it was written.
+    private: Mapping[str, Any] = field(default_factory=dict)
+    # The items it bills (several for a grouped invoice), for messages that point into the
+    # plan's YAML. Not saved: a stage that needs them has the plan's items.
+    items: tuple[Item, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(
         cls, item: Item, type_name: str, project_id: str | int, body: Mapping[str, Any], **more: Any
     ) -> Resource:
-        """The resource one item compiles to (`more` overrides address, amount, tags)."""
+        """The resource one item compiles to (`more` overrides address, amount, tags,
+        private, items)."""
         fields: dict[str, Any] = {
             "address": item.address,
             "provider": item.provider,
@@ -88,6 +96,7 @@ class Resource:
             "date": item.date,
             "amount": item.amount,
             "currency": item.currency,
+            "items": (item,),
         }
         return cls(**{**fields, **more})
 
@@ -109,3 +118,6 @@ class Observed:
     # False where the vendor keeps no billing date (a Coperniq draft) and `date` is worked out
     # by the client; the diff then dates a managed object from what state remembers.
     dated_by_vendor: bool = True
+    # What a read learned that a later write of this object needs and its attributes do not
+    # say (Coperniq's line ids), like Resource.private; never compared.
+    private: Mapping[str, Any] = field(default_factory=dict)

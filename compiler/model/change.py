@@ -114,6 +114,9 @@ class Change:
     after_side: Side | None = None
     before_locked: bool = False
     reason: Reason | None = None  # None: the action's usual reason (USUAL)
+    # What the provider needs for the write beyond `after` (Resource.private over
+    # Observed.private, like Terraform's Private): carried to apply and into the saved plan.
+    private: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.reason is None:

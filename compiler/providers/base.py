@@ -1,8 +1,15 @@
 """The provider framework: what every vendor client shares.
 
-A vendor subclass states its differences as data (base URL, auth, paths, page style, batch
-size, which field locks an object) and overrides a method only where the vendor is truly odd.
-The base does the HTTP, retries with backoff, pagination and error translation.
+A vendor subclass states its differences as data (base URL, auth, paths, page style, how a
+listing narrows to projects, batch size, the lock rule, the money unit, the fixed fields: see
+compiler/providers/traits.py) and overrides a method only where the vendor is truly odd. The
+base does the HTTP, retries with backoff, pagination, reading by id, creates and updates, and
+error translation.
+
+A provider keeps nothing between stages: what `list` and `recheck` need to read the vendor in
+the plan's terms comes in the planned resources they are given, and what a write needs beyond
+the body in the change's `private` (Resource.private, Observed.private), so that a saved plan
+applies with a provider that never compiled it.
 
 Retry rules, because no vendor offers idempotency keys: reads, updates and deletes are
 retried on 429, 5xx, timeouts and connection errors, with capped exponential backoff and
@@ -24,8 +31,9 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -41,6 +49,15 @@ from compiler.credentials import (
 )
 from compiler.model import Item, Observed, Resource
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
+from compiler.providers.traits import (
+    Listing,
+    LockRule,
+    MinorUnits,
+    MoneyUnit,
+    PageStyle,
+    ProjectScope,
+)
+from compiler.providers.values import integer_id
 
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
 # the contract tests check the requests that carry it against the vendor's published spec.
@@ -69,11 +86,28 @@ class ConfigurationError(Exception):
 
 
 @dataclass(frozen=True)
-class ResourceType:
-    """One kind of remote object: where it lives and how it is listed."""
+class Planned:
+    """What the plan wants at one connection, by project (str of the vendor's id): the light
+    `list` and `recheck` read the vendor in, and what a vendor checks the plan against."""
 
-    name: str
-    path: str  # collection path below the base URL
+    projects: Mapping[str, tuple[Resource, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, resources: Iterable[Resource]) -> Planned:
+        projects: dict[str, list[Resource]] = {}
+        for resource in resources:
+            projects.setdefault(str(resource.project_id), []).append(resource)
+        return cls({key: tuple(group) for key, group in projects.items()})
+
+    def currency(self, project_id: str | int) -> str | None:
+        """The currency the plan bills a project in (its last resource's)."""
+        planned = self.projects.get(str(project_id))
+        return planned[-1].currency if planned else None
+
+
+NO_PRIVATE: Mapping[str, Any] = {}
+# Request bodies (or their private parts), one an object.
+Bodies = Sequence[Mapping[str, Any]]
 
 
 class RateLimiter:
@@ -156,8 +190,26 @@ class Provider:
     connection: ClassVar[Connection]
     default_base_url: ClassVar[str]
     default_token_env: ClassVar[str]
-    types: ClassVar[Mapping[str, ResourceType]]
-    fixed_fields: ClassVar[frozenset[str]] = frozenset()  # see Resource.fixed
+    types: ClassVar[Mapping[str, str]]  # each kind of object -> its collection's path
+    # Fields the vendor cannot change on an existing object (Resource.fixed): a difference
+    # there is a replacement, and update() never sends them.
+    fixed_fields: ClassVar[frozenset[str]] = frozenset()
+    paging: ClassVar[PageStyle]
+    scope: ClassVar[ProjectScope]  # how a listing narrows to the plan's projects
+    list_params: ClassVar[Mapping[str, Any]] = {}  # sent with every list request
+    lock: ClassVar[LockRule]
+    money: ClassVar[MoneyUnit]  # its unit, and the field of an object that holds its amount
+    # The attributes an Observed takes its project and its date from.
+    project_field: ClassVar[str]
+    date_field: ClassVar[str]
+    update_method: ClassVar[str] = "PATCH"
+    write_params: ClassVar[Mapping[str, Any]] = {}  # sent with every create and update
+    # What the vendor's project is called in messages ("Wethod project"), and whether its ids
+    # are integers (else kept as given): compile's first check of an item.
+    project_noun: ClassVar[str]
+    integer_projects: ClassVar[bool] = True
+    # Why an item without a date cannot be compiled; None where the vendor takes one.
+    undated: ClassVar[str | None] = None
     page_size: ClassVar[int] = 100
     batch_size: ClassVar[int] = 1  # objects per create request
     max_attempts: ClassVar[int] = 8
@@ -246,33 +298,164 @@ class Provider:
         """Items to Resources; problems are (item, message) pairs for the plan's author."""
         raise NotImplementedError
 
-    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
-        """Everything of the types billplan manages in these projects, via list endpoints."""
+    def admitted(
+        self, items: Iterable[Item], problems: list[tuple[Item, str]]
+    ) -> Iterator[tuple[Item, str | int]]:
+        """The items compile can go on with, each with its project id as the vendor takes it;
+        a problem for each other one: a project id not of the vendor's kind, or no date where
+        the vendor needs one."""
+        for item in items:
+            project: str | int | None = item.project_id
+            if self.integer_projects:
+                project = integer_id(item.project_id)
+            if project is None:
+                problems.append(
+                    (
+                        item,
+                        f"{self.project_noun} ids are integers; got {item.project_id!r}",
+                    )
+                )
+            elif item.date is None and self.undated is not None:
+                problems.append((item, self.undated))
+            else:
+                yield item, project
+
+    def list(
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
+        """Everything of the types billplan manages in these projects, via list endpoints,
+        read in the light of what the plan wants there (`planned`, this connection's
+        resources)."""
+        wanted = Planned.of(planned)
+        found: list[Observed] = []
+        projects = [str(p) for p in project_ids]
+        for listing in self.scope.listings(self.types, projects, self.list_params):
+            found += [
+                self.in_plan_terms(self.observe(listing.type, obj), wanted)
+                for obj in self.walk(listing, wanted)
+            ]
+        return found
+
+    def walk(self, listing: Listing, planned: Planned) -> Iterator[Any]:
+        """The objects of one listing, page by page in the vendor's page style."""
+        at: Any = None
+        while True:
+            params = {**listing.params, **self.paging.ask(at, self.page_size)}
+            page = self.json(self.request("GET", listing.path, params=params))
+            rows = self.rows(page, listing.path, planned)
+            yield from rows
+            at = self.paging.following(at, page, rows, self.page_size)
+            if at is None:
+                return
+
+    def rows(self, page: Any, path: str, planned: Planned) -> list[Any]:
+        """The objects of one list page; a vendor with an envelope of its own overrides it."""
+        key = self.paging.rows
+        rows = page if key is None else page.get(key) if isinstance(page, dict) else None
+        if not isinstance(rows, list):
+            where = f"{{{key}, ...}}" if key else "an array"
+            raise ProviderError(
+                f"{self.title} answered GET {path} with something that is not a page of "
+                f"objects ({where}): {str(page)[:200]}"
+            )
+        return rows
+
+    def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
+        """One object as the vendor sends it, in the shape of Resource.attributes."""
         raise NotImplementedError
 
-    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
-        """Create up to batch_size objects in one request; results in the order sent."""
-        raise NotImplementedError
+    def observed(
+        self, type_name: str, obj: Mapping[str, Any], attributes: Mapping[str, Any], **more: Any
+    ) -> Observed:
+        """The Observed of `obj` with these attributes: in the project and on the date they
+        name (project_field, date_field), locked by the vendor's lock rule, its amount read in
+        the vendor's money unit (in `currency`, given in `more` where the unit needs one).
+        `more` sets anything else (owner, dated_by_vendor, private) or overrides."""
+        when = attributes.get(self.date_field)
+        currency = more.pop("currency", "")
+        fields: dict[str, Any] = {
+            "remote_id": str(obj["id"]),
+            "type": type_name,
+            "project_id": attributes[self.project_field],
+            "attributes": attributes,
+            "locked": self.lock.holds(obj),
+            "date": date.fromisoformat(when) if when else None,
+            "amount": self.money.read(obj.get(self.money.field), currency),
+        }
+        return Observed(**{**fields, **more})
 
-    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
-        raise NotImplementedError
+    def in_plan_terms(self, observed: Observed, planned: Planned) -> Observed:
+        """An object read in the plan's terms: money in minor units is worth what the plan's
+        currency for the project makes it. A vendor whose dates depend on the plan adds to it."""
+        currency = planned.currency(observed.project_id)
+        if not isinstance(self.money, MinorUnits) or currency is None:
+            return observed
+        amount = self.money.read(observed.attributes.get(self.money.field), currency)
+        return replace(observed, amount=amount)
+
+    def create(self, type_name: str, bodies: Bodies, private: Bodies = ()) -> list[Observed]:
+        """Create up to batch_size objects in one request; results in the order sent.
+        `private`, one a body where given: what the provider said it needs for the write."""
+        (body,) = bodies  # one object a request, unless a vendor batches
+        wire = self.create_body(type_name, body, private[0] if private else NO_PRIVATE)
+        response = self.request(
+            "POST",
+            self.types[type_name],
+            params=self.write_params or None,
+            body=wire,
+            retry_on_failure=False,
+        )
+        return [self.read_one(type_name, self.json(response))]
+
+    def create_body(
+        self, type_name: str, body: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> Any:
+        """The request body of a create; a vendor whose wire differs from the compared
+        attributes overrides it."""
+        return dict(body)
+
+    def update(
+        self,
+        type_name: str,
+        remote_id: str,
+        attributes: Mapping[str, Any],
+        private: Mapping[str, Any] = NO_PRIVATE,
+    ) -> Observed:
+        """Bring one object to `attributes`; the fixed fields are never sent."""
+        changes = {k: v for k, v in attributes.items() if k not in self.fixed_fields}
+        response = self.request(
+            self.update_method,
+            f"{self.types[type_name]}/{remote_id}",
+            params=self.write_params or None,
+            body=self.update_body(type_name, changes, private),
+        )
+        return self.read_one(type_name, self.json(response))
+
+    def update_body(
+        self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> Any:
+        """The request body of an update, from the attributes but the fixed fields."""
+        return dict(changes)
 
     def delete(self, type_name: str, remote_id: str) -> None:
         try:
-            self.request("DELETE", f"{self.types[type_name].path}/{remote_id}")
+            self.request("DELETE", f"{self.types[type_name]}/{remote_id}")
         except ProviderError as exc:
             if exc.status != 404:  # already gone is what was wanted
                 raise
 
-    def recheck(self, type_name: str, remote_ids: Sequence[str]) -> list[Observed]:
+    def recheck(
+        self, type_name: str, remote_ids: Sequence[str], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
         """Read objects by id that a list did not return, before anyone concludes they are
         gone: offset and page-number lists skip a row when another is deleted mid-read, and
         a managed object wrongly thought deleted would be created twice. Rare by design."""
+        wanted = Planned.of(planned)
         found = []
         for remote_id in remote_ids:
-            payload = self.read_or_none(f"{self.types[type_name].path}/{remote_id}")
+            payload = self.read_or_none(f"{self.types[type_name]}/{remote_id}")
             if payload is not None:
-                found.append(self.read_one(type_name, payload))
+                found.append(self.in_plan_terms(self.read_one(type_name, payload), wanted))
         return found
 
     def read_or_none(self, path: str) -> Any:
@@ -285,8 +468,8 @@ class Provider:
             raise
 
     def read_one(self, type_name: str, payload: Any) -> Observed:
-        """The Observed for a single-object GET response."""
-        raise NotImplementedError
+        """The Observed for a single-object response (a read by id, a create, an update)."""
+        return self.observe(type_name, payload)
 
     def on_response(self, response: httpx.Response) -> None:
         """Every response, before it is judged: a vendor reads its rate-limit headers here."""
@@ -443,15 +626,6 @@ class Provider:
                 f"{self.title} answered {response.request.method} {response.request.url.path} "
                 f"with something that is not JSON: {response.text[:200]!r}"
             ) from exc
-
-    def pages(self, fetch: Callable[[Any], tuple[list[Any], Any]]) -> Iterator[Any]:
-        """Walk pages: fetch(cursor) returns (objects, next cursor or None)."""
-        cursor: Any = None
-        while True:
-            objects, cursor = fetch(cursor)
-            yield from objects
-            if cursor is None:
-                return
 
 
 def _below(path: str) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -37,8 +38,9 @@ import httpx
 from compiler.diagnostics import Mark
 from compiler.model import Item, Observed, Resource
 from compiler.money import round_money
-from compiler.providers.base import Provider, ProviderError, ResourceType
+from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
+from compiler.providers.traits import MajorUnits, PageNumber, PerProject, Status
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "coperniq_invoice"
@@ -52,9 +54,6 @@ STATUS_HINTS: Mapping[int, str] = {
     403: "the API key has the role and data scope of the user who created it: create the key "
     "as a user who can see this project's invoices",
 }
-
-# An invoice as the plan knows it before Coperniq numbers it: record, due date, description.
-InvoiceKey = tuple[int, str, Any]
 
 
 class Coperniq(Provider):
@@ -105,29 +104,27 @@ class Coperniq(Provider):
     capabilities = Capabilities(grouping="group_by")
     connection = Connection(summary="Coperniq (invoices).")
     default_base_url = "https://api.coperniq.io/v1"
-    default_token_env = "COPERNIQ_API_KEY"
-    types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/invoices")}
+    types: ClassVar[Mapping[str, str]] = {INVOICE: "/invoices"}
     # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
     fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})
+    # get-project-invoices: `{items, page, page_size, has_more}`, one project to a listing.
+    paging = PageNumber(number="page", size="page_size", rows="items", more="has_more")
+    scope = PerProject(path="/projects/{project}/invoices")
+    lock = Status("status", default="DRAFT", editable=frozenset({"DRAFT"}))
+    money = MajorUnits("amount")  # Coperniq's total of the lines, or its percentage's worth
+    project_field, date_field = "recordId", "dueDate"  # dated by due date: see in_plan_terms
+    default_token_env = "COPERNIQ_API_KEY"
+    project_noun = "Coperniq record"
+    undated = "a Coperniq invoice needs a date"
     page_size = 100  # the documented maximum `page_size`
     rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The key's daily budget as the last response reported it: the connection's, not the
+        # plan's, like the call log.
         self.limit: int | None = None
         self.remaining: int | None = None
-        # Per project: days from billing date to due date, to date what the vendor holds.
-        self.due_days: dict[int, int] = {}
-        # What the request says and the comparison cannot (Coperniq never reads it back), by
-        # invoice: the status and issue date of one created already issued (`status: SENT`;
-        # every other invoice is a DRAFT), and the section of each catalog item's line.
-        self.issued: dict[InvoiceKey, tuple[str, date]] = {}
-        self.sections: dict[InvoiceKey, dict[int, str]] = {}
-        # Catalog item id -> the items whose lines use it, for the one check in `list`.
-        self.catalog_uses: dict[int, list[Item]] = defaultdict(list)
-        self.catalog_checked = False
-        # (invoice id, catalog item id) -> the id of that line, so that an update names it.
-        self.line_ids: dict[tuple[str, int], int] = {}
 
     def headers(self) -> dict[str, str]:
         return {"x-api-key": str(self.token), "Accept": "application/json"}
@@ -157,19 +154,10 @@ class Coperniq(Provider):
         grouped: dict[tuple[str, int, date], list[Item]] = defaultdict(list)
         # A charge's options are its items' options: say what is wrong with them once a charge.
         told: set[tuple[str, str, str]] = set()
-        for item in items:
-            record = integer_id(item.project_id)
-            if record is None:
-                problems.append(
-                    (item, f"Coperniq record ids are integers; got {item.project_id!r}")
-                )
-                continue
-            if item.date is None:
-                problems.append((item, "a Coperniq invoice needs a date"))
-                continue
-            self.due_days[record] = _due_days(item)
+        for item, record in self.admitted(items, problems):
+            assert isinstance(record, int) and item.date is not None  # admitted
             if item.percent is not None:
-                resources.append(self._percentage(item, record))
+                resources.append(_percentage(item, record))
                 continue
             problem = _line_problem(item)
             if problem is not None:
@@ -177,11 +165,10 @@ class Coperniq(Provider):
                     told.add((item.project, item.kind, item.charge))
                     problems.append((item, problem))
                 continue
-            self.catalog_uses[_catalog_item(item)].append(item)
             if item.options.get("group_by", "none") == "date":
                 grouped[(item.project, record, item.date)].append(item)
             else:
-                body = self._invoice(item, record, item.date, item.description)
+                body = _invoice(item, record, item.date, item.description)
                 body["lineItems"] = [_line(item)]
                 resources.append(_resource(item.address, item, record, body, [item]))
         for (project, record, when), group in sorted(grouped.items()):
@@ -190,111 +177,63 @@ class Coperniq(Provider):
                 problems.append(problem)
                 continue
             description = f"{project}: billing for {when.isoformat()}"
-            body = self._invoice(group[0], record, when, description)
+            body = _invoice(group[0], record, when, description)
             body["lineItems"] = sorted((_line(i) for i in group), key=_by_catalog_item)
-            self.sections[_key(body)] = {_catalog_item(i): SECTIONS[i.kind] for i in group}
+            # Coperniq reads the sections back flat: the request takes them from here.
+            sections = {str(_catalog_item(i)): SECTIONS[i.kind] for i in group}
             address = f"{project}/invoices/{when.isoformat()}"
-            resources.append(_resource(address, group[0], record, body, group))
+            resources.append(_resource(address, group[0], record, body, group, sections))
         return resources, problems
-
-    def _invoice(self, item: Item, record: int, when: date, description: str) -> dict[str, Any]:
-        due = (when + timedelta(days=_due_days(item))).isoformat()
-        if _status(item) != "DRAFT":
-            self.issued[(record, due, description)] = (_status(item), when)
-        return {
-            "recordId": record,
-            "calculationMethod": "LINE_ITEMS",
-            "description": description,
-            "dueDate": due,
-        }
-
-    def _percentage(self, item: Item, record: int) -> Resource:
-        assert item.date is not None and item.percent is not None
-        body = self._invoice(item, record, item.date, item.description)
-        body["calculationMethod"] = "PERCENTAGE"
-        body["percentage"] = item.percent
-        return _resource(item.address, item, record, body, [item])
 
     # -- wire -------------------------------------------------------------------------------
 
-    def _wire(self, attributes: Mapping[str, Any], remote_id: str | None = None) -> dict[str, Any]:
-        """The request body: canonical attributes plus what is compared by nothing (status,
-        issue date, sections, the ids of the lines an update keeps)."""
-        body = dict(attributes)
-        body["dueDate"] = f"{attributes['dueDate']}T00:00:00.000Z"
-        status, issued = self.issued.get(_key(attributes), ("DRAFT", None))
-        body["status"] = status
-        if issued is not None:
-            body["issueDate"] = f"{issued.isoformat()}T00:00:00.000Z"
-        if "lineItems" in attributes:
-            lines = [self._kept(dict(line), remote_id) for line in attributes["lineItems"]]
-            where = self.sections.get(_key(attributes), {})
-            body["lineItems"] = [line for line in lines if line["catalogItemId"] not in where]
-            grouped = {
-                name: [line for line in lines if where.get(line["catalogItemId"]) == name]
-                for name in SECTIONS.values()
-            }
-            sections = [{"name": n, "lineItems": ls} for n, ls in grouped.items() if ls]
-            if sections:
-                body["sections"] = sections
-                if not body["lineItems"]:
-                    del body["lineItems"]
-        return body
+    def create_body(
+        self, type_name: str, body: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        wire = _wire(body, private)
+        # The status an invoice is created in, and the day it was issued if not a DRAFT; an
+        # update never changes them (InvoiceUpdate has neither).
+        wire["status"] = private.get("status", "DRAFT")
+        if private.get("issue_date"):
+            wire["issueDate"] = f"{private['issue_date']}T00:00:00.000Z"
+        return _sectioned(wire, private)
 
-    def _kept(self, line: dict[str, Any], remote_id: str | None) -> dict[str, Any]:
-        """A line for an update names the invoice's line of the same catalog item, so that
-        Coperniq changes it rather than adding one (PATCH's line semantics are unpublished)."""
-        if remote_id is not None:
-            kept = self.line_ids.get((remote_id, int(line["catalogItemId"])))
-            if kept is not None:
-                line["id"] = kept
-        return line
+    def update_body(
+        self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return _sectioned(_wire(changes, private), private)
 
-    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
-        self._check_catalog()
-        found: list[Observed] = []
-        for project_id in project_ids:
+    def list(
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
+        self._check_catalog(planned)
+        return super().list(project_ids, planned)
 
-            def fetch(
-                page: int | None, _project: str = str(project_id)
-            ) -> tuple[list[Any], int | None]:
-                number = page or 1
-                path = f"/projects/{_project}/invoices"
-                response = self.request(
-                    "GET", path, params={"page": number, "page_size": self.page_size}
-                )
-                rows, more = self._page(self.json(response), path)
-                return rows, (number + 1 if more else None)
+    def in_plan_terms(self, observed: Observed, planned: Planned) -> Observed:
+        """Coperniq keeps a due date, not a billing date: the billing date is the due date
+        less the days the plan gives the record's invoices (its last invoice's)."""
+        observed = super().in_plan_terms(observed, planned)
+        invoices = planned.projects.get(str(observed.project_id))
+        if not invoices or observed.date is None or invoices[-1].date is None:
+            return observed
+        last = invoices[-1]
+        days = date.fromisoformat(str(last.attributes["dueDate"])) - last.date
+        return replace(observed, date=observed.date - days)
 
-            found.extend(self.observe(obj) for obj in self.pages(fetch))
-        return found
-
-    def _page(self, payload: Any, path: str) -> tuple[list[Any], bool]:
-        """Rows of one list page (get-project-invoices' `{items, page, page_size, has_more}`),
-        and whether another page follows."""
-        rows = payload.get("items") if isinstance(payload, dict) else None
-        if not isinstance(rows, list):
-            raise ProviderError(
-                f"Coperniq answered GET {path} with something that is not a page of invoices "
-                f"({{items, page, page_size, has_more}}): {str(payload)[:200]}"
-            )
-        # A page that says more follow but holds nothing would page forever.
-        return rows, payload.get("has_more") is True and bool(rows)
-
-    def _check_catalog(self) -> None:
+    def _check_catalog(self, planned: Sequence[Resource]) -> None:
         """Every catalog item the plan's lines use exists: one GET /catalog-items for the
         connection, before anything is compared, so an unknown one fails the plan, not a write."""
-        if self.catalog_checked or not self.catalog_uses:
+        uses = _catalog_uses(planned)
+        if not uses:
             return
         listed = self.json(self.request("GET", "/catalog-items"))
         known = {integer_id(row.get("id")) for row in listed or [] if isinstance(row, dict)}
-        self.catalog_checked = True
-        unknown = sorted(set(self.catalog_uses) - known)
+        unknown = sorted(set(uses) - known)
         if not unknown:
             return
         lines = []
         for catalog_item in unknown:
-            for mark, users in _by_mark(self.catalog_uses[catalog_item]).items():
+            for mark, users in _by_mark(uses[catalog_item]).items():
                 lines.append(f"  {mark}: catalog_item {catalog_item}, used by {_addresses(users)}")
         raise ProviderError(
             f"Coperniq connection {self.name!r} has no catalog item "
@@ -304,26 +243,8 @@ class Coperniq(Provider):
             + "\n".join(lines)
         )
 
-    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
-        (body,) = bodies
-        response = self.request(
-            "POST", self.types[type_name].path, body=self._wire(body), retry_on_failure=False
-        )
-        return [self.observe(self.json(response))]
-
-    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
-        body = self._wire(attributes, remote_id)
-        # InvoiceUpdate has no recordId, calculationMethod, percentage or issueDate; and
-        # billplan never changes the status an invoice was created in.
-        for fixed in (*self.fixed_fields, "status", "issueDate"):
-            body.pop(fixed, None)
-        response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
-        return self.observe(self.json(response))
-
-    def read_one(self, type_name: str, payload: Any) -> Observed:
-        return self.observe(payload)
-
-    def observe(self, obj: Mapping[str, Any]) -> Observed:
+    def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
+        """An invoice, dated by its due date: in_plan_terms takes the plan's days off."""
         record = obj.get("record") or {}
         record_id = integer_id(record.get("id", obj.get("recordId")))
         method = obj.get("calculationMethod") or "LINE_ITEMS"
@@ -334,6 +255,8 @@ class Coperniq(Provider):
             "description": obj.get("description"),
             "dueDate": due,
         }
+        # The id of each catalog item's line, so that an update names the line it changes.
+        line_ids: dict[str, int] = {}
         if method == "PERCENTAGE":
             attributes["percentage"] = decimal(obj.get("percentage"))
         else:
@@ -341,21 +264,13 @@ class Coperniq(Provider):
             for line in raw:
                 catalog_item, line_id = (integer_id(line.get(k)) for k in ("catalogItemId", "id"))
                 if catalog_item is not None and line_id is not None:
-                    self.line_ids[(str(obj["id"]), catalog_item)] = line_id
+                    line_ids[str(catalog_item)] = line_id
             attributes["lineItems"] = sorted(map(_read_line, raw), key=_by_catalog_item)
-        when = None
-        if due:
-            when = date.fromisoformat(due) - timedelta(days=self.due_days.get(record_id or 0, 0))
-        return Observed(
-            remote_id=str(obj["id"]),
-            type=INVOICE,
-            project_id=record_id or 0,
-            attributes=attributes,
-            locked=str(obj.get("status") or "DRAFT") != "DRAFT",
-            dated_by_vendor=False,
-            date=when,
-            amount=decimal(obj.get("amount")),
-        )
+        private = {"line_ids": line_ids} if line_ids else {}
+        return self.observed(
+            type_name, obj, attributes, project_id=record_id or 0, dated_by_vendor=False,
+            private=private,
+        )  # fmt: skip
 
     # -- the daily budget -------------------------------------------------------------------
 
@@ -506,14 +421,6 @@ def _by_catalog_item(line: Mapping[str, Any]) -> int:
     return int(line.get("catalogItemId") or 0)
 
 
-def _key(attributes: Mapping[str, Any]) -> InvoiceKey:
-    return (
-        int(attributes["recordId"]),
-        str(attributes["dueDate"]),
-        attributes.get("description"),
-    )
-
-
 def _addresses(items: Sequence[Item]) -> str:
     names = sorted(item.address for item in items)
     return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
@@ -528,8 +435,96 @@ def _by_mark(items: Sequence[Item]) -> dict[str, list[Item]]:
     return dict(sorted(found.items()))
 
 
+def _invoice(item: Item, record: int, when: date, description: str) -> dict[str, Any]:
+    due = (when + timedelta(days=_due_days(item))).isoformat()
+    return {
+        "recordId": record,
+        "calculationMethod": "LINE_ITEMS",
+        "description": description,
+        "dueDate": due,
+    }
+
+
+def _percentage(item: Item, record: int) -> Resource:
+    assert item.date is not None and item.percent is not None
+    body = _invoice(item, record, item.date, item.description)
+    body["calculationMethod"] = "PERCENTAGE"
+    body["percentage"] = item.percent
+    return _resource(item.address, item, record, body, [item])
+
+
 def _resource(
-    address: str, item: Item, record: int, body: dict[str, Any], items: Sequence[Item]
+    address: str,
+    item: Item,
+    record: int,
+    body: dict[str, Any],
+    items: Sequence[Item],
+    sections: Mapping[str, str] | None = None,
 ) -> Resource:
+    """The invoice for these items. Its private part is what the request says and the
+    comparison cannot (Coperniq never reads it back): the status and issue date of one created
+    already issued (`status: SENT`; every other invoice is a DRAFT), and the section of each
+    catalog item's line."""
     total = sum((i.amount for i in items), Decimal(0))
-    return Resource.of(item, INVOICE, record, body, address=address, amount=total)
+    private: dict[str, Any] = {}
+    if _status(item) != "DRAFT":
+        assert item.date is not None  # compiled items have one
+        private.update(status=_status(item), issue_date=item.date.isoformat())
+    if sections:
+        private["sections"] = dict(sections)
+    return Resource.of(
+        item,
+        INVOICE,
+        record,
+        body,
+        address=address,
+        amount=total,
+        private=private,
+        items=tuple(items),
+    )
+
+
+def _wire(attributes: Mapping[str, Any], private: Mapping[str, Any]) -> dict[str, Any]:
+    """The request body from the compared attributes: the due date as a timestamp, and each
+    line naming the invoice's line of its catalog item, where the invoice has one, so that
+    Coperniq changes it rather than adding one (PATCH's line semantics are unpublished)."""
+    body = dict(attributes)
+    body["dueDate"] = f"{attributes['dueDate']}T00:00:00.000Z"
+    if "lineItems" in attributes:
+        kept = private.get("line_ids") or {}
+        body["lineItems"] = [
+            {**line, "id": kept[key]} if (key := str(line["catalogItemId"])) in kept else dict(line)
+            for line in attributes["lineItems"]
+        ]
+    return body
+
+
+def _sectioned(wire: dict[str, Any], private: Mapping[str, Any]) -> dict[str, Any]:
+    """A grouped invoice's body with its lines moved into their sections (one per kind), the
+    others left as lines; any other body as it is."""
+    where = private.get("sections") or {}
+    if "lineItems" not in wire or not where:
+        return wire
+    lines = wire["lineItems"]
+    grouped = {
+        name: [line for line in lines if where.get(str(line["catalogItemId"])) == name]
+        for name in SECTIONS.values()
+    }
+    sections = [{"name": n, "lineItems": ls} for n, ls in grouped.items() if ls]
+    if not sections:
+        return wire
+    body = {**wire, "lineItems": [ln for ln in lines if str(ln["catalogItemId"]) not in where]}
+    body["sections"] = sections
+    if not body["lineItems"]:
+        del body["lineItems"]
+    return body
+
+
+def _catalog_uses(planned: Sequence[Resource]) -> dict[int, list[Item]]:
+    """Catalog item id -> the items whose lines use it."""
+    uses: dict[int, list[Item]] = defaultdict(list)
+    for resource in planned:
+        for line in resource.attributes.get("lineItems") or []:
+            catalog_item = int(line["catalogItemId"])
+            uses[catalog_item] += [i for i in resource.items if _catalog_item(i) == catalog_item]
+    return uses

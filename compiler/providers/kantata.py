@@ -21,20 +21,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any, ClassVar
 
 import httpx
 
 from compiler.model import Item, Observed, Resource
-from compiler.money import from_minor_units, to_minor_units
 from compiler.providers.base import (
+    Bodies,
     OutcomeUnknown,
+    Planned,
     Provider,
     ProviderError,
-    ResourceType,
 )
 from compiler.providers.declare import Capabilities, Connection
+from compiler.providers.traits import AllProjects, MinorUnits, PageNumber, WhenNamed
 from compiler.providers.values import integer_id
 
 MILESTONE = "kantata_billing_milestone"
@@ -59,31 +59,32 @@ class Kantata(Provider):
     capabilities = Capabilities(bills_on_completion=True)
     connection = Connection(summary="Kantata OX, formerly Mavenlink (billing milestones).")
     default_base_url = "https://api.mavenlink.com/api/v1"
-    default_token_env = "KANTATA_API_TOKEN"
-    types: ClassVar[Mapping[str, ResourceType]] = {
-        MILESTONE: ResourceType(MILESTONE, "/billing_milestones"),
-    }
+    types: ClassVar[Mapping[str, str]] = {MILESTONE: "/billing_milestones"}
     fixed_fields = frozenset({"workspace_id"})
+    paging = PageNumber(number="page", size="per_page", rows=None, count="meta.page_count")
+    scope = AllProjects(param="workspace_ids")
+    list_params: ClassVar[Mapping[str, Any]] = {"include": INCLUDE, "order": "created_at:asc"}
+    # Kantata refuses to change or delete an invoiced milestone, and a milestone has no
+    # `invoiced` field: it is invoiced when it names an invoice, by `invoice_id` or (with
+    # `include=invoices`) `invoice_ids`. Any invoice counts, a draft or a cancelled one too:
+    # the spec does not say that either frees it, and a milestone wrongly shown locked is only
+    # left alone, where one wrongly shown free would fail its write.
+    lock = WhenNamed(ids=("invoice_id",), lists=("invoice_ids",))
+    money = MinorUnits("amount_in_cents")
+    project_field, date_field = "workspace_id", "date_to_invoice"
+    update_method = "PUT"
+    write_params: ClassVar[Mapping[str, Any]] = {"include": INCLUDE}
+    default_token_env = "KANTATA_API_TOKEN"
+    project_noun = "Kantata workspace"
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
     rate_limit = 10  # requests a second [assumed: Kantata publishes no numbers]
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Amounts read back are in the workspace's minor units; remember each project's currency.
-        self.currencies: dict[str, str] = {}
-
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
         resources: list[Resource] = []
         problems: list[tuple[Item, str]] = []
-        for item in items:
-            workspace = integer_id(item.project_id)
-            if workspace is None:
-                problems.append(
-                    (item, f"Kantata workspace ids are integers; got {item.project_id!r}")
-                )
-                continue
-            cents = to_minor_units(item.amount, item.currency)
+        for item, workspace in self.admitted(items, problems):
+            cents = self.money.wire(item.amount, item.currency)
             if cents not in INT32:
                 problems.append(
                     (
@@ -94,7 +95,6 @@ class Kantata(Provider):
                     )
                 )
                 continue
-            self.currencies[str(workspace)] = item.currency
             body: dict[str, Any] = {
                 "title": item.description,
                 "amount_in_cents": cents,
@@ -125,31 +125,15 @@ class Kantata(Provider):
             resources.append(Resource.of(item, MILESTONE, workspace, body, tags=tags))
         return resources, problems
 
-    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
-        if not project_ids:
-            return []
-        params = {
-            "workspace_ids": ",".join(str(p) for p in project_ids),
-            "include": INCLUDE,
-            "per_page": self.page_size,
-            "order": "created_at:asc",
-        }
-
-        def fetch(page: int | None) -> tuple[list[Observed], int | None]:
-            number = page or 1
-            envelope = self.json(
-                self.request("GET", self.types[MILESTONE].path, params={**params, "page": number})
-            )
-            self._check_currencies(envelope)
-            meta = envelope.get("meta") or {}
-            last = int(meta.get("page_count") or 1)
-            return self._unpack(envelope), (number + 1 if number < last else None)
-
-        found = list(self.pages(fetch))
-        self._check_workspaces([str(p) for p in project_ids if str(p) in self.currencies])
+    def list(
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
+        found = super().list(project_ids, planned)
+        wanted = Planned.of(planned)
+        self._check_workspaces([str(p) for p in project_ids if str(p) in wanted.projects], wanted)
         return found
 
-    def _check_workspaces(self, planned: Sequence[str]) -> None:
+    def _check_workspaces(self, planned: Sequence[str], wanted: Planned) -> None:
         """Before any write, one read per 200 planned workspaces (GetWorkspaces, `only`): every
         one that Kantata does not show, and every one billed in another currency, named at
         once. Kantata leaves out archived projects and projects the user may not see."""
@@ -168,29 +152,29 @@ class Kantata(Provider):
                     "archived, or the token's user cannot see it. Check the project's "
                     "`project_id`, unarchive the project, or add the user to it"
                 )
-            elif (currency := held.get("currency")) and currency != self.currencies[workspace]:
+            elif (currency := held.get("currency")) and currency != wanted.currency(workspace):
                 # `currency` is hidden from users without financial access: then the check
-                # falls to the currency of the milestones already there (_check_currencies).
-                problems.append(_currency_problem(workspace, currency, self.currencies[workspace]))
+                # falls to the currency of the milestones already there (rows).
+                problems.append(_currency_problem(workspace, currency, wanted.currency(workspace)))
         if problems:
             raise ProviderError(
                 f"{self.title} would refuse this plan; nothing was written:\n  - "
                 + "\n  - ".join(problems)
             )
 
-    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
+    def create(self, type_name: str, bodies: Bodies, private: Bodies = ()) -> list[Observed]:
         try:
             response = self.request(
                 "POST",
-                self.types[type_name].path,
-                params={"include": INCLUDE},
+                self.types[type_name],
+                params=self.write_params,
                 body={"billing_milestones": [dict(b) for b in bodies]},
                 retry_on_failure=False,
             )
         except ProviderError as exc:
             message, positions = _name_positions(str(exc), bodies)
             raise type(exc)(message, status=exc.status, refused=positions) from exc
-        made = {obs.owner: obs for obs in self._unpack(self.json(response))}
+        made = {obs.owner: obs for obs in self._observe_all(self.json(response))}
         # Results come back in Kantata's sort order; pair them with the request by the
         # address each milestone is tagged with, never by position.
         wanted = [b["external_reference"]["service_model_ref"] for b in bodies]
@@ -202,53 +186,43 @@ class Kantata(Provider):
             )
         return [made[address] for address in wanted]
 
-    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
-        body = {k: v for k, v in attributes.items() if k != "workspace_id"}
-        envelope = self.json(
-            self.request(
-                "PUT",
-                f"{self.types[type_name].path}/{remote_id}",
-                params={"include": INCLUDE},
-                body={"billing_milestone": body},
-            )
-        )
-        (observed,) = self._unpack(envelope)
+    def update_body(
+        self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {"billing_milestone": dict(changes)}
+
+    def read_one(self, type_name: str, payload: Any) -> Observed:
+        (observed,) = self._observe_all(payload)
         return observed
 
-    def recheck(self, type_name: str, remote_ids: Sequence[str]) -> list[Observed]:
+    def recheck(
+        self, type_name: str, remote_ids: Sequence[str], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
         # One filtered read for all of them (`only`), never one GET per milestone.
+        wanted = Planned.of(planned)
         found: list[Observed] = []
         for start in range(0, len(remote_ids), self.page_size):
             chunk = remote_ids[start : start + self.page_size]
             params = {"only": ",".join(chunk), "include": INCLUDE, "per_page": self.page_size}
-            found += self._unpack(
-                self.json(self.request("GET", self.types[type_name].path, params=params))
-            )
+            envelope = self.json(self.request("GET", self.types[type_name], params=params))
+            found += [self.in_plan_terms(obs, wanted) for obs in self._observe_all(envelope)]
         return found
 
-    def _check_currencies(self, envelope: Mapping[str, Any]) -> None:
+    def rows(self, page: Any, path: str, planned: Planned) -> list[Any]:
         """amount_in_cents is in the workspace's currency: a plan in another currency would have
         every amount read in the wrong one, silently. Refuse to plan it."""
-        for obj in (envelope.get("billing_milestones") or {}).values():
+        for obj in (page.get("billing_milestones") or {}).values():
             workspace = str(obj.get("workspace_id"))
-            held, planned = obj.get("currency"), self.currencies.get(workspace)
-            if held and planned and held != planned:
-                raise ProviderError(_currency_problem(workspace, held, planned))
+            held, wanted = obj.get("currency"), planned.currency(workspace)
+            if held and wanted and held != wanted:
+                raise ProviderError(_currency_problem(workspace, held, wanted))
+        return _unpack(page)
 
-    def _unpack(self, envelope: Mapping[str, Any]) -> list[Observed]:
-        """Objects in `results` order, with their side-loaded external references."""
-        milestones = envelope.get("billing_milestones") or {}
-        references = envelope.get("external_references") or {}
-        out = []
-        for entry in envelope.get("results") or []:
-            if entry.get("key") != "billing_milestones":
-                continue
-            obj = milestones[str(entry["id"])]
-            refs = [references[str(i)] for i in obj.get("external_reference_ids") or []]
-            out.append(self.observe(obj, refs))
-        return out
+    def _observe_all(self, envelope: Mapping[str, Any]) -> list[Observed]:
+        return [self.observe(MILESTONE, obj) for obj in _unpack(envelope)]
 
-    def observe(self, obj: Mapping[str, Any], refs: Sequence[Mapping[str, Any]]) -> Observed:
+    def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
+        """A milestone as _unpack joins it: with its `external_references`."""
         workspace = obj.get("workspace_id")
         attributes: dict[str, Any] = {
             "title": obj.get("title"),
@@ -260,6 +234,7 @@ class Kantata(Provider):
             attributes["story_id"] = integer_id(obj.get("story_id"))
         else:
             attributes["date_to_invoice"] = obj.get("date_to_invoice")
+        refs = obj.get("external_references") or []
         ours = next((r for r in refs if r.get("service_name") == SERVICE_NAME), None)
         if ours is not None:
             attributes["external_reference"] = {
@@ -267,19 +242,12 @@ class Kantata(Provider):
                 "service_model": ours.get("service_model"),
                 "service_model_ref": ours.get("service_model_ref"),
             }
-        currency = self.currencies.get(str(workspace)) or str(obj.get("currency") or "USD")
-        # A milestone billed on completion has no invoice date, whatever date it still holds.
-        when = attributes.get("date_to_invoice")
-        return Observed(
-            remote_id=str(obj["id"]),
-            type=MILESTONE,
-            project_id=attributes["workspace_id"],
-            attributes=attributes,
-            locked=_on_an_invoice(obj),
-            date=date.fromisoformat(when) if when else None,
-            amount=from_minor_units(attributes["amount_in_cents"], currency),
-            owner=ours.get("service_model_ref") if ours is not None else None,
-        )
+        # A milestone billed on completion has no invoice date (date_to_invoice is left out
+        # above), whatever date it still holds. Its amount is in its own currency here;
+        # in_plan_terms reads it in the plan's.
+        owner = ours.get("service_model_ref") if ours is not None else None
+        currency = str(obj.get("currency") or "USD")
+        return self.observed(type_name, obj, attributes, currency=currency, owner=owner)
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = self._vendor_words(payload, response)
@@ -337,10 +305,16 @@ def _currency_problem(workspace: str, held: str, planned: str) -> str:
     )
 
 
-def _on_an_invoice(milestone: Mapping[str, Any]) -> bool:
-    """Kantata refuses to change or delete an invoiced milestone, and a milestone has no
-    `invoiced` field: it is invoiced when it names an invoice, by `invoice_id` or (with
-    `include=invoices`) `invoice_ids`. Any invoice counts, a draft or a cancelled one too: the
-    spec does not say that either frees it, and a milestone wrongly shown locked is only left
-    alone, where one wrongly shown free would fail its write."""
-    return milestone.get("invoice_id") is not None or bool(milestone.get("invoice_ids"))
+def _unpack(envelope: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Milestones in `results` order, each joined with its side-loaded external references
+    (under `external_references`)."""
+    milestones = envelope.get("billing_milestones") or {}
+    references = envelope.get("external_references") or {}
+    out = []
+    for entry in envelope.get("results") or []:
+        if entry.get("key") != "billing_milestones":
+            continue
+        obj = milestones[str(entry["id"])]
+        refs = [references[str(i)] for i in obj.get("external_reference_ids") or []]
+        out.append({**obj, "external_references": refs})
+    return out

@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
 
 from compiler.model import Item, Observed, Resource
-from compiler.providers.base import Provider, ProviderError, ResourceType
+from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Connection, PlanOptions
+from compiler.providers.traits import Cursor, MajorUnits, PerProject, WhenTrue
 from compiler.providers.values import decimal
 
 MILESTONE = "ruddr_invoice_milestone"
@@ -68,24 +67,23 @@ class Ruddr(Provider):
     )
     connection = Connection(summary="Ruddr (invoice milestones and product items).")
     default_base_url = "https://www.ruddr.io/api/workspace"
-    default_token_env = "RUDDR_API_TOKEN"
-    types: ClassVar[Mapping[str, ResourceType]] = {
-        MILESTONE: ResourceType(MILESTONE, "/project-invoice-milestones"),
-        PRODUCT_ITEM: ResourceType(PRODUCT_ITEM, "/project-product-items"),
+    types: ClassVar[Mapping[str, str]] = {
+        MILESTONE: "/project-invoice-milestones",
+        PRODUCT_ITEM: "/project-product-items",
     }
     fixed_fields = frozenset({"projectId"})
+    paging = Cursor(after="startingAfter", size="limit", rows="results", more="hasMore")
+    scope = PerProject(param="projectId")
+    money = MajorUnits("fee")  # a priced milestone's fee is Ruddr's: read, never compared
+    project_field, date_field = "projectId", "date"
+    lock = WhenTrue("invoiced")  # 409 is Ruddr's answer to a write of an invoiced object
+    default_token_env = "RUDDR_API_TOKEN"
+    project_noun = "Ruddr project"
+    integer_projects = False  # UUIDs
     page_size = 100  # the documented maximum `limit`
     rate_limit = 20  # requests a second per workspace [doc]
     # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
     text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # What the plan writes to each project (types, currencies) and the invoice items it
-        # names: checked against Ruddr once, before anything is compared.
-        self.currencies: dict[str, set[str]] = {}
-        self.planned_types: dict[str, set[str]] = {}
-        self.invoice_items: dict[str, set[str]] = {}
 
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
         resources: list[Resource] = []
@@ -144,43 +142,27 @@ class Ruddr(Provider):
             if type_name == MILESTONE:
                 body["typeId"] = "recurring" if item.kind == "recurring" else "custom"
             body.update(_amounts(type_name, item))
-            self.currencies.setdefault(body["projectId"], set()).add(item.currency)
-            self.planned_types.setdefault(body["projectId"], set()).add(type_name)
-            self.invoice_items.setdefault(body["projectId"], set()).add(body["invoiceItemId"])
             resources.append(Resource.of(item, type_name, body["projectId"], body))
         return resources, problems
 
-    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
-        found: list[Observed] = []
-        for project_id in project_ids:
-            for type_name, resource_type in self.types.items():
-
-                def fetch(
-                    cursor: str | None,
-                    _path: str = resource_type.path,
-                    _project: str = str(project_id),
-                ) -> tuple[list[Any], str | None]:
-                    params = {"projectId": _project, "limit": self.page_size}
-                    if cursor:
-                        params["startingAfter"] = cursor
-                    page = self.json(self.request("GET", _path, params=params))
-                    results = page.get("results", [])
-                    more = bool(page.get("hasMore")) and bool(results)
-                    return results, results[-1]["id"] if more else None
-
-                found.extend(self.observe(type_name, obj) for obj in self.pages(fetch))
-        self._check_plan([str(p) for p in project_ids])
+    def list(
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
+        found = super().list(project_ids, planned)
+        self._check_plan([str(p) for p in project_ids], Planned.of(planned))
         return found
 
-    def _check_plan(self, project_ids: Sequence[str]) -> None:
+    def _check_plan(self, project_ids: Sequence[str], planned: Planned) -> None:
         """Everything about the planned projects and invoice items that would make Ruddr refuse
         the writes, all at once: one read per planned project and per invoice item."""
         problems: list[str] = []
         invoice_items: set[str] = set()
         for project_id in project_ids:
-            if project_id in self.planned_types:
-                problems += self._project_problems(project_id)
-                invoice_items |= self.invoice_items[project_id]
+            if project_id in planned.projects:
+                problems += self._project_problems(project_id, planned.projects[project_id])
+                invoice_items |= {
+                    str(r.attributes["invoiceItemId"]) for r in planned.projects[project_id]
+                }
         for invoice_item in sorted(invoice_items):
             if self.read_or_none(f"/invoice-items/{invoice_item}") is None:
                 problems.append(
@@ -194,7 +176,7 @@ class Ruddr(Provider):
                 + "\n  - ".join(problems)
             )
 
-    def _project_problems(self, project_id: str) -> list[str]:
+    def _project_problems(self, project_id: str, planned: Sequence[Resource]) -> list[str]:
         project = self.read_or_none(f"/projects/{project_id}")
         if project is None:
             return [
@@ -203,20 +185,20 @@ class Ruddr(Provider):
             ]
         named = f"Ruddr project {project_id} ({project.get('name')})"
         problems = []
-        planned = self.planned_types[project_id]
+        types = {resource.type for resource in planned}
         billing = project.get("billingTypeId")
-        if MILESTONE in planned and billing not in MILESTONE_BILLING_TYPES:
+        if MILESTONE in types and billing not in MILESTONE_BILLING_TYPES:
             problems.append(
                 f"{named} has billing type {billing!r}: Ruddr takes invoice milestones only on "
                 "'fixed' or 'fixed_recurring' projects; change the project's billing type in "
                 "Ruddr, or bill these charges from a fixed-fee project"
             )
-        if PRODUCT_ITEM in planned and project.get("isBillable") is False:
+        if PRODUCT_ITEM in types and project.get("isBillable") is False:
             problems.append(
                 f"{named} is not billable: Ruddr takes product items only on billable "
                 "projects; make it billable in Ruddr, or move the products to a billable project"
             )
-        held, wanted = project.get("currency"), self.currencies.get(project_id, set())
+        held, wanted = project.get("currency"), {resource.currency for resource in planned}
         if held and wanted and wanted != {held}:
             problems.append(
                 f"{named} bills in {held}, but the plan bills it in "
@@ -225,24 +207,15 @@ class Ruddr(Provider):
             )
         return problems
 
-    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
-        (body,) = bodies  # Ruddr creates one object per request
-        response = self.request(
-            "POST", self.types[type_name].path, body=dict(body), retry_on_failure=False
-        )
-        return [self.observe(type_name, self.json(response))]
-
-    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
-        body = {key: value for key, value in attributes.items() if key != "projectId"}
+    def update_body(
+        self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        body = dict(changes)
         if "quantity" not in body:
             # Moving to a fee-only line: clear a pair Ruddr would otherwise keep.
             body["quantity"] = None
             body["rate"] = None
-        response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
-        return self.observe(type_name, self.json(response))
-
-    def read_one(self, type_name: str, payload: Any) -> Observed:
-        return self.observe(type_name, payload)
+        return body
 
     def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
         text_key = self.text_field[type_name]
@@ -263,16 +236,7 @@ class Ruddr(Provider):
             attributes["rate"] = decimal(rate)
         if not (priced and type_name == MILESTONE):
             attributes["fee"] = decimal(fee)  # a priced milestone's fee is theirs, not a field
-        when = obj.get("date")
-        return Observed(
-            remote_id=str(obj["id"]),
-            type=type_name,
-            project_id=attributes["projectId"],
-            attributes=attributes,
-            locked=bool(obj.get("invoiced")),
-            date=date.fromisoformat(when) if when else None,
-            amount=decimal(fee) if fee is not None else Decimal(0),
-        )
+        return self.observed(type_name, obj, attributes)
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = super().describe_error(payload, response)

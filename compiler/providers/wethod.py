@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -25,9 +24,9 @@ from compiler.model import Item, Observed, Resource
 from compiler.providers.base import (
     ConfigurationError,
     Provider,
-    ResourceType,
 )
 from compiler.providers.declare import Connection, PlanOptions
+from compiler.providers.traits import AllProjects, MajorUnits, Offset, Status
 from compiler.providers.values import decimal, integer_id
 
 INVOICE = "wethod_invoice"
@@ -113,9 +112,17 @@ class Wethod(Provider):
         required=("company",),
     )
     default_base_url = "https://api.wethod.com"
+    types: ClassVar[Mapping[str, str]] = {INVOICE: "/api/invoices"}
+    # None: PATCH may change project_id (InvoiceUpdate), so a move is an update.
+    fixed_fields: ClassVar[frozenset[str]] = frozenset()
+    paging = Offset(offset="offset", size="limit")
+    scope = AllProjects(param="project_id", template="in:{}")
+    lock = Status("status", default="draft", locked=LOCKED_STATUSES)
+    money = MajorUnits("value")
+    project_field, date_field = "project_id", "issue_date"
     default_token_env = "WETHOD_API_TOKEN"
-    types: ClassVar[Mapping[str, ResourceType]] = {INVOICE: ResourceType(INVOICE, "/api/invoices")}
-    # No fixed fields: PATCH may change project_id (InvoiceUpdate), so a move is an update.
+    project_noun = "Wethod project"
+    undated = "a Wethod invoice needs a date"
     page_size = 100  # the documented maximum `limit`
     rate_limit = 10  # requests a second [assumed: Wethod documents only 5,000 an hour]
 
@@ -135,14 +142,8 @@ class Wethod(Provider):
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
         resources: list[Resource] = []
         problems: list[tuple[Item, str]] = []
-        for item in items:
-            project = integer_id(item.project_id)
-            if project is None:
-                problems.append((item, f"Wethod project ids are integers; got {item.project_id!r}"))
-                continue
-            if item.date is None:
-                problems.append((item, "a Wethod invoice needs a date"))
-                continue
+        for item, project in self.admitted(items, problems):
+            assert item.date is not None  # admitted: Wethod needs one
             body: dict[str, Any] = {
                 "project_id": project,
                 "value": item.amount,
@@ -156,38 +157,14 @@ class Wethod(Provider):
             resources.append(Resource.of(item, INVOICE, project, body))
         return resources, problems
 
-    def list(self, project_ids: Sequence[str | int]) -> list[Observed]:
-        if not project_ids:
-            return []
-        projects = ",".join(str(p) for p in project_ids)
-
-        def fetch(offset: int | None) -> tuple[list[Any], int | None]:
-            start = offset or 0
-            params = {"project_id": f"in:{projects}", "limit": self.page_size, "offset": start}
-            page = self.json(self.request("GET", self.types[INVOICE].path, params=params)) or []
-            more = len(page) == self.page_size
-            return page, (start + len(page) if more else None)
-
-        return [self.observe(obj) for obj in self.pages(fetch)]
-
-    def create(self, type_name: str, bodies: Sequence[Mapping[str, Any]]) -> list[Observed]:
-        (body,) = bodies
-        response = self.request(
-            "POST", self.types[type_name].path, body=dict(body), retry_on_failure=False
-        )
-        return [self.observe(self.json(response))]
-
-    def update(self, type_name: str, remote_id: str, attributes: Mapping[str, Any]) -> Observed:
+    def update_body(
+        self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]
+    ) -> dict[str, Any]:
         # PATCH keeps what it is not told: an option the plan no longer sets is sent as null,
         # or Wethod would keep the old one and the invoice could never match the plan.
-        body = {**dict.fromkeys(OPTION_FIELDS), **attributes}
-        response = self.request("PATCH", f"{self.types[type_name].path}/{remote_id}", body=body)
-        return self.observe(self.json(response))
+        return {**dict.fromkeys(OPTION_FIELDS), **changes}
 
-    def read_one(self, type_name: str, payload: Any) -> Observed:
-        return self.observe(payload)
-
-    def observe(self, obj: Mapping[str, Any]) -> Observed:
+    def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
         attributes: dict[str, Any] = {
             "project_id": integer_id(obj.get("project_id")),
             "value": decimal(obj.get("value")),
@@ -198,16 +175,7 @@ class Wethod(Provider):
             if obj.get(key) is not None:
                 value = obj[key]
                 attributes[key] = decimal(value) if key == "exchange_rate" else value
-        when = obj.get("issue_date")
-        return Observed(
-            remote_id=str(obj["id"]),
-            type=INVOICE,
-            project_id=attributes["project_id"],
-            attributes=attributes,
-            locked=str(obj.get("status", "draft")) in LOCKED_STATUSES,
-            date=date.fromisoformat(when) if when else None,
-            amount=attributes["value"],
-        )
+        return self.observed(type_name, obj, attributes)
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         message = str(payload.get("message") or payload.get("key") or response.reason_phrase)
