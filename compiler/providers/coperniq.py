@@ -104,6 +104,8 @@ class Coperniq(Provider):
     capabilities = Capabilities(grouping="group_by")
     connection = Connection(summary="Coperniq (invoices).")
     default_base_url = "https://api.coperniq.io/v1"
+    default_token_env = "COPERNIQ_API_KEY"
+    rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
     types: ClassVar[Mapping[str, str]] = {INVOICE: "/invoices"}
     # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
     fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})
@@ -113,11 +115,9 @@ class Coperniq(Provider):
     lock = Status("status", default="DRAFT", editable=frozenset({"DRAFT"}))
     money = MajorUnits("amount")  # Coperniq's total of the lines, or its percentage's worth
     project_field, date_field = "recordId", "dueDate"  # dated by due date: see in_plan_terms
-    default_token_env = "COPERNIQ_API_KEY"
     project_noun = "Coperniq record"
     undated = "a Coperniq invoice needs a date"
     page_size = 100  # the documented maximum `page_size`
-    rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

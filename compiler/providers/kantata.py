@@ -59,6 +59,8 @@ class Kantata(Provider):
     capabilities = Capabilities(bills_on_completion=True)
     connection = Connection(summary="Kantata OX, formerly Mavenlink (billing milestones).")
     default_base_url = "https://api.mavenlink.com/api/v1"
+    default_token_env = "KANTATA_API_TOKEN"
+    rate_limit = 10  # requests a second [assumed: Kantata publishes no numbers]
     types: ClassVar[Mapping[str, str]] = {MILESTONE: "/billing_milestones"}
     fixed_fields = frozenset({"workspace_id"})
     paging = PageNumber(number="page", size="per_page", rows=None, count="meta.page_count")
@@ -74,11 +76,9 @@ class Kantata(Provider):
     project_field, date_field = "workspace_id", "date_to_invoice"
     update_method = "PUT"
     write_params: ClassVar[Mapping[str, Any]] = {"include": INCLUDE}
-    default_token_env = "KANTATA_API_TOKEN"
     project_noun = "Kantata workspace"
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
-    rate_limit = 10  # requests a second [assumed: Kantata publishes no numbers]
 
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
         resources: list[Resource] = []

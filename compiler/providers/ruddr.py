@@ -67,6 +67,8 @@ class Ruddr(Provider):
     )
     connection = Connection(summary="Ruddr (invoice milestones and product items).")
     default_base_url = "https://www.ruddr.io/api/workspace"
+    default_token_env = "RUDDR_API_TOKEN"
+    rate_limit = 20  # requests a second per workspace [doc]
     types: ClassVar[Mapping[str, str]] = {
         MILESTONE: "/project-invoice-milestones",
         PRODUCT_ITEM: "/project-product-items",
@@ -77,11 +79,9 @@ class Ruddr(Provider):
     money = MajorUnits("fee")  # a priced milestone's fee is Ruddr's: read, never compared
     project_field, date_field = "projectId", "date"
     lock = WhenTrue("invoiced")  # 409 is Ruddr's answer to a write of an invoiced object
-    default_token_env = "RUDDR_API_TOKEN"
     project_noun = "Ruddr project"
     integer_projects = False  # UUIDs
     page_size = 100  # the documented maximum `limit`
-    rate_limit = 20  # requests a second per workspace [doc]
     # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
     text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}
 

@@ -112,6 +112,8 @@ class Wethod(Provider):
         required=("company",),
     )
     default_base_url = "https://api.wethod.com"
+    default_token_env = "WETHOD_API_TOKEN"
+    rate_limit = 10  # requests a second [assumed: Wethod documents only 5,000 an hour]
     types: ClassVar[Mapping[str, str]] = {INVOICE: "/api/invoices"}
     # None: PATCH may change project_id (InvoiceUpdate), so a move is an update.
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
@@ -120,11 +122,9 @@ class Wethod(Provider):
     lock = Status("status", default="draft", locked=LOCKED_STATUSES)
     money = MajorUnits("value")
     project_field, date_field = "project_id", "issue_date"
-    default_token_env = "WETHOD_API_TOKEN"
     project_noun = "Wethod project"
     undated = "a Wethod invoice needs a date"
     page_size = 100  # the documented maximum `limit`
-    rate_limit = 10  # requests a second [assumed: Wethod documents only 5,000 an hour]
 
     def headers(self) -> dict[str, str]:
         company = self.config.get("company")
