@@ -16,12 +16,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from compiler import __version__, credentials, jsonio
-from compiler.diagnostics import Diagnostic
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
-from compiler.render.safe import json_visible, markup, visible
+from compiler.render import terminal
+from compiler.render.safe import markup, visible
 from compiler.state import StateError
 from compiler.validate import check, schema_text
 
@@ -59,39 +57,6 @@ def _limits(args: argparse.Namespace) -> Limits:
         raise SystemExit(f"billplan: error: {exc}") from None
 
 
-def _console(stderr: bool = False) -> Console:
-    # Output that is not a terminal (a CI log, a file; even where FORCE_COLOR makes rich
-    # style it as one) is never folded: one line printed is one line written, so no fold can
-    # start a line with user text, which a CI runner could obey as a workflow command
-    # (compiler.render.safe). Tables are still laid out to the width.
-    stream = sys.stderr if stderr else sys.stdout
-    soft_wrap = not (hasattr(stream, "isatty") and stream.isatty())
-    console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # Piped or captured output (CI logs, files) is read wide; 80 columns folds addresses.
-        console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap, width=160)
-    return console
-
-
-def _stdout() -> Console:
-    return _console()
-
-
-def _stderr() -> Console:
-    return _console(stderr=True)
-
-
-def report(diagnostics: Sequence[Diagnostic]) -> None:
-    """Every diagnostic on stderr; GitHub annotations too when running in Actions."""
-    for diagnostic in diagnostics:
-        print(diagnostic, file=sys.stderr)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for diagnostic in diagnostics:
-            print(diagnostic.github_annotation())
-    count = len(diagnostics)
-    print(f"{count} error{'s' if count != 1 else ''} found.", file=sys.stderr)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
     limits = _limits(args)
@@ -99,19 +64,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for target in args.paths:
         checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
-            report(checked.diagnostics)
+            terminal.report(checked.diagnostics)
             failed = True
             continue
         projects = len({item.project for item in checked.items})
         print(
-            f"{visible(target)}: valid ({_count(projects, 'project')}, "
-            f"{_count(len(checked.items), 'item')} as of {as_of})"
+            f"{visible(target)}: valid ({terminal.count(projects, 'project')}, "
+            f"{terminal.count(len(checked.items), 'item')} as of {as_of})"
         )
     return EXIT_ERROR if failed else EXIT_OK
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -120,14 +81,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
     checked = check(Path(args.path), as_of, _limits(args))
     if checked.diagnostics:
-        report(checked.diagnostics)
+        terminal.report(checked.diagnostics)
         return EXIT_ERROR
     if args.format == "json":
-        _print_json(render_items.to_json(checked.items, as_of))
+        terminal.print_json(render_items.to_json(checked.items, as_of))
     elif args.format == "csv":
         sys.stdout.write(render_items.to_csv(checked.items))
     else:
-        render_items.print_table(checked.items, _stdout())
+        render_items.print_table(checked.items, terminal.stdout())
     return EXIT_OK
 
 
@@ -140,29 +101,23 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         end = None if args.end is None else forecast.parse_month(args.end, "--to")
         checked = check(Path(args.path), as_of, _limits(args))
         if checked.diagnostics:
-            report(checked.diagnostics)
+            terminal.report(checked.diagnostics)
             return EXIT_ERROR
         result = forecast.forecast(checked.items, as_of, start, end)
     except forecast.MonthError as exc:
         return _fail(str(exc))
     if args.format == "json":
-        _print_json(forecast.to_json(result))
+        terminal.print_json(forecast.to_json(result))
     elif args.format == "csv":
         sys.stdout.write(forecast.to_csv(result))
     else:
-        forecast.print_table(result, _stdout())
+        forecast.print_table(result, terminal.stdout())
     return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(schema_text())
     return EXIT_OK
-
-
-def _print_json(text: str) -> None:
-    """JSON for machines, which a person may read in a terminal: hidden characters inside
-    its strings written as \\u escapes (the same data for a JSON reader)."""
-    sys.stdout.write(json_visible(text))
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -191,13 +146,12 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         limits=_limits(args),
     )
     for note in workspace.notes:
-        _stderr().print(f"[cyan]{markup(note)}[/cyan]")
+        terminal.note(note)
     return workspace
 
 
 def _fail(message: str) -> int:
-    text = markup(message, keep_newlines=True)  # billplan's own messages may span lines
-    _stderr().print(f"[bold red]Error:[/bold red] {text}", highlight=False)
+    terminal.error(message)
     return EXIT_ERROR
 
 
@@ -216,7 +170,7 @@ def _errors_of(exc: Exception) -> int:
     from compiler.workspace import WorkspaceError
 
     if isinstance(exc, WorkspaceError | StateLocationError) and exc.diagnostics:
-        report(exc.diagnostics)
+        terminal.report(exc.diagnostics)
         return EXIT_ERROR
     return _fail(str(exc))
 
@@ -241,14 +195,14 @@ def _write_plan_outputs(
     if args.out:
         planfile.write(Path(args.out), text)
     if args.format == "json":
-        _print_json(text)
+        terminal.print_json(text)
     elif args.format == "markdown":
         sys.stdout.write(render_plan.to_markdown(plan))
     else:
-        render_plan.print_text(plan, _stdout(), show_unchanged=args.show_unchanged)
+        render_plan.print_text(plan, terminal.stdout(), show_unchanged=args.show_unchanged)
         if args.out:
             out = markup(args.out)
-            _stdout().print(f"Saved the plan to {out}; apply exactly it with "
+            terminal.stdout().print(f"Saved the plan to {out}; apply exactly it with "
                             f"`billplan apply {out}`.")  # fmt: skip
     if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
         # GitHub Actions' job summary: appended to (other steps write there too), any --format.
@@ -262,14 +216,6 @@ def _targets(args: argparse.Namespace) -> Targets:
     return Targets.of(getattr(args, "target", None), getattr(args, "exclude", None))
 
 
-def _warn_partial(plan: Plan) -> None:
-    from compiler.targets import Targets
-
-    if plan.targets or plan.excludes:
-        note = Targets(plan.targets, plan.excludes).note()
-        _stderr().print(f"[bold yellow]Warning: {markup(note)}[/bold yellow]")
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.planfile import PlanFileError
 
@@ -281,7 +227,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             state = workspace.state_to_plan()
             observed = workspace.refresh(state, targets)
             plan = workspace.plan(state, observed, targets)
-            _warn_partial(plan)
+            terminal.warn_partial(plan)
             _write_plan_outputs(args, workspace, plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
@@ -309,11 +255,11 @@ def _refresh_only(args: argparse.Namespace) -> int:
     except _planning_errors() as exc:
         return _errors_of(exc)
     if args.format == "json":
-        _print_json(drift.to_json(plan))
+        terminal.print_json(drift.to_json(plan))
     elif args.format == "markdown":
         sys.stdout.write(drift.to_markdown(plan))
     else:
-        drift.print_text(plan, _stdout())
+        drift.print_text(plan, terminal.stdout())
     return EXIT_CHANGES if args.detailed_exitcode and drift.found(plan) else EXIT_OK
 
 
@@ -333,7 +279,7 @@ def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
     from compiler.apply import actionable, apply_plan
 
     todo = actionable(plan)
-    with Progress(console=_stderr(), transient=True) as progress:
+    with Progress(console=terminal.stderr(), transient=True) as progress:
         task = progress.add_task("Applying", total=len(todo))
         return apply_plan(
             plan,
@@ -345,7 +291,7 @@ def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
 
 
 def _report_applied(applied: Applied) -> int:
-    console = _stdout()
+    console = terminal.stdout()
     if applied.moved:
         plural = "es" if applied.moved != 1 else ""
         console.print(f"Moved {applied.moved} address{plural} in state.")
@@ -357,7 +303,7 @@ def _report_applied(applied: Applied) -> int:
     done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a))
     done = done or ("nothing more" if applied.moved else "nothing")
     if applied.failures:
-        err = _stderr()
+        err = terminal.stderr()
         for failure in applied.failures:
             err.print(f"[red]{markup(failure.address)}[/red]: {markup(failure.message)}")
         console.print(f"Apply incomplete: {done}; {len(applied.failures)} failed.")
@@ -373,14 +319,14 @@ def _show_and_apply(
     or a saved one."""
     from compiler.render import plan as render_plan
 
-    _warn_partial(plan)
-    render_plan.print_text(plan, _stdout())
+    terminal.warn_partial(plan)
+    render_plan.print_text(plan, terminal.stdout())
     if not plan.has_changes:
         return EXIT_OK
     if problems := workspace.budget_problems(plan):
         return _fail("\n".join(problems))
     if not _confirm(args, plan):
-        _stdout().print("Apply cancelled; nothing was changed.")
+        terminal.stdout().print("Apply cancelled; nothing was changed.")
         return EXIT_ERROR
     return _report_applied(_run_apply(workspace, plan, state))
 
@@ -431,14 +377,13 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
         ):
             state, merged = replan(workspace, saved, path, plan_dir)
             count = sum(1 for c in merged.changes if c.label != "no-op")
-            _stdout().print(
+            terminal.stdout().print(
                 f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
-                f"{_count(count, 'change')} as {markup(str(path))}."
+                f"{terminal.count(count, 'change')} as {markup(str(path))}."
             )
             return _show_and_apply(args, workspace, merged, state)
     except SavedPlanRefused as exc:
-        for line in exc.details:
-            _stderr().print(f"  {markup(line)}", highlight=False)
+        terminal.details(exc.details)
         return _fail(str(exc))
     except _planning_errors() as exc:
         return _errors_of(exc)
@@ -451,7 +396,7 @@ def _backend_only(args: argparse.Namespace) -> Backend:
     try:
         return state_edit.open_backend(Path(args.path), sandbox=_sandbox(args))
     except state_edit.BackendUnopened as exc:
-        report(exc.diagnostics)
+        terminal.report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
 
 
@@ -475,7 +420,7 @@ def cmd_state_show(args: argparse.Namespace) -> int:
         entry = state_edit.entry(_backend_only(args), args.address)
     except StateError as exc:
         return _fail(str(exc))
-    _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
+    terminal.print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
     return EXIT_OK
 
 
@@ -526,7 +471,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
             notes = sandbox_server.seeded(sandbox, Path(args.seed), _as_of(None), _limits(args))
         except sandbox_server.SeedRefused as exc:
             sandbox.close()
-            report(exc.diagnostics)
+            terminal.report(exc.diagnostics)
             return EXIT_ERROR
         except RuntimeError as exc:  # SeedError, NoEmulatorError: the plan cannot be seeded
             sandbox.close()
