@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from compiler.validate import check, schema_text
 if TYPE_CHECKING:
     from compiler.apply import Applied
     from compiler.model.change import Plan
+    from compiler.render.apply import TerminalApply
     from compiler.state import Backend, State
     from compiler.targets import Targets
     from compiler.workspace import Workspace
@@ -263,76 +264,9 @@ def _refresh_only(args: argparse.Namespace) -> int:
     return EXIT_CHANGES if args.detailed_exitcode and drift.found(plan) else EXIT_OK
 
 
-def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
-    if args.auto_approve:
-        return True
-    if not sys.stdin.isatty():
-        _fail("apply needs confirmation: run it in a terminal, or pass --auto-approve")
-        return False
-    answer = input(f"{plan.summary()}\nApply these changes? Only 'yes' will be accepted: ")
-    return answer.strip() == "yes"
-
-
-def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
-    from rich.progress import Progress
-
-    from compiler.apply import actionable, apply_plan
-
-    todo = actionable(plan)
-    with Progress(console=terminal.stderr(), transient=True) as progress:
-        task = progress.add_task("Applying", total=len(todo))
-        return apply_plan(
-            plan,
-            workspace.providers,
-            workspace.backend,
-            state,
-            progress=lambda change: progress.advance(task),
-        )
-
-
-def _report_applied(applied: Applied) -> int:
-    console = terminal.stdout()
-    if applied.moved:
-        plural = "es" if applied.moved != 1 else ""
-        console.print(f"Moved {applied.moved} address{plural} in state.")
-    counts: dict[str, int] = {}
-    for change in applied.done:
-        counts[change.label] = counts.get(change.label, 0) + 1
-    words = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
-             "adopt": "adopted", "forget": "forgotten"}  # fmt: skip
-    done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a))
-    done = done or ("nothing more" if applied.moved else "nothing")
-    if applied.failures:
-        err = terminal.stderr()
-        for failure in applied.failures:
-            err.print(f"[red]{markup(failure.address)}[/red]: {markup(failure.message)}")
-        console.print(f"Apply incomplete: {done}; {len(applied.failures)} failed.")
-        return EXIT_ERROR
-    console.print(f"[bold green]Apply complete:[/bold green] {done}.")
-    return EXIT_OK
-
-
-def _show_and_apply(
-    args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
-) -> int:
-    """Show the plan, check the request budget, confirm, apply, report: for a plan made now
-    or a saved one."""
-    from compiler.render import plan as render_plan
-
-    terminal.warn_partial(plan)
-    render_plan.print_text(plan, terminal.stdout())
-    if not plan.has_changes:
-        return EXIT_OK
-    if problems := workspace.budget_problems(plan):
-        return _fail("\n".join(problems))
-    if not _confirm(args, plan):
-        terminal.stdout().print("Apply cancelled; nothing was changed.")
-        return EXIT_ERROR
-    return _report_applied(_run_apply(workspace, plan, state))
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
     from compiler import planfile
+    from compiler.operations import applying
 
     target = Path(args.path)
     if planfile.is_saved_plan(target):
@@ -349,12 +283,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     try:
         targets = _targets(args)
-        with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):
-            state = workspace.backend.read()
-            plan = workspace.plan(state, workspace.refresh(state, targets), targets)
-            return _show_and_apply(args, workspace, plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
+    return _applied(
+        args, None, lambda ws, view: applying.apply_dir(ws, targets, args.lock_timeout, view)
+    )
 
 
 def _apply_saved(args: argparse.Namespace, path: Path) -> int:
@@ -362,7 +295,8 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     and the vendors now, at the saved as-of date and targets; apply that plan only if it makes
     the same changes as the saved one. The file is the record of what was reviewed, not an
     authority: where to apply, and from which plan, comes from the command line."""
-    from compiler.operations.saved_plan import SavedPlanRefused, opened, replan
+    from compiler.operations import applying
+    from compiler.operations.saved_plan import SavedPlanRefused, opened
 
     try:
         saved = opened(path, plan_dir=args.plan_dir, sandbox=_sandbox(args), as_of=args.as_of)
@@ -370,23 +304,40 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
         return _fail(str(exc))
     args.as_of = saved.as_of.isoformat()
     plan_dir = Path(args.plan_dir)
+    return _applied(
+        args,
+        plan_dir,
+        lambda ws, view: applying.apply_saved(ws, saved, path, plan_dir, args.lock_timeout, view),
+    )
+
+
+def _applied(
+    args: argparse.Namespace,
+    path: Path | None,
+    apply: Callable[[Workspace, TerminalApply], Applied | None],
+) -> int:
+    """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
+    from compiler.operations.applying import NotApproved, OverBudget
+    from compiler.operations.saved_plan import SavedPlanRefused
+    from compiler.render import apply as view
+
     try:
-        with (
-            _open(args, plan_dir) as workspace,
-            workspace.backend.lock("apply", args.lock_timeout),
-        ):
-            state, merged = replan(workspace, saved, path, plan_dir)
-            count = sum(1 for c in merged.changes if c.label != "no-op")
-            terminal.stdout().print(
-                f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
-                f"{terminal.count(count, 'change')} as {markup(str(path))}."
-            )
-            return _show_and_apply(args, workspace, merged, state)
+        with _open(args, path) as workspace:
+            applied = apply(workspace, view.TerminalApply(args.auto_approve))
+    except OverBudget as exc:
+        return _fail(str(exc))
+    except NotApproved:
+        view.cancelled()
+        return EXIT_ERROR
     except SavedPlanRefused as exc:
         terminal.details(exc.details)
         return _fail(str(exc))
     except _planning_errors() as exc:
         return _errors_of(exc)
+    if applied is None:
+        return EXIT_OK
+    view.print_applied(applied)
+    return EXIT_OK if applied.ok else EXIT_ERROR
 
 
 def _backend_only(args: argparse.Namespace) -> Backend:
