@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING
 from compiler import __version__, credentials, jsonio
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
 from compiler.render import terminal
-from compiler.render.safe import markup, visible
+from compiler.render.safe import visible
 from compiler.state import StateError
 from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
-    from compiler.model.change import Plan
-    from compiler.render.apply import TerminalApply
-    from compiler.state import Backend, State
+    from compiler.model.change import Mode
+    from compiler.render.apply_view import TerminalApply
+    from compiler.state import Backend
     from compiler.targets import Targets
     from compiler.workspace import Workspace
 
@@ -176,41 +176,6 @@ def _errors_of(exc: Exception) -> int:
     return _fail(str(exc))
 
 
-def _write_plan_outputs(
-    args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
-) -> None:
-    from compiler import planfile
-    from compiler.render import plan as render_plan
-
-    # Absolute: a record of where the plan was made, which `apply FILE` names when it is run
-    # without a plan directory. Only when it is written: at 10,000 objects it costs seconds.
-    text = ""
-    if args.out or args.format == "json":
-        text = planfile.dumps(
-            plan,
-            plan_path=str(workspace.path.resolve()),
-            as_of=workspace.as_of,
-            sandbox=workspace.sandbox is not None,
-            state=state,
-        )
-    if args.out:
-        planfile.write(Path(args.out), text)
-    if args.format == "json":
-        terminal.print_json(text)
-    elif args.format == "markdown":
-        sys.stdout.write(render_plan.to_markdown(plan))
-    else:
-        render_plan.print_text(plan, terminal.stdout(), show_unchanged=args.show_unchanged)
-        if args.out:
-            out = markup(args.out)
-            terminal.stdout().print(f"Saved the plan to {out}; apply exactly it with "
-                            f"`billplan apply {out}`.")  # fmt: skip
-    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-        # GitHub Actions' job summary: appended to (other steps write there too), any --format.
-        with open(summary, "a", encoding="utf-8") as out:
-            out.write(render_plan.to_markdown(plan) + "\n")
-
-
 def _targets(args: argparse.Namespace) -> Targets:
     from compiler.targets import Targets
 
@@ -218,50 +183,29 @@ def _targets(args: argparse.Namespace) -> Targets:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from compiler.operations import planning
     from compiler.planfile import PlanFileError
+    from compiler.render import drift
+    from compiler.render.plan_view import TerminalPlan
 
-    if args.refresh_only:
-        return _refresh_only(args)
+    mode: Mode = "refresh-only" if args.refresh_only else "normal"
+    if mode == "refresh-only" and args.out:
+        return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
+    if mode == "refresh-only" and args.no_refresh:
+        return _fail("--refresh-only reads the vendors to find drift; drop --no-refresh")
+    view = TerminalPlan(args.format, args.show_unchanged, args.out)
     try:
         targets = _targets(args)
         with _open(args) as workspace:
-            state = workspace.state_to_plan()
-            observed = workspace.refresh(state, targets)
-            plan = workspace.plan(state, observed, targets)
-            terminal.warn_partial(plan)
-            _write_plan_outputs(args, workspace, plan, state)
+            save_to = Path(args.out) if args.out else None
+            plan = planning.plan(workspace, targets, mode, view, save_to=save_to)
     except _planning_errors() as exc:
         return _errors_of(exc)
     except PlanFileError as exc:
         return _fail(str(exc))
-    if args.detailed_exitcode and plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
-
-
-def _refresh_only(args: argparse.Namespace) -> int:
-    """Drift: managed objects changed or deleted outside billplan. Writes nothing."""
-    from compiler.render import drift
-
-    if args.out:
-        return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
-    if args.no_refresh:
-        return _fail("--refresh-only reads the vendors to find drift; drop --no-refresh")
-    try:
-        targets = _targets(args)
-        with _open(args) as workspace:
-            state = workspace.state_to_plan()
-            observed = workspace.refresh(state, targets)
-            plan = workspace.plan(state, observed, targets, mode="refresh-only")
-    except _planning_errors() as exc:
-        return _errors_of(exc)
-    if args.format == "json":
-        terminal.print_json(drift.to_json(plan))
-    elif args.format == "markdown":
-        sys.stdout.write(drift.to_markdown(plan))
-    else:
-        drift.print_text(plan, terminal.stdout())
-    return EXIT_CHANGES if args.detailed_exitcode and drift.found(plan) else EXIT_OK
+    # With --refresh-only, every change is a no-op: what counts is drift.
+    changed = drift.found(plan) if mode == "refresh-only" else plan.has_changes
+    return EXIT_CHANGES if args.detailed_exitcode and changed else EXIT_OK
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -319,7 +263,7 @@ def _applied(
     """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
     from compiler.operations.applying import NotApproved, OverBudget
     from compiler.operations.saved_plan import SavedPlanRefused
-    from compiler.render import apply as view
+    from compiler.render import apply_view as view
 
     try:
         with _open(args, path) as workspace:

@@ -3,7 +3,7 @@ the state's lock, the plan made, shown, checked against the vendors' request bud
 approved by a person, then its changes made (compiler.apply) with progress shown.
 
 This module decides what happens and in which order; what is shown, and how approval is
-asked, is the view's (ApplyView; compiler.render.apply shows it in a terminal).
+asked, is the view's (ApplyView; compiler.render.apply_view shows it in a terminal).
 """
 
 from __future__ import annotations
