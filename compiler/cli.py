@@ -354,7 +354,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
-    from compiler.sandbox import SANDBOX_TOKEN, SandboxDatabaseError
+    from compiler.render import sandbox_view
+    from compiler.sandbox import SandboxDatabaseError
 
     db = Path(args.db)
     try:
@@ -371,16 +372,9 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         except RuntimeError as exc:  # SeedError, NoEmulatorError: the plan cannot be seeded
             sandbox.close()
             return _fail(str(exc))
-        for note in notes:
-            print(visible(note))
+        sandbox_view.print_seeded(notes)
     root = sandbox_server.root_url(args.host, args.port)
-    print(f"billplan sandbox on {visible(root)} (data in {visible(db)})")
-    print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
-    print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
-    print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
-    print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
-    for name, url in sandbox_server.vendor_roots(root):
-        print(f"  {name}: {url}")
+    sandbox_view.print_serving(root, db, sandbox_server.vendor_roots(root))
     sandbox_server.serve(sandbox, args.host, args.port)
     return EXIT_OK
 
