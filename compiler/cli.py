@@ -1,6 +1,8 @@
-"""The `billplan` command line: argument parsing, output selection and exit codes only. What a
-command does lives in its operation (compiler/operations/: editing state, checking a saved plan,
-serving the sandbox) and in the stages the workspace runs; a command calls one and shows it.
+"""The `billplan` command line: argument parsing, and for each command one operation called,
+one view picked and an exit code returned. What a command does lives in its operation
+(compiler/operations/: planning, applying, editing state, checking a saved plan, serving the
+sandbox) and in the stages the workspace runs; what it shows, in its view (compiler/render/:
+plan_view, apply_view, sandbox_view, and terminal for the consoles and messages of all).
 
 Exit codes: 0 success, 1 error (a bad plan, a failed call), and with `plan
 --detailed-exitcode`, 2 when there are changes.
