@@ -86,12 +86,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     if checked.diagnostics:
         terminal.report(checked.diagnostics)
         return EXIT_ERROR
-    if args.format == "json":
-        terminal.print_json(render_items.to_json(checked.items, as_of))
-    elif args.format == "csv":
-        sys.stdout.write(render_items.to_csv(checked.items))
-    else:
-        render_items.print_table(checked.items, terminal.stdout())
+    items = checked.items
+    terminal.print_in(
+        args.format,
+        {
+            "json": lambda: render_items.to_json(items, as_of),
+            "csv": lambda: render_items.to_csv(items),
+        },
+        lambda console: render_items.print_table(items, console),
+    )
     return EXIT_OK
 
 
@@ -109,12 +112,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         result = forecast.forecast(checked.items, as_of, start, end)
     except forecast.MonthError as exc:
         return _fail(str(exc))
-    if args.format == "json":
-        terminal.print_json(forecast.to_json(result))
-    elif args.format == "csv":
-        sys.stdout.write(forecast.to_csv(result))
-    else:
-        forecast.print_table(result, terminal.stdout())
+    terminal.print_in(
+        args.format,
+        {"json": lambda: forecast.to_json(result), "csv": lambda: forecast.to_csv(result)},
+        lambda console: forecast.print_table(result, console),
+    )
     return EXIT_OK
 
 

@@ -6,8 +6,9 @@ this module shows it.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
+
+from rich.console import Console
 
 from compiler.model.change import Plan
 from compiler.render import drift, terminal
@@ -33,22 +34,17 @@ class TerminalPlan:
 
     def show(self, plan: Plan, record: str) -> None:
         if plan.mode == "refresh-only":
-            self._drift(plan)
-        elif self.format == "json":
-            terminal.print_json(record)
-        elif self.format == "markdown":
-            sys.stdout.write(render_plan.to_markdown(plan))
-        else:
-            render_plan.print_text(plan, terminal.stdout(), show_unchanged=self.show_unchanged)
-            if self.saved_to:
-                out = markup(self.saved_to)
-                terminal.stdout().print(f"Saved the plan to {out}; apply exactly it with "
-                                        f"`billplan apply {out}`.")  # fmt: skip
+            texts = {
+                "json": lambda: drift.to_json(plan),
+                "markdown": lambda: drift.to_markdown(plan),
+            }
+            terminal.print_in(self.format, texts, lambda console: drift.print_text(plan, console))
+            return
+        texts = {"json": lambda: record, "markdown": lambda: render_plan.to_markdown(plan)}
+        terminal.print_in(self.format, texts, lambda console: self._text(plan, console))
 
-    def _drift(self, plan: Plan) -> None:
-        if self.format == "json":
-            terminal.print_json(drift.to_json(plan))
-        elif self.format == "markdown":
-            sys.stdout.write(drift.to_markdown(plan))
-        else:
-            drift.print_text(plan, terminal.stdout())
+    def _text(self, plan: Plan, console: Console) -> None:
+        render_plan.print_text(plan, console, show_unchanged=self.show_unchanged)
+        if self.saved_to:
+            out = markup(self.saved_to)
+            console.print(f"Saved the plan to {out}; apply exactly it with `billplan apply {out}`.")

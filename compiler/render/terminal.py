@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -87,6 +87,20 @@ def print_json(text: str) -> None:
     """JSON for machines, which a person may read in a terminal: hidden characters inside
     its strings written as \\u escapes (the same data for a JSON reader)."""
     sys.stdout.write(json_visible(text))
+
+
+def print_in(
+    format: str, texts: Mapping[str, Callable[[], str]], table: Callable[[Console], None]
+) -> None:
+    """One view in the --format asked for: a format for machines or pages (JSON, with its
+    hidden characters escaped; CSV; markdown), made only when it is the one asked for, or
+    else the view for a person, printed on stdout's console."""
+    if format not in texts:
+        table(stdout())
+    elif format == "json":
+        print_json(texts[format]())
+    else:
+        sys.stdout.write(texts[format]())
 
 
 def count(n: int, noun: str) -> str:
