@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 class PlanView(Protocol):
     """What `billplan plan` shows, in the order it happens."""
 
-    # Whether show() needs the saved plan's text (a JSON view): it is made only when asked
-    # for, as at 10,000 objects it costs seconds.
-    record: bool
+    @property
+    def record(self) -> bool:
+        """Whether show() needs the saved plan's text (a JSON view): it is made only when
+        asked for, as at 10,000 objects it costs seconds."""
 
     def warn(self, plan: Plan) -> None:
         """What a person must know about the plan before anything is written (it is partial)."""
