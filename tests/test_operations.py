@@ -197,16 +197,28 @@ def _planned(
         return planning.plan(workspace, Targets(), mode, view, save_to=save_to)
 
 
+class FilesView(RecordingView):
+    """Records, when it shows the plan, whether the saved plan and the job summary exist."""
+
+    def __init__(self, saved: Path, summary: Path) -> None:
+        super().__init__()
+        self.saved, self.summary = saved, summary
+
+    def show(self, plan: Plan, record: str) -> None:
+        self.seen.append(
+            f"shown when saved: {self.saved.exists()}, summarised: {self.summary.exists()}"
+        )
+
+
 def test_a_plan_is_saved_before_it_is_shown_and_copied_to_the_job_summary_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = support.write_plan(tmp_path / "billing")
     saved, summary = tmp_path / "saved.json", tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    view = RecordingView()
-    view.show = lambda plan, record: view.seen.append(f"{saved.exists()} {summary.exists()}")
+    view = FilesView(saved, summary)
     _planned(directory, view, save_to=saved)
-    assert view.seen == ["warned", "True False"]
+    assert view.seen == ["warned", "shown when saved: True, summarised: False"]
     assert planfile.load(saved).plan.count("create") == 7
     assert "Plan: 7 to create" in summary.read_text(encoding="utf-8")
 
