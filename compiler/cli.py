@@ -1,6 +1,8 @@
-"""The `billplan` command line: argument parsing, output selection and exit codes only. What a
-command does lives in its operation (compiler/operations/: editing state, checking a saved plan,
-serving the sandbox) and in the stages the workspace runs; a command calls one and shows it.
+"""The `billplan` command line: argument parsing, and for each command one operation called,
+one view picked and an exit code returned. What a command does lives in its operation
+(compiler/operations/: planning, applying, editing state, checking a saved plan, serving the
+sandbox) and in the stages the workspace runs; what it shows, in its view (compiler/render/:
+plan_view, apply_view, sandbox_view, and terminal for the consoles and messages of all).
 
 Exit codes: 0 success, 1 error (a bad plan, a failed call), and with `plan
 --detailed-exitcode`, 2 when there are changes.
@@ -11,24 +13,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from compiler import __version__, credentials, jsonio
-from compiler.diagnostics import Diagnostic
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
-from compiler.render.safe import json_visible, markup, visible
+from compiler.render import terminal
+from compiler.render.safe import visible
 from compiler.state import StateError
 from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
-    from compiler.model.change import Plan
-    from compiler.state import Backend, State
+    from compiler.model.change import Mode
+    from compiler.render.apply_view import TerminalApply
+    from compiler.state import Backend
     from compiler.targets import Targets
     from compiler.workspace import Workspace
 
@@ -59,39 +60,6 @@ def _limits(args: argparse.Namespace) -> Limits:
         raise SystemExit(f"billplan: error: {exc}") from None
 
 
-def _console(stderr: bool = False) -> Console:
-    # Output that is not a terminal (a CI log, a file; even where FORCE_COLOR makes rich
-    # style it as one) is never folded: one line printed is one line written, so no fold can
-    # start a line with user text, which a CI runner could obey as a workflow command
-    # (compiler.render.safe). Tables are still laid out to the width.
-    stream = sys.stderr if stderr else sys.stdout
-    soft_wrap = not (hasattr(stream, "isatty") and stream.isatty())
-    console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # Piped or captured output (CI logs, files) is read wide; 80 columns folds addresses.
-        console = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap, width=160)
-    return console
-
-
-def _stdout() -> Console:
-    return _console()
-
-
-def _stderr() -> Console:
-    return _console(stderr=True)
-
-
-def report(diagnostics: Sequence[Diagnostic]) -> None:
-    """Every diagnostic on stderr; GitHub annotations too when running in Actions."""
-    for diagnostic in diagnostics:
-        print(diagnostic, file=sys.stderr)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        for diagnostic in diagnostics:
-            print(diagnostic.github_annotation())
-    count = len(diagnostics)
-    print(f"{count} error{'s' if count != 1 else ''} found.", file=sys.stderr)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
     limits = _limits(args)
@@ -99,19 +67,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for target in args.paths:
         checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
-            report(checked.diagnostics)
+            terminal.report(checked.diagnostics)
             failed = True
             continue
         projects = len({item.project for item in checked.items})
         print(
-            f"{visible(target)}: valid ({_count(projects, 'project')}, "
-            f"{_count(len(checked.items), 'item')} as of {as_of})"
+            f"{visible(target)}: valid ({terminal.count(projects, 'project')}, "
+            f"{terminal.count(len(checked.items), 'item')} as of {as_of})"
         )
     return EXIT_ERROR if failed else EXIT_OK
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -120,14 +84,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
     checked = check(Path(args.path), as_of, _limits(args))
     if checked.diagnostics:
-        report(checked.diagnostics)
+        terminal.report(checked.diagnostics)
         return EXIT_ERROR
-    if args.format == "json":
-        _print_json(render_items.to_json(checked.items, as_of))
-    elif args.format == "csv":
-        sys.stdout.write(render_items.to_csv(checked.items))
-    else:
-        render_items.print_table(checked.items, _stdout())
+    items = checked.items
+    terminal.print_in(
+        args.format,
+        {
+            "json": lambda: render_items.to_json(items, as_of),
+            "csv": lambda: render_items.to_csv(items),
+        },
+        lambda console: render_items.print_table(items, console),
+    )
     return EXIT_OK
 
 
@@ -140,29 +107,22 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         end = None if args.end is None else forecast.parse_month(args.end, "--to")
         checked = check(Path(args.path), as_of, _limits(args))
         if checked.diagnostics:
-            report(checked.diagnostics)
+            terminal.report(checked.diagnostics)
             return EXIT_ERROR
         result = forecast.forecast(checked.items, as_of, start, end)
     except forecast.MonthError as exc:
         return _fail(str(exc))
-    if args.format == "json":
-        _print_json(forecast.to_json(result))
-    elif args.format == "csv":
-        sys.stdout.write(forecast.to_csv(result))
-    else:
-        forecast.print_table(result, _stdout())
+    terminal.print_in(
+        args.format,
+        {"json": lambda: forecast.to_json(result), "csv": lambda: forecast.to_csv(result)},
+        lambda console: forecast.print_table(result, console),
+    )
     return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     sys.stdout.write(schema_text())
     return EXIT_OK
-
-
-def _print_json(text: str) -> None:
-    """JSON for machines, which a person may read in a terminal: hidden characters inside
-    its strings written as \\u escapes (the same data for a JSON reader)."""
-    sys.stdout.write(json_visible(text))
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -191,13 +151,12 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         limits=_limits(args),
     )
     for note in workspace.notes:
-        _stderr().print(f"[cyan]{markup(note)}[/cyan]")
+        terminal.note(note)
     return workspace
 
 
 def _fail(message: str) -> int:
-    text = markup(message, keep_newlines=True)  # billplan's own messages may span lines
-    _stderr().print(f"[bold red]Error:[/bold red] {text}", highlight=False)
+    terminal.error(message)
     return EXIT_ERROR
 
 
@@ -216,44 +175,9 @@ def _errors_of(exc: Exception) -> int:
     from compiler.workspace import WorkspaceError
 
     if isinstance(exc, WorkspaceError | StateLocationError) and exc.diagnostics:
-        report(exc.diagnostics)
+        terminal.report(exc.diagnostics)
         return EXIT_ERROR
     return _fail(str(exc))
-
-
-def _write_plan_outputs(
-    args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
-) -> None:
-    from compiler import planfile
-    from compiler.render import plan as render_plan
-
-    # Absolute: a record of where the plan was made, which `apply FILE` names when it is run
-    # without a plan directory. Only when it is written: at 10,000 objects it costs seconds.
-    text = ""
-    if args.out or args.format == "json":
-        text = planfile.dumps(
-            plan,
-            plan_path=str(workspace.path.resolve()),
-            as_of=workspace.as_of,
-            sandbox=workspace.sandbox is not None,
-            state=state,
-        )
-    if args.out:
-        planfile.write(Path(args.out), text)
-    if args.format == "json":
-        _print_json(text)
-    elif args.format == "markdown":
-        sys.stdout.write(render_plan.to_markdown(plan))
-    else:
-        render_plan.print_text(plan, _stdout(), show_unchanged=args.show_unchanged)
-        if args.out:
-            out = markup(args.out)
-            _stdout().print(f"Saved the plan to {out}; apply exactly it with "
-                            f"`billplan apply {out}`.")  # fmt: skip
-    if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-        # GitHub Actions' job summary: appended to (other steps write there too), any --format.
-        with open(summary, "a", encoding="utf-8") as out:
-            out.write(render_plan.to_markdown(plan) + "\n")
 
 
 def _targets(args: argparse.Namespace) -> Targets:
@@ -262,131 +186,35 @@ def _targets(args: argparse.Namespace) -> Targets:
     return Targets.of(getattr(args, "target", None), getattr(args, "exclude", None))
 
 
-def _warn_partial(plan: Plan) -> None:
-    from compiler.targets import Targets
-
-    if plan.targets or plan.excludes:
-        note = Targets(plan.targets, plan.excludes).note()
-        _stderr().print(f"[bold yellow]Warning: {markup(note)}[/bold yellow]")
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
+    from compiler.operations import planning
     from compiler.planfile import PlanFileError
+    from compiler.render import drift
+    from compiler.render.plan_view import TerminalPlan
 
-    if args.refresh_only:
-        return _refresh_only(args)
+    mode: Mode = "refresh-only" if args.refresh_only else "normal"
+    if mode == "refresh-only" and args.out:
+        return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
+    if mode == "refresh-only" and args.no_refresh:
+        return _fail("--refresh-only reads the vendors to find drift; drop --no-refresh")
+    view = TerminalPlan(args.format, args.show_unchanged, args.out)
     try:
         targets = _targets(args)
         with _open(args) as workspace:
-            state = workspace.state_to_plan()
-            observed = workspace.refresh(state, targets)
-            plan = workspace.plan(state, observed, targets)
-            _warn_partial(plan)
-            _write_plan_outputs(args, workspace, plan, state)
+            save_to = Path(args.out) if args.out else None
+            plan = planning.plan(workspace, targets, mode, view, save_to=save_to)
     except _planning_errors() as exc:
         return _errors_of(exc)
     except PlanFileError as exc:
         return _fail(str(exc))
-    if args.detailed_exitcode and plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
-
-
-def _refresh_only(args: argparse.Namespace) -> int:
-    """Drift: managed objects changed or deleted outside billplan. Writes nothing."""
-    from compiler.render import drift
-
-    if args.out:
-        return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
-    if args.no_refresh:
-        return _fail("--refresh-only reads the vendors to find drift; drop --no-refresh")
-    try:
-        targets = _targets(args)
-        with _open(args) as workspace:
-            state = workspace.state_to_plan()
-            observed = workspace.refresh(state, targets)
-            plan = workspace.plan(state, observed, targets, mode="refresh-only")
-    except _planning_errors() as exc:
-        return _errors_of(exc)
-    if args.format == "json":
-        _print_json(drift.to_json(plan))
-    elif args.format == "markdown":
-        sys.stdout.write(drift.to_markdown(plan))
-    else:
-        drift.print_text(plan, _stdout())
-    return EXIT_CHANGES if args.detailed_exitcode and drift.found(plan) else EXIT_OK
-
-
-def _confirm(args: argparse.Namespace, plan: Plan) -> bool:
-    if args.auto_approve:
-        return True
-    if not sys.stdin.isatty():
-        _fail("apply needs confirmation: run it in a terminal, or pass --auto-approve")
-        return False
-    answer = input(f"{plan.summary()}\nApply these changes? Only 'yes' will be accepted: ")
-    return answer.strip() == "yes"
-
-
-def _run_apply(workspace: Workspace, plan: Plan, state: State) -> Applied:
-    from rich.progress import Progress
-
-    from compiler.apply import actionable, apply_plan
-
-    todo = actionable(plan)
-    with Progress(console=_stderr(), transient=True) as progress:
-        task = progress.add_task("Applying", total=len(todo))
-        return apply_plan(
-            plan,
-            workspace.providers,
-            workspace.backend,
-            state,
-            progress=lambda change: progress.advance(task),
-        )
-
-
-def _report_applied(applied: Applied) -> int:
-    console = _stdout()
-    if applied.moved:
-        plural = "es" if applied.moved != 1 else ""
-        console.print(f"Moved {applied.moved} address{plural} in state.")
-    counts: dict[str, int] = {}
-    for change in applied.done:
-        counts[change.label] = counts.get(change.label, 0) + 1
-    words = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
-             "adopt": "adopted", "forget": "forgotten"}  # fmt: skip
-    done = ", ".join(f"{counts[a]} {w}" for a, w in words.items() if counts.get(a))
-    done = done or ("nothing more" if applied.moved else "nothing")
-    if applied.failures:
-        err = _stderr()
-        for failure in applied.failures:
-            err.print(f"[red]{markup(failure.address)}[/red]: {markup(failure.message)}")
-        console.print(f"Apply incomplete: {done}; {len(applied.failures)} failed.")
-        return EXIT_ERROR
-    console.print(f"[bold green]Apply complete:[/bold green] {done}.")
-    return EXIT_OK
-
-
-def _show_and_apply(
-    args: argparse.Namespace, workspace: Workspace, plan: Plan, state: State
-) -> int:
-    """Show the plan, check the request budget, confirm, apply, report: for a plan made now
-    or a saved one."""
-    from compiler.render import plan as render_plan
-
-    _warn_partial(plan)
-    render_plan.print_text(plan, _stdout())
-    if not plan.has_changes:
-        return EXIT_OK
-    if problems := workspace.budget_problems(plan):
-        return _fail("\n".join(problems))
-    if not _confirm(args, plan):
-        _stdout().print("Apply cancelled; nothing was changed.")
-        return EXIT_ERROR
-    return _report_applied(_run_apply(workspace, plan, state))
+    # With --refresh-only, every change is a no-op: what counts is drift.
+    changed = drift.found(plan) if mode == "refresh-only" else plan.has_changes
+    return EXIT_CHANGES if args.detailed_exitcode and changed else EXIT_OK
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from compiler import planfile
+    from compiler.operations import applying
 
     target = Path(args.path)
     if planfile.is_saved_plan(target):
@@ -403,12 +231,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     try:
         targets = _targets(args)
-        with _open(args) as workspace, workspace.backend.lock("apply", args.lock_timeout):
-            state = workspace.backend.read()
-            plan = workspace.plan(state, workspace.refresh(state, targets), targets)
-            return _show_and_apply(args, workspace, plan, state)
     except _planning_errors() as exc:
         return _errors_of(exc)
+    return _applied(
+        args, None, lambda ws, view: applying.apply_dir(ws, targets, args.lock_timeout, view)
+    )
 
 
 def _apply_saved(args: argparse.Namespace, path: Path) -> int:
@@ -416,7 +243,8 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     and the vendors now, at the saved as-of date and targets; apply that plan only if it makes
     the same changes as the saved one. The file is the record of what was reviewed, not an
     authority: where to apply, and from which plan, comes from the command line."""
-    from compiler.operations.saved_plan import SavedPlanRefused, opened, replan
+    from compiler.operations import applying
+    from compiler.operations.saved_plan import SavedPlanRefused, opened
 
     try:
         saved = opened(path, plan_dir=args.plan_dir, sandbox=_sandbox(args), as_of=args.as_of)
@@ -424,24 +252,40 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
         return _fail(str(exc))
     args.as_of = saved.as_of.isoformat()
     plan_dir = Path(args.plan_dir)
+    return _applied(
+        args,
+        plan_dir,
+        lambda ws, view: applying.apply_saved(ws, saved, path, plan_dir, args.lock_timeout, view),
+    )
+
+
+def _applied(
+    args: argparse.Namespace,
+    path: Path | None,
+    apply: Callable[[Workspace, TerminalApply], Applied | None],
+) -> int:
+    """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
+    from compiler.operations.applying import NotApproved, OverBudget
+    from compiler.operations.saved_plan import SavedPlanRefused
+    from compiler.render import apply_view as view
+
     try:
-        with (
-            _open(args, plan_dir) as workspace,
-            workspace.backend.lock("apply", args.lock_timeout),
-        ):
-            state, merged = replan(workspace, saved, path, plan_dir)
-            count = sum(1 for c in merged.changes if c.label != "no-op")
-            _stdout().print(
-                f"{markup(str(plan_dir))} as of {saved.as_of} gives the same "
-                f"{_count(count, 'change')} as {markup(str(path))}."
-            )
-            return _show_and_apply(args, workspace, merged, state)
+        with _open(args, path) as workspace:
+            applied = apply(workspace, view.TerminalApply(args.auto_approve))
+    except OverBudget as exc:
+        return _fail(str(exc))
+    except NotApproved:
+        view.cancelled()
+        return EXIT_ERROR
     except SavedPlanRefused as exc:
-        for line in exc.details:
-            _stderr().print(f"  {markup(line)}", highlight=False)
+        terminal.details(exc.details)
         return _fail(str(exc))
     except _planning_errors() as exc:
         return _errors_of(exc)
+    if applied is None:
+        return EXIT_OK
+    view.print_applied(applied)
+    return EXIT_OK if applied.ok else EXIT_ERROR
 
 
 def _backend_only(args: argparse.Namespace) -> Backend:
@@ -451,7 +295,7 @@ def _backend_only(args: argparse.Namespace) -> Backend:
     try:
         return state_edit.open_backend(Path(args.path), sandbox=_sandbox(args))
     except state_edit.BackendUnopened as exc:
-        report(exc.diagnostics)
+        terminal.report(exc.diagnostics)
         raise SystemExit(EXIT_ERROR) from None
 
 
@@ -475,7 +319,7 @@ def cmd_state_show(args: argparse.Namespace) -> int:
         entry = state_edit.entry(_backend_only(args), args.address)
     except StateError as exc:
         return _fail(str(exc))
-    _print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
+    terminal.print_json(jsonio.dumps(entry.to_json(), indent=2) + "\n")
     return EXIT_OK
 
 
@@ -514,7 +358,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
-    from compiler.sandbox import SANDBOX_TOKEN, SandboxDatabaseError
+    from compiler.render import sandbox_view
+    from compiler.sandbox import SandboxDatabaseError
 
     db = Path(args.db)
     try:
@@ -526,21 +371,14 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
             notes = sandbox_server.seeded(sandbox, Path(args.seed), _as_of(None), _limits(args))
         except sandbox_server.SeedRefused as exc:
             sandbox.close()
-            report(exc.diagnostics)
+            terminal.report(exc.diagnostics)
             return EXIT_ERROR
         except RuntimeError as exc:  # SeedError, NoEmulatorError: the plan cannot be seeded
             sandbox.close()
             return _fail(str(exc))
-        for note in notes:
-            print(visible(note))
+        sandbox_view.print_seeded(notes)
     root = sandbox_server.root_url(args.host, args.port)
-    print(f"billplan sandbox on {visible(root)} (data in {visible(db)})")
-    print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
-    print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
-    print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
-    print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
-    for name, url in sandbox_server.vendor_roots(root):
-        print(f"  {name}: {url}")
+    sandbox_view.print_serving(root, db, sandbox_server.vendor_roots(root))
     sandbox_server.serve(sandbox, args.host, args.port)
     return EXIT_OK
 

@@ -10,9 +10,9 @@ into one view's syntax (rich markup, JSON) without changing what it means there.
 A CI log is read by a machine too: a GitHub Actions runner obeys any line of a step's output
 that starts with `::` once leading spaces are trimmed (`::add-mask::word`, `::stop-commands::`)
 or that holds `##[` anywhere (the older form). So user text never holds `##[` nor starts a
-word with `::`: they are shown as `#\\x23[` and `:\\x3a`. billplan's own output never folds a
-line where it is not a terminal (compiler.cli), so user text cannot start a line but where
-billplan starts it, or after a space.
+word with `::`: they are shown as `#\\x23[` and `:\\x3a`. billplan's own output never folds
+a line where it is not a terminal (compiler.render.terminal), so user text cannot start a
+line but where billplan starts it, or after a space.
 """
 
 from __future__ import annotations

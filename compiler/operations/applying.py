@@ -1,0 +1,97 @@
+"""Applying a plan (`apply PATH`, and `apply FILE PATH` once its saved plan is checked): under
+the state's lock, the plan made, shown, checked against the vendors' request budgets and
+approved by a person, then its changes made (compiler.apply) with progress shown.
+
+This module decides what happens and in which order; what is shown, and how approval is
+asked, is the view's (ApplyView; compiler.render.apply_view shows it in a terminal).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from compiler.apply import Applied, Progress, actionable, apply_plan
+from compiler.operations import saved_plan
+
+if TYPE_CHECKING:
+    from compiler.model.change import Plan
+    from compiler.planfile import Saved
+    from compiler.state import State
+    from compiler.targets import Targets
+    from compiler.workspace import Workspace
+
+
+class ApplyView(Protocol):
+    """What an apply shows and asks, in the order it happens."""
+
+    def agreed(self, plan_dir: Path, as_of: date, path: Path, plan: Plan) -> None:
+        """A saved plan at path is what plan_dir gives now: its changes are applied."""
+
+    def planned(self, plan: Plan) -> None:
+        """The plan about to be applied."""
+
+    def approved(self, plan: Plan) -> bool:
+        """Whether a person approves applying the plan's changes."""
+
+    def progress(self, total: int) -> AbstractContextManager[Progress]:
+        """Progress while total changes are made: called once per change done."""
+
+
+class OverBudget(Exception):
+    """A vendor's request budget cannot cover the plan's writes; nothing was applied. The
+    message has a line per vendor."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class NotApproved(Exception):
+    """The plan was not approved; nothing was changed."""
+
+
+def apply_dir(
+    workspace: Workspace, targets: Targets, lock_timeout: float, view: ApplyView
+) -> Applied | None:
+    """Plan the workspace against the vendors now (with the targets) and apply it, under the
+    state's lock; None when there is nothing to apply."""
+    with workspace.backend.lock("apply", lock_timeout):
+        state = workspace.backend.read()
+        plan = workspace.plan(state, workspace.refresh(state, targets), targets)
+        return _approved_and_applied(workspace, plan, state, view)
+
+
+def apply_saved(
+    workspace: Workspace,
+    saved: Saved,
+    path: Path,
+    plan_dir: Path,
+    lock_timeout: float,
+    view: ApplyView,
+) -> Applied | None:
+    """Plan plan_dir again (the workspace) with the vendors now, at the saved as-of date and
+    targets, and apply that plan if it makes the saved plan's changes (SavedPlanRefused if
+    not), under the state's lock; None when there is nothing to apply."""
+    with workspace.backend.lock("apply", lock_timeout):
+        state, merged = saved_plan.replan(workspace, saved, path, plan_dir)
+        view.agreed(plan_dir, saved.as_of, path, merged)
+        return _approved_and_applied(workspace, merged, state, view)
+
+
+def _approved_and_applied(
+    workspace: Workspace, plan: Plan, state: State, view: ApplyView
+) -> Applied | None:
+    """Show the plan, check the request budget, ask approval, apply: for a plan made now or
+    a saved one."""
+    view.planned(plan)
+    if not plan.has_changes:
+        return None
+    if problems := workspace.budget_problems(plan):
+        raise OverBudget(problems)
+    if not view.approved(plan):
+        raise NotApproved()
+    with view.progress(len(actionable(plan))) as progress:
+        return apply_plan(plan, workspace.providers, workspace.backend, state, progress=progress)

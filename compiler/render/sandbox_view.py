@@ -1,0 +1,30 @@
+"""`billplan sandbox serve` on stdout: what seeding created, then where the served sandbox is
+and how to point billplan and other clients at it (with the sandbox's token, never a real one).
+compiler.operations.sandbox_server opens, seeds and serves it; this module shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from compiler import credentials
+from compiler.render.safe import visible
+
+
+def print_seeded(notes: Iterable[str]) -> None:
+    for note in notes:
+        print(visible(note))
+
+
+def print_serving(root: str, db: Path, vendor_roots: Iterable[tuple[str, str]]) -> None:
+    """The sandbox served at root, its data in db, and each vendor's API root under it."""
+    from compiler.sandbox import SANDBOX_TOKEN
+
+    print(f"billplan sandbox on {visible(root)} (data in {visible(db)})")
+    print("Point billplan at it (every connection, with the sandbox's token, never a real one):")
+    print(f"  export {credentials.SANDBOX_URL_ENV}={root}")
+    print(f"  or: billplan plan PATH {credentials.SANDBOX_URL_FLAG} {root}")
+    print(f"Each vendor's API, for other clients (token: {SANDBOX_TOKEN}):")
+    for name, url in vendor_roots:
+        print(f"  {name}: {url}")
