@@ -367,9 +367,18 @@ def test_what_a_provider_sends_beside_the_body_is_compared_like_the_body() -> No
     # Coperniq's invoice status travels in the change's private part: a status turned from
     # DRAFT to SENT after the review would send an invoice nobody approved.
     def change(status: str) -> Change:
-        return Change(address=KICKOFF, action="create", provider="coperniq",
-                      type="coperniq_invoice", project="p", project_id=1, remote_id=None,
-                      before=None, after={"title": "Kickoff"}, private={"status": status})  # fmt: skip
+        return Change(
+            address=KICKOFF,
+            action="create",
+            provider="coperniq",
+            type="coperniq_invoice",
+            project="p",
+            project_id=1,
+            remote_id=None,
+            before=None,
+            after={"title": "Kickoff"},
+            private={"status": status},
+        )
 
     found = review.differences(Plan([change("DRAFT")]), Plan([change("SENT")]))
 
