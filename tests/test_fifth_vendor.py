@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from contract.checker import ContractChecker, Exchange
 from fifth_vendor.emulator import LedgerlyEmulator
 from fifth_vendor.provider import LINE, Ledgerly
 from support import AS_OF, EmulatorAdmin, billplan, plan_sandbox, remote_ids, sandboxed, write_plan
@@ -136,6 +137,15 @@ def test_a_served_sandbox_lists_the_registered_emulators_api() -> None:
     assert roots["ledgerly"] == "http://127.0.0.1:8765/ledgerly/v1"
 
 
+def test_the_contract_checker_passes_ledgerly_exchanges_unchecked_having_no_contract() -> None:
+    billplan_sent = (("user-agent", "billplan/1"),)
+    sent = Exchange("ledgerly", "POST", "/lines", request_headers=billplan_sent, status=201)
+
+    verdict = ContractChecker().check(sent)
+
+    assert (verdict.operation, verdict.violations) == (None, ())
+
+
 def test_a_plan_with_a_recurring_charge_a_milestone_and_a_product_validates(
     tmp_path: Path,
 ) -> None:
@@ -227,3 +237,15 @@ def test_removing_a_charge_deletes_its_line(applied: Path) -> None:
     with plan_sandbox(applied, LedgerlyAdmin) as admin:
         assert kickoff not in admin.lines()
     assert sandboxed("plan", applied, "--detailed-exitcode").code == 0
+
+
+def test_a_saved_plan_applies_as_it_was_planned(tmp_path: Path) -> None:
+    directory = ledgerly_plan(tmp_path / "billing")
+    saved = tmp_path / "reviewed.plan"
+
+    planned = sandboxed("plan", directory, "--out", saved)
+    run = sandboxed("apply", saved, directory)
+
+    assert planned.code == 0, planned.text
+    assert run.code == 0, run.text
+    assert sorted(lines(directory)) == ADDRESSES
