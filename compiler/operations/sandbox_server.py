@@ -11,7 +11,7 @@ from pathlib import Path
 from compiler.diagnostics import Diagnostic
 from compiler.limits import Limits
 from compiler.operations.state_edit import NotInState
-from compiler.sandbox import EMULATORS, Sandbox, base_url, build_sandbox
+from compiler.sandbox import Sandbox, base_url, build_sandbox, registered_emulators
 from compiler.state import Backend, Entry
 from compiler.validate import check
 
@@ -53,7 +53,7 @@ def root_url(host: str, port: int) -> str:
 
 def vendor_roots(root: str) -> list[tuple[str, str]]:
     """Each emulator's name and where its vendor API lives in a sandbox served at root."""
-    return [(emulator.vendor, base_url(emulator.vendor, root)) for emulator in EMULATORS]
+    return [(e.vendor, base_url(e.vendor, root)) for e in registered_emulators()]
 
 
 def serve(sandbox: Sandbox, host: str, port: int) -> None:

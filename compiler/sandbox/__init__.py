@@ -64,6 +64,7 @@ __all__ = [
     "base_url",
     "build_sandbox",
     "emulator_for",
+    "registered_emulators",
 ]
 
 # One line per vendor: the emulator serves the provider type its `vendor` names, mounted at
@@ -90,6 +91,13 @@ class NoEmulatorError(RuntimeError):
             f"{vendor} itself, without --sandbox or a sandbox URL, or add an emulator for "
             f"{vendor} in compiler/sandbox/ and list it in compiler.sandbox.EMULATORS"
         )
+
+
+def registered_emulators() -> tuple[type[Emulator], ...]:
+    """The emulators registered now. Modules outside this one ask here rather than import
+    EMULATORS: an imported name keeps the tuple of the moment it was imported, and would miss
+    an emulator registered later (a test's fifth vendor) or keep one a test took away."""
+    return EMULATORS
 
 
 def emulator_for(vendor: str) -> type[Emulator]:

@@ -22,12 +22,12 @@ from compiler.model import Item
 
 from . import (
     DEFAULT_ROOT,
-    EMULATORS,
     SANDBOX_TOKEN,
     Emulator,
     Sandbox,
     admin_root,
     build_sandbox,
+    registered_emulators,
 )
 from .seeding import Bootstrap, Lock, SeedError, Seeding
 
@@ -72,11 +72,12 @@ def prepare(
 
 
 def _lock_for(type_name: str) -> tuple[type[Emulator], Lock]:
-    for emulator in EMULATORS:
+    emulators = registered_emulators()
+    for emulator in emulators:
         lock = bootstrap_of(emulator).locks.get(type_name)
         if lock is not None:
             return emulator, lock
-    lockable = sorted(name for e in EMULATORS for name in bootstrap_of(e).locks)
+    lockable = sorted(name for e in emulators for name in bootstrap_of(e).locks)
     raise SeedError(
         f"the sandbox cannot invoice a {type_name}; it invoices: {', '.join(lockable) or 'none'}"
     )
