@@ -295,7 +295,22 @@ class Provider:
         return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
 
     def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
-        """Items to Resources; problems are (item, message) pairs for the plan's author."""
+        """Items to Resources; problems are (item, message) pairs for the plan's author. Each
+        admitted item becomes one object (`compile_one`); a vendor that puts several items on
+        one object (Coperniq's invoices) overrides this."""
+        resources: list[Resource] = []
+        problems: list[tuple[Item, str]] = []
+        for item, project in self.admitted(items, problems):
+            made = self.compile_one(item, project)
+            if isinstance(made, str):
+                problems.append((item, made))
+            else:
+                resources.append(made)
+        return resources, problems
+
+    def compile_one(self, item: Item, project: str | int) -> Resource | str:
+        """The Resource one admitted item compiles to, with `project` its project id as the
+        vendor takes it; or why the vendor would refuse it, for the plan's author."""
         raise NotImplementedError
 
     def admitted(

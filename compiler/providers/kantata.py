@@ -80,50 +80,39 @@ class Kantata(Provider):
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
 
-    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
-        resources: list[Resource] = []
-        problems: list[tuple[Item, str]] = []
-        for item, workspace in self.admitted(items, problems):
-            cents = self.money.wire(item.amount, item.currency)
-            if cents not in INT32:
-                problems.append(
-                    (
-                        item,
-                        f"Kantata amounts are 32-bit integers of minor units ({INT32.start} to "
-                        f"{INT32.stop - 1}); {item.amount} {item.currency} is {cents}: split "
-                        "the charge into smaller ones",
-                    )
-                )
-                continue
-            body: dict[str, Any] = {
-                "title": item.description,
-                "amount_in_cents": cents,
-                "workspace_id": workspace,
-            }
-            if item.task is not None:
-                story = integer_id(item.task)
-                if story is None:
-                    problems.append(
-                        (item, f"Kantata task (story) ids are integers; got {item.task!r}")
-                    )
-                    continue
-                body["billing_type"] = "upon_completion"
-                body["story_id"] = story
-            else:
-                # Never null: the spec types story_id an integer and date_to_invoice a date, on
-                # create and update alike. A story or date left from the other billing type is
-                # left in place; `observe` reads only the field the billing type uses.
-                body["billing_type"] = "fixed_date"
-                if item.date is not None:
-                    body["date_to_invoice"] = item.date.isoformat()
-            body["external_reference"] = {
-                "service_name": SERVICE_NAME,
-                "service_model": SERVICE_MODEL,
-                "service_model_ref": item.address,
-            }
-            tags = frozenset({"external_reference"})
-            resources.append(Resource.of(item, MILESTONE, workspace, body, tags=tags))
-        return resources, problems
+    def compile_one(self, item: Item, workspace: str | int) -> Resource | str:
+        cents = self.money.wire(item.amount, item.currency)
+        if cents not in INT32:
+            return (
+                f"Kantata amounts are 32-bit integers of minor units ({INT32.start} to "
+                f"{INT32.stop - 1}); {item.amount} {item.currency} is {cents}: split "
+                "the charge into smaller ones"
+            )
+        body: dict[str, Any] = {
+            "title": item.description,
+            "amount_in_cents": cents,
+            "workspace_id": workspace,
+        }
+        if item.task is not None:
+            story = integer_id(item.task)
+            if story is None:
+                return f"Kantata task (story) ids are integers; got {item.task!r}"
+            body["billing_type"] = "upon_completion"
+            body["story_id"] = story
+        else:
+            # Never null: the spec types story_id an integer and date_to_invoice a date, on
+            # create and update alike. A story or date left from the other billing type is
+            # left in place; `observe` reads only the field the billing type uses.
+            body["billing_type"] = "fixed_date"
+            if item.date is not None:
+                body["date_to_invoice"] = item.date.isoformat()
+        body["external_reference"] = {
+            "service_name": SERVICE_NAME,
+            "service_model": SERVICE_MODEL,
+            "service_model_ref": item.address,
+        }
+        tags = frozenset({"external_reference"})
+        return Resource.of(item, MILESTONE, workspace, body, tags=tags)
 
     def list(
         self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()

@@ -85,65 +85,47 @@ class Ruddr(Provider):
     # Ruddr's 429 carries no Retry-After; the vendor advises exponential backoff.
     text_field: ClassVar[Mapping[str, str]] = {MILESTONE: "name", PRODUCT_ITEM: "description"}
 
-    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
-        resources: list[Resource] = []
-        problems: list[tuple[Item, str]] = []
-        for item in items:
-            invoice_item = item.options.get("invoice_item")
-            if not invoice_item:
-                problems.append(
-                    (
-                        item,
-                        "Ruddr needs an invoice item: set `ruddr: {invoice_item: <uuid>}` under "
-                        "defaults, on the project or on the charge",
-                    )
-                )
-                continue
-            if item.date is None:
-                problems.append((item, "Ruddr milestones need a date"))
-                continue
-            not_uuids = [
-                f"{what} {value!r}"
-                for what, value in (("project_id", item.project_id), ("invoice_item", invoice_item))
-                if not _is_uuid(value)
-            ]
-            if not_uuids:
-                # ruddr.openapi.yml: every Ruddr id is a UUID; anything else would be sent to
-                # Ruddr only to be refused (or, in a path, to name another resource).
-                problems.append(
-                    (
-                        item,
-                        f"Ruddr ids are UUIDs (like {EXAMPLE_UUID}); this charge's "
-                        f"{' and '.join(not_uuids)} is not: copy the id from Ruddr",
-                    )
-                )
-                continue
-            type_name = PRODUCT_ITEM if item.kind == "product" else MILESTONE
-            text_key = self.text_field[type_name]
-            if type_name == MILESTONE and len(item.description) > NAME_LIMIT:
-                problems.append(
-                    (
-                        item,
-                        f"Ruddr milestone names are at most {NAME_LIMIT} characters; "
-                        f"this description has {len(item.description)}",
-                    )
-                )
-                continue
-            if type_name == PRODUCT_ITEM and not item.description.strip():
-                problems.append((item, "Ruddr product items need a description: give one"))
-                continue
-            body: dict[str, Any] = {
-                # Ruddr ids are UUIDs, which Ruddr returns in lowercase canonical form.
-                "projectId": str(item.project_id).lower(),
-                "invoiceItemId": str(invoice_item).lower(),
-                "date": item.date.isoformat(),
-                text_key: item.description,
-            }
-            if type_name == MILESTONE:
-                body["typeId"] = "recurring" if item.kind == "recurring" else "custom"
-            body.update(_amounts(type_name, item))
-            resources.append(Resource.of(item, type_name, body["projectId"], body))
-        return resources, problems
+    def compile_one(self, item: Item, project: str | int) -> Resource | str:
+        invoice_item = item.options.get("invoice_item")
+        if not invoice_item:
+            return (
+                "Ruddr needs an invoice item: set `ruddr: {invoice_item: <uuid>}` under "
+                "defaults, on the project or on the charge"
+            )
+        if item.date is None:
+            return "Ruddr milestones need a date"
+        not_uuids = [
+            f"{what} {value!r}"
+            for what, value in (("project_id", item.project_id), ("invoice_item", invoice_item))
+            if not _is_uuid(value)
+        ]
+        if not_uuids:
+            # ruddr.openapi.yml: every Ruddr id is a UUID; anything else would be sent to
+            # Ruddr only to be refused (or, in a path, to name another resource).
+            return (
+                f"Ruddr ids are UUIDs (like {EXAMPLE_UUID}); this charge's "
+                f"{' and '.join(not_uuids)} is not: copy the id from Ruddr"
+            )
+        type_name = PRODUCT_ITEM if item.kind == "product" else MILESTONE
+        text_key = self.text_field[type_name]
+        if type_name == MILESTONE and len(item.description) > NAME_LIMIT:
+            return (
+                f"Ruddr milestone names are at most {NAME_LIMIT} characters; "
+                f"this description has {len(item.description)}"
+            )
+        if type_name == PRODUCT_ITEM and not item.description.strip():
+            return "Ruddr product items need a description: give one"
+        body: dict[str, Any] = {
+            # Ruddr ids are UUIDs, which Ruddr returns in lowercase canonical form.
+            "projectId": str(item.project_id).lower(),
+            "invoiceItemId": str(invoice_item).lower(),
+            "date": item.date.isoformat(),
+            text_key: item.description,
+        }
+        if type_name == MILESTONE:
+            body["typeId"] = "recurring" if item.kind == "recurring" else "custom"
+        body.update(_amounts(type_name, item))
+        return Resource.of(item, type_name, body["projectId"], body)
 
     def list(
         self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()

@@ -13,7 +13,7 @@ requests an hour (x-rate-limit).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -139,23 +139,19 @@ class Wethod(Provider):
             "Wethod-Version": API_VERSION,
         }
 
-    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
-        resources: list[Resource] = []
-        problems: list[tuple[Item, str]] = []
-        for item, project in self.admitted(items, problems):
-            assert item.date is not None  # admitted: Wethod needs one
-            body: dict[str, Any] = {
-                "project_id": project,
-                "value": item.amount,
-                "issue_date": item.date.isoformat(),
-                "notes": item.description,
-            }
-            for key in OPTION_FIELDS:
-                if item.options.get(key) is not None:
-                    value = item.options[key]
-                    body[key] = Decimal(str(value)) if key == "exchange_rate" else value
-            resources.append(Resource.of(item, INVOICE, project, body))
-        return resources, problems
+    def compile_one(self, item: Item, project: str | int) -> Resource | str:
+        assert item.date is not None  # admitted: Wethod needs one
+        body: dict[str, Any] = {
+            "project_id": project,
+            "value": item.amount,
+            "issue_date": item.date.isoformat(),
+            "notes": item.description,
+        }
+        for key in OPTION_FIELDS:
+            if item.options.get(key) is not None:
+                value = item.options[key]
+                body[key] = Decimal(str(value)) if key == "exchange_rate" else value
+        return Resource.of(item, INVOICE, project, body)
 
     def update_body(
         self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]

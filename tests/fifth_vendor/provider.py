@@ -1,13 +1,13 @@
 """The Ledgerly provider: every item (a recurring occurrence, a milestone, a product) becomes
 one billing line on its project. Everything that makes Ledgerly Ledgerly is class data the base
-reads; the only code is compile() and observe(), the two shapes of a line.
+reads; the only code is compile_one() and observe(), the two shapes of a line.
 
 Ledgerly is made up, for the test suite only: it shows how little a fifth vendor needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from compiler.model import Item, Observed, Resource
@@ -47,21 +47,17 @@ class Ledgerly(Provider):
     project_noun = "Ledgerly project"
     undated = "a Ledgerly line needs a date"
 
-    def compile(self, items: Sequence[Item]) -> tuple[list[Resource], list[tuple[Item, str]]]:
-        resources: list[Resource] = []
-        problems: list[tuple[Item, str]] = []
-        for item, project in self.admitted(items, problems):
-            assert item.date is not None  # admitted: Ledgerly needs one
-            body: dict[str, Any] = {
-                "project_id": project,
-                "date": item.date.isoformat(),
-                "description": item.description,
-                "amount_cents": self.money.wire(item.amount, item.currency),
-                "currency": item.currency,
-                "ledger_code": item.options.get("ledger_code"),
-            }
-            resources.append(Resource.of(item, LINE, project, body))
-        return resources, problems
+    def compile_one(self, item: Item, project: str | int) -> Resource:
+        assert item.date is not None  # admitted: Ledgerly needs one
+        body: dict[str, Any] = {
+            "project_id": project,
+            "date": item.date.isoformat(),
+            "description": item.description,
+            "amount_cents": self.money.wire(item.amount, item.currency),
+            "currency": item.currency,
+            "ledger_code": item.options.get("ledger_code"),
+        }
+        return Resource.of(item, LINE, project, body)
 
     def observe(self, type_name: str, obj: Mapping[str, Any]) -> Observed:
         attributes = {name: obj.get(name) for name in FIELDS}
