@@ -141,7 +141,8 @@ class Emulator:
     armed fault, then the vendor routes; each is recorded in the request log. Admin routes live
     under `/_sandbox/`, need no credentials, are not rate limited and are not logged."""
 
-    name: ClassVar[str]  # where the sandbox mounts it: /<name>
+    # Where the sandbox mounts it, /<name>: the vendor's name unless a subclass says otherwise.
+    name: ClassVar[str]
     vendor: ClassVar[str]  # the plan's provider type it emulates (a key of PROVIDERS)
     api_root: ClassVar[str]
     # What a plan needs here before its first apply, and how a person locks an object
@@ -160,6 +161,11 @@ class Emulator:
     stamp: ClassVar[Stamp] = millis_z
     # The admin surface's answer to an id a person chose that is not one of the vendor's kind.
     id_refusal: ClassVar[str] = "id {wanted!r} is not an id of this vendor's kind"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "vendor" in cls.__dict__ and "name" not in cls.__dict__:
+            cls.name = cls.vendor
 
     def __init__(
         self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now

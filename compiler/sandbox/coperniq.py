@@ -787,7 +787,6 @@ def updated_between(doc: Mapping[str, Json], after: str | None, before: str | No
 
 
 class CoperniqEmulator(Emulator):
-    name: ClassVar[str] = "coperniq"
     vendor: ClassVar[str] = "coperniq"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT

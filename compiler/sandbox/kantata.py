@@ -626,7 +626,6 @@ Listing = tuple[
 
 
 class KantataEmulator(Emulator):
-    name: ClassVar[str] = "kantata"
     vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT

@@ -469,7 +469,6 @@ def path_uuid(request: Request) -> str:
 
 
 class RuddrEmulator(Emulator):
-    name: ClassVar[str] = "ruddr"
     vendor: ClassVar[str] = "ruddr"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT

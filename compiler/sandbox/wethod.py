@@ -601,7 +601,6 @@ TRANSITIONS = (SEND, SET_PAID)
 
 
 class WethodEmulator(Emulator):
-    name: ClassVar[str] = "wethod"
     vendor: ClassVar[str] = "wethod"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
