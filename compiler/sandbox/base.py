@@ -277,6 +277,20 @@ class Emulator:
         """A new object's id in `table`, or the one a person seeding it chose."""
         return new_id(db, table, wanted, self.id_refusal)
 
+    def admin_insert(
+        self,
+        db: sqlite3.Connection,
+        table: Table,
+        body: Mapping[str, Json],
+        fields: Callable[[], dict[str, Json]],
+    ) -> dict[str, Json]:
+        """Store an object a person adds on the admin surface, and give it back: its id (the
+        one `body` chose, else the next) and then `fields()`. The id is read first, so that a
+        body with a bad id and a bad field is refused for its id."""
+        doc = {"id": self.new_id(db, table, body.get("id")), **fields()}
+        table.insert(db, doc)
+        return doc
+
     # ---- the admin surface's listings and deletions, declared per kind of object ----------
 
     def admin_listing(

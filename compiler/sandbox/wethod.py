@@ -987,18 +987,21 @@ class WethodEmulator(Emulator):
         body = await admin.admin_body(request, {"id", *PROJECT_SHAPE})
         with self.store.transaction() as db:
             company = _admin_company(db, body.get("company", SANDBOX_COMPANY))
-            doc: dict[str, Json] = {
-                "id": self.new_id(db, PROJECTS, body.get("id")),
-                "company": company,
-                "name": admin.text(body, "name"),
-                "pm": None,
-                "account": None,
-                "archived": False,
-                "budget_areas": [],
-                **_admin_project_changes(body),
-                "created_at": self.now(),
-            }
-            PROJECTS.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                PROJECTS,
+                body,
+                lambda: {
+                    "company": company,
+                    "name": admin.text(body, "name"),
+                    "pm": None,
+                    "account": None,
+                    "archived": False,
+                    "budget_areas": [],
+                    **_admin_project_changes(body),
+                    "created_at": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
     async def admin_edit_project(self, request: Request) -> Response:
@@ -1036,13 +1039,16 @@ class WethodEmulator(Emulator):
         **fields: Json,
     ) -> Response:
         with self.store.transaction() as db:
-            doc = {
-                "id": self.new_id(db, table, body.get("id")),
-                "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
-                **fields,
-                "created_at": self.now(),
-            }
-            table.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                table,
+                body,
+                lambda: {
+                    "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
+                    **fields,
+                    "created_at": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, shape), status_code=201)
 
     async def admin_add_invoice(self, request: Request) -> Response:
