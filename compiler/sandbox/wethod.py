@@ -768,9 +768,7 @@ class WethodEmulator(Emulator):
         """getInvoice (a public client's path; the view keys are the spec's assumption)."""
         grant = self._grant(request)
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-        require_for_invoice(grant.permissions, grant.user, needs.GET, doc, [project])
+            doc, _ = self._invoice_for(db, grant, request, needs.GET)
         return JSONBody(shaped(doc, INVOICE_SHAPE))
 
     async def create_invoice(self, request: Request) -> Response:
@@ -806,9 +804,7 @@ class WethodEmulator(Emulator):
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-            require_for_invoice(grant.permissions, grant.user, needs.UPDATE, doc, [project])
+            doc, project = self._invoice_for(db, grant, request, needs.UPDATE)
             form = InvoiceForm(
                 InvoiceForm.wording.object(raw), db, grant.company, project=project, current=doc
             )
@@ -833,9 +829,7 @@ class WethodEmulator(Emulator):
         """deleteInvoice: 200; the delete keys, and invoices.edit_sent for a sent or paid one."""
         grant = self._grant(request)
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-            require_for_invoice(grant.permissions, grant.user, needs.DELETE_INVOICE, doc, [project])
+            doc, project = self._invoice_for(db, grant, request, needs.DELETE_INVOICE)
             self._require_active(project)
             INVOICES.delete(db, str(doc["id"]))
         # deleteInvoice documents a 200 and no body; answering none keeps a client from
@@ -847,9 +841,7 @@ class WethodEmulator(Emulator):
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-            require_for_invoice(grant.permissions, grant.user, transition.access, doc, [project])
+            doc, project = self._invoice_for(db, grant, request, transition.access)
             changes: dict[str, Json] = {"status": transition.target}
             body = InvoiceForm.wording.object(raw, empty_is_object=True)
             field = transition.body
@@ -879,6 +871,16 @@ class WethodEmulator(Emulator):
         if doc is None or doc["company"] != grant.company:
             raise ApiError(404, f"Invoice {key} does not exist.")
         return doc
+
+    def _invoice_for(
+        self, db: sqlite3.Connection, grant: Grant, request: Request, access: Access
+    ) -> tuple[dict[str, Json], dict[str, Json]]:
+        """The invoice the path names and its project, once the token's keys allow `access`
+        to it (on its project alone: a move checks the destination too)."""
+        doc = self._invoice(db, grant, request)
+        project = self._project_of(db, doc)
+        require_for_invoice(grant.permissions, grant.user, access, doc, [project])
+        return doc, project
 
     @staticmethod
     def _project_of(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
