@@ -209,12 +209,7 @@ class Grant:
         return replace(self, permissions=tuple(ordered))
 
     def as_json(self) -> dict[str, Json]:
-        return {
-            "token": self.token,
-            "company": self.company,
-            "user": self.user,
-            "permissions": list(self.permissions),
-        }
+        return wire.record_json(self, ("token", "company", "user", "permissions"))
 
 
 SANDBOX_GRANT = Grant("sandbox", SANDBOX_COMPANY, SANDBOX_USER, DEFAULT_PERMISSIONS)
