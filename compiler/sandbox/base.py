@@ -130,12 +130,12 @@ class _Captured:
 
 
 class Emulator:
-    """A vendor's server. Subclasses state the vendor as data (name, API root, tables and
-    whether their ids are counted, default settings and their own setting readers, standard
-    messages, the time stamp it writes, its wording for a bad chosen id) and supply the vendor
-    routes and admin collections (`kit.routing.Collection`), the error body and what is truly
-    the vendor's own behaviour; this class runs everything else, including admin listings,
-    deletions and seeded ids.
+    """A vendor's server. Subclasses state the vendor as data (the provider type it emulates,
+    API root, tables and whether their ids are counted, default settings and their own setting
+    readers, standard messages, the time stamp it writes, its wording for a bad chosen id) and
+    supply the vendor routes and admin collections (`kit.routing.Collection`), the error body
+    and what is truly the vendor's own behaviour; this class runs everything else, including
+    admin listings, deletions, the storing of added objects and seeded ids.
 
     Every vendor-path request goes: credentials (401), API access switch, rate limit, then any
     armed fault, then the vendor routes; each is recorded in the request log. Admin routes live
