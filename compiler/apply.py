@@ -224,14 +224,10 @@ def _entry(
     status: EntryStatus = "managed",
 ) -> Entry:
     side = change.after_side or change.before_side
-    return Entry(
-        address=change.address,
-        provider=change.provider,
-        type=change.type,
-        project=change.project,
-        project_id=change.project_id,
-        remote_id=remote_id,
-        attributes=dict(attributes),
+    return Entry.at(
+        change,
+        remote_id,
+        attributes,
         currency=side.currency if side else "",
         date=side.date if side else None,
         amount=side.amount if side else Decimal(0),

@@ -330,14 +330,10 @@ def _find_tagged(
 
 def _entry_of(resource: Resource, obs: Observed) -> Entry:
     """What state would hold had the create's response arrived: the object as sent."""
-    return Entry(
-        address=resource.address,
-        provider=resource.provider,
-        type=resource.type,
-        project=resource.project,
-        project_id=resource.project_id,
-        remote_id=obs.remote_id,
-        attributes=obs.attributes,
+    return Entry.at(
+        resource,
+        obs.remote_id,
+        obs.attributes,
         currency=resource.currency,
         date=obs.date,
         amount=obs.amount,

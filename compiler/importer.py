@@ -70,14 +70,10 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
             "state; nothing was imported. Import it as that address, or remove the tag in "
             f"{provider.title} first"
         )
-    state.entries[address] = Entry(
-        address=address,
-        provider=resource.provider,
-        type=resource.type,
-        project=resource.project,
-        project_id=resource.project_id,
-        remote_id=remote_id,
-        attributes=dict(found.attributes),
+    state.entries[address] = Entry.at(
+        resource,
+        remote_id,
+        found.attributes,
         currency=resource.currency,
         date=found.date,
         amount=found.amount,

@@ -137,6 +137,17 @@ def _side_json(side: Side | None) -> dict[str, Any] | None:
     }
 
 
+def _place_json(where: Change | Unmanaged) -> dict[str, Any]:
+    """Where a remote object lives: its connection, type, project and id."""
+    return {
+        "provider": where.provider,
+        "type": where.type,
+        "project": where.project,
+        "project_id": where.project_id,
+        "remote_id": where.remote_id,
+    }
+
+
 def _change_json(change: Change) -> dict[str, Any]:
     return {
         "address": change.address,
@@ -144,11 +155,7 @@ def _change_json(change: Change) -> dict[str, Any]:
         # action_reason (added within format 1) says why, and with it what apply does.
         "action": change.label,
         "action_reason": change.reason,
-        "provider": change.provider,
-        "type": change.type,
-        "project": change.project,
-        "project_id": change.project_id,
-        "remote_id": change.remote_id,
+        **_place_json(change),
         "moved_from": change.moved_from,
         "reason": change.detail,
         "before": None if change.before is None else dict(change.before),
@@ -164,11 +171,7 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 def _unmanaged_json(item: Unmanaged) -> dict[str, Any]:
     return {
-        "provider": item.provider,
-        "type": item.type,
-        "project": item.project,
-        "project_id": item.project_id,
-        "remote_id": item.remote_id,
+        **_place_json(item),
         "locked": item.locked,
         "attributes": dict(item.attributes),
         "side": _side_json(item.side),

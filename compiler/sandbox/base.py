@@ -130,18 +130,19 @@ class _Captured:
 
 
 class Emulator:
-    """A vendor's server. Subclasses state the vendor as data (name, API root, tables and
-    whether their ids are counted, default settings and their own setting readers, standard
-    messages, the time stamp it writes, its wording for a bad chosen id) and supply the vendor
-    routes and admin collections (`kit.routing.Collection`), the error body and what is truly
-    the vendor's own behaviour; this class runs everything else, including admin listings,
-    deletions and seeded ids.
+    """A vendor's server. Subclasses state the vendor as data (the provider type it emulates,
+    API root, tables and whether their ids are counted, default settings and their own setting
+    readers, standard messages, the time stamp it writes, its wording for a bad chosen id) and
+    supply the vendor routes and admin collections (`kit.routing.Collection`), the error body
+    and what is truly the vendor's own behaviour; this class runs everything else, including
+    admin listings, deletions, the storing of added objects and seeded ids.
 
     Every vendor-path request goes: credentials (401), API access switch, rate limit, then any
     armed fault, then the vendor routes; each is recorded in the request log. Admin routes live
     under `/_sandbox/`, need no credentials, are not rate limited and are not logged."""
 
-    name: ClassVar[str]  # where the sandbox mounts it: /<name>
+    # Where the sandbox mounts it, /<name>: the vendor's name unless a subclass says otherwise.
+    name: ClassVar[str]
     vendor: ClassVar[str]  # the plan's provider type it emulates (a key of PROVIDERS)
     api_root: ClassVar[str]
     # What a plan needs here before its first apply, and how a person locks an object
@@ -160,6 +161,11 @@ class Emulator:
     stamp: ClassVar[Stamp] = millis_z
     # The admin surface's answer to an id a person chose that is not one of the vendor's kind.
     id_refusal: ClassVar[str] = "id {wanted!r} is not an id of this vendor's kind"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "vendor" in cls.__dict__ and "name" not in cls.__dict__:
+            cls.name = cls.vendor
 
     def __init__(
         self, store: Store, *, clock: Clock = time.monotonic, wall_clock: WallClock = utc_now
@@ -270,6 +276,20 @@ class Emulator:
     def new_id(self, db: sqlite3.Connection, table: Table, wanted: Json) -> Json:
         """A new object's id in `table`, or the one a person seeding it chose."""
         return new_id(db, table, wanted, self.id_refusal)
+
+    def admin_insert(
+        self,
+        db: sqlite3.Connection,
+        table: Table,
+        body: Mapping[str, Json],
+        fields: Callable[[], dict[str, Json]],
+    ) -> dict[str, Json]:
+        """Store an object a person adds on the admin surface, and give it back: its id (the
+        one `body` chose, else the next) and then `fields()`. The id is read first, so that a
+        body with a bad id and a bad field is refused for its id."""
+        doc = {"id": self.new_id(db, table, body.get("id")), **fields()}
+        table.insert(db, doc)
+        return doc
 
     # ---- the admin surface's listings and deletions, declared per kind of object ----------
 

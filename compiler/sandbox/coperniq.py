@@ -787,7 +787,6 @@ def updated_between(doc: Mapping[str, Json], after: str | None, before: str | No
 
 
 class CoperniqEmulator(Emulator):
-    name: ClassVar[str] = "coperniq"
     vendor: ClassVar[str] = "coperniq"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
@@ -1162,29 +1161,35 @@ class CoperniqEmulator(Emulator):
                 account = RECORDS.get(db, str(account_id)) if is_whole(account_id) else None
                 if account is None or account["type"] != ACCOUNT:
                     raise AdminError(400, "accountId must be the id of a seeded account")
-            doc = {
-                "id": self.new_id(db, RECORDS, body.get("id")),
-                "type": PROJECT,
-                "title": admin.text(body, "title"),
-                "contractValue": None if value is None else plain_number(value),
-                "accountId": account_id,
-                "createdAt": self.now(),
-            }
-            RECORDS.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                RECORDS,
+                body,
+                lambda: {
+                    "type": PROJECT,
+                    "title": admin.text(body, "title"),
+                    "contractValue": None if value is None else plain_number(value),
+                    "accountId": account_id,
+                    "createdAt": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
     async def admin_add_account(self, request: Request) -> Response:
         body = await admin.admin_body(request, {"id", "title"})
         with self.store.transaction() as db:
-            doc = {
-                "id": self.new_id(db, RECORDS, body.get("id")),
-                "type": ACCOUNT,
-                "title": admin.text(body, "title"),
-                "contractValue": None,
-                "accountId": None,
-                "createdAt": self.now(),
-            }
-            RECORDS.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                RECORDS,
+                body,
+                lambda: {
+                    "type": ACCOUNT,
+                    "title": admin.text(body, "title"),
+                    "contractValue": None,
+                    "accountId": None,
+                    "createdAt": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, ACCOUNT_SHAPE), status_code=201)
 
     async def admin_add_catalog_item(self, request: Request) -> Response:
@@ -1207,22 +1212,25 @@ class CoperniqEmulator(Emulator):
         }
         with self.store.transaction() as db:
             now = self.now()
-            doc: dict[str, Json] = {
-                "id": self.new_id(db, CATALOG_ITEMS, body.get("id")),
-                "name": admin.text(body, "name"),
-                "catalog": trade_group,
-                "type": kind,
-                "category": category,
-                **{name: admin.optional_text(body, name) for name in texts},
-                **prices,
-                "image": None,
-                "isArchived": False,
-                "createdById": SANDBOX_USER,
-                "createdAt": now,
-                "updatedAt": now,
-                "preferredVendorId": None,
-            }
-            CATALOG_ITEMS.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                CATALOG_ITEMS,
+                body,
+                lambda: {
+                    "name": admin.text(body, "name"),
+                    "catalog": trade_group,
+                    "type": kind,
+                    "category": category,
+                    **{name: admin.optional_text(body, name) for name in texts},
+                    **prices,
+                    "image": None,
+                    "isArchived": False,
+                    "createdById": SANDBOX_USER,
+                    "createdAt": now,
+                    "updatedAt": now,
+                    "preferredVendorId": None,
+                },
+            )
         return JSONBody(shaped(doc, CATALOG_ITEM_SHAPE), status_code=201)
 
     async def admin_add_invoice(self, request: Request) -> Response:

@@ -626,7 +626,6 @@ Listing = tuple[
 
 
 class KantataEmulator(Emulator):
-    name: ClassVar[str] = "kantata"
     vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
@@ -1071,16 +1070,19 @@ class KantataEmulator(Emulator):
         )
         moment = self.now()
         with self.store.transaction() as db:
-            doc = {
-                "id": self.new_id(db, WORKSPACES, body.get("id")),
-                "title": admin.text(body, "title"),
-                "accessible": True,
-                "archived": False,
-                "created_at": moment,
-                "updated_at": moment,
-                **_workspace_changes(body, "USD"),
-            }
-            WORKSPACES.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                WORKSPACES,
+                body,
+                lambda: {
+                    "title": admin.text(body, "title"),
+                    "accessible": True,
+                    "archived": False,
+                    "created_at": moment,
+                    "updated_at": moment,
+                    **_workspace_changes(body, "USD"),
+                },
+            )
         return JSONBody(_admin_workspace(doc), status_code=201)
 
     async def admin_edit_workspace(self, request: Request) -> Response:
@@ -1098,16 +1100,19 @@ class KantataEmulator(Emulator):
         body = await admin.admin_body(request, {"id", "workspace_id", "title"})
         moment = self.now()
         with self.store.transaction() as db:
-            doc = {
-                "id": self.new_id(db, STORIES, body.get("id")),
-                "title": admin.text(body, "title"),
-                "workspace_id": _admin_reference(db, body, "workspace_id", WORKSPACES),
-                "story_type": "task",
-                "state": "not started",
-                "created_at": moment,
-                "updated_at": moment,
-            }
-            STORIES.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                STORIES,
+                body,
+                lambda: {
+                    "title": admin.text(body, "title"),
+                    "workspace_id": _admin_reference(db, body, "workspace_id", WORKSPACES),
+                    "story_type": "task",
+                    "state": "not started",
+                    "created_at": moment,
+                    "updated_at": moment,
+                },
+            )
         return JSONBody(written(doc, STORY_SHAPE), status_code=201)
 
     async def admin_add_milestone(self, request: Request) -> Response:
@@ -1121,19 +1126,22 @@ class KantataEmulator(Emulator):
             for required in ("workspace_id", "title", "amount_in_cents"):
                 if changes.get(required) is None:
                     raise AdminError(400, f"{required} is required")
-            doc: dict[str, Json] = {
-                "id": self.new_id(db, MILESTONES, body.get("id")),
-                "title": None,
-                "amount_in_cents": None,
-                "date_to_invoice": None,
-                "billing_type": "fixed_date",
-                "story_id": None,
-                "invoice_ids": [],
-                "created_at": moment,
-                "updated_at": moment,
-                **changes,
-            }
-            MILESTONES.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                MILESTONES,
+                body,
+                lambda: {
+                    "title": None,
+                    "amount_in_cents": None,
+                    "date_to_invoice": None,
+                    "billing_type": "fixed_date",
+                    "story_id": None,
+                    "invoice_ids": [],
+                    "created_at": moment,
+                    "updated_at": moment,
+                    **changes,
+                },
+            )
             self._admin_references(db, doc["id"], references)
             return JSONBody(self._admin_milestone(db, doc), status_code=201)
 

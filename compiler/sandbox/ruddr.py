@@ -469,7 +469,6 @@ def path_uuid(request: Request) -> str:
 
 
 class RuddrEmulator(Emulator):
-    name: ClassVar[str] = "ruddr"
     vendor: ClassVar[str] = "ruddr"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
@@ -766,15 +765,18 @@ class RuddrEmulator(Emulator):
             raise AdminError(400, "typeId must be income or expense")
         active = admin.flag("isActive", body.get("isActive", True))
         with self.store.transaction() as db:
-            doc = {
-                "id": self.new_id(db, INVOICE_ITEMS, body.get("id")),
-                "name": admin.text(body, "name"),
-                "isActive": active,
-                "typeId": type_id,
-                "readOnly": False,
-                "createdAt": self.now(),
-            }
-            INVOICE_ITEMS.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                INVOICE_ITEMS,
+                body,
+                lambda: {
+                    "name": admin.text(body, "name"),
+                    "isActive": active,
+                    "typeId": type_id,
+                    "readOnly": False,
+                    "createdAt": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, INVOICE_ITEM_SHAPE), status_code=201)
 
     async def admin_add_charge(self, kind: ChargeKind, request: Request) -> Response:

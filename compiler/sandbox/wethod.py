@@ -209,12 +209,7 @@ class Grant:
         return replace(self, permissions=tuple(ordered))
 
     def as_json(self) -> dict[str, Json]:
-        return {
-            "token": self.token,
-            "company": self.company,
-            "user": self.user,
-            "permissions": list(self.permissions),
-        }
+        return wire.record_json(self, ("token", "company", "user", "permissions"))
 
 
 SANDBOX_GRANT = Grant("sandbox", SANDBOX_COMPANY, SANDBOX_USER, DEFAULT_PERMISSIONS)
@@ -601,7 +596,6 @@ TRANSITIONS = (SEND, SET_PAID)
 
 
 class WethodEmulator(Emulator):
-    name: ClassVar[str] = "wethod"
     vendor: ClassVar[str] = "wethod"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
@@ -769,9 +763,7 @@ class WethodEmulator(Emulator):
         """getInvoice (a public client's path; the view keys are the spec's assumption)."""
         grant = self._grant(request)
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-        require_for_invoice(grant.permissions, grant.user, needs.GET, doc, [project])
+            doc, _ = self._invoice_for(db, grant, request, needs.GET)
         return JSONBody(shaped(doc, INVOICE_SHAPE))
 
     async def create_invoice(self, request: Request) -> Response:
@@ -807,9 +799,7 @@ class WethodEmulator(Emulator):
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-            require_for_invoice(grant.permissions, grant.user, needs.UPDATE, doc, [project])
+            doc, project = self._invoice_for(db, grant, request, needs.UPDATE)
             form = InvoiceForm(
                 InvoiceForm.wording.object(raw), db, grant.company, project=project, current=doc
             )
@@ -834,9 +824,7 @@ class WethodEmulator(Emulator):
         """deleteInvoice: 200; the delete keys, and invoices.edit_sent for a sent or paid one."""
         grant = self._grant(request)
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-            require_for_invoice(grant.permissions, grant.user, needs.DELETE_INVOICE, doc, [project])
+            doc, project = self._invoice_for(db, grant, request, needs.DELETE_INVOICE)
             self._require_active(project)
             INVOICES.delete(db, str(doc["id"]))
         # deleteInvoice documents a 200 and no body; answering none keeps a client from
@@ -848,9 +836,7 @@ class WethodEmulator(Emulator):
         grant = self._grant(request)
         raw = await request.body()
         with self.store.transaction() as db:
-            doc = self._invoice(db, grant, request)
-            project = self._project_of(db, doc)
-            require_for_invoice(grant.permissions, grant.user, transition.access, doc, [project])
+            doc, project = self._invoice_for(db, grant, request, transition.access)
             changes: dict[str, Json] = {"status": transition.target}
             body = InvoiceForm.wording.object(raw, empty_is_object=True)
             field = transition.body
@@ -880,6 +866,16 @@ class WethodEmulator(Emulator):
         if doc is None or doc["company"] != grant.company:
             raise ApiError(404, f"Invoice {key} does not exist.")
         return doc
+
+    def _invoice_for(
+        self, db: sqlite3.Connection, grant: Grant, request: Request, access: Access
+    ) -> tuple[dict[str, Json], dict[str, Json]]:
+        """The invoice the path names and its project, once the token's keys allow `access`
+        to it (on its project alone: a move checks the destination too)."""
+        doc = self._invoice(db, grant, request)
+        project = self._project_of(db, doc)
+        require_for_invoice(grant.permissions, grant.user, access, doc, [project])
+        return doc, project
 
     @staticmethod
     def _project_of(db: sqlite3.Connection, doc: Mapping[str, Json]) -> dict[str, Json]:
@@ -988,18 +984,21 @@ class WethodEmulator(Emulator):
         body = await admin.admin_body(request, {"id", *PROJECT_SHAPE})
         with self.store.transaction() as db:
             company = _admin_company(db, body.get("company", SANDBOX_COMPANY))
-            doc: dict[str, Json] = {
-                "id": self.new_id(db, PROJECTS, body.get("id")),
-                "company": company,
-                "name": admin.text(body, "name"),
-                "pm": None,
-                "account": None,
-                "archived": False,
-                "budget_areas": [],
-                **_admin_project_changes(body),
-                "created_at": self.now(),
-            }
-            PROJECTS.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                PROJECTS,
+                body,
+                lambda: {
+                    "company": company,
+                    "name": admin.text(body, "name"),
+                    "pm": None,
+                    "account": None,
+                    "archived": False,
+                    "budget_areas": [],
+                    **_admin_project_changes(body),
+                    "created_at": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, PROJECT_SHAPE), status_code=201)
 
     async def admin_edit_project(self, request: Request) -> Response:
@@ -1037,13 +1036,16 @@ class WethodEmulator(Emulator):
         **fields: Json,
     ) -> Response:
         with self.store.transaction() as db:
-            doc = {
-                "id": self.new_id(db, table, body.get("id")),
-                "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
-                **fields,
-                "created_at": self.now(),
-            }
-            table.insert(db, doc)
+            doc = self.admin_insert(
+                db,
+                table,
+                body,
+                lambda: {
+                    "company": _admin_company(db, body.get("company", SANDBOX_COMPANY)),
+                    **fields,
+                    "created_at": self.now(),
+                },
+            )
         return JSONBody(shaped(doc, shape), status_code=201)
 
     async def admin_add_invoice(self, request: Request) -> Response:

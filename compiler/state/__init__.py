@@ -15,7 +15,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from compiler.model import Resource
+    from compiler.model.change import Change
 
 STATE_FORMAT_VERSION = 1
 
@@ -35,6 +39,34 @@ class Entry:
     date: date | None
     amount: Decimal
     status: EntryStatus = "managed"
+
+    @classmethod
+    def at(
+        cls,
+        place: Resource | Change,
+        remote_id: str | None,
+        attributes: Mapping[str, Any],
+        *,
+        currency: str,
+        date: date | None,
+        amount: Decimal,
+        status: EntryStatus = "managed",
+    ) -> Entry:
+        """The entry for the object at `place` (a planned resource, or the change apply made
+        there): its address, connection, type and project, with what state now knows of it."""
+        return cls(
+            address=place.address,
+            provider=place.provider,
+            type=place.type,
+            project=place.project,
+            project_id=place.project_id,
+            remote_id=remote_id,
+            attributes=dict(attributes),
+            currency=currency,
+            date=date,
+            amount=amount,
+            status=status,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1376,6 +1376,15 @@ def test_a_seeded_id_already_taken_answers_409(admin: httpx.Client) -> None:
     assert admin.post("/workspaces", json={"id": 7, "title": "Again"}).status_code == 409
 
 
+def test_a_seeded_object_with_a_taken_id_and_no_title_is_refused_for_its_id(
+    admin: httpx.Client,
+) -> None:
+    seed_workspace(admin, "Acme", id=7)
+    response = admin.post("/workspaces", json={"id": 7, "title": ""})
+    assert response.status_code == 409
+    assert response.json() == {"error": "an object with id 7 already exists"}
+
+
 def test_a_seeded_story_must_name_a_seeded_workspace(admin: httpx.Client) -> None:
     response = admin.post("/stories", json={"workspace_id": 404, "title": "Go-live"})
     assert response.status_code == 400

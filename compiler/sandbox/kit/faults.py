@@ -9,11 +9,23 @@ from dataclasses import dataclass
 
 from .admin import admin_object, refuse_unknown
 from .errors import AdminError
-from .wire import Json, is_whole
+from .wire import Json, is_whole, record_json
 
 # Set in a request's ASGI scope when an armed fault answers it with an error status, so the
 # exchange log (exchanges.py) can tell a made-up answer from one the emulator chose.
 FAULT_SCOPE_KEY = "billplan.sandbox.fault_status"
+# What the admin surface shows of a fault, in order.
+SHOWN_FIELDS = (
+    "method",
+    "path",
+    "status",
+    "message",
+    "delay_ms",
+    "lose_response",
+    "retry_after",
+    "disconnect",
+    "delay_after_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -47,17 +59,8 @@ class Fault:
         return self.lose_response or self.delay_after_ms > 0
 
     def as_json(self) -> dict[str, Json]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "message": self.message,
-            "delay_ms": self.delay_ms,
-            "lose_response": self.lose_response,
-            "retry_after": self.retry_after,
-            "disconnect": self.disconnect,
-            "delay_after_ms": self.delay_after_ms,
-        }
+        # `after` is not shown here: an armed fault shows how many requests still pass.
+        return record_json(self, SHOWN_FIELDS)
 
 
 def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .wire import Json
+from .wire import Json, record_json
 
 
 @dataclass(frozen=True)
@@ -19,14 +19,7 @@ class LoggedRequest:
     lost: bool = False
 
     def as_json(self) -> dict[str, Json]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "status": self.status,
-            "body": self.body,
-            "lost": self.lost,
-        }
+        return record_json(self, ("method", "path", "query", "status", "body", "lost"))
 
 
 class RequestLog:

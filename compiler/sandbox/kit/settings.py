@@ -9,9 +9,11 @@ from decimal import Decimal
 
 from .admin import admin_object, refuse_unknown
 from .errors import AdminError
-from .wire import Json, is_number, is_whole
+from .wire import Json, is_number, is_whole, record_json
 
 SANDBOX_TOKEN = "sandbox"
+# The settings every emulator has, as the admin surface names and shows them.
+COMMON_SETTINGS = ("rate_limit_per_second", "burst", "api_access_enabled", "tokens")
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,7 @@ class Settings:
     tokens: tuple[str, ...] = (SANDBOX_TOKEN,)
 
     def as_json(self) -> dict[str, Json]:
-        return {
-            "rate_limit_per_second": self.rate_limit_per_second,
-            "burst": self.burst,
-            "api_access_enabled": self.api_access_enabled,
-            "tokens": list(self.tokens),
-        }
+        return record_json(self, COMMON_SETTINGS)
 
 
 def settings_from_json(current: Settings, body: Json, own: Iterable[str] = ()) -> Settings:
@@ -35,8 +32,7 @@ def settings_from_json(current: Settings, body: Json, own: Iterable[str] = ()) -
     `own` are the vendor's settings, which it reads itself."""
     skipped = set(own)
     body = {name: value for name, value in admin_object(body).items() if name not in skipped}
-    known = {"rate_limit_per_second", "burst", "api_access_enabled", "tokens"}
-    refuse_unknown(body, known)
+    refuse_unknown(body, COMMON_SETTINGS)
     changes: dict[str, Json] = {}
     if "rate_limit_per_second" in body:
         rate = body["rate_limit_per_second"]

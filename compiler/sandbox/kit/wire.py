@@ -1,6 +1,7 @@
 """The wire format every emulator writes: JSON with exact decimals (money never passes through
 a binary float), numbers in their shortest form, stored documents shaped into wire objects,
-the time stamps vendors write, and the type checks request readers share."""
+the time stamps vendors write, the admin surface's records as JSON, and the type checks request
+readers share."""
 
 from __future__ import annotations
 
@@ -158,6 +159,13 @@ def shaped(
         value = doc.get(name)
         rendered[name] = str(value) if name in as_text and value is not None else value
     return rendered
+
+
+def record_json(record: object, names: Iterable[str]) -> dict[str, Json]:
+    """The named attributes of a record (settings, a fault, a logged request) as the admin
+    surface shows them, in order; a tuple as a JSON list."""
+    values = ((name, getattr(record, name)) for name in names)
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values}
 
 
 def by_id(docs: Iterable[dict[str, Json]]) -> list[dict[str, Json]]:
