@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .kit.admin import admin_json, admin_object, lookup, new_id
@@ -190,8 +190,9 @@ class Emulator:
                 500: self._vendor_crash,
             },
         )
+        self._admin_routes = self.admin_routes()
         self._admin_app = self._starlette(
-            [Mount(ADMIN_PREFIX, routes=[*self._common_admin_routes(), *self.admin_routes()])],
+            [Mount(ADMIN_PREFIX, routes=[*self._common_admin_routes(), *self._admin_routes])],
             {HTTPException: _admin_http_error, AdminError: _admin_error},
         )
         self.provision()
@@ -428,6 +429,8 @@ class Emulator:
 
         await self._vendor_app(scope, _replaying(raw), keep)
         self.log.append(record(status=captured.status, lost=fault.lose_response))
+        if fault.then_delete is not None:
+            await self._delete_behind(fault.then_delete)
         if fault.delay_after_ms:
             await asyncio.sleep(fault.delay_after_ms / 1000)
         if not fault.lose_response:
@@ -439,6 +442,29 @@ class Emulator:
             f"sandbox fault: the response to {scope['method']} {scope['path']} was dropped "
             f"after the request was served (status {captured.status})"
         )
+
+    async def _delete_behind(self, path: str) -> None:
+        """Delete the object at an admin path, as a person would while billplan reads: the
+        admin surface's own deletion. An object already gone is what was wanted."""
+        scope: Scope = {
+            "type": "http",
+            "method": "DELETE",
+            "path": ADMIN_PREFIX + path,
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+            "http_version": "1.1",
+        }
+        await self._admin_app(scope, _replaying(b""), _Captured().send)
+
+    def _deletes(self, path: str) -> bool:
+        """Whether DELETE on the admin path deletes an object of this emulator."""
+        scope: Scope = {"type": "http", "method": "DELETE", "path": path, "root_path": ""}
+        for route in self._admin_routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL and "id" in child.get("path_params", {}):
+                return True
+        return False
 
     def _refusal(self, headers: Headers) -> Response | None:
         token = self.credentials(headers)
@@ -499,6 +525,12 @@ class Emulator:
 
     async def _admin_add_fault(self, request: Request) -> Response:
         fault, times = fault_from_json(await admin_json(request), self.api_root or "/")
+        if fault.then_delete is not None and not self._deletes(fault.then_delete):
+            raise AdminError(
+                400,
+                f"then_delete: {fault.then_delete} is not an object the admin surface deletes "
+                "(DELETE /_sandbox/<objects>/<id>)",
+            )
         self.faults.add(fault, times)
         return JSONBody({**fault.as_json(), "times": times}, status_code=201)
 
