@@ -18,6 +18,9 @@ run: a 429 (refused before it ran) or a connection that was never made. A create
 any other way may have happened: OutcomeUnknown, and the next plan recovers it by reading
 back, never by sending it again.
 
+A list that must be complete (a project where a create is pending, whose object may be the
+one row a page boundary skipped) is read again until two reads in a row agree (`proven`).
+
 Every request first waits for the provider's rate limiter, a token bucket set to the vendor's
 documented (or assumed) limit, so that a large apply stays under it instead of leaning on 429s.
 A plan may lower or raise it per connection (`max_rps`) and set the timeout (`timeout`).
