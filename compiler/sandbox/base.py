@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -26,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .kit.admin import admin_json, admin_object, lookup, new_id
 from .kit.errors import AdminError, ApiError, ConnectionDropped, ResponseLost
-from .kit.faults import FAULT_SCOPE_KEY, Fault, Faults, fault_from_json
+from .kit.faults import FAULT_SCOPE_KEY, FIRST_ROW, Fault, Faults, fault_from_json
 from .kit.limits import Clock, TokenBucket
 from .kit.log import LoggedRequest, RequestLog
 from .kit.routing import Endpoint, PrefixMount, routes_from
@@ -159,6 +160,9 @@ class Emulator:
     access_disabled_status: ClassVar[int] = 423
     # How the vendor writes a time stamp (`now()`): each vendor declares its own.
     stamp: ClassVar[Stamp] = millis_z
+    # Where a list page keeps its rows, each with its `id` (Ruddr's "results"); None: the page
+    # is a bare array. Read only to find the row a `then_delete` fault's `{first}` names.
+    list_rows: ClassVar[str | None] = None
     # The admin surface's answer to an id a person chose that is not one of the vendor's kind.
     id_refusal: ClassVar[str] = "id {wanted!r} is not an id of this vendor's kind"
 
@@ -430,7 +434,7 @@ class Emulator:
         await self._vendor_app(scope, _replaying(raw), keep)
         self.log.append(record(status=captured.status, lost=fault.lose_response))
         if fault.then_delete is not None:
-            await self._delete_behind(fault.then_delete)
+            await self._delete_behind(fault.then_delete, messages)
         if fault.delay_after_ms:
             await asyncio.sleep(fault.delay_after_ms / 1000)
         if not fault.lose_response:
@@ -443,9 +447,15 @@ class Emulator:
             f"after the request was served (status {captured.status})"
         )
 
-    async def _delete_behind(self, path: str) -> None:
+    async def _delete_behind(self, path: str, answer: Sequence[Message]) -> None:
         """Delete the object at an admin path, as a person would while billplan reads: the
-        admin surface's own deletion. An object already gone is what was wanted."""
+        admin surface's own deletion. An object already gone is what was wanted; `{first}`
+        names the first row of the list page in `answer` (none there: nothing is deleted)."""
+        if FIRST_ROW in path:
+            first = self._first_row(b"".join(m.get("body", b"") for m in answer))
+            if first is None:
+                return
+            path = path.replace(FIRST_ROW, quote(str(first), safe=""))
         scope: Scope = {
             "type": "http",
             "method": "DELETE",
@@ -457,8 +467,19 @@ class Emulator:
         }
         await self._admin_app(scope, _replaying(b""), _Captured().send)
 
+    def _first_row(self, page: bytes) -> Json:
+        """The id of the first row of a list page as served, or None."""
+        try:
+            body = loads(page)
+        except ValueError:
+            return None
+        rows = body.get(self.list_rows) if self.list_rows and isinstance(body, dict) else body
+        first = rows[0] if isinstance(rows, list) and rows else None
+        return first.get("id") if isinstance(first, dict) else None
+
     def _deletes(self, path: str) -> bool:
         """Whether DELETE on the admin path deletes an object of this emulator."""
+        path = path.replace(FIRST_ROW, "1")
         scope: Scope = {"type": "http", "method": "DELETE", "path": path, "root_path": ""}
         for route in self._admin_routes:
             match, child = route.matches(scope)

@@ -195,6 +195,22 @@ def test_a_row_deleted_after_the_first_wethod_page_pushes_the_next_row_off_its_p
     assert invoice_notes(first, project) == ["I0", "I2", "I3"]
 
 
+def test_then_delete_of_the_first_row_deletes_the_first_row_of_the_page_served(
+    first: Sandbox, workspace: int, project: int
+) -> None:
+    for n in range(4):
+        new_milestone(first, workspace, f"M{n}")
+        new_invoice(first, project, f"I{n}")
+    fault = {"method": "GET", "after": 1, "then_delete": "/billing_milestones/{first}"}
+    assert arm(first, "kantata", {**fault, "path": "/api/v1/billing_milestones"}).status_code == 201
+    fault = {"method": "GET", "then_delete": "/invoices/{first}"}
+    assert arm(first, "wethod", {**fault, "path": "/api/invoices"}).status_code == 201
+
+    assert milestone_titles(first, workspace) == ["M0", "M1", "M2", "M3"]  # deleted after page 2
+    assert milestone_titles(first, workspace) == ["M0", "M1", "M3"]
+    assert invoice_notes(first, project) == ["I0", "I1", "I3"]
+
+
 @pytest.mark.parametrize(
     ("fault", "refusal"),
     [

@@ -14,6 +14,8 @@ from .wire import Json, is_whole, record_json
 # Set in a request's ASGI scope when an armed fault answers it with an error status, so the
 # exchange log (exchanges.py) can tell a made-up answer from one the emulator chose.
 FAULT_SCOPE_KEY = "billplan.sandbox.fault_status"
+# In a `then_delete` path, the id of the first row of the list page just served.
+FIRST_ROW = "{first}"
 # What the admin surface shows of a fault, in order.
 SHOWN_FIELDS = (
     "method",
@@ -37,7 +39,8 @@ class Fault:
     (`lose_response`), or serve it and wait `delay_after_ms` before answering (a server that
     hangs after committing). `then_delete`, an admin path such as "/invoices/17", deletes that
     object, as a person in the vendor's UI would, once the request is served and before its
-    answer goes out: with `after`, a row deleted on an earlier page while a list is paged.
+    answer goes out (`{first}` in it: the first row of the list page served): with `after`,
+    a row deleted on an earlier page while a list is paged.
     `after` lets that many matching requests through untouched first.
     `method` is one method, several separated by commas ("POST,PATCH,PUT,DELETE"), or "*"."""
 
