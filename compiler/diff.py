@@ -29,6 +29,7 @@ def diff(
     state: State,
     observed: Iterable[Observed],
     project_keys: Mapping[tuple[str, str], str],
+    unproven: Iterable[tuple[str, str]] = frozenset(),
 ) -> Plan:
     """Compare what the plan wants with what state owns and what the vendors hold.
 

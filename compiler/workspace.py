@@ -65,6 +65,9 @@ class Workspace:
     opened_state: State | None = None  # state as read when the workspace opened
     from_state: frozenset[str] = frozenset()  # providers planned from state (--no-refresh)
     endpoints: list[Endpoint] = field(default_factory=list)  # where each connection goes
+    # (connection, str(project id)) whose read had to be complete (a create there is pending)
+    # and was not proven so by the last refresh: diff creates nothing there on guesswork.
+    unproven: frozenset[tuple[str, str]] = frozenset()
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -106,7 +109,10 @@ class Workspace:
 
     def refresh(self, state: State, targets: Targets | None = None) -> list[Observed]:
         """What the vendors hold in every project the plan or the state touches; with
-        --target, only in the projects the targets name (fewer requests)."""
+        --target, only in the projects the targets name (fewer requests). A project where a
+        create is pending is read until two reads agree (`must_be_complete`); those that
+        never agreed are kept in `unproven` for the diff."""
+        self.unproven = frozenset()
         targets = targets or Targets()
         self.check_targets(state, targets)
         reach = targets.projects()
@@ -122,6 +128,7 @@ class Workspace:
             projects[entry.provider].add(str(entry.project_id))
         observed: list[Observed] = []
         refused: list[tuple[str, ProviderError]] = []
+        unproven: set[tuple[str, str]] = set()
         planned = self.planned()
         for name, ids in sorted(projects.items()):
             provider = self.providers.get(name)
@@ -135,7 +142,14 @@ class Workspace:
                 observed.extend(last_written(state, name))
                 continue
             try:
-                observed.extend(provider.list(sorted(ids), planned[name]))
+                found = provider.list(sorted(ids), planned[name])
+                pending = must_be_complete(state, name)
+                if pending:
+                    proof = provider.proven(sorted(pending), planned[name], found)
+                    found = [o for o in found if str(o.project_id) not in pending]
+                    found += proof.observed
+                    unproven |= {(name, project) for project in proof.unproven}
+                observed.extend(found)
             except ProviderError as exc:
                 # Read every connection before reporting any: a rejected token, a missing
                 # permission or an unknown project is named with all the others at once,
@@ -150,6 +164,7 @@ class Workspace:
                     [f"{name}: {exc}" for name, exc in refused],
                 )
             )
+        self.unproven = frozenset(unproven)
         return observed + self.recheck_missing(state, observed)
 
     def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
@@ -190,7 +205,7 @@ class Workspace:
         if mode == "refresh-only":
             return drift.refresh_only(state, observed, targets)
         current, renames = self.moved_state(state)
-        plan = diff(self.resources, current, observed, self.project_keys)
+        plan = diff(self.resources, current, observed, self.project_keys, unproven=self.unproven)
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
@@ -335,6 +350,16 @@ def _providers_named(configs: dict[str, dict[str, Any]], names: Collection[str])
             )
         chosen |= matched
     return chosen
+
+
+def must_be_complete(state: State, provider: str) -> set[str]:
+    """The projects of a connection (str of the vendor's id) whose read must be complete: a
+    create there is pending, and only a complete read may show it did not land."""
+    return {
+        str(entry.project_id)
+        for entry in state.entries.values()
+        if entry.provider == provider and entry.status == "pending" and entry.remote_id is None
+    }
 
 
 def last_written(state: State, provider: str) -> list[Observed]:

@@ -18,6 +18,9 @@ run: a 429 (refused before it ran) or a connection that was never made. A create
 any other way may have happened: OutcomeUnknown, and the next plan recovers it by reading
 back, never by sending it again.
 
+A list that must be complete (a project where a create is pending, whose object may be the
+one row a page boundary skipped) is read again until two reads in a row agree (`proven`).
+
 Every request first waits for the provider's rate limiter, a token bucket set to the vendor's
 documented (or assumed) limit, so that a large apply stays under it instead of leaning on 429s.
 A plan may lower or raise it per connection (`max_rps`) and set the timeout (`timeout`).
@@ -103,6 +106,35 @@ class Planned:
         """The currency the plan bills a project in (its last resource's)."""
         planned = self.projects.get(str(project_id))
         return planned[-1].currency if planned else None
+
+
+# How many times a read that must be complete is made at most before it is left unproven:
+# the first, and two more to find two in a row that agree.
+COMPLETE_READS = 3
+
+
+@dataclass(frozen=True)
+class Proof:
+    """Projects read until two reads in a row agreed: the objects of each as last read, and
+    the projects (str of the vendor's id) whose reads never agreed."""
+
+    observed: list[Observed]
+    unproven: frozenset[str]
+
+
+def _by_project(
+    observed: Iterable[Observed], project_ids: Iterable[str | int]
+) -> dict[str, list[Observed]]:
+    """The objects of each of these projects (str of the vendor's id), none where it has none."""
+    found: dict[str, list[Observed]] = {str(project): [] for project in project_ids}
+    for obs in observed:
+        if str(obs.project_id) in found:
+            found[str(obs.project_id)].append(obs)
+    return found
+
+
+def _ids(observed: Iterable[Observed]) -> set[tuple[str, str]]:
+    return {(obs.type, obs.remote_id) for obs in observed}
 
 
 NO_PRIVATE: Mapping[str, Any] = {}
@@ -340,7 +372,13 @@ class Provider:
     ) -> list[Observed]:
         """Everything of the types billplan manages in these projects, via list endpoints,
         read in the light of what the plan wants there (`planned`, this connection's
-        resources)."""
+        resources). A vendor that checks the plan against what it holds does so here."""
+        return self.listed(project_ids, planned)
+
+    def listed(
+        self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
+    ) -> list[Observed]:
+        """What `list` reads, from the list endpoints alone: one request a page."""
         wanted = Planned.of(planned)
         found: list[Observed] = []
         projects = [str(p) for p in project_ids]
@@ -350,6 +388,32 @@ class Provider:
                 for obj in self.walk(listing, wanted)
             ]
         return found
+
+    def proven(
+        self,
+        project_ids: Sequence[str | int],
+        planned: Sequence[Resource],
+        first: Sequence[Observed],
+        reads: int = COMPLETE_READS,
+    ) -> Proof:
+        """These projects read again until two reads in a row hold the same ids, `first`
+        being the first read, at most `reads` reads in all. A paged list is not a snapshot:
+        a row deleted on an earlier page while it is read pushes a later one off its page,
+        and a row made meanwhile may or may not show. Only a read that a second one confirms
+        may be taken as complete; a project never confirmed is `unproven`."""
+        last = _by_project(first, project_ids)
+        settled: dict[str, list[Observed]] = {}
+        for _ in range(reads - 1):
+            unsettled = sorted(set(last) - set(settled))
+            if not unsettled:
+                break
+            again = _by_project(self.listed(unsettled, planned), unsettled)
+            for project in unsettled:
+                if _ids(again[project]) == _ids(last[project]):
+                    settled[project] = again[project]
+                last[project] = again[project]
+        observed = [obs for project in sorted(last) for obs in settled.get(project, last[project])]
+        return Proof(observed, frozenset(last) - set(settled))
 
     def walk(self, listing: Listing, planned: Planned) -> Iterator[Any]:
         """The objects of one listing, page by page in the vendor's page style."""

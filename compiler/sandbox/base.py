@@ -15,18 +15,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .kit.admin import admin_json, admin_object, lookup, new_id
 from .kit.errors import AdminError, ApiError, ConnectionDropped, ResponseLost
-from .kit.faults import FAULT_SCOPE_KEY, Fault, Faults, fault_from_json
+from .kit.faults import FAULT_SCOPE_KEY, FIRST_ROW, Fault, Faults, fault_from_json
 from .kit.limits import Clock, TokenBucket
 from .kit.log import LoggedRequest, RequestLog
 from .kit.routing import Endpoint, PrefixMount, routes_from
@@ -159,6 +160,9 @@ class Emulator:
     access_disabled_status: ClassVar[int] = 423
     # How the vendor writes a time stamp (`now()`): each vendor declares its own.
     stamp: ClassVar[Stamp] = millis_z
+    # Where a list page keeps its rows, each with its `id` (Ruddr's "results"); None: the page
+    # is a bare array. Read only to find the row a `then_delete` fault's `{first}` names.
+    list_rows: ClassVar[str | None] = None
     # The admin surface's answer to an id a person chose that is not one of the vendor's kind.
     id_refusal: ClassVar[str] = "id {wanted!r} is not an id of this vendor's kind"
 
@@ -190,8 +194,9 @@ class Emulator:
                 500: self._vendor_crash,
             },
         )
+        self._admin_routes = self.admin_routes()
         self._admin_app = self._starlette(
-            [Mount(ADMIN_PREFIX, routes=[*self._common_admin_routes(), *self.admin_routes()])],
+            [Mount(ADMIN_PREFIX, routes=[*self._common_admin_routes(), *self._admin_routes])],
             {HTTPException: _admin_http_error, AdminError: _admin_error},
         )
         self.provision()
@@ -428,6 +433,8 @@ class Emulator:
 
         await self._vendor_app(scope, _replaying(raw), keep)
         self.log.append(record(status=captured.status, lost=fault.lose_response))
+        if fault.then_delete is not None:
+            await self._delete_behind(fault.then_delete, messages)
         if fault.delay_after_ms:
             await asyncio.sleep(fault.delay_after_ms / 1000)
         if not fault.lose_response:
@@ -439,6 +446,46 @@ class Emulator:
             f"sandbox fault: the response to {scope['method']} {scope['path']} was dropped "
             f"after the request was served (status {captured.status})"
         )
+
+    async def _delete_behind(self, path: str, answer: Sequence[Message]) -> None:
+        """Delete the object at an admin path, as a person would while billplan reads: the
+        admin surface's own deletion. An object already gone is what was wanted; `{first}`
+        names the first row of the list page in `answer` (none there: nothing is deleted)."""
+        if FIRST_ROW in path:
+            first = self._first_row(b"".join(m.get("body", b"") for m in answer))
+            if first is None:
+                return
+            path = path.replace(FIRST_ROW, quote(str(first), safe=""))
+        scope: Scope = {
+            "type": "http",
+            "method": "DELETE",
+            "path": ADMIN_PREFIX + path,
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+            "http_version": "1.1",
+        }
+        await self._admin_app(scope, _replaying(b""), _Captured().send)
+
+    def _first_row(self, page: bytes) -> Json:
+        """The id of the first row of a list page as served, or None."""
+        try:
+            body = loads(page)
+        except ValueError:
+            return None
+        rows = body.get(self.list_rows) if self.list_rows and isinstance(body, dict) else body
+        first = rows[0] if isinstance(rows, list) and rows else None
+        return first.get("id") if isinstance(first, dict) else None
+
+    def _deletes(self, path: str) -> bool:
+        """Whether DELETE on the admin path deletes an object of this emulator."""
+        path = path.replace(FIRST_ROW, "1")
+        scope: Scope = {"type": "http", "method": "DELETE", "path": path, "root_path": ""}
+        for route in self._admin_routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL and "id" in child.get("path_params", {}):
+                return True
+        return False
 
     def _refusal(self, headers: Headers) -> Response | None:
         token = self.credentials(headers)
@@ -499,6 +546,12 @@ class Emulator:
 
     async def _admin_add_fault(self, request: Request) -> Response:
         fault, times = fault_from_json(await admin_json(request), self.api_root or "/")
+        if fault.then_delete is not None and not self._deletes(fault.then_delete):
+            raise AdminError(
+                400,
+                f"then_delete: {fault.then_delete} is not an object the admin surface deletes "
+                "(DELETE /_sandbox/<objects>/<id>)",
+            )
         self.faults.add(fault, times)
         return JSONBody({**fault.as_json(), "times": times}, status_code=201)
 

@@ -790,6 +790,7 @@ class CoperniqEmulator(Emulator):
     vendor: ClassVar[str] = "coperniq"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
+    list_rows = "items"  # where a list page keeps its rows
     tables = (RECORDS, INVOICES, CATALOG_ITEMS)
     counters = (INVOICE_NUMBERS, LINE_ITEM_IDS, SECTION_IDS)
     default_settings = DEFAULT_SETTINGS

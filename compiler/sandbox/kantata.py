@@ -629,6 +629,7 @@ class KantataEmulator(Emulator):
     vendor: ClassVar[str] = "kantata"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
+    list_rows = "results"  # where a list page keeps its rows
     tables = (WORKSPACES, STORIES, MILESTONES, EXTERNAL_REFERENCES, INVOICES)
     ids_survive_reset = True
     stamp = wire.seconds_offset  # UTC to the second: 2026-03-03T09:15:00+00:00

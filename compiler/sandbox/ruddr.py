@@ -472,6 +472,7 @@ class RuddrEmulator(Emulator):
     vendor: ClassVar[str] = "ruddr"  # the plan's provider type it emulates
     # bootstrap: declared at the end of this module, after what it refers to
     api_root: ClassVar[str] = API_ROOT
+    list_rows = "results"  # where a list page keeps its rows
     tables = (PROJECTS, INVOICE_ITEMS, *(kind.table for kind in CHARGE_KINDS))
     default_settings = DEFAULT_SETTINGS
     status_messages = STATUS_MESSAGES

@@ -162,3 +162,68 @@ def test_a_wethod_list_shows_a_write_through_another_connection_to_the_file(
         new_invoice(other, project, "I1")
 
     assert invoice_notes(first, project) == ["I0", "I1"]
+
+
+# ---- a person deleting a row while a list is paged (the `then_delete` fault) -----------------
+
+
+def arm(sandbox: Sandbox, vendor: str, fault: dict[str, Any]) -> httpx.Response:
+    with admin(sandbox, vendor) as surface:
+        return surface.post("/faults", json=fault)
+
+
+def test_a_row_deleted_after_the_first_kantata_page_pushes_the_next_row_off_its_page(
+    first: Sandbox, workspace: int
+) -> None:
+    made = [new_milestone(first, workspace, f"M{n}") for n in range(4)]
+    fault = {"method": "GET", "path": "/api/v1/billing_milestones",
+             "then_delete": f"/billing_milestones/{made[0]}"}  # fmt: skip
+    assert arm(first, "kantata", fault).status_code == 201
+
+    assert milestone_titles(first, workspace) == ["M0", "M1", "M3"]  # M2 moved to page 1
+    assert milestone_titles(first, workspace) == ["M1", "M2", "M3"]
+
+
+def test_a_row_deleted_after_the_first_wethod_page_pushes_the_next_row_off_its_page(
+    first: Sandbox, project: int
+) -> None:
+    made = [new_invoice(first, project, f"I{n}") for n in range(4)]
+    fault = {"method": "GET", "path": "/api/invoices", "then_delete": f"/invoices/{made[1]}"}
+    assert arm(first, "wethod", fault).status_code == 201
+
+    assert invoice_notes(first, project) == ["I0", "I1", "I3"]
+    assert invoice_notes(first, project) == ["I0", "I2", "I3"]
+
+
+def test_then_delete_of_the_first_row_deletes_the_first_row_of_the_page_served(
+    first: Sandbox, workspace: int, project: int
+) -> None:
+    for n in range(4):
+        new_milestone(first, workspace, f"M{n}")
+        new_invoice(first, project, f"I{n}")
+    fault = {"method": "GET", "after": 1, "then_delete": "/billing_milestones/{first}"}
+    assert arm(first, "kantata", {**fault, "path": "/api/v1/billing_milestones"}).status_code == 201
+    fault = {"method": "GET", "then_delete": "/invoices/{first}"}
+    assert arm(first, "wethod", {**fault, "path": "/api/invoices"}).status_code == 201
+
+    assert milestone_titles(first, workspace) == ["M0", "M1", "M2", "M3"]  # deleted after page 2
+    assert milestone_titles(first, workspace) == ["M0", "M1", "M3"]
+    assert invoice_notes(first, project) == ["I0", "I1", "I3"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "refusal"),
+    [
+        ({"then_delete": "/workspaces/1"}, "/workspaces/1 is not an object the admin surface"),
+        ({"then_delete": "billing_milestones/1"}, "then_delete must be an admin path"),
+        ({"then_delete": "/billing_milestones/1", "status": 503}, "goes with a request that is"),
+    ],
+    ids=["not deletable", "not a path", "not served"],
+)
+def test_a_then_delete_fault_that_cannot_happen_is_refused_when_armed(
+    first: Sandbox, fault: dict[str, Any], refusal: str
+) -> None:
+    answer = arm(first, "kantata", {"method": "GET", **fault})
+
+    assert answer.status_code == 400
+    assert refusal in answer.json()["error"]

@@ -1,6 +1,6 @@
 """Fault injection: what a test arms through POST /_sandbox/faults (an error status, a delay, a
-dropped connection, a lost or late response) and the queue of armed faults a vendor request
-takes from."""
+dropped connection, a lost or late response, a row deleted by a person while a list is read)
+and the queue of armed faults a vendor request takes from."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from .wire import Json, is_whole, record_json
 # Set in a request's ASGI scope when an armed fault answers it with an error status, so the
 # exchange log (exchanges.py) can tell a made-up answer from one the emulator chose.
 FAULT_SCOPE_KEY = "billplan.sandbox.fault_status"
+# In a `then_delete` path, the id of the first row of the list page just served.
+FIRST_ROW = "{first}"
 # What the admin surface shows of a fault, in order.
 SHOWN_FIELDS = (
     "method",
@@ -25,6 +27,7 @@ SHOWN_FIELDS = (
     "retry_after",
     "disconnect",
     "delay_after_ms",
+    "then_delete",
 )
 
 
@@ -34,7 +37,11 @@ class Fault:
     `Retry-After` of `retry_after` seconds when given), wait `delay_ms` first, drop the
     connection without serving it (`disconnect`), serve it and then drop the response
     (`lose_response`), or serve it and wait `delay_after_ms` before answering (a server that
-    hangs after committing). `after` lets that many matching requests through untouched first.
+    hangs after committing). `then_delete`, an admin path such as "/invoices/17", deletes that
+    object, as a person in the vendor's UI would, once the request is served and before its
+    answer goes out (`{first}` in it: the first row of the list page served): with `after`,
+    a row deleted on an earlier page while a list is paged.
+    `after` lets that many matching requests through untouched first.
     `method` is one method, several separated by commas ("POST,PATCH,PUT,DELETE"), or "*"."""
 
     method: str
@@ -46,6 +53,7 @@ class Fault:
     retry_after: int | None = None
     disconnect: bool = False
     delay_after_ms: int = 0
+    then_delete: str | None = None
     after: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -55,8 +63,9 @@ class Fault:
 
     @property
     def served_late(self) -> bool:
-        """Whether the request is served but its answer is held back or lost."""
-        return self.lose_response or self.delay_after_ms > 0
+        """Whether the request is served but its answer is held back, lost, or goes out only
+        after something else happened."""
+        return self.lose_response or self.delay_after_ms > 0 or self.then_delete is not None
 
     def as_json(self) -> dict[str, Json]:
         # `after` is not shown here: an armed fault shows how many requests still pass.
@@ -69,7 +78,7 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
     refuse_unknown(
         body,
         {"method", "path", "status", "message", "delay_ms", "lose_response", "times",
-         "retry_after", "disconnect", "delay_after_ms", "after"},
+         "retry_after", "disconnect", "delay_after_ms", "then_delete", "after"},
     )  # fmt: skip
     method = body.get("method", "*")
     path = body.get("path", default_path)
@@ -81,6 +90,7 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
     retry_after = body.get("retry_after")
     disconnect = body.get("disconnect", False)
     delay_after_ms = body.get("delay_after_ms", 0)
+    then_delete = body.get("then_delete")
     after = body.get("after", 0)
     if not (isinstance(method, str) and method):
         raise AdminError(400, 'method must be an HTTP method such as "POST", or "*"')
@@ -102,6 +112,16 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
         raise AdminError(400, "disconnect must be true or false")
     if not (is_whole(delay_after_ms) and delay_after_ms >= 0):
         raise AdminError(400, "delay_after_ms must be a whole number of milliseconds")
+    if then_delete is not None and not (
+        isinstance(then_delete, str) and then_delete.startswith("/") and "?" not in then_delete
+    ):
+        raise AdminError(
+            400, 'then_delete must be an admin path of one object, such as "/invoices/17"'
+        )
+    if then_delete is not None and (status is not None or disconnect):
+        raise AdminError(
+            400, "then_delete goes with a request that is served: no status, no disconnect"
+        )
     if not (is_whole(after) and after >= 0):
         raise AdminError(400, "after must be a whole number of requests")
     outcomes = [status is not None, lose, disconnect]
@@ -111,9 +131,11 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
             "a fault either answers an error status, disconnects, or serves the request and "
             "then loses or delays the response",
         )
-    if not any(outcomes) and not delay_ms and not delay_after_ms:
+    if not any(outcomes) and not delay_ms and not delay_after_ms and then_delete is None:
         raise AdminError(
-            400, "a fault needs status, delay_ms, delay_after_ms, disconnect or lose_response"
+            400,
+            "a fault needs status, delay_ms, delay_after_ms, disconnect, lose_response or "
+            "then_delete",
         )
     if not (is_whole(times) and times >= 1):
         raise AdminError(400, "times must be a whole number of at least 1")
@@ -127,6 +149,7 @@ def fault_from_json(body: Json, default_path: str) -> tuple[Fault, int]:
         retry_after=None if retry_after is None else int(retry_after),
         disconnect=disconnect,
         delay_after_ms=int(delay_after_ms),
+        then_delete=then_delete,
         after=int(after),
     )
     return fault, int(times)
