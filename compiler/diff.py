@@ -28,7 +28,7 @@ from typing import Any
 
 from compiler import drift
 from compiler.model import Observed, Resource
-from compiler.model.change import Change, Plan, Reason, Side, Unmanaged
+from compiler.model.change import Change, Plan, Reason, Side, Unmanaged, settle_commands
 from compiler.model.fields import field_changes, same
 from compiler.state import Entry, State
 
@@ -322,8 +322,8 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
     else:
         names = ", ".join(o.remote_id for o in look_alikes)
         why = (
-            f"removed from the plan while the answer to its create{_sent_on(entry)} was "
-            "missing: billplan forgets it and deletes nothing it cannot prove it made"
+            f"removed from the plan while the answer to the create billplan sent{_sent_on(entry)} "
+            "was missing: billplan forgets it and deletes nothing it cannot prove it made"
         )
         if names:
             why += (
@@ -344,7 +344,7 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
 def _sent_on(entry: Entry) -> str:
     if entry.sent_at is None:
         return ""
-    return f" (sent {entry.sent_at.strftime('%Y-%m-%d %H:%M')} UTC)"
+    return f" on {entry.sent_at.strftime('%Y-%m-%d at %H:%M')} UTC"
 
 
 def _look_alikes(
@@ -410,12 +410,11 @@ def _settle(
     best, *others = look_alikes
     sent = field_changes(best.attributes, entry.attributes)
     differing = ", ".join(f.field for f in sent) or "nothing billplan compares"
+    confirm, reject = settle_commands(entry.address, best.remote_id)
     why = (
         f"{lost}. {resource.provider} holds {best.remote_id}, made since, which differs from "
         f"what was sent in {differing}: perhaps billplan's, edited by a person. Nothing is "
-        f"created until someone decides. If it is this item: `billplan import {entry.address} "
-        f"{best.remote_id} PATH`; if not: `billplan state reject {entry.address} "
-        f"{best.remote_id} PATH`"
+        f"created until someone decides. If it is this item: `{confirm}`; if not: `{reject}`"
     )
     if others:
         why += f". Also like it: {', '.join(o.remote_id for o in others)}"

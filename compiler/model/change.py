@@ -176,6 +176,14 @@ def label_of(action: Action, reason: Reason) -> Label:
     return action
 
 
+def settle_commands(address: str, remote_id: str) -> tuple[str, str]:
+    """The commands that confirm, or reject, that remote_id is what address's lost create made."""
+    return (
+        f"billplan import {address} {remote_id} PATH",
+        f"billplan state reject {address} {remote_id} PATH",
+    )
+
+
 def unlabel(label: str) -> tuple[Action, Reason]:
     """The action behind a label, and the reason it has unless told otherwise (reading a
     plan saved before changes carried their reason)."""

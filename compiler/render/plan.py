@@ -60,7 +60,7 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
-from compiler.model.change import Change, Impact, Plan, Side, Unmanaged
+from compiler.model.change import Change, Impact, Plan, Side, Unmanaged, settle_commands
 from compiler.money import decimals, format_amount, format_grouped
 from compiler.render.safe import markup, visible
 
@@ -603,6 +603,11 @@ def _change_row(change: Change) -> str:
         f"{_amount_cell(change)} | {first_field} | {first_delta} |"
     ]
     lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
+    if change.label == "unconfirmed" and change.remote_id is not None:
+        # The detail may be cut at its length limit; what settles it never is.
+        confirm, reject = settle_commands(change.address, change.remote_id)
+        lines += [f"| | | | | if it is this item | {md_text(confirm)} |",
+                  f"| | | | | if it is not | {md_text(reject)} |"]  # fmt: skip
     return "\n".join(lines)
 
 
