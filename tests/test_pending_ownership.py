@@ -407,3 +407,16 @@ def test_an_unconfirmed_look_alike_changes_no_billing_total() -> None:
     impact = diff([_resource()], _pending(), [later], {}).impact()
 
     assert impact.before == impact.after == {"USD": Decimal(5500)}
+
+
+def test_a_saved_plan_that_sends_a_lost_create_again_applies(tmp_path: Path) -> None:
+    directory = tmp_path / "billing"
+    _lost_extra(RUDDR, directory, REFUSE)
+    saved = tmp_path / "plan.json"
+    assert sandboxed("plan", directory, "-o", saved).code == 0
+
+    run = support.billplan("apply", saved, directory, "--sandbox", "--auto-approve")
+
+    assert run.code == 0, run.text
+    with RUDDR.admin(directory) as admin:
+        assert [m["name"] for m in admin.objects(MILESTONE)].count("Extra workshop") == 1
