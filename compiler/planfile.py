@@ -74,6 +74,8 @@ def to_json(
             "adopt": plan.count("adopt"),
             "forget": plan.count("forget"),
             "no-op": plan.count("no-op"),
+            # Lost creates waiting for a person (added within format 1).
+            "unconfirmed": plan.count("unconfirmed"),
             "text": plan.summary(),
         },
         "impact": {

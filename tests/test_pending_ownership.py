@@ -318,7 +318,9 @@ def test_the_saved_plan_and_the_markdown_say_unconfirmed_in_words(tmp_path: Path
     assert sandboxed("plan", directory, "-o", saved).code in (0, 2)
     markdown = sandboxed("plan", directory, "--format", "markdown")
 
-    (change,) = [c for c in json.loads(saved.read_text())["changes"] if c["remote_id"] == landed]
+    record = json.loads(saved.read_text())
+    assert record["summary"]["unconfirmed"] == 1
+    (change,) = [c for c in record["changes"] if c["remote_id"] == landed]
     assert (change["action"], change["action_reason"]) == ("unconfirmed", "unconfirmed")
     assert [f["field"] for f in change["fields"]] == ["fee"]
     assert "never arrived" in change["reason"]
