@@ -27,7 +27,7 @@ from support import MILESTONE, PROJECT_ID, sandboxed, state_json
 from compiler import planfile
 from compiler.diff import CLOCK_SKEW, diff
 from compiler.model import Observed, Resource
-from compiler.state import Entry, State
+from compiler.state import Entry, State, StateError
 
 # ---- each vendor as these tests need it -------------------------------------------------
 
@@ -422,3 +422,37 @@ def test_a_saved_plan_that_sends_a_lost_create_again_applies(tmp_path: Path) -> 
     assert run.code == 0, run.text
     with RUDDR.admin(directory) as admin:
         assert [m["name"] for m in admin.objects(MILESTONE)].count("Extra workshop") == 1
+
+
+# ---- the pending entry in state -------------------------------------------------------------
+
+
+def test_a_pending_entry_keeps_when_it_was_sent_and_what_was_rejected_across_a_write() -> None:
+    written = _pending(("x1", "x2")).entries[ADDRESS].to_json()
+
+    read = Entry.from_json(json.loads(json.dumps(written, default=str)))
+
+    assert (read.sent_at, read.rejected) == (SENT_AT, ("x1", "x2"))
+
+
+def test_a_managed_entry_is_written_without_sent_at_or_rejected() -> None:
+    entry = Entry(ADDRESS, "ruddr", MILESTONE, "acme", PROJECT_ID, "k", {}, "USD", None,
+                  Decimal(0))  # fmt: skip
+
+    assert {"sent_at", "rejected"}.isdisjoint(entry.to_json())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("sent_at", "yesterday", "sent_at 'yesterday' is not a time like 2026-11-23T09:15:00"),
+        ("rejected", "x1", "rejected is not a list of remote ids"),
+    ],
+)
+def test_an_unreadable_pending_field_is_a_state_error_naming_it(
+    field: str, value: str, message: str
+) -> None:
+    raw = json.loads(json.dumps(_pending().entries[ADDRESS].to_json(), default=str))
+
+    with pytest.raises(StateError, match=message):
+        Entry.from_json({**raw, field: value})
