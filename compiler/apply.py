@@ -1,8 +1,9 @@
 """Executing a Plan: provider calls in a safe order, state written after every call.
 
 Order: state-only changes (adopt, forget), then deletes, then updates, then creates in
-batches. A create is first recorded as pending, so that a crash or a lost response leaves a
-trace the next plan resolves by reading back (adopt), never by creating twice. A failure is
+batches. A create is first recorded as pending, with the moment it is sent (`sent_at`, UTC),
+so that a crash or a lost response leaves a trace the next plan resolves by reading back
+(adopt), never by creating twice. A failure is
 reported with its address and the run goes on with the changes that do not depend on it.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from compiler import moved
@@ -166,8 +168,16 @@ def _create_batch(
     chunk = [c for c in chunk if c.address not in refused]
     if not chunk:
         return
+    # Taken before the request: whatever the vendor made of it was made after this moment.
+    sent_at = datetime.now(UTC)
     for change in chunk:
-        state.entries[change.address] = _entry(change, None, change.after or {}, "pending")
+        earlier = state.entries.get(change.address)
+        pending = replace(_entry(change, None, change.after or {}, "pending"), sent_at=sent_at)
+        if earlier is not None and earlier.remote_id is None:
+            # Sent again after a lost create was believed lost: the look-alikes a person
+            # rejected are still not it.
+            pending = replace(pending, rejected=earlier.rejected)
+        state.entries[change.address] = pending
     # One write records both the previous batch's outcome and this batch as pending: a crash
     # from here on leaves a trace the next plan resolves.
     backend.write(state)

@@ -207,8 +207,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return _errors_of(exc)
     except PlanFileError as exc:
         return _fail(str(exc))
-    # With --refresh-only, every change is a no-op: what counts is drift.
-    changed = drift.found(plan) if mode == "refresh-only" else plan.has_changes
+    # With --refresh-only, every change is a no-op: what counts is drift. An unconfirmed lost
+    # create writes nothing, but waits for a person: it counts, so a check never passes it by.
+    changed = (
+        drift.found(plan) if mode == "refresh-only" else plan.has_changes or bool(plan.unsettled)
+    )
     return EXIT_CHANGES if args.detailed_exitcode and changed else EXIT_OK
 
 
@@ -332,6 +335,23 @@ def cmd_state_rm(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     print(f"Removed {len(args.addresses)} address(es) from state; the remote objects stay "
           "as they are and are now unmanaged.")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_state_reject(args: argparse.Namespace) -> int:
+    from compiler.operations import state_edit
+
+    try:
+        recorded = state_edit.reject(
+            _backend_only(args), args.address, args.remote_id, args.lock_timeout
+        )
+    except StateError as exc:
+        return _fail(str(exc))
+    address, remote_id = visible(args.address), visible(args.remote_id)
+    already = "" if recorded else " (it was already)"
+    print(f"Recorded that {remote_id} is not {address}{already}; it stays at the vendor as it "
+          "is, unmanaged. The next plan no longer offers it, and creates the item again once "
+          "nothing else looks like it.")  # fmt: skip
     return EXIT_OK
 
 
@@ -486,8 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--detailed-exitcode",
         action="store_true",
-        help="exit 0 when there are no changes, 1 on error, 2 when there are changes "
-        "(with --refresh-only: 2 when there is drift)",
+        help="exit 0 when there are no changes, 1 on error, 2 when there are changes or a "
+        "lost create waits for a person to confirm or reject (with --refresh-only: 2 when "
+        "there is drift)",
     )
     plan.add_argument(
         "--refresh-only",
@@ -544,12 +565,28 @@ def build_parser() -> argparse.ArgumentParser:
     state_rm.add_argument("addresses", nargs="+", metavar="ADDRESS")
     state_rm.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                           help=lock_help)  # fmt: skip
-    for sub in (state_list, state_show, state_rm):
+    state_reject = state_commands.add_parser(
+        "reject",
+        help="say a remote object is not what a lost create made (the plan stops offering it)",
+        description="A create whose answer was lost leaves its address waiting: the plan shows "
+        "an object the vendor holds that looks like it as `unconfirmed`, and creates nothing. "
+        "If that object is the item, confirm it with `billplan import ADDRESS REMOTE_ID PATH`; "
+        "if it is not (someone made it by hand), reject it here. The rejection is kept with "
+        "the address in state; the object itself is not touched and stays unmanaged.",
+        epilog="example: billplan state reject cloud-infra/milestones/kickoff "
+        "3f2e8a61-0000-4000-8000-000000000001 plans/",
+    )
+    state_reject.add_argument("address", metavar="ADDRESS")
+    state_reject.add_argument("remote_id", metavar="REMOTE_ID")
+    state_reject.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                              help=lock_help)  # fmt: skip
+    for sub in (state_list, state_show, state_rm, state_reject):
         sub.add_argument("path", metavar="PATH", help="plan directory or file")
         sub.add_argument("--sandbox", action="store_true", help="the sandbox's state")
     state_list.set_defaults(run=cmd_state_list)
     state_show.set_defaults(run=cmd_state_show)
     state_rm.set_defaults(run=cmd_state_rm)
+    state_reject.set_defaults(run=cmd_state_reject)
 
     unlock = commands.add_parser("force-unlock", help="remove a state lock left by a run that died")
     unlock.add_argument("lock_id", metavar="LOCK_ID")

@@ -7,21 +7,36 @@ behind billplan's back (drift, judged by compiler.drift) is updated back to the 
 already deleted remotely and no longer planned is forgotten (dropped from state).
 Within one charge, leftover deletes and creates pair up in date order into updates, so a
 shifted schedule reads as date changes, not replacements.
+
+A create whose answer was lost (a `pending` entry) is never sent again on a guess. The object
+billplan tagged with the address (Kantata), or one exactly as sent, is adopted. Otherwise a
+look-alike, an unclaimed object of the same type and project made no earlier than the create
+was sent (less CLOCK_SKEW), is shown `unconfirmed` for a person to confirm (`billplan import`)
+or reject (`billplan state reject`); with none, the create is sent again only when the
+project's objects were read completely (not in `unproven`). A pending entry whose charge left
+the plan is forgotten, never matched by content and never deleted: billplan deletes only what
+state or its tag proves it made. Its look-alikes are named, for a person to check.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from compiler import drift
 from compiler.model import Observed, Resource
-from compiler.model.change import Change, Plan, Reason, Side, Unmanaged
+from compiler.model.change import Change, Plan, Reason, Side, Unmanaged, settle_commands
 from compiler.model.fields import field_changes, same
 from compiler.state import Entry, State
+
+# How much earlier than a pending create's `sent_at` (billplan's clock) the object it made may
+# say it was made (the vendor's clock): the two clocks may disagree. Wide on purpose: a
+# look-alike is only ever shown for a person to decide, never taken, and an object older than
+# this cannot be what the create made.
+CLOCK_SKEW = timedelta(minutes=15)
 
 
 def diff(
@@ -29,12 +44,14 @@ def diff(
     state: State,
     observed: Iterable[Observed],
     project_keys: Mapping[tuple[str, str], str],
-    unproven: Iterable[tuple[str, str]] = frozenset(),
+    unproven: Collection[tuple[str, str]] = (),
 ) -> Plan:
     """Compare what the plan wants with what state owns and what the vendors hold.
 
     project_keys maps (provider, str(project_id)) to the plan's project key, for naming
-    unmanaged objects and orphans.
+    unmanaged objects and orphans. unproven holds the (provider, str(project_id)) whose
+    objects were not proven read completely: a lost create not found there is not believed
+    lost, so not created again.
     """
     remote: dict[tuple[str, str], Observed] = {}
     provider_of_type: dict[str, str] = {}
@@ -49,6 +66,8 @@ def diff(
         (e.type, e.remote_id) for e in state.entries.values() if e.remote_id
     }
     changes: list[Change] = []
+    # Lost creates found neither by tag nor as sent: settled once every exact match is claimed.
+    unsettled: list[tuple[Resource, Entry]] = []
 
     for address, resource in sorted(wanted.items()):
         entry = state.entries.get(address)
@@ -121,21 +140,25 @@ def diff(
                 why = f"{why}; {adopted.detail}"
             changes.append(replace(adopted, detail=why))
             continue
-        why = "a create whose response was lost was not found remotely" if entry else ""
-        changes.append(_create(resource, "new", why))
+        if entry is not None:
+            unsettled.append((resource, entry))
+            continue
+        changes.append(_create(resource, "new", ""))
 
+    forgotten: list[tuple[Entry, list[Observed]]] = []
     for address, entry in sorted(state.entries.items()):
         if address in wanted:
             continue
         obs = remote.get((entry.type, entry.remote_id)) if entry.remote_id else None
         if obs is None:
-            # A lost create of a charge since removed may still have landed: delete it too.
-            obs = _find_tagged(address, entry.type, remote.values(), claimed) or _find_sent(
-                entry, remote.values(), claimed
-            )
+            # A lost create of a charge since removed: only billplan's tag proves it landed
+            # (then it is deleted like any removed object); content alone proves nothing.
+            obs = _find_tagged(address, entry.type, remote.values(), claimed)
             if obs is not None:
                 claimed.add((obs.type, obs.remote_id))
-        if obs is None:
+        if obs is None and entry.remote_id is None:
+            forgotten.append((entry, _look_alikes(entry, remote.values(), claimed)))
+        elif obs is None:
             changes.append(_forget(entry))
         elif obs.locked:
             why = "removed from the plan but already invoiced; it will not be deleted"
@@ -145,6 +168,21 @@ def diff(
             )
         else:
             changes.append(_delete(entry, obs, "removed", "no longer in the plan"))
+
+    # What a removed charge's lost create may have made belongs to nobody now, and is no
+    # look-alike of another address: a person checks it by its name in the forget.
+    theirs = {(o.type, o.remote_id) for _, found in forgotten for o in found}
+    shown: set[tuple[str, str]] = set()
+    for resource, entry in unsettled:
+        alike = [
+            o
+            for o in _look_alikes(entry, remote.values(), claimed, fixed=resource.fixed)
+            if (o.type, o.remote_id) not in theirs
+        ]
+        shown |= {(o.type, o.remote_id) for o in alike}
+        changes.append(_settle(resource, entry, alike, unproven))
+    claimed |= shown  # shown with the address they may be, not again as unmanaged
+    changes += [_forget(entry, found) for entry, found in forgotten]
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
     # A type the plan does not use in a project (a hand-made product item beside planned
@@ -278,12 +316,20 @@ def _delete(entry: Entry, obs: Observed, reason: Reason, detail: str) -> Change:
     )
 
 
-def _forget(entry: Entry) -> Change:
-    why = (
-        "its create never reached the vendor"
-        if entry.status == "pending"
-        else "already deleted outside billplan"
-    )
+def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
+    if entry.remote_id is not None:
+        why = "already deleted outside billplan; dropping it from state"
+    else:
+        names = ", ".join(o.remote_id for o in look_alikes)
+        why = (
+            f"removed from the plan while the answer to the create billplan sent{_sent_on(entry)} "
+            "was missing: billplan forgets it and deletes nothing it cannot prove it made"
+        )
+        if names:
+            why += (
+                f"; {entry.provider} holds {names}, which looks like it and stays as it is: "
+                "check it, and delete it there by hand if it is not wanted"
+            )
     return Change.to(
         entry,
         "forget",
@@ -291,7 +337,92 @@ def _forget(entry: Entry) -> Change:
         remote_id=entry.remote_id,
         before=None,
         after=None,
-        detail=f"{why}; dropping it from state",
+        detail=why,
+    )
+
+
+def _sent_on(entry: Entry) -> str:
+    if entry.sent_at is None:
+        return ""
+    return f" on {entry.sent_at.strftime('%Y-%m-%d at %H:%M')} UTC"
+
+
+def _look_alikes(
+    entry: Entry,
+    candidates: Iterable[Observed],
+    claimed: set[tuple[str, str]],
+    fixed: frozenset[str] = frozenset(),
+) -> list[Observed]:
+    """What a lost create may have made, most like what was sent first: unclaimed objects of
+    its type and project, tagged for no other address, that a person has not rejected, made
+    no earlier than it was sent (less CLOCK_SKEW; any age when either time is unknown), and
+    differing from what was sent in no field the vendor cannot change (`fixed`)."""
+    since = entry.sent_at - CLOCK_SKEW if entry.sent_at is not None else None
+    found = [
+        obs
+        for obs in candidates
+        if obs.type == entry.type
+        and (obs.type, obs.remote_id) not in claimed
+        and str(obs.project_id) == str(entry.project_id)
+        and obs.owner in (None, entry.address)
+        and obs.remote_id not in entry.rejected
+        and (since is None or obs.created is None or obs.created >= since)
+        and not any(f.field in fixed for f in field_changes(obs.attributes, entry.attributes))
+    ]
+
+    def likeness(obs: Observed) -> tuple[int, str, str]:
+        differing = len(field_changes(obs.attributes, entry.attributes))
+        return (differing, obs.created.isoformat() if obs.created else "", obs.remote_id)
+
+    return sorted(found, key=likeness)
+
+
+def _settle(
+    resource: Resource,
+    entry: Entry,
+    look_alikes: list[Observed],
+    unproven: Collection[tuple[str, str]],
+) -> Change:
+    """A lost create found neither by tag nor as sent: its most likely look-alike, shown for a
+    person to confirm or reject; none, and the project read completely: created again; none,
+    but the read not proven complete: nothing, until a plan reads it completely."""
+    lost = f"billplan sent it{_sent_on(entry)} but the answer never arrived"
+    if not look_alikes:
+        if (resource.provider, str(resource.project_id)) in unproven:
+            why = (
+                f"{lost}, and {resource.provider} changed this project's list while billplan "
+                "read it, so billplan cannot tell whether it was made: nothing is created now; "
+                "run `billplan plan` again"
+            )
+            return Change.to(
+                resource,
+                "no-op",
+                "unproven",
+                remote_id=None,
+                before=None,
+                after=resource.attributes,
+                detail=why,
+                after_side=_side_of(resource),
+                private=resource.private,
+            )
+        why = f"{lost}; {resource.provider} holds nothing it could have made: creating it again"
+        return _create(resource, "new", why)
+    best, *others = look_alikes
+    sent = field_changes(best.attributes, entry.attributes)
+    differing = ", ".join(f.field for f in sent) or "nothing billplan compares"
+    confirm, reject = settle_commands(entry.address, best.remote_id)
+    why = (
+        f"{lost}. {resource.provider} holds {best.remote_id}, made since, which differs from "
+        f"what was sent in {differing}: perhaps billplan's, edited by a person. Nothing is "
+        f"created until someone decides. If it is this item: `{confirm}`; if not: `{reject}`"
+    )
+    if others:
+        why += f". Also like it: {', '.join(o.remote_id for o in others)}"
+    return replace(
+        _against(resource, best, entry),
+        reason="unconfirmed",
+        fields=field_changes(best.attributes, resource.attributes),
+        detail=why,
     )
 
 

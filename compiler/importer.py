@@ -5,6 +5,9 @@ the id really is: not found at all, an object of another kind than the address c
 an object in another project than the address's (both projects named), or one billplan
 already owns or has tagged for another address. After import the next plan shows any
 difference between the object and the plan as an update.
+
+Import is also how a person confirms that an object the plan shows `unconfirmed` is what a
+create whose answer was lost made: the address's pending entry becomes that object's.
 """
 
 from __future__ import annotations
@@ -38,11 +41,6 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
     current = state.entries.get(address)
     if current is not None and current.remote_id is not None:
         raise WorkspaceError(f"{address} already owns {current.remote_id}; nothing was imported")
-    if current is not None:
-        raise WorkspaceError(
-            f"a create of {address} was sent and its outcome is unknown; run `billplan plan` "
-            "first (it finds the object if it landed), then import if it did not"
-        )
     owner = next(
         (e for e in state.entries.values() if e.remote_id == remote_id and e.type == resource.type),
         None,
@@ -79,7 +77,12 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
         amount=found.amount,
     )
     workspace.backend.write(state)
-    return f"Imported {remote_id} as {address}; run `billplan plan` to see how it differs."
+    settled = (
+        " The create whose answer was lost is settled: billplan will not create it again."
+        if current is not None
+        else ""
+    )
+    return f"Imported {remote_id} as {address}; run `billplan plan` to see how it differs.{settled}"
 
 
 def _read(

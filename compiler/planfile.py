@@ -74,6 +74,8 @@ def to_json(
             "adopt": plan.count("adopt"),
             "forget": plan.count("forget"),
             "no-op": plan.count("no-op"),
+            # Lost creates waiting for a person (added within format 1).
+            "unconfirmed": plan.count("unconfirmed"),
             "text": plan.summary(),
         },
         "impact": {
@@ -359,7 +361,8 @@ def staleness(saved: Saved, state: State, observed: Iterable[Observed]) -> list[
     plan = saved.plan
     remote = {(o.type, o.remote_id): o for o in observed}
     problems: list[str] = []
-    if (saved.state_lineage, saved.state_serial) != (state.lineage, state.serial):
+    state_moved = (saved.state_lineage, saved.state_serial) != (state.lineage, state.serial)
+    if state_moved:
         problems.append(
             "billplan's state changed since the plan was made (another apply, an import, a "
             "state rm, or an earlier attempt at this plan)"
@@ -371,7 +374,9 @@ def staleness(saved: Saved, state: State, observed: Iterable[Observed]) -> list[
         if change.action == "create":
             if entry is not None and entry.remote_id not in (None, change.remote_id):
                 problems.append(f"{change.address}: was created since the plan was made")
-            elif entry is not None and entry.remote_id is None:
+            elif entry is not None and entry.remote_id is None and state_moved:
+                # Pending when the plan was made (state has not moved), its create was planned
+                # knowing it: a lost create believed lost, sent again.
                 problems.append(
                     f"{change.address}: a create of it was sent since the plan was made and "
                     "its outcome is unknown; a new plan will look for it"

@@ -288,7 +288,7 @@ def test_after_a_500_on_a_create_the_next_apply_creates_it_once(
     run = ruddr.billplan("apply", directory)
 
     assert run.code == 0, run.text
-    assert "a create whose response was lost was not found remotely" in run.out
+    assert "holds nothing it could have made: creating it again" in " ".join(run.out.split())
     assert len(ruddr.admin.objects(PRODUCT_ITEM)) == 1
     assert_state_consistent(directory, ruddr.admin)
 
@@ -430,19 +430,23 @@ def test_a_lost_create_whose_charge_changed_since_is_updated_not_created_twice(
     assert not step(directory).plan.has_changes
 
 
-def test_a_lost_create_whose_charge_was_removed_since_is_found_and_deleted(
+def test_a_lost_create_whose_charge_was_removed_since_is_forgotten_and_named_not_deleted(
     tmp_path: Path,
 ) -> None:
+    # Issue 15: content alone never proves billplan made it (it was deleted before).
     directory = write_plan(tmp_path / "billing")
     _lose_product_item_create(directory)
     write_plan(directory, PLAN[: PLAN.index("    products:")])
 
     second = step(directory, apply=True)
 
-    assert second.change(LICENSES).action == "delete"
-    assert second.plan.unmanaged == []
+    change = second.change(LICENSES)
     with plan_sandbox(directory) as admin:
-        assert admin.objects(PRODUCT_ITEM) == []
+        (landed,) = admin.objects(PRODUCT_ITEM)
+    assert change.action == "forget"
+    assert f"holds {landed['id']}, which looks like it" in change.detail
+    assert [u.remote_id for u in second.plan.unmanaged] == [landed["id"]]
+    assert second.writes("DELETE") == []
     assert LICENSES not in remote_ids(directory)
 
 

@@ -470,7 +470,8 @@ def test_a_pending_create_found_as_sent_but_since_changed_in_the_plan_is_an_upda
     assert [f.field for f in change.fields] == ["fee"]
 
 
-def test_a_pending_create_of_a_charge_since_removed_is_deleted_if_it_landed() -> None:
+def test_a_pending_create_of_a_charge_since_removed_is_forgotten_not_deleted_if_it_landed() -> None:
+    # Issue 15: content alone never proves billplan made an object, so it is never deleted.
     sent = observed("k", "2026-01-15", 10000, "Kickoff")
     state = State(
         entries={
@@ -481,8 +482,9 @@ def test_a_pending_create_of_a_charge_since_removed_is_deleted_if_it_landed() ->
     plan = diff([], state, [sent], {})
 
     (change,) = plan.changes
-    assert (change.action, change.remote_id) == ("delete", "k")
-    assert plan.unmanaged == []
+    assert (change.action, change.remote_id) == ("forget", None)
+    assert "ruddr holds k, which looks like it and stays as it is" in change.detail
+    assert [u.remote_id for u in plan.unmanaged] == ["k"]
 
 
 def test_a_pending_create_of_a_charge_since_removed_is_forgotten_if_it_never_landed() -> None:
@@ -496,7 +498,7 @@ def test_a_pending_create_of_a_charge_since_removed_is_forgotten_if_it_never_lan
     (change,) = diff([], state, [], {}).changes
 
     assert change.action == "forget"
-    assert "its create never reached the vendor" in change.detail
+    assert "billplan forgets it and deletes nothing it cannot prove it made" in change.detail
 
 
 def test_a_change_that_would_write_an_invoiced_object_cannot_be_made() -> None:

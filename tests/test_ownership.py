@@ -22,6 +22,7 @@ from support import (
     Admin,
     Remote,
     billplan,
+    plan_sandbox,
     remote,
     remote_ids,
     sandboxed,
@@ -197,17 +198,20 @@ def test_an_object_found_for_an_address_that_owns_nothing_may_be_taken() -> None
     assert ownership_problem(_change("update", "b", "9"), state) is None
 
 
-def test_import_is_refused_while_a_create_of_the_address_is_pending(tmp_path: Path) -> None:
+def test_import_while_a_create_of_the_address_is_pending_settles_it(tmp_path: Path) -> None:
+    # Issue 15: import is how a person confirms what a lost create made (it was refused).
     directory = write_plan(tmp_path / "billing", ONE_MILESTONE)
     step(directory, apply=True, arrange=lambda a: a.fault("POST", lose_response=True))
+    with plan_sandbox(directory) as admin:
+        (landed,) = admin.objects(MILESTONE)
 
-    run = sandboxed("import", KICKOFF, "3f2e8a61-0000-4000-8000-000000000001", directory)
+    run = sandboxed("import", KICKOFF, landed["id"], directory)
 
-    assert run.code == 1
-    assert "a create of cloud-infra/milestones/kickoff was sent and its outcome is unknown" in (
-        run.errors
-    )
-    assert [e["status"] for e in state_json(directory)["entries"]] == ["pending"]
+    assert run.code == 0, run.text
+    assert "The create whose answer was lost is settled" in run.out
+    assert [(e["status"], e["remote_id"]) for e in state_json(directory)["entries"]] == [
+        ("managed", landed["id"])
+    ]
 
 
 def test_a_plan_in_another_currency_than_the_ruddr_project_is_refused(tmp_path: Path) -> None:

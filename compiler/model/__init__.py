@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -121,3 +121,6 @@ class Observed:
     # What a read learned that a later write of this object needs and its attributes do not
     # say (Coperniq's line ids), like Resource.private; never compared.
     private: Mapping[str, Any] = field(default_factory=dict)
+    # When the vendor made it (UTC), where the vendor says: a lost create can only have made
+    # an object no older than the moment it was sent. None: the vendor did not say.
+    created: datetime | None = None

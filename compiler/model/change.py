@@ -5,7 +5,7 @@ A Change is one object's change. Its `action` is what apply does; its `reason` i
 reader; `detail` says it in a sentence. The two stay apart: an object edited outside billplan
 is an update (action) because of drift (reason), an invoiced object the plan would change is a
 no-op because it is locked. `label` joins them back into the one word a reviewer reads (and
-the saved plan's `action` key holds): the action, or `drift` / `locked`.
+the saved plan's `action` key holds): the action, or `drift` / `locked` / `unconfirmed`.
 
 A Plan is every change plus the remote objects billplan leaves alone (Unmanaged). Its `mode`
 says what it was made for: `normal` (bring the vendors to the plan) or `refresh-only` (what
@@ -44,6 +44,13 @@ Reason = Literal[
     "locked",  # invoiced at the vendor: a wanted change billplan never writes
     "adopted",  # found at the vendor (a twin, billplan's tag, a lost create that landed)
     "unchanged",  # the vendor holds what the plan says
+    # A create whose answer was lost, not settled: the vendor holds a look-alike made since
+    # it was sent (differing where a person may have edited it) that a person must confirm
+    # (`billplan import`) or reject (`billplan state reject`) ...
+    "unconfirmed",
+    # ... or no look-alike, but the project's objects could not be read completely, so its
+    # absence proves nothing: plan again.
+    "unproven",
 ]
 REASONS: tuple[Reason, ...] = get_args(Reason)
 # The reason a change of each action has unless the diff says otherwise.
@@ -56,7 +63,12 @@ USUAL: dict[Action, Reason] = {
     "no-op": "unchanged",
 }
 # What a reader calls a change: its action, or the reason when that is what matters most.
-Label = Literal["create", "update", "delete", "adopt", "forget", "no-op", "drift", "locked"]
+Label = Literal[
+    "create", "update", "delete", "adopt", "forget", "no-op", "drift", "locked", "unconfirmed"
+]
+# Reasons that leave an address waiting for a person (or a new plan): never a write, never
+# settled by apply on its own.
+UNSETTLED: frozenset[Reason] = frozenset({"unconfirmed", "unproven"})
 # What a plan is made for: to bring the vendors to the plan, or to show what changed at the
 # vendors since billplan wrote (`plan --refresh-only`: never applied).
 Mode = Literal["normal", "refresh-only"]
@@ -124,6 +136,11 @@ class Change:
         if self.reason == "locked" and self.action != "no-op":
             # apply reads only the action: a lock must never travel with a write.
             raise ValueError(f"{self.address}: an invoiced object is never written ({self.action})")
+        if self.reason in UNSETTLED and self.action != "no-op":
+            # Nor may a guess: what a lost create made is settled by a person or a full read.
+            raise ValueError(
+                f"{self.address}: an unsettled create is never written ({self.action})"
+            )
 
     @property
     def label(self) -> Label:
@@ -148,12 +165,23 @@ class Change:
 
 def label_of(action: Action, reason: Reason) -> Label:
     """The one word a reviewer reads for a change: a restore of drift is `drift`, an invoiced
-    object billplan leaves as it is `locked`, any other change its action."""
+    object billplan leaves as it is `locked`, a lost create not yet settled `unconfirmed`, any
+    other change its action."""
     if reason == "locked":
         return "locked"
+    if reason in UNSETTLED:
+        return "unconfirmed"
     if reason == "drift" and action == "update":
         return "drift"
     return action
+
+
+def settle_commands(address: str, remote_id: str) -> tuple[str, str]:
+    """The commands that confirm, or reject, that remote_id is what address's lost create made."""
+    return (
+        f"billplan import {address} {remote_id} PATH",
+        f"billplan state reject {address} {remote_id} PATH",
+    )
 
 
 def unlabel(label: str) -> tuple[Action, Reason]:
@@ -163,6 +191,8 @@ def unlabel(label: str) -> tuple[Action, Reason]:
         return "no-op", "locked"
     if label == "drift":
         return "update", "drift"
+    if label == "unconfirmed":
+        return "no-op", "unconfirmed"
     if label not in ACTIONS:
         raise ValueError(f"action {label!r} is not one billplan has")
     action: Action = label  # type: ignore[assignment]
@@ -221,7 +251,14 @@ class Plan:
         ]
         locked = self.count("locked")
         extras.append(f"{locked} locked")
+        if unsettled := self.count("unconfirmed"):
+            extras.append(f"{unsettled} unconfirmed")
         return text + ", " + ", ".join(extras) + "."
+
+    @property
+    def unsettled(self) -> list[Change]:
+        """Lost creates a person (or a new plan) must settle: nothing is written for them."""
+        return [change for change in self.changes if change.label == "unconfirmed"]
 
     def impact(self) -> Impact:
         return billing_impact(self.changes)
@@ -241,8 +278,10 @@ def billing_impact(changes: Iterable[Change]) -> Impact:
     for change in changes:
         old = change.before_side
         new = change.after_side
-        if change.reason == "locked" or change.action == "forget":
-            new = old  # a locked object stays as it is; a forgotten one is already gone
+        if change.reason in ("locked", *UNSETTLED) or change.action == "forget":
+            # A locked object stays as it is, and so does an unsettled look-alike; a
+            # forgotten one is already gone.
+            new = old
         if change.action == "delete":
             new = None
         for side, totals, sign in ((old, before, -1), (new, after, 1)):

@@ -1,10 +1,11 @@
-"""Editing state by hand (`state list/show/rm`, `force-unlock`): the plan's state backend,
+"""Editing state by hand (`state list/show/rm/reject`, `force-unlock`): the plan's state backend,
 opened from the `state:` block alone (no provider, no vendor call), and the edits a person
 makes to it, each written under the state's lock.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from compiler import credentials
@@ -23,6 +24,10 @@ class BackendUnopened(Exception):
 
 class NotInState(StateError):
     """An address the command names is not in the state; nothing was changed."""
+
+
+class NotPending(StateError):
+    """`state reject` names an address whose create is not waiting on an answer."""
 
 
 def open_backend(path: Path, *, sandbox: bool) -> Backend:
@@ -67,3 +72,23 @@ def forget(backend: Backend, addresses: list[str], lock_timeout: float) -> None:
         for address in addresses:
             del state.entries[address]
         backend.write(state)
+
+
+def reject(backend: Backend, address: str, remote_id: str, lock_timeout: float) -> bool:
+    """Record that remote_id is not what the lost create of address made, so that plans stop
+    offering it (the object itself is not touched); False when it was recorded already."""
+    with backend.lock("state reject", lock_timeout):
+        state = backend.read()
+        found = state.entries.get(address)
+        if found is None:
+            raise NotInState(f"{address} is not in the state at {backend.describe()}")
+        if found.remote_id is not None:
+            raise NotPending(
+                f"{address} owns {found.remote_id}: no create of it is waiting on an answer, so "
+                "there is nothing to reject; nothing was changed"
+            )
+        if remote_id in found.rejected:
+            return False
+        state.entries[address] = replace(found, rejected=(*found.rejected, remote_id))
+        backend.write(state)
+        return True

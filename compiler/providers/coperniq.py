@@ -41,7 +41,7 @@ from compiler.money import round_money
 from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
 from compiler.providers.traits import MajorUnits, PageNumber, PerProject, Status
-from compiler.providers.values import decimal, integer_id
+from compiler.providers.values import decimal, integer_id, moment
 
 INVOICE = "coperniq_invoice"
 SECTIONS = {"recurring": "Recurring fees", "milestone": "Milestones", "product": "Products"}
@@ -269,7 +269,7 @@ class Coperniq(Provider):
         private = {"line_ids": line_ids} if line_ids else {}
         return self.observed(
             type_name, obj, attributes, project_id=record_id or 0, dated_by_vendor=False,
-            private=private,
+            private=private, created=moment(obj.get("createdAt")),
         )  # fmt: skip
 
     # -- the daily budget -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from compiler.providers.base import (
 )
 from compiler.providers.declare import Capabilities, Connection
 from compiler.providers.traits import AllProjects, MinorUnits, PageNumber, WhenNamed
-from compiler.providers.values import integer_id
+from compiler.providers.values import integer_id, moment
 
 MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
@@ -236,7 +236,10 @@ class Kantata(Provider):
         # in_plan_terms reads it in the plan's.
         owner = ours.get("service_model_ref") if ours is not None else None
         currency = str(obj.get("currency") or "USD")
-        return self.observed(type_name, obj, attributes, currency=currency, owner=owner)
+        created = moment(obj.get("created_at"))
+        return self.observed(
+            type_name, obj, attributes, currency=currency, owner=owner, created=created
+        )
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = self._vendor_words(payload, response)

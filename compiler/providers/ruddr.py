@@ -36,7 +36,7 @@ from compiler.model import Item, Observed, Resource
 from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Connection, PlanOptions
 from compiler.providers.traits import Cursor, MajorUnits, PerProject, WhenTrue
-from compiler.providers.values import decimal
+from compiler.providers.values import decimal, moment
 
 MILESTONE = "ruddr_invoice_milestone"
 PRODUCT_ITEM = "ruddr_product_item"
@@ -218,7 +218,7 @@ class Ruddr(Provider):
             attributes["rate"] = decimal(rate)
         if not (priced and type_name == MILESTONE):
             attributes["fee"] = decimal(fee)  # a priced milestone's fee is theirs, not a field
-        return self.observed(type_name, obj, attributes)
+        return self.observed(type_name, obj, attributes, created=moment(obj.get("createdAt")))
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = super().describe_error(payload, response)

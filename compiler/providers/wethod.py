@@ -27,7 +27,7 @@ from compiler.providers.base import (
 )
 from compiler.providers.declare import Connection, PlanOptions
 from compiler.providers.traits import AllProjects, MajorUnits, Offset, Status
-from compiler.providers.values import decimal, integer_id
+from compiler.providers.values import decimal, integer_id, moment
 
 INVOICE = "wethod_invoice"
 API_VERSION = "2024-06-15"
@@ -171,7 +171,7 @@ class Wethod(Provider):
             if obj.get(key) is not None:
                 value = obj[key]
                 attributes[key] = decimal(value) if key == "exchange_rate" else value
-        return self.observed(type_name, obj, attributes)
+        return self.observed(type_name, obj, attributes, created=moment(obj.get("created_at")))
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         message = str(payload.get("message") or payload.get("key") or response.reason_phrase)

@@ -3,24 +3,27 @@
 Both lead with what matters to a reviewer: what changes, what is locked (loudly), what is
 deleted, and the billing impact. Each change shows as its label (compiler.model.change): its
 action, or `drift` for an update that restores an object edited outside billplan and `locked`
-for an invoiced object billplan leaves as it is; its detail says why. The JSON form is
+for an invoiced object billplan leaves as it is, `unconfirmed` for a create whose answer was
+lost and that a person must settle (its detail names the vendor's look-alike and the commands
+that confirm or reject it); its detail says why. The JSON form is
 compiler.planfile; a refresh-only plan renders through compiler.render.drift.
 
 The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
 
 - `<!-- billplan-plan -->` (MARKER), hidden, so that a workflow finds and updates its own
   comment instead of adding one per push.
-- A `> **Warning:**` line when anything is deleted or locked, or drift was found.
+- A `> **Warning:**` line when anything is deleted, locked or unconfirmed, or drift was found.
 - The summary line as a heading, then the billing impact per currency (scheduled now, after
   apply, the change), then the hosts billplan contacts: one row per host (at most one per
   vendor), who chose it (the vendor's own, or the flag or variable that set it) and the
   connections sent there with their token variables. These, the head, are never trimmed.
 - Notes (a low request budget, a vendor pricing apart from the plan), then the net change by
   month in a collapsed block.
-- One `<details>` block per project, in name order, opened by default when it holds a delete
-  or a lock. Its table has a row per changed object (label, address, the detail under it,
-  date, amount; `old → new` where apply changes them), then a row per changed field (the
-  field, `old → new`; nested values by path, `lineItems[0].amount`). Rows are in date order.
+- One `<details>` block per project, in name order, opened by default when it holds a delete,
+  a lock or an unconfirmed create. Its table has a row per changed object (label, address,
+  the detail under it, date, amount; `old → new` where apply changes them), then a row per
+  changed field (the field, `old → new`; nested values by path, `lineItems[0].amount`). Rows
+  are in date order.
 - Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
 
 User text (addresses, descriptions, notes, what a vendor holds) is inert: in markdown every
@@ -36,10 +39,11 @@ The comment never exceeds MARKDOWN_LIMIT (65,000) characters; GitHub refuses a c
 65,536. When the whole would not fit, the head stays; blocks that cannot fit even empty are
 left out entirely (plain ones before ones with a delete or a lock, later ones first); the
 others share the room fairly: each shows up to the same number of rows, so the largest
-blocks are trimmed first, and within a block the rows kept first are locks, then deletes,
-drift, updates, forgets, adopts and creates last. Each trimmed block says how many rows it
-left out (by action); a closing note counts every row not shown, names the blocks left out
-entirely, and points at the full plan (`billplan plan`, or the plan JSON artifact).
+blocks are trimmed first, and within a block the rows kept first are locks, then unconfirmed
+creates, deletes, drift, updates, forgets, adopts and creates last. Each trimmed block says
+how many rows it left out (by action); a closing note counts every row not shown, names the
+blocks left out entirely, and points at the full plan (`billplan plan`, or the plan JSON
+artifact).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
-from compiler.model.change import Change, Impact, Plan, Side, Unmanaged
+from compiler.model.change import Change, Impact, Plan, Side, Unmanaged, settle_commands
 from compiler.money import decimals, format_amount, format_grouped
 from compiler.render.safe import markup, visible
 
@@ -71,7 +75,25 @@ _SYMBOL = {
     "adopt": ("=", "cyan"),
     "forget": ("x", "dim"),
     "no-op": (" ", "dim"),
+    "unconfirmed": ("?", "bold yellow"),
 }
+# What an unconfirmed change asks of the reader, once per plan.
+UNSETTLED_WARNING = (
+    "{} waiting for a person: billplan sent {} but never got the answer, and will not create "
+    "{} again until someone confirms or rejects what the vendor holds (the commands are shown "
+    "above), or a plan reads the project completely."
+)
+
+
+def unsettled_warning(plan: Plan) -> str:
+    n = len(plan.unsettled)
+    if not n:
+        return ""
+    return UNSETTLED_WARNING.format(
+        f"{n} item{'s are' if n != 1 else ' is'}",
+        "them" if n != 1 else "it",
+        "them" if n != 1 else "it",
+    )
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -151,7 +173,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
                 console.print(f"      [dim]takes over {markup(change.moved_from)}[/dim]")
             elif change.detail:
                 console.print(f"      [dim]{markup(change.detail)}[/dim]")
-            if change.label in ("update", "drift", "locked"):
+            if change.label in ("update", "drift", "locked", "unconfirmed"):
                 code = _currency(change)
                 for delta in change.fields:
                     console.print(
@@ -175,6 +197,8 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             f"{'objects differ' if locked != 1 else 'object differs'} "
             "from the plan and will not be changed.[/bold red]"
         )
+    if warning := unsettled_warning(plan):
+        console.print(f"[bold yellow]Warning: {warning}[/bold yellow]")
     console.print(f"[bold]{plan.summary()}[/bold]")
 
 
@@ -262,7 +286,8 @@ FULL_PLAN = (
 
 # Most alarming first: when a block is trimmed, these rows are the last to go.
 _RANK = {a: n for n, a in enumerate(
-    ("locked", "delete", "drift", "update", "forget", "adopt", "create", "no-op", "")
+    ("locked", "unconfirmed", "delete", "drift", "update", "forget", "adopt", "create", "no-op",
+     "")
 )}  # fmt: skip
 _LABEL = {
     "locked": "🔒 **LOCKED**",
@@ -273,6 +298,7 @@ _LABEL = {
     "adopt": "= adopt",
     "forget": "× forget",
     "no-op": "no-op",
+    "unconfirmed": "❓ **unconfirmed**",
 }
 _CHANGES_TABLE = (
     "| Action | Address | Date | Amount | Field | Old → new |\n|---|---|---|--:|---|---|"
@@ -319,13 +345,19 @@ def _md_head(plan: Plan, title: str) -> str:
             ("delete", "{} to delete"),
             ("locked", "{} locked (invoiced: billplan will not change them)"),
             ("drift", "{} drifted (edited outside billplan: apply restores the planned values)"),
+            (
+                "unconfirmed",
+                "{} unconfirmed (a create whose answer was lost: a person confirms or rejects "
+                "what the vendor holds; nothing is created meanwhile)",
+            ),
         )
         if (n := plan.count(action))
     ]
     if alarms:
         lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
     lines += [f"### {md_text(title)}: {plan.summary()}", ""]
-    if not plan.has_changes and not plan.count("locked") and not plan.unmanaged:
+    quiet = not (plan.has_changes or plan.count("locked") or plan.unsettled or plan.unmanaged)
+    if quiet:
         lines += ["No changes. The vendors hold exactly what the plan says.", ""]
     impact = plan.impact()
     currencies = sorted(set(impact.before) | set(impact.after))
@@ -450,7 +482,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
         counts: dict[str, int] = defaultdict(int)
         for change in changes:
             counts[change.label] += 1
-        alarming = bool(counts.get("locked") or counts.get("delete"))
+        alarming = bool(counts.get("locked") or counts.get("delete") or counts.get("unconfirmed"))
         summary = ", ".join(f"{counts[a]} {a}" for a in sorted(counts, key=_RANK.__getitem__))
         n = len(changes)
         sections.append(
@@ -571,6 +603,11 @@ def _change_row(change: Change) -> str:
         f"{_amount_cell(change)} | {first_field} | {first_delta} |"
     ]
     lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
+    if change.label == "unconfirmed" and change.remote_id is not None:
+        # The detail may be cut at its length limit; what settles it never is.
+        confirm, reject = settle_commands(change.address, change.remote_id)
+        lines += [f"| | | | | if it is this item | {md_text(confirm)} |",
+                  f"| | | | | if it is not | {md_text(reject)} |"]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -605,7 +642,7 @@ def _amount_cell(change: Change) -> str:
 
 def _field_rows(change: Change) -> list[tuple[str, str]]:
     """(field, "old → new") per changed leaf value, nested fields spelt out as paths."""
-    if change.label not in ("update", "drift", "locked"):
+    if change.label not in ("update", "drift", "locked", "unconfirmed"):
         return []
     leaves = [
         leaf for delta in change.fields for leaf in _leaves(delta.field, delta.before, delta.after)

@@ -1,7 +1,9 @@
 """State: which remote object each address owns, what billplan last wrote there, and a lock.
 
 billplan only ever changes or deletes objects its state owns. An entry whose create was sent
-but whose response was lost is kept as `pending`, so the next plan knows to look for it.
+but whose response was lost is kept as `pending`, so the next plan knows to look for it: with
+the moment it was sent (`sent_at`, UTC), and the remote objects a person said are not it
+(`rejected`, by `billplan state reject`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class Entry:
     date: date | None
     amount: Decimal
     status: EntryStatus = "managed"
+    # A pending create: when apply sent it (UTC; None in a state written before it was kept),
+    # and the ids of look-alikes a person rejected as not being it.
+    sent_at: datetime | None = None
+    rejected: tuple[str, ...] = ()
 
     @classmethod
     def at(
@@ -51,6 +57,7 @@ class Entry:
         date: date | None,
         amount: Decimal,
         status: EntryStatus = "managed",
+        sent_at: datetime | None = None,
     ) -> Entry:
         """The entry for the object at `place` (a planned resource, or the change apply made
         there): its address, connection, type and project, with what state now knows of it."""
@@ -66,9 +73,16 @@ class Entry:
             date=date,
             amount=amount,
             status=status,
+            sent_at=sent_at,
         )
 
     def to_json(self) -> dict[str, Any]:
+        # sent_at and rejected only where there is one: a managed entry reads as it always did.
+        pending: dict[str, Any] = {}
+        if self.sent_at is not None:
+            pending["sent_at"] = self.sent_at.isoformat()
+        if self.rejected:
+            pending["rejected"] = list(self.rejected)
         return {
             "address": self.address,
             "provider": self.provider,
@@ -81,6 +95,7 @@ class Entry:
             "date": None if self.date is None else self.date.isoformat(),
             "amount": self.amount,
             "attributes": dict(self.attributes),
+            **pending,
         }
 
     @classmethod
@@ -107,6 +122,10 @@ class Entry:
             raise StateError(f"amount or date cannot be read ({exc})") from None
         if not amount.is_finite():
             raise StateError(f"amount {amount} is not a number")
+        sent_at = _sent_at(raw.get("sent_at"))
+        rejected = raw.get("rejected") or []
+        if not isinstance(rejected, list) or not all(isinstance(r, str) for r in rejected):
+            raise StateError("rejected is not a list of remote ids")
         for name in ("address", "provider", "type", "project"):
             if not isinstance(raw[name], str) or not raw[name]:
                 raise StateError(f"{name} is not a non-empty string")
@@ -122,7 +141,21 @@ class Entry:
             date=when,
             amount=amount,
             status=status,
+            sent_at=sent_at,
+            rejected=tuple(rejected),
         )
+
+
+def _sent_at(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise StateError(
+            f"sent_at {value!r} is not a time like 2026-11-23T09:15:00+00:00"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 # What every entry must carry; the rest have defaults (kept for states written by 0.1).
