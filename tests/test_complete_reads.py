@@ -309,3 +309,35 @@ def test_three_reads_that_never_agree_leave_the_project_unproven_as_last_read() 
 
     assert [o.remote_id for o in proof.observed] == ["c"]
     assert (proof.unproven, reads.made) == (frozenset({"7"}), 2)
+
+
+def test_a_lost_create_in_a_project_never_read_the_same_twice_is_not_created_again(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "billing"
+    WETHOD.write_plan(directory, WETHOD.plan)
+    assert WETHOD.step(directory, apply=True).applied.ok
+    WETHOD.write_plan(directory, WETHOD.with_extra)
+    refused = WETHOD.step(  # answered 500: to billplan, the create may or may not have landed
+        directory, apply=True, arrange=lambda admin: admin.fault("POST", status=500)
+    )
+    assert [(f.address, f.unknown) for f in refused.applied.failures] == [(WETHOD.extra, True)]
+    with support_wethod.plan_sandbox(directory) as admin:
+        made = [WETHOD.by_hand(admin)["id"] for _ in range(3)]
+
+    with (
+        open_workspace(directory, support.AS_OF, sandbox=True) as workspace,
+        support_wethod.admin_of(workspace.sandbox) as admin,
+    ):
+        admin.no_rate_limit()
+        for remote_id in made:  # a person deleting a row after each read
+            admin.fault("GET", then_delete=f"/invoices/{remote_id}")
+        state = workspace.backend.read()
+        plan = workspace.plan(state, workspace.refresh(state))
+
+    # Never a create on guesswork: the rows the person deleted look like it (unconfirmed), and
+    # the project's listing never came back the same twice (unproven).
+    assert workspace.unproven == {("wethod", str(support_wethod.BRAND))}
+    (extra,) = [c for c in plan.changes if c.address == WETHOD.extra]
+    assert extra.action == "no-op"
+    assert extra.reason in ("unconfirmed", "unproven")
