@@ -1,0 +1,76 @@
+"""Restoring the state backup, as billplan's own message instructs, after the plan changed:
+what the lost run created is taken back (from the state's ledger), never created twice.
+
+The backup holds the state as it was before the last run that locked it; that run's creates
+are in the damaged file only. With the plan changed since, they no longer match it exactly,
+so adoption by content cannot find them: only a record of what each run created can.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from support import (
+    ADDRESSES,
+    EXTRA,
+    MILESTONE,
+    WITH_EXTRA,
+    plan_sandbox,
+    sandboxed,
+    state_file,
+    step,
+    variant,
+    write_plan,
+)
+
+EXTRA_LINE = "extra: {description: Extra workshop, date: 2026-06-01, amount: 5000}"
+CHANGED = variant((EXTRA_LINE, EXTRA_LINE.replace("5000", "6000")), body=WITH_EXTRA)
+
+
+def _damage_and_restore(directory: Path) -> str:
+    """Cut the state file short, run apply (which refuses and says how to restore), and run
+    the restore command it gives; the message as said."""
+    path = state_file(directory)
+    path.write_text(path.read_text(encoding="utf-8")[:200], encoding="utf-8")
+    said = sandboxed("apply", directory).errors
+    command = said.split("restore it from there with: ", 1)[1].split(" then run", 1)[0]
+    assert subprocess.run(shlex.split(command), check=False).returncode == 0
+    return said
+
+
+def _applied_twice(tmp_path: Path) -> Path:
+    """The plan applied, then applied again with a new milestone: the backup (taken by the
+    second run's lock) does not hold that milestone."""
+    directory = write_plan(tmp_path / "billing")
+    step(directory, apply=True)
+    write_plan(directory, WITH_EXTRA)
+    assert step(directory, apply=True).why(EXTRA) == ("create", "new")
+    return directory
+
+
+def test_a_restored_backup_takes_back_what_the_last_run_created_after_the_plan_changed(
+    tmp_path: Path,
+) -> None:
+    directory = _applied_twice(tmp_path)
+    _damage_and_restore(directory)
+    write_plan(directory, CHANGED)
+
+    done = step(directory, apply=True)
+
+    assert done.why(EXTRA) == ("update", "changed")
+    with plan_sandbox(directory) as admin:
+        extras = [o for o in admin.objects(MILESTONE) if o["name"] == "Extra workshop"]
+    assert len(extras) == 1
+    assert sorted(done.state.entries) == sorted([*ADDRESSES, EXTRA])
+
+
+def test_the_restore_message_says_what_the_ledger_takes_back(tmp_path: Path) -> None:
+    directory = _applied_twice(tmp_path)
+
+    said = _damage_and_restore(directory)
+
+    ledger = state_file(directory).with_name("sandbox-state.json.ledger")
+    assert f"{ledger} records every object billplan created" in said
+    assert "takes back what the backup does not hold" in said
