@@ -12,6 +12,7 @@ dies between the two loses nothing either.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,28 @@ class Record:
         if entry is not None and entry.address != address:
             raise StateError(f"the record of {address} holds the entry of {entry.address}")
         return cls(lineage, serial, str(raw.get("at", "")), address, entry)
+
+
+# The lineage of a state never written is derived from where it lives, so that a plan made
+# before the first apply tags with the lineage that apply gives the state.
+_LINEAGES = uuid.UUID("6f1d2c2e-5b0e-4d8e-9a57-3c1f0b7e2a10")
+
+
+def first_lineage(place: str) -> str:
+    return str(uuid.uuid5(_LINEAGES, place))
+
+
+def last_serial(content: bytes, lineage: str) -> int:
+    """The highest serial the ledger records for lineage (0 if none): a state made again
+    where one was continues after it, and never replays the earlier one's records."""
+    for line in reversed(content.split(b"\n")):
+        try:
+            record = Record.from_json(jsonio.loads(line.decode("utf-8")))
+        except (ValueError, StateError):
+            continue
+        if record.lineage == lineage:
+            return record.serial
+    return 0
 
 
 def changed(

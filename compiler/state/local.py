@@ -24,8 +24,7 @@ import shlex
 import stat
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,7 +230,9 @@ class LocalBackend:
                     + f" since this run read it (at serial {state.serial}); nothing was "
                     "written. Run `billplan plan` again."
                 )
-        state.lineage = state.lineage or str(uuid.uuid4())
+        if not state.lineage:
+            state.lineage = self.first_lineage()
+            state.serial = max(state.serial, ledger.last_serial(self._ledger(), state.lineage))
         state.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._append_ledger(
@@ -240,6 +241,31 @@ class LocalBackend:
         _atomic_write(self.path, self._render(state).encode("utf-8"))
         self._seen = _identity(self.path.stat())
         self._written = dict(state.entries)
+
+    def first_lineage(self) -> str:
+        return ledger.first_lineage(f"local:{self.path.resolve()}")
+
+    def others_holding(self, remote_ids: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """The other billplan state files in this one's directory that record any of
+        remote_ids; a file that is not a state, a damaged one or a symlink is passed over."""
+        wanted, found = set(remote_ids), []
+        try:
+            neighbours = sorted(self.path.parent.glob("*.json"))
+        except OSError:
+            return []
+        for path in neighbours:
+            if path.name == self.path.name or path.is_symlink() or not path.is_file():
+                continue
+            try:
+                other = LocalBackend(path).read()
+            except StateError:
+                continue
+            found += [
+                (str(path), e.address, e.type, e.remote_id)
+                for e in other.entries.values()
+                if e.remote_id in wanted
+            ]
+        return found
 
     def _render(self, state: State) -> str:
         """One entry per line: readable, diffable, and cheap to rewrite after every call."""

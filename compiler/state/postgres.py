@@ -20,14 +20,21 @@ import contextlib
 import hashlib
 import os
 import time
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compiler import jsonio
 from compiler.credentials import DSN_ENV, dsn_env_problem
-from compiler.state import STATE_FORMAT_VERSION, Entry, LockInfo, State, StateError, StateLocked
+from compiler.state import (
+    STATE_FORMAT_VERSION,
+    Entry,
+    LockInfo,
+    State,
+    StateError,
+    StateLocked,
+    ledger,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -294,7 +301,7 @@ class PostgresBackend:
 
     def write(self, state: State) -> None:
         psycopg = _psycopg()
-        lineage = state.lineage or str(uuid.uuid4())
+        lineage = state.lineage or self.first_lineage()
         with self._session() as conn:
             self._ensure_tables(conn)
             try:
@@ -380,6 +387,41 @@ class PostgresBackend:
             for address in sorted(state.entries):
                 entry = state.entries[address]
                 copy.write_row((self.name, address, jsonio.dumps(entry.to_json())))
+
+    def first_lineage(self) -> str:
+        return ledger.first_lineage(f"postgres:{self.connection.place}:{self.name}")
+
+    def others_holding(self, remote_ids: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """The entries of the other state names in this database that record any of
+        remote_ids. A row that is not JSON is passed over (its own state reports it)."""
+        if not remote_ids:
+            return []
+        psycopg = _psycopg()
+        found: list[tuple[str, str, str, str]] = []
+        with self._session() as conn:
+            self._ensure_tables(conn)
+            try:
+                # The rows that mention an id at all (a text match the server can do on rows it
+                # cannot parse as JSON), then only those whose remote_id is one.
+                rows = conn.execute(
+                    "SELECT name, entry FROM billplan_state_entry WHERE name <> %s "
+                    "AND entry LIKE ANY(%s)",
+                    (self.name, [f"%{_like(i)}%" for i in remote_ids]),
+                ).fetchall()
+            except psycopg.Error as exc:
+                raise self._error("cannot read the other states in", exc) from None
+        wanted = set(remote_ids)
+        for name, text in rows:
+            try:
+                raw = jsonio.loads(text)
+            except ValueError:
+                continue
+            if isinstance(raw, Mapping) and raw.get("remote_id") in wanted:
+                where = f'postgres state "{name}" at {self.connection.place}'
+                found.append(
+                    (where, str(raw.get("address")), str(raw.get("type")), str(raw["remote_id"]))
+                )
+        return found
 
     # ---- the lock -------------------------------------------------------------------------
 
@@ -525,6 +567,11 @@ class PostgresBackend:
                 raise self._error("cannot unlock", exc) from None
         if not removed:
             raise StateError(f"the state at {self.describe()} is not locked")
+
+
+def _like(text: str) -> str:
+    """text as a LIKE pattern that matches only itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _psycopg() -> Any:
