@@ -63,6 +63,12 @@ def notes(backend: Backend, state: State, plan: Plan, observed: Iterable[Observe
     taken = list(getattr(backend, "taken_back", ()))
     if taken:
         said.append(taken_back_note(backend.describe(), taken))
+    if problem := getattr(backend, "ledger_problem", None):
+        said.append(
+            f"the ledger of {backend.describe()} could not be read ({problem}): had this "
+            "state been restored from a backup, what later runs made would not be taken back "
+            "in this plan (apply reads the ledger). Grant this role SELECT on it (docs/ci.md)"
+        )
     for obs in observed:
         if (other := _foreign(obs.owner)) is not None:
             said.append(

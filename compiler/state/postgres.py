@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import psycopg
 
 DEFAULT_DSN_ENV = DSN_ENV
+LEDGER = "billplan_state_ledger"
 
 TABLES = {
     "billplan_state": """
@@ -74,6 +75,18 @@ TABLES = {
             format_version integer NOT NULL,
             lineage text NOT NULL,
             serial bigint NOT NULL
+        )""",
+    # Append-only: what each write changed (compiler.state.ledger). Neither a damaged row nor
+    # the restore SQL touches it, so a restored backup takes back what later runs made.
+    "billplan_state_ledger": """
+        CREATE TABLE billplan_state_ledger (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name text NOT NULL,
+            lineage text NOT NULL,
+            serial bigint NOT NULL,
+            at timestamptz NOT NULL DEFAULT now(),
+            address text NOT NULL,
+            entry text
         )""",
     "billplan_state_backup_entry": """
         CREATE TABLE billplan_state_backup_entry (
@@ -136,6 +149,12 @@ class PostgresBackend:
         # the entries that differ from it.
         self._known: tuple[str, int] | None = None  # (lineage, serial)
         self._written: dict[str, Entry] = {}
+        # A state read behind its ledger is replayed in memory: its serial runs ahead of the
+        # database's header by this much, and the ledger already holds these entries.
+        self._ahead = 0
+        self._logged: dict[str, Entry] = {}
+        self.taken_back: list[Entry] = []
+        self.ledger_problem: str | None = None  # why the ledger could not be read
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PostgresBackend:
@@ -214,6 +233,12 @@ class PostgresBackend:
                     for table in self._missing_tables(conn):
                         conn.execute(TABLES[table])
         except psycopg.Error as exc:
+            if missing == [LEDGER]:
+                # A database set up before the ledger, planned with a role that may only
+                # read: the plan goes on and says what it cannot promise (ledger_problem).
+                self.ledger_problem = f"{LEDGER} does not exist"
+                self._tables_ready = True
+                return
             raise StateError(
                 f"cannot create billplan's tables ({', '.join(TABLES)}) in "
                 f"{self.connection.place}: {self.connection.redact(str(exc).strip())}. "
@@ -235,8 +260,41 @@ class PostgresBackend:
         with self._session() as conn:
             self._ensure_tables(conn)
             state = self._load(conn)
+            records = self._ledger_after(conn, state)
         self._remember(state)
+        self.taken_back = ledger.replay(state, records)
+        self._ahead = state.serial - self._known[1] if self._known else 0
+        self._known = (state.lineage, state.serial)
+        self._logged = dict(state.entries)
         return state
+
+    def _ledger_after(self, conn: psycopg.Connection, state: State) -> list[ledger.Record]:
+        """The ledger's records of this state's lineage written after it, in order."""
+        if not state.lineage or self.ledger_problem:
+            return []
+        psycopg = _psycopg()
+        try:
+            rows = conn.execute(
+                "SELECT serial, at, address, entry FROM billplan_state_ledger "
+                "WHERE name = %s AND lineage = %s AND serial > %s ORDER BY seq",
+                (self.name, state.lineage, state.serial),
+            ).fetchall()
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedTable) as exc:
+            # A role granted SELECT on the state tables only (docs/ci.md before the ledger):
+            # the plan goes on; apply, which may read it, takes back what it records.
+            self.ledger_problem = self.connection.redact(str(exc).strip())
+            return []
+        except psycopg.Error as exc:
+            raise self._error("cannot read the ledger of", exc) from None
+        records = []
+        for serial, at, address, text in rows:
+            try:
+                raw = {"lineage": state.lineage, "serial": serial, "at": str(at)}
+                raw |= {"address": address, "entry": None if text is None else jsonio.loads(text)}
+                records.append(ledger.Record.from_json(raw))
+            except (ValueError, StateError):
+                continue  # a record that cannot be read takes nothing back
+        return records
 
     def _load(self, conn: psycopg.Connection) -> State:
         """The state as the database holds it, in one snapshot; StateError if damaged."""
@@ -312,27 +370,63 @@ class PostgresBackend:
                         (self.name,),
                     ).fetchone()
                     self._check_unchanged(header, state)
+                    serial = state.serial + 1
                     if header is None:
+                        # A state made again where one was continues after its ledger.
+                        serial = max(serial, self._last_serial(conn, lineage) + 1)
                         conn.execute(
                             "INSERT INTO billplan_state (name, format_version, lineage, serial) "
-                            "VALUES (%s, %s, %s, 1)",
-                            (self.name, STATE_FORMAT_VERSION, lineage),
+                            "VALUES (%s, %s, %s, %s)",
+                            (self.name, STATE_FORMAT_VERSION, lineage, serial),
                         )
                     else:
                         conn.execute(
-                            "UPDATE billplan_state SET serial = serial + 1, updated = now() "
+                            "UPDATE billplan_state SET serial = %s, updated = now() "
                             "WHERE name = %s",
-                            (self.name,),
+                            (serial, self.name),
                         )
-                    if self._known == (state.lineage, state.serial):
+                    known = self._known == (state.lineage, state.serial)
+                    records = ledger.changed(
+                        self._logged if known else {}, state.entries, lineage, serial
+                    )
+                    self._write_ledger(conn, records)
+                    if known and not self._ahead:
                         self._write_changes(conn, state)
                     else:
                         self._write_all(conn, state)
             except psycopg.Error as exc:
                 raise self._error("cannot write", exc) from None
         state.lineage = lineage
-        state.serial += 1
+        state.serial = serial
         self._remember(state)
+        self._ahead = 0
+        self._logged = dict(state.entries)
+
+    def _last_serial(self, conn: psycopg.Connection, lineage: str) -> int:
+        row = conn.execute(
+            "SELECT max(serial) FROM billplan_state_ledger WHERE name = %s AND lineage = %s",
+            (self.name, lineage),
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def _write_ledger(self, conn: psycopg.Connection, records: list[ledger.Record]) -> None:
+        if not records:
+            return
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO billplan_state_ledger (name, lineage, serial, address, entry) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (
+                        self.name,
+                        r.lineage,
+                        r.serial,
+                        r.address,
+                        None if r.entry is None else jsonio.dumps(r.entry.to_json()),
+                    )
+                    for r in records
+                ],
+            )
 
     def _check_lock(self, conn: psycopg.Connection) -> None:
         """While this backend holds the lock, refuse to write if it has lost it (its session
@@ -349,7 +443,7 @@ class PostgresBackend:
 
     def _check_unchanged(self, header: tuple[str, int] | None, state: State) -> None:
         found = None if header is None else (header[0], header[1])
-        expected = None if not state.lineage else (state.lineage, state.serial)
+        expected = None if not state.lineage else (state.lineage, state.serial - self._ahead)
         if found != expected:
             now = "has been deleted" if found is None else f"is at serial {found[1]}"
             raise StateError(
