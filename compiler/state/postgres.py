@@ -350,7 +350,11 @@ class PostgresBackend:
             f"{self.describe()} is damaged: {problem}.\n"
             "Nothing was written. The state as it was when the last run took the lock is kept "
             f"in billplan_state_backup and billplan_state_backup_entry (name = '{self.name}'); "
-            "docs/state.md, 'Restoring a postgres state', gives the SQL that puts it back."
+            "docs/state.md, 'Restoring a postgres state', gives the SQL that puts it back. "
+            f"Then run `billplan plan`: {LEDGER} records every object billplan created, changed "
+            "or let go of, so the plan takes back what the backup does not hold, as billplan's "
+            "own. Only what no ledger recorded (made by a billplan without one) is found by "
+            "content alone: adopted if it matches the plan exactly, otherwise shown as unmanaged."
         )
 
     def _remember(self, state: State) -> None:

@@ -74,3 +74,14 @@ def test_the_restore_message_says_what_the_ledger_takes_back(tmp_path: Path) -> 
     ledger = state_file(directory).with_name("sandbox-state.json.ledger")
     assert f"{ledger} records every object billplan created" in said
     assert "takes back what the backup does not hold" in said
+
+
+def test_the_plan_after_a_restore_names_what_it_took_back(tmp_path: Path) -> None:
+    directory = _applied_twice(tmp_path)
+    _damage_and_restore(directory)
+
+    said = " ".join(sandboxed("plan", directory).out.split())
+
+    assert "is behind its ledger (restored from a backup" in said
+    assert f"takes back, as its own, 1 object(s) the later runs recorded: {EXTRA} (" in said
+    assert "0 to create" in said
