@@ -92,7 +92,7 @@ class LocalBackend:
         try:
             fd = os.open(
                 self.ledger_path,
-                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                 0o600,
             )
         except OSError as exc:
@@ -100,9 +100,15 @@ class LocalBackend:
                 f"cannot write the state's ledger {self.ledger_path}: {exc}; nothing was written"
             ) from exc
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
                 raise StateError(f"{self.ledger_path} is not a file; nothing was written")
-            os.write(fd, ledger.encode(records))
+            content = ledger.encode(records)
+            if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
+                # A line cut short by a run that died while appending it: end it, so that it
+                # is skipped alone and this write's first record keeps a line of its own.
+                content = b"\n" + content
+            os.write(fd, content)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -249,12 +255,16 @@ class LocalBackend:
         """The other billplan state files in this one's directory that record any of
         remote_ids; a file that is not a state, a damaged one or a symlink is passed over."""
         wanted, found = set(remote_ids), []
+        if self.path.name == _SANDBOX_STATE:
+            return []  # the sandbox's ids are its own: no other state can hold them
         try:
             neighbours = sorted(self.path.parent.glob("*.json"))
         except OSError:
             return []
         for path in neighbours:
-            if path.name == self.path.name or path.is_symlink() or not path.is_file():
+            if path.name in (self.path.name, _SANDBOX_STATE) or path.is_symlink():
+                continue
+            if not path.is_file():
                 continue
             try:
                 other = LocalBackend(path).read()
@@ -398,6 +408,9 @@ class LocalBackend:
             )
         self.lock_path.unlink(missing_ok=True)
 
+
+# The sandbox's state (compiler.workspace.state_backend): its ids mean nothing elsewhere.
+_SANDBOX_STATE = "sandbox-state.json"
 
 _KINDS = {
     stat.S_IFDIR: "a directory",

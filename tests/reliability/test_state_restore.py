@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 from support import (
@@ -24,6 +25,9 @@ from support import (
     variant,
     write_plan,
 )
+
+from compiler.state import Entry
+from compiler.state.local import LocalBackend
 
 EXTRA_LINE = "extra: {description: Extra workshop, date: 2026-06-01, amount: 5000}"
 CHANGED = variant((EXTRA_LINE, EXTRA_LINE.replace("5000", "6000")), body=WITH_EXTRA)
@@ -85,3 +89,42 @@ def test_the_plan_after_a_restore_names_what_it_took_back(tmp_path: Path) -> Non
     assert "is behind its ledger (restored from a backup" in said
     assert f"takes back, as its own, 1 object(s) the later runs recorded: {EXTRA} (" in said
     assert "0 to create" in said
+
+
+def _entry(address: str, remote_id: str) -> Entry:
+    return Entry(
+        address=address,
+        provider="ruddr",
+        type=MILESTONE,
+        project="cloud-infra",
+        project_id="p-1",
+        remote_id=remote_id,
+        attributes={"name": address},
+        currency="USD",
+        date=None,
+        amount=Decimal(1),
+    )
+
+
+def test_a_ledger_line_cut_short_by_a_dead_run_loses_no_later_record(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "state.json")
+    for address, remote_id in (("p/a", "r-1"), ("p/b", "r-2")):
+        with backend.lock("apply"):  # the second lock backs up the state holding p/a only
+            state = backend.read()
+            state.entries[address] = _entry(address, remote_id)
+            backend.write(state)
+    with backend.ledger_path.open("ab") as ledger:
+        ledger.write(b'{"lineage": "')  # a run killed while appending
+    with backend.lock("apply"):
+        state = backend.read()
+        state.entries["p/c"] = _entry("p/c", "r-3")
+        backend.write(state)
+    backend.path.write_bytes(backend.backup_path.read_bytes())  # the restore
+
+    restored = LocalBackend(backend.path).read()
+
+    assert {a: e.remote_id for a, e in restored.entries.items()} == {
+        "p/a": "r-1",
+        "p/b": "r-2",
+        "p/c": "r-3",
+    }
