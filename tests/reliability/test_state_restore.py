@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from support import (
     ADDRESSES,
     EXTRA,
     MILESTONE,
     WITH_EXTRA,
     plan_sandbox,
+    remote,
     sandboxed,
     state_file,
     step,
@@ -128,3 +131,34 @@ def test_a_ledger_line_cut_short_by_a_dead_run_loses_no_later_record(tmp_path: P
         "p/b": "r-2",
         "p/c": "r-3",
     }
+
+
+def test_a_restored_postgres_backup_takes_back_what_the_last_run_created(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    with remote() as ruddr:
+        head = ruddr.head + f"state: {{backend: postgres, name: {name}}}\n"
+        directory = write_plan(tmp_path / "billing", head=head)
+        assert ruddr.billplan("apply", directory).code == 0
+        write_plan(directory, WITH_EXTRA, head=head)
+        assert ruddr.billplan("apply", directory).code == 0  # creates the extra milestone
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(  # a damaged row, then the restore SQL docs/state.md gives
+                "UPDATE billplan_state_entry SET entry = '{' WHERE name = %s AND address = %s",
+                (name, EXTRA),
+            )
+            conn.execute(_restore_sql(name).encode())
+        write_plan(directory, CHANGED, head=head)
+
+        run = ruddr.billplan("apply", directory)
+
+        assert run.code == 0, run.text
+        extras = [o for o in ruddr.admin.objects(MILESTONE) if o["name"] == "Extra workshop"]
+        assert len(extras) == 1
+
+
+def _restore_sql(name: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "state.md").read_text("utf-8")
+    sql = text.split("<!-- restore-sql -->", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    return sql.replace(":'name'", f"'{name}'")
