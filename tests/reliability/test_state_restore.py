@@ -4,6 +4,8 @@ what the lost run created is taken back (from the state's ledger), never created
 The backup holds the state as it was before the last run that locked it; that run's creates
 are in the damaged file only. With the plan changed since, they no longer match it exactly,
 so adoption by content cannot find them: only a record of what each run created can.
+Here too, as it needs the database: another state name in the same database is a state
+billplan can see, and the plan warns before taking what it records.
 """
 
 from __future__ import annotations
@@ -162,3 +164,19 @@ def _restore_sql(name: str) -> str:
     text = (Path(__file__).resolve().parents[2] / "docs" / "state.md").read_text("utf-8")
     sql = text.split("<!-- restore-sql -->", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
     return sql.replace(":'name'", f"'{name}'")
+
+
+def test_plan_warns_when_another_postgres_state_records_what_it_would_adopt(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    first, second = (f"test-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    with remote() as ruddr:
+        for name in (first, second):
+            head = ruddr.head + f"state: {{backend: postgres, name: {name}}}\n"
+            write_plan(tmp_path / name, head=head)
+        assert ruddr.billplan("apply", tmp_path / first).code == 0
+
+        run = ruddr.billplan("plan", tmp_path / second)
+
+        said = " ".join(run.out.split())
+        assert f'is recorded by another billplan state (postgres state "{first}" at' in said
