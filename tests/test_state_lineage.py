@@ -112,3 +112,25 @@ def test_plan_warns_before_adopting_an_object_another_state_records(
         other = tmp_path / ".billplan" / "a.json"
         assert f"is recorded by another billplan state ({other}, as" in said
         assert "One vendor project belongs to one state" in said
+
+
+def test_a_hand_made_kantata_twin_is_adopted_with_this_states_lineage(tmp_path: Path) -> None:
+    directory = support_kantata.write_plan(tmp_path / "billing")
+    support_kantata.step(directory, apply=True)
+    with support_kantata.plan_sandbox(directory) as admin:
+        admin.delete(support.remote_ids(directory)[support_kantata.KICKOFF])
+        twin = admin.add(
+            title="Kickoff",
+            amount_in_cents=1000000,
+            date_to_invoice="2026-01-15",
+            workspace_id=support_kantata.WORKSPACE,
+        )
+    support.state_file(directory).unlink()  # the state lost: the twin is found by content
+
+    adopted = support_kantata.step(directory, apply=True)
+
+    assert adopted.change(support_kantata.KICKOFF).remote_id == twin["id"]
+    lineage = support.state_json(directory)["lineage"]
+    with support_kantata.plan_sandbox(directory) as admin:
+        reference = support_kantata.reference_of(admin.milestone(twin["id"]))
+    assert reference["external_message"] == f"billplan state {lineage}"
