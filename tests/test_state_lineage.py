@@ -134,3 +134,23 @@ def test_a_hand_made_kantata_twin_is_adopted_with_this_states_lineage(tmp_path: 
     with support_kantata.plan_sandbox(directory) as admin:
         reference = support_kantata.reference_of(admin.milestone(twin["id"]))
     assert reference["external_message"] == f"billplan state {lineage}"
+
+
+def test_a_pending_kantata_create_never_takes_another_states_milestone(tmp_path: Path) -> None:
+    directory = support_kantata.write_plan(tmp_path / "billing")
+    support_kantata.step(directory, apply=True)
+    # Now another state (another lineage) over the same workspace, whose create of the kickoff
+    # was sent and its response lost: the first state's kickoff looks exactly as it sent.
+    path = support.state_file(directory)
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["lineage"] = "0b7c4e2a-0000-4000-8000-000000000002"
+    kickoff = next(e for e in raw["entries"] if e["address"] == support_kantata.KICKOFF)
+    theirs = kickoff["remote_id"]
+    raw["entries"] = [{**kickoff, "remote_id": None, "status": "pending"}]
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    path.with_name(path.name + ".ledger").unlink()
+
+    planned = support_kantata.step(directory)
+
+    assert planned.change(support_kantata.KICKOFF).remote_id != theirs
+    assert all(c.remote_id != theirs for c in planned.plan.changes)

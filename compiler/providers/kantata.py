@@ -250,7 +250,13 @@ class Kantata(Provider):
         owner = ours.get("service_model_ref") if ours is not None else None
         lineage = _lineage_of(ours)
         if owner is not None and lineage and self.lineage and lineage != self.lineage:
-            owner = foreign_owner(owner, lineage)  # another state's: never an address
+            # Another state's: its owner is never an address, and its reference never equals
+            # one this state sent, so no pending create of this state takes it as its own.
+            owner = foreign_owner(owner, lineage)
+            attributes["external_reference"] = {
+                **attributes["external_reference"],
+                "service_model_ref": owner,
+            }
         currency = str(obj.get("currency") or "USD")
         return self.observed(type_name, obj, attributes, currency=currency, owner=owner)
 
