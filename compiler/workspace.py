@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from compiler import drift, moved
+from compiler import drift, moved, ownership
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import diff
@@ -208,6 +208,7 @@ class Workspace:
         plan = diff(self.resources, current, observed, self.project_keys, unproven=self.unproven)
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
+        plan.notes += ownership.notes(self.backend, current, plan, observed)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         plan.notes += [
             f"{name}: planned from billplan's state, without reading "
@@ -312,6 +313,7 @@ def open_workspace(
         if sandbox_app is not None:
             sandbox_app.close()
         raise WorkspaceError(str(exc)) from None
+    ownership.attach(providers, backend, opened_state)  # Kantata tags with the lineage
     resources, problems = _compile(providers, checked.items)
     if problems:
         for provider in providers.values():

@@ -96,7 +96,11 @@ def test_apply_leaves_no_temporary_files_and_no_lock(tmp_path: Path) -> None:
     assert sandboxed("apply", directory).code == 0
 
     names = sorted(p.name for p in (directory / ".billplan").iterdir())
-    assert [n for n in names if "state" in n] == ["sandbox-state.json", "sandbox-state.json.backup"]
+    assert [n for n in names if "state" in n] == [
+        "sandbox-state.json",
+        "sandbox-state.json.backup",
+        "sandbox-state.json.ledger",  # what each write changed, kept for a restored backup
+    ]
 
 
 def test_a_reader_never_sees_a_half_written_state_file(tmp_path: Path) -> None:

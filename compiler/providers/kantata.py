@@ -4,8 +4,12 @@ The contract is `kantata-billing-milestones.openapi.yml` (and the workspaces spe
 GetWorkspaces). Money is `amount_in_cents`, an integer in the currency's minor units; ids are
 integers in requests and strings in responses; nothing is ever sent as null. Creates go 100 to
 a request. Every milestone billplan creates carries an external reference (service `billplan`,
-model `billing_milestone`, ref = the item's address): that is how billplan recognises what it
-owns, and adopts with certainty a milestone whose create response was lost.
+model `billing_milestone`, ref = the item's address, and the message `billplan state
+LINEAGE`, naming the state that made it): that is how billplan recognises what it owns, and
+adopts with certainty a milestone whose create response was lost. A milestone whose reference
+names another state's lineage belongs to that state: this one never adopts, updates or deletes
+it (its owner reads `ADDRESS#LINEAGE`, which no address equals). One without a lineage was
+made by a billplan from before lineages, and counts as this state's, as it always did.
 
 The odd part is the response envelope: `results` gives the order, the objects are indexed by
 id under their type's key, and associations are side-loaded under their own keys. A milestone
@@ -26,6 +30,7 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler.model import Item, Observed, Resource
+from compiler.ownership import foreign_owner
 from compiler.providers.base import (
     Bodies,
     OutcomeUnknown,
@@ -40,6 +45,10 @@ from compiler.providers.values import integer_id, moment
 MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
 SERVICE_MODEL = "billing_milestone"
+# The external reference's message names the state whose lineage made the milestone. It is
+# set when billplan writes the reference and never compared: a milestone tagged before
+# lineages existed is not rewritten for it.
+LINEAGE_MESSAGE = "billplan state "
 INCLUDE = "external_references,invoices"
 INT32 = range(-(2**31), 2**31)  # amount_in_cents is `format: int32`
 # kantata.errors.yml: Kantata authorises by in-product roles and project participation, never
@@ -79,6 +88,9 @@ class Kantata(Provider):
     project_noun = "Kantata workspace"
     page_size = 200  # the documented maximum per_page
     batch_size = 100  # the documented maximum per create request
+    # The lineage of the state this run plans against (compiler.ownership sets it); "" when
+    # not known, and then every billplan reference counts as this state's.
+    lineage = ""
 
     def compile_one(self, item: Item, workspace: str | int) -> Resource | str:
         cents = self.money.wire(item.amount, item.currency)
@@ -112,7 +124,8 @@ class Kantata(Provider):
             "service_model_ref": item.address,
         }
         tags = frozenset({"external_reference"})
-        return Resource.of(item, MILESTONE, workspace, body, tags=tags)
+        private = {"lineage": self.lineage} if self.lineage else {}
+        return Resource.of(item, MILESTONE, workspace, body, tags=tags, private=private)
 
     def list(
         self, project_ids: Sequence[str | int], planned: Sequence[Resource] = ()
@@ -157,7 +170,7 @@ class Kantata(Provider):
                 "POST",
                 self.types[type_name],
                 params=self.write_params,
-                body={"billing_milestones": [dict(b) for b in bodies]},
+                body={"billing_milestones": _tagged(bodies, private)},
                 retry_on_failure=False,
             )
         except ProviderError as exc:
@@ -178,7 +191,7 @@ class Kantata(Provider):
     def update_body(
         self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]
     ) -> dict[str, Any]:
-        return {"billing_milestone": dict(changes)}
+        return {"billing_milestone": _with_lineage(changes, private)}
 
     def read_one(self, type_name: str, payload: Any) -> Observed:
         (observed,) = self._observe_all(payload)
@@ -235,6 +248,15 @@ class Kantata(Provider):
         # above), whatever date it still holds. Its amount is in its own currency here;
         # in_plan_terms reads it in the plan's.
         owner = ours.get("service_model_ref") if ours is not None else None
+        lineage = _lineage_of(ours)
+        if owner is not None and lineage and self.lineage and lineage != self.lineage:
+            # Another state's: its owner is never an address, and its reference never equals
+            # one this state sent, so no pending create of this state takes it as its own.
+            owner = foreign_owner(owner, lineage)
+            attributes["external_reference"] = {
+                **attributes["external_reference"],
+                "service_model_ref": owner,
+            }
         currency = str(obj.get("currency") or "USD")
         created = moment(obj.get("created_at"))
         return self.observed(
@@ -262,6 +284,30 @@ class Kantata(Provider):
             message = message[position.end() :] if position else message
             parts.append(f"{where}{field}: {message}" if field else where + message)
         return "; ".join(parts)
+
+
+def _tagged(bodies: Bodies, private: Bodies) -> list[dict[str, Any]]:
+    """The bodies of a batch create, each tagged with its state's lineage (from its private
+    part; none when the caller gave none)."""
+    each = list(private) if len(private) == len(bodies) else [{} for _ in bodies]
+    return [_with_lineage(b, p) for b, p in zip(bodies, each, strict=True)]
+
+
+def _with_lineage(body: Mapping[str, Any], private: Mapping[str, Any]) -> dict[str, Any]:
+    """body, its external reference (if it sets one) naming the state that writes it."""
+    out = dict(body)
+    reference, lineage = out.get("external_reference"), private.get("lineage")
+    if isinstance(reference, Mapping) and lineage:
+        out["external_reference"] = {**reference, "external_message": LINEAGE_MESSAGE + lineage}
+    return out
+
+
+def _lineage_of(reference: Mapping[str, Any] | None) -> str | None:
+    """The lineage a billplan reference names, or None (made before lineages)."""
+    message = (reference or {}).get("external_message")
+    if isinstance(message, str) and message.startswith(LINEAGE_MESSAGE):
+        return message[len(LINEAGE_MESSAGE) :].strip() or None
+    return None
 
 
 def _name_positions(

@@ -12,7 +12,7 @@ import getpass
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -269,3 +269,10 @@ class Backend(Protocol):
     def current_lock(self) -> LockInfo | None: ...
 
     def force_unlock(self, lock_id: str) -> None: ...
+
+    # The lineage a state never written gets on its first write (so a plan can tag with it).
+    def first_lineage(self) -> str: ...
+
+    # (where, address, type, remote id) for each of remote_ids another state it can see
+    # records: compiler.ownership warns before this state takes one.
+    def others_holding(self, remote_ids: Sequence[str]) -> list[tuple[str, str, str, str]]: ...

@@ -24,15 +24,14 @@ import shlex
 import stat
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler import jsonio
 from compiler.render.safe import visible
-from compiler.state import Entry, LockInfo, State, StateError, StateLocked
+from compiler.state import Entry, LockInfo, State, StateError, StateLocked, ledger
 
 log = logging.getLogger("billplan.state")
 
@@ -43,6 +42,11 @@ class LocalBackend:
         self.origin = origin  # where the plan names the path, "FILE:LINE:COL: $.state.path: "
         self.lock_path = path.with_name(path.name + ".lock")
         self.backup_path = path.with_name(path.name + ".backup")
+        self.ledger_path = path.with_name(path.name + ".ledger")
+        # Entries the last read took back from the ledger (the state was behind it).
+        self.taken_back: list[Entry] = []
+        # The entries as last read or written: a write records in the ledger what differs.
+        self._written: dict[str, Entry] = {}
         # apply writes state after every call: re-encode only the entries that changed.
         self._encoded: dict[str, tuple[Entry, str]] = {}
         # The file as this backend last read or wrote it (every write is a new file, by
@@ -60,7 +64,56 @@ class LocalBackend:
         content, seen = found
         state = self._parse(content, keep_copy=False)
         self._seen = seen
+        self.taken_back = ledger.replay(state, ledger.behind(state, self._ledger()))
+        self._written = dict(state.entries)
         return state
+
+    def _ledger(self) -> bytes:
+        """The ledger's bytes; nothing if there is none, or if it is not a regular file (a
+        committed symlink is never followed)."""
+        try:
+            fd = os.open(self.ledger_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError:
+            return b""
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return b""
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                return handle.read()
+        finally:
+            os.close(fd)
+
+    def _append_ledger(self, records: list[ledger.Record]) -> None:
+        """Append records to the ledger and make them durable, before the state write they
+        describe: a restored backup, or a state write that never happened, is replayed."""
+        if not records:
+            return
+        created = not self.ledger_path.exists()
+        try:
+            fd = os.open(
+                self.ledger_path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+        except OSError as exc:
+            raise StateError(
+                f"cannot write the state's ledger {self.ledger_path}: {exc}; nothing was written"
+            ) from exc
+        try:
+            status = os.fstat(fd)
+            if not stat.S_ISREG(status.st_mode):
+                raise StateError(f"{self.ledger_path} is not a file; nothing was written")
+            content = ledger.encode(records)
+            if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
+                # A line cut short by a run that died while appending it: end it, so that it
+                # is skipped alone and this write's first record keeps a line of its own.
+                content = b"\n" + content
+            os.write(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_directory(self.ledger_path.parent)
 
     def _content(self) -> tuple[bytes, tuple[int, int]] | None:
         """The state file's bytes and identity, or None if there is none. Anything but a
@@ -143,7 +196,7 @@ class LocalBackend:
             lines.append(
                 f"{self.backup_path} holds the state as it was before the last run that "
                 f"locked it; restore it from there with:\n  {restore}\nthen run `billplan "
-                "plan`: anything that run created is found again and adopted."
+                f"plan`: {self._promise()}"
             )
         else:
             lines.append(
@@ -152,6 +205,23 @@ class LocalBackend:
                 "exactly are adopted, not created again (docs/state.md)."
             )
         return "\n".join(lines)
+
+    def _promise(self) -> str:
+        """What restoring the backup gets back, and what it cannot."""
+        if self._ledger():
+            return (
+                f"{self.ledger_path} records every object billplan created, changed or let go "
+                "of, so the plan takes back what the backup does not hold, as billplan's own "
+                "(to update or delete as the plan says). Only what no ledger recorded (a "
+                "billplan without one made it, or the ledger was removed) is found by content "
+                "alone: adopted if it matches the plan exactly, otherwise shown as unmanaged."
+            )
+        return (
+            f"there is no ledger ({self.ledger_path}), so what the last run created is found "
+            "by content alone: adopted if it matches the plan exactly; an object the plan has "
+            "changed since is shown as unmanaged, not adopted: import it with `billplan import "
+            "ADDRESS REMOTE_ID` before applying, or it is created twice."
+        )
 
     def write(self, state: State) -> None:
         if self._seen is not _UNREAD:
@@ -166,11 +236,46 @@ class LocalBackend:
                     + f" since this run read it (at serial {state.serial}); nothing was "
                     "written. Run `billplan plan` again."
                 )
-        state.lineage = state.lineage or str(uuid.uuid4())
+        if not state.lineage:
+            state.lineage = self.first_lineage()
+            state.serial = max(state.serial, ledger.last_serial(self._ledger(), state.lineage))
         state.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._append_ledger(
+            ledger.changed(self._written, state.entries, state.lineage, state.serial)
+        )
         _atomic_write(self.path, self._render(state).encode("utf-8"))
         self._seen = _identity(self.path.stat())
+        self._written = dict(state.entries)
+
+    def first_lineage(self) -> str:
+        return ledger.first_lineage(f"local:{self.path.resolve()}")
+
+    def others_holding(self, remote_ids: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """The other billplan state files in this one's directory that record any of
+        remote_ids; a file that is not a state, a damaged one or a symlink is passed over."""
+        wanted, found = set(remote_ids), []
+        if self.path.name == _SANDBOX_STATE:
+            return []  # the sandbox's ids are its own: no other state can hold them
+        try:
+            neighbours = sorted(self.path.parent.glob("*.json"))
+        except OSError:
+            return []
+        for path in neighbours:
+            if path.name in (self.path.name, _SANDBOX_STATE) or path.is_symlink():
+                continue
+            if not path.is_file():
+                continue
+            try:
+                other = LocalBackend(path).read()
+            except StateError:
+                continue
+            found += [
+                (str(path), e.address, e.type, e.remote_id)
+                for e in other.entries.values()
+                if e.remote_id in wanted
+            ]
+        return found
 
     def _render(self, state: State) -> str:
         """One entry per line: readable, diffable, and cheap to rewrite after every call."""
@@ -304,6 +409,9 @@ class LocalBackend:
         self.lock_path.unlink(missing_ok=True)
 
 
+# The sandbox's state (compiler.workspace.state_backend): its ids mean nothing elsewhere.
+_SANDBOX_STATE = "sandbox-state.json"
+
 _KINDS = {
     stat.S_IFDIR: "a directory",
     stat.S_IFIFO: "a FIFO",
@@ -392,7 +500,11 @@ def _atomic_write(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:

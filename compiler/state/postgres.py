@@ -20,19 +20,27 @@ import contextlib
 import hashlib
 import os
 import time
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compiler import jsonio
 from compiler.credentials import DSN_ENV, dsn_env_problem
-from compiler.state import STATE_FORMAT_VERSION, Entry, LockInfo, State, StateError, StateLocked
+from compiler.state import (
+    STATE_FORMAT_VERSION,
+    Entry,
+    LockInfo,
+    State,
+    StateError,
+    StateLocked,
+    ledger,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
 DEFAULT_DSN_ENV = DSN_ENV
+LEDGER = "billplan_state_ledger"
 
 TABLES = {
     "billplan_state": """
@@ -67,6 +75,18 @@ TABLES = {
             format_version integer NOT NULL,
             lineage text NOT NULL,
             serial bigint NOT NULL
+        )""",
+    # Append-only: what each write changed (compiler.state.ledger). Neither a damaged row nor
+    # the restore SQL touches it, so a restored backup takes back what later runs made.
+    "billplan_state_ledger": """
+        CREATE TABLE billplan_state_ledger (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name text NOT NULL,
+            lineage text NOT NULL,
+            serial bigint NOT NULL,
+            at timestamptz NOT NULL DEFAULT now(),
+            address text NOT NULL,
+            entry text
         )""",
     "billplan_state_backup_entry": """
         CREATE TABLE billplan_state_backup_entry (
@@ -129,6 +149,12 @@ class PostgresBackend:
         # the entries that differ from it.
         self._known: tuple[str, int] | None = None  # (lineage, serial)
         self._written: dict[str, Entry] = {}
+        # A state read behind its ledger is replayed in memory: its serial runs ahead of the
+        # database's header by this much, and the ledger already holds these entries.
+        self._ahead = 0
+        self._logged: dict[str, Entry] = {}
+        self.taken_back: list[Entry] = []
+        self.ledger_problem: str | None = None  # why the ledger could not be read
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PostgresBackend:
@@ -207,6 +233,12 @@ class PostgresBackend:
                     for table in self._missing_tables(conn):
                         conn.execute(TABLES[table])
         except psycopg.Error as exc:
+            if missing == [LEDGER]:
+                # A database set up before the ledger, planned with a role that may only
+                # read: the plan goes on and says what it cannot promise (ledger_problem).
+                self.ledger_problem = f"{LEDGER} does not exist"
+                self._tables_ready = True
+                return
             raise StateError(
                 f"cannot create billplan's tables ({', '.join(TABLES)}) in "
                 f"{self.connection.place}: {self.connection.redact(str(exc).strip())}. "
@@ -228,8 +260,41 @@ class PostgresBackend:
         with self._session() as conn:
             self._ensure_tables(conn)
             state = self._load(conn)
+            records = self._ledger_after(conn, state)
         self._remember(state)
+        self.taken_back = ledger.replay(state, records)
+        self._ahead = state.serial - self._known[1] if self._known else 0
+        self._known = (state.lineage, state.serial)
+        self._logged = dict(state.entries)
         return state
+
+    def _ledger_after(self, conn: psycopg.Connection, state: State) -> list[ledger.Record]:
+        """The ledger's records of this state's lineage written after it, in order."""
+        if not state.lineage or self.ledger_problem:
+            return []
+        psycopg = _psycopg()
+        try:
+            rows = conn.execute(
+                "SELECT serial, at, address, entry FROM billplan_state_ledger "
+                "WHERE name = %s AND lineage = %s AND serial > %s ORDER BY seq",
+                (self.name, state.lineage, state.serial),
+            ).fetchall()
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedTable) as exc:
+            # A role granted SELECT on the state tables only (docs/ci.md before the ledger):
+            # the plan goes on; apply, which may read it, takes back what it records.
+            self.ledger_problem = self.connection.redact(str(exc).strip())
+            return []
+        except psycopg.Error as exc:
+            raise self._error("cannot read the ledger of", exc) from None
+        records = []
+        for serial, at, address, text in rows:
+            try:
+                raw = {"lineage": state.lineage, "serial": serial, "at": str(at)}
+                raw |= {"address": address, "entry": None if text is None else jsonio.loads(text)}
+                records.append(ledger.Record.from_json(raw))
+            except (ValueError, StateError):
+                continue  # a record that cannot be read takes nothing back
+        return records
 
     def _load(self, conn: psycopg.Connection) -> State:
         """The state as the database holds it, in one snapshot; StateError if damaged."""
@@ -285,7 +350,11 @@ class PostgresBackend:
             f"{self.describe()} is damaged: {problem}.\n"
             "Nothing was written. The state as it was when the last run took the lock is kept "
             f"in billplan_state_backup and billplan_state_backup_entry (name = '{self.name}'); "
-            "docs/state.md, 'Restoring a postgres state', gives the SQL that puts it back."
+            "docs/state.md, 'Restoring a postgres state', gives the SQL that puts it back. "
+            f"Then run `billplan plan`: {LEDGER} records every object billplan created, changed "
+            "or let go of, so the plan takes back what the backup does not hold, as billplan's "
+            "own. Only what no ledger recorded (made by a billplan without one) is found by "
+            "content alone: adopted if it matches the plan exactly, otherwise shown as unmanaged."
         )
 
     def _remember(self, state: State) -> None:
@@ -294,7 +363,7 @@ class PostgresBackend:
 
     def write(self, state: State) -> None:
         psycopg = _psycopg()
-        lineage = state.lineage or str(uuid.uuid4())
+        lineage = state.lineage or self.first_lineage()
         with self._session() as conn:
             self._ensure_tables(conn)
             try:
@@ -305,27 +374,63 @@ class PostgresBackend:
                         (self.name,),
                     ).fetchone()
                     self._check_unchanged(header, state)
+                    serial = state.serial + 1
                     if header is None:
+                        # A state made again where one was continues after its ledger.
+                        serial = max(serial, self._last_serial(conn, lineage) + 1)
                         conn.execute(
                             "INSERT INTO billplan_state (name, format_version, lineage, serial) "
-                            "VALUES (%s, %s, %s, 1)",
-                            (self.name, STATE_FORMAT_VERSION, lineage),
+                            "VALUES (%s, %s, %s, %s)",
+                            (self.name, STATE_FORMAT_VERSION, lineage, serial),
                         )
                     else:
                         conn.execute(
-                            "UPDATE billplan_state SET serial = serial + 1, updated = now() "
+                            "UPDATE billplan_state SET serial = %s, updated = now() "
                             "WHERE name = %s",
-                            (self.name,),
+                            (serial, self.name),
                         )
-                    if self._known == (state.lineage, state.serial):
+                    known = self._known == (state.lineage, state.serial)
+                    records = ledger.changed(
+                        self._logged if known else {}, state.entries, lineage, serial
+                    )
+                    self._write_ledger(conn, records)
+                    if known and not self._ahead:
                         self._write_changes(conn, state)
                     else:
                         self._write_all(conn, state)
             except psycopg.Error as exc:
                 raise self._error("cannot write", exc) from None
         state.lineage = lineage
-        state.serial += 1
+        state.serial = serial
         self._remember(state)
+        self._ahead = 0
+        self._logged = dict(state.entries)
+
+    def _last_serial(self, conn: psycopg.Connection, lineage: str) -> int:
+        row = conn.execute(
+            "SELECT max(serial) FROM billplan_state_ledger WHERE name = %s AND lineage = %s",
+            (self.name, lineage),
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def _write_ledger(self, conn: psycopg.Connection, records: list[ledger.Record]) -> None:
+        if not records:
+            return
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO billplan_state_ledger (name, lineage, serial, address, entry) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (
+                        self.name,
+                        r.lineage,
+                        r.serial,
+                        r.address,
+                        None if r.entry is None else jsonio.dumps(r.entry.to_json()),
+                    )
+                    for r in records
+                ],
+            )
 
     def _check_lock(self, conn: psycopg.Connection) -> None:
         """While this backend holds the lock, refuse to write if it has lost it (its session
@@ -342,7 +447,7 @@ class PostgresBackend:
 
     def _check_unchanged(self, header: tuple[str, int] | None, state: State) -> None:
         found = None if header is None else (header[0], header[1])
-        expected = None if not state.lineage else (state.lineage, state.serial)
+        expected = None if not state.lineage else (state.lineage, state.serial - self._ahead)
         if found != expected:
             now = "has been deleted" if found is None else f"is at serial {found[1]}"
             raise StateError(
@@ -380,6 +485,41 @@ class PostgresBackend:
             for address in sorted(state.entries):
                 entry = state.entries[address]
                 copy.write_row((self.name, address, jsonio.dumps(entry.to_json())))
+
+    def first_lineage(self) -> str:
+        return ledger.first_lineage(f"postgres:{self.connection.place}:{self.name}")
+
+    def others_holding(self, remote_ids: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """The entries of the other state names in this database that record any of
+        remote_ids. A row that is not JSON is passed over (its own state reports it)."""
+        if not remote_ids:
+            return []
+        psycopg = _psycopg()
+        found: list[tuple[str, str, str, str]] = []
+        with self._session() as conn:
+            self._ensure_tables(conn)
+            try:
+                # The rows that mention an id at all (a text match the server can do on rows it
+                # cannot parse as JSON), then only those whose remote_id is one.
+                rows = conn.execute(
+                    "SELECT name, entry FROM billplan_state_entry WHERE name <> %s "
+                    "AND entry LIKE ANY(%s)",
+                    (self.name, [f"%{_like(i)}%" for i in remote_ids]),
+                ).fetchall()
+            except psycopg.Error as exc:
+                raise self._error("cannot read the other states in", exc) from None
+        wanted = set(remote_ids)
+        for name, text in rows:
+            try:
+                raw = jsonio.loads(text)
+            except ValueError:
+                continue
+            if isinstance(raw, Mapping) and raw.get("remote_id") in wanted:
+                where = f'postgres state "{name}" at {self.connection.place}'
+                found.append(
+                    (where, str(raw.get("address")), str(raw.get("type")), str(raw["remote_id"]))
+                )
+        return found
 
     # ---- the lock -------------------------------------------------------------------------
 
@@ -525,6 +665,11 @@ class PostgresBackend:
                 raise self._error("cannot unlock", exc) from None
         if not removed:
             raise StateError(f"the state at {self.describe()} is not locked")
+
+
+def _like(text: str) -> str:
+    """text as a LIKE pattern that matches only itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _psycopg() -> Any:

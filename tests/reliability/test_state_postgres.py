@@ -273,6 +273,46 @@ def test_the_lock_of_a_killed_run_does_not_block_the_next_run(
         assert "no longer running" in caplog.text
 
 
+def _restore(subject: Subject, dsn: str | None) -> None:
+    """Put the backup back as docs/state.md says: cp for a file, the restore SQL for postgres."""
+    if subject.kind == "local":
+        path = Path(subject.where)
+        path.write_bytes(path.with_name(path.name + ".backup").read_bytes())
+    else:
+        assert dsn is not None
+        _restore_backup(dsn, subject.where)
+
+
+def test_a_state_restored_from_its_backup_takes_back_what_later_runs_recorded(
+    subject: Subject, request: pytest.FixtureRequest
+) -> None:
+    dsn = request.getfixturevalue("pg_dsn") if subject.kind == "postgres" else None
+    backend = subject.backend()
+    with backend.lock("apply"):
+        state = backend.read()
+        state.entries = {"p/a": entry("p/a", "r-1")}
+        backend.write(state)
+    with backend.lock("apply"):  # the backup: p/a only; this run creates p/b and p/c
+        state = backend.read()
+        state.entries["p/b"] = entry("p/b", "r-2")
+        backend.write(state)
+        state.entries["p/c"] = entry("p/c", None)  # a create whose response was lost
+        backend.write(state)
+    _restore(subject, dsn)
+
+    reader = subject.backend()
+    restored = reader.read()
+
+    assert restored.entries["p/b"].remote_id == "r-2"
+    assert restored.entries["p/c"].status == "pending"
+    assert sorted(e.address for e in reader.taken_back) == ["p/b", "p/c"]
+    with reader.lock("apply"):  # and the state goes on from there, its serial unused before
+        state = reader.read()
+        state.entries.pop("p/a")
+        reader.write(state)
+    assert sorted(subject.backend().read().entries) == ["p/b", "p/c"]
+
+
 # ---- postgres only ----------------------------------------------------------------------------
 
 
