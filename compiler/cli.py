@@ -376,6 +376,38 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from compiler.operations import onboarding
+    from compiler.providers import PROVIDERS
+    from compiler.render import onboarding_view
+
+    if bool(args.all) == bool(args.project):
+        return _fail("name the vendor projects to onboard (--project ID, repeatable) or --all")
+    try:
+        hosts = credentials.Hosts.configured(
+            os.environ, PROVIDERS, args.endpoint or (), args.sandbox_url
+        )
+        request = onboarding.Request(
+            path=Path(args.path),
+            connection=args.provider,
+            projects=tuple(args.project or ()),
+            every_project=args.all,
+            as_of=_as_of(args.as_of),
+            sandbox=_sandbox(args),
+            hosts=hosts,
+            dry_run=args.dry_run,
+            overwrite=args.overwrite,
+        )
+        outcome = onboarding.onboard(request)
+    except onboarding.OnboardingRefused as exc:
+        terminal.details(exc.details)
+        return _fail(str(exc))
+    except (credentials.EndpointError, *_planning_errors()) as exc:
+        return _errors_of(exc)
+    onboarding_view.print_onboarded(outcome)
+    return EXIT_OK
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
     from compiler.render import sandbox_view
@@ -607,6 +639,34 @@ def build_parser() -> argparse.ArgumentParser:
                           help=lock_help)  # fmt: skip
     _add_hosts(importer)
     importer.set_defaults(run=cmd_import)
+
+    generate = commands.add_parser(
+        "generate",
+        help="write plan fragments and state for what a vendor already holds (onboarding)",
+        description="Read every milestone, product item and invoice of the vendor projects "
+        "named (never writing to the vendor), and write one plan fragment per project into "
+        "PATH, with a state entry for every generated address (invoiced ones too, locked). "
+        "Nothing is written unless `billplan plan` on the result would show no changes.",
+        epilog="example: billplan generate plans/acme --provider ruddr --all --dry-run "
+        "(docs/onboarding.md)",
+    )
+    generate.add_argument(
+        "path", metavar="PATH", help="plan directory: its providers block gives the connection"
+    )
+    generate.add_argument(
+        "--provider", metavar="NAME", help="the connection to read (needed if PATH has several)"
+    )
+    generate.add_argument("--project", action="append", metavar="ID",
+                          help="a vendor project id to onboard (repeatable)")  # fmt: skip
+    generate.add_argument("--all", action="store_true", help="every project the token can see")
+    generate.add_argument("--dry-run", action="store_true",
+                          help="show what would be written, and write nothing")  # fmt: skip
+    generate.add_argument("--overwrite", action="store_true",
+                          help="replace existing fragments and state entries it names")  # fmt: skip
+    generate.add_argument("--sandbox", action="store_true", help=sandbox_help)
+    generate.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    _add_hosts(generate)
+    generate.set_defaults(run=cmd_generate)
 
     sandbox = commands.add_parser("sandbox", help="the built-in vendor emulators")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True,

@@ -1,0 +1,426 @@
+"""Onboarding (`billplan generate`): what a vendor already holds, written as a plan and state.
+
+Given a plan directory (whose `providers:` block names the connection) and vendor projects, it
+reads every object of those projects with the same paged reads `plan` uses (it never writes to
+the vendor), turns them into charges (compiler.onboard.recognise), and makes one fragment per
+project and a state entry for every generated address, locked objects too.
+
+Nothing is written until the generated plan is proven: the directory as it would be (its
+fragments and the new ones, in a scratch copy) is checked, compiled and diffed against the
+objects read and the state that would be written. Any generated address that would plan a
+change fails the whole run, naming it and why. Existing files and state entries are never
+replaced unless asked (`overwrite`); `dry_run` does everything but the writing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from compiler import credentials, ownership
+from compiler.diff import diff
+from compiler.load import PLAN_SUFFIXES, Document, LoadError, load
+from compiler.model import Observed, Resource
+from compiler.model.change import Change
+from compiler.onboard import write
+from compiler.onboard.found import Found, FoundProject
+from compiler.onboard.recognise import Charge, charges
+from compiler.providers import PROVIDERS, ConfigurationError, Provider
+from compiler.providers.base import Planned
+from compiler.state import Entry, State
+from compiler.validate import check, schema_text
+from compiler.workspace import WorkspaceError, connection, state_backend
+
+MODELINE = "# yaml-language-server: $schema="
+# Where the modeline points when no fragment of the directory has one: a copy of the schema
+# written beside the fragments, so the editor finds it wherever the directory lives.
+SCHEMA_FILE = "billing-plan.schema.json"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to onboard: the plan directory, its connection, and which vendor projects."""
+
+    path: Path
+    connection: str | None  # the providers block's name; None: the only one there is
+    projects: tuple[str, ...]  # vendor project ids; empty with every_project
+    every_project: bool
+    as_of: date
+    sandbox: bool = False
+    hosts: credentials.Hosts | None = None
+    dry_run: bool = False
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectReport:
+    """One onboarded project: what was read and what it became."""
+
+    key: str
+    file: Path
+    found: FoundProject
+    charges: tuple[Charge, ...]
+    addresses: Mapping[str, Found]  # every generated address and the object it reproduces
+    left_out: tuple[Observed, ...]  # objects billplan cannot express: left unmanaged
+
+    def totals(self) -> dict[str, tuple[int, Decimal]]:
+        """Per kind, how many objects and their total, in the project's currency."""
+        totals: dict[str, tuple[int, Decimal]] = {}
+        for obj in self.found.objects:
+            count, total = totals.get(obj.kind, (0, Decimal(0)))
+            totals[obj.kind] = (count + 1, total + obj.amount)
+        return totals
+
+    def recurring(self) -> tuple[int, int]:
+        """How many recurring charges, and how many objects they reproduce."""
+        runs = [c for c in self.charges if c.section == "recurring"]
+        return len(runs), sum(len(c.covers) for c in runs)
+
+    def single(self) -> list[str]:
+        """The addresses of objects left as single items: a charge reproducing one object."""
+        return sorted(a for c in self.charges if len(c.covers) == 1 for a in self._of(c))
+
+    def locked(self) -> list[str]:
+        return sorted(a for a, obj in self.addresses.items() if obj.locked)
+
+    def _of(self, charge: Charge) -> list[str]:
+        section = charge.section
+        return [a for a in self.addresses if a.startswith(f"{self.key}/{section}/{charge.key}")]
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    """The outcome: each project, the files and state entries written (or, in a dry run, that
+    would be), and where state lives."""
+
+    projects: tuple[ProjectReport, ...]
+    files: Mapping[Path, str]  # path -> text
+    entries: tuple[Entry, ...]
+    state: str  # the state backend, described
+    dry_run: bool
+    replaced: tuple[str, ...] = ()  # files and addresses overwritten (with overwrite)
+
+
+class OnboardingRefused(Exception):
+    """Onboarding cannot go ahead; nothing was written. details: one line per problem."""
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        self.details = list(details)
+        super().__init__(message)
+
+
+@dataclass
+class _Planned:
+    """One project's fragment and entries, before the round trip proves them."""
+
+    report: ProjectReport
+    text: str
+    entries: dict[str, Found] = field(default_factory=dict)
+
+
+def onboard(request: Request) -> Onboarded:
+    """Read, generate, prove by a round trip, then write (unless a dry run)."""
+    document = _document(request.path)
+    name, config = _connection_of(document, request.connection)
+    backend = state_backend(document, sandbox=request.sandbox)
+    sandbox = _sandbox(document) if request.sandbox else None
+    try:
+        hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
+        provider, _ = connection(name, config, sandbox, hosts)
+    except (ConfigurationError, credentials.EndpointError) as exc:
+        if sandbox is not None:
+            sandbox.close()
+        raise WorkspaceError(str(exc)) from None
+    try:
+        state = backend.read()
+        ownership.attach({name: provider}, backend, state)  # Kantata tags with the lineage
+        projects = _read(provider, request)
+        planned = _generate(document, name, config, projects, state, request.overwrite)
+        files = {p.report.file: p.text for p in planned}
+        if not _modeline_of(document):
+            schema = request.path / SCHEMA_FILE
+            if not schema.exists():
+                files[schema] = schema_text()
+        entries = _round_trip(request, provider, planned, projects)
+    finally:
+        provider.close()
+        if sandbox is not None:
+            sandbox.close()
+    replaced = tuple(
+        [str(path) for path in files if path.exists()]
+        + sorted(e.address for e in entries if e.address in state.entries)
+    )
+    outcome = Onboarded(
+        tuple(p.report for p in planned),
+        files,
+        tuple(entries),
+        backend.describe(),
+        request.dry_run,
+        replaced,
+    )
+    if request.dry_run:
+        return outcome
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    with backend.lock("generate"):
+        current = backend.read()
+        for entry in entries:
+            current.entries[entry.address] = entry
+        backend.write(current)
+    return outcome
+
+
+def _document(path: Path) -> Document:
+    """The plan directory as it is: only loaded, since a directory holding nothing but its
+    `providers:` block is not a whole plan yet."""
+    if not path.is_dir():
+        raise OnboardingRefused(
+            f"{path} is not a directory: onboarding writes one fragment per project into a "
+            "plan directory; make one holding a providers block (see docs/onboarding.md)"
+        )
+    try:
+        return load(path)
+    except LoadError as exc:
+        raise WorkspaceError("the plan directory has errors", exc.diagnostics) from None
+
+
+def _connection_of(document: Document, wanted: str | None) -> tuple[str, dict[str, Any]]:
+    configs: dict[str, Any] = document.root.get("providers") or {}
+    known = ", ".join(f"{n} ({c.get('type')})" for n, c in sorted(configs.items())) or "none"
+    if wanted is None:
+        if len(configs) != 1:
+            raise OnboardingRefused(
+                f"name the connection to read with --provider: the plan's providers are {known}"
+            )
+        wanted = next(iter(configs))
+    config = configs.get(wanted)
+    if not isinstance(config, dict):
+        raise OnboardingRefused(f"--provider {wanted}: the plan has no such provider ({known})")
+    return wanted, config
+
+
+def _sandbox(document: Document) -> Any:
+    from compiler.sandbox import build_sandbox
+    from compiler.state.location import state_dir
+
+    state_dir(document).mkdir(parents=True, exist_ok=True)
+    return build_sandbox(state_dir(document) / "sandbox.sqlite")
+
+
+def _read(provider: Provider, request: Request) -> list[tuple[FoundProject, list[Observed]]]:
+    """Each chosen project and what billplan cannot express there, read with the paged lists
+    `plan` uses (never a write)."""
+    visible = {str(pid): (pid, name, currency) for pid, name, currency in provider.projects()}
+    if request.every_project:
+        chosen = sorted(visible)
+    else:
+        unknown = [p for p in request.projects if p not in visible]
+        if unknown:
+            raise OnboardingRefused(
+                f"{provider.title} shows no project {', '.join(unknown)} to this connection; "
+                "nothing was written",
+                [f"{pid}: {name} ({currency})" for pid, name, currency in visible.values()],
+            )
+        chosen = list(dict.fromkeys(request.projects))
+    if not chosen:
+        raise OnboardingRefused(f"{provider.title} shows this connection no project")
+    listed = provider.list([visible[p][0] for p in chosen])
+    by_project: dict[str, list[Observed]] = defaultdict(list)
+    for obs in listed:
+        by_project[str(obs.project_id)].append(obs)
+    read: list[tuple[FoundProject, list[Observed]]] = []
+    for project in chosen:
+        pid, name, currency = visible[project]
+        found: list[Found] = []
+        left_out: list[Observed] = []
+        for obs in sorted(by_project[project], key=lambda o: (o.date or date.max, o.remote_id)):
+            one = provider.found(obs, currency)
+            if one is None:
+                left_out.append(obs)
+            else:
+                found.append(one)
+        read.append((FoundProject(pid, name, currency, tuple(found)), left_out))
+    return read
+
+
+def _generate(
+    document: Document,
+    connection_name: str,
+    config: Mapping[str, Any],
+    projects: list[tuple[FoundProject, list[Observed]]],
+    state: State,
+    overwrite: bool,
+) -> list[_Planned]:
+    """Each project's key, file, fragment and entries; refused, naming them, where a file or
+    state entry exists and overwrite was not given."""
+    existing: dict[str, Any] = document.root.get("projects") or {}
+    modeline = _modeline_of(document) or f"{MODELINE}{SCHEMA_FILE}"
+    taken = set(existing)
+    clashes: list[str] = []
+    planned: list[_Planned] = []
+    for project, left_out in projects:
+        key = _existing_key(existing, connection_name, project.project_id)
+        if key is None:
+            key = write.key_of(project.name, taken, f"project-{project.project_id}")
+        elif not overwrite:
+            clashes.append(f"project {project.project_id} is already the plan's project {key}")
+        taken.add(key)
+        file = document.base_dir / f"{key}.yaml"
+        if file.exists() and not overwrite:
+            clashes.append(f"{file} exists")
+        made = charges(project.objects)
+        addresses = {f"{key}/{suffix}": obj for c in made for suffix, obj in c.covers.items()}
+        for address in sorted(addresses):
+            if address in state.entries and not overwrite:
+                clashes.append(f"state already has {address}")
+        block: dict[str, Any] = {
+            "provider": connection_name,
+            "project_id": project.project_id,
+            "name": project.name,
+            "currency": project.currency,
+        }
+        comment = [
+            f"Generated by `billplan generate` from {config.get('type')} project "
+            f"{project.project_id} ({len(project.objects)} objects).",
+        ]
+        if left_out:
+            comment.append(
+                f"Left out, unmanaged: {len(left_out)} object(s) billplan cannot express "
+                f"({', '.join(o.remote_id for o in left_out)})."
+            )
+        text = write.fragment(
+            modeline, key, block, [(c.section, c.key, c.body) for c in made], comment
+        )
+        report = ProjectReport(key, file, project, tuple(made), addresses, tuple(left_out))
+        planned.append(_Planned(report, text, dict(addresses)))
+    if clashes:
+        raise OnboardingRefused(
+            "onboarding would replace what exists; nothing was written. Pass --overwrite to "
+            "replace it, or remove it first",
+            clashes,
+        )
+    return planned
+
+
+def _existing_key(existing: Mapping[str, Any], connection_name: str, project_id: Any) -> str | None:
+    for key, block in existing.items():
+        if (
+            isinstance(block, Mapping)
+            and block.get("provider") == connection_name
+            and str(block.get("project_id")) == str(project_id)
+        ):
+            return key
+    return None
+
+
+def _modeline_of(document: Document) -> str | None:
+    """The modeline the directory's fragments already carry (their editor setup), if any."""
+    for file in document.files:
+        first = file.read_text(encoding="utf-8").split("\n", 1)[0]
+        if first.startswith(MODELINE):
+            return first
+    return None
+
+
+def _round_trip(
+    request: Request,
+    provider: Provider,
+    planned: list[_Planned],
+    projects: list[tuple[FoundProject, list[Observed]]],
+) -> list[Entry]:
+    """The state entries, once the directory as it would be plans no change at any generated
+    address against what was read; OnboardingRefused naming each address that would change."""
+    replaced = {p.report.file.name for p in planned}
+    with tempfile.TemporaryDirectory(prefix="billplan-generate-") as scratch:
+        root = Path(scratch)
+        for file in sorted(request.path.iterdir()):
+            if file.suffix in PLAN_SUFFIXES and file.is_file() and file.name not in replaced:
+                shutil.copyfile(file, root / file.name)
+        for p in planned:
+            (root / p.report.file.name).write_text(p.text, encoding="utf-8")
+        checked = check(root, request.as_of)
+    if checked.diagnostics:
+        raise OnboardingRefused(
+            "the generated plan does not validate; nothing was written (this is a bug in "
+            "billplan generate: please report it with these lines)",
+            [str(d).replace(scratch, str(request.path)) for d in checked.diagnostics],
+        )
+    keys = {p.report.key for p in planned}
+    items = [i for i in checked.items if i.project in keys]
+    resources, problems = provider.compile(items)
+    resources = [r for r in resources if r.provider == provider.name]
+    if problems:
+        raise OnboardingRefused(
+            "the generated plan cannot be compiled; nothing was written",
+            [f"{item.address}: {message}" for item, message in problems],
+        )
+    wanted: dict[str, Found] = {a: obj for p in planned for a, obj in p.entries.items()}
+    entries = _entries(resources, wanted)
+    observed = _in_plan_terms(provider, resources, projects)
+    project_keys = {(provider.name, str(p.report.found.project_id)): p.report.key for p in planned}
+    state = State(entries={e.address: e for e in entries})
+    made = diff(resources, state, observed, project_keys)
+    changed = [c for c in made.changes if _changes(c)]
+    missing = sorted(set(wanted) - {r.address for r in resources})
+    extra = sorted({r.address for r in resources} - set(wanted))
+    if changed or missing or extra:
+        raise OnboardingRefused(
+            "the generated plan would not reproduce what the vendor holds; nothing was written",
+            [_why(c) for c in changed]
+            + [f"{a}: generated for an object, but the plan has no such address" for a in missing]
+            + [f"{a}: the plan bills it, but no object was read for it" for a in extra],
+        )
+    return entries
+
+
+def _entries(resources: Sequence[Resource], wanted: Mapping[str, Found]) -> list[Entry]:
+    entries = []
+    for resource in resources:
+        obj = wanted.get(resource.address)
+        if obj is None:
+            continue
+        obs = obj.observed
+        entries.append(
+            Entry.at(
+                resource,
+                obs.remote_id,
+                obs.attributes,
+                currency=resource.currency,
+                date=obs.date,
+                amount=obj.amount,
+            )
+        )
+    return entries
+
+
+def _in_plan_terms(
+    provider: Provider,
+    resources: Sequence[Resource],
+    projects: list[tuple[FoundProject, list[Observed]]],
+) -> list[Observed]:
+    """What was read, as `plan` reads it in the light of the plan (money in minor units is
+    worth what the plan's currency makes it)."""
+    light = Planned.of(resources)
+    observed = [obj.observed for project, _ in projects for obj in project.objects]
+    observed += [obs for _, left_out in projects for obs in left_out]
+    return [provider.in_plan_terms(obs, light) for obs in observed]
+
+
+def _changes(change: Change) -> bool:
+    """Whether the round trip shows this address changing: anything but an untouched object
+    (a locked one too, if the plan differs from it)."""
+    return change.action != "no-op" or bool(change.fields)
+
+
+def _why(change: Change) -> str:
+    fields = "; ".join(f"{f.field}: {f.before!r} -> {f.after!r}" for f in change.fields)
+    detail = change.detail or change.reason or ""
+    return f"{change.address}: would {change.label} ({detail}){': ' + fields if fields else ''}"

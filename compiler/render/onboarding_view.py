@@ -1,0 +1,69 @@
+"""`billplan generate` on stdout: per project what was read (counts and totals by kind), how
+many objects became recurring charges, what stayed single, what is locked and what was left
+out; then the files and state entries written, or with --dry-run, the files' text instead.
+compiler.operations.onboarding reads, generates, proves and writes; this module shows it.
+"""
+
+from __future__ import annotations
+
+from compiler.money import format_amount
+from compiler.operations.onboarding import Onboarded, ProjectReport
+from compiler.render.safe import visible
+from compiler.render.terminal import count
+
+_KINDS = (("recurring", "recurring"), ("milestone", "milestone"), ("product", "product"))
+
+
+def print_onboarded(outcome: Onboarded) -> None:
+    for project in outcome.projects:
+        _print_project(project)
+    if outcome.dry_run:
+        for path, text in outcome.files.items():
+            print(f"--- {visible(path)} (would write)")
+            print(visible(text.rstrip("\n")) if path.suffix != ".json" else "(the plan schema)")
+        print(
+            f"Dry run: would write {count(len(outcome.files), 'file')} and "
+            f"{_entries(len(outcome.entries))} to "
+            f"{visible(outcome.state)}; nothing was written."
+        )
+        return
+    for path in outcome.files:
+        print(f"Wrote {visible(path)}")
+    replaced = ""
+    if outcome.replaced:
+        replaced = f" (replaced: {', '.join(map(visible, outcome.replaced))})"
+    print(
+        f"Recorded {_entries(len(outcome.entries))} in "
+        f"{visible(outcome.state)}{replaced}. `billplan plan` on the directory shows no changes."
+    )
+
+
+def _print_project(project: ProjectReport) -> None:
+    found = project.found
+    print(
+        f"{visible(project.key)}: {visible(found.name)} (project {visible(found.project_id)}, "
+        f"{visible(found.currency)}) -> {visible(project.file.name)}"
+    )
+    totals = project.totals()
+    for kind, noun in _KINDS:
+        if kind in totals:
+            number, total = totals[kind]
+            amount = format_amount(total, found.currency)
+            print(f"  {count(number, noun)}: {amount} {visible(found.currency)}")
+    charges, covered = project.recurring()
+    print(f"  {count(covered, 'item')} became {count(charges, 'recurring charge')}")
+    single = project.single()
+    print(f"  {count(len(single), 'single item')}" + (f": {_listed(single)}" if single else ""))
+    locked = project.locked()
+    print(f"  {count(len(locked), 'locked item')}" + (f": {_listed(locked)}" if locked else ""))
+    if project.left_out:
+        ids = ", ".join(visible(o.remote_id) for o in project.left_out)
+        print(f"  left out, unmanaged (billplan cannot express them): {ids}")
+
+
+def _entries(n: int) -> str:
+    return f"{n} state {'entry' if n == 1 else 'entries'}"
+
+
+def _listed(addresses: list[str]) -> str:
+    return ", ".join(visible(a) for a in addresses)
