@@ -20,7 +20,11 @@ def print_onboarded(outcome: Onboarded) -> None:
     if outcome.dry_run:
         for path, text in outcome.files.items():
             print(f"--- {visible(path)} (would write)")
-            print(visible(text.rstrip("\n")) if path.suffix != ".json" else "(the plan schema)")
+            if path.suffix == ".json":
+                print("(the plan's JSON Schema, for the editor's modeline)")
+                continue
+            for line in text.rstrip("\n").split("\n"):
+                print(visible(line))
         print(
             f"Dry run: would write {count(len(outcome.files), 'file')} and "
             f"{_entries(len(outcome.entries))} to "
@@ -51,7 +55,10 @@ def _print_project(project: ProjectReport) -> None:
             amount = format_amount(total, found.currency)
             print(f"  {count(number, noun)}: {amount} {visible(found.currency)}")
     charges, covered = project.recurring()
-    print(f"  {count(covered, 'item')} became {count(charges, 'recurring charge')}")
+    if charges:
+        print(f"  {count(covered, 'item')} became {count(charges, 'recurring charge')}")
+    else:
+        print("  no recurring charges")
     single = project.single()
     print(f"  {count(len(single), 'single item')}" + (f": {_listed(single)}" if single else ""))
     locked = project.locked()

@@ -1,0 +1,161 @@
+"""`billplan generate`: schedules made by hand in the sandbox become plan fragments and state
+that `billplan plan` finds nothing to change in; nothing is written on a dry run, over an
+existing file or state entry, or when the round trip finds a difference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compiler.operations import onboarding
+from tests.support import (
+    AS_OF_TEXT,
+    INVOICE_ITEM,
+    MILESTONE,
+    PRODUCT_ITEM,
+    PROJECT_ID,
+    billplan,
+    plan_sandbox,
+    sandboxed,
+    state_file,
+)
+
+PROVIDERS = """\
+# yaml-language-server: $schema=../schemas/billing-plan.schema.json
+version: 1
+providers:
+  ruddr: {type: ruddr}
+"""
+
+
+def generate(directory: Path, *extra: str) -> tuple[int, str]:
+    run = billplan("generate", directory, "--all", "--sandbox", "--as-of", AS_OF_TEXT, *extra)
+    return run.code, run.text
+
+
+@pytest.fixture
+def ruddr_schedule(tmp_path: Path) -> Path:
+    """A plan directory holding only its connection, and a Ruddr project with a schedule made
+    by hand: a milestone, an invoiced milestone and a product line."""
+    directory = tmp_path / "plans"
+    directory.mkdir()
+    (directory / "providers.yaml").write_text(PROVIDERS, encoding="utf-8")
+    with plan_sandbox(directory) as admin:
+        admin.add_project()
+        admin.add_invoice_item()
+        admin.add(MILESTONE, date="2026-01-15", name="Kickoff", fee=10000, typeId="custom")
+        invoiced = admin.add(
+            MILESTONE, date="2026-02-01", name="Design sign-off", fee=20000, typeId="custom"
+        )
+        admin.invoice(MILESTONE, invoiced["id"])
+        admin.add(
+            PRODUCT_ITEM, date="2026-02-04", description="CRM licenses", quantity=10, rate=150
+        )
+    return directory
+
+
+def test_generated_ruddr_project_plans_no_changes(ruddr_schedule: Path) -> None:
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    fragment = ruddr_schedule / "cloud-infrastructure-services.yaml"
+    written = fragment.read_text(encoding="utf-8")
+    assert written.startswith("# yaml-language-server: $schema=../schemas/billing-plan")
+    assert f"project_id: {PROJECT_ID}" in written
+    planned = sandboxed("plan", ruddr_schedule)
+    assert planned.code == 0, planned.text
+    assert "No changes" in planned.out, planned.out
+
+
+def test_generate_records_every_object_in_state_locked_ones_too(ruddr_schedule: Path) -> None:
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    entries = json.loads(state_file(ruddr_schedule).read_text())["entries"]
+    assert len(entries) == 3
+    assert all(e["remote_id"] for e in entries)
+    assert "1 locked item" in text
+
+
+def test_generate_reports_counts_and_totals_by_kind(ruddr_schedule: Path) -> None:
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    assert "2 milestones: 30000.00 USD" in text
+    assert "1 product: 1500.00 USD" in text
+
+
+def test_dry_run_writes_nothing_and_shows_the_fragment(ruddr_schedule: Path) -> None:
+    before = sorted(p.name for p in ruddr_schedule.iterdir())
+    code, text = generate(ruddr_schedule, "--dry-run")
+    assert code == 0, text
+    assert "would write" in text and "CRM licenses" in text
+    assert sorted(p.name for p in ruddr_schedule.iterdir()) == before
+    assert not state_file(ruddr_schedule).exists()
+
+
+def test_generate_refuses_to_overwrite_a_fragment_naming_it(ruddr_schedule: Path) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert "cloud-infrastructure-services.yaml exists" in text
+    assert "--overwrite" in text
+
+
+def test_overwrite_replaces_the_fragment_and_state(ruddr_schedule: Path) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    code, text = generate(ruddr_schedule, "--overwrite")
+    assert code == 0, text
+    assert sandboxed("plan", ruddr_schedule).out.count("No changes") == 1
+
+
+def test_generate_refuses_a_state_entry_it_would_replace(ruddr_schedule: Path) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    (ruddr_schedule / "cloud-infrastructure-services.yaml").unlink()
+    code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert "state already has cloud-infrastructure-services/" in text
+
+
+def test_a_round_trip_difference_writes_nothing_and_names_the_address(
+    ruddr_schedule: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = onboarding.charges
+
+    def off_by_one(objects):  # type: ignore[no-untyped-def]
+        made = real(objects)
+        first = next(c for c in made if "amount" in c.body)
+        first.body["amount"] = first.body["amount"] + 1
+        return made
+
+    monkeypatch.setattr(onboarding, "charges", off_by_one)
+    before = sorted(p.name for p in ruddr_schedule.iterdir())
+    code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert "would not reproduce" in text
+    assert "cloud-infrastructure-services/milestones/" in text and "would update" in text
+    assert sorted(p.name for p in ruddr_schedule.iterdir()) == before
+    assert not state_file(ruddr_schedule).exists()
+
+
+def test_generate_names_an_unknown_project_and_lists_the_visible_ones(
+    ruddr_schedule: Path,
+) -> None:
+    run = billplan(
+        "generate", ruddr_schedule, "--project", "nope", "--sandbox", "--as-of", AS_OF_TEXT
+    )
+    assert run.code == 1
+    assert "no project nope" in run.text
+    assert PROJECT_ID in run.text
+
+
+def test_generate_needs_projects_or_all(ruddr_schedule: Path) -> None:
+    run = billplan("generate", ruddr_schedule, "--sandbox")
+    assert run.code == 1
+    assert "--project ID" in run.text and "--all" in run.text
+
+
+def test_generated_fragment_uses_the_invoice_item_read(ruddr_schedule: Path) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    written = (ruddr_schedule / "cloud-infrastructure-services.yaml").read_text()
+    assert INVOICE_ITEM in written
