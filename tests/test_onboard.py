@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+import support_kantata as kantata
+import support_wethod as wethod
 
 from compiler.operations import onboarding
-from tests.support import (
+from support import (
     AS_OF_TEXT,
     INVOICE_ITEM,
     MILESTONE,
@@ -159,3 +161,61 @@ def test_generated_fragment_uses_the_invoice_item_read(ruddr_schedule: Path) -> 
     assert generate(ruddr_schedule)[0] == 0
     written = (ruddr_schedule / "cloud-infrastructure-services.yaml").read_text()
     assert INVOICE_ITEM in written
+
+
+def test_an_object_no_plan_can_make_is_left_out_with_its_reason(ruddr_schedule: Path) -> None:
+    with plan_sandbox(ruddr_schedule) as admin:
+        admin.add(PRODUCT_ITEM, date="2026-03-04", description=" ", quantity=1, rate=5)
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    assert "1 object left out, unmanaged" in text
+    assert "without a description" in text
+    planned = sandboxed("plan", ruddr_schedule, "--detailed-exitcode")
+    assert planned.code == 0, planned.text
+    assert "Unmanaged" in planned.out and "0 to create, 0 to update" in planned.out
+
+
+# ---- Kantata and Wethod ---------------------------------------------------------------------
+
+
+def test_generated_kantata_workspace_plans_no_changes(tmp_path: Path) -> None:
+    directory = tmp_path / "plans"
+    directory.mkdir()
+    (directory / "providers.yaml").write_text(
+        "version: 1\nproviders:\n  kantata: {type: kantata}\n", encoding="utf-8"
+    )
+    with kantata.plan_sandbox(directory) as admin:
+        admin.add_workspace()
+        admin.add_story()
+        admin.add(title="Kickoff", amount_in_cents=1000000, date_to_invoice="2026-01-15")
+        credit = admin.add(title="SLA credit", amount_in_cents=-50000, date_to_invoice="2026-02-15")
+        admin.invoice(credit["id"])
+        admin.add(title="UAT signed off", amount_in_cents=700000, billing_type="upon_completion",
+                  story_id=kantata.STORY)  # fmt: skip
+    code, text = generate(directory)
+    assert code == 0, text
+    assert "1 locked item" in text
+    assert len(json.loads(state_file(directory).read_text())["entries"]) == 3
+    planned = sandboxed("plan", directory)
+    assert "No changes" in planned.out, planned.out
+
+
+def test_generated_wethod_project_plans_no_changes(tmp_path: Path) -> None:
+    directory = tmp_path / "plans"
+    directory.mkdir()
+    (directory / "providers.yaml").write_text(wethod.HEAD, encoding="utf-8")
+    with wethod.plan_sandbox(directory) as admin:
+        admin.add_company(wethod.COMPANY)
+        admin.add_project(wethod.BRAND, name="Lakeside brand refresh")
+        admin.add_setting("vat-rates", id=wethod.VAT_RATE, rate=22)
+        admin.add_setting("payment-terms", id=wethod.PAYMENT_TERM, days=30)
+        admin.add(value=4000, issue_date="2026-03-15", notes="Kickoff workshop",
+                  vat_rate_id=wethod.VAT_RATE, payment_term_id=wethod.PAYMENT_TERM)  # fmt: skip
+        sent = admin.add(value=6500, issue_date="2026-03-01", notes="Retainer March 2026")
+        admin.send(sent["id"])
+    code, text = generate(directory)
+    assert code == 0, text
+    assert "(project 7301, EUR)" in text
+    assert "1 locked item" in text
+    planned = sandboxed("plan", directory)
+    assert "No changes" in planned.out, planned.out

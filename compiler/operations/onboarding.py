@@ -61,6 +61,14 @@ class Request:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """An object no plan could reproduce, and why: it stays at the vendor, unmanaged."""
+
+    observed: Observed
+    reason: str
+
+
+@dataclass(frozen=True)
 class ProjectReport:
     """One onboarded project: what was read and what it became."""
 
@@ -69,7 +77,7 @@ class ProjectReport:
     found: FoundProject
     charges: tuple[Charge, ...]
     addresses: Mapping[str, Found]  # every generated address and the object it reproduces
-    left_out: tuple[Observed, ...]  # objects billplan cannot express: left unmanaged
+    left_out: tuple[LeftOut, ...]  # objects billplan cannot express: left unmanaged
 
     def totals(self) -> dict[str, tuple[int, Decimal]]:
         """Per kind, how many objects and their total, in the project's currency."""
@@ -142,7 +150,7 @@ def onboard(request: Request) -> Onboarded:
     try:
         state = backend.read()
         ownership.attach({name: provider}, backend, state)  # Kantata tags with the lineage
-        projects = _read(provider, request)
+        projects = _read(provider, request, _default_currency(document))
         planned = _generate(document, name, config, projects, state, request.overwrite)
         files = {p.report.file: p.text for p in planned}
         if not _modeline_of(document):
@@ -215,9 +223,18 @@ def _sandbox(document: Document) -> Any:
     return build_sandbox(state_dir(document) / "sandbox.sqlite")
 
 
-def _read(provider: Provider, request: Request) -> list[tuple[FoundProject, list[Observed]]]:
+def _default_currency(document: Document) -> str | None:
+    defaults = document.root.get("defaults") or {}
+    currency = defaults.get("currency") if isinstance(defaults, Mapping) else None
+    return currency if isinstance(currency, str) else None
+
+
+def _read(
+    provider: Provider, request: Request, default_currency: str | None
+) -> list[tuple[FoundProject, list[LeftOut]]]:
     """Each chosen project and what billplan cannot express there, read with the paged lists
-    `plan` uses (never a write)."""
+    `plan` uses (never a write). A project's currency is the vendor's, or where the vendor
+    keeps none (Wethod), the plan's `defaults.currency`."""
     visible = {str(pid): (pid, name, currency) for pid, name, currency in provider.projects()}
     if request.every_project:
         chosen = sorted(visible)
@@ -232,19 +249,27 @@ def _read(provider: Provider, request: Request) -> list[tuple[FoundProject, list
         chosen = list(dict.fromkeys(request.projects))
     if not chosen:
         raise OnboardingRefused(f"{provider.title} shows this connection no project")
+    unpriced = [p for p in chosen if not visible[p][2]]
+    if unpriced and default_currency is None:
+        raise OnboardingRefused(
+            f"{provider.title} keeps no currency for project {', '.join(unpriced)}: set "
+            "`defaults: {currency: ...}` in the plan directory to say which it bills in"
+        )
     listed = provider.list([visible[p][0] for p in chosen])
     by_project: dict[str, list[Observed]] = defaultdict(list)
     for obs in listed:
         by_project[str(obs.project_id)].append(obs)
-    read: list[tuple[FoundProject, list[Observed]]] = []
+    read: list[tuple[FoundProject, list[LeftOut]]] = []
     for project in chosen:
         pid, name, currency = visible[project]
+        currency = currency or str(default_currency)
         found: list[Found] = []
-        left_out: list[Observed] = []
+        left_out: list[LeftOut] = []
         for obs in sorted(by_project[project], key=lambda o: (o.date or date.max, o.remote_id)):
             one = provider.found(obs, currency)
             if one is None:
-                left_out.append(obs)
+                why = provider.refusal(obs, currency) or "no plan billplan writes makes it"
+                left_out.append(LeftOut(obs, why))
             else:
                 found.append(one)
         read.append((FoundProject(pid, name, currency, tuple(found)), left_out))
@@ -255,7 +280,7 @@ def _generate(
     document: Document,
     connection_name: str,
     config: Mapping[str, Any],
-    projects: list[tuple[FoundProject, list[Observed]]],
+    projects: list[tuple[FoundProject, list[LeftOut]]],
     state: State,
     overwrite: bool,
 ) -> list[_Planned]:
@@ -292,10 +317,8 @@ def _generate(
             f"{project.project_id} ({len(project.objects)} objects).",
         ]
         if left_out:
-            comment.append(
-                f"Left out, unmanaged: {len(left_out)} object(s) billplan cannot express "
-                f"({', '.join(o.remote_id for o in left_out)})."
-            )
+            comment.append("Left out, unmanaged (no plan billplan writes can make them):")
+            comment += [f"  {o.observed.remote_id}: {o.reason}" for o in left_out]
         text = write.fragment(
             modeline, key, block, [(c.section, c.key, c.body) for c in made], comment
         )
@@ -334,7 +357,7 @@ def _round_trip(
     request: Request,
     provider: Provider,
     planned: list[_Planned],
-    projects: list[tuple[FoundProject, list[Observed]]],
+    projects: list[tuple[FoundProject, list[LeftOut]]],
 ) -> list[Entry]:
     """The state entries, once the directory as it would be plans no change at any generated
     address against what was read; OnboardingRefused naming each address that would change."""
@@ -404,13 +427,13 @@ def _entries(resources: Sequence[Resource], wanted: Mapping[str, Found]) -> list
 def _in_plan_terms(
     provider: Provider,
     resources: Sequence[Resource],
-    projects: list[tuple[FoundProject, list[Observed]]],
+    projects: list[tuple[FoundProject, list[LeftOut]]],
 ) -> list[Observed]:
     """What was read, as `plan` reads it in the light of the plan (money in minor units is
     worth what the plan's currency makes it)."""
     light = Planned.of(resources)
     observed = [obj.observed for project, _ in projects for obj in project.objects]
-    observed += [obs for _, left_out in projects for obs in left_out]
+    observed += [o.observed for _, left_out in projects for o in left_out]
     return [provider.in_plan_terms(obs, light) for obs in observed]
 
 

@@ -64,8 +64,9 @@ def _print_project(project: ProjectReport) -> None:
     locked = project.locked()
     print(f"  {count(len(locked), 'locked item')}" + (f": {_listed(locked)}" if locked else ""))
     if project.left_out:
-        ids = ", ".join(visible(o.remote_id) for o in project.left_out)
-        print(f"  left out, unmanaged (billplan cannot express them): {ids}")
+        print(f"  {count(len(project.left_out), 'object')} left out, unmanaged:")
+        for left in project.left_out:
+            print(f"    {visible(left.observed.remote_id)}: {visible(left.reason)}")
 
 
 def _entries(n: int) -> str:
