@@ -21,26 +21,38 @@ Coperniq allows 5,000 requests per key per rolling day, reported on every respon
 X-RateLimit-Limit / X-RateLimit-Remaining. The client spends nothing it does not need (one
 paged list per project, never a read after a write), says when the budget runs low, and
 refuses to start an apply that cannot finish within it.
+
+Onboarding lists the company's projects with list-projects (a bare array, paged until a short
+page; a project keeps no currency, so the person onboarding gives it) and reads an invoice of
+one line back the way compile wrote it: its line's catalog item, unit cost and, where the line
+is quantity x price (or 1 x the amount with "(quantity x rate)" kept in its text), a product's
+quantity and rate; otherwise a milestone. Its date is the due date less the days the plan gives
+(in_plan_terms, when the read had the plan), the difference kept as `due_in_days`; an issued
+invoice keeps its status. Refused, with the reason: a grouped invoice (several lines: its
+sections are not read back), a PERCENTAGE invoice, and a line whose text is not the invoice's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import httpx
 
 from compiler.diagnostics import Mark
-from compiler.model import Item, Observed, Resource
-from compiler.money import round_money
+from compiler.model import Item, Kind, Observed, Resource
+from compiler.money import ROUNDING_MODES, round_money
+from compiler.onboard.found import Found
 from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
-from compiler.providers.traits import MajorUnits, PageNumber, PerProject, Status
+from compiler.providers.traits import MajorUnits, PageNumber, PerProject, ProjectList, Status
 from compiler.providers.values import decimal, integer_id, moment
 
 INVOICE = "coperniq_invoice"
@@ -49,6 +61,8 @@ SECTIONS = {"recurring": "Recurring fees", "milestone": "Milestones", "product":
 DEFAULT_UNIT_COST = Decimal(0)
 # Below this share of the daily budget, plan output says how much is left.
 LOW_BUDGET_SHARE = Decimal("0.2")
+# The "(quantity x rate)" _line keeps in the text of a line billed as 1 x its amount.
+KEPT_PRICING = re.compile(r" \((-?\d+(?:\.\d+)?) x (-?\d+(?:\.\d+)?)\)$")
 # Status hints, from coperniq.errors.yml's remediations.
 STATUS_HINTS: Mapping[int, str] = {
     403: "the API key has the role and data scope of the user who created it: create the key "
@@ -112,6 +126,10 @@ class Coperniq(Provider):
     # get-project-invoices: `{items, page, page_size, has_more}`, one project to a listing.
     paging = PageNumber(number="page", size="page_size", rows="items", more="has_more")
     scope = PerProject(path="/projects/{project}/invoices")
+    # list-projects: a bare array paged by page and page_size; a project keeps no currency.
+    project_list = ProjectList(
+        "/projects", PageNumber(number="page", size="page_size", rows=None), "title", None
+    )
     lock = Status("status", default="DRAFT", editable=frozenset({"DRAFT"}))
     money = MajorUnits("amount")  # Coperniq's total of the lines, or its percentage's worth
     project_field, date_field = "recordId", "dueDate"  # dated by due date: see in_plan_terms
@@ -266,10 +284,47 @@ class Coperniq(Provider):
                 if catalog_item is not None and line_id is not None:
                     line_ids[str(catalog_item)] = line_id
             attributes["lineItems"] = sorted(map(_read_line, raw), key=_by_catalog_item)
-        private = {"line_ids": line_ids} if line_ids else {}
+        private: dict[str, Any] = {"line_ids": line_ids} if line_ids else {}
+        if self.lock.holds(obj):
+            # An issued invoice's status, for onboarding: the plan's `status` to create it in.
+            # Never written (a locked invoice is left alone), so it changes no request.
+            private["status"] = str(obj.get("status"))
         return self.observed(
             type_name, obj, attributes, project_id=record_id or 0, dated_by_vendor=False,
             private=private, created=moment(obj.get("createdAt")),
+        )  # fmt: skip
+
+    def read_back(self, observed: Observed, currency: str) -> Found | str:
+        attributes = observed.attributes
+        if attributes.get("calculationMethod") == "PERCENTAGE":
+            return (
+                f"a Coperniq PERCENTAGE invoice ({attributes.get('percentage')}% of the "
+                "contract): write it as a `percent` milestone by hand"
+            )
+        lines = attributes.get("lineItems") or []
+        if len(lines) != 1:
+            return (
+                f"a Coperniq invoice with {len(lines)} lines: only an invoice of one line reads "
+                "back (a grouped invoice's sections are not read back)"
+            )
+        if observed.date is None or not attributes.get("dueDate"):
+            return "a Coperniq invoice without a due date: a plan's invoice has one"
+        description = str(attributes.get("description") or "")
+        read = _read_pricing(lines[0], description, currency)
+        if isinstance(read, str):
+            return read
+        kind, amount, quantity, rate, unit_cost = read
+        options: dict[str, Any] = {"catalog_item": lines[0]["catalogItemId"]}
+        if unit_cost:
+            options["unit_cost"] = unit_cost
+        days = (date.fromisoformat(str(attributes["dueDate"])) - observed.date).days
+        if days:
+            options["due_in_days"] = days
+        if observed.private.get("status"):
+            options["status"] = observed.private["status"]
+        return self.found_as(
+            observed, currency, kind, description,
+            amount=amount, quantity=quantity, rate=rate, options=options,
         )  # fmt: skip
 
     # -- the daily budget -------------------------------------------------------------------
@@ -415,6 +470,34 @@ def _read_line(line: Mapping[str, Any]) -> dict[str, Any]:
         "unitCost": decimal(line.get("unitCost")),
         "unitPrice": decimal(line.get("unitPrice")),
     }
+
+
+def _read_pricing(
+    line: Mapping[str, Any], description: str, currency: str
+) -> tuple[Kind, Decimal, Decimal | None, Decimal | None, Decimal] | str:
+    """The reverse of `_line`: (kind, amount, quantity, rate, unit cost) of the item that
+    compiles to this line on an invoice described `description`, or why none does."""
+    quantity, price, cost = line["quantity"], line["unitPrice"], line["unitCost"]
+    text = str(line.get("description") or "")
+    kept = KEPT_PRICING.search(text)
+    if kept is not None and quantity == 1 and text[: kept.start()] == description:
+        # Billed as 1 x the amount, the real quantity and rate kept in the text.
+        q, r = Decimal(kept.group(1)), Decimal(kept.group(2))
+        exact = Fraction(q) * Fraction(r)
+        if price not in {round_money(exact, currency, m) for m in ROUNDING_MODES}:
+            return f"a Coperniq line of {q} x {r} billed at {price}, which is not their product"
+        unit_cost = round_money(Fraction(cost) / abs(Fraction(q)), currency, "half_up")
+        if round_money(unit_cost * abs(q), currency, "half_up") != cost:
+            return f"a Coperniq line whose unit cost {cost} is not a cost per unit of {q} units"
+        return "product", price, q, r, unit_cost
+    if text != description:
+        return (
+            f"a Coperniq invoice described {description!r} whose line says {text!r}: billplan "
+            "writes one description to both"
+        )
+    if quantity != 1:
+        return "product", quantity * price, quantity, price, cost
+    return "milestone", price, None, None, cost
 
 
 def _by_catalog_item(line: Mapping[str, Any]) -> int:
