@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import support_kantata as kantata
 import support_wethod as wethod
-
-from compiler.operations import onboarding
 from support import (
     AS_OF_TEXT,
     INVOICE_ITEM,
@@ -24,6 +22,8 @@ from support import (
     sandboxed,
     state_file,
 )
+
+from compiler.operations import onboarding
 
 PROVIDERS = """\
 # yaml-language-server: $schema=../schemas/billing-plan.schema.json
@@ -178,7 +178,11 @@ def test_an_object_no_plan_can_make_is_left_out_with_its_reason(ruddr_schedule: 
 # ---- Kantata and Wethod ---------------------------------------------------------------------
 
 
-def test_generated_kantata_workspace_plans_no_changes(tmp_path: Path) -> None:
+def test_kantata_milestones_made_by_hand_are_refused_for_their_missing_tag(
+    tmp_path: Path,
+) -> None:
+    # A milestone billplan did not make lacks its external reference, which `plan` would
+    # add (an update): the round trip refuses rather than leave a plan that is not a no-op.
     directory = tmp_path / "plans"
     directory.mkdir()
     (directory / "providers.yaml").write_text(
@@ -193,24 +197,23 @@ def test_generated_kantata_workspace_plans_no_changes(tmp_path: Path) -> None:
         admin.add(title="UAT signed off", amount_in_cents=700000, billing_type="upon_completion",
                   story_id=kantata.STORY)  # fmt: skip
     code, text = generate(directory)
-    assert code == 0, text
-    assert "1 locked item" in text
-    assert len(json.loads(state_file(directory).read_text())["entries"]) == 3
-    planned = sandboxed("plan", directory)
-    assert "No changes" in planned.out, planned.out
+    assert code == 1
+    assert "only billplan's own tag (external_reference)" in text
+    assert "cascade-health-partners/milestones/" in text
+    assert not state_file(directory).exists()
 
 
 def test_generated_wethod_project_plans_no_changes(tmp_path: Path) -> None:
     directory = tmp_path / "plans"
     directory.mkdir()
-    (directory / "providers.yaml").write_text(wethod.HEAD, encoding="utf-8")
+    # The sandbox's token belongs to its company `sandbox`; Wethod keeps no currency per
+    # project, so the plan's default says which one it bills in.
+    head = "version: 1\nproviders:\n  wethod: {type: wethod, company: sandbox}\n"
+    (directory / "providers.yaml").write_text(head + "defaults: {currency: EUR}\n")
     with wethod.plan_sandbox(directory) as admin:
-        admin.add_company(wethod.COMPANY)
-        admin.add_project(wethod.BRAND, name="Lakeside brand refresh")
-        admin.add_setting("vat-rates", id=wethod.VAT_RATE, rate=22)
-        admin.add_setting("payment-terms", id=wethod.PAYMENT_TERM, days=30)
+        admin.add_project(wethod.BRAND, company="sandbox", name="Lakeside brand refresh")
         admin.add(value=4000, issue_date="2026-03-15", notes="Kickoff workshop",
-                  vat_rate_id=wethod.VAT_RATE, payment_term_id=wethod.PAYMENT_TERM)  # fmt: skip
+                  purchase_order=wethod.PURCHASE_ORDER)  # fmt: skip
         sent = admin.add(value=6500, issue_date="2026-03-01", notes="Retainer March 2026")
         admin.send(sent["id"])
     code, text = generate(directory)

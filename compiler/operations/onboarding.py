@@ -392,12 +392,13 @@ def _round_trip(
     state = State(entries={e.address: e for e in entries})
     made = diff(resources, state, observed, project_keys)
     changed = [c for c in made.changes if _changes(c)]
+    tags = {r.address: r.tags for r in resources}
     missing = sorted(set(wanted) - {r.address for r in resources})
     extra = sorted({r.address for r in resources} - set(wanted))
     if changed or missing or extra:
         raise OnboardingRefused(
             "the generated plan would not reproduce what the vendor holds; nothing was written",
-            [_why(c) for c in changed]
+            [_why(c, tags.get(c.address, frozenset())) for c in changed]
             + [f"{a}: generated for an object, but the plan has no such address" for a in missing]
             + [f"{a}: the plan bills it, but no object was read for it" for a in extra],
         )
@@ -443,7 +444,16 @@ def _changes(change: Change) -> bool:
     return change.action != "no-op" or bool(change.fields)
 
 
-def _why(change: Change) -> str:
+def _why(change: Change, tags: frozenset[str]) -> str:
+    if change.fields and all(f.field in tags for f in change.fields):
+        # Kantata: a milestone made by hand lacks the external reference billplan tags its
+        # own with, and only a write could add it; onboarding never writes to the vendor.
+        names = ", ".join(sorted({f.field for f in change.fields}))
+        return (
+            f"{change.address}: would {change.label} only billplan's own tag ({names}), which "
+            "an object made by hand lacks; onboarding never writes to the vendor, so it cannot "
+            "add it"
+        )
     fields = "; ".join(f"{f.field}: {f.before!r} -> {f.after!r}" for f in change.fields)
     detail = change.detail or change.reason or ""
     return f"{change.address}: would {change.label} ({detail}){': ' + fields if fields else ''}"
