@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import support_coperniq as coperniq
 import support_kantata as kantata
 import support_wethod as wethod
 from support import (
@@ -119,6 +120,19 @@ def test_generate_refuses_a_state_entry_it_would_replace(ruddr_schedule: Path) -
     assert "state already has cloud-infrastructure-services/" in text
 
 
+def test_generate_refuses_an_object_state_owns_at_another_address(
+    ruddr_schedule: Path,
+) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    fragment = ruddr_schedule / "cloud-infrastructure-services.yaml"
+    fragment.write_text(fragment.read_text().replace("cloud-infrastructure-services:", "old:"))
+    (ruddr_schedule / "old.yaml").write_text(fragment.read_text())
+    fragment.unlink()
+    code, text = generate(ruddr_schedule, "--overwrite")
+    assert code == 1
+    assert "is already state's cloud-infrastructure-services/" in text
+
+
 def test_a_round_trip_difference_writes_nothing_and_names_the_address(
     ruddr_schedule: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -222,3 +236,21 @@ def test_generated_wethod_project_plans_no_changes(tmp_path: Path) -> None:
     assert "1 locked item" in text
     planned = sandboxed("plan", directory)
     assert "No changes" in planned.out, planned.out
+
+
+def test_a_coperniq_schedule_billplan_applied_is_generated_back_as_a_no_op(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "plans"
+    directory.mkdir()
+    (directory / "plan.yaml").write_text(coperniq.HEAD + coperniq.PLAN, encoding="utf-8")
+    applied = sandboxed("apply", directory)
+    assert applied.code == 0, applied.text
+    # Start again from nothing but the connection: the plan and its state are gone.
+    (directory / "plan.yaml").unlink()
+    state_file(directory).unlink()
+    (directory / "providers.yaml").write_text(coperniq.HEAD, encoding="utf-8")
+    code, text = generate(directory)
+    assert code == 0, text
+    planned = sandboxed("plan", directory, "--detailed-exitcode")
+    assert planned.code == 0, planned.text

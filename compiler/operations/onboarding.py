@@ -303,9 +303,15 @@ def _generate(
             clashes.append(f"{file} exists")
         made = charges(project.objects)
         addresses = {f"{key}/{suffix}": obj for c in made for suffix, obj in c.covers.items()}
-        for address in sorted(addresses):
+        owners = {(e.type, e.remote_id): e.address for e in state.entries.values()}
+        for address, obj in sorted(addresses.items()):
             if address in state.entries and not overwrite:
                 clashes.append(f"state already has {address}")
+            owner = owners.get((obj.type, obj.remote_id))
+            if owner is not None and owner != address:
+                # Never two addresses for one object, even with --overwrite: which one the
+                # person meant is theirs to say (`billplan state rm`).
+                clashes.append(f"{obj.remote_id} is already state's {owner}")
         block: dict[str, Any] = {
             "provider": connection_name,
             "project_id": project.project_id,
