@@ -1,0 +1,314 @@
+"""Recognising structure: one project's Found objects turned into the charges a person would
+write, each reproducing its objects exactly.
+
+Pure: no vendor, no files. `charges()` recognises only what is certain and leaves everything
+else as it was found:
+
+- recurring objects on consecutive calendar months, quarters or years, of one amount, one
+  description template and one set of options, become one recurring charge (`start`, `end`,
+  `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
+  where one prices exactly; a lone recurring object is a one-period charge;
+- product objects of one quantity, rate and description template on consecutive periods
+  become one repeating product; others are one-off products;
+- dated or on-completion milestones with an amount, all in one currency and options, whose
+  amounts are each a whole or half percent of their total become one split (at least two
+  parts); the others stay plain milestones (with quantity x rate when they have one).
+
+A kind is never changed: a vendor that reads kinds back (Ruddr's milestone types, Coperniq's
+invoice sections) would otherwise see a change. Every run is re-expanded with the plan's own
+schedule and money functions before it is returned (compiler.onboard.runs); the tests write
+the charges into a plan and check that it expands to exactly the objects found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from compiler.expand.written import NUMBER_DECIMALS
+from compiler.money import allocate, decimals, exponent, round_money
+from compiler.onboard import wording
+from compiler.onboard.found import Found
+from compiler.onboard.runs import Pool, Run, fit, labelled
+
+# A split's shares are what a contract says: whole or half percentages.
+_SHARE_STEP = Fraction(1, 200)
+# A run is at least two full periods; fewer is a single item.
+MIN_RUN = 2
+
+
+class Unexpressible(ValueError):
+    """An object no plan charge can reproduce; the message says which and why."""
+
+    def __init__(self, found: Found, why: str) -> None:
+        self.found = found
+        super().__init__(f"{found.type} {found.remote_id}: {why}")
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One charge to write: its section, its key, its body as plain data (str, int, Decimal,
+    date, dicts and lists), and the object behind each item it expands to."""
+
+    section: str  # recurring | milestones | products
+    key: str
+    body: Mapping[str, Any]
+    # The address suffix of each item (after PROJECT/), e.g. recurring/support/2026-01.
+    covers: Mapping[str, Found]
+
+
+@dataclass
+class _Draft:
+    """A charge before its key: the text its key is read from, and its items by label."""
+
+    section: str
+    name: str  # what its key is made from
+    fallback: str
+    body: dict[str, Any]
+    items: list[tuple[str | None, Found]] = field(default_factory=list)
+
+
+def charges(objects: Sequence[Found], *, currency: str | None = None) -> list[Charge]:
+    """The charges that reproduce `objects` exactly, one item per object.
+
+    currency: the project's (written on the project); a charge in another currency says its
+    own. By default, the currency most of the objects bill in. Raises Unexpressible for an
+    object no charge can reproduce.
+    """
+    ordered = sorted(objects, key=_order)
+    for found in ordered:
+        _check(found)
+    if currency is None and ordered:
+        currency = Counter(found.currency for found in ordered).most_common(1)[0][0]
+    drafts = [
+        *_recurring(o for o in ordered if o.kind == "recurring"),
+        *_products([o for o in ordered if o.kind == "product"]),
+        *_milestones([o for o in ordered if o.kind == "milestone"]),
+    ]
+    keys = wording.Keys()
+    out: list[Charge] = []
+    for draft in drafts:
+        key = keys.claim(draft.name, draft.fallback)
+        first = draft.items[0][1]
+        body = {**draft.body, **_settings(first, currency)}
+        prefix = f"{draft.section}/{key}"
+        covers = {prefix if label is None else f"{prefix}/{label}": f for label, f in draft.items}
+        out.append(Charge(draft.section, key, body, covers))
+    return out
+
+
+def _order(found: Found) -> tuple[Any, ...]:
+    return (
+        found.date or date.max,
+        found.kind,
+        found.description,
+        found.amount,
+        found.remote_id,
+    )
+
+
+def _check(found: Found) -> None:
+    """Refuse what no charge of the object's kind can say."""
+    if decimals(found.amount) > exponent(found.currency) and found.amount != round_money(
+        found.amount, found.currency, "half_up"
+    ):
+        raise Unexpressible(found, f"{found.amount} is finer than {found.currency} allows")
+    priced = found.quantity is not None and found.rate is not None
+    if (found.quantity is None) != (found.rate is None):
+        raise Unexpressible(found, "it has a quantity or a rate but not both")
+    if found.kind == "recurring" and (priced or found.date is None):
+        raise Unexpressible(found, "a recurring item has a date and no quantity x rate")
+    if found.kind == "product" and (not priced or found.date is None):
+        raise Unexpressible(found, "a product has a date and a quantity x rate")
+    if found.date is None and found.task is None:
+        raise Unexpressible(found, "it has neither a date nor a task")
+    for number in (found.quantity, found.rate):
+        if number is not None and decimals(number) > NUMBER_DECIMALS:
+            raise Unexpressible(found, f"{number} has more than {NUMBER_DECIMALS} decimals")
+    if priced and _rounding(found) is None:
+        raise Unexpressible(found, "its amount is not its quantity x rate, rounded")
+
+
+def _rounding(found: Found) -> str | None:
+    """The rounding under which quantity x rate bills the object's amount (half_up first)."""
+    assert found.quantity is not None and found.rate is not None
+    exact = Fraction(found.quantity) * Fraction(found.rate)
+    for mode in ("half_up", "half_even"):
+        if round_money(exact, found.currency, mode) == found.amount:  # type: ignore[arg-type]
+            return mode
+    return None
+
+
+def _settings(found: Found, currency: str | None) -> dict[str, Any]:
+    """What a charge says besides its terms: its currency when not the project's, its
+    options, its rounding when quantity x rate needs half_even."""
+    out: dict[str, Any] = {}
+    if found.currency != currency:
+        out["currency"] = found.currency
+    if found.quantity is not None and _rounding(found) == "half_even":
+        out["rounding"] = "half_even"
+    if found.options:
+        out[_vendor(found)] = dict(found.options)
+    return out
+
+
+def _money(amount: Decimal, currency: str) -> Decimal:
+    """An amount written with exactly its currency's decimals (10.500 USD is written 10.50)."""
+    return amount.quantize(Decimal(1).scaleb(-exponent(currency)))
+
+
+def _vendor(found: Found) -> str:
+    # Resource types are named after their vendor: ruddr_invoice_milestone, wethod_invoice...
+    return found.type.split("_", 1)[0]
+
+
+def _group(found: Found) -> str:
+    """What every item of one charge shares besides its terms."""
+    return json.dumps([found.currency, _vendor(found), found.options], sort_keys=True, default=str)
+
+
+def _groups(objects: Sequence[Found], key: Callable[[Found], Any]) -> list[list[Found]]:
+    groups: dict[Any, list[Found]] = {}
+    for found in objects:
+        groups.setdefault(key(found), []).append(found)
+    return list(groups.values())
+
+
+# -- recurring ------------------------------------------------------------------------------
+
+
+def _recurring(objects: Any) -> list[_Draft]:
+    drafts: list[_Draft] = []
+    for group in _groups(list(objects), _group):
+        pool = Pool.of(group)
+        # Runs first, so that an item a later run takes as its stub is not left alone.
+        for found in group:
+            run = fit(found, pool, stubs=True) if pool.free(found) else None
+            if run is not None and sum(not p.is_stub for p, _ in run.items) >= MIN_RUN:
+                pool.take(item for _, item in run.items)
+                drafts.append(_recurring_draft(run))
+        for found in group:
+            if pool.free(found):
+                run = fit(found, pool, stubs=False)
+                if run is None:  # cannot happen: any dated item is a one-period charge
+                    raise Unexpressible(found, "no recurring charge reproduces it")
+                pool.take(item for _, item in run.items)
+                drafts.append(_recurring_draft(run))
+    return sorted(drafts, key=lambda d: _order(d.items[0][1]))
+
+
+def _recurring_draft(run: Run) -> _Draft:
+    amount = _money(run.amount, run.items[0][1].currency)
+    body: dict[str, Any] = {"description": run.template, **_term(run), "amount": amount}
+    if run.stubbed and run.prorate != "daily":
+        body["prorate"] = run.prorate
+    if run.stubbed and run.rounding != "half_up":
+        body["rounding"] = run.rounding
+    return _Draft("recurring", run.template, "recurring", body, list(labelled(run)))
+
+
+def _term(run: Run) -> dict[str, Any]:
+    shape = run.shape
+    term: dict[str, Any] = {"every": shape.every.unit, "start": run.start, "end": run.end}
+    if shape.bill != "in_advance":
+        term["bill"] = shape.bill
+    if shape.day is not None:
+        term["day"] = shape.day
+    return term
+
+
+# -- products -------------------------------------------------------------------------------
+
+
+def _products(objects: list[Found]) -> list[_Draft]:
+    drafts: list[_Draft] = []
+    same = _groups(objects, lambda f: (_group(f), f.quantity, f.rate, f.amount))
+    for group in same:
+        pool = Pool.of(group)
+        for found in group:
+            if not pool.free(found):
+                continue
+            run = fit(found, pool, stubs=False)
+            if run is not None and len(run.items) >= MIN_RUN:
+                pool.take(item for _, item in run.items)
+                body = {"description": run.template, **_term(run), **_priced(found)}
+                drafts.append(_Draft("products", run.template, "product", body, labelled(run)))
+    repeating = {id(item) for draft in drafts for _, item in draft.items}
+    for found in objects:
+        if id(found) not in repeating:
+            body = {"description": wording.literal(found.description), **_priced(found)}
+            body["date"] = found.date
+            drafts.append(_Draft("products", found.description, "product", body, [(None, found)]))
+    return sorted(drafts, key=lambda d: _order(d.items[0][1]))
+
+
+def _priced(found: Found) -> dict[str, Any]:
+    return {"quantity": found.quantity, "rate": found.rate}
+
+
+# -- milestones -----------------------------------------------------------------------------
+
+
+def _milestones(objects: list[Found]) -> list[_Draft]:
+    drafts: list[_Draft] = []
+    splittable = [f for f in objects if f.quantity is None and f.amount > 0]
+    split_items: set[int] = set()
+    for group in _groups(splittable, _group):
+        draft = _split(group)
+        if draft is not None:
+            drafts.append(draft)
+            split_items.update(id(item) for _, item in draft.items)
+    for found in objects:
+        if id(found) in split_items:
+            continue
+        body: dict[str, Any] = {"description": wording.literal(found.description)}
+        body.update(_when(found))
+        if found.quantity is not None:
+            body.update(_priced(found))
+        else:
+            body["amount"] = _money(found.amount, found.currency)
+        drafts.append(_Draft("milestones", found.description, "milestone", body, [(None, found)]))
+    return drafts
+
+
+def _when(found: Found) -> dict[str, Any]:
+    if found.date is None:
+        return {"on_completion": {"task": found.task}}
+    return {"date": found.date}
+
+
+def _split(group: list[Found]) -> _Draft | None:
+    """The milestones as one split of their total, when each is a whole or half percent of
+    it and the allocation bills each exactly."""
+    if len(group) < 2:
+        return None
+    total = sum((f.amount for f in group), Decimal(0))
+    fractions = [Fraction(f.amount) / Fraction(total) for f in group]
+    if any(fraction % _SHARE_STEP for fraction in fractions):
+        return None
+    if allocate(total, fractions, group[0].currency) != [f.amount for f in group]:
+        return None
+    keys = wording.Keys()
+    parts: dict[str, Any] = {}
+    items: list[tuple[str | None, Found]] = []
+    for found, fraction in zip(group, fractions, strict=True):
+        key = keys.claim(found.description, "part")
+        parts[key] = {
+            "description": wording.literal(found.description),
+            **_when(found),
+            "share": _percent(fraction),
+        }
+        items.append((key, found))
+    body = {"split": {"total": _money(total, group[0].currency), "parts": parts}}
+    return _Draft("milestones", "payments", "payments", body, items)
+
+
+def _percent(fraction: Fraction) -> str:
+    value = Decimal(fraction.numerator * 100) / Decimal(fraction.denominator)
+    return f"{value.normalize():f}%"

@@ -1,0 +1,293 @@
+"""Runs: items billed on consecutive calendar months, quarters or years, found exactly.
+
+A run is what one recurring charge (or repeating product) bills: one item per period, each
+dated by the same `bill` and `day` rule, priced the same, described by one template; for a
+recurring charge, optionally a prorated stub before and after. Every run is checked by
+expanding it again with compiler.schedule and compiler.money, the functions a plan's own
+expansion uses: a run that does not reproduce its items exactly is not returned.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from compiler import schedule
+from compiler.money import Rounding, round_money
+from compiler.onboard import wording
+from compiler.onboard.found import Found
+from compiler.schedule import Bill, DayRule, Every, Period, ScheduleError
+
+EVERIES = (Every("month"), Every("quarter"), Every("year"))
+BILLS: tuple[Bill, ...] = ("in_advance", "in_arrears")
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+_ONE_DAY = timedelta(days=1)
+# Day rules in the order a person would reach for them; the first that fits a run wins.
+_NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
+_PRORATES = ("daily", "none")
+_ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a run's periods are cut and dated: calendar periods of `every`, billed by `bill`,
+    moved to `day`."""
+
+    every: Every
+    bill: Bill
+    day: DayRule | None
+
+
+@dataclass
+class Run:
+    """Items a single charge reproduces, in period order, and the terms that do it."""
+
+    shape: Shape
+    template: str
+    amount: Decimal  # per full period
+    start: date  # first day of service
+    end: date  # last day of service
+    items: list[tuple[Period, Found]]
+    prorate: str = "daily"  # how a stub is priced (daily is the plan's default)
+    rounding: Rounding = "half_up"
+    stubbed: bool = False
+
+
+@dataclass
+class Pool:
+    """The items still to be placed, by date."""
+
+    by_date: dict[date, list[Found]] = field(default_factory=lambda: defaultdict(list))
+    used: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, items: Iterable[Found]) -> Pool:
+        pool = cls()
+        for item in items:
+            if item.date is not None:
+                pool.by_date[item.date].append(item)
+        return pool
+
+    def at(self, day: date) -> Iterator[Found]:
+        for item in self.by_date.get(day, ()):
+            if id(item) not in self.used:
+                yield item
+
+    def between(self, first: date, last: date) -> Iterator[Found]:
+        day = first
+        while day <= last:
+            yield from self.at(day)
+            day += _ONE_DAY
+
+    def take(self, items: Iterable[Found]) -> None:
+        self.used.update(id(item) for item in items)
+
+    def free(self, item: Found) -> bool:
+        return id(item) not in self.used
+
+
+def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
+    """The longest run of free items that `first` begins as a full period (with stubs around
+    it when `stubs`), or None when no run reproduces them exactly."""
+    assert first.date is not None
+    best: Run | None = None
+    for shape, anchor in _shapes(first.date):
+        period = _full(shape.every, anchor, 0)
+        for template in _templates(first.description, period):
+            run = _extend(shape, anchor, template, first, pool)
+            if best is None or len(run.items) > len(best.items):
+                best = run
+    if best is None:
+        return None
+    if stubs:
+        best = _with_stubs(best, pool)
+    return best if reproduces(best) else None
+
+
+def _templates(text: str, period: Period) -> Iterator[str]:
+    seen: set[str] = set()
+    for source in wording.templates(text, period):
+        if source not in seen and wording.describes(source, period, text):
+            seen.add(source)
+            yield source
+
+
+def _shapes(day: date) -> Iterator[tuple[Shape, date]]:
+    """Every shape (and the first full period's first day) that dates a period on `day`."""
+    days: list[DayRule | None] = [None, day.day, 31, 30, 29, *_NAMED_DAYS]
+    for every in EVERIES:
+        fitting: list[tuple[Shape, date]] = []
+        for bill in BILLS:
+            anchor = _anchor(every, bill, day)
+            if anchor is None:
+                continue
+            period = _full(every, anchor, 0)
+            seen: set[DayRule | None] = set()
+            for rule in days:
+                if rule in seen or (isinstance(rule, int) and rule < day.day):
+                    continue
+                seen.add(rule)
+                shape = Shape(every, bill, rule)
+                if _dated(shape, period) == day:
+                    fitting.append((shape, anchor))
+        # The fewest keys to write first: `bill` and `day` only where the dates need them.
+        yield from sorted(fitting, key=lambda pair: _keys_written(pair[0]))
+
+
+def _keys_written(shape: Shape) -> tuple[int, bool]:
+    # Between `bill: in_arrears` and a `day`, the billing rule reads plainer than a day.
+    return (shape.bill != "in_advance") + (shape.day is not None), shape.day is not None
+
+
+def _anchor(every: Every, bill: Bill, day: date) -> date | None:
+    """The first day of the calendar period billed in `day`'s month, if any is."""
+    months = _MONTHS[every.unit]
+    first_month = day.month if bill == "in_advance" else day.month - months + 1
+    if (first_month - 1) % months != 0 or first_month < 1:
+        return None
+    return date(day.year, first_month, 1)
+
+
+def _full(every: Every, anchor: date, k: int) -> Period:
+    """The k-th whole calendar period from anchor (k may be negative)."""
+    return schedule.periods(every, "calendar", every.add(anchor, k), count=1)[0]
+
+
+def _dated(shape: Shape, period: Period) -> date:
+    when = schedule.bill_date(period, shape.bill)
+    return when if shape.day is None else schedule.move_to_day(when, shape.day)
+
+
+def _price(run: Run, period: Period) -> Decimal:
+    if not period.is_stub or run.prorate == "none":
+        return run.amount
+    exact = Fraction(run.amount) * period.days / period.full_days
+    return round_money(exact, run.items[0][1].currency, run.rounding)
+
+
+def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool) -> Run:
+    first_period = _full(shape.every, anchor, 0)
+    run = Run(shape, template, first.amount, first_period.start, first_period.end, [])
+    run.items.append((first_period, first))
+    k = 1
+    while True:
+        try:
+            period = _full(shape.every, anchor, k)
+        except (ScheduleError, OverflowError, ValueError):
+            break
+        match = next(_matches(run, period, pool), None)
+        if match is None:
+            break
+        run.items.append((period, match))
+        run.end = period.end
+        k += 1
+    return run
+
+
+def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
+    """Free items this run would bill for `period` exactly."""
+    amount = _price(run, period)
+    for item in pool.at(_dated(run.shape, period)):
+        if item.amount == amount and wording.describes(run.template, period, item.description):
+            yield item
+
+
+def _with_stubs(run: Run, pool: Pool) -> Run:
+    """The run with a stub period before and after it, where free items price as one."""
+    every = run.shape.every
+    for prorate in _PRORATES:
+        for rounding in _ROUNDINGS if prorate == "daily" else ("half_up",):
+            trial = replace(run, prorate=prorate, rounding=rounding, items=list(run.items))
+            head = _first_stub(trial, pool, every)
+            tail = _last_stub(trial, pool, every)
+            if head is None and tail is None:
+                continue
+            if head is not None:
+                trial.items.insert(0, head)
+                trial.start = head[0].start
+            if tail is not None:
+                trial.items.append(tail)
+                trial.end = tail[0].end
+            trial.stubbed = True
+            return trial
+    return run
+
+
+def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:
+    try:
+        whole = _full(every, run.items[0][0].full_start, -1)
+    except (ScheduleError, OverflowError, ValueError):
+        return None
+    for item in pool.between(whole.full_start, whole.full_end):
+        if run.shape.bill == "in_advance" and run.shape.day is None:
+            starts = [item.date] if item.date and item.date > whole.full_start else []
+        else:
+            starts = _days(whole.full_start + _ONE_DAY, whole.full_end)
+        for start in starts:
+            stub = replace(whole, start=start)
+            if next(_matches(run, stub, _Only(item)), None) is not None:
+                return stub, item
+    return None
+
+
+def _last_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:
+    try:
+        whole = _full(every, run.items[-1][0].full_start, 1)
+    except (ScheduleError, OverflowError, ValueError):
+        return None
+    for item in pool.between(whole.full_start, whole.full_end):
+        if run.shape.bill == "in_arrears" and run.shape.day is None:
+            ends = [item.date] if item.date and item.date < whole.full_end else []
+        else:
+            ends = _days(whole.full_start, whole.full_end - _ONE_DAY)
+        for end in ends:
+            stub = replace(whole, end=end)
+            if next(_matches(run, stub, _Only(item)), None) is not None:
+                return stub, item
+    return None
+
+
+class _Only(Pool):
+    """A pool of one item, as a stub candidate is tried alone."""
+
+    def __init__(self, item: Found) -> None:
+        super().__init__()
+        self.item = item
+
+    def at(self, day: date) -> Iterator[Found]:
+        if self.item.date == day:
+            yield self.item
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def reproduces(run: Run) -> bool:
+    """Whether expanding the run's terms bills exactly its items, period by period."""
+    try:
+        periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
+    except (ScheduleError, ValueError):
+        return False
+    if len(periods) != len(run.items):
+        return False
+    for period, (_, item) in zip(periods, run.items, strict=True):
+        if period.is_stub and run.prorate == "skip":
+            return False
+        if (
+            _dated(run.shape, period) != item.date
+            or _price(run, period) != item.amount
+            or not wording.describes(run.template, period, item.description)
+        ):
+            return False
+    return True
+
+
+def labelled(run: Run) -> list[tuple[str, Found]]:
+    """Each item of the run with its period's label (the last part of its address)."""
+    periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
+    return [(period.label, item) for period, (_, item) in zip(periods, run.items, strict=True)]

@@ -1,0 +1,355 @@
+"""Recognising structure in what a vendor holds (compiler.onboard.recognise), proven by the
+round trip: the generated charges, written into a plan, expand to exactly the objects found,
+one item per object, at the address `covers` names for it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from compiler.model import Item, Kind, Observed
+from compiler.onboard.found import Found
+from compiler.onboard.recognise import Charge, Unexpressible, charges
+from compiler.validate import check
+
+PROJECT = "acme"
+TYPE = "kantata_billing_milestone"  # Kantata: the one vendor that bills on task completion
+AS_OF = date(2026, 1, 1)
+
+
+def found(
+    when: date | None,
+    amount: str,
+    description: str,
+    *,
+    kind: Kind = "recurring",
+    quantity: str | None = None,
+    rate: str | None = None,
+    currency: str = "USD",
+    task: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    remote_id: str | None = None,
+) -> Found:
+    rid = remote_id or f"{kind}-{when}-{description}-{amount}"
+    observed = Observed(rid, TYPE, 7, {}, False, when, Decimal(amount))
+    return Found(
+        remote_id=rid,
+        type=TYPE,
+        kind=kind,
+        date=when,
+        task=task,
+        description=description,
+        amount=Decimal(amount),
+        quantity=None if quantity is None else Decimal(quantity),
+        rate=None if rate is None else Decimal(rate),
+        currency=currency,
+        options=options or {},
+        locked=False,
+        observed=observed,
+    )
+
+
+class _Writer(yaml.SafeDumper):
+    """Writes a charge's body as a person would: amounts as plain numbers, exactly."""
+
+
+def _decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
+    text = f"{value:f}"
+    tag = "tag:yaml.org,2002:float" if "." in text else "tag:yaml.org,2002:int"
+    return dumper.represent_scalar(tag, text)
+
+
+_Writer.add_representer(Decimal, _decimal)
+
+
+def plan_of(generated: Sequence[Charge], currency: str = "USD") -> str:
+    project: dict[str, Any] = {"provider": "kantata", "project_id": 7, "name": "Acme"}
+    for charge in generated:
+        project.setdefault(charge.section, {})[charge.key] = dict(charge.body)
+    plan = {
+        "version": 1,
+        "providers": {"kantata": {"type": "kantata"}},
+        "defaults": {"currency": currency},
+        "projects": {PROJECT: project},
+    }
+    return yaml.dump(plan, Dumper=_Writer, sort_keys=False, allow_unicode=True)
+
+
+def expanded(text: str) -> list[Item]:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "plan.yaml"
+        path.write_text(text, encoding="utf-8")
+        checked = check(path, AS_OF)
+    assert checked.diagnostics == [], "\n".join(map(str, checked.diagnostics)) + "\n" + text
+    return checked.items
+
+
+def round_trip(objects: Sequence[Found], currency: str = "USD") -> list[Charge]:
+    """Generate, write, expand: every item is the object its address covers, one to one."""
+    generated = charges(objects, currency=currency)
+    text = plan_of(generated, currency)
+    items = expanded(text)
+    covers = {f"{PROJECT}/{suffix}": f for c in generated for suffix, f in c.covers.items()}
+    assert sorted(covers) == sorted(item.address for item in items), text
+    assert sorted(id(f) for f in covers.values()) == sorted(id(f) for f in objects)
+    for item in items:
+        source = covers[item.address]
+        got = (item.kind, item.date, item.amount, item.description, item.quantity, item.rate)
+        want = (source.kind, source.date, source.amount, source.description)
+        assert got == (*want, source.quantity, source.rate), text
+        assert (item.task, item.currency) == (source.task, source.currency), text
+        assert dict(item.options) == dict(source.options), text
+    return generated
+
+
+def months(start: date, n: int) -> list[date]:
+    return [
+        date(start.year + (start.month - 1 + k) // 12, (start.month - 1 + k) % 12 + 1, 1)
+        for k in range(n)
+    ]
+
+
+# -- recurring charges ------------------------------------------------------------------------
+
+
+def test_same_amount_on_consecutive_months_is_one_recurring_charge() -> None:
+    objects = [found(d, "3100.00", "Support retainer") for d in months(date(2026, 1, 1), 6)]
+    [charge] = round_trip(objects)
+    assert (charge.section, charge.key) == ("recurring", "support-retainer")
+    assert charge.body == {
+        "description": "Support retainer",
+        "every": "month",
+        "start": date(2026, 1, 1),
+        "end": date(2026, 6, 30),
+        "amount": Decimal("3100.00"),
+    }
+    assert sorted(charge.covers) == [f"recurring/support-retainer/2026-0{m}" for m in range(1, 7)]
+
+
+def test_month_names_in_descriptions_become_a_template() -> None:
+    objects = [
+        found(d, "3100.00", f"Support retainer {d:%B %Y}") for d in months(date(2025, 11, 1), 4)
+    ]
+    [charge] = round_trip(objects)
+    assert charge.body["description"] == (
+        "Support retainer {{ period.start | month_name }} {{ period.start.year }}"
+    )
+
+
+def test_a_prorated_first_stub_starts_the_charge_mid_month() -> None:
+    # The plan language's first worked example, read back from the vendor.
+    objects = [found(date(2026, 1, 16), "1600.00", "Retainer")]
+    objects += [found(d, "3100.00", "Retainer") for d in months(date(2026, 2, 1), 5)]
+    [charge] = round_trip(objects)
+    assert charge.body["start"] == date(2026, 1, 16)
+    assert "prorate" not in charge.body
+
+
+def test_quarters_in_arrears_with_a_stub_are_one_charge() -> None:
+    # The plan language's third worked example.
+    dates = [date(2026, 3, 31), date(2026, 6, 30), date(2026, 9, 30), date(2026, 12, 31)]
+    amounts = ["4500.00", "9000.00", "9000.00", "9000.00"]
+    objects = [found(d, a, "Hosting") for d, a in zip(dates, amounts, strict=True)]
+    [charge] = round_trip(objects)
+    body = charge.body
+    assert (body["every"], body["bill"], body["end"]) == ("quarter", "in_arrears", dates[-1])
+    assert date(2026, 1, 1) < body["start"] <= date(2026, 2, 15)
+
+
+def test_a_prorated_last_stub_ends_the_charge_early() -> None:
+    objects = [found(d, "3000.00", "Licence desk") for d in months(date(2026, 1, 1), 3)]
+    objects.append(found(date(2026, 4, 1), "1500.00", "Licence desk"))  # to 2026-04-15
+    [charge] = round_trip(objects)
+    assert charge.body["end"] == date(2026, 4, 15)
+
+
+def test_a_fixed_day_of_the_month_is_written_as_day() -> None:
+    objects = [found(d.replace(day=15), "500.00", "Hosting") for d in months(date(2026, 1, 1), 4)]
+    [charge] = round_trip(objects)
+    assert charge.body["day"] == 15
+
+
+def test_the_last_day_of_each_month_is_billing_in_arrears() -> None:
+    ends = [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
+    [charge] = round_trip([found(d, "500.00", "Hosting") for d in ends])
+    assert (charge.body["bill"], "day" in charge.body) == ("in_arrears", False)
+
+
+def test_the_last_business_day_is_recognised() -> None:
+    days = [date(2026, 1, 30), date(2026, 2, 27), date(2026, 3, 31), date(2026, 4, 30)]
+    [charge] = round_trip([found(d, "750.00", "Managed service") for d in days])
+    assert charge.body["day"] == "last_business_day"
+
+
+def test_years_are_one_yearly_charge() -> None:
+    days = [date(2026, 1, 1), date(2027, 1, 1), date(2028, 1, 1)]
+    [charge] = round_trip([found(d, "12000.00", "Annual licence {{x}}") for d in days])
+    assert charge.body["every"] == "year"
+
+
+def test_a_change_of_amount_ends_one_charge_and_starts_another() -> None:
+    objects = [found(d, "1000.00", "Retainer") for d in months(date(2026, 1, 1), 3)]
+    objects += [found(d, "1100.00", "Retainer") for d in months(date(2026, 4, 1), 3)]
+    generated = round_trip(objects)
+    assert [c.key for c in generated] == ["retainer", "retainer-2"]
+
+
+def test_a_lone_recurring_item_is_a_one_period_charge() -> None:
+    [charge] = round_trip([found(date(2026, 3, 17), "99.00", "One-off support")])
+    assert charge.section == "recurring"
+
+
+def test_descriptions_no_template_can_write_are_not_grouped() -> None:
+    texts = ["Retainer (as agreed)", "Retainer - hand edited", "Retainer"]
+    objects = [
+        found(d, "100.00", t) for d, t in zip(months(date(2026, 1, 1), 3), texts, strict=True)
+    ]
+    assert len(round_trip(objects)) == 3
+
+
+def test_items_with_different_options_are_not_grouped() -> None:
+    objects = [
+        found(d, "100.00", "Retainer", options={"invoice_item": n})
+        for n, d in enumerate(months(date(2026, 1, 1), 2))
+    ]
+    generated = charges(objects)
+    assert [c.body["kantata"] for c in generated] == [{"invoice_item": 0}, {"invoice_item": 1}]
+
+
+# -- milestones and splits ----------------------------------------------------------------------
+
+
+def test_a_clean_percentage_split_of_a_total_becomes_a_split() -> None:
+    objects = [
+        found(date(2026, 3, 1), "27000.00", "Design sign-off", kind="milestone"),
+        found(date(2026, 5, 1), "36000.00", "Build complete", kind="milestone"),
+        found(date(2026, 7, 1), "27000.00", "Go-live", kind="milestone"),
+    ]
+    [charge] = round_trip(objects)
+    split = charge.body["split"]
+    assert split["total"] == Decimal("90000.00")
+    assert [p["share"] for p in split["parts"].values()] == ["30%", "40%", "30%"]
+    assert sorted(charge.covers) == [
+        "milestones/payments/build-complete",
+        "milestones/payments/design-sign-off",
+        "milestones/payments/go-live",
+    ]
+
+
+def test_milestones_that_are_no_clean_split_stay_plain() -> None:
+    objects = [
+        found(date(2026, 3, 1), "1234.56", "Kickoff", kind="milestone"),
+        found(date(2026, 5, 1), "789.00", "Sign-off", kind="milestone"),
+    ]
+    generated = round_trip(objects)
+    assert [(c.key, "amount" in c.body) for c in generated] == [
+        ("kickoff", True),
+        ("sign-off", True),
+    ]
+
+
+def test_a_milestone_on_task_completion_keeps_its_task() -> None:
+    objects = [found(None, "5000.00", "Go-live", kind="milestone", task=88123)]
+    [charge] = round_trip(objects)
+    assert charge.body["on_completion"] == {"task": 88123}
+
+
+def test_a_quantity_x_rate_milestone_keeps_its_quantity_and_rate() -> None:
+    objects = [
+        found(date(2026, 2, 1), "5000.00", "Setup", kind="milestone", quantity="4", rate="1250")
+    ]
+    [charge] = round_trip(objects)
+    assert (charge.body["quantity"], charge.body["rate"]) == (Decimal(4), Decimal(1250))
+
+
+# -- products -----------------------------------------------------------------------------------
+
+
+def test_repeated_quantity_x_rate_on_quarters_is_a_repeating_product() -> None:
+    days = [date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1), date(2026, 10, 1)]
+    objects = [
+        found(
+            d,
+            "5079.38",
+            f"Seats {d.year}-Q{(d.month - 1) // 3 + 1}",
+            kind="product",
+            quantity="45",
+            rate="112.875",
+        )
+        for d in days
+    ]
+    [charge] = round_trip(objects)
+    assert (charge.body["every"], charge.body["description"]) == (
+        "quarter",
+        "Seats {{ period.label }}",
+    )
+
+
+def test_a_single_product_is_one_off() -> None:
+    objects = [
+        found(
+            date(2026, 6, 4), "1500.00", "CRM licences", kind="product", quantity="10", rate="150"
+        )
+    ]
+    [charge] = round_trip(objects)
+    assert charge.body["date"] == date(2026, 6, 4)
+
+
+def test_a_product_rounded_half_to_even_says_so() -> None:
+    objects = [
+        found(date(2026, 6, 4), "10.00", "Token", kind="product", quantity="1", rate="10.005")
+    ]
+    [charge] = round_trip(objects)
+    assert charge.body["rounding"] == "half_even"
+
+
+def test_a_product_without_quantity_and_rate_is_refused() -> None:
+    with pytest.raises(Unexpressible, match="quantity x rate"):
+        charges([found(date(2026, 6, 4), "10.00", "Token", kind="product")])
+
+
+# -- text, keys and currency --------------------------------------------------------------------
+
+
+def test_descriptions_with_template_syntax_are_written_to_render_as_themselves() -> None:
+    texts = ["Fee {{ vars.x }}", "Quote 'it' \\ {% raw %}", "{# not a comment #}\r\nnext\n"]
+    objects = [
+        found(date(2026, 1, n + 1), "1.00", t, kind="milestone") for n, t in enumerate(texts)
+    ]
+    round_trip(objects)
+
+
+def test_keys_are_readable_unique_and_stable() -> None:
+    objects = [
+        found(date(2026, 1, 5), "10.00", "Café Setup!", kind="milestone"),
+        found(date(2026, 2, 5), "11.00", "Café setup", kind="milestone"),
+        found(date(2026, 3, 5), "12.00", "€€€", kind="milestone"),
+    ]
+    keys = [c.key for c in round_trip(objects)]
+    assert keys == ["cafe-setup", "cafe-setup-2", "milestone"]
+    assert [c.key for c in charges(list(reversed(objects)))] == keys
+
+
+def test_a_charge_in_another_currency_says_its_own() -> None:
+    objects = [
+        found(date(2026, 1, 5), "10", "Yen fee", kind="milestone", currency="JPY"),
+        found(date(2026, 1, 6), "10.00", "Dollar fee", kind="milestone"),
+    ]
+    generated = round_trip(objects)
+    assert [c.body.get("currency") for c in generated] == ["JPY", None]
+
+
+def test_one_day_apart_is_no_run() -> None:
+    day = date(2026, 1, 1)
+    objects = [
+        found(day + timedelta(days=n), "10.00", "Fee", kind="product", quantity="1", rate="10")
+        for n in range(2)
+    ]
+    assert [c.body["date"] for c in round_trip(objects)] == [day, day + timedelta(days=1)]
