@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +32,7 @@ from compiler.model import Observed, Resource
 from compiler.model.change import Change
 from compiler.onboard import write
 from compiler.onboard.found import Found, FoundProject
-from compiler.onboard.recognise import Charge, charges
+from compiler.onboard.recognise import Charge, Unexpressible, charges
 from compiler.providers import PROVIDERS, ConfigurationError, Provider
 from compiler.providers.base import Planned
 from compiler.state import Entry, State
@@ -301,7 +301,7 @@ def _generate(
         file = document.base_dir / f"{key}.yaml"
         if file.exists() and not overwrite:
             clashes.append(f"{file} exists")
-        made = charges(project.objects)
+        project, made, left_out = _recognised(project, left_out)
         addresses = {f"{key}/{suffix}": obj for c in made for suffix, obj in c.covers.items()}
         owners = {(e.type, e.remote_id): e.address for e in state.entries.values()}
         for address, obj in sorted(addresses.items()):
@@ -337,6 +337,23 @@ def _generate(
             clashes,
         )
     return planned
+
+
+def _recognised(
+    project: FoundProject, left_out: list[LeftOut]
+) -> tuple[FoundProject, list[Charge], list[LeftOut]]:
+    """The project's charges; an object recognise finds no charge for is left out with its
+    reason, and the rest are recognised again without it."""
+    objects = list(project.objects)
+    left_out = list(left_out)
+    while True:
+        try:
+            made = charges(objects, currency=project.currency)
+        except Unexpressible as exc:
+            objects = [o for o in objects if o is not exc.found]
+            left_out.append(LeftOut(exc.found.observed, str(exc).split(": ", 1)[-1]))
+            continue
+        return replace(project, objects=tuple(objects)), made, left_out
 
 
 def _existing_key(existing: Mapping[str, Any], connection_name: str, project_id: Any) -> str | None:
