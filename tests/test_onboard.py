@@ -89,6 +89,24 @@ def test_generate_reports_counts_and_totals_by_kind(ruddr_schedule: Path) -> Non
     assert "1 product: 1500.00 USD" in text
 
 
+def test_a_run_of_monthly_items_becomes_one_recurring_charge(ruddr_schedule: Path) -> None:
+    with plan_sandbox(ruddr_schedule) as admin:
+        for month in (1, 2, 3, 4):
+            made = admin.add(MILESTONE, date=f"2026-0{month}-01", name=f"Support 2026-0{month}",
+                             fee=1500, typeId="recurring")  # fmt: skip
+            if month == 1:
+                admin.invoice(MILESTONE, made["id"])
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    assert "4 recurring items: 6000.00 USD" in text
+    assert "4 items became 1 recurring charge" in text
+    assert "cloud-infrastructure-services/recurring/support/2026-01" in text  # locked
+    written = (ruddr_schedule / "cloud-infrastructure-services.yaml").read_text()
+    assert "every: month" in written
+    planned = sandboxed("plan", ruddr_schedule)
+    assert "No changes" in planned.out, planned.out
+
+
 def test_dry_run_writes_nothing_and_shows_the_fragment(ruddr_schedule: Path) -> None:
     before = sorted(p.name for p in ruddr_schedule.iterdir())
     code, text = generate(ruddr_schedule, "--dry-run")

@@ -11,7 +11,7 @@ from compiler.operations.onboarding import Onboarded, ProjectReport
 from compiler.render.safe import visible
 from compiler.render.terminal import count
 
-_KINDS = (("recurring", "recurring"), ("milestone", "milestone"), ("product", "product"))
+_KINDS = (("recurring", "recurring item"), ("milestone", "milestone"), ("product", "product"))
 
 
 def print_onboarded(outcome: Onboarded) -> None:
@@ -59,6 +59,10 @@ def _print_project(project: ProjectReport) -> None:
         print(f"  {count(covered, 'item')} became {count(charges, 'recurring charge')}")
     else:
         print("  no recurring charges")
+    splits = [c for c in project.charges if "split" in c.body]
+    if splits:
+        parts = sum(len(c.covers) for c in splits)
+        print(f"  {count(parts, 'milestone')} became {count(len(splits), 'split')}")
     single = project.single()
     print(f"  {count(len(single), 'single item')}" + (f": {_listed(single)}" if single else ""))
     locked = project.locked()
