@@ -100,8 +100,7 @@ class ProjectReport:
         return sorted(a for a, obj in self.addresses.items() if obj.locked)
 
     def _of(self, charge: Charge) -> list[str]:
-        section = charge.section
-        return [a for a in self.addresses if a.startswith(f"{self.key}/{section}/{charge.key}")]
+        return [f"{self.key}/{suffix}" for suffix in charge.covers]
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def onboard(request: Request) -> Onboarded:
     document = _document(request.path)
     name, config = _connection_of(document, request.connection)
     backend = state_backend(document, sandbox=request.sandbox)
-    sandbox = _sandbox(document) if request.sandbox else None
+    sandbox = _sandbox(document, name, config) if request.sandbox else None
     try:
         hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
         provider, _ = connection(name, config, sandbox, hosts)
@@ -215,12 +214,21 @@ def _connection_of(document: Document, wanted: str | None) -> tuple[str, dict[st
     return wanted, config
 
 
-def _sandbox(document: Document) -> Any:
+def _sandbox(document: Document, name: str, config: Mapping[str, Any]) -> Any:
+    """The directory's own sandbox (`.billplan/sandbox.sqlite`), its connection prepared as
+    `plan --sandbox` prepares it (a Wethod token in the connection's company)."""
     from compiler.sandbox import build_sandbox
+    from compiler.sandbox.bootstrap import prepare
     from compiler.state.location import state_dir
 
     state_dir(document).mkdir(parents=True, exist_ok=True)
-    return build_sandbox(state_dir(document) / "sandbox.sqlite")
+    sandbox = build_sandbox(state_dir(document) / "sandbox.sqlite")
+    try:
+        prepare(sandbox, [], {}, {name: config}, vendors=[str(config.get("type"))])
+    except (KeyError, RuntimeError) as exc:  # no emulator, or a seed the sandbox refused
+        sandbox.close()
+        raise OnboardingRefused(f"the sandbox cannot serve provider {name!r}: {exc}") from None
+    return sandbox
 
 
 def _default_currency(document: Document) -> str | None:
