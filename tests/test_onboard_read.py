@@ -18,16 +18,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import support
 import support_coperniq as coperniq
 import support_kantata as kantata
 import support_wethod as wethod
+from fifth_vendor.provider import LINE, Ledgerly
 
 from compiler.apply import apply_plan
 from compiler.model import Item, Observed
 from compiler.onboard.found import Found
 from compiler.providers import Provider
+from compiler.providers.base import ProviderError
 from compiler.workspace import Workspace, open_workspace
 
 # Coperniq: the solar project, plus a product billed by a fractional quantity, which Coperniq
@@ -355,3 +358,17 @@ def _applied_workspace(directory: Path) -> Workspace:
             done = apply_plan(plan, workspace.providers, workspace.backend, state)
         assert done.ok, done.failures
     return open_workspace(directory, support.AS_OF, sandbox=True)
+
+
+def test_a_vendor_that_declares_no_reading_refuses_to_onboard_saying_why() -> None:
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request was expected: {request.method} {request.url}")
+
+    ledgerly = Ledgerly("books", {}, transport=httpx.MockTransport(never), token="t")
+    observed = Observed(
+        "1", LINE, 9, {"description": "Kickoff"}, False, date(2026, 1, 5), Decimal(0)
+    )
+    with pytest.raises(ProviderError, match="publishes no list of projects"):
+        ledgerly.projects()
+    assert ledgerly.found(observed, "USD") is None
+    assert "cannot read Ledgerly objects back" in str(ledgerly.refusal(observed, "USD"))

@@ -458,7 +458,10 @@ class Provider:
         the vendor keeps none), read page by page from `project_list`."""
         listing = self.project_list
         if listing is None:
-            raise NotImplementedError(f"{self.title} declares no project list")
+            raise ProviderError(
+                f"{self.title} publishes no list of projects billplan can read: name the "
+                "projects to read by their ids"
+            )
         found: list[tuple[str | int, str, str]] = []
         for row in self.pages(listing.path, listing.params, listing.paging, self.project_rows):
             raw = row.get(listing.id)
@@ -499,8 +502,8 @@ class Provider:
 
     def read_back(self, observed: Observed, currency: str) -> Found | str:
         """The reverse of compile_one: what an Item would say to compile to this object's
-        attributes, or why none could."""
-        raise NotImplementedError
+        attributes, or why none could. A vendor that says nothing reads nothing back."""
+        return f"billplan cannot read {self.title} objects back into a plan yet"
 
     def found_as(
         self,

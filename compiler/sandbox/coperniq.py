@@ -11,7 +11,8 @@ From the vendor's spec (`api/specs/coperniq.openapi.yml`, by operationId, unless
   get-project-invoices `GET /projects/{projectId}/invoices` answers
   `{items, page, page_size, has_more}`; list-catalog-items `GET /catalog-items` answers a bare
   array of CatalogItem and takes no paging parameters; list-projects `GET /projects` answers a
-  bare array of Project, paged by `page` and `page_size` like the invoice lists.
+  bare array of Project, paged by `page` and `page_size` like the invoice lists; it declares
+  no 400, so a paging parameter it cannot read counts as left out (assumed).
 - Ids are integers: invoice `id`, invoice number `uid`, `recordId`, `catalogItemId`, line ids.
 - InvoiceCreate: `recordId` (a project or an account) and `calculationMethod` (LINE_ITEMS |
   PERCENTAGE) are required. LINE_ITEMS takes `lineItems` and/or `sections` (InvoiceSection:
@@ -1068,24 +1069,16 @@ class CoperniqEmulator(Emulator):
 
     async def list_projects(self, request: Request) -> Response:
         """list-projects: the company's projects by id, a bare array paged like the invoice
-        lists; a project without a title shows its account's (the spec's read-time fallback)."""
+        lists; a project without a title shows its account's (the spec's read-time fallback).
+        list-projects declares no 400: a paging parameter it cannot read counts as left out."""
         page = query_whole(request, "page", 1, None)
         size = query_whole(request, "page_size", DEFAULT_PAGE_SIZE, PAGE_SIZES)
-        order = request.query_params.get("order_by", "asc")
-        problems = [
-            {"field": name, "message": wrong}
-            for name, wrong in (("page", page), ("page_size", size))
-            if isinstance(wrong, str)
-        ]
-        if order not in ORDERS:
-            problems.append({"field": "order_by", "message": "order_by must be asc or desc"})
-        if problems:
-            raise ApiError(400, "; ".join(p["message"] for p in problems), problems)
-        assert isinstance(page, int) and isinstance(size, int)
+        page = page if isinstance(page, int) else 1
+        size = size if isinstance(size, int) else DEFAULT_PAGE_SIZE
         with self.store.transaction() as db:
             records = {doc["id"]: doc for doc in RECORDS.all(db)}
         projects = by_id([doc for doc in records.values() if doc["type"] == PROJECT])
-        if order == "desc":
+        if request.query_params.get("order_by") == "desc":
             projects.reverse()
         start = (page - 1) * size
         return JSONBody([render_project(doc, records) for doc in projects[start : start + size]])
