@@ -383,6 +383,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if bool(args.all) == bool(args.project):
         return _fail("name the vendor projects to onboard (--project ID, repeatable) or --all")
+    if args.currency is not None and not (len(args.currency) == 3 and args.currency.isupper()):
+        return _fail(f"--currency {visible(args.currency)}: give an ISO 4217 code, like EUR")
     try:
         hosts = credentials.Hosts.configured(
             os.environ, PROVIDERS, args.endpoint or (), args.sandbox_url
@@ -397,6 +399,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             hosts=hosts,
             dry_run=args.dry_run,
             overwrite=args.overwrite,
+            currency=args.currency,
         )
         outcome = onboarding.onboard(request)
     except onboarding.OnboardingRefused as exc:
@@ -663,6 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="show what would be written, and write nothing")  # fmt: skip
     generate.add_argument("--overwrite", action="store_true",
                           help="replace existing fragments and state entries it names")  # fmt: skip
+    generate.add_argument("--currency", metavar="CODE",
+                          help="the currency of projects whose vendor keeps none (Wethod); "
+                          "default: the plan's defaults.currency")  # fmt: skip
     generate.add_argument("--sandbox", action="store_true", help=sandbox_help)
     generate.add_argument("--as-of", metavar="DATE", help=as_of_help)
     _add_hosts(generate)

@@ -274,3 +274,57 @@ def test_a_coperniq_schedule_billplan_applied_is_generated_back_as_a_no_op(
     assert code == 0, text
     planned = sandboxed("plan", directory, "--detailed-exitcode")
     assert planned.code == 0, planned.text
+
+
+# ---- schedules billplan applied from plans/examples -----------------------------------------
+
+EXAMPLES = Path(__file__).parent.parent / "plans" / "examples"
+
+
+def _by_remote_id(directory: Path, rendered: Path) -> dict[tuple[str, str], dict[str, object]]:
+    """Each item `billplan render` gives for the plan at rendered, by the object (type and
+    remote id) the sandbox state of directory records at its address."""
+    run = billplan("render", rendered, "--format", "json", "--as-of", AS_OF_TEXT)
+    assert run.code == 0, run.text
+    entries = json.loads(state_file(directory).read_text())["entries"]
+    ids = {e["address"]: (e["type"], e["remote_id"]) for e in entries}
+    keep = ("date", "description", "amount", "currency", "quantity", "rate")
+    return {
+        ids[item["address"]]: {k: item[k] for k in keep}
+        for item in json.loads(run.out)["items"]
+        if item["address"] in ids
+    }
+
+
+@pytest.fixture(scope="module")
+def applied_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """plans/examples applied to a sandbox, then a directory holding only its providers
+    block and a copy of that sandbox."""
+    root = tmp_path_factory.mktemp("examples")
+    examples = root / "examples"
+    examples.mkdir()
+    for fragment in EXAMPLES.glob("*.yaml"):
+        (examples / fragment.name).write_text(fragment.read_text())
+    applied = sandboxed("apply", examples)
+    assert applied.code == 0, applied.text
+    return examples
+
+
+@pytest.mark.parametrize(("vendor", "extra"), [("ruddr", ()), ("wethod", ("--currency", "EUR"))])
+def test_examples_billplan_applied_are_generated_back_with_the_same_items(
+    applied_examples: Path, tmp_path: Path, vendor: str, extra: tuple[str, ...]
+) -> None:
+    onboarded = tmp_path / "onboarded"
+    (onboarded / ".billplan").mkdir(parents=True)
+    (onboarded / "providers.yaml").write_text((applied_examples / "providers.yaml").read_text())
+    sandbox = applied_examples / ".billplan" / "sandbox.sqlite"
+    (onboarded / ".billplan" / "sandbox.sqlite").write_bytes(sandbox.read_bytes())
+    code, text = generate(onboarded, "--provider", vendor, *extra)
+    assert code == 0, text
+    planned = sandboxed("plan", onboarded, "--detailed-exitcode")
+    assert planned.code == 0, planned.text
+    generated = _by_remote_id(onboarded, onboarded)
+    original = _by_remote_id(applied_examples, applied_examples)
+    assert generated, text
+    for remote_id, item in generated.items():
+        assert item == original[remote_id], remote_id
