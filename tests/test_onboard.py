@@ -6,13 +6,18 @@ existing file or state entry, or when the round trip finds a difference.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import support_coperniq as coperniq
 import support_kantata as kantata
 import support_wethod as wethod
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import (
     AS_OF_TEXT,
     INVOICE_ITEM,
@@ -328,3 +333,65 @@ def test_examples_billplan_applied_are_generated_back_with_the_same_items(
     assert generated, text
     for remote_id, item in generated.items():
         assert item == original[remote_id], remote_id
+
+
+# ---- a property: for any schedule, generate then plan is a no-op ----------------------------
+
+_MONTHLY = st.tuples(
+    st.integers(1, 12),  # first month of 2026
+    st.integers(1, 14),  # how many months
+    st.sampled_from([Decimal("1500"), Decimal("999.99"), Decimal("18500")]),
+    st.booleans(),  # the first one invoiced
+)
+_SINGLE = st.tuples(
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)),
+    st.decimals(Decimal("-5000"), Decimal("90000"), places=2),
+    st.sampled_from(["custom", "recurring"]),
+    st.booleans(),
+)
+_PRODUCT = st.tuples(
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)),
+    st.integers(1, 40),
+    st.decimals(Decimal("0.5"), Decimal("900"), places=2),
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    runs=st.lists(_MONTHLY, max_size=2),
+    singles=st.lists(_SINGLE, max_size=4),
+    products=st.lists(_PRODUCT, max_size=3),
+)
+def test_for_any_ruddr_schedule_generate_then_plan_is_a_no_op(
+    runs: list[tuple[int, int, Decimal, bool]],
+    singles: list[tuple[date, Decimal, str, bool]],
+    products: list[tuple[date, int, Decimal]],
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch) / "plans"
+        directory.mkdir()
+        (directory / "providers.yaml").write_text(PROVIDERS, encoding="utf-8")
+        with plan_sandbox(directory) as admin:
+            admin.add_project()
+            admin.add_invoice_item()
+            for number, (first, months, fee, invoiced) in enumerate(runs):
+                for offset in range(months):
+                    year, month = divmod(first - 1 + offset, 12)
+                    when = date(2026 + year, month + 1, 1)
+                    name = f"Run {number} {when:%Y-%m}"
+                    made = admin.add(MILESTONE, date=when.isoformat(), fee=fee, name=name,
+                                     typeId="recurring")  # fmt: skip
+                    if invoiced and offset == 0:
+                        admin.invoice(MILESTONE, made["id"])
+            for number, (when, fee, kind, invoiced) in enumerate(singles):
+                made = admin.add(MILESTONE, date=when.isoformat(), fee=fee,
+                                 name=f"Item {number}", typeId=kind)  # fmt: skip
+                if invoiced:
+                    admin.invoice(MILESTONE, made["id"])
+            for number, (when, quantity, rate) in enumerate(products):
+                admin.add(PRODUCT_ITEM, date=when.isoformat(), description=f"Line {number}",
+                          quantity=quantity, rate=rate)  # fmt: skip
+        code, text = generate(directory)
+        assert code == 0, text
+        planned = sandboxed("plan", directory, "--detailed-exitcode")
+        assert planned.code == 0, planned.text
