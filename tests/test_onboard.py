@@ -281,6 +281,41 @@ def test_a_coperniq_schedule_billplan_applied_is_generated_back_as_a_no_op(
     assert planned.code == 0, planned.text
 
 
+def test_without_a_modeline_to_copy_the_fragment_points_at_a_schema_written_beside_it(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "plans"
+    directory.mkdir()
+    (directory / "providers.yaml").write_text(coperniq.HEAD, encoding="utf-8")
+    with coperniq.plan_sandbox(directory) as admin:
+        admin.add_project()
+    code, text = generate(directory)
+    assert code == 0, text
+    fragment = next(p for p in directory.glob("*.yaml") if p.name != "providers.yaml")
+    first = fragment.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=billing-plan.schema.json"
+    schema = json.loads((directory / "billing-plan.schema.json").read_text())
+    assert "projects" in schema["properties"]
+
+
+def test_generate_refuses_a_project_the_plan_already_has(ruddr_schedule: Path) -> None:
+    (ruddr_schedule / "mine.yaml").write_text(
+        f"version: 1\nprojects:\n  mine: {{provider: ruddr, project_id: {PROJECT_ID}}}\n"
+    )
+    code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert f"project {PROJECT_ID} is already the plan's project mine" in text
+    assert not (ruddr_schedule / "mine.yaml").read_text().count("milestones")
+
+
+def test_generate_help_says_what_it_writes_with_an_example() -> None:
+    run = billplan("generate", "--help")
+    assert run.code == 0
+    text = " ".join(run.out.split())
+    assert "never writing to the vendor" in text
+    assert "example: billplan generate plans/acme" in text
+
+
 # ---- schedules billplan applied from plans/examples -----------------------------------------
 
 EXAMPLES = Path(__file__).parent.parent / "plans" / "examples"
