@@ -400,6 +400,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             overwrite=args.overwrite,
             currency=args.currency,
+            lock_timeout=args.lock_timeout,
         )
         outcome = onboarding.onboard(request)
     except onboarding.OnboardingRefused as exc:
@@ -669,6 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--currency", metavar="CODE",
                           help="the currency of projects whose vendor keeps none (Wethod); "
                           "default: the plan's defaults.currency")  # fmt: skip
+    generate.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                          help=lock_help)  # fmt: skip
     generate.add_argument("--sandbox", action="store_true", help=sandbox_help)
     generate.add_argument("--as-of", metavar="DATE", help=as_of_help)
     _add_hosts(generate)

@@ -31,6 +31,7 @@ from support import (
 )
 
 from compiler.operations import onboarding
+from compiler.state.local import LocalBackend
 
 PROVIDERS = """\
 # yaml-language-server: $schema=../schemas/billing-plan.schema.json
@@ -155,6 +156,15 @@ def test_generate_refuses_an_object_state_owns_at_another_address(
     code, text = generate(ruddr_schedule, "--overwrite")
     assert code == 1
     assert "is already state's cloud-infrastructure-services/" in text
+
+
+def test_generate_under_another_run_s_state_lock_writes_nothing(ruddr_schedule: Path) -> None:
+    state_file(ruddr_schedule).parent.mkdir(parents=True, exist_ok=True)
+    with LocalBackend(state_file(ruddr_schedule)).lock("apply"):
+        code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert "is locked" in text and "apply" in text
+    assert not (ruddr_schedule / "cloud-infrastructure-services.yaml").exists()
 
 
 def test_a_round_trip_difference_writes_nothing_and_names_the_address(

@@ -14,6 +14,7 @@ replaced unless asked (`overwrite`); `dry_run` does everything but the writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -35,7 +36,7 @@ from compiler.onboard.found import Found, FoundProject
 from compiler.onboard.recognise import Charge, Unexpressible, charges
 from compiler.providers import PROVIDERS, ConfigurationError, Provider
 from compiler.providers.base import Planned
-from compiler.state import Entry, State
+from compiler.state import Backend, Entry, State
 from compiler.validate import check, schema_text
 from compiler.workspace import WorkspaceError, connection, state_backend
 
@@ -60,6 +61,7 @@ class Request:
     overwrite: bool = False
     # The currency of a project whose vendor keeps none (Wethod); None: defaults.currency.
     currency: str | None = None
+    lock_timeout: float = 0.0  # how long to wait for the state's lock
 
 
 @dataclass(frozen=True)
@@ -136,10 +138,34 @@ class _Planned:
 
 
 def onboard(request: Request) -> Onboarded:
-    """Read, generate, prove by a round trip, then write (unless a dry run)."""
+    """Read, generate, prove by a round trip, then write (unless a dry run). A run that
+    writes holds the state's lock from its first read of state to its write, as `import`
+    does: no other run can take an address or an object in between."""
     document = _document(request.path)
     name, config = _connection_of(document, request.connection)
     backend = state_backend(document, sandbox=request.sandbox)
+    held = (
+        contextlib.nullcontext()
+        if request.dry_run
+        else backend.lock("generate", request.lock_timeout)
+    )
+    with held:
+        outcome = _made(request, document, name, config, backend)
+        if request.dry_run:
+            return outcome
+        for path, text in outcome.files.items():
+            path.write_text(text, encoding="utf-8")
+        current = backend.read()
+        for entry in outcome.entries:
+            current.entries[entry.address] = entry
+        backend.write(current)
+    return outcome
+
+
+def _made(
+    request: Request, document: Document, name: str, config: dict[str, Any], backend: Backend
+) -> Onboarded:
+    """What onboarding would write, proven by the round trip; nothing written yet."""
     sandbox = _sandbox(document, name, config) if request.sandbox else None
     try:
         hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
@@ -167,7 +193,7 @@ def onboard(request: Request) -> Onboarded:
         [str(path) for path in files if path.exists()]
         + sorted(e.address for e in entries if e.address in state.entries)
     )
-    outcome = Onboarded(
+    return Onboarded(
         tuple(p.report for p in planned),
         files,
         tuple(entries),
@@ -175,16 +201,6 @@ def onboard(request: Request) -> Onboarded:
         request.dry_run,
         replaced,
     )
-    if request.dry_run:
-        return outcome
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-    with backend.lock("generate"):
-        current = backend.read()
-        for entry in entries:
-            current.entries[entry.address] = entry
-        backend.write(current)
-    return outcome
 
 
 def _document(path: Path) -> Document:
