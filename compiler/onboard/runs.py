@@ -9,6 +9,7 @@ expansion uses: a run that does not reproduce its items exactly is not returned.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -223,12 +224,8 @@ def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | No
     except (ScheduleError, OverflowError, ValueError):
         return None
     for item in pool.between(whole.full_start, whole.full_end):
-        if run.shape.bill == "in_advance" and run.shape.day is None:
-            starts = [item.date] if item.date and item.date > whole.full_start else []
-        else:
-            starts = _days(whole.full_start + _ONE_DAY, whole.full_end)
-        for start in starts:
-            stub = replace(whole, start=start)
+        for days in _lengths(run, whole, item, first=True):
+            stub = replace(whole, start=whole.full_end - timedelta(days=days - 1))
             if next(_matches(run, stub, _Only(item)), None) is not None:
                 return stub, item
     return None
@@ -240,15 +237,47 @@ def _last_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | Non
     except (ScheduleError, OverflowError, ValueError):
         return None
     for item in pool.between(whole.full_start, whole.full_end):
-        if run.shape.bill == "in_arrears" and run.shape.day is None:
-            ends = [item.date] if item.date and item.date < whole.full_end else []
-        else:
-            ends = _days(whole.full_start, whole.full_end - _ONE_DAY)
-        for end in ends:
-            stub = replace(whole, end=end)
+        for days in _lengths(run, whole, item, first=False):
+            stub = replace(whole, end=whole.full_start + timedelta(days=days - 1))
             if next(_matches(run, stub, _Only(item)), None) is not None:
                 return stub, item
     return None
+
+
+def _lengths(run: Run, whole: Period, item: Found, *, first: bool) -> list[int]:
+    """The stub lengths (in days, shorter than the whole period) that could bill `item`:
+    read from its date where the date is the stub's edge, from its amount where the price is
+    prorated, and otherwise every length."""
+    assert item.date is not None
+    full = whole.full_days
+    edge = "in_advance" if first else "in_arrears"
+    if run.shape.bill == edge and run.shape.day is None:
+        # Dated on the stub's first day (first stub) or its last (last stub).
+        days = (whole.full_end - item.date if first else item.date - whole.full_start).days + 1
+        return [days] if 1 <= days < full else []
+    if run.prorate == "none" or run.amount == 0:
+        # The price does not depend on the length; the date depends only on the month the
+        # stub starts (or ends) in: one length for each month is enough.
+        months = _MONTHS[run.shape.every.unit]
+        return _one_per_month(whole, months, first=first) if item.amount == run.amount else []
+    # amount = round(price x days / full): days is within one of price x days / full's inverse.
+    near = math.floor(Fraction(item.amount) * full / Fraction(run.amount))
+    return [days for days in range(near - 1, near + 3) if 1 <= days < full]
+
+
+def _one_per_month(whole: Period, months: int, *, first: bool) -> list[int]:
+    """A stub length for each month of the whole period: the longest stub starting (first) or
+    ending (last) in that month."""
+    lengths = []
+    for k in range(months):
+        month = schedule.add_months(whole.full_start, k)
+        if first:
+            start = max(month, whole.full_start + _ONE_DAY)
+            lengths.append((whole.full_end - start).days + 1)
+        else:
+            end = min(schedule.add_months(month, 1) - _ONE_DAY, whole.full_end - _ONE_DAY)
+            lengths.append((end - whole.full_start).days + 1)
+    return lengths
 
 
 class _Only(Pool):
@@ -261,10 +290,6 @@ class _Only(Pool):
     def at(self, day: date) -> Iterator[Found]:
         if self.item.date == day:
             yield self.item
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def reproduces(run: Run) -> bool:
