@@ -200,6 +200,23 @@ def test_generate_names_an_unknown_project_and_lists_the_visible_ones(
     assert PROJECT_ID in run.text
 
 
+def test_generate_asks_which_connection_when_the_plan_has_several(ruddr_schedule: Path) -> None:
+    (ruddr_schedule / "providers.yaml").write_text(
+        PROVIDERS + "  eu: {type: ruddr, token_env: RUDDR_API_TOKEN_EU}\n"
+    )
+    code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert "--provider" in text and "eu (ruddr)" in text and "ruddr (ruddr)" in text
+
+
+def test_a_dry_run_over_existing_files_names_what_it_would_replace(ruddr_schedule: Path) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    code, text = generate(ruddr_schedule, "--dry-run", "--overwrite")
+    assert code == 0, text
+    assert "Would replace (--overwrite):" in text
+    assert "cloud-infrastructure-services/milestones/" in text.split("Would replace")[1]
+
+
 def test_generate_needs_projects_or_all(ruddr_schedule: Path) -> None:
     run = billplan("generate", ruddr_schedule, "--sandbox")
     assert run.code == 1

@@ -25,6 +25,8 @@ def print_onboarded(outcome: Onboarded) -> None:
                 continue
             for line in text.rstrip("\n").split("\n"):
                 print(visible(line))
+        if outcome.replaced:
+            print(f"Would replace (--overwrite): {', '.join(map(visible, outcome.replaced))}")
         print(
             f"Dry run: would write {count(len(outcome.files), 'file')} and "
             f"{_entries(len(outcome.entries))} to "
