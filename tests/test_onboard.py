@@ -335,6 +335,36 @@ def test_generate_refuses_a_project_the_plan_already_has(ruddr_schedule: Path) -
     assert not (ruddr_schedule / "mine.yaml").read_text().count("milestones")
 
 
+def test_overwrite_never_replaces_a_project_written_among_others(ruddr_schedule: Path) -> None:
+    (ruddr_schedule / "clients.yaml").write_text(
+        f"version: 1\nprojects:\n  mine: {{provider: ruddr, project_id: {PROJECT_ID}}}\n"
+    )
+    code, text = generate(ruddr_schedule, "--overwrite")
+    assert code == 1
+    assert "project mine is written in" in text and "clients.yaml, not mine.yaml" in text
+
+
+def test_overwrite_replaces_a_project_s_own_fragment(ruddr_schedule: Path) -> None:
+    (ruddr_schedule / "mine.yaml").write_text(
+        f"version: 1\nprojects:\n  mine: {{provider: ruddr, project_id: {PROJECT_ID}}}\n"
+    )
+    code, text = generate(ruddr_schedule, "--overwrite")
+    assert code == 0, text
+    assert "milestones:" in (ruddr_schedule / "mine.yaml").read_text()
+    assert "No changes" in sandboxed("plan", ruddr_schedule).out
+
+
+def test_errors_in_the_directory_s_own_fragments_are_its_own(ruddr_schedule: Path) -> None:
+    (ruddr_schedule / "other.yaml").write_text(
+        "version: 1\nprojects:\n  other: {provider: ruddr, project_id: x, currency: USD,\n"
+        "    milestones: {a: {description: A, date: 2026-02-30, amount: 1}}}\n"
+    )
+    code, text = generate(ruddr_schedule)
+    assert code == 1
+    assert "the plan directory has errors" in text and "other.yaml" in text
+    assert not (ruddr_schedule / "cloud-infrastructure-services.yaml").exists()
+
+
 def test_generate_help_says_what_it_writes_with_an_example() -> None:
     run = billplan("generate", "--help")
     assert run.code == 0

@@ -325,6 +325,13 @@ def _generate(
             clashes.append(f"project {project.project_id} is already the plan's project {key}")
         taken.add(key)
         file = document.base_dir / f"{key}.yaml"
+        written_in = document.key_marks.get(("projects", key))
+        if written_in is not None and Path(written_in.file).name != file.name:
+            # Only a whole fragment is replaced: a project written among others stays theirs.
+            clashes.append(
+                f"project {key} is written in {written_in.file}, not {file.name}: remove it "
+                "there first (--overwrite replaces only a fragment of its own)"
+            )
         if file.exists() and not overwrite:
             clashes.append(f"{file} exists")
         project, made, left_out = _recognised(project, left_out)
@@ -418,10 +425,18 @@ def _round_trip(
             (root / p.report.file.name).write_text(p.text, encoding="utf-8")
         checked = check(root, request.as_of)
     if checked.diagnostics:
-        raise OnboardingRefused(
+        # Shown at the files they will have; a problem in a fragment of the directory's own
+        # is the directory's, one in a generated fragment is billplan's.
+        generated = {p.report.file.name for p in planned}
+        ours = any(Path(d.mark.file).name in generated for d in checked.diagnostics)
+        whose = (
             "the generated plan does not validate; nothing was written (this is a bug in "
-            "billplan generate: please report it with these lines)",
-            [str(d).replace(scratch, str(request.path)) for d in checked.diagnostics],
+            "billplan generate: please report it with these lines)"
+            if ours
+            else "the plan directory has errors; nothing was written. Fix them, then generate"
+        )
+        raise OnboardingRefused(
+            whose, [str(d).replace(scratch, str(request.path)) for d in checked.diagnostics]
         )
     keys = {p.report.key for p in planned}
     items = [i for i in checked.items if i.project in keys]
