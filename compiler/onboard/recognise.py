@@ -35,7 +35,7 @@ from compiler.expand.written import NUMBER_DECIMALS
 from compiler.money import allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
-from compiler.onboard.runs import Pool, Run, fit, labelled
+from compiler.onboard.runs import Pool, Run, fit, labelled, longest
 
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
@@ -187,12 +187,10 @@ def _recurring(objects: Any) -> list[_Draft]:
     drafts: list[_Draft] = []
     for group in _groups(list(objects), _group):
         pool = Pool.of(group)
-        # Runs first, so that an item a later run takes as its stub is not left alone.
-        for found in group:
-            run = fit(found, pool, stubs=True) if pool.free(found) else None
-            if run is not None and sum(not p.is_stub for p, _ in run.items) >= MIN_RUN:
-                pool.take(item for _, item in run.items)
-                drafts.append(_recurring_draft(run))
+        # Runs first, so that an item a run takes as its stub is not left alone.
+        drafts.extend(
+            _recurring_draft(run) for run in longest(group, pool, stubs=True, least=MIN_RUN)
+        )
         for found in group:
             if pool.free(found):
                 run = fit(found, pool, stubs=False)
@@ -230,15 +228,9 @@ def _products(objects: list[Found]) -> list[_Draft]:
     drafts: list[_Draft] = []
     same = _groups(objects, lambda f: (_group(f), f.quantity, f.rate, f.amount))
     for group in same:
-        pool = Pool.of(group)
-        for found in group:
-            if not pool.free(found):
-                continue
-            run = fit(found, pool, stubs=False)
-            if run is not None and len(run.items) >= MIN_RUN:
-                pool.take(item for _, item in run.items)
-                body = {"description": run.template, **_term(run), **_priced(found)}
-                drafts.append(_Draft("products", run.template, "product", body, labelled(run)))
+        for run in longest(group, Pool.of(group), stubs=False, least=MIN_RUN):
+            body = {"description": run.template, **_term(run), **_priced(run.items[0][1])}
+            drafts.append(_Draft("products", run.template, "product", body, labelled(run)))
     repeating = {id(item) for draft in drafts for _, item in draft.items}
     for found in objects:
         if id(found) not in repeating:

@@ -9,9 +9,11 @@ expansion uses: a run that does not reproduce its items exactly is not returned.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -64,6 +66,7 @@ class Pool:
 
     by_date: dict[date, list[Found]] = field(default_factory=lambda: defaultdict(list))
     used: set[int] = field(default_factory=set)
+    dates: list[date] = field(default_factory=list)  # sorted, for ranges
 
     @classmethod
     def of(cls, items: Iterable[Found]) -> Pool:
@@ -71,6 +74,7 @@ class Pool:
         for item in items:
             if item.date is not None:
                 pool.by_date[item.date].append(item)
+        pool.dates = sorted(pool.by_date)
         return pool
 
     def at(self, day: date) -> Iterator[Found]:
@@ -78,11 +82,11 @@ class Pool:
             if id(item) not in self.used:
                 yield item
 
-    def between(self, first: date, last: date) -> Iterator[Found]:
-        day = first
-        while day <= last:
-            yield from self.at(day)
-            day += _ONE_DAY
+    def between(self, first: date, last: date) -> list[Found]:
+        """The free items dated from first to last, inclusive, in date order."""
+        low = bisect.bisect_left(self.dates, first)
+        high = bisect.bisect_right(self.dates, last)
+        return [item for day in self.dates[low:high] for item in self.at(day)]
 
     def take(self, items: Iterable[Found]) -> None:
         self.used.update(id(item) for item in items)
@@ -100,13 +104,44 @@ def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
         period = _full(shape.every, anchor, 0)
         for template in _templates(first.description, period):
             run = _extend(shape, anchor, template, first, pool)
-            if best is None or len(run.items) > len(best.items):
+            # A stub may need a `day` the full periods alone do not: each shape with its own.
+            if stubs and (best is None or len(run.items) + 2 > len(best.items)):
+                run = _with_stubs(run, pool)
+            if (best is None or len(run.items) > len(best.items)) and reproduces(run):
                 best = run
-    if best is None:
-        return None
-    if stubs:
-        best = _with_stubs(best, pool)
-    return best if reproduces(best) else None
+    return best
+
+
+def longest(items: Sequence[Found], pool: Pool, *, stubs: bool, least: int) -> list[Run]:
+    """Runs of at least `least` full periods, taken from the pool longest first (ties: the
+    earliest item's). Taking a run can only shorten the others: each is found again when its
+    turn comes and waits again if it has shrunk (a lazy greedy)."""
+    queue: list[tuple[int, int]] = []
+    inside: set[int] = set()  # deep inside a run found already: no start of a longer one
+    for n, item in enumerate(items):
+        if id(item) in inside:
+            continue
+        run = fit(item, pool, stubs=stubs)
+        if run is not None and _full_periods(run) >= least:
+            queue.append((-len(run.items), n))
+            inside.update(id(found) for _, found in run.items[2:])
+    heapq.heapify(queue)
+    runs: list[Run] = []
+    while queue:
+        length, n = heapq.heappop(queue)
+        run = fit(items[n], pool, stubs=stubs) if pool.free(items[n]) else None
+        if run is None or _full_periods(run) < least:
+            continue
+        if len(run.items) != -length:
+            heapq.heappush(queue, (-len(run.items), n))
+            continue
+        pool.take(item for _, item in run.items)
+        runs.append(run)
+    return runs
+
+
+def _full_periods(run: Run) -> int:
+    return sum(not period.is_stub for period, _ in run.items)
 
 
 def _templates(text: str, period: Period) -> Iterator[str]:
@@ -200,6 +235,8 @@ def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
 def _with_stubs(run: Run, pool: Pool) -> Run:
     """The run with a stub period before and after it, where free items price as one."""
     every = run.shape.every
+    if not _neighbours(run, pool, every):
+        return run
     for prorate in _PRORATES:
         for rounding in _ROUNDINGS if prorate == "daily" else ("half_up",):
             trial = replace(run, prorate=prorate, rounding=rounding, items=list(run.items))
@@ -216,6 +253,21 @@ def _with_stubs(run: Run, pool: Pool) -> Run:
             trial.stubbed = True
             return trial
     return run
+
+
+def _neighbours(run: Run, pool: Pool, every: Every) -> bool:
+    """Whether any free item is dated in the period before or after the run."""
+    try:
+        before = _full(every, run.items[0][0].full_start, -1).full_start
+    except (ScheduleError, OverflowError, ValueError):
+        before = run.items[0][0].full_start
+    try:
+        after = _full(every, run.items[-1][0].full_start, 1).full_end
+    except (ScheduleError, OverflowError, ValueError):
+        after = run.items[-1][0].full_end
+    return bool(pool.between(before, run.items[0][0].full_start - _ONE_DAY)) or bool(
+        pool.between(run.items[-1][0].full_end + _ONE_DAY, after)
+    )
 
 
 def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:

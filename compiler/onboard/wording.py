@@ -11,6 +11,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from compiler.schedule import Period
@@ -44,16 +45,18 @@ def templates(text: str, period: Period) -> Iterator[str]:
     yield literal(text)
     for place in _PLACES:
         day = getattr(period, place)
-        values = [
-            (period.label, "{{ period.label }}"),
-            (calendar.month_name[day.month], f"{{{{ period.{place} | month_name }}}}"),
-            (calendar.month_abbr[day.month], f"{{{{ period.{place} | month_abbr }}}}"),
-            (f"Q{(day.month - 1) // 3 + 1}", f"Q{{{{ period.{place} | quarter }}}}"),
-            (f"{day.year:04d}", f"{{{{ period.{place}.year }}}}"),
-        ]
-        source = _with_expressions(text, values)
-        if source is not None:
-            yield source
+        # May is both a month's name and its abbreviation: each reading is a candidate.
+        for month in ("month_name", "month_abbr"):
+            names = calendar.month_name if month == "month_name" else calendar.month_abbr
+            values = [
+                (period.label, "{{ period.label }}"),
+                (names[day.month], f"{{{{ period.{place} | {month} }}}}"),
+                (f"Q{(day.month - 1) // 3 + 1}", f"Q{{{{ period.{place} | quarter }}}}"),
+                (f"{day.year:04d}", f"{{{{ period.{place}.year }}}}"),
+            ]
+            source = _with_expressions(text, values)
+            if source is not None:
+                yield source
 
 
 def _with_expressions(text: str, values: list[tuple[str, str]]) -> str | None:
@@ -89,6 +92,11 @@ def describes(source: str, period: Period | None, text: str) -> bool:
     """Whether the template renders `text` for an item of `period`, as expansion renders it."""
     if "{" not in source:
         return source == text
+    return _renders(source, period, text)
+
+
+@lru_cache(maxsize=65536)
+def _renders(source: str, period: Period | None, text: str) -> bool:
     context: dict[str, Any] = {"period": _period_context(period)}
     try:
         return render(source, context) == text
