@@ -79,7 +79,9 @@ def fragment(
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
-        width=100,
+        # A description folded over two lines reads back the same but not as a person
+        # wrote it: one line each, however long.
+        width=2**16,
     )
     notes = "".join(f"# {line}\n".replace("# \n", "#\n") for line in comment)
     return f"{modeline}\n{notes}{body}"
