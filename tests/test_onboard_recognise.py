@@ -196,11 +196,36 @@ def test_years_are_one_yearly_charge() -> None:
     assert charge.body["every"] == "year"
 
 
-def test_a_change_of_amount_ends_one_charge_and_starts_another() -> None:
+def test_a_change_of_amount_is_a_price_step() -> None:
     objects = [found(d, "1000.00", "Retainer") for d in months(date(2026, 1, 1), 3)]
     objects += [found(d, "1100.00", "Retainer") for d in months(date(2026, 4, 1), 3)]
+    [charge] = round_trip(objects)
+    assert charge.body["amounts"] == [
+        {"from": date(2026, 1, 1), "amount": Decimal("1000.00")},
+        {"from": date(2026, 4, 1), "amount": Decimal("1100.00")},
+    ]
+
+
+def test_a_gap_between_two_runs_keeps_them_apart() -> None:
+    objects = [found(d, "1000.00", "Retainer") for d in months(date(2026, 1, 1), 3)]
+    objects += [found(d, "1100.00", "Retainer") for d in months(date(2026, 5, 1), 3)]
     generated = round_trip(objects)
     assert [c.key for c in generated] == ["retainer", "retainer-2"]
+
+
+def test_a_yearly_rise_by_one_percentage_is_an_escalation() -> None:
+    # Started 16 January with a stub, rising 4% every January, as plans/examples' retainer.
+    objects = [found(date(2026, 1, 16), "1600.00", "Managed IT")]
+    for year, amount in ((2026, "3100.00"), (2027, "3224.00"), (2028, "3352.96")):
+        first = date(year, 2, 1) if year == 2026 else date(year, 1, 1)
+        objects += [
+            found(d, amount, "Managed IT") for d in months(first, 11 if year == 2026 else 12)
+        ]
+    [charge] = round_trip(objects)
+    assert (charge.body["amount"], charge.body["escalate"]) == (
+        Decimal("3100.00"),
+        {"by": "4%", "from": date(2027, 1, 1)},
+    )
 
 
 def test_a_lone_recurring_item_is_a_one_period_charge() -> None:
@@ -367,11 +392,12 @@ TEMPLATES = (
 )
 DAYS = (None, 1, 15, 28, 31, "last", "first_business_day", "last_business_day")
 AMOUNTS = ("100.00", "250.00", "3100.00", "1234.56", "-50.00", "0.00")
+RISES = (None, None, "steps", {"by": "4%"}, {"by": "2.5%", "every": "quarter"})
 days_in_range = st.dates(min_value=date(2025, 11, 1), max_value=date(2028, 2, 28))
 
 
 @st.composite
-def recurring_charges(draw: st.DrawFn) -> dict[str, Any]:
+def recurring_charges(draw: st.DrawFn, *, rises: bool = True) -> dict[str, Any]:
     start = draw(days_in_range)
     every = draw(st.sampled_from(("month", "quarter", "year")))
     body: dict[str, Any] = {
@@ -386,6 +412,15 @@ def recurring_charges(draw: st.DrawFn) -> dict[str, Any]:
     day = draw(st.sampled_from(DAYS))
     if day is not None:
         body["day"] = day
+    rise = draw(st.sampled_from(RISES)) if rises else None
+    if rise == "steps":
+        later = start + timedelta(days=draw(st.integers(1, 400)))
+        body["amounts"] = [
+            {"from": start, "amount": body.pop("amount")},
+            {"from": later, "amount": Decimal(draw(st.sampled_from(AMOUNTS)))},
+        ]
+    elif rise is not None:
+        body["escalate"] = rise
     return body
 
 
@@ -468,7 +503,7 @@ def test_generating_a_plan_for_what_a_plan_billed_reproduces_every_item(text: st
 
 
 @settings(max_examples=80, deadline=None)
-@given(charge=recurring_charges())
+@given(charge=recurring_charges(rises=False))
 def test_one_recurring_charge_of_two_full_periods_or_more_is_recognised_as_one(
     charge: dict[str, Any],
 ) -> None:

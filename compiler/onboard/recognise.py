@@ -36,6 +36,8 @@ from compiler.money import allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
 from compiler.onboard.runs import Pool, Run, fit, labelled, longest
+from compiler.onboard.steps import Chain, chains
+from compiler.schedule import Every
 
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
@@ -188,32 +190,56 @@ def _recurring(objects: Any) -> list[_Draft]:
     for group in _groups(list(objects), _group):
         pool = Pool.of(group)
         # Runs first, so that an item a run takes as its stub is not left alone.
-        drafts.extend(
-            _recurring_draft(run) for run in longest(group, pool, stubs=True, least=MIN_RUN)
-        )
+        runs = longest(group, pool, stubs=True, least=MIN_RUN)
         for found in group:
             if pool.free(found):
                 run = fit(found, pool, stubs=False)
                 if run is None:  # cannot happen: any dated item is a one-period charge
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
-                drafts.append(_recurring_draft(run))
+                runs.append(run)
+        drafts.extend(_recurring_draft(chain) for chain in chains(runs))
     return sorted(drafts, key=lambda d: _order(d.items[0][1]))
 
 
-def _recurring_draft(run: Run) -> _Draft:
-    amount = _money(run.amount, run.items[0][1].currency)
-    body: dict[str, Any] = {"description": run.template, **_term(run), "amount": amount}
-    if run.stubbed and run.prorate != "daily":
-        body["prorate"] = run.prorate
-    if run.stubbed and run.rounding != "half_up":
-        body["rounding"] = run.rounding
-    return _Draft("recurring", run.template, "recurring", body, list(labelled(run)))
+def _recurring_draft(chain: Chain) -> _Draft:
+    first = chain.first
+    currency = first.items[0][1].currency
+    body: dict[str, Any] = {"description": first.template, **_term(chain)}
+    escalation = chain.escalation
+    if len(chain.runs) == 1 or escalation is not None:
+        body["amount"] = _money(first.amount, currency)
+    else:
+        body["amounts"] = [
+            {"from": day, "amount": _money(amount, currency)} for day, amount in chain.steps
+        ]
+    if escalation is not None:
+        rise: dict[str, Any] = {"by": f"{escalation.by}%"}
+        if _every_text(escalation.every) != "year":
+            rise["every"] = _every_text(escalation.every)
+        if escalation.written_from:
+            rise["from"] = escalation.first
+        body["escalate"] = rise
+    if chain.stubbed and chain.prorate != "daily":
+        body["prorate"] = chain.prorate
+    if chain.stubbed and chain.rounding != "half_up":
+        body["rounding"] = chain.rounding
+    labels = [label for run in chain.runs for label, _ in labelled(run)]
+    items = list(zip(labels, (found for _, found in chain.items), strict=True))
+    return _Draft("recurring", first.template, "recurring", body, items)
 
 
-def _term(run: Run) -> dict[str, Any]:
-    shape = run.shape
-    term: dict[str, Any] = {"every": shape.every.unit, "start": run.start, "end": run.end}
+def _every_text(every: Every) -> str:
+    months = {"month": 1, "quarter": 3, "year": 12}.get(every.unit, 0) * every.n
+    if every.unit == "week" or months not in (1, 3, 12):
+        return f"{every.n} {every.unit}s" if every.n > 1 else every.unit
+    return {1: "month", 3: "quarter", 12: "year"}[months]
+
+
+def _term(chain: Chain | Run) -> dict[str, Any]:
+    runs = chain.runs if isinstance(chain, Chain) else [chain]
+    shape = runs[0].shape
+    term: dict[str, Any] = {"every": shape.every.unit, "start": runs[0].start, "end": runs[-1].end}
     if shape.bill != "in_advance":
         term["bill"] = shape.bill
     if shape.day is not None:

@@ -168,7 +168,7 @@ def _shapes(day: date) -> Iterator[tuple[Shape, date]]:
                     continue
                 seen.add(rule)
                 shape = Shape(every, bill, rule)
-                if _dated(shape, period) == day:
+                if dated(shape, period) == day:
                     fitting.append((shape, anchor))
         # The fewest keys to write first: `bill` and `day` only where the dates need them.
         yield from sorted(fitting, key=lambda pair: _keys_written(pair[0]))
@@ -193,7 +193,7 @@ def _full(every: Every, anchor: date, k: int) -> Period:
     return schedule.periods(every, "calendar", every.add(anchor, k), count=1)[0]
 
 
-def _dated(shape: Shape, period: Period) -> date:
+def dated(shape: Shape, period: Period) -> date:
     when = schedule.bill_date(period, shape.bill)
     return when if shape.day is None else schedule.move_to_day(when, shape.day)
 
@@ -227,7 +227,7 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
 def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
     """Free items this run would bill for `period` exactly."""
     amount = _price(run, period)
-    for item in pool.at(_dated(run.shape, period)):
+    for item in pool.at(dated(run.shape, period)):
         if item.amount == amount and wording.describes(run.template, period, item.description):
             yield item
 
@@ -356,7 +356,7 @@ def reproduces(run: Run) -> bool:
         if period.is_stub and run.prorate == "skip":
             return False
         if (
-            _dated(run.shape, period) != item.date
+            dated(run.shape, period) != item.date
             or _price(run, period) != item.amount
             or not wording.describes(run.template, period, item.description)
         ):
