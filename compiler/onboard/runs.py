@@ -32,6 +32,9 @@ _ONE_DAY = timedelta(days=1)
 # Day rules in the order a person would reach for them; the first that fits a run wins.
 _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
 _PRORATES = ("daily", "none")
+# Stubs are looked for around two full periods or more: one period and a stub is two readings
+# of the same items, and the search is the costly part.
+STUBBED_LEAST = 2
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
 
 
@@ -105,7 +108,8 @@ def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
         for template in _templates(first.description, period):
             run = _extend(shape, anchor, template, first, pool)
             # A stub may need a `day` the full periods alone do not: each shape with its own.
-            if stubs and (best is None or len(run.items) + 2 > len(best.items)):
+            worth = best is None or len(run.items) + 2 > len(best.items)
+            if stubs and worth and len(run.items) >= STUBBED_LEAST:
                 run = _with_stubs(run, pool)
             if (best is None or len(run.items) > len(best.items)) and reproduces(run):
                 best = run
