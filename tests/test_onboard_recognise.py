@@ -270,6 +270,17 @@ def test_a_clean_percentage_split_of_a_total_becomes_a_split() -> None:
     ]
 
 
+def test_a_kickoff_fee_beside_a_clean_split_stays_a_milestone() -> None:
+    objects = [
+        found(date(2026, 1, 15), "1234.56", "Kickoff", kind="milestone"),
+        found(date(2026, 3, 1), "27000.00", "Design sign-off", kind="milestone"),
+        found(date(2026, 5, 1), "36000.00", "Build complete", kind="milestone"),
+        found(date(2026, 7, 1), "27000.00", "Go-live", kind="milestone"),
+    ]
+    generated = round_trip(objects)
+    assert [(c.key, len(c.covers)) for c in generated] == [("payments", 3), ("kickoff", 1)]
+
+
 def test_milestones_that_are_no_clean_split_stay_plain() -> None:
     objects = [
         found(date(2026, 3, 1), "1234.56", "Kickoff", kind="milestone"),

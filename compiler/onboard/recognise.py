@@ -7,24 +7,31 @@ else as it was found:
 - recurring objects on consecutive calendar months, quarters or years, of one amount, one
   description template and one set of options, become one recurring charge (`start`, `end`,
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
-  where one prices exactly; a lone recurring object is a one-period charge;
+  where one prices exactly; such runs that follow each other with another amount are one
+  charge with `amounts` steps, or with `escalate` when one percentage at a regular interval
+  bills them all (compiler.onboard.steps); a lone recurring object is a one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
   become one repeating product; others are one-off products;
 - dated or on-completion milestones with an amount, all in one currency and options, whose
   amounts are each a whole or half percent of their total become one split (at least two
-  parts); the others stay plain milestones (with quantity x rate when they have one).
+  parts), or, failing that, all of them but one; the others stay plain milestones (with
+  quantity x rate when they have one).
 
 A kind is never changed: a vendor that reads kinds back (Ruddr's milestone types, Coperniq's
 invoice sections) would otherwise see a change. Every run is re-expanded with the plan's own
 schedule and money functions before it is returned (compiler.onboard.runs); the tests write
 the charges into a plan and check that it expands to exactly the objects found.
+
+Bodies hold exact values (Decimal amounts with the currency's decimals, dates): the writer
+turns them into YAML. Options are written on every charge under the vendor's key (the prefix
+of the object's resource type), so that a project or `defaults` block cannot change them.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -41,6 +48,8 @@ from compiler.schedule import Every
 
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
+# Splits are looked for among at most this many milestones of a project when one is left out.
+MAX_SPLIT_SEARCH = 60
 # A run is at least two full periods; fewer is a single item.
 MIN_RUN = 2
 
@@ -185,7 +194,7 @@ def _groups(objects: Sequence[Found], key: Callable[[Found], Any]) -> list[list[
 # -- recurring ------------------------------------------------------------------------------
 
 
-def _recurring(objects: Any) -> list[_Draft]:
+def _recurring(objects: Iterable[Found]) -> list[_Draft]:
     drafts: list[_Draft] = []
     for group in _groups(list(objects), _group):
         pool = Pool.of(group)
@@ -278,7 +287,7 @@ def _milestones(objects: list[Found]) -> list[_Draft]:
     splittable = [f for f in objects if f.quantity is None and f.amount > 0]
     split_items: set[int] = set()
     for group in _groups(splittable, _group):
-        draft = _split(group)
+        draft = _split(group) or _split_but_one(group)
         if draft is not None:
             drafts.append(draft)
             split_items.update(id(item) for _, item in draft.items)
@@ -325,6 +334,18 @@ def _split(group: list[Found]) -> _Draft | None:
         items.append((key, found))
     body = {"split": {"total": _money(total, group[0].currency), "parts": parts}}
     return _Draft("milestones", "payments", "payments", body, items)
+
+
+def _split_but_one(group: list[Found]) -> _Draft | None:
+    """A split of all the milestones but one (a kickoff fee beside a split delivery), the
+    earliest one left out first."""
+    if len(group) > MAX_SPLIT_SEARCH:
+        return None
+    for n in range(len(group)):
+        draft = _split(group[:n] + group[n + 1 :])
+        if draft is not None:
+            return draft
+    return None
 
 
 def _percent(fraction: Fraction) -> str:
