@@ -145,6 +145,21 @@ def test_month_names_in_descriptions_become_a_template() -> None:
     )
 
 
+def test_a_quarter_named_by_its_last_month_is_written_from_the_period_end() -> None:
+    ends = [date(2026, 3, 31), date(2026, 6, 30), date(2026, 9, 30)]
+    [charge] = round_trip([found(d, "900.00", f"Hosting to {d:%b %Y}") for d in ends])
+    assert charge.body["description"] == (
+        "Hosting to {{ period.end | month_abbr }} {{ period.end.year }}"
+    )
+
+
+def test_may_is_read_as_a_month_name_or_an_abbreviation_as_the_run_needs() -> None:
+    objects = [found(d, "10.00", f"Fee {d:%B}") for d in months(date(2026, 5, 1), 3)]
+    [charge] = round_trip(objects)
+    assert charge.body["description"] == "Fee {{ period.start | month_name }}"
+    assert (charge.body["start"], "prorate" in charge.body) == (date(2026, 5, 1), False)
+
+
 def test_a_prorated_first_stub_starts_the_charge_mid_month() -> None:
     # The plan language's first worked example, read back from the vendor.
     objects = [found(date(2026, 1, 16), "1600.00", "Retainer")]
