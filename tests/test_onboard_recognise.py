@@ -93,9 +93,12 @@ def expanded(text: str) -> list[Item]:
     return checked.items
 
 
-def round_trip(objects: Sequence[Found], currency: str = "USD") -> list[Charge]:
-    """Generate, write, expand: every item is the object its address covers, one to one."""
-    generated = charges(objects, currency=currency)
+def round_trip(
+    objects: Sequence[Found], currency: str = "USD", *, kinds_kept: bool = True
+) -> list[Charge]:
+    """Generate, write, expand: every item is the object its address covers, one to one (its
+    kind too, unless the vendor keeps no kinds)."""
+    generated = charges(objects, currency=currency, kinds_kept=kinds_kept)
     text = plan_of(generated, currency)
     items = expanded(text)
     covers = {f"{PROJECT}/{suffix}": f for c in generated for suffix, f in c.covers.items()}
@@ -103,8 +106,9 @@ def round_trip(objects: Sequence[Found], currency: str = "USD") -> list[Charge]:
     assert sorted(id(f) for f in covers.values()) == sorted(id(f) for f in objects)
     for item in items:
         source = covers[item.address]
+        kind = source.kind if kinds_kept else item.kind
         got = (item.kind, item.date, item.amount, item.description, item.quantity, item.rate)
-        want = (source.kind, source.date, source.amount, source.description)
+        want = (kind, source.date, source.amount, source.description)
         assert got == (*want, source.quantity, source.rate), text
         assert (item.task, item.currency) == (source.task, source.currency), text
         assert dict(item.options) == dict(source.options), text
@@ -320,6 +324,25 @@ def test_a_quantity_x_rate_milestone_keeps_its_quantity_and_rate() -> None:
     ]
     [charge] = round_trip(objects)
     assert (charge.body["quantity"], charge.body["rate"]) == (Decimal(4), Decimal(1250))
+
+
+# -- vendors that keep no kinds ----------------------------------------------------------------
+
+
+def test_where_kinds_are_not_kept_a_run_of_milestones_is_a_recurring_charge() -> None:
+    objects = [found(d, "500.00", "Hosting", kind="milestone") for d in months(date(2026, 1, 1), 4)]
+    objects.append(found(date(2026, 2, 10), "2000.00", "Kickoff", kind="milestone"))
+    generated = round_trip(objects, kinds_kept=False)
+    assert [(c.section, c.key, len(c.covers)) for c in generated] == [
+        ("recurring", "hosting", 4),
+        ("milestones", "kickoff", 1),
+    ]
+
+
+def test_where_kinds_are_kept_a_run_of_milestones_stays_milestones() -> None:
+    objects = [found(d, "500.00", "Hosting", kind="milestone") for d in months(date(2026, 1, 1), 3)]
+    generated = round_trip(objects)
+    assert {c.section for c in generated} == {"milestones"}
 
 
 # -- products -----------------------------------------------------------------------------------
@@ -566,6 +589,8 @@ def hand_made(draw: st.DrawFn) -> list[Found]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(objects=hand_made())
-def test_any_objects_made_by_hand_are_reproduced_exactly(objects: list[Found]) -> None:
-    round_trip(objects)
+@given(objects=hand_made(), kinds_kept=st.booleans())
+def test_any_objects_made_by_hand_are_reproduced_exactly(
+    objects: list[Found], kinds_kept: bool
+) -> None:
+    round_trip(objects, kinds_kept=kinds_kept)

@@ -85,22 +85,38 @@ class _Draft:
     items: list[tuple[str | None, Found]] = field(default_factory=list)
 
 
-def charges(objects: Sequence[Found], *, currency: str | None = None) -> list[Charge]:
+def charges(
+    objects: Sequence[Found], *, currency: str | None = None, kinds_kept: bool = True
+) -> list[Charge]:
     """The charges that reproduce `objects` exactly, one item per object.
 
     currency: the project's (written on the project); a charge in another currency says its
-    own. By default, the currency most of the objects bill in. Raises Unexpressible for an
-    object no charge can reproduce.
+    own. By default, the currency most of the objects bill in.
+    kinds_kept: whether the vendor keeps what kind of charge made an object (Ruddr's milestone
+    types, Coperniq's sections). Where it does not (Kantata, Wethod), an amount on a date is
+    read as a recurring occurrence when it is part of a run and as a milestone otherwise,
+    whatever its Found.kind says.
+    Raises Unexpressible for an object no charge can reproduce.
     """
     ordered = sorted(objects, key=_order)
     for found in ordered:
         _check(found)
     if currency is None and ordered:
         currency = Counter(found.currency for found in ordered).most_common(1)[0][0]
+    if kinds_kept:
+        recurring, _ = _recurring((o for o in ordered if o.kind == "recurring"), singles=True)
+        milestones = [o for o in ordered if o.kind == "milestone"]
+    else:
+        # An amount on a date is a recurring occurrence in a run, else a milestone.
+        loose = [o for o in ordered if o.kind != "product" and o.quantity is None and o.date]
+        recurring, left = _recurring(loose, singles=False)
+        read = {id(o) for o in loose}
+        kept = [o for o in ordered if o.kind == "milestone" and id(o) not in read]
+        milestones = sorted(left + kept, key=_order)
     drafts = [
-        *_recurring(o for o in ordered if o.kind == "recurring"),
+        *recurring,
         *_products([o for o in ordered if o.kind == "product"]),
-        *_milestones([o for o in ordered if o.kind == "milestone"]),
+        *_milestones(milestones),
     ]
     keys = wording.Keys()
     out: list[Charge] = []
@@ -194,21 +210,26 @@ def _groups(objects: Sequence[Found], key: Callable[[Found], Any]) -> list[list[
 # -- recurring ------------------------------------------------------------------------------
 
 
-def _recurring(objects: Iterable[Found]) -> list[_Draft]:
+def _recurring(objects: Iterable[Found], *, singles: bool) -> tuple[list[_Draft], list[Found]]:
+    """Recurring charges for the objects' runs, and for each object left over a one-period
+    charge (`singles`), or the objects left over."""
     drafts: list[_Draft] = []
+    left: list[Found] = []
     for group in _groups(list(objects), _group):
         pool = Pool.of(group)
         # Runs first, so that an item a run takes as its stub is not left alone.
         runs = longest(group, pool, stubs=True, least=MIN_RUN)
         for found in group:
-            if pool.free(found):
+            if pool.free(found) and not singles:
+                left.append(found)
+            elif pool.free(found):
                 run = fit(found, pool, stubs=False)
                 if run is None:  # cannot happen: any dated item is a one-period charge
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
                 runs.append(run)
         drafts.extend(_recurring_draft(chain) for chain in chains(runs))
-    return sorted(drafts, key=lambda d: _order(d.items[0][1]))
+    return sorted(drafts, key=lambda d: _order(d.items[0][1])), left
 
 
 def _recurring_draft(chain: Chain) -> _Draft:
