@@ -38,9 +38,10 @@ def found(
     task: int | None = None,
     options: Mapping[str, Any] | None = None,
     remote_id: str | None = None,
+    owner: str | None = None,
 ) -> Found:
     rid = remote_id or f"{kind}-{when}-{description}-{amount}"
-    observed = Observed(rid, TYPE, 7, {}, False, when, Decimal(amount))
+    observed = Observed(rid, TYPE, 7, {}, False, when, Decimal(amount), owner=owner)
     return Found(
         remote_id=rid,
         type=TYPE,
@@ -411,6 +412,23 @@ def test_keys_are_readable_unique_and_stable() -> None:
     keys = [c.key for c in round_trip(objects)]
     assert keys == ["cafe-setup", "cafe-setup-2", "milestone"]
     assert [c.key for c in charges(list(reversed(objects)))] == keys
+
+
+def test_a_charge_billplan_made_keeps_the_key_its_objects_are_tagged_with() -> None:
+    objects = [
+        found(d, "100.00", "Support", owner=f"old-name/recurring/retainer/{d:%Y-%m}")
+        for d in months(date(2026, 1, 1), 3)
+    ]
+    objects.append(found(date(2026, 5, 5), "9.00", "Fee", kind="milestone", owner="x/milestones/a"))
+    assert [c.key for c in round_trip(objects)] == ["retainer", "a"]
+
+
+def test_tags_that_are_not_this_charges_addresses_are_not_used_as_its_key() -> None:
+    objects = [
+        found(d, "100.00", "Support", owner=f"p/recurring/retainer/{d:%Y}")
+        for d in months(date(2026, 1, 1), 3)
+    ]
+    assert [c.key for c in round_trip(objects)] == ["support"]
 
 
 def test_a_charge_in_another_currency_says_its_own() -> None:

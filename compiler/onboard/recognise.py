@@ -119,15 +119,32 @@ def charges(
         *_milestones(milestones),
     ]
     keys = wording.Keys()
+    # A charge billplan made keeps the key its objects are tagged with, before any other.
+    owned = {id(draft): keys.own(_owned_key(draft)) for draft in drafts}
     out: list[Charge] = []
     for draft in drafts:
-        key = keys.claim(draft.name, draft.fallback)
+        key = owned[id(draft)] or keys.claim(draft.name, draft.fallback)
         first = draft.items[0][1]
         body = {**draft.body, **_settings(first, currency)}
         prefix = f"{draft.section}/{key}"
         covers = {prefix if label is None else f"{prefix}/{label}": f for label, f in draft.items}
         out.append(Charge(draft.section, key, body, covers))
     return out
+
+
+def _owned_key(draft: _Draft) -> str | None:
+    """The charge key every object of the draft is tagged with, by the address billplan gave
+    it (Kantata's external reference), when the tags say exactly this charge's addresses."""
+    keys = set()
+    for label, found in draft.items:
+        owner = found.observed.owner
+        # PROJECT/SECTION/CHARGE[/LABEL]: the project's key may differ; the rest must not.
+        parts = owner.split("/")[1:] if owner else []
+        tail = [] if label is None else [label]
+        if len(parts) != 2 + len(tail) or parts[0] != draft.section or parts[2:] != tail:
+            return None
+        keys.add(parts[1])
+    return keys.pop() if len(keys) == 1 else None
 
 
 def _order(found: Found) -> tuple[Any, ...]:
