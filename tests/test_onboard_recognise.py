@@ -423,6 +423,25 @@ def test_a_charge_billplan_made_keeps_the_key_its_objects_are_tagged_with() -> N
     assert [c.key for c in round_trip(objects)] == ["retainer", "a"]
 
 
+def test_a_split_billplan_made_keeps_its_key_and_its_parts_keys() -> None:
+    objects = [
+        found(date(2026, 3, 1), "30.00", "Design", kind="milestone", owner="p/milestones/d/one"),
+        found(date(2026, 5, 1), "70.00", "Build", kind="milestone", owner="p/milestones/d/two"),
+    ]
+    [charge] = round_trip(objects)
+    assert sorted(charge.covers) == ["milestones/d/one", "milestones/d/two"]
+
+
+def test_objects_tagged_as_two_charges_are_never_joined() -> None:
+    objects = [
+        found(d, "100.00", "Support", owner=f"p/recurring/{name}/{d:%Y-%m}", remote_id=f"{name}{d}")
+        for name in ("first", "second")
+        for d in months(date(2026, 1, 1), 3)
+    ]
+    generated = round_trip(objects)
+    assert sorted((c.key, len(c.covers)) for c in generated) == [("first", 3), ("second", 3)]
+
+
 def test_tags_that_are_not_this_charges_addresses_are_not_used_as_its_key() -> None:
     objects = [
         found(d, "100.00", "Support", owner=f"p/recurring/retainer/{d:%Y}")

@@ -46,6 +46,7 @@ from compiler.onboard.runs import Pool, Run, fit, labelled, longest
 from compiler.onboard.steps import Chain, chains
 from compiler.schedule import Every
 
+_SECTIONS = ("recurring", "products", "milestones")
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
 # Splits are looked for among at most this many milestones of a project when one is left out.
@@ -103,21 +104,12 @@ def charges(
         _check(found)
     if currency is None and ordered:
         currency = Counter(found.currency for found in ordered).most_common(1)[0][0]
-    if kinds_kept:
-        recurring, _ = _recurring((o for o in ordered if o.kind == "recurring"), singles=True)
-        milestones = [o for o in ordered if o.kind == "milestone"]
-    else:
-        # An amount on a date is a recurring occurrence in a run, else a milestone.
-        loose = [o for o in ordered if o.kind != "product" and o.quantity is None and o.date]
-        recurring, left = _recurring(loose, singles=False)
-        read = {id(o) for o in loose}
-        kept = [o for o in ordered if o.kind == "milestone" and id(o) not in read]
-        milestones = sorted(left + kept, key=_order)
-    drafts = [
-        *recurring,
-        *_products([o for o in ordered if o.kind == "product"]),
-        *_milestones(milestones),
-    ]
+    drafts: list[_Draft] = []
+    # Objects tagged with the charge billplan made them for are recognised with each other
+    # only: they were one charge, and are most likely one again.
+    for part in _groups(ordered, _tagged_charge):
+        drafts.extend(_drafts(part, kinds_kept=kinds_kept))
+    drafts.sort(key=lambda draft: _SECTIONS.index(draft.section))  # stable: by date within
     keys = wording.Keys()
     # A charge billplan made keeps the key its objects are tagged with, before any other.
     owned = {id(draft): keys.own(_owned_key(draft)) for draft in drafts}
@@ -132,14 +124,41 @@ def charges(
     return out
 
 
+def _drafts(ordered: list[Found], *, kinds_kept: bool) -> list[_Draft]:
+    if kinds_kept:
+        recurring, _ = _recurring((o for o in ordered if o.kind == "recurring"), singles=True)
+        milestones = [o for o in ordered if o.kind == "milestone"]
+    else:
+        # An amount on a date is a recurring occurrence in a run, else a milestone.
+        loose = [o for o in ordered if o.kind != "product" and o.quantity is None and o.date]
+        recurring, left = _recurring(loose, singles=False)
+        read = {id(o) for o in loose}
+        kept = [o for o in ordered if o.kind == "milestone" and id(o) not in read]
+        milestones = sorted(left + kept, key=_order)
+    return [
+        *recurring,
+        *_products([o for o in ordered if o.kind == "product"]),
+        *_milestones(milestones),
+    ]
+
+
+def _tag(found: Found) -> list[str]:
+    """SECTION, CHARGE[, LABEL] of the address the object is tagged with; empty if none."""
+    owner = found.observed.owner
+    # The project's key (the first part) may differ from the generated plan's.
+    return owner.split("/")[1:] if owner else []
+
+
+def _tagged_charge(found: Found) -> tuple[str, ...]:
+    return tuple(_tag(found)[:2])
+
+
 def _owned_key(draft: _Draft) -> str | None:
     """The charge key every object of the draft is tagged with, by the address billplan gave
     it (Kantata's external reference), when the tags say exactly this charge's addresses."""
     keys = set()
     for label, found in draft.items:
-        owner = found.observed.owner
-        # PROJECT/SECTION/CHARGE[/LABEL]: the project's key may differ; the rest must not.
-        parts = owner.split("/")[1:] if owner else []
+        parts = _tag(found)
         tail = [] if label is None else [label]
         if len(parts) != 2 + len(tail) or parts[0] != draft.section or parts[2:] != tail:
             return None
@@ -362,8 +381,11 @@ def _split(group: list[Found]) -> _Draft | None:
     keys = wording.Keys()
     parts: dict[str, Any] = {}
     items: list[tuple[str | None, Found]] = []
+    # Parts billplan made keep the keys they are tagged with, when those are one split's.
+    tags = [_tag(found) for found in group]
+    tagged = len({tuple(tag[:2]) for tag in tags}) == 1 and all(len(tag) == 3 for tag in tags)
     for found, fraction in zip(group, fractions, strict=True):
-        key = keys.claim(found.description, "part")
+        key = (tagged and keys.own(_tag(found)[2])) or keys.claim(found.description, "part")
         parts[key] = {
             "description": wording.literal(found.description),
             **_when(found),
