@@ -39,7 +39,7 @@ from fractions import Fraction
 from typing import Any
 
 from compiler.expand.written import NUMBER_DECIMALS
-from compiler.money import allocate, decimals, exponent, round_money
+from compiler.money import ROUNDING_MODES, Rounding, allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
 from compiler.onboard.runs import Pool, Run, fit, labelled, longest
@@ -198,12 +198,12 @@ def _check(found: Found) -> None:
         raise Unexpressible(found, "its amount is not its quantity x rate, rounded")
 
 
-def _rounding(found: Found) -> str | None:
+def _rounding(found: Found) -> Rounding | None:
     """The rounding under which quantity x rate bills the object's amount (half_up first)."""
     assert found.quantity is not None and found.rate is not None
     exact = Fraction(found.quantity) * Fraction(found.rate)
-    for mode in ("half_up", "half_even"):
-        if round_money(exact, found.currency, mode) == found.amount:  # type: ignore[arg-type]
+    for mode in ROUNDING_MODES:
+        if round_money(exact, found.currency, mode) == found.amount:
             return mode
     return None
 
@@ -290,8 +290,7 @@ def _recurring_draft(chain: Chain) -> _Draft:
         body["prorate"] = chain.prorate
     if chain.stubbed and chain.rounding != "half_up":
         body["rounding"] = chain.rounding
-    labels = [label for run in chain.runs for label, _ in labelled(run)]
-    items = list(zip(labels, (found for _, found in chain.items), strict=True))
+    items: list[tuple[str | None, Found]] = [pair for run in chain.runs for pair in labelled(run)]
     return _Draft("recurring", first.template, "recurring", body, items)
 
 
@@ -322,7 +321,8 @@ def _products(objects: list[Found]) -> list[_Draft]:
     for group in same:
         for run in longest(group, Pool.of(group), stubs=False, least=MIN_RUN):
             body = {"description": run.template, **_term(run), **_priced(run.items[0][1])}
-            drafts.append(_Draft("products", run.template, "product", body, labelled(run)))
+            items: list[tuple[str | None, Found]] = list(labelled(run))
+            drafts.append(_Draft("products", run.template, "product", body, items))
     repeating = {id(item) for draft in drafts for _, item in draft.items}
     for found in objects:
         if id(found) not in repeating:

@@ -16,7 +16,7 @@ from fractions import Fraction
 from itertools import pairwise
 
 from compiler import schedule
-from compiler.money import round_money
+from compiler.money import Rounding, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
 from compiler.onboard.runs import Run, dated
@@ -62,7 +62,7 @@ class Chain:
         return self._stubbed().prorate
 
     @property
-    def rounding(self) -> str:
+    def rounding(self) -> Rounding:
         return self._stubbed().rounding
 
     @property
@@ -150,7 +150,7 @@ def bills(chain: Chain) -> bool:
             price = Fraction(steps[0][1]) * _factor(chain.escalation, period.start)
         if period.is_stub and chain.prorate == "daily":
             price = price * period.days / period.full_days
-        amount = round_money(price, currency, chain.rounding)  # type: ignore[arg-type]
+        amount = round_money(price, currency, chain.rounding)
         if (
             amount != item.amount
             or dated(first.shape, period) != item.date
