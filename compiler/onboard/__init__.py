@@ -1,5 +1,6 @@
-"""Onboarding: turning the billing schedules a vendor already holds into a plan.
+"""Onboarding (`billplan import --generate`): turning what a vendor already holds into a plan.
 
-found.py says what was read (one Found per vendor object, in the plan's terms); recognise.py
-turns a project's Found objects into the charges a person would write.
+`found` holds the values a provider reads a vendor's objects back into, in the plan's terms
+(Found, FoundProject); each provider's `projects()` and `found()` produce them. Recognising
+structure in them and writing the plan are the stages after.
 """

@@ -1,4 +1,10 @@
-"""What onboarding reads from a vendor: each object it holds, in the plan's terms."""
+"""What a vendor holds, read back in the plan's terms: a `Found` is one object as an Item would
+say it (kind, date, description, amount, quantity, rate, the vendor options), with the
+Observed it was read from; a `FoundProject` is one vendor project and every object in it.
+
+Providers make them (`Provider.found`, `Provider.projects`); onboarding recognises charges in
+them and writes the plan. They are values: nothing here talks to a vendor.
+"""
 
 from __future__ import annotations
 
