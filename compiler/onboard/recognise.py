@@ -7,24 +7,31 @@ else as it was found:
 - recurring objects on consecutive calendar months, quarters or years, of one amount, one
   description template and one set of options, become one recurring charge (`start`, `end`,
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
-  where one prices exactly; a lone recurring object is a one-period charge;
+  where one prices exactly; such runs that follow each other with another amount are one
+  charge with `amounts` steps, or with `escalate` when one percentage at a regular interval
+  bills them all (compiler.onboard.steps); a lone recurring object is a one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
   become one repeating product; others are one-off products;
 - dated or on-completion milestones with an amount, all in one currency and options, whose
   amounts are each a whole or half percent of their total become one split (at least two
-  parts); the others stay plain milestones (with quantity x rate when they have one).
+  parts), or, failing that, all of them but one; the others stay plain milestones (with
+  quantity x rate when they have one).
 
 A kind is never changed: a vendor that reads kinds back (Ruddr's milestone types, Coperniq's
 invoice sections) would otherwise see a change. Every run is re-expanded with the plan's own
 schedule and money functions before it is returned (compiler.onboard.runs); the tests write
 the charges into a plan and check that it expands to exactly the objects found.
+
+Bodies hold exact values (Decimal amounts with the currency's decimals, dates): the writer
+turns them into YAML. Options are written on every charge under the vendor's key (the prefix
+of the object's resource type), so that a project or `defaults` block cannot change them.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -32,13 +39,18 @@ from fractions import Fraction
 from typing import Any
 
 from compiler.expand.written import NUMBER_DECIMALS
-from compiler.money import allocate, decimals, exponent, round_money
+from compiler.money import ROUNDING_MODES, Rounding, allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
 from compiler.onboard.runs import Pool, Run, fit, labelled, longest
+from compiler.onboard.steps import Chain, chains
+from compiler.schedule import Every
 
+_SECTIONS = ("recurring", "products", "milestones")
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
+# Splits are looked for among at most this many milestones of a project when one is left out.
+MAX_SPLIT_SEARCH = 60
 # A run is at least two full periods; fewer is a single item.
 MIN_RUN = 2
 
@@ -74,33 +86,84 @@ class _Draft:
     items: list[tuple[str | None, Found]] = field(default_factory=list)
 
 
-def charges(objects: Sequence[Found], *, currency: str | None = None) -> list[Charge]:
+def charges(
+    objects: Sequence[Found], *, currency: str | None = None, kinds_kept: bool = True
+) -> list[Charge]:
     """The charges that reproduce `objects` exactly, one item per object.
 
     currency: the project's (written on the project); a charge in another currency says its
-    own. By default, the currency most of the objects bill in. Raises Unexpressible for an
-    object no charge can reproduce.
+    own. By default, the currency most of the objects bill in.
+    kinds_kept: whether the vendor keeps what kind of charge made an object (Ruddr's milestone
+    types, Coperniq's sections). Where it does not (Kantata, Wethod), an amount on a date is
+    read as a recurring occurrence when it is part of a run and as a milestone otherwise,
+    whatever its Found.kind says.
+    Raises Unexpressible for an object no charge can reproduce.
     """
     ordered = sorted(objects, key=_order)
     for found in ordered:
         _check(found)
     if currency is None and ordered:
         currency = Counter(found.currency for found in ordered).most_common(1)[0][0]
-    drafts = [
-        *_recurring(o for o in ordered if o.kind == "recurring"),
-        *_products([o for o in ordered if o.kind == "product"]),
-        *_milestones([o for o in ordered if o.kind == "milestone"]),
-    ]
+    drafts: list[_Draft] = []
+    # Objects tagged with the charge billplan made them for are recognised with each other
+    # only: they were one charge, and are most likely one again.
+    for part in _groups(ordered, _tagged_charge):
+        drafts.extend(_drafts(part, kinds_kept=kinds_kept))
+    drafts.sort(key=lambda draft: _SECTIONS.index(draft.section))  # stable: by date within
     keys = wording.Keys()
+    # A charge billplan made keeps the key its objects are tagged with, before any other.
+    owned = {id(draft): keys.own(_owned_key(draft)) for draft in drafts}
     out: list[Charge] = []
     for draft in drafts:
-        key = keys.claim(draft.name, draft.fallback)
+        key = owned[id(draft)] or keys.claim(draft.name, draft.fallback)
         first = draft.items[0][1]
         body = {**draft.body, **_settings(first, currency)}
         prefix = f"{draft.section}/{key}"
         covers = {prefix if label is None else f"{prefix}/{label}": f for label, f in draft.items}
         out.append(Charge(draft.section, key, body, covers))
     return out
+
+
+def _drafts(ordered: list[Found], *, kinds_kept: bool) -> list[_Draft]:
+    if kinds_kept:
+        recurring, _ = _recurring((o for o in ordered if o.kind == "recurring"), singles=True)
+        milestones = [o for o in ordered if o.kind == "milestone"]
+    else:
+        # An amount on a date is a recurring occurrence in a run, else a milestone.
+        loose = [o for o in ordered if o.kind != "product" and o.quantity is None and o.date]
+        recurring, left = _recurring(loose, singles=False)
+        read = {id(o) for o in loose}
+        kept = [o for o in ordered if o.kind == "milestone" and id(o) not in read]
+        milestones = sorted(left + kept, key=_order)
+    return [
+        *recurring,
+        *_products([o for o in ordered if o.kind == "product"]),
+        *_milestones(milestones),
+    ]
+
+
+def _tag(found: Found) -> list[str]:
+    """SECTION, CHARGE[, LABEL] of the address the object is tagged with; empty if none."""
+    owner = found.observed.owner
+    # The project's key (the first part) may differ from the generated plan's.
+    return owner.split("/")[1:] if owner else []
+
+
+def _tagged_charge(found: Found) -> tuple[str, ...]:
+    return tuple(_tag(found)[:2])
+
+
+def _owned_key(draft: _Draft) -> str | None:
+    """The charge key every object of the draft is tagged with, by the address billplan gave
+    it (Kantata's external reference), when the tags say exactly this charge's addresses."""
+    keys = set()
+    for label, found in draft.items:
+        parts = _tag(found)
+        tail = [] if label is None else [label]
+        if len(parts) != 2 + len(tail) or parts[0] != draft.section or parts[2:] != tail:
+            return None
+        keys.add(parts[1])
+    return keys.pop() if len(keys) == 1 else None
 
 
 def _order(found: Found) -> tuple[Any, ...]:
@@ -135,12 +198,12 @@ def _check(found: Found) -> None:
         raise Unexpressible(found, "its amount is not its quantity x rate, rounded")
 
 
-def _rounding(found: Found) -> str | None:
+def _rounding(found: Found) -> Rounding | None:
     """The rounding under which quantity x rate bills the object's amount (half_up first)."""
     assert found.quantity is not None and found.rate is not None
     exact = Fraction(found.quantity) * Fraction(found.rate)
-    for mode in ("half_up", "half_even"):
-        if round_money(exact, found.currency, mode) == found.amount:  # type: ignore[arg-type]
+    for mode in ROUNDING_MODES:
+        if round_money(exact, found.currency, mode) == found.amount:
             return mode
     return None
 
@@ -183,37 +246,65 @@ def _groups(objects: Sequence[Found], key: Callable[[Found], Any]) -> list[list[
 # -- recurring ------------------------------------------------------------------------------
 
 
-def _recurring(objects: Any) -> list[_Draft]:
+def _recurring(objects: Iterable[Found], *, singles: bool) -> tuple[list[_Draft], list[Found]]:
+    """Recurring charges for the objects' runs, and for each object left over a one-period
+    charge (`singles`), or the objects left over."""
     drafts: list[_Draft] = []
+    left: list[Found] = []
     for group in _groups(list(objects), _group):
         pool = Pool.of(group)
         # Runs first, so that an item a run takes as its stub is not left alone.
-        drafts.extend(
-            _recurring_draft(run) for run in longest(group, pool, stubs=True, least=MIN_RUN)
-        )
+        runs = longest(group, pool, stubs=True, least=MIN_RUN)
         for found in group:
-            if pool.free(found):
+            if pool.free(found) and not singles:
+                left.append(found)
+            elif pool.free(found):
                 run = fit(found, pool, stubs=False)
                 if run is None:  # cannot happen: any dated item is a one-period charge
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
-                drafts.append(_recurring_draft(run))
-    return sorted(drafts, key=lambda d: _order(d.items[0][1]))
+                runs.append(run)
+        drafts.extend(_recurring_draft(chain) for chain in chains(runs))
+    return sorted(drafts, key=lambda d: _order(d.items[0][1])), left
 
 
-def _recurring_draft(run: Run) -> _Draft:
-    amount = _money(run.amount, run.items[0][1].currency)
-    body: dict[str, Any] = {"description": run.template, **_term(run), "amount": amount}
-    if run.stubbed and run.prorate != "daily":
-        body["prorate"] = run.prorate
-    if run.stubbed and run.rounding != "half_up":
-        body["rounding"] = run.rounding
-    return _Draft("recurring", run.template, "recurring", body, list(labelled(run)))
+def _recurring_draft(chain: Chain) -> _Draft:
+    first = chain.first
+    currency = first.items[0][1].currency
+    body: dict[str, Any] = {"description": first.template, **_term(chain)}
+    escalation = chain.escalation
+    if len(chain.runs) == 1 or escalation is not None:
+        body["amount"] = _money(first.amount, currency)
+    else:
+        body["amounts"] = [
+            {"from": day, "amount": _money(amount, currency)} for day, amount in chain.steps
+        ]
+    if escalation is not None:
+        rise: dict[str, Any] = {"by": f"{escalation.by}%"}
+        if _every_text(escalation.every) != "year":
+            rise["every"] = _every_text(escalation.every)
+        if escalation.written_from:
+            rise["from"] = escalation.first
+        body["escalate"] = rise
+    if chain.stubbed and chain.prorate != "daily":
+        body["prorate"] = chain.prorate
+    if chain.stubbed and chain.rounding != "half_up":
+        body["rounding"] = chain.rounding
+    items: list[tuple[str | None, Found]] = [pair for run in chain.runs for pair in labelled(run)]
+    return _Draft("recurring", first.template, "recurring", body, items)
 
 
-def _term(run: Run) -> dict[str, Any]:
-    shape = run.shape
-    term: dict[str, Any] = {"every": shape.every.unit, "start": run.start, "end": run.end}
+def _every_text(every: Every) -> str:
+    months = {"month": 1, "quarter": 3, "year": 12}.get(every.unit, 0) * every.n
+    if every.unit == "week" or months not in (1, 3, 12):
+        return f"{every.n} {every.unit}s" if every.n > 1 else every.unit
+    return {1: "month", 3: "quarter", 12: "year"}[months]
+
+
+def _term(chain: Chain | Run) -> dict[str, Any]:
+    runs = chain.runs if isinstance(chain, Chain) else [chain]
+    shape = runs[0].shape
+    term: dict[str, Any] = {"every": shape.every.unit, "start": runs[0].start, "end": runs[-1].end}
     if shape.bill != "in_advance":
         term["bill"] = shape.bill
     if shape.day is not None:
@@ -230,7 +321,8 @@ def _products(objects: list[Found]) -> list[_Draft]:
     for group in same:
         for run in longest(group, Pool.of(group), stubs=False, least=MIN_RUN):
             body = {"description": run.template, **_term(run), **_priced(run.items[0][1])}
-            drafts.append(_Draft("products", run.template, "product", body, labelled(run)))
+            items: list[tuple[str | None, Found]] = list(labelled(run))
+            drafts.append(_Draft("products", run.template, "product", body, items))
     repeating = {id(item) for draft in drafts for _, item in draft.items}
     for found in objects:
         if id(found) not in repeating:
@@ -252,7 +344,7 @@ def _milestones(objects: list[Found]) -> list[_Draft]:
     splittable = [f for f in objects if f.quantity is None and f.amount > 0]
     split_items: set[int] = set()
     for group in _groups(splittable, _group):
-        draft = _split(group)
+        draft = _split(group) or _split_but_one(group)
         if draft is not None:
             drafts.append(draft)
             split_items.update(id(item) for _, item in draft.items)
@@ -289,8 +381,11 @@ def _split(group: list[Found]) -> _Draft | None:
     keys = wording.Keys()
     parts: dict[str, Any] = {}
     items: list[tuple[str | None, Found]] = []
+    # Parts billplan made keep the keys they are tagged with, when those are one split's.
+    tags = [_tag(found) for found in group]
+    tagged = len({tuple(tag[:2]) for tag in tags}) == 1 and all(len(tag) == 3 for tag in tags)
     for found, fraction in zip(group, fractions, strict=True):
-        key = keys.claim(found.description, "part")
+        key = (tagged and keys.own(_tag(found)[2])) or keys.claim(found.description, "part")
         parts[key] = {
             "description": wording.literal(found.description),
             **_when(found),
@@ -299,6 +394,18 @@ def _split(group: list[Found]) -> _Draft | None:
         items.append((key, found))
     body = {"split": {"total": _money(total, group[0].currency), "parts": parts}}
     return _Draft("milestones", "payments", "payments", body, items)
+
+
+def _split_but_one(group: list[Found]) -> _Draft | None:
+    """A split of all the milestones but one (a kickoff fee beside a split delivery), the
+    earliest one left out first."""
+    if len(group) > MAX_SPLIT_SEARCH:
+        return None
+    for n in range(len(group)):
+        draft = _split(group[:n] + group[n + 1 :])
+        if draft is not None:
+            return draft
+    return None
 
 
 def _percent(fraction: Fraction) -> str:

@@ -32,6 +32,9 @@ _ONE_DAY = timedelta(days=1)
 # Day rules in the order a person would reach for them; the first that fits a run wins.
 _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
 _PRORATES = ("daily", "none")
+# Stubs are looked for around two full periods or more: one period and a stub is two readings
+# of the same items, and the search is the costly part.
+STUBBED_LEAST = 2
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
 
 
@@ -105,7 +108,8 @@ def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
         for template in _templates(first.description, period):
             run = _extend(shape, anchor, template, first, pool)
             # A stub may need a `day` the full periods alone do not: each shape with its own.
-            if stubs and (best is None or len(run.items) + 2 > len(best.items)):
+            worth = best is None or len(run.items) + 2 > len(best.items)
+            if stubs and worth and len(run.items) >= STUBBED_LEAST:
                 run = _with_stubs(run, pool)
             if (best is None or len(run.items) > len(best.items)) and reproduces(run):
                 best = run
@@ -168,7 +172,7 @@ def _shapes(day: date) -> Iterator[tuple[Shape, date]]:
                     continue
                 seen.add(rule)
                 shape = Shape(every, bill, rule)
-                if _dated(shape, period) == day:
+                if dated(shape, period) == day:
                     fitting.append((shape, anchor))
         # The fewest keys to write first: `bill` and `day` only where the dates need them.
         yield from sorted(fitting, key=lambda pair: _keys_written(pair[0]))
@@ -193,7 +197,7 @@ def _full(every: Every, anchor: date, k: int) -> Period:
     return schedule.periods(every, "calendar", every.add(anchor, k), count=1)[0]
 
 
-def _dated(shape: Shape, period: Period) -> date:
+def dated(shape: Shape, period: Period) -> date:
     when = schedule.bill_date(period, shape.bill)
     return when if shape.day is None else schedule.move_to_day(when, shape.day)
 
@@ -227,7 +231,7 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
 def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
     """Free items this run would bill for `period` exactly."""
     amount = _price(run, period)
-    for item in pool.at(_dated(run.shape, period)):
+    for item in pool.at(dated(run.shape, period)):
         if item.amount == amount and wording.describes(run.template, period, item.description):
             yield item
 
@@ -356,7 +360,7 @@ def reproduces(run: Run) -> bool:
         if period.is_stub and run.prorate == "skip":
             return False
         if (
-            _dated(run.shape, period) != item.date
+            dated(run.shape, period) != item.date
             or _price(run, period) != item.amount
             or not wording.describes(run.template, period, item.description)
         ):

@@ -21,6 +21,7 @@ from compiler.templates import TemplateProblem, render
 # longest rendered value is replaced first, so a label 2026-01 wins over its year 2026.
 _PLACES = ("start", "end")
 _KEY_LENGTH = 40
+_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def literal(text: str) -> str:
@@ -135,6 +136,13 @@ class Keys:
 
     def __init__(self) -> None:
         self.taken: set[str] = set()
+
+    def own(self, key: str | None) -> str | None:
+        """Take a key as it is, when it is a valid key nobody holds yet."""
+        if key is None or key in self.taken or not _KEY.fullmatch(key):
+            return None
+        self.taken.add(key)
+        return key
 
     def claim(self, text: str, fallback: str) -> str:
         base = slug(text) or fallback
