@@ -373,6 +373,22 @@ def test_an_invoiced_owned_object_that_lacks_only_billplans_tag_differs_in_nothi
     assert change.detail == "invoiced"
 
 
+def test_an_owned_object_whose_tag_a_person_removed_is_no_change() -> None:
+    # billplan wrote the tag (state remembers it), someone removed it: state still holds the
+    # id, so this is no reason to write; `plan --refresh-only` still shows the vendor's change.
+    address = "acme/milestones/kickoff"
+    written = tagged(address, "2026-01-15", "10000", "Kickoff")
+    untagged = observed("k", "2026-01-15", 10000, "Kickoff")
+    made = replace(untagged, attributes=dict(written.attributes))
+    state = State(entries={address: entry(address, made)})
+
+    (change,) = diff([written], state, [untagged], {}).changes
+    (seen,) = drift.refresh_only(state, [untagged]).changes
+
+    assert (change.action, change.fields) == ("no-op", ())
+    assert (seen.reason, [f.field for f in seen.fields]) == ("drift", [TAG])
+
+
 def test_an_owned_object_tagged_for_another_address_is_retagged_with_its_own() -> None:
     # A tag naming another address (the address was renamed) is wrong, not missing: a lost
     # state would take the object back at that address, so the plan corrects it.
