@@ -287,13 +287,12 @@ def _compare(resource: Resource, entry: Entry, obs: Observed, owned: bool = Fals
     return replace(base, action="update", reason="changed", fields=fields)
 
 
-def _lacks_only_tags(fields: Iterable[FieldChange], tags: frozenset[str]) -> bool:
+def _lacks_only_tags(fields: tuple[FieldChange, ...], tags: frozenset[str]) -> bool:
     """Whether the only differences are billplan's tags, absent from the vendor's object (a
     Kantata milestone made by hand, then imported or onboarded). The tag finds an object state
     does not hold the id of (a lost create, a lost state) and tells states apart; state holds
     this one's id, so the tag waits for the next write made for a billing reason, which
     carries it. A tag naming another address (a rename) is wrong, not missing: corrected."""
-    fields = tuple(fields)
     return bool(fields) and all(f.field in tags and f.before is None for f in fields)
 
 
