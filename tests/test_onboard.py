@@ -244,11 +244,11 @@ def test_an_object_no_plan_can_make_is_left_out_with_its_reason(ruddr_schedule: 
 # ---- Kantata and Wethod ---------------------------------------------------------------------
 
 
-def test_kantata_milestones_made_by_hand_are_refused_for_their_missing_tag(
-    tmp_path: Path,
-) -> None:
-    # A milestone billplan did not make lacks its external reference, which `plan` would
-    # add (an update): the round trip refuses rather than leave a plan that is not a no-op.
+@pytest.fixture
+def kantata_schedule(tmp_path: Path) -> Path:
+    """A plan directory holding only its Kantata connection, and a workspace whose milestones
+    were made by hand, so none carries billplan's external reference: a kickoff, an invoiced
+    credit, and one billed on completion of a task."""
     directory = tmp_path / "plans"
     directory.mkdir()
     (directory / "providers.yaml").write_text(
@@ -262,11 +262,65 @@ def test_kantata_milestones_made_by_hand_are_refused_for_their_missing_tag(
         admin.invoice(credit["id"])
         admin.add(title="UAT signed off", amount_in_cents=700000, billing_type="upon_completion",
                   story_id=kantata.STORY)  # fmt: skip
-    code, text = generate(directory)
-    assert code == 1
-    assert "only billplan's own tag (external_reference)" in text
-    assert "cascade-health-partners/milestones/" in text
-    assert not state_file(directory).exists()
+    return directory
+
+
+def test_kantata_milestones_made_by_hand_are_generated_as_a_no_op(kantata_schedule: Path) -> None:
+    # None carries billplan's external reference, and onboarding never writes to the vendor:
+    # state owns each by its id, so the missing tag is no change (it waits for a billing write).
+    code, text = generate(kantata_schedule)
+    assert code == 0, text
+    assert "1 locked item" in text
+    entries = json.loads(state_file(kantata_schedule).read_text())["entries"]
+    assert len(entries) == 3 and all(e["remote_id"] for e in entries)
+    planned = sandboxed("plan", kantata_schedule, "--detailed-exitcode")
+    assert planned.code == 0, planned.text
+    assert "No changes" in planned.out, planned.out
+    with kantata.plan_sandbox(kantata_schedule) as admin:
+        assert all(m["external_references"] == [] for m in admin.milestones())
+
+
+def test_an_onboarded_kantata_milestone_is_tagged_by_its_next_billing_change(
+    kantata_schedule: Path,
+) -> None:
+    code, text = generate(kantata_schedule)
+    assert code == 0, text
+    fragment = kantata_schedule / "cascade-health-partners.yaml"
+    written = fragment.read_text(encoding="utf-8")
+    assert "amount: 10000" in written, written
+    fragment.write_text(written.replace("amount: 10000", "amount: 12000"), encoding="utf-8")
+
+    applied = sandboxed("apply", kantata_schedule)
+
+    assert applied.code == 0, applied.text
+    assert "1 to update" in applied.out, applied.out
+    with kantata.plan_sandbox(kantata_schedule) as admin:
+        (kickoff,) = [m for m in admin.milestones() if m["title"] == "Kickoff"]
+        assert kickoff["amount_in_cents"] == 1200000
+        assert kantata.reference_of(kickoff)["service_model_ref"].startswith(
+            "cascade-health-partners/milestones/"
+        )
+        untouched = [m for m in admin.milestones() if m["title"] != "Kickoff"]
+        assert all(m["external_references"] == [] for m in untouched)
+    again = sandboxed("plan", kantata_schedule, "--detailed-exitcode")
+    assert again.code == 0, again.text
+
+
+def test_a_kantata_milestone_tagged_for_another_address_is_refused_naming_it(
+    kantata_schedule: Path,
+) -> None:
+    # Its tag is not missing but wrong: a lost state would take it back at that address, so
+    # plan would correct it (a write), and onboarding never writes to the vendor.
+    tag = {"service_name": "billplan", "service_model": "billing_milestone",
+           "service_model_ref": "old-plan/milestones/workshop"}  # fmt: skip
+    with kantata.plan_sandbox(kantata_schedule) as admin:
+        admin.add(title="Workshop", amount_in_cents=250000, date_to_invoice="2026-03-01",
+                  external_reference=tag)  # fmt: skip
+    code, text = generate(kantata_schedule)
+    assert code == 1, text
+    assert "only billplan's own tag (external_reference), which names another address" in text
+    assert "cascade-health-partners/milestones/workshop" in text
+    assert not state_file(kantata_schedule).exists()
 
 
 def test_generated_wethod_project_plans_no_changes(tmp_path: Path) -> None:

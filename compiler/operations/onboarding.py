@@ -508,13 +508,15 @@ def _changes(change: Change) -> bool:
 
 def _why(change: Change, tags: frozenset[str]) -> str:
     if change.fields and all(f.field in tags for f in change.fields):
-        # Kantata: a milestone made by hand lacks the external reference billplan tags its
-        # own with, and only a write could add it; onboarding never writes to the vendor.
+        # Kantata: a tag missing is no change for an object state owns (compiler.diff), so
+        # this one carries billplan's tag for another address, and only a write could change
+        # it; onboarding never writes to the vendor.
         names = ", ".join(sorted({f.field for f in change.fields}))
         return (
             f"{change.address}: would {change.label} only billplan's own tag ({names}), which "
-            "an object made by hand lacks; onboarding never writes to the vendor, so it cannot "
-            "add it"
+            "names another address (billplan made it for another plan or state); onboarding "
+            "never writes to the vendor, so it cannot change it. Remove the tag in the vendor, "
+            "or onboard the object into the plan that made it"
         )
     fields = "; ".join(f"{f.field}: {f.before!r} -> {f.after!r}" for f in change.fields)
     detail = change.detail or change.reason or ""
