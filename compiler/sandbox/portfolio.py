@@ -199,6 +199,18 @@ def _ruddr() -> list[Project]:
         _milestone(date(2026, 9, 30), "Audit report", 14000, invoiced=True),
         _milestone(date(2026, 11, 30), "Remediation review", 5000),
     ]
+    juniper = [
+        _milestone(day, name, fee, "recurring", invoiced)
+        for day, name, fee, invoiced in _monthly_fees(
+            "Support desk", Decimal(3200), date(2026, 6, 1), 9, invoiced=5
+        )
+    ]
+    kestrel = [
+        _milestone(date(2026, 1, 5), "Annual advisory licence 2026", 24000, "recurring", True),
+        _milestone(date(2027, 1, 5), "Annual advisory licence 2027", 24000, "recurring"),
+        _product(date(2026, 3, 16), "Board workshop days", 3, 1850),
+        _product(date(2026, 9, 14), "Board workshop days", 2, 1850),
+    ]
     return [
         _ruddr_project(
             1,
@@ -233,6 +245,10 @@ def _ruddr() -> list[Project]:
         ),
         _ruddr_project(
             6, "Cobalt security audit", "USD", "fixed-fee milestones, two invoiced", cobalt
+        ),
+        _ruddr_project(7, "Juniper support desk", "USD", "monthly support, 5 invoiced", juniper),
+        _ruddr_project(
+            8, "Kestrel board advisory", "EUR", "yearly licence and workshop days", kestrel
         ),
     ]
 
@@ -299,12 +315,17 @@ def _wethod() -> list[Project]:
         ]
     ]
     quarry[1] = _edited(quarry[1], notes="Event support October 2026 - trade fair week")
+    nimbus = [
+        _invoice(date(2026, 10, 1), "Nimbus redesign: first half", 21000, "sent"),
+        _invoice(date(2026, 12, 15), "Nimbus redesign: second half", 21000),
+    ]
     return [
         _wethod_project(1, "Lakeside brand refresh", "monthly retainer, 3 paid", lakeside),
         _wethod_project(2, "Orbital web platform", "fixed fee split 30/40/30", orbital),
         _wethod_project(3, "Pinecrest content studio", "quarterly fee, 1 sent", pinecrest),
         _wethod_project(4, "Vela product launch", "invoices under purchase orders", vela),
         _wethod_project(5, "Quarry trade fair", "monthly fee raised in 2027, one edited", quarry),
+        _wethod_project(6, "Nimbus app redesign", "fixed fee in two halves, 1 sent", nimbus),
     ]
 
 
@@ -447,6 +468,16 @@ def _coperniq() -> list[Project]:
         _draft(date(2026, 8, 14), "Roof-mount installation", 68500),
         _draft(date(2026, 8, 14), "Battery storage units", 11200, 3103, quantity=2),
     ]
+    hillcrest = [
+        _draft(date(2026, 3, 31), "Feasibility study", 12000, status="PAID"),
+        _draft(date(2026, 6, 30), "Microgrid installation", 168000, status="SENT"),
+        _draft(date(2026, 6, 30), "Battery storage units", 11500, 3103, quantity=4),
+        _draft(date(2026, 9, 30), "Commissioning", 14000),
+    ]
+    redwood = [
+        _draft(day, f"Pump monitoring {day.year}-Q{(day.month - 1) // 3 + 1}", 600, 3102)
+        for day in _quarters(date(2026, 4, 1), 6)
+    ]
     return [
         _coperniq_project(
             1,
@@ -459,6 +490,10 @@ def _coperniq() -> list[Project]:
         _coperniq_project(
             3, "Brookside residential", 86000, "survey, installation and batteries", brookside
         ),
+        _coperniq_project(
+            4, "Hillcrest school microgrid", 240000, "milestones and batteries", hillcrest
+        ),
+        _coperniq_project(5, "Redwood ranch pumps", 36000, "quarterly monitoring", redwood),
     ]
 
 
@@ -471,7 +506,11 @@ OBJECTS = frozenset(
 )
 
 
-def portfolio(vendors: Sequence[str] = ("ruddr", "kantata", "wethod", "coperniq")) -> list[Project]:
+# The vendors the portfolio has projects at, in the order it makes them.
+VENDORS = ("ruddr", "kantata", "wethod", "coperniq")
+
+
+def portfolio(vendors: Sequence[str] = VENDORS) -> list[Project]:
     """The demo portfolio's projects at these vendors."""
     makers = {"ruddr": _ruddr, "kantata": _kantata, "wethod": _wethod, "coperniq": _coperniq}
     return [project for vendor in vendors for project in makers[vendor]()]
