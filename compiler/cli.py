@@ -674,7 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
         "path", metavar="PATH", help="plan directory: its providers block gives the connection"
     )
     generate.add_argument(
-        "--provider", metavar="NAME", help="the connection to read (needed if PATH has several)"
+        "--provider",
+        metavar="NAME",
+        help="the connection to read (default: the only one; with --all, each of PATH's)",
     )
     generate.add_argument("--project", action="append", metavar="ID",
                           help="a vendor project id to onboard (repeatable)")  # fmt: skip
