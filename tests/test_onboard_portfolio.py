@@ -161,3 +161,16 @@ def test_one_connection_refused_writes_nothing_for_the_others(tmp_path: Path) ->
         "redwood-ranch-pumps.yaml",
     ]
     assert not state_file(directory).exists()
+
+
+def test_wethod_projects_are_seeded_in_the_connection_s_company(tmp_path: Path) -> None:
+    (tmp_path / "providers.yaml").write_text(
+        "version: 1\nproviders:\n  wethod: {type: wethod, company: northwind}\n"
+        "defaults: {currency: EUR}\n",
+        encoding="utf-8",
+    )
+    assert billplan("sandbox", "seed-portfolio", tmp_path).code == 0
+    run = billplan("generate", tmp_path, "--all", "--sandbox", "--as-of", AS_OF_TEXT)
+    assert run.code == 0, run.text
+    assert len(list(tmp_path.glob("project-81*.yaml"))) == len(portfolio(["wethod"]))
+    assert sandboxed("plan", tmp_path, "--detailed-exitcode").code == 0

@@ -77,7 +77,7 @@ def seeded_portfolio(path: Path) -> list[str]:
     )  # fmt: skip
     state_dir(document).mkdir(parents=True, exist_ok=True)
     with build_sandbox(state_dir(document) / "sandbox.sqlite") as sandbox:
-        return seed(sandbox, portfolio(vendors), company)
+        return seed(sandbox, portfolio(vendors, company))
 
 
 def root_url(host: str, port: int) -> str:

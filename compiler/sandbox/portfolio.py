@@ -11,7 +11,7 @@ small helpers from what a person would type. `seed()` makes them all and says wh
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -40,6 +40,11 @@ class Made:
     then: tuple[str, ...] = ()
     action_body: Body | None = None
 
+    @property
+    def key(self) -> str:
+        """The id it is made with (a Wethod company's is its slug)."""
+        return str(self.body.get("id", self.body.get("slug")))
+
 
 @dataclass(frozen=True)
 class Project:
@@ -49,7 +54,8 @@ class Project:
     name: str
     what: str  # the schedule, as the seeding note says it
     made: tuple[Made, ...]
-    needs: tuple[Made, ...] = ()  # shared objects it refers to, made once (invoice items)
+    # Shared objects it refers to, made unless the sandbox has them (invoice items, a company).
+    needs: tuple[Made, ...] = ()
 
     @property
     def locked(self) -> int:
@@ -94,7 +100,7 @@ _RUDDR_ITEMS = (
 def _ruddr_project(
     number: int, name: str, currency: str, what: str, made: Sequence[Made]
 ) -> Project:
-    project_id = f"7c0e5b1a-3f2d-4b6a-8c1e-00000000000{number}"
+    project_id = f"7c0e5b1a-3f2d-4b6a-8c1e-{number:012d}"
     body = {
         "id": project_id,
         "name": name,
@@ -260,16 +266,19 @@ def _edited(made: Made, **fields: Any) -> Made:
 # ---- Wethod ----------------------------------------------------------------------------------
 
 
-def _wethod_project(number: int, name: str, what: str, invoices: Sequence[Made]) -> Project:
+def _wethod_project(
+    number: int, name: str, what: str, invoices: Sequence[Made], company: str
+) -> Project:
     project_id = 8100 + number
     return Project(
         "wethod",
         name,
         what,
         (
-            Made("projects", {"id": project_id, "name": name}),
+            Made("projects", {"id": project_id, "name": name, "company": company}),
             *(_in(m, project_id=project_id) for m in invoices),
         ),
+        (Made("companies", {"slug": company, "name": company}),),
     )
 
 
@@ -283,7 +292,7 @@ def _invoice(
     return Made("invoices", body, then)
 
 
-def _wethod() -> list[Project]:
+def _wethod(company: str) -> list[Project]:
     lakeside = [
         _invoice(day, f"Retainer {day:%B %Y}", 6500, "paid" if day.month < 6 else "")
         for day in _months(date(2026, 3, 1), 10)
@@ -305,7 +314,7 @@ def _wethod() -> list[Project]:
     vela = [
         _invoice(date(2026, 4, 10), "Campaign concept", 7200, "paid", order="PO-VELA-0042"),
         _invoice(date(2026, 6, 12), "Campaign production", 15800, order="PO-VELA-0042"),
-        _invoice(date(2026, 7, 31), "Media buying fee", 3150.75, order="PO-VELA-0057"),
+        _invoice(date(2026, 7, 31), "Media buying fee", Decimal("3150.75"), order="PO-VELA-0057"),
     ]
     quarry = [
         _invoice(day, f"Event support {day:%B %Y}", fee)
@@ -320,12 +329,16 @@ def _wethod() -> list[Project]:
         _invoice(date(2026, 12, 15), "Nimbus redesign: second half", 21000),
     ]
     return [
-        _wethod_project(1, "Lakeside brand refresh", "monthly retainer, 3 paid", lakeside),
-        _wethod_project(2, "Orbital web platform", "fixed fee split 30/40/30", orbital),
-        _wethod_project(3, "Pinecrest content studio", "quarterly fee, 1 sent", pinecrest),
-        _wethod_project(4, "Vela product launch", "invoices under purchase orders", vela),
-        _wethod_project(5, "Quarry trade fair", "monthly fee raised in 2027, one edited", quarry),
-        _wethod_project(6, "Nimbus app redesign", "fixed fee in two halves, 1 sent", nimbus),
+        _wethod_project(1, "Lakeside brand refresh", "monthly retainer, 3 paid", lakeside, company),
+        _wethod_project(2, "Orbital web platform", "fixed fee split 30/40/30", orbital, company),
+        _wethod_project(3, "Pinecrest content studio", "quarterly fee, 1 sent", pinecrest, company),
+        _wethod_project(4, "Vela product launch", "invoices under purchase orders", vela, company),
+        _wethod_project(
+            5, "Quarry trade fair", "monthly fee raised in 2027, one edited", quarry, company
+        ),
+        _wethod_project(
+            6, "Nimbus app redesign", "fixed fee in two halves, 1 sent", nimbus, company
+        ),
     ]
 
 
@@ -510,9 +523,14 @@ OBJECTS = frozenset(
 VENDORS = ("ruddr", "kantata", "wethod", "coperniq")
 
 
-def portfolio(vendors: Sequence[str] = VENDORS) -> list[Project]:
-    """The demo portfolio's projects at these vendors."""
-    makers = {"ruddr": _ruddr, "kantata": _kantata, "wethod": _wethod, "coperniq": _coperniq}
+def portfolio(vendors: Sequence[str] = VENDORS, company: str = "sandbox") -> list[Project]:
+    """The demo portfolio's projects at these vendors; Wethod's in `company` (its slug)."""
+    makers: dict[str, Callable[[], list[Project]]] = {
+        "ruddr": _ruddr,
+        "kantata": _kantata,
+        "wethod": lambda: _wethod(company),
+        "coperniq": _coperniq,
+    }
     return [project for vendor in vendors for project in makers[vendor]()]
 
 
@@ -535,17 +553,17 @@ class _Admin:
         root = admin_root(emulator_for(self.vendor))
         response = self.client.get(f"{root}/{path}")
         response.raise_for_status()
-        return {str(row["id"]) for row in response.json()}
+        return {str(row.get("id", row.get("slug"))) for row in response.json()}
 
 
-def seed(sandbox: Sandbox, projects: Sequence[Project], company: str) -> list[str]:
+def seed(sandbox: Sandbox, projects: Sequence[Project]) -> list[str]:
     """Make every project's objects in the sandbox, as people would; a note per project.
     PortfolioRefused when the sandbox holds a project of the portfolio already."""
     with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
         admins = {v: _Admin(client, v) for v in sorted({p.vendor for p in projects})}
         for project in projects:
             first = project.made[0]
-            if str(first.body["id"]) in admins[project.vendor].listed(first.collection):
+            if first.key in admins[project.vendor].listed(first.collection):
                 raise PortfolioRefused(
                     f"the sandbox already holds {project.name} ({project.vendor}): it is "
                     "seeded. To start again, remove the directory's .billplan/ folder"
@@ -554,17 +572,12 @@ def seed(sandbox: Sandbox, projects: Sequence[Project], company: str) -> list[st
         for project in projects:
             admin = admins[project.vendor]
             for need in project.needs:
-                key = f"{need.collection}/{need.body['id']}"
-                if key not in admin.made_once and str(need.body["id"]) not in admin.listed(
-                    need.collection
-                ):
+                key = f"{need.collection}/{need.key}"
+                if key not in admin.made_once and need.key not in admin.listed(need.collection):
                     admin.post(need.collection, need.body)
                 admin.made_once.add(key)
             for made in project.made:
-                body = made.body
-                if project.vendor == "wethod" and made.collection == "projects":
-                    body = {**body, "company": company}
-                created = admin.post(made.collection, body)
+                created = admin.post(made.collection, made.body)
                 for action in made.then:
                     admin.post(f"{made.collection}/{created['id']}/{action}", made.action_body)
             objects = sum(1 for m in project.made if m.collection in OBJECTS)
