@@ -11,13 +11,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from support import AS_OF_TEXT, billplan, sandboxed, state_file
 
 from compiler.onboard.write import key_of
 from compiler.sandbox.portfolio import OBJECTS, portfolio
 
 ONBOARDING = Path(__file__).parent.parent / "plans" / "onboarding"
-CONNECTED = ("ruddr", "wethod", "coperniq")  # plans/onboarding/providers.yaml's vendors
+# The vendors plans/onboarding/providers.yaml connects to: the demo seeds and onboards those.
+CONNECTED = [
+    c["type"]
+    for c in yaml.safe_load((ONBOARDING / "providers.yaml").read_text())["providers"].values()
+]
 
 
 def _copy(tmp: Path) -> Path:
