@@ -439,6 +439,22 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandbox_seed_portfolio(args: argparse.Namespace) -> int:
+    from compiler.operations import sandbox_server
+    from compiler.render import sandbox_view
+    from compiler.state.location import StateLocationError
+
+    try:
+        notes = sandbox_server.seeded_portfolio(Path(args.path))
+    except sandbox_server.SeedRefused as exc:
+        terminal.report(exc.diagnostics)
+        return EXIT_ERROR
+    except (RuntimeError, StateLocationError) as exc:  # PortfolioRefused, a bad database
+        return _fail(str(exc))
+    sandbox_view.print_portfolio(notes, args.path)
+    return EXIT_OK
+
+
 def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
     from compiler.operations.sandbox_server import invoiced
 
@@ -658,7 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
         "path", metavar="PATH", help="plan directory: its providers block gives the connection"
     )
     generate.add_argument(
-        "--provider", metavar="NAME", help="the connection to read (needed if PATH has several)"
+        "--provider",
+        metavar="NAME",
+        help="the connection to read (default: the only one; with --all, each of PATH's)",
     )
     generate.add_argument("--project", action="append", metavar="ID",
                           help="a vendor project id to onboard (repeatable)")  # fmt: skip
@@ -702,6 +720,21 @@ def build_parser() -> argparse.ArgumentParser:
     invoice.add_argument("address", metavar="ADDRESS")
     invoice.add_argument("path", metavar="PATH", help="plan directory or file")
     invoice.set_defaults(run=cmd_sandbox_invoice)
+    portfolio = sandbox_commands.add_parser(
+        "seed-portfolio",
+        help="fill a plan directory's sandbox with a demo firm's existing schedules",
+        description="Make a demo portfolio of existing billing schedules (retainers with a "
+        "stub month, quarterly licences, escalations, percentage milestones, product lines, "
+        "invoiced and hand-edited items) in the sandbox of PATH (PATH/.billplan/"
+        "sandbox.sqlite), through the emulators' admin surfaces, as people would make them "
+        "in each vendor's UI: for every vendor PATH's providers block connects to. Only the "
+        "sandbox is touched, never a vendor. Then onboard it with `billplan generate PATH "
+        "--all --sandbox`.",
+        epilog="example: billplan sandbox seed-portfolio plans/onboarding (README: Onboard "
+        "what a vendor already holds)",
+    )
+    portfolio.add_argument("path", metavar="PATH", help="plan directory with a providers block")
+    portfolio.set_defaults(run=cmd_sandbox_seed_portfolio)
     return parser
 
 

@@ -200,13 +200,17 @@ def test_generate_names_an_unknown_project_and_lists_the_visible_ones(
     assert PROJECT_ID in run.text
 
 
-def test_generate_asks_which_connection_when_the_plan_has_several(ruddr_schedule: Path) -> None:
+def test_generate_asks_which_connection_a_project_id_is_of_when_the_plan_has_several(
+    ruddr_schedule: Path,
+) -> None:
+    # A project id is one vendor's; `--all` reads every connection (test_onboard_portfolio).
     (ruddr_schedule / "providers.yaml").write_text(
         PROVIDERS + "  eu: {type: ruddr, token_env: RUDDR_API_TOKEN_EU}\n"
     )
-    code, text = generate(ruddr_schedule)
-    assert code == 1
-    assert "--provider" in text and "eu (ruddr)" in text and "ruddr (ruddr)" in text
+    run = billplan("generate", ruddr_schedule, "--project", PROJECT_ID, "--sandbox",
+                   "--as-of", AS_OF_TEXT)  # fmt: skip
+    assert run.code == 1
+    assert "--provider" in run.text and "eu (ruddr)" in run.text and "ruddr (ruddr)" in run.text
 
 
 def test_a_dry_run_over_existing_files_names_what_it_would_replace(ruddr_schedule: Path) -> None:

@@ -51,7 +51,8 @@ class Request:
     """What to onboard: the plan directory, its connection, and which vendor projects."""
 
     path: Path
-    connection: str | None  # the providers block's name; None: the only one there is
+    # The providers block's name; None: the only one there is, or with every_project, each.
+    connection: str | None
     projects: tuple[str, ...]  # vendor project ids; empty with every_project
     every_project: bool
     as_of: date
@@ -142,7 +143,7 @@ def onboard(request: Request) -> Onboarded:
     writes holds the state's lock from its first read of state to its write, as `import`
     does: no other run can take an address or an object in between."""
     document = _document(request.path)
-    name, config = _connection_of(document, request.connection)
+    connections = _connections_of(document, request.connection, request.every_project)
     backend = state_backend(document, sandbox=request.sandbox)
     held = (
         contextlib.nullcontext()
@@ -150,7 +151,7 @@ def onboard(request: Request) -> Onboarded:
         else backend.lock("generate", request.lock_timeout)
     )
     with held:
-        outcome = _made(request, document, name, config, backend)
+        outcome = _made(request, document, connections, backend)
         if request.dry_run:
             return outcome
         for path, text in outcome.files.items():
@@ -163,32 +164,26 @@ def onboard(request: Request) -> Onboarded:
 
 
 def _made(
-    request: Request, document: Document, name: str, config: dict[str, Any], backend: Backend
+    request: Request,
+    document: Document,
+    connections: Sequence[tuple[str, dict[str, Any]]],
+    backend: Backend,
 ) -> Onboarded:
-    """What onboarding would write, proven by the round trip; nothing written yet."""
-    sandbox = _sandbox(document, name, config) if request.sandbox else None
-    try:
-        hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
-        provider, _ = connection(name, config, sandbox, hosts)
-    except (ConfigurationError, credentials.EndpointError) as exc:
-        if sandbox is not None:
-            sandbox.close()
-        raise WorkspaceError(str(exc)) from None
-    try:
-        state = backend.read()
-        ownership.attach({name: provider}, backend, state)  # Kantata tags with the lineage
-        projects = _read(provider, request, request.currency or _default_currency(document))
-        planned = _generate(document, name, config, projects, state, request.overwrite)
-        files = {p.report.file: p.text for p in planned}
-        if not _modeline_of(document):
-            schema = request.path / SCHEMA_FILE
-            if not schema.exists():
-                files[schema] = schema_text()
-        entries = _round_trip(request, provider, planned, projects)
-    finally:
-        provider.close()
-        if sandbox is not None:
-            sandbox.close()
+    """What onboarding would write, proven by the round trip; nothing written yet. Each
+    connection is read and proven in turn; project keys are unique across all of them."""
+    state = backend.read()
+    taken = set(document.root.get("projects") or {})
+    planned: list[_Planned] = []
+    entries: list[Entry] = []
+    for name, config in connections:
+        made, proven = _made_at(request, document, name, config, backend, state, taken)
+        planned += made
+        entries += proven
+    files = {p.report.file: p.text for p in planned}
+    if not _modeline_of(document):
+        schema = request.path / SCHEMA_FILE
+        if not schema.exists():
+            files[schema] = schema_text()
     replaced = tuple(
         [str(path) for path in files if path.exists()]
         + sorted(e.address for e in entries if e.address in state.entries)
@@ -201,6 +196,35 @@ def _made(
         request.dry_run,
         replaced,
     )
+
+
+def _made_at(
+    request: Request,
+    document: Document,
+    name: str,
+    config: dict[str, Any],
+    backend: Backend,
+    state: State,
+    taken: set[str],
+) -> tuple[list[_Planned], list[Entry]]:
+    """One connection's fragments and state entries, proven by the round trip."""
+    sandbox = _sandbox(document, name, config) if request.sandbox else None
+    try:
+        hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
+        provider, _ = connection(name, config, sandbox, hosts)
+    except (ConfigurationError, credentials.EndpointError) as exc:
+        if sandbox is not None:
+            sandbox.close()
+        raise WorkspaceError(str(exc)) from None
+    try:
+        ownership.attach({name: provider}, backend, state)  # Kantata tags with the lineage
+        projects = _read(provider, request, request.currency or _default_currency(document))
+        planned = _generate(document, name, config, projects, state, request.overwrite, taken)
+        return planned, _round_trip(request, provider, planned, projects)
+    finally:
+        provider.close()
+        if sandbox is not None:
+            sandbox.close()
 
 
 def _document(path: Path) -> Document:
@@ -217,9 +241,15 @@ def _document(path: Path) -> Document:
         raise WorkspaceError("the plan directory has errors", exc.diagnostics) from None
 
 
-def _connection_of(document: Document, wanted: str | None) -> tuple[str, dict[str, Any]]:
+def _connections_of(
+    document: Document, wanted: str | None, every_project: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The connections to read: the one named; else the only one; else, for every project
+    the tokens can see, each of them (a project id alone is one vendor's, so it needs one)."""
     configs: dict[str, Any] = document.root.get("providers") or {}
     known = ", ".join(f"{n} ({c.get('type')})" for n, c in sorted(configs.items())) or "none"
+    if wanted is None and every_project and configs:
+        return [(name, config) for name, config in configs.items() if isinstance(config, dict)]
     if wanted is None:
         if len(configs) != 1:
             raise OnboardingRefused(
@@ -229,7 +259,7 @@ def _connection_of(document: Document, wanted: str | None) -> tuple[str, dict[st
     config = configs.get(wanted)
     if not isinstance(config, dict):
         raise OnboardingRefused(f"--provider {wanted}: the plan has no such provider ({known})")
-    return wanted, config
+    return [(wanted, config)]
 
 
 def _sandbox(document: Document, name: str, config: Mapping[str, Any]) -> Any:
@@ -309,12 +339,13 @@ def _generate(
     projects: list[tuple[FoundProject, list[LeftOut]]],
     state: State,
     overwrite: bool,
+    taken: set[str],
 ) -> list[_Planned]:
     """Each project's key, file, fragment and entries; refused, naming them, where a file or
-    state entry exists and overwrite was not given."""
+    state entry exists and overwrite was not given. taken: the project keys in use, which
+    the new ones join."""
     existing: dict[str, Any] = document.root.get("projects") or {}
     modeline = _modeline_of(document) or f"{MODELINE}{SCHEMA_FILE}"
-    taken = set(existing)
     clashes: list[str] = []
     planned: list[_Planned] = []
     for project, left_out in projects:
