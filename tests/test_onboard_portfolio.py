@@ -180,3 +180,17 @@ def test_wethod_projects_are_seeded_in_the_connection_s_company(tmp_path: Path) 
     assert run.code == 0, run.text
     assert len(list(tmp_path.glob("project-81*.yaml"))) == len(portfolio(["wethod"]))
     assert sandboxed("plan", tmp_path, "--detailed-exitcode").code == 0
+
+
+def test_the_generated_yaml_repeats_a_value_instead_of_aliasing_it() -> None:
+    # A recurring charge whose first step starts on the charge's start writes the date twice:
+    # as a person would, never as a YAML anchor and alias.
+    from datetime import date
+
+    from compiler.onboard.write import _Dumper
+
+    day = date(2026, 5, 1)
+    text = yaml.dump({"start": day, "amounts": [{"from": day}]}, Dumper=_Dumper)
+
+    assert "&" not in text and "*" not in text
+    assert text.count("2026-05-01") == 2

@@ -38,7 +38,11 @@ def key_of(name: str, taken: Collection[str], fallback: str) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, keys in the order given, exact decimals and ISO dates."""
+    """Block style, keys in the order given, exact decimals and ISO dates, and every value
+    written out where it stands: a person writes a date twice, never `&id001` / `*id001`."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
