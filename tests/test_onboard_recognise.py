@@ -105,7 +105,14 @@ def round_trip(objects: Sequence[Found], currency: str = "USD") -> list[Charge]:
         source = covers[item.address]
         got = (item.kind, item.date, item.amount, item.description, item.quantity, item.rate)
         want = (source.kind, source.date, source.amount, source.description)
-        assert got == (*want, source.quantity, source.rate), text
+        if source.quantity is None and source.kind == "product":
+            # A fee-only product (Ruddr's when quantity x rate is inexact): a pair that bills it.
+            assert item.quantity is not None and item.rate is not None, text
+            assert item.quantity * item.rate != item.amount, text
+            got = got[:4]
+            assert got == want, text
+        else:
+            assert got == (*want, source.quantity, source.rate), text
         assert (item.task, item.currency) == (source.task, source.currency), text
         assert dict(item.options) == dict(source.options), text
     return generated
@@ -163,6 +170,20 @@ def test_quarters_in_arrears_with_a_stub_are_one_charge() -> None:
     body = charge.body
     assert (body["every"], body["bill"], body["end"]) == ("quarter", "in_arrears", dates[-1])
     assert date(2026, 1, 1) < body["start"] <= date(2026, 2, 15)
+
+
+def test_the_days_of_each_period_in_descriptions_become_a_template() -> None:
+    # Kiyosumi's localisation retainer in plans/examples: a 50-day stub, then whole quarters.
+    dates = [date(2026, 3, 31), date(2026, 6, 30), date(2026, 9, 30), date(2026, 12, 31)]
+    texts = ["2026-Q1 (50 days)", "2026-Q2 (91 days)", "2026-Q3 (92 days)", "2026-Q4 (92 days)"]
+    amounts = ["1333333", "2400000", "2400000", "2400000"]
+    objects = [
+        found(d, a, f"Localisation {t}", currency="JPY")
+        for d, t, a in zip(dates, texts, amounts, strict=True)
+    ]
+    [charge] = round_trip(objects, currency="JPY")
+    assert charge.body["start"] == date(2026, 2, 10)
+    assert charge.body["description"] == "Localisation {{ period.label }} ({{ period.days }} days)"
 
 
 def test_a_prorated_last_stub_ends_the_charge_early() -> None:
@@ -312,9 +333,29 @@ def test_a_product_rounded_half_to_even_says_so() -> None:
     assert charge.body["rounding"] == "half_even"
 
 
-def test_a_product_without_quantity_and_rate_is_refused() -> None:
-    with pytest.raises(Unexpressible, match="quantity x rate"):
-        charges([found(date(2026, 6, 4), "10.00", "Token", kind="product")])
+def test_a_fee_only_product_is_priced_by_the_numbers_its_description_names() -> None:
+    # Ruddr keeps only the fee when quantity x rate is not exactly the rounded amount: the
+    # products billplan applied that way must read back, as quantity x rate that rounds to it.
+    objects = [
+        found(d, "5079.38", f"45 licences at 112.875 USD, {d:%b}-{e:%b %Y}", kind="product")
+        for d, e in ((date(2026, 4, 1), date(2026, 6, 30)), (date(2026, 7, 1), date(2026, 9, 30)))
+    ]
+    [charge] = round_trip(objects)
+    assert (charge.body["every"], charge.body["quantity"], charge.body["rate"]) == (
+        "quarter",
+        Decimal(45),
+        Decimal("112.875"),
+    )
+
+
+def test_a_product_with_a_quantity_and_no_rate_is_refused() -> None:
+    with pytest.raises(Unexpressible, match="a quantity or a rate but not both"):
+        charges([found(date(2026, 6, 4), "10.00", "Token", kind="product", quantity="2")])
+
+
+def test_a_fee_only_product_naming_no_numbers_is_one_x_just_over_its_amount() -> None:
+    [charge] = round_trip([found(date(2026, 6, 4), "10.00", "Token", kind="product")])
+    assert (charge.body["quantity"], charge.body["rate"]) == (1, Decimal("10.001"))
 
 
 # -- text, keys and currency --------------------------------------------------------------------

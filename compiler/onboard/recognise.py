@@ -9,7 +9,9 @@ else as it was found:
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
   where one prices exactly; a lone recurring object is a one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
-  become one repeating product; others are one-off products;
+  become one repeating product; others are one-off products. A product the vendor holds as
+  a bare amount (Ruddr's, when quantity x rate is not exactly the amount) is priced by a
+  quantity x rate that rounds to it without being it, as billplan wrote it;
 - dated or on-completion milestones with an amount, all in one currency and options, whose
   amounts are each a whole or half percent of their total become one split (at least two
   parts); the others stay plain milestones (with quantity x rate when they have one).
@@ -22,10 +24,12 @@ the charges into a plan and check that it expands to exactly the objects found.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -81,7 +85,10 @@ def charges(objects: Sequence[Found], *, currency: str | None = None) -> list[Ch
     own. By default, the currency most of the objects bill in. Raises Unexpressible for an
     object no charge can reproduce.
     """
-    ordered = sorted(objects, key=_order)
+    # A fee-only product is priced for the plan; its item still covers the object as read.
+    pairs = [(_with_pair(found), found) for found in objects]
+    read_as = {id(priced): found for priced, found in pairs}
+    ordered = sorted((priced for priced, _ in pairs), key=_order)
     for found in ordered:
         _check(found)
     if currency is None and ordered:
@@ -98,7 +105,10 @@ def charges(objects: Sequence[Found], *, currency: str | None = None) -> list[Ch
         first = draft.items[0][1]
         body = {**draft.body, **_settings(first, currency)}
         prefix = f"{draft.section}/{key}"
-        covers = {prefix if label is None else f"{prefix}/{label}": f for label, f in draft.items}
+        covers = {
+            prefix if label is None else f"{prefix}/{label}": read_as[id(f)]
+            for label, f in draft.items
+        }
         out.append(Charge(draft.section, key, body, covers))
     return out
 
@@ -133,6 +143,27 @@ def _check(found: Found) -> None:
             raise Unexpressible(found, f"{number} has more than {NUMBER_DECIMALS} decimals")
     if priced and _rounding(found) is None:
         raise Unexpressible(found, "its amount is not its quantity x rate, rounded")
+
+
+def _with_pair(found: Found) -> Found:
+    """A product the vendor holds as a bare amount, with a quantity x rate that bills it.
+
+    Ruddr keeps only the fee of a product whose quantity x rate is not exactly its rounded
+    amount (45 x 112.875 bills 5079.38), so billplan's own such products read back fee-only;
+    the pair that bills it must again round to the fee without being it exactly. Numbers in
+    the description first (`45 licences at 112.875`), else 1 x the amount and a tenth of the
+    currency's least unit, which rounds back to the amount."""
+    if found.kind != "product" or found.quantity is not None or found.rate is not None:
+        return found
+    numbers = [
+        Decimal(n) for n in re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", found.description)
+    ]
+    for quantity, rate in itertools.permutations(numbers, 2):
+        exact = quantity * rate
+        if exact != found.amount and round_money(exact, found.currency, "half_up") == found.amount:
+            return replace(found, quantity=quantity, rate=rate)
+    tenth = Decimal(1).scaleb(-exponent(found.currency) - 1)
+    return replace(found, quantity=Decimal(1), rate=found.amount + tenth)
 
 
 def _rounding(found: Found) -> str | None:
