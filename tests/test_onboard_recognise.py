@@ -217,11 +217,56 @@ def test_years_are_one_yearly_charge() -> None:
     assert charge.body["every"] == "year"
 
 
-def test_a_change_of_amount_ends_one_charge_and_starts_another() -> None:
+def test_a_change_of_amount_is_a_step_of_one_charge() -> None:
+    # The issue asks for steps where they fit exactly: a new price from April is `amounts`.
     objects = [found(d, "1000.00", "Retainer") for d in months(date(2026, 1, 1), 3)]
     objects += [found(d, "1100.00", "Retainer") for d in months(date(2026, 4, 1), 3)]
+    [charge] = round_trip(objects)
+    assert charge.body["amounts"] == [
+        {"from": date(2026, 1, 1), "amount": Decimal("1000.00")},
+        {"from": date(2026, 4, 1), "amount": Decimal("1100.00")},
+    ]
+
+
+def test_a_gap_between_two_prices_ends_one_charge_and_starts_another() -> None:
+    objects = [found(d, "1000.00", "Retainer") for d in months(date(2026, 1, 1), 3)]
+    objects += [found(d, "1100.00", "Retainer") for d in months(date(2026, 5, 1), 3)]
     generated = round_trip(objects)
     assert [c.key for c in generated] == ["retainer", "retainer-2"]
+
+
+def test_a_stub_and_a_yearly_rise_by_a_percentage_are_one_escalated_charge() -> None:
+    # Meridian's retainer in plans/examples: 16/31 of January, then 18500 a month rising 4%
+    # each January; the stub's description says so in words a full month's does not.
+    name = "Meridian: retainer, "
+    objects = [found(date(2026, 1, 16), "9548.39", name + "January 2026 (16 days from 16 January)")]
+    objects += [found(d, "18500.00", f"{name}{d:%B %Y}") for d in months(date(2026, 2, 1), 11)]
+    objects += [found(d, "19240.00", f"{name}{d:%B %Y}") for d in months(date(2027, 1, 1), 11)]
+    [charge] = round_trip(objects)
+    body = charge.body
+    assert (body["start"], body["end"], body["amount"]) == (
+        date(2026, 1, 16),
+        date(2027, 11, 30),
+        Decimal("18500.00"),
+    )
+    assert body["escalate"] == {"by": "4%", "every": "year", "from": date(2027, 1, 1)}
+    assert body["description"].endswith(
+        "{% if period.is_stub %} ({{ period.days }} days from "
+        "{{ period.start | date('%d %B') }}){% endif %}"
+    )
+
+
+def test_a_rise_each_year_that_no_percentage_prices_stays_steps() -> None:
+    objects = [found(d, "1000.00", "Fee") for d in months(date(2026, 1, 1), 12)]
+    objects += [found(d, "1037.77", "Fee") for d in months(date(2027, 1, 1), 12)]
+    objects += [found(d, "1100.00", "Fee") for d in months(date(2028, 1, 1), 12)]
+    [charge] = round_trip(objects)
+    assert "escalate" not in charge.body
+    assert [step["amount"] for step in charge.body["amounts"]] == [
+        Decimal("1000.00"),
+        Decimal("1037.77"),
+        Decimal("1100.00"),
+    ]
 
 
 def test_a_lone_recurring_item_is_a_one_period_charge() -> None:

@@ -39,7 +39,7 @@ from compiler.expand.written import NUMBER_DECIMALS
 from compiler.money import allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
-from compiler.onboard.runs import Pool, Run, fit, labelled, longest
+from compiler.onboard.runs import Pool, Run, fit, joined, labelled, longest, percent
 
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
@@ -219,22 +219,31 @@ def _recurring(objects: Any) -> list[_Draft]:
     for group in _groups(list(objects), _group):
         pool = Pool.of(group)
         # Runs first, so that an item a run takes as its stub is not left alone.
-        drafts.extend(
-            _recurring_draft(run) for run in longest(group, pool, stubs=True, least=MIN_RUN)
-        )
+        runs = longest(group, pool, stubs=True, least=MIN_RUN)
         for found in group:
             if pool.free(found):
                 run = fit(found, pool, stubs=False)
                 if run is None:  # cannot happen: any dated item is a one-period charge
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
-                drafts.append(_recurring_draft(run))
+                runs.append(run)
+        drafts.extend(_recurring_draft(run) for run in joined(runs))
     return sorted(drafts, key=lambda d: _order(d.items[0][1]))
 
 
 def _recurring_draft(run: Run) -> _Draft:
-    amount = _money(run.amount, run.items[0][1].currency)
-    body: dict[str, Any] = {"description": run.template, **_term(run), "amount": amount}
+    currency = run.items[0][1].currency
+    body: dict[str, Any] = {"description": run.template, **_term(run)}
+    if run.steps:
+        body["amounts"] = [
+            {"from": day, "amount": _money(amount, currency)}
+            for day, amount in [(run.start, run.amount), *run.steps]
+        ]
+    else:
+        body["amount"] = _money(run.amount, currency)
+    if run.escalation is not None:
+        factor, every, first = run.escalation
+        body["escalate"] = {"by": percent(factor), "every": every.unit, "from": first}
     if run.stubbed and run.prorate != "daily":
         body["prorate"] = run.prorate
     if run.stubbed and run.rounding != "half_up":

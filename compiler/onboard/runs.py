@@ -32,6 +32,7 @@ _ONE_DAY = timedelta(days=1)
 # Day rules in the order a person would reach for them; the first that fits a run wins.
 _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
 _PRORATES = ("daily", "none")
+_STUB_ONLY = "{% if period.is_stub %}"
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
 
 
@@ -58,6 +59,10 @@ class Run:
     prorate: str = "daily"  # how a stub is priced (daily is the plan's default)
     rounding: Rounding = "half_up"
     stubbed: bool = False
+    # Later prices, each from a period's first day on (the plan's `amounts` steps) ...
+    steps: list[tuple[date, Decimal]] = field(default_factory=list)
+    # ... or one price escalated: (factor, every, first increase), the plan's `escalate`.
+    escalation: tuple[Fraction, Every, date] | None = None
 
 
 @dataclass
@@ -199,9 +204,20 @@ def _dated(shape: Shape, period: Period) -> date:
 
 
 def _price(run: Run, period: Period) -> Decimal:
-    if not period.is_stub or run.prorate == "none":
-        return run.amount
-    exact = Fraction(run.amount) * period.days / period.full_days
+    """What the run bills for `period`, as compiler.expand.recurring prices it: the step in
+    force on its first day, escalated, prorated when a stub, rounded once."""
+    base = run.amount
+    for start, amount in run.steps:
+        if start <= period.start:
+            base = amount
+    exact = Fraction(base)
+    if run.escalation is not None:
+        factor, every, first = run.escalation
+        exact *= factor ** schedule.count_increases(first, every, period.start)
+    if period.is_stub and run.prorate == "daily":
+        exact = exact * period.days / period.full_days
+    if exact == Fraction(base):
+        return base
     return round_money(exact, run.items[0][1].currency, run.rounding)
 
 
@@ -241,14 +257,18 @@ def _with_stubs(run: Run, pool: Pool) -> Run:
         for rounding in _ROUNDINGS if prorate == "daily" else ("half_up",):
             trial = replace(run, prorate=prorate, rounding=rounding, items=list(run.items))
             head = _first_stub(trial, pool, every)
+            if head is not None:
+                trial.template = head[2]
             tail = _last_stub(trial, pool, every)
+            if tail is not None:
+                trial.template = tail[2]
             if head is None and tail is None:
                 continue
             if head is not None:
-                trial.items.insert(0, head)
+                trial.items.insert(0, head[:2])
                 trial.start = head[0].start
             if tail is not None:
-                trial.items.append(tail)
+                trial.items.append(tail[:2])
                 trial.end = tail[0].end
             trial.stubbed = True
             return trial
@@ -270,7 +290,10 @@ def _neighbours(run: Run, pool: Pool, every: Every) -> bool:
     )
 
 
-def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:
+_Stub = tuple[Period, Found, str]  # the stub period, its item, the run's template with it
+
+
+def _first_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
     try:
         whole = _full(every, run.items[0][0].full_start, -1)
     except (ScheduleError, OverflowError, ValueError):
@@ -278,12 +301,13 @@ def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | No
     for item in pool.between(whole.full_start, whole.full_end):
         for days in _lengths(run, whole, item, first=True):
             stub = replace(whole, start=whole.full_end - timedelta(days=days - 1))
-            if next(_matches(run, stub, _Only(item)), None) is not None:
-                return stub, item
+            for template in _stub_templates(run, stub, item):
+                if next(_matches(replace(run, template=template), stub, _Only(item)), None):
+                    return stub, item, template
     return None
 
 
-def _last_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:
+def _last_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
     try:
         whole = _full(every, run.items[-1][0].full_start, 1)
     except (ScheduleError, OverflowError, ValueError):
@@ -291,9 +315,24 @@ def _last_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | Non
     for item in pool.between(whole.full_start, whole.full_end):
         for days in _lengths(run, whole, item, first=False):
             stub = replace(whole, end=whole.full_start + timedelta(days=days - 1))
-            if next(_matches(run, stub, _Only(item)), None) is not None:
-                return stub, item
+            for template in _stub_templates(run, stub, item):
+                if next(_matches(replace(run, template=template), stub, _Only(item)), None):
+                    return stub, item, template
     return None
+
+
+def _stub_templates(run: Run, stub: Period, item: Found) -> Iterator[str]:
+    """The run's template, then, where the stub's text is a full period's with an ending
+    (`... January 2026 (16 days from 16 January)`), the template with that ending written
+    for stubs only."""
+    yield run.template
+    if _STUB_ONLY in run.template:
+        return  # the other stub chose the ending already
+    full = wording.rendered(run.template, stub)
+    if full is None or not item.description.startswith(full) or item.description == full:
+        return
+    for ending in wording.endings(item.description[len(full) :], stub):
+        yield f"{run.template}{_STUB_ONLY}{ending}{{% endif %}}"
 
 
 def _lengths(run: Run, whole: Period, item: Found, *, first: bool) -> list[int]:
@@ -368,3 +407,102 @@ def labelled(run: Run) -> list[tuple[str, Found]]:
     """Each item of the run with its period's label (the last part of its address)."""
     periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
     return [(period.label, item) for period, (_, item) in zip(periods, run.items, strict=True)]
+
+
+# -- steps and escalations --------------------------------------------------------------------
+
+_YEAR = Every("year")
+# Escalations are what a contract says: whole, tenth or hundredth percentages.
+_PERCENT_PLACES = (0, 1, 2)
+
+
+def joined(runs: Sequence[Run]) -> list[Run]:
+    """The runs, each that carries on the one before it at a new price joined to it as a
+    step (the plan's `amounts`), then written as an escalation where one prices every step
+    exactly. A join that does not reproduce its items is not made."""
+    out: list[Run] = []
+    for run in sorted(runs, key=lambda r: (r.start, r.end)):
+        at = next((n for n, before in enumerate(out) if _follows(before, run)), None)
+        merged = None if at is None else _join(out[at], run)
+        if at is not None and merged is not None:
+            out[at] = merged
+        else:
+            out.append(run)
+    return [_escalated(run) for run in out]
+
+
+def _follows(before: Run, run: Run) -> bool:
+    """Whether `run` starts the period after `before` ends, cut, dated and described alike,
+    with no stub between them."""
+    return (
+        before.shape == run.shape
+        and before.end + _ONE_DAY == run.start
+        and not before.items[-1][0].is_stub
+        and not run.items[0][0].is_stub
+        and _bare(before.template) == _bare(run.template)
+        and before.escalation is None
+        and run.escalation is None
+        and not run.steps
+        and (not (before.stubbed and run.stubbed) or _pricing(before) == _pricing(run))
+    )
+
+
+def _bare(template: str) -> str:
+    """A template without the ending it writes for stubs only."""
+    return template.split(_STUB_ONLY, 1)[0]
+
+
+def _pricing(run: Run) -> tuple[str, str]:
+    return run.prorate, run.rounding
+
+
+def _join(before: Run, run: Run) -> Run | None:
+    stubbed = before if before.stubbed else run
+    template = before.template if _STUB_ONLY in before.template else run.template
+    steps = list(before.steps)
+    if run.amount != (steps[-1][1] if steps else before.amount):
+        steps.append((run.start, run.amount))
+    merged = Run(
+        before.shape,
+        template,
+        before.amount,
+        before.start,
+        run.end,
+        [*before.items, *run.items],
+        prorate=stubbed.prorate,
+        rounding=stubbed.rounding,
+        stubbed=before.stubbed or run.stubbed,
+        steps=steps,
+    )
+    return merged if reproduces(merged) else None
+
+
+def _escalated(run: Run) -> Run:
+    """The stepped run as one price escalated by a percentage each year from its first step,
+    where the steps are a year apart from a year in and that bills every item exactly;
+    otherwise the run as it is."""
+    if not run.steps or run.amount == 0:
+        return run
+    first = run.steps[0][0]
+    if any(day != _YEAR.add(first, k) for k, (day, _) in enumerate(run.steps)):
+        return run
+    # A yearly rise comes a year into the service at the earliest (Meridian's starts 16
+    # January and rises each January); an earlier new price is a step, as written.
+    if first < _YEAR.add(run.start.replace(day=1), 1):
+        return run
+    ratio = (Fraction(run.steps[0][1]) / Fraction(run.amount) - 1) * 100
+    for places in _PERCENT_PLACES:
+        percent = round(Decimal(ratio.numerator) / Decimal(ratio.denominator), places)
+        if percent <= 0:
+            continue
+        factor = 1 + Fraction(percent) / 100
+        trial = replace(run, steps=[], escalation=(factor, _YEAR, first))
+        if reproduces(trial):
+            return trial
+    return run
+
+
+def percent(factor: Fraction) -> str:
+    """The percentage an escalation's factor adds, as a plan writes it (`4%` for 1.04)."""
+    value = (factor - 1) * 100
+    return f"{(Decimal(value.numerator) / Decimal(value.denominator)).normalize():f}%"

@@ -71,6 +71,34 @@ def templates(text: str, period: Period) -> Iterator[str]:
                         yield source
 
 
+def endings(text: str, period: Period) -> Iterator[str]:
+    """Template source for what a stub's description adds to a full period's: with the stub's
+    days and its first and last day as expressions (so that one ending writes both stubs),
+    then as it is."""
+    values = [
+        (str(period.days), "{{ period.days }}"),
+        *(
+            (getattr(period, place).strftime(fmt), f"{{{{ period.{place} | date('{fmt}') }}}}")
+            for place in _PLACES
+            for fmt in ("%d %B", "%d %b", "%Y-%m-%d")
+        ),
+    ]
+    source = _with_expressions(text, values)
+    if source is not None:
+        yield source
+    yield _piece(text)
+
+
+def rendered(source: str, period: Period | None) -> str | None:
+    """The text the template renders for an item of `period`; None when it cannot render."""
+    if "{" not in source:
+        return source
+    try:
+        return render(source, {"period": _period_context(period)})
+    except TemplateProblem:
+        return None
+
+
 def _range(month: str, first: str, second: str) -> str:
     return f"{{{{ period.{first} | {month} }}}}-{{{{ period.{second} | {month} }}}}"
 
