@@ -211,6 +211,15 @@ def test_the_last_business_day_is_recognised() -> None:
     assert charge.body["day"] == "last_business_day"
 
 
+def test_a_last_business_day_moved_early_by_bank_holidays_says_the_holidays() -> None:
+    # Thameside's support in plans/examples: 31 August 2026 is a bank holiday, so August
+    # bills on Friday the 28th; Christmas 2026 moves nothing (31 December is a Thursday).
+    days = [date(2026, 7, 31), date(2026, 8, 28), date(2026, 9, 30), date(2026, 10, 30)]
+    [charge] = round_trip([found(d, "6800.00", "M365 support") for d in days])
+    assert charge.body["day"] == "last_business_day"
+    assert charge.body["holidays"] == [date(2026, 8, 31)]
+
+
 def test_years_are_one_yearly_charge() -> None:
     days = [date(2026, 1, 1), date(2027, 1, 1), date(2028, 1, 1)]
     [charge] = round_trip([found(d, "12000.00", "Annual licence {{x}}") for d in days])

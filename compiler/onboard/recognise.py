@@ -7,7 +7,10 @@ else as it was found:
 - recurring objects on consecutive calendar months, quarters or years, of one amount, one
   description template and one set of options, become one recurring charge (`start`, `end`,
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
-  where one prices exactly; a lone recurring object is a one-period charge;
+  where one prices exactly (its description may add an ending for stubs only), and the
+  `holidays` a business-day rule passes over; runs that carry on one another at a new
+  price are one charge with `amounts` steps, or `escalate` where a yearly percentage prices
+  every item; a lone recurring object is a one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
   become one repeating product; others are one-off products. A product the vendor holds as
   a bare amount (Ruddr's, when quantity x rate is not exactly the amount) is priced by a
@@ -258,6 +261,8 @@ def _term(run: Run) -> dict[str, Any]:
         term["bill"] = shape.bill
     if shape.day is not None:
         term["day"] = shape.day
+    if run.holidays:
+        term["holidays"] = sorted(run.holidays)
     return term
 
 

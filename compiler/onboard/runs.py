@@ -33,6 +33,9 @@ _ONE_DAY = timedelta(days=1)
 _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
 _PRORATES = ("daily", "none")
 _STUB_ONLY = "{% if period.is_stub %}"
+_BUSINESS_DAYS = ("first_business_day", "last_business_day")
+# Working days in a row a business-day rule may pass over as holidays (Christmas to New Year).
+_MOST_HOLIDAYS = 7
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
 
 
@@ -63,6 +66,8 @@ class Run:
     steps: list[tuple[date, Decimal]] = field(default_factory=list)
     # ... or one price escalated: (factor, every, first increase), the plan's `escalate`.
     escalation: tuple[Fraction, Every, date] | None = None
+    # Weekdays a business-day rule skips (the plan's `holidays`), read from the dates.
+    holidays: frozenset[date] = frozenset()
 
 
 @dataclass
@@ -198,9 +203,9 @@ def _full(every: Every, anchor: date, k: int) -> Period:
     return schedule.periods(every, "calendar", every.add(anchor, k), count=1)[0]
 
 
-def _dated(shape: Shape, period: Period) -> date:
+def _dated(shape: Shape, period: Period, holidays: frozenset[date] = frozenset()) -> date:
     when = schedule.bill_date(period, shape.bill)
-    return when if shape.day is None else schedule.move_to_day(when, shape.day)
+    return when if shape.day is None else schedule.move_to_day(when, shape.day, holidays)
 
 
 def _price(run: Run, period: Period) -> Decimal:
@@ -233,7 +238,10 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
             break
         match = next(_matches(run, period, pool), None)
         if match is None:
-            break
+            moved = _past_holidays(run, period, pool)
+            if moved is None:
+                break
+            match, run.holidays = moved
         run.items.append((period, match))
         run.end = period.end
         k += 1
@@ -243,9 +251,32 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
 def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
     """Free items this run would bill for `period` exactly."""
     amount = _price(run, period)
-    for item in pool.at(_dated(run.shape, period)):
+    for item in pool.at(_dated(run.shape, period, run.holidays)):
         if item.amount == amount and wording.describes(run.template, period, item.description):
             yield item
+
+
+def _past_holidays(run: Run, period: Period, pool: Pool) -> tuple[Found, frozenset[date]] | None:
+    """A free item billed on an earlier working day than the last business day (or a later
+    one than the first), as if the weekdays it passes over were holidays (Thameside's August
+    bills on Friday the 28th: the 31st is a bank holiday); with the run's holidays and those."""
+    if run.shape.day not in _BUSINESS_DAYS:
+        return None
+    step = -_ONE_DAY if run.shape.day == "last_business_day" else _ONE_DAY
+    day = _dated(run.shape, period, run.holidays)
+    passed = set(run.holidays)
+    for _ in range(_MOST_HOLIDAYS):
+        passed.add(day)
+        day += step
+        if day.month != (day - step).month:
+            return None
+        if day.weekday() >= 5:
+            continue
+        trial = replace(run, holidays=frozenset(passed))
+        match = next(_matches(trial, period, pool), None)
+        if match is not None:
+            return match, frozenset(d for d in passed if d.weekday() < 5)
+    return None
 
 
 def _with_stubs(run: Run, pool: Pool) -> Run:
@@ -395,7 +426,7 @@ def reproduces(run: Run) -> bool:
         if period.is_stub and run.prorate == "skip":
             return False
         if (
-            _dated(run.shape, period) != item.date
+            _dated(run.shape, period, run.holidays) != item.date
             or _price(run, period) != item.amount
             or not wording.describes(run.template, period, item.description)
         ):
