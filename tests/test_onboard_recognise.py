@@ -220,6 +220,17 @@ def test_a_last_business_day_moved_early_by_bank_holidays_says_the_holidays() ->
     assert charge.body["holidays"] == [date(2026, 8, 31)]
 
 
+def test_of_two_readings_with_a_stub_the_one_with_more_full_periods_is_the_run() -> None:
+    # From 1 February, quarterly in arrears on the last business day, a flat stub price:
+    # Q3 billed on Friday 29 September also reads as a stub ending that day, with Q2 the one
+    # full quarter. Two full quarters and a first stub is the charge that was written.
+    days = [date(2028, 3, 31), date(2028, 6, 30), date(2028, 9, 29)]
+    texts = ["Retainer February 2028", "Retainer April 2028", "Retainer July 2028"]
+    objects = [found(d, "100.00", t) for d, t in zip(days, texts, strict=True)]
+    [charge] = round_trip(objects)
+    assert (charge.body["start"], charge.body["prorate"]) == (date(2028, 2, 1), "none")
+
+
 def test_years_are_one_yearly_charge() -> None:
     days = [date(2026, 1, 1), date(2027, 1, 1), date(2028, 1, 1)]
     [charge] = round_trip([found(d, "12000.00", "Annual licence {{x}}") for d in days])

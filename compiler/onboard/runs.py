@@ -117,9 +117,15 @@ def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
             # A stub may need a `day` the full periods alone do not: each shape with its own.
             if stubs and (best is None or len(run.items) + 2 > len(best.items)):
                 run = _with_stubs(run, pool)
-            if (best is None or len(run.items) > len(best.items)) and reproduces(run):
+            if (best is None or _rank(run) > _rank(best)) and reproduces(run):
                 best = run
     return best
+
+
+def _rank(run: Run) -> tuple[int, int]:
+    # The most items, then the most full periods: of two readings of a stub and a quarter,
+    # the one billing two full quarters is the run (a run needs two full periods).
+    return len(run.items), _full_periods(run)
 
 
 def longest(items: Sequence[Found], pool: Pool, *, stubs: bool, least: int) -> list[Run]:
