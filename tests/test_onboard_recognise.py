@@ -477,7 +477,7 @@ days_in_range = st.dates(min_value=date(2025, 11, 1), max_value=date(2028, 2, 28
 
 
 @st.composite
-def recurring_charges(draw: st.DrawFn) -> dict[str, Any]:
+def recurring_charges(draw: st.DrawFn, *, growing: bool = False) -> dict[str, Any]:
     start = draw(days_in_range)
     every = draw(st.sampled_from(("month", "quarter", "year")))
     body: dict[str, Any] = {
@@ -492,6 +492,16 @@ def recurring_charges(draw: st.DrawFn) -> dict[str, Any]:
     day = draw(st.sampled_from(DAYS))
     if day is not None:
         body["day"] = day
+    if growing and draw(st.booleans()):
+        # A yearly rise (Meridian's) or a new price part-way, and bank holidays.
+        if draw(st.booleans()):
+            body["escalate"] = {"by": draw(st.sampled_from(("4%", "2.5%", "10%"))), "every": "year"}
+        else:
+            amount = body.pop("amount")
+            later = start + timedelta(days=draw(st.integers(1, 400)))
+            body["amounts"] = [{"from": start, "amount": amount},
+                               {"from": later, "amount": Decimal("1100.00")}]  # fmt: skip
+        body["holidays"] = [start + timedelta(days=draw(st.integers(0, 400)))]
     return body
 
 
@@ -529,7 +539,7 @@ def schedules(draw: st.DrawFn) -> str:
     """A random plan, as a vendor would hold it once applied."""
     project: dict[str, Any] = {"provider": "kantata", "project_id": 7, "name": "Acme"}
     for section, strategy in (
-        ("recurring", recurring_charges()),
+        ("recurring", recurring_charges(growing=True)),
         ("milestones", milestones()),
         ("products", products()),
     ):
