@@ -39,13 +39,15 @@ from fractions import Fraction
 from typing import Any
 
 from compiler.expand.written import NUMBER_DECIMALS
-from compiler.money import allocate, decimals, exponent, round_money
+from compiler.money import MAX_AMOUNT, allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
 from compiler.onboard.runs import Pool, Run, fit, joined, labelled, longest, percent
 
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
+# Numbers of a fee-only product's description tried as its quantity x rate (pairs of them).
+_MOST_NUMBERS = 12
 # A run is at least two full periods; fewer is a single item.
 MIN_RUN = 2
 
@@ -158,9 +160,13 @@ def _with_pair(found: Found) -> Found:
     currency's least unit, which rounds back to the amount."""
     if found.kind != "product" or found.quantity is not None or found.rate is not None:
         return found
+    written = re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", found.description)
+    # A description may be long: the first few distinct numbers name the pair, if any do.
     numbers = [
-        Decimal(n) for n in re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", found.description)
-    ]
+        number
+        for number in map(Decimal, dict.fromkeys(written))
+        if number < MAX_AMOUNT and decimals(number) <= NUMBER_DECIMALS
+    ][:_MOST_NUMBERS]
     for quantity, rate in itertools.permutations(numbers, 2):
         exact = quantity * rate
         if exact != found.amount and round_money(exact, found.currency, "half_up") == found.amount:
