@@ -42,7 +42,8 @@ from compiler.expand.written import NUMBER_DECIMALS
 from compiler.money import MAX_AMOUNT, allocate, decimals, exponent, round_money
 from compiler.onboard import wording
 from compiler.onboard.found import Found
-from compiler.onboard.runs import Pool, Run, fit, joined, labelled, longest, percent
+from compiler.onboard.prices import joined, percent
+from compiler.onboard.runs import Pool, Run, fit, labelled, longest
 
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)

@@ -28,11 +28,11 @@ from compiler.schedule import Bill, DayRule, Every, Period, ScheduleError
 EVERIES = (Every("month"), Every("quarter"), Every("year"))
 BILLS: tuple[Bill, ...] = ("in_advance", "in_arrears")
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
-_ONE_DAY = timedelta(days=1)
+ONE_DAY = timedelta(days=1)
 # Day rules in the order a person would reach for them; the first that fits a run wins.
 _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
 _PRORATES = ("daily", "none")
-_STUB_ONLY = "{% if period.is_stub %}"
+STUB_ONLY = "{% if period.is_stub %}"
 _BUSINESS_DAYS = ("first_business_day", "last_business_day")
 # Working days in a row a business-day rule may pass over as holidays (Christmas to New Year).
 _MOST_HOLIDAYS = 7
@@ -268,7 +268,7 @@ def _past_holidays(run: Run, period: Period, pool: Pool) -> tuple[Found, frozens
     bills on Friday the 28th: the 31st is a bank holiday); with the run's holidays and those."""
     if run.shape.day not in _BUSINESS_DAYS:
         return None
-    step = -_ONE_DAY if run.shape.day == "last_business_day" else _ONE_DAY
+    step = -ONE_DAY if run.shape.day == "last_business_day" else ONE_DAY
     day = _dated(run.shape, period, run.holidays)
     passed = set(run.holidays)
     for _ in range(_MOST_HOLIDAYS):
@@ -322,8 +322,8 @@ def _neighbours(run: Run, pool: Pool, every: Every) -> bool:
         after = _full(every, run.items[-1][0].full_start, 1).full_end
     except (ScheduleError, OverflowError, ValueError):
         after = run.items[-1][0].full_end
-    return bool(pool.between(before, run.items[0][0].full_start - _ONE_DAY)) or bool(
-        pool.between(run.items[-1][0].full_end + _ONE_DAY, after)
+    return bool(pool.between(before, run.items[0][0].full_start - ONE_DAY)) or bool(
+        pool.between(run.items[-1][0].full_end + ONE_DAY, after)
     )
 
 
@@ -363,13 +363,13 @@ def _stub_templates(run: Run, stub: Period, item: Found) -> Iterator[str]:
     (`... January 2026 (16 days from 16 January)`), the template with that ending written
     for stubs only."""
     yield run.template
-    if _STUB_ONLY in run.template:
+    if STUB_ONLY in run.template:
         return  # the other stub chose the ending already
     full = wording.rendered(run.template, stub)
     if full is None or not item.description.startswith(full) or item.description == full:
         return
     for ending in wording.endings(item.description[len(full) :], stub):
-        yield f"{run.template}{_STUB_ONLY}{ending}{{% endif %}}"
+        yield f"{run.template}{STUB_ONLY}{ending}{{% endif %}}"
 
 
 def _lengths(run: Run, whole: Period, item: Found, *, first: bool) -> list[int]:
@@ -400,10 +400,10 @@ def _one_per_month(whole: Period, months: int, *, first: bool) -> list[int]:
     for k in range(months):
         month = schedule.add_months(whole.full_start, k)
         if first:
-            start = max(month, whole.full_start + _ONE_DAY)
+            start = max(month, whole.full_start + ONE_DAY)
             lengths.append((whole.full_end - start).days + 1)
         else:
-            end = min(schedule.add_months(month, 1) - _ONE_DAY, whole.full_end - _ONE_DAY)
+            end = min(schedule.add_months(month, 1) - ONE_DAY, whole.full_end - ONE_DAY)
             lengths.append((end - whole.full_start).days + 1)
     return lengths
 
@@ -444,102 +444,3 @@ def labelled(run: Run) -> list[tuple[str, Found]]:
     """Each item of the run with its period's label (the last part of its address)."""
     periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
     return [(period.label, item) for period, (_, item) in zip(periods, run.items, strict=True)]
-
-
-# -- steps and escalations --------------------------------------------------------------------
-
-_YEAR = Every("year")
-# Escalations are what a contract says: whole, tenth or hundredth percentages.
-_PERCENT_PLACES = (0, 1, 2)
-
-
-def joined(runs: Sequence[Run]) -> list[Run]:
-    """The runs, each that carries on the one before it at a new price joined to it as a
-    step (the plan's `amounts`), then written as an escalation where one prices every step
-    exactly. A join that does not reproduce its items is not made."""
-    out: list[Run] = []
-    for run in sorted(runs, key=lambda r: (r.start, r.end)):
-        at = next((n for n, before in enumerate(out) if _follows(before, run)), None)
-        merged = None if at is None else _join(out[at], run)
-        if at is not None and merged is not None:
-            out[at] = merged
-        else:
-            out.append(run)
-    return [_escalated(run) for run in out]
-
-
-def _follows(before: Run, run: Run) -> bool:
-    """Whether `run` starts the period after `before` ends, cut, dated and described alike,
-    with no stub between them."""
-    return (
-        before.shape == run.shape
-        and before.end + _ONE_DAY == run.start
-        and not before.items[-1][0].is_stub
-        and not run.items[0][0].is_stub
-        and _bare(before.template) == _bare(run.template)
-        and before.escalation is None
-        and run.escalation is None
-        and not run.steps
-        and (not (before.stubbed and run.stubbed) or _pricing(before) == _pricing(run))
-    )
-
-
-def _bare(template: str) -> str:
-    """A template without the ending it writes for stubs only."""
-    return template.split(_STUB_ONLY, 1)[0]
-
-
-def _pricing(run: Run) -> tuple[str, str]:
-    return run.prorate, run.rounding
-
-
-def _join(before: Run, run: Run) -> Run | None:
-    stubbed = before if before.stubbed else run
-    template = before.template if _STUB_ONLY in before.template else run.template
-    steps = list(before.steps)
-    if run.amount != (steps[-1][1] if steps else before.amount):
-        steps.append((run.start, run.amount))
-    merged = Run(
-        before.shape,
-        template,
-        before.amount,
-        before.start,
-        run.end,
-        [*before.items, *run.items],
-        prorate=stubbed.prorate,
-        rounding=stubbed.rounding,
-        stubbed=before.stubbed or run.stubbed,
-        steps=steps,
-    )
-    return merged if reproduces(merged) else None
-
-
-def _escalated(run: Run) -> Run:
-    """The stepped run as one price escalated by a percentage each year from its first step,
-    where the steps are a year apart from a year in and that bills every item exactly;
-    otherwise the run as it is."""
-    if not run.steps or run.amount == 0:
-        return run
-    first = run.steps[0][0]
-    if any(day != _YEAR.add(first, k) for k, (day, _) in enumerate(run.steps)):
-        return run
-    # A yearly rise comes a year into the service at the earliest (Meridian's starts 16
-    # January and rises each January); an earlier new price is a step, as written.
-    if first < _YEAR.add(run.start.replace(day=1), 1):
-        return run
-    ratio = (Fraction(run.steps[0][1]) / Fraction(run.amount) - 1) * 100
-    for places in _PERCENT_PLACES:
-        percent = round(Decimal(ratio.numerator) / Decimal(ratio.denominator), places)
-        if percent <= 0:
-            continue
-        factor = 1 + Fraction(percent) / 100
-        trial = replace(run, steps=[], escalation=(factor, _YEAR, first))
-        if reproduces(trial):
-            return trial
-    return run
-
-
-def percent(factor: Fraction) -> str:
-    """The percentage an escalation's factor adds, as a plan writes it (`4%` for 1.04)."""
-    value = (factor - 1) * 100
-    return f"{(Decimal(value.numerator) / Decimal(value.denominator)).normalize():f}%"
