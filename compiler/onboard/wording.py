@@ -45,7 +45,7 @@ def templates(text: str, period: Period) -> Iterator[str]:
     first, then the text with the period's label, month and year written as expressions."""
     yield literal(text)
     # A stub's length is a number like any other: each template with and without it.
-    lengths = [[], [(str(period.days), "{{ period.days }}")]]
+    lengths: list[list[tuple[str, str]]] = [[], [(str(period.days), "{{ period.days }}")]]
     for place in _PLACES:
         day = getattr(period, place)
         # May is both a month's name and its abbreviation: each reading is a candidate.
