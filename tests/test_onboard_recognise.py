@@ -220,6 +220,13 @@ def test_a_last_business_day_moved_early_by_bank_holidays_says_the_holidays() ->
     assert charge.body["holidays"] == [date(2026, 8, 31)]
 
 
+def test_an_item_four_working_days_early_is_no_holiday_but_another_charge() -> None:
+    days = [date(2026, 7, 31), date(2026, 8, 25), date(2026, 9, 30), date(2026, 10, 30)]
+    generated = round_trip([found(d, "6800.00", "M365 support") for d in days])
+    assert len(generated) > 1
+    assert all("holidays" not in c.body for c in generated)
+
+
 def test_of_two_readings_with_a_stub_the_one_with_more_full_periods_is_the_run() -> None:
     # From 1 February, quarterly in arrears on the last business day, a flat stub price:
     # Q3 billed on Friday 29 September also reads as a stub ending that day, with Q2 the one

@@ -34,8 +34,9 @@ _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business
 _PRORATES = ("daily", "none")
 STUB_ONLY = "{% if period.is_stub %}"
 _BUSINESS_DAYS = ("first_business_day", "last_business_day")
-# Working days in a row a business-day rule may pass over as holidays (Christmas to New Year).
-_MOST_HOLIDAYS = 7
+# Weekdays in a row a business-day rule may pass over as holidays: bank holidays come one,
+# two (Easter, Christmas) or three at a time; an item further off is another item.
+_MOST_HOLIDAYS = 3
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
 
 
@@ -270,14 +271,17 @@ def _past_holidays(run: Run, period: Period, pool: Pool) -> tuple[Found, frozens
         return None
     step = -ONE_DAY if run.shape.day == "last_business_day" else ONE_DAY
     day = _dated(run.shape, period, run.holidays)
+    month = (day.year, day.month)  # a business-day rule keeps to the month `bill` chose
     passed = set(run.holidays)
-    for _ in range(_MOST_HOLIDAYS):
+    skipped = 0
+    while skipped < _MOST_HOLIDAYS:
         passed.add(day)
+        skipped += 1
         day += step
-        if day.month != (day - step).month:
+        while day.weekday() >= 5:
+            day += step
+        if (day.year, day.month) != month:
             return None
-        if day.weekday() >= 5:
-            continue
         trial = replace(run, holidays=frozenset(passed))
         match = next(_matches(trial, period, pool), None)
         if match is not None:
