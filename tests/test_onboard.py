@@ -465,24 +465,77 @@ def applied_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return examples
 
 
-@pytest.mark.parametrize(("vendor", "extra"), [("ruddr", ()), ("wethod", ("--currency", "EUR"))])
-def test_examples_billplan_applied_are_generated_back_with_the_same_items(
-    applied_examples: Path, tmp_path: Path, vendor: str, extra: tuple[str, ...]
-) -> None:
+def _onboarded(applied_examples: Path, tmp_path: Path, vendor: str) -> tuple[Path, str]:
+    """A directory holding the examples' providers block and a copy of their sandbox, with
+    `vendor`'s projects generated into it; and the report."""
     onboarded = tmp_path / "onboarded"
     (onboarded / ".billplan").mkdir(parents=True)
     (onboarded / "providers.yaml").write_text((applied_examples / "providers.yaml").read_text())
     sandbox = applied_examples / ".billplan" / "sandbox.sqlite"
     (onboarded / ".billplan" / "sandbox.sqlite").write_bytes(sandbox.read_bytes())
+    extra = ("--currency", "EUR") if vendor == "wethod" else ()
     code, text = generate(onboarded, "--provider", vendor, *extra)
     assert code == 0, text
+    return onboarded, text
+
+
+# Vendors whose example objects do not all come back yet, and why (not recognition's doing).
+_NOT_YET = {
+    "kantata": "the milestones' external references name the example's addresses, which "
+    "onboarding does not read back: plan would update the tag",
+    "coperniq": "grouped invoices (several lines) and PERCENTAGE invoices are left out",
+}
+
+
+@pytest.mark.parametrize(
+    "vendor",
+    [
+        "ruddr",
+        "wethod",
+        *(pytest.param(v, marks=pytest.mark.xfail(reason=why, strict=True))
+          for v, why in _NOT_YET.items()),
+    ],
+)  # fmt: skip
+def test_every_example_item_billplan_applied_is_generated_back_the_same(
+    applied_examples: Path, tmp_path: Path, vendor: str
+) -> None:
+    onboarded, text = _onboarded(applied_examples, tmp_path, vendor)
     planned = sandboxed("plan", onboarded, "--detailed-exitcode")
     assert planned.code == 0, planned.text
     generated = _by_remote_id(onboarded, onboarded)
-    original = _by_remote_id(applied_examples, applied_examples)
-    assert generated, text
+    original = {
+        remote_id: item
+        for remote_id, item in _by_remote_id(applied_examples, applied_examples).items()
+        if remote_id[0].startswith(f"{vendor}_")
+    }
+    # Every charge of the examples on this vendor, item for item: none left out.
+    assert sorted(generated) == sorted(original), text
     for remote_id, item in generated.items():
         assert item == original[remote_id], remote_id
+
+
+def test_meridian_s_stub_and_escalation_come_back_as_one_recurring_charge(
+    applied_examples: Path, tmp_path: Path
+) -> None:
+    onboarded, text = _onboarded(applied_examples, tmp_path, "ruddr")
+    assert "23 recurring items: 424688.39 USD" in text
+    assert "23 items became 1 recurring charge" in text
+    written = (onboarded / "meridian-dental-group-managed-it.yaml").read_text()
+    assert (
+        "escalate:\n          by: 4%\n          every: year\n          from: 2027-01-01" in written
+    )
+    assert "start: 2026-01-16" in written
+
+
+def test_northwind_s_products_come_back_the_seats_as_one_repeating_product(
+    applied_examples: Path, tmp_path: Path
+) -> None:
+    onboarded, text = _onboarded(applied_examples, tmp_path, "ruddr")
+    assert "10 products: 59234.92 USD" in text
+    assert "left out" not in text
+    written = (onboarded / "northwind-logistics-analytics-platform.yaml").read_text()
+    assert "every: quarter\n        start: 2026-04-01\n        end: 2028-03-31" in written
+    assert "quantity: 45\n        rate: 112.875" in written
 
 
 # ---- a property: for any schedule, generate then plan is a no-op ----------------------------

@@ -7,20 +7,27 @@ else as it was found:
 - recurring objects on consecutive calendar months, quarters or years, of one amount, one
   description template and one set of options, become one recurring charge (`start`, `end`,
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
-  where one prices exactly; such runs that follow each other with another amount are one
-  charge with `amounts` steps, or with `escalate` when one percentage at a regular interval
-  bills them all (compiler.onboard.steps); a lone recurring object is a one-period charge;
+  where one prices exactly (its description may add an ending for stubs only), and the
+  `holidays` a business-day rule passes over; runs that carry on one another at a new
+  price are one charge with `amounts` steps, or `escalate` where one percentage at a regular
+  interval prices every item (compiler.onboard.prices); a lone recurring object is a
+  one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
-  become one repeating product; others are one-off products;
+  become one repeating product; others are one-off products. A product the vendor holds as
+  a bare amount (Ruddr's, when quantity x rate is not exactly the amount) is priced by a
+  quantity x rate that rounds to it without being it, as billplan wrote it;
 - dated or on-completion milestones with an amount, all in one currency and options, whose
   amounts are each a whole or half percent of their total become one split (at least two
   parts), or, failing that, all of them but one; the others stay plain milestones (with
   quantity x rate when they have one).
 
-A kind is never changed: a vendor that reads kinds back (Ruddr's milestone types, Coperniq's
-invoice sections) would otherwise see a change. Every run is re-expanded with the plan's own
-schedule and money functions before it is returned (compiler.onboard.runs); the tests write
-the charges into a plan and check that it expands to exactly the objects found.
+A kind is never changed where the vendor reads kinds back (Ruddr's milestone types,
+Coperniq's invoice sections): it would otherwise see a change. Where it does not
+(`kinds_kept=False`), a run of amounts is recurring whatever the object's kind.
+
+Every run is re-expanded with the plan's own schedule and money functions before it is
+returned (compiler.onboard.runs); the tests write the charges into a plan and check that it
+expands to exactly the objects found.
 
 Bodies hold exact values (Decimal amounts with the currency's decimals, dates): the writer
 turns them into YAML. Options are written on every charge under the vendor's key (the prefix
@@ -29,28 +36,39 @@ of the object's resource type), so that a project or `defaults` block cannot cha
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from compiler.expand.written import NUMBER_DECIMALS
-from compiler.money import ROUNDING_MODES, Rounding, allocate, decimals, exponent, round_money
+from compiler.money import (
+    MAX_AMOUNT,
+    ROUNDING_MODES,
+    Rounding,
+    allocate,
+    decimals,
+    exponent,
+    round_money,
+)
 from compiler.onboard import wording
 from compiler.onboard.found import Found
+from compiler.onboard.prices import every_text, joined, percent
 from compiler.onboard.runs import Pool, Run, fit, labelled, longest
-from compiler.onboard.steps import Chain, chains
-from compiler.schedule import Every
 
 _SECTIONS = ("recurring", "products", "milestones")
 # A split's shares are what a contract says: whole or half percentages.
 _SHARE_STEP = Fraction(1, 200)
 # Splits are looked for among at most this many milestones of a project when one is left out.
 MAX_SPLIT_SEARCH = 60
+# Numbers of a fee-only product's description tried as its quantity x rate (pairs of them).
+_MOST_NUMBERS = 12
 # A run is at least two full periods; fewer is a single item.
 MIN_RUN = 2
 
@@ -99,7 +117,10 @@ def charges(
     whatever its Found.kind says.
     Raises Unexpressible for an object no charge can reproduce.
     """
-    ordered = sorted(objects, key=_order)
+    # A fee-only product is priced for the plan; its item still covers the object as read.
+    pairs = [(_with_pair(found), found) for found in objects]
+    read_as = {id(priced): found for priced, found in pairs}
+    ordered = sorted((priced for priced, _ in pairs), key=_order)
     for found in ordered:
         _check(found)
     if currency is None and ordered:
@@ -119,7 +140,10 @@ def charges(
         first = draft.items[0][1]
         body = {**draft.body, **_settings(first, currency)}
         prefix = f"{draft.section}/{key}"
-        covers = {prefix if label is None else f"{prefix}/{label}": f for label, f in draft.items}
+        covers = {
+            prefix if label is None else f"{prefix}/{label}": read_as[id(f)]
+            for label, f in draft.items
+        }
         out.append(Charge(draft.section, key, body, covers))
     return out
 
@@ -198,6 +222,31 @@ def _check(found: Found) -> None:
         raise Unexpressible(found, "its amount is not its quantity x rate, rounded")
 
 
+def _with_pair(found: Found) -> Found:
+    """A product the vendor holds as a bare amount, with a quantity x rate that bills it.
+
+    Ruddr keeps only the fee of a product whose quantity x rate is not exactly its rounded
+    amount (45 x 112.875 bills 5079.38), so billplan's own such products read back fee-only;
+    the pair that bills it must again round to the fee without being it exactly. Numbers in
+    the description first (`45 licences at 112.875`), else 1 x the amount and a tenth of the
+    currency's least unit, which rounds back to the amount."""
+    if found.kind != "product" or found.quantity is not None or found.rate is not None:
+        return found
+    written = re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", found.description)
+    # A description may be long: the first few distinct numbers name the pair, if any do.
+    numbers = [
+        number
+        for number in map(Decimal, dict.fromkeys(written))
+        if number < MAX_AMOUNT and decimals(number) <= NUMBER_DECIMALS
+    ][:_MOST_NUMBERS]
+    for quantity, rate in itertools.permutations(numbers, 2):
+        exact = quantity * rate
+        if exact != found.amount and round_money(exact, found.currency, "half_up") == found.amount:
+            return replace(found, quantity=quantity, rate=rate)
+    tenth = Decimal(1).scaleb(-exponent(found.currency) - 1)
+    return replace(found, quantity=Decimal(1), rate=found.amount + tenth)
+
+
 def _rounding(found: Found) -> Rounding | None:
     """The rounding under which quantity x rate bills the object's amount (half_up first)."""
     assert found.quantity is not None and found.rate is not None
@@ -264,51 +313,39 @@ def _recurring(objects: Iterable[Found], *, singles: bool) -> tuple[list[_Draft]
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
                 runs.append(run)
-        drafts.extend(_recurring_draft(chain) for chain in chains(runs))
+        drafts.extend(_recurring_draft(run) for run in joined(runs))
     return sorted(drafts, key=lambda d: _order(d.items[0][1])), left
 
 
-def _recurring_draft(chain: Chain) -> _Draft:
-    first = chain.first
-    currency = first.items[0][1].currency
-    body: dict[str, Any] = {"description": first.template, **_term(chain)}
-    escalation = chain.escalation
-    if len(chain.runs) == 1 or escalation is not None:
-        body["amount"] = _money(first.amount, currency)
-    else:
+def _recurring_draft(run: Run) -> _Draft:
+    currency = run.items[0][1].currency
+    body: dict[str, Any] = {"description": run.template, **_term(run)}
+    if run.steps:
         body["amounts"] = [
-            {"from": day, "amount": _money(amount, currency)} for day, amount in chain.steps
+            {"from": day, "amount": _money(amount, currency)}
+            for day, amount in [(run.start, run.amount), *run.steps]
         ]
-    if escalation is not None:
-        rise: dict[str, Any] = {"by": f"{escalation.by}%"}
-        if _every_text(escalation.every) != "year":
-            rise["every"] = _every_text(escalation.every)
-        if escalation.written_from:
-            rise["from"] = escalation.first
-        body["escalate"] = rise
-    if chain.stubbed and chain.prorate != "daily":
-        body["prorate"] = chain.prorate
-    if chain.stubbed and chain.rounding != "half_up":
-        body["rounding"] = chain.rounding
-    items: list[tuple[str | None, Found]] = [pair for run in chain.runs for pair in labelled(run)]
-    return _Draft("recurring", first.template, "recurring", body, items)
+    else:
+        body["amount"] = _money(run.amount, currency)
+    if run.escalation is not None:
+        factor, every, first = run.escalation
+        body["escalate"] = {"by": percent(factor), "every": every_text(every), "from": first}
+    if run.stubbed and run.prorate != "daily":
+        body["prorate"] = run.prorate
+    if run.stubbed and run.rounding != "half_up":
+        body["rounding"] = run.rounding
+    return _Draft("recurring", run.template, "recurring", body, list(labelled(run)))
 
 
-def _every_text(every: Every) -> str:
-    months = {"month": 1, "quarter": 3, "year": 12}.get(every.unit, 0) * every.n
-    if every.unit == "week" or months not in (1, 3, 12):
-        return f"{every.n} {every.unit}s" if every.n > 1 else every.unit
-    return {1: "month", 3: "quarter", 12: "year"}[months]
-
-
-def _term(chain: Chain | Run) -> dict[str, Any]:
-    runs = chain.runs if isinstance(chain, Chain) else [chain]
-    shape = runs[0].shape
-    term: dict[str, Any] = {"every": shape.every.unit, "start": runs[0].start, "end": runs[-1].end}
+def _term(run: Run) -> dict[str, Any]:
+    shape = run.shape
+    term: dict[str, Any] = {"every": shape.every.unit, "start": run.start, "end": run.end}
     if shape.bill != "in_advance":
         term["bill"] = shape.bill
     if shape.day is not None:
         term["day"] = shape.day
+    if run.holidays:
+        term["holidays"] = sorted(run.holidays)
     return term
 
 

@@ -28,13 +28,18 @@ from compiler.schedule import Bill, DayRule, Every, Period, ScheduleError
 EVERIES = (Every("month"), Every("quarter"), Every("year"))
 BILLS: tuple[Bill, ...] = ("in_advance", "in_arrears")
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
-_ONE_DAY = timedelta(days=1)
+ONE_DAY = timedelta(days=1)
 # Day rules in the order a person would reach for them; the first that fits a run wins.
 _NAMED_DAYS: tuple[DayRule, ...] = ("last", "first_business_day", "last_business_day")
 _PRORATES = ("daily", "none")
 # Stubs are looked for around two full periods or more: one period and a stub is two readings
 # of the same items, and the search is the costly part.
 STUBBED_LEAST = 2
+STUB_ONLY = "{% if period.is_stub %}"
+_BUSINESS_DAYS = ("first_business_day", "last_business_day")
+# Weekdays in a row a business-day rule may pass over as holidays: bank holidays come one,
+# two (Easter, Christmas) or three at a time; an item further off is another item.
+_MOST_HOLIDAYS = 3
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
 
 
@@ -61,6 +66,12 @@ class Run:
     prorate: str = "daily"  # how a stub is priced (daily is the plan's default)
     rounding: Rounding = "half_up"
     stubbed: bool = False
+    # Later prices, each from a period's first day on (the plan's `amounts` steps) ...
+    steps: list[tuple[date, Decimal]] = field(default_factory=list)
+    # ... or one price escalated: (factor, every, first increase), the plan's `escalate`.
+    escalation: tuple[Fraction, Every, date] | None = None
+    # Weekdays a business-day rule skips (the plan's `holidays`), read from the dates.
+    holidays: frozenset[date] = frozenset()
 
 
 @dataclass
@@ -111,9 +122,15 @@ def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
             worth = best is None or len(run.items) + 2 > len(best.items)
             if stubs and worth and len(run.items) >= STUBBED_LEAST:
                 run = _with_stubs(run, pool)
-            if (best is None or len(run.items) > len(best.items)) and reproduces(run):
+            if (best is None or _rank(run) > _rank(best)) and reproduces(run):
                 best = run
     return best
+
+
+def _rank(run: Run) -> tuple[int, int]:
+    # The most items, then the most full periods: of two readings of a stub and a quarter,
+    # the one billing two full quarters is the run (a run needs two full periods).
+    return len(run.items), _full_periods(run)
 
 
 def longest(items: Sequence[Found], pool: Pool, *, stubs: bool, least: int) -> list[Run]:
@@ -172,7 +189,7 @@ def _shapes(day: date) -> Iterator[tuple[Shape, date]]:
                     continue
                 seen.add(rule)
                 shape = Shape(every, bill, rule)
-                if dated(shape, period) == day:
+                if _dated(shape, period) == day:
                     fitting.append((shape, anchor))
         # The fewest keys to write first: `bill` and `day` only where the dates need them.
         yield from sorted(fitting, key=lambda pair: _keys_written(pair[0]))
@@ -197,15 +214,26 @@ def _full(every: Every, anchor: date, k: int) -> Period:
     return schedule.periods(every, "calendar", every.add(anchor, k), count=1)[0]
 
 
-def dated(shape: Shape, period: Period) -> date:
+def _dated(shape: Shape, period: Period, holidays: frozenset[date] = frozenset()) -> date:
     when = schedule.bill_date(period, shape.bill)
-    return when if shape.day is None else schedule.move_to_day(when, shape.day)
+    return when if shape.day is None else schedule.move_to_day(when, shape.day, holidays)
 
 
 def _price(run: Run, period: Period) -> Decimal:
-    if not period.is_stub or run.prorate == "none":
-        return run.amount
-    exact = Fraction(run.amount) * period.days / period.full_days
+    """What the run bills for `period`, as compiler.expand.recurring prices it: the step in
+    force on its first day, escalated, prorated when a stub, rounded once."""
+    base = run.amount
+    for start, amount in run.steps:
+        if start <= period.start:
+            base = amount
+    exact = Fraction(base)
+    if run.escalation is not None:
+        factor, every, first = run.escalation
+        exact *= factor ** schedule.count_increases(first, every, period.start)
+    if period.is_stub and run.prorate == "daily":
+        exact = exact * period.days / period.full_days
+    if exact == Fraction(base):
+        return base
     return round_money(exact, run.items[0][1].currency, run.rounding)
 
 
@@ -221,7 +249,10 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
             break
         match = next(_matches(run, period, pool), None)
         if match is None:
-            break
+            moved = _past_holidays(run, period, pool)
+            if moved is None:
+                break
+            match, run.holidays = moved
         run.items.append((period, match))
         run.end = period.end
         k += 1
@@ -231,9 +262,35 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
 def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
     """Free items this run would bill for `period` exactly."""
     amount = _price(run, period)
-    for item in pool.at(dated(run.shape, period)):
+    for item in pool.at(_dated(run.shape, period, run.holidays)):
         if item.amount == amount and wording.describes(run.template, period, item.description):
             yield item
+
+
+def _past_holidays(run: Run, period: Period, pool: Pool) -> tuple[Found, frozenset[date]] | None:
+    """A free item billed on an earlier working day than the last business day (or a later
+    one than the first), as if the weekdays it passes over were holidays (Thameside's August
+    bills on Friday the 28th: the 31st is a bank holiday); with the run's holidays and those."""
+    if run.shape.day not in _BUSINESS_DAYS:
+        return None
+    step = -ONE_DAY if run.shape.day == "last_business_day" else ONE_DAY
+    day = _dated(run.shape, period, run.holidays)
+    month = (day.year, day.month)  # a business-day rule keeps to the month `bill` chose
+    passed = set(run.holidays)
+    skipped = 0
+    while skipped < _MOST_HOLIDAYS:
+        passed.add(day)
+        skipped += 1
+        day += step
+        while day.weekday() >= 5:
+            day += step
+        if (day.year, day.month) != month:
+            return None
+        trial = replace(run, holidays=frozenset(passed))
+        match = next(_matches(trial, period, pool), None)
+        if match is not None:
+            return match, frozenset(d for d in passed if d.weekday() < 5)
+    return None
 
 
 def _with_stubs(run: Run, pool: Pool) -> Run:
@@ -245,14 +302,18 @@ def _with_stubs(run: Run, pool: Pool) -> Run:
         for rounding in _ROUNDINGS if prorate == "daily" else ("half_up",):
             trial = replace(run, prorate=prorate, rounding=rounding, items=list(run.items))
             head = _first_stub(trial, pool, every)
+            if head is not None:
+                trial.template = head[2]
             tail = _last_stub(trial, pool, every)
+            if tail is not None:
+                trial.template = tail[2]
             if head is None and tail is None:
                 continue
             if head is not None:
-                trial.items.insert(0, head)
+                trial.items.insert(0, head[:2])
                 trial.start = head[0].start
             if tail is not None:
-                trial.items.append(tail)
+                trial.items.append(tail[:2])
                 trial.end = tail[0].end
             trial.stubbed = True
             return trial
@@ -269,12 +330,15 @@ def _neighbours(run: Run, pool: Pool, every: Every) -> bool:
         after = _full(every, run.items[-1][0].full_start, 1).full_end
     except (ScheduleError, OverflowError, ValueError):
         after = run.items[-1][0].full_end
-    return bool(pool.between(before, run.items[0][0].full_start - _ONE_DAY)) or bool(
-        pool.between(run.items[-1][0].full_end + _ONE_DAY, after)
+    return bool(pool.between(before, run.items[0][0].full_start - ONE_DAY)) or bool(
+        pool.between(run.items[-1][0].full_end + ONE_DAY, after)
     )
 
 
-def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:
+_Stub = tuple[Period, Found, str]  # the stub period, its item, the run's template with it
+
+
+def _first_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
     try:
         whole = _full(every, run.items[0][0].full_start, -1)
     except (ScheduleError, OverflowError, ValueError):
@@ -282,12 +346,13 @@ def _first_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | No
     for item in pool.between(whole.full_start, whole.full_end):
         for days in _lengths(run, whole, item, first=True):
             stub = replace(whole, start=whole.full_end - timedelta(days=days - 1))
-            if next(_matches(run, stub, _Only(item)), None) is not None:
-                return stub, item
+            for template in _stub_templates(run, stub, item):
+                if next(_matches(replace(run, template=template), stub, _Only(item)), None):
+                    return stub, item, template
     return None
 
 
-def _last_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | None:
+def _last_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
     try:
         whole = _full(every, run.items[-1][0].full_start, 1)
     except (ScheduleError, OverflowError, ValueError):
@@ -295,9 +360,24 @@ def _last_stub(run: Run, pool: Pool, every: Every) -> tuple[Period, Found] | Non
     for item in pool.between(whole.full_start, whole.full_end):
         for days in _lengths(run, whole, item, first=False):
             stub = replace(whole, end=whole.full_start + timedelta(days=days - 1))
-            if next(_matches(run, stub, _Only(item)), None) is not None:
-                return stub, item
+            for template in _stub_templates(run, stub, item):
+                if next(_matches(replace(run, template=template), stub, _Only(item)), None):
+                    return stub, item, template
     return None
+
+
+def _stub_templates(run: Run, stub: Period, item: Found) -> Iterator[str]:
+    """The run's template, then, where the stub's text is a full period's with an ending
+    (`... January 2026 (16 days from 16 January)`), the template with that ending written
+    for stubs only."""
+    yield run.template
+    if STUB_ONLY in run.template:
+        return  # the other stub chose the ending already
+    full = wording.rendered(run.template, stub)
+    if full is None or not item.description.startswith(full) or item.description == full:
+        return
+    for ending in wording.endings(item.description[len(full) :], stub):
+        yield f"{run.template}{STUB_ONLY}{ending}{{% endif %}}"
 
 
 def _lengths(run: Run, whole: Period, item: Found, *, first: bool) -> list[int]:
@@ -328,10 +408,10 @@ def _one_per_month(whole: Period, months: int, *, first: bool) -> list[int]:
     for k in range(months):
         month = schedule.add_months(whole.full_start, k)
         if first:
-            start = max(month, whole.full_start + _ONE_DAY)
+            start = max(month, whole.full_start + ONE_DAY)
             lengths.append((whole.full_end - start).days + 1)
         else:
-            end = min(schedule.add_months(month, 1) - _ONE_DAY, whole.full_end - _ONE_DAY)
+            end = min(schedule.add_months(month, 1) - ONE_DAY, whole.full_end - ONE_DAY)
             lengths.append((end - whole.full_start).days + 1)
     return lengths
 
@@ -360,7 +440,7 @@ def reproduces(run: Run) -> bool:
         if period.is_stub and run.prorate == "skip":
             return False
         if (
-            dated(run.shape, period) != item.date
+            _dated(run.shape, period, run.holidays) != item.date
             or _price(run, period) != item.amount
             or not wording.describes(run.template, period, item.description)
         ):

@@ -1,5 +1,6 @@
 """Descriptions and keys for generated charges: the template that writes every item's text of
-a run exactly, literal text escaped so that it renders as itself, and readable unique keys.
+a run exactly (the period's label, month names, a month range, quarter, year and days),
+literal text escaped so that it renders as itself, and readable unique keys.
 
 A description is a template only when it holds `{` (compiler.expand): literal text that holds
 one is written as a Jinja string literal, which renders to exactly that text.
@@ -44,6 +45,8 @@ def templates(text: str, period: Period) -> Iterator[str]:
     """Candidate description templates that render `text` for `period`: the text itself
     first, then the text with the period's label, month and year written as expressions."""
     yield literal(text)
+    # A stub's length is a number like any other: each template with and without it.
+    lengths: list[list[tuple[str, str]]] = [[], [(str(period.days), "{{ period.days }}")]]
     for place in _PLACES:
         day = getattr(period, place)
         # May is both a month's name and its abbreviation: each reading is a candidate.
@@ -55,9 +58,50 @@ def templates(text: str, period: Period) -> Iterator[str]:
                 (f"Q{(day.month - 1) // 3 + 1}", f"Q{{{{ period.{place} | quarter }}}}"),
                 (f"{day.year:04d}", f"{{{{ period.{place}.year }}}}"),
             ]
-            source = _with_expressions(text, values)
-            if source is not None:
-                yield source
+            # A range names both ends: `Apr-Jun 2026` is the start's month and the end's.
+            other = "end" if place == "start" else "start"
+            last = getattr(period, other)
+            ranged = [
+                (f"{names[day.month]}-{names[last.month]}", _range(month, place, other)),
+                *values,
+            ]
+            for length in lengths:
+                for candidate in (values, ranged):
+                    source = _with_expressions(text, [*candidate, *length])
+                    if source is not None:
+                        yield source
+
+
+def endings(text: str, period: Period) -> Iterator[str]:
+    """Template source for what a stub's description adds to a full period's: with the stub's
+    days and its first and last day as expressions (so that one ending writes both stubs),
+    then as it is."""
+    values = [
+        (str(period.days), "{{ period.days }}"),
+        *(
+            (getattr(period, place).strftime(fmt), f"{{{{ period.{place} | date('{fmt}') }}}}")
+            for place in _PLACES
+            for fmt in ("%d %B", "%d %b", "%Y-%m-%d")
+        ),
+    ]
+    source = _with_expressions(text, values)
+    if source is not None:
+        yield source
+    yield _piece(text)
+
+
+def rendered(source: str, period: Period | None) -> str | None:
+    """The text the template renders for an item of `period`; None when it cannot render."""
+    if "{" not in source:
+        return source
+    try:
+        return render(source, {"period": _period_context(period)})
+    except TemplateProblem:
+        return None
+
+
+def _range(month: str, first: str, second: str) -> str:
+    return f"{{{{ period.{first} | {month} }}}}-{{{{ period.{second} | {month} }}}}"
 
 
 def _with_expressions(text: str, values: list[tuple[str, str]]) -> str | None:
