@@ -527,6 +527,18 @@ def test_meridian_s_stub_and_escalation_come_back_as_one_recurring_charge(
     assert "start: 2026-01-16" in written
 
 
+def test_lakeside_s_monthly_retainer_comes_back_from_wethod_as_one_recurring_charge(
+    applied_examples: Path, tmp_path: Path
+) -> None:
+    # Wethod keeps no kinds (an invoice is a value on a date): six 6500 EUR invoices on
+    # consecutive months are the retainer plans/examples wrote, not six milestones.
+    onboarded, text = _onboarded(applied_examples, tmp_path, "wethod")
+    assert "6 items became 1 recurring charge" in text, text
+    written = (onboarded / "project-7301.yaml").read_text()  # Wethod's projects have no name
+    assert "every: month\n        start: 2026-03-01\n        end: 2026-08-31" in written, written
+    assert "amount: 6500.00" in written, written
+
+
 def test_northwind_s_products_come_back_the_seats_as_one_repeating_product(
     applied_examples: Path, tmp_path: Path
 ) -> None:

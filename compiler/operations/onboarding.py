@@ -219,7 +219,16 @@ def _made_at(
     try:
         ownership.attach({name: provider}, backend, state)  # Kantata tags with the lineage
         projects = _read(provider, request, request.currency or _default_currency(document))
-        planned = _generate(document, name, config, projects, state, request.overwrite, taken)
+        planned = _generate(
+            document,
+            name,
+            config,
+            projects,
+            state,
+            request.overwrite,
+            taken,
+            kinds_kept=type(provider).reads_kinds_back,
+        )
         return planned, _round_trip(request, provider, planned, projects)
     finally:
         provider.close()
@@ -340,10 +349,13 @@ def _generate(
     state: State,
     overwrite: bool,
     taken: set[str],
+    *,
+    kinds_kept: bool,
 ) -> list[_Planned]:
     """Each project's key, file, fragment and entries; refused, naming them, where a file or
     state entry exists and overwrite was not given. taken: the project keys in use, which
-    the new ones join."""
+    the new ones join. kinds_kept: whether the vendor reads an object's kind back
+    (Provider.reads_kinds_back)."""
     existing: dict[str, Any] = document.root.get("projects") or {}
     modeline = _modeline_of(document) or f"{MODELINE}{SCHEMA_FILE}"
     clashes: list[str] = []
@@ -365,7 +377,7 @@ def _generate(
             )
         if file.exists() and not overwrite:
             clashes.append(f"{file} exists")
-        project, made, left_out = _recognised(project, left_out)
+        project, made, left_out = _recognised(project, left_out, kinds_kept=kinds_kept)
         addresses = {f"{key}/{suffix}": obj for c in made for suffix, obj in c.covers.items()}
         owners = {(e.type, e.remote_id): e.address for e in state.entries.values()}
         for address, obj in sorted(addresses.items()):
@@ -402,7 +414,7 @@ def _generate(
 
 
 def _recognised(
-    project: FoundProject, left_out: list[LeftOut]
+    project: FoundProject, left_out: list[LeftOut], *, kinds_kept: bool
 ) -> tuple[FoundProject, list[Charge], list[LeftOut]]:
     """The project's charges; an object recognise finds no charge for is left out with its
     reason, and the rest are recognised again without it."""
@@ -410,7 +422,7 @@ def _recognised(
     left_out = list(left_out)
     while True:
         try:
-            made = charges(objects, currency=project.currency)
+            made = charges(objects, currency=project.currency, kinds_kept=kinds_kept)
         except Unexpressible as exc:
             objects = [o for o in objects if o is not exc.found]
             left_out.append(LeftOut(exc.found.observed, str(exc).split(": ", 1)[-1]))

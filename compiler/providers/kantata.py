@@ -105,6 +105,10 @@ class Kantata(Provider):
     # not known, and then every billplan reference counts as this state's.
     lineage = ""
 
+    # A milestone is an amount on a date or a task whatever charge made it: compile_one
+    # writes no kind.
+    reads_kinds_back = False
+
     def compile_one(self, item: Item, workspace: str | int) -> Resource | str:
         cents = self.money.wire(item.amount, item.currency)
         if cents not in INT32:

@@ -148,6 +148,9 @@ class Wethod(Provider):
             "Wethod-Version": API_VERSION,
         }
 
+    # An invoice is a value on a date whatever charge made it: compile_one writes no kind.
+    reads_kinds_back = False
+
     def compile_one(self, item: Item, project: str | int) -> Resource | str:
         assert item.date is not None  # admitted: Wethod needs one
         body: dict[str, Any] = {
