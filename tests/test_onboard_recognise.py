@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from compiler.model import Item, Kind, Observed
 from compiler.onboard.found import Found
 from compiler.onboard.recognise import Charge, Unexpressible, charges
+from compiler.providers import PROVIDERS
 from compiler.validate import check
 
 PROJECT = "acme"
@@ -255,6 +256,17 @@ def test_a_last_business_day_moved_early_by_bank_holidays_says_the_holidays() ->
     assert charge.body["holidays"] == [date(2026, 8, 31)]
 
 
+def test_a_price_step_keeps_the_holidays_of_the_months_before_it() -> None:
+    # Thameside's August on the 28th (31 August is a bank holiday), then a new price from
+    # September, billed on the last business day as before.
+    days = [date(2026, 7, 31), date(2026, 8, 28)]
+    later = [date(2026, 9, 30), date(2026, 10, 30), date(2026, 11, 30), date(2026, 12, 31)]
+    objects = [found(d, "6800.00", "M365 support") for d in days]
+    objects += [found(d, "7000.00", "M365 support") for d in later]
+    [charge] = round_trip(objects)
+    assert (len(charge.body["amounts"]), charge.body["holidays"]) == (2, [date(2026, 8, 31)])
+
+
 def test_an_item_four_working_days_early_is_no_holiday_but_another_charge() -> None:
     days = [date(2026, 7, 31), date(2026, 8, 25), date(2026, 9, 30), date(2026, 10, 30)]
     generated = round_trip([found(d, "6800.00", "M365 support") for d in days])
@@ -332,6 +344,28 @@ def test_rises_each_year_by_one_percentage_compound_as_one_escalation() -> None:
         Decimal("3100.00"),
         {"by": "4%", "every": "year", "from": date(2027, 1, 1)},
     )
+
+
+def test_rises_by_one_percentage_each_quarter_are_a_quarterly_escalation() -> None:
+    # The interval is read from the steps: 2.5% each quarter from April, 1000 to 1050.63.
+    prices = ("1000.00", "1025.00", "1050.63")
+    objects = [
+        found(d, price, "Hosting")
+        for k, price in enumerate(prices)
+        for d in months(date(2026, 1 + 3 * k, 1), 3)
+    ]
+    [charge] = round_trip(objects)
+    assert (charge.body["amount"], charge.body["escalate"]) == (
+        Decimal("1000.00"),
+        {"by": "2.5%", "every": "quarter", "from": date(2026, 4, 1)},
+    )
+
+
+def test_a_fall_by_one_percentage_each_year_is_a_negative_escalation() -> None:
+    objects = [found(d, "2000.00", "Licence") for d in months(date(2026, 1, 1), 12)]
+    objects += [found(d, "1900.00", "Licence") for d in months(date(2027, 1, 1), 12)]
+    [charge] = round_trip(objects)
+    assert charge.body["escalate"] == {"by": "-5%", "every": "year", "from": date(2027, 1, 1)}
 
 
 def test_a_rise_each_year_that_no_percentage_prices_stays_steps() -> None:
@@ -774,7 +808,7 @@ def test_every_project_of_the_example_plan_is_reproduced_from_what_it_billed() -
         generated = round_trip(
             objects,
             first.currency,
-            kinds_kept=vendor in ("ruddr", "coperniq"),
+            kinds_kept=PROVIDERS[vendor].reads_kinds_back,
             vendor=vendor,
             pid=first.project_id,
         )

@@ -22,7 +22,7 @@ else as it was found:
   quantity x rate when they have one).
 
 A kind is never changed where the vendor reads kinds back (Ruddr's milestone types,
-Coperniq's invoice sections): it would otherwise see a change. Where it does not
+Provider.reads_kinds_back): it would otherwise see a change. Where it does not
 (`kinds_kept=False`), a run of amounts is recurring whatever the object's kind.
 
 Every run is re-expanded with the plan's own schedule and money functions before it is
@@ -112,7 +112,7 @@ def charges(
     currency: the project's (written on the project); a charge in another currency says its
     own. By default, the currency most of the objects bill in.
     kinds_kept: whether the vendor keeps what kind of charge made an object (Ruddr's milestone
-    types, Coperniq's sections). Where it does not (Kantata, Wethod), an amount on a date is
+    types). Where it does not (Kantata, Wethod, Coperniq), an amount on a date is
     read as a recurring occurrence when it is part of a run and as a milestone otherwise,
     whatever its Found.kind says.
     Raises Unexpressible for an object no charge can reproduce.

@@ -254,9 +254,9 @@ class Provider:
     integer_projects: ClassVar[bool] = True
     # Why an item without a date cannot be compiled; None where the vendor takes one.
     undated: ClassVar[str | None] = None
-    # Whether compile writes an item's kind into the object (Ruddr's milestone types,
-    # Coperniq's invoice sections), so that reading it back must keep it. Where it does not,
-    # onboarding reads a run of same-amount invoices as one recurring charge.
+    # Whether compile writes an item's kind into the object (Ruddr's milestone types), so
+    # that reading it back must keep it. Where it does not, onboarding reads a run of
+    # same-amount objects as one recurring charge, whatever kind each was read as.
     reads_kinds_back: ClassVar[bool] = True
     page_size: ClassVar[int] = 100
     batch_size: ClassVar[int] = 1  # objects per create request

@@ -116,6 +116,9 @@ class Coperniq(Provider):
         "due_in_days: 30, status: DRAFT}.",
     )
     capabilities = Capabilities(grouping="group_by")
+    # An invoice's lines say no kind: a grouped invoice's sections go only in the create
+    # request (private) and read back flat, so a recurring fee and a milestone are one invoice.
+    reads_kinds_back = False
     connection = Connection(summary="Coperniq (invoices).")
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
