@@ -101,11 +101,11 @@ def _escalated(run: Run) -> Run:
         return run
     ratio = (Fraction(run.steps[0][1]) / Fraction(run.amount) - 1) * 100
     for places in _PERCENT_PLACES:
-        percent = round(Decimal(ratio.numerator) / Decimal(ratio.denominator), places)
+        by = round(Decimal(ratio.numerator) / Decimal(ratio.denominator), places)
         # A fall is an escalation too (`by: -5%`); no change and no price at all are not.
-        if percent == 0 or percent <= -100:
+        if by == 0 or by <= -100:
             continue
-        factor = 1 + Fraction(percent) / 100
+        factor = 1 + Fraction(by) / 100
         trial = replace(run, steps=[], escalation=(factor, every, first))
         if reproduces(trial):
             return trial
