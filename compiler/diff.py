@@ -169,9 +169,16 @@ def diff(
         else:
             changes.append(_delete(entry, obs, "removed", "no longer in the plan"))
 
-    # What a removed charge's lost create may have made belongs to nobody now, and is no
-    # look-alike of another address: a person checks it by its name in the forget.
-    theirs = {(o.type, o.remote_id) for _, found in forgotten for o in found}
+    # What a removed charge's lost create made, exactly as sent, belongs to nobody now and is
+    # no look-alike of another address: a person checks it by its name in the forget. A mere
+    # look-alike of it may be another lost create's object, edited by a person: it stays on
+    # offer there, since leaving it out could send that create again, a duplicate.
+    theirs = {
+        (o.type, o.remote_id)
+        for entry, found in forgotten
+        for o in found
+        if not field_changes(o.attributes, entry.attributes)
+    }
     shown: set[tuple[str, str]] = set()
     for resource, entry in unsettled:
         alike = [
@@ -182,7 +189,12 @@ def diff(
         shown |= {(o.type, o.remote_id) for o in alike}
         changes.append(_settle(resource, entry, alike, unproven))
     claimed |= shown  # shown with the address they may be, not again as unmanaged
-    changes += [_forget(entry, found) for entry, found in forgotten]
+    # A forget names only what no planned address is offered: never "delete it by hand" of
+    # an object that may be another item's.
+    changes += [
+        _forget(entry, [o for o in found if (o.type, o.remote_id) not in shown])
+        for entry, found in forgotten
+    ]
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
     # A type the plan does not use in a project (a hand-made product item beside planned

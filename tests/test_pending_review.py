@@ -1,0 +1,60 @@
+"""Issue 15 tried as an unlucky operator would: cases the first tests did not reach, each
+through the emulators' admin surface and billplan's real pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import state_json
+from test_pending_ownership import LOSE, REFUSE, VENDORS, Vendor
+
+
+def _two_extras(vendor: Vendor, directory: Path, *, a: bool = True) -> Path:
+    """The vendor's plan with two extra charges, `a` (unless dropped) and `b`."""
+    a_line = vendor.extra.replace("extra:", "extra-a:").replace("Extra", "Extra A")
+    b_line = vendor.extra.replace("extra:", "extra-b:").replace("Extra", "Extra B")
+    body = vendor.project + vendor.kickoff + (a_line if a else "") + b_line
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "plan.yaml").write_text(vendor.head + body, encoding="utf-8")
+    return directory
+
+
+def _address(vendor: Vendor, label: str) -> str:
+    return vendor.extra_address.replace("/extra", f"/extra-{label}")
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_an_edited_lost_create_is_not_made_again_when_another_lost_create_is_removed(
+    vendor: Vendor, tmp_path: Path
+) -> None:
+    """Two creates sent in one apply both lose their answer: a's never landed, b's landed
+    and a person then edited it. Then a is removed from the plan. b's object looks like what
+    a sent too; it must still be offered for b, never b created a second time."""
+    directory = tmp_path / "billing"
+    assert vendor.step(vendor.write(directory, extra=False), apply=True).applied.ok
+    _two_extras(vendor, directory)
+
+    def both_lost(admin: Any) -> None:
+        vendor.fail_create(admin, REFUSE)  # extra-a: never landed
+        vendor.fail_create(admin, LOSE)  # extra-b: landed, answer lost
+
+    lost = vendor.step(directory, apply=True, arrange=both_lost)
+    assert sorted(f.address for f in lost.applied.failures) == [
+        _address(vendor, "a"),
+        _address(vendor, "b"),
+    ]
+    owned = {e["remote_id"] for e in state_json(directory)["entries"]}
+    with vendor.admin(directory) as admin:
+        (landed,) = [o for o in vendor.objects(admin) if str(o["id"]) not in owned]
+        vendor.edit(admin, str(landed["id"]))
+    _two_extras(vendor, directory, a=False)
+
+    again = vendor.step(directory, apply=True)
+
+    assert again.writes("POST") == []
+    change = again.change(_address(vendor, "b"))
+    assert (change.reason, change.remote_id) == ("unconfirmed", str(landed["id"]))
+    # a's forget does not tell a person to delete by hand what may be b's.
+    assert f"holds {landed['id']}," not in again.change(_address(vendor, "a")).detail
