@@ -428,6 +428,12 @@ def _settle(
         f"what was sent in {differing}: perhaps billplan's, edited by a person. Nothing is "
         f"created until someone decides. If it is this item: `{confirm}`; if not: `{reject}`"
     )
+    if best.locked:
+        # The customer may already have been billed what it holds: a reviewer must know.
+        why += (
+            f". {best.remote_id} is already invoiced: if it is this item, billplan leaves it as "
+            "it is; bill any difference with a new charge or credit"
+        )
     if others:
         why += f". Also like it: {', '.join(o.remote_id for o in others)}"
     return replace(

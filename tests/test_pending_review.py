@@ -1,14 +1,27 @@
-"""Issue 15 tried as an unlucky operator would: cases the first tests did not reach, each
-through the emulators' admin surface and billplan's real pipeline."""
+"""Issue 15 tried as an unlucky operator would: cases the first tests did not reach, through
+the emulators' admin surface and billplan's real pipeline, and the wording rules on diff()."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import state_json
-from test_pending_ownership import LOSE, REFUSE, VENDORS, Vendor
+from test_pending_ownership import (
+    LOSE,
+    REFUSE,
+    SENT_AT,
+    VENDORS,
+    Vendor,
+    _held,
+    _pending,
+    _resource,
+)
+
+from compiler.diff import diff
 
 
 def _two_extras(vendor: Vendor, directory: Path, *, a: bool = True) -> Path:
@@ -58,3 +71,16 @@ def test_an_edited_lost_create_is_not_made_again_when_another_lost_create_is_rem
     assert (change.reason, change.remote_id) == ("unconfirmed", str(landed["id"]))
     # a's forget does not tell a person to delete by hand what may be b's.
     assert f"holds {landed['id']}," not in again.change(_address(vendor, "a")).detail
+
+
+# ---- what an unconfirmed look-alike says ----------------------------------------------------
+
+
+def test_an_invoiced_look_alike_is_said_to_be_invoiced() -> None:
+    """The customer may already have been billed what it holds: the reviewer is told."""
+    invoiced = replace(_held("inv-1", SENT_AT + timedelta(minutes=1)), locked=True)
+
+    (change,) = diff([_resource()], _pending(), [invoiced], {}).changes
+
+    assert (change.reason, change.remote_id) == ("unconfirmed", "inv-1")
+    assert "inv-1 is already invoiced: if it is this item, billplan leaves it" in change.detail
