@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import state_json
+import support
+from support import sandboxed, state_json
 from test_pending_ownership import (
     LOSE,
     REFUSE,
+    RUDDR,
     SENT_AT,
     VENDORS,
     Vendor,
     _held,
+    _lost_extra,
     _pending,
     _resource,
 )
@@ -84,3 +87,33 @@ def test_an_invoiced_look_alike_is_said_to_be_invoiced() -> None:
 
     assert (change.reason, change.remote_id) == ("unconfirmed", "inv-1")
     assert "inv-1 is already invoiced: if it is this item, billplan leaves it" in change.detail
+
+
+# ---- settling on the command line -------------------------------------------------------------
+
+
+def test_state_reject_refuses_an_id_another_address_owns(tmp_path: Path) -> None:
+    directory = tmp_path / "billing"
+    _lost_extra(RUDDR, directory, REFUSE)
+    kickoff = support.remote_ids(directory)[support.KICKOFF]
+    assert kickoff is not None
+
+    run = sandboxed("state", "reject", RUDDR.extra_address, kickoff, directory)
+
+    assert run.code == 1
+    assert f"{kickoff} is {support.KICKOFF}'s, managed by billplan" in run.errors
+    (entry,) = [e for e in state_json(directory)["entries"] if e["status"] == "pending"]
+    assert entry.get("rejected", []) == []
+
+
+def test_state_reject_of_a_mistyped_address_says_where_to_find_the_addresses(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "billing"
+    _lost_extra(RUDDR, directory, REFUSE)
+
+    run = sandboxed("state", "reject", "cloud-infra/milestones/extar", "x1", directory)
+
+    assert run.code == 1
+    assert "cloud-infra/milestones/extar is not in the state" in run.errors
+    assert "`billplan state list PATH` lists the addresses" in run.errors
