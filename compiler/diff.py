@@ -37,6 +37,8 @@ from compiler.state import Entry, State
 # look-alike is only ever shown for a person to decide, never taken, and an object older than
 # this cannot be what the create made.
 CLOCK_SKEW = timedelta(minutes=15)
+# How many look-alikes a change names by id; the rest are counted.
+NAMED = 5
 
 
 def diff(
@@ -332,7 +334,7 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
     if entry.remote_id is not None:
         why = "already deleted outside billplan; dropping it from state"
     else:
-        names = ", ".join(o.remote_id for o in look_alikes)
+        names = _ids(look_alikes)
         why = (
             f"removed from the plan while the answer to the create billplan sent{_sent_on(entry)} "
             "was missing: billplan forgets it and deletes nothing it cannot prove it made"
@@ -351,6 +353,15 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
         after=None,
         detail=why,
     )
+
+
+def _ids(objects: Iterable[Observed]) -> str:
+    """The ids of look-alikes, the first NAMED of them: a project where people made many
+    drafts around the time of a lost create would otherwise fill the plan with ids."""
+    ids = [o.remote_id for o in objects]
+    if len(ids) <= NAMED:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:NAMED])} and {len(ids) - NAMED} more"
 
 
 def _sent_on(entry: Entry) -> str:
@@ -435,7 +446,7 @@ def _settle(
             "it is; bill any difference with a new charge or credit"
         )
     if others:
-        why += f". Also like it: {', '.join(o.remote_id for o in others)}"
+        why += f". Also like it: {_ids(others)}"
     return replace(
         _against(resource, best, entry),
         reason="unconfirmed",

@@ -117,3 +117,13 @@ def test_state_reject_of_a_mistyped_address_says_where_to_find_the_addresses(
     assert run.code == 1
     assert "cloud-infra/milestones/extar is not in the state" in run.errors
     assert "`billplan state list PATH` lists the addresses" in run.errors
+
+
+def test_many_look_alikes_are_named_up_to_five_and_the_rest_counted() -> None:
+    """A person making twenty drafts around the time of a lost create fills no plan."""
+    drafts = [_held(f"d{n:02}", SENT_AT + timedelta(minutes=1), fee=9000) for n in range(20)]
+
+    (change,) = diff([_resource()], _pending(), drafts, {}).changes
+
+    assert change.remote_id == "d00"
+    assert change.detail.endswith("Also like it: d01, d02, d03, d04, d05 and 14 more")
