@@ -127,3 +127,18 @@ def test_many_look_alikes_are_named_up_to_five_and_the_rest_counted() -> None:
 
     assert change.remote_id == "d00"
     assert change.detail.endswith("Also like it: d01, d02, d03, d04, d05 and 14 more")
+
+
+@pytest.mark.parametrize("typed", ["", "a b", "a\nb", "../1"])
+def test_state_reject_refuses_what_cannot_be_an_id_as_import_does(
+    typed: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "billing"
+    _lost_extra(RUDDR, directory, REFUSE)
+
+    run = sandboxed("state", "reject", RUDDR.extra_address, typed, directory)
+
+    assert run.code == 1
+    assert "is not an id a vendor gives" in run.errors
+    (entry,) = [e for e in state_json(directory)["entries"] if e["status"] == "pending"]
+    assert entry.get("rejected", []) == []

@@ -81,6 +81,10 @@ def forget(backend: Backend, addresses: list[str], lock_timeout: float) -> None:
 def reject(backend: Backend, address: str, remote_id: str, lock_timeout: float) -> bool:
     """Record that remote_id is not what the lost create of address made, so that plans stop
     offering it (the object itself is not touched); False when it was recorded already."""
+    from compiler.importer import id_problem
+
+    if problem := id_problem(remote_id):
+        raise StateError(f"{problem}; nothing was changed. Check the id the plan shows")
     with backend.lock("state reject", lock_timeout):
         state = backend.read()
         found = state.entries.get(address)
