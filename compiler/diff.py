@@ -334,15 +334,20 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
     if entry.remote_id is not None:
         why = "already deleted outside billplan; dropping it from state"
     else:
-        names = _ids(look_alikes)
+        found = list(look_alikes)
         why = (
             f"removed from the plan while the answer to the create billplan sent{_sent_on(entry)} "
             "was missing: billplan forgets it and deletes nothing it cannot prove it made"
         )
-        if names:
+        if len(found) == 1:
             why += (
-                f"; {entry.provider} holds {names}, which looks like it and stays as it is: "
-                "check it, and delete it there by hand if it is not wanted"
+                f"; {entry.provider} holds {_ids(found)}, which looks like it and stays as it "
+                "is: check it, and delete it there by hand if it is not wanted"
+            )
+        elif found:
+            why += (
+                f"; {entry.provider} holds {_ids(found)}, which look like it and stay as they "
+                "are: check them, and delete there by hand any that is not wanted"
             )
     return Change.to(
         entry,

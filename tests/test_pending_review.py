@@ -142,3 +142,12 @@ def test_state_reject_refuses_what_cannot_be_an_id_as_import_does(
     assert "is not an id a vendor gives" in run.errors
     (entry,) = [e for e in state_json(directory)["entries"] if e["status"] == "pending"]
     assert entry.get("rejected", []) == []
+
+
+def test_a_forget_naming_several_look_alikes_speaks_of_them_in_the_plural() -> None:
+    drafts = [_held(f"d{n}", SENT_AT + timedelta(minutes=1)) for n in range(3)]
+
+    (change,) = diff([], _pending(), drafts, {}).changes
+
+    assert change.action == "forget"
+    assert "holds d0, d1, d2, which look like it and stay as they are: check them" in change.detail
