@@ -418,9 +418,10 @@ def _settle(
     if not look_alikes:
         if (resource.provider, str(resource.project_id)) in unproven:
             why = (
-                f"{lost}, and {resource.provider} changed this project's list while billplan "
-                "read it, so billplan cannot tell whether it was made: nothing is created now; "
-                "run `billplan plan` again"
+                f"{lost}, and billplan could not read this project's list at "
+                f"{resource.provider} completely (it changed while billplan read it, or "
+                "--no-refresh left it unread), so billplan cannot tell whether it was made: "
+                "nothing is created now; run `billplan plan` again"
             )
             return Change.to(
                 resource,

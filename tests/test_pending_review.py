@@ -151,3 +151,18 @@ def test_a_forget_naming_several_look_alikes_speaks_of_them_in_the_plural() -> N
 
     assert change.action == "forget"
     assert "holds d0, d1, d2, which look like it and stay as they are: check them" in change.detail
+
+
+def test_a_plan_that_does_not_read_the_vendor_never_says_it_will_send_a_lost_create_again(
+    tmp_path: Path,
+) -> None:
+    """--no-refresh plans from state: the vendor's list was not read, so it proves nothing."""
+    directory = tmp_path / "billing"
+    _lost_extra(RUDDR, directory, REFUSE)
+
+    run = sandboxed("plan", directory, "--no-refresh", "ruddr", "--detailed-exitcode")
+
+    assert run.code == 2, run.text
+    assert "creating it again" not in run.out
+    assert "--no-refresh left it unread" in " ".join(run.out.split())
+    assert "0 to create" in run.out and "1 unconfirmed" in run.out
