@@ -440,16 +440,18 @@ def _settle(
     sent = field_changes(best.attributes, entry.attributes)
     differing = ", ".join(f.field for f in sent) or "nothing billplan compares"
     confirm, reject = settle_commands(entry.address, best.remote_id)
+    # Early in the sentence: a plan comment cuts a long one, and this a reviewer must read.
+    made = "made since and already invoiced" if best.locked else "made since"
     why = (
-        f"{lost}. {resource.provider} holds {best.remote_id}, made since, which differs from "
+        f"{lost}. {resource.provider} holds {best.remote_id}, {made}, which differs from "
         f"what was sent in {differing}: perhaps billplan's, edited by a person. Nothing is "
         f"created until someone decides. If it is this item: `{confirm}`; if not: `{reject}`"
     )
     if best.locked:
         # The customer may already have been billed what it holds: a reviewer must know.
         why += (
-            f". {best.remote_id} is already invoiced: if it is this item, billplan leaves it as "
-            "it is; bill any difference with a new charge or credit"
+            ". Invoiced, it stays as it is even once confirmed: bill any difference with a new "
+            "charge or credit"
         )
     if others:
         why += f". Also like it: {_ids(others)}"
