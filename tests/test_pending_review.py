@@ -168,3 +168,17 @@ def test_a_plan_that_does_not_read_the_vendor_never_says_it_will_send_a_lost_cre
     assert "creating it again" not in run.out
     assert "--no-refresh left it unread" in " ".join(run.out.split())
     assert "0 to create" in run.out and "1 unconfirmed" in run.out
+
+
+def test_state_reject_claims_nothing_about_an_object_it_did_not_look_at(tmp_path: Path) -> None:
+    """state reject reads only state: an id the vendor never gave is recorded, and the answer
+    must not say it 'stays at the vendor, unmanaged'."""
+    directory = tmp_path / "billing"
+    _lost_extra(RUDDR, directory, REFUSE)
+
+    run = sandboxed("state", "reject", RUDDR.extra_address, "no-such-id", directory)
+
+    assert run.code == 0, run.text
+    said = " ".join(run.out.split())
+    assert "stays at the vendor" not in said
+    assert "nothing at the vendor was changed" in said
