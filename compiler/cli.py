@@ -349,9 +349,11 @@ def cmd_state_reject(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     address, remote_id = visible(args.address), visible(args.remote_id)
     already = "" if recorded else " (it was already)"
-    print(f"Recorded that {remote_id} is not {address}{already}; it stays at the vendor as it "
-          "is, unmanaged. The next plan no longer offers it, and creates the item again once "
-          "nothing else looks like it.")  # fmt: skip
+    # Only state is read here: whether the vendor holds remote_id at all is not known.
+    print(f"Recorded that {remote_id} is not {address}{already}; nothing at the vendor was "
+          "changed. Plans no longer offer it for this item, and create the item again once "
+          "nothing else looks like it and the project is read completely. If it was the "
+          "wrong id, `billplan import ADDRESS REMOTE_ID PATH` still settles the item.")  # fmt: skip
     return EXIT_OK
 
 

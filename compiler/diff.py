@@ -37,6 +37,8 @@ from compiler.state import Entry, State
 # look-alike is only ever shown for a person to decide, never taken, and an object older than
 # this cannot be what the create made.
 CLOCK_SKEW = timedelta(minutes=15)
+# How many look-alikes a change names by id; the rest are counted.
+NAMED = 5
 
 
 def diff(
@@ -169,9 +171,16 @@ def diff(
         else:
             changes.append(_delete(entry, obs, "removed", "no longer in the plan"))
 
-    # What a removed charge's lost create may have made belongs to nobody now, and is no
-    # look-alike of another address: a person checks it by its name in the forget.
-    theirs = {(o.type, o.remote_id) for _, found in forgotten for o in found}
+    # What a removed charge's lost create made, exactly as sent, belongs to nobody now and is
+    # no look-alike of another address: a person checks it by its name in the forget. A mere
+    # look-alike of it may be another lost create's object, edited by a person: it stays on
+    # offer there, since leaving it out could send that create again, a duplicate.
+    theirs = {
+        (o.type, o.remote_id)
+        for entry, found in forgotten
+        for o in found
+        if not field_changes(o.attributes, entry.attributes)
+    }
     shown: set[tuple[str, str]] = set()
     for resource, entry in unsettled:
         alike = [
@@ -182,7 +191,12 @@ def diff(
         shown |= {(o.type, o.remote_id) for o in alike}
         changes.append(_settle(resource, entry, alike, unproven))
     claimed |= shown  # shown with the address they may be, not again as unmanaged
-    changes += [_forget(entry, found) for entry, found in forgotten]
+    # A forget names only what no planned address is offered: never "delete it by hand" of
+    # an object that may be another item's.
+    changes += [
+        _forget(entry, [o for o in found if (o.type, o.remote_id) not in shown])
+        for entry, found in forgotten
+    ]
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
     # A type the plan does not use in a project (a hand-made product item beside planned
@@ -320,15 +334,20 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
     if entry.remote_id is not None:
         why = "already deleted outside billplan; dropping it from state"
     else:
-        names = ", ".join(o.remote_id for o in look_alikes)
+        found = list(look_alikes)
         why = (
             f"removed from the plan while the answer to the create billplan sent{_sent_on(entry)} "
             "was missing: billplan forgets it and deletes nothing it cannot prove it made"
         )
-        if names:
+        if len(found) == 1:
             why += (
-                f"; {entry.provider} holds {names}, which looks like it and stays as it is: "
-                "check it, and delete it there by hand if it is not wanted"
+                f"; {entry.provider} holds {_ids(found)}, which looks like it and stays as it "
+                "is: check it, and delete it there by hand if it is not wanted"
+            )
+        elif found:
+            why += (
+                f"; {entry.provider} holds {_ids(found)}, which look like it and stay as they "
+                "are: check them, and delete there by hand any that is not wanted"
             )
     return Change.to(
         entry,
@@ -339,6 +358,15 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
         after=None,
         detail=why,
     )
+
+
+def _ids(objects: Iterable[Observed]) -> str:
+    """The ids of look-alikes, the first NAMED of them: a project where people made many
+    drafts around the time of a lost create would otherwise fill the plan with ids."""
+    ids = [o.remote_id for o in objects]
+    if len(ids) <= NAMED:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:NAMED])} and {len(ids) - NAMED} more"
 
 
 def _sent_on(entry: Entry) -> str:
@@ -390,9 +418,10 @@ def _settle(
     if not look_alikes:
         if (resource.provider, str(resource.project_id)) in unproven:
             why = (
-                f"{lost}, and {resource.provider} changed this project's list while billplan "
-                "read it, so billplan cannot tell whether it was made: nothing is created now; "
-                "run `billplan plan` again"
+                f"{lost}, and billplan could not read this project's list at "
+                f"{resource.provider} completely (it changed while billplan read it, or "
+                "--no-refresh left it unread), so billplan cannot tell whether it was made: "
+                "nothing is created now; run `billplan plan` again"
             )
             return Change.to(
                 resource,
@@ -411,13 +440,21 @@ def _settle(
     sent = field_changes(best.attributes, entry.attributes)
     differing = ", ".join(f.field for f in sent) or "nothing billplan compares"
     confirm, reject = settle_commands(entry.address, best.remote_id)
+    # Early in the sentence: a plan comment cuts a long one, and this a reviewer must read.
+    made = "made since and already invoiced" if best.locked else "made since"
     why = (
-        f"{lost}. {resource.provider} holds {best.remote_id}, made since, which differs from "
+        f"{lost}. {resource.provider} holds {best.remote_id}, {made}, which differs from "
         f"what was sent in {differing}: perhaps billplan's, edited by a person. Nothing is "
         f"created until someone decides. If it is this item: `{confirm}`; if not: `{reject}`"
     )
+    if best.locked:
+        # The customer may already have been billed what it holds: a reviewer must know.
+        why += (
+            ". Invoiced, it stays as it is even once confirmed: bill any difference with a new "
+            "charge or credit"
+        )
     if others:
-        why += f". Also like it: {', '.join(o.remote_id for o in others)}"
+        why += f". Also like it: {_ids(others)}"
     return replace(
         _against(resource, best, entry),
         reason="unconfirmed",

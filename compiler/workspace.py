@@ -140,6 +140,8 @@ class Workspace:
                 )
             if name in self.from_state:
                 observed.extend(last_written(state, name))
+                # Not read at all: a lost create's absence there proves nothing.
+                unproven |= {(name, project) for project in must_be_complete(state, name)}
                 continue
             try:
                 found = provider.list(sorted(ids), planned[name])
