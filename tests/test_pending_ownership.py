@@ -456,3 +456,18 @@ def test_an_unreadable_pending_field_is_a_state_error_naming_it(
 
     with pytest.raises(StateError, match=message):
         Entry.from_json({**raw, field: value})
+
+
+def test_an_unconfirmed_object_keeps_refresh_only_detailed_exitcode_at_2_as_plan_does(
+    tmp_path: Path,
+) -> None:
+    """A scheduled drift check must flag a lost create waiting for a person, as plan does."""
+    directory = tmp_path / "billing"
+    _lost_and_edited_ruddr(directory)
+
+    planned = sandboxed("plan", directory, "--detailed-exitcode")
+    refreshed = sandboxed("plan", directory, "--refresh-only", "--detailed-exitcode")
+
+    assert planned.code == 2
+    assert refreshed.code == 2, refreshed.text
+    assert "outcome is unknown" in refreshed.out
