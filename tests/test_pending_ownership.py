@@ -328,8 +328,11 @@ def test_the_saved_plan_and_the_markdown_say_unconfirmed_in_words(tmp_path: Path
     assert (read.action, read.reason) == ("no-op", "unconfirmed")
     assert "1 unconfirmed (a create whose answer was lost" in markdown.out
     assert "❓ **unconfirmed**" in markdown.out
-    # The detail may be cut at its length limit; the commands that settle it never are.
-    reject = f"| if it is not | billplan state reject {RUDDR.extra_address} {landed} PATH |"
+    # The detail may be cut at its length limit; the commands that settle it never are, and
+    # they name the sandbox the plan ran against.
+    reject = (
+        f"| if it is not | billplan state reject {RUDDR.extra_address} {landed} PATH --sandbox |"
+    )
     assert reject in markdown.out.replace("\\", "")
 
 

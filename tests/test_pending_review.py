@@ -19,12 +19,14 @@ from test_pending_ownership import (
     VENDORS,
     Vendor,
     _held,
+    _lost_and_edited_ruddr,
     _lost_extra,
     _pending,
     _resource,
 )
 
 from compiler.diff import diff
+from compiler.render.plan import to_markdown
 
 
 def _two_extras(vendor: Vendor, directory: Path, *, a: bool = True) -> Path:
@@ -182,3 +184,47 @@ def test_state_reject_claims_nothing_about_an_object_it_did_not_look_at(tmp_path
     said = " ".join(run.out.split())
     assert "stays at the vendor" not in said
     assert "nothing at the vendor was changed" in said
+
+
+# ---- the commands that settle it name the sandbox the plan ran against ------------------------
+
+
+def _pasted(command: str, directory: Path) -> list[str]:
+    """A printed command as a person pastes it, PATH filled in, `billplan` dropped."""
+    words = command.split()
+    assert words[0] == "billplan"
+    return [str(directory) if w == "PATH" else w for w in words[1:]]
+
+
+def test_the_confirm_command_a_sandbox_plan_prints_confirms_in_the_sandbox_when_pasted(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "billing"
+    landed = _lost_and_edited_ruddr(directory)
+    shown = " ".join(sandboxed("plan", directory).out.split())
+    confirm = f"billplan import {RUDDR.extra_address} {landed} PATH --sandbox"
+    reject = f"billplan state reject {RUDDR.extra_address} {landed} PATH --sandbox"
+    assert confirm in shown and reject in shown
+
+    run = support.billplan(*_pasted(confirm, directory), "--as-of", support.AS_OF_TEXT)
+
+    assert run.code == 0, run.text
+    assert support.remote_ids(directory)[RUDDR.extra_address] == landed
+
+
+def test_a_plan_against_a_served_sandbox_prints_its_url_for_import_and_none_for_reject() -> None:
+    """`state reject` edits state only, and takes no --sandbox-url; import reads the vendor."""
+    from compiler.model.change import SandboxChoice
+
+    later = _held("later", SENT_AT + timedelta(minutes=1))
+    served = SandboxChoice(url="http://127.0.0.1:8765")
+
+    plan = diff([_resource()], _pending(), [later], {}, sandbox=served)
+
+    (change,) = plan.changes
+    assert (
+        "`billplan import acme/milestones/extra later PATH --sandbox-url http://127.0.0.1:8765`"
+        in (change.detail)
+    )
+    assert "`billplan state reject acme/milestones/extra later PATH`" in change.detail
+    assert "--sandbox-url http://127.0.0.1:8765 |" in to_markdown(plan).replace("\\", "")

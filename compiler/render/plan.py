@@ -60,7 +60,15 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
-from compiler.model.change import Change, Impact, Plan, Side, Unmanaged, settle_commands
+from compiler.model.change import (
+    Change,
+    Impact,
+    Plan,
+    SandboxChoice,
+    Side,
+    Unmanaged,
+    settle_commands,
+)
 from compiler.money import decimals, format_amount, format_grouped
 from compiler.render.safe import markup, visible
 
@@ -492,7 +500,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 opening=f"<details{' open' if alarming else ''}><summary><b>{_html(project)}"
                 f"</b>: {summary}</summary>\n\n{_CHANGES_TABLE}",
                 closing="\n\n</details>\n",
-                rows=[_change_row(change) for change in changes],
+                rows=[_change_row(change, plan.sandbox) for change in changes],
                 actions=[change.label for change in changes],
                 alarming=alarming,
             )
@@ -591,7 +599,7 @@ def _ending(
     return text
 
 
-def _change_row(change: Change) -> str:
+def _change_row(change: Change, sandbox: SandboxChoice) -> str:
     """A changed object (action, address, date, amount), then one row per changed field."""
     address = md_text(change.address)
     if change.detail:
@@ -605,7 +613,7 @@ def _change_row(change: Change) -> str:
     lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
     if change.label == "unconfirmed" and change.remote_id is not None:
         # The detail may be cut at its length limit; what settles it never is.
-        confirm, reject = settle_commands(change.address, change.remote_id)
+        confirm, reject = settle_commands(change.address, change.remote_id, sandbox)
         lines += [f"| | | | | if it is this item | {md_text(confirm)} |",
                   f"| | | | | if it is not | {md_text(reject)} |"]  # fmt: skip
     return "\n".join(lines)
