@@ -473,7 +473,9 @@ def _settle(
     return replace(
         _against(resource, best, entry),
         reason="unconfirmed",
-        fields=field_changes(best.attributes, resource.attributes),
+        # What a person compares to decide: the look-alike against what billplan sent (the
+        # plan may have changed since; once confirmed, the next plan restores the plan's).
+        fields=sent,
         detail=why,
     )
 

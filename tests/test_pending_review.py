@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import support
+from rich.console import Console
 from support import sandboxed, state_json
 from test_pending_ownership import (
     LOSE,
@@ -26,7 +28,8 @@ from test_pending_ownership import (
 )
 
 from compiler.diff import diff
-from compiler.render.plan import to_markdown
+from compiler.model.change import Plan
+from compiler.render.plan import print_text, to_markdown
 
 
 def _two_extras(vendor: Vendor, directory: Path, *, a: bool = True) -> Path:
@@ -228,3 +231,48 @@ def test_a_plan_against_a_served_sandbox_prints_its_url_for_import_and_none_for_
     )
     assert "`billplan state reject acme/milestones/extra later PATH`" in change.detail
     assert "--sandbox-url http://127.0.0.1:8765 |" in to_markdown(plan).replace("\\", "")
+
+
+# ---- an unconfirmed row says that nothing is written ---------------------------------------
+
+
+def _unconfirmed_plan(planned_fee: int = 5000) -> Plan:
+    """A look-alike holding 5500 for a create that sent 5000; the plan now asks planned_fee."""
+    resource = _resource()
+    resource = replace(
+        resource,
+        attributes={**resource.attributes, "fee": Decimal(planned_fee)},
+        amount=Decimal(planned_fee),
+    )
+    later = _held("later", SENT_AT + timedelta(minutes=1))
+    return diff([resource], _pending(), [later], {})
+
+
+def test_an_unconfirmed_row_in_text_shows_what_the_vendor_holds_and_what_was_sent() -> None:
+    console = Console(width=300, record=True)
+
+    print_text(_unconfirmed_plan(), console)
+
+    text = console.export_text()
+    assert "2026-06-01  ruddr holds 5,500.00 USD; apply writes nothing" in text
+    assert "fee: holds 5500.00, billplan sent 5000.00" in text
+    assert "fee: 5500.00 -> 5000.00" not in text
+
+
+def test_an_unconfirmed_row_in_markdown_shows_what_the_vendor_holds_and_what_was_sent() -> None:
+    markdown = to_markdown(_unconfirmed_plan())
+
+    assert "| 2026-06-01 | ruddr holds 5,500.00 USD | fee | holds 5,500, billplan sent 5,000 |" in (
+        markdown
+    )
+    assert "| | | | | apply writes | nothing: a person confirms or rejects |" in markdown
+    assert "5,500 → 5,000" not in markdown
+
+
+def test_an_unconfirmed_look_alike_is_compared_with_what_was_sent_not_the_plan_since() -> None:
+    """The plan asks 6000 now; the create sent 5000: a person compares the vendor's with 5000."""
+    (change,) = _unconfirmed_plan(planned_fee=6000).changes
+
+    assert [(f.field, f.before, f.after) for f in change.fields] == [
+        ("fee", Decimal(5500), Decimal(5000))
+    ]
