@@ -276,3 +276,27 @@ def test_an_unconfirmed_look_alike_is_compared_with_what_was_sent_not_the_plan_s
     assert [(f.field, f.before, f.after) for f in change.fields] == [
         ("fee", Decimal(5500), Decimal(5000))
     ]
+
+
+@pytest.mark.parametrize(
+    ("in_process", "url", "expected"),
+    [
+        (True, None, (True, None)),
+        (False, "http://127.0.0.1:8765/", (False, "http://127.0.0.1:8765")),
+    ],
+    ids=["--sandbox", "--sandbox-url"],
+)
+def test_the_workspace_keeps_the_sandbox_it_was_opened_on_for_the_commands_it_prints(
+    in_process: bool, url: str | None, expected: tuple[bool, str | None], tmp_path: Path
+) -> None:
+    from compiler.credentials import Hosts
+    from compiler.providers import PROVIDERS
+    from compiler.workspace import open_workspace
+
+    directory = RUDDR.write(tmp_path / "billing", extra=False)
+    hosts = Hosts.configured({}, PROVIDERS, (), url)
+
+    with open_workspace(directory, support.AS_OF, sandbox=in_process, hosts=hosts) as workspace:
+        chosen = workspace.sandbox_choice
+
+    assert (chosen.in_process, chosen.url) == expected
