@@ -28,7 +28,15 @@ from typing import Any
 
 from compiler import drift
 from compiler.model import Observed, Resource
-from compiler.model.change import Change, Plan, Reason, Side, Unmanaged, settle_commands
+from compiler.model.change import (
+    Change,
+    Plan,
+    Reason,
+    SandboxChoice,
+    Side,
+    Unmanaged,
+    settle_commands,
+)
 from compiler.model.fields import field_changes, same
 from compiler.state import Entry, State
 
@@ -47,14 +55,17 @@ def diff(
     observed: Iterable[Observed],
     project_keys: Mapping[tuple[str, str], str],
     unproven: Collection[tuple[str, str]] = (),
+    sandbox: SandboxChoice | None = None,
 ) -> Plan:
     """Compare what the plan wants with what state owns and what the vendors hold.
 
     project_keys maps (provider, str(project_id)) to the plan's project key, for naming
     unmanaged objects and orphans. unproven holds the (provider, str(project_id)) whose
     objects were not proven read completely: a lost create not found there is not believed
-    lost, so not created again.
+    lost, so not created again. sandbox is the sandbox the observed objects came from, which
+    the commands the plan prints must name.
     """
+    sandbox = sandbox or SandboxChoice()
     remote: dict[tuple[str, str], Observed] = {}
     provider_of_type: dict[str, str] = {}
     wanted = {r.address: r for r in desired}
@@ -189,7 +200,7 @@ def diff(
             if (o.type, o.remote_id) not in theirs
         ]
         shown |= {(o.type, o.remote_id) for o in alike}
-        changes.append(_settle(resource, entry, alike, unproven))
+        changes.append(_settle(resource, entry, alike, unproven, sandbox))
     claimed |= shown  # shown with the address they may be, not again as unmanaged
     # A forget names only what no planned address is offered: never "delete it by hand" of
     # an object that may be another item's.
@@ -222,7 +233,10 @@ def diff(
         if key not in claimed
     ]
     return Plan(
-        changes=sorted(changes, key=_order), unmanaged=unmanaged, notes=_priced_apart(changes)
+        changes=sorted(changes, key=_order),
+        unmanaged=unmanaged,
+        notes=_priced_apart(changes),
+        sandbox=sandbox,
     )
 
 
@@ -410,6 +424,7 @@ def _settle(
     entry: Entry,
     look_alikes: list[Observed],
     unproven: Collection[tuple[str, str]],
+    sandbox: SandboxChoice,
 ) -> Change:
     """A lost create found neither by tag nor as sent: its most likely look-alike, shown for a
     person to confirm or reject; none, and the project read completely: created again; none,
@@ -439,7 +454,7 @@ def _settle(
     best, *others = look_alikes
     sent = field_changes(best.attributes, entry.attributes)
     differing = ", ".join(f.field for f in sent) or "nothing billplan compares"
-    confirm, reject = settle_commands(entry.address, best.remote_id)
+    confirm, reject = settle_commands(entry.address, best.remote_id, sandbox)
     # Early in the sentence: a plan comment cuts a long one, and this a reviewer must read.
     made = "made since and already invoiced" if best.locked else "made since"
     why = (
@@ -458,7 +473,9 @@ def _settle(
     return replace(
         _against(resource, best, entry),
         reason="unconfirmed",
-        fields=field_changes(best.attributes, resource.attributes),
+        # What a person compares to decide: the look-alike against what billplan sent (the
+        # plan may have changed since; once confirmed, the next plan restores the plan's).
+        fields=sent,
         detail=why,
     )
 

@@ -27,7 +27,7 @@ from compiler.diff import diff
 from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
-from compiler.model.change import Mode, Plan
+from compiler.model.change import Mode, Plan, SandboxChoice
 from compiler.providers import (
     PROVIDERS,
     ConfigurationError,
@@ -68,6 +68,9 @@ class Workspace:
     # (connection, str(project id)) whose read had to be complete (a create there is pending)
     # and was not proven so by the last refresh: diff creates nothing there on guesswork.
     unproven: frozenset[tuple[str, str]] = frozenset()
+    # The sandbox chosen where billplan runs (--sandbox, --sandbox-url or their variables),
+    # for the commands a plan prints: pasted, they must reach the same objects and state.
+    sandbox_choice: SandboxChoice = field(default_factory=SandboxChoice)
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -207,7 +210,14 @@ class Workspace:
         if mode == "refresh-only":
             return drift.refresh_only(state, observed, targets)
         current, renames = self.moved_state(state)
-        plan = diff(self.resources, current, observed, self.project_keys, unproven=self.unproven)
+        plan = diff(
+            self.resources,
+            current,
+            observed,
+            self.project_keys,
+            unproven=self.unproven,
+            sandbox=self.sandbox_choice,
+        )
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
         plan.notes += ownership.notes(self.backend, current, plan, observed)
@@ -338,6 +348,9 @@ def open_workspace(
         opened_state=opened_state,
         from_state=frozenset(unread & set(providers)),
         endpoints=endpoints,
+        sandbox_choice=SandboxChoice(
+            in_process=sandbox, url=hosts.sandbox.url if hosts.sandbox else None
+        ),
     )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import support
+from rich.console import Console
 from support import sandboxed, state_json
 from test_pending_ownership import (
     LOSE,
@@ -19,12 +21,15 @@ from test_pending_ownership import (
     VENDORS,
     Vendor,
     _held,
+    _lost_and_edited_ruddr,
     _lost_extra,
     _pending,
     _resource,
 )
 
 from compiler.diff import diff
+from compiler.model.change import Plan
+from compiler.render.plan import print_text, to_markdown
 
 
 def _two_extras(vendor: Vendor, directory: Path, *, a: bool = True) -> Path:
@@ -182,3 +187,116 @@ def test_state_reject_claims_nothing_about_an_object_it_did_not_look_at(tmp_path
     said = " ".join(run.out.split())
     assert "stays at the vendor" not in said
     assert "nothing at the vendor was changed" in said
+
+
+# ---- the commands that settle it name the sandbox the plan ran against ------------------------
+
+
+def _pasted(command: str, directory: Path) -> list[str]:
+    """A printed command as a person pastes it, PATH filled in, `billplan` dropped."""
+    words = command.split()
+    assert words[0] == "billplan"
+    return [str(directory) if w == "PATH" else w for w in words[1:]]
+
+
+def test_the_confirm_command_a_sandbox_plan_prints_confirms_in_the_sandbox_when_pasted(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "billing"
+    landed = _lost_and_edited_ruddr(directory)
+    shown = " ".join(sandboxed("plan", directory).out.split())
+    confirm = f"billplan import {RUDDR.extra_address} {landed} PATH --sandbox"
+    reject = f"billplan state reject {RUDDR.extra_address} {landed} PATH --sandbox"
+    assert confirm in shown and reject in shown
+
+    run = support.billplan(*_pasted(confirm, directory), "--as-of", support.AS_OF_TEXT)
+
+    assert run.code == 0, run.text
+    assert support.remote_ids(directory)[RUDDR.extra_address] == landed
+
+
+def test_a_plan_against_a_served_sandbox_prints_its_url_for_import_and_none_for_reject() -> None:
+    """`state reject` edits state only, and takes no --sandbox-url; import reads the vendor."""
+    from compiler.model.change import SandboxChoice
+
+    later = _held("later", SENT_AT + timedelta(minutes=1))
+    served = SandboxChoice(url="http://127.0.0.1:8765")
+
+    plan = diff([_resource()], _pending(), [later], {}, sandbox=served)
+
+    (change,) = plan.changes
+    assert (
+        "`billplan import acme/milestones/extra later PATH --sandbox-url http://127.0.0.1:8765`"
+        in (change.detail)
+    )
+    assert "`billplan state reject acme/milestones/extra later PATH`" in change.detail
+    assert "--sandbox-url http://127.0.0.1:8765 |" in to_markdown(plan).replace("\\", "")
+
+
+# ---- an unconfirmed row says that nothing is written ---------------------------------------
+
+
+def _unconfirmed_plan(planned_fee: int = 5000) -> Plan:
+    """A look-alike holding 5500 for a create that sent 5000; the plan now asks planned_fee."""
+    resource = _resource()
+    resource = replace(
+        resource,
+        attributes={**resource.attributes, "fee": Decimal(planned_fee)},
+        amount=Decimal(planned_fee),
+    )
+    later = _held("later", SENT_AT + timedelta(minutes=1))
+    return diff([resource], _pending(), [later], {})
+
+
+def test_an_unconfirmed_row_in_text_shows_what_the_vendor_holds_and_what_was_sent() -> None:
+    console = Console(width=300, record=True)
+
+    print_text(_unconfirmed_plan(), console)
+
+    text = console.export_text()
+    assert "2026-06-01  ruddr holds 5,500.00 USD; apply writes nothing" in text
+    assert "fee: holds 5500.00, billplan sent 5000.00" in text
+    assert "fee: 5500.00 -> 5000.00" not in text
+
+
+def test_an_unconfirmed_row_in_markdown_shows_what_the_vendor_holds_and_what_was_sent() -> None:
+    markdown = to_markdown(_unconfirmed_plan())
+
+    assert "| 2026-06-01 | ruddr holds 5,500.00 USD | fee | holds 5,500, billplan sent 5,000 |" in (
+        markdown
+    )
+    assert "| | | | | apply writes | nothing: a person confirms or rejects |" in markdown
+    assert "5,500 → 5,000" not in markdown
+
+
+def test_an_unconfirmed_look_alike_is_compared_with_what_was_sent_not_the_plan_since() -> None:
+    """The plan asks 6000 now; the create sent 5000: a person compares the vendor's with 5000."""
+    (change,) = _unconfirmed_plan(planned_fee=6000).changes
+
+    assert [(f.field, f.before, f.after) for f in change.fields] == [
+        ("fee", Decimal(5500), Decimal(5000))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("in_process", "url", "expected"),
+    [
+        (True, None, (True, None)),
+        (False, "http://127.0.0.1:8765/", (False, "http://127.0.0.1:8765")),
+    ],
+    ids=["--sandbox", "--sandbox-url"],
+)
+def test_the_workspace_keeps_the_sandbox_it_was_opened_on_for_the_commands_it_prints(
+    in_process: bool, url: str | None, expected: tuple[bool, str | None], tmp_path: Path
+) -> None:
+    from compiler.credentials import Hosts
+    from compiler.providers import PROVIDERS
+    from compiler.workspace import open_workspace
+
+    directory = RUDDR.write(tmp_path / "billing", extra=False)
+    hosts = Hosts.configured({}, PROVIDERS, (), url)
+
+    with open_workspace(directory, support.AS_OF, sandbox=in_process, hosts=hosts) as workspace:
+        chosen = workspace.sandbox_choice
+
+    assert (chosen.in_process, chosen.url) == expected
