@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -170,17 +170,23 @@ class Workspace:
                 )
             )
         self.unproven = frozenset(unproven)
-        return observed + self.recheck_missing(state, observed)
+        return observed + self.recheck_missing(state, observed, planned)
 
-    def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
-        """Managed objects a list did not return, read again by id before being believed gone."""
+    def recheck_missing(
+        self,
+        state: State,
+        observed: list[Observed],
+        planned: Mapping[str, list[Resource]] | None = None,
+    ) -> list[Observed]:
+        """Managed objects a list did not return, read again by id before being believed gone
+        (`planned`: the plan's resources by connection, when the caller has them already)."""
         seen = {(obs.type, obs.remote_id) for obs in observed}
         missing: dict[tuple[str, str], list[str]] = defaultdict(list)
         for entry in state.entries.values():
             if entry.remote_id and (entry.type, entry.remote_id) not in seen:
                 missing[(entry.provider, entry.type)].append(entry.remote_id)
         found: list[Observed] = []
-        planned = self.planned()
+        planned = self.planned() if planned is None else planned
         for (name, type_name), ids in sorted(missing.items()):
             provider = self.providers.get(name)
             if provider is not None and name not in self.from_state:
