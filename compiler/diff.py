@@ -92,10 +92,7 @@ def diff(
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
-                changes.append(
-                    _delete(entry, obs, "replaced", "replaced by a different object type")
-                )
-                changes.append(_create(resource, "replaced", "its kind changed"))
+                changes += _kind_changed(resource, entry, obs)
                 continue
             why = f"{entry.remote_id} was deleted outside billplan; it will be created again"
             gone = _create(resource, "gone", why)
@@ -120,10 +117,7 @@ def diff(
             claimed.add((sent.type, sent.remote_id))
             if sent.type != resource.type:
                 # Sent as another kind of object than the plan now wants: replace it.
-                changes.append(
-                    _delete(entry, sent, "replaced", "replaced by a different object type")
-                )
-                changes.append(_create(resource, "replaced", "its kind changed"))
+                changes += _kind_changed(resource, entry, sent)
                 continue
             found = _compare(resource, entry, sent)
             if found.label in ("update", "locked"):
@@ -311,6 +305,15 @@ def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change
     return [
         _delete(entry, obs, "replaced", why),
         replace(_create(resource, "replaced", why), remote_id=obs.remote_id),
+    ]
+
+
+def _kind_changed(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:
+    """The object `entry` owns is of another type than the plan now wants: delete it and
+    create the new one."""
+    return [
+        _delete(entry, obs, "replaced", "replaced by a different object type"),
+        _create(resource, "replaced", "its kind changed"),
     ]
 
 
