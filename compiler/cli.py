@@ -208,10 +208,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except PlanFileError as exc:
         return _fail(str(exc))
     # With --refresh-only, every change is a no-op: what counts is drift. An unconfirmed lost
-    # create writes nothing, but waits for a person: it counts, so a check never passes it by.
-    changed = (
-        drift.found(plan) if mode == "refresh-only" else plan.has_changes or bool(plan.unsettled)
-    )
+    # create writes nothing, but waits for a person: it counts, so a check never passes it by;
+    # a refresh-only plan does not look for its object (plan.pending), but counts it alike, as
+    # a normal plan always has something to say about it (unconfirmed, adopt, create, forget).
+    if mode == "refresh-only":
+        changed = drift.found(plan) or bool(plan.pending)
+    else:
+        changed = plan.has_changes or bool(plan.unsettled)
     return EXIT_CHANGES if args.detailed_exitcode and changed else EXIT_OK
 
 
@@ -349,9 +352,11 @@ def cmd_state_reject(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     address, remote_id = visible(args.address), visible(args.remote_id)
     already = "" if recorded else " (it was already)"
-    print(f"Recorded that {remote_id} is not {address}{already}; it stays at the vendor as it "
-          "is, unmanaged. The next plan no longer offers it, and creates the item again once "
-          "nothing else looks like it.")  # fmt: skip
+    # Only state is read here: whether the vendor holds remote_id at all is not known.
+    print(f"Recorded that {remote_id} is not {address}{already}; nothing at the vendor was "
+          "changed. Plans no longer offer it for this item, and create the item again once "
+          "nothing else looks like it and the project is read completely. If it was the "
+          "wrong id, `billplan import ADDRESS REMOTE_ID PATH` still settles the item.")  # fmt: skip
     return EXIT_OK
 
 
@@ -560,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when there are no changes, 1 on error, 2 when there are changes or a "
         "lost create waits for a person to confirm or reject (with --refresh-only: 2 when "
-        "there is drift)",
+        "there is drift or a create's outcome is unknown)",
     )
     plan.add_argument(
         "--refresh-only",

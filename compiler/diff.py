@@ -36,6 +36,7 @@ from compiler.model.change import (
     FieldChange,
     Plan,
     Reason,
+    SandboxChoice,
     Side,
     Unmanaged,
     settle_commands,
@@ -48,6 +49,8 @@ from compiler.state import Entry, State
 # look-alike is only ever shown for a person to decide, never taken, and an object older than
 # this cannot be what the create made.
 CLOCK_SKEW = timedelta(minutes=15)
+# How many look-alikes a change names by id; the rest are counted.
+NAMED = 5
 
 
 def diff(
@@ -56,14 +59,17 @@ def diff(
     observed: Iterable[Observed],
     project_keys: Mapping[tuple[str, str], str],
     unproven: Collection[tuple[str, str]] = (),
+    sandbox: SandboxChoice | None = None,
 ) -> Plan:
     """Compare what the plan wants with what state owns and what the vendors hold.
 
     project_keys maps (provider, str(project_id)) to the plan's project key, for naming
     unmanaged objects and orphans. unproven holds the (provider, str(project_id)) whose
     objects were not proven read completely: a lost create not found there is not believed
-    lost, so not created again.
+    lost, so not created again. sandbox is the sandbox the observed objects came from, which
+    the commands the plan prints must name.
     """
+    sandbox = sandbox or SandboxChoice()
     remote: dict[tuple[str, str], Observed] = {}
     provider_of_type: dict[str, str] = {}
     wanted = {r.address: r for r in desired}
@@ -90,10 +96,7 @@ def diff(
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
-                changes.append(
-                    _delete(entry, obs, "replaced", "replaced by a different object type")
-                )
-                changes.append(_create(resource, "replaced", "its kind changed"))
+                changes += _kind_changed(resource, entry, obs)
                 continue
             why = f"{entry.remote_id} was deleted outside billplan; it will be created again"
             gone = _create(resource, "gone", why)
@@ -118,10 +121,7 @@ def diff(
             claimed.add((sent.type, sent.remote_id))
             if sent.type != resource.type:
                 # Sent as another kind of object than the plan now wants: replace it.
-                changes.append(
-                    _delete(entry, sent, "replaced", "replaced by a different object type")
-                )
-                changes.append(_create(resource, "replaced", "its kind changed"))
+                changes += _kind_changed(resource, entry, sent)
                 continue
             found = _compare(resource, entry, sent)
             if found.label in ("update", "locked"):
@@ -180,9 +180,16 @@ def diff(
         else:
             changes.append(_delete(entry, obs, "removed", "no longer in the plan"))
 
-    # What a removed charge's lost create may have made belongs to nobody now, and is no
-    # look-alike of another address: a person checks it by its name in the forget.
-    theirs = {(o.type, o.remote_id) for _, found in forgotten for o in found}
+    # What a removed charge's lost create made, exactly as sent, belongs to nobody now and is
+    # no look-alike of another address: a person checks it by its name in the forget. A mere
+    # look-alike of it may be another lost create's object, edited by a person: it stays on
+    # offer there, since leaving it out could send that create again, a duplicate.
+    theirs = {
+        (o.type, o.remote_id)
+        for entry, found in forgotten
+        for o in found
+        if not field_changes(o.attributes, entry.attributes)
+    }
     shown: set[tuple[str, str]] = set()
     for resource, entry in unsettled:
         alike = [
@@ -191,9 +198,14 @@ def diff(
             if (o.type, o.remote_id) not in theirs
         ]
         shown |= {(o.type, o.remote_id) for o in alike}
-        changes.append(_settle(resource, entry, alike, unproven))
+        changes.append(_settle(resource, entry, alike, unproven, sandbox))
     claimed |= shown  # shown with the address they may be, not again as unmanaged
-    changes += [_forget(entry, found) for entry, found in forgotten]
+    # A forget names only what no planned address is offered: never "delete it by hand" of
+    # an object that may be another item's.
+    changes += [
+        _forget(entry, [o for o in found if (o.type, o.remote_id) not in shown])
+        for entry, found in forgotten
+    ]
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
     # A type the plan does not use in a project (a hand-made product item beside planned
@@ -219,7 +231,10 @@ def diff(
         if key not in claimed
     ]
     return Plan(
-        changes=sorted(changes, key=_order), unmanaged=unmanaged, notes=_priced_apart(changes)
+        changes=sorted(changes, key=_order),
+        unmanaged=unmanaged,
+        notes=_priced_apart(changes),
+        sandbox=sandbox,
     )
 
 
@@ -310,6 +325,15 @@ def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change
     ]
 
 
+def _kind_changed(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:
+    """The object `entry` owns is of another type than the plan now wants: delete it and
+    create the new one."""
+    return [
+        _delete(entry, obs, "replaced", "replaced by a different object type"),
+        _create(resource, "replaced", "its kind changed"),
+    ]
+
+
 def _create(resource: Resource, reason: Reason, detail: str) -> Change:
     return Change.to(
         resource,
@@ -344,15 +368,20 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
     if entry.remote_id is not None:
         why = "already deleted outside billplan; dropping it from state"
     else:
-        names = ", ".join(o.remote_id for o in look_alikes)
+        found = list(look_alikes)
         why = (
             f"removed from the plan while the answer to the create billplan sent{_sent_on(entry)} "
             "was missing: billplan forgets it and deletes nothing it cannot prove it made"
         )
-        if names:
+        if len(found) == 1:
             why += (
-                f"; {entry.provider} holds {names}, which looks like it and stays as it is: "
-                "check it, and delete it there by hand if it is not wanted"
+                f"; {entry.provider} holds {_ids(found)}, which looks like it and stays as it "
+                "is: check it, and delete it there by hand if it is not wanted"
+            )
+        elif found:
+            why += (
+                f"; {entry.provider} holds {_ids(found)}, which look like it and stay as they "
+                "are: check them, and delete there by hand any that is not wanted"
             )
     return Change.to(
         entry,
@@ -363,6 +392,15 @@ def _forget(entry: Entry, look_alikes: Iterable[Observed] = ()) -> Change:
         after=None,
         detail=why,
     )
+
+
+def _ids(objects: Iterable[Observed]) -> str:
+    """The ids of look-alikes, the first NAMED of them: a project where people made many
+    drafts around the time of a lost create would otherwise fill the plan with ids."""
+    ids = [o.remote_id for o in objects]
+    if len(ids) <= NAMED:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:NAMED])} and {len(ids) - NAMED} more"
 
 
 def _sent_on(entry: Entry) -> str:
@@ -406,6 +444,7 @@ def _settle(
     entry: Entry,
     look_alikes: list[Observed],
     unproven: Collection[tuple[str, str]],
+    sandbox: SandboxChoice,
 ) -> Change:
     """A lost create found neither by tag nor as sent: its most likely look-alike, shown for a
     person to confirm or reject; none, and the project read completely: created again; none,
@@ -414,9 +453,10 @@ def _settle(
     if not look_alikes:
         if (resource.provider, str(resource.project_id)) in unproven:
             why = (
-                f"{lost}, and {resource.provider} changed this project's list while billplan "
-                "read it, so billplan cannot tell whether it was made: nothing is created now; "
-                "run `billplan plan` again"
+                f"{lost}, and billplan could not read this project's list at "
+                f"{resource.provider} completely (it changed while billplan read it, or "
+                "--no-refresh left it unread), so billplan cannot tell whether it was made: "
+                "nothing is created now; run `billplan plan` again"
             )
             return Change.to(
                 resource,
@@ -434,18 +474,28 @@ def _settle(
     best, *others = look_alikes
     sent = field_changes(best.attributes, entry.attributes)
     differing = ", ".join(f.field for f in sent) or "nothing billplan compares"
-    confirm, reject = settle_commands(entry.address, best.remote_id)
+    confirm, reject = settle_commands(entry.address, best.remote_id, sandbox)
+    # Early in the sentence: a plan comment cuts a long one, and this a reviewer must read.
+    made = "made since and already invoiced" if best.locked else "made since"
     why = (
-        f"{lost}. {resource.provider} holds {best.remote_id}, made since, which differs from "
+        f"{lost}. {resource.provider} holds {best.remote_id}, {made}, which differs from "
         f"what was sent in {differing}: perhaps billplan's, edited by a person. Nothing is "
         f"created until someone decides. If it is this item: `{confirm}`; if not: `{reject}`"
     )
+    if best.locked:
+        # The customer may already have been billed what it holds: a reviewer must know.
+        why += (
+            ". Invoiced, it stays as it is even once confirmed: bill any difference with a new "
+            "charge or credit"
+        )
     if others:
-        why += f". Also like it: {', '.join(o.remote_id for o in others)}"
+        why += f". Also like it: {_ids(others)}"
     return replace(
         _against(resource, best, entry),
         reason="unconfirmed",
-        fields=field_changes(best.attributes, resource.attributes),
+        # What a person compares to decide: the look-alike against what billplan sent (the
+        # plan may have changed since; once confirmed, the next plan restores the plan's).
+        fields=sent,
         detail=why,
     )
 

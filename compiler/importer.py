@@ -24,14 +24,22 @@ _NOT_FOUND = frozenset({400, 404, 422})
 _URL_DELIMITERS = frozenset("/?#%\\")
 
 
-def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
+def id_problem(remote_id: str) -> str | None:
+    """Why remote_id cannot be an id a vendor gave (None if it can): a person typed or pasted
+    it, for `import` or `state reject`."""
     if not remote_id or any(
         hidden(char) or char.isspace() or char in _URL_DELIMITERS for char in remote_id
     ):
-        raise WorkspaceError(
+        return (
             f"{remote_id!r} is not an id a vendor gives: an id is one word of visible "
-            "characters, without spaces or / ? # % \\; nothing was imported. Check the id"
+            "characters, without spaces or / ? # % \\"
         )
+    return None
+
+
+def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
+    if problem := id_problem(remote_id):
+        raise WorkspaceError(f"{problem}; nothing was imported. Check the id")
     resource = next((r for r in workspace.resources if r.address == address), None)
     if resource is None:
         raise WorkspaceError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -27,7 +27,7 @@ from compiler.diff import diff
 from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
-from compiler.model.change import Mode, Plan
+from compiler.model.change import Mode, Plan, SandboxChoice
 from compiler.providers import (
     PROVIDERS,
     ConfigurationError,
@@ -68,6 +68,9 @@ class Workspace:
     # (connection, str(project id)) whose read had to be complete (a create there is pending)
     # and was not proven so by the last refresh: diff creates nothing there on guesswork.
     unproven: frozenset[tuple[str, str]] = frozenset()
+    # The sandbox chosen where billplan runs (--sandbox, --sandbox-url or their variables),
+    # for the commands a plan prints: pasted, they must reach the same objects and state.
+    sandbox_choice: SandboxChoice = field(default_factory=SandboxChoice)
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -140,6 +143,8 @@ class Workspace:
                 )
             if name in self.from_state:
                 observed.extend(last_written(state, name))
+                # Not read at all: a lost create's absence there proves nothing.
+                unproven |= {(name, project) for project in must_be_complete(state, name)}
                 continue
             try:
                 found = provider.list(sorted(ids), planned[name])
@@ -165,17 +170,23 @@ class Workspace:
                 )
             )
         self.unproven = frozenset(unproven)
-        return observed + self.recheck_missing(state, observed)
+        return observed + self.recheck_missing(state, observed, planned)
 
-    def recheck_missing(self, state: State, observed: list[Observed]) -> list[Observed]:
-        """Managed objects a list did not return, read again by id before being believed gone."""
+    def recheck_missing(
+        self,
+        state: State,
+        observed: list[Observed],
+        planned: Mapping[str, list[Resource]] | None = None,
+    ) -> list[Observed]:
+        """Managed objects a list did not return, read again by id before being believed gone
+        (`planned`: the plan's resources by connection, when the caller has them already)."""
         seen = {(obs.type, obs.remote_id) for obs in observed}
         missing: dict[tuple[str, str], list[str]] = defaultdict(list)
         for entry in state.entries.values():
             if entry.remote_id and (entry.type, entry.remote_id) not in seen:
                 missing[(entry.provider, entry.type)].append(entry.remote_id)
         found: list[Observed] = []
-        planned = self.planned()
+        planned = self.planned() if planned is None else planned
         for (name, type_name), ids in sorted(missing.items()):
             provider = self.providers.get(name)
             if provider is not None and name not in self.from_state:
@@ -205,7 +216,14 @@ class Workspace:
         if mode == "refresh-only":
             return drift.refresh_only(state, observed, targets)
         current, renames = self.moved_state(state)
-        plan = diff(self.resources, current, observed, self.project_keys, unproven=self.unproven)
+        plan = diff(
+            self.resources,
+            current,
+            observed,
+            self.project_keys,
+            unproven=self.unproven,
+            sandbox=self.sandbox_choice,
+        )
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
         plan.notes += ownership.notes(self.backend, current, plan, observed)
@@ -336,6 +354,9 @@ def open_workspace(
         opened_state=opened_state,
         from_state=frozenset(unread & set(providers)),
         endpoints=endpoints,
+        sandbox_choice=SandboxChoice(
+            in_process=sandbox, url=hosts.sandbox.url if hosts.sandbox else None
+        ),
     )
 
 

@@ -237,21 +237,30 @@ def test_a_pending_create_costs_one_more_read_of_its_project_when_the_two_reads_
     assert list_requests(vendor, seen.requests) == 2 * vendor.listings
 
 
+def _rows_made_by_hand(directory: Path, count: int) -> list[Any]:
+    with support_wethod.plan_sandbox(directory) as admin:
+        return [WETHOD.by_hand(admin)["id"] for _ in range(count)]
+
+
+def _deleted_one_after_each_read(admin: Any, made: list[Any]) -> None:
+    """A person deleting a row after each read billplan makes: no two reads agree."""
+    admin.no_rate_limit()
+    for remote_id in made:
+        admin.fault("GET", then_delete=f"/invoices/{remote_id}")
+
+
 def test_a_listing_that_changes_on_every_read_leaves_the_project_unproven(
     tmp_path: Path,
 ) -> None:
     directory = tmp_path / "billing"
     a_landed_create_whose_response_was_lost(WETHOD, directory)
-    with support_wethod.plan_sandbox(directory) as admin:
-        made = [WETHOD.by_hand(admin)["id"] for _ in range(3)]
+    made = _rows_made_by_hand(directory, 3)
 
     with (
         open_workspace(directory, support.AS_OF, sandbox=True) as workspace,
         support_wethod.admin_of(workspace.sandbox) as admin,
     ):
-        admin.no_rate_limit()
-        for remote_id in made:  # a person deleting a row after each read
-            admin.fault("GET", then_delete=f"/invoices/{remote_id}")
+        _deleted_one_after_each_read(admin, made)
         workspace.refresh(workspace.backend.read())
         reads = list_requests(WETHOD, admin.requests())
 
@@ -322,16 +331,13 @@ def test_a_lost_create_in_a_project_never_read_the_same_twice_is_not_created_aga
         directory, apply=True, arrange=lambda admin: admin.fault("POST", status=500)
     )
     assert [(f.address, f.unknown) for f in refused.applied.failures] == [(WETHOD.extra, True)]
-    with support_wethod.plan_sandbox(directory) as admin:
-        made = [WETHOD.by_hand(admin)["id"] for _ in range(3)]
+    made = _rows_made_by_hand(directory, 3)
 
     with (
         open_workspace(directory, support.AS_OF, sandbox=True) as workspace,
         support_wethod.admin_of(workspace.sandbox) as admin,
     ):
-        admin.no_rate_limit()
-        for remote_id in made:  # a person deleting a row after each read
-            admin.fault("GET", then_delete=f"/invoices/{remote_id}")
+        _deleted_one_after_each_read(admin, made)
         state = workspace.backend.read()
         plan = workspace.plan(state, workspace.refresh(state))
 

@@ -328,8 +328,11 @@ def test_the_saved_plan_and_the_markdown_say_unconfirmed_in_words(tmp_path: Path
     assert (read.action, read.reason) == ("no-op", "unconfirmed")
     assert "1 unconfirmed (a create whose answer was lost" in markdown.out
     assert "❓ **unconfirmed**" in markdown.out
-    # The detail may be cut at its length limit; the commands that settle it never are.
-    reject = f"| if it is not | billplan state reject {RUDDR.extra_address} {landed} PATH |"
+    # The detail may be cut at its length limit; the commands that settle it never are, and
+    # they name the sandbox the plan ran against.
+    reject = (
+        f"| if it is not | billplan state reject {RUDDR.extra_address} {landed} PATH --sandbox |"
+    )
     assert reject in markdown.out.replace("\\", "")
 
 
@@ -456,3 +459,18 @@ def test_an_unreadable_pending_field_is_a_state_error_naming_it(
 
     with pytest.raises(StateError, match=message):
         Entry.from_json({**raw, field: value})
+
+
+def test_an_unconfirmed_object_keeps_refresh_only_detailed_exitcode_at_2_as_plan_does(
+    tmp_path: Path,
+) -> None:
+    """A scheduled drift check must flag a lost create waiting for a person, as plan does."""
+    directory = tmp_path / "billing"
+    _lost_and_edited_ruddr(directory)
+
+    planned = sandboxed("plan", directory, "--detailed-exitcode")
+    refreshed = sandboxed("plan", directory, "--refresh-only", "--detailed-exitcode")
+
+    assert planned.code == 2
+    assert refreshed.code == 2, refreshed.text
+    assert "outcome is unknown" in refreshed.out

@@ -176,11 +176,37 @@ def label_of(action: Action, reason: Reason) -> Label:
     return action
 
 
-def settle_commands(address: str, remote_id: str) -> tuple[str, str]:
-    """The commands that confirm, or reject, that remote_id is what address's lost create made."""
+@dataclass(frozen=True)
+class SandboxChoice:
+    """The sandbox a plan ran against, which a command it prints must name again to reach the
+    same objects and state: the emulators in this process (`--sandbox`), a served sandbox
+    (`--sandbox-url URL`), or neither (the vendors). Only the choice: never a token, and a
+    served sandbox's URL holds none (compiler.credentials.checked_url refuses a user or
+    password in it)."""
+
+    in_process: bool = False
+    url: str | None = None
+
+    def flags(self, *, reads_vendors: bool = True) -> str:
+        """The trailing flags of a command line, "" for the vendors. A command that reads only
+        state (`state reject`) takes `--sandbox` (the sandbox's own state) but no URL: a served
+        sandbox keeps no state of billplan's."""
+        if self.in_process:
+            return " --sandbox"
+        if self.url and reads_vendors:
+            return f" --sandbox-url {self.url}"
+        return ""
+
+
+def settle_commands(
+    address: str, remote_id: str, sandbox: SandboxChoice | None = None
+) -> tuple[str, str]:
+    """The commands that confirm, or reject, that remote_id is what address's lost create made,
+    with the sandbox flags the plan ran with: copied and pasted, they reach the same objects."""
+    sandbox = sandbox or SandboxChoice()
     return (
-        f"billplan import {address} {remote_id} PATH",
-        f"billplan state reject {address} {remote_id} PATH",
+        f"billplan import {address} {remote_id} PATH{sandbox.flags()}",
+        f"billplan state reject {address} {remote_id} PATH{sandbox.flags(reads_vendors=False)}",
     )
 
 
@@ -226,6 +252,8 @@ class Plan:
     mode: Mode = "normal"
     # Refresh-only: addresses whose create's outcome is unknown, so not compared.
     pending: list[str] = field(default_factory=list)
+    # The sandbox the plan ran against, for the commands it prints (settle_commands).
+    sandbox: SandboxChoice = field(default_factory=SandboxChoice)
 
     def count(self, label: Label) -> int:
         """How many changes a reader sees as `label` (a restore of drift is not an update)."""

@@ -30,6 +30,10 @@ class NotPending(StateError):
     """`state reject` names an address whose create is not waiting on an answer."""
 
 
+class OwnedElsewhere(StateError):
+    """`state reject` names an object state owns: no plan offers it as a look-alike."""
+
+
 def open_backend(path: Path, *, sandbox: bool) -> Backend:
     """The state backend of the plan at path; BackendUnopened for a plan file that leads out
     of its directory, a plan that does not load, or a `state:` block it may not use."""
@@ -77,15 +81,39 @@ def forget(backend: Backend, addresses: list[str], lock_timeout: float) -> None:
 def reject(backend: Backend, address: str, remote_id: str, lock_timeout: float) -> bool:
     """Record that remote_id is not what the lost create of address made, so that plans stop
     offering it (the object itself is not touched); False when it was recorded already."""
+    from compiler.importer import id_problem
+
+    if problem := id_problem(remote_id):
+        raise StateError(f"{problem}; nothing was changed. Check the id the plan shows")
     with backend.lock("state reject", lock_timeout):
         state = backend.read()
         found = state.entries.get(address)
         if found is None:
-            raise NotInState(f"{address} is not in the state at {backend.describe()}")
+            raise NotInState(
+                f"{address} is not in the state at {backend.describe()}; nothing was changed. "
+                "`billplan state list PATH` lists the addresses, a create waiting on an answer "
+                "marked pending"
+            )
         if found.remote_id is not None:
             raise NotPending(
                 f"{address} owns {found.remote_id}: no create of it is waiting on an answer, so "
                 "there is nothing to reject; nothing was changed"
+            )
+        owner = next(
+            (
+                e
+                for e in state.entries.values()
+                if e.remote_id == remote_id and e.type == found.type
+            ),
+            None,
+        )
+        if owner is not None:
+            # Not a look-alike at all: plans never offer what state owns. Recording it would
+            # only hide a mistyped id, and "it stays unmanaged" would be untrue.
+            raise OwnedElsewhere(
+                f"{remote_id} is {owner.address}'s, managed by billplan: it is not an object "
+                f"the plan offers for {address}; nothing was changed. Check the id the plan "
+                "shows"
             )
         if remote_id in found.rejected:
             return False

@@ -23,7 +23,8 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   a lock or an unconfirmed create. Its table has a row per changed object (label, address,
   the detail under it, date, amount; `old → new` where apply changes them), then a row per
   changed field (the field, `old → new`; nested values by path, `lineItems[0].amount`). Rows
-  are in date order.
+  are in date order. An unconfirmed row changes nothing: its amount is what the vendor holds,
+  its fields read `holds X, billplan sent Y`, and a last row says that apply writes nothing.
 - Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
 
 User text (addresses, descriptions, notes, what a vendor holds) is inert: in markdown every
@@ -60,7 +61,16 @@ from rich.console import Console
 
 from compiler import jsonio
 from compiler.credentials import Endpoint
-from compiler.model.change import Change, Impact, Plan, Side, Unmanaged, settle_commands
+from compiler.model.change import (
+    Change,
+    FieldChange,
+    Impact,
+    Plan,
+    SandboxChoice,
+    Side,
+    Unmanaged,
+    settle_commands,
+)
 from compiler.money import decimals, format_amount, format_grouped
 from compiler.render.safe import markup, visible
 
@@ -122,10 +132,21 @@ def _currency(change: Change) -> str:
 
 
 def _shown_side(change: Change) -> Side | None:
-    # A locked object keeps what the vendor holds; show that, not the plan's wish.
-    if change.label == "locked":
+    # A locked object keeps what the vendor holds, and so does an unconfirmed look-alike
+    # (nothing is written for it): show that, not the plan's wish.
+    if change.label in ("locked", "unconfirmed"):
         return change.before_side or change.after_side
     return change.after_side or change.before_side
+
+
+def _held(change: Change, amount: str) -> str:
+    """An amount as the row means it: for an unconfirmed change, what the vendor holds (or,
+    with no look-alike, what is planned); otherwise as is."""
+    if change.label != "unconfirmed":
+        return amount
+    if change.before_side is not None:
+        return f"{change.provider} holds {amount}"
+    return f"{amount} planned"
 
 
 def _headline(change: Change) -> str:
@@ -133,8 +154,21 @@ def _headline(change: Change) -> str:
     parts = [change.address]
     if side is not None:
         when = side.date.isoformat() if side.date else "on completion"
-        parts.append(f"{when}  {_money(side.amount, side.currency)} {side.currency}".rstrip())
+        amount = f"{_money(side.amount, side.currency)} {side.currency}".rstrip()
+        parts.append(f"{when}  {_held(change, amount)}")
+    if change.label == "unconfirmed":
+        parts[-1] += "; apply writes nothing"
     return "  ".join(parts)
+
+
+def _field_line(change: Change, delta: FieldChange) -> str:
+    """A changed field in the text view: `old -> new`, or for an unconfirmed look-alike what
+    the vendor holds and what billplan sent (no change billplan is about to make)."""
+    code = _currency(change)
+    old, new = value_text(delta.before, code), value_text(delta.after, code)
+    if change.label == "unconfirmed":
+        return f"{delta.field}: holds {old}, billplan sent {new}"
+    return f"{delta.field}: {old} -> {new}"
 
 
 def _by_project(changes: Iterable[Change]) -> dict[str, list[Change]]:
@@ -174,12 +208,8 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
             elif change.detail:
                 console.print(f"      [dim]{markup(change.detail)}[/dim]")
             if change.label in ("update", "drift", "locked", "unconfirmed"):
-                code = _currency(change)
                 for delta in change.fields:
-                    console.print(
-                        f"      {markup(delta.field)}: {markup(value_text(delta.before, code))} "
-                        f"-> {markup(value_text(delta.after, code))}"
-                    )
+                    console.print(f"      {markup(_field_line(change, delta))}")
         console.print()
     if plan.unmanaged:
         console.print("[bold]Unmanaged[/bold] (in these projects, not created by billplan; "
@@ -492,7 +522,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 opening=f"<details{' open' if alarming else ''}><summary><b>{_html(project)}"
                 f"</b>: {summary}</summary>\n\n{_CHANGES_TABLE}",
                 closing="\n\n</details>\n",
-                rows=[_change_row(change) for change in changes],
+                rows=[_change_row(change, plan.sandbox) for change in changes],
                 actions=[change.label for change in changes],
                 alarming=alarming,
             )
@@ -591,7 +621,7 @@ def _ending(
     return text
 
 
-def _change_row(change: Change) -> str:
+def _change_row(change: Change, sandbox: SandboxChoice) -> str:
     """A changed object (action, address, date, amount), then one row per changed field."""
     address = md_text(change.address)
     if change.detail:
@@ -605,7 +635,7 @@ def _change_row(change: Change) -> str:
     lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
     if change.label == "unconfirmed" and change.remote_id is not None:
         # The detail may be cut at its length limit; what settles it never is.
-        confirm, reject = settle_commands(change.address, change.remote_id)
+        confirm, reject = settle_commands(change.address, change.remote_id, sandbox)
         lines += [f"| | | | | if it is this item | {md_text(confirm)} |",
                   f"| | | | | if it is not | {md_text(reject)} |"]  # fmt: skip
     return "\n".join(lines)
@@ -636,7 +666,7 @@ def _amount_cell(change: Change) -> str:
         return "—"
     code = new.currency
     if old.amount == new.amount or old.currency != new.currency:
-        return f"{_money(new.amount, code)} {md_text(code)}".rstrip()
+        return _held(change, f"{_money(new.amount, code)} {md_text(code)}".rstrip())
     return f"{_money(old.amount, code)} → {_money(new.amount, code)} {md_text(code)}".rstrip()
 
 
@@ -647,10 +677,16 @@ def _field_rows(change: Change) -> list[tuple[str, str]]:
     leaves = [
         leaf for delta in change.fields for leaf in _leaves(delta.field, delta.before, delta.after)
     ]
-    rows = [(md_text(path), _delta(old, new)) for path, old, new in leaves]
+    unconfirmed = change.label == "unconfirmed"
+    shown = _sent if unconfirmed else _delta
+    rows = [(md_text(path), shown(old, new)) for path, old, new in leaves]
     if len(rows) > _FIELD_ROWS:
         more = len(rows) - _FIELD_ROWS + 1
-        rows = [*rows[: _FIELD_ROWS - 1], ("…", f"{more:,} more fields change")]
+        verb = "differ" if unconfirmed else "change"
+        rows = [*rows[: _FIELD_ROWS - 1], ("…", f"{more:,} more fields {verb}")]
+    if unconfirmed:
+        who = "a person confirms or rejects" if change.remote_id else "a complete read decides"
+        rows.append(("apply writes", f"nothing: {who}"))
     return rows
 
 
@@ -690,6 +726,12 @@ def _delta(old: Any, new: Any) -> str:
     # Both amounts with the same decimals: 10000 and 12000.00 read as 10,000.00 → 12,000.00.
     places = max((decimals(v) for v in (old, new) if isinstance(v, Decimal)), default=0)
     return f"{_shown(old, places)} → {_shown(new, places)}"
+
+
+def _sent(held: Any, sent: Any) -> str:
+    # An unconfirmed look-alike's field: no change billplan makes, so no arrow.
+    places = max((decimals(v) for v in (held, sent) if isinstance(v, Decimal)), default=0)
+    return f"holds {_shown(held, places)}, billplan sent {_shown(sent, places)}"
 
 
 def _shown(value: Any, places: int) -> str:

@@ -13,7 +13,7 @@ dies between the two loses nothing either.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,14 +66,7 @@ def first_lineage(place: str) -> str:
 def last_serial(content: bytes, lineage: str) -> int:
     """The highest serial the ledger records for lineage (0 if none): a state made again
     where one was continues after it, and never replays the earlier one's records."""
-    for line in reversed(content.split(b"\n")):
-        try:
-            record = Record.from_json(jsonio.loads(line.decode("utf-8")))
-        except (ValueError, StateError):
-            continue
-        if record.lineage == lineage:
-            return record.serial
-    return 0
+    return next((r.serial for r in _from_the_end(content) if r.lineage == lineage), 0)
 
 
 def changed(
@@ -109,19 +102,25 @@ def behind(state: State, content: bytes) -> list[Record]:
     if not state.lineage:
         return []
     found: list[Record] = []
-    for line in reversed(content.split(b"\n")):
-        if not line.strip():
-            continue
-        try:
-            record = Record.from_json(jsonio.loads(line.decode("utf-8")))
-        except (ValueError, StateError):
-            continue
+    for record in _from_the_end(content):
         if record.lineage != state.lineage:
             continue
         if record.serial <= state.serial:
             break
         found.append(record)
     return found[::-1]
+
+
+def _from_the_end(content: bytes) -> Iterator[Record]:
+    """The ledger's records, last first; a line that cannot be read (cut short by a run that
+    died while appending it, or blank) is left out."""
+    for line in reversed(content.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            yield Record.from_json(jsonio.loads(line.decode("utf-8")))
+        except (ValueError, StateError):
+            continue
 
 
 def replay(state: State, records: list[Record]) -> list[Entry]:

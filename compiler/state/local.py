@@ -162,7 +162,9 @@ class LocalBackend:
             # and does not parse, was cut short (a full disk, a copy interrupted).
             truncated = not text.rstrip().endswith("}")
             problem = "it ends early, as if truncated" if truncated else "it is not valid JSON"
-            problem += f" ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            # Some of json's messages end in "at" already ("Unterminated string starting at").
+            where = f"line {exc.lineno} column {exc.colno}"
+            problem += f" ({exc.msg.removesuffix(' at')} at {where})"
         except ValueError as exc:  # a number JSON allows but Decimal does not, and the like
             problem = f"it is not valid JSON ({exc})"
         else:

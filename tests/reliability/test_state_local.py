@@ -41,6 +41,10 @@ DAMAGES: dict[str, tuple[Callable[[str], str], str]] = {
     ),
     "truncated mid-line": (_truncated, "it ends early, as if truncated ("),
     "empty": (lambda text: "", "it ends early, as if truncated ("),
+    "cut inside a string": (
+        lambda text: text[: text.index('"lineage"') + 4],
+        "it ends early, as if truncated (Unterminated string starting at line 1 column ",
+    ),
     "an entry missing fields": (
         _without("project_id"),
         f"entry 2 ({ADDRESSES[1]}): missing field(s) project_id",

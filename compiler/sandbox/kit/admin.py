@@ -119,11 +119,6 @@ def millis_stamp(name: str, value: Json) -> str:
 # Ids a person chooses, and the objects admin paths name
 
 
-def _free(db: sqlite3.Connection, table: Table, key: Json) -> None:
-    if table.get(db, str(key)) is not None:
-        raise AdminError(409, f"an object with id {key} already exists")
-
-
 def new_id(db: sqlite3.Connection, table: Table, wanted: Json, refusal: str) -> Json:
     """A new object's id: the next of a counted table's counter, else a fresh UUID; or
     `wanted` (admin seeding) when it is a free id of the table's kind. `refusal` (with
