@@ -338,3 +338,16 @@ def test_the_state_written_holds_one_entry_per_object(directory: Path) -> None:
     assert generate(directory)[0] == 0
     entries = json.loads(state_path(directory).read_text())["entries"]
     assert len({e["remote_id"] for e in entries}) == len(entries) == 2
+
+
+def test_overwrite_on_an_unchanged_vendor_writes_the_same_fragments_again(
+    directory: Path,
+) -> None:
+    ruddr_projects(directory, (ALPHA, "Alpha"), (BETA, "Beta"))
+    assert generate(directory)[0] == 0
+    first = files_of(directory)
+    entries = json.loads(state_path(directory).read_text())["entries"]
+    code, text = generate(directory, "--overwrite")
+    assert code == 0, text
+    assert files_of(directory) == first
+    assert json.loads(state_path(directory).read_text())["entries"] == entries
