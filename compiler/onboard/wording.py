@@ -165,8 +165,8 @@ def _period_context(period: Period | None) -> dict[str, Any] | None:
 
 def slug(text: str) -> str:
     """A key's readable part: lowercase ASCII words joined by hyphens, template expressions
-    left out; empty when nothing readable is left."""
-    plain = re.sub(r"\{\{.*?\}\}", " ", text)
+    and tags (`{% if period.is_stub %}`) left out; empty when nothing readable is left."""
+    plain = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text)
     ascii_text = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(words) > _KEY_LENGTH:

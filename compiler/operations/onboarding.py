@@ -19,12 +19,14 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from compiler import credentials, ownership
 from compiler.diff import diff
@@ -119,6 +121,8 @@ class Onboarded:
     state: str  # the state backend, described
     dry_run: bool
     replaced: tuple[str, ...] = ()  # files and addresses overwritten (with overwrite)
+    # Connections `--all` read that show no project, each with why: nothing to onboard there.
+    empty: tuple[str, ...] = ()
 
 
 class OnboardingRefused(Exception):
@@ -127,6 +131,10 @@ class OnboardingRefused(Exception):
     def __init__(self, message: str, details: Sequence[str] = ()) -> None:
         self.details = list(details)
         super().__init__(message)
+
+
+class NoProject(OnboardingRefused):
+    """The connection shows no project: with --all over several, the others still onboard."""
 
 
 @dataclass
@@ -154,13 +162,64 @@ def onboard(request: Request) -> Onboarded:
         outcome = _made(request, document, connections, backend)
         if request.dry_run:
             return outcome
-        for path, text in outcome.files.items():
-            path.write_text(text, encoding="utf-8")
         current = backend.read()
+        serial = current.serial
         for entry in outcome.entries:
             current.entries[entry.address] = entry
-        backend.write(current)
+        with _fragments_in_place(outcome.files, lambda: backend.read().serial > serial):
+            backend.write(current)
     return outcome
+
+
+@contextlib.contextmanager
+def _fragments_in_place(files: Mapping[Path, str], recorded: Callable[[], bool]) -> Iterator[None]:
+    """The fragments written, for as long as the state's write that owns them takes: if it
+    fails or is interrupted (a full disk, Ctrl-C), every fragment is taken back and each file
+    it replaced put back, so that no fragment is left without its state entries. Each file is
+    written beside its place first, then renamed into it: never half a file. recorded says
+    whether the state was written after all (an interrupt just after its write): then the
+    fragments stay, since state entries without their plan would plan deletes."""
+    staged: dict[Path, Path] = {}
+    spares: list[Path] = []
+    kept: dict[Path, Path] = {}  # a file replaced -> where it waits until the state is written
+    placed: list[Path] = []
+    try:
+        for path, text in files.items():
+            staged[path] = _written_beside(path, text, "new")
+        for path, new in staged.items():
+            if path.exists():
+                spares.append(_written_beside(path, "", "old"))
+                os.replace(path, spares[-1])
+                kept[path] = spares[-1]
+            os.replace(new, path)
+            placed.append(path)
+        yield
+    except BaseException:
+        if not (placed and _quietly(recorded)):
+            for path in reversed(placed):
+                if path not in kept:
+                    path.unlink(missing_ok=True)
+            for path, old in kept.items():
+                os.replace(old, path)
+        raise
+    finally:
+        for leftover in (*staged.values(), *spares):
+            leftover.unlink(missing_ok=True)
+
+
+def _quietly(recorded: Callable[[], bool]) -> bool:
+    try:
+        return recorded()
+    except Exception:  # the state cannot be read back: it was not written as asked
+        return False
+
+
+def _written_beside(path: Path, text: str, role: str) -> Path:
+    """A hidden file in path's directory holding text (no plan file: it starts with a dot)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{role}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return Path(name)
 
 
 def _made(
@@ -175,10 +234,20 @@ def _made(
     taken = set(document.root.get("projects") or {})
     planned: list[_Planned] = []
     entries: list[Entry] = []
+    empty: list[str] = []
     for name, config in connections:
-        made, proven = _made_at(request, document, name, config, backend, state, taken)
+        try:
+            made, proven = _made_at(request, document, name, config, backend, state, taken)
+        except NoProject as exc:
+            if len(connections) == 1:
+                raise
+            empty.append(f"{name}: {exc}; nothing to onboard there")
+            continue
         planned += made
         entries += proven
+    if len(empty) == len(connections):
+        raise OnboardingRefused("no connection shows a project; nothing was written", empty)
+    _refuse_objects_read_twice(entries)
     files = {p.report.file: p.text for p in planned}
     if not _modeline_of(document):
         schema = request.path / SCHEMA_FILE
@@ -195,7 +264,28 @@ def _made(
         backend.describe(),
         request.dry_run,
         replaced,
+        tuple(empty),
     )
+
+
+def _refuse_objects_read_twice(entries: Sequence[Entry]) -> None:
+    """One object, one address: two connections to one vendor account (a token per team)
+    show the same projects, and onboarding both would give each object two owners."""
+    first: dict[tuple[str, str | None], Entry] = {}
+    twice: list[str] = []
+    for entry in entries:
+        seen = first.setdefault((entry.type, entry.remote_id), entry)
+        if seen is not entry:
+            twice.append(
+                f"{entry.remote_id} would be both {seen.address} (connection {seen.provider}) "
+                f"and {entry.address} (connection {entry.provider})"
+            )
+    if twice:
+        raise OnboardingRefused(
+            "two connections show the same objects; nothing was written. Onboard each "
+            "project through one of them (--provider NAME, --project ID)",
+            twice,
+        )
 
 
 def _made_at(
@@ -309,11 +399,11 @@ def _read(
             raise OnboardingRefused(
                 f"{provider.title} shows no project {', '.join(unknown)} to this connection; "
                 "nothing was written",
-                [f"{pid}: {name} ({currency})" for pid, name, currency in visible.values()],
+                [_listed(pid, name, currency) for pid, name, currency in visible.values()],
             )
         chosen = list(dict.fromkeys(request.projects))
     if not chosen:
-        raise OnboardingRefused(f"{provider.title} shows this connection no project")
+        raise NoProject(f"{provider.title} shows this connection no project")
     unpriced = [p for p in chosen if not visible[p][2]]
     if unpriced and default_currency is None:
         raise OnboardingRefused(
@@ -341,6 +431,12 @@ def _read(
     return read
 
 
+def _listed(project_id: str | int, name: str, currency: str) -> str:
+    """A visible project, as far as the vendor says it (Wethod gives no name nor currency)."""
+    said = ", ".join(part for part in (name, currency) if part)
+    return f"{project_id}: {said}" if said else str(project_id)
+
+
 def _generate(
     document: Document,
     connection_name: str,
@@ -358,16 +454,30 @@ def _generate(
     (Provider.reads_kinds_back)."""
     existing: dict[str, Any] = document.root.get("projects") or {}
     modeline = _modeline_of(document) or f"{MODELINE}{SCHEMA_FILE}"
+    # A new project's file is one the directory does not have yet: a project named
+    # `Providers` is written to providers-2.yaml, never over the connections' file.
+    on_disk = {
+        p.name[: -len(p.suffix)].lower()
+        for p in document.base_dir.iterdir()
+        if p.suffix.lower() in PLAN_SUFFIXES
+    }
     clashes: list[str] = []
     planned: list[_Planned] = []
     for project, left_out in projects:
         key = _existing_key(existing, connection_name, project.project_id)
         if key is None:
-            key = write.key_of(project.name, taken, f"project-{project.project_id}")
+            key = write.key_of(project.name, taken | on_disk, f"project-{project.project_id}")
         elif not overwrite:
             clashes.append(f"project {project.project_id} is already the plan's project {key}")
         taken.add(key)
         file = document.base_dir / f"{key}.yaml"
+        if overwrite and (held := _held_besides(file, key)):
+            # Only a fragment holding the project alone is replaced: what else it holds was
+            # written by a person, and onboarding would lose it.
+            clashes.append(
+                f"{file} {held}: --overwrite replaces only a fragment holding the project "
+                "alone; move the rest to another file first"
+            )
         written_in = document.key_marks.get(("projects", key))
         if written_in is not None and Path(written_in.file).name != file.name:
             # Only a whole fragment is replaced: a project written among others stays theirs.
@@ -428,6 +538,26 @@ def _recognised(
             left_out.append(LeftOut(exc.found.observed, str(exc).split(": ", 1)[-1]))
             continue
         return replace(project, objects=tuple(objects)), made, left_out
+
+
+def _held_besides(file: Path, key: str) -> str | None:
+    """What file holds besides project `key`, said as a clause; None when nothing (or when
+    there is no such file)."""
+    if not file.exists() and not file.is_symlink():
+        return None
+    if file.is_symlink() or not file.is_file():
+        return "is not a regular file"
+    try:
+        content = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "cannot be read as YAML"
+    if not isinstance(content, Mapping):
+        return "holds no plan fragment"
+    others = [str(k) for k in content if k not in ("version", "projects")]
+    projects = content.get("projects")
+    if isinstance(projects, Mapping):
+        others += [f"project {k}" for k in projects if k != key]
+    return f"also holds {', '.join(others)}" if others else None
 
 
 def _existing_key(existing: Mapping[str, Any], connection_name: str, project_id: Any) -> str | None:

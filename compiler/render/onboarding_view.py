@@ -17,6 +17,8 @@ _KINDS = (("recurring", "recurring item"), ("milestone", "milestone"), ("product
 def print_onboarded(outcome: Onboarded) -> None:
     for project in outcome.projects:
         _print_project(project)
+    for empty in outcome.empty:
+        print(visible(empty))
     if outcome.dry_run:
         for path, text in outcome.files.items():
             print(f"--- {visible(path)} (would write)")
@@ -46,8 +48,10 @@ def print_onboarded(outcome: Onboarded) -> None:
 
 def _print_project(project: ProjectReport) -> None:
     found = project.found
+    # Wethod keeps no project name: the project is then said by its id alone.
+    name = f"{visible(found.name)} " if found.name else ""
     print(
-        f"{visible(project.key)}: {visible(found.name)} (project {visible(found.project_id)}, "
+        f"{visible(project.key)}: {name}(project {visible(found.project_id)}, "
         f"{visible(found.currency)}) -> {visible(project.file.name)}"
     )
     totals = project.totals()
