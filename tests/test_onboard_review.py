@@ -317,11 +317,6 @@ def test_a_product_jpy_cannot_bill_is_left_out_with_its_reason(directory: Path) 
 # ---- the README, as a new user follows it -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README.md (not this branch's to edit) says seed-portfolio makes 19 projects at "
-    "Ruddr, Wethod and Coperniq; it makes 22, Kantata's three too",
-)
 def test_the_readme_counts_the_demo_portfolio_s_projects_as_seeded(tmp_path: Path) -> None:
     made = tmp_path / "onboarding"
     made.mkdir()
