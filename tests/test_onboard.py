@@ -44,8 +44,19 @@ providers:
 """
 
 
+OTHER_PROJECT = "00000000-0000-4000-8000-0000000000d1"
+
+
 def generate(directory: Path, *extra: str) -> tuple[int, str]:
     run = billplan("generate", directory, "--all", "--sandbox", "--as-of", AS_OF_TEXT, *extra)
+    return run.code, run.text
+
+
+def generate_project(directory: Path, *extra: str) -> tuple[int, str]:
+    """generate naming the fixture's project, as a person adding one project does."""
+    run = billplan(
+        "generate", directory, "--project", PROJECT_ID, "--sandbox", "--as-of", AS_OF_TEXT, *extra
+    )
     return run.code, run.text
 
 
@@ -127,10 +138,41 @@ def test_dry_run_writes_nothing_and_shows_the_fragment(ruddr_schedule: Path) -> 
 
 def test_generate_refuses_to_overwrite_a_fragment_naming_it(ruddr_schedule: Path) -> None:
     assert generate(ruddr_schedule)[0] == 0
-    code, text = generate(ruddr_schedule)
+    code, text = generate_project(ruddr_schedule)
     assert code == 1
     assert "cloud-infrastructure-services.yaml exists" in text
     assert "--overwrite" in text
+
+
+def test_all_again_passes_over_the_projects_the_plan_has_and_writes_nothing(
+    ruddr_schedule: Path,
+) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    before = {p.name: p.read_bytes() for p in ruddr_schedule.glob("*.yaml")}
+    state = state_file(ruddr_schedule).read_bytes()
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    assert (
+        f"Passed over Ruddr project {PROJECT_ID}: already the plan's project "
+        "cloud-infrastructure-services (--overwrite generates it again)"
+    ) in text
+    assert "Nothing new to onboard" in text
+    assert {p.name: p.read_bytes() for p in ruddr_schedule.glob("*.yaml")} == before
+    assert state_file(ruddr_schedule).read_bytes() == state
+
+
+def test_all_again_onboards_only_the_project_new_since(ruddr_schedule: Path) -> None:
+    assert generate(ruddr_schedule)[0] == 0
+    with plan_sandbox(ruddr_schedule) as admin:
+        admin._call("POST", "/projects", {"id": OTHER_PROJECT, "name": "Data Platform Build",
+                    "billingTypeId": "fixed_recurring"})  # fmt: skip
+        admin.add(MILESTONE, projectId=OTHER_PROJECT, date="2026-04-01", name="Design",
+                  fee=12000, typeId="custom")  # fmt: skip
+    code, text = generate(ruddr_schedule)
+    assert code == 0, text
+    assert "Passed over Ruddr project" in text
+    assert "Wrote" in text and "data-platform-build.yaml" in text
+    assert sandboxed("plan", ruddr_schedule, "--detailed-exitcode").code == 0
 
 
 def test_overwrite_replaces_the_fragment_and_state(ruddr_schedule: Path) -> None:
@@ -413,7 +455,7 @@ def test_generate_refuses_a_project_the_plan_already_has(ruddr_schedule: Path) -
     (ruddr_schedule / "mine.yaml").write_text(
         f"version: 1\nprojects:\n  mine: {{provider: ruddr, project_id: {PROJECT_ID}}}\n"
     )
-    code, text = generate(ruddr_schedule)
+    code, text = generate_project(ruddr_schedule)
     assert code == 1
     assert f"project {PROJECT_ID} is already the plan's project mine" in text
     assert not (ruddr_schedule / "mine.yaml").read_text().count("milestones")

@@ -156,13 +156,19 @@ def test_a_kantata_connection_seeds_its_workspaces_too(tmp_path: Path) -> None:
 def test_one_connection_refused_writes_nothing_for_the_others(tmp_path: Path) -> None:
     directory = _copy(tmp_path)
     assert billplan("sandbox", "seed-portfolio", directory).code == 0
-    # The last connection read (Coperniq) shows a project the plan already has: Ruddr's and
-    # Wethod's fragments, proven by then, are not written either.
-    mine = "version: 1\nprojects:\n  mine: {provider: coperniq, project_id: 5205}\n"
+    # The last connection read (Coperniq) shows a project the plan already has, written in a
+    # fragment among another project, which --overwrite never replaces: Ruddr's and Wethod's
+    # fragments, proven by then, are not written either.
+    mine = (
+        "version: 1\nprojects:\n  mine: {provider: coperniq, project_id: 5205}\n"
+        "  other: {provider: coperniq, project_id: 9999}\n"
+    )
     (directory / "mine.yaml").write_text(mine, encoding="utf-8")
-    run = billplan("generate", directory, "--all", "--sandbox", "--as-of", AS_OF_TEXT)
+    run = billplan(
+        "generate", directory, "--all", "--overwrite", "--sandbox", "--as-of", AS_OF_TEXT
+    )
     assert run.code == 1
-    assert "project 5205 is already the plan's project mine" in run.text
+    assert "--overwrite replaces only a fragment holding the project alone" in run.text
     assert sorted(p.name for p in directory.glob("*.yaml")) == ["mine.yaml", "providers.yaml"]
     assert not state_file(directory).exists()
 

@@ -123,6 +123,8 @@ class Onboarded:
     replaced: tuple[str, ...] = ()  # files and addresses overwritten (with overwrite)
     # Connections `--all` read that show no project, each with why: nothing to onboard there.
     empty: tuple[str, ...] = ()
+    # Projects `--all` passed over because the plan already has them (without overwrite).
+    skipped: tuple[str, ...] = ()
 
 
 class OnboardingRefused(Exception):
@@ -160,7 +162,7 @@ def onboard(request: Request) -> Onboarded:
     )
     with held:
         outcome = _made(request, document, connections, backend)
-        if request.dry_run:
+        if request.dry_run or not outcome.projects:
             return outcome
         current = backend.read()
         serial = current.serial
@@ -235,9 +237,10 @@ def _made(
     planned: list[_Planned] = []
     entries: list[Entry] = []
     empty: list[str] = []
+    skipped: list[str] = []
     for name, config in connections:
         try:
-            made, proven = _made_at(request, document, name, config, backend, state, taken)
+            made, proven = _made_at(request, document, name, config, backend, state, taken, skipped)
         except NoProject as exc:
             if len(connections) == 1:
                 raise
@@ -249,7 +252,7 @@ def _made(
         raise OnboardingRefused("no connection shows a project; nothing was written", empty)
     _refuse_objects_read_twice(entries)
     files = {p.report.file: p.text for p in planned}
-    if not _modeline_of(document):
+    if planned and not _modeline_of(document):
         schema = request.path / SCHEMA_FILE
         if not schema.exists():
             files[schema] = schema_text()
@@ -265,6 +268,7 @@ def _made(
         request.dry_run,
         replaced,
         tuple(empty),
+        tuple(skipped),
     )
 
 
@@ -296,8 +300,11 @@ def _made_at(
     backend: Backend,
     state: State,
     taken: set[str],
+    skipped: list[str],
 ) -> tuple[list[_Planned], list[Entry]]:
-    """One connection's fragments and state entries, proven by the round trip."""
+    """One connection's fragments and state entries, proven by the round trip. With
+    `--all` and no overwrite, the projects the plan already has are passed over, each
+    named in skipped: running `--all` again onboards only the projects new since."""
     sandbox = _sandbox(document, name, config) if request.sandbox else None
     try:
         hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
@@ -308,7 +315,12 @@ def _made_at(
         raise WorkspaceError(str(exc)) from None
     try:
         ownership.attach({name: provider}, backend, state)  # Kantata tags with the lineage
-        projects = _read(provider, request, request.currency or _default_currency(document))
+        in_plan = {} if request.overwrite else _in_plan(document, name)
+        projects = _read(
+            provider, request, request.currency or _default_currency(document), in_plan, skipped
+        )
+        if not projects:
+            return [], []
         planned = _generate(
             document,
             name,
@@ -385,14 +397,26 @@ def _default_currency(document: Document) -> str | None:
 
 
 def _read(
-    provider: Provider, request: Request, default_currency: str | None
+    provider: Provider,
+    request: Request,
+    default_currency: str | None,
+    in_plan: Mapping[str, str],
+    skipped: list[str],
 ) -> list[tuple[FoundProject, list[LeftOut]]]:
     """Each chosen project and what billplan cannot express there, read with the paged lists
     `plan` uses (never a write). A project's currency is the vendor's, or where the vendor
-    keeps none (Wethod), the plan's `defaults.currency`."""
+    keeps none (Wethod), the plan's `defaults.currency`. With every_project, a project in
+    in_plan (vendor id -> the plan's key) is passed over and named in skipped."""
     visible = {str(pid): (pid, name, currency) for pid, name, currency in provider.projects()}
     if request.every_project:
-        chosen = sorted(visible)
+        chosen = [p for p in sorted(visible) if p not in in_plan]
+        skipped += [
+            f"{provider.title} project {p}: already the plan's project {in_plan[p]}"
+            for p in sorted(visible)
+            if p in in_plan
+        ]
+        if visible and not chosen:
+            return []
     else:
         unknown = [p for p in request.projects if p not in visible]
         if unknown:
@@ -558,6 +582,16 @@ def _held_besides(file: Path, key: str) -> str | None:
     if isinstance(projects, Mapping):
         others += [f"project {k}" for k in projects if k != key]
     return f"also holds {', '.join(others)}" if others else None
+
+
+def _in_plan(document: Document, connection_name: str) -> dict[str, str]:
+    """The vendor project ids the plan already has at this connection, to their keys."""
+    existing: Mapping[str, Any] = document.root.get("projects") or {}
+    return {
+        str(block.get("project_id")): key
+        for key, block in existing.items()
+        if isinstance(block, Mapping) and block.get("provider") == connection_name
+    }
 
 
 def _existing_key(existing: Mapping[str, Any], connection_name: str, project_id: Any) -> str | None:

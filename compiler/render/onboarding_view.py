@@ -19,6 +19,11 @@ def print_onboarded(outcome: Onboarded) -> None:
         _print_project(project)
     for empty in outcome.empty:
         print(visible(empty))
+    for skipped in outcome.skipped:
+        print(f"Passed over {visible(skipped)} (--overwrite generates it again)")
+    if not outcome.projects:
+        print("Nothing new to onboard: every project is already in the plan; nothing was written.")
+        return
     if outcome.dry_run:
         for path, text in outcome.files.items():
             print(f"--- {visible(path)} (would write)")
