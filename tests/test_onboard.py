@@ -461,19 +461,24 @@ def test_generate_help_says_what_it_writes_with_an_example() -> None:
 EXAMPLES = Path(__file__).parent.parent / "plans" / "examples"
 
 
-def _by_remote_id(directory: Path, rendered: Path) -> dict[tuple[str, str], dict[str, object]]:
-    """Each item `billplan render` gives for the plan at rendered, by the object (type and
-    remote id) the sandbox state of directory records at its address."""
+def _by_remote_id(
+    directory: Path, rendered: Path
+) -> dict[tuple[str, str], list[dict[str, object]]]:
+    """The items `billplan render` gives for the plan at rendered, by the object (type and
+    remote id) the sandbox state of directory records them at: an item's own address, or
+    that of the Coperniq invoice its project's items of the date share (group_by: date)."""
     run = billplan("render", rendered, "--format", "json", "--as-of", AS_OF_TEXT)
     assert run.code == 0, run.text
     entries = json.loads(state_file(directory).read_text())["entries"]
     ids = {e["address"]: (e["type"], e["remote_id"]) for e in entries}
     keep = ("date", "description", "amount", "currency", "quantity", "rate")
-    return {
-        ids[item["address"]]: {k: item[k] for k in keep}
-        for item in json.loads(run.out)["items"]
-        if item["address"] in ids
-    }
+    found: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for item in json.loads(run.out)["items"]:
+        grouped = f"{item['project']}/invoices/{item['date']}"
+        at = item["address"] if item["address"] in ids else grouped
+        if at in ids:
+            found.setdefault(ids[at], []).append({k: item[k] for k in keep})
+    return {remote_id: sorted(items, key=json.dumps) for remote_id, items in found.items()}
 
 
 @pytest.fixture(scope="module")
@@ -533,7 +538,8 @@ def test_every_example_item_billplan_applied_is_generated_back_the_same(
         for remote_id, item in _by_remote_id(applied_examples, applied_examples).items()
         if remote_id[0].startswith(f"{vendor}_")
     }
-    # Every charge of the examples on this vendor, item for item: none left out.
+    # Every charge of the examples on this vendor, item for item (a grouped invoice's too):
+    # none left out.
     assert sorted(generated) == sorted(original), text
     for remote_id, item in generated.items():
         assert item == original[remote_id], remote_id
