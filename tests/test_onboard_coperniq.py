@@ -7,11 +7,16 @@ makes is left out, unmanaged, with its reason.
 
 from __future__ import annotations
 
+import tempfile
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import support_coperniq as coperniq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import AS_OF_TEXT, billplan, sandboxed, state_json
 
 BATTERY, INSTALLATION, MONITORING = (
@@ -225,3 +230,63 @@ def test_grouped_invoices_whose_project_key_the_plan_has_already_are_left_out(
     assert "1 object left out, unmanaged" in run.text, run.text
     assert "billed for project sunridge, and the plan's project is sunridge-farm" in run.text
     assert not state_json(directory)["entries"]
+
+
+# ---- a property: for any Coperniq schedule, generate then plan is a no-op -------------------
+
+_PRICE = st.decimals(Decimal("-500"), Decimal("90000"), places=2).filter(bool)
+_GROUPED = st.tuples(
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)),  # the day it bills
+    st.lists(  # its lines: a catalog item each, at most once
+        st.tuples(st.sampled_from([BATTERY, INSTALLATION, MONITORING]), st.integers(1, 5), _PRICE),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda line: line[0],
+    ),
+    st.booleans(),  # issued
+)
+_PERCENTAGE = st.tuples(
+    st.dates(date(2026, 1, 1), date(2027, 12, 31)),  # due
+    st.decimals(Decimal("0.5"), Decimal("40"), places=3),
+)
+_SINGLE = st.tuples(st.dates(date(2026, 1, 1), date(2027, 12, 31)), _PRICE)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    grouped=st.lists(_GROUPED, max_size=3, unique_by=lambda invoice: invoice[0]),
+    days=st.sampled_from([0, 15, 30]),
+    percentages=st.lists(_PERCENTAGE, max_size=2),
+    singles=st.lists(_SINGLE, max_size=2),
+)
+def test_for_any_coperniq_schedule_generate_then_plan_is_a_no_op(
+    grouped: list[tuple[date, list[tuple[int, int, Decimal]]], bool],
+    days: int,
+    percentages: list[tuple[date, Decimal]],
+    singles: list[tuple[date, Decimal]],
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch) / "plans"
+        directory.mkdir()
+        (directory / "providers.yaml").write_text(coperniq.HEAD, encoding="utf-8")
+        with coperniq.plan_sandbox(directory) as admin:
+            admin.add_project()
+            for number, (day, lines, issued) in enumerate(grouped):
+                due = (day + timedelta(days=days)).isoformat()
+                body = _grouped(day.isoformat(), due, *(
+                    _line(item, f"Line {number}.{item}", float(price), quantity)
+                    for item, quantity, price in lines
+                ))  # fmt: skip
+                made = admin.add_invoice(**body)
+                if issued:
+                    admin.set_status(made["id"], "SENT")
+            for number, (due_day, percentage) in enumerate(percentages):
+                body = _percentage(float(percentage), f"Share {number}", due_day.isoformat())
+                admin.add_invoice(**body)
+            for number, (due_day, price) in enumerate(singles):
+                line = _line(INSTALLATION, f"Single {number}", float(price))
+                admin.add_invoice(calculationMethod="LINE_ITEMS", description=f"Single {number}",
+                                  dueDate=f"{due_day.isoformat()}T00:00:00.000Z",
+                                  lineItems=[line])  # fmt: skip
+        _generate(directory)
+        _plans_no_changes(directory)
