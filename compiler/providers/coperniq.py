@@ -23,13 +23,19 @@ paged list per project, never a read after a write), says when the budget runs l
 refuses to start an apply that cannot finish within it.
 
 Onboarding lists the company's projects with list-projects (a bare array, paged until a short
-page; a project keeps no currency, so the person onboarding gives it) and reads an invoice of
-one line back the way compile wrote it: its line's catalog item, unit cost and, where the line
-is quantity x price (or 1 x the amount with "(quantity x rate)" kept in its text), a product's
-quantity and rate; otherwise a milestone. Its date is the due date less the days the plan gives
-(in_plan_terms, when the read had the plan), the difference kept as `due_in_days`; an issued
-invoice keeps its status. Refused, with the reason: a grouped invoice (several lines: its
-sections are not read back), a PERCENTAGE invoice, and a line whose text is not the invoice's.
+page; a project keeps no currency, so the person onboarding gives it) and reads a record's
+invoices back the way compile wrote them (found_in). An invoice of one line: its line's catalog
+item, unit cost and, where the line is quantity x price (or 1 x the amount with "(quantity x
+rate)" kept in its text), a product's quantity and rate; otherwise a milestone. Its date is the
+due date less the days the plan gives (in_plan_terms, when the read had the plan), the
+difference kept as `due_in_days`; an issued invoice keeps its status. An invoice grouped by date
+(described `PROJECT: billing for DATE`): an item per line, read the same way, billed on DATE
+with `group_by: date`, its state entry at PROJECT/invoices/DATE; when a record's grouped
+invoices agree on their due days, its other invoices are dated by them too. A PERCENTAGE
+invoice: a `percent` milestone of the contract value its baseAmount says. Refused, with the
+reason: an invoice of several lines described otherwise, a second grouped invoice of a date or
+of another project key, a PERCENTAGE invoice of another contract value than the record's
+others, and a line whose text is not the invoice's.
 """
 
 from __future__ import annotations
