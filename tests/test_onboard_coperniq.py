@@ -132,6 +132,23 @@ def test_a_grouped_invoice_is_recorded_at_its_invoice_address_as_apply_records_i
     assert len(entry["attributes"]["lineItems"]) == 3
 
 
+def test_generating_grouped_invoices_again_names_their_entries_and_overwrites_them_in_place(
+    directory: Path,
+) -> None:
+    _invoices(directory, JULY, *MONITORING_LATER)
+    _generate(directory)
+    again = billplan("generate", directory, "--all", "--sandbox", "--as-of", AS_OF_TEXT)
+    assert again.code == 1, again.text
+    assert "state already has sunridge/invoices/2026-07-01" in again.text, again.text
+    # The invoice state owns is at the address it is generated for: no second owner.
+    overwritten = billplan(
+        "generate", directory, "--all", "--sandbox", "--as-of", AS_OF_TEXT, "--overwrite"
+    )
+    assert overwritten.code == 0, overwritten.text
+    assert len(_entries(directory)) == 3
+    _plans_no_changes(directory)
+
+
 def test_an_issued_grouped_invoice_comes_back_locked_with_its_status(directory: Path) -> None:
     (july, *_) = _invoices(directory, JULY, *MONITORING_LATER)
     with coperniq.plan_sandbox(directory) as admin:
