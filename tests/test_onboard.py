@@ -504,19 +504,24 @@ def test_generate_help_says_what_it_writes_with_an_example() -> None:
 EXAMPLES = Path(__file__).parent.parent / "plans" / "examples"
 
 
-def _by_remote_id(directory: Path, rendered: Path) -> dict[tuple[str, str], dict[str, object]]:
-    """Each item `billplan render` gives for the plan at rendered, by the object (type and
-    remote id) the sandbox state of directory records at its address."""
+def _by_remote_id(
+    directory: Path, rendered: Path
+) -> dict[tuple[str, str], list[dict[str, object]]]:
+    """The items `billplan render` gives for the plan at rendered, by the object (type and
+    remote id) the sandbox state of directory records them at: an item's own address, or
+    that of the Coperniq invoice its project's items of the date share (group_by: date)."""
     run = billplan("render", rendered, "--format", "json", "--as-of", AS_OF_TEXT)
     assert run.code == 0, run.text
     entries = json.loads(state_file(directory).read_text())["entries"]
     ids = {e["address"]: (e["type"], e["remote_id"]) for e in entries}
     keep = ("date", "description", "amount", "currency", "quantity", "rate")
-    return {
-        ids[item["address"]]: {k: item[k] for k in keep}
-        for item in json.loads(run.out)["items"]
-        if item["address"] in ids
-    }
+    found: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for item in json.loads(run.out)["items"]:
+        grouped = f"{item['project']}/invoices/{item['date']}"
+        at = item["address"] if item["address"] in ids else grouped
+        if at in ids:
+            found.setdefault(ids[at], []).append({k: item[k] for k in keep})
+    return {remote_id: sorted(items, key=json.dumps) for remote_id, items in found.items()}
 
 
 @pytest.fixture(scope="module")
@@ -566,9 +571,7 @@ def _onboarded(applied_examples: Path, tmp_path: Path, vendor: str) -> tuple[Pat
 _AMOUNT_ONLY = frozenset({"kantata"})
 
 # Vendors whose example objects do not all come back yet, and why (not recognition's doing).
-_NOT_YET = {
-    "coperniq": "grouped invoices (several lines) and PERCENTAGE invoices are left out",
-}
+_NOT_YET = {}
 
 
 @pytest.mark.parametrize(
@@ -577,6 +580,7 @@ _NOT_YET = {
         "ruddr",
         "wethod",
         "kantata",
+        "coperniq",
         *(pytest.param(v, marks=pytest.mark.xfail(reason=why, strict=True))
           for v, why in _NOT_YET.items()),
     ],
@@ -593,13 +597,14 @@ def test_every_example_item_billplan_applied_is_generated_back_the_same(
         for remote_id, item in _by_remote_id(applied_examples, applied_examples).items()
         if remote_id[0].startswith(f"{vendor}_")
     }
-    # Every charge of the examples on this vendor, item for item: none left out.
+    # Every charge of the examples on this vendor, item for item (a grouped invoice's too):
+    # none left out.
     assert sorted(generated) == sorted(original), text
     for remote_id, item in generated.items():
         held = original[remote_id]
         if vendor in _AMOUNT_ONLY:
             # The vendor keeps the line's amount, not the quantity x rate that priced it.
-            held = {**held, "quantity": None, "rate": None}
+            held = [{**line, "quantity": None, "rate": None} for line in held]
         assert item == held, remote_id
 
 

@@ -213,19 +213,37 @@ def test_coperniq_keeps_the_status_of_an_issued_invoice_and_says_it_is_locked(
     assert found.locked and found.options["status"] == "SENT"
 
 
-def test_coperniq_refuses_an_invoice_of_several_lines_saying_why(tmp_path: Path) -> None:
-    grouped = coperniq.HEAD + coperniq.GROUPED
-    (tmp_path / "plan.yaml").write_text(grouped)
+def test_coperniq_reads_each_line_of_a_grouped_invoice_as_the_item_it_was_made_from(
+    tmp_path: Path,
+) -> None:
+    # group_by: date puts the project's items of a date on one invoice; found_in reads the
+    # record's invoices together, a line for each item, dated by the invoice's description.
+    (tmp_path / "plan.yaml").write_text(coperniq.HEAD + coperniq.with_percent(coperniq.GROUPED))
     with _applied_workspace(tmp_path) as workspace:
         provider = _provider(workspace)
-        ids = sorted({str(r.project_id) for r in workspace.resources})
-        several = [
-            obs for obs in provider.list(ids) if len(obs.attributes.get("lineItems") or []) > 1
-        ]
-        assert several
-        assert provider.found(several[0], "USD") is None
-        reason = provider.refusal(several[0], "USD")
-    assert reason is not None and "lines" in reason and "grouped" in reason
+        items = {item.address: item for item in workspace.items}
+        found, refused = provider.found_in(provider.list([coperniq.RECORD]), "USD")
+        several = next(
+            o
+            for o in provider.list([coperniq.RECORD])
+            if len(o.attributes.get("lineItems") or []) > 1
+        )
+        alone = provider.refusal(several, "USD")
+    assert refused == []
+    by_description = {f.description: f for f in found}
+    assert len(by_description) == len(items)
+    for address, item in items.items():
+        read = by_description[item.description]
+        said = (read.date, read.amount, read.quantity, read.rate)
+        assert said == (item.date, item.amount, item.quantity, item.rate), address
+        if item.percent is None:
+            assert _needed(read.options) == _needed(item.options), address
+            assert read.entry == f"sunridge/invoices/{item.date}", address
+        else:  # an invoice of its own, of no line: only its terms matter
+            assert read.options == {"due_in_days": 30}, address
+            assert (read.percent, read.contract_value, read.entry) == (15, 612000, None)
+    # Alone, a grouped invoice does not read: its items are read with the record's others.
+    assert alone is not None and "found_in" in alone
 
 
 def test_wethod_refuses_an_invoice_without_notes_saying_why(tmp_path: Path) -> None:

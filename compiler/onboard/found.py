@@ -8,6 +8,7 @@ them and writes the plan. They are values: nothing here talks to a vendor.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +35,14 @@ class Found:
     options: Mapping[str, Any]  # the vendor options the plan would need (invoice_item ...)
     locked: bool  # invoiced / sent / paid
     observed: Observed  # as listed, for writing state
+    # A share of the project's contract value (Coperniq's PERCENTAGE invoice): the percent
+    # a `percent` milestone writes, and the contract value it is of; amount is its worth.
+    percent: Decimal | None = None
+    contract_value: Decimal | None = None
+    # Where state keeps it when compile makes one vendor object of several items (a Coperniq
+    # invoice grouped by date: `PROJECT/invoices/DATE`, naming the plan's project); None: at
+    # its item's own address.
+    entry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,3 +51,15 @@ class FoundProject:
     name: str
     currency: str
     objects: tuple[Found, ...]
+
+    def key(self) -> str | None:
+        """The project key the objects' grouped entries name, which the plan must use (the
+        one most of them name); None when none is grouped."""
+        named = Counter(o.entry.split("/", 1)[0] for o in self.objects if o.entry)
+        return named.most_common(1)[0][0] if named else None
+
+    def contract_value(self) -> Decimal | None:
+        """The contract value the project's percent objects are shares of (the provider reads
+        back only those of one value); None when there is none."""
+        values = Counter(o.contract_value for o in self.objects if o.contract_value is not None)
+        return values.most_common(1)[0][0] if values else None

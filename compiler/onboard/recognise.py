@@ -19,7 +19,8 @@ else as it was found:
 - dated or on-completion milestones with an amount, all in one currency and options, whose
   amounts are each a whole or half percent of their total become one split (at least two
   parts), or, failing that, all of them but one; the others stay plain milestones (with
-  quantity x rate when they have one).
+  quantity x rate when they have one, or a `percent` of the contract value when they are one:
+  a Coperniq PERCENTAGE invoice).
 
 A kind is never changed where the vendor reads kinds back (Ruddr's milestone types,
 Provider.reads_kinds_back): it would otherwise see a change. Where it does not
@@ -154,7 +155,11 @@ def _drafts(ordered: list[Found], *, kinds_kept: bool) -> list[_Draft]:
         milestones = [o for o in ordered if o.kind == "milestone"]
     else:
         # An amount on a date is a recurring occurrence in a run, else a milestone.
-        loose = [o for o in ordered if o.kind != "product" and o.quantity is None and o.date]
+        loose = [
+            o
+            for o in ordered
+            if o.kind != "product" and o.quantity is None and o.percent is None and o.date
+        ]
         recurring, left = _recurring(loose, singles=False)
         read = {id(o) for o in loose}
         kept = [o for o in ordered if o.kind == "milestone" and id(o) not in read]
@@ -215,11 +220,21 @@ def _check(found: Found) -> None:
         raise Unexpressible(found, "a product has a date and a quantity x rate")
     if found.date is None and found.task is None:
         raise Unexpressible(found, "it has neither a date nor a task")
-    for number in (found.quantity, found.rate):
+    for number in (found.quantity, found.rate, found.percent):
         if number is not None and decimals(number) > NUMBER_DECIMALS:
             raise Unexpressible(found, f"{number} has more than {NUMBER_DECIMALS} decimals")
     if priced and _rounding(found) is None:
         raise Unexpressible(found, "its amount is not its quantity x rate, rounded")
+    if (found.percent is None) != (found.contract_value is None):
+        raise Unexpressible(found, "a percent needs the contract value it is a share of")
+    if found.percent is not None and (priced or found.kind != "milestone"):
+        raise Unexpressible(found, "only a milestone is a percent of the contract value")
+    if found.percent is not None and _rounding(found) is None:
+        raise Unexpressible(
+            found,
+            f"it bills {found.amount}, which is not {found.percent}% of the contract value "
+            f"{found.contract_value}, rounded",
+        )
 
 
 def _with_pair(found: Found) -> Found:
@@ -248,9 +263,13 @@ def _with_pair(found: Found) -> Found:
 
 
 def _rounding(found: Found) -> Rounding | None:
-    """The rounding under which quantity x rate bills the object's amount (half_up first)."""
-    assert found.quantity is not None and found.rate is not None
-    exact = Fraction(found.quantity) * Fraction(found.rate)
+    """The rounding under which quantity x rate, or percent of the contract value, bills the
+    object's amount (half_up first)."""
+    if found.percent is not None and found.contract_value is not None:
+        exact = Fraction(found.contract_value) * Fraction(found.percent) / 100
+    else:
+        assert found.quantity is not None and found.rate is not None
+        exact = Fraction(found.quantity) * Fraction(found.rate)
     for mode in ROUNDING_MODES:
         if round_money(exact, found.currency, mode) == found.amount:
             return mode
@@ -263,7 +282,8 @@ def _settings(found: Found, currency: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if found.currency != currency:
         out["currency"] = found.currency
-    if found.quantity is not None and _rounding(found) == "half_even":
+    computed = found.quantity is not None or found.percent is not None
+    if computed and _rounding(found) == "half_even":
         out["rounding"] = "half_even"
     if found.options:
         out[_vendor(found)] = dict(found.options)
@@ -378,7 +398,7 @@ def _priced(found: Found) -> dict[str, Any]:
 
 def _milestones(objects: list[Found]) -> list[_Draft]:
     drafts: list[_Draft] = []
-    splittable = [f for f in objects if f.quantity is None and f.amount > 0]
+    splittable = [f for f in objects if f.quantity is None and f.percent is None and f.amount > 0]
     split_items: set[int] = set()
     for group in _groups(splittable, _group):
         draft = _split(group) or _split_but_one(group)
@@ -392,6 +412,8 @@ def _milestones(objects: list[Found]) -> list[_Draft]:
         body.update(_when(found))
         if found.quantity is not None:
             body.update(_priced(found))
+        elif found.percent is not None:
+            body["percent"] = f"{found.percent.normalize():f}%"
         else:
             body["amount"] = _money(found.amount, found.currency)
         drafts.append(_Draft("milestones", found.description, "milestone", body, [(None, found)]))

@@ -494,6 +494,23 @@ class Provider:
         read = self._read_back(observed, currency)
         return read if isinstance(read, str) else None
 
+    def found_in(
+        self, observed: Sequence[Observed], currency: str
+    ) -> tuple[list[Found], list[tuple[Observed, str]]]:
+        """One project's objects in the plan's terms, in `currency`, and those no plan makes
+        with why. Each object alone (`found`) unless a vendor reads some only together: one
+        Coperniq invoice grouped by date is several items, and its terms date the record's
+        other invoices."""
+        found: list[Found] = []
+        refused: list[tuple[Observed, str]] = []
+        for obs in observed:
+            read = self._read_back(obs, currency)
+            if isinstance(read, Found):
+                found.append(read)
+            else:
+                refused.append((obs, read))
+        return found, refused
+
     def _read_back(self, observed: Observed, currency: str) -> Found | str:
         read = self.read_back(observed, currency)
         if isinstance(read, Found) and decimals(read.amount.normalize()) > exponent(currency):

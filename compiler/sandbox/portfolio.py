@@ -462,6 +462,17 @@ def _draft(
     return Made("invoices", body, ("status",), {"status": status})
 
 
+def _share(due: date, description: str, percentage: int) -> Made:
+    """A PERCENTAGE invoice: a share of the project's contract value, no lines."""
+    body: Body = {
+        "calculationMethod": "PERCENTAGE",
+        "percentage": percentage,
+        "description": description,
+        "dueDate": f"{due}T00:00:00Z",
+    }
+    return Made("invoices", body)
+
+
 def _coperniq() -> list[Project]:
     sunridge = [
         _draft(date(2026, 5, 1), "Engineering design", 48000, status="PAID"),
@@ -480,6 +491,7 @@ def _coperniq() -> list[Project]:
         _draft(date(2026, 6, 15), "Site survey", 3500, status="SENT"),
         _draft(date(2026, 8, 14), "Roof-mount installation", 68500),
         _draft(date(2026, 8, 14), "Battery storage units", 11200, 3103, quantity=2),
+        _share(date(2026, 10, 15), "Interconnection approved (10% of contract)", 10),
     ]
     hillcrest = [
         _draft(date(2026, 3, 31), "Feasibility study", 12000, status="PAID"),
@@ -501,7 +513,11 @@ def _coperniq() -> list[Project]:
         ),
         _coperniq_project(2, "Oakfield community solar", 98000, "monthly monitoring", oakfield),
         _coperniq_project(
-            3, "Brookside residential", 86000, "survey, installation and batteries", brookside
+            3,
+            "Brookside residential",
+            86000,
+            "survey, installation, batteries and a share of the contract",
+            brookside,
         ),
         _coperniq_project(
             4, "Hillcrest school microgrid", 240000, "milestones and batteries", hillcrest
