@@ -570,9 +570,6 @@ def _onboarded(applied_examples: Path, tmp_path: Path, vendor: str) -> tuple[Pat
 # Vendors whose objects hold an amount and no quantity or rate (Kantata's billing milestones).
 _AMOUNT_ONLY = frozenset({"kantata"})
 
-# Vendors whose example objects do not all come back yet, and why (not recognition's doing).
-_NOT_YET = {}
-
 
 @pytest.mark.parametrize(
     "vendor",
@@ -581,8 +578,6 @@ _NOT_YET = {}
         "wethod",
         "kantata",
         "coperniq",
-        *(pytest.param(v, marks=pytest.mark.xfail(reason=why, strict=True))
-          for v, why in _NOT_YET.items()),
     ],
 )  # fmt: skip
 def test_every_example_item_billplan_applied_is_generated_back_the_same(
