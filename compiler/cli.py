@@ -381,6 +381,42 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from compiler.operations import onboarding
+    from compiler.providers import PROVIDERS
+    from compiler.render import onboarding_view
+
+    if bool(args.all) == bool(args.project):
+        return _fail("name the vendor projects to onboard (--project ID, repeatable) or --all")
+    if args.currency is not None and not (len(args.currency) == 3 and args.currency.isupper()):
+        return _fail(f"--currency {visible(args.currency)}: give an ISO 4217 code, like EUR")
+    try:
+        hosts = credentials.Hosts.configured(
+            os.environ, PROVIDERS, args.endpoint or (), args.sandbox_url
+        )
+        request = onboarding.Request(
+            path=Path(args.path),
+            connection=args.provider,
+            projects=tuple(args.project or ()),
+            every_project=args.all,
+            as_of=_as_of(args.as_of),
+            sandbox=_sandbox(args),
+            hosts=hosts,
+            dry_run=args.dry_run,
+            overwrite=args.overwrite,
+            currency=args.currency,
+            lock_timeout=args.lock_timeout,
+        )
+        outcome = onboarding.onboard(request)
+    except onboarding.OnboardingRefused as exc:
+        terminal.details(exc.details)
+        return _fail(str(exc))
+    except (credentials.EndpointError, *_planning_errors()) as exc:
+        return _errors_of(exc)
+    onboarding_view.print_onboarded(outcome)
+    return EXIT_OK
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
     from compiler.render import sandbox_view
@@ -405,6 +441,22 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     root = sandbox_server.root_url(args.host, args.port)
     sandbox_view.print_serving(root, db, sandbox_server.vendor_roots(root))
     sandbox_server.serve(sandbox, args.host, args.port)
+    return EXIT_OK
+
+
+def cmd_sandbox_seed_portfolio(args: argparse.Namespace) -> int:
+    from compiler.operations import sandbox_server
+    from compiler.render import sandbox_view
+    from compiler.state.location import StateLocationError
+
+    try:
+        notes = sandbox_server.seeded_portfolio(Path(args.path))
+    except sandbox_server.SeedRefused as exc:
+        terminal.report(exc.diagnostics)
+        return EXIT_ERROR
+    except (RuntimeError, StateLocationError) as exc:  # PortfolioRefused, a bad database
+        return _fail(str(exc))
+    sandbox_view.print_portfolio(notes, args.path)
     return EXIT_OK
 
 
@@ -613,6 +665,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hosts(importer)
     importer.set_defaults(run=cmd_import)
 
+    generate = commands.add_parser(
+        "generate",
+        help="write plan fragments and state for what a vendor already holds (onboarding)",
+        description="Read every milestone, product item and invoice of the vendor projects "
+        "named (never writing to the vendor), and write one plan fragment per project into "
+        "PATH, with a state entry for every generated address (invoiced ones too, locked). "
+        "Nothing is written unless `billplan plan` on the result would show no changes.",
+        epilog="example: billplan generate plans/acme --provider ruddr --all --dry-run "
+        "(docs/onboarding.md)",
+    )
+    generate.add_argument(
+        "path", metavar="PATH", help="plan directory: its providers block gives the connection"
+    )
+    generate.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="the connection to read (default: the only one; with --all, each of PATH's)",
+    )
+    generate.add_argument("--project", action="append", metavar="ID",
+                          help="a vendor project id to onboard (repeatable)")  # fmt: skip
+    generate.add_argument("--all", action="store_true", help="every project the token can see")
+    generate.add_argument("--dry-run", action="store_true",
+                          help="show what would be written, and write nothing")  # fmt: skip
+    generate.add_argument("--overwrite", action="store_true",
+                          help="replace existing fragments and state entries it names")  # fmt: skip
+    generate.add_argument("--currency", metavar="CODE",
+                          help="the currency of projects whose vendor keeps none (Wethod); "
+                          "default: the plan's defaults.currency")  # fmt: skip
+    generate.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                          help=lock_help)  # fmt: skip
+    generate.add_argument("--sandbox", action="store_true", help=sandbox_help)
+    generate.add_argument("--as-of", metavar="DATE", help=as_of_help)
+    _add_hosts(generate)
+    generate.set_defaults(run=cmd_generate)
+
     sandbox = commands.add_parser("sandbox", help="the built-in vendor emulators")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True,
                                               metavar="ACTION")  # fmt: skip
@@ -638,6 +725,21 @@ def build_parser() -> argparse.ArgumentParser:
     invoice.add_argument("address", metavar="ADDRESS")
     invoice.add_argument("path", metavar="PATH", help="plan directory or file")
     invoice.set_defaults(run=cmd_sandbox_invoice)
+    portfolio = sandbox_commands.add_parser(
+        "seed-portfolio",
+        help="fill a plan directory's sandbox with a demo firm's existing schedules",
+        description="Make a demo portfolio of existing billing schedules (retainers with a "
+        "stub month, quarterly licences, escalations, percentage milestones, product lines, "
+        "invoiced and hand-edited items) in the sandbox of PATH (PATH/.billplan/"
+        "sandbox.sqlite), through the emulators' admin surfaces, as people would make them "
+        "in each vendor's UI: for every vendor PATH's providers block connects to. Only the "
+        "sandbox is touched, never a vendor. Then onboard it with `billplan generate PATH "
+        "--all --sandbox`.",
+        epilog="example: billplan sandbox seed-portfolio plans/onboarding (README: Onboard "
+        "what a vendor already holds)",
+    )
+    portfolio.add_argument("path", metavar="PATH", help="plan directory with a providers block")
+    portfolio.set_defaults(run=cmd_sandbox_seed_portfolio)
     return parser
 
 

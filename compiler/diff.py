@@ -4,7 +4,10 @@ each with an action (what apply does) and a reason (why: compiler.model.change).
 An object whose wanted change is invoiced is a no-op (locked: never written); an unmanaged
 remote object exactly equal to what a create would make is adopted; a managed object edited
 behind billplan's back (drift, judged by compiler.drift) is updated back to the plan; one
-already deleted remotely and no longer planned is forgotten (dropped from state).
+already deleted remotely and no longer planned is forgotten (dropped from state). An object
+state owns by remote id that lacks only billplan's tag (a Kantata milestone made by hand, then
+imported or onboarded) is no change: the tag goes with the next write the plan makes for a
+billing reason (docs/reliability.md, "Kantata's tag").
 Within one charge, leftover deletes and creates pair up in date order into updates, so a
 shifted schedule reads as date changes, not replacements.
 
@@ -30,6 +33,7 @@ from compiler import drift
 from compiler.model import Observed, Resource
 from compiler.model.change import (
     Change,
+    FieldChange,
     Plan,
     Reason,
     SandboxChoice,
@@ -88,7 +92,7 @@ def diff(
             obs = remote.get((entry.type, entry.remote_id))
             if obs is not None and entry.type == resource.type:
                 moved = _replacement(resource, entry, obs)
-                changes.extend(moved or [_compare(resource, entry, obs)])
+                changes.extend(moved or [_compare(resource, entry, obs, owned=True)])
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
@@ -268,9 +272,13 @@ def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> C
     )
 
 
-def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
+def _compare(resource: Resource, entry: Entry, obs: Observed, owned: bool = False) -> Change:
+    """The plan's resource against the vendor's object. owned: state holds this object's
+    remote id, so billplan's tag, should the object lack it, is no reason to write."""
     base = _against(resource, obs, entry)
     fields = field_changes(obs.attributes, resource.attributes)
+    if owned and _lacks_only_tags(fields, resource.tags):
+        fields = ()
     if not fields:
         return replace(base, detail="invoiced" if obs.locked else "")
     if obs.locked:
@@ -292,6 +300,15 @@ def _compare(resource: Resource, entry: Entry, obs: Observed) -> Change:
             detail=f"changed outside billplan ({names}); restoring the planned values",
         )
     return replace(base, action="update", reason="changed", fields=fields)
+
+
+def _lacks_only_tags(fields: tuple[FieldChange, ...], tags: frozenset[str]) -> bool:
+    """Whether the only differences are billplan's tags, absent from the vendor's object (a
+    Kantata milestone made by hand, then imported or onboarded). The tag finds an object state
+    does not hold the id of (a lost create, a lost state) and tells states apart; state holds
+    this one's id, so the tag waits for the next write made for a billing reason, which
+    carries it. A tag naming another address (a rename) is wrong, not missing: corrected."""
+    return bool(fields) and all(f.field in tags and f.before is None for f in fields)
 
 
 def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:

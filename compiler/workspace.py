@@ -458,6 +458,14 @@ def _connect(
     return providers, endpoints
 
 
+def connection(
+    name: str, config: dict[str, Any], sandbox: Any, hosts: Hosts
+) -> tuple[Provider, Endpoint | None]:
+    """One connection's client outside a plan's workspace (`billplan generate` reads with it
+    before there is a plan): to the in-process sandbox, or where `hosts` send it."""
+    return _connect_one(name, config, sandbox, set(), hosts)
+
+
 def _connect_one(
     name: str, config: dict[str, Any], sandbox: Any, unread: set[str], hosts: Hosts
 ) -> tuple[Provider, Endpoint | None]:

@@ -5,6 +5,7 @@ Values are built by hand in the shapes the Ruddr provider uses, so each rule rea
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -323,6 +324,95 @@ def test_an_object_deleted_remotely_is_created_again_because_it_is_gone() -> Non
     (change,) = diff(wanted, state, [], {}).changes
 
     assert (change.action, change.reason) == ("create", "gone")
+
+
+# ---- billplan's tag (Kantata's external reference) ---------------------------------------
+#
+# The tag lets billplan recognise an object it made when state does not hold its id (a lost
+# create, a lost state) and tell states apart. An object state owns by remote id needs neither,
+# so a tag it lacks is added with the next write made for a billing reason, never on its own.
+
+TAG = "ref"
+
+
+def tagged(address: str, when: str, fee: str, name: str = "Retainer") -> Resource:
+    """A resource that, like a Kantata milestone, carries its address as billplan's tag."""
+    plain = resource(address, when, fee, name)
+    return replace(plain, attributes={**plain.attributes, TAG: address}, tags=frozenset({TAG}))
+
+
+def test_an_owned_object_that_lacks_only_billplans_tag_is_no_change() -> None:
+    held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff")}
+    wanted = [tagged("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+
+    plan = plan_of(wanted, held)
+
+    (change,) = plan.changes
+    assert (change.action, change.reason, change.fields) == ("no-op", "unchanged", ())
+    assert not plan.has_changes
+
+
+def test_an_owned_object_updated_for_its_amount_gets_billplans_tag_in_the_same_write() -> None:
+    held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff")}
+    wanted = [tagged("acme/milestones/kickoff", "2026-01-15", "12000", "Kickoff")]
+
+    (change,) = plan_of(wanted, held).changes
+
+    assert (change.action, change.reason) == ("update", "changed")
+    assert [f.field for f in change.fields] == ["fee", TAG]
+    assert change.after is not None and change.after[TAG] == "acme/milestones/kickoff"
+
+
+def test_an_invoiced_owned_object_that_lacks_only_billplans_tag_differs_in_nothing() -> None:
+    held = {"acme/milestones/kickoff": observed("k", "2026-01-15", 10000, "Kickoff", locked=True)}
+    wanted = [tagged("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+
+    (change,) = plan_of(wanted, held).changes
+
+    assert (change.action, change.reason, change.fields) == ("no-op", "unchanged", ())
+    assert change.detail == "invoiced"
+
+
+def test_an_owned_object_whose_tag_a_person_removed_is_no_change() -> None:
+    # billplan wrote the tag (state remembers it), someone removed it: state still holds the
+    # id, so this is no reason to write; `plan --refresh-only` still shows the vendor's change.
+    address = "acme/milestones/kickoff"
+    written = tagged(address, "2026-01-15", "10000", "Kickoff")
+    untagged = observed("k", "2026-01-15", 10000, "Kickoff")
+    made = replace(untagged, attributes=dict(written.attributes))
+    state = State(entries={address: entry(address, made)})
+
+    (change,) = diff([written], state, [untagged], {}).changes
+    (seen,) = drift.refresh_only(state, [untagged]).changes
+
+    assert (change.action, change.fields) == ("no-op", ())
+    assert (seen.reason, [f.field for f in seen.fields]) == ("drift", [TAG])
+
+
+def test_an_owned_object_tagged_for_another_address_is_retagged_with_its_own() -> None:
+    # A tag naming another address (the address was renamed) is wrong, not missing: a lost
+    # state would take the object back at that address, so the plan corrects it.
+    held = {"acme/milestones/kick-off": observed("k", "2026-01-15", 10000, "Kickoff")}
+    held["acme/milestones/kick-off"] = replace(
+        held["acme/milestones/kick-off"],
+        attributes={**held["acme/milestones/kick-off"].attributes, TAG: "acme/milestones/kickoff"},
+    )
+    wanted = [tagged("acme/milestones/kick-off", "2026-01-15", "10000", "Kickoff")]
+
+    (change,) = plan_of(wanted, held).changes
+
+    assert (change.action, [f.field for f in change.fields]) == ("update", [TAG])
+
+
+def test_an_unowned_twin_that_lacks_only_billplans_tag_is_adopted_and_tagged() -> None:
+    # State does not hold its id yet: the tag is what would find it again after a lost state.
+    twin = observed("t", "2026-01-15", 10000, "Kickoff")
+    wanted = [tagged("acme/milestones/kickoff", "2026-01-15", "10000", "Kickoff")]
+
+    (change,) = diff(wanted, State(), [twin], {}).changes
+
+    assert (change.action, change.reason, change.remote_id) == ("update", "adopted", "t")
+    assert [f.field for f in change.fields] == [TAG]
 
 
 # ---- refresh-only: the same drift, as a plan mode ----------------------------------------

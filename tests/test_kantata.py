@@ -339,11 +339,32 @@ def test_import_takes_a_hand_made_milestone_and_the_next_apply_tags_it(applied: 
     updated = step(applied, apply=True)
     change = updated.change(WORKSHOP)
     assert (change.action, change.remote_id) == ("update", draft["id"])
+    # Written for its title and amount; billplan's tag goes with that write.
     assert {f.field for f in change.fields} == {"title", "amount_in_cents", "external_reference"}
     assert updated.writes("POST") == []
     with plan_sandbox(applied) as admin:
         assert reference_of(admin.milestone(draft["id"]))["service_model_ref"] == WORKSHOP
     assert not step(applied).plan.has_changes
+
+
+def test_an_imported_milestone_as_planned_is_no_change_though_it_lacks_the_tag(
+    applied: Path,
+) -> None:
+    # Issue 16: after onboarding (or import) the plan is a no-op. The tag serves only objects
+    # state does not own yet; state holds this one's id, so the tag waits for a billing write.
+    with plan_sandbox(applied) as admin:
+        draft = admin.add(title="Workshop", amount_in_cents=500000, date_to_invoice="2026-06-01")
+    write_plan(applied, WITH_WORKSHOP)
+
+    imported = sandboxed("import", WORKSHOP, draft["id"], applied)
+
+    assert imported.code == 0, imported.text
+    after = step(applied, apply=True)
+    assert after.change(WORKSHOP).action == "no-op"
+    assert not after.plan.has_changes
+    assert untouched(after.requests)
+    with plan_sandbox(applied) as admin:
+        assert admin.milestone(draft["id"])["external_references"] == []
 
 
 def test_a_managed_milestone_deleted_in_kantata_is_created_again(applied: Path) -> None:

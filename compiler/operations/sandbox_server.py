@@ -1,6 +1,7 @@
-"""The sandbox as a person runs it (`sandbox serve`, `sandbox invoice`): its SQLite database
-opened, seeded with the projects a plan names, and served over HTTP; and an applied object
-invoiced in it, as a person at the vendor would, so that it becomes locked.
+"""The sandbox as a person runs it (`sandbox serve`, `sandbox invoice`, `sandbox
+seed-portfolio`): its SQLite database opened, seeded with the projects a plan names, and served
+over HTTP; an applied object invoiced in it, as a person at the vendor would, so that it
+becomes locked; and a plan directory's sandbox filled with a demo firm's existing schedules.
 """
 
 from __future__ import annotations
@@ -42,6 +43,41 @@ def seeded(sandbox: Sandbox, plan: Path, as_of: date, limits: Limits) -> list[st
         raise SeedRefused(checked.diagnostics)
     root = checked.document.root
     return prepare(sandbox, checked.items, root.get("projects") or {}, root.get("providers") or {})
+
+
+def seeded_portfolio(path: Path) -> list[str]:
+    """Make the demo portfolio (compiler.sandbox.portfolio) in the sandbox of the plan
+    directory at path, for each vendor its providers block connects to; say what was made.
+    PortfolioRefused (a RuntimeError) when there is nothing to seed or it is seeded already."""
+    from compiler.load import LoadError, load
+    from compiler.sandbox.portfolio import VENDORS, PortfolioRefused, portfolio, seed
+    from compiler.state.location import state_dir
+
+    if not path.is_dir():
+        raise PortfolioRefused(
+            f"{path} is not a directory: seed the sandbox of a plan directory holding a "
+            "providers block (plans/onboarding/providers.yaml is one)"
+        )
+    try:
+        document = load(path)
+    except LoadError as exc:
+        raise SeedRefused(exc.diagnostics) from None
+    connections = document.root.get("providers") or {}
+    types = {str(c.get("type")) for c in connections.values() if isinstance(c, dict)}
+    vendors = [vendor for vendor in VENDORS if vendor in types]
+    if not vendors:
+        raise PortfolioRefused(
+            f"{path} connects to none of {', '.join(VENDORS)}: its providers block says which "
+            "vendors' sandboxes to seed (plans/onboarding/providers.yaml connects to them)"
+        )
+    company = next(
+        (str(c.get("company")) for c in connections.values()
+         if isinstance(c, dict) and c.get("type") == "wethod" and c.get("company")),
+        "sandbox",
+    )  # fmt: skip
+    state_dir(document).mkdir(parents=True, exist_ok=True)
+    with build_sandbox(state_dir(document) / "sandbox.sqlite") as sandbox:
+        return seed(sandbox, portfolio(vendors, company))
 
 
 def root_url(host: str, port: int) -> str:

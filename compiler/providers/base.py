@@ -18,6 +18,11 @@ run: a 429 (refused before it ran) or a connection that was never made. A create
 any other way may have happened: OutcomeUnknown, and the next plan recovers it by reading
 back, never by sending it again.
 
+Onboarding reads the other way: `projects` lists every project the token can see (where the
+vendor lists them: `project_list`), and `found` reads one listed object back in the plan's
+terms (a Found: what an Item would say), or refuses it with a reason (`refusal`) when no plan
+could make the same object. A vendor says how in `read_back`, the reverse of `compile_one`.
+
 A list that must be complete (a project where a create is pending, whose object may be the
 one row a page boundary skipped) is read again until two reads in a row agree (`proven`).
 
@@ -29,6 +34,7 @@ A plan may lower or raise it per connection (`max_rps`) and set the timeout (`ti
 from __future__ import annotations
 
 import email.utils
+import functools
 import os
 import random
 import ssl
@@ -50,7 +56,9 @@ from compiler.credentials import (
     checked_url,
     token_env_problem,
 )
-from compiler.model import Item, Observed, Resource
+from compiler.model import Item, Kind, Observed, Resource
+from compiler.money import decimals, exponent
+from compiler.onboard.found import Found
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
 from compiler.providers.traits import (
     Listing,
@@ -58,6 +66,7 @@ from compiler.providers.traits import (
     MinorUnits,
     MoneyUnit,
     PageStyle,
+    ProjectList,
     ProjectScope,
 )
 from compiler.providers.values import integer_id
@@ -228,6 +237,9 @@ class Provider:
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
     paging: ClassVar[PageStyle]
     scope: ClassVar[ProjectScope]  # how a listing narrows to the plan's projects
+    # Where the projects the token can see are listed, for onboarding; None where the vendor
+    # publishes no such list (the vendor then overrides `projects`).
+    project_list: ClassVar[ProjectList | None] = None
     list_params: ClassVar[Mapping[str, Any]] = {}  # sent with every list request
     lock: ClassVar[LockRule]
     money: ClassVar[MoneyUnit]  # its unit, and the field of an object that holds its amount
@@ -242,6 +254,10 @@ class Provider:
     integer_projects: ClassVar[bool] = True
     # Why an item without a date cannot be compiled; None where the vendor takes one.
     undated: ClassVar[str | None] = None
+    # Whether compile writes an item's kind into the object (Ruddr's milestone types), so
+    # that reading it back must keep it. Where it does not, onboarding reads a run of
+    # same-amount objects as one recurring charge, whatever kind each was read as.
+    reads_kinds_back: ClassVar[bool] = True
     page_size: ClassVar[int] = 100
     batch_size: ClassVar[int] = 1  # objects per create request
     max_attempts: ClassVar[int] = 8
@@ -417,19 +433,136 @@ class Provider:
 
     def walk(self, listing: Listing, planned: Planned) -> Iterator[Any]:
         """The objects of one listing, page by page in the vendor's page style."""
+        rows = functools.partial(self.rows, planned=planned)
+        return self.pages(listing.path, listing.params, self.paging, rows)
+
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        paging: PageStyle,
+        rows_of: Callable[[Any, str], list[Any]],
+    ) -> Iterator[Any]:
+        """The rows of a paged GET, page by page in `paging`'s style, each page's rows taken
+        out of it by `rows_of(page, path)`."""
         at: Any = None
         while True:
-            params = {**listing.params, **self.paging.ask(at, self.page_size)}
-            page = self.json(self.request("GET", listing.path, params=params))
-            rows = self.rows(page, listing.path, planned)
+            asked = {**params, **paging.ask(at, self.page_size)}
+            page = self.json(self.request("GET", path, params=asked))
+            rows = rows_of(page, path)
             yield from rows
-            at = self.paging.following(at, page, rows, self.page_size)
+            at = paging.following(at, page, rows, self.page_size)
             if at is None:
                 return
 
+    # -- onboarding: reading what the vendor holds in the plan's terms ------------------------
+
+    def projects(self) -> list[tuple[str | int, str, str]]:
+        """Every project the token can see: (id as the plan writes it, name, currency; "" where
+        the vendor keeps none), read page by page from `project_list`."""
+        listing = self.project_list
+        if listing is None:
+            raise ProviderError(
+                f"{self.title} publishes no list of projects billplan can read: name the "
+                "projects to read by their ids"
+            )
+        found: list[tuple[str | int, str, str]] = []
+        for row in self.pages(listing.path, listing.params, listing.paging, self.project_rows):
+            raw = row.get(listing.id)
+            project = integer_id(raw) if self.integer_projects else str(raw)
+            if project is None:
+                continue  # not an id a plan could name
+            currency = row.get(listing.currency) if listing.currency else None
+            found.append((project, str(row.get(listing.name) or ""), str(currency or "")))
+        return found
+
+    def project_rows(self, page: Any, path: str) -> list[Any]:
+        """The projects of one page of `project_list`; a vendor with an envelope of its own
+        overrides it."""
+        assert self.project_list is not None
+        return self.page_rows(page, path, self.project_list.paging.rows)
+
+    def found(self, observed: Observed, currency: str) -> Found | None:
+        """One listed object in the plan's terms, in `currency` (the project's); None when no
+        plan billplan can write would make the same object (`refusal` says why)."""
+        read = self._read_back(observed, currency)
+        return read if isinstance(read, Found) else None
+
+    def refusal(self, observed: Observed, currency: str) -> str | None:
+        """Why `found` gives None for this object, for the onboarding report; None when it
+        reads."""
+        read = self._read_back(observed, currency)
+        return read if isinstance(read, str) else None
+
+    def found_in(
+        self, observed: Sequence[Observed], currency: str
+    ) -> tuple[list[Found], list[tuple[Observed, str]]]:
+        """One project's objects in the plan's terms, in `currency`, and those no plan makes
+        with why. Each object alone (`found`) unless a vendor reads some only together: one
+        Coperniq invoice grouped by date is several items, and its terms date the record's
+        other invoices."""
+        found: list[Found] = []
+        refused: list[tuple[Observed, str]] = []
+        for obs in observed:
+            read = self._read_back(obs, currency)
+            if isinstance(read, Found):
+                found.append(read)
+            else:
+                refused.append((obs, read))
+        return found, refused
+
+    def _read_back(self, observed: Observed, currency: str) -> Found | str:
+        read = self.read_back(observed, currency)
+        if isinstance(read, Found) and decimals(read.amount.normalize()) > exponent(currency):
+            # A plan's amounts are rounded to the currency: it could never bill this one.
+            return (
+                f"an amount of {read.amount} has more decimals than {currency} has "
+                f"({exponent(currency)}): no plan in {currency} can bill it"
+            )
+        return read
+
+    def read_back(self, observed: Observed, currency: str) -> Found | str:
+        """The reverse of compile_one: what an Item would say to compile to this object's
+        attributes, or why none could. A vendor that says nothing reads nothing back."""
+        return f"billplan cannot read {self.title} objects back into a plan yet"
+
+    def found_as(
+        self,
+        observed: Observed,
+        currency: str,
+        kind: Kind,
+        description: str,
+        **more: Any,
+    ) -> Found:
+        """The Found of `observed` as a `kind` with this description: dated, priced and locked
+        as it was read (its amount in the money unit's reading for `currency`), no quantity,
+        rate, task or options unless `more` says."""
+        amount = observed.amount
+        if isinstance(self.money, MinorUnits):
+            amount = self.money.read(observed.attributes.get(self.money.field), currency)
+        fields: dict[str, Any] = {
+            "remote_id": observed.remote_id,
+            "type": observed.type,
+            "kind": kind,
+            "date": observed.date,
+            "task": None,
+            "description": description,
+            "amount": amount,
+            "quantity": None,
+            "rate": None,
+            "currency": currency,
+            "options": {},
+            "locked": observed.locked,
+            "observed": observed,
+        }
+        return Found(**{**fields, **more})
+
     def rows(self, page: Any, path: str, planned: Planned) -> list[Any]:
         """The objects of one list page; a vendor with an envelope of its own overrides it."""
-        key = self.paging.rows
+        return self.page_rows(page, path, self.paging.rows)
+
+    def page_rows(self, page: Any, path: str, key: str | None) -> list[Any]:
+        """The objects of a page under `key`, or the page itself when it is a bare array."""
         rows = page if key is None else page.get(key) if isinstance(page, dict) else None
         if not isinstance(rows, list):
             where = f"{{{key}, ...}}" if key else "an array"

@@ -21,26 +21,44 @@ Coperniq allows 5,000 requests per key per rolling day, reported on every respon
 X-RateLimit-Limit / X-RateLimit-Remaining. The client spends nothing it does not need (one
 paged list per project, never a read after a write), says when the budget runs low, and
 refuses to start an apply that cannot finish within it.
+
+Onboarding lists the company's projects with list-projects (a bare array, paged until a short
+page; a project keeps no currency, so the person onboarding gives it) and reads a record's
+invoices back the way compile wrote them (found_in). An invoice of one line: its line's catalog
+item, unit cost and, where the line is quantity x price (or 1 x the amount with "(quantity x
+rate)" kept in its text), a product's quantity and rate; otherwise a milestone. Its date is the
+due date less the days the plan gives (in_plan_terms, when the read had the plan), the
+difference kept as `due_in_days`; an issued invoice keeps its status. An invoice grouped by date
+(described `PROJECT: billing for DATE`): an item per line, read the same way, billed on DATE
+with `group_by: date`, its state entry at PROJECT/invoices/DATE; when a record's grouped
+invoices agree on their due days, its other invoices are dated by them too. A PERCENTAGE
+invoice: a `percent` milestone of the contract value its baseAmount says. Refused, with the
+reason: an invoice of several lines described otherwise, a second grouped invoice of a date or
+of another project key, a PERCENTAGE invoice of another contract value than the record's
+others, and a line whose text is not the invoice's.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import httpx
 
 from compiler.diagnostics import Mark
-from compiler.model import Item, Observed, Resource
-from compiler.money import round_money
+from compiler.model import Item, Kind, Observed, Resource
+from compiler.money import ROUNDING_MODES, decimals, exponent, round_money
+from compiler.onboard.found import Found
 from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
-from compiler.providers.traits import MajorUnits, PageNumber, PerProject, Status
+from compiler.providers.traits import MajorUnits, PageNumber, PerProject, ProjectList, Status
 from compiler.providers.values import decimal, integer_id, moment
 
 INVOICE = "coperniq_invoice"
@@ -49,6 +67,10 @@ SECTIONS = {"recurring": "Recurring fees", "milestone": "Milestones", "product":
 DEFAULT_UNIT_COST = Decimal(0)
 # Below this share of the daily budget, plan output says how much is left.
 LOW_BUDGET_SHARE = Decimal("0.2")
+# The "(quantity x rate)" _line keeps in the text of a line billed as 1 x its amount.
+KEPT_PRICING = re.compile(r" \((-?\d+(?:\.\d+)?) x (-?\d+(?:\.\d+)?)\)$")
+# The description compile gives an invoice of a project's items of one date (group_by: date).
+GROUPED = re.compile(r"(?P<project>[a-z0-9][a-z0-9_-]*): billing for (?P<date>\d{4}-\d{2}-\d{2})")
 # Status hints, from coperniq.errors.yml's remediations.
 STATUS_HINTS: Mapping[int, str] = {
     403: "the API key has the role and data scope of the user who created it: create the key "
@@ -102,6 +124,9 @@ class Coperniq(Provider):
         "due_in_days: 30, status: DRAFT}.",
     )
     capabilities = Capabilities(grouping="group_by")
+    # An invoice's lines say no kind: a grouped invoice's sections go only in the create
+    # request (private) and read back flat, so a recurring fee and a milestone are one invoice.
+    reads_kinds_back = False
     connection = Connection(summary="Coperniq (invoices).")
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
@@ -112,6 +137,10 @@ class Coperniq(Provider):
     # get-project-invoices: `{items, page, page_size, has_more}`, one project to a listing.
     paging = PageNumber(number="page", size="page_size", rows="items", more="has_more")
     scope = PerProject(path="/projects/{project}/invoices")
+    # list-projects: a bare array paged by page and page_size; a project keeps no currency.
+    project_list = ProjectList(
+        "/projects", PageNumber(number="page", size="page_size", rows=None), "title", None
+    )
     lock = Status("status", default="DRAFT", editable=frozenset({"DRAFT"}))
     money = MajorUnits("amount")  # Coperniq's total of the lines, or its percentage's worth
     project_field, date_field = "recordId", "dueDate"  # dated by due date: see in_plan_terms
@@ -255,10 +284,16 @@ class Coperniq(Provider):
             "description": obj.get("description"),
             "dueDate": due,
         }
+        private: dict[str, Any] = {}
         # The id of each catalog item's line, so that an update names the line it changes.
         line_ids: dict[str, int] = {}
         if method == "PERCENTAGE":
             attributes["percentage"] = decimal(obj.get("percentage"))
+            # What the percentage is of (the record's contract value), for onboarding's
+            # `contract_value`; the plan never sends it, so it is not compared.
+            base = decimal(obj.get("baseAmount"))
+            if base is not None:
+                private["contract_value"] = base
         else:
             raw = [line for line in obj.get("lineItems") or [] if isinstance(line, Mapping)]
             for line in raw:
@@ -266,10 +301,181 @@ class Coperniq(Provider):
                 if catalog_item is not None and line_id is not None:
                     line_ids[str(catalog_item)] = line_id
             attributes["lineItems"] = sorted(map(_read_line, raw), key=_by_catalog_item)
-        private = {"line_ids": line_ids} if line_ids else {}
+        if line_ids:
+            private["line_ids"] = line_ids
+        if self.lock.holds(obj):
+            # An issued invoice's status, for onboarding: the plan's `status` to create it in.
+            # Never written (a locked invoice is left alone), so it changes no request.
+            private["status"] = str(obj.get("status"))
         return self.observed(
             type_name, obj, attributes, project_id=record_id or 0, dated_by_vendor=False,
             private=private, created=moment(obj.get("createdAt")),
+        )  # fmt: skip
+
+    def found_in(
+        self, observed: Sequence[Observed], currency: str
+    ) -> tuple[list[Found], list[tuple[Observed, str]]]:
+        """A record's invoices in the plan's terms. An invoice compile grouped by date (its
+        description `PROJECT: billing for DATE`) is one item per line, billed on DATE, its state
+        entry at PROJECT/invoices/DATE; when the record's grouped invoices agree on their due
+        days, so do its other invoices (in_plan_terms reads a record's invoices with one
+        number of days), dated that many days before they are due."""
+        groups = {o.remote_id: g for o in observed if (g := _grouped_as(o)) is not None}
+        key = _most(k for k, _ in groups.values())
+        days = {_days_to_pay(o, groups[o.remote_id][1]) for o in observed if o.remote_id in groups}
+        known = days.pop() if len(days) == 1 else None
+        base = _most(b for o in observed if (b := o.private.get("contract_value")) is not None)
+        found: list[Found] = []
+        refused: list[tuple[Observed, str]] = []
+        billed: dict[date, str] = {}  # a grouped invoice's date -> its id
+        for obs in observed:
+            read: list[Found] | Found | str
+            if obs.remote_id in groups:
+                read = self._grouped_with(obs, *groups[obs.remote_id], key, billed, currency)
+            else:
+                read = self._read_back(_dated(obs, known), currency)
+                worth = obs.private.get("contract_value")
+                if isinstance(read, Found) and worth is not None and worth != base:
+                    read = (
+                        f"a PERCENTAGE invoice of a contract value of {worth}, where the "
+                        f"record's others are of {base}: a plan gives a project one "
+                        "contract_value"
+                    )
+            if isinstance(read, str):
+                refused.append((obs, read))
+            else:
+                found += read if isinstance(read, list) else [read]
+        return found, refused
+
+    def _grouped_with(
+        self,
+        observed: Observed,
+        project: str,
+        when: date,
+        key: str,
+        billed: dict[date, str],
+        currency: str,
+    ) -> list[Found] | str:
+        """A grouped invoice's items, unless the record's other grouped invoices say another
+        project key, or one already bills on its date (`billed`, which it then joins)."""
+        if project != key:
+            return (
+                f"a grouped invoice billed for project {project}, where the record's others "
+                f"are billed for {key}: a plan gives a record one project key"
+            )
+        if when in billed:
+            return (
+                f"a second invoice billing for {project} on {when.isoformat()} (the first is "
+                f"{billed[when]}): group_by: date makes one invoice of a date"
+            )
+        read = self._grouped(observed, project, when, currency)
+        if not isinstance(read, str):
+            billed[when] = observed.remote_id
+        return read
+
+    def _grouped(
+        self, observed: Observed, project: str, when: date, currency: str
+    ) -> list[Found] | str:
+        """The items whose lines compile grouped into this invoice (`group_by: date`), one per
+        line, or why no plan makes it. A line's section is not read back: the kind is the
+        line's (a product where it is quantity x price, else a milestone)."""
+        attributes = observed.attributes
+        days = _days_to_pay(observed, when)
+        if days is None or days < 0:
+            return (
+                f"a Coperniq invoice billing for {when.isoformat()} that is due "
+                f"{attributes.get('dueDate') or 'never'}: a plan's invoice is due on or after "
+                "the day it bills"
+            )
+        terms: dict[str, Any] = {"group_by": "date"}
+        if days:
+            terms["due_in_days"] = days
+        if observed.private.get("status"):
+            terms["status"] = observed.private["status"]
+        found = []
+        for line in attributes.get("lineItems") or []:
+            text = str(line.get("description") or "")
+            kept = KEPT_PRICING.search(text)
+            description = text[: kept.start()] if kept and line["quantity"] == 1 else text
+            if not description.strip():
+                return "a Coperniq invoice line without a description: a plan's item has one"
+            read = _read_pricing(line, description, currency)
+            if isinstance(read, str):
+                return read
+            kind, amount, quantity, rate, unit_cost = read
+            if decimals(amount.normalize()) > exponent(currency):
+                return f"a line of {amount}, finer than {currency} allows: no plan bills it"
+            options: dict[str, Any] = {"catalog_item": line["catalogItemId"]}
+            if unit_cost:
+                options["unit_cost"] = unit_cost
+            found.append(
+                self.found_as(
+                    observed,
+                    currency,
+                    kind,
+                    description,
+                    date=when,
+                    amount=amount,
+                    quantity=quantity,
+                    rate=rate,
+                    options={**options, **terms},
+                    entry=f"{project}/invoices/{when.isoformat()}",
+                )
+            )
+        return found
+
+    def read_back(self, observed: Observed, currency: str) -> Found | str:
+        attributes = observed.attributes
+        if observed.date is None or not attributes.get("dueDate"):
+            return "a Coperniq invoice without a due date: a plan's invoice has one"
+        description = str(attributes.get("description") or "")
+        options: dict[str, Any] = {}
+        days = (date.fromisoformat(str(attributes["dueDate"])) - observed.date).days
+        if days:
+            options["due_in_days"] = days
+        if observed.private.get("status"):
+            options["status"] = observed.private["status"]
+        if attributes.get("calculationMethod") == "PERCENTAGE":
+            return self._percentage(observed, currency, description, options)
+        lines = attributes.get("lineItems") or []
+        if _grouped_as(observed) is not None:
+            return (
+                f"a Coperniq invoice grouped by date ({len(lines)} lines): it reads back as an "
+                "item per line, with the record's other invoices (found_in)"
+            )
+        if len(lines) != 1:
+            return (
+                f"a Coperniq invoice of {len(lines)} lines described {description!r}: billplan "
+                "describes an invoice of several lines `PROJECT: billing for DATE` (group_by: "
+                "date), so no plan makes this one"
+            )
+        read = _read_pricing(lines[0], description, currency)
+        if isinstance(read, str):
+            return read
+        kind, amount, quantity, rate, unit_cost = read
+        options["catalog_item"] = lines[0]["catalogItemId"]
+        if unit_cost:
+            options["unit_cost"] = unit_cost
+        return self.found_as(
+            observed, currency, kind, description,
+            amount=amount, quantity=quantity, rate=rate, options=options,
+        )  # fmt: skip
+
+    def _percentage(
+        self, observed: Observed, currency: str, description: str, options: dict[str, Any]
+    ) -> Found | str:
+        """A PERCENTAGE invoice: a `percent` milestone of the record's contract value, which
+        the invoice's baseAmount says."""
+        percentage = observed.attributes.get("percentage")
+        base = observed.private.get("contract_value")
+        if percentage is None or base is None:
+            return (
+                "a Coperniq PERCENTAGE invoice that says no percentage or no baseAmount: "
+                "billplan cannot tell what share of which contract value it bills"
+            )
+        return self.found_as(
+            observed, currency, "milestone", description,
+            percent=percentage, contract_value=base, options=options,
         )  # fmt: skip
 
     # -- the daily budget -------------------------------------------------------------------
@@ -299,6 +505,43 @@ class Coperniq(Provider):
 
 
 # -- items to lines --------------------------------------------------------------------------
+
+
+def _grouped_as(observed: Observed) -> tuple[str, date] | None:
+    """The project key and billing date of an invoice compile made of a project's items of
+    one date (`group_by: date`: described `PROJECT: billing for DATE`); None for any other,
+    such as an invoice of one line whose text is the invoice's (an invoice of its own)."""
+    attributes = observed.attributes
+    description = str(attributes.get("description") or "")
+    match = GROUPED.fullmatch(description)
+    if attributes.get("calculationMethod") != "LINE_ITEMS" or match is None:
+        return None
+    lines = attributes.get("lineItems") or []
+    if len(lines) == 1 and lines[0].get("description") == description:
+        return None
+    try:
+        return match["project"], date.fromisoformat(match["date"])
+    except ValueError:
+        return None
+
+
+def _days_to_pay(observed: Observed, when: date) -> int | None:
+    due = observed.attributes.get("dueDate")
+    return None if not due else (date.fromisoformat(str(due)) - when).days
+
+
+def _dated(observed: Observed, days: int | None) -> Observed:
+    """An invoice read without the plan (dated by its due date), dated `days` earlier."""
+    due = observed.attributes.get("dueDate")
+    if not days or days < 0 or not due or observed.date != date.fromisoformat(str(due)):
+        return observed
+    return replace(observed, date=observed.date - timedelta(days=days))
+
+
+def _most(values: Iterable[Any]) -> Any:
+    """The value most of `values` are (the first of those equally common); None if none."""
+    counted = Counter(values).most_common(1)
+    return counted[0][0] if counted else None
 
 
 def _due_days(item: Item) -> int:
@@ -415,6 +658,34 @@ def _read_line(line: Mapping[str, Any]) -> dict[str, Any]:
         "unitCost": decimal(line.get("unitCost")),
         "unitPrice": decimal(line.get("unitPrice")),
     }
+
+
+def _read_pricing(
+    line: Mapping[str, Any], description: str, currency: str
+) -> tuple[Kind, Decimal, Decimal | None, Decimal | None, Decimal] | str:
+    """The reverse of `_line`: (kind, amount, quantity, rate, unit cost) of the item that
+    compiles to this line on an invoice described `description`, or why none does."""
+    quantity, price, cost = line["quantity"], line["unitPrice"], line["unitCost"]
+    text = str(line.get("description") or "")
+    kept = KEPT_PRICING.search(text)
+    if kept is not None and quantity == 1 and text[: kept.start()] == description:
+        # Billed as 1 x the amount, the real quantity and rate kept in the text.
+        q, r = Decimal(kept.group(1)), Decimal(kept.group(2))
+        exact = Fraction(q) * Fraction(r)
+        if price not in {round_money(exact, currency, m) for m in ROUNDING_MODES}:
+            return f"a Coperniq line of {q} x {r} billed at {price}, which is not their product"
+        unit_cost = round_money(Fraction(cost) / abs(Fraction(q)), currency, "half_up")
+        if round_money(unit_cost * abs(q), currency, "half_up") != cost:
+            return f"a Coperniq line whose unit cost {cost} is not a cost per unit of {q} units"
+        return "product", price, q, r, unit_cost
+    if text != description:
+        return (
+            f"a Coperniq invoice described {description!r} whose line says {text!r}: billplan "
+            "writes one description to both"
+        )
+    if quantity != 1:
+        return "product", quantity * price, quantity, price, cost
+    return "milestone", price, None, None, cost
 
 
 def _by_catalog_item(line: Mapping[str, Any]) -> int:

@@ -18,6 +18,11 @@ write, the planned workspaces are read once: one that is missing (unknown, archi
 visible to the token's user) or bills in another currency stops the plan. A 429 carries no
 Retry-After (none is documented): the base class backs off on its own.
 
+Onboarding lists the workspaces the token's user can see with GetWorkspaces (its own page of
+workspaces, `results` in order), each with its currency where the user may see it, and reads a
+milestone back as a milestone: on a date, or on completion of its task (upon_completion), its
+amount converted from minor units in the project's currency.
+
 Assumed: the rate limit (Kantata publishes no numbers).
 """
 
@@ -30,6 +35,7 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler.model import Item, Observed, Resource
+from compiler.onboard.found import Found
 from compiler.ownership import foreign_owner
 from compiler.providers.base import (
     Bodies,
@@ -39,7 +45,13 @@ from compiler.providers.base import (
     ProviderError,
 )
 from compiler.providers.declare import Capabilities, Connection
-from compiler.providers.traits import AllProjects, MinorUnits, PageNumber, WhenNamed
+from compiler.providers.traits import (
+    AllProjects,
+    MinorUnits,
+    PageNumber,
+    ProjectList,
+    WhenNamed,
+)
 from compiler.providers.values import integer_id, moment
 
 MILESTONE = "kantata_billing_milestone"
@@ -74,6 +86,7 @@ class Kantata(Provider):
     fixed_fields = frozenset({"workspace_id"})
     paging = PageNumber(number="page", size="per_page", rows=None, count="meta.page_count")
     scope = AllProjects(param="workspace_ids")
+    project_list = ProjectList("/workspaces", paging, name="title", currency="currency")
     list_params: ClassVar[Mapping[str, Any]] = {"include": INCLUDE, "order": "created_at:asc"}
     # Kantata refuses to change or delete an invoiced milestone, and a milestone has no
     # `invoiced` field: it is invoiced when it names an invoice, by `invoice_id` or (with
@@ -91,6 +104,10 @@ class Kantata(Provider):
     # The lineage of the state this run plans against (compiler.ownership sets it); "" when
     # not known, and then every billplan reference counts as this state's.
     lineage = ""
+
+    # A milestone is an amount on a date or a task whatever charge made it: compile_one
+    # writes no kind.
+    reads_kinds_back = False
 
     def compile_one(self, item: Item, workspace: str | int) -> Resource | str:
         cents = self.money.wire(item.amount, item.currency)
@@ -219,6 +236,26 @@ class Kantata(Provider):
             if held and wanted and held != wanted:
                 raise ProviderError(_currency_problem(workspace, held, wanted))
         return _unpack(page)
+
+    def project_rows(self, page: Any, path: str) -> list[Any]:
+        """GetWorkspaces' envelope: the workspaces in `results` order."""
+        workspaces = page.get("workspaces") or {}
+        results = page.get("results") or []
+        return [workspaces[str(e["id"])] for e in results if e.get("key") == "workspaces"]
+
+    def read_back(self, observed: Observed, currency: str) -> Found | str:
+        attributes = observed.attributes
+        description = str(attributes.get("title") or "")
+        if attributes.get("billing_type") == "upon_completion":
+            story = attributes.get("story_id")
+            if story is None:
+                return "a Kantata milestone billed on completion of no task"
+            return self.found_as(observed, currency, "milestone", description, task=story)
+        if attributes.get("billing_type") != "fixed_date":
+            return f"a Kantata milestone billed {attributes.get('billing_type')!r}"
+        if observed.date is None:
+            return "a Kantata milestone without a date to invoice: a plan's milestone needs one"
+        return self.found_as(observed, currency, "milestone", description)
 
     def _observe_all(self, envelope: Mapping[str, Any]) -> list[Observed]:
         return [self.observe(MILESTONE, obj) for obj in _unpack(envelope)]

@@ -22,6 +22,12 @@ else this client sends is documented.
 
 A page is `{results, hasMore}` with `startingAfter`, as every documented list; 409 is Ruddr's
 read-only answer, for an invoiced object.
+
+Onboarding lists the workspace's projects with listProjects (their currency is the project's)
+and reads each object back the way compile_one wrote it: a `recurring` milestone is a recurring
+charge's occurrence, a `custom` one a milestone, a product item a product; the invoice item is
+the plan's `invoice_item`. An object a plan could not write again (a priced line whose fee is
+not quantity x rate, a product item without a description) is refused with the reason.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from typing import Any, ClassVar
 
 import httpx
 
-from compiler.model import Item, Observed, Resource
+from compiler.model import Item, Kind, Observed, Resource
+from compiler.onboard.found import Found
 from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Connection, PlanOptions
-from compiler.providers.traits import Cursor, MajorUnits, PerProject, WhenTrue
+from compiler.providers.traits import Cursor, MajorUnits, PerProject, ProjectList, WhenTrue
 from compiler.providers.values import decimal, moment
 
 MILESTONE = "ruddr_invoice_milestone"
@@ -76,6 +83,7 @@ class Ruddr(Provider):
     fixed_fields = frozenset({"projectId"})
     paging = Cursor(after="startingAfter", size="limit", rows="results", more="hasMore")
     scope = PerProject(param="projectId")
+    project_list = ProjectList("/projects", paging, name="name", currency="currency")
     money = MajorUnits("fee")  # a priced milestone's fee is Ruddr's: read, never compared
     project_field, date_field = "projectId", "date"
     lock = WhenTrue("invoiced")  # 409 is Ruddr's answer to a write of an invoiced object
@@ -219,6 +227,31 @@ class Ruddr(Provider):
         if not (priced and type_name == MILESTONE):
             attributes["fee"] = decimal(fee)  # a priced milestone's fee is theirs, not a field
         return self.observed(type_name, obj, attributes, created=moment(obj.get("createdAt")))
+
+    def read_back(self, observed: Observed, currency: str) -> Found | str:
+        attributes = observed.attributes
+        type_name = observed.type
+        kind: Kind = "product"
+        if type_name == MILESTONE:
+            kind = "recurring" if attributes.get("typeId") == "recurring" else "milestone"
+        description = str(attributes.get(self.text_field[type_name]) or "")
+        if type_name == PRODUCT_ITEM and not description.strip():
+            return "a Ruddr product item without a description: a plan's product needs one"
+        if observed.date is None:
+            return "a Ruddr object without a date: every plan item has one"
+        quantity, rate = attributes.get("quantity"), attributes.get("rate")
+        fee = attributes.get("fee")
+        amount = quantity * rate if fee is None and quantity is not None else observed.amount
+        if quantity is not None and quantity * rate != amount:
+            return (
+                f"a Ruddr product item of {quantity} x {rate} whose fee is {fee}, not their "
+                "product: billplan sends the pair only when it is exactly the fee"
+            )
+        options = {"invoice_item": attributes.get("invoiceItemId")}
+        return self.found_as(
+            observed, currency, kind, description,
+            amount=amount, quantity=quantity, rate=rate, options=options,
+        )  # fmt: skip
 
     def describe_error(self, payload: Mapping[str, Any], response: httpx.Response) -> str:
         words = super().describe_error(payload, response)

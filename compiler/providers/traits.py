@@ -1,12 +1,13 @@
 """How the vendors differ, as small values the provider base reads: the page style of a list
-(cursor, page number, offset), how a listing narrows to projects, when an object is locked,
-and the unit money travels in. A vendor states its own on its class; the base walks them.
+(cursor, page number, offset), how a listing narrows to projects, where the projects a token
+can see are listed, when an object is locked, and the unit money travels in. A vendor states
+its own on its class; the base walks them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +40,8 @@ class Cursor:
 @dataclass(frozen=True)
 class PageNumber:
     """Ask for page 1, 2, ...: while the page says more follow (`more`, and it held something),
-    or up to the page count it gives (`count`, a dotted path such as `meta.page_count`)."""
+    up to the page count it gives (`count`, a dotted path such as `meta.page_count`), or, when
+    it says neither (Coperniq's bare arrays), until a page comes back short."""
 
     number: str  # the parameter for the page number
     size: str  # the parameter for the page size
@@ -55,6 +57,8 @@ class PageNumber:
         if self.count is not None:
             last = int(_dotted(page, self.count) or 1)
             return number + 1 if number < last else None
+        if self.more is None:
+            return number + 1 if len(rows) == page_size else None
         return number + 1 if page.get(self.more) is True and rows else None
 
 
@@ -135,6 +139,20 @@ class AllProjects:
 
 
 ProjectScope = PerProject | AllProjects
+
+
+@dataclass(frozen=True)
+class ProjectList:
+    """Where the projects a token can see are listed (onboarding's first read), in which page
+    style, and the fields of one project that hold its id, its name and its currency (None:
+    the vendor keeps no currency on a project, and the person onboarding gives it)."""
+
+    path: str
+    paging: PageStyle
+    name: str
+    currency: str | None
+    id: str = "id"
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 # -- lock rules: when the vendor will not let billplan change or delete an object -------------

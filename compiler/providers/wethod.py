@@ -9,10 +9,18 @@ Written to `api/specs/wethod.openapi.yml`: an invoice moves to another project b
 `project_id` (InvoiceUpdate); each operation needs its own permissions (`x-permissions`), which a
 403 names; a 429 says how long to wait in `x-ratelimit-retry-after`, and a token may make 5,000
 requests an hour (x-rate-limit).
+
+Onboarding: the spec documents no list of projects, and an invoice carries neither a currency
+nor its project's name. `projects` is therefore the projects that hold invoices the token can
+see (one listInvoices without a project filter), with no name and no currency (""): the person
+onboarding gives the currency. An invoice reads back as a milestone (nothing in it says more),
+its options as they are; one without notes (null) is refused, since billplan writes the
+description there and always sends one.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +29,7 @@ from typing import Any, ClassVar
 import httpx
 
 from compiler.model import Item, Observed, Resource
+from compiler.onboard.found import Found
 from compiler.providers.base import (
     ConfigurationError,
     Provider,
@@ -139,6 +148,9 @@ class Wethod(Provider):
             "Wethod-Version": API_VERSION,
         }
 
+    # An invoice is a value on a date whatever charge made it: compile_one writes no kind.
+    reads_kinds_back = False
+
     def compile_one(self, item: Item, project: str | int) -> Resource | str:
         assert item.date is not None  # admitted: Wethod needs one
         body: dict[str, Any] = {
@@ -152,6 +164,30 @@ class Wethod(Provider):
                 value = item.options[key]
                 body[key] = Decimal(str(value)) if key == "exchange_rate" else value
         return Resource.of(item, INVOICE, project, body)
+
+    def projects(self) -> list[tuple[str | int, str, str]]:
+        """The projects that hold an invoice the token can see, in the order first met, with
+        no name and no currency: Wethod publishes no project list, and an invoice says neither."""
+        seen: dict[int, None] = {}
+        rows = functools.partial(self.page_rows, key=self.paging.rows)
+        for invoice in self.pages(self.types[INVOICE], {}, self.paging, rows):
+            project = integer_id(invoice.get("project_id"))
+            if project is not None:
+                seen.setdefault(project)
+        return [(project, "", "") for project in seen]
+
+    def read_back(self, observed: Observed, currency: str) -> Found | str:
+        attributes = observed.attributes
+        notes = attributes.get("notes")
+        if not isinstance(notes, str):
+            return (
+                "a Wethod invoice without notes: billplan writes a charge's description there, "
+                "so a plan's invoice always has some"
+            )
+        if observed.date is None:
+            return "a Wethod invoice without an issue date"
+        options = {key: attributes[key] for key in OPTION_FIELDS if key in attributes}
+        return self.found_as(observed, currency, "milestone", notes, options=options)
 
     def update_body(
         self, type_name: str, changes: Mapping[str, Any], private: Mapping[str, Any]

@@ -1,5 +1,6 @@
 """`billplan sandbox serve` on stdout: what seeding created, then where the served sandbox is
-and how to point billplan and other clients at it (with the sandbox's token, never a real one).
+and how to point billplan and other clients at it (with the sandbox's token, never a real one);
+and `sandbox seed-portfolio`: the demo projects it made, and the command that onboards them.
 compiler.operations.sandbox_server opens, seeds and serves it; this module shows it.
 """
 
@@ -15,6 +16,16 @@ from compiler.render.safe import visible
 def print_seeded(notes: Iterable[str]) -> None:
     for note in notes:
         print(visible(note))
+
+
+def print_portfolio(notes: Iterable[str], path: str) -> None:
+    """What the demo portfolio made in a directory's sandbox, and what to run next."""
+    notes = list(notes)
+    print(f"Seeded the sandbox of {visible(path)} with a demo portfolio (the sandbox only):")
+    for note in notes:
+        print(f"  {visible(note)}")
+    print(f"{len(notes)} projects, made by hand as a firm's PSA holds them. Onboard them:")
+    print(f"  billplan generate {visible(path)} --all --sandbox")
 
 
 def print_serving(root: str, db: Path, vendor_roots: Iterable[tuple[str, str]]) -> None:

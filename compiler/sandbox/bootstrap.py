@@ -45,10 +45,15 @@ def prepare(
     items: Iterable[Item],
     projects: Mapping[str, Mapping[str, Any]],
     providers: Mapping[str, Mapping[str, Any]],
+    vendors: Iterable[str] = (),
 ) -> list[str]:
     """Make sure everything the items refer to exists in the sandbox; say what was created.
+    vendors: also prepare these vendors' connections with no items (`generate` reads before
+    there is a plan: a Wethod token then still belongs to the connection's company).
     A vendor the sandbox has no emulator for is a NoEmulatorError, before anything is made."""
     by_vendor: dict[str, list[Item]] = defaultdict(list)
+    for vendor in vendors:
+        by_vendor[vendor] = []
     for item in items:
         by_vendor[item.provider_type].append(item)
     emulators = {vendor: sandbox.emulators[vendor] for vendor in sorted(by_vendor)}

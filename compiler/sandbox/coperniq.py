@@ -10,7 +10,9 @@ From the vendor's spec (`api/specs/coperniq.openapi.yml`, by operationId, unless
   delete-invoice `DELETE /invoices/{invoiceId}` answers 200 with no body described;
   get-project-invoices `GET /projects/{projectId}/invoices` answers
   `{items, page, page_size, has_more}`; list-catalog-items `GET /catalog-items` answers a bare
-  array of CatalogItem and takes no paging parameters.
+  array of CatalogItem and takes no paging parameters; list-projects `GET /projects` answers a
+  bare array of Project, paged by `page` and `page_size` like the invoice lists; it declares
+  no 400, so a paging parameter it cannot read counts as left out (assumed).
 - Ids are integers: invoice `id`, invoice number `uid`, `recordId`, `catalogItemId`, line ids.
 - InvoiceCreate: `recordId` (a project or an account) and `calculationMethod` (LINE_ITEMS |
   PERCENTAGE) are required. LINE_ITEMS takes `lineItems` and/or `sections` (InvoiceSection:
@@ -270,6 +272,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/projects/{projectId}/invoices", "get-project-invoices", "NOT_FOUND",
               frozenset({400, 401, 404})),
     Operation("GET", "/catalog-items", "list-catalog-items", "UNAUTHORIZED", frozenset({401})),
+    Operation("GET", "/projects", "list-projects", "UNAUTHORIZED", frozenset({401})),
 )  # fmt: skip
 # The code for a status the operation does not declare (assumed; 429, 500 and 502 are the
 # codes other operations of the spec use for them).
@@ -619,6 +622,21 @@ def path_id(request: Request, name: str, what: str) -> int:
     if not (raw.isascii() and raw.isdigit()):
         raise ApiError(404, f"{what} {raw} not found")
     return int(raw)
+
+
+def render_project(doc: Mapping[str, Json], records: Mapping[Json, Mapping[str, Json]]) -> Json:
+    """A project as list-projects shows it (the Project schema's fields the sandbox keeps)."""
+    account = records.get(doc.get("accountId")) if doc.get("accountId") is not None else None
+    title = doc.get("title") or (account or {}).get("title") or ""
+    return {
+        "id": doc["id"],
+        "createdAt": doc["createdAt"],
+        "updatedAt": doc["createdAt"],
+        "title": title,
+        "isActive": True,
+        "value": doc.get("contractValue"),
+        "accountId": doc.get("accountId"),
+    }
 
 
 def query_whole(request: Request, name: str, default: int, wanted: range | None) -> int | str:
@@ -1048,6 +1066,22 @@ class CoperniqEmulator(Emulator):
                     "has_more": len(docs) > start + size,
                 }
             )
+
+    async def list_projects(self, request: Request) -> Response:
+        """list-projects: the company's projects by id, a bare array paged like the invoice
+        lists; a project without a title shows its account's (the spec's read-time fallback).
+        list-projects declares no 400: a paging parameter it cannot read counts as left out."""
+        page = query_whole(request, "page", 1, None)
+        size = query_whole(request, "page_size", DEFAULT_PAGE_SIZE, PAGE_SIZES)
+        page = page if isinstance(page, int) else 1
+        size = size if isinstance(size, int) else DEFAULT_PAGE_SIZE
+        with self.store.transaction() as db:
+            records = {doc["id"]: doc for doc in RECORDS.all(db)}
+        projects = by_id([doc for doc in records.values() if doc["type"] == PROJECT])
+        if request.query_params.get("order_by") == "desc":
+            projects.reverse()
+        start = (page - 1) * size
+        return JSONBody([render_project(doc, records) for doc in projects[start : start + size]])
 
     async def list_catalog_items(self, request: Request) -> Response:
         with self.store.transaction() as db:

@@ -231,6 +231,7 @@ COPERNIQ = Contract(
         "delete-invoice",
         "get-project-invoices",
         "list-catalog-items",
+        "list-projects",  # onboarding: every project the key can see
     ),
 )
 
@@ -275,6 +276,7 @@ RUDDR = Contract(
         "deleteProjectProductItem",
         "getProject",
         "getInvoiceItem",
+        "listProjects",  # onboarding: every project the key can see
     ),
 )
 
