@@ -192,16 +192,14 @@ class ChargeReader:
         factor = 1 + written.percent(spec["by"], src.where("escalate", "by"))
         step = self._every("escalate", "every", default="year")
         if "from" in spec:
-            first = written.calendar_date(spec["from"], src.where("escalate", "from"))
+            anchor = written.calendar_date(spec["from"], src.where("escalate", "from"))
         else:
-            try:
-                first = step.add(start, 1)
-            except (OverflowError, ValueError):
-                raise Invalid(src.where("escalate"), str(schedule.PastLastDate())) from None
+            anchor = start  # Revision 2: increases are anniversaries of start, not of the first
         return Escalation(
             factor=factor,
             every=step,
-            first=first,
+            anchor=anchor,
+            anchor_rises="from" in spec,
             path=src.where("escalate", "every") if "every" in spec else src.where("escalate"),
         )
 

@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from compiler import schedule
 from compiler.expand import terms
 from compiler.expand.spec import AmountStep, Escalation, Invalid, Occurrence, RecurringSpec, Room
 from compiler.money import AmountTooLarge, round_money
@@ -45,7 +44,7 @@ def _escalation(escalation: Escalation | None) -> _Factor:
     powers: dict[int, Fraction] = {}
 
     def escalated(day: date) -> Fraction:
-        n = schedule.count_increases(escalation.first, escalation.every, day)
+        n = escalation.increases(day)
         if n > MAX_ESCALATIONS:
             raise Invalid(
                 escalation.path,

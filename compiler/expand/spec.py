@@ -23,7 +23,7 @@ from compiler.limits import RAISE_ITEMS
 from compiler.load import PathKey
 from compiler.model import Kind
 from compiler.money import Rounding
-from compiler.schedule import Align, Bill, DayRule, Every, Period
+from compiler.schedule import Align, Bill, DayRule, Every, Period, count_increases
 
 
 class Invalid(Exception):
@@ -139,12 +139,23 @@ class AmountStep:
 
 @dataclass(frozen=True)
 class Escalation:
-    """A price rising by a factor every so often, from a first day on."""
+    """A price rising by a factor on anchor + k x every, each computed from the anchor.
+
+    With `from`, the anchor is that date and it is itself the first increase (k = 0, 1, ...);
+    without, the anchor is the charge's start and the increases are its anniversaries
+    (k = 1, 2, ...), so a start on the 31st rises on the 28th, 31st, 30th, never drifting.
+    """
 
     factor: Fraction
     every: Every
-    first: date
+    anchor: date
+    anchor_rises: bool  # whether the anchor itself is an increase date (it is for `from`)
     path: PathKey  # where to say it escalates too often
+
+    def increases(self, day: date) -> int:
+        """How many increase dates fall on or before day."""
+        n = count_increases(self.anchor, self.every, day)
+        return n if self.anchor_rises else max(0, n - 1)
 
 
 @dataclass(frozen=True)
