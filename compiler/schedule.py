@@ -53,25 +53,34 @@ _UNIT_WORDS: dict[str, Unit] = {unit: unit for unit in UNITS}
 # Only weeks and months take a count: "N quarters" is written "3N months" in a plan.
 _COUNTED_UNITS: dict[str, Unit] = {"weeks": "week", "months": "month"}
 _EVERY_FORMS = "week, N weeks, month, N months, quarter or year"
+# A horizon, as docs/language.md lists its forms: N days, N weeks, N months or N years (N at
+# least 1, the unit singular only for 1), or the unit alone for one; no quarters (write
+# 3 months). At most about a hundred years ahead in each unit. HORIZON_PATTERN is the one
+# rule: the schema's `duration` pattern is this very text (tests/test_horizon.py checks).
 _DURATIONS: dict[str, relativedelta] = {
     "day": relativedelta(days=1),
     "week": relativedelta(weeks=1),
     "month": relativedelta(months=1),
-    "quarter": relativedelta(months=3),
     "year": relativedelta(years=1),
 }
-_DURATION_FORMS = "N days, N weeks, N months, N quarters or N years (or day, week, month, ...)"
+_MAX_DURATION: dict[str, int] = {"day": 36_525, "week": 5_218, "month": 1_200, "year": 100}
+# N from 1 to each unit's most, as a regular expression an editor's schema check can run.
+_AT_MOST: dict[str, str] = {
+    "day": "[1-9][0-9]{0,3}|[12][0-9]{4}|3[0-5][0-9]{3}|36[0-4][0-9]{2}|365[01][0-9]|3652[0-5]",
+    "week": "[1-9][0-9]{0,2}|[1-4][0-9]{3}|5[01][0-9]{2}|520[0-9]|521[0-8]",
+    "month": "[1-9][0-9]{0,2}|1[01][0-9]{2}|1200",
+    "year": "[1-9][0-9]?|100",
+}
+HORIZON_PATTERN = (
+    "^(day|week|month|year|1 (day|week|month|year)|"
+    + "|".join(f"({_AT_MOST[unit]}) {unit}s" for unit in _DURATIONS)
+    + ")$"
+)
+_HORIZON = re.compile(HORIZON_PATTERN)
+_DURATION_FORMS = "N days, N weeks, N months or N years, or day, week, month or year"
 _DIGITS = re.compile(r"[0-9]+")
 # A charge repeats every at most 999 weeks or months (19 and 83 years).
 MAX_EVERY = 999
-# A horizon reaches at most about a hundred years ahead, in any unit.
-_MAX_DURATION: dict[str, int] = {
-    "day": 36_525,
-    "week": 5_218,
-    "month": 1_200,
-    "quarter": 400,
-    "year": 100,
-}
 LAST_DAY = date.max  # 9999-12-31
 _ONE_DAY = timedelta(days=1)
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -147,18 +156,22 @@ def add_months(d: date, months: int) -> date:
 
 
 def parse_duration(text: str) -> relativedelta:
-    """Read a horizon such as `12 months`, `1 year`, `6 weeks`, `90 days` or `month`."""
-    words = text.split()
-    if len(words) == 1 and words[0] in _DURATIONS:
-        words = ["1", *words]
-    if len(words) == 2 and _DIGITS.fullmatch(words[0]):
-        n, word = int(words[0]), words[1]
-        unit = word[:-1] if word.endswith("s") else word if n == 1 else None
-        if unit in _DURATIONS:
-            if n > _MAX_DURATION[unit]:
-                most = "" if unit == "year" else f" ({_MAX_DURATION[unit]:,} {unit}s)"
-                raise ValueError(f"horizon: at most 100 years ahead{most}, got {text!r}")
-            return _DURATIONS[unit] * n
+    """Read a horizon such as `12 months`, `1 year`, `6 weeks`, `90 days` or `month`.
+
+    Exactly the texts HORIZON_PATTERN matches; anything else is a ValueError saying why.
+    """
+    if _HORIZON.fullmatch(text):
+        words = text.split(" ")
+        n = 1 if len(words) == 1 else int(words[0])
+        return _DURATIONS[words[-1].removesuffix("s")] * n
+    words = text.split(" ")
+    if len(words) == 2 and _DIGITS.fullmatch(words[0]) and words[0][0] != "0":
+        unit = words[1].removesuffix("s")
+        if unit in _MAX_DURATION and words[1].endswith("s"):
+            most = "" if unit == "year" else f" ({_MAX_DURATION[unit]:,} {unit}s)"
+            raise ValueError(f"horizon: at most 100 years ahead{most}, got {text!r}")
+    if "quarter" in text:
+        raise ValueError(f"horizon: quarters are not a horizon unit; write 3 months, got {text!r}")
     raise ValueError(f"horizon: expected {_DURATION_FORMS}, got {text!r}")
 
 
