@@ -1,8 +1,8 @@
 """Each kind of charge's own keys, read into its spec: step one of expansion, per kind.
 
-A recurring charge's term, price steps and escalation; a milestone's price (amount,
-quantity x rate, percent of the contract or a split) and its date or task; a product's
-quantity x rate and its date or term. Each problem is an Invalid at the place it was
+A recurring charge's term (pauses included), price steps and escalation; a milestone's
+price (amount, quantity x rate, percent of the contract or a split) and its date or task;
+a product's quantity x rate and its date or term. Each problem is an Invalid at the place it was
 written (the charge, or the template it came from); the first one stops the charge.
 """
 
@@ -24,6 +24,7 @@ from compiler.expand.spec import (
     Escalation,
     Invalid,
     MilestoneSpec,
+    Pause,
     ProductSpec,
     RecurringSpec,
     SplitPart,
@@ -126,7 +127,32 @@ class ChargeReader:
             bill=src.get("bill", "in_advance"),
             day=src.get("day"),
             day_path=src.where("day") if "day" in src.values else src.path,
+            pauses=self._pauses(),
         )
+
+    def _pauses(self) -> tuple[Pause, ...]:
+        """The charge's pauses in date order; `to` before `from` and overlaps are errors."""
+        src = self.src
+        read: list[Pause] = []
+        for i, pause in enumerate(src.get("pauses") or ()):
+            first = written.calendar_date(pause["from"], src.where("pauses", i, "from"))
+            last = written.calendar_date(pause["to"], src.where("pauses", i, "to"))
+            if last < first:
+                raise Invalid(
+                    src.where("pauses", i, "to"),
+                    f"this pause ends on {last.isoformat()}, before it starts on "
+                    f"{first.isoformat()}; `to` is the last paused day, on or after `from`",
+                )
+            for j, other in enumerate(read):
+                if first <= other.end and other.start <= last:
+                    raise Invalid(
+                        src.where("pauses", i),
+                        f"this pause ({first.isoformat()} to {last.isoformat()}) overlaps "
+                        f"pauses[{j}] ({other.start.isoformat()} to {other.end.isoformat()}); "
+                        "merge them into one pause",
+                    )
+            read.append(Pause(first, last, src.where("pauses", i)))
+        return tuple(sorted(read, key=lambda pause: pause.start))
 
     def _until(self) -> date:
         """The last day an open-ended charge's periods may start: as of + horizon."""
@@ -376,7 +402,7 @@ class ChargeReader:
                 + (", not both" if has_date else "; neither is given"),
             )
         if has_date:
-            for key in ("start", "end", "count", "align", "bill", "day", "horizon"):
+            for key in ("start", "end", "count", "align", "bill", "day", "horizon", "pauses"):
                 if key in src.values:
                     raise Invalid(
                         src.where(key), f"`{key}` only applies to a repeating product (`every`)"

@@ -113,6 +113,15 @@ class Charge:
     mark: Mark  # where the charge is written
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Days a repeating charge bills nothing for, `start` to `end` inclusive."""
+
+    start: date
+    end: date
+    path: PathKey  # where the pause was written, for a pause that misses the charge
+
+
 @dataclass(frozen=True)
 class Term:
     """When a repeating charge bills: its periods and the day each is billed on."""
@@ -127,6 +136,7 @@ class Term:
     bill: Bill
     day: DayRule | None
     day_path: PathKey  # where `day` was written (the charge when it has none)
+    pauses: tuple[Pause, ...] = ()  # in date order, none overlapping
 
 
 @dataclass(frozen=True)
