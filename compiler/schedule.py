@@ -175,6 +175,53 @@ def parse_duration(text: str) -> relativedelta:
     raise ValueError(f"horizon: expected {_DURATION_FORMS}, got {text!r}")
 
 
+# A milestone dated after another: `plus: 30 days | 20 business days | 6 weeks | 1 month`.
+# N from 0 to 9999, the unit singular only for 1. OFFSET_PATTERN is the schema's pattern.
+OFFSET_PATTERN = (
+    "^(1 (day|business day|week|month)|(0|[1-9][0-9]{0,3}) (days|business days|weeks|months))$"
+)
+_OFFSET = re.compile(OFFSET_PATTERN)
+OffsetUnit = Literal["day", "business day", "week", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Offset:
+    """How long after another milestone one is dated: N days, business days, weeks or months."""
+
+    n: int
+    unit: OffsetUnit
+
+    @classmethod
+    def parse(cls, text: str) -> Offset:
+        if not _OFFSET.fullmatch(text):
+            raise ValueError(
+                "plus: expected N days, N business days, N weeks or N months (N from 0 to 9999; "
+                f"1 day, 1 business day, 1 week, 1 month), got {text!r}"
+            )
+        n, unit = text.split(" ", 1)
+        return cls(int(n), unit.removesuffix("s"))  # type: ignore[arg-type]
+
+    def after(self, d: date, holidays: AbstractSet[date] = frozenset()) -> date:
+        """d plus this offset. Months clamp to the month's end (Jan 31 + 1 month = Feb 28);
+        business days skip Saturdays, Sundays and holidays, and 0 business days is d itself
+        or, when d is not a business day, the next one. PastLastDate past 9999-12-31."""
+        try:
+            if self.unit == "month":
+                return add_months(d, self.n)
+            if self.unit != "business day":
+                return d + timedelta(days=self.n * (7 if self.unit == "week" else 1))
+            counted = 0
+            while self.n == 0 and (d.weekday() >= 5 or d in holidays):
+                d += _ONE_DAY  # 0 business days after a weekend or holiday: the next one
+            while counted < self.n:
+                d += _ONE_DAY
+                if d.weekday() < 5 and d not in holidays:
+                    counted += 1
+            return d
+        except (OverflowError, ValueError):
+            raise PastLastDate() from None
+
+
 def periods(
     every: Every,
     align: Align,

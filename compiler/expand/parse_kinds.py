@@ -18,6 +18,7 @@ from typing import Any
 from compiler import schedule, vendors
 from compiler.expand import written
 from compiler.expand.spec import (
+    After,
     AmountStep,
     Charge,
     Description,
@@ -34,7 +35,7 @@ from compiler.expand.spec import (
 )
 from compiler.load import PathKey
 from compiler.money import AmountTooLarge, round_money
-from compiler.schedule import Every
+from compiler.schedule import Every, Offset
 
 
 @dataclass
@@ -373,6 +374,8 @@ class ChargeReader:
                 f"{noun} needs exactly one of `date` or `on_completion`"
                 + (" (both given)" if has_date else " (neither given)"),
             )
+        if has_date and isinstance(spec["date"], Mapping):
+            return When(None, None, self._after(spec["date"], where))
         if has_date:
             return When(written.calendar_date(spec["date"], where("date")), None)
         project = self.charge.project
@@ -386,6 +389,14 @@ class ChargeReader:
                 "give a `date` instead",
             )
         return When(None, spec["on_completion"]["task"])
+
+    def _after(self, relative: Mapping[str, Any], where: Callable[..., PathKey]) -> After:
+        """`date: {after: KEY, plus: 30 days}`, resolved by expansion once KEY is dated."""
+        try:
+            plus = Offset.parse(str(relative["plus"]))
+        except ValueError as exc:
+            raise Invalid(where("date", "plus"), str(exc)) from None
+        return After(str(relative["after"]), plus, where("date", "after"), where("date", "plus"))
 
     # -- products ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from compiler.limits import RAISE_ITEMS
 from compiler.load import PathKey
 from compiler.model import Kind
 from compiler.money import Rounding
-from compiler.schedule import Align, Bill, DayRule, Every, Period, count_increases
+from compiler.schedule import Align, Bill, DayRule, Every, Offset, Period, count_increases
 
 
 class Invalid(Exception):
@@ -181,11 +181,27 @@ class RecurringSpec:
 
 
 @dataclass(frozen=True)
+class After:
+    """A date written relative to another milestone of the project: `{after: KEY, plus: ...}`.
+
+    KEY is a milestone's key, or CHARGE/PART for a split part. Expansion resolves it once the
+    project's other milestones are read (compiler/expand/relative.py).
+    """
+
+    key: str
+    plus: Offset
+    key_path: PathKey  # where `after` was written: unknown keys and cycles are reported here
+    plus_path: PathKey  # where `plus` was written: a date past 9999-12-31 is reported here
+
+
+@dataclass(frozen=True)
 class When:
-    """When a milestone bills: on a date, or when a task completes."""
+    """When a milestone bills: on a date, when a task completes, or after another milestone
+    (date None until expansion resolves `after`)."""
 
     date: date | None
     task: str | int | None
+    after: After | None = None
 
 
 @dataclass(frozen=True)
