@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from support import INVOICE_ITEM, PROJECT_ID, Run, billplan, state_json, write_plan
 from support_coperniq import RECORD
 from support_wethod import BRAND, PAYMENT_TERM, VAT_RATE
@@ -254,3 +253,23 @@ def test_an_adjust_mode_billplan_lacks_is_a_located_error(tmp_path: Path) -> Non
     assert "plan.yaml:6:11: $.defaults.adjust: 'this_period' is not one of: next_open_period" in (
         checked.errors
     )
+
+
+def test_a_plan_from_state_keeps_the_adjusting_lines_billplan_made(tmp_path: Path) -> None:
+    directory = applied_and_invoiced(tmp_path, RUDDR, KICKOFF)
+    write(directory, RUDDR, kickoff="12000")
+    assert run("apply", directory).code == 0
+
+    planned = run("plan", directory, "--no-refresh", "ruddr")
+
+    assert f"{KICKOFF}/~adjust" not in planned.out, planned.text
+
+
+def test_a_target_on_the_invoiced_object_covers_its_adjusting_line(tmp_path: Path) -> None:
+    directory = applied_and_invoiced(tmp_path, RUDDR, KICKOFF)
+    write(directory, RUDDR, kickoff="12000", support="1100")
+
+    planned = run("plan", directory, "--target", KICKOFF)
+
+    assert f"+ create  {KICKOFF}/~adjust" in planned.out, planned.text
+    assert "support" not in planned.out
