@@ -29,7 +29,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
-from compiler.model import Item, Observed, Resource
+from compiler.model import SECTION, Item, Observed, Resource
 from compiler.model.change import Change, Plan
 from compiler.model.fields import field_changes
 from compiler.money import format_grouped
@@ -53,7 +53,17 @@ class Compiler(Protocol):
 
 
 class AdjustError(Exception):
-    """An adjusting line the vendor would refuse; says which and why."""
+    """An adjusting line the vendor would refuse: the charge it corrects, and why."""
+
+    def __init__(self, charge: Item, message: str) -> None:
+        self.charge = charge
+        super().__init__(message)
+
+    @property
+    def path(self) -> str:
+        """The JSON path of the charge whose invoiced object the line corrects."""
+        section = SECTION[self.charge.kind]
+        return f"$.projects.{self.charge.project}.{section}.{self.charge.charge}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,7 @@ def lines(
             line = _compile(
                 _line_item(root, address, difference, when or later.open_date(root)),
                 providers[current.provider],
+                root.items[0],
             )
             made.append(line)
             adjustments.append(
@@ -211,11 +222,15 @@ def _line_item(root: Resource, address: str, difference: Decimal, when: date) ->
     )
 
 
-def _compile(item: Item, provider: Compiler) -> Resource:
+def _compile(item: Item, provider: Compiler, charge: Item) -> Resource:
     compiled, problems = provider.compile([item])
     if problems or len(compiled) != 1:
         why = "; ".join(message for _, message in problems) or "it compiled to no object"
-        raise AdjustError(f"{item.address}: the adjusting line cannot be made: {why}")
+        raise AdjustError(
+            charge,
+            f"{item.address}, the adjusting line billplan would make, cannot be made: {why}; "
+            "change the charge, or leave `adjust` off it and bill the difference by hand",
+        )
     return replace(compiled[0], fixed=provider.fixed_fields)
 
 

@@ -222,7 +222,10 @@ class Workspace:
                 self.resources, current, observed, self.providers, self.as_of, self.from_state
             )
         except adjust.AdjustError as exc:
-            raise WorkspaceError(str(exc)) from None
+            mark = exc.charge.mark or Mark("?", 1, 1)
+            raise WorkspaceError(
+                "an adjusting line cannot be made", [Diagnostic(mark, exc.path, str(exc))]
+            ) from None
         plan = diff(
             [*self.resources, *wanted],
             current,
