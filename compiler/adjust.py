@@ -129,7 +129,7 @@ def lines(
         obs = remote.get((entry.type, entry.remote_id))
         return obs if obs is not None and obs.locked else None
 
-    made: list[Resource] = [_as_written(e) for e in _unread_lines(state, unread)]
+    made: list[Resource] = [as_written(e) for e in _unread_lines(state, unread)]
     adjustments: list[Adjustment] = []
     later = _Later(resources, invoiced, as_of)
     for resource in resources:
@@ -284,7 +284,7 @@ def _unread_lines(state: State, unread: Collection[str]) -> list[Entry]:
     return [e for e in state.entries.values() if e.provider in unread and is_line(e.address)]
 
 
-def _as_written(entry: Entry) -> Resource:
+def as_written(entry: Entry) -> Resource:
     """An adjusting line at a connection planned from state, as billplan last wrote it."""
     return Resource(
         address=entry.address,

@@ -9,11 +9,22 @@ from __future__ import annotations
 import json
 import textwrap
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from support import INVOICE_ITEM, PROJECT_ID, Run, billplan, state_json, write_plan
+from support import (
+    INVOICE_ITEM,
+    MILESTONE,
+    PROJECT_ID,
+    Run,
+    billplan,
+    plan_sandbox,
+    state_json,
+    step,
+    write_plan,
+)
 from support_coperniq import RECORD
 from support_wethod import BRAND, PAYMENT_TERM, VAT_RATE
 
@@ -76,7 +87,7 @@ def write(directory: Path, vendor: Vendor, **amounts: str | bool) -> Path:
 
 def run(*args: str | Path, as_of: str = "2026-03-10") -> Run:
     extra = ["--sandbox"]
-    if args[0] in ("plan", "apply"):
+    if args[0] in ("plan", "apply", "import"):
         extra += ["--as-of", as_of]
     if args[0] == "apply":
         extra.append("--auto-approve")
@@ -273,3 +284,28 @@ def test_a_target_on_the_invoiced_object_covers_its_adjusting_line(tmp_path: Pat
 
     assert f"+ create  {KICKOFF}/~adjust" in planned.out, planned.text
     assert "support" not in planned.out
+
+
+def test_an_adjusting_line_whose_create_was_lost_can_be_confirmed_by_import(
+    tmp_path: Path,
+) -> None:
+    directory = applied_and_invoiced(tmp_path, RUDDR, KICKOFF)
+    write(directory, RUDDR, kickoff="12000")
+    lose = {"lose_response": True}
+    lost = step(
+        directory,
+        apply=True,
+        as_of=date(2026, 3, 10),
+        arrange=lambda admin: admin.fault("POST", "/project-invoice-milestones", **lose),
+    )
+    assert [f.address for f in lost.applied.failures] == [f"{KICKOFF}/~adjust"]
+    with plan_sandbox(directory) as admin:
+        (landed,) = [m for m in admin.objects(MILESTONE) if m["name"] == "Adjustment to Kickoff"]
+        admin.edit(MILESTONE, landed["id"], name="Adjustment to Kickoff (edited)")
+    shown = run("plan", directory)
+
+    confirmed = run("import", f"{KICKOFF}/~adjust", landed["id"], directory)
+
+    assert "unconfirmed" in shown.out, shown.text
+    assert confirmed.code == 0, confirmed.text
+    assert entries(directory)[f"{KICKOFF}/~adjust"]["remote_id"] == landed["id"]
