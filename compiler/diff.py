@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from compiler import drift
+from compiler import adjust, drift
 from compiler.model import Observed, Resource
 from compiler.model.change import (
     Change,
@@ -559,6 +559,8 @@ def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> lis
     creates: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
     deletes: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
     for change in changes:
+        if adjust.is_line(change.address):
+            continue  # an adjusting line is an object of its own, never a period that moved
         key = (_charge_of(change.address), change.type, str(change.project_id))
         if change.action == "create" and change.address not in owned:
             creates[key].append(change)

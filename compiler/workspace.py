@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from compiler import drift, moved, ownership
+from compiler import adjust, drift, moved, ownership
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import diff
@@ -216,14 +216,25 @@ class Workspace:
         if mode == "refresh-only":
             return drift.refresh_only(state, observed, targets)
         current, renames = self.moved_state(state)
+        observed = list(observed)
+        try:
+            wanted, adjustments = adjust.lines(
+                self.resources, current, observed, self.providers, self.as_of, self.from_state
+            )
+        except adjust.AdjustError as exc:
+            mark = exc.charge.mark or Mark("?", 1, 1)
+            raise WorkspaceError(
+                "an adjusting line cannot be made", [Diagnostic(mark, exc.path, str(exc))]
+            ) from None
         plan = diff(
-            self.resources,
+            [*self.resources, *wanted],
             current,
             observed,
             self.project_keys,
             unproven=self.unproven,
             sandbox=self.sandbox_choice,
         )
+        plan = adjust.annotate(plan, adjustments)
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
         plan.notes += ownership.notes(self.backend, current, plan, observed)

@@ -29,6 +29,7 @@ SETTINGS_KEYS = {
     "rounding",
     "holidays",
     "horizon",
+    "adjust",
     "ruddr",
     "wethod",
     "kantata",

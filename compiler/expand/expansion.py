@@ -163,6 +163,7 @@ class _Describer:
                     options=charge.options,
                     option_marks=charge.option_marks,
                     mark=charge.mark,
+                    adjust=charge.settings.adjust,
                 )
             )
 

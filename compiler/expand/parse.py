@@ -220,6 +220,7 @@ class Parser:
             horizon_path=horizon_path,
             options=options,
             option_paths=option_paths,
+            adjust=layer.get("adjust", parent.adjust if parent else None),
         )
 
     def _foreign_options(self, layer: Mapping[str, Any], path: PathKey, vendor: str) -> bool:

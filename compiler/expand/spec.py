@@ -65,6 +65,8 @@ class Settings:
     options: Mapping[str, Mapping[str, Any]]  # vendor type -> merged option block
     # vendor type -> option key -> where the winning value was written (for provider errors)
     option_paths: Mapping[str, Mapping[str, PathKey]] = field(default_factory=dict)
+    # How an invoiced item the plan changes is corrected (compiler.adjust); None: not at all.
+    adjust: str | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ class Item:
     # Where each option was written (defaults, project, template or charge), for errors.
     option_marks: Mapping[str, Mark] = field(default_factory=dict, compare=False)
     mark: Mark | None = field(default=None, compare=False)  # where the charge is written
+    # `adjust:` in force: how a change to it, once invoiced, is billed (compiler.adjust).
+    adjust: str | None = None
 
 
 @dataclass(frozen=True)

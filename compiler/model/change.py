@@ -42,6 +42,7 @@ Reason = Literal[
     "drift",  # edited outside billplan since billplan wrote it
     "gone",  # deleted outside billplan (or a create that never landed)
     "locked",  # invoiced at the vendor: a wanted change billplan never writes
+    "adjust",  # a line billing the difference of an invoiced object the plan changed (adjust:)
     "adopted",  # found at the vendor (a twin, billplan's tag, a lost create that landed)
     "unchanged",  # the vendor holds what the plan says
     # A create whose answer was lost, not settled: the vendor holds a look-alike made since
