@@ -93,9 +93,9 @@ def _check(target: Path, as_of: date, limits: Limits) -> Checked:
     expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     if not diagnostics:
-        # `moved:` renames and `removed:` blocks are checked against the addresses the plan expands to.
+        # `moved:` renames and `removed:` blocks are checked against the expanded addresses.
         addresses = [item.address for item in expansion.items]
-        diagnostics = plan_problems(doc, addresses) + removed_problems(doc, addresses)
+        diagnostics = [*plan_problems(doc, addresses), *removed_problems(doc, addresses)]
     return Checked(doc, items=expansion.items if not diagnostics else [], diagnostics=diagnostics)
 
 
