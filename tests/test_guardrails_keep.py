@@ -275,3 +275,40 @@ def test_ignoring_an_amount_is_a_located_error_listing_the_fields_that_may_be_ig
     assert run.code == 1
     assert "$.projects.cloud-infra.milestones.kickoff.ignore[0]: 'amount' is not one of: " \
         "description, date" in run.errors  # fmt: skip
+
+
+def test_shortening_a_protected_schedule_refuses_the_periods_that_fall_away(
+    ruddr: Remote, applied: Path
+) -> None:
+    protected = variant(
+        ("        end: 2026-03-31\n", "        end: 2026-03-31\n        protect: true\n")
+    )
+    write_plan(applied, protected, head=ruddr.head)
+    assert ruddr.billplan("apply", applied).code == 0
+    write_plan(applied, variant(("        end: 2026-03-31\n", "        end: 2026-02-28\n")),
+               head=ruddr.head)  # fmt: skip
+
+    planned = ruddr.billplan("plan", applied, "--format", "json")
+
+    assert planned.code == EXIT_PROTECTED, planned.text
+    refused = [
+        c["address"] for c in json.loads(planned.out)["changes"] if c["action"] == "protected"
+    ]
+    assert refused == ["cloud-infra/recurring/retainer/2026-03"]
+
+
+def test_a_project_protected_under_defaults_refuses_when_the_whole_project_leaves_the_plan(
+    ruddr: Remote, tmp_path: Path
+) -> None:
+    head = ruddr.head.replace("defaults:\n", "defaults:\n  protect: true\n")
+    directory = write_plan(tmp_path / "billing", head=head)
+    assert ruddr.billplan("apply", directory).code == 0
+    ruddr.admin.clear_requests()
+    # Another project keeps the plan valid; cloud-infra, and every protect: key, are gone.
+    other = variant(("cloud-infra:", "other-infra:"), ("project_id: d077258e", "project_id: x"))
+    write_plan(directory, other.split("    recurring:")[0], head=ruddr.head)
+
+    run = ruddr.billplan("apply", directory)
+
+    assert run.code == EXIT_PROTECTED, run.text
+    assert writes(ruddr) == []
