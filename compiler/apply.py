@@ -42,6 +42,7 @@ class Applied:
     done: list[Change] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     moved: int = 0  # addresses renamed in state by the plan's `moved:`
+    marked: int = 0  # protection marks set or cleared in state (`protect:`)
 
     @property
     def ok(self) -> bool:
@@ -74,7 +75,8 @@ def apply_plan(
         backend.write(state)
         result.moved = len(plan.moved)
         plan = moved.unmoved(plan)
-    if _mark(state, plan.protection):
+    result.marked = _mark(state, plan.protection)
+    if result.marked:
         backend.write(state)
     changes = actionable(plan)
     # Creates are batched per provider and type, across projects: the fewest requests. A
@@ -111,14 +113,15 @@ def apply_plan(
     return result
 
 
-def _mark(state: State, marks: Mapping[str, bool]) -> bool:
-    """Set or clear the protection marks of the entries state holds; whether any changed."""
-    changed = False
+def _mark(state: State, marks: Mapping[str, bool]) -> int:
+    """Set or clear the protection marks of the entries state holds; how many changed (the
+    entries a create makes take their mark when they are written)."""
+    changed = 0
     for address, protected in marks.items():
         entry = state.entries.get(address)
         if entry is not None and entry.protected != protected:
             state.entries[address] = replace(entry, protected=protected)
-            changed = True
+            changed += 1
     return changed
 
 

@@ -67,6 +67,7 @@ def test_protecting_an_applied_charge_is_a_state_change_that_apply_records(
     assert "only protection marks recorded in state" in planned.out
     run = ruddr.billplan("apply", applied)
     assert run.code == 0, run.text
+    assert "Changed the protection of 1 address in state." in run.out
     assert writes(ruddr) == []  # state only: the vendor is not written
     assert entry(applied, KICKOFF)["protected"] is True
     assert ruddr.billplan("plan", applied, "--detailed-exitcode").code == 0
