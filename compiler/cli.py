@@ -5,7 +5,9 @@ sandbox) and in the stages the workspace runs; what it shows, in its view (compi
 plan_view, apply_view, sandbox_view, and terminal for the consoles and messages of all).
 
 Exit codes: 0 success, 1 error (a bad plan, a failed call), and with `plan
---detailed-exitcode`, 2 when there are changes.
+--detailed-exitcode`, 2 when there are changes. A failing guardrail has its own code, with or
+without --detailed-exitcode, from `plan` and from an `apply` that refuses the plan:
+3 (EXIT_PROTECTED) when the plan would delete a protected object (`protect: true`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+# The plan would delete a protected object (`protect: true`): `plan` fails, `apply` refuses.
+EXIT_PROTECTED = 3
 
 
 def _as_of(text: str | None) -> date:
@@ -213,6 +217,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # a normal plan always has something to say about it (unconfirmed, adopt, create, forget).
     if mode == "refresh-only":
         changed = drift.found(plan) or bool(plan.pending)
+    elif plan.refused:
+        from compiler.operations.applying import refusal
+
+        terminal.error(refusal(plan))
+        return EXIT_PROTECTED
     else:
         changed = plan.has_changes or bool(plan.unsettled)
     return EXIT_CHANGES if args.detailed_exitcode and changed else EXIT_OK
@@ -271,7 +280,7 @@ def _applied(
     apply: Callable[[Workspace, TerminalApply], Applied | None],
 ) -> int:
     """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
-    from compiler.operations.applying import NotApproved, OverBudget
+    from compiler.operations.applying import NotApproved, OverBudget, ProtectedDelete
     from compiler.operations.saved_plan import SavedPlanRefused
     from compiler.render import apply_view as view
 
@@ -280,6 +289,9 @@ def _applied(
             applied = apply(workspace, view.TerminalApply(args.auto_approve))
     except OverBudget as exc:
         return _fail(str(exc))
+    except ProtectedDelete as exc:
+        terminal.error(str(exc))
+        return EXIT_PROTECTED
     except NotApproved:
         view.cancelled()
         return EXIT_ERROR
@@ -513,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when there are no changes, 1 on error, 2 when there are changes or a "
         "lost create waits for a person to confirm or reject (with --refresh-only: 2 when "
-        "there is drift or a create's outcome is unknown)",
+        "there is drift or a create's outcome is unknown). With or without this flag, a plan "
+        "that would delete a protected object (protect: true) exits 3",
     )
     plan.add_argument(
         "--refresh-only",

@@ -491,7 +491,7 @@ def _kind_of(value: Any) -> str:
 
 
 # Top-level lists that fragments combine rather than define once.
-_CONCATENATED = frozenset({"moved"})
+_CONCATENATED = frozenset({"moved", "removed"})
 
 
 def _merge(
@@ -528,7 +528,8 @@ def _merge(
             continue
         existing = doc.root[section]
         if section in _CONCATENATED and isinstance(existing, list) and isinstance(value, list):
-            # `moved:` lists in several fragments add up; marks shift to the merged positions.
+            # `moved:` and `removed:` lists in several fragments add up; marks shift to the
+            # merged positions.
             offset = len(existing)
             existing.extend(value)
             for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):

@@ -76,6 +76,9 @@ def to_json(
             "no-op": plan.count("no-op"),
             # Lost creates waiting for a person (added within format 1).
             "unconfirmed": plan.count("unconfirmed"),
+            # Deletes of protected objects, refused (added within format 1): a plan with any
+            # is never applied, saved or not (exit 3).
+            "protected": plan.count("protected"),
             "text": plan.summary(),
         },
         "impact": {
@@ -92,6 +95,11 @@ def to_json(
         # A partial plan's --target/--exclude, and the `moved:` renames apply makes in state.
         "targets": {"include": list(plan.targets), "exclude": list(plan.excludes)},
         "moved": [{"from": old, "to": new} for new, old in sorted(plan.moved.items())],
+        # Protection marks apply sets (true) or clears (false) in state (added within format 1).
+        "protection": [
+            {"address": address, "protected": mark}
+            for address, mark in sorted(plan.protection.items())
+        ],
         "changes": [_change_json(c) for c in plan.changes],
         "unmanaged": [_unmanaged_json(u) for u in plan.unmanaged],
     }
@@ -240,9 +248,18 @@ class Saved:
                 for c in raw.get("changes", [])
             ],
             moved={m["to"]: m["from"] for m in raw.get("moved") or []},
+            protection={
+                str(m["address"]): _flag(m["protected"]) for m in raw.get("protection") or []
+            },
             targets=targets,
             excludes=excludes,
         )
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"protected {value!r} is not true or false")
+    return value
 
 
 def _action_and_reason(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from compiler.limits import Limits
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item
 from compiler.moved import plan_problems
+from compiler.removed import plan_problems as removed_problems
 
 # plan_schema and schema_text are also read from here by the CLI and the tests.
 from compiler.schema_check import plan_schema, revalidate_charge, schema_problems, schema_text
@@ -92,8 +93,9 @@ def _check(target: Path, as_of: date, limits: Limits) -> Checked:
     expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     if not diagnostics:
-        # `moved:` renames are checked against the addresses the plan expands to.
-        diagnostics = plan_problems(doc, (item.address for item in expansion.items))
+        # `moved:` renames and `removed:` blocks are checked against the expanded addresses.
+        addresses = [item.address for item in expansion.items]
+        diagnostics = [*plan_problems(doc, addresses), *removed_problems(doc, addresses)]
     return Checked(doc, items=expansion.items if not diagnostics else [], diagnostics=diagnostics)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from compiler import adjust, drift, moved, ownership
+from compiler import adjust, drift, keep, moved, ownership, removed
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import diff
@@ -233,10 +233,12 @@ class Workspace:
             self.project_keys,
             unproven=self.unproven,
             sandbox=self.sandbox_choice,
+            released=removed.released(self.document),
         )
         plan = adjust.annotate(plan, adjustments)
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
+        plan.notes += removed.unmatched(self.document, current)
         plan.notes += ownership.notes(self.backend, current, plan, observed)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         plan.notes += [
@@ -344,6 +346,8 @@ def open_workspace(
         raise WorkspaceError(str(exc)) from None
     ownership.attach(providers, backend, opened_state)  # Kantata tags with the lineage
     resources, problems = _compile(providers, checked.items)
+    # The plan's protect: and ignore:, carried by each resource to the diff.
+    resources = keep.guarded(resources, keep.guards(document), providers)
     if problems:
         for provider in providers.values():
             provider.close()

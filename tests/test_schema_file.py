@@ -34,6 +34,10 @@ SETTINGS_KEYS = {
     "wethod",
     "kantata",
     "coperniq",
+    # issue 17's guardrails, written like settings: the nearest of charge, template,
+    # project and defaults wins.
+    "protect",
+    "ignore",
 }
 KEY_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
 
@@ -303,6 +307,7 @@ def test_the_top_level_has_the_fixed_keys() -> None:
         "templates",
         "projects",
         "moved",
+        "removed",  # issue 17: stop managing addresses without deleting them
     }
     # billplan requires version, providers and projects after merging a plan's fragments;
     # the schema leaves them optional so that an editor accepts each fragment on its own.

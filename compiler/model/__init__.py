@@ -78,6 +78,12 @@ class Resource:
     # Private): opaque to every other stage, never compared, carried by the change into the
     # saved plan. Plain JSON values, so that it reads back as it was written.
     private: Mapping[str, Any] = field(default_factory=dict)
+    # The plan's `protect:` for it (compiler.keep): True or False as written, None when the
+    # plan says nothing (then what state remembers stands).
+    protected: bool | None = None
+    # Attributes a person may edit at the vendor without billplan restoring them (the plan's
+    # `ignore:`), each with the plan's name for it: attribute -> description | date.
+    ignored: Mapping[str, str] = field(default_factory=dict)
     # The items it bills (several for a grouped invoice), for messages that point into the
     # plan's YAML. Not saved: a stage that needs them has the plan's items.
     items: tuple[Item, ...] = field(default=(), compare=False)

@@ -43,6 +43,8 @@ Reason = Literal[
     "gone",  # deleted outside billplan (or a create that never landed)
     "locked",  # invoiced at the vendor: a wanted change billplan never writes
     "adjust",  # a line billing the difference of an invoiced object the plan changed (adjust:)
+    "protected",  # a delete of a protected object (`protect: true`): refused, never written
+    "released",  # under the plan's `removed:`: dropped from state, kept at the vendor
     "adopted",  # found at the vendor (a twin, billplan's tag, a lost create that landed)
     "unchanged",  # the vendor holds what the plan says
     # A create whose answer was lost, not settled: the vendor holds a look-alike made since
@@ -65,7 +67,16 @@ USUAL: dict[Action, Reason] = {
 }
 # What a reader calls a change: its action, or the reason when that is what matters most.
 Label = Literal[
-    "create", "update", "delete", "adopt", "forget", "no-op", "drift", "locked", "unconfirmed"
+    "create",
+    "update",
+    "delete",
+    "adopt",
+    "forget",
+    "no-op",
+    "drift",
+    "locked",
+    "unconfirmed",
+    "protected",
 ]
 # Reasons that leave an address waiting for a person (or a new plan): never a write, never
 # settled by apply on its own.
@@ -137,6 +148,11 @@ class Change:
         if self.reason == "locked" and self.action != "no-op":
             # apply reads only the action: a lock must never travel with a write.
             raise ValueError(f"{self.address}: an invoiced object is never written ({self.action})")
+        if self.reason == "protected" and self.action != "no-op":
+            # A refused delete: apply refuses the whole plan, and never writes this one.
+            raise ValueError(f"{self.address}: a protected object is never deleted")
+        if self.reason == "released" and self.action != "forget":
+            raise ValueError(f"{self.address}: `removed:` only ever forgets ({self.action})")
         if self.reason in UNSETTLED and self.action != "no-op":
             # Nor may a guess: what a lost create made is settled by a person or a full read.
             raise ValueError(
@@ -170,6 +186,8 @@ def label_of(action: Action, reason: Reason) -> Label:
     other change its action."""
     if reason == "locked":
         return "locked"
+    if reason == "protected":
+        return "protected"
     if reason in UNSETTLED:
         return "unconfirmed"
     if reason == "drift" and action == "update":
@@ -216,6 +234,8 @@ def unlabel(label: str) -> tuple[Action, Reason]:
     plan saved before changes carried their reason)."""
     if label == "locked":
         return "no-op", "locked"
+    if label == "protected":
+        return "no-op", "protected"
     if label == "drift":
         return "update", "drift"
     if label == "unconfirmed":
@@ -255,6 +275,9 @@ class Plan:
     pending: list[str] = field(default_factory=list)
     # The sandbox the plan ran against, for the commands it prints (settle_commands).
     sandbox: SandboxChoice = field(default_factory=SandboxChoice)
+    # Protection marks apply sets (True) or clears (False) in state: an address whose
+    # `protect:` in the plan differs from what state remembers. State only, like `moved`.
+    protection: dict[str, bool] = field(default_factory=dict)
 
     def count(self, label: Label) -> int:
         """How many changes a reader sees as `label` (a restore of drift is not an update)."""
@@ -265,8 +288,18 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """Anything for apply to do, at the vendors or in state (a `moved:` rename)."""
-        return bool(self.moved) or any(c.action != "no-op" for c in self.changes)
+        """Anything for apply to do, at the vendors or in state (a `moved:` rename, a
+        protection mark)."""
+        return (
+            bool(self.moved)
+            or bool(self.protection)
+            or any(c.action != "no-op" for c in self.changes)
+        )
+
+    @property
+    def refused(self) -> list[Change]:
+        """Deletes of protected objects: a plan holding any is never applied (EXIT_PROTECTED)."""
+        return [change for change in self.changes if change.reason == "protected"]
 
     def summary(self) -> str:
         create = self.count("create")
@@ -278,8 +311,15 @@ class Plan:
             for action, label in (("adopt", "to adopt"), ("forget", "to forget"))
             if self.count(action)
         ]
+        marks = sum(self.protection.values())
+        if marks:
+            extras.append(f"{marks} to protect")
+        if unmarks := len(self.protection) - marks:
+            extras.append(f"{unmarks} to unprotect")
         locked = self.count("locked")
         extras.append(f"{locked} locked")
+        if refused := self.count("protected"):
+            extras.append(f"{refused} protected from delete")
         if unsettled := self.count("unconfirmed"):
             extras.append(f"{unsettled} unconfirmed")
         return text + ", " + ", ".join(extras) + "."
@@ -307,9 +347,9 @@ def billing_impact(changes: Iterable[Change]) -> Impact:
     for change in changes:
         old = change.before_side
         new = change.after_side
-        if change.reason in ("locked", *UNSETTLED) or change.action == "forget":
-            # A locked object stays as it is, and so does an unsettled look-alike; a
-            # forgotten one is already gone.
+        if change.reason in ("locked", "protected", *UNSETTLED) or change.action == "forget":
+            # A locked object stays as it is, and so do a protected one and an unsettled
+            # look-alike; a forgotten one is already gone, or stays at the vendor (released).
             new = old
         if change.action == "delete":
             new = None

@@ -12,6 +12,8 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
 
 - `<!-- billplan-plan -->` (MARKER), hidden, so that a workflow finds and updates its own
   comment instead of adding one per push.
+- A `> [!CAUTION]` alert when the plan would delete a protected object (`protect: true`):
+  the plan fails (exit 3) and apply refuses it; the alert names each object and what to do.
 - A `> **Warning:**` line when anything is deleted, locked or unconfirmed, or drift was found.
 - The summary line as a heading, then the billing impact per currency (scheduled now, after
   apply, the change), then the hosts billplan contacts: one row per host (at most one per
@@ -86,7 +88,26 @@ _SYMBOL = {
     "forget": ("x", "dim"),
     "no-op": (" ", "dim"),
     "unconfirmed": ("?", "bold yellow"),
+    "protected": ("!", "bold red"),
 }
+# What a plan that would delete protected objects tells its reader: it fails, and how to go on.
+PROTECTED_CAUTION = (
+    "{} protected by `protect: true` (remembered in state): this plan would delete "
+    "{} and fails, and apply refuses it. To delete one on purpose, apply the plan with "
+    "`protect: false` on its charge first, then remove the charge; to stop managing it and "
+    "keep it at the vendor, list it under `removed:`."
+)
+
+
+def protected_caution(plan: Plan) -> str:
+    n = len(plan.refused)
+    if not n:
+        return ""
+    return PROTECTED_CAUTION.format(
+        f"{n} object{'s are' if n != 1 else ' is'}", "them" if n != 1 else "it"
+    )
+
+
 # What an unconfirmed change asks of the reader, once per plan.
 UNSETTLED_WARNING = (
     "{} waiting for a person: billplan sent {} but never got the answer, and will not create "
@@ -134,7 +155,7 @@ def _currency(change: Change) -> str:
 def _shown_side(change: Change) -> Side | None:
     # A locked object keeps what the vendor holds, and so does an unconfirmed look-alike
     # (nothing is written for it): show that, not the plan's wish.
-    if change.label in ("locked", "unconfirmed"):
+    if change.label in ("locked", "unconfirmed", "protected"):
         return change.before_side or change.after_side
     return change.after_side or change.before_side
 
@@ -190,6 +211,10 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
     if not visible and not plan.unmanaged:
         if plan.moved:
             console.print("No changes at the vendors; only addresses renamed in state (moved:).")
+        elif plan.protection:
+            console.print(
+                "No changes at the vendors; only protection marks recorded in state (protect:)."
+            )
         else:
             console.print("No changes. The vendors hold exactly what the plan says.")
         _print_notes(plan, console)
@@ -229,6 +254,8 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         )
     if warning := unsettled_warning(plan):
         console.print(f"[bold yellow]Warning: {warning}[/bold yellow]")
+    if caution := protected_caution(plan):
+        console.print(f"[bold red]Refused: {markup(caution)}[/bold red]")
     console.print(f"[bold]{plan.summary()}[/bold]")
 
 
@@ -316,8 +343,8 @@ FULL_PLAN = (
 
 # Most alarming first: when a block is trimmed, these rows are the last to go.
 _RANK = {a: n for n, a in enumerate(
-    ("locked", "unconfirmed", "delete", "drift", "update", "forget", "adopt", "create", "no-op",
-     "")
+    ("protected", "locked", "unconfirmed", "delete", "drift", "update", "forget", "adopt",
+     "create", "no-op", "")
 )}  # fmt: skip
 _LABEL = {
     "locked": "🔒 **LOCKED**",
@@ -329,6 +356,7 @@ _LABEL = {
     "forget": "× forget",
     "no-op": "no-op",
     "unconfirmed": "❓ **unconfirmed**",
+    "protected": "🛡️ **PROTECTED**",
 }
 _CHANGES_TABLE = (
     "| Action | Address | Date | Amount | Field | Old → new |\n|---|---|---|--:|---|---|"
@@ -369,6 +397,12 @@ def _html(text: Any) -> str:
 def _md_head(plan: Plan, title: str) -> str:
     """Never trimmed: the marker, the warning, the summary and the billing impact."""
     lines = [MARKER]
+    if caution := protected_caution(plan):
+        # GitHub's alert block: the loudest thing in the comment, before everything else.
+        refused = ", ".join(md_text(change.address) for change in plan.refused[:20])
+        more = len(plan.refused) - 20
+        refused += f" and {more:,} more" if more > 0 else ""
+        lines += ["> [!CAUTION]", f"> {caution}", ">", f"> Refused: {refused}", ""]
     alarms = [
         text.format(n)
         for action, text in (
@@ -386,7 +420,9 @@ def _md_head(plan: Plan, title: str) -> str:
     if alarms:
         lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
     lines += [f"### {md_text(title)}: {plan.summary()}", ""]
-    quiet = not (plan.has_changes or plan.count("locked") or plan.unsettled or plan.unmanaged)
+    quiet = not (
+        plan.has_changes or plan.count("locked") or plan.unsettled or plan.unmanaged or plan.refused
+    )
     if quiet:
         lines += ["No changes. The vendors hold exactly what the plan says.", ""]
     impact = plan.impact()
@@ -512,7 +548,12 @@ def _md_sections(plan: Plan) -> list[_Section]:
         counts: dict[str, int] = defaultdict(int)
         for change in changes:
             counts[change.label] += 1
-        alarming = bool(counts.get("locked") or counts.get("delete") or counts.get("unconfirmed"))
+        alarming = bool(
+            counts.get("protected")
+            or counts.get("locked")
+            or counts.get("delete")
+            or counts.get("unconfirmed")
+        )
         summary = ", ".join(f"{counts[a]} {a}" for a in sorted(counts, key=_RANK.__getitem__))
         n = len(changes)
         sections.append(
