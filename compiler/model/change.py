@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from compiler.credentials import Endpoint
+    from compiler.model.breach import Breach
 
 # What apply does with a change. adopt and forget touch only state: adopt records an object
 # the vendor already holds, forget drops one the vendor no longer holds.
@@ -254,6 +255,8 @@ class Plan:
     pending: list[str] = field(default_factory=list)
     # The sandbox the plan ran against, for the commands it prints (settle_commands).
     sandbox: SandboxChoice = field(default_factory=SandboxChoice)
+    # Policy rules the plan breaks (compiler.policy): apply refuses it, plan exits EXIT_POLICY.
+    breaches: list[Breach] = field(default_factory=list)
 
     def count(self, label: Label) -> int:
         """How many changes a reader sees as `label` (a restore of drift is not an update)."""
