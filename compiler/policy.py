@@ -343,10 +343,13 @@ class PolicyBreached(Exception):
     def __init__(self, breaches: Iterable[Breach], what: str = "The plan") -> None:
         self.breaches = list(breaches)
         n = len(self.breaches)
+        allowable = sorted(
+            {flag for b in self.breaches if (flag := RULE_KINDS[b.rule].allowed_by) is not None}
+        )
+        flags = f" (or, if what it breaks is meant, add {' '.join(allowable)})" if allowable else ""
         super().__init__(
             f"{what} breaks {n} policy rule{'s' if n != 1 else ''}; nothing was applied. "
-            "Change the plan (or, for a large delete that is meant, add "
-            f"{ALLOW_LARGE_DELETE}) and plan again"
+            f"Change the plan{flags} and plan again"
         )
 
     @property

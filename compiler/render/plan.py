@@ -448,7 +448,7 @@ def _md_breaches(plan: Plan) -> list[str]:
     for breach in plan.breaches:
         lines.append(
             f"> - **{md_text(breach.title)}**: {md_text(breach.message)} "
-            f"(set at {md_text(breach.source)}). {md_text(breach.fix)}."
+            f"(set at {md_text(breach.source)}). What to do: {md_text(breach.fix)}."
         )
     return [*lines, ""]
 
