@@ -302,6 +302,7 @@ def test_the_top_level_has_the_fixed_keys() -> None:
         "templates",
         "projects",
         "moved",
+        "policy",
     }
     # billplan requires version, providers and projects after merging a plan's fragments;
     # the schema leaves them optional so that an editor accepts each fragment on its own.
