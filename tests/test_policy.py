@@ -375,3 +375,23 @@ def test_a_saved_plan_reads_back_its_breaches(tmp_path: Path) -> None:
     plan = planfile.load(saved).plan
     assert [b.rule for b in plan.breaches] == ["past_dates"]
     assert replace(plan.breaches[0], addresses=()).source.endswith("plan.yaml:8:3")
+
+
+# ---- the example policy ----------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_POLICY = REPO / "plans" / "policy" / "finance.yaml"
+
+
+def test_the_example_policy_lets_the_examples_apply_and_converge(tmp_path: Path) -> None:
+    import shutil
+
+    examples = tmp_path / "examples"
+    shutil.copytree(REPO / "plans" / "examples", examples, ignore=shutil.ignore_patterns(".*"))
+    assert billplan("validate", examples, "--policy", EXAMPLE_POLICY).code == 0
+    assert billplan("apply", examples, "--sandbox", "--auto-approve",
+                    "--policy", EXAMPLE_POLICY).code == 0  # fmt: skip
+    again = billplan("plan", examples, "--sandbox", "--detailed-exitcode",
+                     "--policy", EXAMPLE_POLICY)  # fmt: skip
+    assert again.code == 0, again.text
+    assert "No changes." in again.out
