@@ -262,7 +262,9 @@ def test_apply_refuses_a_plan_that_breaks_a_rule_and_writes_nothing(tmp_path: Pa
 def test_a_saved_plan_carries_its_breaches_and_apply_refuses_it(tmp_path: Path) -> None:
     directory = write_plan(tmp_path / "plan", head=_with_policy("largest_change: {USD: 100000}"))
     saved = tmp_path / "plan.json"
-    assert sandboxed("plan", directory, "-o", saved).code == EXIT_POLICY
+    planned = sandboxed("plan", directory, "-o", saved)
+    assert planned.code == EXIT_POLICY
+    assert "with the policy rules it breaks: apply refuses it" in " ".join(planned.out.split())
     [breach] = json.loads(saved.read_text())["breaches"]
     assert breach["rule"] == "largest_change"
     assert breach["message"] == "USD 106,500.00 > 100,000.00 by 6,500.00"
