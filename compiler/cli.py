@@ -186,8 +186,11 @@ def _policy_file(args: argparse.Namespace) -> Policy | None:
 
 
 def _allowed(args: argparse.Namespace) -> frozenset[str]:
-    """The policy rule kinds this run may break, by their flags."""
-    return frozenset({"large_delete"} if getattr(args, "allow_large_delete", False) else ())
+    """The policy rule kinds this run may break, by their flags (a rule kind names its own)."""
+    from compiler.policy import ALLOW_LARGE_DELETE, RULE_KINDS
+
+    given = {ALLOW_LARGE_DELETE} if getattr(args, "allow_large_delete", False) else set()
+    return frozenset(kind.key for kind in RULE_KINDS.values() if kind.allowed_by in given)
 
 
 def _fail(message: str) -> int:
