@@ -22,6 +22,7 @@ from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item
 from compiler.moved import plan_problems
 from compiler.removed import plan_problems as removed_problems
+from compiler.policy import read as read_policy
 
 # plan_schema and schema_text are also read from here by the CLI and the tests.
 from compiler.schema_check import plan_schema, revalidate_charge, schema_problems, schema_text
@@ -91,6 +92,7 @@ def _check(target: Path, as_of: date, limits: Limits) -> Checked:
         return any(b[:n] == path for b in broken)
 
     expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
+    problems += read_policy(doc, skip)[1]
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     if not diagnostics:
         # `moved:` renames and `removed:` blocks are checked against the expanded addresses.

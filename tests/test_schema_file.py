@@ -308,6 +308,7 @@ def test_the_top_level_has_the_fixed_keys() -> None:
         "projects",
         "moved",
         "removed",  # issue 17: stop managing addresses without deleting them
+        "policy",
     }
     # billplan requires version, providers and projects after merging a plan's fragments;
     # the schema leaves them optional so that an editor accepts each fragment on its own.

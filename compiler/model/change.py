@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from compiler.credentials import Endpoint
+    from compiler.model.breach import Breach
 
 # What apply does with a change. adopt and forget touch only state: adopt records an object
 # the vendor already holds, forget drops one the vendor no longer holds.
@@ -278,6 +279,8 @@ class Plan:
     # Protection marks apply sets (True) or clears (False) in state: an address whose
     # `protect:` in the plan differs from what state remembers. State only, like `moved`.
     protection: dict[str, bool] = field(default_factory=dict)
+    # Policy rules the plan breaks (compiler.policy): apply refuses it, plan exits EXIT_POLICY.
+    breaches: list[Breach] = field(default_factory=list)
 
     def count(self, label: Label) -> int:
         """How many changes a reader sees as `label` (a restore of drift is not an update)."""

@@ -1,6 +1,7 @@
 """Applying a plan (`apply PATH`, and `apply FILE PATH` once its saved plan is checked): under
-the state's lock, the plan made, shown, checked against the vendors' request budgets and
-approved by a person, then its changes made (compiler.apply) with progress shown.
+the state's lock, the plan made, shown, refused if it breaks a policy rule (compiler.policy),
+checked against the vendors' request budgets and approved by a person, then its changes made
+(compiler.apply) with progress shown.
 
 This module decides what happens and in which order; what is shown, and how approval is
 asked, is the view's (ApplyView; compiler.render.apply_view shows it in a terminal).
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from compiler.apply import Applied, Progress, actionable, apply_plan
 from compiler.operations import saved_plan
+from compiler.policy import PolicyBreached
 
 if TYPE_CHECKING:
     from compiler.model.change import Plan
@@ -112,6 +114,8 @@ def _approved_and_applied(
     view.planned(plan)
     if plan.refused:
         raise ProtectedDelete(plan)
+    if plan.breaches:
+        raise PolicyBreached(plan.breaches)
     if not plan.has_changes:
         return None
     if problems := workspace.budget_problems(plan):

@@ -14,6 +14,8 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   comment instead of adding one per push.
 - A `> [!CAUTION]` alert when the plan would delete a protected object (`protect: true`):
   the plan fails (exit 3) and apply refuses it; the alert names each object and what to do.
+- A `> [!CAUTION]` alert when the plan breaks a policy rule (compiler.policy): each rule, by
+  how much, where it was set and what to do; such a plan is never applied.
 - A `> **Warning:**` line when anything is deleted, locked or unconfirmed, or drift was found.
 - The summary line as a heading, then the billing impact per currency (scheduled now, after
   apply, the change), then the hosts billplan contacts: one row per host (at most one per
@@ -256,7 +258,22 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         console.print(f"[bold yellow]Warning: {warning}[/bold yellow]")
     if caution := protected_caution(plan):
         console.print(f"[bold red]Refused: {markup(caution)}[/bold red]")
+    _print_breaches(plan, console)
     console.print(f"[bold]{plan.summary()}[/bold]")
+
+
+def breaches_heading(plan: Plan) -> str:
+    n = len(plan.breaches)
+    return f"Policy: this plan breaks {n} rule{'s' if n != 1 else ''} and will not be applied"
+
+
+def _print_breaches(plan: Plan, console: Console) -> None:
+    if not plan.breaches:
+        return
+    console.print(f"[bold red]{breaches_heading(plan)}:[/bold red]")
+    for breach in plan.breaches:
+        console.print(f"  [red]{markup(str(breach))}[/red]")
+        console.print(f"      [dim]set at {markup(breach.source)}; {markup(breach.fix)}[/dim]")
 
 
 def print_project(project: str, first: Change, console: Console) -> None:
@@ -403,6 +420,7 @@ def _md_head(plan: Plan, title: str) -> str:
         more = len(plan.refused) - 20
         refused += f" and {more:,} more" if more > 0 else ""
         lines += ["> [!CAUTION]", f"> {caution}", ">", f"> Refused: {refused}", ""]
+    lines += _md_breaches(plan)
     alarms = [
         text.format(n)
         for action, text in (
@@ -457,6 +475,19 @@ def _md_head(plan: Plan, title: str) -> str:
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"  # every block after it opens with a blank line
+
+
+def _md_breaches(plan: Plan) -> list[str]:
+    """The policy alert: GitHub shows `> [!CAUTION]` as a red block above everything."""
+    if not plan.breaches:
+        return []
+    lines = ["> [!CAUTION]", f"> **{breaches_heading(plan)}.**", ">"]
+    for breach in plan.breaches:
+        lines.append(
+            f"> - **{md_text(breach.title)}**: {md_text(breach.message)} "
+            f"(set at {md_text(breach.source)}). What to do: {md_text(breach.fix)}."
+        )
+    return [*lines, ""]
 
 
 @dataclass
