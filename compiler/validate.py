@@ -21,8 +21,8 @@ from compiler.limits import Limits
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item
 from compiler.moved import plan_problems
-from compiler.removed import plan_problems as removed_problems
 from compiler.policy import read as read_policy
+from compiler.removed import plan_problems as removed_problems
 
 # plan_schema and schema_text are also read from here by the CLI and the tests.
 from compiler.schema_check import plan_schema, revalidate_charge, schema_problems, schema_text
