@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from compiler.model import SECTION, Item, Observed, Resource
-from compiler.model.change import Change, Plan
+from compiler.model.change import ADJUST_SEGMENT, Change, Plan
 from compiler.model.fields import field_changes
 from compiler.money import format_grouped
 from compiler.state import Entry, State
@@ -38,7 +38,7 @@ from compiler.state import Entry, State
 # The modes `adjust:` takes (the schema's enum says the same).
 MODES: tuple[str, ...] = ("next_open_period",)
 # The last segment of an adjusting line's address.
-SEGMENT = "~adjust"
+SEGMENT = ADJUST_SEGMENT
 # How much of the corrected object's description an adjusting line repeats: Ruddr names are
 # at most 255 characters, and the line's own words come first.
 DESCRIBED = 200

@@ -309,3 +309,25 @@ def test_an_adjusting_line_whose_create_was_lost_can_be_confirmed_by_import(
     assert "unconfirmed" in shown.out, shown.text
     assert confirmed.code == 0, confirmed.text
     assert entries(directory)[f"{KICKOFF}/~adjust"]["remote_id"] == landed["id"]
+
+
+def test_the_warning_counts_only_invoiced_objects_no_adjusting_line_corrects(
+    tmp_path: Path,
+) -> None:
+    # Kickoff asks for an adjusting line; January's support does not: only January is left
+    # to warn about.
+    directory = applied_and_invoiced(tmp_path, RUDDR, KICKOFF, JANUARY)
+    text = plan_text(RUDDR, kickoff="12000", support="1100", adjust=False).replace(
+        "amount: 12000}", "amount: 12000, adjust: next_open_period}"
+    )
+    write_plan(directory, text, head="")
+    planned = run("plan", directory)
+    assert planned.code == 0, planned.text
+    assert "Warning: 1 invoiced object differs from the plan and will not be changed" in planned.out
+    assert "1 invoiced object differs from the plan: an adjusting line bills the difference" in (
+        planned.out
+    )
+    markdown = run("plan", directory, "--format", "markdown")
+    assert "2 locked (invoiced: billplan will not change them; 1 billed by an adjusting line)" in (
+        markdown.out
+    )

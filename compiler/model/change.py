@@ -82,6 +82,9 @@ Label = Literal[
 # Reasons that leave an address waiting for a person (or a new plan): never a write, never
 # settled by apply on its own.
 UNSETTLED: frozenset[Reason] = frozenset({"unconfirmed", "unproven"})
+# The last segment of an adjusting line's address, under the locked object it corrects
+# (compiler.adjust): `acme/milestones/kickoff/~adjust`. No key a plan writes can make it.
+ADJUST_SEGMENT = "~adjust"
 # What a plan is made for: to bring the vendors to the plan, or to show what changed at the
 # vendors since billplan wrote (`plan --refresh-only`: never applied).
 Mode = Literal["normal", "refresh-only"]
@@ -285,6 +288,16 @@ class Plan:
     def count(self, label: Label) -> int:
         """How many changes a reader sees as `label` (a restore of drift is not an update)."""
         return sum(1 for change in self.changes if change.label == label)
+
+    def locked_adjusted(self) -> int:
+        """How many locked objects have an adjusting line in this plan (`adjust:`), which
+        bills their difference: a reviewer is warned only of the others."""
+        lines = {c.address for c in self.changes if c.action != "delete"}
+        return sum(
+            1
+            for c in self.changes
+            if c.label == "locked" and f"{c.address}/{ADJUST_SEGMENT}" in lines
+        )
 
     def count_reason(self, reason: Reason) -> int:
         return sum(1 for change in self.changes if change.reason == reason)

@@ -223,12 +223,15 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         _print_hosts(plan, console)
         console.print(plan.summary())
         return
+    width = max(7, *(len(c.label) for c in visible))  # one column for every label shown
     for project, changes in _by_project(visible).items():
         print_project(project, changes[0], console)
         for change in changes:
             symbol, style = _SYMBOL[change.label]
             label = change.label.upper() if change.label == "locked" else change.label
-            console.print(f"  [{style}]{symbol} {label:<7}[/{style}] {markup(_headline(change))}")
+            console.print(
+                f"  [{style}]{symbol} {label:<{width}}[/{style}] {markup(_headline(change))}"
+            )
             renamed = change.moved_from and plan.moved.get(change.address) == change.moved_from
             if change.moved_from and not renamed:
                 console.print(f"      [dim]takes over {markup(change.moved_from)}[/dim]")
@@ -247,12 +250,18 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
     _print_impact(plan.impact(), console)
     _print_notes(plan, console)
     _print_hosts(plan, console)
-    locked = plan.count("locked")
+    adjusted = plan.locked_adjusted()
+    locked = plan.count("locked") - adjusted
     if locked:
         console.print(
             f"[bold red]Warning: {locked} invoiced "
             f"{'objects differ' if locked != 1 else 'object differs'} "
             "from the plan and will not be changed.[/bold red]"
+        )
+    if adjusted:
+        console.print(
+            f"{adjusted} invoiced {'objects differ' if adjusted != 1 else 'object differs'} "
+            "from the plan: an adjusting line bills the difference (adjust:)."
         )
     if warning := unsettled_warning(plan):
         console.print(f"[bold yellow]Warning: {warning}[/bold yellow]")
@@ -435,6 +444,13 @@ def _md_head(plan: Plan, title: str) -> str:
         )
         if (n := plan.count(action))
     ]
+    if adjusted := plan.locked_adjusted():
+        alarms = [
+            a.replace(" them)", f" them; {adjusted} billed by an adjusting line)")
+            if a.endswith("will not change them)")
+            else a
+            for a in alarms
+        ]
     if alarms:
         lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
     lines += [f"### {md_text(title)}: {plan.summary()}", ""]
