@@ -382,18 +382,41 @@ def test_a_saved_plan_reads_back_its_breaches(tmp_path: Path) -> None:
 # ---- the example policy ----------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_POLICY = REPO / "plans" / "policy" / "finance.yaml"
+EXAMPLE_POLICY = REPO / "plans" / "examples" / "policy.yaml"
 
 
-def test_the_example_policy_lets_the_examples_apply_and_converge(tmp_path: Path) -> None:
+def test_the_examples_policy_lets_the_examples_apply_and_converge(tmp_path: Path) -> None:
     import shutil
 
     examples = tmp_path / "examples"
     shutil.copytree(REPO / "plans" / "examples", examples, ignore=shutil.ignore_patterns(".*"))
-    assert billplan("validate", examples, "--policy", EXAMPLE_POLICY).code == 0
-    assert billplan("apply", examples, "--sandbox", "--auto-approve",
-                    "--policy", EXAMPLE_POLICY).code == 0  # fmt: skip
-    again = billplan("plan", examples, "--sandbox", "--detailed-exitcode",
-                     "--policy", EXAMPLE_POLICY)  # fmt: skip
+    assert billplan("validate", examples).code == 0
+    assert billplan("apply", examples, "--sandbox", "--auto-approve").code == 0
+    again = billplan("plan", examples, "--sandbox", "--detailed-exitcode")
     assert again.code == 0, again.text
     assert "No changes." in again.out
+
+
+def test_the_examples_policy_asks_for_allow_large_delete_to_remove_the_onboarding_fee(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    examples = tmp_path / "examples"
+    shutil.copytree(REPO / "plans" / "examples", examples, ignore=shutil.ignore_patterns(".*"))
+    assert billplan("apply", examples, "--sandbox", "--auto-approve").code == 0
+    retainer = examples / "retainer.yaml"
+    text = retainer.read_text()
+    start = text.index("    milestones:\n      onboarding:")  # the project's only milestone
+    end = text.index("\n", text.index("amount:", start)) + 1
+    retainer.write_text(text[:start] + text[end:])
+    refused = billplan("plan", examples, "--sandbox")
+    assert refused.code == 4, refused.text
+    assert "large_delete" in refused.text or "large delete" in refused.text
+    allowed = billplan("plan", examples, "--sandbox", "--allow-large-delete")
+    assert allowed.code == 0, allowed.text
+
+
+def test_the_examples_policy_is_the_one_a_policy_file_would_hold(tmp_path: Path) -> None:
+    # The same rules kept outside the plan, as CI would, judge the plan the same way.
+    assert billplan("validate", REPO / "plans" / "examples", "--policy", EXAMPLE_POLICY).code == 0
