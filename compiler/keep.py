@@ -23,12 +23,14 @@ Ruddr's `name` or `description`, Kantata's `title`, and so on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from compiler.load import Document
 from compiler.model import SECTION, Item, Resource
+from compiler.model.change import Plan
 
 # The plan's names for fields `ignore:` may list (the schema's enum says the same).
 IGNORABLE: tuple[str, ...] = ("description", "date")
@@ -107,3 +109,23 @@ def _nearest(levels: Iterable[Mapping[str, Any]], key: str, kind: type) -> Any:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+# How the diff says an ignored field differs (compiler.diff: `ignored: date differs (...)`).
+_IGNORED = re.compile(r"ignored: (\w+) differs")
+
+
+def ignored_note(plan: Plan) -> list[str]:
+    """A note when objects the plan leaves alone differ from it only in ignored fields: the
+    plan shows no change for them, and a reviewer should still know the vendor's text or
+    date is not the plan's (`--show-unchanged` lists each)."""
+    quiet = [c for c in plan.changes if c.label == "no-op" and _IGNORED.search(c.detail)]
+    if not quiet:
+        return []
+    fields = sorted({name for c in quiet for name in _IGNORED.findall(c.detail)})
+    objects = "object differs" if len(quiet) == 1 else "objects differ"
+    return [
+        f"{len(quiet)} unchanged {objects} from the plan only in ignored fields "
+        f"({', '.join(fields)}): billplan leaves the vendor's values; --show-unchanged lists "
+        "each"
+    ]

@@ -245,6 +245,7 @@ class Workspace:
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
         plan.notes += removed.unmatched(self.document, current)
+        plan.notes += keep.ignored_note(plan)
         plan.notes += ownership.notes(self.backend, current, plan, observed)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         plan.notes += [

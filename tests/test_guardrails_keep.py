@@ -247,6 +247,26 @@ def test_an_ignored_description_edited_at_the_vendor_is_neither_drift_nor_update
     assert writes(ruddr) == []
 
 
+def test_the_default_plan_says_when_unchanged_objects_differ_in_ignored_fields(
+    ruddr: Remote, applied: Path
+) -> None:
+    # No row shows without --show-unchanged, so a note tells the reviewer the vendor's text
+    # is not the plan's.
+    kickoff_id = remote_ids(applied, sandbox=False)[KICKOFF]
+    ruddr.admin.edit(MILESTONE, kickoff_id, name="Kick-off workshop")
+    ignoring = "      kickoff: {description: Kickoff, date: 2026-01-15, amount: 10000, "
+    write_plan(applied, variant((KICKOFF_LINE, ignoring + "ignore: [description]}\n")),
+               head=ruddr.head)  # fmt: skip
+
+    planned = ruddr.billplan("plan", applied)
+
+    said = " ".join(planned.out.split())
+    assert (
+        "Note: 1 unchanged object differs from the plan only in ignored fields (description): "
+        "billplan leaves the vendor's values; --show-unchanged lists each"
+    ) in said
+
+
 def test_an_ignored_field_keeps_the_vendors_value_when_another_field_is_updated(
     ruddr: Remote, applied: Path
 ) -> None:
