@@ -5,6 +5,11 @@ batches. A create is first recorded as pending, with the moment it is sent (`sen
 so that a crash or a lost response leaves a trace the next plan resolves by reading back
 (adopt), never by creating twice. A failure is
 reported with its address and the run goes on with the changes that do not depend on it.
+
+Protection marks (`protect:`, Plan.protection) are written to state first, with the `moved:`
+renames, and every entry apply writes keeps its address's mark. A plan that would delete a
+protected object is never applied (compiler.operations.applying refuses it), and a delete of
+an entry marked protected is refused here too.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Applied:
     done: list[Change] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     moved: int = 0  # addresses renamed in state by the plan's `moved:`
+    marked: int = 0  # protection marks set or cleared in state (`protect:`)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +75,9 @@ def apply_plan(
         backend.write(state)
         result.moved = len(plan.moved)
         plan = moved.unmoved(plan)
+    result.marked = _mark(state, plan.protection)
+    if result.marked:
+        backend.write(state)
     changes = actionable(plan)
     # Creates are batched per provider and type, across projects: the fewest requests. A
     # batch the vendor refuses because of some of its items is sent again without them.
@@ -83,7 +92,7 @@ def apply_plan(
             progress(change)
             continue
         try:
-            _apply_one(change, providers[change.provider], state)
+            _apply_one(change, providers[change.provider], state, plan.protection)
         except ProviderError as exc:
             result.failures.append(
                 Failure(change.address, str(exc), isinstance(exc, OutcomeUnknown))
@@ -97,19 +106,43 @@ def apply_plan(
         size = max(1, provider.batch_size)
         for start in range(0, len(batch), size):
             chunk = batch[start : start + size]
-            _create_batch(chunk, provider, backend, state, result)
+            _create_batch(chunk, provider, backend, state, result, plan.protection)
             for change in chunk:
                 progress(change)
     backend.write(state)  # the outcome of the last create batch
     return result
 
 
-def _apply_one(change: Change, provider: Provider, state: State) -> None:
+def _mark(state: State, marks: Mapping[str, bool]) -> int:
+    """Set or clear the protection marks of the entries state holds; how many changed (the
+    entries a create makes take their mark when they are written)."""
+    changed = 0
+    for address, protected in marks.items():
+        entry = state.entries.get(address)
+        if entry is not None and entry.protected != protected:
+            state.entries[address] = replace(entry, protected=protected)
+            changed += 1
+    return changed
+
+
+def _protected(state: State, change: Change, marks: Mapping[str, bool]) -> bool:
+    """The mark an entry apply writes at change's address keeps: the plan's, or the one its
+    address (or the address it takes over) had."""
+    if change.address in marks:
+        return marks[change.address]
+    earlier = state.entries.get(change.address) or state.entries.get(change.moved_from or "")
+    return earlier is not None and earlier.protected
+
+
+def _apply_one(change: Change, provider: Provider, state: State, marks: Mapping[str, bool]) -> None:
+    protected = _protected(state, change, marks)
     if change.action == "forget":
         state.entries.pop(change.address, None)
     elif change.action == "adopt":
         assert change.remote_id is not None and change.before is not None
-        state.entries[change.address] = _entry(change, change.remote_id, change.before)
+        state.entries[change.address] = _entry(
+            change, change.remote_id, change.before, protected=protected
+        )
     elif change.action == "delete":
         assert change.remote_id is not None
         provider.delete(change.type, change.remote_id)
@@ -120,7 +153,9 @@ def _apply_one(change: Change, provider: Provider, state: State) -> None:
         # The write happened: record it before judging the vendor's echo of it.
         if change.moved_from:
             state.entries.pop(change.moved_from, None)
-        state.entries[change.address] = _entry(change, observed.remote_id, observed.attributes)
+        state.entries[change.address] = _entry(
+            change, observed.remote_id, observed.attributes, protected=protected
+        )
         _check_echo(change, observed)
 
 
@@ -139,6 +174,8 @@ def ownership_problem(change: Change, state: State) -> str | None:
         return None
     if change.action == "forget" or change.remote_id is None:
         return None
+    if change.action == "delete" and entry is not None and entry.protected:
+        return "it is protected (`protect: true`); billplan never deletes it"
     owner = next(
         (e.address for e in state.entries.values()
          if e.remote_id == change.remote_id and e.type == change.type),
@@ -160,7 +197,12 @@ def ownership_problem(change: Change, state: State) -> str | None:
 
 
 def _create_batch(
-    chunk: Sequence[Change], provider: Provider, backend: Backend, state: State, result: Applied
+    chunk: Sequence[Change],
+    provider: Provider,
+    backend: Backend,
+    state: State,
+    result: Applied,
+    marks: Mapping[str, bool],
 ) -> None:
     refused = {c.address: p for c in chunk if (p := ownership_problem(c, state)) is not None}
     for address, problem in refused.items():
@@ -170,9 +212,11 @@ def _create_batch(
         return
     # Taken before the request: whatever the vendor made of it was made after this moment.
     sent_at = datetime.now(UTC)
+    protected = {c.address: _protected(state, c, marks) for c in chunk}
     for change in chunk:
         earlier = state.entries.get(change.address)
-        pending = replace(_entry(change, None, change.after or {}, "pending"), sent_at=sent_at)
+        pending = _entry(change, None, change.after or {}, "pending", protected[change.address])
+        pending = replace(pending, sent_at=sent_at)
         if earlier is not None and earlier.remote_id is None:
             # Sent again after a lost create was believed lost: the look-alikes a person
             # rejected are still not it.
@@ -208,7 +252,9 @@ def _create_batch(
                 return
             chunk = [c for i, c in enumerate(chunk) if i not in named]
     for change, observed in zip(chunk, made, strict=True):
-        state.entries[change.address] = _entry(change, observed.remote_id, observed.attributes)
+        state.entries[change.address] = _entry(
+            change, observed.remote_id, observed.attributes, protected=protected[change.address]
+        )
         result.done.append(change)
         try:
             _check_echo(change, observed)
@@ -232,6 +278,7 @@ def _entry(
     remote_id: str | None,
     attributes: Mapping[str, object],
     status: EntryStatus = "managed",
+    protected: bool = False,
 ) -> Entry:
     side = change.after_side or change.before_side
     return Entry.at(
@@ -242,4 +289,5 @@ def _entry(
         date=side.date if side else None,
         amount=side.amount if side else Decimal(0),
         status=status,
+        protected=protected,
     )

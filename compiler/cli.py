@@ -5,7 +5,10 @@ sandbox) and in the stages the workspace runs; what it shows, in its view (compi
 plan_view, apply_view, sandbox_view, and terminal for the consoles and messages of all).
 
 Exit codes: 0 success, 1 error (a bad plan, a failed call), and with `plan
---detailed-exitcode`, 2 when there are changes.
+--detailed-exitcode`, 2 when there are changes. A failing guardrail has its own code, with or
+without --detailed-exitcode, from `plan` and from an `apply` that refuses the plan:
+3 (EXIT_PROTECTED) when the plan would delete a protected object (`protect: true`), else
+4 (EXIT_POLICY) when it breaks a policy rule (compiler.policy).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from compiler.validate import check, schema_text
 if TYPE_CHECKING:
     from compiler.apply import Applied
     from compiler.model.change import Mode
+    from compiler.policy import Policy, PolicyBreached
     from compiler.render.apply_view import TerminalApply
     from compiler.state import Backend
     from compiler.targets import Targets
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+# The plan would delete a protected object (`protect: true`): `plan` fails, `apply` refuses.
+EXIT_PROTECTED = 3
+EXIT_POLICY = 4  # the plan breaks a policy rule: never applied, never exit 0
 
 
 def _as_of(text: str | None) -> date:
@@ -61,9 +68,19 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from compiler.policy import PolicyFileError, read_file
+
     as_of = _as_of(args.as_of)
     limits = _limits(args)
     failed = False
+    if args.policy is not None:
+        try:
+            rules = read_file(Path(args.policy)).rules
+        except PolicyFileError as exc:
+            terminal.report(exc.diagnostics)
+            failed = True
+        else:
+            print(f"{visible(args.policy)}: valid policy ({terminal.count(len(rules), 'rule')})")
     for target in args.paths:
         checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
@@ -149,10 +166,34 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         from_state=getattr(args, "no_refresh", None) or (),
         hosts=hosts,
         limits=_limits(args),
+        policy=_policy_file(args),
+        allowed=_allowed(args),
     )
     for note in workspace.notes:
         terminal.note(note)
     return workspace
+
+
+def _policy_file(args: argparse.Namespace) -> Policy | None:
+    """The rules of `--policy FILE`, set where billplan runs; WorkspaceError (located) when
+    the file cannot be used."""
+    from compiler.policy import PolicyFileError, read_file
+    from compiler.workspace import WorkspaceError
+
+    if getattr(args, "policy", None) is None:
+        return None
+    try:
+        return read_file(Path(args.policy))
+    except PolicyFileError as exc:
+        raise WorkspaceError("the policy file has errors", exc.diagnostics) from None
+
+
+def _allowed(args: argparse.Namespace) -> frozenset[str]:
+    """The policy rule kinds this run may break, by their flags (a rule kind names its own)."""
+    from compiler.policy import ALLOW_LARGE_DELETE, RULE_KINDS
+
+    given = {ALLOW_LARGE_DELETE} if getattr(args, "allow_large_delete", False) else set()
+    return frozenset(kind.key for kind in RULE_KINDS.values() if kind.allowed_by in given)
 
 
 def _fail(message: str) -> int:
@@ -213,8 +254,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # a normal plan always has something to say about it (unconfirmed, adopt, create, forget).
     if mode == "refresh-only":
         changed = drift.found(plan) or bool(plan.pending)
+    elif plan.refused:
+        from compiler.operations.applying import refusal
+
+        terminal.error(refusal(plan))
+        return EXIT_PROTECTED
     else:
         changed = plan.has_changes or bool(plan.unsettled)
+    if plan.breaches:
+        # A failing guardrail is never exit 0, with or without --detailed-exitcode.
+        return EXIT_POLICY
     return EXIT_CHANGES if args.detailed_exitcode and changed else EXIT_OK
 
 
@@ -251,11 +300,14 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     authority: where to apply, and from which plan, comes from the command line."""
     from compiler.operations import applying
     from compiler.operations.saved_plan import SavedPlanRefused, opened
+    from compiler.policy import PolicyBreached
 
     try:
         saved = opened(path, plan_dir=args.plan_dir, sandbox=_sandbox(args), as_of=args.as_of)
     except SavedPlanRefused as exc:
         return _fail(str(exc))
+    except PolicyBreached as exc:
+        return _breached(exc)
     args.as_of = saved.as_of.isoformat()
     plan_dir = Path(args.plan_dir)
     return _applied(
@@ -271,8 +323,9 @@ def _applied(
     apply: Callable[[Workspace, TerminalApply], Applied | None],
 ) -> int:
     """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
-    from compiler.operations.applying import NotApproved, OverBudget
+    from compiler.operations.applying import NotApproved, OverBudget, ProtectedDelete
     from compiler.operations.saved_plan import SavedPlanRefused
+    from compiler.policy import PolicyBreached
     from compiler.render import apply_view as view
 
     try:
@@ -280,18 +333,57 @@ def _applied(
             applied = apply(workspace, view.TerminalApply(args.auto_approve))
     except OverBudget as exc:
         return _fail(str(exc))
+    except ProtectedDelete as exc:
+        terminal.error(str(exc))
+        return EXIT_PROTECTED
     except NotApproved:
         view.cancelled()
         return EXIT_ERROR
     except SavedPlanRefused as exc:
         terminal.details(exc.details)
         return _fail(str(exc))
+    except PolicyBreached as exc:
+        return _breached(exc)
     except _planning_errors() as exc:
         return _errors_of(exc)
     if applied is None:
         return EXIT_OK
     view.print_applied(applied)
     return EXIT_OK if applied.ok else EXIT_ERROR
+
+
+def _breached(exc: PolicyBreached) -> int:
+    """A plan refused for the policy rules it breaks: each rule, then what to do."""
+    terminal.details(exc.lines)
+    terminal.error(str(exc))
+    return EXIT_POLICY
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """A saved plan printed again, as `plan` printed it, from the file alone: no vendor is
+    contacted and no credential read."""
+    from compiler import planfile
+    from compiler.render.plan_view import TerminalPlan
+
+    path = Path(args.file)
+    try:
+        saved = planfile.load(path)
+        text = path.read_text(encoding="utf-8")
+    except planfile.PlanFileError as exc:
+        return _fail(
+            f"{exc}. `billplan show` prints a plan saved by `billplan plan -o FILE`; "
+            "to see what a plan directory would change, run `billplan plan PATH`"
+        )
+    view = TerminalPlan(args.format, args.show_unchanged)
+    if args.format == "text":
+        where = " against the sandbox" if saved.sandbox else ""
+        terminal.note(
+            f"{path}: the plan of {saved.plan_path} as of {saved.as_of}{where}, as saved; "
+            f"`billplan apply {path} PATH` applies it only if PATH still gives it"
+        )
+    view.warn(saved.plan)
+    view.show(saved.plan, text)
+    return EXIT_OK
 
 
 def _backend_only(args: argparse.Namespace) -> Backend:
@@ -489,6 +581,23 @@ def _add_hosts(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_policy(command: argparse.ArgumentParser, *, allow: bool = True) -> None:
+    """The policy set where billplan runs, and the flag that allows a large delete."""
+    command.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="also judge the plan by the rules in FILE (a YAML file holding `policy:`); where "
+        "it and the plan's own `policy:` set one rule, the stricter limit holds",
+    )
+    if allow:
+        command.add_argument(
+            "--allow-large-delete",
+            action="store_true",
+            help="allow deleting objects above the policy's `large_delete` limit, for this "
+            "run only (a saved plan never carries it: apply needs it again)",
+        )
+
+
 def _add_targets(command: argparse.ArgumentParser) -> None:
     for flag, what in (("--target", "only addresses under"), ("--exclude", "no address under")):
         command.add_argument(
@@ -524,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH", help="plan directory or file")
     validate.add_argument("--as-of", metavar="DATE", help=as_of_help)
     add_limits(validate)
+    _add_policy(validate, allow=False)
     validate.set_defaults(run=cmd_validate)
 
     render = commands.add_parser("render", help="show the dated billing items a plan expands to")
@@ -565,7 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when there are no changes, 1 on error, 2 when there are changes or a "
         "lost create waits for a person to confirm or reject (with --refresh-only: 2 when "
-        "there is drift or a create's outcome is unknown)",
+        "there is drift or a create's outcome is unknown). With or without this flag, a plan "
+        "that would delete a protected object (protect: true) exits 3, and one that breaks a "
+        f"policy rule exits {EXIT_POLICY}",
     )
     plan.add_argument(
         "--refresh-only",
@@ -582,7 +694,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_hosts(plan)
     _add_targets(plan)
+    _add_policy(plan)
     plan.set_defaults(run=cmd_plan)
+
+    show = commands.add_parser(
+        "show",
+        help="print a saved plan (plan -o FILE) again, in any format, without contacting "
+        "the vendors",
+    )
+    show.add_argument("file", metavar="FILE", help="a saved plan")
+    show.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    show.add_argument("--show-unchanged", action="store_true", help="list no-op objects too")
+    show.set_defaults(run=cmd_show)
 
     apply = commands.add_parser(
         "apply",
@@ -609,6 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=lock_help)  # fmt: skip
     _add_hosts(apply)
     _add_targets(apply)
+    _add_policy(apply)
     apply.set_defaults(run=cmd_apply)
 
     state = commands.add_parser("state", help="inspect or edit what billplan remembers")

@@ -19,6 +19,12 @@ or reject (`billplan state reject`); with none, the create is sent again only wh
 project's objects were read completely (not in `unproven`). A pending entry whose charge left
 the plan is forgotten, never matched by content and never deleted: billplan deletes only what
 state or its tag proves it made. Its look-alikes are named, for a person to check.
+
+Guardrails (compiler.keep, compiler.removed): a delete of a protected object (the plan's
+`protect: true`, or the mark state remembers) is refused: a no-op with reason `protected`,
+which fails the plan. An address under the plan's `removed:` is forgotten (`released`), never
+deleted. A field the plan `ignore:`s keeps the vendor's value: no drift, no update; the change
+says where it differs.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from compiler import drift
+from compiler import adjust, drift
 from compiler.model import Observed, Resource
 from compiler.model.change import (
     Change,
@@ -42,6 +48,7 @@ from compiler.model.change import (
     settle_commands,
 )
 from compiler.model.fields import field_changes, same
+from compiler.moved import under
 from compiler.state import Entry, State
 
 # How much earlier than a pending create's `sent_at` (billplan's clock) the object it made may
@@ -60,6 +67,7 @@ def diff(
     project_keys: Mapping[tuple[str, str], str],
     unproven: Collection[tuple[str, str]] = (),
     sandbox: SandboxChoice | None = None,
+    released: Collection[str] = (),
 ) -> Plan:
     """Compare what the plan wants with what state owns and what the vendors hold.
 
@@ -67,7 +75,8 @@ def diff(
     unmanaged objects and orphans. unproven holds the (provider, str(project_id)) whose
     objects were not proven read completely: a lost create not found there is not believed
     lost, so not created again. sandbox is the sandbox the observed objects came from, which
-    the commands the plan prints must name.
+    the commands the plan prints must name. released holds the plan's `removed:` prefixes:
+    state entries under them that the plan no longer wants are forgotten, never deleted.
     """
     sandbox = sandbox or SandboxChoice()
     remote: dict[tuple[str, str], Observed] = {}
@@ -160,6 +169,11 @@ def diff(
     for address, entry in sorted(state.entries.items()):
         if address in wanted:
             continue
+        if any(under(address, prefix) for prefix in released):
+            if entry.remote_id:
+                claimed.add((entry.type, entry.remote_id))  # kept, not shown as unmanaged
+            changes.append(_release(entry))
+            continue
         obs = remote.get((entry.type, entry.remote_id)) if entry.remote_id else None
         if obs is None:
             # A lost create of a charge since removed: only billplan's tag proves it landed
@@ -208,6 +222,7 @@ def diff(
     ]
 
     changes = _pair_moves(changes, wanted=set(wanted), owned=set(state.entries))
+    changes = _refuse_protected(changes, wanted, state)
     # A type the plan does not use in a project (a hand-made product item beside planned
     # milestones) is still named by its project.
     provider_of_project = {str(project_id): name for name, project_id in project_keys}
@@ -235,7 +250,65 @@ def diff(
         unmanaged=unmanaged,
         notes=_priced_apart(changes),
         sandbox=sandbox,
+        protection=_marks(changes, wanted, state),
     )
+
+
+def _protected(address: str, wanted: Mapping[str, Resource], state: State) -> bool:
+    """Whether billplan must keep the object at address: the plan's `protect:` where it says
+    one, else the mark state remembers (the plan dropped the key, or the whole charge)."""
+    resource = wanted.get(address)
+    if resource is not None and resource.protected is not None:
+        return resource.protected
+    entry = state.entries.get(address)
+    return entry is not None and entry.protected
+
+
+def _refuse_protected(
+    changes: list[Change], wanted: Mapping[str, Resource], state: State
+) -> list[Change]:
+    """Each delete of a protected object turned into a refusal: shown, never written, and the
+    plan fails (EXIT_PROTECTED) until the reader does what the detail says."""
+    out = []
+    for change in changes:
+        if change.action != "delete" or not _protected(change.address, wanted, state):
+            out.append(change)
+            continue
+        if change.address in wanted:  # replaced: a field that cannot change in place
+            how = (
+                "to replace it; revert the change that replaces it, or write `protect: false` "
+                "on the charge and apply, then make the change"
+            )
+        else:
+            how = (
+                "although it left the plan. To delete it on purpose, put the charge back with "
+                "`protect: false` and apply (that clears the mark), then remove it; to stop "
+                "managing it and keep it at the vendor, list it under `removed:`"
+            )
+        why = f"protected (`protect: true`, kept in state): billplan will not delete it {how}"
+        out.append(replace(change, action="no-op", reason="protected", fields=(), detail=why))
+    return out
+
+
+def _marks(
+    changes: Iterable[Change], wanted: Mapping[str, Resource], state: State
+) -> dict[str, bool]:
+    """The protection marks apply must change in state: where the plan's `protect:` differs
+    from what state remembers, for every address that owns (or will own) an object."""
+    held: dict[str, bool] = {}
+    for change in changes:
+        entry = state.entries.get(change.address)
+        if entry is not None and entry.remote_id is not None:
+            held[change.address] = entry.protected
+        elif change.action in ("create", "adopt", "update"):
+            old = state.entries.get(change.moved_from or "")
+            held[change.address] = old is not None and old.protected
+    marks = {}
+    for address, now in held.items():
+        resource = wanted.get(address)
+        if resource is not None and resource.protected is not None and resource.protected != now:
+            marks[address] = resource.protected
+    return marks
 
 
 def _priced_apart(changes: Iterable[Change]) -> list[str]:
@@ -277,10 +350,63 @@ def _compare(resource: Resource, entry: Entry, obs: Observed, owned: bool = Fals
     remote id, so billplan's tag, should the object lack it, is no reason to write."""
     base = _against(resource, obs, entry)
     fields = field_changes(obs.attributes, resource.attributes)
+    kept = [f for f in fields if f.field in resource.ignored]
+    if kept:
+        # `ignore:`d fields keep the vendor's value: left out of the comparison, and written
+        # back as the vendor holds them should another field be updated.
+        base = _ignoring(base, resource, obs, kept)
+        fields = tuple(f for f in fields if f.field not in resource.ignored)
     if owned and _lacks_only_tags(fields, resource.tags):
         fields = ()
+    said = base.detail
     if not fields:
-        return replace(base, detail="invoiced" if obs.locked else "")
+        invoiced = "invoiced" if obs.locked else ""
+        return replace(base, detail="; ".join(filter(None, [invoiced, said])))
+    base = replace(base, detail="")
+    return _said(_judged(resource, entry, obs, base, fields), said)
+
+
+def _said(change: Change, ignored: str) -> Change:
+    """The change's detail, followed by what it ignores."""
+    return replace(change, detail="; ".join(filter(None, [change.detail, ignored])))
+
+
+def _ignoring(base: Change, resource: Resource, obs: Observed, kept: list[FieldChange]) -> Change:
+    """The change with the vendor's values of the ignored fields, and a detail naming each:
+    `ignored: description differs (vendor: "X", plan: "Y")`."""
+    after = {**resource.attributes, **{f.field: obs.attributes.get(f.field) for f in kept}}
+    names = {resource.ignored[f.field] for f in kept}
+    after_side = base.after_side
+    if "date" in names and after_side is not None:
+        after_side = replace(after_side, date=obs.date)
+    said = "; ".join(
+        f"ignored: {resource.ignored[f.field]} differs (vendor: {_text(f.before)}, "
+        f"plan: {_text(f.after)})"
+        for f in kept
+    )
+    return replace(base, after=after, after_side=after_side, detail=said)
+
+
+def _text(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) and not _is_day(value) else str(value)
+
+
+def _is_day(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _judged(
+    resource: Resource,
+    entry: Entry,
+    obs: Observed,
+    base: Change,
+    fields: tuple[FieldChange, ...],
+) -> Change:
+    """An object that differs from the plan in `fields`: locked, drift restored, or changed."""
     if obs.locked:
         return replace(
             base,
@@ -289,7 +415,7 @@ def _compare(resource: Resource, entry: Entry, obs: Observed, owned: bool = Fals
             detail="already invoiced: billplan will not change it; bill the difference "
             "with a new charge or credit",
         )
-    drifted = drift.of(entry, obs)
+    drifted = [f for f in drift.of(entry, obs) if f.field not in resource.ignored]
     if drifted:
         names = ", ".join(f.field for f in drifted)
         return replace(
@@ -361,6 +487,19 @@ def _delete(entry: Entry, obs: Observed, reason: Reason, detail: str) -> Change:
         detail=detail,
         before_side=_side_of_observed(obs, entry.currency, entry),
         private=obs.private,
+    )
+
+
+def _release(entry: Entry) -> Change:
+    """An address under the plan's `removed:`: dropped from state, kept at the vendor."""
+    return Change.to(
+        entry,
+        "forget",
+        "released",
+        remote_id=entry.remote_id,
+        before=None,
+        after=None,
+        detail="`removed:` in the plan: billplan stops managing it; the vendor keeps it",
     )
 
 
@@ -576,6 +715,8 @@ def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> lis
     creates: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
     deletes: dict[tuple[str, str, str], list[Change]] = defaultdict(list)
     for change in changes:
+        if adjust.is_line(change.address):
+            continue  # an adjusting line is an object of its own, never a period that moved
         key = (_charge_of(change.address), change.type, str(change.project_id))
         if change.action == "create" and change.address not in owned:
             creates[key].append(change)

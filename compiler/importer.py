@@ -12,6 +12,7 @@ create whose answer was lost made: the address's pending entry becomes that obje
 
 from __future__ import annotations
 
+from compiler import adjust
 from compiler.model import Observed, Resource
 from compiler.providers import Provider, ProviderError
 from compiler.render.safe import hidden
@@ -41,11 +42,15 @@ def adopt(workspace: Workspace, address: str, remote_id: str) -> str:
     if problem := id_problem(remote_id):
         raise WorkspaceError(f"{problem}; nothing was imported. Check the id")
     resource = next((r for r in workspace.resources if r.address == address), None)
+    state = workspace.backend.read()
+    if resource is None and adjust.is_line(address) and address in state.entries:
+        # An adjusting line is planned from what the vendors hold, not from the plan alone:
+        # one whose create was lost is in state, sent as state remembers it.
+        resource = adjust.as_written(state.entries[address])
     if resource is None:
         raise WorkspaceError(
             f"{address} is not an address of this plan; `billplan render` lists them"
         )
-    state = workspace.backend.read()
     current = state.entries.get(address)
     if current is not None and current.remote_id is not None:
         raise WorkspaceError(f"{address} already owns {current.remote_id}; nothing was imported")

@@ -491,7 +491,9 @@ def _kind_of(value: Any) -> str:
 
 
 # Top-level lists that fragments combine rather than define once.
-_CONCATENATED = frozenset({"moved"})
+_CONCATENATED = frozenset({"moved", "removed"})
+# Top-level sections one fragment holds whole: a reviewer reads the firm's rules in one place.
+_WHOLE = frozenset({"policy"})
 
 
 def _merge(
@@ -527,8 +529,19 @@ def _merge(
             adopt((section,))
             continue
         existing = doc.root[section]
+        if section in _WHOLE:
+            errors.append(
+                Diagnostic(
+                    key_marks[(section,)],
+                    json_path((section,)),
+                    f"`{section}:` is already in another file, at {doc.key_mark((section,))}; "
+                    "a plan keeps its policy in one file: move these rules there",
+                )
+            )
+            continue
         if section in _CONCATENATED and isinstance(existing, list) and isinstance(value, list):
-            # `moved:` lists in several fragments add up; marks shift to the merged positions.
+            # `moved:` and `removed:` lists in several fragments add up; marks shift to the
+            # merged positions.
             offset = len(existing)
             existing.extend(value)
             for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):

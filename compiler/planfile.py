@@ -14,6 +14,10 @@ Each change is saved as a reviewer reads it: `action` is its label (the action, 
 locked) and `reason` its sentence, as format 1 always had them; `action_reason` (added within
 format 1) is the reason's code. A plan saved before action_reason is read with each label's
 usual reason (compiler.model.change.unlabel).
+
+`breaches` (added within format 1) lists the policy rules the plan breaks (compiler.policy):
+`apply FILE` refuses a saved plan that holds any. `billplan show FILE` reads the rest back
+too (notes, hosts, unmanaged objects) to print the plan again as `plan` printed it.
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from compiler import __version__, jsonio
+from compiler.credentials import Endpoint
 from compiler.model import Observed
+from compiler.model.breach import Breach
 from compiler.model.change import (
     REASONS,
     WRITES,
     Change,
     FieldChange,
     Plan,
+    SandboxChoice,
     Side,
     Unmanaged,
     label_of,
@@ -76,6 +83,9 @@ def to_json(
             "no-op": plan.count("no-op"),
             # Lost creates waiting for a person (added within format 1).
             "unconfirmed": plan.count("unconfirmed"),
+            # Deletes of protected objects, refused (added within format 1): a plan with any
+            # is never applied, saved or not (exit 3).
+            "protected": plan.count("protected"),
             "text": plan.summary(),
         },
         "impact": {
@@ -92,8 +102,15 @@ def to_json(
         # A partial plan's --target/--exclude, and the `moved:` renames apply makes in state.
         "targets": {"include": list(plan.targets), "exclude": list(plan.excludes)},
         "moved": [{"from": old, "to": new} for new, old in sorted(plan.moved.items())],
+        # Protection marks apply sets (true) or clears (false) in state (added within format 1).
+        "protection": [
+            {"address": address, "protected": mark}
+            for address, mark in sorted(plan.protection.items())
+        ],
         "changes": [_change_json(c) for c in plan.changes],
         "unmanaged": [_unmanaged_json(u) for u in plan.unmanaged],
+        # Policy rules the plan breaks (added within format 1): apply refuses such a plan.
+        "breaches": [breach.to_json() for breach in plan.breaches],
     }
 
 
@@ -240,9 +257,52 @@ class Saved:
                 for c in raw.get("changes", [])
             ],
             moved={m["to"]: m["from"] for m in raw.get("moved") or []},
+            protection={
+                str(m["address"]): _flag(m["protected"]) for m in raw.get("protection") or []
+            },
             targets=targets,
             excludes=excludes,
+            # What the plan's views show besides its changes (`billplan show`).
+            unmanaged=[_unmanaged(u) for u in raw.get("unmanaged") or []],
+            notes=[str(note) for note in raw.get("notes") or []],
+            endpoints=[_endpoint(e) for e in raw.get("endpoints") or []],
+            sandbox=SandboxChoice(in_process=self.sandbox),
+            breaches=[Breach.from_json(_object(b, "a breach")) for b in raw.get("breaches") or []],
         )
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"protected {value!r} is not true or false")
+    return value
+
+
+def _unmanaged(raw: Any) -> Unmanaged:
+    raw = _object(raw, "an unmanaged object")
+    side = _side(_object(raw.get("side"), "side"))
+    if side is None:  # never: _object refused a missing side
+        raise TypeError("an unmanaged object has no side")
+    return Unmanaged(
+        provider=raw["provider"],
+        type=raw["type"],
+        project=raw["project"],
+        project_id=raw["project_id"],
+        remote_id=raw["remote_id"],
+        attributes=_object(raw.get("attributes") or {}, "attributes"),
+        locked=bool(raw.get("locked")),
+        side=side,
+    )
+
+
+def _endpoint(raw: Any) -> Endpoint:
+    raw = _object(raw, "an endpoint")
+    return Endpoint(
+        connection=raw["connection"],
+        vendor=raw["vendor"],
+        base_url=raw["base_url"],
+        chosen_by=raw["chosen_by"],
+        token_env=raw.get("token_env"),
+    )
 
 
 def _action_and_reason(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,12 @@ def differences(saved: Plan, merged: Plan) -> list[Difference]:
                     ABSENT if new_name is None else new_name,
                 )
             )
+    # A protection mark is a state write like a rename: applied only as it was reviewed.
+    for address in sorted(saved.protection.keys() | merged.protection.keys()):
+        old_mark, new_mark = saved.protection.get(address), merged.protection.get(address)
+        if old_mark != new_mark:
+            shown = {None: ABSENT, True: "protect", False: "unprotect"}
+            found.append(Difference(address, "protection", shown[old_mark], shown[new_mark]))
     return found
 
 

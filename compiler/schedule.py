@@ -53,25 +53,34 @@ _UNIT_WORDS: dict[str, Unit] = {unit: unit for unit in UNITS}
 # Only weeks and months take a count: "N quarters" is written "3N months" in a plan.
 _COUNTED_UNITS: dict[str, Unit] = {"weeks": "week", "months": "month"}
 _EVERY_FORMS = "week, N weeks, month, N months, quarter or year"
+# A horizon, as docs/language.md lists its forms: N days, N weeks, N months or N years (N at
+# least 1, the unit singular only for 1), or the unit alone for one; no quarters (write
+# 3 months). At most about a hundred years ahead in each unit. HORIZON_PATTERN is the one
+# rule: the schema's `duration` pattern is this very text (tests/test_horizon.py checks).
 _DURATIONS: dict[str, relativedelta] = {
     "day": relativedelta(days=1),
     "week": relativedelta(weeks=1),
     "month": relativedelta(months=1),
-    "quarter": relativedelta(months=3),
     "year": relativedelta(years=1),
 }
-_DURATION_FORMS = "N days, N weeks, N months, N quarters or N years (or day, week, month, ...)"
+_MAX_DURATION: dict[str, int] = {"day": 36_525, "week": 5_218, "month": 1_200, "year": 100}
+# N from 1 to each unit's most, as a regular expression an editor's schema check can run.
+_AT_MOST: dict[str, str] = {
+    "day": "[1-9][0-9]{0,3}|[12][0-9]{4}|3[0-5][0-9]{3}|36[0-4][0-9]{2}|365[01][0-9]|3652[0-5]",
+    "week": "[1-9][0-9]{0,2}|[1-4][0-9]{3}|5[01][0-9]{2}|520[0-9]|521[0-8]",
+    "month": "[1-9][0-9]{0,2}|1[01][0-9]{2}|1200",
+    "year": "[1-9][0-9]?|100",
+}
+HORIZON_PATTERN = (
+    "^(day|week|month|year|1 (day|week|month|year)|"
+    + "|".join(f"({_AT_MOST[unit]}) {unit}s" for unit in _DURATIONS)
+    + ")$"
+)
+_HORIZON = re.compile(HORIZON_PATTERN)
+_DURATION_FORMS = "N days, N weeks, N months or N years, or day, week, month or year"
 _DIGITS = re.compile(r"[0-9]+")
 # A charge repeats every at most 999 weeks or months (19 and 83 years).
 MAX_EVERY = 999
-# A horizon reaches at most about a hundred years ahead, in any unit.
-_MAX_DURATION: dict[str, int] = {
-    "day": 36_525,
-    "week": 5_218,
-    "month": 1_200,
-    "quarter": 400,
-    "year": 100,
-}
 LAST_DAY = date.max  # 9999-12-31
 _ONE_DAY = timedelta(days=1)
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -147,19 +156,70 @@ def add_months(d: date, months: int) -> date:
 
 
 def parse_duration(text: str) -> relativedelta:
-    """Read a horizon such as `12 months`, `1 year`, `6 weeks`, `90 days` or `month`."""
-    words = text.split()
-    if len(words) == 1 and words[0] in _DURATIONS:
-        words = ["1", *words]
-    if len(words) == 2 and _DIGITS.fullmatch(words[0]):
-        n, word = int(words[0]), words[1]
-        unit = word[:-1] if word.endswith("s") else word if n == 1 else None
-        if unit in _DURATIONS:
-            if n > _MAX_DURATION[unit]:
-                most = "" if unit == "year" else f" ({_MAX_DURATION[unit]:,} {unit}s)"
-                raise ValueError(f"horizon: at most 100 years ahead{most}, got {text!r}")
-            return _DURATIONS[unit] * n
+    """Read a horizon such as `12 months`, `1 year`, `6 weeks`, `90 days` or `month`.
+
+    Exactly the texts HORIZON_PATTERN matches; anything else is a ValueError saying why.
+    """
+    if _HORIZON.fullmatch(text):
+        words = text.split(" ")
+        n = 1 if len(words) == 1 else int(words[0])
+        return _DURATIONS[words[-1].removesuffix("s")] * n
+    words = text.split(" ")
+    if len(words) == 2 and _DIGITS.fullmatch(words[0]) and words[0][0] != "0":
+        unit = words[1].removesuffix("s")
+        if unit in _MAX_DURATION and words[1].endswith("s"):
+            most = "" if unit == "year" else f" ({_MAX_DURATION[unit]:,} {unit}s)"
+            raise ValueError(f"horizon: at most 100 years ahead{most}, got {text!r}")
+    if "quarter" in text:
+        raise ValueError(f"horizon: quarters are not a horizon unit; write 3 months, got {text!r}")
     raise ValueError(f"horizon: expected {_DURATION_FORMS}, got {text!r}")
+
+
+# A milestone dated after another: `plus: 30 days | 20 business days | 6 weeks | 1 month`.
+# N from 0 to 9999, the unit singular only for 1. OFFSET_PATTERN is the schema's pattern.
+OFFSET_PATTERN = (
+    "^(1 (day|business day|week|month)|(0|[1-9][0-9]{0,3}) (days|business days|weeks|months))$"
+)
+_OFFSET = re.compile(OFFSET_PATTERN)
+OffsetUnit = Literal["day", "business day", "week", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Offset:
+    """How long after another milestone one is dated: N days, business days, weeks or months."""
+
+    n: int
+    unit: OffsetUnit
+
+    @classmethod
+    def parse(cls, text: str) -> Offset:
+        if not _OFFSET.fullmatch(text):
+            raise ValueError(
+                "plus: expected N days, N business days, N weeks or N months (N from 0 to 9999; "
+                f"1 day, 1 business day, 1 week, 1 month), got {text!r}"
+            )
+        n, unit = text.split(" ", 1)
+        return cls(int(n), unit.removesuffix("s"))  # type: ignore[arg-type]
+
+    def after(self, d: date, holidays: AbstractSet[date] = frozenset()) -> date:
+        """d plus this offset. Months clamp to the month's end (Jan 31 + 1 month = Feb 28);
+        business days skip Saturdays, Sundays and holidays, and 0 business days is d itself
+        or, when d is not a business day, the next one. PastLastDate past 9999-12-31."""
+        try:
+            if self.unit == "month":
+                return add_months(d, self.n)
+            if self.unit != "business day":
+                return d + timedelta(days=self.n * (7 if self.unit == "week" else 1))
+            counted = 0
+            while self.n == 0 and (d.weekday() >= 5 or d in holidays):
+                d += _ONE_DAY  # 0 business days after a weekend or holiday: the next one
+            while counted < self.n:
+                d += _ONE_DAY
+                if d.weekday() < 5 and d not in holidays:
+                    counted += 1
+            return d
+        except (OverflowError, ValueError):
+            raise PastLastDate() from None
 
 
 def periods(

@@ -87,6 +87,7 @@ class Targets:
             changes=[c for c in plan.changes if self.matches(c.address)],
             unmanaged=[u for u in plan.unmanaged if u.project and self.matches(u.project)],
             moved={new: old for new, old in plan.moved.items() if self.matches(new)},
+            protection={a: mark for a, mark in plan.protection.items() if self.matches(a)},
             notes=[self.note(), *plan.notes],
             targets=self.include,
             excludes=self.exclude,

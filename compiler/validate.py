@@ -21,6 +21,8 @@ from compiler.limits import Limits
 from compiler.load import Document, LoadError, PathKey, load
 from compiler.model import Item
 from compiler.moved import plan_problems
+from compiler.policy import read as read_policy
+from compiler.removed import plan_problems as removed_problems
 
 # plan_schema and schema_text are also read from here by the CLI and the tests.
 from compiler.schema_check import plan_schema, revalidate_charge, schema_problems, schema_text
@@ -90,10 +92,12 @@ def _check(target: Path, as_of: date, limits: Limits) -> Checked:
         return any(b[:n] == path for b in broken)
 
     expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
+    problems += read_policy(doc, skip)[1]
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])
     if not diagnostics:
-        # `moved:` renames are checked against the addresses the plan expands to.
-        diagnostics = plan_problems(doc, (item.address for item in expansion.items))
+        # `moved:` renames and `removed:` blocks are checked against the expanded addresses.
+        addresses = [item.address for item in expansion.items]
+        diagnostics = [*plan_problems(doc, addresses), *removed_problems(doc, addresses)]
     return Checked(doc, items=expansion.items if not diagnostics else [], diagnostics=diagnostics)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from compiler import drift, moved, ownership
+from compiler import adjust, drift, keep, moved, ownership, removed
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import diff
@@ -28,6 +28,8 @@ from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
 from compiler.model.change import Mode, Plan, SandboxChoice
+from compiler.policy import Judging, Policy
+from compiler.policy import read as read_policy
 from compiler.providers import (
     PROVIDERS,
     ConfigurationError,
@@ -71,6 +73,10 @@ class Workspace:
     # The sandbox chosen where billplan runs (--sandbox, --sandbox-url or their variables),
     # for the commands a plan prints: pasted, they must reach the same objects and state.
     sandbox_choice: SandboxChoice = field(default_factory=SandboxChoice)
+    # The rules every plan made here is judged by (the plan's `policy:` and `--policy FILE`),
+    # and the rule kinds this run allows breaking (`--allow-large-delete`).
+    policy: Policy = field(default_factory=Policy)
+    allowed: frozenset[str] = frozenset()
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -216,16 +222,30 @@ class Workspace:
         if mode == "refresh-only":
             return drift.refresh_only(state, observed, targets)
         current, renames = self.moved_state(state)
+        observed = list(observed)
+        try:
+            wanted, adjustments = adjust.lines(
+                self.resources, current, observed, self.providers, self.as_of, self.from_state
+            )
+        except adjust.AdjustError as exc:
+            mark = exc.charge.mark or Mark("?", 1, 1)
+            raise WorkspaceError(
+                "an adjusting line cannot be made", [Diagnostic(mark, exc.path, str(exc))]
+            ) from None
         plan = diff(
-            self.resources,
+            [*self.resources, *wanted],
             current,
             observed,
             self.project_keys,
             unproven=self.unproven,
             sandbox=self.sandbox_choice,
+            released=removed.released(self.document),
         )
+        plan = adjust.annotate(plan, adjustments)
         plan = moved.annotate(plan, renames, self.document)
         plan.endpoints = list(self.endpoints)
+        plan.notes += removed.unmatched(self.document, current)
+        plan.notes += keep.ignored_note(plan)
         plan.notes += ownership.notes(self.backend, current, plan, observed)
         plan.notes += [n for p in self.providers.values() if (n := p.budget_note()) is not None]
         plan.notes += [
@@ -235,7 +255,7 @@ class Workspace:
             "a saved plan they would change"
             for name in sorted(self.from_state)
         ]
-        return targets.narrow(plan)
+        return self.policy.judge(targets.narrow(plan), Judging(self.as_of, self.allowed))
 
     def budget_problems(self, plan: Plan) -> list[str]:
         """Providers whose request budget cannot cover this plan's writes."""
@@ -289,11 +309,14 @@ def open_workspace(
     from_state: Collection[str] = (),
     hosts: Hosts | None = None,
     limits: Limits | None = None,
+    policy: Policy | None = None,
+    allowed: frozenset[str] = frozenset(),
 ) -> Workspace:
     """The plan at path, ready to refresh and diff, connected to the in-process sandbox or to
     the hosts set outside the plan (`hosts`; by default from the environment). from_state:
     provider names or vendor types (`ruddr`) to plan from state alone, never calling them
-    (`plan --no-refresh`)."""
+    (`plan --no-refresh`). policy: rules set where billplan runs (`--policy FILE`), in force
+    with the plan's own; allowed: the rule kinds this run may break (`--allow-large-delete`)."""
     checked = check(path, as_of, limits)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
@@ -333,6 +356,8 @@ def open_workspace(
         raise WorkspaceError(str(exc)) from None
     ownership.attach(providers, backend, opened_state)  # Kantata tags with the lineage
     resources, problems = _compile(providers, checked.items)
+    # The plan's protect: and ignore:, carried by each resource to the diff.
+    resources = keep.guarded(resources, keep.guards(document), providers)
     if problems:
         for provider in providers.values():
             provider.close()
@@ -357,6 +382,8 @@ def open_workspace(
         sandbox_choice=SandboxChoice(
             in_process=sandbox, url=hosts.sandbox.url if hosts.sandbox else None
         ),
+        policy=read_policy(document)[0].combined(policy or Policy()),
+        allowed=allowed,
     )
 
 

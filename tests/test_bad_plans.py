@@ -317,6 +317,35 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        "policy_in_two_files",
+        [
+            (
+                "policy_in_two_files/rules.yaml:2:1: $.policy: `policy:` is already in "
+                "another file, at policy_in_two_files/plan.yaml:6:1; a plan keeps its policy "
+                "in one file: move these rules there"
+            ),
+        ],
+    ),
+    (
+        "policy_limits.yaml",
+        [
+            (
+                "policy_limits.yaml:7:25: $.policy.largest_change.USD: 100000.001 has 3 "
+                "decimals but USD allows 2; write it with at most 2 decimals"
+            ),
+            (
+                "policy_limits.yaml:7:42: $.policy.largest_change.JPY: 1.5 has 1 decimals "
+                "but JPY allows 0; write it as a whole number"
+            ),
+            "policy_limits.yaml:8:23: $.policy.large_delete.EUR: must be at least 0, got -5",
+            (
+                "policy_limits.yaml:8:27: $.policy.large_delete.usd: the name 'usd' is not "
+                "allowed: use a three-letter currency code such as USD, EUR or JPY"
+            ),
+            "policy_limits.yaml:9:15: $.policy.past_dates: 'never' is not one of: refuse, allow",
+        ],
+    ),
+    (
         "project_is_a_list.yaml",
         [
             (

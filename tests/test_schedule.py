@@ -336,7 +336,6 @@ def test_adding_intervals_clamps_the_day_to_the_month_end_from_the_start_each_ti
         ("6 weeks", relativedelta(weeks=6)),
         ("90 days", relativedelta(days=90)),
         ("month", relativedelta(months=1)),
-        ("1 quarter", relativedelta(months=3)),
     ],
 )
 def test_horizons_read_as_durations(text: str, duration: relativedelta) -> None:

@@ -29,10 +29,15 @@ SETTINGS_KEYS = {
     "rounding",
     "holidays",
     "horizon",
+    "adjust",
     "ruddr",
     "wethod",
     "kantata",
     "coperniq",
+    # issue 17's guardrails, written like settings: the nearest of charge, template,
+    # project and defaults wins.
+    "protect",
+    "ignore",
 }
 KEY_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
 
@@ -302,6 +307,8 @@ def test_the_top_level_has_the_fixed_keys() -> None:
         "templates",
         "projects",
         "moved",
+        "removed",  # issue 17: stop managing addresses without deleting them
+        "policy",
     }
     # billplan requires version, providers and projects after merging a plan's fragments;
     # the schema leaves them optional so that an editor accepts each fragment on its own.
@@ -441,8 +448,8 @@ def test_money_rejects_other_forms(amount: Any) -> None:
     [
         ("every", ["week", "2 weeks", "1 week", "month", "6 months", "quarter", "year"],
          ["monthly", "0 months", "2 quarters", "3months", "Month", "2 years", "2 week"]),
-        ("duration", ["12 months", "90 days", "1 year", "year", "2 weeks", "day", "quarter"],
-         ["12", "0 months", "12 month ", "a year", "2 month", "days"]),
+        ("duration", ["12 months", "90 days", "1 year", "year", "2 weeks", "day"],
+         ["12", "0 months", "12 month ", "a year", "2 month", "days", "quarter"]),
         ("date", ["2026-01-31", "2026-02-30"], ["2026-1-5", "31/01/2026", "2026-01-31T00:00"]),
         ("percent", ["30%", "12.5%", "100%"], ["30", "-3%", "30 %", "0.3"]),
         ("signedPercent", ["3%", "-2.5%"], ["+3%", "3", "%"]),

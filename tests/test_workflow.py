@@ -289,3 +289,54 @@ def test_the_hook_does_not_pass_single_fragments_because_one_alone_is_not_a_plan
 
     assert done.returncode == 1
     assert "`providers` is required here but missing" in done.stderr
+
+
+def _run_step(job: str, name: str, tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run one step's script under bash, as the runner would, with a stub `billplan` on PATH
+    that exits with $STUB_CODE; the exit code and what it wrote to $GITHUB_OUTPUT."""
+    step = next(s for s in steps(job) if s.get("name") == name)
+    stub = tmp_path / "bin" / "billplan"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text('#!/bin/sh\necho "<!-- billplan-plan -->"\nexit "$STUB_CODE"\n')
+    stub.chmod(0o755)
+    output = tmp_path / "output"
+    output.write_text("")
+    run = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=tmp_path,
+        env={
+            "PATH": f"{stub.parent}:/usr/bin:/bin",
+            "GITHUB_OUTPUT": str(output),
+            "PLAN_DIR": "plans",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return run.returncode, output.read_text()
+
+
+@pytest.mark.parametrize("code", [3, 4])
+def test_a_plan_refused_by_a_guardrail_is_still_uploaded_and_commented_then_fails(
+    tmp_path: Path, code: int
+) -> None:
+    # The comment is how the author learns which guardrail refused the plan: the Plan step
+    # passes (so the artifact is uploaded), the comment job runs after a failed plan job, and
+    # the job fails in its last step with billplan's code.
+    assert _run_step("plan", "Plan", tmp_path, {"STUB_CODE": str(code)}) == (0, f"code={code}\n")
+    assert (tmp_path / "comment.md").read_text().startswith(MARKER)
+    upload = next(s for s in steps("plan") if str(s.get("uses", "")).startswith("actions/upload"))
+    assert "if" not in upload  # runs whenever Plan passed
+    refused = next(s for s in steps("plan") if s.get("name") == "Refused by a guardrail")
+    assert refused["if"] == "steps.plan.outputs.code != '0'"
+    assert _run_step("plan", "Refused by a guardrail", tmp_path, {"CODE": str(code)})[0] == code
+    comment = workflow()["jobs"]["comment"]["if"]
+    assert "!cancelled()" in comment and "needs.plan.outputs.planned == 'true'" in comment
+
+
+@pytest.mark.parametrize("code", [1, 2, 5])
+def test_any_other_failure_of_the_plan_stops_the_job_before_the_upload(
+    tmp_path: Path, code: int
+) -> None:
+    assert _run_step("plan", "Plan", tmp_path, {"STUB_CODE": str(code)}) == (code, f"code={code}\n")

@@ -14,6 +14,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic
 from compiler.expand import milestone, product, recurring
 from compiler.expand.parse import Parser, Revalidate
+from compiler.expand.relative import ProjectDates
 from compiler.expand.spec import (
     Charge,
     ChargeSpec,
@@ -77,13 +78,13 @@ def expand(
     try:
         for project in parser.projects(defaults):
             start = len(out.items)
+            # Milestones dated after another wait until the project's charges are all read.
+            dates = ProjectDates(project.key, parser.milestone_keys(project))
             for spec in parser.charges(project):
-                try:
-                    describer.describe(spec.charge, _occurrences(spec, describer.room()))
-                except Stop:
-                    raise
-                except Invalid as problem:
-                    parser.error(problem.path, problem.message)
+                if not dates.hold(spec):
+                    _describe(parser, describer, spec)
+            for spec in dates.resolved(parser.error):
+                _describe(parser, describer, spec)
             cap = parser.cap(project)
             if cap is not None:
                 out.diagnostics.extend(_cap_problems(doc, project, cap, out.items[start:]))
@@ -92,6 +93,16 @@ def expand(
         return out
     out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
     return out
+
+
+def _describe(parser: Parser, describer: _Describer, spec: ChargeSpec) -> None:
+    """A charge's items, or its first problem reported; a Stop ends the whole expansion."""
+    try:
+        describer.describe(spec.charge, _occurrences(spec, describer.room()))
+    except Stop:
+        raise
+    except Invalid as problem:
+        parser.error(problem.path, problem.message)
 
 
 def _occurrences(spec: ChargeSpec, room: Room) -> Iterator[Occurrence]:
@@ -152,6 +163,7 @@ class _Describer:
                     options=charge.options,
                     option_marks=charge.option_marks,
                     mark=charge.mark,
+                    adjust=charge.settings.adjust,
                 )
             )
 

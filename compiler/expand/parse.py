@@ -155,6 +155,19 @@ class Parser:
             self.error(problem.path, problem.message)
             return None
 
+    def milestone_keys(self, project: ProjectSpec) -> dict[str, tuple[str, ...] | None]:
+        """Each milestone written in the project, with its split parts (None: not split),
+        read from the YAML so that a milestone that fails to read is still known by name."""
+        keys: dict[str, tuple[str, ...] | None] = {}
+        for key, raw in (self._raw(project.path).get("milestones") or {}).items():
+            if not isinstance(raw, Mapping):
+                continue
+            template = self.templates.get(raw.get("use")) if "use" in raw else None
+            split = raw.get("split") or (template or {}).get("split")
+            parts = split.get("parts") if isinstance(split, Mapping) else None
+            keys[key] = tuple(parts) if isinstance(parts, Mapping) else None
+        return keys
+
     def _raw(self, path: PathKey) -> Mapping[str, Any]:
         node: Any = self.root
         for key in path:
@@ -207,6 +220,7 @@ class Parser:
             horizon_path=horizon_path,
             options=options,
             option_paths=option_paths,
+            adjust=layer.get("adjust", parent.adjust if parent else None),
         )
 
     def _foreign_options(self, layer: Mapping[str, Any], path: PathKey, vendor: str) -> bool:

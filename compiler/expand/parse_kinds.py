@@ -1,8 +1,8 @@
 """Each kind of charge's own keys, read into its spec: step one of expansion, per kind.
 
-A recurring charge's term, price steps and escalation; a milestone's price (amount,
-quantity x rate, percent of the contract or a split) and its date or task; a product's
-quantity x rate and its date or term. Each problem is an Invalid at the place it was
+A recurring charge's term (pauses included), price steps and escalation; a milestone's
+price (amount, quantity x rate, percent of the contract or a split) and its date or task;
+a product's quantity x rate and its date or term. Each problem is an Invalid at the place it was
 written (the charge, or the template it came from); the first one stops the charge.
 """
 
@@ -18,12 +18,14 @@ from typing import Any
 from compiler import schedule, vendors
 from compiler.expand import written
 from compiler.expand.spec import (
+    After,
     AmountStep,
     Charge,
     Description,
     Escalation,
     Invalid,
     MilestoneSpec,
+    Pause,
     ProductSpec,
     RecurringSpec,
     SplitPart,
@@ -33,7 +35,7 @@ from compiler.expand.spec import (
 )
 from compiler.load import PathKey
 from compiler.money import AmountTooLarge, round_money
-from compiler.schedule import Every
+from compiler.schedule import Every, Offset
 
 
 @dataclass
@@ -126,7 +128,32 @@ class ChargeReader:
             bill=src.get("bill", "in_advance"),
             day=src.get("day"),
             day_path=src.where("day") if "day" in src.values else src.path,
+            pauses=self._pauses(),
         )
+
+    def _pauses(self) -> tuple[Pause, ...]:
+        """The charge's pauses in date order; `to` before `from` and overlaps are errors."""
+        src = self.src
+        read: list[Pause] = []
+        for i, pause in enumerate(src.get("pauses") or ()):
+            first = written.calendar_date(pause["from"], src.where("pauses", i, "from"))
+            last = written.calendar_date(pause["to"], src.where("pauses", i, "to"))
+            if last < first:
+                raise Invalid(
+                    src.where("pauses", i, "to"),
+                    f"this pause ends on {last.isoformat()}, before it starts on "
+                    f"{first.isoformat()}; `to` is the last paused day, on or after `from`",
+                )
+            for j, other in enumerate(read):
+                if first <= other.end and other.start <= last:
+                    raise Invalid(
+                        src.where("pauses", i),
+                        f"this pause ({first.isoformat()} to {last.isoformat()}) overlaps "
+                        f"pauses[{j}] ({other.start.isoformat()} to {other.end.isoformat()}); "
+                        "merge them into one pause",
+                    )
+            read.append(Pause(first, last, src.where("pauses", i)))
+        return tuple(sorted(read, key=lambda pause: pause.start))
 
     def _until(self) -> date:
         """The last day an open-ended charge's periods may start: as of + horizon."""
@@ -192,16 +219,14 @@ class ChargeReader:
         factor = 1 + written.percent(spec["by"], src.where("escalate", "by"))
         step = self._every("escalate", "every", default="year")
         if "from" in spec:
-            first = written.calendar_date(spec["from"], src.where("escalate", "from"))
+            anchor = written.calendar_date(spec["from"], src.where("escalate", "from"))
         else:
-            try:
-                first = step.add(start, 1)
-            except (OverflowError, ValueError):
-                raise Invalid(src.where("escalate"), str(schedule.PastLastDate())) from None
+            anchor = start  # Revision 2: increases are anniversaries of start, not of the first
         return Escalation(
             factor=factor,
             every=step,
-            first=first,
+            anchor=anchor,
+            anchor_rises="from" in spec,
             path=src.where("escalate", "every") if "every" in spec else src.where("escalate"),
         )
 
@@ -349,6 +374,8 @@ class ChargeReader:
                 f"{noun} needs exactly one of `date` or `on_completion`"
                 + (" (both given)" if has_date else " (neither given)"),
             )
+        if has_date and isinstance(spec["date"], Mapping):
+            return When(None, None, self._after(spec["date"], where))
         if has_date:
             return When(written.calendar_date(spec["date"], where("date")), None)
         project = self.charge.project
@@ -362,6 +389,14 @@ class ChargeReader:
                 "give a `date` instead",
             )
         return When(None, spec["on_completion"]["task"])
+
+    def _after(self, relative: Mapping[str, Any], where: Callable[..., PathKey]) -> After:
+        """`date: {after: KEY, plus: 30 days}`, resolved by expansion once KEY is dated."""
+        try:
+            plus = Offset.parse(str(relative["plus"]))
+        except ValueError as exc:
+            raise Invalid(where("date", "plus"), str(exc)) from None
+        return After(str(relative["after"]), plus, where("date", "after"), where("date", "plus"))
 
     # -- products ---------------------------------------------------------------------------
 
@@ -378,7 +413,7 @@ class ChargeReader:
                 + (", not both" if has_date else "; neither is given"),
             )
         if has_date:
-            for key in ("start", "end", "count", "align", "bill", "day", "horizon"):
+            for key in ("start", "end", "count", "align", "bill", "day", "horizon", "pauses"):
                 if key in src.values:
                     raise Invalid(
                         src.where(key), f"`{key}` only applies to a repeating product (`every`)"

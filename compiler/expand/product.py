@@ -1,5 +1,5 @@
 """A product's occurrences: quantity x rate once on its date, or on every period of its term
-(a repeating product is never prorated)."""
+that a pause does not cover (a repeating product is never prorated)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ def occurrences(spec: ProductSpec, room: Room) -> Iterator[Occurrence]:
     if spec.term is None:
         yield Occurrence(None, spec.date, None, spec.amount, quantity=quantity, rate=rate)
         return
+    pauses = spec.term.pauses
     for period in terms.periods(spec.term, room):
-        when = terms.bill_date(spec.term, period, spec.charge.settings.holidays)
+        # Never prorated: a period a pause cuts bills in full, one it covers bills nothing.
+        service = terms.served(spec.term, period) if pauses else None
+        if pauses and service is None:
+            continue
+        when = terms.bill_date(spec.term, period, spec.charge.settings.holidays, service)
         yield Occurrence(period.label, when, period, spec.amount, quantity=quantity, rate=rate)

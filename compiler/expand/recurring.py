@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from compiler import schedule
 from compiler.expand import terms
 from compiler.expand.spec import AmountStep, Escalation, Invalid, Occurrence, RecurringSpec, Room
 from compiler.money import AmountTooLarge, round_money
@@ -25,14 +24,20 @@ def occurrences(spec: RecurringSpec, room: Room) -> Iterator[Occurrence]:
     escalated = _escalation(spec.escalation)
     try:
         for period in terms.periods(spec.term, room):
-            if period.is_stub and spec.prorate == "skip":
+            # A period a pause cuts is priced like a stub: by the days billed under `daily`.
+            service = terms.served(spec.term, period) if spec.term.pauses else None
+            if spec.term.pauses and service is None:
+                continue  # paused throughout: nothing to bill
+            days = period.days if service is None else service.days
+            partial = days != period.full_days
+            if partial and spec.prorate == "skip":
                 continue
             base = _step_in_force(spec.steps, period.start)
             exact = Fraction(base) * escalated(period.start)
-            if period.is_stub and spec.prorate == "daily":
-                exact = exact * period.days / period.full_days
+            if partial and spec.prorate == "daily":
+                exact = exact * days / period.full_days
             amount = round_money(exact, charge.currency, settings.rounding)
-            when = terms.bill_date(spec.term, period, settings.holidays)
+            when = terms.bill_date(spec.term, period, settings.holidays, service)
             yield Occurrence(period.label, when, period, amount)
     except AmountTooLarge as exc:  # written amounts are bounded: escalation grew it
         raise Invalid(spec.growth_path, str(exc)) from None
@@ -45,7 +50,7 @@ def _escalation(escalation: Escalation | None) -> _Factor:
     powers: dict[int, Fraction] = {}
 
     def escalated(day: date) -> Fraction:
-        n = schedule.count_increases(escalation.first, escalation.every, day)
+        n = escalation.increases(day)
         if n > MAX_ESCALATIONS:
             raise Invalid(
                 escalation.path,

@@ -23,7 +23,7 @@ from compiler.limits import RAISE_ITEMS
 from compiler.load import PathKey
 from compiler.model import Kind
 from compiler.money import Rounding
-from compiler.schedule import Align, Bill, DayRule, Every, Period
+from compiler.schedule import Align, Bill, DayRule, Every, Offset, Period, count_increases
 
 
 class Invalid(Exception):
@@ -65,6 +65,8 @@ class Settings:
     options: Mapping[str, Mapping[str, Any]]  # vendor type -> merged option block
     # vendor type -> option key -> where the winning value was written (for provider errors)
     option_paths: Mapping[str, Mapping[str, PathKey]] = field(default_factory=dict)
+    # How an invoiced item the plan changes is corrected (compiler.adjust); None: not at all.
+    adjust: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,15 @@ class Charge:
     mark: Mark  # where the charge is written
 
 
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Days a repeating charge bills nothing for, `start` to `end` inclusive."""
+
+    start: date
+    end: date
+    path: PathKey  # where the pause was written, for a pause that misses the charge
+
+
 @dataclass(frozen=True)
 class Term:
     """When a repeating charge bills: its periods and the day each is billed on."""
@@ -127,6 +138,7 @@ class Term:
     bill: Bill
     day: DayRule | None
     day_path: PathKey  # where `day` was written (the charge when it has none)
+    pauses: tuple[Pause, ...] = ()  # in date order, none overlapping
 
 
 @dataclass(frozen=True)
@@ -139,12 +151,23 @@ class AmountStep:
 
 @dataclass(frozen=True)
 class Escalation:
-    """A price rising by a factor every so often, from a first day on."""
+    """A price rising by a factor on anchor + k x every, each computed from the anchor.
+
+    With `from`, the anchor is that date and it is itself the first increase (k = 0, 1, ...);
+    without, the anchor is the charge's start and the increases are its anniversaries
+    (k = 1, 2, ...), so a start on the 31st rises on the 28th, 31st, 30th, never drifting.
+    """
 
     factor: Fraction
     every: Every
-    first: date
+    anchor: date
+    anchor_rises: bool  # whether the anchor itself is an increase date (it is for `from`)
     path: PathKey  # where to say it escalates too often
+
+    def increases(self, day: date) -> int:
+        """How many increase dates fall on or before day."""
+        n = count_increases(self.anchor, self.every, day)
+        return n if self.anchor_rises else max(0, n - 1)
 
 
 @dataclass(frozen=True)
@@ -160,11 +183,27 @@ class RecurringSpec:
 
 
 @dataclass(frozen=True)
+class After:
+    """A date written relative to another milestone of the project: `{after: KEY, plus: ...}`.
+
+    KEY is a milestone's key, or CHARGE/PART for a split part. Expansion resolves it once the
+    project's other milestones are read (compiler/expand/relative.py).
+    """
+
+    key: str
+    plus: Offset
+    key_path: PathKey  # where `after` was written: unknown keys and cycles are reported here
+    plus_path: PathKey  # where `plus` was written: a date past 9999-12-31 is reported here
+
+
+@dataclass(frozen=True)
 class When:
-    """When a milestone bills: on a date, or when a task completes."""
+    """When a milestone bills: on a date, when a task completes, or after another milestone
+    (date None until expansion resolves `after`)."""
 
     date: date | None
     task: str | int | None
+    after: After | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ class Item:
     # Where each option was written (defaults, project, template or charge), for errors.
     option_marks: Mapping[str, Mark] = field(default_factory=dict, compare=False)
     mark: Mark | None = field(default=None, compare=False)  # where the charge is written
+    # `adjust:` in force: how a change to it, once invoiced, is billed (compiler.adjust).
+    adjust: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ class Resource:
     # Private): opaque to every other stage, never compared, carried by the change into the
     # saved plan. Plain JSON values, so that it reads back as it was written.
     private: Mapping[str, Any] = field(default_factory=dict)
+    # The plan's `protect:` for it (compiler.keep): True or False as written, None when the
+    # plan says nothing (then what state remembers stands).
+    protected: bool | None = None
+    # Attributes a person may edit at the vendor without billplan restoring them (the plan's
+    # `ignore:`), each with the plan's name for it: attribute -> description | date.
+    ignored: Mapping[str, str] = field(default_factory=dict)
     # The items it bills (several for a grouped invoice), for messages that point into the
     # plan's YAML. Not saved: a stage that needs them has the plan's items.
     items: tuple[Item, ...] = field(default=(), compare=False)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     from compiler.credentials import Endpoint
+    from compiler.model.breach import Breach
 
 # What apply does with a change. adopt and forget touch only state: adopt records an object
 # the vendor already holds, forget drops one the vendor no longer holds.
@@ -42,6 +43,9 @@ Reason = Literal[
     "drift",  # edited outside billplan since billplan wrote it
     "gone",  # deleted outside billplan (or a create that never landed)
     "locked",  # invoiced at the vendor: a wanted change billplan never writes
+    "adjust",  # a line billing the difference of an invoiced object the plan changed (adjust:)
+    "protected",  # a delete of a protected object (`protect: true`): refused, never written
+    "released",  # under the plan's `removed:`: dropped from state, kept at the vendor
     "adopted",  # found at the vendor (a twin, billplan's tag, a lost create that landed)
     "unchanged",  # the vendor holds what the plan says
     # A create whose answer was lost, not settled: the vendor holds a look-alike made since
@@ -64,11 +68,23 @@ USUAL: dict[Action, Reason] = {
 }
 # What a reader calls a change: its action, or the reason when that is what matters most.
 Label = Literal[
-    "create", "update", "delete", "adopt", "forget", "no-op", "drift", "locked", "unconfirmed"
+    "create",
+    "update",
+    "delete",
+    "adopt",
+    "forget",
+    "no-op",
+    "drift",
+    "locked",
+    "unconfirmed",
+    "protected",
 ]
 # Reasons that leave an address waiting for a person (or a new plan): never a write, never
 # settled by apply on its own.
 UNSETTLED: frozenset[Reason] = frozenset({"unconfirmed", "unproven"})
+# The last segment of an adjusting line's address, under the locked object it corrects
+# (compiler.adjust): `acme/milestones/kickoff/~adjust`. No key a plan writes can make it.
+ADJUST_SEGMENT = "~adjust"
 # What a plan is made for: to bring the vendors to the plan, or to show what changed at the
 # vendors since billplan wrote (`plan --refresh-only`: never applied).
 Mode = Literal["normal", "refresh-only"]
@@ -136,6 +152,11 @@ class Change:
         if self.reason == "locked" and self.action != "no-op":
             # apply reads only the action: a lock must never travel with a write.
             raise ValueError(f"{self.address}: an invoiced object is never written ({self.action})")
+        if self.reason == "protected" and self.action != "no-op":
+            # A refused delete: apply refuses the whole plan, and never writes this one.
+            raise ValueError(f"{self.address}: a protected object is never deleted")
+        if self.reason == "released" and self.action != "forget":
+            raise ValueError(f"{self.address}: `removed:` only ever forgets ({self.action})")
         if self.reason in UNSETTLED and self.action != "no-op":
             # Nor may a guess: what a lost create made is settled by a person or a full read.
             raise ValueError(
@@ -169,6 +190,8 @@ def label_of(action: Action, reason: Reason) -> Label:
     other change its action."""
     if reason == "locked":
         return "locked"
+    if reason == "protected":
+        return "protected"
     if reason in UNSETTLED:
         return "unconfirmed"
     if reason == "drift" and action == "update":
@@ -215,6 +238,8 @@ def unlabel(label: str) -> tuple[Action, Reason]:
     plan saved before changes carried their reason)."""
     if label == "locked":
         return "no-op", "locked"
+    if label == "protected":
+        return "no-op", "protected"
     if label == "drift":
         return "update", "drift"
     if label == "unconfirmed":
@@ -254,18 +279,43 @@ class Plan:
     pending: list[str] = field(default_factory=list)
     # The sandbox the plan ran against, for the commands it prints (settle_commands).
     sandbox: SandboxChoice = field(default_factory=SandboxChoice)
+    # Protection marks apply sets (True) or clears (False) in state: an address whose
+    # `protect:` in the plan differs from what state remembers. State only, like `moved`.
+    protection: dict[str, bool] = field(default_factory=dict)
+    # Policy rules the plan breaks (compiler.policy): apply refuses it, plan exits EXIT_POLICY.
+    breaches: list[Breach] = field(default_factory=list)
 
     def count(self, label: Label) -> int:
         """How many changes a reader sees as `label` (a restore of drift is not an update)."""
         return sum(1 for change in self.changes if change.label == label)
+
+    def locked_adjusted(self) -> int:
+        """How many locked objects have an adjusting line in this plan (`adjust:`), which
+        bills their difference: a reviewer is warned only of the others."""
+        lines = {c.address for c in self.changes if c.action != "delete"}
+        return sum(
+            1
+            for c in self.changes
+            if c.label == "locked" and f"{c.address}/{ADJUST_SEGMENT}" in lines
+        )
 
     def count_reason(self, reason: Reason) -> int:
         return sum(1 for change in self.changes if change.reason == reason)
 
     @property
     def has_changes(self) -> bool:
-        """Anything for apply to do, at the vendors or in state (a `moved:` rename)."""
-        return bool(self.moved) or any(c.action != "no-op" for c in self.changes)
+        """Anything for apply to do, at the vendors or in state (a `moved:` rename, a
+        protection mark)."""
+        return (
+            bool(self.moved)
+            or bool(self.protection)
+            or any(c.action != "no-op" for c in self.changes)
+        )
+
+    @property
+    def refused(self) -> list[Change]:
+        """Deletes of protected objects: a plan holding any is never applied (EXIT_PROTECTED)."""
+        return [change for change in self.changes if change.reason == "protected"]
 
     def summary(self) -> str:
         create = self.count("create")
@@ -277,8 +327,15 @@ class Plan:
             for action, label in (("adopt", "to adopt"), ("forget", "to forget"))
             if self.count(action)
         ]
+        marks = sum(self.protection.values())
+        if marks:
+            extras.append(f"{marks} to protect")
+        if unmarks := len(self.protection) - marks:
+            extras.append(f"{unmarks} to unprotect")
         locked = self.count("locked")
         extras.append(f"{locked} locked")
+        if refused := self.count("protected"):
+            extras.append(f"{refused} protected from delete")
         if unsettled := self.count("unconfirmed"):
             extras.append(f"{unsettled} unconfirmed")
         return text + ", " + ", ".join(extras) + "."
@@ -306,9 +363,9 @@ def billing_impact(changes: Iterable[Change]) -> Impact:
     for change in changes:
         old = change.before_side
         new = change.after_side
-        if change.reason in ("locked", *UNSETTLED) or change.action == "forget":
-            # A locked object stays as it is, and so does an unsettled look-alike; a
-            # forgotten one is already gone.
+        if change.reason in ("locked", "protected", *UNSETTLED) or change.action == "forget":
+            # A locked object stays as it is, and so do a protected one and an unsettled
+            # look-alike; a forgotten one is already gone, or stays at the vendor (released).
             new = old
         if change.action == "delete":
             new = None

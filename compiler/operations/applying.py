@@ -1,6 +1,7 @@
 """Applying a plan (`apply PATH`, and `apply FILE PATH` once its saved plan is checked): under
-the state's lock, the plan made, shown, checked against the vendors' request budgets and
-approved by a person, then its changes made (compiler.apply) with progress shown.
+the state's lock, the plan made, shown, refused if it breaks a policy rule (compiler.policy),
+checked against the vendors' request budgets and approved by a person, then its changes made
+(compiler.apply) with progress shown.
 
 This module decides what happens and in which order; what is shown, and how approval is
 asked, is the view's (ApplyView; compiler.render.apply_view shows it in a terminal).
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from compiler.apply import Applied, Progress, actionable, apply_plan
 from compiler.operations import saved_plan
+from compiler.policy import PolicyBreached
 
 if TYPE_CHECKING:
     from compiler.model.change import Plan
@@ -49,6 +51,27 @@ class OverBudget(Exception):
         super().__init__("\n".join(problems))
 
 
+class ProtectedDelete(Exception):
+    """The plan would delete protected objects (`protect: true`); nothing was applied. The
+    message says what to do; `addresses` names them (the CLI exits EXIT_PROTECTED)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.addresses = [change.address for change in plan.refused]
+        super().__init__(refusal(plan))
+
+
+def refusal(plan: Plan) -> str:
+    """Why a plan holding deletes of protected objects is neither passed nor applied."""
+    n = len(plan.refused)
+    return (
+        f"the plan would delete {n} protected object{'s' if n != 1 else ''} "
+        f"({', '.join(c.address for c in plan.refused)}), so nothing is applied. To delete "
+        "one on purpose, apply the plan with `protect: false` on its charge first (that clears "
+        "the mark billplan keeps in state), then remove the charge; to stop managing it and "
+        "keep it at the vendor, list it under `removed:`"
+    )
+
+
 class NotApproved(Exception):
     """The plan was not approved; nothing was changed."""
 
@@ -75,6 +98,8 @@ def apply_saved(
     """Plan plan_dir again (the workspace) with the vendors now, at the saved as-of date and
     targets, and apply that plan if it makes the saved plan's changes (SavedPlanRefused if
     not), under the state's lock; None when there is nothing to apply."""
+    if saved.plan.refused:
+        raise ProtectedDelete(saved.plan)  # refused when it was made: it stays refused
     with workspace.backend.lock("apply", lock_timeout):
         state, merged = saved_plan.replan(workspace, saved, path, plan_dir)
         view.agreed(plan_dir, saved.as_of, path, merged)
@@ -87,6 +112,10 @@ def _approved_and_applied(
     """Show the plan, check the request budget, ask approval, apply: for a plan made now or
     a saved one."""
     view.planned(plan)
+    if plan.refused:
+        raise ProtectedDelete(plan)
+    if plan.breaches:
+        raise PolicyBreached(plan.breaches)
     if not plan.has_changes:
         return None
     if problems := workspace.budget_problems(plan):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler import planfile, review
+from compiler.policy import PolicyBreached
 from compiler.targets import Targets
 
 if TYPE_CHECKING:
@@ -30,11 +31,15 @@ class SavedPlanRefused(Exception):
 
 def opened(path: Path, *, plan_dir: str | None, sandbox: bool, as_of: str | None) -> planfile.Saved:
     """The saved plan at path, when it may be checked against plan_dir from this command line:
-    against the same kind of vendors (the sandbox or the real ones), at its own as-of date."""
+    against the same kind of vendors (the sandbox or the real ones), at its own as-of date.
+    PolicyBreached when it was planned breaking a policy rule."""
     try:
         saved = planfile.load(path)
     except planfile.PlanFileError as exc:
         raise SavedPlanRefused(str(exc)) from None
+    if saved.plan.breaches:
+        # Refused before anything is read or planned: the reviewed plan broke the policy.
+        raise PolicyBreached(saved.plan.breaches, f"{path}, as it was planned,")
     if plan_dir is None:
         raise SavedPlanRefused(
             f"{path} is a saved plan: name the plan directory to check it against, as in "

@@ -246,6 +246,9 @@ class Provider:
     # The attributes an Observed takes its project and its date from.
     project_field: ClassVar[str]
     date_field: ClassVar[str]
+    # The attributes that hold an object's text, which the plan may `ignore:` as its
+    # description (compiler.keep); its date is date_field.
+    text_fields: ClassVar[frozenset[str]] = frozenset({"description"})
     update_method: ClassVar[str] = "PATCH"
     write_params: ClassVar[Mapping[str, Any]] = {}  # sent with every create and update
     # What the vendor's project is called in messages ("Wethod project"), and whether its ids
@@ -269,6 +272,12 @@ class Provider:
     rate_limit: ClassVar[float]
     rate_burst: ClassVar[int] = 1
     default_timeout: ClassVar[float] = 30.0  # seconds; `timeout` in the plan overrides it
+
+    def plan_fields(self) -> dict[str, str]:
+        """Each attribute a plan's `ignore:` may name, with the plan's name for it."""
+        names = dict.fromkeys(sorted(self.text_fields), "description")
+        names[self.date_field] = "date"
+        return names
 
     def __init__(
         self,

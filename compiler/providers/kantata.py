@@ -96,6 +96,7 @@ class Kantata(Provider):
     lock = WhenNamed(ids=("invoice_id",), lists=("invoice_ids",))
     money = MinorUnits("amount_in_cents")
     project_field, date_field = "workspace_id", "date_to_invoice"
+    text_fields = frozenset({"title"})
     update_method = "PUT"
     write_params: ClassVar[Mapping[str, Any]] = {"include": INCLUDE}
     project_noun = "Kantata workspace"

@@ -86,6 +86,7 @@ class Ruddr(Provider):
     project_list = ProjectList("/projects", paging, name="name", currency="currency")
     money = MajorUnits("fee")  # a priced milestone's fee is Ruddr's: read, never compared
     project_field, date_field = "projectId", "date"
+    text_fields = frozenset({"name", "description"})  # a milestone's name, an item's text
     lock = WhenTrue("invoiced")  # 409 is Ruddr's answer to a write of an invoiced object
     project_noun = "Ruddr project"
     integer_projects = False  # UUIDs

@@ -131,6 +131,7 @@ class Wethod(Provider):
     lock = Status("status", default="draft", locked=LOCKED_STATUSES)
     money = MajorUnits("value")
     project_field, date_field = "project_id", "issue_date"
+    text_fields = frozenset({"notes"})
     project_noun = "Wethod project"
     undated = "a Wethod invoice needs a date"
     page_size = 100  # the documented maximum `limit`

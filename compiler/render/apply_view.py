@@ -71,11 +71,14 @@ def print_applied(applied: Applied) -> None:
     if applied.moved:
         plural = "es" if applied.moved != 1 else ""
         console.print(f"Moved {applied.moved} address{plural} in state.")
+    if applied.marked:
+        plural = "es" if applied.marked != 1 else ""
+        console.print(f"Changed the protection of {applied.marked} address{plural} in state.")
     counts: dict[str, int] = {}
     for change in applied.done:
         counts[change.label] = counts.get(change.label, 0) + 1
     done = ", ".join(f"{counts[a]} {w}" for a, w in _DONE.items() if counts.get(a))
-    done = done or ("nothing more" if applied.moved else "nothing")
+    done = done or ("nothing more" if applied.moved or applied.marked else "nothing")
     if applied.failures:
         err = terminal.stderr()
         for failure in applied.failures:

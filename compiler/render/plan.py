@@ -12,6 +12,10 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
 
 - `<!-- billplan-plan -->` (MARKER), hidden, so that a workflow finds and updates its own
   comment instead of adding one per push.
+- A `> [!CAUTION]` alert when the plan would delete a protected object (`protect: true`):
+  the plan fails (exit 3) and apply refuses it; the alert names each object and what to do.
+- A `> [!CAUTION]` alert when the plan breaks a policy rule (compiler.policy): each rule, by
+  how much, where it was set and what to do; such a plan is never applied.
 - A `> **Warning:**` line when anything is deleted, locked or unconfirmed, or drift was found.
 - The summary line as a heading, then the billing impact per currency (scheduled now, after
   apply, the change), then the hosts billplan contacts: one row per host (at most one per
@@ -86,7 +90,26 @@ _SYMBOL = {
     "forget": ("x", "dim"),
     "no-op": (" ", "dim"),
     "unconfirmed": ("?", "bold yellow"),
+    "protected": ("!", "bold red"),
 }
+# What a plan that would delete protected objects tells its reader: it fails, and how to go on.
+PROTECTED_CAUTION = (
+    "{} protected by `protect: true` (remembered in state): this plan would delete "
+    "{} and fails, and apply refuses it. To delete one on purpose, apply the plan with "
+    "`protect: false` on its charge first, then remove the charge; to stop managing it and "
+    "keep it at the vendor, list it under `removed:`."
+)
+
+
+def protected_caution(plan: Plan) -> str:
+    n = len(plan.refused)
+    if not n:
+        return ""
+    return PROTECTED_CAUTION.format(
+        f"{n} object{'s are' if n != 1 else ' is'}", "them" if n != 1 else "it"
+    )
+
+
 # What an unconfirmed change asks of the reader, once per plan.
 UNSETTLED_WARNING = (
     "{} waiting for a person: billplan sent {} but never got the answer, and will not create "
@@ -134,7 +157,7 @@ def _currency(change: Change) -> str:
 def _shown_side(change: Change) -> Side | None:
     # A locked object keeps what the vendor holds, and so does an unconfirmed look-alike
     # (nothing is written for it): show that, not the plan's wish.
-    if change.label in ("locked", "unconfirmed"):
+    if change.label in ("locked", "unconfirmed", "protected"):
         return change.before_side or change.after_side
     return change.after_side or change.before_side
 
@@ -190,18 +213,25 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
     if not visible and not plan.unmanaged:
         if plan.moved:
             console.print("No changes at the vendors; only addresses renamed in state (moved:).")
+        elif plan.protection:
+            console.print(
+                "No changes at the vendors; only protection marks recorded in state (protect:)."
+            )
         else:
             console.print("No changes. The vendors hold exactly what the plan says.")
         _print_notes(plan, console)
         _print_hosts(plan, console)
         console.print(plan.summary())
         return
+    width = max(7, *(len(c.label) for c in visible))  # one column for every label shown
     for project, changes in _by_project(visible).items():
         print_project(project, changes[0], console)
         for change in changes:
             symbol, style = _SYMBOL[change.label]
             label = change.label.upper() if change.label == "locked" else change.label
-            console.print(f"  [{style}]{symbol} {label:<7}[/{style}] {markup(_headline(change))}")
+            console.print(
+                f"  [{style}]{symbol} {label:<{width}}[/{style}] {markup(_headline(change))}"
+            )
             renamed = change.moved_from and plan.moved.get(change.address) == change.moved_from
             if change.moved_from and not renamed:
                 console.print(f"      [dim]takes over {markup(change.moved_from)}[/dim]")
@@ -220,16 +250,39 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
     _print_impact(plan.impact(), console)
     _print_notes(plan, console)
     _print_hosts(plan, console)
-    locked = plan.count("locked")
+    adjusted = plan.locked_adjusted()
+    locked = plan.count("locked") - adjusted
     if locked:
         console.print(
             f"[bold red]Warning: {locked} invoiced "
             f"{'objects differ' if locked != 1 else 'object differs'} "
             "from the plan and will not be changed.[/bold red]"
         )
+    if adjusted:
+        console.print(
+            f"{adjusted} invoiced {'objects differ' if adjusted != 1 else 'object differs'} "
+            "from the plan: an adjusting line bills the difference (adjust:)."
+        )
     if warning := unsettled_warning(plan):
         console.print(f"[bold yellow]Warning: {warning}[/bold yellow]")
+    if caution := protected_caution(plan):
+        console.print(f"[bold red]Refused: {markup(caution)}[/bold red]")
+    _print_breaches(plan, console)
     console.print(f"[bold]{plan.summary()}[/bold]")
+
+
+def breaches_heading(plan: Plan) -> str:
+    n = len(plan.breaches)
+    return f"Policy: this plan breaks {n} rule{'s' if n != 1 else ''} and will not be applied"
+
+
+def _print_breaches(plan: Plan, console: Console) -> None:
+    if not plan.breaches:
+        return
+    console.print(f"[bold red]{breaches_heading(plan)}:[/bold red]")
+    for breach in plan.breaches:
+        console.print(f"  [red]{markup(str(breach))}[/red]")
+        console.print(f"      [dim]set at {markup(breach.source)}; {markup(breach.fix)}[/dim]")
 
 
 def print_project(project: str, first: Change, console: Console) -> None:
@@ -316,8 +369,8 @@ FULL_PLAN = (
 
 # Most alarming first: when a block is trimmed, these rows are the last to go.
 _RANK = {a: n for n, a in enumerate(
-    ("locked", "unconfirmed", "delete", "drift", "update", "forget", "adopt", "create", "no-op",
-     "")
+    ("protected", "locked", "unconfirmed", "delete", "drift", "update", "forget", "adopt",
+     "create", "no-op", "")
 )}  # fmt: skip
 _LABEL = {
     "locked": "🔒 **LOCKED**",
@@ -329,6 +382,7 @@ _LABEL = {
     "forget": "× forget",
     "no-op": "no-op",
     "unconfirmed": "❓ **unconfirmed**",
+    "protected": "🛡️ **PROTECTED**",
 }
 _CHANGES_TABLE = (
     "| Action | Address | Date | Amount | Field | Old → new |\n|---|---|---|--:|---|---|"
@@ -369,6 +423,13 @@ def _html(text: Any) -> str:
 def _md_head(plan: Plan, title: str) -> str:
     """Never trimmed: the marker, the warning, the summary and the billing impact."""
     lines = [MARKER]
+    if caution := protected_caution(plan):
+        # GitHub's alert block: the loudest thing in the comment, before everything else.
+        refused = ", ".join(md_text(change.address) for change in plan.refused[:20])
+        more = len(plan.refused) - 20
+        refused += f" and {more:,} more" if more > 0 else ""
+        lines += ["> [!CAUTION]", f"> {caution}", ">", f"> Refused: {refused}", ""]
+    lines += _md_breaches(plan)
     alarms = [
         text.format(n)
         for action, text in (
@@ -383,10 +444,19 @@ def _md_head(plan: Plan, title: str) -> str:
         )
         if (n := plan.count(action))
     ]
+    if adjusted := plan.locked_adjusted():
+        alarms = [
+            a.replace(" them)", f" them; {adjusted} billed by an adjusting line)")
+            if a.endswith("will not change them)")
+            else a
+            for a in alarms
+        ]
     if alarms:
         lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
     lines += [f"### {md_text(title)}: {plan.summary()}", ""]
-    quiet = not (plan.has_changes or plan.count("locked") or plan.unsettled or plan.unmanaged)
+    quiet = not (
+        plan.has_changes or plan.count("locked") or plan.unsettled or plan.unmanaged or plan.refused
+    )
     if quiet:
         lines += ["No changes. The vendors hold exactly what the plan says.", ""]
     impact = plan.impact()
@@ -421,6 +491,19 @@ def _md_head(plan: Plan, title: str) -> str:
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"  # every block after it opens with a blank line
+
+
+def _md_breaches(plan: Plan) -> list[str]:
+    """The policy alert: GitHub shows `> [!CAUTION]` as a red block above everything."""
+    if not plan.breaches:
+        return []
+    lines = ["> [!CAUTION]", f"> **{breaches_heading(plan)}.**", ">"]
+    for breach in plan.breaches:
+        lines.append(
+            f"> - **{md_text(breach.title)}**: {md_text(breach.message)} "
+            f"(set at {md_text(breach.source)}). What to do: {md_text(breach.fix)}."
+        )
+    return [*lines, ""]
 
 
 @dataclass
@@ -512,7 +595,12 @@ def _md_sections(plan: Plan) -> list[_Section]:
         counts: dict[str, int] = defaultdict(int)
         for change in changes:
             counts[change.label] += 1
-        alarming = bool(counts.get("locked") or counts.get("delete") or counts.get("unconfirmed"))
+        alarming = bool(
+            counts.get("protected")
+            or counts.get("locked")
+            or counts.get("delete")
+            or counts.get("unconfirmed")
+        )
         summary = ", ".join(f"{counts[a]} {a}" for a in sorted(counts, key=_RANK.__getitem__))
         n = len(changes)
         sections.append(

@@ -45,6 +45,10 @@ class TerminalPlan:
 
     def _text(self, plan: Plan, console: Console) -> None:
         render_plan.print_text(plan, console, show_unchanged=self.show_unchanged)
-        if self.saved_to:
+        if self.saved_to and plan.breaches:
+            out = markup(self.saved_to)
+            console.print(f"Saved the plan to {out}, with the policy rules it breaks: apply "
+                          f"refuses it, and `billplan show {out}` prints it again.")  # fmt: skip
+        elif self.saved_to:
             out = markup(self.saved_to)
             console.print(f"Saved the plan to {out}; apply exactly it with `billplan apply {out}`.")

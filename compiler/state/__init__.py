@@ -4,6 +4,10 @@ billplan only ever changes or deletes objects its state owns. An entry whose cre
 but whose response was lost is kept as `pending`, so the next plan knows to look for it: with
 the moment it was sent (`sent_at`, UTC), and the remote objects a person said are not it
 (`rejected`, by `billplan state reject`).
+
+An entry may be `protected` (`protect: true` in the plan, compiler.keep): billplan refuses to
+delete its object even once the charge, and its `protect:` key, have left the plan. Only an
+apply of the plan with `protect: false` on it clears the mark.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Entry:
     # and the ids of look-alikes a person rejected as not being it.
     sent_at: datetime | None = None
     rejected: tuple[str, ...] = ()
+    # Remembered from the plan's `protect: true`: billplan never deletes this object.
+    protected: bool = False
 
     @classmethod
     def at(
@@ -58,6 +64,7 @@ class Entry:
         amount: Decimal,
         status: EntryStatus = "managed",
         sent_at: datetime | None = None,
+        protected: bool = False,
     ) -> Entry:
         """The entry for the object at `place` (a planned resource, or the change apply made
         there): its address, connection, type and project, with what state now knows of it."""
@@ -74,6 +81,7 @@ class Entry:
             amount=amount,
             status=status,
             sent_at=sent_at,
+            protected=protected,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -83,6 +91,10 @@ class Entry:
             pending["sent_at"] = self.sent_at.isoformat()
         if self.rejected:
             pending["rejected"] = list(self.rejected)
+        # Written only when set: an unprotected entry reads as it always did, and an older
+        # billplan's state (which has no such key) loads as unprotected.
+        if self.protected:
+            pending["protected"] = True
         return {
             "address": self.address,
             "provider": self.provider,
@@ -129,6 +141,9 @@ class Entry:
         for name in ("address", "provider", "type", "project"):
             if not isinstance(raw[name], str) or not raw[name]:
                 raise StateError(f"{name} is not a non-empty string")
+        protected = raw.get("protected", False)
+        if not isinstance(protected, bool):
+            raise StateError(f"protected {protected!r} is not true or false")
         return cls(
             address=raw["address"],
             provider=raw["provider"],
@@ -143,6 +158,7 @@ class Entry:
             status=status,
             sent_at=sent_at,
             rejected=tuple(rejected),
+            protected=protected,
         )
 
 
