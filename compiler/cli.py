@@ -30,6 +30,7 @@ from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
+    from compiler.diagnostics import Diagnostic
     from compiler.model.change import Mode
     from compiler.policy import Policy, PolicyBreached
     from compiler.render.apply_view import TerminalApply
@@ -46,6 +47,7 @@ EXIT_CHANGES = 2
 # The plan would delete a protected object (`protect: true`): `plan` fails, `apply` refuses.
 EXIT_PROTECTED = 3
 EXIT_POLICY = 4  # the plan breaks a policy rule: never applied, never exit 0
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process SIGINT stopped
 
 
 def _as_of(text: str | None) -> date:
@@ -82,9 +84,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(f"{visible(args.policy)}: valid policy ({terminal.count(len(rules), 'rule')})")
     for target in args.paths:
+        if _saved_plan_given(target, "validate") is not None:
+            failed = True
+            continue
         checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
-            terminal.report(checked.diagnostics)
+            terminal.report(_fragment_problem(Path(target), as_of, limits) or checked.diagnostics)
             failed = True
             continue
         projects = len({item.project for item in checked.items})
@@ -95,9 +100,64 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def _saved_plan_given(path: str, command: str) -> int | None:
+    """EXIT_ERROR, said, when a command that reads YAML plans is given a saved plan (`plan -o
+    FILE`): what to run instead. None for anything else."""
+    target = Path(path)
+    if not target.is_file():
+        return None
+    from compiler import planfile
+
+    if not planfile.is_saved_plan(target):
+        return None
+    shown = visible(path)
+    return _fail(
+        f"{shown} is a saved plan (made by `billplan plan -o {shown}`), not a plan: "
+        f"`billplan {command}` reads a plan directory or YAML file. To apply it, run "
+        f"`billplan apply {shown} PATH` (PATH: the plan directory it was made from); to "
+        f"print it again, `billplan show {shown}`"
+    )
+
+
+def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnostic] | None:
+    """The one problem to report, instead of the sections it lacks, when target is a file of
+    a plan directory that holds the rest (`providers`, `version`, ...): the plan is the
+    directory, and validating it is what to do. None when target is not such a fragment."""
+    from compiler.diagnostics import Diagnostic, Mark
+    from compiler.load import LoadError, load, plan_files
+    from compiler.validate import REQUIRED_SECTIONS
+
+    directory = target.parent
+    if not target.is_file() or len(plan_files(directory)) < 2:
+        return None
+    try:
+        alone, whole = load(target).root, load(directory).root
+    except LoadError:
+        return None  # the file cannot be read at all: its own errors say why
+    lacking = [key for key in REQUIRED_SECTIONS if key not in alone]
+    if not lacking or any(key not in whole for key in lacking):
+        return None  # complete on its own, or the directory lacks them too: not a fragment
+    others = check(directory, as_of, limits).diagnostics
+    state = "valid" if not others else terminal.count(len(others), "error")
+    sections = ", ".join(f"`{key}`" for key in lacking)
+    where = Mark(str(target), 1, 1)
+    return [
+        Diagnostic(
+            where,
+            "$",
+            f"this file is one fragment of the plan in {directory}/ (its *.yaml files make "
+            f"one plan; {sections} {'comes' if len(lacking) == 1 else 'come'} from the "
+            f"others): validate the directory instead, `billplan validate {directory}` (as a "
+            f"whole, the plan is {state})",
+        )
+    ]
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from compiler.render import items as render_items
 
+    if (refused := _saved_plan_given(args.path, "render")) is not None:
+        return refused
     as_of = _as_of(args.as_of)
     checked = check(Path(args.path), as_of, _limits(args))
     if checked.diagnostics:
@@ -118,6 +178,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     from compiler import forecast
 
+    if (refused := _saved_plan_given(args.path, "forecast")) is not None:
+        return refused
     as_of = _as_of(args.as_of)
     try:
         start = None if args.start is None else forecast.parse_month(args.start, "--from")
@@ -233,6 +295,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.render import drift
     from compiler.render.plan_view import TerminalPlan
 
+    if (refused := _saved_plan_given(args.path, "plan")) is not None:
+        return refused
     mode: Mode = "refresh-only" if args.refresh_only else "normal"
     if mode == "refresh-only" and args.out:
         return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
@@ -323,7 +387,12 @@ def _applied(
     apply: Callable[[Workspace, TerminalApply], Applied | None],
 ) -> int:
     """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
-    from compiler.operations.applying import NotApproved, OverBudget, ProtectedDelete
+    from compiler.operations.applying import (
+        Interrupted,
+        NotApproved,
+        OverBudget,
+        ProtectedDelete,
+    )
     from compiler.operations.saved_plan import SavedPlanRefused
     from compiler.policy import PolicyBreached
     from compiler.render import apply_view as view
@@ -339,6 +408,10 @@ def _applied(
     except NotApproved:
         view.cancelled()
         return EXIT_ERROR
+    except Interrupted as exc:
+        saved = None if path is None else args.path  # `apply FILE PATH`: FILE was reviewed
+        view.interrupted(exc, str(path or args.path), saved)
+        return EXIT_INTERRUPTED
     except SavedPlanRefused as exc:
         terminal.details(exc.details)
         return _fail(str(exc))
@@ -873,7 +946,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         print("billplan: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:  # a disk or file problem no command anticipated: say it plainly
         print(f"billplan: error: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR

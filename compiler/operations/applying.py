@@ -9,17 +9,19 @@ asked, is the view's (ApplyView; compiler.render.apply_view shows it in a termin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from compiler.apply import Applied, Progress, actionable, apply_plan
+from compiler.apply import Applied, actionable, apply_plan
 from compiler.operations import saved_plan
 from compiler.policy import PolicyBreached
 
 if TYPE_CHECKING:
-    from compiler.model.change import Plan
+    from compiler.model.change import Change, Plan
     from compiler.planfile import Saved
     from compiler.state import State
     from compiler.targets import Targets
@@ -38,8 +40,35 @@ class ApplyView(Protocol):
     def approved(self, plan: Plan) -> bool:
         """Whether a person approves applying the plan's changes."""
 
-    def progress(self, total: int) -> AbstractContextManager[Progress]:
-        """Progress while total changes are made: called once per change done."""
+    def progress(self, total: int) -> AbstractContextManager[Callable[[Written], None]]:
+        """Progress while total changes are made: called once per change, as it is written
+        (or fails)."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """One change as apply made it: the object's remote id (a create's new one), or why the
+    write failed."""
+
+    change: Change
+    remote_id: str | None
+    failure: str | None = None
+
+    @property
+    def address(self) -> str:
+        return self.change.address
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped an apply. State was written after every call, so `applied` (what was
+    done before it) is saved; a create sent when it came is recorded as sent (`in_flight`),
+    and the next plan looks for it at the vendor before creating it again."""
+
+    def __init__(self, applied: Applied, total: int, in_flight: int) -> None:
+        self.applied = applied
+        self.total = total
+        self.in_flight = in_flight
+        super().__init__(f"interrupted after {len(applied.done)} of {total} changes")
 
 
 class OverBudget(Exception):
@@ -122,5 +151,38 @@ def _approved_and_applied(
         raise OverBudget(problems)
     if not view.approved(plan):
         raise NotApproved()
-    with view.progress(len(actionable(plan))) as progress:
-        return apply_plan(plan, workspace.providers, workspace.backend, state, progress=progress)
+    changes = actionable(plan)
+    applied = Applied()
+    pending_before = _pending(state)
+    with view.progress(len(changes)) as progress:
+        failed: dict[str, str] = {}  # the failures read so far, by address
+        read = 0
+
+        def written(change: Change) -> None:
+            nonlocal read
+            for failure in applied.failures[read:]:
+                failed[failure.address] = failure.message
+            read = len(applied.failures)
+            progress(_written(change, failed.get(change.address), state))
+
+        try:
+            return apply_plan(
+                plan, workspace.providers, workspace.backend, state, written, into=applied
+            )
+        except KeyboardInterrupt:
+            # Raised here, inside the state's lock, so that the lock is released on the way
+            # out; every write done so far is already in state.
+            raise Interrupted(applied, len(changes), _pending(state) - pending_before) from None
+
+
+def _written(change: Change, failure: str | None, state: State) -> Written:
+    """What apply just did for change: the remote id state now holds for it (a delete's or
+    forget's, the one it had), or its failure."""
+    entry = state.entries.get(change.address)
+    remote_id = entry.remote_id if entry is not None and entry.remote_id else change.remote_id
+    return Written(change, remote_id, failure)
+
+
+def _pending(state: State) -> int:
+    """Creates recorded as sent whose answer is not in state (yet)."""
+    return sum(1 for entry in state.entries.values() if entry.status == "pending")
