@@ -9,6 +9,7 @@ tests/test_first_hour_cli_terminal.py.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,35 @@ def test_a_failed_write_has_a_line_saying_so_and_its_error_at_the_end(tmp_path: 
     address = failed[0].split("] ")[1].split(":")[0]
     assert f"{address}: Ruddr 422" in run.errors
     assert "Apply incomplete: 6 created; 1 failed." in run.out
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "plans" / "examples"
+
+
+def test_amounts_line_up_in_one_column_in_the_text_plan_on_completion_rows_too(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, directory)
+
+    run = sandboxed("plan", directory)
+
+    assert run.code == 0
+    rows = [line for line in run.out.splitlines() if line.startswith("  + create  ")]
+    assert any("  on completion  " in row for row in rows)
+    # Every amount ends where the others do: the rows, amount and currency last, are as long.
+    assert len({len(row) for row in rows}) == 1, "\n".join(rows)
+    months = run.out.split("Net change by month:\n")[1].split("\n\n")[0].splitlines()
+    assert any(line.strip().startswith("on completion") for line in months)
+    assert len({len(line) for line in months}) == 1, "\n".join(months)
+
+
+def test_a_field_diff_shows_money_as_every_amount_is_shown(tmp_path: Path) -> None:
+    directory = write_plan(tmp_path / "billing")
+    assert sandboxed("apply", directory).code == 0
+    write_plan(directory, PLAN.replace("amount: 10000}", "amount: 18600}"))
+
+    run = sandboxed("plan", directory)
+
+    assert "      fee: 10,000.00 -> 18,600.00" in run.out.splitlines()
+    assert "18,600.00 USD" in run.out  # the row's amount reads the same way

@@ -9,8 +9,10 @@ asked, is the view's (ApplyView; compiler.render.apply_view shows it in a termin
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,6 +46,9 @@ class ApplyView(Protocol):
         """Progress while total changes are made: called once per change, as it is written
         (or fails)."""
 
+    def stopping(self) -> None:
+        """Ctrl-C came while apply writes: it stops once the write in progress is done."""
+
 
 @dataclass(frozen=True)
 class Written:
@@ -60,9 +65,10 @@ class Written:
 
 
 class Interrupted(Exception):
-    """Ctrl-C stopped an apply. State was written after every call, so `applied` (what was
-    done before it) is saved; a create sent when it came is recorded as sent (`in_flight`),
-    and the next plan looks for it at the vendor before creating it again."""
+    """Ctrl-C stopped an apply, after the write in progress (or, pressed twice, at once).
+    State holds `applied`, what was done; a create sent when a second Ctrl-C came is recorded
+    as sent (`in_flight`), and the next plan looks for it at the vendor before creating it
+    again."""
 
     def __init__(self, applied: Applied, total: int, in_flight: int) -> None:
         self.applied = applied
@@ -154,7 +160,7 @@ def _approved_and_applied(
     changes = actionable(plan)
     applied = Applied()
     pending_before = _pending(state)
-    with view.progress(len(changes)) as progress:
+    with view.progress(len(changes)) as progress, _ctrl_c(view) as stop:
         failed: dict[str, str] = {}  # the failures read so far, by address
         read = 0
 
@@ -164,15 +170,53 @@ def _approved_and_applied(
                 failed[failure.address] = failure.message
             read = len(applied.failures)
             progress(_written(change, failed.get(change.address), state))
+            if stop.asked:
+                raise _Stopped()
 
         try:
             return apply_plan(
                 plan, workspace.providers, workspace.backend, state, written, into=applied
             )
-        except KeyboardInterrupt:
-            # Raised here, inside the state's lock, so that the lock is released on the way
-            # out; every write done so far is already in state.
+        except (_Stopped, KeyboardInterrupt):
+            # Still inside the state's lock, which is released on the way out. State is
+            # written after every call, but a create's answer only with the next batch:
+            # written here, so that state holds everything done (a create sent when a
+            # second Ctrl-C came stays recorded as sent).
+            workspace.backend.write(state)
             raise Interrupted(applied, len(changes), _pending(state) - pending_before) from None
+
+
+class _Stopped(Exception):
+    """The write in progress when Ctrl-C came is done: apply stops there."""
+
+
+@dataclass
+class _Stop:
+    asked: bool = False
+
+
+@contextmanager
+def _ctrl_c(view: ApplyView) -> Iterator[_Stop]:
+    """While apply writes, a first Ctrl-C lets the write in progress finish (its outcome is
+    then recorded; none is left unknown) and stops after it; a second stops at once. Off the
+    main thread, where no signal arrives, Ctrl-C is Python's own."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def asked(signum: int, frame: object) -> None:
+        if stop.asked:
+            raise KeyboardInterrupt
+        stop.asked = True
+        view.stopping()
+
+    signal.signal(signal.SIGINT, asked)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _written(change: Change, failure: str | None, state: State) -> Written:

@@ -74,6 +74,14 @@ class TerminalApply:
 
         yield written
 
+    def stopping(self) -> None:
+        # Called from the SIGINT handler: plain writes, no console shared with the lines.
+        sys.stderr.write(
+            "\nCtrl-C: stopping once the write in progress is done, with state saved "
+            "(Ctrl-C again stops at once).\n"
+        )
+        sys.stderr.flush()
+
 
 def progress_line(done: Written, n: int, total: int, seconds: float) -> str:
     """`[3/7 0:02] cloud-infra/milestones/kickoff: created (id 3f2e...)`, in rich markup:
@@ -110,8 +118,8 @@ def interrupted(stopped: Interrupted, path: str, saved: str | None) -> None:
     if stopped.in_flight:
         n = stopped.in_flight
         lines.append(
-            f"{terminal.count(n, 'create')} {'was' if n == 1 else 'were'} sent when it stopped "
-            "and recorded as sent: the next plan looks for "
+            f"{terminal.count(n, 'create')} {'was' if n == 1 else 'were'} sent when it "
+            "stopped, with no answer yet, and recorded as sent: the next plan looks for "
             f"{'it' if n == 1 else 'them'} at the vendor before creating anything again."
         )
     shown = markup(path)
