@@ -87,6 +87,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if _saved_plan_given(target, "validate") is not None:
             failed = True
             continue
+        if os.environ.get("PRE_COMMIT") == "1" and not Path(target).exists():
+            # The hook's default directory (.pre-commit-hooks.yaml), or one the config named.
+            _fail(
+                f"{visible(target)}: no such plan directory here. The billplan-validate hook "
+                "checks plans/ unless told otherwise: name your plan directories under it in "
+                ".pre-commit-config.yaml, `args: [DIR]` (e.g. args: [billing/])"
+            )
+            failed = True
+            continue
         checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
             terminal.report(_fragment_problem(Path(target), as_of, limits) or checked.diagnostics)
