@@ -223,7 +223,7 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         _print_hosts(plan, console)
         console.print(plan.summary())
         return
-    width = max(7, *(len(c.label) for c in visible))  # one column for every label shown
+    width = max([7, *(len(c.label) for c in visible)])  # one column for every label shown
     for project, changes in _by_project(visible).items():
         print_project(project, changes[0], console)
         for change in changes:
