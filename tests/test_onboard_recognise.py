@@ -381,6 +381,107 @@ def test_a_rise_each_year_that_no_percentage_prices_stays_steps() -> None:
     ]
 
 
+def _managed_services(edited: date, note: str) -> list[Found]:
+    """Atlas's fee in the demo portfolio: 10000 a month in 2026, 3% more in 2027, one
+    month's line edited by hand."""
+    objects = [
+        found(d, "10000.00" if d.year == 2026 else "10300.00", f"Managed services {d:%B %Y}")
+        for d in months(date(2026, 1, 1), 18)
+    ]
+    n = next(n for n, o in enumerate(objects) if o.date == edited)
+    objects[n] = found(edited, str(objects[n].amount), f"{objects[n].description} {note}")
+    return objects
+
+
+def test_a_month_edited_by_hand_is_the_odd_one_out_of_one_paused_charge() -> None:
+    objects = _managed_services(date(2026, 4, 1), "(incl. DR test)")
+    service, odd = round_trip(objects)
+    assert service.body == {
+        "description": "Managed services {{ period.start | month_name }} {{ period.start.year }}",
+        "every": "month",
+        "start": date(2026, 1, 1),
+        "end": date(2027, 6, 30),
+        "pauses": [{"from": date(2026, 4, 1), "to": date(2026, 4, 30)}],
+        "amount": Decimal("10000.00"),
+        "escalate": {"by": "3%", "every": "year", "from": date(2027, 1, 1)},
+    }
+    assert (odd.section, odd.body) == (
+        "recurring",
+        {
+            "description": "Managed services April 2026 (incl. DR test)",
+            "every": "month",
+            "start": date(2026, 4, 1),
+            "end": date(2026, 4, 30),
+            "amount": Decimal("10000.00"),
+        },
+    )
+    assert list(odd.covers) == [f"recurring/{odd.key}/2026-04"]
+
+
+def test_where_kinds_are_not_kept_the_month_edited_by_hand_is_a_plain_milestone() -> None:
+    # Quarry's event support in the demo portfolio (Wethod): September to March, 5% more from
+    # January, October's line edited by hand.
+    objects = [
+        found(d, "4000.00" if d.year == 2026 else "4200.00", f"Event support {d:%B %Y}")
+        for d in months(date(2026, 9, 1), 7)
+    ]
+    objects[1] = found(date(2026, 10, 1), "4000.00", "Event support October 2026 - trade fair")
+    service, odd = round_trip(objects, kinds_kept=False)
+    assert (service.section, service.body["start"], service.body["end"]) == (
+        "recurring",
+        date(2026, 9, 1),
+        date(2027, 3, 31),
+    )
+    assert service.body["pauses"] == [{"from": date(2026, 10, 1), "to": date(2026, 10, 31)}]
+    assert (odd.section, odd.body) == (
+        "milestones",
+        {
+            "description": "Event support October 2026 - trade fair",
+            "date": date(2026, 10, 1),
+            "amount": Decimal("4000.00"),
+        },
+    )
+
+
+def test_a_month_edited_by_hand_where_the_price_rises_pauses_the_first_month_of_the_rise() -> None:
+    objects = _managed_services(date(2027, 1, 1), "(incl. DR test)")
+    service, odd = round_trip(objects)
+    assert service.body["pauses"] == [{"from": date(2027, 1, 1), "to": date(2027, 1, 31)}]
+    assert service.body["escalate"] == {"by": "3%", "every": "year", "from": date(2027, 1, 1)}
+    assert odd.body["start"] == date(2027, 1, 1)
+
+
+def test_a_last_month_edited_by_hand_is_no_stub_but_the_odd_one_out() -> None:
+    # Billed in full on the 1st like every month: a stub `prorate: none` to 30 December with
+    # its words written for stubs only would bill the same line, but no person writes that.
+    objects = [found(d, "500.00", f"Hosting {d:%B %Y}") for d in months(date(2026, 1, 1), 12)]
+    objects[-1] = found(date(2026, 12, 1), "500.00", "Hosting December 2026 (year end)")
+    service, odd = round_trip(objects)
+    assert (service.body["end"], "prorate" in service.body) == (date(2026, 11, 30), False)
+    assert "is_stub" not in service.body["description"]
+    assert (odd.body["start"], odd.body["end"]) == (date(2026, 12, 1), date(2026, 12, 31))
+
+
+def test_a_first_month_edited_by_hand_is_no_stub_but_the_odd_one_out() -> None:
+    objects = [found(d, "500.00", f"Hosting {d:%B %Y}") for d in months(date(2026, 1, 1), 6)]
+    objects += [found(d, "550.00", f"Hosting {d:%B %Y}") for d in months(date(2026, 7, 1), 6)]
+    objects[0] = found(date(2026, 1, 1), "500.00", "Hosting January 2026 - onboarding")
+    odd, service = round_trip(objects)
+    assert (odd.body["start"], odd.body["end"]) == (date(2026, 1, 1), date(2026, 1, 31))
+    assert (service.body["start"], service.body["end"]) == (date(2026, 2, 1), date(2026, 12, 31))
+    assert not {"day", "prorate", "pauses"} & set(service.body)
+    assert len(service.body["amounts"]) == 2
+
+
+def test_two_lines_around_an_odd_one_are_no_charge_paused_for_it() -> None:
+    # A pause is the odd one out of a run; two lines and a pause are not yet a run.
+    objects = [found(d, "500.00", "Hosting") for d in months(date(2026, 1, 1), 3)]
+    objects[1] = found(date(2026, 2, 1), "500.00", "Hosting and setup")
+    generated = round_trip(objects)
+    assert len(generated) == 3
+    assert all("pauses" not in c.body for c in generated)
+
+
 def test_a_lone_recurring_item_is_a_one_period_charge() -> None:
     [charge] = round_trip([found(date(2026, 3, 17), "99.00", "One-off support")])
     assert charge.section == "recurring"

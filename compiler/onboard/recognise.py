@@ -333,7 +333,7 @@ def _recurring(objects: Iterable[Found], *, singles: bool) -> tuple[list[_Draft]
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
                 runs.append(run)
-        drafts.extend(_recurring_draft(run) for run in joined(runs))
+        drafts.extend(_recurring_draft(run) for run in joined(runs, pool))
     return sorted(drafts, key=lambda d: _order(d.items[0][1])), left
 
 
@@ -366,6 +366,8 @@ def _term(run: Run) -> dict[str, Any]:
         term["day"] = shape.day
     if run.holidays:
         term["holidays"] = sorted(run.holidays)
+    if run.pauses:
+        term["pauses"] = [{"from": first, "to": last} for first, last in run.pauses]
     return term
 
 
