@@ -306,7 +306,7 @@ def test_a_gap_between_two_prices_ends_one_charge_and_starts_another() -> None:
     objects = [found(d, "1000.00", "Retainer") for d in months(date(2026, 1, 1), 3)]
     objects += [found(d, "1100.00", "Retainer") for d in months(date(2026, 5, 1), 3)]
     generated = round_trip(objects)
-    assert [c.key for c in generated] == ["retainer", "retainer-2"]
+    assert [c.key for c in generated] == ["retainer-2026-01", "retainer-2026-05"]
 
 
 def test_a_stub_and_a_yearly_rise_by_a_percentage_are_one_escalated_charge() -> None:
@@ -664,8 +664,54 @@ def test_keys_are_readable_unique_and_stable() -> None:
         found(date(2026, 3, 5), "12.00", "€€€", kind="milestone"),
     ]
     keys = [c.key for c in round_trip(objects)]
-    assert keys == ["cafe-setup", "cafe-setup-2", "milestone"]
+    assert keys == ["cafe-setup-2026-01", "cafe-setup-2026-02", "milestone"]
     assert [c.key for c in charges(list(reversed(objects)))] == keys
+
+
+def test_charges_of_one_name_are_told_apart_by_when_they_bill() -> None:
+    # Kestrel's workshop days in the demo portfolio: `-2` says nothing of which is which.
+    objects = [
+        found(
+            d, f"{1850 * int(q)}.00", "Board workshop days", kind="product", quantity=q, rate="1850"
+        )
+        for d, q in ((date(2026, 3, 16), "3"), (date(2026, 9, 14), "2"))
+    ]
+    assert [c.key for c in round_trip(objects)] == [
+        "board-workshop-days-2026-03",
+        "board-workshop-days-2026-09",
+    ]
+
+
+def test_charges_of_one_name_in_different_years_are_told_apart_by_the_year() -> None:
+    days = (date(2026, 5, 4), date(2027, 5, 3))
+    objects = [found(d, a, "Audit", kind="milestone") for d, a in zip(days, ("100.00", "123.45"))]
+    assert [c.key for c in round_trip(objects)] == ["audit-2026", "audit-2027"]
+
+
+def test_charges_of_one_name_on_one_day_are_numbered() -> None:
+    objects = [found(date(2026, 5, 4), a, "Audit", kind="milestone") for a in ("1.00", "2.00")]
+    assert [c.key for c in round_trip(objects)] == ["audit", "audit-2"]
+
+
+def test_split_parts_of_one_name_are_told_apart_by_when_they_bill() -> None:
+    objects = [
+        found(date(2026, m, 1), "250.00", "Instalment", kind="milestone") for m in (1, 4, 7, 10)
+    ]
+    [split] = round_trip(objects)
+    assert list(split.body["split"]["parts"]) == [
+        "instalment-2026-01",
+        "instalment-2026-04",
+        "instalment-2026-07",
+        "instalment-2026-10",
+    ]
+
+
+def test_the_quarter_s_letter_is_no_word_of_a_key() -> None:
+    # `Licence Q1 2026`: the Q belongs to the quarter the template writes, as 2026 does.
+    days = [date(2026, 1, 1), date(2026, 4, 1), date(2026, 7, 1)]
+    objects = [found(d, "3750.00", f"Licence Q{(d.month - 1) // 3 + 1} {d.year}") for d in days]
+    [charge] = round_trip(objects)
+    assert (charge.key, charge.body["every"]) == ("licence", "quarter")
 
 
 def test_a_charge_billplan_made_keeps_the_key_its_objects_are_tagged_with() -> None:

@@ -135,9 +135,12 @@ def charges(
     keys = wording.Keys()
     # A charge billplan made keeps the key its objects are tagged with, before any other.
     owned = {id(draft): keys.own(_owned_key(draft)) for draft in drafts}
+    unowned = [draft for draft in drafts if owned[id(draft)] is None]
+    wanted = [(draft.name, draft.fallback, draft.items[0][1].date) for draft in unowned]
+    claimed = dict(zip(map(id, unowned), keys.claim_all(wanted), strict=True))
     out: list[Charge] = []
     for draft in drafts:
-        key = owned[id(draft)] or keys.claim(draft.name, draft.fallback)
+        key = owned[id(draft)] or claimed[id(draft)]
         first = draft.items[0][1]
         body = {**draft.body, **_settings(first, currency)}
         prefix = f"{draft.section}/{key}"
@@ -445,8 +448,11 @@ def _split(group: list[Found]) -> _Draft | None:
     # Parts billplan made keep the keys they are tagged with, when those are one split's.
     tags = [_tag(found) for found in group]
     tagged = len({tuple(tag[:2]) for tag in tags}) == 1 and all(len(tag) == 3 for tag in tags)
-    for found, fraction in zip(group, fractions, strict=True):
-        key = (tagged and keys.own(_tag(found)[2])) or keys.claim(found.description, "part")
+    owned = [(tagged and keys.own(tag[2])) or None for tag in tags]
+    unowned = [found for found, key in zip(group, owned, strict=True) if key is None]
+    claimed = iter(keys.claim_all([(f.description, "part", f.date) for f in unowned]))
+    for found, fraction, own in zip(group, fractions, owned, strict=True):
+        key = own or next(claimed)
         parts[key] = {
             "description": wording.literal(found.description),
             **_when(found),
