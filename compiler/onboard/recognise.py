@@ -8,10 +8,11 @@ else as it was found:
   description template and one set of options, become one recurring charge (`start`, `end`,
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
   where one prices exactly (its description may add an ending for stubs only), and the
-  `holidays` a business-day rule passes over; runs that carry on one another at a new
-  price are one charge with `amounts` steps, or `escalate` where one percentage at a regular
-  interval prices every item (compiler.onboard.prices); a lone recurring object is a
-  one-period charge;
+  `holidays` a business-day rule passes over; a period whose line was edited by hand is
+  paused and that line is a charge of its own (the odd one out, never a stub in disguise);
+  runs that carry on one another at a new price are one charge with `amounts` steps, or
+  `escalate` where one percentage at a regular interval prices every item
+  (compiler.onboard.prices); a lone recurring object is a one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
   become one repeating product; others are one-off products. A product the vendor holds as
   a bare amount (Ruddr's, when quantity x rate is not exactly the amount) is priced by a
@@ -30,9 +31,11 @@ Every run is re-expanded with the plan's own schedule and money functions before
 returned (compiler.onboard.runs); the tests write the charges into a plan and check that it
 expands to exactly the objects found.
 
-Bodies hold exact values (Decimal amounts with the currency's decimals, dates): the writer
-turns them into YAML. Options are written on every charge under the vendor's key (the prefix
-of the object's resource type), so that a project or `defaults` block cannot change them.
+Keys are read from the descriptions; charges whose keys would be one are told apart by when
+they first bill (wording.Keys). Bodies hold exact values (Decimal amounts with the currency's
+decimals, dates): the writer turns them into YAML. Options are written on every charge under
+the vendor's key (the prefix of the object's resource type), so that a project or `defaults`
+block cannot change them.
 """
 
 from __future__ import annotations

@@ -185,7 +185,8 @@ def slug(text: str) -> str:
 
 
 class Keys:
-    """Keys handed out once each: the readable slug, then slug-2, slug-3, ..."""
+    """Keys handed out once each: the readable slug, told apart by date where several
+    charges would share it, then slug-2, slug-3, ..."""
 
     def __init__(self) -> None:
         self.taken: set[str] = set()
@@ -196,9 +197,6 @@ class Keys:
             return None
         self.taken.add(key)
         return key
-
-    def claim(self, text: str, fallback: str) -> str:
-        return self._numbered(slug(text) or fallback)
 
     def claim_all(self, wanted: Sequence[tuple[str, str, date | None]]) -> list[str]:
         """Keys for (text, fallback, first billed) of several charges at once: each its
