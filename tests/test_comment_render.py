@@ -1,0 +1,259 @@
+"""The pull-request comment as a reviewer reads it on GitHub (issue 19): the warning is one of
+GitHub's alerts, a currency that does not change says so in one line instead of a row of
+zeros, a run of identical changes is one row with a count that opens to its members, a create
+shows the text the client will read, counts are said in words that agree with them, dates
+never break across lines, and the comment names the labels a workflow puts on the pull
+request.
+
+Each test builds the smallest plan that shows its behaviour; tests/test_comment_html.py
+renders the golden comments as GitHub's renderer does and checks the HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from compiler.model.change import Change, FieldChange, Plan, Side, unlabel
+from compiler.render.plan import MARKER, to_markdown
+
+NB = "\u2011"  # a non-breaking hyphen: a date written with it never wraps
+
+
+def _change(
+    address: str,
+    label: str = "update",
+    *,
+    day: date = date(2026, 3, 1),
+    amount: str = "100.00",
+    currency: str = "USD",
+    new_amount: str | None = None,
+    after: dict[str, object] | None = None,
+    **fields: object,
+) -> Change:
+    action, reason = unlabel(label)
+    before = Side(day, Decimal(amount), currency)
+    later = Side(day, Decimal(new_amount or amount), currency)
+    return Change(
+        address=address,
+        action=action,
+        reason=reason,
+        provider="ruddr",
+        type="ruddr_invoice_milestone",
+        project=address.split("/")[0],
+        project_id="p",
+        remote_id=None if action == "create" else "r",
+        before=None if action == "create" else {},
+        after=after if after is not None else {},
+        before_side=None if action == "create" else before,
+        after_side=None if action == "delete" else later,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _retainer_raise(months: int) -> list[Change]:
+    """`months` monthly retainer occurrences, each raised from 15,000 to 16,000."""
+    return [
+        _change(
+            f"acme/recurring/retainer/2026-{m:02d}",
+            day=date(2026, m, 1),
+            amount="15000.00",
+            new_amount="16000.00",
+            fields=(FieldChange("fee", Decimal("15000.00"), Decimal("16000.00")),),
+        )
+        for m in range(1, months + 1)
+    ]
+
+
+# ---- the warning is a GitHub alert -------------------------------------------------------
+
+
+def test_the_warning_is_a_github_warning_alert() -> None:
+    markdown = to_markdown(Plan(changes=[_change("acme/milestones/old", "delete")]))
+
+    lines = markdown.splitlines()
+    assert lines[1:4] == ["> [!WARNING]", "> 1 to delete.", ""]
+    assert "**Warning:**" not in markdown
+
+
+def test_the_warning_alert_follows_a_caution_alert_as_a_block_of_its_own() -> None:
+    protected = _change("acme/milestones/kept", "protected")
+    markdown = to_markdown(Plan(changes=[protected, _change("acme/milestones/old", "delete")]))
+
+    caution = markdown.index("> [!CAUTION]")
+    warning = markdown.index("> [!WARNING]")
+    assert caution < warning
+    assert markdown[warning - 2 : warning] == "\n\n"  # a blank line: two alerts, not one
+
+
+# ---- the billing impact leaves out currencies that do not change --------------------------
+
+
+def test_a_currency_whose_total_does_not_change_is_not_a_row_of_the_impact_table() -> None:
+    plan = Plan(
+        changes=[
+            _change("acme/milestones/m", new_amount="150.00"),
+            _change("euro/milestones/m", "no-op", currency="EUR", amount="9000.00"),
+            _change("yen/milestones/m", "no-op", currency="JPY", amount="500000"),
+        ]
+    )
+
+    markdown = to_markdown(plan)
+
+    assert "| USD | 100.00 | 150.00 | +50.00 |" in markdown
+    assert "| EUR |" not in markdown and "| JPY |" not in markdown
+    assert "No change in EUR (9,000.00 scheduled) or JPY (500,000 scheduled)." in markdown
+
+
+def test_when_no_currency_changes_the_impact_is_one_line_without_a_table() -> None:
+    moved = _change(
+        "acme/milestones/m",
+        fields=(FieldChange("date", "2026-03-01", "2026-04-01"),),
+    )
+
+    markdown = to_markdown(Plan(changes=[moved]))
+
+    assert "| Currency |" not in markdown
+    assert "**Billing impact**: no change in USD (100.00 scheduled)." in markdown
+
+
+# ---- runs of identical changes -----------------------------------------------------------
+
+
+def test_a_run_of_identical_updates_is_one_row_with_a_count() -> None:
+    markdown = to_markdown(Plan(changes=_retainer_raise(12)))
+
+    rows = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
+    assert len(rows) == 1
+    (row,) = rows
+    assert row.startswith("| ~ update × 12 | <details><summary>12 × acme/recurring/retainer/…")
+    assert f"| 2026{NB}01{NB}01 … 2026{NB}12{NB}01 |" in row
+    assert "| 15,000.00 → 16,000.00 USD | fee | 15,000.00 → 16,000.00 |" in row
+
+
+def test_the_row_of_a_run_opens_to_every_address_in_it_with_its_date() -> None:
+    markdown = to_markdown(Plan(changes=_retainer_raise(12)))
+
+    (row,) = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
+    members = re.search(r"</summary>(.*?)</details>", row)
+    assert members is not None
+    assert members.group(1).split("<br>") == [
+        f"acme/recurring/retainer/2026-{m:02d} ({NB.join(['2026', f'{m:02d}', '01'])})"
+        for m in range(1, 13)
+    ]
+
+
+def test_two_identical_changes_keep_a_row_each() -> None:
+    markdown = to_markdown(Plan(changes=_retainer_raise(2)))
+
+    rows = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
+    assert [row.split(" | ")[1] for row in rows] == [
+        "acme/recurring/retainer/2026-01",
+        "acme/recurring/retainer/2026-02",
+    ]
+
+
+def test_changes_that_differ_in_their_field_change_are_not_a_run() -> None:
+    changes = _retainer_raise(3)
+    changes[1] = _change(
+        "acme/recurring/retainer/2026-02",
+        day=date(2026, 2, 1),
+        amount="15000.00",
+        new_amount="17000.00",
+        fields=(FieldChange("fee", Decimal("15000.00"), Decimal("17000.00")),),
+    )
+
+    markdown = to_markdown(Plan(changes=changes))
+
+    assert "×" not in markdown
+    assert len([line for line in markdown.splitlines() if line.startswith("| ~ update")]) == 3
+
+
+def test_a_run_keeps_its_place_in_date_order_and_counts_every_member() -> None:
+    kickoff = _change("acme/milestones/kickoff", day=date(2026, 1, 15), new_amount="120.00")
+    markdown = to_markdown(Plan(changes=[*_retainer_raise(3), kickoff]))
+
+    rows = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
+    assert [row.split(" | ")[0] for row in rows] == ["| ~ update × 3", "| ~ update"]
+    assert "<summary><b>acme</b>: 4 to update</summary>" in markdown
+
+
+# ---- creates show what the client will read ----------------------------------------------
+
+
+def test_a_create_shows_the_description_the_client_will_see() -> None:
+    create = _change(
+        "acme/milestones/workshop", "create", after={"name": "Extra workshop | *day two*"}
+    )
+
+    markdown = to_markdown(Plan(changes=[create]))
+
+    assert (
+        "| + create | acme/milestones/workshop<br><sub>client sees: "
+        '"Extra workshop \\| \\*day two\\*"</sub> |'
+    ) in markdown
+
+
+# ---- counts agree with their nouns --------------------------------------------------------
+
+
+def test_a_projects_summary_says_to_update_not_update() -> None:
+    changes = [
+        _change("acme/milestones/a", new_amount="150.00"),
+        _change("acme/milestones/b", new_amount="160.00", day=date(2026, 4, 1)),
+        _change("acme/milestones/c", "create"),
+        _change("acme/milestones/d", "drift", new_amount="90.00"),
+    ]
+
+    markdown = to_markdown(Plan(changes=changes))
+
+    assert "<summary><b>acme</b>: 1 drifted, 2 to update, 1 to create</summary>" in markdown
+
+
+def test_a_trimmed_block_counts_what_it_left_out_in_the_same_words() -> None:
+    changes = [
+        _change(f"acme/milestones/m{n:05d}", "create", amount=str(n), after={"name": f"M {n}"})
+        for n in range(3000)
+    ]
+
+    markdown = to_markdown(Plan(changes=changes))
+
+    assert re.search(r"_[\d,]+ of 3,000 changes \([\d,]+ to create\) left out here", markdown)
+
+
+# ---- dates never wrap --------------------------------------------------------------------
+
+
+def test_every_date_in_a_table_uses_non_breaking_hyphens() -> None:
+    moved = _change(
+        "acme/milestones/m",
+        fields=(FieldChange("date", "2026-03-01", "2026-04-01"),),
+        new_amount="150.00",
+    )
+
+    markdown = to_markdown(Plan(changes=[moved]))
+
+    table_lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    dates = [d for line in table_lines for d in re.findall(r"\d{4}\D\d{2}(?:\D\d{2})?", line)]
+    assert dates  # the date cell, the field change and the month table
+    assert all("-" not in d for d in dates), dates
+    assert f"| date | 2026{NB}03{NB}01 → 2026{NB}04{NB}01 |" in markdown
+    assert f"| 2026{NB}03 | USD | +50.00 |" in markdown
+
+
+# ---- labels for the workflow --------------------------------------------------------------
+
+
+def test_the_comment_names_the_labels_for_a_plan_that_deletes_and_finds_a_lock() -> None:
+    plan = Plan(changes=[_change("acme/milestones/a", "delete"), _change("acme/b/c", "locked")])
+
+    lines = to_markdown(plan).splitlines()
+
+    assert lines[:2] == [MARKER, "<!-- billplan-labels: billplan:deletes billplan:locked -->"]
+
+
+def test_a_plan_without_changes_is_labelled_no_changes() -> None:
+    lines = to_markdown(Plan(changes=[_change("acme/milestones/a", "no-op")])).splitlines()
+
+    assert lines[1] == "<!-- billplan-labels: billplan:no-changes -->"
