@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from compiler.model.change import Change, FieldChange, Plan, Side, unlabel
-from compiler.render.plan import MARKER, to_markdown
+from compiler.render.plan import MARKDOWN_LIMIT, MARKER, to_markdown
 
 NB = "\u2011"  # a non-breaking hyphen: a date written with it never wraps
 
@@ -250,10 +250,20 @@ def test_the_comment_names_the_labels_for_a_plan_that_deletes_and_finds_a_lock()
 
     lines = to_markdown(plan).splitlines()
 
-    assert lines[:2] == [MARKER, "<!-- billplan-labels: billplan:deletes billplan:locked -->"]
+    assert lines[0] == MARKER
+    assert lines[-1] == "<!-- billplan-labels: billplan:deletes billplan:locked -->"
 
 
 def test_a_plan_without_changes_is_labelled_no_changes() -> None:
     lines = to_markdown(Plan(changes=[_change("acme/milestones/a", "no-op")])).splitlines()
 
-    assert lines[1] == "<!-- billplan-labels: billplan:no-changes -->"
+    assert lines[-1] == "<!-- billplan-labels: billplan:no-changes -->"
+
+
+def test_a_plan_that_only_creates_names_no_label_and_the_trimmed_comment_keeps_the_line() -> None:
+    changes = [_change(f"acme/milestones/m{n:05d}", "create", amount=str(n)) for n in range(3000)]
+
+    markdown = to_markdown(Plan(changes=changes))
+
+    assert len(markdown) <= MARKDOWN_LIMIT
+    assert markdown.endswith("plan artifact)._\n\n<!-- billplan-labels: -->\n")
