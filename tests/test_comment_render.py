@@ -11,12 +11,21 @@ renders the golden comments as GitHub's renderer does and checks the HTML.
 
 from __future__ import annotations
 
+import os
 import re
+from collections import Counter
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
+import support_wethod as wethod
+from support import AS_OF, INVOICE_ITEM, PROJECT_ID, admin_of, write_plan
+
+from compiler.apply import apply_plan
 from compiler.model.change import Change, FieldChange, Plan, Side, unlabel
 from compiler.render.plan import MARKDOWN_LIMIT, MARKER, to_markdown
+from compiler.workspace import open_workspace
 
 NB = "\u2011"  # a non-breaking hyphen: a date written with it never wraps
 
@@ -127,20 +136,19 @@ def test_a_run_of_identical_updates_is_one_row_with_a_count() -> None:
     rows = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
     assert len(rows) == 1
     (row,) = rows
-    assert row.startswith("| ~ update × 12 | <details><summary>12 × acme/recurring/retainer/…")
+    assert row.startswith("| ~ update ×\u00a012 | <details><summary>12 × acme/recurring/retainer/…")
     assert f"| 2026{NB}01{NB}01 … 2026{NB}12{NB}01 |" in row
     assert "| 15,000.00 → 16,000.00 USD | fee | 15,000.00 → 16,000.00 |" in row
 
 
-def test_the_row_of_a_run_opens_to_every_address_in_it_with_its_date() -> None:
+def test_the_row_of_a_run_opens_to_every_member_of_the_schedule_with_its_date() -> None:
     markdown = to_markdown(Plan(changes=_retainer_raise(12)))
 
     (row,) = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
     members = re.search(r"</summary>(.*?)</details>", row)
     assert members is not None
     assert members.group(1).split("<br>") == [
-        f"acme/recurring/retainer/2026-{m:02d} ({NB.join(['2026', f'{m:02d}', '01'])})"
-        for m in range(1, 13)
+        f"2026-{m:02d} ({NB.join(['2026', f'{m:02d}', '01'])})" for m in range(1, 13)
     ]
 
 
@@ -175,7 +183,7 @@ def test_a_run_keeps_its_place_in_date_order_and_counts_every_member() -> None:
     markdown = to_markdown(Plan(changes=[*_retainer_raise(3), kickoff]))
 
     rows = [line for line in markdown.splitlines() if line.startswith("| ~ update")]
-    assert [row.split(" | ")[0] for row in rows] == ["| ~ update × 3", "| ~ update"]
+    assert [row.split(" | ")[0] for row in rows] == ["| ~ update ×\u00a03", "| ~ update"]
     assert "<summary><b>acme</b>: 4 to update</summary>" in markdown
 
 
@@ -267,3 +275,90 @@ def test_a_plan_that_only_creates_names_no_label_and_the_trimmed_comment_keeps_t
 
     assert len(markdown) <= MARKDOWN_LIMIT
     assert markdown.endswith("plan artifact)._\n\n<!-- billplan-labels: -->\n")
+
+
+# ---- the golden comment for a year's retainer raised -------------------------------------
+
+RUNS_GOLDEN = Path(__file__).parent / "golden" / "plan_markdown_runs.md"
+UPDATE_GOLDEN = "BILLPLAN_UPDATE_GOLDEN"
+RUNS_HEAD = f"""\
+version: 1
+providers:
+  ruddr: {{type: ruddr}}
+  wethod: {{type: wethod, company: {wethod.COMPANY}}}
+defaults:
+  currency: USD
+  ruddr: {{invoice_item: {INVOICE_ITEM}}}
+"""
+# A year of retainer and a kickoff at Ruddr in dollars; a Wethod project in euros that the
+# change below leaves alone.
+RUNS_PLAN = f"""\
+projects:
+  cloud-infra:
+    provider: ruddr
+    project_id: {PROJECT_ID}
+    recurring:
+      retainer:
+        description: "Retainer {{{{ period.start | month_name }}}} {{{{ period.start.year }}}}"
+        every: month
+        amount: 15000
+        start: 2026-01-01
+        end: 2026-12-31
+    milestones:
+      kickoff: {{description: Kickoff, date: 2026-01-15, amount: 10000}}
+  brand:
+    provider: wethod
+    project_id: {wethod.BRAND}
+    currency: EUR
+    milestones:
+      launch: {{description: Campaign live, date: 2026-07-31, amount: 6000}}
+"""
+# The retainer raised for the whole year, and a workshop added.
+RAISED = RUNS_PLAN.replace("amount: 15000", "amount: 16000").replace(
+    "    milestones:\n      kickoff:",
+    "    milestones:\n      workshop: {description: Data migration workshop, date: 2026-03-02, "
+    "amount: 4500}\n      kickoff:",
+)
+
+
+def _runs_plan(directory: Path) -> Plan:
+    """RUNS_PLAN applied to the sandbox, then RAISED planned."""
+    plan = Plan()
+    for body, apply in ((RUNS_PLAN, True), (RAISED, False)):
+        write_plan(directory, body, head=RUNS_HEAD)
+        with (
+            open_workspace(directory, AS_OF, sandbox=True) as workspace,
+            admin_of(workspace.sandbox) as ruddr,
+            wethod.admin_of(workspace.sandbox) as euro,
+        ):
+            ruddr.no_rate_limit()
+            euro.no_rate_limit()
+            with workspace.backend.lock("test"):
+                state = workspace.backend.read()
+                plan = workspace.plan(state, workspace.refresh(state))
+                if apply:
+                    applied = apply_plan(plan, workspace.providers, workspace.backend, state)
+                    assert applied.ok, applied.failures
+    return plan
+
+
+@pytest.fixture(scope="module")
+def raised(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return _runs_plan(tmp_path_factory.mktemp("runs") / "billing")
+
+
+def test_the_raised_retainer_is_twelve_identical_updates_and_one_create(raised: Plan) -> None:
+    assert sorted(Counter(c.label for c in raised.changes).items()) == [
+        ("create", 1),
+        ("no-op", 2),
+        ("update", 12),
+    ]
+
+
+def test_markdown_for_a_raised_retainer_matches_the_golden_file(raised: Plan) -> None:
+    markdown = to_markdown(raised)
+
+    if os.environ.get(UPDATE_GOLDEN) == "1":
+        RUNS_GOLDEN.write_text(markdown, encoding="utf-8")
+        pytest.fail(f"rewrote {RUNS_GOLDEN}; read its diff, then run again without {UPDATE_GOLDEN}")
+    assert markdown == RUNS_GOLDEN.read_text(encoding="utf-8")

@@ -822,11 +822,12 @@ def _run_key(change: Change) -> tuple[Any, ...] | None:
 
 
 def _run_row(run: list[Change]) -> str:
-    """A run of identical changes: one row with its count; the address opens to each member
-    and its date."""
+    """A run of identical changes: one row with its count; the schedule's address opens to
+    each member (its last segment, under the schedule's address) and its date."""
     first, n = run[0], len(run)
     members = "<br>".join(
-        f"{md_text(change.address)} ({_when_cell(change)})" for change in run[:_RUN_LISTED]
+        f"{md_text(change.address.rsplit('/', 1)[-1])} ({_when_cell(change)})"
+        for change in run[:_RUN_LISTED]
     )
     if n > _RUN_LISTED:
         members += f"<br>… and {n - _RUN_LISTED:,} more"
@@ -838,7 +839,7 @@ def _run_row(run: list[Change]) -> str:
     fields = _field_rows(first)
     first_field, first_delta = fields[0] if fields else ("", "")
     lines = [
-        f"| {_LABEL[first.label]} × {n:,} | {address} | {when} | {_amount_cell(first)} | "
+        f"| {_LABEL[first.label]} ×\u00a0{n:,} | {address} | {when} | {_amount_cell(first)} | "
         f"{first_field} | {first_delta} |"
     ]
     lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
