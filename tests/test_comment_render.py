@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import support_wethod as wethod
+import yaml
 from support import AS_OF, INVOICE_ITEM, PROJECT_ID, admin_of, write_plan
 
 from compiler.apply import apply_plan
@@ -362,3 +364,52 @@ def test_markdown_for_a_raised_retainer_matches_the_golden_file(raised: Plan) ->
         RUNS_GOLDEN.write_text(markdown, encoding="utf-8")
         pytest.fail(f"rewrote {RUNS_GOLDEN}; read its diff, then run again without {UPDATE_GOLDEN}")
     assert markdown == RUNS_GOLDEN.read_text(encoding="utf-8")
+
+
+# ---- the shipped workflow applies the labels ---------------------------------------------
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "plans" / "ci" / "billplan.yml"
+FAKE_GH = """#!/bin/sh
+printf '%s\\n' "$*" >> "$GH_LOG"
+"""
+
+
+def _label_step(comment: str, tmp_path: Path) -> list[str]:
+    """Run the comment job's labelling script on `comment` with a `gh` that only records
+    its arguments: the API calls the step would make."""
+    jobs = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]
+    (step,) = [s for s in jobs["comment"]["steps"] if s.get("name") == "Label the pull request"]
+    (tmp_path / "comment.md").write_text(comment, encoding="utf-8")
+    gh = tmp_path / "bin" / "gh"
+    gh.parent.mkdir()
+    gh.write_text(FAKE_GH, encoding="utf-8")
+    gh.chmod(0o755)
+    log = tmp_path / "gh.log"
+    env = {"PATH": f"{gh.parent}:{os.environ['PATH']}", "GH_LOG": str(log), "PR": "7",
+           "GITHUB_REPOSITORY": "acme/billing"}  # fmt: skip
+    subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, check=True)
+    return log.read_text(encoding="utf-8").splitlines()
+
+
+def test_the_workflow_sets_the_labels_the_comment_names_and_removes_the_others(
+    tmp_path: Path,
+) -> None:
+    plan = Plan(changes=[_change("acme/milestones/a", "delete"), _change("acme/b/c", "locked")])
+
+    calls = _label_step(to_markdown(plan), tmp_path)
+
+    assert calls == [
+        "api --method DELETE repos/acme/billing/issues/7/labels/billplan:no-changes",
+        "api --method POST repos/acme/billing/issues/7/labels -f labels[]=billplan:deletes",
+        "api --method POST repos/acme/billing/issues/7/labels -f labels[]=billplan:locked",
+    ]
+
+
+def test_the_workflow_sets_no_label_but_billplans_own(tmp_path: Path) -> None:
+    forged = f"{MARKER}\n<!-- billplan-labels: security-approved billplan:no-changes -->\n"
+
+    calls = _label_step(forged, tmp_path)
+
+    assert [call for call in calls if "POST" in call] == [
+        "api --method POST repos/acme/billing/issues/7/labels -f labels[]=billplan:no-changes"
+    ]

@@ -16,11 +16,12 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   the plan fails (exit 3) and apply refuses it; the alert names each object and what to do.
 - A `> [!CAUTION]` alert when the plan breaks a policy rule (compiler.policy): each rule, by
   how much, where it was set and what to do; such a plan is never applied.
-- A `> **Warning:**` line when anything is deleted, locked or unconfirmed, or drift was found.
-- The summary line as a heading, then the billing impact per currency (scheduled now, after
-  apply, the change), then the hosts billplan contacts: one row per host (at most one per
-  vendor), who chose it (the vendor's own, or the flag or variable that set it) and the
-  connections sent there with their token variables. These, the head, are never trimmed.
+- A `> [!WARNING]` alert when anything is deleted, locked or unconfirmed, or drift was found.
+- The summary line as a heading, then the billing impact: a row per currency whose total
+  changes (scheduled now, after apply, the change), the others named in one line; then the
+  hosts billplan contacts: one row per host (at most one per vendor), who chose it (the
+  vendor's own, or the flag or variable that set it) and the connections sent there with
+  their token variables. These, the head, are never trimmed.
 - Notes (a low request budget, a vendor pricing apart from the plan), then the net change by
   month in a collapsed block.
 - One `<details>` block per project, in name order, opened by default when it holds a delete,
@@ -29,7 +30,14 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   changed field (the field, `old → new`; nested values by path, `lineItems[0].amount`). Rows
   are in date order. An unconfirmed row changes nothing: its amount is what the vendor holds,
   its fields read `holds X, billplan sent Y`, and a last row says that apply writes nothing.
+  A create shows the text the client will read. Three or more identical changes of one
+  schedule (a year's retainer raised alike) are one row, `~ update × 12`, at the first one's
+  place, whose address opens (`<details>` in the cell) to each member and its date. Counts
+  use the summary line's words (`2 to update`), and dates are written with non-breaking
+  hyphens (U+2011: GitHub strips any style), so a date never wraps.
 - Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
+- Last, hidden, `<!-- billplan-labels: ... -->`: the labels a workflow may put on the pull
+  request (billplan:no-changes, billplan:deletes, billplan:locked), none when none apply.
 
 User text (addresses, descriptions, notes, what a vendor holds) is inert: in markdown every
 character that could start markup (`\\ ` * _ [ ] < > | ~ & $` and the backtick) is
