@@ -111,6 +111,13 @@ def _core_tag(value: str) -> str:
     return _STR
 
 
+def reads_as_text(value: str) -> bool:
+    """Whether `value`, written plain (unquoted), reads back as the same text: not a number,
+    a boolean or null under YAML 1.2's core schema (`1e3`, `0x10`, `true`, `~` do not). A
+    writer quotes the others."""
+    return _core_tag(value) == _STR
+
+
 class _Core:
     """Plain scalars resolved by YAML 1.2's core schema (mixed into both parsers below)."""
 
