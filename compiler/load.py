@@ -1,7 +1,10 @@
 """Loading plans: YAML files into one Document of plain values plus source marks.
 
 Only the safe YAML subset is accepted (no language-specific tags), duplicate keys are errors,
-and numbers with a fraction become Decimal from their source text. Dates stay strings here;
+and plain values are read as YAML 1.2's core schema reads them, as editors do (yaml-language-
+server), so that a plan means one thing in the editor, in JSON Schema tools and to billplan:
+`1e3` is a thousand and `0x10` sixteen, while `1_000`, `yes` and `2026-01-31` are text. Numbers
+with a fraction become Decimal from their source text. Dates stay strings here;
 their meaning is checked later. A plan comes from a pull request, so what is read is bounded:
 regular files only (never a FIFO or a device), MAX_FILE_BYTES a file, nesting, alias expansion
 and the values of the whole plan.
@@ -35,8 +38,6 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 # Values in all the files of a plan together (10 for each item of a 100,000-item plan).
 MAX_PLAN_NODES = 1_000_000
 PLAN_SUFFIXES = (".yaml", ".yml")
-_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
-
 _TAG = "tag:yaml.org,2002:"
 
 
@@ -73,7 +74,60 @@ class LoadError(Exception):
         super().__init__("\n".join(map(str, diagnostics)))
 
 
-class _Composer(yaml.SafeLoader):
+_MAP, _SEQ, _STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP, _MERGE = (
+    _TAG + name
+    for name in ("map", "seq", "str", "null", "bool", "int", "float", "timestamp", "merge")
+)
+
+# The types of plain (unquoted) scalars in YAML 1.2's core schema (spec 1.2.2, 10.3.2), by
+# first character. PyYAML resolves YAML 1.1's instead, where `yes` is true, `1_000` a thousand,
+# `0x10` text-like and `1e3` text: not what an editor shows for the same file. `<<` stays a
+# merge key only so that billplan can refuse it with advice.
+_CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+_CORE_TYPES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (_NULL, re.compile(r"null|Null|NULL|~|"), "nN~"),
+    (_BOOL, re.compile(r"true|True|TRUE|false|False|FALSE"), "tTfF"),
+    (_INT, _CORE_INT, "-+0123456789"),
+    (_FLOAT, _CORE_FLOAT, "-+.0123456789"),
+    (_MERGE, re.compile(r"<<"), "<"),
+)
+_CORE: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    first: tuple((tag, regexp) for tag, regexp, firsts in _CORE_TYPES if first in firsts)
+    for first in {char for _, _, firsts in _CORE_TYPES for char in firsts}
+}
+
+
+def _core_tag(value: str) -> str:
+    """The tag YAML 1.2's core schema gives a plain scalar."""
+    if not value:
+        return _NULL
+    for tag, regexp in _CORE.get(value[0], ()):
+        if regexp.fullmatch(value):
+            return tag
+    return _STR
+
+
+def reads_as_text(value: str) -> bool:
+    """Whether `value`, written plain (unquoted), reads back as the same text: not a number,
+    a boolean or null under YAML 1.2's core schema (`1e3`, `0x10`, `true`, `~` do not). A
+    writer quotes the others."""
+    return _core_tag(value) == _STR
+
+
+class _Core:
+    """Plain scalars resolved by YAML 1.2's core schema (mixed into both parsers below)."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is not ScalarNode:
+            return super().resolve(kind, value, implicit)  # type: ignore[misc]
+        return _core_tag(value) if implicit[0] else _STR
+
+
+class _Composer(_Core, yaml.SafeLoader):
     """The pure-Python parser: its error messages are the ones billplan reports (see compose).
 
     Its composer recurses once per level of nesting: deeper than MAX_DEPTH stops it there,
@@ -100,36 +154,11 @@ class _TooDeep(Exception):
         self.section = section
 
 
-# YAML 1.1's implicit types of plain scalars, by first character (as SafeLoader resolves them).
-_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    first: tuple(resolvers)
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    if first is not None
-}
-_STR_TAG = yaml.SafeLoader.DEFAULT_SCALAR_TAG
+class _LibyamlComposer(_Core, yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """libyaml's parser and composer, with the core schema's tag resolution."""
 
 
-class _LibyamlComposer(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
-    """libyaml's parser and composer, with SafeLoader's tag resolution done in fewer steps."""
-
-    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is not ScalarNode:
-            return super().resolve(kind, value, implicit)
-        if implicit[0]:
-            for tag, regexp in _IMPLICIT.get(value[:1], ()):
-                if regexp.match(value):
-                    return tag
-        return _STR_TAG
-
-
-# The shortcut above holds while SafeLoader has no wildcard or path resolvers (it has none).
-_FastComposer = (
-    _LibyamlComposer
-    if yaml.__with_libyaml__
-    and None not in yaml.SafeLoader.yaml_implicit_resolvers
-    and not yaml.SafeLoader.yaml_path_resolvers
-    else None
-)
+_FastComposer = _LibyamlComposer if yaml.__with_libyaml__ else None
 
 
 def compose(text: str) -> Node | None:
@@ -156,13 +185,6 @@ def compose(text: str) -> Node | None:
 
 def _mark(file: str, node: Node) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-_MAP, _SEQ, _STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP, _MERGE = (
-    _TAG + name
-    for name in ("map", "seq", "str", "null", "bool", "int", "float", "timestamp", "merge")
-)
-_TRUE_WORDS = frozenset({"yes", "true", "on", "y"})
 
 
 class _Builder:
@@ -246,29 +268,36 @@ class _Builder:
         if tag == _STR:
             return text
         if tag == _INT:
-            if _DECIMAL_INT.fullmatch(text):
-                return int(text.replace("_", ""))
-            # YAML 1.1 reads 0100 as octal 64, 0x1F as hex and 1:30 as base 60 (90). Nobody
-            # writes an amount or an id that way on purpose: keep the text exactly as written.
-            return text
+            if not _CORE_INT.fullmatch(text):
+                return text  # `!!int 1_000`: not a core-schema integer; the schema refuses it
+            base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+            return int(text if base == 10 else text[2:], base)
         if tag == _FLOAT:
             # Money must never pass through a binary float: read the digits as written.
             try:
-                value = Decimal(text.replace("_", ""))
+                value = Decimal(text) if _CORE_FLOAT.fullmatch(text) else None
             except InvalidOperation:
                 value = None
             if value is None or not value.is_finite():
                 self.error(node, path, f"{text!r} is not a finite number")
                 return None
+            if "e" in text or "E" in text:
+                # 1e3 has no written decimals: a whole number is an int, as 1000 would be.
+                return int(value) if value == value.to_integral_value() else _plain(value)
             return value
         if tag == _TIMESTAMP:
             return text  # checked as a real calendar date by the meaning layer
         if tag == _NULL:
             return None
         if tag == _BOOL:
-            return text.lower() in _TRUE_WORDS
+            return text.lower() == "true"
         self.error(node, path, _tag_message(tag))
         return None
+
+
+def _plain(value: Decimal) -> Decimal:
+    """1.5E-3 written out as 0.0015, so that messages and decimals count show digits."""
+    return Decimal(format(value, "f"))
 
 
 # PyYAML's words for common mistakes, and what a plan author should do about each.

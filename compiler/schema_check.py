@@ -1,8 +1,10 @@
 """The plan's JSON Schema: where it ships, checking a plan (or one charge of a kind) against
 it, and its errors in a plan author's words.
 
-Unknown keys come with a suggestion, a pattern's expected form in words, and the most relevant
-error per place. The verdict is fast for a valid plan (compiler.schema_compiler); only an
+Unknown keys come with a suggestion, and the most relevant error per place. Where the schema
+words a failure itself (`patternErrorMessage`, `errorMessage`: the texts yaml-language-server
+shows in an editor), billplan says the same text, so the editor and `validate` never word one
+mistake two ways. The verdict is fast for a valid plan (compiler.schema_compiler); only an
 invalid one is walked by jsonschema for its messages.
 """
 
@@ -50,9 +52,32 @@ def plan_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def plan_validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
+    return _validator_class()(plan_schema())
 
-    return Draft202012Validator(plan_schema())
+
+@lru_cache(maxsize=1)
+def _validator_class() -> type[Draft202012Validator]:
+    """Draft 2020-12, except that a key refused by a `false` schema (`properties: {count:
+    false}`, how the schema says "not with `end`") is reported at that key, worded by its
+    schema's `errorMessage`; jsonschema's own error names neither the key nor a reason."""
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def properties(
+        validator: Draft202012Validator, properties: Any, instance: Any, schema: Any
+    ) -> Iterator[ValidationError]:
+        if not validator.is_type(instance, "object"):
+            return
+        for name, subschema in properties.items():
+            if name not in instance:
+                continue
+            if subschema is False:
+                message = schema.get("errorMessage") or f"`{name}` is not allowed here"
+                yield ValidationError(message, path=(name,), schema_path=(name,))
+            else:
+                yield from validator.descend(instance[name], subschema, path=name, schema_path=name)
+
+    return validators.extend(Draft202012Validator, {"properties": properties})
 
 
 def _kind_schema(kind: Kind) -> dict[str, Any]:
@@ -64,9 +89,7 @@ def _kind_schema(kind: Kind) -> dict[str, Any]:
 
 @lru_cache(maxsize=4)
 def kind_validator(kind: Kind) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(_kind_schema(kind))
+    return _validator_class()(_kind_schema(kind))
 
 
 @lru_cache(maxsize=8)
@@ -119,16 +142,26 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
     hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
     if error.validator in ("anyOf", "oneOf") and hint:
         return [(tuple(error.absolute_path), f"{_show(error.instance)} is not {hint}")]
+    alike = {_rule_text(sub.schema) for sub in error.context}
+    if error.validator in ("anyOf", "oneOf") and len(alike) == 1 and None not in alike:
+        # Alternatives worded as one rule ("exactly one of `amount` or `amounts`"): that text,
+        # not the nearest alternative's "`amount` is required".
+        return [(tuple(error.absolute_path), _clause(alike.pop() or ""))]
     if error.context:
         error = best_match([error])
     path: PathKey = tuple(error.absolute_path)
     validator = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
+    expected = _expected(schema)
     if _about_key_name(error) and isinstance(error.instance, str):
         # Point at the key itself: $.projects.Cloud Infra, not $.projects.
         path = (*path, error.instance)
-        hint = schema.get("x-hint") or f"in the form {error.validator_value}"
-        return [(path, f"the name {error.instance!r} is not allowed: use {hint}")]
+        wanted = (expected or "").removeprefix("expected ") or f"the form {error.validator_value}"
+        return [(path, f"the name {error.instance!r} is not allowed: use {wanted}")]
+    ruled = _rule_text(schema)
+    if ruled and validator != "pattern":
+        # A rule the schema words itself (end or count, one price per milestone, ...).
+        return [(path, _clause(ruled))]
     if validator in ("additionalProperties", "unevaluatedProperties"):
         allowed = sorted(_known_keys(schema))
         out = []
@@ -146,16 +179,16 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
         name = missing.group(1) if missing else error.message
         return [(path, f"`{name}` is required here but missing; add it")]
     if validator == "pattern":
-        hint = schema.get("x-hint") or f"in the form {error.validator_value}"
-        return [(path, f"{_show(error.instance)} is not {hint}")]
+        wanted = expected or f"expected the form {error.validator_value}"
+        return [(path, f"{wanted}, got {_show(error.instance)}")]
     if validator == "propertyNames":
         return [((*path, str(error.instance)), _key_message(error))]
     if validator == "type":
         got = _type_name(error.instance)
         if not isinstance(error.instance, dict | list | type(None)):
             got += f" {_show(error.instance)}"
-        if schema.get("x-hint"):
-            return [(path, f"expected {schema['x-hint']}, got {got}")]
+        if expected:
+            return [(path, f"{expected}, got {got}")]
         expected = error.validator_value
         names = expected if isinstance(expected, list) else [expected]
         wanted = " or ".join(_JSON_TYPE_WORDS.get(name, name) for name in names)
@@ -186,8 +219,31 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
 
 def _key_message(error: ValidationError) -> str:
     sub = error.context[0] if error.context else error
-    hint = sub.schema.get("x-hint") if isinstance(sub.schema, dict) else None
-    return f"key {error.instance!r} is not allowed: keys must be {hint or sub.message}"
+    expected = _expected(sub.schema) if isinstance(sub.schema, dict) else None
+    return f"key {error.instance!r} is not allowed: {expected or sub.message}"
+
+
+def _rule_text(schema: Any) -> str | None:
+    """The schema's own wording of a rule it states (`errorMessage`), if any."""
+    text = schema.get("errorMessage") if isinstance(schema, dict) else None
+    return text if isinstance(text, str) and text else None
+
+
+def _expected(schema: dict[str, Any]) -> str | None:
+    """The form a value must take, as a clause: the schema's patternErrorMessage (what
+    yaml-language-server shows, so both say one text), else its x-hint."""
+    message = schema.get("patternErrorMessage")
+    if isinstance(message, str) and message:
+        return _clause(message)
+    hint = schema.get("x-hint")
+    return f"expected {hint}" if isinstance(hint, str) and hint else None
+
+
+def _clause(sentence: str) -> str:
+    """An editor's sentence as a clause of a billplan message: 'Expected a date.' ->
+    'expected a date' (billplan's messages follow FILE:LINE:COL: $.path: in lower case)."""
+    text = sentence.strip().removesuffix(".")
+    return text[:1].lower() + text[1:]
 
 
 def _unexpected(error: ValidationError) -> list[str]:

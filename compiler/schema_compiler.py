@@ -17,10 +17,11 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 
-# Keywords that never decide validity.
+# Keywords that never decide validity (patternErrorMessage and errorMessage are the texts
+# yaml-language-server shows for a failure; billplan's messages use them too).
 _ANNOTATIONS = frozenset(
     {"description", "x-hint", "default", "enumDescriptions", "examples", "title", "$comment",
-     "$defs", "deprecated", "readOnly", "writeOnly"}
+     "$defs", "deprecated", "readOnly", "writeOnly", "patternErrorMessage", "errorMessage"}
 )  # fmt: skip
 _TYPES: dict[str, Check] = {
     "object": lambda v: isinstance(v, dict),

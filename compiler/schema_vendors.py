@@ -6,7 +6,7 @@ them from `compiler.providers.PROVIDERS`, leaving every other word of the file a
 
 - the top description's list of vendors;
 - `$defs/provider`: the `type` enum with its descriptions, the `token_env` variables (text,
-  pattern and hint), the vendors' rate limits in the `max_rps` text, the keys only some
+  pattern and its message), the vendors' rate limits in the `max_rps` text, the keys only some
   vendors' connections take (every key but COMMON_CONNECTION_KEYS), and the conditions that
   require them (`if`/`then`, or `allOf` of them when several vendors require keys);
 - one `<vendor>Options` definition per vendor (every `$defs` entry named `...Options`);
@@ -72,8 +72,10 @@ TOKEN_ENV_DESCRIPTION = (
     "or it followed by _ and a suffix for a second account, e.g. {example}. No other variable "
     "can be named, so that a plan edit cannot send another secret."
 )
-TOKEN_ENV_HINT = (
-    "the vendor's token variable ({variables}), or it followed by _ and a suffix such as {example}"
+# What yaml-language-server shows for a token_env that does not match, and billplan says too.
+TOKEN_ENV_PATTERN_MESSAGE = (
+    "Expected the vendor's token variable ({variables}), or it followed by _ and a suffix such "
+    "as {example}."
 )
 MAX_RPS_DESCRIPTION = (
     "Most requests a second billplan sends to this connection, e.g. 5. Default: the vendor's "
@@ -277,7 +279,10 @@ def _connection(provider: Mapping[str, Any], vendors: Sequence[type[Provider]]) 
                 variables=variables, example=example
             )
             value["pattern"] = f"^({'|'.join(map(re.escape, tokens))})(_[A-Z0-9]+)*$"
-            value["x-hint"] = TOKEN_ENV_HINT.format(variables=variables, example=example)
+            value.pop("x-hint", None)
+            value["patternErrorMessage"] = TOKEN_ENV_PATTERN_MESSAGE.format(
+                variables=variables, example=example
+            )
         elif key == "max_rps":
             limits = ", ".join(f"{p.title} {p.rate_limit:g}" for p in vendors)
             value["description"] = MAX_RPS_DESCRIPTION.format(limits=limits)

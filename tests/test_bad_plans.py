@@ -28,7 +28,7 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         "amount_and_amounts.yaml",
         [
             (
-                "amount_and_amounts.yaml:12:9: $.projects.acme.recurring.support: a "
+                "amount_and_amounts.yaml:17:18: $.projects.acme.recurring.support.amounts: a "
                 "recurring charge needs exactly one of `amount` or `amounts` (both given); "
                 "keep `amount` for one price or `amounts` for price steps"
             ),
@@ -38,9 +38,9 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         "amount_is_text.yaml",
         [
             (
-                "amount_is_text.yaml:11:65: $.projects.acme.milestones.kickoff.amount: 'ten "
-                "thousand' is not an amount such as 15000, 1234.50 or -250 (no currency "
-                "symbol or separators)"
+                "amount_is_text.yaml:11:65: $.projects.acme.milestones.kickoff.amount: "
+                "expected an amount such as 15000, 1234.50 or -250 (no currency symbol, no "
+                "separators such as 1,000 or 1_000), got 'ten thousand'"
             ),
         ],
     ),
@@ -49,8 +49,9 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         [
             (
                 "amount_with_currency_symbol.yaml:11:65: "
-                "$.projects.acme.milestones.kickoff.amount: '$10,000' is not an amount such "
-                "as 15000, 1234.50 or -250 (no currency symbol or separators)"
+                "$.projects.acme.milestones.kickoff.amount: expected an amount such as "
+                "15000, 1234.50 or -250 (no currency symbol, no separators such as 1,000 or "
+                "1_000), got '$10,000'"
             ),
         ],
     ),
@@ -69,8 +70,9 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         "bad_every.yaml",
         [
             (
-                "bad_every.yaml:11:46: $.projects.acme.recurring.support.every: 'fortnight' "
-                "is not a period such as month, 3 months, quarter, year, week or 2 weeks"
+                "bad_every.yaml:11:46: $.projects.acme.recurring.support.every: expected a "
+                "period such as month, 3 months, quarter, year, week or 2 weeks, got "
+                "'fortnight'"
             ),
         ],
     ),
@@ -209,12 +211,13 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
-        "hex_amount.yaml",
+        "thousands_separator_in_amount.yaml",
         [
             (
-                "hex_amount.yaml:11:65: $.projects.acme.milestones.kickoff.amount: '0x10' is "
-                "not an amount such as 15000, 1234.50 or -250 (no currency symbol or "
-                "separators)"
+                "thousands_separator_in_amount.yaml:11:65: "
+                "$.projects.acme.milestones.kickoff.amount: expected an amount such as "
+                "15000, 1234.50 or -250 (no currency symbol, no separators such as 1,000 or "
+                "1_000), got '10_000'"
             ),
         ],
     ),
@@ -240,8 +243,8 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
         "lowercase_currency.yaml",
         [
             (
-                "lowercase_currency.yaml:10:15: $.projects.acme.currency: 'usd' is not a "
-                "three-letter currency code such as USD, EUR or JPY"
+                "lowercase_currency.yaml:10:15: $.projects.acme.currency: expected a "
+                "three-letter currency code such as USD, EUR or JPY, got 'usd'"
             ),
         ],
     ),
@@ -382,9 +385,9 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
                 "2026-02-30 is not a real calendar date: February 2026 has 28 days"
             ),
             (
-                "several_errors.yaml:12:63: $.projects.acme.milestones.design.amount: 'ten' "
-                "is not an amount such as 15000, 1234.50 or -250 (no currency symbol or "
-                "separators)"
+                "several_errors.yaml:12:63: $.projects.acme.milestones.design.amount: "
+                "expected an amount such as 15000, 1234.50 or -250 (no currency symbol, no "
+                "separators such as 1,000 or 1_000), got 'ten'"
             ),
             (
                 "several_errors.yaml:13:7: $.projects.acme.milestones.launch: `description` "
@@ -437,7 +440,8 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
             (
                 "template_leaves_charge_incomplete.yaml:13:16: "
                 "$.projects.acme.recurring.support: a recurring charge needs exactly one of "
-                "`amount` or `amounts` (neither given)"
+                "`amount` or `amounts` (neither given) (after applying template "
+                "'monthly-retainer')"
             ),
         ],
     ),
@@ -502,6 +506,11 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
     (
         "unknown_key_typo.yaml",
         [
+            (
+                "unknown_key_typo.yaml:11:16: $.projects.acme.milestones.kickoff: a "
+                "milestone needs exactly one of `amount`, `quantity` with `rate`, `percent` "
+                "or `split` (found none)"
+            ),
             (
                 "unknown_key_typo.yaml:11:57: $.projects.acme.milestones.kickoff.ammount: "
                 "unknown key 'ammount'; did you mean 'amount'?"
@@ -611,7 +620,7 @@ BAD_PLANS: list[tuple[str, list[str]]] = [
             (
                 "zero_weight.yaml:16:48: "
                 "$.projects.acme.milestones.delivery.split.parts.design.weight: a weight "
-                "must be more than 0, got 0; remove the part to bill nothing"
+                "must be more than 0; remove the part to bill nothing"
             ),
         ],
     ),
@@ -680,8 +689,8 @@ def test_validate_in_github_actions_prints_an_error_annotation_per_diagnostic() 
         "::error file=several_errors.yaml,line=11,col=45::$.projects.acme.milestones.kickoff.date: "
         "2026-02-30 is not a real calendar date: February 2026 has 28 days",
         "::error file=several_errors.yaml,line=12,col=63::"
-        "$.projects.acme.milestones.design.amount: 'ten' is not an amount such as 15000, "
-        "1234.50 or -250 (no currency symbol or separators)",
+        "$.projects.acme.milestones.design.amount: expected an amount such as 15000, 1234.50 "
+        "or -250 (no currency symbol, no separators such as 1,000 or 1_000), got 'ten'",
         "::error file=several_errors.yaml,line=13,col=7::$.projects.acme.milestones.launch: "
         "`description` is required here but missing; add it",
         "::error file=several_errors.yaml,line=13,col=16::"

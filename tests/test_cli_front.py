@@ -205,7 +205,7 @@ def test_render_of_a_bad_plan_exits_1_and_prints_no_items(write_plan: WritePlan,
     path = write_plan(PLAN.replace("amount: 3100", "amount: lots"))
     code, out, err = run("render", str(path), "--format", "json", "--as-of", "2026-01-01")
     assert (code, out) == (1, "")
-    assert "$.projects.cloud-infra.recurring.retainer.amount: 'lots' is not an amount" in err
+    assert "$.projects.cloud-infra.recurring.retainer.amount: expected an amount" in err
 
 
 # --- render --format csv and table -----------------------------------------------------------

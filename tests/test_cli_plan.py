@@ -133,8 +133,8 @@ def test_plan_markdown_has_one_collapsible_block_per_project(tmp_path: Path) -> 
 
     assert markdown.count("<details><summary><b>") == 2  # and one for the net change by month
     assert markdown.count("<details>") == markdown.count("</details>") == 3
-    assert "<details><summary><b>cloud-infra</b>: 7 create</summary>" in markdown
-    assert "<details><summary><b>support-desk</b>: 1 create</summary>" in markdown
+    assert "<details><summary><b>cloud-infra</b>: 7 to create</summary>" in markdown
+    assert "<details><summary><b>support-desk</b>: 1 to create</summary>" in markdown
     assert markdown.index("Plan:") < markdown.index("<details>")
 
 
@@ -144,7 +144,7 @@ def test_plan_markdown_warns_when_something_is_deleted(applied: Path) -> None:
     markdown = sandboxed("plan", applied, "--format", "markdown").out
 
     lines = markdown.splitlines()
-    assert lines[1] == "> **Warning:** 1 to delete."
+    assert lines[1:3] == ["> [!WARNING]", "> 1 to delete."]
     assert f"| 🗑️ **DELETE** | {KICKOFF}<br>" in markdown
 
 
@@ -155,7 +155,7 @@ def test_plan_markdown_warns_when_something_is_locked(applied: Path) -> None:
 
     markdown = sandboxed("plan", applied, "--format", "markdown").out
 
-    assert "> **Warning:** 1 locked" in markdown
+    assert "> [!WARNING]\n> 1 locked" in markdown
     assert f"| 🔒 **LOCKED** | {KICKOFF}<br>" in markdown
 
 

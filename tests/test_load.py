@@ -27,20 +27,21 @@ def load_errors(target: Path) -> list[str]:
 
 
 def test_a_number_with_a_fraction_is_read_as_the_decimal_written(tmp_path: Path) -> None:
-    doc = load(write(tmp_path / "p.yaml", "a: 1234.50\nb: 0.1\nc: 1_000.25\n"))
+    doc = load(write(tmp_path / "p.yaml", "a: 1234.50\nb: 0.1\nc: 1000.25\n"))
     assert doc.root == {"a": Decimal("1234.50"), "b": Decimal("0.1"), "c": Decimal("1000.25")}
     assert str(doc.root["a"]) == "1234.50"  # the trailing zero survives: no float in between
 
 
 def test_a_whole_number_is_an_int(tmp_path: Path) -> None:
-    doc = load(write(tmp_path / "p.yaml", "a: 15000\nb: -250\nc: 1_000\n"))
+    doc = load(write(tmp_path / "p.yaml", "a: 15000\nb: -250\nc: 1e3\n"))
     assert doc.root == {"a": 15000, "b": -250, "c": 1000}
 
 
-def test_octal_hex_and_base_60_looking_numbers_keep_the_text_as_written(tmp_path: Path) -> None:
-    # YAML 1.1 would read 0100 as 64, 0x1F as 31 and 1:30 as 90: never what a plan means.
+def test_numbers_are_read_as_yaml_1_2_reads_them_as_editors_do(tmp_path: Path) -> None:
+    # Issue 19: billplan reads what yaml-language-server reads (YAML 1.2's core schema): 0100
+    # is a hundred (not YAML 1.1's octal 64), 0x1F is 31, and 1:30 is text (not base 60).
     doc = load(write(tmp_path / "p.yaml", "a: 0100\nb: 0x1F\nc: 1:30\nd: 0\n"))
-    assert doc.root == {"a": "0100", "b": "0x1F", "c": "1:30", "d": 0}
+    assert doc.root == {"a": 100, "b": 31, "c": "1:30", "d": 0}
 
 
 def test_dates_stay_text_until_their_meaning_is_checked(tmp_path: Path) -> None:

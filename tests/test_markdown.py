@@ -161,15 +161,16 @@ def test_the_comment_opens_with_the_marker_the_warning_the_summary_and_the_impac
     lines = to_markdown(every_action).splitlines()
 
     assert lines[0] == MARKER == "<!-- billplan-plan -->"
-    assert lines[1] == (
-        "> **Warning:** 1 to delete, 1 locked (invoiced: billplan will not change them), "
-        "1 drifted (edited outside billplan: apply restores the planned values)."
-    )
-    assert lines[3] == (
+    assert lines[1:3] == [
+        "> [!WARNING]",
+        "> 1 to delete, 1 locked (invoiced: billplan will not change them), "
+        "1 drifted (edited outside billplan: apply restores the planned values).",
+    ]
+    assert lines[4] == (
         "### billplan: Plan: 1 to create, 3 to update, 1 to delete, 1 to adopt, 1 to forget, "
         "1 locked."
     )
-    assert lines[5:10] == [
+    assert lines[6:11] == [
         "**Billing impact**",
         "",
         "| Currency | Scheduled now | After apply | Change |",
@@ -183,12 +184,14 @@ def test_projects_with_a_delete_or_a_lock_are_open_and_their_rows_cannot_be_miss
 ) -> None:
     markdown = to_markdown(every_action)
 
-    assert "<details open><summary><b>cloud-infra</b>: 1 locked, 1 drift, 2 update, " in markdown
-    assert "<details open><summary><b>sunridge</b>: 1 delete, 1 create</summary>" in markdown
+    assert "<details open><summary><b>cloud-infra</b>: 1 locked, 1 drifted, 2 to update, " in (
+        markdown
+    )
+    assert "<details open><summary><b>sunridge</b>: 1 to delete, 1 to create</summary>" in markdown
     assert "| 🔒 **LOCKED** | cloud-infra/milestones/kickoff<br><sub>already invoiced" in markdown
     assert "| 🗑️ **DELETE** | sunridge/products/batteries<br><sub>" in markdown
     assert "| | | | | fee | 10,000.00 → 12,000.00 |" not in markdown  # on the object's row:
-    assert "| 2026-01-15 | 10,000.00 USD | fee | 10,000.00 → 12,000.00 |" in markdown
+    assert "| 2026\u201101\u201115 | 10,000.00 USD | fee | 10,000.00 → 12,000.00 |" in markdown
 
 
 # ---- markup that user text cannot break -------------------------------------------------
@@ -289,7 +292,7 @@ def test_a_hostile_value_keeps_the_table_whole(text: str) -> None:
     rendered = _assert_inert(to_markdown(plan))
 
     assert "<script" not in rendered
-    assert "<summary><b>p&lt;b&gt;</b>: 1 update</summary>" in rendered
+    assert "<summary><b>p&lt;b&gt;</b>: 1 to update</summary>" in rendered
 
 
 def test_nested_field_values_show_as_paths_not_as_json() -> None:
@@ -391,7 +394,7 @@ def test_a_huge_plan_over_many_projects_is_trimmed_fairly_under_the_limit() -> N
 
     assert len(markdown) <= MARKDOWN_LIMIT
     assert len(plan.changes) == 48_407
-    assert markdown.startswith(f"{MARKER}\n> **Warning:** 4 locked")
+    assert markdown.startswith(f"{MARKER}\n> [!WARNING]\n> 4 locked")
     assert "### billplan: Plan: 48403 to create, 0 to update, 0 to delete, 4 locked." in markdown
     blocks = _blocks(markdown)
     assert set(blocks) == set(sizes)  # every project has its block
@@ -441,7 +444,7 @@ def test_a_single_project_of_20000_changes_keeps_its_locks_and_deletes() -> None
     assert 100 < shown < 20_000
     assert block.count("🔒 **LOCKED**") == 5 and block.count("🗑️ **DELETE**") == 5
     left = 20_000 - shown
-    assert f"_{left:,} of 20,000 changes ({left:,} create) left out here" in block
+    assert f"_{left:,} of 20,000 changes ({left:,} to create) left out here" in block
     assert _missing_total(markdown) == left
 
 

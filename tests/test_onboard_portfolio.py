@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -126,6 +128,61 @@ def test_percentage_milestones_become_a_split(onboarded: tuple[Path, str]) -> No
     assert "4 milestones became 1 split" in out
     written = (directory / "harbor-point-erp-rollout.yaml").read_text(encoding="utf-8")
     assert "total: 180000.00" in written and "share: 40%" in written
+
+
+def _charges(directory: Path, key: str, section: str) -> dict[str, Any]:
+    fragment = yaml.safe_load((directory / f"{key}.yaml").read_text(encoding="utf-8"))
+    return fragment["projects"][key][section]
+
+
+def test_a_fee_with_one_month_edited_by_hand_is_one_charge_and_that_month(
+    onboarded: tuple[Path, str],
+) -> None:
+    # Atlas: 10000 a month rising 3% in 2027, April's line edited by hand "(incl. DR test)".
+    directory, out = onboarded
+    recurring = _charges(directory, "atlas-managed-services", "recurring")
+    assert list(recurring) == ["managed-services", "managed-services-april-2026-incl-dr-test"]
+    service = recurring["managed-services"]
+    assert (service["start"], service["end"]) == (date(2026, 1, 1), date(2027, 6, 30))
+    assert service["pauses"] == [{"from": date(2026, 4, 1), "to": date(2026, 4, 30)}]
+    assert service["escalate"] == {"by": "3%", "every": "year", "from": date(2027, 1, 1)}
+    april = recurring["managed-services-april-2026-incl-dr-test"]
+    assert (april["start"], april["end"]) == (date(2026, 4, 1), date(2026, 4, 30))
+    assert "18 items became 2 recurring charges" in out
+
+
+def test_where_kinds_are_not_kept_the_month_edited_by_hand_is_a_milestone(
+    onboarded: tuple[Path, str],
+) -> None:
+    # Quarry (Wethod): September to March, 4200 from January, October's line edited by hand.
+    directory, _ = onboarded
+    [service] = _charges(directory, "project-8105", "recurring").values()
+    assert (service["start"], service["end"]) == (date(2026, 9, 1), date(2027, 3, 31))
+    assert service["pauses"] == [{"from": date(2026, 10, 1), "to": date(2026, 10, 31)}]
+    [october] = _charges(directory, "project-8105", "milestones").values()
+    assert october["description"] == "Event support October 2026 - trade fair week"
+
+
+def test_no_demo_fragment_writes_a_stub_that_is_a_whole_month_in_disguise(
+    onboarded: tuple[Path, str],
+) -> None:
+    directory, _ = onboarded
+    for fragment in directory.glob("*.yaml"):
+        text = fragment.read_text(encoding="utf-8")
+        assert "is_stub" not in text and "prorate: none" not in text, fragment.name
+
+
+def test_two_workshops_of_one_name_are_keyed_by_their_months(onboarded: tuple[Path, str]) -> None:
+    directory, _ = onboarded
+    products = _charges(directory, "kestrel-board-advisory", "products")
+    assert list(products) == ["board-workshop-days-2026-03", "board-workshop-days-2026-09"]
+
+
+def test_a_quarterly_licence_is_keyed_without_the_quarter_s_letter(
+    onboarded: tuple[Path, str],
+) -> None:
+    directory, _ = onboarded
+    assert list(_charges(directory, "granite-insurance-licences", "recurring")) == ["licence"]
 
 
 def test_seeding_a_seeded_sandbox_again_is_refused(onboarded: tuple[Path, str]) -> None:

@@ -259,6 +259,8 @@ HOSTILE = [
     "yes", "no", "null", "~", "123", "1.50", "2026-01-01", "0x1F", "!tag", "@at", "`tick`",
     "%pct", "a\\b", "- dash", "? q", "|pipe", ">gt", "<<", "'quoted'", '"dq"', "  lead",
     "trail ", "tab\there", "}} {{", "{#", "üñíçødé ✓", "x" * 255,
+    # Numbers in YAML 1.2's core schema (what billplan and the editor read), text in 1.1's.
+    "1e3", "0o17", "0x10", ".inf", "-.5e-2", "True",
 ]  # fmt: skip
 
 

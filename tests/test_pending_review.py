@@ -262,9 +262,10 @@ def test_an_unconfirmed_row_in_text_shows_what_the_vendor_holds_and_what_was_sen
 def test_an_unconfirmed_row_in_markdown_shows_what_the_vendor_holds_and_what_was_sent() -> None:
     markdown = to_markdown(_unconfirmed_plan())
 
-    assert "| 2026-06-01 | ruddr holds 5,500.00 USD | fee | holds 5,500, billplan sent 5,000 |" in (
-        markdown
-    )
+    assert (
+        "| 2026\u201106\u201101 | ruddr holds 5,500.00 USD | fee | "
+        "holds 5,500, billplan sent 5,000 |"
+    ) in markdown
     assert "| | | | | apply writes | nothing: a person confirms or rejects |" in markdown
     assert "5,500 → 5,000" not in markdown
 

@@ -154,8 +154,8 @@ def test_a_bad_plus_is_a_schema_error_saying_the_forms(plan_errors: PlanErrors) 
         """)
     )
     assert [e.split(": ", 1)[1] for e in errors] == [
-        "$.projects.acme.milestones.build.date.plus: '2 month' is not a delay such as 30 days, "
-        "20 business days, 2 weeks or 1 month"
+        "$.projects.acme.milestones.build.date.plus: expected a delay such as 30 days, "
+        "20 business days, 2 weeks or 1 month, got '2 month'"
     ]
 
 

@@ -1,8 +1,10 @@
 """The plan schema file itself: well-formed, documented for editors, and strict where it must be.
 
 billplan's loader keeps dates as strings and numbers as int or Decimal, so the plans below are
-written the same way. Rules the schema deliberately leaves to code (end vs count, amount vs
-amounts, one pricing per milestone, share vs weight) are pinned here as *accepted*.
+written the same way. Rules the schema can state (end vs count, amount vs amounts, one price
+per milestone, share or weight per split part, weights above 0) are stated there so that an
+editor flags them (issue 19); rules across several values (shares summing to 100%, share vs
+weight across parts, names that exist) are left to billplan and pinned here as *accepted*.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
+
+from compiler.schema_check import plan_validator
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "billing-plan.schema.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -45,6 +49,13 @@ KEY_PATTERN = "^[a-z0-9][a-z0-9_-]*$"
 ONE_SCHEMA = ("items", "additionalProperties", "propertyNames", "not", "if", "then", "else")
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs")
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def refusal(schema: dict[str, Any]) -> bool:
+    """A rule's `then` that refuses keys (`{properties: {count: false}, errorMessage: ...}`):
+    not an object to fill in, so it needs no descriptions and no additionalProperties."""
+    props = schema.get("properties")
+    return bool(props) and all(p is False for p in props.values()) and "errorMessage" in schema
 
 
 def subschemas(node: Any, pointer: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -329,7 +340,8 @@ def test_every_property_at_every_level_has_a_description() -> None:
         f"{pointer}/properties/{name}"
         for pointer, schema in subschemas(SCHEMA)
         for name, prop in schema.get("properties", {}).items()
-        if not (isinstance(prop, dict) and str(prop.get("description", "")).strip())
+        if not refusal(schema)
+        and not (isinstance(prop, dict) and str(prop.get("description", "")).strip())
     ]
     assert missing == []
 
@@ -342,9 +354,10 @@ def test_every_definition_has_a_description() -> None:
 
 
 def test_every_pattern_has_a_human_hint() -> None:
+    # patternErrorMessage: what yaml-language-server shows instead of the raw regex (issue 19).
     patterns = [(p, s) for p, s in subschemas(SCHEMA) if "pattern" in s]
     assert len(patterns) >= 10
-    missing = [p for p, s in patterns if not str(s.get("x-hint", "")).strip()]
+    missing = [p for p, s in patterns if not str(s.get("patternErrorMessage", "")).strip()]
     assert missing == []
 
 
@@ -353,6 +366,7 @@ def test_every_object_with_named_keys_rejects_unknown_keys() -> None:
         pointer
         for pointer, schema in subschemas(SCHEMA)
         if "properties" in schema
+        and not refusal(schema)
         and schema.get("additionalProperties") is not False
         and schema.get("unevaluatedProperties") is not False
     ]
@@ -423,13 +437,44 @@ def test_a_plan_using_every_key_is_valid() -> None:
     assert where(errors_of(every_key_plan())) == []
 
 
-def test_the_schema_leaves_mutual_exclusions_to_the_compiler() -> None:
-    # The compiler reports these with clearer messages than a oneOf failure could.
+def test_the_schema_states_the_mutual_exclusions_so_that_editors_flag_them() -> None:
+    # Issue 19 (this test pinned the opposite before): each is a key refused by `false` with
+    # the rule's errorMessage, not a oneOf wall.
     plan = language_guide_example()
     project = plan["projects"]["cloud-infra"]
     project["recurring"]["retainer"].update(count=12, amounts=[{"from": "2026-01-01", "amount": 1}])
     project["milestones"]["kickoff"].update(quantity=1, rate=1, percent="5%")
     project["milestones"]["delivery"]["split"]["parts"]["design"]["weight"] = 1
+    assert [e.validator for e in errors_of(plan)] == [None] * 6  # a `false` schema each
+    # billplan's validator (as yaml-language-server does) names the refused key and the rule.
+    refused = sorted(
+        ("/".join(map(str, e.absolute_path)).removeprefix("projects/cloud-infra/"), e.message)
+        for e in plan_validator().iter_errors(plan)
+    )
+    many = (
+        "A milestone needs exactly one of `amount`, `quantity` with `rate`, `percent` or "
+        "`split`; keep one of them."
+    )
+    assert refused == [
+        ("milestones/delivery/split/parts/design/weight",
+         "Each split part needs exactly one of `share` or `weight` (both given)."),
+        ("milestones/kickoff/percent", many),
+        ("milestones/kickoff/percent", many),
+        ("milestones/kickoff/quantity", many),
+        ("recurring/retainer/amounts",
+         "A recurring charge needs exactly one of `amount` or `amounts` (both given); keep "
+         "`amount` for one price or `amounts` for price steps."),
+        ("recurring/retainer/count", "Give either `end` or `count`, not both."),
+    ]  # fmt: skip
+
+
+def test_rules_across_several_values_are_left_to_billplan() -> None:
+    plan = language_guide_example()
+    parts = plan["projects"]["cloud-infra"]["milestones"]["delivery"]["split"]["parts"]
+    parts["design"]["share"] = "31%"  # shares summing to 101%
+    parts["build"] = {**parts["build"], "weight": 2}
+    del parts["build"]["share"]  # share on some parts, weight on others
+    plan["projects"]["cloud-infra"]["recurring"]["retainer"]["use"] = "no-such-template"
     assert where(errors_of(plan)) == []
 
 
@@ -489,7 +534,7 @@ def test_a_bad_every_is_rejected_at_the_key_with_a_hint() -> None:
     plan["templates"]["monthly-retainer"]["every"] = "monthly"
     errors = errors_of(plan)
     assert where(errors) == [(["templates", "monthly-retainer", "every"], "pattern")]
-    assert errors[0].schema["x-hint"].startswith("a period such as month")
+    assert errors[0].schema["patternErrorMessage"].startswith("Expected a period such as month")
 
 
 def test_a_date_in_another_form_is_rejected_at_the_key_with_a_hint() -> None:
@@ -498,7 +543,7 @@ def test_a_date_in_another_form_is_rejected_at_the_key_with_a_hint() -> None:
     errors = errors_of(plan)
     path = ["projects", "cloud-infra", "milestones", "kickoff", "date"]
     assert where(errors) == [(path, "pattern")]
-    assert errors[0].schema["x-hint"] == "a date such as 2026-01-31"
+    assert errors[0].schema["patternErrorMessage"] == "Expected a date such as 2026-01-31."
     assert list(best_match(errors).absolute_path) == path
 
 
@@ -537,7 +582,8 @@ def test_milestones_and_products_without_use_need_their_own_keys(
 
 def test_a_split_milestone_may_leave_descriptions_to_its_parts() -> None:
     # As in the language guide's `delivery` milestone; a milestone with neither is an error.
-    split = {"total": 100, "parts": {"a": {"description": "A", "date": "2026-01-01"}}}
+    part = {"description": "A", "date": "2026-01-01", "share": "100%"}
+    split = {"total": 100, "parts": {"a": part}}
     assert where(errors_of({"split": split}, "/$defs/milestone")) == []
     errors = errors_of({"date": "2026-01-15", "amount": 1}, "/$defs/milestone")
     assert [e.message for e in errors] == ["'description' is a required property"]
@@ -571,7 +617,7 @@ def test_a_project_key_in_the_wrong_form_is_rejected_with_a_hint() -> None:
     plan["projects"]["Cloud Infra"] = plan["projects"].pop("cloud-infra")
     errors = errors_of(plan)
     assert where(errors) == [(["projects"], "pattern")]
-    assert "lowercase" in errors[0].schema["x-hint"]
+    assert "lowercase" in errors[0].schema["patternErrorMessage"]
 
 
 @pytest.mark.parametrize(
@@ -590,7 +636,8 @@ def test_a_project_key_in_the_wrong_form_is_rejected_with_a_hint() -> None:
          "additionalProperties"),
         (lambda p: p["projects"]["cloud-infra"].pop("project_id"), ["projects", "cloud-infra"],
          "required"),
-        (lambda p: p["projects"]["cloud-infra"]["recurring"]["retainer"].update(count=0),
+        (lambda p: p["projects"]["cloud-infra"]["recurring"]["retainer"].update(count=0, end=None)
+         or p["projects"]["cloud-infra"]["recurring"]["retainer"].pop("end"),
          ["projects", "cloud-infra", "recurring", "retainer", "count"], "minimum"),
         (lambda p: p["projects"]["cloud-infra"]["milestones"]["delivery"]["split"].update(
             parts={}), ["projects", "cloud-infra", "milestones", "delivery", "split", "parts"],

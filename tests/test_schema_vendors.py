@@ -94,7 +94,7 @@ def test_a_fifth_vendor_is_a_connection_type_with_its_token_variable_and_rate_li
     assert provider["type"]["enumDescriptions"][-1] == "Acme PSA (invoices)."
     assert provider["type"]["description"].endswith("wethod, coperniq or acme.")
     assert "COPERNIQ_API_KEY or ACME_API_KEY" in provider["token_env"]["description"]
-    assert "COPERNIQ_API_KEY or ACME_API_KEY" in provider["token_env"]["x-hint"]
+    assert "COPERNIQ_API_KEY or ACME_API_KEY" in provider["token_env"]["patternErrorMessage"]
     assert "Coperniq 100, Acme PSA 2.5)" in provider["max_rps"]["description"]
 
 

@@ -1,8 +1,9 @@
 """Price changes within one charge: runs (compiler.onboard.runs) that carry on one another
 at a new price joined as the plan's `amounts` steps, and steps that one percentage prices at
-a regular interval (a year, or the months between the steps) written as `escalate`. Each
-joined run is expanded again with the plan's own pricing (runs.reproduces) before it is kept,
-as every run is.
+a regular interval (a year, or the months between the steps) written as `escalate`. A run
+carries on another across a period or two billed by lines of their own (months edited by
+hand), paused, as a run does within one price. Each joined run is expanded again with the
+plan's own pricing (runs.reproduces) before it is kept, as every run is.
 """
 
 from __future__ import annotations
@@ -13,8 +14,18 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
-from compiler.onboard.runs import ONE_DAY, STUB_ONLY, Run, reproduces
-from compiler.schedule import MAX_EVERY, Every
+from compiler import schedule
+from compiler.onboard.runs import (
+    MAX_PAUSED,
+    ONE_DAY,
+    STUB_ONLY,
+    Pool,
+    Run,
+    odd_ones,
+    outnumbers_pauses,
+    reproduces,
+)
+from compiler.schedule import MAX_EVERY, Every, Period, ScheduleError
 
 _YEAR = Every("year")
 # How an interval of months is written as `every` (others are `N months`).
@@ -23,14 +34,16 @@ _EVERY_WORDS = {1: "month", 3: "quarter", 12: "year"}
 _PERCENT_PLACES = (0, 1, 2)
 
 
-def joined(runs: Sequence[Run]) -> list[Run]:
+def joined(runs: Sequence[Run], pool: Pool) -> list[Run]:
     """The runs, each that carries on the one before it at a new price joined to it as a
     step (the plan's `amounts`), then written as an escalation where one prices every step
-    exactly. A join that does not reproduce its items is not made."""
+    exactly. A join that does not reproduce its items is not made. `pool` holds the lines
+    the runs were found among: those of the periods a join may pause."""
     out: list[Run] = []
     for run in sorted(runs, key=lambda r: (r.start, r.end)):
-        at = next((n for n, before in enumerate(out) if _follows(before, run)), None)
-        merged = None if at is None else _join(out[at], run)
+        gaps = ((n, _gap(before, run, pool)) for n, before in enumerate(out))
+        at, gap = next(((n, gap) for n, gap in gaps if gap is not None), (None, None))
+        merged = None if at is None or gap is None else _join(out[at], run, gap)
         if at is not None and merged is not None:
             out[at] = merged
         else:
@@ -38,12 +51,31 @@ def joined(runs: Sequence[Run]) -> list[Run]:
     return [_escalated(run) for run in out]
 
 
+def _gap(before: Run, run: Run, pool: Pool) -> list[Period] | None:
+    """The whole periods between `before` and `run` (none, or up to MAX_PAUSED each billed
+    by a line of its own), when `run` carries on `before`; else None."""
+    if not _follows(before, run):
+        return None
+    if before.end + ONE_DAY == run.start:
+        return []
+    if run.start < before.end:
+        return None
+    try:
+        between = schedule.periods(
+            run.shape.every, "calendar", before.end + ONE_DAY, end=run.start - ONE_DAY
+        )
+    except (ScheduleError, ValueError):
+        return None
+    if len(between) > MAX_PAUSED or any(period.is_stub for period in between):
+        return None
+    return between if odd_ones(before, between, pool) else None
+
+
 def _follows(before: Run, run: Run) -> bool:
-    """Whether `run` starts the period after `before` ends, cut, dated and described alike,
-    with no stub between them."""
+    """Whether `run` starts after `before` ends, cut, dated and described alike, with no stub
+    between them."""
     return (
         before.shape == run.shape
-        and before.end + ONE_DAY == run.start
         and not before.items[-1][0].is_stub
         and not run.items[0][0].is_stub
         and _bare(before.template) == _bare(run.template)
@@ -63,12 +95,15 @@ def _pricing(run: Run) -> tuple[str, str]:
     return run.prorate, run.rounding
 
 
-def _join(before: Run, run: Run) -> Run | None:
+def _join(before: Run, run: Run, gap: Sequence[Period]) -> Run | None:
     stubbed = before if before.stubbed else run
     template = before.template if STUB_ONLY in before.template else run.template
     steps = list(before.steps)
+    # A new price in force from the first period paused: a rise in January, January edited.
+    rise = gap[0].start if gap else run.start
     if run.amount != (steps[-1][1] if steps else before.amount):
-        steps.append((run.start, run.amount))
+        steps.append((rise, run.amount))
+    pause = ((gap[0].start, gap[-1].end),) if gap else ()
     merged = Run(
         before.shape,
         template,
@@ -81,8 +116,9 @@ def _join(before: Run, run: Run) -> Run | None:
         stubbed=before.stubbed or run.stubbed,
         steps=steps,
         holidays=before.holidays | run.holidays,
+        pauses=(*before.pauses, *pause, *run.pauses),
     )
-    return merged if reproduces(merged) else None
+    return merged if outnumbers_pauses(merged) and reproduces(merged) else None
 
 
 def _escalated(run: Run) -> Run:

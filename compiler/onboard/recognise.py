@@ -8,10 +8,11 @@ else as it was found:
   description template and one set of options, become one recurring charge (`start`, `end`,
   `every`, and `bill`, `day`, `prorate` when needed), with a prorated stub before and after
   where one prices exactly (its description may add an ending for stubs only), and the
-  `holidays` a business-day rule passes over; runs that carry on one another at a new
-  price are one charge with `amounts` steps, or `escalate` where one percentage at a regular
-  interval prices every item (compiler.onboard.prices); a lone recurring object is a
-  one-period charge;
+  `holidays` a business-day rule passes over; a period whose line was edited by hand is
+  paused and that line is a charge of its own (the odd one out, never a stub in disguise);
+  runs that carry on one another at a new price are one charge with `amounts` steps, or
+  `escalate` where one percentage at a regular interval prices every item
+  (compiler.onboard.prices); a lone recurring object is a one-period charge;
 - product objects of one quantity, rate and description template on consecutive periods
   become one repeating product; others are one-off products. A product the vendor holds as
   a bare amount (Ruddr's, when quantity x rate is not exactly the amount) is priced by a
@@ -30,9 +31,11 @@ Every run is re-expanded with the plan's own schedule and money functions before
 returned (compiler.onboard.runs); the tests write the charges into a plan and check that it
 expands to exactly the objects found.
 
-Bodies hold exact values (Decimal amounts with the currency's decimals, dates): the writer
-turns them into YAML. Options are written on every charge under the vendor's key (the prefix
-of the object's resource type), so that a project or `defaults` block cannot change them.
+Keys are read from the descriptions; charges whose keys would be one are told apart by when
+they first bill (wording.Keys). Bodies hold exact values (Decimal amounts with the currency's
+decimals, dates): the writer turns them into YAML. Options are written on every charge under
+the vendor's key (the prefix of the object's resource type), so that a project or `defaults`
+block cannot change them.
 """
 
 from __future__ import annotations
@@ -135,9 +138,12 @@ def charges(
     keys = wording.Keys()
     # A charge billplan made keeps the key its objects are tagged with, before any other.
     owned = {id(draft): keys.own(_owned_key(draft)) for draft in drafts}
+    unowned = [draft for draft in drafts if owned[id(draft)] is None]
+    wanted = [(draft.name, draft.fallback, draft.items[0][1].date) for draft in unowned]
+    claimed = dict(zip(map(id, unowned), keys.claim_all(wanted), strict=True))
     out: list[Charge] = []
     for draft in drafts:
-        key = owned[id(draft)] or keys.claim(draft.name, draft.fallback)
+        key = owned[id(draft)] or claimed[id(draft)]
         first = draft.items[0][1]
         body = {**draft.body, **_settings(first, currency)}
         prefix = f"{draft.section}/{key}"
@@ -333,7 +339,7 @@ def _recurring(objects: Iterable[Found], *, singles: bool) -> tuple[list[_Draft]
                     raise Unexpressible(found, "no recurring charge reproduces it")
                 pool.take(item for _, item in run.items)
                 runs.append(run)
-        drafts.extend(_recurring_draft(run) for run in joined(runs))
+        drafts.extend(_recurring_draft(run) for run in joined(runs, pool))
     return sorted(drafts, key=lambda d: _order(d.items[0][1])), left
 
 
@@ -366,6 +372,8 @@ def _term(run: Run) -> dict[str, Any]:
         term["day"] = shape.day
     if run.holidays:
         term["holidays"] = sorted(run.holidays)
+    if run.pauses:
+        term["pauses"] = [{"from": first, "to": last} for first, last in run.pauses]
     return term
 
 
@@ -443,8 +451,11 @@ def _split(group: list[Found]) -> _Draft | None:
     # Parts billplan made keep the keys they are tagged with, when those are one split's.
     tags = [_tag(found) for found in group]
     tagged = len({tuple(tag[:2]) for tag in tags}) == 1 and all(len(tag) == 3 for tag in tags)
-    for found, fraction in zip(group, fractions, strict=True):
-        key = (tagged and keys.own(_tag(found)[2])) or keys.claim(found.description, "part")
+    owned = [(tagged and keys.own(tag[2])) or None for tag in tags]
+    unowned = [found for found, key in zip(group, owned, strict=True) if key is None]
+    claimed = iter(keys.claim_all([(f.description, "part", f.date) for f in unowned]))
+    for found, fraction, own in zip(group, fractions, owned, strict=True):
+        key = own or next(claimed)
         parts[key] = {
             "description": wording.literal(found.description),
             **_when(found),

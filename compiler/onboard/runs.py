@@ -2,9 +2,12 @@
 
 A run is what one recurring charge (or repeating product) bills: one item per period, each
 dated by the same `bill` and `day` rule, priced the same, described by one template; for a
-recurring charge, optionally a prorated stub before and after. Every run is checked by
-expanding it again with compiler.schedule and compiler.money, the functions a plan's own
-expansion uses: a run that does not reproduce its items exactly is not returned.
+recurring charge, optionally a prorated stub before and after. A period whose line someone
+edited by hand (another description or amount, on the day the run bills) is paused, whole,
+and its line left to be a charge of its own: the odd one out of one charge, never the end of
+it. Every run is checked by expanding it again with compiler.schedule and compiler.money, the
+functions a plan's own expansion uses: a run that does not reproduce its items exactly is not
+returned.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ _BUSINESS_DAYS = ("first_business_day", "last_business_day")
 # two (Easter, Christmas) or three at a time; an item further off is another item.
 _MOST_HOLIDAYS = 3
 _ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even")
+# Periods in a row a run may pause over a line of their own (a month edited by hand, or two):
+# more is a charge that ended and another that began.
+MAX_PAUSED = 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class Run:
     escalation: tuple[Fraction, Every, date] | None = None
     # Weekdays a business-day rule skips (the plan's `holidays`), read from the dates.
     holidays: frozenset[date] = frozenset()
+    # Whole periods billed by a line of their own (the plan's `pauses`): first and last day.
+    pauses: tuple[tuple[date, date], ...] = ()
 
 
 @dataclass
@@ -107,6 +115,10 @@ class Pool:
 
     def free(self, item: Found) -> bool:
         return id(item) not in self.used
+
+    def holds(self, day: date) -> bool:
+        """Whether any item, placed or not, is dated `day`."""
+        return bool(self.by_date.get(day))
 
 
 def fit(first: Found, pool: Pool, *, stubs: bool) -> Run | None:
@@ -250,13 +262,71 @@ def _extend(shape: Shape, anchor: date, template: str, first: Found, pool: Pool)
         match = next(_matches(run, period, pool), None)
         if match is None:
             moved = _past_holidays(run, period, pool)
-            if moved is None:
+            if moved is not None:
+                match, run.holidays = moved
+        if match is None:
+            across = _across_odd_ones(run, anchor, k, pool)
+            if across is None:
                 break
-            match, run.holidays = moved
+            k, period, match = across
         run.items.append((period, match))
         run.end = period.end
         k += 1
+    return _outnumbering_pauses(run)
+
+
+def _across_odd_ones(
+    run: Run, anchor: date, k: int, pool: Pool
+) -> tuple[int, Period, Found] | None:
+    """The run carried on past the k-th period and up to MAX_PAUSED - 1 more, each billed on
+    its day by a line the run does not describe or price (edited by hand), to the next period
+    it bills: that period's number, the period and its item; the skipped periods are paused."""
+    skipped: list[Period] = []
+    for gap in range(MAX_PAUSED + 1):
+        try:
+            period = _full(run.shape.every, anchor, k + gap)
+        except (ScheduleError, OverflowError, ValueError):
+            return None
+        if skipped:
+            match = next(_matches(run, period, pool), None)
+            if match is not None:
+                run.pauses = (*run.pauses, (skipped[0].start, skipped[-1].end))
+                return k + gap, period, match
+        if not odd_ones(run, [period], pool):
+            return None
+        skipped.append(period)
+    return None
+
+
+def odd_ones(run: Run, periods: Sequence[Period], pool: Pool) -> bool:
+    """Whether a line of its own is billed on the day the run would bill each period: the
+    periods it may pause."""
+    return all(pool.holds(_dated(run.shape, period, run.holidays)) for period in periods)
+
+
+def _outnumbering_pauses(run: Run) -> Run:
+    """The run cut back before its last pause until the periods it bills outnumber those it
+    pauses two to one: two lines around an odd one are three lines, not a charge."""
+    while not outnumbers_pauses(run):
+        first, _ = run.pauses[-1]
+        run.pauses = run.pauses[:-1]
+        run.items = [(period, item) for period, item in run.items if period.end < first]
+        run.end = run.items[-1][0].end
     return run
+
+
+def outnumbers_pauses(run: Run) -> bool:
+    """Whether the run bills at least twice as many periods as it pauses, and one more."""
+    paused_periods = sum(
+        len(schedule.periods(run.shape.every, "calendar", first, end=last))
+        for first, last in run.pauses
+    )
+    return len(run.items) >= 2 * paused_periods + 1
+
+
+def paused(run: Run, period: Period) -> bool:
+    """Whether one of the run's pauses covers the period."""
+    return any(first <= period.start and period.end <= last for first, last in run.pauses)
 
 
 def _matches(run: Run, period: Period, pool: Pool) -> Iterator[Found]:
@@ -347,7 +417,7 @@ def _first_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
         for days in _lengths(run, whole, item, first=True):
             stub = replace(whole, start=whole.full_end - timedelta(days=days - 1))
             for template in _stub_templates(run, stub, item):
-                if next(_matches(replace(run, template=template), stub, _Only(item)), None):
+                if _bills(replace(run, template=template), stub, whole, item):
                     return stub, item, template
     return None
 
@@ -361,9 +431,21 @@ def _last_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
         for days in _lengths(run, whole, item, first=False):
             stub = replace(whole, end=whole.full_start + timedelta(days=days - 1))
             for template in _stub_templates(run, stub, item):
-                if next(_matches(replace(run, template=template), stub, _Only(item)), None):
+                if _bills(replace(run, template=template), stub, whole, item):
                     return stub, item, template
     return None
+
+
+def _bills(run: Run, stub: Period, whole: Period, item: Found) -> bool:
+    """Whether the run bills `item` as its stub: exactly, and as a stub in earnest. A "stub"
+    dated and priced as its whole period would be, with words for stubs only, is a line
+    edited by hand in disguise: that line is a charge of its own, as a person writes it."""
+    if next(_matches(run, stub, _Only(item)), None) is None:
+        return False
+    disguised = _dated(run.shape, stub, run.holidays) == _dated(
+        run.shape, whole, run.holidays
+    ) and _price(run, stub) == _price(run, whole)
+    return not (disguised and STUB_ONLY in run.template)
 
 
 def _stub_templates(run: Run, stub: Period, item: Found) -> Iterator[str]:
@@ -431,7 +513,7 @@ class _Only(Pool):
 def reproduces(run: Run) -> bool:
     """Whether expanding the run's terms bills exactly its items, period by period."""
     try:
-        periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
+        periods = _billed(run)
     except (ScheduleError, ValueError):
         return False
     if len(periods) != len(run.items):
@@ -450,5 +532,11 @@ def reproduces(run: Run) -> bool:
 
 def labelled(run: Run) -> list[tuple[str, Found]]:
     """Each item of the run with its period's label (the last part of its address)."""
-    periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
+    periods = _billed(run)
     return [(period.label, item) for period, (_, item) in zip(periods, run.items, strict=True)]
+
+
+def _billed(run: Run) -> list[Period]:
+    """The periods the run's terms bill: from start to end, less those paused (whole)."""
+    periods = schedule.periods(run.shape.every, "calendar", run.start, end=run.end)
+    return [period for period in periods if not paused(run, period)]

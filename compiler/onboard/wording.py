@@ -11,7 +11,9 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +25,12 @@ from compiler.templates import TemplateProblem, render
 _PLACES = ("start", "end")
 _KEY_LENGTH = 40
 _KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# Template expressions and tags, with the letters and digits written onto an expression: the
+# Q of `Q{{ period.start | quarter }}` is part of the value it writes, not a word.
+_TEMPLATED = re.compile(r"[A-Za-z0-9]*(?:\{\{.*?\}\}|\{%.*?%\})[A-Za-z0-9]*")
+# How charges of one name are told apart by when they bill: the year, else the month, else
+# the day, the first that differs for each of them.
+_WHEN = ("%Y", "%Y-%m", "%Y-%m-%d")
 
 
 def literal(text: str) -> str:
@@ -165,8 +173,9 @@ def _period_context(period: Period | None) -> dict[str, Any] | None:
 
 def slug(text: str) -> str:
     """A key's readable part: lowercase ASCII words joined by hyphens, template expressions
-    and tags (`{% if period.is_stub %}`) left out; empty when nothing readable is left."""
-    plain = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text)
+    and tags (`{% if period.is_stub %}`) left out, with what is written onto them (`Q{{ ...
+    }}`); empty when nothing readable is left."""
+    plain = _TEMPLATED.sub(" ", text)
     ascii_text = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(words) > _KEY_LENGTH:
@@ -176,7 +185,8 @@ def slug(text: str) -> str:
 
 
 class Keys:
-    """Keys handed out once each: the readable slug, then slug-2, slug-3, ..."""
+    """Keys handed out once each: the readable slug, told apart by date where several
+    charges would share it, then slug-2, slug-3, ..."""
 
     def __init__(self) -> None:
         self.taken: set[str] = set()
@@ -188,11 +198,38 @@ class Keys:
         self.taken.add(key)
         return key
 
-    def claim(self, text: str, fallback: str) -> str:
-        base = slug(text) or fallback
+    def claim_all(self, wanted: Sequence[tuple[str, str, date | None]]) -> list[str]:
+        """Keys for (text, fallback, first billed) of several charges at once: each its
+        readable slug; charges whose slugs are one are told apart by when they bill, all in
+        one way (the year, else the month, else the day: `workshop-2026-03`,
+        `workshop-2026-09`), so that each key says which it is; numbered where that does not
+        tell them apart."""
+        bases = [slug(text) or fallback for text, fallback, _ in wanted]
+        dates: dict[str, list[date]] = {}
+        for base, (_, _, when) in zip(bases, wanted, strict=True):
+            if when is not None:
+                dates.setdefault(base, []).append(when)
+        shared = Counter(bases)
+        keys: list[str] = []
+        for base, (_, _, when) in zip(bases, wanted, strict=True):
+            fmt = _telling_apart(dates[base]) if shared[base] > 1 and when is not None else None
+            keys.append(self._numbered(base if fmt is None else f"{base}-{when:{fmt}}"))
+        return keys
+
+    def _numbered(self, base: str) -> str:
         key, n = base, 1
         while key in self.taken:
             n += 1
             key = f"{base}-{n}"
         self.taken.add(key)
         return key
+
+
+def _telling_apart(dates: Sequence[date]) -> str | None:
+    """The first of year, month and day that writes each of the dates differently (the day
+    when none does); None when they are one date, which only a number tells apart."""
+    if len(set(dates)) == 1:
+        return None
+    return next(
+        (fmt for fmt in _WHEN if len({d.strftime(fmt) for d in dates}) == len(dates)), _WHEN[-1]
+    )

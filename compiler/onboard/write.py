@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from compiler.load import reads_as_text
+
 # The order a person reads a project in, and the order of the plan's sections.
 SECTIONS = ("recurring", "milestones", "products")
 # A key is at most this long: it is part of every address, and of a file name.
@@ -57,6 +59,15 @@ def _date(dumper: yaml.SafeDumper, value: date) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:timestamp", value.isoformat())
 
 
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # The dumper quotes what YAML 1.1 would not read as text; billplan reads YAML 1.2's core
+    # schema, where `1e3`, `0x10` and `0o17` are numbers too: those are quoted as well.
+    if not reads_as_text(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_str(value)
+
+
+_Dumper.add_representer(str, _text)
 _Dumper.add_representer(Decimal, _decimal)
 _Dumper.add_representer(date, _date)
 

@@ -16,11 +16,12 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   the plan fails (exit 3) and apply refuses it; the alert names each object and what to do.
 - A `> [!CAUTION]` alert when the plan breaks a policy rule (compiler.policy): each rule, by
   how much, where it was set and what to do; such a plan is never applied.
-- A `> **Warning:**` line when anything is deleted, locked or unconfirmed, or drift was found.
-- The summary line as a heading, then the billing impact per currency (scheduled now, after
-  apply, the change), then the hosts billplan contacts: one row per host (at most one per
-  vendor), who chose it (the vendor's own, or the flag or variable that set it) and the
-  connections sent there with their token variables. These, the head, are never trimmed.
+- A `> [!WARNING]` alert when anything is deleted, locked or unconfirmed, or drift was found.
+- The summary line as a heading, then the billing impact: a row per currency whose total
+  changes (scheduled now, after apply, the change), the others named in one line; then the
+  hosts billplan contacts: one row per host (at most one per vendor), who chose it (the
+  vendor's own, or the flag or variable that set it) and the connections sent there with
+  their token variables. These, the head, are never trimmed.
 - Notes (a low request budget, a vendor pricing apart from the plan), then the net change by
   month in a collapsed block.
 - One `<details>` block per project, in name order, opened by default when it holds a delete,
@@ -29,7 +30,14 @@ The pull-request comment (`to_markdown`, GitHub-flavoured markdown), in order:
   changed field (the field, `old → new`; nested values by path, `lineItems[0].amount`). Rows
   are in date order. An unconfirmed row changes nothing: its amount is what the vendor holds,
   its fields read `holds X, billplan sent Y`, and a last row says that apply writes nothing.
+  A create shows the text the client will read. Three or more identical changes of one
+  schedule (a year's retainer raised alike) are one row, `~ update × 12`, at the first one's
+  place, whose address opens (`<details>` in the cell) to each member and its date. Counts
+  use the summary line's words (`2 to update`), and dates are written with non-breaking
+  hyphens (U+2011: GitHub strips any style), so a date never wraps.
 - Unmanaged objects (in the plan's projects, not made by billplan), one table row each.
+- Last, hidden, `<!-- billplan-labels: ... -->`: the labels a workflow may put on the pull
+  request (billplan:no-changes, billplan:deletes, billplan:locked), none when none apply.
 
 User text (addresses, descriptions, notes, what a vendor holds) is inert: in markdown every
 character that could start markup (`\\ ` * _ [ ] < > | ~ & $` and the backtick) is
@@ -55,7 +63,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -442,12 +450,43 @@ _UNMANAGED_TABLE = (
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\u2028\u2029]")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# GitHub strips style attributes and <nobr>, so a date cannot be told not to wrap; a date
+# written with non-breaking hyphens (U+2011, drawn like "-") never breaks at them.
+_NB_HYPHEN = "\u2011"
+# How a project's summary and a trimmed block count each kind of row: the words of the plan's
+# summary line ("3 to update"), which agree with any number.
+_COUNTED = {
+    "protected": "protected from delete",
+    "locked": "locked",
+    "unconfirmed": "unconfirmed",
+    "delete": "to delete",
+    "drift": "drifted",
+    "update": "to update",
+    "forget": "to forget",
+    "adopt": "to adopt",
+    "create": "to create",
+    "no-op": "unchanged",
+}
+# The attributes that hold the text a client reads on the invoice, across the vendors (each
+# provider's text_fields): a Ruddr milestone's name, an item's description, a Kantata title,
+# Wethod notes. A create shows the first one it has.
+_CLIENT_TEXT = ("name", "description", "title", "notes")
+# A run of at least this many identical changes (one schedule, the same action, reason,
+# amount and field changes) is one row with a count that opens to its members; two stay two
+# rows, which read as easily as one.
+_RUN_MIN = 3
+_RUN_LISTED = 50  # members a run's row lists by address; past that they are counted
+# Labels a workflow may put on the pull request (tfcmt's habit), named in a hidden line of the
+# comment: it lists those that apply, so a workflow also removes the ones that no longer do.
+LABELS_MARK = "<!-- billplan-labels:"
+LABELS = ("billplan:no-changes", "billplan:deletes", "billplan:locked")
 
 
 def to_markdown(plan: Plan, *, title: str = "billplan", limit: int = MARKDOWN_LIMIT) -> str:
     """The plan as a pull-request comment of at most `limit` characters (layout and trimming
     rules: the module docstring)."""
-    return _fit(_md_head(plan, title), _md_sections(plan), limit)
+    labels = "\n" + " ".join([LABELS_MARK, *comment_labels(plan), "-->"]) + "\n"
+    return _fit(_md_head(plan, title), _md_sections(plan), limit, tail=labels)
 
 
 def _one_line(text: Any, *, break_mark: str) -> str:
@@ -463,6 +502,22 @@ def md_text(text: Any) -> str:
 def _html(text: Any) -> str:
     """User text inside raw HTML (a <summary>), where markdown escapes do not apply."""
     return html.escape(_one_line(text, break_mark=" "))
+
+
+def _nobreak(day: str) -> str:
+    """A date (2026-01-15) or month as one unbreakable word."""
+    return day.replace("-", _NB_HYPHEN)
+
+
+def comment_labels(plan: Plan) -> list[str]:
+    """The labels (LABELS) that apply to the plan: nothing for apply to do, a delete (a
+    refused one too: a reviewer looks), an invoiced object the plan would change."""
+    found = {
+        "billplan:no-changes": not plan.has_changes,
+        "billplan:deletes": bool(plan.count("delete") or plan.refused),
+        "billplan:locked": bool(plan.count("locked")),
+    }
+    return [label for label in LABELS if found[label]]
 
 
 def _md_head(plan: Plan, title: str) -> str:
@@ -497,29 +552,15 @@ def _md_head(plan: Plan, title: str) -> str:
             for a in alarms
         ]
     if alarms:
-        lines += [f"> **Warning:** {', '.join(alarms)}.", ""]
+        # GitHub's alert: a yellow block with a warning sign, apart from any caution above.
+        lines += ["> [!WARNING]", f"> {', '.join(alarms)}.", ""]
     lines += [f"### {md_text(title)}: {plan.summary()}", ""]
     quiet = not (
         plan.has_changes or plan.count("locked") or plan.unsettled or plan.unmanaged or plan.refused
     )
     if quiet:
         lines += ["No changes. The vendors hold exactly what the plan says.", ""]
-    impact = plan.impact()
-    currencies = sorted(set(impact.before) | set(impact.after))
-    if currencies:
-        lines += [
-            "**Billing impact**",
-            "",
-            "| Currency | Scheduled now | After apply | Change |",
-            "|---|--:|--:|--:|",
-        ]
-        for code in currencies:
-            old = impact.before.get(code, Decimal(0))
-            new = impact.after.get(code, Decimal(0))
-            lines.append(
-                f"| {md_text(code)} | {_money(old, code)} | {_money(new, code)} "
-                f"| {_signed(new - old, code)} |"
-            )
+    lines += _md_impact(plan.impact())
     hosts = host_rows(plan.endpoints)
     if hosts:
         lines += [
@@ -538,6 +579,33 @@ def _md_head(plan: Plan, title: str) -> str:
     return "\n".join(lines) + "\n"  # every block after it opens with a blank line
 
 
+def _md_impact(impact: Impact) -> list[str]:
+    """The billing impact: a row per currency whose total changes; the others in one line
+    (a row of zeros per untouched currency would bury the one that moves)."""
+    changed, unchanged = [], []
+    for code in sorted(set(impact.before) | set(impact.after)):
+        old = impact.before.get(code, Decimal(0))
+        new = impact.after.get(code, Decimal(0))
+        if new == old:
+            unchanged.append(f"{md_text(code)} ({_money(old, code)} scheduled)")
+        else:
+            changed.append(
+                f"| {md_text(code)} | {_money(old, code)} | {_money(new, code)} "
+                f"| {_signed(new - old, code)} |"
+            )
+    same = " or ".join([", ".join(unchanged[:-1]), unchanged[-1]] if unchanged[:-1] else unchanged)
+    if not changed:
+        return [f"**Billing impact**: no change in {same}."] if unchanged else []
+    lines = [
+        "**Billing impact**",
+        "",
+        "| Currency | Scheduled now | After apply | Change |",
+        "|---|--:|--:|--:|",
+        *changed,
+    ]
+    return [*lines, "", f"No change in {same}."] if unchanged else lines
+
+
 def _md_breaches(plan: Plan) -> list[str]:
     """The policy alert: GitHub shows `> [!CAUTION]` as a red block above everything."""
     if not plan.breaches:
@@ -554,7 +622,8 @@ def _md_breaches(plan: Plan) -> list[str]:
 @dataclass
 class _Section:
     """One trimmable block of the comment: an opening, rows, a closing. When the block must
-    shrink, rows go in reverse priority (creates before locks), and a line says how many."""
+    shrink, rows go in reverse priority (creates before locks), and a line says how many.
+    A row may stand for several of what it counts (a run of identical changes): its weight."""
 
     label: str  # how the closing note names the block if it is left out entirely
     noun: str  # what one row is: "change", "note", ...
@@ -563,30 +632,42 @@ class _Section:
     rows: list[str]  # in display order; a row may span several lines
     actions: list[str]  # each row's action, for the left-out breakdown ("" when none)
     alarming: bool = False  # holds a delete or a lock: left out entirely only last
+    weights: list[int] = field(default_factory=list)  # each row's count; none given: 1 each
     order: list[int] = field(init=False)  # row indices, the first kept first
     prefix: list[int] = field(init=False)  # characters of the first m rows of `order`
+    counted: list[int] = field(init=False)  # what the first m rows of `order` count
 
     def __post_init__(self) -> None:
+        self.weights = self.weights or [1] * len(self.rows)
         self.order = sorted(range(len(self.rows)), key=lambda i: (_RANK[self.actions[i]], i))
-        self.prefix = [0]
+        self.prefix, self.counted = [0], [0]
         for i in self.order:
             self.prefix.append(self.prefix[-1] + 1 + len(self.rows[i]))
+            self.counted.append(self.counted[-1] + self.weights[i])
 
     @property
     def size(self) -> int:
+        """Rows."""
         return len(self.rows)
 
+    @property
+    def total(self) -> int:
+        """What the rows count: changes, notes, months, objects."""
+        return self.counted[-1]
+
     def trim_note(self, shown: int) -> str:
-        left = self.size - shown
+        left = self.total - self.counted[shown]
         if left == 0:
             return ""
         counts: dict[str, int] = defaultdict(int)
         for i in self.order[shown:]:
-            counts[self.actions[i]] += 1
-        detail = ", ".join(f"{counts[a]:,} {a}" for a in sorted(counts, key=_RANK.__getitem__) if a)
-        noun = self.noun if self.size == 1 else f"{self.noun}s"
+            counts[self.actions[i]] += self.weights[i]
+        detail = ", ".join(
+            f"{counts[a]:,} {_COUNTED[a]}" for a in sorted(counts, key=_RANK.__getitem__) if a
+        )
+        noun = self.noun if self.total == 1 else f"{self.noun}s"
         return (
-            f"\n\n_{left:,} of {self.size:,} {noun}{f' ({detail})' if detail else ''} left "
+            f"\n\n_{left:,} of {self.total:,} {noun}{f' ({detail})' if detail else ''} left "
             "out here to keep this comment short: see the end of the comment._"
         )
 
@@ -628,7 +709,7 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 "| Month | Currency | Net change |\n|---|---|--:|",
                 closing="\n\n</details>\n",
                 rows=[
-                    f"| {month} | {md_text(code)} | {_signed(net, code)} |"
+                    f"| {_nobreak(month)} | {md_text(code)} | {_signed(net, code)} |"
                     for (month, code), net in months.items()
                 ],
                 actions=[""] * len(months),
@@ -646,8 +727,11 @@ def _md_sections(plan: Plan) -> list[_Section]:
             or counts.get("delete")
             or counts.get("unconfirmed")
         )
-        summary = ", ".join(f"{counts[a]} {a}" for a in sorted(counts, key=_RANK.__getitem__))
+        summary = ", ".join(
+            f"{counts[a]:,} {_COUNTED[a]}" for a in sorted(counts, key=_RANK.__getitem__)
+        )
         n = len(changes)
+        runs = _runs(changes)
         sections.append(
             _Section(
                 label=f"{md_text(project)} ({n:,} change{'s' if n != 1 else ''})",
@@ -655,9 +739,13 @@ def _md_sections(plan: Plan) -> list[_Section]:
                 opening=f"<details{' open' if alarming else ''}><summary><b>{_html(project)}"
                 f"</b>: {summary}</summary>\n\n{_CHANGES_TABLE}",
                 closing="\n\n</details>\n",
-                rows=[_change_row(change, plan.sandbox) for change in changes],
-                actions=[change.label for change in changes],
+                rows=[
+                    _change_row(run[0], plan.sandbox) if len(run) == 1 else _run_row(run)
+                    for run in runs
+                ],
+                actions=[run[0].label for run in runs],
                 alarming=alarming,
+                weights=[len(run) for run in runs],
             )
         )
     for change in plan.changes:
@@ -679,29 +767,30 @@ def _md_sections(plan: Plan) -> list[_Section]:
     return sections
 
 
-def _fit(head: str, sections: list[_Section], limit: int) -> str:
-    """Head and blocks in at most `limit` characters. Everything when it fits; otherwise
-    blocks that cannot fit even empty are left out entirely (plain ones before those with a
-    delete or a lock, later ones first), and the rest share the room fairly: every block
-    shows up to the same number of rows, the largest blocks trimmed first."""
+def _fit(head: str, sections: list[_Section], limit: int, *, tail: str = "") -> str:
+    """Head, blocks and tail in at most `limit` characters. Everything when it fits;
+    otherwise blocks that cannot fit even empty are left out entirely (plain ones before
+    those with a delete or a lock, later ones first), and the rest share the room fairly:
+    every block shows up to the same number of rows, the largest blocks trimmed first."""
     whole = head + "".join(s.render(s.size) for s in sections)
-    if len(whole) <= limit:
-        return whole
+    budget = limit - len(tail)
+    if len(whole) <= budget:
+        return whole + tail
     totals: dict[str, int] = defaultdict(int)
     for section in sections:
-        totals[section.noun] += section.size
+        totals[section.noun] += section.total
     dropped: set[int] = set()
     minimum = sum(s.cost(0) for s in sections)
     drop_order = sorted(range(len(sections)), key=lambda i: (sections[i].alarming, -i))
     for victim in drop_order:
         reserve = len(_ending([sections[i] for i in sorted(dropped)], totals, totals, limit))
-        if len(head) + minimum + reserve <= limit:
+        if len(head) + minimum + reserve <= budget:
             break
         dropped.add(victim)
         minimum -= sections[victim].cost(0)
     kept = [s for i, s in enumerate(sections) if i not in dropped]
     left_out = [s for i, s in enumerate(sections) if i in dropped]
-    room = limit - len(head) - len(_ending(left_out, totals, totals, limit))
+    room = budget - len(head) - len(_ending(left_out, totals, totals, limit))
 
     def used(cap: int) -> int:
         return sum(s.cost(min(cap, s.size)) for s in kept)
@@ -723,9 +812,9 @@ def _fit(head: str, sections: list[_Section], limit: int) -> str:
                 spare -= extra
     missing = dict(totals)
     for section, n in zip(kept, shown, strict=True):
-        missing[section.noun] -= n
+        missing[section.noun] -= section.counted[n]
     body = "".join(s.render(n) for s, n in zip(kept, shown, strict=True))
-    return head + body + _ending(left_out, missing, totals, limit)
+    return head + body + _ending(left_out, missing, totals, limit) + tail
 
 
 def _ending(
@@ -754,11 +843,80 @@ def _ending(
     return text
 
 
+def _runs(changes: list[Change]) -> list[list[Change]]:
+    """The project's changes in date order, each run of identical ones (_RUN_MIN or more)
+    together at its first member's place, every other change alone."""
+    keys = [_run_key(change) for change in changes]
+    sizes = Counter(key for key in keys if key is not None)
+    runs: list[list[Change]] = []
+    started: dict[tuple[Any, ...], list[Change]] = {}
+    for change, key in zip(changes, keys, strict=True):
+        if key is None or sizes[key] < _RUN_MIN:
+            runs.append([change])
+        elif key in started:
+            started[key].append(change)
+        else:
+            started[key] = [change]
+            runs.append(started[key])
+    return runs
+
+
+def _run_key(change: Change) -> tuple[Any, ...] | None:
+    """What a change's row shows but its address and date: equal keys, identical changes.
+    Members of one schedule only (the address's parent: a recurring charge's occurrences), and
+    never an unconfirmed create, whose row carries its own commands."""
+    if change.label == "unconfirmed" or change.moved_from:
+        return None
+    parent = change.address.rsplit("/", 1)[0]
+    return (
+        parent, change.type, change.label, change.detail, _client_text(change),
+        _amount_cell(change), tuple(_field_rows(change)),
+    )  # fmt: skip
+
+
+def _run_row(run: list[Change]) -> str:
+    """A run of identical changes: one row with its count; the schedule's address opens to
+    each member (its last segment, under the schedule's address) and its date."""
+    first, n = run[0], len(run)
+    members = "<br>".join(
+        f"{md_text(change.address.rsplit('/', 1)[-1])} ({_when_cell(change)})"
+        for change in run[:_RUN_LISTED]
+    )
+    if n > _RUN_LISTED:
+        members += f"<br>… and {n - _RUN_LISTED:,} more"
+    parent = md_text(first.address.rsplit("/", 1)[0])
+    address = f"<details><summary>{n:,} × {parent}/…</summary>{members}</details>"
+    address += _under_address(first).removeprefix("<br>")
+    days = [_when_cell(run[0]), _when_cell(run[-1])]
+    when = days[0] if days[0] == days[1] else " … ".join(days)
+    fields = _field_rows(first)
+    first_field, first_delta = fields[0] if fields else ("", "")
+    lines = [
+        f"| {_LABEL[first.label]} ×\u00a0{n:,} | {address} | {when} | {_amount_cell(first)} | "
+        f"{first_field} | {first_delta} |"
+    ]
+    lines += [f"| | | | | {name} | {delta} |" for name, delta in fields[1:]]
+    return "\n".join(lines)
+
+
+def _client_text(change: Change) -> str:
+    """For a create, the text the client will read on the invoice (_CLIENT_TEXT)."""
+    if change.label != "create" or not change.after:
+        return ""
+    return next((str(change.after[k]) for k in _CLIENT_TEXT if change.after.get(k)), "")
+
+
+def _under_address(change: Change) -> str:
+    """What the address cell says under the address: why, and what a create will read."""
+    under = f"<br><sub>{md_text(change.detail)}</sub>" if change.detail else ""
+    if text := _client_text(change):
+        under += f'<br><sub>client sees: "{md_text(text)}"</sub>'
+    return under
+
+
 def _change_row(change: Change, sandbox: SandboxChoice) -> str:
     """A changed object (action, address, date, amount), then one row per changed field."""
-    address = md_text(change.address)
-    if change.detail:
-        address += f"<br><sub>{md_text(change.detail)}</sub>"
+    address = md_text(change.address) + _under_address(change)
     fields = _field_rows(change)
     first_field, first_delta = fields[0] if fields else ("", "")
     lines = [
@@ -783,7 +941,7 @@ def _sides(change: Change) -> tuple[Side | None, Side | None]:
 
 
 def _day(side: Side) -> str:
-    return side.date.isoformat() if side.date else "on completion"
+    return _nobreak(side.date.isoformat()) if side.date else "on completion"
 
 
 def _when_cell(change: Change) -> str:
@@ -877,7 +1035,7 @@ def _shown(value: Any, places: int) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return value if _ISO_DAY.fullmatch(value) else f'"{md_text(value)}"'
+        return _nobreak(value) if _ISO_DAY.fullmatch(value) else f'"{md_text(value)}"'
     return md_text(jsonio.dumps(value))  # a list or mapping opposite a plain value
 
 
@@ -890,7 +1048,7 @@ def _unmanaged_row(other: Unmanaged, currency_of: Mapping[str, str]) -> str:
         md_text(other.project or other.project_id),
         md_text(other.type),
         md_text(other.remote_id),
-        other.side.date.isoformat() if other.side.date else "no date",
+        _nobreak(other.side.date.isoformat()) if other.side.date else "no date",
         amount,
         md_text(text),
         "🔒 invoiced" if other.locked else "",
