@@ -65,8 +65,11 @@ def apply_plan(
     backend: Backend,
     state: State,
     progress: Progress = lambda change: None,
+    into: Applied | None = None,
 ) -> Applied:
-    result = Applied()
+    """Make the plan's changes; into: the Applied to record them in as they happen (so that
+    a caller stopped by Ctrl-C still knows what was done)."""
+    result = Applied() if into is None else into
     if plan.moved:
         # `moved:` renames first, in state only: the changes then name the new addresses.
         if problems := moved.commit(state, plan.moved):

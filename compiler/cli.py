@@ -30,6 +30,7 @@ from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
+    from compiler.diagnostics import Diagnostic
     from compiler.model.change import Mode
     from compiler.policy import Policy, PolicyBreached
     from compiler.render.apply_view import TerminalApply
@@ -46,6 +47,7 @@ EXIT_CHANGES = 2
 # The plan would delete a protected object (`protect: true`): `plan` fails, `apply` refuses.
 EXIT_PROTECTED = 3
 EXIT_POLICY = 4  # the plan breaks a policy rule: never applied, never exit 0
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process SIGINT stopped
 
 
 def _as_of(text: str | None) -> date:
@@ -82,9 +84,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(f"{visible(args.policy)}: valid policy ({terminal.count(len(rules), 'rule')})")
     for target in args.paths:
+        if _saved_plan_given(target, "validate") is not None:
+            failed = True
+            continue
+        if os.environ.get("PRE_COMMIT") == "1" and not Path(target).exists():
+            # The hook's default directory (.pre-commit-hooks.yaml), or one the config named.
+            _fail(
+                f"{visible(target)}: no such plan directory here. The billplan-validate hook "
+                "checks plans/ unless told otherwise: name your plan directories under it in "
+                ".pre-commit-config.yaml, `args: [DIR]` (e.g. args: [billing/])"
+            )
+            failed = True
+            continue
         checked = check(Path(target), as_of, limits)
         if checked.diagnostics:
-            terminal.report(checked.diagnostics)
+            terminal.report(_fragment_problem(Path(target), as_of, limits) or checked.diagnostics)
             failed = True
             continue
         projects = len({item.project for item in checked.items})
@@ -95,9 +109,64 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def _saved_plan_given(path: str, command: str) -> int | None:
+    """EXIT_ERROR, said, when a command that reads YAML plans is given a saved plan (`plan -o
+    FILE`): what to run instead. None for anything else."""
+    target = Path(path)
+    if not target.is_file():
+        return None
+    from compiler import planfile
+
+    if not planfile.is_saved_plan(target):
+        return None
+    shown = visible(path)
+    return _fail(
+        f"{shown} is a saved plan (made by `billplan plan -o {shown}`), not a plan: "
+        f"`billplan {command}` reads a plan directory or YAML file. To apply it, run "
+        f"`billplan apply {shown} PATH` (PATH: the plan directory it was made from); to "
+        f"print it again, `billplan show {shown}`"
+    )
+
+
+def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnostic] | None:
+    """The one problem to report, instead of the sections it lacks, when target is a file of
+    a plan directory that holds the rest (`providers`, `version`, ...): the plan is the
+    directory, and validating it is what to do. None when target is not such a fragment."""
+    from compiler.diagnostics import Diagnostic, Mark
+    from compiler.load import LoadError, load, plan_files
+    from compiler.validate import REQUIRED_SECTIONS
+
+    directory = target.parent
+    if not target.is_file() or len(plan_files(directory)) < 2:
+        return None
+    try:
+        alone, whole = load(target).root, load(directory).root
+    except LoadError:
+        return None  # the file cannot be read at all: its own errors say why
+    lacking = [key for key in REQUIRED_SECTIONS if key not in alone]
+    if not lacking or any(key not in whole for key in lacking):
+        return None  # complete on its own, or the directory lacks them too: not a fragment
+    others = check(directory, as_of, limits).diagnostics
+    state = "valid" if not others else terminal.count(len(others), "error")
+    sections = ", ".join(f"`{key}`" for key in lacking)
+    where = Mark(str(target), 1, 1)
+    return [
+        Diagnostic(
+            where,
+            "$",
+            f"this file is one fragment of the plan in {directory}/ (its *.yaml files make "
+            f"one plan; {sections} {'comes' if len(lacking) == 1 else 'come'} from the "
+            f"others): validate the directory instead, `billplan validate {directory}` (as a "
+            f"whole, the plan is {state})",
+        )
+    ]
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from compiler.render import items as render_items
 
+    if (refused := _saved_plan_given(args.path, "render")) is not None:
+        return refused
     as_of = _as_of(args.as_of)
     checked = check(Path(args.path), as_of, _limits(args))
     if checked.diagnostics:
@@ -118,6 +187,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     from compiler import forecast
 
+    if (refused := _saved_plan_given(args.path, "forecast")) is not None:
+        return refused
     as_of = _as_of(args.as_of)
     try:
         start = None if args.start is None else forecast.parse_month(args.start, "--from")
@@ -233,6 +304,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.render import drift
     from compiler.render.plan_view import TerminalPlan
 
+    if (refused := _saved_plan_given(args.path, "plan")) is not None:
+        return refused
     mode: Mode = "refresh-only" if args.refresh_only else "normal"
     if mode == "refresh-only" and args.out:
         return _fail("--refresh-only reports drift and saves no plan; drop -o/--out")
@@ -323,7 +396,12 @@ def _applied(
     apply: Callable[[Workspace, TerminalApply], Applied | None],
 ) -> int:
     """Run an apply on the workspace at path (or the command's PATH), shown in the terminal."""
-    from compiler.operations.applying import NotApproved, OverBudget, ProtectedDelete
+    from compiler.operations.applying import (
+        Interrupted,
+        NotApproved,
+        OverBudget,
+        ProtectedDelete,
+    )
     from compiler.operations.saved_plan import SavedPlanRefused
     from compiler.policy import PolicyBreached
     from compiler.render import apply_view as view
@@ -339,6 +417,10 @@ def _applied(
     except NotApproved:
         view.cancelled()
         return EXIT_ERROR
+    except Interrupted as exc:
+        saved = None if path is None else args.path  # `apply FILE PATH`: FILE was reviewed
+        view.interrupted(exc, str(path or args.path), saved)
+        return EXIT_INTERRUPTED
     except SavedPlanRefused as exc:
         terminal.details(exc.details)
         return _fail(str(exc))
@@ -608,11 +690,84 @@ def _add_targets(command: argparse.ArgumentParser) -> None:
         )
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse's help, with an epilog's indented lines (examples) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        for line in text.splitlines():
+            if line.startswith(" "):
+                lines.append(indent + line)
+            else:
+                lines.append(super()._fill_text(line, width, indent) if line else "")
+        return "\n".join(lines)
+
+
+def _examples(*lines: str) -> str:
+    """An epilog of examples, one command a line."""
+    return (
+        "example"
+        + ("s" if len(lines) > 1 else "")
+        + ":\n"
+        + "\n".join(f"  {line}" for line in lines)
+    )
+
+
+# The view for people is `text` on every command; `table`, the name render and forecast
+# once used, means the same.
+_FOR_PEOPLE = "text"
+_FORMAT_ALIASES = {"table": _FOR_PEOPLE}
+
+
+def _format_name(given: str) -> str:
+    return _FORMAT_ALIASES.get(given, given)
+
+
+def _add_format(command: argparse.ArgumentParser, others: dict[str, str]) -> None:
+    """--format: `text` for people (the default) or a form for machines or pages."""
+    names = [_FOR_PEOPLE, *others]
+    described = "; ".join(f"{name}: {what}" for name, what in others.items())
+    command.add_argument(
+        "--format",
+        type=_format_name,
+        choices=names,
+        default=_FOR_PEOPLE,
+        metavar="{" + ",".join(names) + "}",
+        help=f"how to print it. text (default; `table` is the same): for people, in the "
+        f"terminal; {described}",
+    )
+
+
+_PLAN_FORMATS = {
+    "markdown": "the pull-request comment",
+    "json": "the saved plan's JSON, for programs",
+}
+ADDRESS_HELP = (
+    "an object's address in the plan: PROJECT/KIND/CHARGE, then a period or part where the "
+    "charge has them (e.g. cloud-infra/milestones/kickoff, "
+    "cloud-infra/recurring/retainer/2026-01); `billplan plan` and `billplan state list PATH` "
+    "show them"
+)
+REMOTE_ID_HELP = (
+    "the vendor's own id for the object (a Ruddr UUID, a Kantata or Wethod number), as the "
+    "vendor's UI or API shows it; `billplan plan` lists the unmanaged objects it finds with "
+    "theirs"
+)
+LOCK_ID_HELP = (
+    "the id of the lock to remove, as the error that reported it says "
+    "(`... remove it with: billplan force-unlock LOCK_ID PATH`)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="billplan",
         description="Billing plans as code: validate YAML billing plans, expand them into "
         "dated billing items, and plan and apply them to your PSA tool.",
+        epilog=_examples(
+            "billplan validate plans/", "billplan plan plans/ --sandbox", "billplan COMMAND --help"
+        ),
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"billplan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -628,7 +783,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     validate = commands.add_parser(
-        "validate", help="check plans: YAML syntax, schema and meaning; exit 1 on any error"
+        "validate",
+        help="check plans: YAML syntax, schema and meaning; exit 1 on any error",
+        description="Check each plan: YAML syntax, the JSON Schema and what the plan means "
+        "(dates, shares, names that exist), all problems at once, each as FILE:LINE:COL. "
+        "A plan directory's *.yaml files are one plan: validate the directory, not one of "
+        "its files. No vendor is contacted.",
+        epilog=_examples(
+            "billplan validate plans/",
+            "billplan validate plans/acme plans/globex",
+            "billplan validate plans/ --policy finance-policy.yaml",
+        ),
+        formatter_class=_Help,
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="plan directory or file")
     validate.add_argument("--as-of", metavar="DATE", help=as_of_help)
@@ -636,39 +802,75 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy(validate, allow=False)
     validate.set_defaults(run=cmd_validate)
 
-    render = commands.add_parser("render", help="show the dated billing items a plan expands to")
+    render = commands.add_parser(
+        "render",
+        help="show the dated billing items a plan expands to",
+        description="Expand a plan into its dated billing items (one per invoice line: "
+        "address, date, amount, description) as of a date, and print them. No vendor is "
+        "contacted.",
+        epilog=_examples(
+            "billplan render plans/", "billplan render plans/ --format csv > items.csv"
+        ),
+        formatter_class=_Help,
+    )
     render.add_argument("path", metavar="PATH", help="plan directory or file")
-    render.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format(render, {"json": "every item, for programs", "csv": "one row per item"})
     render.add_argument("--as-of", metavar="DATE", help=as_of_help)
     add_limits(render)
     render.set_defaults(run=cmd_render)
 
     cash = commands.add_parser(
-        "forecast", help="scheduled billing per month, project and currency (no network)"
+        "forecast",
+        help="scheduled billing per month, project and currency (no network)",
+        description="Add up what a plan bills per month, project and currency (items "
+        "billed on completion apart), from the plan alone: no vendor is contacted.",
+        epilog=_examples(
+            "billplan forecast plans/ --from 2026-01 --to 2026-12",
+            "billplan forecast plans/ --format csv",
+        ),
+        formatter_class=_Help,
     )
     cash.add_argument("path", metavar="PATH", help="plan directory or file")
-    cash.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _add_format(cash, {"csv": "one row per month, project and currency", "json": "for programs"})
     cash.add_argument("--as-of", metavar="DATE", help=as_of_help)
     add_limits(cash)
     cash.add_argument("--from", dest="start", metavar="YYYY-MM", help="first month shown")
     cash.add_argument("--to", dest="end", metavar="YYYY-MM", help="last month shown")
     cash.set_defaults(run=cmd_forecast)
 
-    schema = commands.add_parser("schema", help="print the plan's JSON Schema")
+    schema = commands.add_parser(
+        "schema",
+        help="print the plan's JSON Schema",
+        description="Print the JSON Schema plans are checked against, for an editor "
+        "(yaml-language-server) or check-jsonschema.",
+        epilog=_examples("billplan schema > billing-plan.schema.json"),
+        formatter_class=_Help,
+    )
     schema.set_defaults(run=cmd_schema)
 
     sandbox_help = "use the built-in vendor emulators instead of the real APIs (no account)"
     lock_help = "seconds to wait for another run's state lock (default: 0, fail at once)"
 
     plan = commands.add_parser(
-        "plan", help="show what apply would change at the vendors, without changing anything"
+        "plan",
+        help="show what apply would change at the vendors, without changing anything",
+        description="Read what the vendors hold for the plan's projects and show what `apply` "
+        "would create, update and delete, with the billing impact; nothing is changed. "
+        "-o FILE saves the plan for review and `billplan apply FILE PATH`.",
+        epilog=_examples(
+            "billplan plan plans/ --sandbox",
+            "billplan plan plans/ -o plan.json",
+            "billplan plan plans/ --format markdown > comment.md",
+            "billplan plan plans/ --detailed-exitcode --refresh-only",
+        ),
+        formatter_class=_Help,
     )
     plan.add_argument("path", metavar="PATH", help="plan directory or file")
     plan.add_argument("--sandbox", action="store_true", help=sandbox_help)
     plan.add_argument("--as-of", metavar="DATE", help=as_of_help)
     add_limits(plan)
     plan.add_argument("-o", "--out", metavar="FILE", help="save the plan for `apply FILE`")
-    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    _add_format(plan, _PLAN_FORMATS)
     plan.add_argument("--show-unchanged", action="store_true", help="list no-op objects too")
     plan.add_argument(
         "--detailed-exitcode",
@@ -701,9 +903,13 @@ def build_parser() -> argparse.ArgumentParser:
         "show",
         help="print a saved plan (plan -o FILE) again, in any format, without contacting "
         "the vendors",
+        description="Print a plan saved by `billplan plan -o FILE` again, as `plan` printed "
+        "it, from the file alone: no vendor is contacted and no credential read.",
+        epilog=_examples("billplan show plan.json", "billplan show plan.json --format markdown"),
+        formatter_class=_Help,
     )
     show.add_argument("file", metavar="FILE", help="a saved plan")
-    show.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    _add_format(show, _PLAN_FORMATS)
     show.add_argument("--show-unchanged", action="store_true", help="list no-op objects too")
     show.set_defaults(run=cmd_show)
 
@@ -716,6 +922,10 @@ def build_parser() -> argparse.ArgumentParser:
         "if it makes exactly the saved changes; otherwise it lists the differences and writes "
         "nothing. The saved plan is a record of what was reviewed, not an authority: what is "
         "applied always comes from PATH (in CI, the merged main).",
+        epilog=_examples(
+            "billplan apply plans/ --sandbox", "billplan apply plan.json plans/ --auto-approve"
+        ),
+        formatter_class=_Help,
     )
     apply.add_argument("path", metavar="PATH|FILE", help="plan directory/file, or a saved plan")
     apply.add_argument(
@@ -735,15 +945,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy(apply)
     apply.set_defaults(run=cmd_apply)
 
-    state = commands.add_parser("state", help="inspect or edit what billplan remembers")
-    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
-    state_list = state_commands.add_parser("list", help="every address and its remote id")
-    state_show = state_commands.add_parser("show", help="one address in full")
-    state_show.add_argument("address")
-    state_rm = state_commands.add_parser(
-        "rm", help="forget addresses (the remote objects stay, unmanaged)"
+    state = commands.add_parser(
+        "state",
+        help="inspect or edit what billplan remembers",
+        description="What billplan remembers of the objects it made: each address, the "
+        "vendor's id for it and what it held when last written.",
+        epilog=_examples("billplan state list plans/"),
+        formatter_class=_Help,
     )
-    state_rm.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    state_list = state_commands.add_parser(
+        "list",
+        help="every address and its remote id",
+        description="Every address in state, with its object type and the vendor's id "
+        "(REMOTE_ID), one a line, tab-separated.",
+        epilog=_examples("billplan state list plans/"),
+        formatter_class=_Help,
+    )
+    state_show = state_commands.add_parser(
+        "show",
+        help="one address in full",
+        description="One address's entry in state, as JSON: the vendor's id, the values "
+        "last written, its lineage and protection.",
+        epilog=_examples("billplan state show cloud-infra/milestones/kickoff plans/"),
+        formatter_class=_Help,
+    )
+    state_show.add_argument("address", metavar="ADDRESS", help=ADDRESS_HELP)
+    state_rm = state_commands.add_parser(
+        "rm",
+        help="forget addresses (the remote objects stay, unmanaged)",
+        description="Remove addresses from state: billplan forgets the objects, which stay "
+        "at the vendor as they are, unmanaged. To stop managing a charge for good, list it "
+        "under `removed:` in the plan instead.",
+        epilog=_examples("billplan state rm cloud-infra/milestones/kickoff plans/"),
+        formatter_class=_Help,
+    )
+    state_rm.add_argument("addresses", nargs="+", metavar="ADDRESS", help=ADDRESS_HELP)
     state_rm.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                           help=lock_help)  # fmt: skip
     state_reject = state_commands.add_parser(
@@ -754,11 +991,14 @@ def build_parser() -> argparse.ArgumentParser:
         "If that object is the item, confirm it with `billplan import ADDRESS REMOTE_ID PATH`; "
         "if it is not (someone made it by hand), reject it here. The rejection is kept with "
         "the address in state; the object itself is not touched and stays unmanaged.",
-        epilog="example: billplan state reject cloud-infra/milestones/kickoff "
-        "3f2e8a61-0000-4000-8000-000000000001 plans/",
+        epilog=_examples(
+            "billplan state reject cloud-infra/milestones/kickoff "
+            "3f2e8a61-0000-4000-8000-000000000001 plans/"
+        ),
+        formatter_class=_Help,
     )
-    state_reject.add_argument("address", metavar="ADDRESS")
-    state_reject.add_argument("remote_id", metavar="REMOTE_ID")
+    state_reject.add_argument("address", metavar="ADDRESS", help=ADDRESS_HELP)
+    state_reject.add_argument("remote_id", metavar="REMOTE_ID", help=REMOTE_ID_HELP)
     state_reject.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                               help=lock_help)  # fmt: skip
     for sub in (state_list, state_show, state_rm, state_reject):
@@ -769,17 +1009,34 @@ def build_parser() -> argparse.ArgumentParser:
     state_rm.set_defaults(run=cmd_state_rm)
     state_reject.set_defaults(run=cmd_state_reject)
 
-    unlock = commands.add_parser("force-unlock", help="remove a state lock left by a run that died")
-    unlock.add_argument("lock_id", metavar="LOCK_ID")
+    unlock = commands.add_parser(
+        "force-unlock",
+        help="remove a state lock left by a run that died",
+        description="Remove the state lock a run took and never released (it was killed, or "
+        "its machine died). Only when that run is gone: two runs writing at once can lose "
+        "what either did.",
+        epilog=_examples("billplan force-unlock 6f1c2e0a plans/"),
+        formatter_class=_Help,
+    )
+    unlock.add_argument("lock_id", metavar="LOCK_ID", help=LOCK_ID_HELP)
     unlock.add_argument("path", metavar="PATH", help="plan directory or file")
     unlock.add_argument("--sandbox", action="store_true", help="the sandbox's state")
     unlock.set_defaults(run=cmd_force_unlock)
 
     importer = commands.add_parser(
-        "import", help="adopt an existing remote object as an address of the plan"
+        "import",
+        help="adopt an existing remote object as an address of the plan",
+        description="Record that the vendor's object REMOTE_ID is the plan's ADDRESS: billplan "
+        "manages it from now on (the next plan updates it to what the plan says) instead of "
+        "creating a second one. Also confirms a lost create's look-alike.",
+        epilog=_examples(
+            "billplan import cloud-infra/milestones/kickoff "
+            "3f2e8a61-0000-4000-8000-000000000001 plans/"
+        ),
+        formatter_class=_Help,
     )
-    importer.add_argument("address", metavar="ADDRESS")
-    importer.add_argument("remote_id", metavar="REMOTE_ID")
+    importer.add_argument("address", metavar="ADDRESS", help=ADDRESS_HELP)
+    importer.add_argument("remote_id", metavar="REMOTE_ID", help=REMOTE_ID_HELP)
     importer.add_argument("path", metavar="PATH", help="plan directory or file")
     importer.add_argument("--sandbox", action="store_true", help=sandbox_help)
     importer.add_argument("--as-of", metavar="DATE", help=as_of_help)
@@ -796,8 +1053,9 @@ def build_parser() -> argparse.ArgumentParser:
         "named (never writing to the vendor), and write one plan fragment per project into "
         "PATH, with a state entry for every generated address (invoiced ones too, locked). "
         "Nothing is written unless `billplan plan` on the result would show no changes.",
-        epilog="example: billplan generate plans/acme --provider ruddr --all --dry-run "
-        "(docs/onboarding.md)",
+        epilog=_examples("billplan generate plans/acme --provider ruddr --all --dry-run")
+        + "\n(docs/onboarding.md)",
+        formatter_class=_Help,
     )
     generate.add_argument(
         "path", metavar="PATH", help="plan directory: its providers block gives the connection"
@@ -824,15 +1082,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hosts(generate)
     generate.set_defaults(run=cmd_generate)
 
-    sandbox = commands.add_parser("sandbox", help="the built-in vendor emulators")
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="the built-in vendor emulators",
+        description="The built-in emulators of the vendors' APIs, for trying billplan without "
+        "an account: `--sandbox` runs them in process; `sandbox serve` over HTTP.",
+        epilog=_examples("billplan sandbox serve --seed plans/"),
+        formatter_class=_Help,
+    )
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True,
                                               metavar="ACTION")  # fmt: skip
     serve = sandbox_commands.add_parser(
         "serve",
         help="run the emulators as an HTTP server",
+        description="Serve the vendor emulators over HTTP (loopback by default), their state "
+        "in a SQLite file; point billplan at them with --sandbox-url URL or "
+        "BILLPLAN_SANDBOX_URL, as the server prints.",
         epilog="environment: BILLPLAN_SANDBOX_EXCHANGE_LOG=FILE appends each vendor-API "
         "exchange (request and response, credentials redacted) to FILE as one JSON line; "
-        "billplan's contract tests read it.",
+        "billplan's contract tests read it.\n\n"
+        + _examples("billplan sandbox serve --seed plans/ --port 8765"),
+        formatter_class=_Help,
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     serve.add_argument("--port", type=int, default=8765)
@@ -844,9 +1114,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=cmd_sandbox_serve)
     invoice = sandbox_commands.add_parser(
-        "invoice", help="mark an applied object invoiced in the sandbox (it becomes locked)"
+        "invoice",
+        help="mark an applied object invoiced in the sandbox (it becomes locked)",
+        description="Mark the object at ADDRESS invoiced in PATH's sandbox, as a person "
+        "invoicing it in the vendor's UI would: billplan then shows it locked and never "
+        "changes it. Only the sandbox is touched.",
+        epilog=_examples("billplan sandbox invoice cloud-infra/milestones/kickoff plans/"),
+        formatter_class=_Help,
     )
-    invoice.add_argument("address", metavar="ADDRESS")
+    invoice.add_argument("address", metavar="ADDRESS", help=ADDRESS_HELP)
     invoice.add_argument("path", metavar="PATH", help="plan directory or file")
     invoice.set_defaults(run=cmd_sandbox_invoice)
     portfolio = sandbox_commands.add_parser(
@@ -859,8 +1135,9 @@ def build_parser() -> argparse.ArgumentParser:
         "in each vendor's UI: for every vendor PATH's providers block connects to. Only the "
         "sandbox is touched, never a vendor. Then onboard it with `billplan generate PATH "
         "--all --sandbox`.",
-        epilog="example: billplan sandbox seed-portfolio plans/onboarding (README: Onboard "
-        "what a vendor already holds)",
+        epilog=_examples("billplan sandbox seed-portfolio plans/onboarding")
+        + "\n(README: Onboard what a vendor already holds)",
+        formatter_class=_Help,
     )
     portfolio.add_argument("path", metavar="PATH", help="plan directory with a providers block")
     portfolio.set_defaults(run=cmd_sandbox_seed_portfolio)
@@ -873,7 +1150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         print("billplan: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:  # a disk or file problem no command anticipated: say it plainly
         print(f"billplan: error: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -36,7 +36,7 @@ from compiler.providers import (
     Provider,
     ProviderError,
 )
-from compiler.providers.base import RateLimiter
+from compiler.providers.base import SANDBOX_HINT, RateLimiter
 from compiler.state import Backend, State, StateError
 from compiler.state.local import LocalBackend
 from compiler.state.location import local_state_path, state_dir
@@ -330,11 +330,17 @@ def open_workspace(
             f"--sandbox runs the emulators in this process, and {hosts.sandbox.source} points "
             "at a served sandbox: use one of them"
         )
-    backend = state_backend(document, sandbox=sandbox)
-    sandbox_app = None
-    notes: list[str] = []
     configs: dict[str, dict[str, Any]] = document.root.get("providers") or {}
     unread = _providers_named(configs, from_state)
+    try:
+        backend = state_backend(document, sandbox=sandbox)
+    except StateError as exc:
+        # A state database that cannot be reached is named with every connection that cannot
+        # be used, in one run: not the database this run and the tokens the next.
+        _refuse_with_connections(exc, configs, checked.items, unread, hosts)
+        raise
+    sandbox_app = None
+    notes: list[str] = []
     try:
         if sandbox:
             from compiler.sandbox import build_sandbox
@@ -474,15 +480,43 @@ def _connect(
     if unusable:
         for provider in providers.values():
             provider.close()
-        if len(unusable) == 1:
-            raise ConfigurationError(unusable[0])
-        raise ConfigurationError(
-            _listed(
-                f"{len(unusable)} connections cannot be used; nothing was read or written:",
-                unusable,
-            )
-        )
+        raise ConfigurationError(unusable_message(unusable, "connections cannot be used"))
     return providers, endpoints
+
+
+def unusable_message(
+    problems: Sequence[str], what: str, done: str = "nothing was read or written"
+) -> str:
+    """Several settings' problems as one message (one alone as it is): a heading, one entry
+    each, and the way out without an account said once under them, not on every line."""
+    if len(problems) == 1:
+        return problems[0]
+    hint = f"; set it, or run with --sandbox {SANDBOX_HINT}"
+    said = [problem.replace(hint, "; set it") for problem in problems]
+    tail = [f"Or run with --sandbox {SANDBOX_HINT}."] if said != list(problems) else []
+    return "\n".join([_listed(f"{len(problems)} {what}; {done}:", said), *tail])
+
+
+def _refuse_with_connections(
+    problem: StateError,
+    configs: dict[str, dict[str, Any]],
+    items: list[Item],
+    unread: set[str],
+    hosts: Hosts,
+) -> None:
+    """WorkspaceError naming the state's problem and the connections that cannot be used
+    either, if any; returns when the state's problem is the only one."""
+    unusable: list[str] = []
+    for name in sorted({item.provider for item in items}):
+        try:
+            provider, _ = _connect_one(name, configs[name], None, unread, hosts)
+        except ConfigurationError as exc:
+            unusable.append(str(exc))
+            continue
+        provider.close()
+    if unusable:
+        message = unusable_message([str(problem), *unusable], "settings cannot be used")
+        raise WorkspaceError(message) from None
 
 
 def connection(

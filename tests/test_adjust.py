@@ -121,7 +121,7 @@ def test_an_invoiced_milestone_raised_in_the_plan_gets_an_extra_charge_and_conve
     again = run("plan", directory, "--detailed-exitcode", as_of="2026-03-20")
 
     assert planned.code == 0, planned.text
-    assert f"+ create  {KICKOFF}/~adjust  2026-03-10  2,000.00 {vendor.currency}" in planned.out
+    assert f"+ create  {KICKOFF}/~adjust  2026-03-10   2,000.00 {vendor.currency}" in planned.out
     assert f"adjusting line for {KICKOFF}, invoiced at 10,000.00" in planned.out
     assert f"{KICKOFF}/~adjust bills the difference" in planned.out
     assert done.code == 0, done.text
@@ -155,7 +155,7 @@ def test_a_lowered_amount_is_billed_as_a_credit(tmp_path: Path) -> None:
 
     planned = run("plan", directory)
 
-    assert f"+ create  {KICKOFF}/~adjust  2026-03-10  -749.50 USD" in planned.out
+    assert f"+ create  {KICKOFF}/~adjust  2026-03-10    -749.50 USD" in planned.out
     assert "credit of -749.50 USD" in planned.out
 
 
@@ -169,8 +169,8 @@ def test_a_recurring_period_is_adjusted_on_the_next_period_not_invoiced_on_or_af
     planned = run("plan", directory)
 
     # March is not invoiced but billed on 1 March, before as-of (10 March): April is next.
-    assert f"+ create  {JANUARY}/~adjust  2026-04-01  100.00 USD" in planned.out
-    assert f"+ create  {february}/~adjust  2026-04-01  100.00 USD" in planned.out
+    assert f"+ create  {JANUARY}/~adjust  2026-04-01    100.00 USD" in planned.out
+    assert f"+ create  {february}/~adjust  2026-04-01    100.00 USD" in planned.out
     assert f"~ update  {april}" in planned.out
 
 
@@ -182,7 +182,7 @@ def test_an_adjusting_line_keeps_its_date_on_a_later_day(tmp_path: Path) -> None
 
     planned = run("plan", directory, as_of="2026-05-02")
 
-    assert f"~ update  {KICKOFF}/~adjust  2026-03-10  2,500.00 USD" in planned.out, planned.text
+    assert f"~ update  {KICKOFF}/~adjust  2026-03-10   2,500.00 USD" in planned.out, planned.text
 
 
 def test_a_change_that_bills_nothing_more_makes_no_line(tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_an_invoiced_adjusting_line_is_corrected_by_a_line_of_its_own(tmp_path: 
     planned = run("plan", directory, as_of="2026-04-02")
     done = run("apply", directory, as_of="2026-04-02")
 
-    assert f"! LOCKED  {KICKOFF}/~adjust  2026-03-10  2,000.00 USD" in planned.out
+    assert f"! LOCKED  {KICKOFF}/~adjust          2026-03-10   2,000.00 USD" in planned.out
     assert f"+ create  {KICKOFF}/~adjust/~adjust  2026-04-02  -2,000.00 USD" in planned.out
     assert done.code == 0, done.text
     assert run("plan", directory, "--detailed-exitcode", as_of="2026-04-02").code == 0

@@ -259,7 +259,7 @@ def test_a_locked_change_is_shown_loudly(applied: Path) -> None:
 
     assert shown.code == 0
     assert f"! LOCKED  {KICKOFF}  2026-01-15  10,000.00 USD" in shown.out
-    assert "fee: 10000.00 -> 12000.00" in shown.out
+    assert "fee: 10,000.00 -> 12,000.00" in shown.out
     assert "Warning: 1 invoiced object differs from the plan and will not be changed." in shown.out
     assert "Plan: 0 to create, 0 to update, 0 to delete, 1 locked." in shown.out
 

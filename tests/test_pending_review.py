@@ -254,9 +254,9 @@ def test_an_unconfirmed_row_in_text_shows_what_the_vendor_holds_and_what_was_sen
     print_text(_unconfirmed_plan(), console)
 
     text = console.export_text()
-    assert "2026-06-01  ruddr holds 5,500.00 USD; apply writes nothing" in text
-    assert "fee: holds 5500.00, billplan sent 5000.00" in text
-    assert "fee: 5500.00 -> 5000.00" not in text
+    assert "2026-06-01  5,500.00 USD  held by ruddr; apply writes nothing" in text
+    assert "fee: holds 5,500.00, billplan sent 5,000.00" in text
+    assert "fee: 5,500.00 -> 5,000.00" not in text
 
 
 def test_an_unconfirmed_row_in_markdown_shows_what_the_vendor_holds_and_what_was_sent() -> None:

@@ -343,7 +343,7 @@ def test_show_text_lists_the_changes_and_says_where_the_plan_was_made(tmp_path: 
     sandboxed("plan", directory, "-o", saved)
     shown = billplan("show", saved)
     assert shown.code == 0
-    assert f"+ create  {KICKOFF}  2026-01-15  10,000.00 USD" in shown.out
+    assert f"+ create  {KICKOFF}          2026-01-15  10,000.00 USD" in shown.out
     assert "Plan: 7 to create, 0 to update, 0 to delete, 0 locked." in shown.out
     assert "as of 2026-11-23 against the sandbox" in shown.errors
 

@@ -288,7 +288,8 @@ def test_the_hook_does_not_pass_single_fragments_because_one_alone_is_not_a_plan
     done = _run_hook("plans/examples/retainer.yaml")
 
     assert done.returncode == 1
-    assert "`providers` is required here but missing" in done.stderr
+    assert "is one fragment of the plan in plans/examples/" in done.stderr
+    assert "`billplan validate plans/examples`" in done.stderr
 
 
 def _run_step(job: str, name: str, tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:

@@ -9,17 +9,21 @@ asked, is the view's (ApplyView; compiler.render.apply_view shows it in a termin
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from compiler.apply import Applied, Progress, actionable, apply_plan
+from compiler.apply import Applied, actionable, apply_plan
 from compiler.operations import saved_plan
 from compiler.policy import PolicyBreached
 
 if TYPE_CHECKING:
-    from compiler.model.change import Plan
+    from compiler.model.change import Change, Plan
     from compiler.planfile import Saved
     from compiler.state import State
     from compiler.targets import Targets
@@ -38,8 +42,39 @@ class ApplyView(Protocol):
     def approved(self, plan: Plan) -> bool:
         """Whether a person approves applying the plan's changes."""
 
-    def progress(self, total: int) -> AbstractContextManager[Progress]:
-        """Progress while total changes are made: called once per change done."""
+    def progress(self, total: int) -> AbstractContextManager[Callable[[Written], None]]:
+        """Progress while total changes are made: called once per change, as it is written
+        (or fails)."""
+
+    def stopping(self) -> None:
+        """Ctrl-C came while apply writes: it stops once the write in progress is done."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """One change as apply made it: the object's remote id (a create's new one), or why the
+    write failed."""
+
+    change: Change
+    remote_id: str | None
+    failure: str | None = None
+
+    @property
+    def address(self) -> str:
+        return self.change.address
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped an apply, after the write in progress (or, pressed twice, at once).
+    State holds `applied`, what was done; a create sent when a second Ctrl-C came is recorded
+    as sent (`in_flight`), and the next plan looks for it at the vendor before creating it
+    again."""
+
+    def __init__(self, applied: Applied, total: int, in_flight: int) -> None:
+        self.applied = applied
+        self.total = total
+        self.in_flight = in_flight
+        super().__init__(f"interrupted after {len(applied.done)} of {total} changes")
 
 
 class OverBudget(Exception):
@@ -122,5 +157,76 @@ def _approved_and_applied(
         raise OverBudget(problems)
     if not view.approved(plan):
         raise NotApproved()
-    with view.progress(len(actionable(plan))) as progress:
-        return apply_plan(plan, workspace.providers, workspace.backend, state, progress=progress)
+    changes = actionable(plan)
+    applied = Applied()
+    pending_before = _pending(state)
+    with view.progress(len(changes)) as progress, _ctrl_c(view) as stop:
+        failed: dict[str, str] = {}  # the failures read so far, by address
+        read = 0
+
+        def written(change: Change) -> None:
+            nonlocal read
+            for failure in applied.failures[read:]:
+                failed[failure.address] = failure.message
+            read = len(applied.failures)
+            progress(_written(change, failed.get(change.address), state))
+            if stop.asked:
+                raise _Stopped()
+
+        try:
+            return apply_plan(
+                plan, workspace.providers, workspace.backend, state, written, into=applied
+            )
+        except (_Stopped, KeyboardInterrupt):
+            # Still inside the state's lock, which is released on the way out. State is
+            # written after every call, but a create's answer only with the next batch:
+            # written here, so that state holds everything done (a create sent when a
+            # second Ctrl-C came stays recorded as sent).
+            workspace.backend.write(state)
+            raise Interrupted(applied, len(changes), _pending(state) - pending_before) from None
+
+
+class _Stopped(Exception):
+    """The write in progress when Ctrl-C came is done: apply stops there."""
+
+
+@dataclass
+class _Stop:
+    asked: bool = False
+
+
+@contextmanager
+def _ctrl_c(view: ApplyView) -> Iterator[_Stop]:
+    """While apply writes, a first Ctrl-C lets the write in progress finish (its outcome is
+    then recorded; none is left unknown) and stops after it; a second stops at once. Off the
+    main thread, where no signal arrives, Ctrl-C is Python's own."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def asked(signum: int, frame: object) -> None:
+        if stop.asked:
+            raise KeyboardInterrupt
+        stop.asked = True
+        view.stopping()
+
+    signal.signal(signal.SIGINT, asked)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _written(change: Change, failure: str | None, state: State) -> Written:
+    """What apply just did for change: the remote id state now holds for it (a delete's or
+    forget's, the one it had), or its failure."""
+    entry = state.entries.get(change.address)
+    remote_id = entry.remote_id if entry is not None and entry.remote_id else change.remote_id
+    return Written(change, remote_id, failure)
+
+
+def _pending(state: State) -> int:
+    """Creates recorded as sent whose answer is not in state (yet)."""
+    return sum(1 for entry in state.entries.values() if entry.status == "pending")

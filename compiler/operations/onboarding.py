@@ -40,7 +40,7 @@ from compiler.providers import PROVIDERS, ConfigurationError, Provider
 from compiler.providers.base import Planned
 from compiler.state import Backend, Entry, State
 from compiler.validate import check, schema_text
-from compiler.workspace import WorkspaceError, connection, state_backend
+from compiler.workspace import WorkspaceError, connection, state_backend, unusable_message
 
 MODELINE = "# yaml-language-server: $schema="
 # Where the modeline points when no fragment of the directory has one: a copy of the schema
@@ -232,6 +232,8 @@ def _made(
 ) -> Onboarded:
     """What onboarding would write, proven by the round trip; nothing written yet. Each
     connection is read and proven in turn; project keys are unique across all of them."""
+    if not request.sandbox:
+        _refuse_unusable(request, connections)
     state = backend.read()
     taken = set(document.root.get("projects") or {})
     planned: list[_Planned] = []
@@ -270,6 +272,26 @@ def _made(
         tuple(empty),
         tuple(skipped),
     )
+
+
+def _refuse_unusable(request: Request, connections: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Every connection that cannot be used (a missing token, say), named in one run before
+    any is read: not the first one this run and the next one the next."""
+    try:
+        hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
+    except credentials.EndpointError as exc:
+        raise WorkspaceError(str(exc)) from None
+    problems: list[str] = []
+    for name, config in connections:
+        try:
+            provider, _ = connection(name, config, None, hosts)
+        except (ConfigurationError, credentials.EndpointError) as exc:
+            problems.append(str(exc))
+            continue
+        provider.close()
+    if problems:
+        message = unusable_message(problems, "connections cannot be used", "nothing was read")
+        raise WorkspaceError(message)
 
 
 def _refuse_objects_read_twice(entries: Sequence[Entry]) -> None:

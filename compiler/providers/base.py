@@ -93,6 +93,10 @@ class OutcomeUnknown(ProviderError):
     """A write whose result we could not see: it may or may not have happened."""
 
 
+# What --sandbox offers someone with no vendor account, said wherever a token is missing.
+SANDBOX_HINT = "to use the built-in emulators"
+
+
 class ConfigurationError(Exception):
     """A provider cannot be used as configured (a missing token, say)."""
 
@@ -313,7 +317,7 @@ class Provider:
         if not self.token:
             raise ConfigurationError(
                 f"provider {name!r} ({self.title}) needs an API token in ${self.token_env}; "
-                "set it, or run with --sandbox to use the built-in emulators"
+                f"set it, or run with --sandbox {SANDBOX_HINT}"
             )
         self.sleep = sleep
         self.calls = CallLog()

@@ -1,12 +1,15 @@
-"""An apply in a terminal: the plan shown before it, the question that approves it, the
-progress while it runs (on stderr, gone when done), and after it what was done and what
-failed. compiler.operations.applying decides what happens; this module shows it.
+"""An apply in a terminal: the plan shown before it, the question that approves it, a line
+per object as it is written (`n/N`, the time since the writes began, the address, what was
+done and the object's remote id, as Terraform prints them), and after it what was done and
+what failed; or, when Ctrl-C stops it, how far it got and what to run next.
+compiler.operations.applying decides what happens; this module shows it.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -17,8 +20,9 @@ from compiler.render import terminal
 from compiler.render.safe import markup
 
 if TYPE_CHECKING:
-    from compiler.apply import Applied, Progress
+    from compiler.apply import Applied
     from compiler.model.change import Plan
+    from compiler.operations.applying import Interrupted, Written
 
 # What each label of a change done is called in the summary, in the summary's order.
 _DONE = {"create": "created", "update": "updated", "drift": "restored", "delete": "deleted",
@@ -46,19 +50,97 @@ class TerminalApply:
     def approved(self, plan: Plan) -> bool:
         if self.auto_approve:
             return True
-        if not sys.stdin.isatty():
+        # A closed stdin (`<&-`) is None: like a pipe or /dev/null, nobody can answer.
+        if sys.stdin is None or not sys.stdin.isatty():
             terminal.error("apply needs confirmation: run it in a terminal, or pass --auto-approve")
             return False
-        answer = input(f"{plan.summary()}\nApply these changes? Only 'yes' will be accepted: ")
+        # The plan just printed ends with its summary line: the question follows it.
+        try:
+            answer = input("Apply these changes? Only 'yes' will be accepted: ")
+        except EOFError:  # the terminal closed its input (Ctrl-D): no answer is not a yes
+            return False
         return answer.strip() == "yes"
 
     @contextmanager
-    def progress(self, total: int) -> Iterator[Progress]:
-        from rich.progress import Progress as Bar
+    def progress(self, total: int) -> Iterator[Callable[[Written], None]]:
+        console = terminal.stdout()
+        started = time.monotonic()
+        count = 0
 
-        with Bar(console=terminal.stderr(), transient=True) as bar:
-            task = bar.add_task("Applying", total=total)
-            yield lambda change: bar.advance(task)
+        def written(done: Written) -> None:
+            nonlocal count
+            count += 1
+            console.print(progress_line(done, count, total, time.monotonic() - started))
+
+        yield written
+
+    def stopping(self) -> None:
+        # Called from the SIGINT handler: plain writes, no console shared with the lines.
+        sys.stderr.write(
+            "\nCtrl-C: stopping once the write in progress is done, with state saved "
+            "(Ctrl-C again stops at once).\n"
+        )
+        sys.stderr.flush()
+
+
+def progress_line(done: Written, n: int, total: int, seconds: float) -> str:
+    """`[3/7 0:02] cloud-infra/milestones/kickoff: created (id 3f2e...)`, in rich markup:
+    one object written, or failed (its error is listed with the others at the end)."""
+    change = done.change
+    where = f"[dim]\\[{n:>{len(str(total))}}/{total} {elapsed(seconds)}][/dim]"
+    address = markup(change.address)
+    if done.failure is not None:
+        return f"{where} {address}: [red]{change.label} failed[/red] (see below)"
+    remote = f" (id {markup(done.remote_id)})" if done.remote_id else ""
+    return f"{where} {address}: {_DONE.get(change.label, change.label)}{remote}"
+
+
+def elapsed(seconds: float) -> str:
+    """Time as a clock reads it: 0:07, 12:30, 1:02:03."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def interrupted(stopped: Interrupted, path: str, saved: str | None) -> None:
+    """Ctrl-C stopped the apply: how many changes were applied, that state holds them, and
+    what to run next."""
+    applied = stopped.applied
+    done = _done_words(applied) or "nothing"
+    lines = [
+        f"Apply interrupted: {len(applied.done)} of {terminal.count(stopped.total, 'change')} "
+        f"applied ({done}); state is saved with every one of them.",
+    ]
+    if applied.failures:
+        lines.append(f"{len(applied.failures)} failed before the interrupt:")
+        lines += [f"  {markup(f.address)}: {markup(f.message)}" for f in applied.failures]
+    if stopped.in_flight:
+        n = stopped.in_flight
+        lines.append(
+            f"{terminal.count(n, 'create')} {'was' if n == 1 else 'were'} sent when it "
+            "stopped, with no answer yet, and recorded as sent: the next plan looks for "
+            f"{'it' if n == 1 else 'them'} at the vendor before creating anything again."
+        )
+    shown = markup(path)
+    again = (
+        f"`billplan plan {shown} -o {markup(saved)}` to review the rest again, then "
+        f"`billplan apply {markup(saved)} {shown}`"
+        if saved is not None
+        else f"`billplan apply {shown}` to apply the rest"
+    )
+    lines.append(f"Next: `billplan plan {shown}` shows what is left; {again}.")
+    err = terminal.stderr()
+    for line in lines:
+        err.print(f"[bold yellow]{line}[/bold yellow]" if line is lines[0] else line)
+
+
+def _done_words(applied: Applied) -> str:
+    """`2 created, 1 updated`: what was done, by kind, in the summary's order."""
+    counts: dict[str, int] = {}
+    for change in applied.done:
+        counts[change.label] = counts.get(change.label, 0) + 1
+    return ", ".join(f"{counts[a]} {w}" for a, w in _DONE.items() if counts.get(a))
 
 
 def cancelled() -> None:
@@ -74,11 +156,8 @@ def print_applied(applied: Applied) -> None:
     if applied.marked:
         plural = "es" if applied.marked != 1 else ""
         console.print(f"Changed the protection of {applied.marked} address{plural} in state.")
-    counts: dict[str, int] = {}
-    for change in applied.done:
-        counts[change.label] = counts.get(change.label, 0) + 1
-    done = ", ".join(f"{counts[a]} {w}" for a, w in _DONE.items() if counts.get(a))
-    done = done or ("nothing more" if applied.moved or applied.marked else "nothing")
+    nothing = "nothing more" if applied.moved or applied.marked else "nothing"
+    done = _done_words(applied) or nothing
     if applied.failures:
         err = terminal.stderr()
         for failure in applied.failures:

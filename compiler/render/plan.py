@@ -83,7 +83,7 @@ from compiler.model.change import (
     Unmanaged,
     settle_commands,
 )
-from compiler.money import decimals, format_amount, format_grouped
+from compiler.money import decimals, format_grouped
 from compiler.render.safe import markup, visible
 
 MARKDOWN_LIMIT = 65_000
@@ -147,13 +147,16 @@ def _signed(amount: Decimal, currency: str) -> str:
 
 
 def value_text(value: Any, currency: str = "") -> str:
-    """A field's value as a reviewer reads it: text quoted, money in its currency's digits."""
+    """A field's value as a reviewer reads it: text quoted, money as every amount billplan
+    shows (`18,600.00`: grouped, in its currency's digits)."""
     if value is None:
         return "(none)"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, Decimal) and currency:
-        return format_amount(value, currency)  # 18500 and 18500.00 read alike
+        return format_grouped(value, currency)  # 18500 and 18500.00 read alike
+    if isinstance(value, Decimal):
+        return f"{value:,}"
     return str(value)
 
 
@@ -180,16 +183,54 @@ def _held(change: Change, amount: str) -> str:
     return f"{amount} planned"
 
 
-def _headline(change: Change) -> str:
+def _held_after(change: Change) -> str:
+    """What an unconfirmed change's amount is, said after it in the text view (its amount
+    stays in the column): what the vendor holds, or, with no look-alike, what is planned.
+    Nothing for any other change."""
+    if change.label != "unconfirmed":
+        return ""
+    if change.before_side is not None:
+        return f"  held by {change.provider}; apply writes nothing"
+    return "  planned; apply writes nothing"
+
+
+ON_COMPLETION = "on completion"  # the date of a milestone billed when its work is done
+_ADDRESS_COLUMN = 60  # a longer address goes past the column rather than widen every row
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The widths that line up the text plan's rows: address, date and amount, so that
+    amounts read down one column across every project (`on completion` rows too)."""
+
+    address: int = 0
+    when: int = 0
+    amount: int = 0
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> _Columns:
+        rows = [(c.address, _shown_side(c)) for c in changes]
+        sides = [side for _, side in rows if side is not None]
+        return cls(
+            min(_ADDRESS_COLUMN, max((len(address) for address, _ in rows), default=0)),
+            max((len(_when(side)) for side in sides), default=0),
+            max((len(_money(side.amount, side.currency)) for side in sides), default=0),
+        )
+
+
+def _when(side: Side) -> str:
+    return side.date.isoformat() if side.date else ON_COMPLETION
+
+
+def _headline(change: Change, columns: _Columns = _Columns()) -> str:
     side = _shown_side(change)
-    parts = [change.address]
-    if side is not None:
-        when = side.date.isoformat() if side.date else "on completion"
-        amount = f"{_money(side.amount, side.currency)} {side.currency}".rstrip()
-        parts.append(f"{when}  {_held(change, amount)}")
-    if change.label == "unconfirmed":
-        parts[-1] += "; apply writes nothing"
-    return "  ".join(parts)
+    if side is None:
+        return change.address
+    amount = f"{_money(side.amount, side.currency):>{columns.amount}} {side.currency}".rstrip()
+    return (
+        f"{change.address:<{columns.address}}  {_when(side):<{columns.when}}  {amount}"
+        f"{_held_after(change)}"
+    )
 
 
 def _field_line(change: Change, delta: FieldChange) -> str:
@@ -232,14 +273,14 @@ def print_text(plan: Plan, console: Console, *, show_unchanged: bool = False) ->
         console.print(plan.summary())
         return
     width = max([7, *(len(c.label) for c in visible)])  # one column for every label shown
+    columns = _Columns.of(visible)
     for project, changes in _by_project(visible).items():
         print_project(project, changes[0], console)
         for change in changes:
             symbol, style = _SYMBOL[change.label]
             label = change.label.upper() if change.label == "locked" else change.label
-            console.print(
-                f"  [{style}]{symbol} {label:<{width}}[/{style}] {markup(_headline(change))}"
-            )
+            headline = markup(_headline(change, columns))
+            console.print(f"  [{style}]{symbol} {label:<{width}}[/{style}] {headline}")
             renamed = change.moved_from and plan.moved.get(change.address) == change.moved_from
             if change.moved_from and not renamed:
                 console.print(f"      [dim]takes over {markup(change.moved_from)}[/dim]")
@@ -334,7 +375,7 @@ def _unmanaged_line(other: Unmanaged) -> str:
     state = " (invoiced)" if other.locked else ""
     return (
         f"{other.project or other.project_id}: {other.type} {other.remote_id}  {when}  "
-        f"{other.side.amount}  {text}{state}"
+        f"{_money(other.side.amount, other.side.currency)}  {text}{state}"
     )
 
 
@@ -359,8 +400,12 @@ def _print_impact(impact: Impact, console: Console) -> None:
         console.print(f"  {line}")
     if impact.by_month:
         console.print("  Net change by month:")
-        for (month, currency), net in impact.by_month.items():
-            console.print(f"    {month}  {_signed(net, currency):>16} {currency}")
+        # One column of amounts, `on completion` (wider than a month) included.
+        month_width = max(len(month) for month, _ in impact.by_month)
+        nets = {key: _signed(net, key[1]) for key, net in impact.by_month.items()}
+        amount_width = max(16, *(len(net) for net in nets.values()))
+        for (month, currency), net in nets.items():
+            console.print(f"    {month:<{month_width}}  {net:>{amount_width}} {currency}")
     console.print()
 
 
