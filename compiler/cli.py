@@ -134,10 +134,15 @@ def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnos
     directory, and validating it is what to do. None when target is not such a fragment."""
     from compiler.diagnostics import Diagnostic, Mark
     from compiler.load import LoadError, load, plan_files
+    from compiler.state.location import plan_file_problems
     from compiler.validate import REQUIRED_SECTIONS
 
     directory = target.parent
     if not target.is_file() or len(plan_files(directory)) < 2:
+        return None
+    if plan_file_problems(target) or plan_file_problems(directory):
+        # A file leading out of the directory is never read, not even to say this: its own
+        # error (check) says why.
         return None
     try:
         alone, whole = load(target).root, load(directory).root
