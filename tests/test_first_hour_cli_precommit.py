@@ -69,7 +69,7 @@ def _hook_run(directory: Path, home: Path) -> subprocess.CompletedProcess[str]:
 
 def test_the_hook_validates_plans_by_default(tmp_path: Path) -> None:
     repository = tmp_path / "repository"
-    shutil.copytree(EXAMPLES, repository / "plans")
+    shutil.copytree(EXAMPLES, repository / "plans", ignore=shutil.ignore_patterns(".billplan"))
 
     done = _hook_run(repository, tmp_path / "pre-commit-home")
 
@@ -82,7 +82,7 @@ def test_the_hook_says_to_name_the_plan_directory_where_there_is_no_plans_direct
     tmp_path: Path,
 ) -> None:
     repository = tmp_path / "repository"
-    shutil.copytree(EXAMPLES, repository / "billing")
+    shutil.copytree(EXAMPLES, repository / "billing", ignore=shutil.ignore_patterns(".billplan"))
 
     done = _hook_run(repository, tmp_path / "pre-commit-home")
 
