@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -696,16 +697,31 @@ def _add_targets(command: argparse.ArgumentParser) -> None:
 
 
 class _Help(argparse.HelpFormatter):
-    """argparse's help, with an epilog's indented lines (examples) kept as written."""
+    """argparse's help, with an epilog's indented lines (examples) kept as written, and lines
+    broken only at spaces: an address (cloud-infra/recurring/...) or a flag (--refresh-only)
+    broken at its hyphen reads as two words, and is copied as two."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         lines: list[str] = []
         for line in text.splitlines():
             if line.startswith(" "):
                 lines.append(indent + line)
+            elif line:
+                lines.append(
+                    textwrap.fill(
+                        " ".join(line.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,
+                    )
+                )
             else:
-                lines.append(super()._fill_text(line, width, indent) if line else "")
+                lines.append("")
         return "\n".join(lines)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def _examples(*lines: str) -> str:

@@ -87,3 +87,15 @@ def test_text_and_table_are_one_format_name_everywhere(command: str, tmp_path: P
     assert as_table.code == 0, as_table.text
     assert as_text.out == as_table.out
     assert "{text," in billplan(command, "--help").out  # one canonical name in the help
+
+
+@pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
+def test_help_breaks_lines_at_spaces_never_inside_an_address_or_a_flag(
+    words: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cloud-` then `infra/recurring/...` on the next line reads, and is copied, as two words.
+    monkeypatch.setenv("COLUMNS", "100")
+    run = billplan(*words, "--help")
+
+    broken = [line for line in run.out.splitlines() if re.search(r"\w-$", line)]
+    assert broken == [], run.out
