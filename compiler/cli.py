@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -425,7 +426,7 @@ def _applied(
         return EXIT_ERROR
     except Interrupted as exc:
         saved = None if path is None else args.path  # `apply FILE PATH`: FILE was reviewed
-        view.interrupted(exc, str(path or args.path), saved)
+        view.interrupted(exc, str(path or args.path), saved, _rerun_options(args, path is None))
         return EXIT_INTERRUPTED
     except SavedPlanRefused as exc:
         terminal.details(exc.details)
@@ -438,6 +439,23 @@ def _applied(
         return EXIT_OK
     view.print_applied(applied)
     return EXIT_OK if applied.ok else EXIT_ERROR
+
+
+def _rerun_options(args: argparse.Namespace, with_targets: bool) -> tuple[str, ...]:
+    """The options of this apply that the commands it suggests next need to plan the same
+    objects at the same vendors: without --sandbox, `billplan plan PATH` would go to the real
+    vendors; without --target, `billplan apply PATH` would apply the whole plan. A saved plan
+    keeps its own targets (and refuses --target), so they are left out for it."""
+    options: list[str] = ["--sandbox"] if getattr(args, "sandbox", False) else []
+    for flag, values in (
+        ("--sandbox-url", [args.sandbox_url] if args.sandbox_url else []),
+        ("--endpoint", args.endpoint or []),
+        ("--policy", [args.policy] if args.policy else []),
+        ("--target", (args.target or []) if with_targets else []),
+        ("--exclude", (args.exclude or []) if with_targets else []),
+    ):
+        options += [f"{flag} {shlex.quote(value)}" for value in values]
+    return tuple(options)
 
 
 def _breached(exc: PolicyBreached) -> int:

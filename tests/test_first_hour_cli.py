@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import (
     AS_OF_TEXT,
     HEAD,
@@ -177,3 +178,43 @@ def test_a_field_diff_shows_money_as_every_amount_is_shown(tmp_path: Path) -> No
 
     assert "      fee: 10,000.00 -> 18,600.00" in run.out.splitlines()
     assert "18,600.00 USD" in run.out  # the row's amount reads the same way
+
+
+def _next_after_ctrl_c(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What an apply started with argv says to run next once Ctrl-C stopped it."""
+    from compiler.apply import Applied
+    from compiler.cli import _rerun_options, build_parser
+    from compiler.operations.applying import Interrupted
+    from compiler.render import apply_view
+
+    args = build_parser().parse_args(["apply", *argv])
+    saved = args.path if args.plan_dir else None
+    path = args.plan_dir or args.path
+    rerun = _rerun_options(args, saved is None)
+    apply_view.interrupted(Interrupted(Applied(), 7, 0), path, saved, rerun)
+    shown = " ".join(capsys.readouterr().err.split())
+    return shown.split("Next: ")[1]
+
+
+def test_after_ctrl_c_the_commands_to_run_next_keep_the_sandbox_and_the_targets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Without --sandbox, the suggested plan would go to the real vendors; without --target,
+    # the suggested apply would apply the whole plan.
+    shown = _next_after_ctrl_c(capsys, "plans/", "--sandbox", "--target", "acme/milestones")
+
+    assert shown == (
+        "`billplan plan plans/ --sandbox --target acme/milestones` shows what is left; "
+        "`billplan apply plans/ --sandbox --target acme/milestones` to apply the rest."
+    )
+
+
+def test_after_ctrl_c_of_a_saved_plan_the_commands_keep_where_it_was_applied(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shown = _next_after_ctrl_c(
+        capsys, "plan.json", "plans/", "--sandbox-url", "http://127.0.0.1:8765"
+    )
+
+    assert "`billplan plan plans/ --sandbox-url http://127.0.0.1:8765` shows what is left" in shown
+    assert "then `billplan apply plan.json plans/ --sandbox-url http://127.0.0.1:8765`" in shown

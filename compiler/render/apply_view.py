@@ -103,9 +103,12 @@ def elapsed(seconds: float) -> str:
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
-def interrupted(stopped: Interrupted, path: str, saved: str | None) -> None:
+def interrupted(
+    stopped: Interrupted, path: str, saved: str | None, rerun: tuple[str, ...] = ()
+) -> None:
     """Ctrl-C stopped the apply: how many changes were applied, that state holds them, and
-    what to run next."""
+    what to run next. rerun: the options the next commands need to plan the same thing at
+    the same place (--sandbox, --target, ...), already quoted for a shell."""
     applied = stopped.applied
     done = _done_words(applied) or "nothing"
     lines = [
@@ -122,7 +125,7 @@ def interrupted(stopped: Interrupted, path: str, saved: str | None) -> None:
             "stopped, with no answer yet, and recorded as sent: the next plan looks for "
             f"{'it' if n == 1 else 'them'} at the vendor before creating anything again."
         )
-    shown = markup(path)
+    shown = markup(" ".join((path, *rerun)))
     again = (
         f"`billplan plan {shown} -o {markup(saved)}` to review the rest again, then "
         f"`billplan apply {markup(saved)} {shown}`"
