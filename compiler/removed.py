@@ -99,8 +99,8 @@ def unmatched(document: Document, state: State) -> list[str]:
             where = document.mark((SECTION, removal.index, "from"))
             notes.append(
                 f"{where}: $.removed[{removal.index}].from: {removal.prefix} matches nothing "
-                "billplan manages (already forgotten, or never applied): delete this "
-                "`removed:` block from the plan"
+                "billplan manages (already forgotten, or never managed): nothing to forget; "
+                "the block may stay, or go once every state that needed it has applied it"
             )
     return notes
 
