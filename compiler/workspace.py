@@ -62,8 +62,8 @@ def concurrently(calls: Mapping[str, Callable[[], T]]) -> dict[str, T | Provider
     """Each call's result (or the ProviderError it raised), the calls made at once, one thread
     each; any other exception is raised here, once all have finished. A single call is made in
     this thread."""
+    results: dict[str, T | ProviderError] = {}
     if len(calls) <= 1:
-        results: dict[str, T | ProviderError] = {}
         for name, call in calls.items():
             try:
                 results[name] = call()
@@ -87,7 +87,6 @@ def concurrently(calls: Mapping[str, Callable[[], T]]) -> dict[str, T | Provider
         thread.start()
     for thread in threads:
         thread.join()
-    results: dict[str, T | ProviderError] = {}
     for name in calls:
         outcome = outcomes[name]
         if isinstance(outcome, BaseException) and not isinstance(outcome, ProviderError):
@@ -189,7 +188,7 @@ class Workspace:
                 projects[resource.provider].add(str(resource.project_id))
         for entry in state.entries.values():
             projects[entry.provider].add(str(entry.project_id))
-        observed: list[Observed] = []
+        held: dict[str, list[Observed]] = {}
         refused: list[tuple[str, ProviderError]] = []
         unproven: set[tuple[str, str]] = set()
         planned = self.planned()
@@ -205,7 +204,7 @@ class Workspace:
                     "them from state with `billplan state rm`"
                 )
             if name in self.from_state:
-                observed.extend(last_written(state, name))
+                held[name] = last_written(state, name)
                 # Not read at all: a lost create's absence there proves nothing.
                 unproven |= {(name, project) for project in must_be_complete(state, name)}
                 continue
@@ -221,7 +220,7 @@ class Workspace:
                 # not one per run.
                 refused.append((name, read))
                 continue
-            observed.extend(read.observed)
+            held[name] = read.observed
             unproven |= {(name, project) for project in read.unproven}
         if len(refused) == 1:
             raise refused[0][1]
@@ -233,6 +232,7 @@ class Workspace:
                 )
             )
         self.unproven = frozenset(unproven)
+        observed = [obs for name in sorted(held) for obs in held[name]]
         return observed + self.recheck_missing(state, observed, planned)
 
     def _read(
