@@ -5,6 +5,11 @@ to the vendors (or to the sandbox), refresh what they hold, and diff (or, for `p
 --refresh-only`, compare with what billplan last wrote: compiler.drift). A provider named with
 `plan --no-refresh` is planned from state alone: it is never called, and what billplan last
 wrote there stands in for what the vendor holds.
+
+The connections are read at once, a thread each under its own rate limiter; `plan` starts
+listing the projects state holds as soon as the plan is loaded, while it is expanded
+(ReadAhead), so that a large no-op plan waits for the slowest vendor's rate limit, not for the
+sum of them after its own work.
 """
 
 from __future__ import annotations

@@ -27,8 +27,12 @@ A list that must be complete (a project where a create is pending, whose object 
 one row a page boundary skipped) is read again until two reads in a row agree (`proven`).
 
 Every request first waits for the provider's rate limiter, a token bucket set to the vendor's
-documented (or assumed) limit, so that a large apply stays under it instead of leaning on 429s.
-A plan may lower or raise it per connection (`max_rps`) and set the timeout (`timeout`).
+documented (or assumed) limit and burst, so that a large apply stays under it instead of
+leaning on 429s; a 429 spends what is left of the burst. A plan may lower or raise the rate
+per connection (`max_rps`) and set the timeout (`timeout`).
+
+`plan` may read a connection's list pages ahead, while the plan is still being expanded
+(`read_ahead`): each page is kept until the list that asks for it, and served once.
 """
 
 from __future__ import annotations
