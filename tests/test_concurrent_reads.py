@@ -260,6 +260,13 @@ def test_each_vendor_sends_as_many_requests_at_once_as_its_limit_allows(
     assert PROVIDERS[vendor].rate_burst == burst
 
 
+def test_a_plan_that_lowers_the_rate_is_sent_at_most_a_seconds_worth_at_once() -> None:
+    ruddr = PROVIDERS["ruddr"]("ruddr", {"type": "ruddr", "max_rps": 5}, token="t")
+    assert (ruddr.limiter.per_second, ruddr.limiter.burst) == (5, 5)
+    unlowered = PROVIDERS["ruddr"]("ruddr", {"type": "ruddr"}, token="t")
+    assert (unlowered.limiter.per_second, unlowered.limiter.burst) == (20, 60)
+
+
 def test_a_429_spends_the_burst_so_the_requests_after_it_are_paced() -> None:
     clock = Clock()
     answers = iter([429] + [200] * 20)

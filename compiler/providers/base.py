@@ -341,7 +341,10 @@ class Provider:
             name, "timeout", config.get("timeout"), timeout, self.default_timeout
         )
         rate = _positive(name, "max_rps", config.get("max_rps"), None, self.rate_limit)
-        self.limiter = limiter or RateLimiter(rate, self.rate_burst)
+        # A plan that lowers the rate (other tools share the account) is not sent more than a
+        # second's worth at once either; the vendor's burst is the most in any case.
+        burst = self.rate_burst if "max_rps" not in config else min(self.rate_burst, int(rate))
+        self.limiter = limiter or RateLimiter(rate, max(1, burst))
         # TLS certificates are always verified: no plan setting turns that off.
         self.client = httpx.Client(
             base_url=self.base_url,
