@@ -113,7 +113,7 @@ def admin(sandbox: Sandbox) -> httpx.Client:
 
 def requests(sandbox: Sandbox, vendor: str) -> list[dict[str, Any]]:
     with admin(sandbox) as client:
-        return [r for r in client.get(f"/{vendor}/_sandbox/requests").json()]
+        return list(client.get(f"/{vendor}/_sandbox/requests").json())
 
 
 def clear(sandbox: Sandbox, *vendors: str) -> None:
