@@ -217,7 +217,9 @@ def _sandbox(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "sandbox", False)) or os.environ.get("BILLPLAN_SANDBOX") == "1"
 
 
-def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
+def _open(
+    args: argparse.Namespace, path: str | Path | None = None, *, read_ahead: bool = False
+) -> Workspace:
     from compiler.providers import PROVIDERS
     from compiler.workspace import WorkspaceError, open_workspace
 
@@ -239,6 +241,7 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         limits=_limits(args),
         policy=_policy_file(args),
         allowed=_allowed(args),
+        read_ahead=read_ahead,
     )
     for note in workspace.notes:
         terminal.note(note)
@@ -314,7 +317,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     view = TerminalPlan(args.format, args.show_unchanged, args.out)
     try:
         targets = _targets(args)
-        with _open(args) as workspace:
+        # A plan reads the vendors while it expands, unless --target narrows what it reads.
+        with _open(args, read_ahead=not targets) as workspace:
             save_to = Path(args.out) if args.out else None
             plan = planning.plan(workspace, targets, mode, view, save_to=save_to)
     except _planning_errors() as exc:

@@ -131,6 +131,9 @@ class Coperniq(Provider):
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
     rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
+    # The limit is counted per one-second time frame (coperniq.rate-limits.yml): a second's
+    # 100 may arrive at once [doc].
+    rate_burst = 100
     types: ClassVar[Mapping[str, str]] = {INVOICE: "/invoices"}
     # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
     fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})
