@@ -24,6 +24,7 @@ from compiler import moved
 from compiler.model import Observed
 from compiler.model.change import Change, Plan
 from compiler.model.fields import field_changes
+from compiler.ownership import Owners
 from compiler.providers.base import OutcomeUnknown, Provider, ProviderError
 from compiler.state import Backend, Entry, EntryStatus, State
 
@@ -81,6 +82,7 @@ def apply_plan(
     result.marked = _mark(state, plan.protection)
     if result.marked:
         backend.write(state)
+    owners = Owners(state)  # indexed once: each change's check then costs the same
     changes = actionable(plan)
     # Creates are batched per provider and type, across projects: the fewest requests. A
     # batch the vendor refuses because of some of its items is sent again without them.
@@ -89,7 +91,7 @@ def apply_plan(
         if change.action == "create":
             creates[(change.provider, change.type)].append(change)
             continue
-        refusal = ownership_problem(change, state)
+        refusal = ownership_problem(change, state, owners)
         if refusal is not None:
             result.failures.append(Failure(change.address, f"not written: {refusal}"))
             progress(change)
@@ -162,13 +164,22 @@ def _apply_one(change: Change, provider: Provider, state: State, marks: Mapping[
         _check_echo(change, observed)
 
 
-def ownership_problem(change: Change, state: State) -> str | None:
+def ownership_problem(change: Change, state: State, owners: Owners | None = None) -> str | None:
     """Why billplan may not make this write now, or None.
 
     billplan writes only what its state owns, or an object found for an address that owns
     nothing yet (a lost create found again, a tagged object, a twin to adopt); never an
-    object another address owns, and never one state has let go of.
+    object another address owns, and never one state has let go of. owners: state indexed
+    by remote id for a whole apply (indexed here for one check when not given); the change's
+    addresses are marked as about to be written.
     """
+    problem = _ownership_problem(change, state, owners or Owners(state))
+    if owners is not None:
+        owners.checked(change.address, change.moved_from)
+    return problem
+
+
+def _ownership_problem(change: Change, state: State, owners: Owners) -> str | None:
     entry = state.entries.get(change.address)
     if change.action == "create":
         # A create may replace only the object it was planned to replace (deleted remotely).
@@ -179,11 +190,7 @@ def ownership_problem(change: Change, state: State) -> str | None:
         return None
     if change.action == "delete" and entry is not None and entry.protected:
         return "it is protected (`protect: true`); billplan never deletes it"
-    owner = next(
-        (e.address for e in state.entries.values()
-         if e.remote_id == change.remote_id and e.type == change.type),
-        None,
-    )  # fmt: skip
+    owner = owners.owner(change.type, change.remote_id)
     if change.moved_from:
         if owner != change.moved_from:
             return f"{change.moved_from} no longer owns {change.remote_id}"
