@@ -130,11 +130,14 @@ def start(budget: PlanBudget | None) -> _Meter:
     return meter
 
 
-def stop(meter: _Meter, budget: PlanBudget | None) -> None:
+def stop(meter: _Meter, budget: PlanBudget | None) -> int:
+    """End the rendering; the steps it took, up to what it had, paid from the budget."""
     meter.running = False
+    took = meter.allowed - max(meter.left, 0)
     if budget is not None:
-        budget.steps -= meter.allowed - max(meter.left, 0)  # what it took, up to what it had
+        budget.steps -= took
         budget.elapsed += time.perf_counter() - meter.started
+    return took
 
 
 def _plan_exhausted() -> Exhausted:
