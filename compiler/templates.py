@@ -37,7 +37,7 @@ from jinja2.utils import missing
 
 from compiler import template_direct
 from compiler import template_limits as limits
-from compiler.money import format_grouped, round_money
+from compiler.money import Rounding, format_grouped, round_money
 from compiler.template_limits import STEPS, WIDTH, Exhausted, PlanBudget, TooLarge
 
 
@@ -104,7 +104,16 @@ def _money_in(context: Mapping[str, Any], value: Decimal | int, currency: str | 
     mapping's get read the same names)."""
     code = str(currency or context.get("currency") or "USD")
     rounding = context.get("rounding") or "half_up"
+    if type(value) is Decimal and value.is_finite() and type(rounding) is str:
+        return _grouped(value, code, rounding)
     return format_grouped(round_money(Decimal(value), code, rounding), code)
+
+
+@lru_cache(maxsize=4096)
+def _grouped(value: Decimal, code: str, rounding: Rounding) -> str:
+    """An amount as the `money` filter writes it: once per amount, as a charge's items
+    mostly bill the same one."""
+    return format_grouped(round_money(value, code, rounding), code)
 
 
 # The filters above as compiler/template_direct.py calls them: (context, value, *args).

@@ -18,6 +18,7 @@ from compiler.expand.relative import ProjectDates
 from compiler.expand.spec import (
     Charge,
     ChargeSpec,
+    Description,
     Invalid,
     MilestoneSpec,
     Occurrence,
@@ -34,7 +35,14 @@ from compiler.model import Item
 from compiler.money import format_grouped
 from compiler.schedule import Period
 from compiler.template_limits import PlanBudget
-from compiler.templates import PlanBudgetSpent, TemplateProblem, render
+from compiler.templates import (
+    PlanBudgetSpent,
+    Rendered,
+    TemplateProblem,
+    prepare,
+    render_counted,
+    repeat,
+)
 
 
 @dataclass
@@ -116,6 +124,11 @@ def _occurrences(spec: ChargeSpec, room: Room) -> Iterator[Occurrence]:
     return product.occurrences(spec, room)
 
 
+# The names a description may read that are the same for every item of a charge: a
+# template reading only these renders once per charge (compiler.templates.repeat).
+_CHARGE_NAMES = frozenset({"vars", "project", "charge", "currency", "rounding"})
+
+
 class _Describer:
     """Turns a charge's occurrences into Items: renders each description and keeps the
     plan within its item limit and template budget."""
@@ -138,63 +151,88 @@ class _Describer:
     def describe(self, charge: Charge, occurrences: Iterator[Occurrence]) -> None:
         project = charge.project
         address = charge.address
+        text = _Texts(self, charge)
         append = self.items.append  # once per item of up to 100,000: looked up once
         for occurrence in occurrences:
             label = occurrence.label
+            # Positional: an Item has 21 fields, and keywords cost a third of building it.
             append(
                 Item(
-                    address=address if label is None else f"{address}/{label}",
-                    project=project.key,
-                    kind=charge.kind,
-                    charge=charge.key,
-                    label=label,
-                    date=occurrence.date,
-                    period=occurrence.period,
-                    description=self._text(charge, occurrence),
-                    quantity=occurrence.quantity,
-                    rate=occurrence.rate,
-                    amount=occurrence.amount,
-                    currency=charge.currency,
-                    provider=project.provider,
-                    provider_type=project.vendor,
-                    project_id=project.project_id,
-                    task=occurrence.task,
-                    percent=occurrence.percent,
-                    options=charge.options,
-                    option_marks=charge.option_marks,
-                    mark=charge.mark,
-                    adjust=charge.settings.adjust,
+                    address if label is None else f"{address}/{label}",
+                    project.key,
+                    charge.kind,
+                    charge.key,
+                    label,
+                    occurrence.date,
+                    occurrence.period,
+                    text(occurrence),
+                    occurrence.quantity,
+                    occurrence.rate,
+                    occurrence.amount,
+                    charge.currency,
+                    project.provider,
+                    project.vendor,
+                    project.project_id,
+                    occurrence.task,
+                    occurrence.percent,
+                    charge.options,
+                    charge.option_marks,
+                    charge.mark,
+                    charge.settings.adjust,
                 )
             )
 
-    def _text(self, charge: Charge, occurrence: Occurrence) -> str:
-        description = occurrence.description or charge.description
-        text = description.text
-        if text is None:
-            raise Invalid(charge.path, "a description is required")
-        if "{" not in text:
-            rendered = text  # plain text: no context to build
-        else:
-            context = {
-                "vars": self.vars,
-                "project": charge.project.context,
-                "charge": {"key": charge.key},
-                "period": _period_context(occurrence.period),
-                "date": occurrence.date,
-                "amount": occurrence.amount,
-                "quantity": occurrence.quantity,
-                "rate": occurrence.rate,
-                "currency": charge.currency,
-                "rounding": charge.settings.rounding,  # read by the `money` filter
-            }
-            try:
-                rendered = render(text, context, self.budget)
-            except TemplateProblem as problem:
-                stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
-                raise stop(description.path, str(problem)) from None
-        if len(self.items) >= self.max_items:
-            raise self.room().exceeded(charge.path, " with this charge")
-        return rendered
+
+class _Texts:
+    """The descriptions of one charge's items, each rendered with its item's context; a
+    template that reads only what the charge's items share is rendered once."""
+
+    def __init__(self, describer: _Describer, charge: Charge) -> None:
+        self.describer = describer
+        self.charge = charge
+        self.shared: dict[str, Rendered] = {}  # template -> its text for every item
+
+    def __call__(self, occurrence: Occurrence) -> str:
+        describer = self.describer
+        description = occurrence.description or self.charge.description
+        source = description.text
+        if source is None:
+            raise Invalid(self.charge.path, "a description is required")
+        # Plain text needs no context.
+        text = source if "{" not in source else self._rendered(source, description, occurrence)
+        if len(describer.items) >= describer.max_items:
+            raise describer.room().exceeded(self.charge.path, " with this charge")
+        return text
+
+    def _rendered(self, source: str, description: Description, occurrence: Occurrence) -> str:
+        budget = self.describer.budget
+        try:
+            once = self.shared.get(source)
+            if once is not None and repeat(once, budget):
+                return once.text
+            rendered = render_counted(source, self._context(occurrence), budget)
+        except TemplateProblem as problem:
+            stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
+            raise stop(description.path, str(problem)) from None
+        template = prepare(source)
+        if template.repeatable and template.reads <= _CHARGE_NAMES:
+            self.shared[source] = rendered
+        return rendered.text
+
+    def _context(self, occurrence: Occurrence) -> dict[str, Any]:
+        charge = self.charge
+        return {
+            "vars": self.describer.vars,
+            "project": charge.project.context,
+            "charge": {"key": charge.key},
+            "period": _period_context(occurrence.period),
+            "date": occurrence.date,
+            "amount": occurrence.amount,
+            "quantity": occurrence.quantity,
+            "rate": occurrence.rate,
+            "currency": charge.currency,
+            "rounding": charge.settings.rounding,  # read by the `money` filter
+        }
 
 
 def _cap_problems(
