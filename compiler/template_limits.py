@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
@@ -96,6 +96,19 @@ class PlanBudget:
             return
         self.compiled.add(source)
         self.steps -= len(source) * COMPILE_STEPS_PER_CHAR
+
+    # A plan's descriptions rendered in two processes (compiler/expand/parallel.py): the
+    # other's work is taken from this budget as if it had been done here, afterwards.
+
+    def affords(self, steps: int, seconds: float) -> bool:
+        """Whether taking that much more leaves at least what one description may take: then
+        every rendering of the other process had its full allowance, as it would have here."""
+        return self.steps - steps >= STEPS and self.elapsed + seconds <= self.seconds
+
+    def take(self, steps: int, seconds: float, compiled: Iterable[str]) -> None:
+        self.steps -= steps
+        self.elapsed += seconds
+        self.compiled.update(compiled)
 
 
 @dataclass

@@ -5,14 +5,15 @@ project's cap is checked against what its charges bill.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from compiler.diagnostics import Diagnostic
-from compiler.expand import milestone, product, recurring
+from compiler.expand import milestone, parallel, product, recurring
 from compiler.expand.parse import Parser, Revalidate
 from compiler.expand.relative import ProjectDates
 from compiler.expand.spec import (
@@ -26,6 +27,7 @@ from compiler.expand.spec import (
     ProjectSpec,
     RecurringSpec,
     Room,
+    Settings,
     SplitSpec,
     Stop,
 )
@@ -83,24 +85,85 @@ def expand(
     defaults = parser.defaults()
     if defaults is None:
         return out
+    run = partial(_expand_projects, doc, parser, describer, defaults)
+    written = parser.root.get("projects")
+    split = parallel.split(written)
     try:
-        for project in parser.projects(defaults):
-            start = len(out.items)
-            # Milestones dated after another wait until the project's charges are all read.
-            dates = ProjectDates(project.key, parser.milestone_keys(project))
-            for spec in parser.charges(project):
-                if not dates.hold(spec):
-                    _describe(parser, describer, spec)
-            for spec in dates.resolved(parser.error):
-                _describe(parser, describer, spec)
-            cap = parser.cap(project)
-            if cap is not None:
-                out.diagnostics.extend(_cap_problems(doc, project, cap, out.items[start:]))
+        if split is None:
+            run(None)
+        else:
+            keys = list(written)
+            _expand_in_two(run, keys[:split], keys[split:], out, describer)
     except Stop as stop:
         parser.error(stop.path, stop.message)
         return out
     out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
     return out
+
+
+def _expand_projects(
+    doc: Document,
+    parser: Parser,
+    describer: _Describer,
+    defaults: Settings,
+    keys: Sequence[str] | None,
+) -> None:
+    """Expand the plan's projects (those keys only, when given) into the describer's items."""
+    for project in parser.projects(defaults, keys):
+        start = len(describer.items)
+        # Milestones dated after another wait until the project's charges are all read.
+        dates = ProjectDates(project.key, parser.milestone_keys(project))
+        for spec in parser.charges(project):
+            if not dates.hold(spec):
+                _describe(parser, describer, spec)
+        for spec in dates.resolved(parser.error):
+            _describe(parser, describer, spec)
+        cap = parser.cap(project)
+        if cap is not None:
+            for problem in _cap_problems(doc, project, cap, describer.items[start:]):
+                parser.report(problem)
+
+
+def _expand_in_two(
+    run: Callable[[Sequence[str]], None],
+    first: Sequence[str],
+    rest: Sequence[str],
+    out: Expansion,
+    describer: _Describer,
+) -> None:
+    """Expand the first projects here and the rest in a worker (compiler/expand/parallel.py);
+    the rest here too when the worker's part would not be exactly what expanding it here
+    would make."""
+    budget = describer.budget
+
+    def work() -> bytes:  # in the worker, from the plan as it is before the first project
+        items, problems = len(out.items), len(out.diagnostics)
+        steps, elapsed, compiled = budget.steps, budget.elapsed, set(budget.compiled)
+        stopped = False
+        try:
+            run(rest)
+        except Stop:
+            stopped = True
+        return parallel.encode(
+            out.items[items:],
+            out.diagnostics[problems:],
+            stopped=stopped,
+            peak=max(describer.peak, len(out.items)) - items,
+            steps=steps - budget.steps,
+            elapsed=budget.elapsed - elapsed,
+            compiled=frozenset(budget.compiled - compiled),
+        )
+
+    with parallel.Worker(work) as worker:
+        run(first)
+        sent = worker.result()
+    part = None if sent is None else parallel.decode(sent)
+    if part is None or not part.fits(len(out.items), describer.max_items, budget):
+        run(rest)
+        return
+    budget.take(part.steps, part.elapsed, part.compiled)
+    out.items.extend(part.items)
+    out.diagnostics.extend(part.diagnostics)
 
 
 def _describe(parser: Parser, describer: _Describer, spec: ChargeSpec) -> None:
@@ -144,9 +207,15 @@ class _Describer:
         self.items = items
         self.max_items = max_items
         self.budget = budget
+        # The most items the plan held at a limit check, counting the periods of the
+        # charge at hand (compiler/expand/parallel.py reads it).
+        self.peak = 0
 
     def room(self) -> Room:
-        return Room(self.max_items - len(self.items), self.max_items)
+        return Room(self.max_items - len(self.items), self.max_items, self._counted)
+
+    def _counted(self, periods: int) -> None:
+        self.peak = max(self.peak, len(self.items) + periods)
 
     def describe(self, charge: Charge, occurrences: Iterator[Occurrence]) -> None:
         project = charge.project
