@@ -21,12 +21,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler import __version__, credentials, jsonio
+# Only what building the parser needs: `billplan --help` imports nothing it does not print.
+from compiler import __version__, credentials
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
-from compiler.render import terminal
-from compiler.render.safe import visible
-from compiler.state import StateError
-from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
@@ -37,8 +34,9 @@ if TYPE_CHECKING:
     from compiler.targets import Targets
     from compiler.workspace import Workspace
 
-# The commands that talk to vendors import what they need (httpx, deepdiff, the providers)
-# when they run: `validate` and `render` run in CI on every push and should start fast.
+# Each command imports what it needs when it runs: the stages and views (YAML, Jinja, rich)
+# for the commands that read plans, and for those that talk to vendors httpx, deepdiff and
+# the providers besides. `validate` and `render` run in CI on every push and start fast.
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -49,6 +47,8 @@ EXIT_POLICY = 4  # the plan breaks a policy rule: never applied, never exit 0
 
 
 def _as_of(text: str | None) -> date:
+    from compiler.render.safe import visible
+
     value = text or os.environ.get("BILLPLAN_AS_OF")
     if not value:
         return date.today()
@@ -69,6 +69,9 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from compiler.policy import PolicyFileError, read_file
+    from compiler.render import terminal
+    from compiler.render.safe import visible
+    from compiler.validate import check
 
     as_of = _as_of(args.as_of)
     limits = _limits(args)
@@ -97,6 +100,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from compiler.render import items as render_items
+    from compiler.render import terminal
+    from compiler.validate import check
 
     as_of = _as_of(args.as_of)
     checked = check(Path(args.path), as_of, _limits(args))
@@ -117,6 +122,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from compiler import forecast
+    from compiler.render import terminal
+    from compiler.validate import check
 
     as_of = _as_of(args.as_of)
     try:
@@ -138,6 +145,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from compiler.validate import schema_text
+
     sys.stdout.write(schema_text())
     return EXIT_OK
 
@@ -148,6 +157,7 @@ def _sandbox(args: argparse.Namespace) -> bool:
 
 def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
     from compiler.providers import PROVIDERS
+    from compiler.render import terminal
     from compiler.workspace import WorkspaceError, open_workspace
 
     try:
@@ -197,6 +207,8 @@ def _allowed(args: argparse.Namespace) -> frozenset[str]:
 
 
 def _fail(message: str) -> int:
+    from compiler.render import terminal
+
     terminal.error(message)
     return EXIT_ERROR
 
@@ -204,6 +216,7 @@ def _fail(message: str) -> int:
 def _planning_errors() -> tuple[type[Exception], ...]:
     """What stops a command that plans: a bad plan, state, a vendor, or a --target."""
     from compiler.providers import ProviderError
+    from compiler.state import StateError
     from compiler.targets import TargetError
     from compiler.workspace import WorkspaceError
 
@@ -212,6 +225,7 @@ def _planning_errors() -> tuple[type[Exception], ...]:
 
 def _errors_of(exc: Exception) -> int:
     """Report a failure that stopped a command, with every located problem it carries."""
+    from compiler.render import terminal
     from compiler.state.location import StateLocationError
     from compiler.workspace import WorkspaceError
 
@@ -230,7 +244,7 @@ def _targets(args: argparse.Namespace) -> Targets:
 def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.operations import planning
     from compiler.planfile import PlanFileError
-    from compiler.render import drift
+    from compiler.render import drift, terminal
     from compiler.render.plan_view import TerminalPlan
 
     mode: Mode = "refresh-only" if args.refresh_only else "normal"
@@ -327,6 +341,7 @@ def _applied(
     from compiler.operations.saved_plan import SavedPlanRefused
     from compiler.policy import PolicyBreached
     from compiler.render import apply_view as view
+    from compiler.render import terminal
 
     try:
         with _open(args, path) as workspace:
@@ -354,6 +369,8 @@ def _applied(
 
 def _breached(exc: PolicyBreached) -> int:
     """A plan refused for the policy rules it breaks: each rule, then what to do."""
+    from compiler.render import terminal
+
     terminal.details(exc.lines)
     terminal.error(str(exc))
     return EXIT_POLICY
@@ -363,6 +380,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """A saved plan printed again, as `plan` printed it, from the file alone: no vendor is
     contacted and no credential read."""
     from compiler import planfile
+    from compiler.render import terminal
     from compiler.render.plan_view import TerminalPlan
 
     path = Path(args.file)
@@ -389,6 +407,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
     from compiler.operations import state_edit
+    from compiler.render import terminal
 
     try:
         return state_edit.open_backend(Path(args.path), sandbox=_sandbox(args))
@@ -399,6 +418,8 @@ def _backend_only(args: argparse.Namespace) -> Backend:
 
 def cmd_state_list(args: argparse.Namespace) -> int:
     from compiler.operations import state_edit
+    from compiler.render.safe import visible
+    from compiler.state import StateError
 
     try:
         entries = state_edit.entries(_backend_only(args))
@@ -411,7 +432,10 @@ def cmd_state_list(args: argparse.Namespace) -> int:
 
 
 def cmd_state_show(args: argparse.Namespace) -> int:
+    from compiler import jsonio
     from compiler.operations import state_edit
+    from compiler.render import terminal
+    from compiler.state import StateError
 
     try:
         entry = state_edit.entry(_backend_only(args), args.address)
@@ -423,6 +447,7 @@ def cmd_state_show(args: argparse.Namespace) -> int:
 
 def cmd_state_rm(args: argparse.Namespace) -> int:
     from compiler.operations import state_edit
+    from compiler.state import StateError
 
     try:
         state_edit.forget(_backend_only(args), args.addresses, args.lock_timeout)
@@ -435,6 +460,8 @@ def cmd_state_rm(args: argparse.Namespace) -> int:
 
 def cmd_state_reject(args: argparse.Namespace) -> int:
     from compiler.operations import state_edit
+    from compiler.render.safe import visible
+    from compiler.state import StateError
 
     try:
         recorded = state_edit.reject(
@@ -453,6 +480,9 @@ def cmd_state_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_force_unlock(args: argparse.Namespace) -> int:
+    from compiler.render.safe import visible
+    from compiler.state import StateError
+
     try:
         _backend_only(args).force_unlock(args.lock_id)
     except StateError as exc:
@@ -463,6 +493,7 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from compiler.importer import adopt
+    from compiler.render.safe import visible
 
     try:
         with _open(args) as workspace, workspace.backend.lock("import", args.lock_timeout):
@@ -476,7 +507,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from compiler.operations import onboarding
     from compiler.providers import PROVIDERS
-    from compiler.render import onboarding_view
+    from compiler.render import onboarding_view, terminal
+    from compiler.render.safe import visible
 
     if bool(args.all) == bool(args.project):
         return _fail("name the vendor projects to onboard (--project ID, repeatable) or --all")
@@ -511,7 +543,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
-    from compiler.render import sandbox_view
+    from compiler.render import sandbox_view, terminal
     from compiler.sandbox import SandboxDatabaseError
 
     db = Path(args.db)
@@ -538,7 +570,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_seed_portfolio(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
-    from compiler.render import sandbox_view
+    from compiler.render import sandbox_view, terminal
     from compiler.state.location import StateLocationError
 
     try:
@@ -554,6 +586,8 @@ def cmd_sandbox_seed_portfolio(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
     from compiler.operations.sandbox_server import invoiced
+    from compiler.render.safe import visible
+    from compiler.state import StateError
 
     args.sandbox = True
     try:
@@ -875,5 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("billplan: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:  # a disk or file problem no command anticipated: say it plainly
+        from compiler.render.safe import visible
+
         print(f"billplan: error: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR
