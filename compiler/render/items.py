@@ -23,6 +23,7 @@ from rich.table import Table
 from compiler.model import Item
 from compiler.money import format_amount, format_grouped
 from compiler.render.safe import markup, visible
+from compiler.schedule import Period
 
 ITEMS_FORMAT_VERSION = "1"
 CSV_COLUMNS = (
@@ -74,7 +75,7 @@ def to_json(items: list[Item], as_of: date) -> str:
     ]
     if items:
         out.append("[\n")
-        out.append(",\n".join(map(_item_json, items)))
+        out.append(",\n".join(map(_ItemJson(), items)))
         out.append("\n  ],\n")
     else:
         out.append("[],\n")
@@ -102,33 +103,62 @@ def _text(value: str | None) -> str:
     return "null" if value is None else _encode_text(value)
 
 
-def _item_json(item: Item) -> str:
-    """item_record(item) as json.dumps(indent=2) writes it inside the items list."""
-    period = item.period
-    if period is None:
-        period_text = "null"
-    else:
-        period_text = (
-            f'{{\n        "start": "{period.start.isoformat()}",\n'
-            f'        "end": "{period.end.isoformat()}"\n      }}'
+class _ItemJson:
+    """item_record(item) as json.dumps(indent=2) writes it inside the items list.
+
+    Dates, amounts and numbers are written as they are between quotes: their text has
+    nothing JSON escapes. What an item shares with its charge (project, kind, charge,
+    currency, provider) and each amount are encoded once.
+    """
+
+    def __init__(self) -> None:
+        self.charges: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
+        self.amounts: dict[tuple[Decimal, str], str] = {}
+
+    def __call__(self, item: Item) -> str:
+        charge = (item.project, item.kind, item.charge, item.currency, item.provider)
+        lines = self.charges.get(charge)
+        if lines is None:
+            lines = self.charges[charge] = (
+                f'      "project": {_text(item.project)},\n'
+                f'      "kind": {_text(item.kind)},\n'
+                f'      "charge": {_text(item.charge)},\n',
+                f'      "currency": {_text(item.currency)},\n'
+                f'      "provider": {_text(item.provider)},\n',
+            )
+        amount = self.amounts.get((item.amount, item.currency))
+        if amount is None:
+            amount = format_amount(item.amount, item.currency)
+            self.amounts[item.amount, item.currency] = amount
+        day, quantity, rate = item.date, item.quantity, item.rate
+        return (
+            "    {\n"
+            f'      "address": {_text(item.address)},\n'
+            f"{lines[0]}"
+            f'      "label": {_text(item.label)},\n'
+            f'      "date": {_quoted(day.isoformat() if day is not None else None)},\n'
+            f'      "period": {_period(item.period)},\n'
+            f'      "description": {_text(item.description)},\n'
+            f'      "quantity": {_quoted(None if quantity is None else str(quantity))},\n'
+            f'      "rate": {_quoted(None if rate is None else str(rate))},\n'
+            f'      "amount": "{amount}",\n'
+            f"{lines[1]}"
+            f'      "task": {_text(None if item.task is None else str(item.task))}\n'
+            "    }"
         )
+
+
+def _quoted(value: str | None) -> str:
+    """A JSON string of text that holds nothing JSON escapes (an ISO date, a number)."""
+    return "null" if value is None else f'"{value}"'
+
+
+def _period(period: Period | None) -> str:
+    if period is None:
+        return "null"
     return (
-        "    {\n"
-        f'      "address": {_text(item.address)},\n'
-        f'      "project": {_text(item.project)},\n'
-        f'      "kind": {_text(item.kind)},\n'
-        f'      "charge": {_text(item.charge)},\n'
-        f'      "label": {_text(item.label)},\n'
-        f'      "date": {_text(_iso(item.date))},\n'
-        f'      "period": {period_text},\n'
-        f'      "description": {_text(item.description)},\n'
-        f'      "quantity": {_text(_decimal(item.quantity))},\n'
-        f'      "rate": {_text(_decimal(item.rate))},\n'
-        f'      "amount": {_text(format_amount(item.amount, item.currency))},\n'
-        f'      "currency": {_text(item.currency)},\n'
-        f'      "provider": {_text(item.provider)},\n'
-        f'      "task": {_text(None if item.task is None else str(item.task))}\n'
-        "    }"
+        f'{{\n        "start": "{period.start.isoformat()}",\n'
+        f'        "end": "{period.end.isoformat()}"\n      }}'
     )
 
 
