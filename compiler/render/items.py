@@ -106,35 +106,31 @@ def _text(value: str | None) -> str:
 class _ItemJson:
     """item_record(item) as json.dumps(indent=2) writes it inside the items list.
 
-    Dates, amounts and numbers are written as they are between quotes: their text has
-    nothing JSON escapes. What an item shares with its charge (project, kind, charge,
-    currency, provider) and each amount are encoded once.
+    Dates and numbers are written between quotes as they are: their text has nothing JSON
+    escapes. Each amount is formatted once per currency (a charge's items mostly bill the
+    same one), looked up without allocating: after a large plan is checked, the cycle
+    collector's first passes walk everything it built, and allocating containers here would
+    start them.
     """
 
     def __init__(self) -> None:
-        self.charges: dict[tuple[str, str, str, str, str], tuple[str, str]] = {}
-        self.amounts: dict[tuple[Decimal, str], str] = {}
+        self.amounts: dict[str, dict[Decimal, str]] = {}  # currency -> amount -> text
 
     def __call__(self, item: Item) -> str:
-        charge = (item.project, item.kind, item.charge, item.currency, item.provider)
-        lines = self.charges.get(charge)
-        if lines is None:
-            lines = self.charges[charge] = (
-                f'      "project": {_text(item.project)},\n'
-                f'      "kind": {_text(item.kind)},\n'
-                f'      "charge": {_text(item.charge)},\n',
-                f'      "currency": {_text(item.currency)},\n'
-                f'      "provider": {_text(item.provider)},\n',
-            )
-        amount = self.amounts.get((item.amount, item.currency))
+        currency = item.currency
+        amounts = self.amounts.get(currency)
+        if amounts is None:
+            amounts = self.amounts[currency] = {}
+        amount = amounts.get(item.amount)
         if amount is None:
-            amount = format_amount(item.amount, item.currency)
-            self.amounts[item.amount, item.currency] = amount
+            amount = amounts[item.amount] = format_amount(item.amount, currency)
         day, quantity, rate = item.date, item.quantity, item.rate
         return (
             "    {\n"
             f'      "address": {_text(item.address)},\n'
-            f"{lines[0]}"
+            f'      "project": {_text(item.project)},\n'
+            f'      "kind": {_text(item.kind)},\n'
+            f'      "charge": {_text(item.charge)},\n'
             f'      "label": {_text(item.label)},\n'
             f'      "date": {_quoted(day.isoformat() if day is not None else None)},\n'
             f'      "period": {_period(item.period)},\n'
@@ -142,7 +138,8 @@ class _ItemJson:
             f'      "quantity": {_quoted(None if quantity is None else str(quantity))},\n'
             f'      "rate": {_quoted(None if rate is None else str(rate))},\n'
             f'      "amount": "{amount}",\n'
-            f"{lines[1]}"
+            f'      "currency": {_text(currency)},\n'
+            f'      "provider": {_text(item.provider)},\n'
             f'      "task": {_text(None if item.task is None else str(item.task))}\n'
             "    }"
         )
