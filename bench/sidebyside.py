@@ -37,16 +37,21 @@ class Run:
 
 @dataclass
 class Side:
-    """A checkout to run `python -m compiler` from: this one, or the baseline's export."""
+    """A checkout to run `python -m compiler` from: this one, or the baseline's export;
+    `before` is Python run first in the same process (to switch something off)."""
 
     name: str
     root: Path
+    before: str = ""
     runs: dict[str, list[Run]] = field(default_factory=dict)
 
     def run(self, label: str, args: Sequence[str], stdout: Path | None = None) -> Run:
         """Run `python -m compiler ARGS` here; its output to stdout (a file) or nowhere."""
         environment = {**os.environ, "PYTHONPATH": str(self.root)}
         command = [sys.executable, "-m", "compiler", *args]
+        if self.before:
+            main = "from compiler.cli import main; raise SystemExit(main(sys.argv[1:]))"
+            command = [sys.executable, "-c", f"import sys; {self.before}; {main}", *args]
         sink = open(stdout, "wb") if stdout is not None else subprocess.DEVNULL  # noqa: SIM115
         try:
             started = time.perf_counter()
@@ -92,8 +97,8 @@ def baseline(ref: str) -> Iterator[Side | None]:
         yield Side(ref, Path(directory))
 
 
-def this_checkout() -> Side:
-    return Side("this checkout", ROOT)
+def this_checkout(before: str = "", name: str = "this checkout") -> Side:
+    return Side(name, ROOT, before)
 
 
 def load() -> str:
@@ -103,13 +108,13 @@ def load() -> str:
 
 
 def row(label: str, sides: Sequence[Side]) -> str:
-    """`label: new 1.23 s wall, 1.50 s CPU, 300 MiB | main 2.34 s ... | new/main x0.53`."""
+    """`label: new 1.23 s wall, 1.50 s CPU, 300 MiB | ... | main 2.34 s ... | x0.53`."""
     cells = []
     for side in sides:
         m = side.median(label)
         cells.append(f"{side.name}: {m.wall:.3f} s wall, {m.cpu:.3f} s CPU, {m.rss:.0f} MiB")
     text = f"{label}: " + " | ".join(cells)
-    if len(sides) == 2:
-        new, old = sides[0].median(label), sides[1].median(label)
-        text += f" | wall x{new.wall / old.wall:.2f}, CPU x{new.cpu / old.cpu:.2f}"
+    if len(sides) >= 2:
+        new, old = sides[0].median(label), sides[-1].median(label)
+        text += f" | first/last: wall x{new.wall / old.wall:.2f}, CPU x{new.cpu / old.cpu:.2f}"
     return text
