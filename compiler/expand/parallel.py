@@ -12,7 +12,8 @@ part: its items fit under the item limit counted from there, and the template bu
 both parts' work taken from it, is still well above what one description may take.
 Otherwise, or if the worker fails, this process expands the rest itself, as it would have
 anyway. Forking is used only where it is safe and worth it: on Linux, with no other thread
-running, two cores free and a plan large enough to repay it.
+running, a core to spare (two or more, and a load average that leaves one free) and a plan
+large enough to repay it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ def _can_fork() -> bool:
     # an HTTP client's) would be held for ever in the worker.
     if sys.platform != "linux" or threading.active_count() != 1:
         return False
-    return len(os.sched_getaffinity(0)) >= 2
+    # A core to spare: on a machine already busy, the worker would wait for one while this
+    # process waits for it, and sending its items back would cost more than it saves.
+    cores = len(os.sched_getaffinity(0))
+    return cores >= 2 and os.getloadavg()[0] < cores - 0.5
 
 
 def _charges(project: Any) -> int:
