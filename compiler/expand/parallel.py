@@ -12,8 +12,7 @@ part: its items fit under the item limit counted from there, and the template bu
 both parts' work taken from it, is still well above what one description may take.
 Otherwise, or if the worker fails, this process expands the rest itself, as it would have
 anyway. Forking is used only where it is safe and worth it: on Linux, with no other thread
-running, a core to spare (two or more, and a load average that leaves one free) and a plan
-large enough to repay it.
+running, a core to spare (two or more, one of them idle) and a plan large enough to repay it.
 """
 
 from __future__ import annotations
@@ -66,7 +65,17 @@ def _can_fork() -> bool:
     # A core to spare: on a machine already busy, the worker would wait for one while this
     # process waits for it, and sending its items back would cost more than it saves.
     cores = len(os.sched_getaffinity(0))
-    return cores >= 2 and os.getloadavg()[0] < cores - 0.5
+    return cores >= 2 and _running() < cores
+
+
+def _running() -> int:
+    """Threads running or ready to run on the machine right now, this one included (the
+    kernel's count in /proc/loadavg: a snapshot, where the load average lags a minute)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as loadavg:
+            return int(loadavg.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 1
 
 
 def _charges(project: Any) -> int:
