@@ -507,6 +507,21 @@ def render_counted(
     return _render_jinja(prepared.jinja, context, budget)
 
 
+def render_again(
+    direct: template_direct.Direct, context: Mapping[str, Any], budget: PlanBudget | None
+) -> str | None:
+    """render() of a template this plan has rendered before (so its source is checked,
+    compiled and paid for) that renders directly: its text, or None when Jinja must."""
+    if budget is None:
+        return direct.render(context)
+    if budget.spent:
+        raise _spent(budget)
+    started = time.perf_counter()
+    text = direct.render(context)
+    budget.elapsed += time.perf_counter() - started
+    return text
+
+
 def repeat(rendered: Rendered, budget: PlanBudget | None) -> bool:
     """Pay for rendering a repeatable description again with a context it reads the same:
     what it took the first time, so the plan's budget runs down exactly as if it were

@@ -36,12 +36,14 @@ from compiler.load import Document, PathKey
 from compiler.model import Item
 from compiler.money import format_grouped
 from compiler.schedule import Period
+from compiler.template_direct import Direct
 from compiler.template_limits import PlanBudget
 from compiler.templates import (
     PlanBudgetSpent,
     Rendered,
     TemplateProblem,
     prepare,
+    render_again,
     render_counted,
     repeat,
 )
@@ -260,6 +262,9 @@ class _Texts:
         self.describer = describer
         self.charge = charge
         self.shared: dict[str, Rendered] = {}  # template -> its text for every item
+        # Templates rendered once already, that render without Jinja's runtime.
+        self.direct: dict[str, Direct] = {}
+        self.context: dict[str, Any] | None = None  # the items' context, made once
 
     def __call__(self, occurrence: Occurrence) -> str:
         describer = self.describer
@@ -279,6 +284,11 @@ class _Texts:
             once = self.shared.get(source)
             if once is not None and repeat(once, budget):
                 return once.text
+            direct = self.direct.get(source)
+            if direct is not None:
+                text = render_again(direct, self._context(occurrence), budget)
+                if text is not None:
+                    return text
             rendered = render_counted(source, self._context(occurrence), budget)
         except TemplateProblem as problem:
             stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
@@ -286,22 +296,35 @@ class _Texts:
         template = prepare(source)
         if template.repeatable and template.reads <= _CHARGE_NAMES:
             self.shared[source] = rendered
+        elif template.direct is not None:
+            self.direct[source] = template.direct
         return rendered.text
 
     def _context(self, occurrence: Occurrence) -> dict[str, Any]:
-        charge = self.charge
-        return {
-            "vars": self.describer.vars,
-            "project": charge.project.context,
-            "charge": {"key": charge.key},
-            "period": _period_context(occurrence.period),
-            "date": occurrence.date,
-            "amount": occurrence.amount,
-            "quantity": occurrence.quantity,
-            "rate": occurrence.rate,
-            "currency": charge.currency,
-            "rounding": charge.settings.rounding,  # read by the `money` filter
-        }
+        """The context of the occurrence's description: one mapping for the charge, its
+        item's values set for each (Jinja renders from a copy; the direct functions only
+        read it)."""
+        context = self.context
+        if context is None:
+            charge = self.charge
+            context = self.context = {
+                "vars": self.describer.vars,
+                "project": charge.project.context,
+                "charge": {"key": charge.key},
+                "period": None,
+                "date": None,
+                "amount": None,
+                "quantity": None,
+                "rate": None,
+                "currency": charge.currency,
+                "rounding": charge.settings.rounding,  # read by the `money` filter
+            }
+        context["period"] = _period_context(occurrence.period)
+        context["date"] = occurrence.date
+        context["amount"] = occurrence.amount
+        context["quantity"] = occurrence.quantity
+        context["rate"] = occurrence.rate
+        return context
 
 
 def _cap_problems(
