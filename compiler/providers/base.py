@@ -48,9 +48,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, ClassVar
-
-import httpx
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler import __version__, jsonio
 from compiler.credentials import (
@@ -74,6 +73,26 @@ from compiler.providers.traits import (
     ProjectScope,
 )
 from compiler.providers.values import integer_id
+
+
+class _ImportedOnUse:
+    """A module imported the first time one of its names is read. The registry's vendor
+    names and capabilities are read by `validate`, which sends no request: httpx and what it
+    pulls in (about 60 ms) wait for the first client made."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        module: ModuleType = __import__(self.name)
+        globals()[self.name] = module  # later reads go straight to the module
+        return getattr(module, attribute)
+
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = _ImportedOnUse("httpx")
 
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
 # the contract tests check the requests that carry it against the vendor's published spec.

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.model import Item, Observed, Resource
 from compiler.onboard.found import Found
@@ -53,6 +51,9 @@ from compiler.providers.traits import (
     WhenNamed,
 )
 from compiler.providers.values import integer_id, moment
+
+if TYPE_CHECKING:
+    import httpx
 
 MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"

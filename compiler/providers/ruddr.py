@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.model import Item, Kind, Observed, Resource
 from compiler.onboard.found import Found
@@ -48,6 +46,9 @@ from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Connection, PlanOptions
 from compiler.providers.traits import Cursor, MajorUnits, PerProject, ProjectList, WhenTrue
 from compiler.providers.values import decimal, moment
+
+if TYPE_CHECKING:
+    import httpx
 
 MILESTONE = "ruddr_invoice_milestone"
 PRODUCT_ITEM = "ruddr_product_item"
