@@ -140,10 +140,15 @@ def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnos
     from compiler.diagnostics import Diagnostic, Mark
     from compiler.load import LoadError, load, plan_files
     from compiler.render import terminal
+    from compiler.state.location import plan_file_problems
     from compiler.validate import REQUIRED_SECTIONS, check
 
     directory = target.parent
     if not target.is_file() or len(plan_files(directory)) < 2:
+        return None
+    if plan_file_problems(target) or plan_file_problems(directory):
+        # A file leading out of the directory is never read, not even to say this: its own
+        # error (check) says why.
         return None
     try:
         alone, whole = load(target).root, load(directory).root

@@ -289,7 +289,7 @@ def test_state_reject_has_help_with_an_example() -> None:
 
     assert run.code == 0
     assert "billplan import ADDRESS REMOTE_ID PATH" in " ".join(run.out.split())
-    assert "example: billplan state reject" in run.out
+    assert "example:\n  billplan state reject" in run.out
 
 
 # ---- what the plan says, and its exit codes ----------------------------------------------
