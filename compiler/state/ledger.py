@@ -13,7 +13,7 @@ dies between the two loses nothing either.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,20 +70,26 @@ def last_serial(content: bytes, lineage: str) -> int:
 
 
 def changed(
-    before: Mapping[str, Entry], after: Mapping[str, Entry], lineage: str, serial: int
+    before: Mapping[str, Entry],
+    after: Mapping[str, Entry],
+    lineage: str,
+    serial: int,
+    addresses: Collection[str] | None = None,
 ) -> list[Record]:
-    """The records of one write: each entry that differs from what was last written."""
+    """The records of one write: each entry that differs from what was last written (before),
+    or left it. Only `addresses` are compared when given (those touched since the last write,
+    State.touched): a write then costs what it changed, however large the state."""
     at = datetime.now(UTC).isoformat(timespec="seconds")
-    records = [
-        Record(lineage, serial, at, address, entry)
-        for address, entry in sorted(after.items())
-        if (known := before.get(address)) is not entry and known != entry
-    ]
-    records += [
-        Record(lineage, serial, at, address, None)
-        for address in sorted(before)
-        if address not in after
-    ]
+    if addresses is None:
+        addresses = before.keys() | after.keys()
+    records = []
+    for address in sorted(addresses):
+        entry, known = after.get(address), before.get(address)
+        if entry is None:
+            if known is not None:
+                records.append(Record(lineage, serial, at, address, None))
+        elif known is not entry and known != entry:
+            records.append(Record(lineage, serial, at, address, entry))
     return records
 
 
