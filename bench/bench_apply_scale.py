@@ -10,12 +10,13 @@ linear), the share spent in state writes and inside the emulator.
 
 The prediction at the vendor's limit R (`rate_limit` of its provider, with its `rate_burst`)
 replays the apply through the client's own token bucket (compiler.providers.base.RateLimiter,
-its HEADROOM included): request i is sent at the later of its slot and the moment the work
-after request i-1 (the round trip, parsing, the state write) was done, as measured here. So
-billplan's own work hides inside the wait for the next slot as long as it is shorter, and
-shows where it is longer. The ratio is that predicted time over n/R, n the requests the apply
-sends: the physical bound. The emulator's time stands in for the vendor's, so the figure is
-conservative.
+its HEADROOM included): request i is sent at the later of its slot and the moment billplan's
+own work after request i-1 (parsing the answer, the state write, the next body) was done, as
+measured here. So that work hides inside the wait for the next slot as long as it is shorter,
+and shows where it is longer. The ratio is that predicted time over n/R, n the requests the
+apply sends: the physical bound. The vendor's own time to answer is not billplan's and is left
+out; "with emulator" counts the in-process emulator's time (SQLite, fsync per commit) as if it
+were the vendor's, a pessimistic figure.
 
     .venv/bin/python bench/bench_apply_scale.py [--sizes 1000,5000,10000] [--vendors ruddr]
         [--repeat 3]
@@ -27,9 +28,8 @@ with PYTHONPATH set to that checkout (the figures say which one ran).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import math
-import statistics
 import sys
 import tempfile
 import time
@@ -64,7 +64,8 @@ class Run:
     emulator_s: float  # inside the in-process emulator
     rate: float
     burst: int
-    predicted_s: float  # at the vendor's limit, by the token bucket
+    predicted_s: float  # at the vendor's limit, by the token bucket: billplan's own work
+    with_emulator_s: float  # the same, the emulator's time counted as the vendor's
 
     @property
     def per_object_ms(self) -> float:
@@ -78,22 +79,39 @@ class Run:
     def ratio(self) -> float:
         return self.predicted_s / self.bound_s
 
+    @property
+    def ratio_with_emulator(self) -> float:
+        return self.with_emulator_s / self.bound_s
 
-def predicted(
-    started: float, sends: Sequence[float], ended: float, rate: float, burst: int
-) -> float:
-    """The apply's time had each request waited for the client's token bucket at `rate`: the
-    work between sends (measured unpaced) is kept, and each send waits for its slot."""
+
+def predicted(work: Sequence[float], tail: float, rate: float, burst: int) -> float:
+    """The apply's time had each request waited for the client's token bucket at `rate`:
+    work[i] is what was done before send i (measured unpaced), tail what came after the last;
+    each send waits for its slot."""
     clock = [0.0]
     limiter = RateLimiter(rate, burst, clock=lambda: clock[0], sleep=lambda s: None)
-    previous = started
-    for moment in sends:
-        clock[0] += moment - previous  # the work before this send
-        before = limiter.waited
+    for before in work:
+        clock[0] += before
+        waited = limiter.waited
         limiter.wait()
-        clock[0] += limiter.waited - before  # the wait for its slot
-        previous = moment
-    return clock[0] + (ended - previous)
+        clock[0] += limiter.waited - waited
+    return clock[0] + tail
+
+
+def gaps(
+    started: float, sends: Sequence[float], ended: float, inside: Sequence[tuple[float, float]]
+) -> tuple[list[float], float, list[float], float]:
+    """The time before each send and after the last, with and without the time spent inside
+    the emulator (its calls as (start, end), in order)."""
+    marks = [started, *sends, ended]
+    whole = [b - a for a, b in itertools.pairwise(marks)]
+    own = list(whole)
+    gap = 0
+    for start, end in inside:
+        while gap + 1 < len(marks) - 1 and start >= marks[gap + 1]:
+            gap += 1
+        own[gap] -= end - start
+    return whole[:-1], whole[-1], own[:-1], own[-1]
 
 
 def projects_for(vendor: str, objects: int, probe: Path) -> int:
@@ -146,33 +164,47 @@ def run(vendor: str, projects: int, directory: Path) -> Run:
             sends.append(time.perf_counter())
 
         provider.limiter.wait = wait  # type: ignore[method-assign]
-        backend, state_spent, emulator_spent = workspace.backend, [0.0], [0.0]
+        backend, state_spent = workspace.backend, [0.0]
+        inside: list[tuple[float, float]] = []
+        handle = InProcessTransport.handle_request
+
+        def handled(transport: InProcessTransport, request: httpx.Request) -> httpx.Response:
+            began = time.perf_counter()
+            try:
+                return handle(transport, request)
+            finally:
+                inside.append((began, time.perf_counter()))
+
         lock = backend.lock("apply")
         lock.__enter__()
         state = backend.read()
         plan = workspace.plan(state, workspace.refresh(state))
         sends.clear()
-        with (
-            timed(backend, "write", state_spent),
-            timed(InProcessTransport, "handle_request", emulator_spent),
-        ):
-            started = time.perf_counter()
-            result = apply_plan(plan, workspace.providers, backend, state)
-            released = time.perf_counter()
-            lock.__exit__(None, None, None)
-            ended = time.perf_counter()
+        inside.clear()
+        InProcessTransport.handle_request = handled  # type: ignore[method-assign]
+        try:
+            with timed(backend, "write", state_spent):
+                started = time.perf_counter()
+                result = apply_plan(plan, workspace.providers, backend, state)
+                released = time.perf_counter()
+                lock.__exit__(None, None, None)
+                ended = time.perf_counter()
+        finally:
+            InProcessTransport.handle_request = handle  # type: ignore[method-assign]
         state_spent[0] += ended - released
         assert result.ok, result.failures[:3]
+    whole, whole_tail, own, own_tail = gaps(started, sends, ended, inside)
     return Run(
         vendor=vendor,
         objects=plan.count("create"),
         requests=len(sends),
         apply_s=ended - started,
         state_s=state_spent[0],
-        emulator_s=emulator_spent[0],
+        emulator_s=sum(end - start for start, end in inside),
         rate=rate,
         burst=burst,
-        predicted_s=predicted(started, sends, ended, rate, burst),
+        predicted_s=predicted(own, own_tail, rate, burst),
+        with_emulator_s=predicted(whole, whole_tail, rate, burst),
     )
 
 
@@ -185,7 +217,8 @@ def report(vendor: str, runs: dict[int, list[Run]]) -> None:
     print(f"\n{vendor} (R = {next(iter(runs.values()))[0].rate:g}/s):")
     print(
         f"  {'objects':>8} {'requests':>8} {'apply s':>9} {'ms/object':>9} {'state %':>7} "
-        f"{'emulator %':>10} {'predicted s':>11} {'n/R s':>8} {'ratio':>6}  runs (apply s)"
+        f"{'emulator %':>10} {'n/R s':>8} {'predicted s':>11} {'ratio':>6} "
+        f"{'w/ emulator':>11}  runs (apply s)"
     )
     for size in sorted(runs):
         m = median_run(runs[size])
@@ -193,7 +226,8 @@ def report(vendor: str, runs: dict[int, list[Run]]) -> None:
         print(
             f"  {m.objects:>8,} {m.requests:>8,} {m.apply_s:>9.2f} {m.per_object_ms:>9.2f} "
             f"{100 * m.state_s / m.apply_s:>6.0f}% {100 * m.emulator_s / m.apply_s:>9.0f}% "
-            f"{m.predicted_s:>11.1f} {m.bound_s:>8.1f} {m.ratio:>6.3f}  {each}"
+            f"{m.bound_s:>8.1f} {m.predicted_s:>11.1f} {m.ratio:>6.3f} "
+            f"{m.ratio_with_emulator:>11.3f}  {each}"
         )
     smallest, largest = (median_run(runs[s]) for s in (min(runs), max(runs)))
     if smallest is not largest:
@@ -230,13 +264,13 @@ def main() -> None:
                     every.append(asdict(done))
                     print(
                         f"  {vendor} {done.objects:,} objects: apply {done.apply_s:.2f} s "
-                        f"({done.per_object_ms:.2f} ms/object), ratio {done.ratio:.3f}",
+                        f"({done.per_object_ms:.2f} ms/object), ratio {done.ratio:.3f} "
+                        f"({done.ratio_with_emulator:.3f} with the emulator)",
                         flush=True,
                     )
             report(vendor, runs)
     if args.json:
         args.json.write_text(json.dumps(every, indent=1), encoding="utf-8")
-    assert math.isfinite(statistics.fmean(r["apply_s"] for r in every))
 
 
 if __name__ == "__main__":

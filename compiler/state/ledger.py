@@ -93,8 +93,18 @@ def changed(
     return records
 
 
-def encode(records: Iterable[Record]) -> bytes:
-    return b"".join(jsonio.dumps(r.to_json()).encode("utf-8") + b"\n" for r in records)
+def encode(records: Iterable[Record], entries: Iterable[str | None] | None = None) -> bytes:
+    """The records as ledger lines. `entries`, when given, holds each record's entry already
+    encoded (jsonio.dumps of Entry.to_json; None for none): the state file reuses them."""
+    if entries is None:
+        entries = (None if r.entry is None else jsonio.dumps(r.entry.to_json()) for r in records)
+    lines = []
+    for record, entry in zip(records, entries, strict=True):
+        head = {"lineage": record.lineage, "serial": record.serial, "at": record.at}
+        head["address"] = record.address
+        # The same bytes as jsonio.dumps(record.to_json()), the entry's JSON not made twice.
+        lines.append(f'{jsonio.dumps(head)[:-1]}, "entry": {entry or "null"}}}\n')
+    return "".join(lines).encode("utf-8")
 
 
 def behind(state: State, content: bytes) -> list[Record]:

@@ -122,7 +122,9 @@ class LocalBackend:
             status = os.fstat(fd)
             if not stat.S_ISREG(status.st_mode):
                 raise StateError(f"{self.ledger_path} is not a file; nothing was written")
-            content = ledger.encode(records)
+            content = ledger.encode(
+                records, [None if r.entry is None else self._encode(r.entry) for r in records]
+            )
             if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
                 # A line cut short by a run that died while appending it: end it, so that it
                 # is skipped alone and this write's first record keeps a line of its own.
@@ -346,20 +348,21 @@ class LocalBackend:
 
     def _render(self) -> str:
         """One entry per line: readable and diffable."""
-        lines = []
-        for address in sorted(self._written):
-            entry = self._written[address]
-            cached = self._encoded.get(address)
-            if cached is None or cached[0] is not entry:
-                cached = (entry, jsonio.dumps(entry.to_json()))
-                self._encoded[address] = cached
-            lines.append(cached[1])
+        lines = [self._encode(self._written[address]) for address in sorted(self._written)]
         for address in self._encoded.keys() - self._written.keys():
             del self._encoded[address]
         lineage, serial = self._recorded
         head = jsonio.dumps(State(lineage=lineage, serial=serial).header())[:-1]
         body = ",\n    ".join(lines)
         return f'{head}, "entries": [\n    {body}\n]}}\n' if lines else f'{head}, "entries": []}}\n'
+
+    def _encode(self, entry: Entry) -> str:
+        """The entry's JSON, made once for its ledger record and the state file."""
+        cached = self._encoded.get(entry.address)
+        if cached is None or cached[0] is not entry:
+            cached = (entry, jsonio.dumps(entry.to_json()))
+            self._encoded[entry.address] = cached
+        return cached[1]
 
     @contextlib.contextmanager
     def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
