@@ -356,8 +356,10 @@ class StateLocked(StateError):
 
 
 class Backend(Protocol):
-    """Where state lives. Writes are whole and atomic; the lock excludes other writers, and a
-    run that dies (killed, crashed) does not keep it. docs/state.md describes both backends."""
+    """Where state lives. A write is durable and atomic when it returns, and costs what it
+    changed (the entries State.touched names), not the size of the state; the lock excludes
+    other writers, and a run that dies (killed, crashed) does not keep it. docs/state.md
+    describes both backends."""
 
     def describe(self) -> str: ...
 

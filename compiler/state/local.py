@@ -1,5 +1,10 @@
-"""Local state: a JSON file written atomically (temp file, fsync, rename) and a lock file
-holding the lock's id, owner, pid and time.
+"""Local state: a JSON file written atomically (temp file, fsync, rename), its ledger, and a
+lock file holding the lock's id, owner, pid and time.
+
+While a run holds the lock, a write appends what it changed to the ledger (compiler.state.
+ledger) and fsyncs it, and writes nothing else: its cost follows the change, not the state.
+The file is written whole when the run lets go of the lock (or reads the state again). A run
+that dies in between leaves the file behind its ledger, which every read replays.
 
 The lock file exists while a run holds the lock, and that run also holds an exclusive
 `flock` on it. The kernel drops the flock when the process ends, however it ends, so a lock
