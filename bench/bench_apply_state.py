@@ -12,6 +12,10 @@ Postgres runs against BILLPLAN_PG_DSN when it is set; otherwise against a throwa
 durability settings: every commit is flushed to disk). `--backends local` skips it.
 
     .venv/bin/python bench/bench_apply_state.py [--sizes 100,1000,5000,10000] [--writes 200]
+        [--no-fsync]
+
+--no-fsync replaces os.fsync by a no-op for the local backend's run: what billplan itself
+spends per write, apart from the disk (whose fsync on a shared machine varies tenfold).
 
 It runs against whatever `compiler` Python imports: to compare with another checkout, run it
 with PYTHONPATH set to that checkout (the first line says which one ran).
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--backends", default="local,postgres")
+    parser.add_argument("--no-fsync", action="store_true", help="local: os.fsync a no-op")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -187,7 +192,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
         if "local" in backends:
             make = local(Path(tmp))
-            report("local file", {s: measure(make(s), s, args.writes) for s in sizes})
+            fsync = os.fsync
+            if args.no_fsync:
+                os.fsync = lambda fd: None
+            try:
+                results = {s: measure(make(s), s, args.writes) for s in sizes}
+            finally:
+                os.fsync = fsync
+            report("local file" + (" (fsync a no-op)" if args.no_fsync else ""), results)
         if "postgres" in backends:
             given = os.environ.get("BILLPLAN_PG_DSN")
             with contextlib.nullcontext(given) if given else throwaway_postgres() as dsn:
