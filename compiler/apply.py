@@ -1,10 +1,12 @@
 """Executing a Plan: provider calls in a safe order, state written after every call.
 
-Order: state-only changes (adopt, forget), then deletes, then updates, then creates in
-batches. A create is first recorded as pending, with the moment it is sent (`sent_at`, UTC),
-so that a crash or a lost response leaves a trace the next plan resolves by reading back
-(adopt), never by creating twice. A failure is
-reported with its address and the run goes on with the changes that do not depend on it.
+Order: state-only changes (adopt, forget: recorded together in one write, with the `moved:`
+renames and the protection marks, as no vendor call comes between them), then deletes, then
+updates, then creates in batches. A create is first recorded as pending, with the moment it
+is sent (`sent_at`, UTC), so that a crash or a lost response leaves a trace the next plan
+resolves by reading back (adopt), never by creating twice. A failure is reported with its
+address and the run goes on with the changes that do not depend on it. Each write costs what
+it changed, not the size of the state (compiler.state.local: the ledger, under the lock).
 
 Protection marks (`protect:`, Plan.protection) are written to state first, with the `moved:`
 renames, and every entry apply writes keeps its address's mark. A plan that would delete a
@@ -51,6 +53,7 @@ class Applied:
 
 
 _ORDER = {"forget": 0, "adopt": 1, "delete": 2, "update": 3, "create": 4}
+_STATE_ONLY = ("forget", "adopt")  # no vendor call
 
 
 def actionable(plan: Plan) -> list[Change]:
@@ -76,18 +79,31 @@ def apply_plan(
         if problems := moved.commit(state, plan.moved):
             result.failures += [Failure("moved", problem) for problem in problems]
             return result
-        backend.write(state)
         result.moved = len(plan.moved)
         plan = moved.unmoved(plan)
     result.marked = _mark(state, plan.protection)
-    if result.marked:
-        backend.write(state)
     owners = Owners(state)  # indexed once: each change's check then costs the same
     changes = actionable(plan)
+    # The renames, the marks and the changes to state alone (adopt, forget) call no vendor:
+    # one write records them all, before the first vendor call.
+    settled = [c for c in changes if c.action in _STATE_ONLY]
+    for change in settled:
+        refusal = ownership_problem(change, state, owners)
+        if refusal is not None:
+            result.failures.append(Failure(change.address, f"not written: {refusal}"))
+            continue
+        _apply_one(change, providers[change.provider], state, plan.protection)
+        result.done.append(change)
+    if result.moved or result.marked or result.done:
+        backend.write(state)
+    for change in settled:
+        progress(change)
     # Creates are batched per provider and type, across projects: the fewest requests. A
     # batch the vendor refuses because of some of its items is sent again without them.
     creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in changes:
+        if change.action in _STATE_ONLY:
+            continue
         if change.action == "create":
             creates[(change.provider, change.type)].append(change)
             continue
@@ -114,7 +130,8 @@ def apply_plan(
             _create_batch(chunk, provider, backend, state, result, plan.protection)
             for change in chunk:
                 progress(change)
-    backend.write(state)  # the outcome of the last create batch
+    if creates:
+        backend.write(state)  # the outcome of the last create batch
     return result
 
 
