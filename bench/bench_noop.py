@@ -12,13 +12,18 @@ rate limit lifted, and one `billplan apply` that creates it all (state written b
    replicated N times: applying 10,000 takes over 40 minutes), then one timed
    `terraform plan -refresh=true`. Printed beside billplan's time, with the ratio.
 3. The same no-op plan with the vendors' real limits on (a restarted server, so that
-   Coperniq's daily budget starts full), its time beside the bound the limits set:
-   per vendor, the list requests the plan needs divided by that vendor's rate. The requests
-   each vendor served are counted from the emulator's request log and printed beside the
-   lower bound of one list request per page per project.
+   Coperniq's daily budget starts full), the median of --limited-repeat runs beside the
+   concurrent bound the limits set: the slowest vendor's share, where a vendor's share is the
+   requests the plan needs beyond the burst its limit lets through at once, at its rate (the
+   vendors are read at once). With --against, another checkout's billplan is timed in turn,
+   run for run, in the same conditions. The requests each vendor served are counted from the
+   emulator's request log and printed beside the lower bound of one list request per page per
+   project, with the 429s it answered.
 
     .venv/bin/python bench/bench_noop.py                    # everything, ~10,000 items
     .venv/bin/python bench/bench_noop.py --skip-terraform   # billplan only, quick
+    .venv/bin/python bench/bench_noop.py --skip-terraform --work /tmp/noop \
+        --limited-repeat 5 --against /path/to/main/.venv/bin/billplan   # old against new
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -165,10 +171,11 @@ def cli_env() -> dict[str, str]:
 
 
 def billplan(
-    *args: str | Path, check: bool = True
+    *args: str | Path, check: bool = True, program: str = BILLPLAN
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """Run the CLI in a fresh process; its wall time and what it printed."""
-    command = [BILLPLAN, *map(str, args), "--as-of", AS_OF.isoformat()]
+    """Run the CLI (`program`: this checkout's, or another's to compare with) in a fresh
+    process; its wall time and what it printed."""
+    command = [program, *map(str, args), "--as-of", AS_OF.isoformat()]
     started = time.perf_counter()
     run = subprocess.run(command, env=cli_env(), capture_output=True, text=True)
     took = time.perf_counter() - started
@@ -284,11 +291,15 @@ def list_bounds(directory: Path) -> dict[str, tuple[int, str]]:
                 for project in projects
                 for name in types
             )
-            # The project read (billing type, currency) and each invoice item, before any write.
-            bound += len(projects) + len(invoice_items)
+            # The planned projects (billing type, currency) from the list of projects (the
+            # sandbox's workspace holds only the plan's), and each invoice item, before any
+            # write; fewer than 4 projects are read by id.
+            project_reads = math.ceil(len(projects) / size) if len(projects) >= 4 else 0
+            project_reads = project_reads or len(projects)
+            bound += project_reads + len(invoice_items)
             how = (
-                f"{len(projects)} projects x ({len(types)} types paged at {size} + project "
-                f"read) + {len(invoice_items)} invoice item read(s)"
+                f"{len(projects)} projects x {len(types)} types paged at {size} + "
+                f"{project_reads} project read(s) + {len(invoice_items)} invoice item read(s)"
             )
         elif vendor == "wethod":
             total = sum(counts.values())
@@ -467,6 +478,17 @@ def main() -> None:
     )
     parser.add_argument("--skip-limited", action="store_true", help="no run at real limits")
     parser.add_argument(
+        "--limited-repeat", type=int, default=1, help="plans to time at real limits (median)"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout's billplan (its .venv/bin/billplan) to time in turn at real limits",
+    )
+    parser.add_argument(
+        "--settle", type=float, default=4.0, help="seconds between runs at real limits"
+    )
+    parser.add_argument(
         "--work",
         type=Path,
         help="keep the applied portfolio and sandbox here, and reuse them on the next run",
@@ -496,17 +518,84 @@ def main() -> None:
             print(f"ratio: terraform / billplan = {theirs / ours:.1f}x (target >= 40x)")
 
         if not args.skip_limited:
-            # A fresh server: each emulator at its vendor's real limits, Coperniq's day full.
-            with serve(db, plan_dir, work / "server.log") as served:
-                build(plan_dir, projects, max_rps=None)
-                rates = {v: served.settings(v)["rate_limit_per_second"] for v in VENDORS}
-                limited, requests = time_plans(plan_dir, served, 1)
-            bound = max(bounds[v][0] / float(rates[v]) for v in VENDORS)
-            per = ", ".join(f"{v} {bounds[v][0]}/{rates[v]}/s" for v in VENDORS)
-            print(f"billplan plan (no-op, real rate limits): {limited:.2f} s; bound from the "
-                  f"limits {bound:.2f} s (vendors read in turn: {sum_bound(bounds, rates):.2f} s;"
-                  f" {per}); Terraform's one read per resource: {entries:,} requests")  # fmt: skip
-            report_requests(requests, bounds)
+            limited(args, work, plan_dir, db, projects, bounds, entries, ours)
+
+
+def limited(
+    args: argparse.Namespace,
+    work: Path,
+    plan_dir: Path,
+    db: Path,
+    projects: int,
+    bounds: Mapping[str, tuple[int, str]],
+    entries: int,
+    unlimited: float,
+) -> None:
+    """The no-op plan with each emulator at its vendor's real limits (a fresh server, so that
+    Coperniq's day starts full), timed --limited-repeat times, against the bound the limits
+    set. With --against, another checkout's billplan is timed in turn with this one, run for
+    run in the same conditions (between runs, --settle seconds let the vendors' buckets
+    fill again, as they would between two CI jobs). `unlimited`: this checkout's plan with
+    the limits lifted, what billplan's own work costs on this machine now; the plan can be
+    no faster than that either."""
+    programs = {"this": BILLPLAN} | ({"against": str(args.against)} if args.against else {})
+    times: dict[str, list[float]] = {name: [] for name in programs}
+    requests: dict[str, dict[str, int]] = {}
+    refused: dict[str, Counter[str]] = {name: Counter() for name in programs}
+    load_before = os.getloadavg()
+    with serve(db, plan_dir, work / "server.log") as served:
+        build(plan_dir, projects, max_rps=None)
+        settings = {v: served.settings(v) for v in VENDORS}
+        for _ in range(args.limited_repeat):
+            for name, program in programs.items():
+                time.sleep(args.settle)
+                served.clear_requests()
+                took, run = billplan("plan", plan_dir, "--detailed-exitcode", program=program)
+                if run.returncode != 0:
+                    raise RuntimeError(f"{name}: not a no-op ({run.returncode}):\n{run.stdout}")
+                times[name].append(took)
+                requests[name] = counted(served)
+                for vendor in VENDORS:
+                    statuses = [r["status"] for r in served.requests(vendor)]
+                    refused[name][vendor] += statuses.count(429)
+    load_after = os.getloadavg()
+    rates = {v: float(settings[v]["rate_limit_per_second"]) for v in VENDORS}
+    # A vendor's share of the bound: its requests beyond the burst its limit lets through at
+    # once (the smaller of the emulator's and the one the client uses: PROVIDERS), at its rate.
+    from compiler.providers import PROVIDERS
+
+    bursts = {v: min(int(settings[v]["burst"]), PROVIDERS[v].rate_burst) for v in VENDORS}
+    share = {v: max(0, bounds[v][0] - bursts[v]) / rates[v] for v in VENDORS}
+    bound = max(share.values())
+    print(
+        f"at the real limits ({args.limited_repeat} runs each, alternating; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, {os.cpu_count()} cores):"
+    )
+    for vendor in VENDORS:
+        print(
+            f"  {vendor:>8}: {bounds[vendor][0]:>3} requests at {rates[vendor]:g}/s, burst "
+            f"{bursts[vendor]:>3}: {share[vendor]:.2f} s; in turn at a burst of 1: "
+            f"{bounds[vendor][0] / rates[vendor]:.2f} s"
+        )
+    print(
+        f"  concurrent bound (the slowest vendor's share) {bound:.2f} s; vendors read in turn "
+        f"without bursts {sum_bound(bounds, rates):.2f} s; Terraform's one read per resource: "
+        f"{entries:,} requests"
+    )
+    floor = max(bound, unlimited)
+    print(
+        f"  billplan's own work (this checkout, limits lifted, best run): {unlimited:.2f} s; "
+        f"the larger of it and the bound: {floor:.2f} s"
+    )
+    for name, program in programs.items():
+        runs = times[name]
+        middle = statistics.median(runs)
+        print(
+            f"  billplan plan ({name}: {program}): median {middle:.2f} s "
+            f"(min {min(runs):.2f}, max {max(runs):.2f}) = {middle / bound:.2f}x the bound, "
+            f"{middle / floor:.2f}x the larger; 429s: {sum(refused[name].values())}"
+        )
+        report_requests(requests[name], bounds)
 
 
 def sum_bound(bounds: Mapping[str, tuple[int, str]], rates: Mapping[str, Any]) -> float:

@@ -1,10 +1,12 @@
 """Executing a Plan: provider calls in a safe order, state written after every call.
 
-Order: state-only changes (adopt, forget), then deletes, then updates, then creates in
-batches. A create is first recorded as pending, with the moment it is sent (`sent_at`, UTC),
-so that a crash or a lost response leaves a trace the next plan resolves by reading back
-(adopt), never by creating twice. A failure is
-reported with its address and the run goes on with the changes that do not depend on it.
+Order: state-only changes (adopt, forget: recorded together in one write, with the `moved:`
+renames and the protection marks, as no vendor call comes between them), then deletes, then
+updates, then creates in batches. A create is first recorded as pending, with the moment it
+is sent (`sent_at`, UTC), so that a crash or a lost response leaves a trace the next plan
+resolves by reading back (adopt), never by creating twice. A failure is reported with its
+address and the run goes on with the changes that do not depend on it. Each write costs what
+it changed, not the size of the state (compiler.state.local: the ledger, under the lock).
 
 Protection marks (`protect:`, Plan.protection) are written to state first, with the `moved:`
 renames, and every entry apply writes keeps its address's mark. A plan that would delete a
@@ -24,6 +26,7 @@ from compiler import moved
 from compiler.model import Observed
 from compiler.model.change import Change, Plan
 from compiler.model.fields import field_changes
+from compiler.ownership import Owners
 from compiler.providers.base import OutcomeUnknown, Provider, ProviderError
 from compiler.state import Backend, Entry, EntryStatus, State
 
@@ -50,6 +53,7 @@ class Applied:
 
 
 _ORDER = {"forget": 0, "adopt": 1, "delete": 2, "update": 3, "create": 4}
+_STATE_ONLY = ("forget", "adopt")  # no vendor call
 
 
 def actionable(plan: Plan) -> list[Change]:
@@ -75,21 +79,35 @@ def apply_plan(
         if problems := moved.commit(state, plan.moved):
             result.failures += [Failure("moved", problem) for problem in problems]
             return result
-        backend.write(state)
         result.moved = len(plan.moved)
         plan = moved.unmoved(plan)
     result.marked = _mark(state, plan.protection)
-    if result.marked:
-        backend.write(state)
+    owners = Owners(state)  # indexed once: each change's check then costs the same
     changes = actionable(plan)
+    # The renames, the marks and the changes to state alone (adopt, forget) call no vendor:
+    # one write records them all, before the first vendor call.
+    settled = [c for c in changes if c.action in _STATE_ONLY]
+    for change in settled:
+        refusal = ownership_problem(change, state, owners)
+        if refusal is not None:
+            result.failures.append(Failure(change.address, f"not written: {refusal}"))
+            continue
+        _apply_one(change, providers[change.provider], state, plan.protection)
+        result.done.append(change)
+    if result.moved or result.marked or result.done:
+        backend.write(state)
+    for change in settled:
+        progress(change)
     # Creates are batched per provider and type, across projects: the fewest requests. A
     # batch the vendor refuses because of some of its items is sent again without them.
     creates: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in changes:
+        if change.action in _STATE_ONLY:
+            continue
         if change.action == "create":
             creates[(change.provider, change.type)].append(change)
             continue
-        refusal = ownership_problem(change, state)
+        refusal = ownership_problem(change, state, owners)
         if refusal is not None:
             result.failures.append(Failure(change.address, f"not written: {refusal}"))
             progress(change)
@@ -112,7 +130,8 @@ def apply_plan(
             _create_batch(chunk, provider, backend, state, result, plan.protection)
             for change in chunk:
                 progress(change)
-    backend.write(state)  # the outcome of the last create batch
+    if creates:
+        backend.write(state)  # the outcome of the last create batch
     return result
 
 
@@ -162,13 +181,22 @@ def _apply_one(change: Change, provider: Provider, state: State, marks: Mapping[
         _check_echo(change, observed)
 
 
-def ownership_problem(change: Change, state: State) -> str | None:
+def ownership_problem(change: Change, state: State, owners: Owners | None = None) -> str | None:
     """Why billplan may not make this write now, or None.
 
     billplan writes only what its state owns, or an object found for an address that owns
     nothing yet (a lost create found again, a tagged object, a twin to adopt); never an
-    object another address owns, and never one state has let go of.
+    object another address owns, and never one state has let go of. owners: state indexed
+    by remote id for a whole apply (indexed here for one check when not given); the change's
+    addresses are marked as about to be written.
     """
+    problem = _ownership_problem(change, state, owners or Owners(state))
+    if owners is not None:
+        owners.checked(change.address, change.moved_from)
+    return problem
+
+
+def _ownership_problem(change: Change, state: State, owners: Owners) -> str | None:
     entry = state.entries.get(change.address)
     if change.action == "create":
         # A create may replace only the object it was planned to replace (deleted remotely).
@@ -179,11 +207,7 @@ def ownership_problem(change: Change, state: State) -> str | None:
         return None
     if change.action == "delete" and entry is not None and entry.protected:
         return "it is protected (`protect: true`); billplan never deletes it"
-    owner = next(
-        (e.address for e in state.entries.values()
-         if e.remote_id == change.remote_id and e.type == change.type),
-        None,
-    )  # fmt: skip
+    owner = owners.owner(change.type, change.remote_id)
     if change.moved_from:
         if owner != change.moved_from:
             return f"{change.moved_from} no longer owns {change.remote_id}"

@@ -23,12 +23,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler import __version__, credentials, jsonio
+# Only what building the parser needs: `billplan --help` imports nothing it does not print.
+from compiler import __version__, credentials
 from compiler.limits import DEFAULT_MAX_ITEMS, MAX_ITEMS_ENV, LimitError, Limits
-from compiler.render import terminal
-from compiler.render.safe import visible
-from compiler.state import StateError
-from compiler.validate import check, schema_text
 
 if TYPE_CHECKING:
     from compiler.apply import Applied
@@ -40,8 +37,9 @@ if TYPE_CHECKING:
     from compiler.targets import Targets
     from compiler.workspace import Workspace
 
-# The commands that talk to vendors import what they need (httpx, deepdiff, the providers)
-# when they run: `validate` and `render` run in CI on every push and should start fast.
+# Each command imports what it needs when it runs: the stages and views (YAML, Jinja, rich)
+# for the commands that read plans, and for those that talk to vendors httpx, deepdiff and
+# the providers besides. `validate` and `render` run in CI on every push and start fast.
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -53,6 +51,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process SIGINT stopped
 
 
 def _as_of(text: str | None) -> date:
+    from compiler.render.safe import visible
+
     value = text or os.environ.get("BILLPLAN_AS_OF")
     if not value:
         return date.today()
@@ -73,6 +73,9 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from compiler.policy import PolicyFileError, read_file
+    from compiler.render import terminal
+    from compiler.render.safe import visible
+    from compiler.validate import check
 
     as_of = _as_of(args.as_of)
     limits = _limits(args)
@@ -121,6 +124,8 @@ def _saved_plan_given(path: str, command: str) -> int | None:
 
     if not planfile.is_saved_plan(target):
         return None
+    from compiler.render.safe import visible
+
     shown = visible(path)
     return _fail(
         f"{shown} is a saved plan (made by `billplan plan -o {shown}`), not a plan: "
@@ -136,8 +141,9 @@ def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnos
     directory, and validating it is what to do. None when target is not such a fragment."""
     from compiler.diagnostics import Diagnostic, Mark
     from compiler.load import LoadError, load, plan_files
+    from compiler.render import terminal
     from compiler.state.location import plan_file_problems
-    from compiler.validate import REQUIRED_SECTIONS
+    from compiler.validate import REQUIRED_SECTIONS, check
 
     directory = target.parent
     if not target.is_file() or len(plan_files(directory)) < 2:
@@ -171,6 +177,8 @@ def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnos
 
 def cmd_render(args: argparse.Namespace) -> int:
     from compiler.render import items as render_items
+    from compiler.render import terminal
+    from compiler.validate import check
 
     if (refused := _saved_plan_given(args.path, "render")) is not None:
         return refused
@@ -193,6 +201,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from compiler import forecast
+    from compiler.render import terminal
+    from compiler.validate import check
 
     if (refused := _saved_plan_given(args.path, "forecast")) is not None:
         return refused
@@ -216,6 +226,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from compiler.validate import schema_text
+
     sys.stdout.write(schema_text())
     return EXIT_OK
 
@@ -224,8 +236,11 @@ def _sandbox(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "sandbox", False)) or os.environ.get("BILLPLAN_SANDBOX") == "1"
 
 
-def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace:
+def _open(
+    args: argparse.Namespace, path: str | Path | None = None, *, read_ahead: bool = False
+) -> Workspace:
     from compiler.providers import PROVIDERS
+    from compiler.render import terminal
     from compiler.workspace import WorkspaceError, open_workspace
 
     try:
@@ -246,6 +261,7 @@ def _open(args: argparse.Namespace, path: str | Path | None = None) -> Workspace
         limits=_limits(args),
         policy=_policy_file(args),
         allowed=_allowed(args),
+        read_ahead=read_ahead,
     )
     for note in workspace.notes:
         terminal.note(note)
@@ -275,6 +291,8 @@ def _allowed(args: argparse.Namespace) -> frozenset[str]:
 
 
 def _fail(message: str) -> int:
+    from compiler.render import terminal
+
     terminal.error(message)
     return EXIT_ERROR
 
@@ -282,6 +300,7 @@ def _fail(message: str) -> int:
 def _planning_errors() -> tuple[type[Exception], ...]:
     """What stops a command that plans: a bad plan, state, a vendor, or a --target."""
     from compiler.providers import ProviderError
+    from compiler.state import StateError
     from compiler.targets import TargetError
     from compiler.workspace import WorkspaceError
 
@@ -290,6 +309,7 @@ def _planning_errors() -> tuple[type[Exception], ...]:
 
 def _errors_of(exc: Exception) -> int:
     """Report a failure that stopped a command, with every located problem it carries."""
+    from compiler.render import terminal
     from compiler.state.location import StateLocationError
     from compiler.workspace import WorkspaceError
 
@@ -308,7 +328,7 @@ def _targets(args: argparse.Namespace) -> Targets:
 def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.operations import planning
     from compiler.planfile import PlanFileError
-    from compiler.render import drift
+    from compiler.render import drift, terminal
     from compiler.render.plan_view import TerminalPlan
 
     if (refused := _saved_plan_given(args.path, "plan")) is not None:
@@ -321,7 +341,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     view = TerminalPlan(args.format, args.show_unchanged, args.out)
     try:
         targets = _targets(args)
-        with _open(args) as workspace:
+        # A plan reads the vendors while it expands, unless --target narrows what it reads.
+        with _open(args, read_ahead=not targets) as workspace:
             save_to = Path(args.out) if args.out else None
             plan = planning.plan(workspace, targets, mode, view, save_to=save_to)
     except _planning_errors() as exc:
@@ -412,6 +433,7 @@ def _applied(
     from compiler.operations.saved_plan import SavedPlanRefused
     from compiler.policy import PolicyBreached
     from compiler.render import apply_view as view
+    from compiler.render import terminal
 
     try:
         with _open(args, path) as workspace:
@@ -460,6 +482,8 @@ def _rerun_options(args: argparse.Namespace, with_targets: bool) -> tuple[str, .
 
 def _breached(exc: PolicyBreached) -> int:
     """A plan refused for the policy rules it breaks: each rule, then what to do."""
+    from compiler.render import terminal
+
     terminal.details(exc.lines)
     terminal.error(str(exc))
     return EXIT_POLICY
@@ -469,6 +493,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     """A saved plan printed again, as `plan` printed it, from the file alone: no vendor is
     contacted and no credential read."""
     from compiler import planfile
+    from compiler.render import terminal
     from compiler.render.plan_view import TerminalPlan
 
     path = Path(args.file)
@@ -495,6 +520,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _backend_only(args: argparse.Namespace) -> Backend:
     """The plan's state backend, for commands that need no provider (state, force-unlock)."""
     from compiler.operations import state_edit
+    from compiler.render import terminal
 
     try:
         return state_edit.open_backend(Path(args.path), sandbox=_sandbox(args))
@@ -505,6 +531,8 @@ def _backend_only(args: argparse.Namespace) -> Backend:
 
 def cmd_state_list(args: argparse.Namespace) -> int:
     from compiler.operations import state_edit
+    from compiler.render.safe import visible
+    from compiler.state import StateError
 
     try:
         entries = state_edit.entries(_backend_only(args))
@@ -517,7 +545,10 @@ def cmd_state_list(args: argparse.Namespace) -> int:
 
 
 def cmd_state_show(args: argparse.Namespace) -> int:
+    from compiler import jsonio
     from compiler.operations import state_edit
+    from compiler.render import terminal
+    from compiler.state import StateError
 
     try:
         entry = state_edit.entry(_backend_only(args), args.address)
@@ -529,6 +560,7 @@ def cmd_state_show(args: argparse.Namespace) -> int:
 
 def cmd_state_rm(args: argparse.Namespace) -> int:
     from compiler.operations import state_edit
+    from compiler.state import StateError
 
     try:
         state_edit.forget(_backend_only(args), args.addresses, args.lock_timeout)
@@ -541,6 +573,8 @@ def cmd_state_rm(args: argparse.Namespace) -> int:
 
 def cmd_state_reject(args: argparse.Namespace) -> int:
     from compiler.operations import state_edit
+    from compiler.render.safe import visible
+    from compiler.state import StateError
 
     try:
         recorded = state_edit.reject(
@@ -559,6 +593,9 @@ def cmd_state_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_force_unlock(args: argparse.Namespace) -> int:
+    from compiler.render.safe import visible
+    from compiler.state import StateError
+
     try:
         _backend_only(args).force_unlock(args.lock_id)
     except StateError as exc:
@@ -569,6 +606,7 @@ def cmd_force_unlock(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from compiler.importer import adopt
+    from compiler.render.safe import visible
 
     try:
         with _open(args) as workspace, workspace.backend.lock("import", args.lock_timeout):
@@ -582,7 +620,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from compiler.operations import onboarding
     from compiler.providers import PROVIDERS
-    from compiler.render import onboarding_view
+    from compiler.render import onboarding_view, terminal
+    from compiler.render.safe import visible
 
     if bool(args.all) == bool(args.project):
         return _fail("name the vendor projects to onboard (--project ID, repeatable) or --all")
@@ -617,7 +656,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
-    from compiler.render import sandbox_view
+    from compiler.render import sandbox_view, terminal
     from compiler.sandbox import SandboxDatabaseError
 
     db = Path(args.db)
@@ -644,7 +683,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_seed_portfolio(args: argparse.Namespace) -> int:
     from compiler.operations import sandbox_server
-    from compiler.render import sandbox_view
+    from compiler.render import sandbox_view, terminal
     from compiler.state.location import StateLocationError
 
     try:
@@ -660,6 +699,8 @@ def cmd_sandbox_seed_portfolio(args: argparse.Namespace) -> int:
 
 def cmd_sandbox_invoice(args: argparse.Namespace) -> int:
     from compiler.operations.sandbox_server import invoiced
+    from compiler.render.safe import visible
+    from compiler.state import StateError
 
     args.sandbox = True
     try:
@@ -1191,5 +1232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("billplan: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a disk or file problem no command anticipated: say it plainly
+        from compiler.render.safe import visible
+
         print(f"billplan: error: {visible(exc)}", file=sys.stderr)
         return EXIT_ERROR

@@ -23,10 +23,11 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from compiler.load import PathKey
+if TYPE_CHECKING:  # `billplan --help` reads the flags here: no YAML for it
+    from compiler.load import PathKey
 
 SANDBOX_URL_ENV = "BILLPLAN_SANDBOX_URL"
 ENDPOINT_FLAG = "--endpoint"

@@ -36,6 +36,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from compiler import adjust, drift
+from compiler.holdings import Claim, Holdings
 from compiler.model import Observed, Resource
 from compiler.model.change import (
     Change,
@@ -47,7 +48,7 @@ from compiler.model.change import (
     Unmanaged,
     settle_commands,
 )
-from compiler.model.fields import field_changes, same
+from compiler.model.fields import field_changes
 from compiler.moved import under
 from compiler.state import Entry, State
 
@@ -88,9 +89,9 @@ def diff(
         provider_of_type.setdefault(entry.type, entry.provider)
     for obs in observed:
         remote[(obs.type, obs.remote_id)] = obs
-    claimed: set[tuple[str, str]] = {
-        (e.type, e.remote_id) for e in state.entries.values() if e.remote_id
-    }
+    # Indexed once: each unheld item below is looked up, never searched for among them all.
+    holdings = Holdings(remote.values())
+    claimed: set[Claim] = {(e.type, e.remote_id) for e in state.entries.values() if e.remote_id}
     changes: list[Change] = []
     # Lost creates found neither by tag nor as sent: settled once every exact match is claimed.
     unsettled: list[tuple[Resource, Entry]] = []
@@ -112,7 +113,7 @@ def diff(
             # remote_id names the object the create replaces, so apply knows it may.
             changes.append(replace(gone, remote_id=entry.remote_id))
             continue
-        tagged = _find_tagged(address, resource.type, remote.values(), claimed)
+        tagged = holdings.tagged(address, resource.type, claimed)
         if tagged is not None:
             # The vendor holds an object tagged with this address: billplan made it (a lost
             # create, or a lost state); own it, and bring it to the plan if it differs.
@@ -125,7 +126,7 @@ def diff(
                 found = replace(found, reason="adopted")
             changes.append(replace(found, detail=f"{why}; {found.detail}".rstrip("; ")))
             continue
-        sent = _find_sent(entry, remote.values(), claimed) if entry is not None else None
+        sent = _find_sent(entry, holdings, claimed) if entry is not None else None
         if entry is not None and sent is not None:
             claimed.add((sent.type, sent.remote_id))
             if sent.type != resource.type:
@@ -141,7 +142,7 @@ def diff(
                     found = replace(found, reason="adopted")
                 changes.append(replace(found, detail=f"{why}; {found.detail}".rstrip("; ")))
                 continue
-        match = sent or _find_adoptable(resource, remote.values(), claimed)
+        match = sent or _find_adoptable(resource, holdings, claimed)
         if match is not None:
             claimed.add((match.type, match.remote_id))
             why = (
@@ -178,11 +179,11 @@ def diff(
         if obs is None:
             # A lost create of a charge since removed: only billplan's tag proves it landed
             # (then it is deleted like any removed object); content alone proves nothing.
-            obs = _find_tagged(address, entry.type, remote.values(), claimed)
+            obs = holdings.tagged(address, entry.type, claimed)
             if obs is not None:
                 claimed.add((obs.type, obs.remote_id))
         if obs is None and entry.remote_id is None:
-            forgotten.append((entry, _look_alikes(entry, remote.values(), claimed)))
+            forgotten.append((entry, _look_alikes(entry, holdings, claimed)))
         elif obs is None:
             changes.append(_forget(entry))
         elif obs.locked:
@@ -208,7 +209,7 @@ def diff(
     for resource, entry in unsettled:
         alike = [
             o
-            for o in _look_alikes(entry, remote.values(), claimed, fixed=resource.fixed)
+            for o in _look_alikes(entry, holdings, claimed, fixed=resource.fixed)
             if (o.type, o.remote_id) not in theirs
         ]
         shown |= {(o.type, o.remote_id) for o in alike}
@@ -550,8 +551,8 @@ def _sent_on(entry: Entry) -> str:
 
 def _look_alikes(
     entry: Entry,
-    candidates: Iterable[Observed],
-    claimed: set[tuple[str, str]],
+    holdings: Holdings,
+    claimed: set[Claim],
     fixed: frozenset[str] = frozenset(),
 ) -> list[Observed]:
     """What a lost create may have made, most like what was sent first: unclaimed objects of
@@ -561,10 +562,8 @@ def _look_alikes(
     since = entry.sent_at - CLOCK_SKEW if entry.sent_at is not None else None
     found = [
         obs
-        for obs in candidates
-        if obs.type == entry.type
-        and (obs.type, obs.remote_id) not in claimed
-        and str(obs.project_id) == str(entry.project_id)
+        for obs in holdings.placed(entry.type, entry.project_id)
+        if (obs.type, obs.remote_id) not in claimed
         and obs.owner in (None, entry.address)
         and obs.remote_id not in entry.rejected
         and (since is None or obs.created is None or obs.created >= since)
@@ -639,38 +638,22 @@ def _settle(
     )
 
 
-def _find_adoptable(
-    resource: Resource, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
-) -> Observed | None:
-    # An object tagged for an address is that address's (see _find_tagged), never a twin.
-    untagged = [obs for obs in candidates if obs.owner is None]
+def _find_adoptable(resource: Resource, holdings: Holdings, claimed: set[Claim]) -> Observed | None:
+    """The unclaimed object exactly what a create of resource would make, but for billplan's
+    tags (lowest id if several). An object tagged for an address is that address's (see
+    Holdings.tagged), never a twin."""
     wanted = {k: v for k, v in resource.attributes.items() if k not in resource.tags}
-    return _find_equal(
-        resource.type, resource.project_id, wanted, untagged, claimed, ignore=resource.tags
+    return holdings.equal(
+        resource.type, resource.project_id, wanted, claimed, ignore=resource.tags, untagged=True
     )
 
 
-def _find_sent(
-    entry: Entry, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
-) -> Observed | None:
+def _find_sent(entry: Entry, holdings: Holdings, claimed: set[Claim]) -> Observed | None:
     """For a pending create (sent, response lost): the unclaimed remote object equal to what
     was sent, if it landed."""
     if entry.status != "pending" or entry.remote_id is not None:
         return None
-    return _find_equal(entry.type, entry.project_id, entry.attributes, candidates, claimed)
-
-
-def _find_tagged(
-    address: str, type_name: str, candidates: Iterable[Observed], claimed: set[tuple[str, str]]
-) -> Observed | None:
-    matches = [
-        obs
-        for obs in candidates
-        if obs.owner == address
-        and obs.type == type_name
-        and (obs.type, obs.remote_id) not in claimed
-    ]
-    return min(matches, key=lambda obs: obs.remote_id) if matches else None
+    return holdings.equal(entry.type, entry.project_id, entry.attributes, claimed)
 
 
 def _entry_of(resource: Resource, obs: Observed) -> Entry:
@@ -683,27 +666,6 @@ def _entry_of(resource: Resource, obs: Observed) -> Entry:
         date=obs.date,
         amount=obs.amount,
     )
-
-
-def _find_equal(
-    type_name: str,
-    project_id: str | int,
-    attributes: Mapping[str, Any],
-    candidates: Iterable[Observed],
-    claimed: set[tuple[str, str]],
-    ignore: frozenset[str] = frozenset(),
-) -> Observed | None:
-    """The unclaimed remote object exactly equal to these attributes (lowest id if several),
-    leaving out the `ignore` keys of the remote side."""
-    matches = [
-        obs
-        for obs in candidates
-        if obs.type == type_name
-        and (obs.type, obs.remote_id) not in claimed
-        and str(obs.project_id) == str(project_id)
-        and same({k: v for k, v in obs.attributes.items() if k not in ignore}, attributes)
-    ]
-    return min(matches, key=lambda obs: obs.remote_id) if matches else None
 
 
 def _pair_moves(changes: list[Change], wanted: set[str], owned: set[str]) -> list[Change]:

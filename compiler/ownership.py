@@ -12,10 +12,13 @@ vendor lets it tag nothing, so it says so:
   other state names in the same PostgreSQL database (`Backend.others_holding`).
 - A state read back behind its ledger (a restored backup) took back what the later runs made
   (compiler.state.ledger): the plan names those objects.
+
+Within one state, `Owners` says which address owns a vendor object, for apply's checks.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -97,3 +100,52 @@ def notes(backend: Backend, state: State, plan: Plan, observed: Iterable[Observe
             "project from one state only, or `billplan state rm` it from the other first"
         )
     return said
+
+
+class Owners:
+    """Which address in state owns each vendor object (type, remote id): indexed once per
+    apply, so that checking a change costs the same however large the state.
+
+    apply writes an entry only at the address of a change it has just checked (or at the
+    address that change takes over, `moved_from`): `checked` names them, and they are indexed
+    again before the next lookup, when their writes are done.
+    """
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._claim: dict[str, tuple[str, str]] = {}
+        self._owners: dict[tuple[str, str], list[str]] = defaultdict(list)
+        # Every address, until the first lookup: a check that looks nothing up (a create's)
+        # costs no index.
+        self._stale: list[str] | None = None
+
+    def owner(self, type_name: str, remote_id: str) -> str | None:
+        """The address whose entry holds this object, or None."""
+        for address in self._state.entries if self._stale is None else self._stale:
+            self._index(address)
+        self._stale = []
+        found = self._owners.get((type_name, remote_id), [])
+        if len(found) > 1:
+            # Two addresses hold one object (a state edited by hand): the first in state's
+            # own order, as every check before this index said.
+            return next(
+                address
+                for address, e in self._state.entries.items()
+                if e.remote_id == remote_id and e.type == type_name
+            )
+        return found[0] if found else None
+
+    def checked(self, *addresses: str | None) -> None:
+        """Addresses whose entries the change just checked may write."""
+        if self._stale is not None:
+            self._stale.extend(a for a in addresses if a is not None)
+
+    def _index(self, address: str) -> None:
+        old = self._claim.pop(address, None)
+        if old is not None:
+            self._owners[old].remove(address)
+        entry = self._state.entries.get(address)
+        if entry is not None and entry.remote_id is not None:
+            claim = (entry.type, entry.remote_id)
+            self._claim[address] = claim
+            self._owners[claim].append(address)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,6 +97,19 @@ class PlanBudget:
         self.compiled.add(source)
         self.steps -= len(source) * COMPILE_STEPS_PER_CHAR
 
+    # A plan's descriptions rendered in two processes (compiler/expand/parallel.py): the
+    # other's work is taken from this budget as if it had been done here, afterwards.
+
+    def affords(self, steps: int, seconds: float) -> bool:
+        """Whether taking that much more leaves at least what one description may take: then
+        every rendering of the other process had its full allowance, as it would have here."""
+        return self.steps - steps >= STEPS and self.elapsed + seconds <= self.seconds
+
+    def take(self, steps: int, seconds: float, compiled: Iterable[str]) -> None:
+        self.steps -= steps
+        self.elapsed += seconds
+        self.compiled.update(compiled)
+
 
 @dataclass
 class _Meter:
@@ -130,11 +143,14 @@ def start(budget: PlanBudget | None) -> _Meter:
     return meter
 
 
-def stop(meter: _Meter, budget: PlanBudget | None) -> None:
+def stop(meter: _Meter, budget: PlanBudget | None) -> int:
+    """End the rendering; the steps it took, up to what it had, paid from the budget."""
     meter.running = False
+    took = meter.allowed - max(meter.left, 0)
     if budget is not None:
-        budget.steps -= meter.allowed - max(meter.left, 0)  # what it took, up to what it had
+        budget.steps -= took
         budget.elapsed += time.perf_counter() - meter.started
+    return took
 
 
 def _plan_exhausted() -> Exhausted:

@@ -5,13 +5,16 @@ Python internals, environment variables or files: an immutable sandbox with stri
 no globals, Jinja's built-in filters (safe inside the sandbox) and the plan language's own.
 Nor may it exhaust the machine that runs it: every value it makes, every operation and every
 loop pass is metered as it runs (compiler/template_limits.py says how much a description may
-do, and why).
+do, and why). A template that only writes values is rendered without Jinja's runtime, to the
+same text (compiler/template_direct.py).
 """
 
 from __future__ import annotations
 
 import calendar
+import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache, partial, wraps
@@ -22,6 +25,7 @@ from jinja2 import (
     Template,
     TemplateError,
     TemplateSyntaxError,
+    meta,
     nodes,
     pass_context,
 )
@@ -31,9 +35,10 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from compiler import template_direct
 from compiler import template_limits as limits
-from compiler.money import format_grouped, round_money
-from compiler.template_limits import WIDTH, Exhausted, PlanBudget, TooLarge
+from compiler.money import Rounding, format_grouped, round_money
+from compiler.template_limits import STEPS, WIDTH, Exhausted, PlanBudget, TooLarge
 
 
 class TemplateProblem(Exception):
@@ -91,9 +96,34 @@ def _date(value: date, fmt: str = "%Y-%m-%d") -> str:
 
 @pass_context
 def _money(context: Context, value: Decimal | int, currency: str | None = None) -> str:
+    return _money_in(context, value, currency)
+
+
+def _money_in(context: Mapping[str, Any], value: Decimal | int, currency: str | None) -> str:
+    """The amount rounded and grouped in `currency`, else the item's (Context.get and a
+    mapping's get read the same names)."""
     code = str(currency or context.get("currency") or "USD")
     rounding = context.get("rounding") or "half_up"
+    if type(value) is Decimal and value.is_finite() and type(rounding) is str:
+        return _grouped(value, code, rounding)
     return format_grouped(round_money(Decimal(value), code, rounding), code)
+
+
+@lru_cache(maxsize=4096)
+def _grouped(value: Decimal, code: str, rounding: Rounding) -> str:
+    """An amount as the `money` filter writes it: once per amount, as a charge's items
+    mostly bill the same one."""
+    return format_grouped(round_money(value, code, rounding), code)
+
+
+# The filters above as compiler/template_direct.py calls them: (context, value, *args).
+_DIRECT_FILTERS: Mapping[str, Callable[..., Any]] = {
+    "month_name": lambda context, value: _month_name(value),
+    "month_abbr": lambda context, value: _month_abbr(value),
+    "quarter": lambda context, value: _quarter(value),
+    "date": lambda context, value, *args, **kwargs: _date(value, *args, **kwargs),
+    "money": lambda context, value, currency=None: _money_in(context, value, currency),
+}
 
 
 _TOLL = "toll"
@@ -406,6 +436,41 @@ def compile_template(source: str) -> Template:
         ) from None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A description template as compiled once per process: Jinja's, the direct reading of
+    it when it only writes values, and what its text depends on."""
+
+    jinja: Template
+    direct: template_direct.Direct | None
+    reads: frozenset[str]  # the context names it reads
+    # Whether the same context always renders the same text: no `random` filter, and no
+    # calls (a method such as a date's today() reads the clock).
+    repeatable: bool
+
+
+@lru_cache(maxsize=4096)
+def prepare(source: str) -> Prepared:
+    """Compile a description (TemplateProblem for a syntax error) and read what it does."""
+    template = compile_template(source)
+    tree = environment().parse(source)  # it compiled: it parses
+    return Prepared(
+        jinja=template,
+        direct=template_direct.read(tree, _DIRECT_FILTERS),
+        reads=frozenset(meta.find_undeclared_variables(tree)),
+        repeatable=not any(True for _ in tree.find_all(nodes.Call))
+        and all(used.name != "random" for used in tree.find_all(nodes.Filter)),
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A description's text and the template steps rendering it took (compiling aside)."""
+
+    text: str
+    steps: int
+
+
 def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = None) -> str:
     """Render one description; raises TemplateProblem with a message a plan author can act on.
 
@@ -414,6 +479,13 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
     """
     if "{" not in source:
         return source  # plain text: most descriptions, and the hot path of large plans
+    return render_counted(source, context, budget).text
+
+
+def render_counted(
+    source: str, context: Mapping[str, Any], budget: PlanBudget | None = None
+) -> Rendered:
+    """render(), saying how many template steps it took."""
     if len(source) > WIDTH:
         raise TemplateProblem(
             f"template refused: it is {len(source):,} characters long; a description may be "
@@ -421,12 +493,57 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
         )
     if budget is not None and budget.spent:
         raise _spent(budget)
-    template = compile_template(source)
+    prepared = prepare(source)
     if budget is not None and source not in budget.compiled:
         budget.pay_compile(source)
+    if prepared.direct is not None:
+        # No steps to count: only the time, which the plan's budget bounds as well.
+        started = time.perf_counter()
+        text = prepared.direct.render(context)
+        if budget is not None:
+            budget.elapsed += time.perf_counter() - started
+        if text is not None:
+            return Rendered(text, 0)
+    return _render_jinja(prepared.jinja, context, budget)
+
+
+def render_again(
+    direct: template_direct.Direct, context: Mapping[str, Any], budget: PlanBudget | None
+) -> str | None:
+    """render() of a template this plan has rendered before (so its source is checked,
+    compiled and paid for) that renders directly: its text, or None when Jinja must."""
+    if budget is None:
+        return direct.render(context)
+    if budget.spent:
+        raise _spent(budget)
+    started = time.perf_counter()
+    text = direct.render(context)
+    budget.elapsed += time.perf_counter() - started
+    return text
+
+
+def repeat(rendered: Rendered, budget: PlanBudget | None) -> bool:
+    """Pay for rendering a repeatable description again with a context it reads the same:
+    what it took the first time, so the plan's budget runs down exactly as if it were
+    rendered. False when it must be rendered after all (near the end of the budget, where
+    the plan's steps left, not STEPS, bound a rendering)."""
+    if budget is None:
+        return True
+    if budget.spent:
+        raise _spent(budget)
+    if budget.steps < STEPS:
+        return False
+    budget.steps -= rendered.steps
+    return True
+
+
+def _render_jinja(
+    template: Template, context: Mapping[str, Any], budget: PlanBudget | None
+) -> Rendered:
     meter = limits.start(budget)
+    steps = 0
     try:
-        return template.render(context)
+        text = template.render(context)
     except Exhausted as exc:
         if exc.plan and budget is not None:
             raise _spent(budget) from None
@@ -456,7 +573,8 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
     except Exception as exc:  # a template is the plan author's code: never a traceback
         raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}") from None
     finally:
-        limits.stop(meter, budget)
+        steps = limits.stop(meter, budget)
+    return Rendered(text, steps)
 
 
 def _spent(budget: PlanBudget) -> PlanBudgetSpent:

@@ -8,7 +8,7 @@ which checks meaning, so validate and render can never disagree.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,13 +44,20 @@ class Checked:
         return not self.diagnostics
 
 
-def check(target: Path, as_of: date, limits: Limits | None = None) -> Checked:
+def check(
+    target: Path,
+    as_of: date,
+    limits: Limits | None = None,
+    loaded: Callable[[Document], None] | None = None,
+) -> Checked:
     """Load, schema-check and expand a plan; every problem found is in .diagnostics.
 
     limits: how large it may expand; by default BILLPLAN_MAX_ITEMS or the default limits.
+    loaded: called with the document once it is loaded and its schema holds, before it is
+    expanded (`plan` starts reading the vendors then: compiler.workspace.ReadAhead).
     """
     with _no_cycle_collection():
-        return _check(target, as_of, limits or Limits.given())
+        return _check(target, as_of, limits or Limits.given(), loaded)
 
 
 @contextmanager
@@ -71,7 +78,9 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _check(target: Path, as_of: date, limits: Limits) -> Checked:
+def _check(
+    target: Path, as_of: date, limits: Limits, loaded: Callable[[Document], None] | None
+) -> Checked:
     if linked := plan_file_problems(target):
         # What such a file holds is not the plan's: reported alone, never read.
         return Checked(None, diagnostics=linked)
@@ -91,6 +100,8 @@ def _check(target: Path, as_of: date, limits: Limits) -> Checked:
         n = len(path)
         return any(b[:n] == path for b in broken)
 
+    if loaded is not None and not problems:
+        loaded(doc)
     expansion = expand(doc, as_of, skip=skip, revalidate=revalidate_charge, limits=limits)
     problems += read_policy(doc, skip)[1]
     diagnostics = sorted_diagnostics([*problems, *expansion.diagnostics])

@@ -5,18 +5,25 @@ to the vendors (or to the sandbox), refresh what they hold, and diff (or, for `p
 --refresh-only`, compare with what billplan last wrote: compiler.drift). A provider named with
 `plan --no-refresh` is planned from state alone: it is never called, and what billplan last
 wrote there stands in for what the vendor holds.
+
+The connections are read at once, a thread each under its own rate limiter; `plan` starts
+listing the projects state holds as soon as the plan is loaded, while it is expanded
+(ReadAhead), so that a large no-op plan waits for the slowest vendor's rate limit, not for the
+sum of them after its own work.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -42,6 +49,55 @@ from compiler.state.local import LocalBackend
 from compiler.state.location import local_state_path, state_dir
 from compiler.targets import TargetError, Targets
 from compiler.validate import check
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one connection holds, as refresh read it, and the projects (str of the vendor's
+    id) whose reads that had to be complete never agreed."""
+
+    observed: list[Observed]
+    unproven: frozenset[str]
+
+
+T = TypeVar("T")
+
+
+def concurrently(calls: Mapping[str, Callable[[], T]]) -> dict[str, T | ProviderError]:
+    """Each call's result (or the ProviderError it raised), the calls made at once, one thread
+    each; any other exception is raised here, once all have finished. A single call is made in
+    this thread."""
+    results: dict[str, T | ProviderError] = {}
+    if len(calls) <= 1:
+        for name, call in calls.items():
+            try:
+                results[name] = call()
+            except ProviderError as exc:
+                results[name] = exc
+        return results
+    outcomes: dict[str, T | BaseException] = {}
+
+    def run(name: str, call: Callable[[], T]) -> None:
+        try:
+            outcomes[name] = call()
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            outcomes[name] = exc
+
+    # Daemon threads: an interrupted run does not wait for the vendors before it exits.
+    threads = [
+        threading.Thread(target=run, args=(name, call), name=f"read {name}", daemon=True)
+        for name, call in calls.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in calls:
+        outcome = outcomes[name]
+        if isinstance(outcome, BaseException) and not isinstance(outcome, ProviderError):
+            raise outcome
+        results[name] = outcome
+    return results
 
 
 class WorkspaceError(Exception):
@@ -77,6 +133,8 @@ class Workspace:
     # and the rule kinds this run allows breaking (`--allow-large-delete`).
     policy: Policy = field(default_factory=Policy)
     allowed: frozenset[str] = frozenset()
+    # Each connection's list pages being read while the plan was expanded (ReadAhead).
+    reading_ahead: dict[str, threading.Thread] = field(default_factory=dict)
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -135,37 +193,40 @@ class Workspace:
                 projects[resource.provider].add(str(resource.project_id))
         for entry in state.entries.values():
             projects[entry.provider].add(str(entry.project_id))
-        observed: list[Observed] = []
+        held: dict[str, list[Observed]] = {}
         refused: list[tuple[str, ProviderError]] = []
         unproven: set[tuple[str, str]] = set()
         planned = self.planned()
+        # Pages read ahead were read in the light of the state as opened, for all its projects:
+        # they serve a refresh of that state only (apply reads state again under its lock).
+        ahead = state is self.opened_state and reach is None
+        reads: dict[str, Callable[[], Read]] = {}
         for name, ids in sorted(projects.items()):
-            provider = self.providers.get(name)
-            if provider is None:
+            if name not in self.providers:
                 raise WorkspaceError(
                     f"the state holds objects of provider {name!r}, which the plan no longer "
                     "defines; put the provider back to let billplan delete them, or remove "
                     "them from state with `billplan state rm`"
                 )
             if name in self.from_state:
-                observed.extend(last_written(state, name))
+                held[name] = last_written(state, name)
                 # Not read at all: a lost create's absence there proves nothing.
                 unproven |= {(name, project) for project in must_be_complete(state, name)}
                 continue
-            try:
-                found = provider.list(sorted(ids), planned[name])
-                pending = must_be_complete(state, name)
-                if pending:
-                    proof = provider.proven(sorted(pending), planned[name], found)
-                    found = [o for o in found if str(o.project_id) not in pending]
-                    found += proof.observed
-                    unproven |= {(name, project) for project in proof.unproven}
-                observed.extend(found)
-            except ProviderError as exc:
+            reads[name] = functools.partial(
+                self._read, name, sorted(ids), state, planned[name], ahead
+            )
+        # Each vendor is read in a thread of its own, under its own rate limit: the plan waits
+        # for the slowest vendor, not for all of them in turn.
+        for name, read in sorted(concurrently(reads).items()):
+            if isinstance(read, ProviderError):
                 # Read every connection before reporting any: a rejected token, a missing
                 # permission or an unknown project is named with all the others at once,
                 # not one per run.
-                refused.append((name, exc))
+                refused.append((name, read))
+                continue
+            held[name] = read.observed
+            unproven |= {(name, project) for project in read.unproven}
         if len(refused) == 1:
             raise refused[0][1]
         if refused:
@@ -176,7 +237,31 @@ class Workspace:
                 )
             )
         self.unproven = frozenset(unproven)
+        observed = [obs for name in sorted(held) for obs in held[name]]
         return observed + self.recheck_missing(state, observed, planned)
+
+    def _read(
+        self, name: str, ids: list[str], state: State, planned: list[Resource], ahead: bool
+    ) -> Read:
+        """What one connection holds in these projects; those where a create is pending are
+        read until two reads agree (`must_be_complete`). `ahead`: the pages read ahead of the
+        plan may serve this read."""
+        provider = self.providers[name]
+        reading = self.reading_ahead.pop(name, None)
+        if reading is not None:
+            reading.join()  # its pages are this read's first ones
+        if not ahead:
+            provider.forget_read_ahead()
+        try:
+            found = provider.list(ids, planned)
+        finally:
+            provider.forget_read_ahead()
+        pending = must_be_complete(state, name)
+        if not pending:
+            return Read(found, frozenset())
+        proof = provider.proven(sorted(pending), planned, found)
+        found = [o for o in found if str(o.project_id) not in pending] + proof.observed
+        return Read(found, proof.unproven)
 
     def recheck_missing(
         self,
@@ -311,13 +396,37 @@ def open_workspace(
     limits: Limits | None = None,
     policy: Policy | None = None,
     allowed: frozenset[str] = frozenset(),
+    read_ahead: bool = False,
 ) -> Workspace:
     """The plan at path, ready to refresh and diff, connected to the in-process sandbox or to
     the hosts set outside the plan (`hosts`; by default from the environment). from_state:
     provider names or vendor types (`ruddr`) to plan from state alone, never calling them
     (`plan --no-refresh`). policy: rules set where billplan runs (`--policy FILE`), in force
-    with the plan's own; allowed: the rule kinds this run may break (`--allow-large-delete`)."""
-    checked = check(path, as_of, limits)
+    with the plan's own; allowed: the rule kinds this run may break (`--allow-large-delete`).
+    read_ahead: read the projects state holds while the plan is expanded (ReadAhead; `plan`
+    without --target asks for it). Never with the in-process sandbox: it is seeded from the
+    expanded plan."""
+    early = ReadAhead(from_state, hosts) if read_ahead and not sandbox else None
+    try:
+        return _opened(path, as_of, sandbox, from_state, hosts, limits, policy, allowed, early)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+
+
+def _opened(
+    path: Path,
+    as_of: date,
+    sandbox: bool,
+    from_state: Collection[str],
+    hosts: Hosts | None,
+    limits: Limits | None,
+    policy: Policy | None,
+    allowed: frozenset[str],
+    early: ReadAhead | None,
+) -> Workspace:
+    checked = check(path, as_of, limits, early.start if early is not None else None)
     if checked.diagnostics or checked.document is None:
         raise WorkspaceError("the plan has errors", checked.diagnostics)
     document = checked.document
@@ -350,12 +459,17 @@ def open_workspace(
             sandbox_app = build_sandbox(state_dir(document) / "sandbox.sqlite")
             projects = document.root.get("projects") or {}
             notes.extend(prepare(sandbox_app, checked.items, projects, configs))
-        try:
-            opened_state: State | None = backend.read()
-        except StateError:
-            opened_state = None  # reported, with its recovery, where state is read to plan
+        opened_state = early.state if early is not None else None
+        if opened_state is None:
+            try:
+                opened_state = backend.read()
+            except StateError:
+                opened_state = None  # reported, with its recovery, where state is read to plan
         owned = {e.provider for e in opened_state.entries.values()} if opened_state else set()
-        providers, endpoints = _connect(configs, checked.items, owned, sandbox_app, unread, hosts)
+        connected = early.connected if early is not None else {}
+        providers, endpoints = _connect(
+            configs, checked.items, owned, sandbox_app, unread, hosts, connected
+        )
     except (ConfigurationError, RuntimeError) as exc:  # RuntimeError: sandbox SeedError
         if sandbox_app is not None:
             sandbox_app.close()
@@ -390,7 +504,70 @@ def open_workspace(
         ),
         policy=read_policy(document)[0].combined(policy or Policy()),
         allowed=allowed,
+        reading_ahead=early.threads if early is not None else {},
     )
+
+
+class ReadAhead:
+    """The list pages of the projects state holds, read from the vendors while the plan is
+    expanded: a no-op plan of a large portfolio waits mostly for the vendors' rate limits,
+    so its reads start as soon as the plan's `providers:` and `state:` are known, a thread per
+    connection, each paced by its own limiter. Refresh serves its first pages from them
+    (Provider.read_ahead). Reading ahead only saves time: whatever stops it here (no state
+    yet, a connection without its token) is met again, and reported, where the plan is
+    opened the usual way."""
+
+    def __init__(self, from_state: Collection[str], hosts: Hosts | None) -> None:
+        self.from_state = from_state
+        self.hosts = hosts
+        self.state: State | None = None
+        # Connections made early, handed to the workspace; with where their requests go.
+        self.connected: dict[str, tuple[Provider, Endpoint | None]] = {}
+        self.threads: dict[str, threading.Thread] = {}
+
+    def start(self, document: Document) -> None:
+        """Read state and start reading each connection's projects in it (validate.check
+        calls this once the plan is loaded, before it is expanded)."""
+        try:
+            hosts = self.hosts or Hosts.configured(os.environ, PROVIDERS)
+            self.state = state_backend(document, sandbox=False).read()
+            configs: dict[str, dict[str, Any]] = document.root.get("providers") or {}
+            unread = _providers_named(configs, self.from_state)
+        except (EndpointError, StateError, WorkspaceError):
+            return
+        projects: dict[str, set[str]] = defaultdict(set)
+        for entry in self.state.entries.values():
+            projects[entry.provider].add(str(entry.project_id))
+        for name, ids in sorted(projects.items()):
+            if name not in configs or name in unread:
+                continue
+            try:
+                self.connected[name] = _connect_one(name, configs[name], None, set(), hosts)
+            except ConfigurationError:
+                continue
+            thread = threading.Thread(
+                target=_read_ahead,
+                args=(self.connected[name][0], ids),
+                name=f"read ahead {name}",
+                daemon=True,  # an interrupted run does not wait for the vendor to exit
+            )
+            thread.start()
+            self.threads[name] = thread
+
+    def close(self) -> None:
+        """The plan was not opened: its early connections are closed (a read under way ends
+        with them)."""
+        for provider, _ in self.connected.values():
+            provider.close()
+
+
+def _read_ahead(provider: Provider, project_ids: Collection[str]) -> None:
+    try:
+        provider.read_ahead(project_ids)
+    except (ProviderError, httpx.HTTPError, RuntimeError):
+        # The read that needs these pages asks for them itself, and reports what stops it.
+        # (RuntimeError: the client was closed under it, the plan not being opened.)
+        provider.forget_read_ahead()
 
 
 def _providers_named(configs: dict[str, dict[str, Any]], names: Collection[str]) -> set[str]:
@@ -457,26 +634,27 @@ def _connect(
     sandbox: Any,
     unread: set[str],
     hosts: Hosts,
+    connected: Mapping[str, tuple[Provider, Endpoint | None]],
 ) -> tuple[dict[str, Provider], list[Endpoint]]:
     """A client per provider the plan uses, or state still holds objects of (`owned`), and
     where each one's requests go: never anywhere the plan chose (compiler.credentials). A
     provider planned from state (`unread`) gets one that can send nothing, needs no token,
-    and contacts no host."""
+    and contacts no host. Those `connected` already (ReadAhead) are kept."""
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
     endpoints: list[Endpoint] = []
     unusable: list[str] = []
     for name in sorted(needed):
         try:
-            connected = _connect_one(name, configs[name], sandbox, unread, hosts)
+            made = connected.get(name) or _connect_one(name, configs[name], sandbox, unread, hosts)
         except ConfigurationError as exc:
             # Every connection is tried before any is reported: each missing token is named
             # in one run, not one per run.
             unusable.append(str(exc))
             continue
-        providers[name] = connected[0]
-        if connected[1] is not None:
-            endpoints.append(connected[1])
+        providers[name] = made[0]
+        if made[1] is not None:
+            endpoints.append(made[1])
     if unusable:
         for provider in providers.values():
             provider.close()

@@ -5,19 +5,21 @@ project's cap is checked against what its charges bill.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from compiler.diagnostics import Diagnostic
-from compiler.expand import milestone, product, recurring
+from compiler.expand import milestone, parallel, product, recurring
 from compiler.expand.parse import Parser, Revalidate
 from compiler.expand.relative import ProjectDates
 from compiler.expand.spec import (
     Charge,
     ChargeSpec,
+    Description,
     Invalid,
     MilestoneSpec,
     Occurrence,
@@ -25,6 +27,7 @@ from compiler.expand.spec import (
     ProjectSpec,
     RecurringSpec,
     Room,
+    Settings,
     SplitSpec,
     Stop,
 )
@@ -33,8 +36,17 @@ from compiler.load import Document, PathKey
 from compiler.model import Item
 from compiler.money import format_grouped
 from compiler.schedule import Period
+from compiler.template_direct import Direct
 from compiler.template_limits import PlanBudget
-from compiler.templates import PlanBudgetSpent, TemplateProblem, render
+from compiler.templates import (
+    PlanBudgetSpent,
+    Rendered,
+    TemplateProblem,
+    prepare,
+    render_again,
+    render_counted,
+    repeat,
+)
 
 
 @dataclass
@@ -75,24 +87,85 @@ def expand(
     defaults = parser.defaults()
     if defaults is None:
         return out
+    run = partial(_expand_projects, doc, parser, describer, defaults)
+    written = parser.root.get("projects")
+    split = parallel.split(written)
     try:
-        for project in parser.projects(defaults):
-            start = len(out.items)
-            # Milestones dated after another wait until the project's charges are all read.
-            dates = ProjectDates(project.key, parser.milestone_keys(project))
-            for spec in parser.charges(project):
-                if not dates.hold(spec):
-                    _describe(parser, describer, spec)
-            for spec in dates.resolved(parser.error):
-                _describe(parser, describer, spec)
-            cap = parser.cap(project)
-            if cap is not None:
-                out.diagnostics.extend(_cap_problems(doc, project, cap, out.items[start:]))
+        if split is None:
+            run(None)
+        else:
+            keys = list(written)
+            _expand_in_two(run, keys[:split], keys[split:], out, describer)
     except Stop as stop:
         parser.error(stop.path, stop.message)
         return out
     out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
     return out
+
+
+def _expand_projects(
+    doc: Document,
+    parser: Parser,
+    describer: _Describer,
+    defaults: Settings,
+    keys: Sequence[str] | None,
+) -> None:
+    """Expand the plan's projects (those keys only, when given) into the describer's items."""
+    for project in parser.projects(defaults, keys):
+        start = len(describer.items)
+        # Milestones dated after another wait until the project's charges are all read.
+        dates = ProjectDates(project.key, parser.milestone_keys(project))
+        for spec in parser.charges(project):
+            if not dates.hold(spec):
+                _describe(parser, describer, spec)
+        for spec in dates.resolved(parser.error):
+            _describe(parser, describer, spec)
+        cap = parser.cap(project)
+        if cap is not None:
+            for problem in _cap_problems(doc, project, cap, describer.items[start:]):
+                parser.report(problem)
+
+
+def _expand_in_two(
+    run: Callable[[Sequence[str]], None],
+    first: Sequence[str],
+    rest: Sequence[str],
+    out: Expansion,
+    describer: _Describer,
+) -> None:
+    """Expand the first projects here and the rest in a worker (compiler/expand/parallel.py);
+    the rest here too when the worker's part would not be exactly what expanding it here
+    would make."""
+    budget = describer.budget
+
+    def work() -> bytes:  # in the worker, from the plan as it is before the first project
+        items, problems = len(out.items), len(out.diagnostics)
+        steps, elapsed, compiled = budget.steps, budget.elapsed, set(budget.compiled)
+        stopped = False
+        try:
+            run(rest)
+        except Stop:
+            stopped = True
+        return parallel.encode(
+            out.items[items:],
+            out.diagnostics[problems:],
+            stopped=stopped,
+            peak=max(describer.peak, len(out.items)) - items,
+            steps=steps - budget.steps,
+            elapsed=budget.elapsed - elapsed,
+            compiled=frozenset(budget.compiled - compiled),
+        )
+
+    with parallel.Worker(work) as worker:
+        run(first)
+        sent = worker.result()
+    part = None if sent is None else parallel.decode(sent)
+    if part is None or not part.fits(len(out.items), describer.max_items, budget):
+        run(rest)
+        return
+    budget.take(part.steps, part.elapsed, part.compiled)
+    out.items.extend(part.items)
+    out.diagnostics.extend(part.diagnostics)
 
 
 def _describe(parser: Parser, describer: _Describer, spec: ChargeSpec) -> None:
@@ -116,6 +189,11 @@ def _occurrences(spec: ChargeSpec, room: Room) -> Iterator[Occurrence]:
     return product.occurrences(spec, room)
 
 
+# The names a description may read that are the same for every item of a charge: a
+# template reading only these renders once per charge (compiler.templates.repeat).
+_CHARGE_NAMES = frozenset({"vars", "project", "charge", "currency", "rounding"})
+
+
 class _Describer:
     """Turns a charge's occurrences into Items: renders each description and keeps the
     plan within its item limit and template budget."""
@@ -131,70 +209,122 @@ class _Describer:
         self.items = items
         self.max_items = max_items
         self.budget = budget
+        # The most items the plan held at a limit check, counting the periods of the
+        # charge at hand (compiler/expand/parallel.py reads it).
+        self.peak = 0
 
     def room(self) -> Room:
-        return Room(self.max_items - len(self.items), self.max_items)
+        return Room(self.max_items - len(self.items), self.max_items, self._counted)
+
+    def _counted(self, periods: int) -> None:
+        self.peak = max(self.peak, len(self.items) + periods)
 
     def describe(self, charge: Charge, occurrences: Iterator[Occurrence]) -> None:
         project = charge.project
         address = charge.address
+        text = _Texts(self, charge)
         append = self.items.append  # once per item of up to 100,000: looked up once
         for occurrence in occurrences:
             label = occurrence.label
+            # Positional: an Item has 21 fields, and keywords cost a third of building it.
             append(
                 Item(
-                    address=address if label is None else f"{address}/{label}",
-                    project=project.key,
-                    kind=charge.kind,
-                    charge=charge.key,
-                    label=label,
-                    date=occurrence.date,
-                    period=occurrence.period,
-                    description=self._text(charge, occurrence),
-                    quantity=occurrence.quantity,
-                    rate=occurrence.rate,
-                    amount=occurrence.amount,
-                    currency=charge.currency,
-                    provider=project.provider,
-                    provider_type=project.vendor,
-                    project_id=project.project_id,
-                    task=occurrence.task,
-                    percent=occurrence.percent,
-                    options=charge.options,
-                    option_marks=charge.option_marks,
-                    mark=charge.mark,
-                    adjust=charge.settings.adjust,
+                    address if label is None else f"{address}/{label}",
+                    project.key,
+                    charge.kind,
+                    charge.key,
+                    label,
+                    occurrence.date,
+                    occurrence.period,
+                    text(occurrence),
+                    occurrence.quantity,
+                    occurrence.rate,
+                    occurrence.amount,
+                    charge.currency,
+                    project.provider,
+                    project.vendor,
+                    project.project_id,
+                    occurrence.task,
+                    occurrence.percent,
+                    charge.options,
+                    charge.option_marks,
+                    charge.mark,
+                    charge.settings.adjust,
                 )
             )
 
-    def _text(self, charge: Charge, occurrence: Occurrence) -> str:
-        description = occurrence.description or charge.description
-        text = description.text
-        if text is None:
-            raise Invalid(charge.path, "a description is required")
-        if "{" not in text:
-            rendered = text  # plain text: no context to build
-        else:
-            context = {
-                "vars": self.vars,
+
+class _Texts:
+    """The descriptions of one charge's items, each rendered with its item's context; a
+    template that reads only what the charge's items share is rendered once."""
+
+    def __init__(self, describer: _Describer, charge: Charge) -> None:
+        self.describer = describer
+        self.charge = charge
+        self.shared: dict[str, Rendered] = {}  # template -> its text for every item
+        # Templates rendered once already, that render without Jinja's runtime.
+        self.direct: dict[str, Direct] = {}
+        self.context: dict[str, Any] | None = None  # the items' context, made once
+
+    def __call__(self, occurrence: Occurrence) -> str:
+        describer = self.describer
+        description = occurrence.description or self.charge.description
+        source = description.text
+        if source is None:
+            raise Invalid(self.charge.path, "a description is required")
+        # Plain text needs no context.
+        text = source if "{" not in source else self._rendered(source, description, occurrence)
+        if len(describer.items) >= describer.max_items:
+            raise describer.room().exceeded(self.charge.path, " with this charge")
+        return text
+
+    def _rendered(self, source: str, description: Description, occurrence: Occurrence) -> str:
+        budget = self.describer.budget
+        try:
+            once = self.shared.get(source)
+            if once is not None and repeat(once, budget):
+                return once.text
+            direct = self.direct.get(source)
+            if direct is not None:
+                text = render_again(direct, self._context(occurrence), budget)
+                if text is not None:
+                    return text
+            rendered = render_counted(source, self._context(occurrence), budget)
+        except TemplateProblem as problem:
+            stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
+            raise stop(description.path, str(problem)) from None
+        template = prepare(source)
+        if template.repeatable and template.reads <= _CHARGE_NAMES:
+            self.shared[source] = rendered
+        elif template.direct is not None:
+            self.direct[source] = template.direct
+        return rendered.text
+
+    def _context(self, occurrence: Occurrence) -> dict[str, Any]:
+        """The context of the occurrence's description: one mapping for the charge, its
+        item's values set for each (Jinja renders from a copy; the direct functions only
+        read it)."""
+        context = self.context
+        if context is None:
+            charge = self.charge
+            context = self.context = {
+                "vars": self.describer.vars,
                 "project": charge.project.context,
                 "charge": {"key": charge.key},
-                "period": _period_context(occurrence.period),
-                "date": occurrence.date,
-                "amount": occurrence.amount,
-                "quantity": occurrence.quantity,
-                "rate": occurrence.rate,
+                "period": None,
+                "date": None,
+                "amount": None,
+                "quantity": None,
+                "rate": None,
                 "currency": charge.currency,
                 "rounding": charge.settings.rounding,  # read by the `money` filter
             }
-            try:
-                rendered = render(text, context, self.budget)
-            except TemplateProblem as problem:
-                stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
-                raise stop(description.path, str(problem)) from None
-        if len(self.items) >= self.max_items:
-            raise self.room().exceeded(charge.path, " with this charge")
-        return rendered
+        context["period"] = _period_context(occurrence.period)
+        context["date"] = occurrence.date
+        context["amount"] = occurrence.amount
+        context["quantity"] = occurrence.quantity
+        context["rate"] = occurrence.rate
+        return context
 
 
 def _cap_problems(

@@ -9,7 +9,7 @@ reported at the place it was written, and reading goes on with the next one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -82,8 +82,13 @@ class Parser:
                     "a few hundred changes takes hours to apply; give 1 or more",
                 )
 
-    def projects(self, defaults: Settings) -> Iterator[ProjectSpec]:
-        for key, project in (self.root.get("projects") or {}).items():
+    def projects(
+        self, defaults: Settings, keys: Iterable[str] | None = None
+    ) -> Iterator[ProjectSpec]:
+        """The projects that read well, in the order written; with keys, only those."""
+        written = self.root.get("projects") or {}
+        for key in written if keys is None else keys:
+            project = written[key]
             path: PathKey = ("projects", key)
             if self._project_header_broken(path, project):
                 continue

@@ -15,28 +15,39 @@ from compiler.money import AmountTooLarge, round_money
 # Increases an escalation may compound: each is a power of an exact fraction.
 MAX_ESCALATIONS = 1_000
 
-_Factor = Callable[[date], Fraction]
+_Factor = Callable[[date], tuple[int, Fraction]]
+_ONE = Fraction(1)
 
 
 def occurrences(spec: RecurringSpec, room: Room) -> Iterator[Occurrence]:
     charge = spec.charge
     settings = charge.settings
     escalated = _escalation(spec.escalation)
+    # A whole period's amount depends only on the step in force and the increases so far:
+    # computed (Fraction arithmetic, rounding) once for each pair, not once per period.
+    whole: dict[tuple[Decimal, int], Decimal] = {}
+    pauses = spec.term.pauses
     try:
         for period in terms.periods(spec.term, room):
             # A period a pause cuts is priced like a stub: by the days billed under `daily`.
-            service = terms.served(spec.term, period) if spec.term.pauses else None
-            if spec.term.pauses and service is None:
+            service = terms.served(spec.term, period) if pauses else None
+            if pauses and service is None:
                 continue  # paused throughout: nothing to bill
+            full_days = period.full_days
             days = period.days if service is None else service.days
-            partial = days != period.full_days
+            partial = days != full_days
             if partial and spec.prorate == "skip":
                 continue
             base = _step_in_force(spec.steps, period.start)
-            exact = Fraction(base) * escalated(period.start)
+            n, factor = escalated(period.start)
             if partial and spec.prorate == "daily":
-                exact = exact * days / period.full_days
-            amount = round_money(exact, charge.currency, settings.rounding)
+                exact = Fraction(base) * factor * days / full_days
+                amount = round_money(exact, charge.currency, settings.rounding)
+            else:
+                amount = whole.get((base, n))
+                if amount is None:
+                    exact = Fraction(base) * factor
+                    amount = whole[base, n] = round_money(exact, charge.currency, settings.rounding)
             when = terms.bill_date(spec.term, period, settings.holidays, service)
             yield Occurrence(period.label, when, period, amount)
     except AmountTooLarge as exc:  # written amounts are bounded: escalation grew it
@@ -44,12 +55,13 @@ def occurrences(spec: RecurringSpec, room: Room) -> Iterator[Occurrence]:
 
 
 def _escalation(escalation: Escalation | None) -> _Factor:
-    """The factor a price is multiplied by on a day: (1 + by) to the increases so far."""
+    """The increases so far on a day, and the factor a price is multiplied by then:
+    (1 + by) to that power."""
     if escalation is None:
-        return lambda day: Fraction(1)
+        return lambda day: (0, _ONE)
     powers: dict[int, Fraction] = {}
 
-    def escalated(day: date) -> Fraction:
+    def escalated(day: date) -> tuple[int, Fraction]:
         n = escalation.increases(day)
         if n > MAX_ESCALATIONS:
             raise Invalid(
@@ -59,7 +71,7 @@ def _escalation(escalation: Escalation | None) -> _Factor:
             )
         if n not in powers:
             powers[n] = escalation.factor**n
-        return powers[n]
+        return n, powers[n]
 
     return escalated
 

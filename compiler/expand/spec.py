@@ -8,7 +8,7 @@ Each value keeps the paths its parts were written at, so a problem found while c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -38,12 +38,20 @@ class Stop(Invalid):
     """A limit of the whole plan was reached at this place: stops the expansion."""
 
 
+def _uncounted(periods: int) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Room:
     """How many more items the plan may expand to, and the most it may have in all."""
 
     left: int
     most: int
+    # Told how many periods a repeating charge has once they are all found: a plan expanded
+    # in parts checks with it that no part would have reached the limit had the parts been
+    # expanded one after another (compiler/expand/parallel.py).
+    counted: Callable[[int], None] = _uncounted
 
     def exceeded(self, path: PathKey, how: str) -> Stop:
         return Stop(

@@ -45,6 +45,7 @@ def periods(term: Term, room: Room) -> list[Period]:
     except ScheduleError as exc:
         raise Invalid(term.periods_path, str(exc)) from None
     _check_pauses_meet_the_service(term, found)
+    room.counted(len(found))
     return found
 
 

@@ -27,8 +27,12 @@ A list that must be complete (a project where a create is pending, whose object 
 one row a page boundary skipped) is read again until two reads in a row agree (`proven`).
 
 Every request first waits for the provider's rate limiter, a token bucket set to the vendor's
-documented (or assumed) limit, so that a large apply stays under it instead of leaning on 429s.
-A plan may lower or raise it per connection (`max_rps`) and set the timeout (`timeout`).
+documented (or assumed) limit and burst, so that a large apply stays under it instead of
+leaning on 429s; a 429 spends what is left of the burst. A plan may lower or raise the rate
+per connection (`max_rps`) and set the timeout (`timeout`).
+
+`plan` may read a connection's list pages ahead, while the plan is still being expanded
+(`read_ahead`): each page is kept until the list that asks for it, and served once.
 """
 
 from __future__ import annotations
@@ -44,9 +48,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, ClassVar
-
-import httpx
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler import __version__, jsonio
 from compiler.credentials import (
@@ -70,6 +73,26 @@ from compiler.providers.traits import (
     ProjectScope,
 )
 from compiler.providers.values import integer_id
+
+
+class _ImportedOnUse:
+    """A module imported the first time one of its names is read. The registry's vendor
+    names and capabilities are read by `validate`, which sends no request: httpx and what it
+    pulls in (about 60 ms) wait for the first client made."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        module: ModuleType = __import__(self.name)
+        globals()[self.name] = module  # later reads go straight to the module
+        return getattr(module, attribute)
+
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = _ImportedOnUse("httpx")
 
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
 # the contract tests check the requests that carry it against the vendor's published spec.
@@ -194,6 +217,17 @@ class RateLimiter:
     @property
     def per_second(self) -> float | None:
         return self._rate()
+
+    def drain(self) -> None:
+        """The vendor refused a request for its rate (429): its bucket holds less than ours
+        thinks (another process, an earlier run), so spend what burst we have left and pace
+        from here at the rate alone, instead of sending the rest of the burst into 429s."""
+        rate = self._rate()
+        if rate is None or rate <= 0:
+            return
+        interval = 1 / (rate * self.HEADROOM)
+        with self._lock:
+            self._full_at = max(self._full_at, self.clock() + (self.burst - 1) * interval)
 
     def wait(self) -> None:
         rate = self._rate()
@@ -321,11 +355,19 @@ class Provider:
             )
         self.sleep = sleep
         self.calls = CallLog()
+        # List pages read ahead of the plan (`read_ahead`), each kept until `list` asks for it
+        # once, and the projects they cover.
+        self._kept: dict[PageKey, Any] = {}
+        self._kept_lock = threading.Lock()
+        self.read_ahead_of: frozenset[str] = frozenset()
         self.timeout = _positive(
             name, "timeout", config.get("timeout"), timeout, self.default_timeout
         )
         rate = _positive(name, "max_rps", config.get("max_rps"), None, self.rate_limit)
-        self.limiter = limiter or RateLimiter(rate, self.rate_burst)
+        # A plan that lowers the rate (other tools share the account) is not sent more than a
+        # second's worth at once either; the vendor's burst is the most in any case.
+        burst = self.rate_burst if "max_rps" not in config else min(self.rate_burst, int(rate))
+        self.limiter = limiter or RateLimiter(rate, max(1, burst))
         # TLS certificates are always verified: no plan setting turns that off.
         self.client = httpx.Client(
             base_url=self.base_url,
@@ -410,13 +452,46 @@ class Provider:
         """What `list` reads, from the list endpoints alone: one request a page."""
         wanted = Planned.of(planned)
         found: list[Observed] = []
-        projects = [str(p) for p in project_ids]
-        for listing in self.scope.listings(self.types, projects, self.list_params):
+        for listing in self._listings([str(p) for p in project_ids]):
             found += [
                 self.in_plan_terms(self.observe(listing.type, obj), wanted)
                 for obj in self.walk(listing, wanted)
             ]
         return found
+
+    def _listings(self, projects: Sequence[str]) -> list[Listing]:
+        """The list requests that read these projects. Where projects were read ahead and the
+        plan adds more, the ones read ahead keep their own requests (whose pages are kept) and
+        the rest get theirs: a vendor that lists all projects in one query (Wethod, Kantata)
+        would otherwise ask again for everything."""
+        ahead = self.read_ahead_of
+        groups = [list(projects)]
+        if ahead and ahead < set(projects):
+            groups = [sorted(ahead), [p for p in projects if p not in ahead]]
+        return [
+            listing
+            for group in groups
+            for listing in self.scope.listings(self.types, group, self.list_params)
+        ]
+
+    def read_ahead(self, project_ids: Iterable[str | int]) -> None:
+        """Read the list pages of these projects now and keep each for the `list` that asks
+        for it, once: `plan` starts the projects billplan's state holds while the plan is
+        still being expanded, so that the vendor's rate limit is waited out meanwhile. The
+        pages are those `list` would ask for itself (sorted projects, the same parameters);
+        a read that must be complete (`proven`) always asks the vendor again."""
+        projects = sorted({str(p) for p in project_ids})
+        rows = functools.partial(self.rows, planned=Planned())
+        for listing in self.scope.listings(self.types, projects, self.list_params):
+            for _ in self.pages(listing.path, listing.params, self.paging, rows, keep=True):
+                pass
+        self.read_ahead_of = frozenset(projects)
+
+    def forget_read_ahead(self) -> None:
+        """Drop the pages read ahead that no `list` asked for: they are never served later."""
+        with self._kept_lock:
+            self._kept.clear()
+        self.read_ahead_of = frozenset()
 
     def proven(
         self,
@@ -455,18 +530,34 @@ class Provider:
         params: Mapping[str, Any],
         paging: PageStyle,
         rows_of: Callable[[Any, str], list[Any]],
+        *,
+        keep: bool = False,
     ) -> Iterator[Any]:
         """The rows of a paged GET, page by page in `paging`'s style, each page's rows taken
-        out of it by `rows_of(page, path)`."""
+        out of it by `rows_of(page, path)`. A page read ahead is served from where it was
+        kept (once); `keep` reads each page and keeps it (`read_ahead`)."""
         at: Any = None
         while True:
             asked = {**params, **paging.ask(at, self.page_size)}
-            page = self.json(self.request("GET", path, params=asked))
+            page = self._page(path, asked, keep)
             rows = rows_of(page, path)
             yield from rows
             at = paging.following(at, page, rows, self.page_size)
             if at is None:
                 return
+
+    def _page(self, path: str, params: Mapping[str, Any], keep: bool) -> Any:
+        key = _page_key(path, params)
+        if not keep:
+            with self._kept_lock:
+                kept = self._kept.pop(key, _NOT_KEPT)
+            if kept is not _NOT_KEPT:
+                return kept
+        page = self.json(self.request("GET", path, params=params))
+        if keep:
+            with self._kept_lock:
+                self._kept[key] = page
+        return page
 
     # -- onboarding: reading what the vendor holds in the plan's terms ------------------------
 
@@ -808,6 +899,8 @@ class Provider:
                 ) from None
             self.on_response(response)
             status = response.status_code
+            if status == 429:
+                self.limiter.drain()
             if status == 429 and attempt < self.max_attempts and self.retryable(response):
                 self._backoff(attempt, self.retry_after(response))
                 continue
@@ -851,6 +944,15 @@ class Provider:
                 f"{self.title} answered {response.request.method} {response.request.url.path} "
                 f"with something that is not JSON: {response.text[:200]!r}"
             ) from exc
+
+
+# A list request as sent: its path and its query, each value as it goes on the wire.
+PageKey = tuple[str, tuple[tuple[str, str], ...]]
+_NOT_KEPT = object()
+
+
+def _page_key(path: str, params: Mapping[str, Any]) -> PageKey:
+    return path, tuple(sorted((name, str(value)) for name, value in params.items()))
 
 
 def _below(path: str) -> bool:

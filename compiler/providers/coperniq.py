@@ -48,9 +48,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.diagnostics import Mark
 from compiler.model import Item, Kind, Observed, Resource
@@ -60,6 +58,9 @@ from compiler.providers.base import Planned, Provider, ProviderError
 from compiler.providers.declare import Capabilities, Connection, PlanOptions
 from compiler.providers.traits import MajorUnits, PageNumber, PerProject, ProjectList, Status
 from compiler.providers.values import decimal, integer_id, moment
+
+if TYPE_CHECKING:
+    import httpx
 
 INVOICE = "coperniq_invoice"
 SECTIONS = {"recurring": "Recurring fees", "milestone": "Milestones", "product": "Products"}
@@ -131,6 +132,9 @@ class Coperniq(Provider):
     default_base_url = "https://api.coperniq.io/v1"
     default_token_env = "COPERNIQ_API_KEY"
     rate_limit = 100  # requests a second per key [doc]; the daily budget is checked apart
+    # The limit is counted per one-second time frame (coperniq.rate-limits.yml): a second's
+    # 100 may arrive at once [doc].
+    rate_burst = 100
     types: ClassVar[Mapping[str, str]] = {INVOICE: "/invoices"}
     # update-invoice takes none of these (InvoiceUpdate): a change is a replacement.
     fixed_fields = frozenset({"recordId", "calculationMethod", "percentage"})

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.model import Item, Observed, Resource
 from compiler.onboard.found import Found
@@ -53,6 +51,9 @@ from compiler.providers.traits import (
     WhenNamed,
 )
 from compiler.providers.values import integer_id, moment
+
+if TYPE_CHECKING:
+    import httpx
 
 MILESTONE = "kantata_billing_milestone"
 SERVICE_NAME = "billplan"
@@ -82,6 +83,9 @@ class Kantata(Provider):
     default_base_url = "https://api.mavenlink.com/api/v1"
     default_token_env = "KANTATA_API_TOKEN"
     rate_limit = 10  # requests a second [assumed: Kantata publishes no numbers]
+    # No burst: Kantata documents 429s for "too many requests in a short window", of a size
+    # it does not give (kantata.errors.yml), so requests are spaced from the first.
+    rate_burst = 1
     types: ClassVar[Mapping[str, str]] = {MILESTONE: "/billing_milestones"}
     fixed_fields = frozenset({"workspace_id"})
     paging = PageNumber(number="page", size="per_page", rows=None, count="meta.page_count")

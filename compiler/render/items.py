@@ -23,6 +23,7 @@ from rich.table import Table
 from compiler.model import Item
 from compiler.money import format_amount, format_grouped
 from compiler.render.safe import markup, visible
+from compiler.schedule import Period
 
 ITEMS_FORMAT_VERSION = "1"
 CSV_COLUMNS = (
@@ -74,7 +75,7 @@ def to_json(items: list[Item], as_of: date) -> str:
     ]
     if items:
         out.append("[\n")
-        out.append(",\n".join(map(_item_json, items)))
+        out.append(",\n".join(map(_ItemJson(), items)))
         out.append("\n  ],\n")
     else:
         out.append("[],\n")
@@ -102,33 +103,59 @@ def _text(value: str | None) -> str:
     return "null" if value is None else _encode_text(value)
 
 
-def _item_json(item: Item) -> str:
-    """item_record(item) as json.dumps(indent=2) writes it inside the items list."""
-    period = item.period
-    if period is None:
-        period_text = "null"
-    else:
-        period_text = (
-            f'{{\n        "start": "{period.start.isoformat()}",\n'
-            f'        "end": "{period.end.isoformat()}"\n      }}'
+class _ItemJson:
+    """item_record(item) as json.dumps(indent=2) writes it inside the items list.
+
+    Dates and numbers are written between quotes as they are: their text has nothing JSON
+    escapes. Each amount is formatted once per currency (a charge's items mostly bill the
+    same one), looked up without allocating: after a large plan is checked, the cycle
+    collector's first passes walk everything it built, and allocating containers here would
+    start them.
+    """
+
+    def __init__(self) -> None:
+        self.amounts: dict[str, dict[Decimal, str]] = {}  # currency -> amount -> text
+
+    def __call__(self, item: Item) -> str:
+        currency = item.currency
+        amounts = self.amounts.get(currency)
+        if amounts is None:
+            amounts = self.amounts[currency] = {}
+        amount = amounts.get(item.amount)
+        if amount is None:
+            amount = amounts[item.amount] = format_amount(item.amount, currency)
+        day, quantity, rate = item.date, item.quantity, item.rate
+        return (
+            "    {\n"
+            f'      "address": {_text(item.address)},\n'
+            f'      "project": {_text(item.project)},\n'
+            f'      "kind": {_text(item.kind)},\n'
+            f'      "charge": {_text(item.charge)},\n'
+            f'      "label": {_text(item.label)},\n'
+            f'      "date": {_quoted(day.isoformat() if day is not None else None)},\n'
+            f'      "period": {_period(item.period)},\n'
+            f'      "description": {_text(item.description)},\n'
+            f'      "quantity": {_quoted(None if quantity is None else str(quantity))},\n'
+            f'      "rate": {_quoted(None if rate is None else str(rate))},\n'
+            f'      "amount": "{amount}",\n'
+            f'      "currency": {_text(currency)},\n'
+            f'      "provider": {_text(item.provider)},\n'
+            f'      "task": {_text(None if item.task is None else str(item.task))}\n'
+            "    }"
         )
+
+
+def _quoted(value: str | None) -> str:
+    """A JSON string of text that holds nothing JSON escapes (an ISO date, a number)."""
+    return "null" if value is None else f'"{value}"'
+
+
+def _period(period: Period | None) -> str:
+    if period is None:
+        return "null"
     return (
-        "    {\n"
-        f'      "address": {_text(item.address)},\n'
-        f'      "project": {_text(item.project)},\n'
-        f'      "kind": {_text(item.kind)},\n'
-        f'      "charge": {_text(item.charge)},\n'
-        f'      "label": {_text(item.label)},\n'
-        f'      "date": {_text(_iso(item.date))},\n'
-        f'      "period": {period_text},\n'
-        f'      "description": {_text(item.description)},\n'
-        f'      "quantity": {_text(_decimal(item.quantity))},\n'
-        f'      "rate": {_text(_decimal(item.rate))},\n'
-        f'      "amount": {_text(format_amount(item.amount, item.currency))},\n'
-        f'      "currency": {_text(item.currency)},\n'
-        f'      "provider": {_text(item.provider)},\n'
-        f'      "task": {_text(None if item.task is None else str(item.task))}\n'
-        "    }"
+        f'{{\n        "start": "{period.start.isoformat()}",\n'
+        f'        "end": "{period.end.isoformat()}"\n      }}'
     )
 
 

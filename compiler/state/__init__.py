@@ -178,17 +178,90 @@ def _sent_at(value: Any) -> datetime | None:
 _REQUIRED = ("address", "provider", "type", "project", "project_id", "remote_id")
 
 
+class Entries(dict[str, Entry]):
+    """A state's entries by address, noting which addresses were set or removed since the
+    backend last settled them (after a read or a write): a write records those and never
+    looks at the others, so its cost follows what changed, not the size of the state.
+
+    `touched` is None when anything may have changed (entries built outside a backend, or a
+    whole new dict given to a State): the next write then compares every entry."""
+
+    __slots__ = ("touched",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.touched: set[str] | None = None
+
+    def settle(self) -> None:
+        """What the backend holds now: nothing touched since."""
+        self.touched = set()
+
+    def _touch(self, address: str) -> None:
+        if self.touched is not None:
+            self.touched.add(address)
+
+    def __setitem__(self, address: str, entry: Entry) -> None:
+        self._touch(address)
+        super().__setitem__(address, entry)
+
+    def __delitem__(self, address: str) -> None:
+        self._touch(address)
+        super().__delitem__(address)
+
+    def pop(self, address: str, *default: Any) -> Any:
+        self._touch(address)
+        return super().pop(address, *default)
+
+    def popitem(self) -> tuple[str, Entry]:
+        address, entry = super().popitem()
+        self._touch(address)
+        return address, entry
+
+    def setdefault(self, address: str, entry: Entry) -> Entry:  # type: ignore[override]
+        self._touch(address)
+        return super().setdefault(address, entry)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for address, entry in dict(*args, **kwargs).items():
+            self[address] = entry
+
+    def __ior__(self, other: Any) -> Entries:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        self.touched = None
+        super().clear()
+
+    def __reduce__(self) -> Any:
+        # A copy (copy, deepcopy, pickle) knows nothing of what a backend settled.
+        return (Entries, (dict(self),))
+
+
 @dataclass
 class State:
     lineage: str = ""  # given on first write; "" is a state that was never written
     serial: int = 0
-    entries: dict[str, Entry] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=Entries)  # always an Entries
 
-    def to_json(self) -> dict[str, Any]:
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Entries given as any mapping are kept as Entries (touched unknown), so that a write
+        # after `state.entries = {...}` compares them all.
+        if name == "entries" and not isinstance(value, Entries):
+            value = Entries(value)
+        super().__setattr__(name, value)
+
+    def header(self) -> dict[str, Any]:
+        """Everything but the entries: what a state file begins with."""
         return {
             "format_version": STATE_FORMAT_VERSION,
             "lineage": self.lineage,
             "serial": self.serial,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.header(),
             "entries": [self.entries[a].to_json() for a in sorted(self.entries)],
         }
 
@@ -225,6 +298,18 @@ class State:
 
     def by_remote_id(self) -> dict[str, Entry]:
         return {e.remote_id: e for e in self.entries.values() if e.remote_id}
+
+    def touched(self) -> set[str] | None:
+        """The addresses set or removed since a backend last settled the entries; None when
+        that is not known (then every entry may have changed)."""
+        entries = self.entries
+        return entries.touched if isinstance(entries, Entries) else None
+
+    def settle(self) -> None:
+        """What the backend holds now: called by a backend after it read or wrote them."""
+        if not isinstance(self.entries, Entries):
+            self.entries = Entries(self.entries)
+        self.entries.settle()
 
 
 @dataclass(frozen=True)
@@ -271,8 +356,10 @@ class StateLocked(StateError):
 
 
 class Backend(Protocol):
-    """Where state lives. Writes are whole and atomic; the lock excludes other writers, and a
-    run that dies (killed, crashed) does not keep it. docs/state.md describes both backends."""
+    """Where state lives. A write is durable and atomic when it returns, and costs what it
+    changed (the entries State.touched names), not the size of the state; the lock excludes
+    other writers, and a run that dies (killed, crashed) does not keep it. docs/state.md
+    describes both backends."""
 
     def describe(self) -> str: ...
 

@@ -13,7 +13,7 @@ dies between the two loses nothing either.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,25 +70,41 @@ def last_serial(content: bytes, lineage: str) -> int:
 
 
 def changed(
-    before: Mapping[str, Entry], after: Mapping[str, Entry], lineage: str, serial: int
+    before: Mapping[str, Entry],
+    after: Mapping[str, Entry],
+    lineage: str,
+    serial: int,
+    addresses: Collection[str] | None = None,
 ) -> list[Record]:
-    """The records of one write: each entry that differs from what was last written."""
+    """The records of one write: each entry that differs from what was last written (before),
+    or left it. Only `addresses` are compared when given (those touched since the last write,
+    State.touched): a write then costs what it changed, however large the state."""
     at = datetime.now(UTC).isoformat(timespec="seconds")
-    records = [
-        Record(lineage, serial, at, address, entry)
-        for address, entry in sorted(after.items())
-        if (known := before.get(address)) is not entry and known != entry
-    ]
-    records += [
-        Record(lineage, serial, at, address, None)
-        for address in sorted(before)
-        if address not in after
-    ]
+    if addresses is None:
+        addresses = before.keys() | after.keys()
+    records = []
+    for address in sorted(addresses):
+        entry, known = after.get(address), before.get(address)
+        if entry is None:
+            if known is not None:
+                records.append(Record(lineage, serial, at, address, None))
+        elif known is not entry and known != entry:
+            records.append(Record(lineage, serial, at, address, entry))
     return records
 
 
-def encode(records: Iterable[Record]) -> bytes:
-    return b"".join(jsonio.dumps(r.to_json()).encode("utf-8") + b"\n" for r in records)
+def encode(records: Iterable[Record], entries: Iterable[str | None] | None = None) -> bytes:
+    """The records as ledger lines. `entries`, when given, holds each record's entry already
+    encoded (jsonio.dumps of Entry.to_json; None for none): the state file reuses them."""
+    if entries is None:
+        entries = (None if r.entry is None else jsonio.dumps(r.entry.to_json()) for r in records)
+    lines = []
+    for record, entry in zip(records, entries, strict=True):
+        head = {"lineage": record.lineage, "serial": record.serial, "at": record.at}
+        head["address"] = record.address
+        # The same bytes as jsonio.dumps(record.to_json()), the entry's JSON not made twice.
+        lines.append(f'{jsonio.dumps(head)[:-1]}, "entry": {entry or "null"}}}\n')
+    return "".join(lines).encode("utf-8")
 
 
 def behind(state: State, content: bytes) -> list[Record]:

@@ -1,5 +1,10 @@
-"""Local state: a JSON file written atomically (temp file, fsync, rename) and a lock file
-holding the lock's id, owner, pid and time.
+"""Local state: a JSON file written atomically (temp file, fsync, rename), its ledger, and a
+lock file holding the lock's id, owner, pid and time.
+
+While a run holds the lock, a write appends what it changed to the ledger (compiler.state.
+ledger) and fsyncs it, and writes nothing else: its cost follows the change, not the state.
+The file is written whole when the run lets go of the lock (or reads the state again). A run
+that dies in between leaves the file behind its ledger, which every read replays.
 
 The lock file exists while a run holds the lock, and that run also holds an exclusive
 `flock` on it. The kernel drops the flock when the process ends, however it ends, so a lock
@@ -45,9 +50,16 @@ class LocalBackend:
         self.ledger_path = path.with_name(path.name + ".ledger")
         # Entries the last read took back from the ledger (the state was behind it).
         self.taken_back: list[Entry] = []
-        # The entries as last read or written: a write records in the ledger what differs.
+        # The entries as the ledger holds them, as last read or recorded, and the lineage and
+        # serial of that write: a write records what differs from them, and the state file is
+        # written from them.
         self._written: dict[str, Entry] = {}
-        # apply writes state after every call: re-encode only the entries that changed.
+        self._recorded: tuple[str, int] = ("", 0)
+        # The state file is written whole only when the run holding the lock lets go of it;
+        # until then each write appends to the ledger alone, and the file is behind it.
+        self._locked = False
+        self._behind = False
+        # Each entry's JSON as last written: only new entries are encoded again.
         self._encoded: dict[str, tuple[Entry, str]] = {}
         # The file as this backend last read or wrote it (every write is a new file, by
         # rename): a write finding another file there would lose someone else's write.
@@ -57,16 +69,28 @@ class LocalBackend:
         return str(self.path)
 
     def read(self) -> State:
+        if self._behind:
+            self._catch_up()  # this run's own writes: the file holds them before it is read
         found = self._content()
         if found is None:
             self._seen = None
+            self._remember(State())
             return State()
         content, seen = found
         state = self._parse(content, keep_copy=False)
         self._seen = seen
-        self.taken_back = ledger.replay(state, ledger.behind(state, self._ledger()))
-        self._written = dict(state.entries)
+        records = ledger.behind(state, self._ledger())
+        self.taken_back = ledger.replay(state, records)
+        # Behind its ledger (a run died before writing the file, or it was restored from a
+        # backup): the run holding the lock writes it up to date when it lets go.
+        self._behind = bool(records) and self._locked
+        self._remember(state)
         return state
+
+    def _remember(self, state: State) -> None:
+        self._written = dict(state.entries)
+        self._recorded = (state.lineage, state.serial)
+        state.settle()
 
     def _ledger(self) -> bytes:
         """The ledger's bytes; nothing if there is none, or if it is not a regular file (a
@@ -103,7 +127,9 @@ class LocalBackend:
             status = os.fstat(fd)
             if not stat.S_ISREG(status.st_mode):
                 raise StateError(f"{self.ledger_path} is not a file; nothing was written")
-            content = ledger.encode(records)
+            content = ledger.encode(
+                records, [None if r.entry is None else self._encode(r.entry) for r in records]
+            )
             if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
                 # A line cut short by a run that died while appending it: end it, so that it
                 # is skipped alone and this write's first record keeps a line of its own.
@@ -226,6 +252,11 @@ class LocalBackend:
         )
 
     def write(self, state: State) -> None:
+        """Record what changed in state since the last read or write: appended to the ledger
+        and made durable before this returns. The state file itself is written whole now, or,
+        while this backend holds the lock, once when it lets go of it: a write under the lock
+        costs what it changed, however large the state (a crash in between loses nothing, as
+        the next read replays the ledger)."""
         if self._seen is not _UNREAD:
             try:
                 now: tuple[int, int] | None = _identity(self.path.stat())
@@ -241,14 +272,55 @@ class LocalBackend:
         if not state.lineage:
             state.lineage = self.first_lineage()
             state.serial = max(state.serial, ledger.last_serial(self._ledger(), state.lineage))
+        # The file's lineage, which the next read replays the ledger by; a state that is not
+        # the one last read or written (another lineage) is written whole.
+        same = state.lineage == self._recorded[0] and state.serial == self._recorded[1]
         state.serial += 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._append_ledger(
-            ledger.changed(self._written, state.entries, state.lineage, state.serial)
-        )
-        _atomic_write(self.path, self._render(state).encode("utf-8"))
+        touched = state.touched() if same else None
+        records = ledger.changed(self._written, state.entries, state.lineage, state.serial, touched)
+        self._append_ledger(records)
+        self._recorded = (state.lineage, state.serial)
+        if self._locked and same and isinstance(self._seen, tuple):
+            for record in records:
+                if record.entry is None:
+                    self._written.pop(record.address, None)
+                else:
+                    self._written[record.address] = record.entry
+            self._behind = True
+        else:
+            self._written = dict(state.entries)
+            self._write_file()
+        state.settle()
+
+    def _write_file(self) -> None:
+        """The state file, whole, as the ledger holds it: atomically (temp file, fsync,
+        rename)."""
+        _atomic_write(self.path, self._render().encode("utf-8"))
         self._seen = _identity(self.path.stat())
-        self._written = dict(state.entries)
+        self._behind = False
+
+    def _catch_up(self, failing: bool = False) -> None:
+        """Write the state file up to the ledger. When the run is failing anyway, a file that
+        cannot be written is only a warning: the ledger holds every change, and the next read
+        replays it."""
+        try:
+            self._write_file()
+        except (OSError, StateError) as exc:
+            if failing:
+                log.warning(
+                    "billplan: could not write the state file %s (%s); every change is "
+                    "recorded in %s, and the next run takes it up",
+                    visible(self.path),
+                    visible(str(exc)),
+                    visible(self.ledger_path),
+                )
+                return
+            raise StateError(
+                f"cannot write the state file {self.path}: {exc}. Every change this run made "
+                f"is recorded in {self.ledger_path}: the next billplan run reads it from there "
+                "and writes the file (free some space, or fix the permissions, first)"
+            ) from exc
 
     def first_lineage(self) -> str:
         return ledger.first_lineage(f"local:{self.path.resolve()}")
@@ -279,21 +351,23 @@ class LocalBackend:
             ]
         return found
 
-    def _render(self, state: State) -> str:
-        """One entry per line: readable, diffable, and cheap to rewrite after every call."""
-        lines = []
-        for address in sorted(state.entries):
-            entry = state.entries[address]
-            cached = self._encoded.get(address)
-            if cached is None or cached[0] is not entry:
-                cached = (entry, jsonio.dumps(entry.to_json()))
-                self._encoded[address] = cached
-            lines.append(cached[1])
-        header = state.to_json()
-        header.pop("entries")
+    def _render(self) -> str:
+        """One entry per line: readable and diffable."""
+        lines = [self._encode(self._written[address]) for address in sorted(self._written)]
+        for address in self._encoded.keys() - self._written.keys():
+            del self._encoded[address]
+        lineage, serial = self._recorded
+        head = jsonio.dumps(State(lineage=lineage, serial=serial).header())[:-1]
         body = ",\n    ".join(lines)
-        head = jsonio.dumps(header)[:-1]
         return f'{head}, "entries": [\n    {body}\n]}}\n' if lines else f'{head}, "entries": []}}\n'
+
+    def _encode(self, entry: Entry) -> str:
+        """The entry's JSON, made once for its ledger record and the state file."""
+        cached = self._encoded.get(entry.address)
+        if cached is None or cached[0] is not entry:
+            cached = (entry, jsonio.dumps(entry.to_json()))
+            self._encoded[entry.address] = cached
+        return cached[1]
 
     @contextlib.contextmanager
     def lock(self, operation: str, wait: float = 0.0) -> Iterator[LockInfo]:
@@ -332,8 +406,19 @@ class LocalBackend:
                     raise StateError(
                         f"cannot back up the state to {self.backup_path}: {exc}"
                     ) from exc
-            yield info
+            self._locked = True
+            try:
+                yield info
+            except BaseException:
+                self._locked = False
+                if self._behind:
+                    self._catch_up(failing=True)
+                raise
+            self._locked = False
+            if self._behind:
+                self._catch_up()
         finally:
+            self._locked = False
             if _same_file(held, self.lock_path):
                 self.lock_path.unlink(missing_ok=True)
             os.close(held)  # and with it the flock

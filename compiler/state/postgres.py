@@ -145,13 +145,14 @@ class PostgresBackend:
         self._lock_session: psycopg.Connection | None = None
         self._data: psycopg.Connection | None = None
         self._tables_ready = False
-        # What the database holds, as this backend last read or wrote it: a write sends only
-        # the entries that differ from it.
-        self._known: tuple[str, int] | None = None  # (lineage, serial)
-        self._written: dict[str, Entry] = {}
+        # The lineage and serial of the state as this backend last read or wrote it.
+        self._known: tuple[str, int] | None = None
         # A state read behind its ledger is replayed in memory: its serial runs ahead of the
-        # database's header by this much, and the ledger already holds these entries.
+        # database's header by this much, and its entry rows are behind the ledger.
         self._ahead = 0
+        # The entries as the ledger holds them (and, unless ahead, the entry rows): a write
+        # sends one ledger row and one entry row for each entry that differs, found among
+        # those the state says were touched (State.touched), never by reading them all.
         self._logged: dict[str, Entry] = {}
         self.taken_back: list[Entry] = []
         self.ledger_problem: str | None = None  # why the ledger could not be read
@@ -261,11 +262,12 @@ class PostgresBackend:
             self._ensure_tables(conn)
             state = self._load(conn)
             records = self._ledger_after(conn, state)
-        self._remember(state)
+        read_at = state.serial
         self.taken_back = ledger.replay(state, records)
-        self._ahead = state.serial - self._known[1] if self._known else 0
+        self._ahead = state.serial - read_at
         self._known = (state.lineage, state.serial)
         self._logged = dict(state.entries)
+        state.settle()
         return state
 
     def _ledger_after(self, conn: psycopg.Connection, state: State) -> list[ledger.Record]:
@@ -357,10 +359,6 @@ class PostgresBackend:
             "content alone: adopted if it matches the plan exactly, otherwise shown as unmanaged."
         )
 
-    def _remember(self, state: State) -> None:
-        self._known = (state.lineage, state.serial)
-        self._written = dict(state.entries)
-
     def write(self, state: State) -> None:
         psycopg = _psycopg()
         lineage = state.lineage or self.first_lineage()
@@ -391,20 +389,38 @@ class PostgresBackend:
                         )
                     known = self._known == (state.lineage, state.serial)
                     records = ledger.changed(
-                        self._logged if known else {}, state.entries, lineage, serial
+                        self._logged if known else {},
+                        state.entries,
+                        lineage,
+                        serial,
+                        state.touched() if known else None,
                     )
-                    self._write_ledger(conn, records)
-                    if known and not self._ahead:
-                        self._write_changes(conn, state)
-                    else:
+                    # Each changed entry's JSON, once for its ledger row and its entry row.
+                    texts = [
+                        None if r.entry is None else jsonio.dumps(r.entry.to_json())
+                        for r in records
+                    ]
+                    self._write_ledger(conn, records, texts)
+                    whole = not known or self._ahead > 0
+                    if whole:
                         self._write_all(conn, state)
+                    else:
+                        self._write_changes(conn, records, texts)
             except psycopg.Error as exc:
                 raise self._error("cannot write", exc) from None
         state.lineage = lineage
         state.serial = serial
-        self._remember(state)
+        self._known = (lineage, serial)
         self._ahead = 0
-        self._logged = dict(state.entries)
+        if whole:
+            self._logged = dict(state.entries)
+        else:
+            for record in records:
+                if record.entry is None:
+                    self._logged.pop(record.address, None)
+                else:
+                    self._logged[record.address] = record.entry
+        state.settle()
 
     def _last_serial(self, conn: psycopg.Connection, lineage: str) -> int:
         row = conn.execute(
@@ -413,7 +429,9 @@ class PostgresBackend:
         ).fetchone()
         return int(row[0] or 0)
 
-    def _write_ledger(self, conn: psycopg.Connection, records: list[ledger.Record]) -> None:
+    def _write_ledger(
+        self, conn: psycopg.Connection, records: list[ledger.Record], texts: list[str | None]
+    ) -> None:
         if not records:
             return
         with conn.cursor() as cursor:
@@ -421,14 +439,8 @@ class PostgresBackend:
                 "INSERT INTO billplan_state_ledger (name, lineage, serial, address, entry) "
                 "VALUES (%s, %s, %s, %s, %s)",
                 [
-                    (
-                        self.name,
-                        r.lineage,
-                        r.serial,
-                        r.address,
-                        None if r.entry is None else jsonio.dumps(r.entry.to_json()),
-                    )
-                    for r in records
+                    (self.name, r.lineage, r.serial, r.address, text)
+                    for r, text in zip(records, texts, strict=True)
                 ],
             )
 
@@ -456,13 +468,16 @@ class PostgresBackend:
                 "Run `billplan plan` again."
             )
 
-    def _write_changes(self, conn: psycopg.Connection, state: State) -> None:
+    def _write_changes(
+        self, conn: psycopg.Connection, records: list[ledger.Record], texts: list[str | None]
+    ) -> None:
+        """One row for each entry the write changed; nothing else is sent or read."""
         changed = [
-            (self.name, address, jsonio.dumps(entry.to_json()))
-            for address, entry in state.entries.items()
-            if (known := self._written.get(address)) is not entry and known != entry
+            (self.name, r.address, text)
+            for r, text in zip(records, texts, strict=True)
+            if text is not None
         ]
-        gone = [address for address in self._written if address not in state.entries]
+        gone = [r.address for r in records if r.entry is None]
         if changed:
             with conn.cursor() as cursor:
                 cursor.executemany(

@@ -276,7 +276,8 @@ RUDDR = Contract(
         "deleteProjectProductItem",
         "getProject",
         "getInvoiceItem",
-        "listProjects",  # onboarding: every project the key can see
+        # onboarding: every project the key can see; a plan: its projects, a page for many
+        "listProjects",
     ),
 )
 

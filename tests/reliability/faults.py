@@ -322,7 +322,9 @@ def attempt(
                     clock, float(settings.rate_limit_per_second or 0), settings.burst
                 )
                 rate = client_rps if client_rps is not None else type(provider).rate_limit
-                provider.limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
+                # As billplan paces a connection: the vendor's rate, and the burst it allows.
+                burst = type(provider).rate_burst
+                provider.limiter = RateLimiter(rate, burst, clock=clock, sleep=clock.sleep)
         with httpx.Client(transport=sandbox.transport, base_url=DEFAULT_ROOT) as client:
             for vendor, armed in (faults or {}).items():
                 for fault in armed:

@@ -96,7 +96,11 @@ def test_the_token_never_appears_in_output_files_logs_or_errors(tmp_path: Path) 
         assert failing.returncode == 1 and "503" in failing.stderr
         for vendor in VENDORS:
             server.clear_faults(vendor)
-            server.fault(vendor, method="GET", status=400, message=f"bad request for {vendor}")
+            # On every read, as a real vendor refuses a bad request again: plan reads ahead
+            # (issue 20) and would take a one-time fault for a blip it can read past.
+            server.fault(
+                vendor, method="GET", status=400, message=f"bad request for {vendor}", times=100
+            )
         worded = record("vendor message", run("plan", directory, env=env))
         assert worded.returncode == 1 and "bad request for" in worded.stderr
         for vendor in VENDORS:

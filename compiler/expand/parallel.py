@@ -1,0 +1,230 @@
+"""A large plan's projects expanded in two processes: the last ones in a forked worker.
+
+Projects expand independently, so where a core is free, a plan of thousands of charges is
+cut in two where its charges are about halved: this process expands the first projects
+while a forked worker expands the rest and sends back its items, problems and template
+work, in texts and numbers (pickling Items themselves would cost more than expanding them).
+Its items are appended after this process's own, in the order the plan writes them.
+
+What comes out is exactly what one process makes. The worker's part is kept only when the
+plan's limits could not have ended it differently had it been expanded here, after the first
+part: its items fit under the item limit counted from there, and the template budget, with
+both parts' work taken from it, is still well above what one description may take.
+Otherwise, or if the worker fails, this process expands the rest itself, as it would have
+anyway. Forking is used only where it is safe and worth it: on Linux, with no other thread
+running, a core to spare (two or more, one of them idle) and a plan large enough to repay it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from compiler.diagnostics import Diagnostic, Mark
+from compiler.model import Item
+from compiler.schedule import Period
+from compiler.template_limits import PlanBudget
+
+# Charges below which a plan is expanded here alone: forking and reading back cost a few
+# milliseconds, about what expanding a thousand charges saves.
+MIN_CHARGES = 1_000
+# Of the charges, the share this process keeps: it also rebuilds the worker's items, which
+# costs about a third of making them.
+OWN_SHARE = 0.45
+
+
+def split(projects: Any) -> int | None:
+    """How many of the plan's projects to expand here before the worker's; None to expand
+    them all here."""
+    if not _can_fork() or not isinstance(projects, Mapping) or len(projects) < 2:
+        return None
+    weights = [_charges(project) for project in projects.values()]
+    total = sum(weights)
+    if total < MIN_CHARGES:
+        return None
+    kept = 0
+    for index, weight in enumerate(weights):
+        kept += weight
+        if kept >= total * OWN_SHARE:
+            return min(index + 1, len(weights) - 1)
+    return None
+
+
+def _can_fork() -> bool:
+    # A fork copies only the thread that calls it: another thread's locks (the import lock,
+    # an HTTP client's) would be held for ever in the worker.
+    if sys.platform != "linux" or threading.active_count() != 1:
+        return False
+    # A core to spare: on a machine already busy, the worker would wait for one while this
+    # process waits for it, and sending its items back would cost more than it saves.
+    cores = len(os.sched_getaffinity(0))
+    return cores >= 2 and _running() < cores
+
+
+def _running() -> int:
+    """Threads running or ready to run on the machine right now, this one included (the
+    kernel's count in /proc/loadavg: a snapshot, where the load average lags a minute)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as loadavg:
+            return int(loadavg.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 1
+
+
+def _charges(project: Any) -> int:
+    if not isinstance(project, Mapping):
+        return 1
+    sections = (project.get(section) for section in ("recurring", "milestones", "products"))
+    return 1 + sum(len(charges) for charges in sections if isinstance(charges, Mapping))
+
+
+@dataclass
+class Part:
+    """What the worker's projects expanded to, and what expanding them took."""
+
+    items: list[Item]
+    diagnostics: list[Diagnostic]
+    stopped: bool  # a limit of the whole plan stopped the worker
+    # The most items the plan would have held at any of the worker's limit checks, counted
+    # from the worker's first project: its items so far plus the periods of the charge at hand.
+    peak: int
+    steps: int  # template steps its descriptions took
+    elapsed: float  # seconds its descriptions took
+    compiled: frozenset[str]  # templates it paid to compile
+
+    def fits(self, items_before: int, max_items: int, budget: PlanBudget) -> bool:
+        """Whether expanding the part after items_before items, with the budget as it is now,
+        would have gone exactly as it did in the worker."""
+        return (
+            not self.stopped
+            and items_before + self.peak <= max_items
+            # Its steps count compiling the templates both processes used: more than it
+            # would have taken here, which only makes this stricter.
+            and budget.affords(self.steps, self.elapsed)
+        )
+
+
+class Worker:
+    """A forked process running `work` (which returns bytes), read back once."""
+
+    def __init__(self, work: Callable[[], bytes]) -> None:
+        read, write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the worker: never returns to the caller's code
+            status = 1
+            try:
+                os.close(read)
+                data = work()
+                with os.fdopen(write, "wb") as pipe:
+                    pipe.write(data)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        self.pipe = os.fdopen(read, "rb")
+        self.done = False
+
+    def result(self) -> bytes | None:
+        """What the worker sent, or None when it failed."""
+        data = self.pipe.read()
+        self.pipe.close()
+        _, status = os.waitpid(self.pid, 0)
+        self.done = True
+        return data if os.waitstatus_to_exitcode(status) == 0 else None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done:  # this process stopped first (a limit, an interrupt)
+            self.pipe.close()
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+
+
+# -- the worker's part, as texts and numbers ---------------------------------------------------
+
+_Header = tuple[Any, ...]  # what an Item shares with the other items of its charge
+
+
+def encode(
+    items: Sequence[Item],
+    diagnostics: Sequence[Diagnostic],
+    *,
+    stopped: bool,
+    peak: int,
+    steps: int,
+    elapsed: float,
+    compiled: frozenset[str],
+) -> bytes:
+    headers: list[_Header] = []
+    rows: list[tuple[Any, ...]] = []
+    last: Item | None = None
+    for item in items:
+        if last is None or item.options is not last.options or item.charge != last.charge:
+            headers.append(
+                (item.project, item.kind, item.charge, item.currency, item.provider,
+                 item.provider_type, item.project_id, item.options, item.option_marks,
+                 item.mark, item.adjust)
+            )  # fmt: skip
+            last = item
+        period = item.period
+        rows.append(
+            (len(headers) - 1, item.address, item.label, _day(item.date),
+             None if period is None else (
+                 period.start.toordinal(), period.end.toordinal(),
+                 period.full_start.toordinal(), period.full_end.toordinal(),
+                 period.label, period.index, period.count),
+             item.description, _text(item.quantity), _text(item.rate), str(item.amount),
+             item.task, _text(item.percent))
+        )  # fmt: skip
+    problems = [(d.mark.file, d.mark.line, d.mark.col, d.path, d.message) for d in diagnostics]
+    part = (headers, rows, problems, stopped, peak, steps, elapsed, compiled)
+    return pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(data: bytes) -> Part:
+    headers, rows, problems, stopped, peak, steps, elapsed, compiled = pickle.loads(data)
+    day = date.fromordinal
+    items = []
+    for row in rows:
+        header, address, label, when, period, description, quantity, rate, amount = row[:9]
+        task, percent = row[9:]
+        project, kind, charge, currency, provider, vendor, project_id, *rest = headers[header]
+        options, option_marks, mark, adjust = rest
+        items.append(
+            Item(
+                address, project, kind, charge, label,
+                None if when is None else day(when),
+                None if period is None else Period(
+                    day(period[0]), day(period[1]), day(period[2]), day(period[3]),
+                    period[4], period[5], period[6]),
+                description, _decimal(quantity), _decimal(rate), Decimal(amount), currency,
+                provider, vendor, project_id, task, _decimal(percent), options, option_marks,
+                mark, adjust,
+            )
+        )  # fmt: skip
+    diagnostics = [
+        Diagnostic(Mark(file, line, col), path, message)
+        for file, line, col, path, message in problems
+    ]
+    return Part(items, diagnostics, stopped, peak, steps, elapsed, compiled)
+
+
+def _day(value: date | None) -> int | None:
+    return None if value is None else value.toordinal()
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)  # exact: Decimal(str(d)) is d, digits and all
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)

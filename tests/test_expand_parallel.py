@@ -1,0 +1,131 @@
+"""A plan expanded in two processes is exactly the plan expanded in one: the same items in
+the same order, the same problems, and the same stop where a limit of the whole plan is
+reached (compiler/expand/parallel.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler import limits as plan_limits
+from compiler.expand import parallel
+from compiler.limits import Limits
+from compiler.validate import Checked, check
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from portfolio import AS_OF, write_portfolio
+
+# A last project whose weekly charge has many periods but, paused, few items: the item limit
+# counts its periods (they could stop the plan) though it adds only a handful of items.
+PAUSED = """\
+projects:
+  zz-paused:
+    provider: ruddr
+    project_id: 00000000-0000-4000-8000-00000000000f
+    recurring:
+      desk:
+        description: "Desk {{ period.label }}"
+        every: week
+        start: 2025-01-06
+        count: 60
+        amount: 100
+        pauses:
+          - {from: 2025-01-13, to: 2026-02-01}
+"""
+
+
+@pytest.fixture
+def portfolio(tmp_path: Path) -> Path:
+    write_portfolio(tmp_path, 6, seed=7)
+    (tmp_path / "projects-zz.yaml").write_text(PAUSED, encoding="utf-8")
+    return tmp_path
+
+
+def expanded(path: Path, *, in_two: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Checked:
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "_can_fork", lambda: in_two)
+        patch.setattr(parallel, "MIN_CHARGES", 0)
+        return check(path, AS_OF, **kw)
+
+
+def same(one: Checked, two: Checked) -> None:
+    # Item equality leaves out where things were written: compare that too.
+    assert [(i, i.mark, i.option_marks) for i in two.items] == [
+        (i, i.mark, i.option_marks) for i in one.items
+    ]
+    assert [str(d) for d in two.diagnostics] == [str(d) for d in one.diagnostics]
+
+
+def test_a_portfolio_expands_in_two_processes_to_exactly_its_items(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = expanded(portfolio, in_two=False, monkeypatch=monkeypatch)
+    two = expanded(portfolio, in_two=True, monkeypatch=monkeypatch)
+    assert one.ok and len(one.items) > 600
+    same(one, two)
+
+
+def test_problems_in_both_halves_are_all_reported_as_one_process_reports_them(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for fragment in sorted(portfolio.glob("projects-*.yaml")):
+        text = fragment.read_text(encoding="utf-8")
+        text = text.replace("count: 4,", "count: 0,").replace("weight: 3}", "weight: -3}")
+        fragment.write_text(text.replace("{{ quantity }} days", "{{ quantity.days }} days"))
+    one = expanded(portfolio, in_two=False, monkeypatch=monkeypatch)
+    two = expanded(portfolio, in_two=True, monkeypatch=monkeypatch)
+    assert len(one.diagnostics) > 6
+    same(one, two)
+
+
+def test_an_item_limit_near_the_plans_size_stops_it_where_one_process_does(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    total = len(expanded(portfolio, in_two=False, monkeypatch=monkeypatch).items)
+    stops = 0
+    for most in range(total - 70, total + 1, 7):
+        one = expanded(portfolio, in_two=False, monkeypatch=monkeypatch, limits=Limits(most))
+        two = expanded(portfolio, in_two=True, monkeypatch=monkeypatch, limits=Limits(most))
+        same(one, two)
+        stops += not one.ok
+    assert stops >= 9  # the paused charge's 60 periods stop it below the total too
+
+
+def test_a_template_budget_nearly_spent_runs_out_where_one_process_runs_out(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_limits, "TEMPLATE_STEPS_PER_ITEM", 0)
+    outcomes = set()
+    for steps in range(10_000, 60_000, 2_500):
+        monkeypatch.setattr(plan_limits, "TEMPLATE_STEPS_FLOOR", steps)
+        one = expanded(portfolio, in_two=False, monkeypatch=monkeypatch)
+        two = expanded(portfolio, in_two=True, monkeypatch=monkeypatch)
+        same(one, two)
+        outcomes.add(one.ok)
+    assert outcomes == {True, False}
+
+
+def test_a_worker_that_fails_leaves_its_projects_to_this_process(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = expanded(portfolio, in_two=False, monkeypatch=monkeypatch)
+
+    def broken(*args: Any, **kwargs: Any) -> bytes:
+        raise RuntimeError("the worker fails")
+
+    monkeypatch.setattr(parallel, "encode", broken)
+    same(one, expanded(portfolio, in_two=True, monkeypatch=monkeypatch))
+
+
+def test_a_small_plan_or_a_busy_process_is_expanded_here_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    projects = {f"p{n}": {"recurring": {f"c{k}": {} for k in range(300)}} for n in range(4)}
+    monkeypatch.setattr(parallel, "_can_fork", lambda: True)
+    assert parallel.split(projects) == 2  # 1,204 charges: this process keeps 45% of them
+    assert parallel.split(dict(list(projects.items())[:3])) is None  # 903: too few
+    monkeypatch.setattr(parallel, "_can_fork", lambda: False)
+    assert parallel.split(projects) is None

@@ -1,0 +1,56 @@
+"""Start-up: `billplan --help` imports nothing it does not print, and `validate`, which
+reads the provider registry, does not import the HTTP client (each in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# What runs `billplan ARGS` in process and then names every module it imported.
+RUN = """\
+import contextlib, io, sys
+from compiler.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(" ".join(sorted(sys.modules)))
+"""
+LIBRARIES = ("yaml", "jinja2", "rich", "httpx", "jsonschema", "deepdiff", "dateutil", "markupsafe")
+
+
+def imported(*args: str) -> set[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "--help"], ["plan", "--help"]])
+def test_help_imports_only_what_builds_the_parser(args: list[str]) -> None:
+    modules = imported(*args)
+    assert {m for m in modules if m.split(".")[0] in LIBRARIES} == set()
+    assert {m for m in modules if m.startswith("compiler")} == {
+        "compiler",
+        "compiler.cli",
+        "compiler.credentials",
+        "compiler.limits",
+    }
+
+
+def test_validate_reads_the_vendors_without_importing_the_http_client() -> None:
+    modules = imported("validate", "plans/examples", "--as-of", "2026-01-01")
+    assert "compiler.expand" in modules  # it did validate
+    assert {"httpx", "deepdiff"} & modules == set()
