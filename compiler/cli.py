@@ -1134,7 +1134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "PATH, with a state entry for every generated address (invoiced ones too, locked). "
         "Nothing is written unless `billplan plan` on the result would show no changes.",
         epilog=_examples("billplan generate plans/acme --provider ruddr --all --dry-run")
-        + "\n(docs/onboarding.md)",
+        + "\n\nMore: docs/onboarding.md.",
         formatter_class=_Help,
     )
     generate.add_argument(
@@ -1178,15 +1178,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the vendor emulators over HTTP (loopback by default), their state "
         "in a SQLite file; point billplan at them with --sandbox-url URL or "
         "BILLPLAN_SANDBOX_URL, as the server prints.",
-        epilog="environment: BILLPLAN_SANDBOX_EXCHANGE_LOG=FILE appends each vendor-API "
+        epilog="Each vendor has an admin surface under /<vendor>/_sandbox/ on the same server: "
+        "seed projects, invoice objects, edit them behind billplan's back, and inject faults "
+        '(POST /<vendor>/_sandbox/faults: errors, latency, a lost response; README.md, "The '
+        'sandbox").\n\n'
+        "environment: BILLPLAN_SANDBOX_EXCHANGE_LOG=FILE appends each vendor-API "
         "exchange (request and response, credentials redacted) to FILE as one JSON line; "
         "billplan's contract tests read it.\n\n"
         + _examples("billplan sandbox serve --seed plans/ --port 8765"),
         formatter_class=_Help,
     )
     serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--db", default=".billplan/sandbox.sqlite", help="SQLite file")
+    serve.add_argument("--port", type=int, default=8765, help="TCP port (default: 8765)")
+    serve.add_argument(
+        "--db",
+        default=".billplan/sandbox.sqlite",
+        help="SQLite file holding the emulators' data, kept between runs "
+        "(default: .billplan/sandbox.sqlite)",
+    )
     serve.add_argument(
         "--seed",
         metavar="PATH",
@@ -1216,7 +1225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox is touched, never a vendor. Then onboard it with `billplan generate PATH "
         "--all --sandbox`.",
         epilog=_examples("billplan sandbox seed-portfolio plans/onboarding")
-        + "\n(README: Onboard what a vendor already holds)",
+        + '\n\nMore: README.md, "Onboard what a vendor already holds".',
         formatter_class=_Help,
     )
     portfolio.add_argument("path", metavar="PATH", help="plan directory with a providers block")

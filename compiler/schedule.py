@@ -41,6 +41,18 @@ class Period:
     def full_days(self) -> int:
         return (self.full_end - self.full_start).days + 1
 
+    def context(self) -> dict[str, object]:
+        """What a description template sees as `period` (docs/language.md, Templates)."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "label": self.label,
+            "index": self.index,
+            "count": self.count,
+            "days": self.days,
+            "is_stub": self.is_stub,
+        }
+
 
 Unit = Literal["week", "month", "quarter", "year"]
 Align = Literal["calendar", "start"]

@@ -165,10 +165,18 @@ def _describe(error: ValidationError) -> list[tuple[PathKey, str]]:
     if validator in ("additionalProperties", "unevaluatedProperties"):
         allowed = sorted(_known_keys(schema))
         out = []
+        held = error.instance if isinstance(error.instance, dict) else {}
         for key in _unexpected(error):
             message = f"unknown key {key!r}"
             close = difflib.get_close_matches(key, allowed, n=1)
-            if close:
+            if str(key).isdigit() and held.get(key) is None:
+                # `{amount: 1,000}`: inside braces a comma separates keys, so the amount is 1
+                # and `000` a key of its own.
+                message += (
+                    "; inside {...} a comma separates keys, so a number written with a "
+                    "thousands separator (1,000) is cut in two: write it without (1000)"
+                )
+            elif close:
                 message += f"; did you mean {close[0]!r}?"
             elif allowed:
                 message += f"; allowed here: {', '.join(allowed)}"

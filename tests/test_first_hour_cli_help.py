@@ -68,6 +68,17 @@ def test_every_command_explains_its_format_and_the_ids_it_takes(words: tuple[str
             assert re.search(rf"^  {name}\s+\S+ \S+ \S+", out, re.MULTILINE), (words, name, out)
 
 
+@pytest.mark.parametrize("words", list(COMMANDS), ids=" ".join)
+def test_every_option_and_argument_says_what_it_is(words: tuple[str, ...]) -> None:
+    parser = COMMANDS[words]
+    bare = [
+        action.option_strings[0] if action.option_strings else action.dest
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS and not action.help
+    ]
+    assert not bare, f"`billplan {' '.join(words)} --help` leaves unexplained: {bare}"
+
+
 FORMATS_FOR_PEOPLE = ["render", "forecast", "plan", "show"]
 
 

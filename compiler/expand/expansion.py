@@ -35,7 +35,6 @@ from compiler.limits import RAISE_ITEMS, Limits
 from compiler.load import Document, PathKey
 from compiler.model import Item
 from compiler.money import format_grouped
-from compiler.schedule import Period
 from compiler.template_direct import Direct
 from compiler.template_limits import PlanBudget
 from compiler.templates import (
@@ -319,7 +318,7 @@ class _Texts:
                 "currency": charge.currency,
                 "rounding": charge.settings.rounding,  # read by the `money` filter
             }
-        context["period"] = _period_context(occurrence.period)
+        context["period"] = occurrence.period and occurrence.period.context()
         context["date"] = occurrence.date
         context["amount"] = occurrence.amount
         context["quantity"] = occurrence.quantity
@@ -350,17 +349,3 @@ def _cap_problems(
             f"cap {cap_text} {currency} exceeded by {over} {currency}: positive charges total "
             f"{total} {currency}; raise the cap or reduce the charges",
         )
-
-
-def _period_context(period: Period | None) -> dict[str, Any] | None:
-    if period is None:
-        return None
-    return {
-        "start": period.start,
-        "end": period.end,
-        "label": period.label,
-        "index": period.index,
-        "count": period.count,
-        "days": period.days,
-        "is_stub": period.is_stub,
-    }

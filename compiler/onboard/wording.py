@@ -103,7 +103,7 @@ def rendered(source: str, period: Period | None) -> str | None:
     if "{" not in source:
         return source
     try:
-        return render(source, {"period": _period_context(period)})
+        return render(source, {"period": period and period.context()})
     except TemplateProblem:
         return None
 
@@ -150,25 +150,11 @@ def describes(source: str, period: Period | None, text: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def _renders(source: str, period: Period | None, text: str) -> bool:
-    context: dict[str, Any] = {"period": _period_context(period)}
+    context: dict[str, Any] = {"period": period and period.context()}
     try:
         return render(source, context) == text
     except TemplateProblem:
         return False
-
-
-def _period_context(period: Period | None) -> dict[str, Any] | None:
-    if period is None:
-        return None
-    return {
-        "start": period.start,
-        "end": period.end,
-        "label": period.label,
-        "index": period.index,
-        "count": period.count,
-        "days": period.days,
-        "is_stub": period.is_stub,
-    }
 
 
 def slug(text: str) -> str:
