@@ -643,14 +643,14 @@ def _connect(
     needed = {item.provider for item in items} | (owned & set(configs))
     providers: dict[str, Provider] = {}
     endpoints: list[Endpoint] = []
-    unusable: list[str] = []
+    unusable: list[ConfigurationError] = []
     for name in sorted(needed):
         try:
             made = connected.get(name) or _connect_one(name, configs[name], sandbox, unread, hosts)
         except ConfigurationError as exc:
             # Every connection is tried before any is reported: each missing token is named
             # in one run, not one per run.
-            unusable.append(str(exc))
+            unusable.append(exc)
             continue
         providers[name] = made[0]
         if made[1] is not None:
@@ -663,16 +663,37 @@ def _connect(
 
 
 def unusable_message(
-    problems: Sequence[str], what: str, done: str = "nothing was read or written"
+    problems: Sequence[Exception], what: str, done: str = "nothing was read or written"
 ) -> str:
     """Several settings' problems as one message (one alone as it is): a heading, one entry
-    each, and the way out without an account said once under them, not on every line."""
+    each, and the way out without an account (ConfigurationError.sandbox_hint) said once
+    under them, not on every line."""
     if len(problems) == 1:
-        return problems[0]
-    hint = f"; set it, or run with --sandbox {SANDBOX_HINT}"
-    said = [problem.replace(hint, "; set it") for problem in problems]
-    tail = [f"Or run with --sandbox {SANDBOX_HINT}."] if said != list(problems) else []
+        return str(problems[0])
+    said = [p.problem if isinstance(p, ConfigurationError) else str(p) for p in problems]
+    hinted = any(isinstance(p, ConfigurationError) and p.sandbox_hint for p in problems)
+    tail = [f"Or {SANDBOX_HINT}."] if hinted else []
     return "\n".join([_listed(f"{len(problems)} {what}; {done}:", said), *tail])
+
+
+def unusable_connections(
+    connections: Iterable[tuple[str, dict[str, Any]]],
+    hosts: Hosts,
+    unread: Collection[str] = frozenset(),
+) -> list[ConfigurationError]:
+    """Why each of these connections cannot be used (a missing token, a bad host), all of
+    them: each client is made and closed again, nothing is sent."""
+    unusable: list[ConfigurationError] = []
+    for name, config in connections:
+        try:
+            provider, _ = _connect_one(name, config, None, set(unread), hosts)
+        except ConfigurationError as exc:
+            unusable.append(exc)
+        except EndpointError as exc:
+            unusable.append(ConfigurationError(str(exc)))
+        else:
+            provider.close()
+    return unusable
 
 
 def _refuse_with_connections(
@@ -684,16 +705,9 @@ def _refuse_with_connections(
 ) -> None:
     """WorkspaceError naming the state's problem and the connections that cannot be used
     either, if any; returns when the state's problem is the only one."""
-    unusable: list[str] = []
-    for name in sorted({item.provider for item in items}):
-        try:
-            provider, _ = _connect_one(name, configs[name], None, unread, hosts)
-        except ConfigurationError as exc:
-            unusable.append(str(exc))
-            continue
-        provider.close()
-    if unusable:
-        message = unusable_message([str(problem), *unusable], "settings cannot be used")
+    used = sorted({item.provider for item in items})
+    if unusable := unusable_connections(((n, configs[n]) for n in used), hosts, unread):
+        message = unusable_message([problem, *unusable], "settings cannot be used")
         raise WorkspaceError(message) from None
 
 

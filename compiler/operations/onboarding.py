@@ -40,7 +40,13 @@ from compiler.providers import PROVIDERS, ConfigurationError, Provider
 from compiler.providers.base import Planned
 from compiler.state import Backend, Entry, State
 from compiler.validate import check, schema_text
-from compiler.workspace import WorkspaceError, connection, state_backend, unusable_message
+from compiler.workspace import (
+    WorkspaceError,
+    connection,
+    state_backend,
+    unusable_connections,
+    unusable_message,
+)
 
 MODELINE = "# yaml-language-server: $schema="
 # Where the modeline points when no fragment of the directory has one: a copy of the schema
@@ -281,15 +287,7 @@ def _refuse_unusable(request: Request, connections: Sequence[tuple[str, dict[str
         hosts = request.hosts or credentials.Hosts.configured(os.environ, PROVIDERS)
     except credentials.EndpointError as exc:
         raise WorkspaceError(str(exc)) from None
-    problems: list[str] = []
-    for name, config in connections:
-        try:
-            provider, _ = connection(name, config, None, hosts)
-        except (ConfigurationError, credentials.EndpointError) as exc:
-            problems.append(str(exc))
-            continue
-        provider.close()
-    if problems:
+    if problems := unusable_connections(connections, hosts):
         message = unusable_message(problems, "connections cannot be used", "nothing was read")
         raise WorkspaceError(message)
 

@@ -117,11 +117,18 @@ class OutcomeUnknown(ProviderError):
 
 
 # What --sandbox offers someone with no vendor account, said wherever a token is missing.
-SANDBOX_HINT = "to use the built-in emulators"
+SANDBOX_HINT = "run with --sandbox to use the built-in emulators"
 
 
 class ConfigurationError(Exception):
-    """A provider cannot be used as configured (a missing token, say)."""
+    """A provider cannot be used as configured (a missing token, say). problem: what is
+    wrong, said alone; sandbox_hint: whether trying the sandbox instead is a way out, which
+    the message then adds (and a list of several problems says once, under them)."""
+
+    def __init__(self, problem: str, *, sandbox_hint: bool = False) -> None:
+        self.problem = problem
+        self.sandbox_hint = sandbox_hint
+        super().__init__(f"{problem}, or {SANDBOX_HINT}" if sandbox_hint else problem)
 
 
 @dataclass(frozen=True)
@@ -350,8 +357,8 @@ class Provider:
         )
         if not self.token:
             raise ConfigurationError(
-                f"provider {name!r} ({self.title}) needs an API token in ${self.token_env}; "
-                f"set it, or run with --sandbox {SANDBOX_HINT}"
+                f"provider {name!r} ({self.title}) needs an API token in ${self.token_env}; set it",
+                sandbox_hint=True,
             )
         self.sleep = sleep
         self.calls = CallLog()
