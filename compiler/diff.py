@@ -385,7 +385,9 @@ def _ignoring(base: Change, resource: Resource, obs: Observed, kept: list[FieldC
         f"plan: {_text(f.after)})"
         for f in kept
     )
-    return replace(base, after=after, after_side=after_side, detail=said)
+    return replace(
+        base, after=after, after_side=after_side, detail=said, ignored=tuple(sorted(names))
+    )
 
 
 def _text(value: Any) -> str:

@@ -23,7 +23,6 @@ Ruddr's `name` or `description`, Kantata's `title`, and so on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -111,18 +110,14 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-# How the diff says an ignored field differs (compiler.diff: `ignored: date differs (...)`).
-_IGNORED = re.compile(r"ignored: (\w+) differs")
-
-
 def ignored_note(plan: Plan) -> list[str]:
     """A note when objects the plan leaves alone differ from it only in ignored fields: the
     plan shows no change for them, and a reviewer should still know the vendor's text or
     date is not the plan's (`--show-unchanged` lists each)."""
-    quiet = [c for c in plan.changes if c.label == "no-op" and _IGNORED.search(c.detail)]
+    quiet = [c for c in plan.changes if c.label == "no-op" and c.ignored]
     if not quiet:
         return []
-    fields = sorted({name for c in quiet for name in _IGNORED.findall(c.detail)})
+    fields = sorted({name for c in quiet for name in c.ignored})
     objects = "object differs" if len(quiet) == 1 else "objects differ"
     return [
         f"{len(quiet)} unchanged {objects} from the plan only in ignored fields "

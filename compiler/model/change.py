@@ -142,6 +142,8 @@ class Change:
     after_side: Side | None = None
     before_locked: bool = False
     reason: Reason | None = None  # None: the action's usual reason (USUAL)
+    # The plan's fields (`ignore:`) in which the vendor differs and is left as it is.
+    ignored: tuple[str, ...] = ()
     # What the provider needs for the write beyond `after` (Resource.private over
     # Observed.private, like Terraform's Private): carried to apply and into the saved plan.
     private: Mapping[str, Any] = field(default_factory=dict)
