@@ -153,13 +153,16 @@ def _fragment_problem(target: Path, as_of: date, limits: Limits) -> list[Diagnos
         # error (check) says why.
         return None
     try:
-        alone, whole = load(target).root, load(directory).root
+        alone = load(target).root
     except LoadError:
         return None  # the file cannot be read at all: its own errors say why
     lacking = [key for key in REQUIRED_SECTIONS if key not in alone]
-    if not lacking or any(key not in whole for key in lacking):
-        return None  # complete on its own, or the directory lacks them too: not a fragment
-    others = check(directory, as_of, limits).diagnostics
+    if not lacking:
+        return None  # complete on its own
+    whole = check(directory, as_of, limits)
+    if whole.document is None or any(key not in whole.document.root for key in lacking):
+        return None  # the directory cannot be read, or lacks them too: not a fragment
+    others = whole.diagnostics
     state = "valid" if not others else terminal.count(len(others), "error")
     sections = ", ".join(f"`{key}`" for key in lacking)
     where = Mark(str(target), 1, 1)
