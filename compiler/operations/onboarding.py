@@ -490,7 +490,7 @@ def _generate(
     state entry exists and overwrite was not given. taken: the project keys in use, which
     the new ones join. kinds_kept: whether the vendor reads an object's kind back
     (Provider.reads_kinds_back)."""
-    existing: dict[str, Any] = document.root.get("projects") or {}
+    in_plan = _in_plan(document, connection_name)
     modeline = _modeline_of(document) or f"{MODELINE}{SCHEMA_FILE}"
     # A new project's file is one the directory does not have yet: a project named
     # `Providers` is written to providers-2.yaml, never over the connections' file.
@@ -502,7 +502,7 @@ def _generate(
     clashes: list[str] = []
     planned: list[_Planned] = []
     for project, left_out in projects:
-        key = _existing_key(existing, connection_name, project.project_id)
+        key = in_plan.get(str(project.project_id))
         named = project.key()  # the key a grouped object's entry names, if any
         if key is None and named is not None and named not in taken | on_disk:
             key = named
@@ -608,13 +608,14 @@ def _held_besides(file: Path, key: str) -> str | None:
 
 
 def _in_plan(document: Document, connection_name: str) -> dict[str, str]:
-    """The vendor project ids the plan already has at this connection, to their keys."""
+    """The vendor project ids the plan already has at this connection, to their keys (the
+    first key, should two name one project)."""
     existing: Mapping[str, Any] = document.root.get("projects") or {}
-    return {
-        str(block.get("project_id")): key
-        for key, block in existing.items()
-        if isinstance(block, Mapping) and block.get("provider") == connection_name
-    }
+    keys: dict[str, str] = {}
+    for key, block in existing.items():
+        if isinstance(block, Mapping) and block.get("provider") == connection_name:
+            keys.setdefault(str(block.get("project_id")), key)
+    return keys
 
 
 def _named(
@@ -637,17 +638,6 @@ def _named(
         *left_out,
         *(LeftOut(obs, why) for obs in seen.values()),
     ]
-
-
-def _existing_key(existing: Mapping[str, Any], connection_name: str, project_id: Any) -> str | None:
-    for key, block in existing.items():
-        if (
-            isinstance(block, Mapping)
-            and block.get("provider") == connection_name
-            and str(block.get("project_id")) == str(project_id)
-        ):
-            return key
-    return None
 
 
 def _modeline_of(document: Document) -> str | None:
