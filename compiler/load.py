@@ -50,9 +50,15 @@ class Document:
     files: list[Path] = field(default_factory=list)
     marks: dict[PathKey, Mark] = field(default_factory=dict)
     key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+    # Projects whose values' marks were left in their files: another process read those files
+    # (compiler/expand/halves.py), and `remark` reads them again here when first asked for.
+    unmarked: frozenset[str] = frozenset()
+    remark: Callable[[Document], None] | None = None
 
     def mark(self, path: PathKey) -> Mark:
         """Where a value was written, or the nearest enclosing value that has a mark."""
+        if self.unmarked and path not in self.marks:
+            self._complete(path)
         for end in range(len(path), -1, -1):
             found = self.marks.get(path[:end])
             if found is not None:
@@ -61,7 +67,15 @@ class Document:
 
     def key_mark(self, path: PathKey) -> Mark:
         """Where a mapping key was written (for errors about the key itself)."""
+        if self.unmarked and path not in self.key_marks:
+            self._complete(path)
         return self.key_marks.get(path) or self.mark(path)
+
+    def _complete(self, path: PathKey) -> None:
+        if len(path) > 2 and path[0] == "projects" and path[1] in self.unmarked:
+            remark, self.remark, self.unmarked = self.remark, None, frozenset()
+            if remark is not None:
+                remark(self)
 
     def diagnostic(self, path: PathKey, message: str, *, at_key: bool = False) -> Diagnostic:
         mark = self.key_mark(path) if at_key else self.mark(path)
@@ -462,6 +476,15 @@ def load(target: Path) -> Document:
     Fragments merge by top-level section; the same entry defined twice is an error naming
     both places. Raises LoadError with every problem in every file.
     """
+    files = plan_file_list(target)
+    fragments, errors = load_fragments(files)
+    if errors:
+        raise LoadError(errors)
+    return assemble(target, files, fragments)
+
+
+def plan_file_list(target: Path) -> list[Path]:
+    """The plan's files, sorted; raises LoadError when there are none."""
     if not target.exists():
         raise LoadError([Diagnostic(Mark(str(target), 1, 1), "$", "no such file or directory")])
     files = plan_files(target)
@@ -476,34 +499,61 @@ def load(target: Path) -> Document:
                 )
             ]
         )
-    base_dir = target if target.is_dir() else target.parent
-    doc = Document(root={}, base_dir=base_dir, files=files)
+    return files
+
+
+@dataclass
+class Fragment:
+    """One plan file's values, and where each was written (only some of them, for a file
+    another process read: compiler/expand/halves.py)."""
+
+    path: Path
+    value: dict[str, Any] | None
+    marks: dict[PathKey, Mark]
+    key_marks: dict[PathKey, Mark]
+    values: int  # how many values it holds
+
+
+def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]:
+    """Read and parse each file, counting values against the plan's limit across them."""
+    fragments: list[Fragment] = []
     errors: list[Diagnostic] = []
     values = 0  # built so far, in all files: one mark each
     for path in files:
         marks: dict[PathKey, Mark] = {}
         key_marks: dict[PathKey, Mark] = {}
         try:
-            fragment = load_file(path, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values))
+            value = load_file(path, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values))
         except LoadError as exc:
             errors.extend(exc.diagnostics)
             if values + len(marks) >= MAX_PLAN_NODES:
                 break  # the rest would only repeat that the plan is too large
             continue
         values += len(marks)
-        if fragment is None:
+        if value is None:
             continue
-        if not isinstance(fragment, dict):
+        if not isinstance(value, dict):
             errors.append(
                 Diagnostic(
                     marks[()],
                     "$",
                     "a plan file must be a mapping of sections at the top (version:, "
-                    f"providers:, projects:, ...), not {_kind_of(fragment)}",
+                    f"providers:, projects:, ...), not {_kind_of(value)}",
                 )
             )
             continue
-        errors.extend(_merge(doc, fragment, marks, key_marks))
+        fragments.append(Fragment(path, value, marks, key_marks, len(marks)))
+    return fragments, errors
+
+
+def assemble(target: Path, files: list[Path], fragments: list[Fragment]) -> Document:
+    """The plan's files merged into one document; raises LoadError on a conflict."""
+    base_dir = target if target.is_dir() else target.parent
+    doc = Document(root={}, base_dir=base_dir, files=files)
+    errors: list[Diagnostic] = []
+    for fragment in fragments:
+        if fragment.value is not None:
+            errors.extend(_merge(doc, fragment.value, fragment.marks, fragment.key_marks))
     if errors:
         raise LoadError(errors)
     if len(files) == 1:

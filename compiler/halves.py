@@ -1,0 +1,200 @@
+"""A large plan directory checked in two processes, each reading, checking and expanding the
+projects of about half its files.
+
+A plan of 100,000 items spends its time in three passes that each go project by project:
+parsing the YAML, the schema's verdict and expansion. On a machine with a core to spare,
+a worker forked before anything is read takes the last files (compiler/expand/parallel.py
+decides where they start), and both processes:
+
+1. parse their own files, keeping where every value was written;
+2. send each other the values (and where the top-level sections and each project's key were
+   written), and merge all the files in the order one process would;
+3. give the schema's verdict on their own projects (the rest of the plan is checked here);
+4. expand their own projects; the worker sends back its items (compiler.expand.Halves).
+
+What comes out is exactly what one process makes, or nothing: at the first problem in
+either half (a file that does not parse, a conflict between files, a schema error) the
+caller checks the whole plan again in one process, whose messages are the ones a plan author
+sees. Where values were written inside the worker's projects stays in their files until
+something asks (Document.remark reads them again).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from compiler.diagnostics import Mark
+from compiler.expand import Halves, expand_part, parallel
+from compiler.limits import Limits
+from compiler.load import (
+    MAX_PLAN_NODES,
+    Document,
+    Fragment,
+    LoadError,
+    PathKey,
+    assemble,
+    load_file,
+    load_fragments,
+)
+from compiler.schema_check import fast_check, revalidate_charge
+
+_HOLDS = b"schema holds"
+
+
+@dataclass
+class Plan:
+    """The merged plan, and which projects each process expands."""
+
+    document: Document
+    first: list[str]  # projects of this process's files
+    rest: list[str]  # projects of the worker's files
+
+
+class InTwo:
+    """This process's side of a plan checked in two; every step returns None (or False)
+    when the plan must be checked again in one process."""
+
+    def __init__(self, worker: parallel.Worker, target: Path, files: list[Path], split: int):
+        self.worker = worker
+        self.target = target
+        self.files = files
+        self.split = split
+
+    def plan(self) -> Plan | None:
+        """Both halves read and merged; None at the first problem in either."""
+        own, errors = load_fragments(self.files[: self.split])
+        if errors:
+            return None
+        sent = self.worker.receive()
+        if sent is None or not self.worker.send(_outline(own)):
+            return None
+        return _merged(self.target, self.files, own, pickle.loads(sent), here_first=True)
+
+    def schema_holds(self, plan: Plan) -> bool:
+        """The schema's verdict on the whole plan: this process's projects and the rest of
+        the plan here, the worker's projects there."""
+        check = fast_check()
+        root = plan.document.root
+        mine = {**root, "projects": {key: root["projects"][key] for key in plan.first}}
+        return check is not None and check(mine) and self.worker.receive() == _HOLDS
+
+    def halves(self, plan: Plan) -> Halves:
+        return Halves(plan.first, plan.rest, self.worker.result)
+
+
+@contextmanager
+def in_two(
+    target: Path, files: list[Path], split: int, as_of: date, limits: Limits
+) -> Iterator[InTwo]:
+    """The worker forked, running while the block runs (killed if the block ends first)."""
+
+    def work(channel: parallel.Channel) -> None:
+        _worker(channel, target, files, split, as_of, limits)
+
+    with parallel.Worker(work) as worker:
+        yield InTwo(worker, target, files, split)
+
+
+def _worker(
+    channel: parallel.Channel,
+    target: Path,
+    files: list[Path],
+    split: int,
+    as_of: date,
+    limits: Limits,
+) -> None:
+    """The worker's side: its files read, the plan merged, its projects checked and expanded.
+    It stops (sending nothing more) at the first problem: the parent checks the plan alone."""
+    own, errors = load_fragments(files[split:])
+    if errors or not channel.send(_outline(own)):
+        return
+    sent = channel.receive()
+    if sent is None:
+        return
+    plan = _merged(target, files, pickle.loads(sent), own, here_first=False)
+    if plan is None:
+        return
+    check = fast_check()
+    projects = plan.document.root["projects"]
+    theirs = {"projects": {key: projects[key] for key in plan.rest}}
+    if check is None or not check(theirs) or not channel.send(_HOLDS):
+        return
+    channel.send(
+        expand_part(plan.document, as_of, plan.rest, revalidate=revalidate_charge, limits=limits)
+    )
+
+
+def _outline(fragments: list[Fragment]) -> bytes:
+    """Fragments for the other process: every value, and where each was written except
+    inside a project (the other process expands none of these projects)."""
+    return pickle.dumps(
+        [
+            Fragment(
+                fragment.path,
+                fragment.value,
+                _outside_projects(fragment.marks),
+                _outside_projects(fragment.key_marks),
+                fragment.values,
+            )
+            for fragment in fragments
+        ],
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+
+
+def _outside_projects(marks: dict[PathKey, Mark]) -> dict[PathKey, Mark]:
+    return {path: mark for path, mark in marks.items() if len(path) < 3 or path[0] != "projects"}
+
+
+def _merged(
+    target: Path, files: list[Path], first: list[Fragment], rest: list[Fragment], here_first: bool
+) -> Plan | None:
+    """The fragments merged in the files' order (first's files come before rest's); None
+    where one process would have found a problem. here_first: whether this process read
+    first's files (and rest's came from the other)."""
+    if sum(fragment.values for fragment in (*first, *rest)) > MAX_PLAN_NODES:
+        return None
+    keys = [_project_keys(fragment) for fragment in (*first, *rest)]
+    if any(found is None for found in keys):
+        return None
+    try:
+        doc = assemble(target, files, [*first, *rest])
+    except LoadError:
+        return None
+    if not isinstance(doc.root.get("projects"), dict):
+        return None
+    first_keys = [key for found in keys[: len(first)] for key in found or ()]
+    rest_keys = [key for found in keys[len(first) :] for key in found or ()]
+    theirs = rest if here_first else first
+    doc.unmarked = frozenset(rest_keys if here_first else first_keys)
+    doc.remark = _remarker([fragment.path for fragment in theirs])
+    return Plan(doc, first_keys, rest_keys)
+
+
+def _project_keys(fragment: Fragment) -> list[str] | None:
+    projects: Any = (fragment.value or {}).get("projects", {})
+    return list(projects) if isinstance(projects, dict) else None
+
+
+def _remarker(files: Sequence[Path]) -> Any:
+    def remark(doc: Document) -> None:
+        """Where the values inside the other process's projects were written, read again."""
+        for path in files:
+            marks: dict[PathKey, Mark] = {}
+            key_marks: dict[PathKey, Mark] = {}
+            try:
+                load_file(path, marks, key_marks)
+            except LoadError:
+                continue  # changed since: the nearest mark read stands
+            for own, found in ((doc.marks, marks), (doc.key_marks, key_marks)):
+                for where, mark in found.items():
+                    if len(where) > 2 and where[0] == "projects":
+                        own.setdefault(where, mark)
+
+    return remark
