@@ -135,10 +135,23 @@ def reads_as_text(value: str) -> bool:
 class _Core:
     """Plain scalars resolved by YAML 1.2's core schema (mixed into both parsers below)."""
 
+    # Plain scalars already resolved in this file (keys repeat on every charge).
+    _plain: dict[str, str] | None = None
+
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is not ScalarNode:
-            return super().resolve(kind, value, implicit)  # type: ignore[misc]
-        return _core_tag(value) if implicit[0] else _STR
+            # Untagged collections: the defaults PyYAML's resolver gives them (it has no
+            # path resolvers here).
+            return _MAP if kind is MappingNode else _SEQ
+        if not implicit[0]:
+            return _STR
+        plain = self._plain
+        if plain is None:
+            plain = self._plain = {}
+        tag = plain.get(value)
+        if tag is None:
+            tag = plain[value] = _core_tag(value)
+        return tag
 
 
 class _Composer(_Core, yaml.SafeLoader):
@@ -230,7 +243,7 @@ class _Builder:
         if self.nodes > self.max_nodes or len(path) > MAX_DEPTH:
             raise _Bomb(path, node)
         start = node.start_mark
-        self.marks[path] = Mark(self.file, start.line + 1, start.column + 1)
+        self.marks[path] = tuple.__new__(Mark, (self.file, start.line + 1, start.column + 1))
         kind = node.id
         if kind == "scalar":
             return self._scalar(node, path)
@@ -247,7 +260,9 @@ class _Builder:
             return None
         out: dict[str, Any] = {}
         file = self.file
+        marks = self.marks
         key_marks = self.key_marks
+        new_mark = tuple.__new__  # Mark(...) without its Python-level constructor
         for key_node, value_node in node.value:
             if key_node.id != "scalar":
                 self.error(key_node, path, "mapping keys must be plain text")
@@ -255,7 +270,7 @@ class _Builder:
             key = str(key_node.value)
             key_path = (*path, key)
             start = key_node.start_mark
-            key_mark = Mark(file, start.line + 1, start.column + 1)
+            key_mark = new_mark(Mark, (file, start.line + 1, start.column + 1))
             if key == "<<" and key_node.tag == _MERGE:
                 self.error(
                     key_node,
@@ -273,7 +288,16 @@ class _Builder:
                 )
                 continue
             key_marks[key_path] = key_mark
-            out[key] = self.build(value_node, key_path)
+            if value_node.tag == _STR and value_node.id == "scalar":
+                # Most values are text: what build() does for them, without the call.
+                self.nodes += 1
+                if self.nodes > self.max_nodes or len(key_path) > MAX_DEPTH:
+                    raise _Bomb(key_path, value_node)
+                start = value_node.start_mark
+                marks[key_path] = new_mark(Mark, (file, start.line + 1, start.column + 1))
+                out[key] = value_node.value
+            else:
+                out[key] = self.build(value_node, key_path)
         return out
 
     def _scalar(self, node: ScalarNode, path: PathKey) -> Any:
@@ -583,29 +607,12 @@ def _merge(
 ) -> list[Diagnostic]:
     """Merge one file's sections into the document, two levels deep."""
     errors: list[Diagnostic] = []
-    doc.marks.setdefault((), marks[()])
-
-    # The file's marks grouped by their first one and two path segments, once: adopting them
-    # prefix by prefix would otherwise scan every mark of the file for every project.
-    pairs = ((marks, doc.marks), (key_marks, doc.key_marks))
-    by_prefix: list[dict[PathKey, list[tuple[PathKey, Mark]]]] = []
-    for src, _ in pairs:
-        index: dict[PathKey, list[tuple[PathKey, Mark]]] = defaultdict(list)
-        for path, mark in src.items():
-            index[path[:1]].append((path, mark))
-            if len(path) > 1:
-                index[path[:2]].append((path, mark))
-        by_prefix.append(index)
-
-    def adopt(prefix: PathKey) -> None:
-        for (_, dst), index in zip(pairs, by_prefix, strict=True):
-            for path, mark in index.get(prefix, ()):
-                dst[path] = mark
-
+    adopted: list[PathKey] = []  # prefixes whose marks are the document's now
+    shifted: list[tuple[str, int]] = []  # lists appended to another file's, and where
     for section, value in fragment.items():
         if section not in doc.root:
             doc.root[section] = value
-            adopt((section,))
+            adopted.append((section,))
             continue
         existing = doc.root[section]
         if section in _WHOLE:
@@ -619,17 +626,11 @@ def _merge(
             )
             continue
         if section in _CONCATENATED and isinstance(existing, list) and isinstance(value, list):
-            # `moved:` and `removed:` lists in several fragments add up; marks shift to the
-            # merged positions.
-            offset = len(existing)
+            # `moved:` and `removed:` lists in several fragments add up.
+            shifted.append((section, len(existing)))
             existing.extend(value)
-            for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):
-                for path, mark in src.items():
-                    if path[:1] == (section,) and len(path) > 1 and isinstance(path[1], int):
-                        dst[(section, path[1] + offset, *path[2:])] = mark
             continue
         if isinstance(existing, dict) and isinstance(value, dict):
-            doc.marks.setdefault((section,), marks[(section,)])
             for key, entry in value.items():
                 if key in existing:
                     errors.append(
@@ -642,7 +643,7 @@ def _merge(
                     )
                     continue
                 existing[key] = entry
-                adopt((section, key))
+                adopted.append((section, key))
         elif existing == value and not isinstance(value, dict | list):
             continue  # e.g. `version: 1` repeated at the top of every fragment
         else:
@@ -654,4 +655,45 @@ def _merge(
                     "keep one definition",
                 )
             )
+    if errors or shifted:
+        _adopt(doc, fragment, marks, key_marks, adopted, shifted)
+    else:
+        # Every value of the file is the document's now, marked where this file wrote it,
+        # except the top and each section's own mark: the first file to write them keeps them.
+        firsts = [(), *((section,) for section in fragment)]
+        for own, found in ((doc.marks, marks), (doc.key_marks, key_marks)):
+            kept = {path: own[path] for path in firsts if path in own}
+            own.update(found)
+            own.update(kept)
     return errors
+
+
+def _adopt(
+    doc: Document,
+    fragment: dict[str, Any],
+    marks: dict[PathKey, Mark],
+    key_marks: dict[PathKey, Mark],
+    adopted: list[PathKey],
+    shifted: list[tuple[str, int]],
+) -> None:
+    """The marks of a file that merged only in part: those of the values it added, and of
+    its `moved:` and `removed:` entries at their merged positions."""
+    doc.marks.setdefault((), marks[()])
+    for section in fragment:
+        if (section,) in marks and isinstance(doc.root.get(section), dict):
+            doc.marks.setdefault((section,), marks[(section,)])
+    # The file's marks grouped by their first one and two path segments, once: adopting them
+    # prefix by prefix would otherwise scan every mark of the file for every project.
+    for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):
+        index: dict[PathKey, list[tuple[PathKey, Mark]]] = defaultdict(list)
+        for path, mark in src.items():
+            index[path[:1]].append((path, mark))
+            if len(path) > 1:
+                index[path[:2]].append((path, mark))
+        for prefix in adopted:
+            for path, mark in index.get(prefix, ()):
+                dst[path] = mark
+        for section, offset in shifted:
+            for path, mark in index.get((section,), ()):
+                if len(path) > 1 and isinstance(path[1], int):
+                    dst[(section, path[1] + offset, *path[2:])] = mark
