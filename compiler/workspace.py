@@ -549,7 +549,11 @@ class ReadAhead:
                 continue
         # The plan waits for the slowest vendor: its reads go first, before the threads of
         # the others take their turns at the interpreter.
-        slowest = sorted(self.connected, key=lambda n: -_paced_for(self.connected[n][0], held[n]))
+        slowest = sorted(
+            self.connected,
+            key=lambda n: _paced_for(self.connected[n][0], held[n]),
+            reverse=True,
+        )
         for name in slowest:
             thread = threading.Thread(
                 target=_read_ahead,
@@ -567,14 +571,15 @@ class ReadAhead:
             provider.close()
 
 
-def _paced_for(provider: Provider, objects: int) -> float:
+def _paced_for(provider: Provider, objects: int) -> tuple[float, float]:
     """About how long the vendor's rate limit stretches reading this many objects: the pages
-    beyond the burst it lets through at once, at its rate (0 without a limit)."""
+    beyond the burst it lets through at once, at its rate; then, where bursts cover them all,
+    the pages at its rate alone (0 without a limit)."""
     rate = provider.limiter.per_second
     if not rate:
-        return 0.0
+        return (0.0, 0.0)
     pages = objects // max(1, provider.page_size) + 1
-    return max(0, pages - provider.limiter.burst) / rate
+    return (max(0, pages - provider.limiter.burst) / rate, pages / rate)
 
 
 def _read_ahead(provider: Provider, project_ids: Collection[str]) -> None:
