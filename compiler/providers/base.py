@@ -99,6 +99,19 @@ else:
 USER_AGENT = f"billplan/{__version__}"
 
 
+def verifying_context() -> ssl.SSLContext:
+    """The TLS context every client verifies the vendors' certificates with: httpx's own for
+    `verify=True` (its CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR), made once per bundle.
+    Loading the bundle takes tens of milliseconds, and `plan` makes a client per connection
+    before its first request."""
+    return _verifying_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _verifying_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=True)
+
+
 class ProviderError(Exception):
     """A vendor refused or failed a call. The message is written for the person running it."""
 
@@ -382,7 +395,7 @@ class Provider:
             headers={"User-Agent": USER_AGENT, **self.headers()},
             transport=transport,
             timeout=self.timeout,
-            verify=True,
+            verify=verifying_context(),
         )
 
     @classmethod
