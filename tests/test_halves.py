@@ -41,7 +41,7 @@ def checked(path: Path, in_two: bool, monkeypatch: pytest.MonkeyPatch) -> Checke
     with monkeypatch.context() as patch:
         patch.setattr(parallel, "_can_fork", lambda: in_two)
         patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
-        patch.setattr(parallel, "OWN_SHARE", 0.99)  # the worker reads only the last file
+        patch.setattr(parallel, "OWN_BYTES_SHARE", 0.99)  # the worker reads only the last file
         return check(path, AS_OF)
 
 

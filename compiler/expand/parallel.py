@@ -62,6 +62,9 @@ def split(projects: Any) -> int | None:
 # A plan directory whose files hold less is read in one process (compiler/halves.py): about
 # 10,000 items, where forking and exchanging the halves costs less than a core saves.
 MIN_PLAN_BYTES = 250_000
+# Of a plan directory's bytes, the share whose files this process reads: it also rebuilds
+# the worker's items, and the worker encodes them; measured on bench/bench_render.py.
+OWN_BYTES_SHARE = 0.5
 
 
 def plan_split(files: Sequence[Path]) -> int | None:
@@ -79,7 +82,7 @@ def plan_split(files: Sequence[Path]) -> int | None:
     kept = 0
     for index, size in enumerate(sizes):
         kept += size
-        if kept >= total * OWN_SHARE:
+        if kept >= total * OWN_BYTES_SHARE:
             return min(index + 1, len(sizes) - 1)
     return None
 
