@@ -13,14 +13,16 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    """One service period of a recurring charge, possibly a stub cut from a whole period."""
+class Period(NamedTuple):
+    """One service period of a recurring charge, possibly a stub cut from a whole period.
+
+    A named tuple: a plan of 100,000 items makes about as many (compiler.model.Item).
+    """
 
     start: date  # first day of service in this period
     end: date  # last day of service, inclusive
