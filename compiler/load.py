@@ -532,10 +532,10 @@ class Fragment:
     another process read: compiler/expand/halves.py)."""
 
     path: Path
-    value: dict[str, Any] | None
+    value: dict[str, Any] | None  # None for a file that holds nothing (or only `~`)
     marks: dict[PathKey, Mark]
     key_marks: dict[PathKey, Mark]
-    values: int  # how many values it holds
+    values: int  # how many values it holds, counted against the plan's (a `~` is one)
 
 
 def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]:
@@ -554,9 +554,7 @@ def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]
                 break  # the rest would only repeat that the plan is too large
             continue
         values += len(marks)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
+        if value is not None and not isinstance(value, dict):
             errors.append(
                 Diagnostic(
                     marks[()],
