@@ -53,3 +53,18 @@ def test_a_file_holding_only_null_counts_against_the_plans_values_in_either_half
     assert "hold more than" in said(one)[0]
     assert said(two) == said(one)
     assert two.items == one.items == []
+
+
+def test_where_a_value_in_the_workers_projects_was_written_is_as_read_even_if_its_file_changed(
+    plan: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = checked(plan, False, monkeypatch)
+    two = checked(plan, True, monkeypatch)
+    assert one.document is not None and two.document is not None
+    assert two.document.unmarked  # the worker's projects' marks are still in their files
+    projects = plan / "projects-0000.yaml"
+    projects.write_text("# edited after the check\n" + projects.read_text(encoding="utf-8"))
+    project = next(iter(one.document.root["projects"]))
+    name = ("projects", project, "name")
+    assert two.document.mark(name) == one.document.mark(name)
+    assert two.document.key_mark(name) == one.document.key_mark(name)
