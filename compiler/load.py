@@ -426,20 +426,8 @@ def read_plan_file(path: Path) -> str:
     return data.decode("utf-8")
 
 
-def load_file(
-    path: Path,
-    marks: dict[PathKey, Mark],
-    key_marks: dict[PathKey, Mark],
-    max_nodes: int = MAX_NODES,
-) -> Any:
-    """Read and parse one YAML file; raises LoadError with every problem found in it.
-
-    max_nodes is how many values it may build (fewer when the plan's other files used some).
-    """
-    return parse_file(path, _read(path), marks, key_marks, max_nodes)
-
-
-def _read(path: Path) -> str:
+def _file_text(path: Path) -> str:
+    """The text of one plan file; LoadError saying why when it cannot be read."""
     file = str(path)
     try:
         return read_plan_file(path)
@@ -456,7 +444,10 @@ def parse_file(
     key_marks: dict[PathKey, Mark],
     max_nodes: int = MAX_NODES,
 ) -> Any:
-    """Parse the text read from one YAML file, as load_file does."""
+    """Parse the text read from one YAML file; raises LoadError with every problem found in it.
+
+    max_nodes is how many values it may build (fewer when the plan's other files used some).
+    """
     file = str(path)
     try:
         node = compose(text)
@@ -563,7 +554,7 @@ def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]
         marks: dict[PathKey, Mark] = {}
         key_marks: dict[PathKey, Mark] = {}
         try:
-            text = _read(path)
+            text = _file_text(path)
             value = parse_file(
                 path, text, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values)
             )
