@@ -22,7 +22,7 @@ read until something asks (Document.remark parses it again).
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -183,7 +183,7 @@ def _project_keys(fragment: Fragment) -> list[str] | None:
     return list(projects) if isinstance(projects, dict) else None
 
 
-def _remarker(fragments: Sequence[Fragment]) -> Any:
+def _remarker(fragments: Sequence[Fragment]) -> Callable[[Document], None]:
     def remark(doc: Document) -> None:
         """Where the values inside the other process's projects were written, found again in
         the text the other process read (the file may have changed since)."""
