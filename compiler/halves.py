@@ -15,14 +15,14 @@ decides where they start), and both processes:
 What comes out is exactly what one process makes, or nothing: at the first problem in
 either half (a file that does not parse, a conflict between files, a schema error) the
 caller checks the whole plan again in one process, whose messages are the ones a plan author
-sees. Where values were written inside the worker's projects stays in their files until
-something asks (Document.remark reads them again).
+sees. Where values were written inside the worker's projects is left in the text the worker
+read until something asks (Document.remark parses it again).
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -39,8 +39,8 @@ from compiler.load import (
     LoadError,
     PathKey,
     assemble,
-    load_file,
     load_fragments,
+    parse_file,
 )
 from compiler.schema_check import fast_check, revalidate_charge
 
@@ -141,6 +141,7 @@ def _outline(fragments: list[Fragment]) -> bytes:
                 _outside_projects(fragment.marks),
                 _outside_projects(fragment.key_marks),
                 fragment.values,
+                fragment.text,
             )
             for fragment in fragments
         ],
@@ -173,7 +174,7 @@ def _merged(
     rest_keys = [key for found in keys[len(first) :] for key in found or ()]
     theirs = rest if here_first else first
     doc.unmarked = frozenset(rest_keys if here_first else first_keys)
-    doc.remark = _remarker([fragment.path for fragment in theirs])
+    doc.remark = _remarker(theirs)
     return Plan(doc, first_keys, rest_keys)
 
 
@@ -182,16 +183,14 @@ def _project_keys(fragment: Fragment) -> list[str] | None:
     return list(projects) if isinstance(projects, dict) else None
 
 
-def _remarker(files: Sequence[Path]) -> Any:
+def _remarker(fragments: Sequence[Fragment]) -> Callable[[Document], None]:
     def remark(doc: Document) -> None:
-        """Where the values inside the other process's projects were written, read again."""
-        for path in files:
+        """Where the values inside the other process's projects were written, found again in
+        the text the other process read (the file may have changed since)."""
+        for fragment in fragments:
             marks: dict[PathKey, Mark] = {}
             key_marks: dict[PathKey, Mark] = {}
-            try:
-                load_file(path, marks, key_marks)
-            except LoadError:
-                continue  # changed since: the nearest mark read stands
+            parse_file(fragment.path, fragment.text, marks, key_marks)
             for own, found in ((doc.marks, marks), (doc.key_marks, key_marks)):
                 for where, mark in found.items():
                     if len(where) > 2 and where[0] == "projects":

@@ -50,8 +50,8 @@ class Document:
     files: list[Path] = field(default_factory=list)
     marks: dict[PathKey, Mark] = field(default_factory=dict)
     key_marks: dict[PathKey, Mark] = field(default_factory=dict)
-    # Projects whose values' marks were left in their files: another process read those files
-    # (compiler/expand/halves.py), and `remark` reads them again here when first asked for.
+    # Projects whose values' marks were left out: another process read their files
+    # (compiler/halves.py), and `remark` finds them in the text it read when first asked for.
     unmarked: frozenset[str] = frozenset()
     remark: Callable[[Document], None] | None = None
 
@@ -426,23 +426,29 @@ def read_plan_file(path: Path) -> str:
     return data.decode("utf-8")
 
 
-def load_file(
-    path: Path,
-    marks: dict[PathKey, Mark],
-    key_marks: dict[PathKey, Mark],
-    max_nodes: int = MAX_NODES,
-) -> Any:
-    """Parse one YAML file; raises LoadError with every problem found in it.
-
-    max_nodes is how many values it may build (fewer when the plan's other files used some).
-    """
+def _file_text(path: Path) -> str:
+    """The text of one plan file; LoadError saying why when it cannot be read."""
     file = str(path)
     try:
-        text = read_plan_file(path)
+        return read_plan_file(path)
     except _Unreadable as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", str(exc))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"cannot read file: {exc}")]) from exc
+
+
+def parse_file(
+    path: Path,
+    text: str,
+    marks: dict[PathKey, Mark],
+    key_marks: dict[PathKey, Mark],
+    max_nodes: int = MAX_NODES,
+) -> Any:
+    """Parse the text read from one YAML file; raises LoadError with every problem found in it.
+
+    max_nodes is how many values it may build (fewer when the plan's other files used some).
+    """
+    file = str(path)
     try:
         node = compose(text)
     except _TooDeep as deep:
@@ -529,13 +535,14 @@ def plan_file_list(target: Path) -> list[Path]:
 @dataclass
 class Fragment:
     """One plan file's values, and where each was written (only some of them, for a file
-    another process read: compiler/expand/halves.py)."""
+    another process read: compiler/halves.py)."""
 
     path: Path
-    value: dict[str, Any] | None
+    value: dict[str, Any] | None  # None for a file that holds nothing (or only `~`)
     marks: dict[PathKey, Mark]
     key_marks: dict[PathKey, Mark]
-    values: int  # how many values it holds
+    values: int  # how many values it holds, counted against the plan's (a `~` is one)
+    text: str  # as read: where its values were written is found in it again (parse_file)
 
 
 def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]:
@@ -547,16 +554,17 @@ def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]
         marks: dict[PathKey, Mark] = {}
         key_marks: dict[PathKey, Mark] = {}
         try:
-            value = load_file(path, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values))
+            text = _file_text(path)
+            value = parse_file(
+                path, text, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values)
+            )
         except LoadError as exc:
             errors.extend(exc.diagnostics)
             if values + len(marks) >= MAX_PLAN_NODES:
                 break  # the rest would only repeat that the plan is too large
             continue
         values += len(marks)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
+        if value is not None and not isinstance(value, dict):
             errors.append(
                 Diagnostic(
                     marks[()],
@@ -566,7 +574,7 @@ def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]
                 )
             )
             continue
-        fragments.append(Fragment(path, value, marks, key_marks, len(marks)))
+        fragments.append(Fragment(path, value, marks, key_marks, len(marks), text))
     return fragments, errors
 
 
