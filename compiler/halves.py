@@ -48,12 +48,12 @@ _HOLDS = b"schema holds"
 
 
 @dataclass
-class Plan:
-    """The merged plan, and which projects each process expands."""
+class Merged:
+    """The plan's files merged in one document, and which projects each process expands."""
 
     document: Document
-    first: list[str]  # projects of this process's files
-    rest: list[str]  # projects of the worker's files
+    first: list[str]  # projects of the first files: this process's
+    rest: list[str]  # projects of the last files: the worker's
 
 
 class InTwo:
@@ -66,7 +66,7 @@ class InTwo:
         self.files = files
         self.split = split
 
-    def plan(self) -> Plan | None:
+    def merged(self) -> Merged | None:
         """Both halves read and merged; None at the first problem in either."""
         own, errors = load_fragments(self.files[: self.split])
         if errors:
@@ -74,18 +74,18 @@ class InTwo:
         sent = self.worker.receive()
         if sent is None or not self.worker.send(_outline(own)):
             return None
-        return _merged(self.target, self.files, own, pickle.loads(sent), here_first=True)
+        return _merged(self.target, self.files, own, pickle.loads(sent), read_here=own)
 
-    def schema_holds(self, plan: Plan) -> bool:
+    def schema_holds(self, merged: Merged) -> bool:
         """The schema's verdict on the whole plan: this process's projects and the rest of
         the plan here, the worker's projects there."""
         check = fast_check()
-        root = plan.document.root
-        mine = {**root, "projects": {key: root["projects"][key] for key in plan.first}}
+        root = merged.document.root
+        mine = {**root, "projects": {key: root["projects"][key] for key in merged.first}}
         return check is not None and check(mine) and self.worker.receive() == _HOLDS
 
-    def halves(self, plan: Plan) -> Halves:
-        return Halves(plan.first, plan.rest, self.worker.result)
+    def halves(self, merged: Merged) -> Halves:
+        return Halves(merged.first, merged.rest, self.worker.result)
 
 
 @contextmanager
@@ -117,17 +117,16 @@ def _worker(
     sent = channel.receive()
     if sent is None:
         return
-    plan = _merged(target, files, pickle.loads(sent), own, here_first=False)
-    if plan is None:
+    merged = _merged(target, files, pickle.loads(sent), own, read_here=own)
+    if merged is None:
         return
     check = fast_check()
-    projects = plan.document.root["projects"]
-    theirs = {"projects": {key: projects[key] for key in plan.rest}}
-    if check is None or not check(theirs) or not channel.send(_HOLDS):
+    projects = merged.document.root["projects"]
+    mine = {"projects": {key: projects[key] for key in merged.rest}}
+    if check is None or not check(mine) or not channel.send(_HOLDS):
         return
-    channel.send(
-        expand_part(plan.document, as_of, plan.rest, revalidate=revalidate_charge, limits=limits)
-    )
+    doc = merged.document
+    channel.send(expand_part(doc, as_of, merged.rest, revalidate=revalidate_charge, limits=limits))
 
 
 def _outline(fragments: list[Fragment]) -> bytes:
@@ -154,11 +153,15 @@ def _outside_projects(marks: dict[PathKey, Mark]) -> dict[PathKey, Mark]:
 
 
 def _merged(
-    target: Path, files: list[Path], first: list[Fragment], rest: list[Fragment], here_first: bool
-) -> Plan | None:
-    """The fragments merged in the files' order (first's files come before rest's); None
-    where one process would have found a problem. here_first: whether this process read
-    first's files (and rest's came from the other)."""
+    target: Path,
+    files: list[Path],
+    first: list[Fragment],
+    rest: list[Fragment],
+    read_here: list[Fragment],
+) -> Merged | None:
+    """The first files' fragments and the rest's merged in the files' order; None where one
+    process would have found a problem. Marks inside the projects of the fragments not read
+    here are left to Document.remark."""
     if sum(fragment.values for fragment in (*first, *rest)) > MAX_PLAN_NODES:
         return None
     keys = [_project_keys(fragment) for fragment in (*first, *rest)]
@@ -172,10 +175,10 @@ def _merged(
         return None
     first_keys = [key for found in keys[: len(first)] for key in found or ()]
     rest_keys = [key for found in keys[len(first) :] for key in found or ()]
-    theirs = rest if here_first else first
-    doc.unmarked = frozenset(rest_keys if here_first else first_keys)
-    doc.remark = _remarker(theirs)
-    return Plan(doc, first_keys, rest_keys)
+    elsewhere = rest if read_here is first else first
+    doc.unmarked = frozenset(rest_keys if read_here is first else first_keys)
+    doc.remark = _remarker(elsewhere)
+    return Merged(doc, first_keys, rest_keys)
 
 
 def _project_keys(fragment: Fragment) -> list[str] | None:

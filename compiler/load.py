@@ -56,7 +56,10 @@ class Document:
     remark: Callable[[Document], None] | None = None
 
     def mark(self, path: PathKey) -> Mark:
-        """Where a value was written, or the nearest enclosing value that has a mark."""
+        """Where a value was written, or the nearest enclosing value that has a mark.
+
+        For a plan read in two processes, the first mark asked for inside a project the
+        other process read parses that process's text again (`remark`), once."""
         if self.unmarked and path not in self.marks:
             self._complete(path)
         for end in range(len(path), -1, -1):

@@ -127,17 +127,17 @@ def _check_in_two(
 ) -> Checked | None:
     """A large plan directory checked in two processes (compiler/halves.py); None at the
     first problem, to check it again in one process, whose messages stand."""
-    plan = two.plan()
-    if plan is None:
+    merged = two.merged()
+    if merged is None:
         return None
-    doc = plan.document
+    doc = merged.document
     if any(_credential_problems(doc)) or any(_missing_sections(doc)) or state_path_problems(doc):
         return None
-    if not two.schema_holds(plan):
+    if not two.schema_holds(merged):
         return None
     if loaded is not None:
         loaded(doc)
-    halves = two.halves(plan)
+    halves = two.halves(merged)
     expansion = expand(doc, as_of, revalidate=revalidate_charge, limits=limits, halves=halves)
     return _finished(doc, [], expansion, lambda path: False)
 

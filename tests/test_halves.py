@@ -54,9 +54,9 @@ def read_in_two(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     halved = halves.InTwo.halves
 
-    def recorded(self: halves.InTwo, plan: halves.Plan) -> Any:
-        seen.extend(plan.rest)
-        return halved(self, plan)
+    def recorded(self: halves.InTwo, merged: halves.Merged) -> Any:
+        seen.extend(merged.rest)
+        return halved(self, merged)
 
     monkeypatch.setattr(halves.InTwo, "halves", recorded)
     return seen

@@ -1,10 +1,13 @@
-"""A large plan's projects expanded in two processes: the last ones in a forked worker.
+"""Two processes where a core is free: the worker process, the messages it exchanges with
+this one, and what a large plan's expansion sends back.
 
-Projects expand independently, so where a core is free, a plan of thousands of charges is
-cut in two where its charges are about halved: this process expands the first projects
-while a forked worker expands the rest and sends back its items, problems and template
-work, in texts and numbers (pickling Items themselves would cost more than expanding them).
-Its items are appended after this process's own, in the order the plan writes them.
+Two ways of using them. A plan directory large enough is read, checked and expanded in
+halves by its files (compiler/halves.py; `plan_split` says where the worker's files start).
+Otherwise a plan of thousands of charges is expanded in two where its charges are about
+halved (`split`): this process expands the first projects while a worker forked then
+expands the rest. Either way the worker sends back its items, problems and template work in
+texts and numbers (`encode`), and its items are appended after this process's own, in the
+order the plan writes them.
 
 What comes out is exactly what one process makes. The worker's part is kept only when the
 plan's limits could not have ended it differently had it been expanded here, after the first
@@ -209,12 +212,16 @@ class Channel:
         return True
 
     def receive(self) -> bytes | None:
+        """The next message; None when the other side ended before sending it whole."""
         try:
-            size = self.reader.read(8)
-            data = self.reader.read(int.from_bytes(size, "little")) if len(size) == 8 else b""
+            header = self.reader.read(8)
+            if len(header) < 8:
+                return None
+            size = int.from_bytes(header, "little")
+            data = self.reader.read(size)
         except ValueError:  # closed here
             return None
-        return data if len(size) == 8 and len(data) == int.from_bytes(size, "little") else None
+        return data if len(data) == size else None
 
     def close(self) -> None:
         for end in (self.reader, self.writer):
