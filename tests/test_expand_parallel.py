@@ -145,12 +145,12 @@ def test_a_large_plan_directory_is_read_in_two_where_its_files_are_about_halved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = []
-    for n, size in enumerate([100, 200_000, 60_000, 140_000]):
+    for n, size in enumerate([100, 50_000, 15_000, 35_000]):
         files.append(tmp_path / f"{n}.yaml")
         files[-1].write_bytes(b"#" * size)
     monkeypatch.setattr(parallel, "_can_fork", lambda: True)
-    assert parallel.plan_split(files) == 2  # 200,100 bytes here, 200,000 in the worker
-    assert parallel.plan_split(files[:2]) is None  # 200,100 bytes: too few to repay a fork
+    assert parallel.plan_split(files) == 2  # 50,100 bytes here, 50,000 in the worker
+    assert parallel.plan_split(files[:2]) is None  # 50,100 bytes: too few to repay a fork
     assert parallel.plan_split(files[3:]) is None  # one file
     monkeypatch.setattr(parallel, "_can_fork", lambda: False)
     assert parallel.plan_split(files) is None
