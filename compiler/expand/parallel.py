@@ -50,16 +50,7 @@ def split(projects: Any) -> int | None:
     them all here."""
     if not _can_fork() or not isinstance(projects, Mapping) or len(projects) < 2:
         return None
-    weights = [_charges(project) for project in projects.values()]
-    total = sum(weights)
-    if total < MIN_CHARGES:
-        return None
-    kept = 0
-    for index, weight in enumerate(weights):
-        kept += weight
-        if kept >= total * OWN_SHARE:
-            return min(index + 1, len(weights) - 1)
-    return None
+    return _cut([_charges(project) for project in projects.values()], MIN_CHARGES, OWN_SHARE)
 
 
 # A plan directory whose files hold less is read in one process (compiler/halves.py): about
@@ -80,14 +71,20 @@ def plan_split(files: Sequence[Path]) -> int | None:
         sizes = [os.stat(file).st_size for file in files]
     except OSError:
         return None  # reading it alone says what is wrong
-    total = sum(sizes)
-    if total < MIN_PLAN_BYTES:
+    return _cut(sizes, MIN_PLAN_BYTES, OWN_BYTES_SHARE)
+
+
+def _cut(weights: Sequence[int], least: int, share: float) -> int | None:
+    """The index after the first weights that make up `share` of them all, leaving at least
+    one for the worker; None when they weigh less than `least` in all."""
+    total = sum(weights)
+    if total < least:
         return None
     kept = 0
-    for index, size in enumerate(sizes):
-        kept += size
-        if kept >= total * OWN_BYTES_SHARE:
-            return min(index + 1, len(sizes) - 1)
+    for index, weight in enumerate(weights):
+        kept += weight
+        if kept >= total * share:
+            return min(index + 1, len(weights) - 1)
     return None
 
 
