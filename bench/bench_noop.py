@@ -97,9 +97,10 @@ class Served:
         return self._ok(self.admin.put(f"/{vendor}/_sandbox/settings", json=settings)).json()
 
     def lift_limits(self) -> None:
-        """No rate limit anywhere, and a Coperniq day too large to run out."""
+        """No rate limit anywhere, and no Wethod hour or Coperniq day to run out."""
         for vendor in VENDORS:
             self.configure(vendor, rate_limit_per_second=None)
+        self.configure("wethod", hourly_limit=None)
         self.configure("coperniq", daily_limit=10**9)
 
     def requests(self, vendor: str) -> list[dict[str, Any]]:
@@ -559,12 +560,13 @@ def limited(
                     statuses = [r["status"] for r in served.requests(vendor)]
                     refused[name][vendor] += statuses.count(429)
     load_after = os.getloadavg()
-    rates = {v: float(settings[v]["rate_limit_per_second"]) for v in VENDORS}
+    admits = {v: admitted(settings[v]) for v in VENDORS}
+    rates = {v: admits[v][1] for v in VENDORS}
     # A vendor's share of the bound: its requests beyond the burst its limit lets through at
     # once (the smaller of the emulator's and the one the client uses: PROVIDERS), at its rate.
     from compiler.providers import PROVIDERS
 
-    bursts = {v: min(int(settings[v]["burst"]), PROVIDERS[v].rate_burst) for v in VENDORS}
+    bursts = {v: min(admits[v][0], PROVIDERS[v].rate_burst) for v in VENDORS}
     share = {v: max(0, bounds[v][0] - bursts[v]) / rates[v] for v in VENDORS}
     bound = max(share.values())
     print(
@@ -596,6 +598,18 @@ def limited(
             f"{middle / floor:.2f}x the larger; 429s: {sum(refused[name].values())}"
         )
         report_requests(requests[name], bounds)
+
+
+def admitted(settings: Mapping[str, Any]) -> tuple[int, float]:
+    """What a vendor's limit, as its emulator enforces it, lets through at once and at what
+    rate a second after that: its burst and rate a second; for Wethod, which documents only an
+    hour (a rolling one in its emulator), the hour's whole budget at once, then as fast as
+    the hour frees it, its budget an hour."""
+    rate = settings["rate_limit_per_second"]
+    if rate is not None:
+        return int(settings["burst"]), float(rate)
+    hourly = int(settings["hourly_limit"])
+    return hourly, hourly / 3600
 
 
 def sum_bound(bounds: Mapping[str, tuple[int, str]], rates: Mapping[str, Any]) -> float:

@@ -2,7 +2,7 @@
 
 Writes the 100,023-item portfolio of bench/portfolio.py (868 projects, seed 0), then runs
 `billplan validate DIR` and `billplan render DIR --format json` (output discarded) in fresh
-interpreters, alternating this checkout, this checkout with its forked expansion worker off
+interpreters, alternating this checkout, this checkout with its second process off
 (one process: what one core does) and the baseline (`--baseline REF`, main by default; `none`
 to leave it out). Prints the median wall and CPU time (a process and its worker together) and
 the peak RSS (the larger of the two) of each, the ratio of this checkout to the baseline, the
@@ -26,7 +26,7 @@ from portfolio import AS_OF, write_portfolio
 from sidebyside import baseline, load, row, this_checkout
 
 TARGET_SECONDS = 2.0
-ONE_PROCESS = "import compiler.expand.parallel as p; p.MIN_CHARGES = 10**12"
+ONE_PROCESS = "import compiler.expand.parallel as p; p.MIN_CHARGES = p.MIN_PLAN_BYTES = 10**12"
 TARGET_MIB = 400 * 10**6 / 2**20  # 400 MB
 
 

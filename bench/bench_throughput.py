@@ -1,9 +1,10 @@
 """Apply throughput under a rate limit: the emulator limited to R requests a second (each
-vendor's own: Ruddr 20, Kantata 10, Wethod 10, Coperniq 100), the plan's connection paced at the
-same R (`max_rps`), n creates applied over loopback HTTP. The rate limit is the physical bound:
-the apply must take at most 1.15 x n / R seconds, with no request failing. 429s are counted
-and reported. Kantata creates 100 to a request, so it is far inside that bound; its create
-requests / R are printed too.
+vendor's own: Ruddr 20, Kantata 10, Coperniq 100), the plan's connection paced at the same R
+(`max_rps`), n creates applied over loopback HTTP. Wethod documents no rate a second (only
+5,000 requests an hour, which a few hundred creates stay inside): it is skipped, saying so.
+The rate limit is the physical bound: the apply must take at most 1.15 x n / R seconds, with
+no request failing. 429s are counted and reported. Kantata creates 100 to a request, so it
+is far inside that bound; its create requests / R are printed too.
 
 Only the apply is timed (in this process, after the plan's reads); the server runs in a
 subprocess, as `billplan sandbox serve`.
@@ -33,6 +34,10 @@ def run(work: Path, vendor: str, projects: int) -> bool:
     build(plan_dir, projects, providers=(vendor,))
     with serve(db, plan_dir, work / "server.log") as served:
         defaults = served.settings(vendor)
+        if defaults["rate_limit_per_second"] is None:
+            print(f"{vendor:>8}: no rate a second to measure against (its limit: "
+                  f"{defaults.get('hourly_limit')} requests an hour); skipped")  # fmt: skip
+            return True
         rate = float(defaults["rate_limit_per_second"])
         build(plan_dir, projects, providers=(vendor,), max_rps=rate)
         if vendor == "coperniq":

@@ -205,8 +205,7 @@ def _line_item(root: Resource, address: str, difference: Decimal, when: date) ->
     if len(what) > DESCRIBED:
         what = what[: DESCRIBED - 1] + "…"
     options = {k: v for k, v in first.options.items() if k != "group_by"}
-    return replace(
-        first,
+    return first._replace(
         address=address,
         kind="milestone",
         label=None,

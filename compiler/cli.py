@@ -14,6 +14,7 @@ without --detailed-exitcode, from `plan` and from an `apply` that refuses the pl
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shlex
 import sys
@@ -266,6 +267,10 @@ def _open(
         allowed=_allowed(args),
         read_ahead=read_ahead,
     )
+    # The plan, its items and state live until this process ends: the cycle collector's full
+    # passes need not walk their millions of objects again each time refresh and the diff
+    # allocate enough to trigger one.
+    gc.freeze()
     for note in workspace.notes:
         terminal.note(note)
     return workspace

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from compiler.render.safe import visible
 
 
-@dataclass(frozen=True, order=True)
-class Mark:
-    """A position in a source file; line and column count from 1."""
+class Mark(NamedTuple):
+    """A position in a source file; line and column count from 1.
+
+    A named tuple: a plan of 100,000 items has about 200,000 of them, made while it loads.
+    """
 
     file: str
     line: int

@@ -101,8 +101,10 @@ def diff(
         if entry is not None and entry.remote_id is not None:
             obs = remote.get((entry.type, entry.remote_id))
             if obs is not None and entry.type == resource.type:
-                moved = _replacement(resource, entry, obs)
-                changes.extend(moved or [_compare(resource, entry, obs, owned=True)])
+                # Compared once: a no-op plan makes this comparison for every object it holds.
+                fields = field_changes(obs.attributes, resource.attributes)
+                moved = _replacement(resource, entry, obs, fields)
+                changes.extend(moved or [_compare(resource, entry, obs, owned=True, fields=fields)])
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
@@ -346,11 +348,19 @@ def _against(resource: Resource, obs: Observed, entry: Entry | None = None) -> C
     )
 
 
-def _compare(resource: Resource, entry: Entry, obs: Observed, owned: bool = False) -> Change:
+def _compare(
+    resource: Resource,
+    entry: Entry,
+    obs: Observed,
+    owned: bool = False,
+    fields: tuple[FieldChange, ...] | None = None,
+) -> Change:
     """The plan's resource against the vendor's object. owned: state holds this object's
-    remote id, so billplan's tag, should the object lack it, is no reason to write."""
+    remote id, so billplan's tag, should the object lack it, is no reason to write. fields:
+    how their attributes differ, when the caller compared them already."""
     base = _against(resource, obs, entry)
-    fields = field_changes(obs.attributes, resource.attributes)
+    if fields is None:
+        fields = field_changes(obs.attributes, resource.attributes)
     kept = [f for f in fields if f.field in resource.ignored]
     if kept:
         # `ignore:`d fields keep the vendor's value: left out of the comparison, and written
@@ -361,8 +371,9 @@ def _compare(resource: Resource, entry: Entry, obs: Observed, owned: bool = Fals
         fields = ()
     said = base.detail
     if not fields:
-        invoiced = "invoiced" if obs.locked else ""
-        return replace(base, detail="; ".join(filter(None, [invoiced, said])))
+        if not obs.locked:
+            return base
+        return replace(base, detail="; ".join(filter(None, ["invoiced", said])))
     base = replace(base, detail="")
     return _said(_judged(resource, entry, obs, base, fields), said)
 
@@ -440,10 +451,12 @@ def _lacks_only_tags(fields: tuple[FieldChange, ...], tags: frozenset[str]) -> b
     return bool(fields) and all(f.field in tags and f.before is None for f in fields)
 
 
-def _replacement(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:
+def _replacement(
+    resource: Resource, entry: Entry, obs: Observed, fields: tuple[FieldChange, ...]
+) -> list[Change]:
     """A change to a field the vendor cannot change in place (the project an object is in)
-    is a delete of the old object and a create of the new; empty when there is none."""
-    fields = field_changes(obs.attributes, resource.attributes)
+    is a delete of the old object and a create of the new; empty when there is none. fields:
+    how the object's attributes differ from the resource's (field_changes)."""
     fixed = [f.field for f in fields if f.field in resource.fixed]
     if not fixed or obs.locked:
         return []  # no such change; or invoiced, which _compare shows as locked

@@ -50,9 +50,18 @@ class Document:
     files: list[Path] = field(default_factory=list)
     marks: dict[PathKey, Mark] = field(default_factory=dict)
     key_marks: dict[PathKey, Mark] = field(default_factory=dict)
+    # Projects whose values' marks were left out: another process read their files
+    # (compiler/halves.py), and `remark` finds them in the text it read when first asked for.
+    unmarked: frozenset[str] = frozenset()
+    remark: Callable[[Document], None] | None = None
 
     def mark(self, path: PathKey) -> Mark:
-        """Where a value was written, or the nearest enclosing value that has a mark."""
+        """Where a value was written, or the nearest enclosing value that has a mark.
+
+        For a plan read in two processes, the first mark asked for inside a project the
+        other process read parses that process's text again (`remark`), once."""
+        if self.unmarked and path not in self.marks:
+            self._complete(path)
         for end in range(len(path), -1, -1):
             found = self.marks.get(path[:end])
             if found is not None:
@@ -61,7 +70,15 @@ class Document:
 
     def key_mark(self, path: PathKey) -> Mark:
         """Where a mapping key was written (for errors about the key itself)."""
+        if self.unmarked and path not in self.key_marks:
+            self._complete(path)
         return self.key_marks.get(path) or self.mark(path)
+
+    def _complete(self, path: PathKey) -> None:
+        if len(path) > 2 and path[0] == "projects" and path[1] in self.unmarked:
+            remark, self.remark, self.unmarked = self.remark, None, frozenset()
+            if remark is not None:
+                remark(self)
 
     def diagnostic(self, path: PathKey, message: str, *, at_key: bool = False) -> Diagnostic:
         mark = self.key_mark(path) if at_key else self.mark(path)
@@ -121,10 +138,23 @@ def reads_as_text(value: str) -> bool:
 class _Core:
     """Plain scalars resolved by YAML 1.2's core schema (mixed into both parsers below)."""
 
+    # Plain scalars already resolved in this file (keys repeat on every charge).
+    _plain: dict[str, str] | None = None
+
     def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is not ScalarNode:
-            return super().resolve(kind, value, implicit)  # type: ignore[misc]
-        return _core_tag(value) if implicit[0] else _STR
+            # Untagged collections: the defaults PyYAML's resolver gives them (it has no
+            # path resolvers here).
+            return _MAP if kind is MappingNode else _SEQ
+        if not implicit[0]:
+            return _STR
+        plain = self._plain
+        if plain is None:
+            plain = self._plain = {}
+        tag = plain.get(value)
+        if tag is None:
+            tag = plain[value] = _core_tag(value)
+        return tag
 
 
 class _Composer(_Core, yaml.SafeLoader):
@@ -216,7 +246,7 @@ class _Builder:
         if self.nodes > self.max_nodes or len(path) > MAX_DEPTH:
             raise _Bomb(path, node)
         start = node.start_mark
-        self.marks[path] = Mark(self.file, start.line + 1, start.column + 1)
+        self.marks[path] = tuple.__new__(Mark, (self.file, start.line + 1, start.column + 1))
         kind = node.id
         if kind == "scalar":
             return self._scalar(node, path)
@@ -233,7 +263,9 @@ class _Builder:
             return None
         out: dict[str, Any] = {}
         file = self.file
+        marks = self.marks
         key_marks = self.key_marks
+        new_mark = tuple.__new__  # Mark(...) without its Python-level constructor
         for key_node, value_node in node.value:
             if key_node.id != "scalar":
                 self.error(key_node, path, "mapping keys must be plain text")
@@ -241,7 +273,7 @@ class _Builder:
             key = str(key_node.value)
             key_path = (*path, key)
             start = key_node.start_mark
-            key_mark = Mark(file, start.line + 1, start.column + 1)
+            key_mark = new_mark(Mark, (file, start.line + 1, start.column + 1))
             if key == "<<" and key_node.tag == _MERGE:
                 self.error(
                     key_node,
@@ -259,7 +291,16 @@ class _Builder:
                 )
                 continue
             key_marks[key_path] = key_mark
-            out[key] = self.build(value_node, key_path)
+            if value_node.tag == _STR and value_node.id == "scalar":
+                # Most values are text: what build() does for them, without the call.
+                self.nodes += 1
+                if self.nodes > self.max_nodes or len(key_path) > MAX_DEPTH:
+                    raise _Bomb(key_path, value_node)
+                start = value_node.start_mark
+                marks[key_path] = new_mark(Mark, (file, start.line + 1, start.column + 1))
+                out[key] = value_node.value
+            else:
+                out[key] = self.build(value_node, key_path)
         return out
 
     def _scalar(self, node: ScalarNode, path: PathKey) -> Any:
@@ -388,23 +429,29 @@ def read_plan_file(path: Path) -> str:
     return data.decode("utf-8")
 
 
-def load_file(
-    path: Path,
-    marks: dict[PathKey, Mark],
-    key_marks: dict[PathKey, Mark],
-    max_nodes: int = MAX_NODES,
-) -> Any:
-    """Parse one YAML file; raises LoadError with every problem found in it.
-
-    max_nodes is how many values it may build (fewer when the plan's other files used some).
-    """
+def _file_text(path: Path) -> str:
+    """The text of one plan file; LoadError saying why when it cannot be read."""
     file = str(path)
     try:
-        text = read_plan_file(path)
+        return read_plan_file(path)
     except _Unreadable as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", str(exc))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError([Diagnostic(Mark(file, 1, 1), "$", f"cannot read file: {exc}")]) from exc
+
+
+def parse_file(
+    path: Path,
+    text: str,
+    marks: dict[PathKey, Mark],
+    key_marks: dict[PathKey, Mark],
+    max_nodes: int = MAX_NODES,
+) -> Any:
+    """Parse the text read from one YAML file; raises LoadError with every problem found in it.
+
+    max_nodes is how many values it may build (fewer when the plan's other files used some).
+    """
+    file = str(path)
     try:
         node = compose(text)
     except _TooDeep as deep:
@@ -462,6 +509,15 @@ def load(target: Path) -> Document:
     Fragments merge by top-level section; the same entry defined twice is an error naming
     both places. Raises LoadError with every problem in every file.
     """
+    files = plan_file_list(target)
+    fragments, errors = load_fragments(files)
+    if errors:
+        raise LoadError(errors)
+    return assemble(target, files, fragments)
+
+
+def plan_file_list(target: Path) -> list[Path]:
+    """The plan's files, sorted; raises LoadError when there are none."""
     if not target.exists():
         raise LoadError([Diagnostic(Mark(str(target), 1, 1), "$", "no such file or directory")])
     files = plan_files(target)
@@ -476,34 +532,63 @@ def load(target: Path) -> Document:
                 )
             ]
         )
-    base_dir = target if target.is_dir() else target.parent
-    doc = Document(root={}, base_dir=base_dir, files=files)
+    return files
+
+
+@dataclass
+class Fragment:
+    """One plan file's values, and where each was written (only some of them, for a file
+    another process read: compiler/halves.py)."""
+
+    path: Path
+    value: dict[str, Any] | None  # None for a file that holds nothing (or only `~`)
+    marks: dict[PathKey, Mark]
+    key_marks: dict[PathKey, Mark]
+    values: int  # how many values it holds, counted against the plan's (a `~` is one)
+    text: str  # as read: where its values were written is found in it again (parse_file)
+
+
+def load_fragments(files: list[Path]) -> tuple[list[Fragment], list[Diagnostic]]:
+    """Read and parse each file, counting values against the plan's limit across them."""
+    fragments: list[Fragment] = []
     errors: list[Diagnostic] = []
     values = 0  # built so far, in all files: one mark each
     for path in files:
         marks: dict[PathKey, Mark] = {}
         key_marks: dict[PathKey, Mark] = {}
         try:
-            fragment = load_file(path, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values))
+            text = _file_text(path)
+            value = parse_file(
+                path, text, marks, key_marks, min(MAX_NODES, MAX_PLAN_NODES - values)
+            )
         except LoadError as exc:
             errors.extend(exc.diagnostics)
             if values + len(marks) >= MAX_PLAN_NODES:
                 break  # the rest would only repeat that the plan is too large
             continue
         values += len(marks)
-        if fragment is None:
-            continue
-        if not isinstance(fragment, dict):
+        if value is not None and not isinstance(value, dict):
             errors.append(
                 Diagnostic(
                     marks[()],
                     "$",
                     "a plan file must be a mapping of sections at the top (version:, "
-                    f"providers:, projects:, ...), not {_kind_of(fragment)}",
+                    f"providers:, projects:, ...), not {_kind_of(value)}",
                 )
             )
             continue
-        errors.extend(_merge(doc, fragment, marks, key_marks))
+        fragments.append(Fragment(path, value, marks, key_marks, len(marks), text))
+    return fragments, errors
+
+
+def assemble(target: Path, files: list[Path], fragments: list[Fragment]) -> Document:
+    """The plan's files merged into one document; raises LoadError on a conflict."""
+    base_dir = target if target.is_dir() else target.parent
+    doc = Document(root={}, base_dir=base_dir, files=files)
+    errors: list[Diagnostic] = []
+    for fragment in fragments:
+        if fragment.value is not None:
+            errors.extend(_merge(doc, fragment.value, fragment.marks, fragment.key_marks))
     if errors:
         raise LoadError(errors)
     if len(files) == 1:
@@ -533,29 +618,12 @@ def _merge(
 ) -> list[Diagnostic]:
     """Merge one file's sections into the document, two levels deep."""
     errors: list[Diagnostic] = []
-    doc.marks.setdefault((), marks[()])
-
-    # The file's marks grouped by their first one and two path segments, once: adopting them
-    # prefix by prefix would otherwise scan every mark of the file for every project.
-    pairs = ((marks, doc.marks), (key_marks, doc.key_marks))
-    by_prefix: list[dict[PathKey, list[tuple[PathKey, Mark]]]] = []
-    for src, _ in pairs:
-        index: dict[PathKey, list[tuple[PathKey, Mark]]] = defaultdict(list)
-        for path, mark in src.items():
-            index[path[:1]].append((path, mark))
-            if len(path) > 1:
-                index[path[:2]].append((path, mark))
-        by_prefix.append(index)
-
-    def adopt(prefix: PathKey) -> None:
-        for (_, dst), index in zip(pairs, by_prefix, strict=True):
-            for path, mark in index.get(prefix, ()):
-                dst[path] = mark
-
+    adopted: list[PathKey] = []  # prefixes whose marks are the document's now
+    shifted: list[tuple[str, int]] = []  # lists appended to another file's, and where
     for section, value in fragment.items():
         if section not in doc.root:
             doc.root[section] = value
-            adopt((section,))
+            adopted.append((section,))
             continue
         existing = doc.root[section]
         if section in _WHOLE:
@@ -569,17 +637,11 @@ def _merge(
             )
             continue
         if section in _CONCATENATED and isinstance(existing, list) and isinstance(value, list):
-            # `moved:` and `removed:` lists in several fragments add up; marks shift to the
-            # merged positions.
-            offset = len(existing)
+            # `moved:` and `removed:` lists in several fragments add up.
+            shifted.append((section, len(existing)))
             existing.extend(value)
-            for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):
-                for path, mark in src.items():
-                    if path[:1] == (section,) and len(path) > 1 and isinstance(path[1], int):
-                        dst[(section, path[1] + offset, *path[2:])] = mark
             continue
         if isinstance(existing, dict) and isinstance(value, dict):
-            doc.marks.setdefault((section,), marks[(section,)])
             for key, entry in value.items():
                 if key in existing:
                     errors.append(
@@ -592,7 +654,7 @@ def _merge(
                     )
                     continue
                 existing[key] = entry
-                adopt((section, key))
+                adopted.append((section, key))
         elif existing == value and not isinstance(value, dict | list):
             continue  # e.g. `version: 1` repeated at the top of every fragment
         else:
@@ -604,4 +666,45 @@ def _merge(
                     "keep one definition",
                 )
             )
+    if errors or shifted:
+        _adopt(doc, fragment, marks, key_marks, adopted, shifted)
+    else:
+        # Every value of the file is the document's now, marked where this file wrote it,
+        # except the top and each section's own mark: the first file to write them keeps them.
+        firsts = [(), *((section,) for section in fragment)]
+        for own, found in ((doc.marks, marks), (doc.key_marks, key_marks)):
+            kept = {path: own[path] for path in firsts if path in own}
+            own.update(found)
+            own.update(kept)
     return errors
+
+
+def _adopt(
+    doc: Document,
+    fragment: dict[str, Any],
+    marks: dict[PathKey, Mark],
+    key_marks: dict[PathKey, Mark],
+    adopted: list[PathKey],
+    shifted: list[tuple[str, int]],
+) -> None:
+    """The marks of a file that merged only in part: those of the values it added, and of
+    its `moved:` and `removed:` entries at their merged positions."""
+    doc.marks.setdefault((), marks[()])
+    for section in fragment:
+        if (section,) in marks and isinstance(doc.root.get(section), dict):
+            doc.marks.setdefault((section,), marks[(section,)])
+    # The file's marks grouped by their first one and two path segments, once: adopting them
+    # prefix by prefix would otherwise scan every mark of the file for every project.
+    for src, dst in ((marks, doc.marks), (key_marks, doc.key_marks)):
+        index: dict[PathKey, list[tuple[PathKey, Mark]]] = defaultdict(list)
+        for path, mark in src.items():
+            index[path[:1]].append((path, mark))
+            if len(path) > 1:
+                index[path[:2]].append((path, mark))
+        for prefix in adopted:
+            for path, mark in index.get(prefix, ()):
+                dst[path] = mark
+        for section, offset in shifted:
+            for path, mark in index.get((section,), ()):
+                if len(path) > 1 and isinstance(path[1], int):
+                    dst[(section, path[1] + offset, *path[2:])] = mark

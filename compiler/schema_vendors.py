@@ -284,7 +284,7 @@ def _connection(provider: Mapping[str, Any], vendors: Sequence[type[Provider]]) 
                 variables=variables, example=example
             )
         elif key == "max_rps":
-            limits = ", ".join(f"{p.title} {p.rate_limit:g}" for p in vendors)
+            limits = ", ".join(f"{p.title} {p.rate_words or f'{p.rate_limit:g}'}" for p in vendors)
             value["description"] = MAX_RPS_DESCRIPTION.format(limits=limits)
         rebuilt[key] = value
         if key == "token_env":

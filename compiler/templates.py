@@ -78,19 +78,39 @@ class _PlanUndefined(StrictUndefined):
         super().__init__(hint, obj, name, exc)
 
 
+# A month's names as calendar writes them (it formats a date for every name it gives: a
+# few microseconds each, for filters almost every description of a large plan calls).
+_MONTH_NAMES = tuple(calendar.month_name)
+_MONTH_ABBRS = tuple(calendar.month_abbr)
+
+
 def _month_name(value: date) -> str:
-    return calendar.month_name[value.month]
+    return _MONTH_NAMES[value.month]
 
 
 def _month_abbr(value: date) -> str:
-    return calendar.month_abbr[value.month]
+    return _MONTH_ABBRS[value.month]
 
 
 def _quarter(value: date) -> int:
     return (value.month - 1) // 3 + 1
 
 
+# Formats up to this long are remembered with the text they made (a longer one is written
+# each time: remembered, thousands of them would hold megabytes).
+_REMEMBERED_FORMAT = 64
+
+
 def _date(value: date, fmt: str = "%Y-%m-%d") -> str:
+    if type(value) is date and type(fmt) is str and len(fmt) <= _REMEMBERED_FORMAT:
+        return _formatted(value, fmt)
+    return value.strftime(fmt)
+
+
+@lru_cache(maxsize=4096)
+def _formatted(value: date, fmt: str) -> str:
+    """A date as strftime writes it: once per date and format, as a plan's items share
+    their dates (strftime takes microseconds)."""
     return value.strftime(fmt)
 
 

@@ -18,7 +18,7 @@ import functools
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -536,18 +536,28 @@ class ReadAhead:
         except (EndpointError, StateError, WorkspaceError):
             return
         projects: dict[str, set[str]] = defaultdict(set)
+        held: Counter[str] = Counter()
         for entry in self.state.entries.values():
             projects[entry.provider].add(str(entry.project_id))
-        for name, ids in sorted(projects.items()):
+            held[entry.provider] += 1
+        for name in sorted(projects):
             if name not in configs or name in unread:
                 continue
             try:
                 self.connected[name] = _connect_one(name, configs[name], None, set(), hosts)
             except ConfigurationError:
                 continue
+        # The plan waits for the slowest vendor: its reads go first, before the threads of
+        # the others take their turns at the interpreter.
+        slowest = sorted(
+            self.connected,
+            key=lambda n: _paced_for(self.connected[n][0], held[n]),
+            reverse=True,
+        )
+        for name in slowest:
             thread = threading.Thread(
                 target=_read_ahead,
-                args=(self.connected[name][0], ids),
+                args=(self.connected[name][0], projects[name]),
                 name=f"read ahead {name}",
                 daemon=True,  # an interrupted run does not wait for the vendor to exit
             )
@@ -559,6 +569,17 @@ class ReadAhead:
         with them)."""
         for provider, _ in self.connected.values():
             provider.close()
+
+
+def _paced_for(provider: Provider, objects: int) -> tuple[float, float]:
+    """About how long the vendor's rate limit stretches reading this many objects: the pages
+    beyond the burst it lets through at once, at its rate; then, where bursts cover them all,
+    the pages at its rate alone (0 without a limit)."""
+    rate = provider.limiter.per_second
+    if not rate:
+        return (0.0, 0.0)
+    pages = objects // max(1, provider.page_size) + 1
+    return (max(0, pages - provider.limiter.burst) / rate, pages / rate)
 
 
 def _read_ahead(provider: Provider, project_ids: Collection[str]) -> None:

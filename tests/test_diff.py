@@ -595,3 +595,36 @@ def test_a_change_that_would_write_an_invoiced_object_cannot_be_made() -> None:
     with pytest.raises(ValueError, match="an invoiced object is never written"):
         Change.to(resource("acme/milestones/k", "2026-01-15", "1"), "update", "locked",
                   remote_id="k", before=None, after=None)  # fmt: skip
+
+
+def test_each_object_state_holds_is_compared_with_the_plan_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A no-op plan makes this comparison for every object it holds: 10,000 in a portfolio.
+    import compiler.diff
+
+    compared: list[Any] = []
+
+    def counting(before: Any, after: Any) -> Any:
+        compared.append((before, after))
+        return field_changes(before, after)
+
+    monkeypatch.setattr(compiler.diff, "field_changes", counting)
+    held = {f"acme/fee/{n}": observed(f"r{n}", f"2026-0{n}-01", 1000 + n) for n in (1, 2, 3)}
+    wanted = [
+        resource(a, f"2026-0{n}-01", str(1000 + n)) for n, a in zip((1, 2, 3), held, strict=True)
+    ]
+
+    plan = plan_of(wanted, held)
+
+    assert not plan.has_changes
+    assert len(compared) == 3
+
+
+def test_an_unchanged_object_invoiced_at_the_vendor_says_so() -> None:
+    held = {"acme/fee/1": observed("r1", "2026-01-01", 1000, locked=True)}
+
+    plan = plan_of([resource("acme/fee/1", "2026-01-01", "1000")], held)
+
+    (change,) = plan.changes
+    assert (change.action, change.detail) == ("no-op", "invoiced")

@@ -1,6 +1,8 @@
 """A plan expanded in two processes is exactly the plan expanded in one: the same items in
 the same order, the same problems, and the same stop where a limit of the whole plan is
-reached (compiler/expand/parallel.py)."""
+reached (compiler/expand/parallel.py). Both ways of using two: a worker forked to expand
+the last projects, and a plan directory read, checked and expanded in halves
+(compiler/halves.py)."""
 
 from __future__ import annotations
 
@@ -38,16 +40,24 @@ projects:
 
 
 @pytest.fixture
-def portfolio(tmp_path: Path) -> Path:
+def portfolio(tmp_path: Path, way: str) -> Path:
     write_portfolio(tmp_path, 6, seed=7)
     (tmp_path / "projects-zz.yaml").write_text(PAUSED, encoding="utf-8")
     return tmp_path
 
 
+@pytest.fixture(params=["forked to expand", "read in halves"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test of a portfolio runs both ways: its files read in one process or in two."""
+    halves = request.param == "read in halves"
+    monkeypatch.setattr(parallel, "MIN_CHARGES", 0)
+    monkeypatch.setattr(parallel, "MIN_PLAN_BYTES", 0 if halves else 10**12)
+    return str(request.param)
+
+
 def expanded(path: Path, *, in_two: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> Checked:
     with monkeypatch.context() as patch:
         patch.setattr(parallel, "_can_fork", lambda: in_two)
-        patch.setattr(parallel, "MIN_CHARGES", 0)
         return check(path, AS_OF, **kw)
 
 
@@ -129,3 +139,18 @@ def test_a_small_plan_or_a_busy_process_is_expanded_here_alone(
     assert parallel.split(dict(list(projects.items())[:3])) is None  # 903: too few
     monkeypatch.setattr(parallel, "_can_fork", lambda: False)
     assert parallel.split(projects) is None
+
+
+def test_a_large_plan_directory_is_read_in_two_where_its_files_are_about_halved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = []
+    for n, size in enumerate([100, 50_000, 15_000, 35_000]):
+        files.append(tmp_path / f"{n}.yaml")
+        files[-1].write_bytes(b"#" * size)
+    monkeypatch.setattr(parallel, "_can_fork", lambda: True)
+    assert parallel.plan_split(files) == 2  # 50,100 bytes here, 50,000 in the worker
+    assert parallel.plan_split(files[:2]) is None  # 50,100 bytes: too few to repay a fork
+    assert parallel.plan_split(files[3:]) is None  # one file
+    monkeypatch.setattr(parallel, "_can_fork", lambda: False)
+    assert parallel.plan_split(files) is None

@@ -305,7 +305,7 @@ def test_a_vendor_reads_kinds_back_exactly_where_its_compile_writes_them(vendor:
     ]
     assert items
     flipped = [
-        replace(i, kind="milestone" if i.kind == "recurring" else "recurring") for i in items
+        i._replace(kind="milestone" if i.kind == "recurring" else "recurring") for i in items
     ]
     config = {"type": vendor, "company": "lakeside"} if vendor == "wethod" else {"type": vendor}
     provider = VENDORS[vendor](vendor, config, base_url="http://127.0.0.1:9", token="t")

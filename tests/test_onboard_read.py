@@ -12,7 +12,6 @@ Everything runs against the sandbox: the real providers, the real emulators.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -94,8 +93,7 @@ def _needed(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _recompiled(provider: Provider, item: Item, found: Found) -> Mapping[str, Any]:
     """The body an Item saying what `found` says compiles to."""
-    said = replace(
-        item,
+    said = item._replace(
         kind=found.kind,
         date=found.date,
         task=found.task,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import itertools
 import json
 import random
@@ -121,7 +120,7 @@ def test_fast_json_rendering_is_byte_identical_to_the_standard_encoder(tmp_path:
     checked = check(tmp_path, AS_OF)
     assert checked.ok
     odd = [
-        dataclasses.replace(item, description=text)
+        item._replace(description=text)
         for item, text in zip(
             checked.items,
             ['quote " and \\ backslash', "tab\tnew\nline", "Zürich – ünïcode ✓", "\x01 control"],

@@ -54,3 +54,21 @@ def test_validate_reads_the_vendors_without_importing_the_http_client() -> None:
     modules = imported("validate", "plans/examples", "--as-of", "2026-01-01")
     assert "compiler.expand" in modules  # it did validate
     assert {"httpx", "deepdiff"} & modules == set()
+
+
+def test_a_plan_imports_deepdiff_only_once_a_pair_differs() -> None:
+    # A tenth of a second before the first vendor request, which a no-op plan never needs.
+    script = """\
+import sys
+from compiler.model.fields import field_changes
+import compiler.workspace
+field_changes({"fee": 1000, "note": None}, {"fee": 1000.0})
+print("deepdiff" in sys.modules)
+field_changes({"fee": 1000}, {"fee": 1001})
+print("deepdiff" in sys.modules)
+"""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
+    )
+    assert done.stdout.split() == ["False", "True"]

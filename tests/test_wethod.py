@@ -842,24 +842,63 @@ def test_a_429_is_retried_after_the_seconds_wethod_asks_for_and_creates_once() -
         with admin_of(sandbox) as admin:
             admin.add_company(COMPANY)
             admin.add_project(BRAND)
-            admin.token("invoices.create", "invoices.create_other")  # 10 requests/s, bursts of 10
-        provider = Wethod(
-            "wethod",
-            {"type": "wethod", "company": COMPANY},
-            transport=sandbox.transport,
-            base_url=base_url("wethod"),
-            token=SANDBOX_TOKEN,
-            sleep=clock.sleep,
-        )
-        for n in range(12):
-            body = {"project_id": BRAND, "value": Decimal(100 + n), "issue_date": "2026-01-01",
-                    "notes": f"Invoice {n}"}  # fmt: skip
-            provider.create(INVOICE, [body])
+            admin.token("invoices.create", "invoices.create_other")
+            admin.settings(hourly_limit=10)
+        provider = _provider(sandbox, clock)
+        for n in range(10):
+            provider.create(INVOICE, [_body(n)])
+        clock.sleep(3550)  # the hour's ten were all made at 0 s: their places free at 3,600
+        clock.slept.clear()
+        for n in range(10, 12):
+            provider.create(INVOICE, [_body(n)])
         provider.close()
         with admin_of(sandbox) as admin:
             statuses = [r["status"] for r in admin.requests("POST")]
             invoices = admin.invoices()
 
     assert statuses == [201] * 10 + [429, 201, 201]
-    assert clock.slept == [1.0]  # x-ratelimit-retry-after: 1, not the client's own backoff
+    assert clock.slept == [50.0]  # x-ratelimit-retry-after: 50, not the client's own backoff
     assert sorted(i["notes"] for i in invoices) == sorted(f"Invoice {n}" for n in range(12))
+
+
+def test_a_hundred_reads_go_out_at_once_without_waiting_or_a_429() -> None:
+    # Wethod documents no rate a second: a plan's reads, well within the hour, need no pacing.
+    clock = Clock()
+    with build_sandbox(clock=clock) as sandbox:
+        with admin_of(sandbox) as admin:
+            admin.add_company(COMPANY)
+            admin.add_project(BRAND)
+            admin.token(*FINANCE)
+        provider = _provider(sandbox, clock)
+        provider.limiter.clock, provider.limiter.sleep = clock, clock.sleep
+        statuses = [provider.request("GET", "/api/invoices").status_code for _ in range(100)]
+        provider.close()
+
+    assert statuses == [200] * 100
+    assert clock.slept == []
+
+
+def test_the_client_sends_a_fifth_of_the_hour_at_once_and_spreads_the_rest_over_the_hour() -> None:
+    clock = Clock()
+    provider = Wethod("wethod", {"type": "wethod", "company": COMPANY}, token=SANDBOX_TOKEN)
+    limiter = provider.limiter
+    limiter.clock, limiter.sleep = clock, clock.sleep
+    for _ in range(1000):
+        limiter.wait()
+    assert clock.slept == []
+    limiter.wait()
+    # The other 4,000 of the hour, evenly (at 97 %: Wethod counts arrivals, not departures).
+    assert clock.slept == [pytest.approx(3600 / 4000 / 0.97)]
+
+
+def test_the_client_alone_never_spends_more_than_5000_requests_in_any_hour() -> None:
+    clock = Clock()
+    provider = Wethod("wethod", {"type": "wethod", "company": COMPANY}, token=SANDBOX_TOKEN)
+    limiter = provider.limiter
+    limiter.clock, limiter.sleep = clock, clock.sleep
+    sent = []
+    for _ in range(9000):  # over two hours of requests, as fast as it lets them go
+        limiter.wait()
+        sent.append(clock.now)
+    # Any 5,001 requests in a row span more than an hour: Wethod's rolling hour never refuses.
+    assert min(later - first for first, later in zip(sent, sent[5000:], strict=False)) > 3600

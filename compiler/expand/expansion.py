@@ -56,6 +56,16 @@ class Expansion:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Halves:
+    """A plan's projects in two: the first expanded here, the rest by a worker that is
+    already running (compiler/halves.py); `part()` waits for what it sends (expand_part)."""
+
+    first: Sequence[str]
+    rest: Sequence[str]
+    part: Callable[[], bytes | None]
+
+
 def expand(
     doc: Document,
     as_of: date,
@@ -63,15 +73,57 @@ def expand(
     skip: Callable[[PathKey], bool] = lambda path: False,
     revalidate: Revalidate | None = None,
     limits: Limits | None = None,
+    halves: Halves | None = None,
 ) -> Expansion:
     """Expand every project of a plan into Items.
 
     skip(path) tells whether a part of the plan already failed the schema; such parts are
     not checked for meaning (their errors are already reported). revalidate checks a charge
     merged with its template against the schema for its kind. limits bound the items and
-    the template work (the default limits when not given).
+    the template work (the default limits when not given). With halves, a worker expands
+    the rest of the projects; otherwise a large plan forks one here (compiler/expand/parallel).
     """
     out = Expansion()
+    parser, describer, run = _start(doc, as_of, skip, revalidate, limits, out)
+    if run is None:
+        return out
+    written = parser.root.get("projects")
+    try:
+        if halves is not None:
+            run(halves.first)
+            _take_part(halves.part(), run, halves.rest, out, describer)
+        elif (split := parallel.split(written)) is None:
+            run(None)
+        else:
+            keys = list(written)
+            _expand_in_two(run, keys[:split], keys[split:], out, describer)
+    except Stop as stop:
+        parser.error(stop.path, stop.message)
+        return out
+    out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
+    return out
+
+
+def expand_part(
+    doc: Document, as_of: date, keys: Sequence[str], *, revalidate: Revalidate, limits: Limits
+) -> bytes:
+    """A worker's side of Halves: these projects expanded from the start, encoded."""
+    out = Expansion()
+    _, describer, run = _start(doc, as_of, lambda path: False, revalidate, limits, out)
+    # Without defaults that read, the parent expands nothing either and never asks.
+    return _part(run or (lambda keys: None), keys, out, describer)
+
+
+def _start(
+    doc: Document,
+    as_of: date,
+    skip: Callable[[PathKey], bool],
+    revalidate: Revalidate | None,
+    limits: Limits | None,
+    out: Expansion,
+) -> tuple[Parser, _Describer, Callable[[Sequence[str] | None], None] | None]:
+    """The parser and describer of one expansion, and what expands projects into `out`
+    (None when the plan's defaults do not read)."""
     parser = Parser(doc, as_of, skip, revalidate, out.diagnostics.append)
     limits = limits or Limits()
     describer = _Describer(
@@ -85,21 +137,8 @@ def expand(
     )
     defaults = parser.defaults()
     if defaults is None:
-        return out
-    run = partial(_expand_projects, doc, parser, describer, defaults)
-    written = parser.root.get("projects")
-    split = parallel.split(written)
-    try:
-        if split is None:
-            run(None)
-        else:
-            keys = list(written)
-            _expand_in_two(run, keys[:split], keys[split:], out, describer)
-    except Stop as stop:
-        parser.error(stop.path, stop.message)
-        return out
-    out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
-    return out
+        return parser, describer, None
+    return parser, describer, partial(_expand_projects, doc, parser, describer, defaults)
 
 
 def _expand_projects(
@@ -132,32 +171,53 @@ def _expand_in_two(
     out: Expansion,
     describer: _Describer,
 ) -> None:
-    """Expand the first projects here and the rest in a worker (compiler/expand/parallel.py);
-    the rest here too when the worker's part would not be exactly what expanding it here
-    would make."""
-    budget = describer.budget
+    """Expand the first projects here and the rest in a worker forked now."""
 
-    def work() -> bytes:  # in the worker, from the plan as it is before the first project
-        items, problems = len(out.items), len(out.diagnostics)
-        steps, elapsed, compiled = budget.steps, budget.elapsed, set(budget.compiled)
-        stopped = False
-        try:
-            run(rest)
-        except Stop:
-            stopped = True
-        return parallel.encode(
-            out.items[items:],
-            out.diagnostics[problems:],
-            stopped=stopped,
-            peak=max(describer.peak, len(out.items)) - items,
-            steps=steps - budget.steps,
-            elapsed=budget.elapsed - elapsed,
-            compiled=frozenset(budget.compiled - compiled),
-        )
+    def work(channel: parallel.Channel) -> None:  # in the worker, from the plan as it is now
+        channel.send(_part(run, rest, out, describer))
 
     with parallel.Worker(work) as worker:
         run(first)
         sent = worker.result()
+    _take_part(sent, run, rest, out, describer)
+
+
+def _part(
+    run: Callable[[Sequence[str]], None],
+    keys: Sequence[str],
+    out: Expansion,
+    describer: _Describer,
+) -> bytes:
+    """These projects expanded into `out`, and what expanding them took, encoded."""
+    budget = describer.budget
+    items, problems = len(out.items), len(out.diagnostics)
+    steps, elapsed, compiled = budget.steps, budget.elapsed, set(budget.compiled)
+    stopped = False
+    try:
+        run(keys)
+    except Stop:
+        stopped = True
+    return parallel.encode(
+        out.items[items:],
+        out.diagnostics[problems:],
+        stopped=stopped,
+        peak=max(describer.peak, len(out.items)) - items,
+        steps=steps - budget.steps,
+        elapsed=budget.elapsed - elapsed,
+        compiled=frozenset(budget.compiled - compiled),
+    )
+
+
+def _take_part(
+    sent: bytes | None,
+    run: Callable[[Sequence[str]], None],
+    rest: Sequence[str],
+    out: Expansion,
+    describer: _Describer,
+) -> None:
+    """The worker's part appended after this process's items, or the rest expanded here
+    when it would not be exactly what expanding it here makes (or the worker failed)."""
+    budget = describer.budget
     part = None if sent is None else parallel.decode(sent)
     if part is None or not part.fits(len(out.items), describer.max_items, budget):
         run(rest)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from compiler import schedule, vendors
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, Mark
 from compiler.expand import written
 from compiler.expand.parse_kinds import ChargeReader, Source
 from compiler.expand.spec import Charge, ChargeSpec, Description, Invalid, ProjectSpec, Settings
@@ -55,6 +55,14 @@ class Parser:
         self.vars: Mapping[str, Any] = self.root.get("vars") or {}
         self.templates: Mapping[str, Any] = self.root.get("templates") or {}
         self.providers: Mapping[str, Any] = self.root.get("providers") or {}
+        # Read once for the plan: every layer of settings and every charge looks them up.
+        self.vendors = vendors.names()
+        # The keys of a layer (defaults, project, charge) that change the settings in force.
+        self.setting_keys = frozenset(
+            {"currency", "rounding", "holidays", "horizon", "adjust", *self.vendors}
+        )
+        # The last settings and vendor, with the options and marks they give (_vendor_options).
+        self._options_for: tuple[Settings, str, Mapping[str, Any], Mapping[str, Mark]] | None = None
 
     def error(self, path: PathKey, message: str) -> None:
         self.report(self.doc.diagnostic(path, message))
@@ -188,6 +196,8 @@ class Parser:
         path: PathKey,
         where: Callable[..., PathKey] | None = None,
     ) -> Settings | None:
+        if parent is not None and self.setting_keys.isdisjoint(layer):
+            return parent  # most charges set nothing of their own: their project's settings
         holidays = parent.holidays if parent else frozenset()
         if "holidays" in layer:
             try:
@@ -210,7 +220,7 @@ class Parser:
         options: dict[str, Mapping[str, Any]] = dict(parent.options) if parent else {}
         option_paths = dict(parent.option_paths) if parent else {}
         locate = where or (lambda *keys: (*path, *keys))
-        for vendor in vendors.names():
+        for vendor in self.vendors:
             if vendor in layer:
                 options[vendor] = {**options.get(vendor, {}), **layer[vendor]}
                 option_paths[vendor] = {
@@ -230,7 +240,7 @@ class Parser:
 
     def _foreign_options(self, layer: Mapping[str, Any], path: PathKey, vendor: str) -> bool:
         found = False
-        for other in vendors.names():
+        for other in self.vendors:
             if other != vendor and other in layer:
                 self.error(
                     (*path, other),
@@ -275,6 +285,7 @@ class Parser:
                 "no currency: set `currency` under defaults, on the project or on the charge",
             )
         text = source.get("description")
+        options, option_marks = self._vendor_options(settings, project.vendor)
         charge = Charge(
             project=project,
             kind=kind,
@@ -286,11 +297,8 @@ class Parser:
             description=Description(
                 None if text is None else str(text), source.where("description")
             ),
-            options=dict(settings.options.get(project.vendor, {})),
-            option_marks={
-                option: self.doc.mark(where)
-                for option, where in settings.option_paths.get(project.vendor, {}).items()
-            },
+            options=options,
+            option_marks=option_marks,
             mark=self.doc.key_mark(path),
         )
         reader = ChargeReader(charge, source, self.as_of)
@@ -299,6 +307,22 @@ class Parser:
         if kind == "milestone":
             return reader.milestone()
         return reader.product()
+
+    def _vendor_options(
+        self, settings: Settings, vendor: str
+    ) -> tuple[Mapping[str, Any], Mapping[str, Mark]]:
+        """The vendor's options in force and where each was written: made once for all the
+        charges that share their project's settings (read-only, as their items share them)."""
+        last = self._options_for
+        if last is not None and last[0] is settings and last[1] == vendor:
+            return last[2], last[3]
+        options = dict(settings.options.get(vendor, {}))
+        marks = {
+            option: self.doc.mark(where)
+            for option, where in settings.option_paths.get(vendor, {}).items()
+        }
+        self._options_for = (settings, vendor, options, marks)
+        return options, marks
 
     def _merge_template(self, kind: Kind, raw: dict[str, Any], path: PathKey) -> Source | None:
         name = raw.get("use")

@@ -52,6 +52,8 @@ class Source:
 
     def where(self, *keys: str | int) -> PathKey:
         """The path a value came from: the charge if it wrote it, else its template."""
+        if self.template_path is None:  # most charges: no template, so always the charge
+            return (*self.path, *keys)
         node: Any = self.own
         for key in keys:
             # dict and list first: a Mapping check alone is slow, and this runs per value read.

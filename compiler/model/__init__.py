@@ -13,12 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
 from compiler.diagnostics import Mark
 from compiler.schedule import Period
 
 Kind = Literal["recurring", "milestone", "product"]
+# The options of an item that has none: one empty mapping no one can change.
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 KINDS: tuple[Kind, ...] = ("recurring", "milestone", "product")
 # The plan's section for each kind, which is also the middle of every address.
 SECTION: dict[Kind, str] = {
@@ -28,8 +31,14 @@ SECTION: dict[Kind, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(NamedTuple):
+    """One dated, priced occurrence of a charge, as the plan says it should be billed.
+
+    A named tuple: a plan of 100,000 items makes each one once (and a second process's
+    items again, compiler/expand/parallel.py), and a frozen dataclass's constructor cost
+    several times as much. Equality leaves out where things were written, as it always did.
+    """
+
     address: str  # PROJECT/recurring/CHARGE/LABEL, PROJECT/milestones/CHARGE[/PART], ...
     project: str  # the plan's key for the project
     kind: Kind
@@ -47,12 +56,28 @@ class Item:
     project_id: str | int  # the vendor's id for the project
     task: str | int | None = None  # on_completion task (Kantata story) id
     percent: Decimal | None = None  # for percent-of-contract milestones
-    options: Mapping[str, Any] = field(default_factory=dict)  # resolved provider options
+    options: Mapping[str, Any] = _NOTHING  # resolved provider options
     # Where each option was written (defaults, project, template or charge), for errors.
-    option_marks: Mapping[str, Mark] = field(default_factory=dict, compare=False)
-    mark: Mark | None = field(default=None, compare=False)  # where the charge is written
+    option_marks: Mapping[str, Mark] = _NOTHING
+    mark: Mark | None = None  # where the charge is written
     # `adjust:` in force: how a change to it, once invoiced, is billed (compiler.adjust).
     adjust: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Item):
+            return NotImplemented
+        return self[:_MARKS] == other[:_MARKS] and self[_MARKS + 2 :] == other[_MARKS + 2 :]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash((self[:_MARKS], self[_MARKS + 2 :]))
+
+
+# Where option_marks and mark sit in an Item: equality leaves them out.
+_MARKS = Item._fields.index("option_marks")
 
 
 @dataclass(frozen=True)

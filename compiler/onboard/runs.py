@@ -415,7 +415,7 @@ def _first_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
         return None
     for item in pool.between(whole.full_start, whole.full_end):
         for days in _lengths(run, whole, item, first=True):
-            stub = replace(whole, start=whole.full_end - timedelta(days=days - 1))
+            stub = whole._replace(start=whole.full_end - timedelta(days=days - 1))
             for template in _stub_templates(run, stub, item):
                 if _bills(replace(run, template=template), stub, whole, item):
                     return stub, item, template
@@ -429,7 +429,7 @@ def _last_stub(run: Run, pool: Pool, every: Every) -> _Stub | None:
         return None
     for item in pool.between(whole.full_start, whole.full_end):
         for days in _lengths(run, whole, item, first=False):
-            stub = replace(whole, end=whole.full_start + timedelta(days=days - 1))
+            stub = whole._replace(end=whole.full_start + timedelta(days=days - 1))
             for template in _stub_templates(run, stub, item):
                 if _bills(replace(run, template=template), stub, whole, item):
                     return stub, item, template

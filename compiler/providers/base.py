@@ -28,7 +28,8 @@ one row a page boundary skipped) is read again until two reads in a row agree (`
 
 Every request first waits for the provider's rate limiter, a token bucket set to the vendor's
 documented (or assumed) limit and burst, so that a large apply stays under it instead of
-leaning on 429s; a 429 spends what is left of the burst. A plan may lower or raise the rate
+leaning on 429s (a vendor with only an hourly budget spreads it: Wethod); a 429 spends what is
+left of the burst. A plan may lower or raise the rate
 per connection (`max_rps`) and set the timeout (`timeout`).
 
 `plan` may read a connection's list pages ahead, while the plan is still being expanded
@@ -97,6 +98,19 @@ else:
 # Every request says which client sent it: vendors ask for it when they trace a problem, and
 # the contract tests check the requests that carry it against the vendor's published spec.
 USER_AGENT = f"billplan/{__version__}"
+
+
+def verifying_context() -> ssl.SSLContext:
+    """The TLS context every client verifies the vendors' certificates with: httpx's own for
+    `verify=True` (its CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR), made once per bundle.
+    Loading the bundle takes tens of milliseconds, and `plan` makes a client per connection
+    before its first request."""
+    return _verifying_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _verifying_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=True)
 
 
 class ProviderError(Exception):
@@ -316,6 +330,8 @@ class Provider:
     # requests the client sends at once before pacing; `max_rps` in the plan overrides it.
     rate_limit: ClassVar[float]
     rate_burst: ClassVar[int] = 1
+    # The default pace in words for the `max_rps` docs, where it is not `rate_limit` a second.
+    rate_words: ClassVar[str | None] = None
     default_timeout: ClassVar[float] = 30.0  # seconds; `timeout` in the plan overrides it
 
     def plan_fields(self) -> dict[str, str]:
@@ -382,7 +398,7 @@ class Provider:
             headers={"User-Agent": USER_AGENT, **self.headers()},
             transport=transport,
             timeout=self.timeout,
-            verify=True,
+            verify=verifying_context(),
         )
 
     @classmethod

@@ -8,7 +8,18 @@ matching project, issue date, value and notes exactly (the diff's adopt).
 Written to `api/specs/wethod.openapi.yml`: an invoice moves to another project by PATCHing its
 `project_id` (InvoiceUpdate); each operation needs its own permissions (`x-permissions`), which a
 403 names; a 429 says how long to wait in `x-ratelimit-retry-after`, and a token may make 5,000
-requests an hour (x-rate-limit).
+requests an hour (x-rate-limit). That is Wethod's only documented limit: no rate a second.
+
+The hour's budget is the token's, and other processes spend it too (CI runs of plan on every
+push, another apply, a person's scripts), while Wethod tells nobody how much is left. So the
+client sends up to AT_ONCE requests without waiting (a run of plan reads a page of 100 invoices
+a request, an ordinary apply a few hundred writes: neither waits), and beyond that spreads the
+rest of the hour evenly, (5,000 - AT_ONCE) an hour: however long it runs, billplan alone never
+spends more than the hour's 5,000, and a large apply leaves room for the others instead of
+emptying the hour in a minute and failing their next run. An apply needing more than 5,000
+requests does not start (check_budget). A 429 is waited out as `x-ratelimit-retry-after`
+asks, up to retry_after_cap; a longer wait means the hour is spent, and billplan stops saying
+so. After a 429 the client paces at the spread rate alone: someone else is using the hour.
 
 Onboarding: the spec documents no list of projects, and an invoice carries neither a currency
 nor its project's name. `projects` is therefore the projects that hold invoices the token can
@@ -47,6 +58,9 @@ OPTION_FIELDS = ("vat_rate_id", "payment_term_id", "budget_area_uid", "purchase_
                  "exchange_rate")  # fmt: skip
 RETRY_HEADER = "x-ratelimit-retry-after"  # seconds; Wethod's name for Retry-After
 HOURLY_REQUESTS = 5000  # per personal token (x-rate-limit)
+HOUR = 3600.0
+# Requests sent without pacing: a fifth of the hour, so four more runs like it fit in the hour.
+AT_ONCE = 1000
 
 
 @dataclass(frozen=True)
@@ -123,9 +137,11 @@ class Wethod(Provider):
     )
     default_base_url = "https://api.wethod.com"
     default_token_env = "WETHOD_API_TOKEN"
-    rate_limit = 10  # requests a second [assumed: Wethod documents only 5,000 an hour]
-    # The documented limit is the hour's, which a second's worth at once stays far inside.
-    rate_burst = 10
+    # No rate a second is documented; the hour's budget, AT_ONCE at once and the rest spread
+    # over the hour (module docstring), so that burst + rate x 1 h is the hour's 5,000.
+    rate_burst = AT_ONCE
+    rate_limit = (HOURLY_REQUESTS - AT_ONCE) / HOUR
+    rate_words = f"{AT_ONCE:,} at once then {rate_limit:.2g} (its {HOURLY_REQUESTS:,} an hour)"
     types: ClassVar[Mapping[str, str]] = {INVOICE: "/api/invoices"}
     # None: PATCH may change project_id (InvoiceUpdate), so a move is an update.
     fixed_fields: ClassVar[frozenset[str]] = frozenset()

@@ -318,8 +318,9 @@ def attempt(
             else:
                 provider.sleep = clock.sleep
                 settings = emulator.default_settings
+                enforced = settings.rate_limit_per_second  # None: Wethod's, only an hour
                 emulator.limiter = TokenBucket(
-                    clock, float(settings.rate_limit_per_second or 0), settings.burst
+                    clock, None if enforced is None else float(enforced), settings.burst
                 )
                 rate = client_rps if client_rps is not None else type(provider).rate_limit
                 # As billplan paces a connection: the vendor's rate, and the burst it allows.
