@@ -7,6 +7,7 @@ plays the people who send, pay and edit invoices in Wethod behind billplan's bac
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -770,12 +771,9 @@ def test_a_delete_of_an_invoice_already_deleted_meanwhile_succeeds_and_drops_it_
 
 def test_a_429_is_retried_after_the_seconds_in_x_ratelimit_retry_after() -> None:
     clock = Clock()
-    with build_sandbox(clock=clock) as sandbox:
-        with admin_of(sandbox) as admin:
-            admin.add_company(COMPANY)
-            admin.add_project(BRAND)
-            admin.token(*FINANCE)
-            admin.settings(rate_limit_per_second=None, hourly_limit=2)
+    with _brand_sandbox(
+        clock, tokens=FINANCE, rate_limit_per_second=None, hourly_limit=2
+    ) as sandbox:
         provider = _provider(sandbox, clock)
         provider.create(INVOICE, [_body(0)])
         clock.sleep(3590)
@@ -789,12 +787,9 @@ def test_a_429_is_retried_after_the_seconds_in_x_ratelimit_retry_after() -> None
 
 def test_an_hour_of_requests_used_up_stops_at_once_saying_when_to_run_again() -> None:
     clock = Clock()
-    with build_sandbox(clock=clock) as sandbox:
-        with admin_of(sandbox) as admin:
-            admin.add_company(COMPANY)
-            admin.add_project(BRAND)
-            admin.token(*FINANCE)
-            admin.settings(rate_limit_per_second=None, hourly_limit=1)
+    with _brand_sandbox(
+        clock, tokens=FINANCE, rate_limit_per_second=None, hourly_limit=1
+    ) as sandbox:
         provider = _provider(sandbox, clock)
         provider.create(INVOICE, [_body(0)])
         with pytest.raises(ProviderError) as refused:
@@ -820,6 +815,20 @@ def test_an_apply_needing_more_than_an_hour_of_requests_is_refused_before_it_sta
     )
 
 
+@contextlib.contextmanager
+def _brand_sandbox(clock: Clock, tokens: tuple[str, ...], **settings: Any) -> Iterator[Sandbox]:
+    """The sandbox on `clock`, holding the company, its brand project and a token with these
+    permissions, with its settings (the hour's limit, a rate a second) as given."""
+    with build_sandbox(clock=clock) as sandbox:
+        with admin_of(sandbox) as admin:
+            admin.add_company(COMPANY)
+            admin.add_project(BRAND)
+            admin.token(*tokens)
+            if settings:
+                admin.settings(**settings)
+        yield sandbox
+
+
 def _provider(sandbox: Sandbox, clock: Clock) -> Wethod:
     return Wethod(
         "wethod",
@@ -838,12 +847,9 @@ def _body(n: int) -> dict[str, Any]:
 
 def test_a_429_is_retried_after_the_seconds_wethod_asks_for_and_creates_once() -> None:
     clock = Clock()
-    with build_sandbox(clock=clock) as sandbox:
-        with admin_of(sandbox) as admin:
-            admin.add_company(COMPANY)
-            admin.add_project(BRAND)
-            admin.token("invoices.create", "invoices.create_other")
-            admin.settings(hourly_limit=10)
+    with _brand_sandbox(
+        clock, tokens=("invoices.create", "invoices.create_other"), hourly_limit=10
+    ) as sandbox:
         provider = _provider(sandbox, clock)
         for n in range(10):
             provider.create(INVOICE, [_body(n)])
@@ -864,11 +870,7 @@ def test_a_429_is_retried_after_the_seconds_wethod_asks_for_and_creates_once() -
 def test_a_hundred_reads_go_out_at_once_without_waiting_or_a_429() -> None:
     # Wethod documents no rate a second: a plan's reads, well within the hour, need no pacing.
     clock = Clock()
-    with build_sandbox(clock=clock) as sandbox:
-        with admin_of(sandbox) as admin:
-            admin.add_company(COMPANY)
-            admin.add_project(BRAND)
-            admin.token(*FINANCE)
+    with _brand_sandbox(clock, tokens=FINANCE) as sandbox:
         provider = _provider(sandbox, clock)
         provider.limiter.clock, provider.limiter.sleep = clock, clock.sleep
         statuses = [provider.request("GET", "/api/invoices").status_code for _ in range(100)]
