@@ -141,7 +141,9 @@ class Wethod(Provider):
     # over the hour (module docstring), so that burst + rate x 1 h is the hour's 5,000.
     rate_burst = AT_ONCE
     rate_limit = (HOURLY_REQUESTS - AT_ONCE) / HOUR
-    rate_words = f"{AT_ONCE:,} at once then {rate_limit:.2g} (its {HOURLY_REQUESTS:,} an hour)"
+    rate_words = (
+        f"{AT_ONCE:,} at once, then {rate_limit:.2g} a second ({HOURLY_REQUESTS:,} an hour)"
+    )
     types: ClassVar[Mapping[str, str]] = {INVOICE: "/api/invoices"}
     # None: PATCH may change project_id (InvoiceUpdate), so a move is an update.
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
