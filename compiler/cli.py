@@ -187,7 +187,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     if (refused := _saved_plan_given(args.path, "render")) is not None:
         return refused
     as_of = _as_of(args.as_of)
-    checked = check(Path(args.path), as_of, _limits(args))
+    # JSON records are made as the plan is checked: where it is checked in two processes,
+    # each makes its own items'.
+    record = render_items.json_record() if args.format == "json" else None
+    checked = check(Path(args.path), as_of, _limits(args), record=record)
     if checked.diagnostics:
         terminal.report(checked.diagnostics)
         return EXIT_ERROR
@@ -195,7 +198,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     terminal.print_in(
         args.format,
         {
-            "json": lambda: render_items.to_json(items, as_of),
+            "json": lambda: render_items.to_json(items, as_of, checked.records),
             "csv": lambda: render_items.to_csv(items),
         },
         lambda console: render_items.print_table(items, console),

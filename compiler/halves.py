@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.diagnostics import Mark
-from compiler.expand import Halves, expand_part, parallel
+from compiler.expand import Halves, expand_part, item_order, parallel
 from compiler.limits import Limits
 from compiler.load import (
     MAX_PLAN_NODES,
@@ -42,6 +42,7 @@ from compiler.load import (
     load_fragments,
     parse_file,
 )
+from compiler.model import Item
 from compiler.schema_check import fast_check, revalidate_charge
 
 _HOLDS = b"schema holds"
@@ -85,17 +86,39 @@ class InTwo:
         return check is not None and check(mine) and self.worker.receive() == _HOLDS
 
     def halves(self, merged: Merged) -> Halves:
-        return Halves(merged.first, merged.rest, self.worker.result)
+        return Halves(merged.first, merged.rest, self.worker.receive)
+
+    def records(self, merged: Merged, items: list[Item], record: Record) -> list[str]:
+        """Each item's record in the items' order: the worker's made there (it sent them
+        after its items), this process's here; all here if the worker's did not come."""
+        rest = frozenset(merged.rest)
+        theirs = [item for item in items if item.project in rest]
+        sent = self.worker.receive()
+        made = pickle.loads(sent) if sent is not None else None
+        if made is None or made[0] != [item.address for item in theirs]:
+            return [record(item) for item in items]
+        from_worker = iter(made[1])
+        return [next(from_worker) if item.project in rest else record(item) for item in items]
+
+
+# Makes an item's record (compiler.render.items: its JSON); pure, so either process may.
+Record = Callable[[Item], str]
 
 
 @contextmanager
 def in_two(
-    target: Path, files: list[Path], split: int, as_of: date, limits: Limits
+    target: Path,
+    files: list[Path],
+    split: int,
+    as_of: date,
+    limits: Limits,
+    record: Record | None = None,
 ) -> Iterator[InTwo]:
-    """The worker forked, running while the block runs (killed if the block ends first)."""
+    """The worker forked, running while the block runs (killed if the block ends first).
+    With `record`, the worker also makes its items' records once it has sent them."""
 
     def work(channel: parallel.Channel) -> None:
-        _worker(channel, target, files, split, as_of, limits)
+        _worker(channel, target, files, split, as_of, limits, record)
 
     with parallel.Worker(work) as worker:
         yield InTwo(worker, target, files, split)
@@ -108,9 +131,11 @@ def _worker(
     split: int,
     as_of: date,
     limits: Limits,
+    record: Record | None,
 ) -> None:
-    """The worker's side: its files read, the plan merged, its projects checked and expanded.
-    It stops (sending nothing more) at the first problem: the parent checks the plan alone."""
+    """The worker's side: its files read, the plan merged, its projects checked and expanded,
+    and then, when asked, its items' records (in the order the plan's items come). It stops
+    (sending nothing more) at the first problem: the parent checks the plan alone."""
     own, errors = load_fragments(files[split:])
     if errors or not channel.send(_outline(own)):
         return
@@ -126,7 +151,12 @@ def _worker(
     if check is None or not check(mine) or not channel.send(_HOLDS):
         return
     doc = merged.document
-    channel.send(expand_part(doc, as_of, merged.rest, revalidate=revalidate_charge, limits=limits))
+    part, items = expand_part(doc, as_of, merged.rest, revalidate=revalidate_charge, limits=limits)
+    if not channel.send(part) or record is None:
+        return
+    items.sort(key=item_order)
+    made = ([item.address for item in items], [record(item) for item in items])
+    channel.send(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _outline(fragments: list[Fragment]) -> bytes:

@@ -17,7 +17,7 @@ from pathlib import Path
 from compiler import credentials
 from compiler.diagnostics import Diagnostic, sorted_diagnostics
 from compiler.expand import Expansion, expand, parallel
-from compiler.halves import InTwo, in_two
+from compiler.halves import InTwo, Record, in_two
 from compiler.limits import Limits
 from compiler.load import Document, LoadError, PathKey, load, plan_file_list
 from compiler.model import Item
@@ -39,6 +39,8 @@ class Checked:
     document: Document | None
     items: list[Item] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Each item's record, in the items' order, when check() was given a Record to make them.
+    records: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,15 +52,21 @@ def check(
     as_of: date,
     limits: Limits | None = None,
     loaded: Callable[[Document], None] | None = None,
+    record: Record | None = None,
 ) -> Checked:
     """Load, schema-check and expand a plan; every problem found is in .diagnostics.
 
     limits: how large it may expand; by default BILLPLAN_MAX_ITEMS or the default limits.
     loaded: called with the document once it is loaded and its schema holds, before it is
     expanded (`plan` starts reading the vendors then: compiler.workspace.ReadAhead).
+    record: makes each item's record (render's JSON) for .records; a plan checked in two
+    processes makes the worker's items' records in the worker, while this one makes its own.
     """
     with _no_cycle_collection():
-        return _check(target, as_of, limits or Limits.given(), loaded)
+        checked = _check(target, as_of, limits or Limits.given(), loaded, record)
+        if record is not None and checked.records is None and checked.ok:
+            checked.records = [record(item) for item in checked.items]
+        return checked
 
 
 @contextmanager
@@ -86,7 +94,11 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _check(
-    target: Path, as_of: date, limits: Limits, loaded: Callable[[Document], None] | None
+    target: Path,
+    as_of: date,
+    limits: Limits,
+    loaded: Callable[[Document], None] | None,
+    record: Record | None,
 ) -> Checked:
     if linked := plan_file_problems(target):
         # What such a file holds is not the plan's: reported alone, never read.
@@ -96,8 +108,8 @@ def _check(
     except LoadError as exc:
         return Checked(None, diagnostics=sorted_diagnostics(exc.diagnostics))
     if target.is_dir() and (split := parallel.plan_split(files)) is not None:
-        with in_two(target, files, split, as_of, limits) as two:
-            checked = _check_in_two(two, as_of, limits, loaded)
+        with in_two(target, files, split, as_of, limits, record) as two:
+            checked = _check_in_two(two, as_of, limits, loaded, record)
         if checked is not None:
             return checked
     try:
@@ -123,7 +135,11 @@ def _check(
 
 
 def _check_in_two(
-    two: InTwo, as_of: date, limits: Limits, loaded: Callable[[Document], None] | None
+    two: InTwo,
+    as_of: date,
+    limits: Limits,
+    loaded: Callable[[Document], None] | None,
+    record: Record | None,
 ) -> Checked | None:
     """A large plan directory checked in two processes (compiler/halves.py); None at the
     first problem, to check it again in one process, whose messages stand."""
@@ -139,7 +155,10 @@ def _check_in_two(
         loaded(doc)
     halves = two.halves(merged)
     expansion = expand(doc, as_of, revalidate=revalidate_charge, limits=limits, halves=halves)
-    return _finished(doc, [], expansion, lambda path: False)
+    checked = _finished(doc, [], expansion, lambda path: False)
+    if record is not None and checked.ok:
+        checked.records = two.records(merged, checked.items, record)
+    return checked
 
 
 def _finished(

@@ -13,6 +13,8 @@ import pytest
 
 from compiler import halves
 from compiler.expand import parallel
+from compiler.model import Item
+from compiler.render.items import json_record, to_json
 from compiler.validate import Checked, check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -143,3 +145,39 @@ def test_a_worker_that_dies_leaves_the_whole_plan_to_this_process(
     one, two = both(plan, monkeypatch)
     assert seen == []  # read again in one process
     assert [i.address for i in two.items] == [i.address for i in one.items]
+
+
+def test_the_workers_items_json_records_are_made_in_the_worker(
+    plan: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made_here: list[str] = []
+
+    def record(item: Item) -> str:
+        made_here.append(item.address)  # in this process only: the worker's list is its own
+        return json_record()(item)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "_can_fork", lambda: True)
+        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
+        patch.setattr(parallel, "OWN_BYTES_SHARE", 0.99)
+        two = check(plan, AS_OF, record=record)
+    one = checked(plan, False, monkeypatch)
+    assert two.records == [json_record()(item) for item in one.items]
+    assert made_here == [i.address for i in two.items if i.project != "zz-second"]
+    assert to_json(two.items, AS_OF, two.records) == to_json(one.items, AS_OF)
+
+
+def test_json_records_the_worker_never_sends_are_made_here(
+    plan: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuses(self: halves.InTwo, merged: halves.Merged, items: list[Item], record: Any) -> Any:
+        self.worker.receive = lambda: None  # as if the worker died after sending its items
+        return original(self, merged, items, record)
+
+    original = halves.InTwo.records
+    monkeypatch.setattr(halves.InTwo, "records", refuses)
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "_can_fork", lambda: True)
+        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
+        two = check(plan, AS_OF, record=json_record())
+    assert two.records == [json_record()(item) for item in two.items]

@@ -13,6 +13,6 @@ recurring.py, milestone.py and product.py compute its occurrences from the spec 
 expansion.py walks the plan and describes occurrences into Items.
 """
 
-from compiler.expand.expansion import Expansion, Halves, expand, expand_part
+from compiler.expand.expansion import Expansion, Halves, expand, expand_part, item_order
 
-__all__ = ["Expansion", "Halves", "expand", "expand_part"]
+__all__ = ["Expansion", "Halves", "expand", "expand_part", "item_order"]

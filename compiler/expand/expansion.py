@@ -100,18 +100,24 @@ def expand(
     except Stop as stop:
         parser.error(stop.path, stop.message)
         return out
-    out.items.sort(key=lambda item: (item.project, item.date or date.max, item.address))
+    out.items.sort(key=item_order)
     return out
+
+
+def item_order(item: Item) -> tuple[str, date, str]:
+    """Where an item comes in a plan's items: by project, date (undated last), address."""
+    return (item.project, item.date or date.max, item.address)
 
 
 def expand_part(
     doc: Document, as_of: date, keys: Sequence[str], *, revalidate: Revalidate, limits: Limits
-) -> bytes:
-    """A worker's side of Halves: these projects expanded from the start, encoded."""
+) -> tuple[bytes, list[Item]]:
+    """A worker's side of Halves: these projects expanded from the start, encoded, and the
+    items themselves."""
     out = Expansion()
     _, describer, run = _start(doc, as_of, lambda path: False, revalidate, limits, out)
     # Without defaults that read, the parent expands nothing either and never asks.
-    return _part(run or (lambda keys: None), keys, out, describer)
+    return _part(run or (lambda keys: None), keys, out, describer), out.items
 
 
 def _start(
