@@ -46,14 +46,16 @@ class Period(NamedTuple):
 
     def context(self) -> dict[str, object]:
         """What a description template sees as `period` (docs/language.md, Templates)."""
+        # Made for every item that reads its period: the fields unpacked, not read one by one.
+        start, end, full_start, full_end, label, index, count = self
         return {
-            "start": self.start,
-            "end": self.end,
-            "label": self.label,
-            "index": self.index,
-            "count": self.count,
-            "days": self.days,
-            "is_stub": self.is_stub,
+            "start": start,
+            "end": end,
+            "label": label,
+            "index": index,
+            "count": count,
+            "days": (end - start).days + 1,
+            "is_stub": start != full_start or end != full_end,
         }
 
 
