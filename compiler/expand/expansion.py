@@ -353,7 +353,8 @@ class _Texts:
     ) -> str | None:
         """The text its direct function makes, or None when Jinja must render it."""
         try:
-            return render_again(direct, self._context(occurrence), self.describer.budget)
+            context = self._context(occurrence, occurrence.period)  # read by its fields
+            return render_again(direct, context, self.describer.budget)
         except PlanBudgetSpent as problem:
             raise Stop(description.path, str(problem)) from None
 
@@ -366,7 +367,9 @@ class _Texts:
             once = self.shared.get(source)
             if once is not None and repeat(once, budget):
                 return once.text
-            rendered = render_counted(source, self._context(occurrence), budget, direct=direct)
+            period = occurrence.period and occurrence.period.context()
+            context = self._context(occurrence, period)
+            rendered = render_counted(source, context, budget, direct=direct)
         except TemplateProblem as problem:
             stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
             raise stop(description.path, str(problem)) from None
@@ -377,10 +380,10 @@ class _Texts:
             self.direct[source] = template.direct
         return rendered.text
 
-    def _context(self, occurrence: Occurrence) -> dict[str, Any]:
+    def _context(self, occurrence: Occurrence, period: Any) -> dict[str, Any]:
         """The context of the occurrence's description: one mapping for the charge, its
         item's values set for each (Jinja renders from a copy; the direct functions only
-        read it)."""
+        read it). `period` is Period.context(), or for a direct function the Period itself."""
         context = self.context
         if context is None:
             charge = self.charge
@@ -396,7 +399,7 @@ class _Texts:
                 "currency": charge.currency,
                 "rounding": charge.settings.rounding,  # read by the `money` filter
             }
-        context["period"] = occurrence.period and occurrence.period.context()
+        context["period"] = period
         context["date"] = occurrence.date
         context["amount"] = occurrence.amount
         context["quantity"] = occurrence.quantity
