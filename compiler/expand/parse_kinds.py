@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from math import lcm
 from typing import Any
 
 from compiler import schedule, vendors
@@ -349,7 +350,7 @@ class ChargeReader:
                     f"shares sum to {shown}%, not 100%; adjust them so they add up exactly",
                 )
             return fractions
-        values = []
+        values: list[tuple[int, int]] = []
         for key in parts:
             weight = written.quantity(weights[key], src.where("split", "parts", key, "weight"))
             if weight <= 0:
@@ -357,9 +358,13 @@ class ChargeReader:
                     src.where("split", "parts", key, "weight"),
                     f"a weight must be more than 0, got {weight}; remove the part to bill nothing",
                 )
-            values.append(Fraction(weight))
-        whole = sum(values, Fraction(0))
-        return [v / whole for v in values]
+            values.append(weight.as_integer_ratio())
+        # Exactly weight / sum of weights, in integers: every weight over one common
+        # denominator (Fraction arithmetic on each took most of reading a split).
+        common = lcm(*(denominator for _, denominator in values))
+        scaled = [numerator * (common // denominator) for numerator, denominator in values]
+        whole = sum(scaled)
+        return [Fraction(part, whole) for part in scaled]
 
     def _when(
         self,
