@@ -13,6 +13,7 @@ from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from dateutil.relativedelta import relativedelta
@@ -46,14 +47,16 @@ class Period(NamedTuple):
 
     def context(self) -> dict[str, object]:
         """What a description template sees as `period` (docs/language.md, Templates)."""
+        # Made for every item that reads its period: the fields unpacked, not read one by one.
+        start, end, full_start, full_end, label, index, count = self
         return {
-            "start": self.start,
-            "end": self.end,
-            "label": self.label,
-            "index": self.index,
-            "count": self.count,
-            "days": self.days,
-            "is_stub": self.is_stub,
+            "start": start,
+            "end": end,
+            "label": label,
+            "index": index,
+            "count": count,
+            "days": (end - start).days + 1,
+            "is_stub": start != full_start or end != full_end,
         }
 
 
@@ -286,9 +289,15 @@ def periods(
         full_start = next_boundary
 
     total = None if until is not None else len(spans)
-    label = _LABELS["start" if align == "start" else every.unit]
+    if align == "start":  # labelled by the whole period's first day
+        label = _start_label
+        return [
+            Period(s, e, fs, fe, label(fs), index, total)
+            for index, (s, e, fs, fe) in enumerate(spans, start=1)
+        ]
+    label = _CALENDAR_LABELS[every.unit]  # by the period's own first day
     return [
-        Period(s, e, fs, fe, label(s, fs), index, total)
+        Period(s, e, fs, fe, label(s), index, total)
         for index, (s, e, fs, fe) in enumerate(spans, start=1)
     ]
 
@@ -376,15 +385,40 @@ def _calendar_floor(every: Every, d: date) -> date:
     return date(d.year, 1, 1)
 
 
-# A period's label from its first day and the first day of the whole period it was cut from,
-# by how the charge is aligned: its own start (the anniversary), else the calendar unit.
-_LABELS: dict[str, Callable[[date, date], str]] = {
-    "start": lambda first_day, full_start: full_start.isoformat(),
-    # The ISO year: 2027-01-01 is in 2026-W53.
-    "week": lambda first_day, full_start: "{:04d}-W{:02d}".format(*first_day.isocalendar()),
-    "month": lambda first_day, full_start: f"{first_day.year:04d}-{first_day.month:02d}",
-    "quarter": lambda first_day, full_start: (
-        f"{first_day.year:04d}-Q{(first_day.month - 1) // 3 + 1}"
-    ),
-    "year": lambda first_day, full_start: f"{first_day.year:04d}",
+# A period's label, by how the charge is aligned: from the first day of the whole period it
+# was cut from when aligned on its own start (the anniversary), else from its own first day,
+# by the calendar unit. Each is written once per date (formatting takes a microsecond or
+# two, and a plan's charges share their months).
+
+
+@lru_cache(maxsize=4096)
+def _start_label(full_start: date) -> str:
+    return full_start.isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _week_label(first_day: date) -> str:
+    return "{:04d}-W{:02d}".format(*first_day.isocalendar())  # the ISO year: 2027-01-01 is 2026-W53
+
+
+@lru_cache(maxsize=4096)
+def _month_label(first_day: date) -> str:
+    return f"{first_day.year:04d}-{first_day.month:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _quarter_label(first_day: date) -> str:
+    return f"{first_day.year:04d}-Q{(first_day.month - 1) // 3 + 1}"
+
+
+@lru_cache(maxsize=4096)
+def _year_label(first_day: date) -> str:
+    return f"{first_day.year:04d}"
+
+
+_CALENDAR_LABELS: dict[Unit, Callable[[date], str]] = {
+    "week": _week_label,
+    "month": _month_label,
+    "quarter": _quarter_label,
+    "year": _year_label,
 }

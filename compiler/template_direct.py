@@ -15,6 +15,10 @@ up, and the caller renders with Jinja, whose output, error and metering are then
 that count. So a template rendered here can never say something the sandbox would not. The
 code is written from Jinja's parse of the template, every name, key and constant in it
 passed as data, never spliced into the source.
+
+An item's `period` may be handed over as the Period itself rather than the mapping Jinja reads
+(Period.context()): the function reads the same names from its fields, so that a plan's
+items need no mapping made each (compiler/expand/expansion.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 from jinja2 import nodes
 
+from compiler.schedule import Period
 from compiler.template_limits import CHARS_PER_STEP, WIDTH
 
 # billplan's filters that take a value and constant arguments and run no template code, as
@@ -42,6 +47,8 @@ _MISSING = object()
 _DATE_FIELDS = frozenset({"year", "month", "day"})
 # Values a test may be true or false of by Python's own rules (no code of the value runs).
 _TESTABLE = frozenset({str, int, bool, type(None), Decimal, date, dict, list})
+# The names of Period.context(), each the Period's field or property of that name.
+PERIOD_NAMES = frozenset({"start", "end", "label", "index", "count", "days", "is_stub"})
 
 
 class Direct:
@@ -52,6 +59,7 @@ class Direct:
         self.function = function
 
     def render(self, context: Mapping[str, Any]) -> str | None:
+        """The text for a context as Jinja's, or with a Period as `period` (the same text)."""
         try:
             text = self.function(context)
         except Exception:  # GiveUp, or a filter that failed: Jinja says what happened
@@ -95,6 +103,8 @@ def _written(value: Any) -> str:
 
 def _truth(value: Any) -> bool:
     """A condition's value, true or false as Python (and so Jinja) judges it."""
+    if type(value) is Period:
+        return True  # as its context, a mapping never empty
     if type(value) not in _TESTABLE:
         raise GiveUp()
     return bool(value)
@@ -108,8 +118,8 @@ def _attribute(owner: Any, attr: str, key_of_dict: bool) -> Any:
         found = owner.get(attr, _MISSING)
         if found is not _MISSING:
             return found
-    elif kind is date and attr in _DATE_FIELDS:
-        return getattr(owner, attr)
+    elif (kind is date and attr in _DATE_FIELDS) or (kind is Period and attr in PERIOD_NAMES):
+        return getattr(owner, attr)  # no name of a period's is a method of mappings
     raise GiveUp()
 
 
@@ -122,7 +132,14 @@ def _item(owner: Any, key: str | int) -> Any:
             return found
     elif kind is list and type(key) is int and -len(owner) <= key < len(owner):
         return owner[key]
+    elif kind is Period and key in PERIOD_NAMES:
+        return getattr(owner, key)
     raise GiveUp()
+
+
+def _plain(value: Any) -> Any:
+    """A value as Jinja has it, for a filter: a Period as its context."""
+    return value.context() if type(value) is Period else value
 
 
 class _Writer:
@@ -149,6 +166,7 @@ class _Writer:
             "truth": _truth,
             "attribute": _attribute,
             "item": _item,
+            "plain": _plain,
         }
         exec(compile(source, "<description>", "exec"), scope)  # its own source: no plan text
         return scope["render"]  # type: ignore[no-any-return]
@@ -237,6 +255,8 @@ class _Writer:
         args = tuple(argument.value for argument in node.args)  # type: ignore[attr-defined]
         kwargs = {keyword.key: keyword.value.value for keyword in node.kwargs}  # type: ignore[attr-defined]
         subject = self._expr(node.node)  # type: ignore[arg-type]
+        if isinstance(node.node, nodes.Name):  # `period` itself may be handed over as a Period
+            subject = f"plain({subject})"
         called = f"DATA[{self._datum(function)}]"
         given = f"*DATA[{self._datum(args)}], **DATA[{self._datum(kwargs)}]"
         return f"{called}(context, {subject}, {given})"

@@ -503,9 +503,14 @@ def render(source: str, context: Mapping[str, Any], budget: PlanBudget | None = 
 
 
 def render_counted(
-    source: str, context: Mapping[str, Any], budget: PlanBudget | None = None
+    source: str,
+    context: Mapping[str, Any],
+    budget: PlanBudget | None = None,
+    *,
+    direct: bool = True,
 ) -> Rendered:
-    """render(), saying how many template steps it took."""
+    """render(), saying how many template steps it took. `direct=False`: the caller's
+    render_again() just gave up on this context, so Jinja renders it without a second try."""
     if len(source) > WIDTH:
         raise TemplateProblem(
             f"template refused: it is {len(source):,} characters long; a description may be "
@@ -516,7 +521,7 @@ def render_counted(
     prepared = prepare(source)
     if budget is not None and source not in budget.compiled:
         budget.pay_compile(source)
-    if prepared.direct is not None:
+    if direct and prepared.direct is not None:
         # No steps to count: only the time, which the plan's budget bounds as well.
         started = time.perf_counter()
         text = prepared.direct.render(context)

@@ -6,6 +6,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.money import (
     AmountTooLarge,
@@ -117,3 +119,32 @@ def test_an_amount_of_a_thousand_trillion_or_more_is_refused_not_miscomputed() -
     for value in (Fraction(10**15), Decimal("-1.0e+26"), Fraction(11) ** 5000):
         with pytest.raises(AmountTooLarge, match=r"more than the largest amount billplan bills"):
             round_money(value, "USD", "half_up")
+
+
+def _allocated_in_fractions(total: Decimal, fractions: list[Fraction], currency: str) -> list[int]:
+    """allocate() as it was written in Fractions: what the integer arithmetic must match."""
+    magnitude = abs(to_minor_units(total, currency))
+    exact = [magnitude * fraction for fraction in fractions]
+    floors = [value.numerator // value.denominator for value in exact]
+    remainders = [value - floor for value, floor in zip(exact, floors, strict=True)]
+    order = sorted(range(len(fractions)), key=lambda i: (-remainders[i], i))
+    for i in order[: magnitude - sum(floors)]:
+        floors[i] += 1
+    return [-part if total < 0 else part for part in floors]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    weights=st.lists(st.integers(min_value=1, max_value=10**6), min_size=1, max_size=8),
+    cents=st.integers(min_value=-(10**12), max_value=10**12),
+    currency=st.sampled_from(("USD", "JPY", "KWD")),
+)
+def test_allocate_hands_out_exactly_what_fraction_arithmetic_does(
+    weights: list[int], cents: int, currency: str
+) -> None:
+    fractions = [Fraction(weight, sum(weights)) for weight in weights]
+    total = Decimal(cents).scaleb(-2).quantize(Decimal(1).scaleb(-exponent(currency)))
+    parts = allocate(total, fractions, currency)
+    assert [to_minor_units(part, currency) for part in parts] == _allocated_in_fractions(
+        total, fractions, currency
+    )

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.schedule import Period
+from compiler.template_direct import PERIOD_NAMES
 from compiler.template_limits import PlanBudget
 from compiler.templates import (
     Rendered,
@@ -48,8 +50,9 @@ def as_rendered(source: str, context: dict[str, Any]) -> Rendered | str:
 
 # Pieces of description templates: what large plans write, and what they must not get wrong.
 VALUES = (
-    "period.label", "period.start", "period.start.year", "period.end.month", "period.days",
-    "period.count", "period.is_stub", "period.missing", "period.items", "date", "date.day",
+    "period", "period.label", "period.start", "period.start.year", "period.end.month",
+    "period.days", "period.count", "period.is_stub", "period.missing", "period.items", "date",
+    "date.day",
     "amount", "quantity", "rate", "currency", "project.name", "project.project_id",
     "charge.key", "vars.msa", "vars.long", "vars.nested.inner", "vars.list[1]",
     "vars.list[7]", "vars['msa']", "vars.keys", "vars.__class__", "customer", "'text'", "42",
@@ -101,6 +104,38 @@ contexts = st.fixed_dictionaries(
         "rounding": st.sampled_from(("half_up", "half_even")),
     }
 )
+
+
+# Periods as the plan makes them: a stub, a whole one, one of an open-ended charge.
+D = date
+PERIODS = (
+    Period(D(2026, 1, 5), D(2026, 1, 31), D(2026, 1, 1), D(2026, 1, 31), "2026-01", 1, 3),
+    Period(D(2026, 2, 1), D(2026, 2, 28), D(2026, 2, 1), D(2026, 2, 28), "2026-02", 2, 3),
+    Period(D(2026, 3, 1), D(2026, 3, 9), D(2026, 3, 1), D(2026, 3, 31), "2026-03", 7, None),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(source=templates, context=contexts, period=st.sampled_from(PERIODS))
+def test_a_period_handed_over_itself_renders_as_its_context_does(
+    source: str, context: dict[str, Any], period: Period
+) -> None:
+    direct = prepare(source).direct
+    if direct is None:
+        return
+    jinja_context = {**context, "period": period.context()}
+    text = direct.render({**context, "period": period})
+    # The same text, and the same giving up to Jinja (whose text is then the one that counts).
+    assert text == direct.render(jinja_context)
+    if text is not None:
+        assert Rendered(text, 0) == jinja_alone(source, jinja_context)
+
+
+def test_a_period_s_context_names_exactly_what_a_direct_function_reads_of_a_period() -> None:
+    for period in PERIODS:
+        context = period.context()
+        assert set(context) == PERIOD_NAMES
+        assert all(getattr(period, name) == value for name, value in context.items())
 
 
 @settings(max_examples=300, deadline=None)

@@ -337,24 +337,39 @@ class _Texts:
         source = description.text
         if source is None:
             raise Invalid(self.charge.path, "a description is required")
-        # Plain text needs no context.
-        text = source if "{" not in source else self._rendered(source, description, occurrence)
+        if "{" not in source:
+            text = source  # plain text needs no context
+        else:
+            # Most items of a large plan: a template rendered directly before, for this charge.
+            direct = self.direct.get(source)
+            if direct is None or (text := self._again(direct, description, occurrence)) is None:
+                text = self._rendered(source, description, occurrence, direct is None)
         if len(describer.items) >= describer.max_items:
             raise describer.room().exceeded(self.charge.path, " with this charge")
         return text
 
-    def _rendered(self, source: str, description: Description, occurrence: Occurrence) -> str:
+    def _again(
+        self, direct: Direct, description: Description, occurrence: Occurrence
+    ) -> str | None:
+        """The text its direct function makes, or None when Jinja must render it."""
+        try:
+            context = self._context(occurrence, occurrence.period)  # read by its fields
+            return render_again(direct, context, self.describer.budget)
+        except PlanBudgetSpent as problem:
+            raise Stop(description.path, str(problem)) from None
+
+    def _rendered(
+        self, source: str, description: Description, occurrence: Occurrence, direct: bool
+    ) -> str:
+        """The text rendered in full (`direct`: unless a direct function renders it)."""
         budget = self.describer.budget
         try:
             once = self.shared.get(source)
             if once is not None and repeat(once, budget):
                 return once.text
-            direct = self.direct.get(source)
-            if direct is not None:
-                text = render_again(direct, self._context(occurrence), budget)
-                if text is not None:
-                    return text
-            rendered = render_counted(source, self._context(occurrence), budget)
+            period = occurrence.period and occurrence.period.context()
+            context = self._context(occurrence, period)
+            rendered = render_counted(source, context, budget, direct=direct)
         except TemplateProblem as problem:
             stop = Stop if isinstance(problem, PlanBudgetSpent) else Invalid
             raise stop(description.path, str(problem)) from None
@@ -365,10 +380,10 @@ class _Texts:
             self.direct[source] = template.direct
         return rendered.text
 
-    def _context(self, occurrence: Occurrence) -> dict[str, Any]:
+    def _context(self, occurrence: Occurrence, period: Any) -> dict[str, Any]:
         """The context of the occurrence's description: one mapping for the charge, its
         item's values set for each (Jinja renders from a copy; the direct functions only
-        read it)."""
+        read it). `period` is Period.context(), or for a direct function the Period itself."""
         context = self.context
         if context is None:
             charge = self.charge
@@ -384,7 +399,7 @@ class _Texts:
                 "currency": charge.currency,
                 "rounding": charge.settings.rounding,  # read by the `money` filter
             }
-        context["period"] = occurrence.period and occurrence.period.context()
+        context["period"] = period
         context["date"] = occurrence.date
         context["amount"] = occurrence.amount
         context["quantity"] = occurrence.quantity

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from math import lcm
 from typing import Any
 
 from compiler import schedule, vendors
@@ -258,7 +259,7 @@ class ChargeReader:
                 raise Invalid(src.where("quantity"), "`quantity` needs `rate`")
             quantity = written.quantity(src.get("quantity"), src.where("quantity"))
             rate = written.quantity(src.get("rate"), src.where("rate"))
-            amount = self._rounded(Fraction(quantity) * Fraction(rate), "quantity")
+            amount = self._rounded(_times(quantity, rate), "quantity")
         else:
             percent = written.percent(src.get("percent"), src.where("percent"))
             if contract_value is None:
@@ -349,7 +350,7 @@ class ChargeReader:
                     f"shares sum to {shown}%, not 100%; adjust them so they add up exactly",
                 )
             return fractions
-        values = []
+        values: list[tuple[int, int]] = []
         for key in parts:
             weight = written.quantity(weights[key], src.where("split", "parts", key, "weight"))
             if weight <= 0:
@@ -357,9 +358,13 @@ class ChargeReader:
                     src.where("split", "parts", key, "weight"),
                     f"a weight must be more than 0, got {weight}; remove the part to bill nothing",
                 )
-            values.append(Fraction(weight))
-        whole = sum(values, Fraction(0))
-        return [v / whole for v in values]
+            values.append(weight.as_integer_ratio())
+        # Exactly weight / sum of weights, in integers: every weight over one common
+        # denominator (Fraction arithmetic on each took most of reading a split).
+        common = lcm(*(denominator for _, denominator in values))
+        scaled = [numerator * (common // denominator) for numerator, denominator in values]
+        whole = sum(scaled)
+        return [Fraction(part, whole) for part in scaled]
 
     def _when(
         self,
@@ -406,7 +411,7 @@ class ChargeReader:
         src = self.src
         quantity = written.quantity(src.get("quantity"), src.where("quantity"))
         rate = written.quantity(src.get("rate"), src.where("rate"))
-        amount = self._rounded(Fraction(quantity) * Fraction(rate), "quantity")
+        amount = self._rounded(_times(quantity, rate), "quantity")
         has_date = "date" in src.values
         if has_date == ("every" in src.values):
             raise Invalid(
@@ -443,6 +448,14 @@ class ChargeReader:
             return round_money(exact, self.charge.currency, self.charge.settings.rounding)
         except AmountTooLarge as exc:
             raise Invalid(self.src.where(*keys), str(exc)) from None
+
+
+def _times(quantity: Decimal, rate: Decimal) -> Fraction:
+    """quantity x rate exactly, from their integer ratios (converting each Decimal to a
+    Fraction and multiplying those took several times as long)."""
+    quantity_numerator, quantity_denominator = quantity.as_integer_ratio()
+    rate_numerator, rate_denominator = rate.as_integer_ratio()
+    return Fraction(quantity_numerator * rate_numerator, quantity_denominator * rate_denominator)
 
 
 def _fraction_text(value: Fraction) -> str:

@@ -22,43 +22,59 @@ _ONE = Fraction(1)
 def occurrences(spec: RecurringSpec, room: Room) -> Iterator[Occurrence]:
     charge = spec.charge
     settings = charge.settings
-    escalated = _escalation(spec.escalation)
+    currency, rounding = charge.currency, settings.rounding
+    escalated = None if spec.escalation is None else _escalation(spec.escalation)
     # A whole period's amount depends only on the step in force and the increases so far:
     # computed (Fraction arithmetic, rounding) once for each pair, not once per period.
     whole: dict[tuple[Decimal, int], Decimal] = {}
-    pauses = spec.term.pauses
+    term = spec.term
+    pauses = term.pauses
+    steps = spec.steps
+    # One price throughout (most charges): no step to look up for each period.
+    price = steps[0].amount if len(steps) == 1 else None
+    daily, skip = spec.prorate == "daily", spec.prorate == "skip"
+    # Without pauses or a `day` rule, a period is billed on its first or last day.
+    plain = not pauses and term.day is None and term.bill in _BILL_DAY
+    last_day = term.bill == "in_arrears"
+    holidays = settings.holidays
     try:
-        for period in terms.periods(spec.term, room):
+        for period in terms.periods(term, room):
+            start, end, full_start, full_end = period[:4]
             # A period a pause cuts is priced like a stub: by the days billed under `daily`.
-            service = terms.served(spec.term, period) if pauses else None
+            service = terms.served(term, period) if pauses else None
             if pauses and service is None:
                 continue  # paused throughout: nothing to bill
-            full_days = period.full_days
-            days = period.days if service is None else service.days
+            full_days = (full_end - full_start).days + 1
+            days = (end - start).days + 1 if service is None else service.days
             partial = days != full_days
-            if partial and spec.prorate == "skip":
+            if partial and skip:
                 continue
-            base = _step_in_force(spec.steps, period.start)
-            n, factor = escalated(period.start)
-            if partial and spec.prorate == "daily":
+            base = price if price is not None else _step_in_force(steps, start)
+            n, factor = (0, _ONE) if escalated is None else escalated(start)
+            if partial and daily:
                 exact = Fraction(base) * factor * days / full_days
-                amount = round_money(exact, charge.currency, settings.rounding)
+                amount = round_money(exact, currency, rounding)
             else:
                 amount = whole.get((base, n))
                 if amount is None:
                     exact = Fraction(base) * factor
-                    amount = whole[base, n] = round_money(exact, charge.currency, settings.rounding)
-            when = terms.bill_date(spec.term, period, settings.holidays, service)
+                    amount = whole[base, n] = round_money(exact, currency, rounding)
+            if plain:
+                when = end if last_day else start
+            else:
+                when = terms.bill_date(term, period, holidays, service)
             yield Occurrence(period.label, when, period, amount)
     except AmountTooLarge as exc:  # written amounts are bounded: escalation grew it
         raise Invalid(spec.growth_path, str(exc)) from None
 
 
-def _escalation(escalation: Escalation | None) -> _Factor:
+# The billing rules schedule.bill_date knows: the period's first day, or its last.
+_BILL_DAY = frozenset({"in_advance", "in_arrears"})
+
+
+def _escalation(escalation: Escalation) -> _Factor:
     """The increases so far on a day, and the factor a price is multiplied by then:
     (1 + by) to that power."""
-    if escalation is None:
-        return lambda day: (0, _ONE)
     powers: dict[int, Fraction] = {}
 
     def escalated(day: date) -> tuple[int, Fraction]:

@@ -8,9 +8,9 @@ left (none: no item).
 
 from __future__ import annotations
 
-from collections.abc import Set
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from compiler import schedule
 from compiler.expand.spec import Invalid, Room, Term
@@ -71,7 +71,7 @@ def served(term: Term, period: Period) -> Served | None:
 
 
 def bill_date(
-    term: Term, period: Period, holidays: Set[date], service: Served | None = None
+    term: Term, period: Period, holidays: frozenset[date], service: Served | None = None
 ) -> date:
     """The period's billing date; for a period a pause cuts, its first or last day billed,
     as a stub is dated on its first or last day of service."""
@@ -81,10 +81,17 @@ def bill_date(
         when = service.first if term.bill == "in_advance" else service.last
     if term.day is not None:
         try:
-            when = schedule.move_to_day(when, term.day, holidays)
+            when = _moved(when, term.day, holidays)
         except ValueError as exc:
             raise Invalid(term.day_path, str(exc)) from None
     return when
+
+
+@lru_cache(maxsize=4096)
+def _moved(when: date, day: schedule.DayRule, holidays: frozenset[date]) -> date:
+    """schedule.move_to_day, once per date, rule and holidays: a plan's charges bill in the
+    same months (the business-day rules look at every day of a month)."""
+    return schedule.move_to_day(when, day, holidays)
 
 
 def _check_pauses_meet_the_service(term: Term, found: list[Period]) -> None:
