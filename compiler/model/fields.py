@@ -23,12 +23,10 @@ def field_changes(
 
     Most pairs a plan compares are equal, so equality is checked cheaply first; DeepDiff runs
     only on a pair that differs (or that the cheap check cannot vouch for), to name what does."""
-    if before is not None and after is not None and _equal_fields(before, after):
+    if _equal_fields(before or {}, after or {}):
         return ()
     old = {k: v for k, v in (before or {}).items() if v is not None}
     new = {k: v for k, v in (after or {}).items() if v is not None}
-    if _equal(old, new):
-        return ()
     if not old or not new:  # a create or a delete: every field is a change
         return tuple(FieldChange(k, old.get(k), new.get(k)) for k in sorted(old or new))
     # threshold_to_diff_deeper=0: name each field even when few are shared, never "root".
