@@ -22,6 +22,7 @@ read until something asks (Document.remark parses it again).
 from __future__ import annotations
 
 import pickle
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ class InTwo:
         self.target = target
         self.files = files
         self.split = split
+        # This process's items with their records, by id (Halves.meanwhile).
+        self.own: dict[int, tuple[Item, str]] = {}
 
     def merged(self) -> Merged | None:
         """Both halves read and merged; None at the first problem in either."""
@@ -85,20 +88,36 @@ class InTwo:
         mine = {**root, "projects": {key: root["projects"][key] for key in merged.first}}
         return check is not None and check(mine) and self.worker.receive() == _HOLDS
 
-    def halves(self, merged: Merged) -> Halves:
-        return Halves(merged.first, merged.rest, self.worker.receive)
+    def halves(self, merged: Merged, record: Record | None = None) -> Halves:
+        """The projects in two; with `record`, this process makes its own items' records
+        while the worker encodes its items (it would only wait otherwise)."""
+
+        def meanwhile(items: Sequence[Item]) -> None:
+            assert record is not None
+            self.own = {id(item): (item, record(item)) for item in items}
+
+        return Halves(
+            merged.first, merged.rest, self.worker.receive, None if record is None else meanwhile
+        )
 
     def records(self, merged: Merged, items: list[Item], record: Record) -> list[str]:
         """Each item's record in the items' order: the worker's made there (it sent them
-        after its items), this process's here; all here if the worker's did not come."""
+        after its items), this process's here (most made meanwhile); all here if the worker's
+        did not come."""
         rest = frozenset(merged.rest)
         theirs = [item for item in items if item.project in rest]
         sent = self.worker.receive()
         made = pickle.loads(sent) if sent is not None else None
-        if made is None or made[0] != [item.address for item in theirs]:
-            return [record(item) for item in items]
-        from_worker = iter(made[1])
-        return [next(from_worker) if item.project in rest else record(item) for item in items]
+        from_worker = iter(made[1]) if made and made[0] == [i.address for i in theirs] else None
+        own, missing = self.own, (None, None)
+        return [
+            next(from_worker)
+            if from_worker is not None and item.project in rest
+            else kept[1]
+            if (kept := own.get(id(item), missing))[0] is item
+            else record(item)
+            for item in items
+        ]
 
 
 # Makes an item's record (compiler.render.items: its JSON); pure, so either process may.
@@ -152,11 +171,19 @@ def _worker(
         return
     doc = merged.document
     part, items = expand_part(doc, as_of, merged.rest, revalidate=revalidate_charge, limits=limits)
-    if not channel.send(part) or record is None:
+    if record is None:
+        channel.send(part)
         return
+    # The items are sent from a thread of their own: the parent reads them only once it has
+    # made its own items' records, and meanwhile this process makes its items' records.
+    sent: list[bool] = []
+    sending = threading.Thread(target=lambda: sent.append(channel.send(part)))
+    sending.start()
     items.sort(key=item_order)
     made = ([item.address for item in items], [record(item) for item in items])
-    channel.send(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
+    sending.join()
+    if sent == [True]:
+        channel.send(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _outline(fragments: list[Fragment]) -> bytes:

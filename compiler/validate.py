@@ -153,7 +153,7 @@ def _check_in_two(
         return None
     if loaded is not None:
         loaded(doc)
-    halves = two.halves(merged)
+    halves = two.halves(merged, record)
     expansion = expand(doc, as_of, revalidate=revalidate_charge, limits=limits, halves=halves)
     checked = _finished(doc, [], expansion, lambda path: False)
     if record is not None and checked.ok:

@@ -64,6 +64,9 @@ class Halves:
     first: Sequence[str]
     rest: Sequence[str]
     part: Callable[[], bytes | None]
+    # Given this process's items once they are made, before waiting for the worker's part:
+    # what this process can do meanwhile (render's records of them).
+    meanwhile: Callable[[Sequence[Item]], None] | None = None
 
 
 def expand(
@@ -91,6 +94,8 @@ def expand(
     try:
         if halves is not None:
             run(halves.first)
+            if halves.meanwhile is not None:
+                halves.meanwhile(out.items)
             _take_part(halves.part(), run, halves.rest, out, describer)
         elif (split := parallel.split(written)) is None:
             run(None)
