@@ -154,3 +154,47 @@ def test_a_large_plan_directory_is_read_in_two_where_its_files_are_about_halved(
     assert parallel.plan_split(files[3:]) is None  # one file
     monkeypatch.setattr(parallel, "_can_fork", lambda: False)
     assert parallel.plan_split(files) is None
+
+
+def test_numbers_read_back_keep_their_digits_and_shared_values_are_made_once() -> None:
+    """decode makes each distinct text once: equal numbers written with other digits (1.5,
+    1.50) stay as written, and dates are shared only where they are the same day."""
+    from datetime import date
+    from decimal import Decimal
+
+    from compiler.model import Item
+
+    def item(n: int, quantity: str) -> Item:
+        return Item(
+            f"p/products/c/{n}", "p", "product", "c", str(n), date(2026, 1, 1 + n % 2), None,
+            "d", Decimal(quantity), Decimal("10"), Decimal(quantity) * 10, "USD", "ruddr",
+            "ruddr", "x", options={}, option_marks={},
+        )  # fmt: skip
+
+    items = [item(0, "1.5"), item(1, "1.50"), item(2, "1.5")]
+    part = parallel.decode(
+        parallel.encode(
+            items, [], stopped=False, peak=3, steps=0, elapsed=0.0, compiled=frozenset()
+        )
+    )
+    assert part.items == items
+    assert [str(i.quantity) for i in part.items] == ["1.5", "1.50", "1.5"]
+    assert [str(i.amount) for i in part.items] == [str(i.amount) for i in items]
+    assert part.items[0].quantity is part.items[2].quantity
+    assert part.items[0].date is part.items[2].date
+    assert part.items[0].date is not part.items[1].date
+
+
+def test_the_pipe_from_a_worker_holds_a_megabyte() -> None:
+    """Tens of megabytes of items and records cross it: at Linux's default 64 KiB, each
+    chunk waits for the other process."""
+    import fcntl
+    import os
+
+    read, write = os.pipe()
+    try:
+        parallel._widen(write)
+        assert fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) >= parallel.PIPE_BYTES
+    finally:
+        os.close(read)
+        os.close(write)

@@ -152,6 +152,7 @@ class Worker:
     def __init__(self, work: Callable[[Channel], None]) -> None:
         from_parent, to_worker = os.pipe()  # os.pipe(): (read end, write end)
         from_worker, to_parent = os.pipe()
+        _widen(to_parent)
         self.pid = os.fork()
         if self.pid == 0:  # the worker
             status = 1
@@ -191,6 +192,20 @@ class Worker:
             self.channel.close()
             os.kill(self.pid, 9)
             os.waitpid(self.pid, 0)
+
+
+# What a pipe from the worker holds at once: its items and records are tens of megabytes,
+# and at Linux's default of 64 KiB each chunk waits for the other process to be scheduled.
+PIPE_BYTES = 1 << 20
+
+
+def _widen(pipe: int) -> None:
+    """Let the pipe hold PIPE_BYTES (Linux; at most /proc/sys/fs/pipe-max-size, 1 MiB by
+    default, for a process without privileges); left as it is where that is refused."""
+    with contextlib.suppress(OSError, ImportError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 class Channel:
@@ -271,24 +286,30 @@ def encode(
 
 def decode(data: bytes) -> Part:
     headers, rows, problems, stopped, peak, steps, elapsed, compiled = pickle.loads(data)
-    day = date.fromordinal
+    # A plan's items share most of their dates, amounts and periods: each is made once here
+    # (all immutable), and each Item is made as the tuple it is, without its keyword-taking
+    # constructor.
+    day = _Made(date.fromordinal)
+    number = _Made(Decimal)
+    periods = _Made(lambda p: Period(day[p[0]], day[p[1]], day[p[2]], day[p[3]], p[4], p[5], p[6]))
+    made = tuple.__new__
     items = []
     for row in rows:
-        header, address, label, when, period, description, quantity, rate, amount = row[:9]
-        task, percent = row[9:]
-        project, kind, charge, currency, provider, vendor, project_id, *rest = headers[header]
-        options, option_marks, mark, adjust = rest
+        header, address, label, when, period, description, quantity, rate, amount, task, pc = row
+        (project, kind, charge, currency, provider, vendor, project_id, options, option_marks,
+         mark, adjust) = headers[header]  # fmt: skip
         items.append(
-            Item(
+            made(Item, (
                 address, project, kind, charge, label,
-                None if when is None else day(when),
-                None if period is None else Period(
-                    day(period[0]), day(period[1]), day(period[2]), day(period[3]),
-                    period[4], period[5], period[6]),
-                description, _decimal(quantity), _decimal(rate), Decimal(amount), currency,
-                provider, vendor, project_id, task, _decimal(percent), options, option_marks,
-                mark, adjust,
-            )
+                None if when is None else day[when],
+                None if period is None else periods[period],
+                description,
+                None if quantity is None else number[quantity],
+                None if rate is None else number[rate],
+                number[amount], currency, provider, vendor, project_id, task,
+                None if pc is None else number[pc],
+                options, option_marks, mark, adjust,
+            ))
         )  # fmt: skip
     diagnostics = [
         Diagnostic(Mark(file, line, col), path, message)
@@ -297,13 +318,21 @@ def decode(data: bytes) -> Part:
     return Part(items, diagnostics, stopped, peak, steps, elapsed, compiled)
 
 
+class _Made(dict[Any, Any]):
+    """Values made once each from their keys (`make`), on first asking."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.make(key)
+        return value
+
+
 def _day(value: date | None) -> int | None:
     return None if value is None else value.toordinal()
 
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)  # exact: Decimal(str(d)) is d, digits and all
-
-
-def _decimal(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
