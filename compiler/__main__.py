@@ -1,5 +1,5 @@
 """`python -m compiler`: the same entry point as the `billplan` console script."""
 
-from compiler.cli import main
+from compiler.cli import run
 
-raise SystemExit(main())
+run()
