@@ -107,7 +107,8 @@ def _check(
         files = plan_file_list(target)
     except LoadError as exc:
         return Checked(None, diagnostics=sorted_diagnostics(exc.diagnostics))
-    if target.is_dir() and (split := parallel.plan_split(files)) is not None:
+    share = parallel.OWN_BYTES_SHARE if record is None else parallel.RECORDING_SHARE
+    if target.is_dir() and (split := parallel.plan_split(files, share)) is not None:
         with in_two(target, files, split, as_of, limits, record) as two:
             checked = _check_in_two(two, as_of, limits, loaded, record)
         if checked is not None:

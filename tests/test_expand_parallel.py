@@ -149,7 +149,9 @@ def test_a_large_plan_directory_is_read_in_two_where_its_files_are_about_halved(
         files.append(tmp_path / f"{n}.yaml")
         files[-1].write_bytes(b"#" * size)
     monkeypatch.setattr(parallel, "_can_fork", lambda: True)
-    assert parallel.plan_split(files) == 2  # 50,100 bytes here, 50,000 in the worker
+    assert parallel.plan_split(files, 0.5) == 2  # 50,100 bytes here, 50,000 in the worker
+    # By default this process reads a little more: the worker also encodes its items.
+    assert parallel.plan_split(files) == 3  # 65,100 bytes here, 35,000 in the worker
     assert parallel.plan_split(files[:2]) is None  # 50,100 bytes: too few to repay a fork
     assert parallel.plan_split(files[3:]) is None  # one file
     monkeypatch.setattr(parallel, "_can_fork", lambda: False)

@@ -159,7 +159,7 @@ def test_the_workers_items_json_records_are_made_in_the_worker(
     with monkeypatch.context() as patch:
         patch.setattr(parallel, "_can_fork", lambda: True)
         patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
-        patch.setattr(parallel, "OWN_BYTES_SHARE", 0.99)
+        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
         two = check(plan, AS_OF, record=record)
     one = checked(plan, False, monkeypatch)
     assert two.records == [json_record()(item) for item in one.items]
@@ -203,7 +203,7 @@ def test_this_process_makes_its_records_while_the_worker_encodes(
     with monkeypatch.context() as patch:
         patch.setattr(parallel, "_can_fork", lambda: True)
         patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
-        patch.setattr(parallel, "OWN_BYTES_SHARE", 0.99)
+        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
         patch.setattr(parallel, "decode", decoded)
         two = check(plan, AS_OF, record=record)
     own = sum(1 for item in two.items if item.project != "zz-second")
