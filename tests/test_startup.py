@@ -1,5 +1,7 @@
-"""Start-up: `billplan --help` imports nothing it does not print, and `validate`, which
-reads the provider registry, does not import the HTTP client (each in a fresh interpreter)."""
+"""Start-up: `billplan --help` imports nothing it does not print, `validate`, which reads
+the provider registry, does not import the HTTP client, and neither `validate` nor `render
+--format json` imports the terminal library when the plan holds (each in a fresh
+interpreter)."""
 
 from __future__ import annotations
 
@@ -55,6 +57,20 @@ def test_validate_reads_the_vendors_without_importing_the_http_client() -> None:
     modules = imported("validate", "plans/examples", "--as-of", "2026-01-01")
     assert "compiler.expand" in modules  # it did validate
     assert {"httpx", "deepdiff"} & modules == set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "plans/examples", "--as-of", "2026-01-01"],
+        ["render", "plans/examples", "--as-of", "2026-01-01", "--format", "json"],
+    ],
+)
+def test_a_plan_checked_without_a_problem_imports_no_terminal_library(args: list[str]) -> None:
+    # rich, 35 ms of start-up, is for tables, colours and messages: neither prints one.
+    modules = imported(*args)
+    assert "compiler.expand" in modules
+    assert {m for m in modules if m.split(".")[0] == "rich"} == set()
 
 
 def test_a_plan_imports_deepdiff_only_once_a_pair_differs() -> None:

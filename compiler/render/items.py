@@ -15,15 +15,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from compiler.model import Item
 from compiler.money import format_amount, format_grouped
 from compiler.render.safe import markup, visible
 from compiler.schedule import Period
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ITEMS_FORMAT_VERSION = "1"
 CSV_COLUMNS = (
@@ -198,6 +198,8 @@ def to_csv(items: list[Item]) -> str:
 
 def print_table(items: list[Item], console: Console) -> None:
     """Items grouped by project, in date order, amounts aligned, a total per currency."""
+    from rich.table import Table
+
     by_project: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         by_project[item.project].append(item)

@@ -21,8 +21,6 @@ import re
 import unicodedata
 from typing import Any
 
-from rich.markup import escape as _rich_escape
-
 # Unicode categories never shown as themselves: controls (C0, DEL, C1; Cc), format characters
 # (bidi embeddings, overrides and isolates, marks, zero-width spaces, soft hyphen, tags; Cf),
 # lone surrogates (Cs: a terminal cannot even encode them) and the line and paragraph
@@ -73,7 +71,11 @@ def visible(text: Any, *, keep_newlines: bool = False) -> str:
 def markup(text: Any, *, keep_newlines: bool = False) -> str:
     """User text inside rich markup: visible, and its square brackets never read as tags
     (`[bold]`, `[link=...]`)."""
-    return _rich_escape(visible(text, keep_newlines=keep_newlines))
+    # rich is imported when text is first marked up (30 ms): `validate` and `render
+    # --format json` never do.
+    from rich.markup import escape
+
+    return escape(visible(text, keep_newlines=keep_newlines))
 
 
 def _json_escape(char: str) -> str:

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from compiler.diagnostics import Diagnostic
 from compiler.render.safe import json_visible, markup
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from compiler.model.change import Plan
 
 
@@ -29,6 +29,8 @@ def console(stderr: bool = False) -> Console:
     # style it as one) is never folded: one line printed is one line written, so no fold can
     # start a line with user text, which a CI runner could obey as a workflow command
     # (compiler.render.safe). Tables are still laid out to the width.
+    from rich.console import Console  # only once something is printed through one (35 ms)
+
     stream = sys.stderr if stderr else sys.stdout
     soft_wrap = not (hasattr(stream, "isatty") and stream.isatty())
     made = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
