@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
+from operator import attrgetter, is_
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +69,8 @@ class InTwo:
         self.target = target
         self.files = files
         self.split = split
-        # This process's items with their records, by id (Halves.meanwhile).
-        self.own: dict[int, tuple[Item, str]] = {}
+        # This process's items in their order, with their records in runs (Halves.meanwhile).
+        self.own: tuple[list[Item], dict[str, str]] = ([], {})
 
     def merged(self) -> Merged | None:
         """Both halves read and merged; None at the first problem in either."""
@@ -94,30 +96,43 @@ class InTwo:
 
         def meanwhile(items: Sequence[Item]) -> None:
             assert record is not None
-            self.own = {id(item): (item, record(item)) for item in items}
+            mine = sorted(items, key=item_order)
+            self.own = (mine, runs(mine, record))
 
         return Halves(
             merged.first, merged.rest, self.worker.receive, None if record is None else meanwhile
         )
 
     def records(self, merged: Merged, items: list[Item], record: Record) -> list[str]:
-        """Each item's record in the items' order: the worker's made there (it sent them
-        after its items), this process's here (most made meanwhile); all here if the worker's
-        did not come."""
+        """The items' records in their order, in runs, a project's records each (compiler.
+        validate.Checked.records): the worker's made there (it sent them after its items),
+        this process's made meanwhile. Where either are not those of these very items (the
+        worker's did not come, or this process expanded the rest itself), all are made here,
+        one run an item."""
         rest = frozenset(merged.rest)
-        theirs = [item for item in items if item.project in rest]
         sent = self.worker.receive()
         made = pickle.loads(sent) if sent is not None else None
-        from_worker = iter(made[1]) if made and made[0] == [i.address for i in theirs] else None
-        own, missing = self.own, (None, None)
-        return [
-            next(from_worker)
-            if from_worker is not None and item.project in rest
-            else kept[1]
-            if (kept := own.get(id(item), missing))[0] is item
-            else record(item)
-            for item in items
-        ]
+        theirs = [item.address for item in items if item.project in rest]
+        mine = [item for item in items if item.project not in rest]
+        own, own_runs = self.own
+        if (
+            made is None
+            or made[0] != theirs
+            or len(own) != len(mine)
+            or not all(map(is_, own, mine))
+        ):
+            return [record(item) for item in items]
+        made_runs = {**own_runs, **made[1]}
+        return [made_runs[project] for project in dict.fromkeys(item.project for item in items)]
+
+
+def runs(items: Sequence[Item], record: Record) -> dict[str, str]:
+    """Per project, its items' records joined as to_json joins records (`items` in their
+    order, a project's together)."""
+    return {
+        project: ",\n".join(map(record, together))
+        for project, together in groupby(items, key=attrgetter("project"))
+    }
 
 
 # Makes an item's record (compiler.render.items: its JSON); pure, so either process may.
@@ -180,7 +195,7 @@ def _worker(
     sending = threading.Thread(target=lambda: sent.append(channel.send(part)))
     sending.start()
     items.sort(key=item_order)
-    made = ([item.address for item in items], [record(item) for item in items])
+    made = ([item.address for item in items], runs(items, record))
     sending.join()
     if sent == [True]:
         channel.send(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))

@@ -39,7 +39,9 @@ class Checked:
     document: Document | None
     items: list[Item] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    # Each item's record, in the items' order, when check() was given a Record to make them.
+    # The items' records in their order, when check() was given a Record to make them: in
+    # runs of one or more items' records joined with ",\n", as render's JSON joins them (a
+    # plan checked in two processes makes a run a project).
     records: list[str] | None = None
 
     @property

@@ -65,8 +65,8 @@ def to_json(items: list[Item], as_of: date, records: Sequence[str] | None = None
     """The documented JSON document, exactly as json.dumps(indent=2, ensure_ascii=False)
     writes it, built line by line: the standard library's indenting encoder is pure Python
     and the slowest part of rendering a large plan (tests/test_portfolio.py holds the two
-    identical). records: each item's, made already by json_record() (validate.check makes
-    them where the items were made)."""
+    identical). records: the items' records made already by json_record(), in runs of one
+    or more joined with ",\n" (validate.check makes them where the items were made)."""
     sums = totals(items)
     out = [
         "{\n",
