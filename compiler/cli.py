@@ -19,7 +19,6 @@ import os
 import shlex
 import sys
 import textwrap
-import threading
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -1270,6 +1269,8 @@ def run() -> None:
     commands close and sync every file they write before they return. Otherwise (a flush
     that fails, a thread still working) it ends the usual way.
     """
+    import threading
+
     global _left_for_exit
     _left_for_exit = []
     code = main()
