@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.diagnostics import Mark
-from compiler.expand import Halves, expand_part, item_order, parallel
+from compiler.expand import Halves, expand_part, parallel
 from compiler.limits import Limits
 from compiler.load import (
     MAX_PLAN_NODES,
@@ -94,9 +94,9 @@ class InTwo:
         """The projects in two; with `record`, this process makes its own items' records
         while the worker encodes its items (it would only wait otherwise)."""
 
-        def meanwhile(items: Sequence[Item]) -> None:
+        def meanwhile(items: Sequence[Item]) -> None:  # in item order
             assert record is not None
-            mine = sorted(items, key=item_order)
+            mine = list(items)
             self.own = (mine, runs(mine, record))
 
         return Halves(
@@ -194,8 +194,7 @@ def _worker(
     sent: list[bool] = []
     sending = threading.Thread(target=lambda: sent.append(channel.send(part)))
     sending.start()
-    items.sort(key=item_order)
-    made = ([item.address for item in items], runs(items, record))
+    made = ([item.address for item in items], runs(items, record))  # items in item order
     sending.join()
     if sent == [True]:
         channel.send(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))

@@ -213,3 +213,23 @@ def test_this_process_makes_its_records_while_the_worker_encodes(
     one = checked(plan, False, monkeypatch)
     assert two.records is not None
     assert ",\n".join(two.records) == ",\n".join(map(json_record(), one.items))
+
+
+def test_the_workers_projects_may_come_first_in_the_items_order(
+    plan: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Items are ordered by project key, not by file: the worker's last file may hold the
+    project that comes first. Then the two processes' items are sorted together again."""
+    edit(plan / LAST, lambda text: text.replace("zz-second", "aa-first"))
+    seen = read_in_two(monkeypatch)
+    one, two = both(plan, monkeypatch)
+    assert seen == ["aa-first"]
+    assert two.items[0].project == "aa-first"
+    assert [(i, i.mark) for i in two.items] == [(i, i.mark) for i in one.items]
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "_can_fork", lambda: True)
+        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
+        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
+        recorded = check(plan, AS_OF, record=json_record())
+    assert recorded.records is not None
+    assert to_json(recorded.items, AS_OF, recorded.records) == to_json(one.items, AS_OF)

@@ -64,8 +64,8 @@ class Halves:
     first: Sequence[str]
     rest: Sequence[str]
     part: Callable[[], bytes | None]
-    # Given this process's items once they are made, before waiting for the worker's part:
-    # what this process can do meanwhile (render's records of them).
+    # Given this process's items once they are made (in item order), before waiting for the
+    # worker's part: what this process can do meanwhile (render's records of them).
     meanwhile: Callable[[Sequence[Item]], None] | None = None
 
 
@@ -91,12 +91,18 @@ def expand(
     if run is None:
         return out
     written = parser.root.get("projects")
+    ordered = False  # whether out.items are in item order already
     try:
         if halves is not None:
             run(halves.first)
+            # This process's items in order; the worker sends its own in order (_part): where
+            # its projects all come after these, nothing is left to sort.
+            out.items.sort(key=item_order)
+            mine = len(out.items)
             if halves.meanwhile is not None:
                 halves.meanwhile(out.items)
-            _take_part(halves.part(), run, halves.rest, out, describer)
+            taken = _take_part(halves.part(), run, halves.rest, out, describer)
+            ordered = taken and _in_order_at(out.items, mine)
         elif (split := parallel.split(written)) is None:
             run(None)
         else:
@@ -105,8 +111,14 @@ def expand(
     except Stop as stop:
         parser.error(stop.path, stop.message)
         return out
-    out.items.sort(key=item_order)
+    if not ordered:
+        out.items.sort(key=item_order)
     return out
+
+
+def _in_order_at(items: list[Item], at: int) -> bool:
+    """Whether two runs in item order, before `at` and from it, are in order together."""
+    return at in (0, len(items)) or item_order(items[at - 1]) <= item_order(items[at])
 
 
 def item_order(item: Item) -> tuple[str, date, str]:
@@ -118,7 +130,7 @@ def expand_part(
     doc: Document, as_of: date, keys: Sequence[str], *, revalidate: Revalidate, limits: Limits
 ) -> tuple[bytes, list[Item]]:
     """A worker's side of Halves: these projects expanded from the start, encoded, and the
-    items themselves."""
+    items themselves (in item order)."""
     out = Expansion()
     _, describer, run = _start(doc, as_of, lambda path: False, revalidate, limits, out)
     # Without defaults that read, the parent expands nothing either and never asks.
@@ -199,7 +211,8 @@ def _part(
     out: Expansion,
     describer: _Describer,
 ) -> bytes:
-    """These projects expanded into `out`, and what expanding them took, encoded."""
+    """These projects expanded into `out` (their items in item order), and what expanding
+    them took, encoded."""
     budget = describer.budget
     items, problems = len(out.items), len(out.diagnostics)
     steps, elapsed, compiled = budget.steps, budget.elapsed, set(budget.compiled)
@@ -208,6 +221,7 @@ def _part(
         run(keys)
     except Stop:
         stopped = True
+    out.items[items:] = sorted(out.items[items:], key=item_order)
     return parallel.encode(
         out.items[items:],
         out.diagnostics[problems:],
@@ -225,17 +239,19 @@ def _take_part(
     rest: Sequence[str],
     out: Expansion,
     describer: _Describer,
-) -> None:
-    """The worker's part appended after this process's items, or the rest expanded here
-    when it would not be exactly what expanding it here makes (or the worker failed)."""
+) -> bool:
+    """The worker's part appended after this process's items (True), or the rest expanded
+    here when it would not be exactly what expanding it here makes, or the worker failed
+    (False)."""
     budget = describer.budget
     part = None if sent is None else parallel.decode(sent)
     if part is None or not part.fits(len(out.items), describer.max_items, budget):
         run(rest)
-        return
+        return False
     budget.take(part.steps, part.elapsed, part.compiled)
     out.items.extend(part.items)
     out.diagnostics.extend(part.diagnostics)
+    return True
 
 
 def _describe(parser: Parser, describer: _Describer, spec: ChargeSpec) -> None:
