@@ -24,7 +24,7 @@ COMMANDS = {
     "validate plans/examples": ["validate", str(ROOT / "plans" / "examples"), "--as-of",
                                 "2026-01-01"],
 }  # fmt: skip
-COUNT_MODULES = "import sys; from compiler.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint(len(sys.modules), file=sys.stderr)"  # noqa: E501
+COUNT_MODULES = "import sys; from compiler.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\nprint(sum(m is not None for m in sys.modules.values()), file=sys.stderr)"  # noqa: E501
 
 
 def modules(root: Path) -> int:
