@@ -200,3 +200,30 @@ def test_the_pipe_from_a_worker_holds_a_megabyte() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_items_of_two_projects_under_the_same_settings_keep_their_own_projects() -> None:
+    """A project without settings of its own shares the defaults' (the very same options
+    object); the next project's charge of the same key is still another project's item."""
+    from datetime import date
+    from decimal import Decimal
+
+    from compiler.model import Item
+
+    shared: dict[str, str] = {}
+
+    def item(project: str, project_id: str) -> Item:
+        return Item(
+            f"{project}/recurring/fee/2026-01", project, "recurring", "fee", "2026-01",
+            date(2026, 1, 1), None, "Fee", None, None, Decimal("100"), "USD", "ruddr",
+            "ruddr", project_id, options=shared, option_marks={},
+        )  # fmt: skip
+
+    items = [item("p1", "id-1"), item("p2", "id-2")]
+    part = parallel.decode(
+        parallel.encode(
+            items, [], stopped=False, peak=2, steps=0, elapsed=0.0, compiled=frozenset()
+        )
+    )
+    assert [(i.project, i.project_id) for i in part.items] == [("p1", "id-1"), ("p2", "id-2")]
+    assert part.items == items

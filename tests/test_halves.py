@@ -233,3 +233,36 @@ def test_the_workers_projects_may_come_first_in_the_items_order(
         recorded = check(plan, AS_OF, record=json_record())
     assert recorded.records is not None
     assert to_json(recorded.items, AS_OF, recorded.records) == to_json(one.items, AS_OF)
+
+
+def test_projects_under_the_plans_defaults_keep_their_own_items_in_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Projects that set nothing of their own share the defaults' settings; each charge of
+    the same key is still its own project's, read in either process (a worker's items once
+    came back under the previous project's name and id, and render dropped them)."""
+    head = "version: 1\nproviders: {ruddr: {type: ruddr}}\ndefaults: {currency: USD}\n"
+    (tmp_path / "00-head.yaml").write_text(head, encoding="utf-8")
+    for file in range(3):
+        projects = "".join(
+            f"  p{file}{n}:\n    provider: ruddr\n"
+            f"    project_id: 00000000-0000-4000-8000-0000000000{file}{n}\n"
+            f"    recurring:\n      fee: {{description: 'Fee {{{{ period.label }}}}', "
+            f"every: month, start: 2025-06-01, count: 2, amount: {100 + n}}}\n"
+            for n in range(4)
+        )
+        (tmp_path / f"projects-{file}.yaml").write_text(f"projects:\n{projects}", "utf-8")
+    seen = read_in_two(monkeypatch)
+    one, two = both(tmp_path, monkeypatch)
+    assert seen == ["p20", "p21", "p22", "p23"]
+    assert one.ok and two.ok
+    assert [(i, i.project, i.project_id) for i in two.items] == [
+        (i, i.project, i.project_id) for i in one.items
+    ]
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "_can_fork", lambda: True)
+        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
+        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
+        recorded = check(tmp_path, AS_OF, record=json_record())
+    assert recorded.records is not None
+    assert to_json(recorded.items, AS_OF, recorded.records) == to_json(one.items, AS_OF)

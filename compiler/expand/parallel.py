@@ -265,15 +265,18 @@ def encode(
 ) -> bytes:
     headers: list[_Header] = []
     rows: list[tuple[Any, ...]] = []
-    last: Item | None = None
+    last: _Header | None = None
     for item in items:
-        if last is None or item.options is not last.options or item.charge != last.charge:
-            headers.append(
-                (item.project, item.kind, item.charge, item.currency, item.provider,
-                 item.provider_type, item.project_id, item.options, item.option_marks,
-                 item.mark, item.adjust)
-            )  # fmt: skip
-            last = item
+        # Reused while every field of it is the same: the next project's charge of the same
+        # key, under the same settings (the very same options), is another project's.
+        header = (
+            item.project, item.kind, item.charge, item.currency, item.provider,
+            item.provider_type, item.project_id, item.options, item.option_marks, item.mark,
+            item.adjust,
+        )  # fmt: skip
+        if header != last:
+            headers.append(header)
+            last = header
         period = item.period
         rows.append(
             (len(headers) - 1, item.address, item.label, _day(item.date),
