@@ -64,6 +64,17 @@ def read_in_two(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def rendered_in_two(path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """render's JSON of the plan read in two, the worker reading only the last file."""
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "_can_fork", lambda: True)
+        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
+        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
+        recorded = check(path, AS_OF, record=json_record())
+    assert recorded.records is not None
+    return to_json(recorded.items, AS_OF, recorded.records)
+
+
 def edit(path: Path, change: Callable[[str], str]) -> None:
     path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
 
@@ -226,13 +237,7 @@ def test_the_workers_projects_may_come_first_in_the_items_order(
     assert seen == ["aa-first"]
     assert two.items[0].project == "aa-first"
     assert [(i, i.mark) for i in two.items] == [(i, i.mark) for i in one.items]
-    with monkeypatch.context() as patch:
-        patch.setattr(parallel, "_can_fork", lambda: True)
-        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
-        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
-        recorded = check(plan, AS_OF, record=json_record())
-    assert recorded.records is not None
-    assert to_json(recorded.items, AS_OF, recorded.records) == to_json(one.items, AS_OF)
+    assert rendered_in_two(plan, monkeypatch) == to_json(one.items, AS_OF)
 
 
 def test_projects_under_the_plans_defaults_keep_their_own_items_in_the_worker(
@@ -259,10 +264,4 @@ def test_projects_under_the_plans_defaults_keep_their_own_items_in_the_worker(
     assert [(i, i.project, i.project_id) for i in two.items] == [
         (i, i.project, i.project_id) for i in one.items
     ]
-    with monkeypatch.context() as patch:
-        patch.setattr(parallel, "_can_fork", lambda: True)
-        patch.setattr(parallel, "MIN_PLAN_BYTES", 0)
-        patch.setattr(parallel, "RECORDING_SHARE", 0.99)
-        recorded = check(tmp_path, AS_OF, record=json_record())
-    assert recorded.records is not None
-    assert to_json(recorded.items, AS_OF, recorded.records) == to_json(one.items, AS_OF)
+    assert rendered_in_two(tmp_path, monkeypatch) == to_json(one.items, AS_OF)
