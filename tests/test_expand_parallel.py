@@ -227,3 +227,30 @@ def test_items_of_two_projects_under_the_same_settings_keep_their_own_projects()
     )
     assert [(i.project, i.project_id) for i in part.items] == [("p1", "id-1"), ("p2", "id-2")]
     assert part.items == items
+
+
+def test_projects_that_share_the_defaults_settings_expand_to_exactly_their_items(
+    tmp_path: Path, way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Projects that set nothing of their own share the defaults' settings (the very same
+    objects), and one project's last item and the next one's first are of charges of the same
+    key: each item is still its own project's, either way the plan is split (the portfolio
+    above gives every project settings of its own)."""
+    head = "version: 1\nproviders: {ruddr: {type: ruddr}}\ndefaults: {currency: USD}\n"
+    (tmp_path / "00-head.yaml").write_text(head, encoding="utf-8")
+    for file in range(4):
+        projects = "".join(
+            f"  p{file}{n}:\n    provider: ruddr\n"
+            f"    project_id: 00000000-0000-4000-8000-0000000000{file}{n}\n"
+            f"    recurring:\n      fee: {{description: 'Fee {{{{ period.label }}}}', "
+            f"every: month, start: 2025-06-01, count: 3, amount: {100 + n}}}\n"
+            for n in range(5)
+        )
+        (tmp_path / f"projects-{file}.yaml").write_text(f"projects:\n{projects}", "utf-8")
+    one = expanded(tmp_path, in_two=False, monkeypatch=monkeypatch)
+    two = expanded(tmp_path, in_two=True, monkeypatch=monkeypatch)
+    assert one.ok and len(one.items) == 4 * 5 * 3
+    same(one, two)
+    assert [(i.project, i.project_id) for i in two.items] == [
+        (i.project, i.project_id) for i in one.items
+    ]
