@@ -8,6 +8,7 @@ the 28 that decimal arithmetic keeps exactly, even summed over a million lines.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from fractions import Fraction
 from math import lcm
@@ -101,6 +102,14 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     return int(scaled)
 
 
+def over_one_denominator(ratios: Iterable[tuple[int, int]]) -> tuple[list[int], int]:
+    """Each (numerator, denominator) as a numerator over one common denominator, and that
+    denominator: exact integer arithmetic in place of adding or comparing Fractions."""
+    pairs = list(ratios)
+    common = lcm(*(denominator for _, denominator in pairs))
+    return [numerator * (common // denominator) for numerator, denominator in pairs], common
+
+
 def allocate(total: Decimal, fractions: list[Fraction], currency: str) -> list[Decimal]:
     """Split total by fractions that sum to 1, exactly.
 
@@ -109,8 +118,7 @@ def allocate(total: Decimal, fractions: list[Fraction], currency: str) -> list[D
     """
     # Every fraction over one common denominator: shares and remainders are then integers
     # (the same values and order as in Fractions, at a fraction of the cost).
-    common = lcm(*(fraction.denominator for fraction in fractions))
-    numerators = [fraction.numerator * (common // fraction.denominator) for fraction in fractions]
+    numerators, common = over_one_denominator(f.as_integer_ratio() for f in fractions)
     if sum(numerators) != common:
         raise ValueError("allocation fractions must sum to exactly 1")
     units = to_minor_units(total, currency)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from math import lcm
 from typing import Any
 
 from compiler import schedule, vendors
@@ -35,7 +34,7 @@ from compiler.expand.spec import (
     When,
 )
 from compiler.load import PathKey
-from compiler.money import AmountTooLarge, round_money
+from compiler.money import AmountTooLarge, over_one_denominator, round_money
 from compiler.schedule import Every, Offset
 
 
@@ -361,8 +360,7 @@ class ChargeReader:
             values.append(weight.as_integer_ratio())
         # Exactly weight / sum of weights, in integers: every weight over one common
         # denominator (Fraction arithmetic on each took most of reading a split).
-        common = lcm(*(denominator for _, denominator in values))
-        scaled = [numerator * (common // denominator) for numerator, denominator in values]
+        scaled, _ = over_one_denominator(values)
         whole = sum(scaled)
         return [Fraction(part, whole) for part in scaled]
 
