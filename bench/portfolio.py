@@ -150,6 +150,26 @@ def write_portfolio(
     return total
 
 
+def write_under_defaults(directory: Path, files: int, per_file: int, months: int) -> int:
+    """Write a plan of Ruddr projects that set nothing of their own, so that they share the
+    defaults' settings, each with one monthly charge `fee` of `months` periods (one project's
+    last item and the next one's first are charges of the same key); return its item count.
+    write_portfolio gives every project settings of its own, and never writes this shape."""
+    directory.mkdir(parents=True, exist_ok=True)
+    head = "version: 1\nproviders: {ruddr: {type: ruddr}}\ndefaults: {currency: USD}\n"
+    (directory / "00-head.yaml").write_text(head, encoding="utf-8")
+    for file in range(files):
+        projects = "".join(
+            f"  p{file}{n}:\n    provider: ruddr\n"
+            f"    project_id: 00000000-0000-4000-8000-0000000000{file}{n}\n"
+            f"    recurring:\n      fee: {{description: 'Fee {{{{ period.label }}}}', "
+            f"every: month, start: 2025-06-01, count: {months}, amount: {100 + n}}}\n"
+            for n in range(per_file)
+        )
+        (directory / f"projects-{file}.yaml").write_text(f"projects:\n{projects}", "utf-8")
+    return files * per_file * months
+
+
 def _project(n: int, vendor: str, seed: int) -> tuple[str, int]:
     """One project's YAML (indented under `projects:`) and the items it expands to."""
     rng = random.Random(seed * 1_000_003 + n)

@@ -18,7 +18,7 @@ from compiler.limits import Limits
 from compiler.validate import Checked, check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from portfolio import AS_OF, write_portfolio
+from portfolio import AS_OF, write_portfolio, write_under_defaults
 
 # A last project whose weekly charge has many periods but, paused, few items: the item limit
 # counts its periods (they could stop the plan) though it adds only a handful of items.
@@ -236,20 +236,10 @@ def test_projects_that_share_the_defaults_settings_expand_to_exactly_their_items
     objects), and one project's last item and the next one's first are of charges of the same
     key: each item is still its own project's, either way the plan is split (the portfolio
     above gives every project settings of its own)."""
-    head = "version: 1\nproviders: {ruddr: {type: ruddr}}\ndefaults: {currency: USD}\n"
-    (tmp_path / "00-head.yaml").write_text(head, encoding="utf-8")
-    for file in range(4):
-        projects = "".join(
-            f"  p{file}{n}:\n    provider: ruddr\n"
-            f"    project_id: 00000000-0000-4000-8000-0000000000{file}{n}\n"
-            f"    recurring:\n      fee: {{description: 'Fee {{{{ period.label }}}}', "
-            f"every: month, start: 2025-06-01, count: 3, amount: {100 + n}}}\n"
-            for n in range(5)
-        )
-        (tmp_path / f"projects-{file}.yaml").write_text(f"projects:\n{projects}", "utf-8")
+    items = write_under_defaults(tmp_path, files=4, per_file=5, months=3)
     one = expanded(tmp_path, in_two=False, monkeypatch=monkeypatch)
     two = expanded(tmp_path, in_two=True, monkeypatch=monkeypatch)
-    assert one.ok and len(one.items) == 4 * 5 * 3
+    assert one.ok and len(one.items) == items == 4 * 5 * 3
     same(one, two)
     assert [(i.project, i.project_id) for i in two.items] == [
         (i.project, i.project_id) for i in one.items

@@ -18,7 +18,7 @@ from compiler.render.items import json_record, to_json
 from compiler.validate import Checked, check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from portfolio import AS_OF, write_portfolio
+from portfolio import AS_OF, write_portfolio, write_under_defaults
 
 LAST = "projects-zz.yaml"  # the worker's file: the last in the directory
 SECOND = """\
@@ -246,17 +246,7 @@ def test_projects_under_the_plans_defaults_keep_their_own_items_in_the_worker(
     """Projects that set nothing of their own share the defaults' settings; each charge of
     the same key is still its own project's, read in either process (a worker's items once
     came back under the previous project's name and id, and render dropped them)."""
-    head = "version: 1\nproviders: {ruddr: {type: ruddr}}\ndefaults: {currency: USD}\n"
-    (tmp_path / "00-head.yaml").write_text(head, encoding="utf-8")
-    for file in range(3):
-        projects = "".join(
-            f"  p{file}{n}:\n    provider: ruddr\n"
-            f"    project_id: 00000000-0000-4000-8000-0000000000{file}{n}\n"
-            f"    recurring:\n      fee: {{description: 'Fee {{{{ period.label }}}}', "
-            f"every: month, start: 2025-06-01, count: 2, amount: {100 + n}}}\n"
-            for n in range(4)
-        )
-        (tmp_path / f"projects-{file}.yaml").write_text(f"projects:\n{projects}", "utf-8")
+    write_under_defaults(tmp_path, files=3, per_file=4, months=2)
     seen = read_in_two(monkeypatch)
     one, two = both(tmp_path, monkeypatch)
     assert seen == ["p20", "p21", "p22", "p23"]
