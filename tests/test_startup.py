@@ -89,3 +89,33 @@ print("deepdiff" in sys.modules)
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
     )
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_a_plan_starts_reading_the_vendors_before_importing_what_shows_it() -> None:
+    # The slowest vendor's first request waits for whatever is imported before the read
+    # ahead starts; showing and saving the plan (and rich) can be imported during its waits.
+    script = """\
+import sys
+import compiler.workspace as workspace
+from compiler.cli import main
+
+def start(self, document):
+    print(" ".join(sorted(n for n, m in sys.modules.items() if m is not None)))
+    raise SystemExit(0)
+
+workspace.ReadAhead.start = start
+main(["plan", "plans/examples", "--as-of", "2026-01-01"])
+"""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        check=True,
+    )
+    modules = set(done.stdout.split())
+    assert "compiler.load" in modules  # the plan was loaded: the read ahead was starting
+    shows = {"compiler.operations.planning", "compiler.planfile", "compiler.render.plan"}
+    assert {m for m in modules if m in shows or m.split(".")[0] == "rich"} == set()
