@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +31,6 @@ from compiler import adjust, drift, keep, moved, ownership, removed
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
 from compiler.diff import diff
-from compiler.frozen import altered
 from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
@@ -812,7 +811,7 @@ def _compile(
     for name, group in by_provider.items():
         provider = providers[name]
         compiled, issues = provider.compile(group)
-        resources.extend(altered(r, fixed=provider.fixed_fields) for r in compiled)
+        resources.extend(replace(r, fixed=provider.fixed_fields) for r in compiled)
         for item, message in issues:
             mark = item.mark or Mark("?", 1, 1)
             problems.append(Diagnostic(mark, item.address, message))

@@ -46,7 +46,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from types import ModuleType
@@ -60,7 +60,6 @@ from compiler.credentials import (
     checked_url,
     token_env_problem,
 )
-from compiler.frozen import altered
 from compiler.model import Item, Kind, Observed, Resource
 from compiler.money import decimals, exponent
 from compiler.onboard.found import Found
@@ -731,7 +730,7 @@ class Provider:
         if not isinstance(self.money, MinorUnits) or currency is None:
             return observed
         amount = self.money.read(observed.attributes.get(self.money.field), currency)
-        return altered(observed, amount=amount)
+        return replace(observed, amount=amount)
 
     def create(self, type_name: str, bodies: Bodies, private: Bodies = ()) -> list[Observed]:
         """Create up to batch_size objects in one request; results in the order sent.

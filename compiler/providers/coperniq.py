@@ -44,13 +44,13 @@ import contextlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.diagnostics import Mark
-from compiler.frozen import altered
 from compiler.model import Item, Kind, Observed, Resource
 from compiler.money import ROUNDING_MODES, decimals, exponent, round_money
 from compiler.onboard.found import Found
@@ -251,7 +251,7 @@ class Coperniq(Provider):
             return observed
         last = invoices[-1]
         days = date.fromisoformat(str(last.attributes["dueDate"])) - last.date
-        return altered(observed, date=observed.date - days)
+        return replace(observed, date=observed.date - days)
 
     def _check_catalog(self, planned: Sequence[Resource]) -> None:
         """Every catalog item the plan's lines use exists: one GET /catalog-items for the
@@ -539,7 +539,7 @@ def _dated(observed: Observed, days: int | None) -> Observed:
     due = observed.attributes.get("dueDate")
     if not days or days < 0 or not due or observed.date != date.fromisoformat(str(due)):
         return observed
-    return altered(observed, date=observed.date - timedelta(days=days))
+    return replace(observed, date=observed.date - timedelta(days=days))
 
 
 def _most(values: Iterable[Any]) -> Any:

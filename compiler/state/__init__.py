@@ -23,8 +23,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from compiler.frozen import made
-
 if TYPE_CHECKING:
     from compiler.model import Resource
     from compiler.model.change import Change
@@ -146,26 +144,21 @@ class Entry:
         protected = raw.get("protected", False)
         if not isinstance(protected, bool):
             raise StateError(f"protected {protected!r} is not true or false")
-        # Made without __init__'s per-field setattr: a state of 10,000 entries is read before
-        # a plan's first vendor request (compiler.frozen).
-        return made(
-            cls,
-            {
-                "address": raw["address"],
-                "provider": raw["provider"],
-                "type": raw["type"],
-                "project": raw["project"],
-                "project_id": raw["project_id"],
-                "remote_id": remote_id,
-                "attributes": attributes,
-                "currency": raw.get("currency", ""),
-                "date": when,
-                "amount": amount,
-                "status": status,
-                "sent_at": sent_at,
-                "rejected": tuple(rejected),
-                "protected": protected,
-            },
+        return cls(
+            address=raw["address"],
+            provider=raw["provider"],
+            type=raw["type"],
+            project=raw["project"],
+            project_id=raw["project_id"],
+            remote_id=remote_id,
+            attributes=attributes,
+            currency=raw.get("currency", ""),
+            date=when,
+            amount=amount,
+            status=status,
+            sent_at=sent_at,
+            rejected=tuple(rejected),
+            protected=protected,
         )
 
 
