@@ -26,7 +26,6 @@ from compiler.sandbox import DEFAULT_ROOT, Sandbox, build_sandbox
 from compiler.sandbox.bootstrap import prepare
 from compiler.validate import check
 from compiler.workspace import Workspace, open_workspace
-from tests import support_kantata as kantata
 from tests.support import AS_OF, INVOICE_ITEM, Clock, serving
 
 WETHOD_PROJECTS = (7301, 7302)
@@ -196,25 +195,6 @@ def test_a_refresh_of_state_read_again_asks_the_vendor_again(tmp_path: Path) -> 
                 state = workspace.backend.read()
                 workspace.refresh(state)
         assert len(listed(sandbox, "wethod")) == 2  # read ahead, then read again
-
-
-def test_kantatas_workspace_check_is_read_ahead_after_its_milestones(tmp_path: Path) -> None:
-    # At 10 requests a second, a check left for the refresh is one more paced wait after the
-    # last page: a no-op plan's refresh asks Kantata nothing the read ahead did not.
-    directory = write(tmp_path / "plan", kantata.HEAD + kantata.PLAN)
-    with served(directory) as (hosts, sandbox):
-        apply(directory, hosts)
-        clear(sandbox, "kantata")
-        with open_workspace(
-            directory, AS_OF, sandbox=False, hosts=hosts, read_ahead=True
-        ) as workspace:
-            read_ahead_done(workspace)
-            ahead = [r["path"] for r in requests(sandbox, "kantata")]
-            state = workspace.state_to_plan()
-            plan = workspace.plan(state, workspace.refresh(state))
-        assert not plan.has_changes
-        assert ahead == ["/api/v1/billing_milestones", "/api/v1/workspaces"]
-        assert len(requests(sandbox, "kantata")) == 2
 
 
 def test_without_read_ahead_nothing_is_read_before_the_refresh(tmp_path: Path) -> None:

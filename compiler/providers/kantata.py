@@ -29,7 +29,7 @@ Assumed: the rate limit (Kantata publishes no numbers).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.model import Item, Observed, Resource
@@ -157,28 +157,15 @@ class Kantata(Provider):
         self._check_workspaces([str(p) for p in project_ids if str(p) in wanted.projects], wanted)
         return found
 
-    def read_ahead(self, project_ids: Iterable[str | int]) -> None:
-        """The milestone pages, then the workspace check `list` makes after them (one request
-        paced like the rest: at a rate of 10 a second, the plan would otherwise wait for it
-        after the last page). Kept for `list` only if the plan plans these very workspaces."""
-        super().read_ahead(project_ids)
-        for params in self._workspace_reads(sorted({str(p) for p in project_ids})):
-            self._page("/workspaces", params, keep=True)
-
-    def _workspace_reads(self, planned: Sequence[str]) -> list[dict[str, Any]]:
-        """GetWorkspaces' params for these workspaces, 200 a request (a page holds them all)."""
-        return [
-            {"only": ",".join(planned[start : start + self.page_size]), "per_page": self.page_size}
-            for start in range(0, len(planned), self.page_size)
-        ]
-
     def _check_workspaces(self, planned: Sequence[str], wanted: Planned) -> None:
         """Before any write, one read per 200 planned workspaces (GetWorkspaces, `only`): every
         one that Kantata does not show, and every one billed in another currency, named at
         once. Kantata leaves out archived projects and projects the user may not see."""
         shown: dict[str, Any] = {}
-        for params in self._workspace_reads(planned):
-            envelope = self._page("/workspaces", params, keep=False)
+        for start in range(0, len(planned), self.page_size):  # a page holds them all
+            chunk = planned[start : start + self.page_size]
+            params = {"only": ",".join(chunk), "per_page": self.page_size}
+            envelope = self.json(self.request("GET", "/workspaces", params=params))
             shown.update(envelope.get("workspaces") or {})
         problems = []
         for workspace in planned:
