@@ -209,12 +209,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         terminal.report(checked.diagnostics)
         return EXIT_ERROR
     items = checked.items
+    if args.format == "json":
+        terminal.print_json_parts(render_items.json_parts(items, as_of, checked.records))
+        return EXIT_OK
     terminal.print_in(
         args.format,
-        {
-            "json": lambda: render_items.to_json(items, as_of, checked.records),
-            "csv": lambda: render_items.to_csv(items),
-        },
+        {"csv": lambda: render_items.to_csv(items)},
         lambda console: render_items.print_table(items, console),
     )
     return EXIT_OK

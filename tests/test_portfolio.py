@@ -22,7 +22,15 @@ from dateutil.relativedelta import relativedelta
 from compiler.load import LoadError, load
 from compiler.money import Rounding, exponent, format_amount, round_money
 from compiler.providers import PROVIDERS
-from compiler.render.items import ITEMS_FORMAT_VERSION, item_record, to_json, totals
+from compiler.render.items import (
+    ITEMS_FORMAT_VERSION,
+    item_record,
+    json_parts,
+    to_json,
+    totals,
+)
+from compiler.render.safe import json_visible
+from compiler.render.terminal import print_json_parts
 from compiler.schedule import add_months
 from compiler.schema_check import fast_check, kind_validator, plan_validator
 from compiler.validate import check
@@ -139,6 +147,36 @@ def test_fast_json_rendering_is_byte_identical_to_the_standard_encoder(tmp_path:
         }
         expected = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         assert to_json(items, AS_OF) == expected
+
+
+def test_render_json_is_written_in_parts_each_escaped_as_the_whole_would_be(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 100,000 items make 50 MB of JSON: written a run of records at a time, never joined
+    # whole. Escaping each part alone must give the whole document's escaping: hidden
+    # characters and `##[` at the very edges of the records where the runs meet.
+    write_portfolio(tmp_path, 14, seed=5)
+    checked = check(tmp_path, AS_OF)
+    assert checked.ok and len(checked.items) > 1000
+    edges = {0: "##[ start", 998: "end ##", 999: "[ and ##[", 1000: "##[\u202e", -1: "\x7f##["}
+    items = list(checked.items)
+    for at, text in edges.items():
+        items[at] = items[at]._replace(description=text)
+    sizes: list[int] = []
+
+    class Out:
+        def write(self, text: str) -> int:
+            sizes.append(len(text))
+            return len(text)
+
+    with contextlib.redirect_stdout(Out()):  # type: ignore[type-var]
+        print_json_parts(json_parts(items, AS_OF))
+    print_json_parts(json_parts(items, AS_OF))
+    written = capsys.readouterr().out
+    assert written == json_visible(to_json(items, AS_OF))
+    assert "#\\u0023[ start" in written and "\\u202e" in written and "\\u007f" in written
+    assert json.loads(written)["items"][999]["description"] == "[ and ##["
+    assert len(sizes) > 5 and max(sizes) < 0.7 * sum(sizes)  # no part is nearly all of it
 
 
 # -- the fast paths that the benchmark drove agree with the slow, reference ones ------------

@@ -12,9 +12,10 @@ import csv
 import io
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from compiler.model import Item
@@ -67,20 +68,32 @@ def to_json(items: list[Item], as_of: date, records: Sequence[str] | None = None
     and the slowest part of rendering a large plan (tests/test_portfolio.py holds the two
     identical). records: the items' records made already by json_record(), in runs of one
     or more joined with ",\n" (validate.check makes them where the items were made)."""
+    return "".join(json_parts(items, as_of, records))
+
+
+def json_parts(
+    items: list[Item], as_of: date, records: Sequence[str] | None = None
+) -> Iterator[str]:
+    """to_json's document in parts, to be written one after another: 100,000 items make
+    50 MB, which is never held whole (once joined, then copied again to be written, it took
+    a tenth of a second). A part is a run of whole records, or the text between them; none
+    begins or ends inside a string."""
     sums = totals(items)
-    out = [
-        "{\n",
-        f'  "format_version": {_text(ITEMS_FORMAT_VERSION)},\n',
-        f'  "as_of": {_text(as_of.isoformat())},\n',
-        '  "items": ',
-    ]
+    yield "{\n"
+    yield f'  "format_version": {_text(ITEMS_FORMAT_VERSION)},\n'
+    yield f'  "as_of": {_text(as_of.isoformat())},\n'
+    yield '  "items": '
     if items:
-        out.append("[\n")
-        out.append(",\n".join(records if records is not None else map(_ItemJson(), items)))
-        out.append("\n  ],\n")
+        yield "[\n"
+        runs = records if records is not None else _runs(map(_ItemJson(), items))
+        for number, run in enumerate(runs):
+            if number:
+                yield ",\n"
+            yield run
+        yield "\n  ],\n"
     else:
-        out.append("[],\n")
-    out.append('  "totals": ')
+        yield "[],\n"
+    yield '  "totals": '
     if sums:
         blocks = []
         for project, per in sums.items():
@@ -89,11 +102,16 @@ def to_json(items: list[Item], as_of: date, records: Sequence[str] | None = None
                 for code, amount in per.items()
             )
             blocks.append(f"    {_text(project)}: {{\n{lines}\n    }}")
-        out.append("{\n" + ",\n".join(blocks) + "\n  }\n")
+        yield "{\n" + ",\n".join(blocks) + "\n  }\n"
     else:
-        out.append("{}\n")
-    out.append("}\n")
-    return "".join(out)
+        yield "{}\n"
+    yield "}\n"
+
+
+def _runs(records: Iterator[str], size: int = 1000) -> Iterator[str]:
+    """Records joined into runs of `size` (",\n" between them, as within a run)."""
+    while run := list(islice(records, size)):
+        yield ",\n".join(run)
 
 
 # What json.dumps(ensure_ascii=False) writes for a str (the C implementation when present).

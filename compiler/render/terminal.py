@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostic
@@ -89,6 +89,15 @@ def print_json(text: str) -> None:
     """JSON for machines, which a person may read in a terminal: hidden characters inside
     its strings written as \\u escapes (the same data for a JSON reader)."""
     sys.stdout.write(json_visible(text))
+
+
+def print_json_parts(parts: Iterable[str]) -> None:
+    """print_json of the text these parts make, written part by part: json_visible rewrites
+    a hidden character alone and a `##[` whole, and no part may end inside one (a part ends
+    between JSON values or tokens: render.items.json_parts)."""
+    write = sys.stdout.write
+    for part in parts:
+        write(json_visible(part))
 
 
 def print_in(
