@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -69,7 +69,6 @@ def diff(
     unproven: Collection[tuple[str, str]] = (),
     sandbox: SandboxChoice | None = None,
     released: Collection[str] = (),
-    ahead: Mapping[str, Compared] | None = None,
 ) -> Plan:
     """Compare what the plan wants with what state owns and what the vendors hold.
 
@@ -79,11 +78,8 @@ def diff(
     lost, so not created again. sandbox is the sandbox the observed objects came from, which
     the commands the plan prints must name. released holds the plan's `removed:` prefixes:
     state entries under them that the plan no longer wants are forgotten, never deleted.
-    ahead holds owned objects compared already (compared_ahead), each taken only for the
-    very resource, entry and object this diff finds at its address.
     """
     sandbox = sandbox or SandboxChoice()
-    ahead = ahead or {}
     remote: dict[tuple[str, str], Observed] = {}
     provider_of_type: dict[str, str] = {}
     wanted = {r.address: r for r in desired}
@@ -105,11 +101,10 @@ def diff(
         if entry is not None and entry.remote_id is not None:
             obs = remote.get((entry.type, entry.remote_id))
             if obs is not None and entry.type == resource.type:
-                made = ahead.get(address)
-                if made is not None and made.holds(resource, entry, obs):
-                    changes.extend(made.changes)
-                else:
-                    changes.extend(owned_changes(resource, entry, obs))
+                # Compared once: a no-op plan makes this comparison for every object it holds.
+                fields = field_changes(obs.attributes, resource.attributes)
+                moved = _replacement(resource, entry, obs, fields)
+                changes.extend(moved or [_compare(resource, entry, obs, owned=True, fields=fields)])
                 continue
             if obs is not None:
                 # The item moved to another kind of object: remove the old, create the new.
@@ -260,51 +255,6 @@ def diff(
         sandbox=sandbox,
         protection=_marks(changes, wanted, state),
     )
-
-
-def owned_changes(resource: Resource, entry: Entry, obs: Observed) -> list[Change]:
-    """The changes for an object state owns, found where state says and still of the kind
-    the plan wants: a replacement where a field that cannot change in place differs, else
-    the plan's resource against it. A no-op plan makes this comparison for every object it
-    holds, each once."""
-    fields = field_changes(obs.attributes, resource.attributes)
-    moved = _replacement(resource, entry, obs, fields)
-    return moved or [_compare(resource, entry, obs, owned=True, fields=fields)]
-
-
-@dataclass(frozen=True)
-class Compared:
-    """owned_changes of one address, made from these three objects before the diff."""
-
-    resource: Resource
-    entry: Entry
-    observed: Observed
-    changes: tuple[Change, ...]
-
-    def holds(self, resource: Resource, entry: Entry, observed: Observed) -> bool:
-        """Whether these are the very objects it was made from (a rename, an adjusting
-        line or a second read makes others, compared again)."""
-        return self.resource is resource and self.entry is entry and self.observed is observed
-
-
-def compared_ahead(
-    resources: Mapping[str, Resource], state: State, observed: Iterable[Observed]
-) -> dict[str, Compared]:
-    """owned_changes of each object of `observed` that state owns at an address the plan
-    still wants as the same kind of object, by address: refresh makes them for a vendor as
-    soon as it is read, while the slowest vendor's rate limit is still waited out, and the
-    diff takes them instead of comparing again."""
-    owner = {(e.type, e.remote_id): e for e in state.entries.values() if e.remote_id is not None}
-    made: dict[str, Compared] = {}
-    for obs in observed:
-        entry = owner.get((obs.type, obs.remote_id))
-        if entry is None:
-            continue
-        resource = resources.get(entry.address)
-        if resource is not None and resource.type == entry.type:
-            changes = tuple(owned_changes(resource, entry, obs))
-            made[entry.address] = Compared(resource, entry, obs, changes)
-    return made
 
 
 def _protected(address: str, wanted: Mapping[str, Resource], state: State) -> bool:

@@ -30,7 +30,7 @@ import httpx
 from compiler import adjust, drift, keep, moved, ownership, removed
 from compiler.credentials import IN_PROCESS, Endpoint, EndpointError, Hosts
 from compiler.diagnostics import Diagnostic, Mark
-from compiler.diff import Compared, compared_ahead, diff
+from compiler.diff import diff
 from compiler.limits import Limits
 from compiler.load import Document
 from compiler.model import Item, Observed, Resource
@@ -58,8 +58,6 @@ class Read:
 
     observed: list[Observed]
     unproven: frozenset[str]
-    # The objects state owns, compared with the plan as soon as they were read (diff.Compared).
-    compared: dict[str, Compared] = field(default_factory=dict)
 
 
 T = TypeVar("T")
@@ -137,8 +135,6 @@ class Workspace:
     allowed: frozenset[str] = frozenset()
     # Each connection's list pages being read while the plan was expanded (ReadAhead).
     reading_ahead: dict[str, threading.Thread] = field(default_factory=dict)
-    # What the last refresh compared as each vendor's read came in, for the diff.
-    compared: dict[str, Compared] = field(default_factory=dict)
 
     def state_to_plan(self) -> State:
         """State for a plan, which writes nothing: as read when the workspace opened (at
@@ -184,7 +180,6 @@ class Workspace:
         create is pending is read until two reads agree (`must_be_complete`); those that
         never agreed are kept in `unproven` for the diff."""
         self.unproven = frozenset()
-        self.compared = {}
         targets = targets or Targets()
         self.check_targets(state, targets)
         reach = targets.projects()
@@ -205,7 +200,6 @@ class Workspace:
         # Pages read ahead were read in the light of the state as opened, for all its projects:
         # they serve a refresh of that state only (apply reads state again under its lock).
         ahead = state is self.opened_state and reach is None
-        by_address = {resource.address: resource for resource in self.resources}
         reads: dict[str, Callable[[], Read]] = {}
         for name, ids in sorted(projects.items()):
             if name not in self.providers:
@@ -220,7 +214,7 @@ class Workspace:
                 unproven |= {(name, project) for project in must_be_complete(state, name)}
                 continue
             reads[name] = functools.partial(
-                self._read, name, sorted(ids), state, planned[name], ahead, by_address
+                self._read, name, sorted(ids), state, planned[name], ahead
             )
         # Each vendor is read in a thread of its own, under its own rate limit: the plan waits
         # for the slowest vendor, not for all of them in turn.
@@ -233,7 +227,6 @@ class Workspace:
                 continue
             held[name] = read.observed
             unproven |= {(name, project) for project in read.unproven}
-            self.compared.update(read.compared)
         if len(refused) == 1:
             raise refused[0][1]
         if refused:
@@ -248,19 +241,11 @@ class Workspace:
         return observed + self.recheck_missing(state, observed, planned)
 
     def _read(
-        self,
-        name: str,
-        ids: list[str],
-        state: State,
-        planned: list[Resource],
-        ahead: bool,
-        by_address: Mapping[str, Resource],
+        self, name: str, ids: list[str], state: State, planned: list[Resource], ahead: bool
     ) -> Read:
         """What one connection holds in these projects; those where a create is pending are
         read until two reads agree (`must_be_complete`). `ahead`: the pages read ahead of the
-        plan may serve this read. The objects state owns are compared with the plan's
-        resources (`by_address`) here, in the connection's thread: while the slowest vendor
-        is still read, the others' share of the diff is done."""
+        plan may serve this read."""
         provider = self.providers[name]
         reading = self.reading_ahead.pop(name, None)
         if reading is not None:
@@ -272,12 +257,11 @@ class Workspace:
         finally:
             provider.forget_read_ahead()
         pending = must_be_complete(state, name)
-        unproven: frozenset[str] = frozenset()
-        if pending:
-            proof = provider.proven(sorted(pending), planned, found)
-            found = [o for o in found if str(o.project_id) not in pending] + proof.observed
-            unproven = proof.unproven
-        return Read(found, unproven, compared_ahead(by_address, state, found))
+        if not pending:
+            return Read(found, frozenset())
+        proof = provider.proven(sorted(pending), planned, found)
+        found = [o for o in found if str(o.project_id) not in pending] + proof.observed
+        return Read(found, proof.unproven)
 
     def recheck_missing(
         self,
@@ -341,7 +325,6 @@ class Workspace:
             unproven=self.unproven,
             sandbox=self.sandbox_choice,
             released=removed.released(self.document),
-            ahead=self.compared,
         )
         plan = adjust.annotate(plan, adjustments)
         plan = moved.annotate(plan, renames, self.document)

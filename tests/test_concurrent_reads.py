@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-import compiler.workspace as workspace_module
 from compiler.apply import apply_plan
 from compiler.credentials import Hosts
 from compiler.model import Observed, Resource
@@ -196,34 +195,6 @@ def test_a_refresh_of_state_read_again_asks_the_vendor_again(tmp_path: Path) -> 
                 state = workspace.backend.read()
                 workspace.refresh(state)
         assert len(listed(sandbox, "wethod")) == 2  # read ahead, then read again
-
-
-def test_each_vendors_objects_are_compared_with_the_plan_in_its_own_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # While the slowest vendor is still read, the others' share of the diff is done: the
-    # diff then takes those comparisons, and makes the very plan it makes without them.
-    directory = write(tmp_path / "plan", two_vendor_plan())
-    threads: list[str] = []
-    made = workspace_module.compared_ahead
-
-    def compared_ahead(*args: Any) -> Any:
-        threads.append(threading.current_thread().name)
-        return made(*args)
-
-    monkeypatch.setattr(workspace_module, "compared_ahead", compared_ahead)
-    with served(directory) as (hosts, _):
-        apply(directory, hosts)
-        threads.clear()
-        with open_workspace(directory, AS_OF, sandbox=False, hosts=hosts) as workspace:
-            state = workspace.state_to_plan()
-            observed = workspace.refresh(state)
-            assert set(workspace.compared) == set(state.entries)
-            plan = workspace.plan(state, observed)
-            workspace.compared = {}
-            assert plan == workspace.plan(state, observed)
-    assert not plan.has_changes
-    assert sorted(threads) == ["read ruddr", "read wethod"]
 
 
 def test_without_read_ahead_nothing_is_read_before_the_refresh(tmp_path: Path) -> None:

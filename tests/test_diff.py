@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from compiler import drift
-from compiler.diff import compared_ahead, diff
+from compiler.diff import diff
 from compiler.model import Observed, Resource
 from compiler.model.change import Change, Label, Plan, Side, billing_impact, unlabel
 from compiler.model.fields import field_changes
@@ -628,54 +628,3 @@ def test_an_unchanged_object_invoiced_at_the_vendor_says_so() -> None:
 
     (change,) = plan.changes
     assert (change.action, change.detail) == ("no-op", "invoiced")
-
-
-# ---- objects compared as their vendor's read came in ------------------------------------
-
-
-def _compared_ahead_scene() -> tuple[list[Resource], State, list[Observed]]:
-    """An owned no-op, an update, drift, an invoiced change, and a project moved (a field
-    that cannot change in place): every branch an owned object can take."""
-    made = {
-        "acme/milestones/same": observed("s", "2026-01-15", 100),
-        "acme/milestones/more": observed("m", "2026-02-15", 200),
-        "acme/milestones/drift": observed("d", "2026-03-15", 300),
-        "acme/milestones/billed": observed("b", "2026-04-15", 400, locked=True),
-    }
-    state = State(entries={a: entry(a, o) for a, o in made.items()})
-    held = [
-        made["acme/milestones/same"],
-        made["acme/milestones/more"],
-        replace(made["acme/milestones/drift"], attributes=attributes("2026-03-15", 301)),
-        made["acme/milestones/billed"],
-    ]
-    wanted = [
-        resource("acme/milestones/same", "2026-01-15", "100"),
-        resource("acme/milestones/more", "2026-02-15", "250"),
-        resource("acme/milestones/drift", "2026-03-15", "300"),
-        resource("acme/milestones/billed", "2026-04-15", "450"),
-    ]
-    return wanted, state, held
-
-
-def test_objects_compared_ahead_make_the_plan_the_diff_makes_itself() -> None:
-    wanted, state, held = _compared_ahead_scene()
-    keys = {("ruddr", PROJECT_ID): "acme"}
-    ahead = compared_ahead({r.address: r for r in wanted}, state, held)
-    assert set(ahead) == {r.address for r in wanted}
-    plan = diff(wanted, state, held, keys, ahead=ahead)
-    assert plan == diff(wanted, state, held, keys)
-    assert [c.label for c in plan.changes] == ["locked", "drift", "update", "no-op"]
-
-
-def test_a_comparison_made_from_other_objects_is_never_taken() -> None:
-    # Made from the first read; the diff gets a second read of the same id, changed since,
-    # and a resource rebuilt for the address (an adjusting line): each compared again.
-    wanted, state, held = _compared_ahead_scene()
-    keys = {("ruddr", PROJECT_ID): "acme"}
-    ahead = compared_ahead({r.address: r for r in wanted}, state, held)
-    again = [replace(held[0], attributes=attributes("2026-01-15", 999)), *held[1:]]
-    rebuilt = [*wanted[:3], replace(wanted[3], amount=Decimal(450))]
-    plan = diff(rebuilt, state, again, keys, ahead=ahead)
-    assert plan == diff(rebuilt, state, again, keys)
-    assert by_address(plan)["acme/milestones/same"].action == "update"
