@@ -18,7 +18,9 @@ rate limit lifted, and one `billplan apply` that creates it all (state written b
    vendors are read at once). With --against, another checkout's billplan is timed in turn,
    run for run, in the same conditions. The requests each vendor served are counted from the
    emulator's request log and printed beside the lower bound of one list request per page per
-   project, with the 429s it answered.
+   project, with the 429s it answered; each run's wall is split where the slowest vendor's
+   first and last requests arrived (the log's `received`): what billplan does before its
+   first request, the span its limit stretches the requests over, and what it does after.
 
     .venv/bin/python bench/bench_noop.py                    # everything, ~10,000 items
     .venv/bin/python bench/bench_noop.py --skip-terraform   # billplan only, quick
@@ -69,6 +71,8 @@ assert {e.name for e in EMULATORS} == set(VENDORS)
 # billplan paces its own requests at each vendor's limit; with the emulators' limits lifted,
 # the plan lifts that too, or the benchmark would measure the pacing.
 UNPACED = 1_000_000.0
+# A timed run: its start and end (Unix time), and when each vendor's requests arrived.
+Arrivals = tuple[float, float, dict[str, list[float]]]
 CONNECTION = re.compile(r"^  (?:ruddr|kantata|wethod|coperniq): \{(?=type: )", re.MULTILINE)
 
 
@@ -541,6 +545,9 @@ def limited(
     no faster than that either."""
     programs = {"this": BILLPLAN} | ({"against": str(args.against)} if args.against else {})
     times: dict[str, list[float]] = {name: [] for name in programs}
+    # Each run's wall split at the slowest vendor's first and last request, as its emulator
+    # logged their arrival: before, the requests' own span, after.
+    spans: dict[str, list[Arrivals]] = {name: [] for name in programs}
     requests: dict[str, dict[str, int]] = {}
     refused: dict[str, Counter[str]] = {name: Counter() for name in programs}
     load_before = os.getloadavg()
@@ -551,11 +558,15 @@ def limited(
             for name, program in programs.items():
                 time.sleep(args.settle)
                 served.clear_requests()
+                started = time.time()
                 took, run = billplan("plan", plan_dir, "--detailed-exitcode", program=program)
+                ended = time.time()
                 if run.returncode != 0:
                     raise RuntimeError(f"{name}: not a no-op ({run.returncode}):\n{run.stdout}")
                 times[name].append(took)
                 requests[name] = counted(served)
+                arrived = {v: [r["received"] for r in served.requests(v)] for v in VENDORS}
+                spans[name].append((started, ended, arrived))
                 for vendor in VENDORS:
                     statuses = [r["status"] for r in served.requests(vendor)]
                     refused[name][vendor] += statuses.count(429)
@@ -589,6 +600,7 @@ def limited(
         f"  billplan's own work (this checkout, limits lifted, best run): {unlimited:.2f} s; "
         f"the larger of it and the bound: {floor:.2f} s"
     )
+    slowest = max(VENDORS, key=lambda v: share[v])
     for name, program in programs.items():
         runs = times[name]
         middle = statistics.median(runs)
@@ -597,7 +609,28 @@ def limited(
             f"(min {min(runs):.2f}, max {max(runs):.2f}) = {middle / bound:.2f}x the bound, "
             f"{middle / floor:.2f}x the larger; 429s: {sum(refused[name].values())}"
         )
+        before, during, after = split_at(spans[name], slowest)
+        print(
+            f"    where it went (medians): {before:.2f} s to the first {slowest} request, "
+            f"{during:.2f} s from it to the last (its share of the bound: "
+            f"{share[slowest]:.2f} s), {after:.2f} s from the last to the end"
+        )
         report_requests(requests[name], bounds)
+
+
+def split_at(runs: Sequence[Arrivals], vendor: str) -> tuple[float, float, float]:
+    """The medians, over runs of (start, end, arrivals by vendor), of the time before the
+    vendor's first request arrived, between its first and last, and after its last."""
+    parts = [
+        (min(arrived[vendor]) - started, max(arrived[vendor]) - min(arrived[vendor]),
+         ended - max(arrived[vendor]))
+        for started, ended, arrived in runs
+    ]  # fmt: skip
+    return (
+        statistics.median(p[0] for p in parts),
+        statistics.median(p[1] for p in parts),
+        statistics.median(p[2] for p in parts),
+    )
 
 
 def admitted(settings: Mapping[str, Any]) -> tuple[int, float]:

@@ -369,6 +369,7 @@ class Emulator:
             await self._serve_vendor(scope, receive, send, path)
 
     async def _serve_vendor(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        received = self.wall_clock().timestamp()
         raw = await _read_all(receive)
         method: str = scope["method"]
         record = functools.partial(
@@ -377,6 +378,7 @@ class Emulator:
             path=path,
             query=scope.get("query_string", b"").decode("latin-1"),
             body=_logged_body(raw),
+            received=received,
         )
         refusal = self.admit(Headers(scope=scope))
         fault = None if refusal is not None else self.faults.take(method, path)

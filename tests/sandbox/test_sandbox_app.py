@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from compiler.sandbox import EMULATORS, Sandbox, base_url
+from compiler.sandbox import DEFAULT_ROOT, EMULATORS, Sandbox, base_url
 
 
 @pytest.mark.parametrize("vendor", [emulator.vendor for emulator in EMULATORS])
@@ -19,3 +19,16 @@ def test_a_path_holding_a_line_break_still_reaches_the_vendor_emulator(
         response = client.get(base_url(vendor) + "/invoices/a%0Ab")
     assert response.status_code == 401  # no credentials: the emulator itself answered
     assert response.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("vendor", [emulator.vendor for emulator in EMULATORS])
+def test_the_request_log_says_when_each_request_arrived(sandbox: Sandbox, vendor: str) -> None:
+    # How a client spaced its requests is what a rate limit is about: the log keeps each
+    # request's arrival (Unix time, from the sandbox's wall clock: one millisecond a reading
+    # in these tests), refused ones too.
+    with httpx.Client(transport=sandbox.transport) as client:
+        client.get(base_url(vendor) + "/invoices")
+        client.get(base_url(vendor) + "/invoices")
+        log = client.get(f"{DEFAULT_ROOT}/{vendor}/_sandbox/requests").json()
+    first, second = (entry["received"] for entry in log)
+    assert first > 1.7e9 and round(second - first, 6) > 0

@@ -1,5 +1,6 @@
 """The request log: every vendor-path request an emulator answered, as GET /_sandbox/requests
-shows it."""
+shows it, with the moment it arrived (`received`, Unix time in seconds: how a client's
+requests were spaced, which a rate limit is about)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ class LoggedRequest:
     status: int
     body: Json = None
     lost: bool = False
+    received: float = 0.0
 
     def as_json(self) -> dict[str, Json]:
-        return record_json(self, ("method", "path", "query", "status", "body", "lost"))
+        fields = ("method", "path", "query", "status", "body", "lost", "received")
+        return record_json(self, fields)
 
 
 class RequestLog:
