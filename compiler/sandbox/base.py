@@ -369,7 +369,7 @@ class Emulator:
             await self._serve_vendor(scope, receive, send, path)
 
     async def _serve_vendor(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        received = self.wall_clock().timestamp()
+        received = time.time()  # the machine's own time, not the vendor's clock (wall_clock)
         raw = await _read_all(receive)
         method: str = scope["method"]
         record = functools.partial(
