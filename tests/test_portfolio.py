@@ -22,6 +22,7 @@ from dateutil.relativedelta import relativedelta
 from compiler.load import LoadError, load
 from compiler.money import Rounding, exponent, format_amount, round_money
 from compiler.providers import PROVIDERS
+from compiler.render import items as render_items
 from compiler.render.items import (
     ITEMS_FORMAT_VERSION,
     item_record,
@@ -177,6 +178,27 @@ def test_render_json_is_written_in_parts_each_escaped_as_the_whole_would_be(
     assert "#\\u0023[ start" in written and "\\u202e" in written and "\\u007f" in written
     assert json.loads(written)["items"][999]["description"] == "[ and ##["
     assert len(sizes) > 5 and max(sizes) < 0.7 * sum(sizes)  # no part is nearly all of it
+
+
+def test_render_json_that_fails_to_be_made_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written in parts, but made whole first: a record that cannot be made halfway through
+    # leaves no half document on stdout for a pipeline to take as the plan's items.
+    write_portfolio(tmp_path, 14, seed=5)
+    checked = check(tmp_path, AS_OF)
+    made = render_items._ItemJson.__call__
+    calls = itertools.count()
+
+    def record(self: Any, item: Any) -> str:
+        if next(calls) == 1500:
+            raise RuntimeError("cannot be made")
+        return made(self, item)
+
+    monkeypatch.setattr(render_items._ItemJson, "__call__", record)
+    with pytest.raises(RuntimeError):
+        print_json_parts(json_parts(checked.items, AS_OF))
+    assert capsys.readouterr().out == ""
 
 
 # -- the fast paths that the benchmark drove agree with the slow, reference ones ------------

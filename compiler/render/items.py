@@ -77,15 +77,16 @@ def json_parts(
     """to_json's document in parts, to be written one after another: 100,000 items make
     50 MB, which is never held whole (once joined, then copied again to be written, it took
     a tenth of a second). A part is a run of whole records, or the text between them; none
-    begins or ends inside a string."""
-    sums = totals(items)
+    begins or ends inside a string. Everything is made before the first part is given: a
+    failure writes nothing, never half a document."""
+    tail = _totals_json(totals(items))
+    runs = records if records is not None else list(_runs(map(_ItemJson(), items)))
     yield "{\n"
     yield f'  "format_version": {_text(ITEMS_FORMAT_VERSION)},\n'
     yield f'  "as_of": {_text(as_of.isoformat())},\n'
     yield '  "items": '
     if items:
         yield "[\n"
-        runs = records if records is not None else _runs(map(_ItemJson(), items))
         for number, run in enumerate(runs):
             if number:
                 yield ",\n"
@@ -94,18 +95,22 @@ def json_parts(
     else:
         yield "[],\n"
     yield '  "totals": '
-    if sums:
-        blocks = []
-        for project, per in sums.items():
-            lines = ",\n".join(
-                f"      {_text(code)}: {_text(format_amount(amount, code))}"
-                for code, amount in per.items()
-            )
-            blocks.append(f"    {_text(project)}: {{\n{lines}\n    }}")
-        yield "{\n" + ",\n".join(blocks) + "\n  }\n"
-    else:
-        yield "{}\n"
+    yield tail
     yield "}\n"
+
+
+def _totals_json(sums: dict[str, dict[str, Decimal]]) -> str:
+    """The `totals` object, as json.dumps(indent=2) writes it at the document's top level."""
+    if not sums:
+        return "{}\n"
+    blocks = []
+    for project, per in sums.items():
+        lines = ",\n".join(
+            f"      {_text(code)}: {_text(format_amount(amount, code))}"
+            for code, amount in per.items()
+        )
+        blocks.append(f"    {_text(project)}: {{\n{lines}\n    }}")
+    return "{\n" + ",\n".join(blocks) + "\n  }\n"
 
 
 def _runs(records: Iterator[str], size: int = 1000) -> Iterator[str]:
