@@ -47,6 +47,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -565,7 +566,7 @@ def limited(
                     raise RuntimeError(f"{name}: not a no-op ({run.returncode}):\n{run.stdout}")
                 times[name].append(took)
                 requests[name] = counted(served)
-                arrived = {v: [r["received"] for r in served.requests(v)] for v in VENDORS}
+                arrived = {v: arrivals(served.requests(v)) for v in VENDORS}
                 spans[name].append((started, ended, arrived))
                 for vendor in VENDORS:
                     statuses = [r["status"] for r in served.requests(vendor)]
@@ -616,6 +617,11 @@ def limited(
             f"{share[slowest]:.2f} s), {after:.2f} s from the last to the end"
         )
         report_requests(requests[name], bounds)
+
+
+def arrivals(logged: Sequence[Mapping[str, Any]]) -> list[float]:
+    """When each logged request arrived, as Unix time."""
+    return [datetime.fromisoformat(r["received"]).timestamp() for r in logged]
 
 
 def split_at(runs: Sequence[Arrivals], vendor: str) -> tuple[float, float, float]:

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -369,7 +369,8 @@ class Emulator:
             await self._serve_vendor(scope, receive, send, path)
 
     async def _serve_vendor(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        received = time.time()  # the machine's own time, not the vendor's clock (wall_clock)
+        # The machine's own time, not the vendor's clock (wall_clock), to the microsecond.
+        received = datetime.now(UTC).isoformat(timespec="microseconds")
         raw = await _read_all(receive)
         method: str = scope["method"]
         record = functools.partial(

@@ -4,6 +4,7 @@ reaches that vendor's emulator, which answers in the vendor's own shape."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ def test_a_path_holding_a_line_break_still_reaches_the_vendor_emulator(
 @pytest.mark.parametrize("vendor", [emulator.vendor for emulator in EMULATORS])
 def test_the_request_log_says_when_each_request_arrived(sandbox: Sandbox, vendor: str) -> None:
     # How a client spaced its requests is what a rate limit is about: the log keeps each
-    # request's arrival (Unix time, the machine's own clock), refused ones too.
+    # request's arrival (UTC, the machine's own clock), refused ones too.
     with httpx.Client(transport=sandbox.transport) as client:
         before = time.time()
         client.get(base_url(vendor) + "/invoices")
@@ -34,5 +35,6 @@ def test_the_request_log_says_when_each_request_arrived(sandbox: Sandbox, vendor
         client.get(base_url(vendor) + "/invoices")
         after = time.time()
         log = client.get(f"{DEFAULT_ROOT}/{vendor}/_sandbox/requests").json()
-    first, second = (entry["received"] for entry in log)
+    first, second = (datetime.fromisoformat(entry["received"]).timestamp() for entry in log)
     assert before <= first < second <= after and second - first >= 0.01
+    assert log[0]["received"].endswith("+00:00")

@@ -1,6 +1,6 @@
 """The request log: every vendor-path request an emulator answered, as GET /_sandbox/requests
-shows it, with the moment it arrived (`received`, Unix time in seconds: how a client's
-requests were spaced, which a rate limit is about)."""
+shows it, with the moment it arrived (`received`, UTC in ISO 8601 to the microsecond: how
+a client's requests were spaced, which a rate limit is about)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class LoggedRequest:
     status: int
     body: Json = None
     lost: bool = False
-    received: float = 0.0
+    received: str = ""
 
     def as_json(self) -> dict[str, Json]:
         fields = ("method", "path", "query", "status", "body", "lost", "received")
