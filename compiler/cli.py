@@ -370,7 +370,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         # A plan reads the vendors while it expands, unless --target narrows what it reads.
         with _open(args, read_ahead=not targets) as workspace:
             # What only shows and saves the plan is imported once the vendors are being read
-            # (about 60 ms): the first request of the slowest vendor goes out that much sooner.
+            # (50 modules, 30-40 ms here): the slowest vendor's first request goes out sooner.
             from compiler.operations import planning
             from compiler.render.plan_view import TerminalPlan
 

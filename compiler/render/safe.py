@@ -91,7 +91,7 @@ def json_visible(text: str) -> str:
     written as a \\u escape, and the `#` of a `##[` too: the same data for any JSON reader,
     and safe on a terminal and in a CI log. Such characters occur only inside strings, so the
     text stays valid JSON. (No JSON line starts with `::`: a string starts with a quote.)"""
-    if "#" in text and "##[" in text:  # a byte search first: ten times as fast
+    if "#" in text and "##[" in text:  # one character is found ten times as fast
         text = text.replace("##[", "#\\u0023[")
     if text.isascii():  # json.dumps escaped the C0 controls already: DEL is the one left
         return text.replace("\x7f", "\\u007f")
