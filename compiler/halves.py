@@ -129,8 +129,11 @@ class InTwo:
 def runs(items: Sequence[Item], record: Record) -> dict[str, str]:
     """Per project, its items' records joined as to_json joins records (`items` in their
     order, a project's together)."""
+    # Only render records, and it has imported this already; validate and plan need not.
+    from compiler.render.items import RECORD_SEPARATOR
+
     return {
-        project: ",\n".join(map(record, together))
+        project: RECORD_SEPARATOR.join(map(record, together))
         for project, together in groupby(items, key=attrgetter("project"))
     }
 

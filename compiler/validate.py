@@ -40,8 +40,8 @@ class Checked:
     items: list[Item] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # The items' records in their order, when check() was given a Record to make them: in
-    # runs of one or more items' records joined with ",\n", as render's JSON joins them (a
-    # plan checked in two processes makes a run a project).
+    # runs of one or more items' records joined as render's JSON joins them
+    # (render.items.RECORD_SEPARATOR; a plan checked in two processes makes a run a project).
     records: list[str] | None = None
 
     @property

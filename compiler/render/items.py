@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 ITEMS_FORMAT_VERSION = "1"
+# Between two item records in the JSON document, and so between two runs of them: a run
+# made anywhere (compiler/halves.py makes a project's in either process) joins with it.
+RECORD_SEPARATOR = ",\n"
 CSV_COLUMNS = (
     "address", "project", "kind", "charge", "label", "date", "period_start", "period_end",
     "description", "quantity", "rate", "amount", "currency", "provider", "task",
@@ -67,7 +70,8 @@ def to_json(items: list[Item], as_of: date, records: Sequence[str] | None = None
     writes it, built line by line: the standard library's indenting encoder is pure Python
     and the slowest part of rendering a large plan (tests/test_portfolio.py holds the two
     identical). records: the items' records made already by json_record(), in runs of one
-    or more joined with ",\n" (validate.check makes them where the items were made)."""
+    or more joined with RECORD_SEPARATOR (validate.check makes them where the items were
+    made)."""
     return "".join(json_parts(items, as_of, records))
 
 
@@ -89,7 +93,7 @@ def json_parts(
         yield "[\n"
         for number, run in enumerate(runs):
             if number:
-                yield ",\n"
+                yield RECORD_SEPARATOR
             yield run
         yield "\n  ],\n"
     else:
@@ -114,9 +118,9 @@ def _totals_json(sums: dict[str, dict[str, Decimal]]) -> str:
 
 
 def _runs(records: Iterator[str], size: int = 1000) -> Iterator[str]:
-    """Records joined into runs of `size` (",\n" between them, as within a run)."""
+    """Records joined into runs of `size` (RECORD_SEPARATOR between them, as within a run)."""
     while run := list(islice(records, size)):
-        yield ",\n".join(run)
+        yield RECORD_SEPARATOR.join(run)
 
 
 # What json.dumps(ensure_ascii=False) writes for a str (the C implementation when present).
