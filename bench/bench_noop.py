@@ -565,12 +565,11 @@ def limited(
                 if run.returncode != 0:
                     raise RuntimeError(f"{name}: not a no-op ({run.returncode}):\n{run.stdout}")
                 times[name].append(took)
-                requests[name] = counted(served)
-                arrived = {v: arrivals(served.requests(v)) for v in VENDORS}
-                spans[name].append((started, ended, arrived))
+                logged = {v: served.requests(v) for v in VENDORS}  # each log read once
+                requests[name] = {v: len(logged[v]) for v in VENDORS}
+                spans[name].append((started, ended, {v: arrivals(logged[v]) for v in VENDORS}))
                 for vendor in VENDORS:
-                    statuses = [r["status"] for r in served.requests(vendor)]
-                    refused[name][vendor] += statuses.count(429)
+                    refused[name][vendor] += [r["status"] for r in logged[vendor]].count(429)
     load_after = os.getloadavg()
     admits = {v: admitted(settings[v]) for v in VENDORS}
     rates = {v: admits[v][1] for v in VENDORS}
@@ -632,11 +631,8 @@ def split_at(runs: Sequence[Arrivals], vendor: str) -> tuple[float, float, float
          ended - max(arrived[vendor]))
         for started, ended, arrived in runs
     ]  # fmt: skip
-    return (
-        statistics.median(p[0] for p in parts),
-        statistics.median(p[1] for p in parts),
-        statistics.median(p[2] for p in parts),
-    )
+    before, during, after = (statistics.median(column) for column in zip(*parts, strict=True))
+    return before, during, after
 
 
 def admitted(settings: Mapping[str, Any]) -> tuple[int, float]:
